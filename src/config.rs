@@ -1,0 +1,73 @@
+//! Settings: config/default.toml, then an optional env file, then environment variables.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// Everything the service reads at start. See config/default.toml for each key's meaning.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub bind: String,
+    pub database_url: String,
+    pub database_pool_size: u32,
+    pub public_url: String,
+    #[serde(default)]
+    pub master_key: String,
+    pub master_key_file: PathBuf,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    pub cors_origins: Vec<String>,
+    pub max_body_bytes: usize,
+    pub stripe_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+impl Settings {
+    /// Loads the layered settings. `config/default.toml` is compiled in, so the binary runs from
+    /// any directory; a `config/local.toml` beside the working directory overrides it.
+    pub fn load() -> anyhow::Result<Self> {
+        let env_file = std::env::var("SALES_ENV_FILE").ok();
+        match &env_file {
+            Some(path) => {
+                dotenvy::from_path(path).with_context(|| format!("reading env file {path}"))?;
+            }
+            None => {
+                // A missing .env is normal; a malformed one is an error worth stopping for.
+                if let Err(err) = dotenvy::dotenv()
+                    && !err.not_found()
+                {
+                    return Err(err).context("reading .env");
+                }
+            }
+        }
+        let settings = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+            .add_source(config::File::with_name("config/local").required(false))
+            .add_source(
+                config::Environment::with_prefix("SALES")
+                    .prefix_separator("_")
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("cors_origins"),
+            )
+            .set_override_option("database_url", std::env::var("DATABASE_URL").ok())?
+            .build()
+            .context("building settings")?
+            .try_deserialize::<Settings>()
+            .context("reading settings")?;
+        Ok(settings)
+    }
+
+    pub fn public_url(&self) -> &str {
+        self.public_url.trim_end_matches('/')
+    }
+}

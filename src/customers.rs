@@ -1,0 +1,256 @@
+//! Customers: validated input, creation at Stripe with the tenant's key, the mirror row, and
+//! billing portal sessions.
+
+use chrono::Utc;
+
+use crate::auth::Caller;
+use crate::db::customers::{self as rows, Customer, NewCustomer, Visibility};
+use crate::domain::{Email, Metadata, optional_text, parse_web_url};
+use crate::error::ApiError;
+use crate::gateway::{CustomerParams, PortalSession};
+use crate::state::AppState;
+
+/// Who a customer stands for (the SDK's `identity_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityType {
+    User,
+    Customer,
+    Entity,
+}
+
+impl IdentityType {
+    pub fn parse(raw: Option<&str>, pointer: &str) -> Result<Self, ApiError> {
+        match raw.map(str::trim) {
+            None | Some("") | Some("user") => Ok(Self::User),
+            Some("customer") => Ok(Self::Customer),
+            Some("entity") => Ok(Self::Entity),
+            Some(other) => Err(ApiError::validation(
+                pointer,
+                format!("identity_type must be one of user, customer, entity (got {other:?})"),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Customer => "customer",
+            Self::Entity => "entity",
+        }
+    }
+}
+
+/// The raw fields of a create-customer request, as the spec and the SDK send them.
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+pub struct CreateCustomerFields {
+    /// Required unless `identity_type` is `entity`.
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub description: Option<String>,
+    /// Stripe metadata: ≤ 50 keys, keys ≤ 40 chars, values ≤ 500 chars.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    /// A payment method (or test token such as `pm_card_visa`) to attach as the default.
+    pub token: Option<String>,
+    pub user_unique_id: Option<String>,
+    /// `user` (default), `customer` or `entity`.
+    pub identity_type: Option<String>,
+    pub company_unique_id: Option<String>,
+    pub entity_unique_id: Option<String>,
+    pub entity_type: Option<String>,
+}
+
+/// A create-customer request that passed validation.
+#[derive(Debug)]
+pub struct NewCustomerInput {
+    pub email: Option<Email>,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub description: Option<String>,
+    pub metadata: Metadata,
+    pub token: Option<String>,
+    pub user_unique_id: Option<String>,
+    pub identity_type: IdentityType,
+    pub company_unique_id: Option<String>,
+    pub entity_unique_id: Option<String>,
+    pub entity_type: Option<String>,
+}
+
+impl NewCustomerInput {
+    /// `at` is the JSON pointer the fields live under (`/customer`).
+    pub fn parse(fields: CreateCustomerFields, at: &str) -> Result<Self, ApiError> {
+        let identity_type =
+            IdentityType::parse(fields.identity_type.as_deref(), &format!("{at}/identity_type"))?;
+        let email = match optional_text(fields.email, &format!("{at}/email"), 512)? {
+            Some(raw) => Some(Email::parse(&raw, &format!("{at}/email"))?),
+            None if identity_type == IdentityType::Entity => None,
+            None => {
+                return Err(ApiError::validation(
+                    format!("{at}/email"),
+                    "email is required (it may be left out only when identity_type is entity)",
+                ));
+            }
+        };
+        let token = optional_text(fields.token, &format!("{at}/token"), 255)?;
+        if let Some(token) = &token
+            && !(token.starts_with("pm_") || token.starts_with("tok_") || token.starts_with("card_"))
+        {
+            return Err(ApiError::validation(
+                format!("{at}/token"),
+                "token must be a Stripe payment method id (pm_...) or token (tok_...)",
+            ));
+        }
+        Ok(Self {
+            email,
+            name: optional_text(fields.name, &format!("{at}/name"), 256)?,
+            phone: optional_text(fields.phone, &format!("{at}/phone"), 40)?,
+            description: optional_text(fields.description, &format!("{at}/description"), 1000)?,
+            metadata: Metadata::parse(fields.metadata.as_ref(), &format!("{at}/metadata"))?,
+            token,
+            user_unique_id: optional_text(fields.user_unique_id, &format!("{at}/user_unique_id"), 255)?,
+            identity_type,
+            company_unique_id: optional_text(
+                fields.company_unique_id,
+                &format!("{at}/company_unique_id"),
+                255,
+            )?,
+            entity_unique_id: optional_text(
+                fields.entity_unique_id,
+                &format!("{at}/entity_unique_id"),
+                255,
+            )?,
+            entity_type: optional_text(fields.entity_type, &format!("{at}/entity_type"), 255)?,
+        })
+    }
+}
+
+/// Creates the customer at Stripe with the tenant's key, then mirrors it.
+pub async fn create_customer(
+    state: &AppState,
+    caller: &Caller,
+    input: NewCustomerInput,
+) -> Result<Customer, ApiError> {
+    let created = caller
+        .tenant
+        .stripe
+        .create_customer(CustomerParams {
+            email: input.email.as_ref().map(Email::as_str),
+            name: input.name.as_deref(),
+            phone: input.phone.as_deref(),
+            description: input.description.as_deref(),
+            metadata: input.metadata.0.clone(),
+            payment_method: input.token.as_deref(),
+        })
+        .await?;
+    let default_payment_method = created
+        .invoice_settings
+        .as_ref()
+        .and_then(|s| s.default_payment_method.as_ref())
+        .map(|pm| pm.id().to_string());
+    let now = Utc::now().naive_utc();
+    let id = uuid::Uuid::new_v4().to_string();
+    let tenant_id = caller.tenant.id.clone();
+    let owner = caller.subject.clone();
+    let stripe_id = created.id.to_string();
+    let metadata = input.metadata.to_json().to_string();
+    state
+        .db
+        .run(move |conn| {
+            rows::insert(
+                conn,
+                &NewCustomer {
+                    id: &id,
+                    tenant_id: &tenant_id,
+                    stripe_customer_id: &stripe_id,
+                    // Stripe's answer is the truth for what it stores.
+                    email: created.email.as_deref(),
+                    name: created.name.as_deref(),
+                    phone: created.phone.as_deref(),
+                    description: created.description.as_deref(),
+                    default_payment_method: default_payment_method.as_deref(),
+                    metadata: &metadata,
+                    user_unique_id: input.user_unique_id.as_deref(),
+                    identity_type: input.identity_type.as_str(),
+                    company_unique_id: input.company_unique_id.as_deref(),
+                    entity_unique_id: input.entity_unique_id.as_deref(),
+                    entity_type: input.entity_type.as_deref(),
+                    owner_subject: &owner,
+                    created_at: now,
+                    updated_at: now,
+                },
+            )
+            .map_err(ApiError::from)
+        })
+        .await
+}
+
+/// The caller's customer named by any id form, or 404 (also for another tenant's or another
+/// user's customer: existence is never leaked).
+pub async fn find_customer(
+    state: &AppState,
+    caller: &Caller,
+    any_id: &str,
+) -> Result<Customer, ApiError> {
+    let tenant_id = caller.tenant.id.clone();
+    let subject = caller.subject.clone();
+    let admin = caller.admin;
+    let wanted = any_id.to_owned();
+    state
+        .db
+        .run(move |conn| {
+            let visibility = if admin {
+                Visibility::All
+            } else {
+                Visibility::Subject(&subject)
+            };
+            rows::find_by_any_id(conn, &tenant_id, &wanted, visibility).map_err(ApiError::from)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("No customer {any_id:?} in this app.")))
+}
+
+/// The raw fields of a portal request.
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+pub struct PortalFields {
+    /// Where Stripe sends the customer back to; an absolute http(s) URL.
+    pub return_url: Option<String>,
+    /// Optional; when given it must name the same customer as the path.
+    pub customer_id: Option<String>,
+}
+
+/// Opens a Stripe billing portal session for the customer `any_id` names.
+pub async fn open_portal(
+    state: &AppState,
+    caller: &Caller,
+    any_id: &str,
+    fields: PortalFields,
+    at: &str,
+) -> Result<(Customer, PortalSession), ApiError> {
+    let return_url = match optional_text(fields.return_url, &format!("{at}/return_url"), 2048)? {
+        Some(raw) => parse_web_url(&raw, &format!("{at}/return_url"))?,
+        None => {
+            return Err(ApiError::validation(
+                format!("{at}/return_url"),
+                "return_url is required: the page Stripe sends the customer back to",
+            ));
+        }
+    };
+    let customer = find_customer(state, caller, any_id).await?;
+    if let Some(other) = optional_text(fields.customer_id, &format!("{at}/customer_id"), 255)?
+        && other != customer.id
+        && other != customer.stripe_customer_id
+        && customer.user_unique_id.as_deref() != Some(other.as_str())
+    {
+        return Err(ApiError::validation(
+            format!("{at}/customer_id"),
+            "customer_id names a different customer than the URL",
+        ));
+    }
+    let session = caller
+        .tenant
+        .stripe
+        .create_portal_session(&customer.stripe_customer_id, &return_url)
+        .await?;
+    Ok((customer, session))
+}

@@ -1,0 +1,169 @@
+//! The database layer: one connection type over PostgreSQL and SQLite, the pool, migrations,
+//! and the bridge that runs blocking Diesel work off the async workers.
+
+pub mod customers;
+pub mod schema;
+pub mod tenants;
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+/// Migrations are compiled into the binary; `migrate` and every start run the pending ones.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// One query path for both backends (DEPENDENCIES.md): Diesel picks the variant at run time.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConnection = r2d2::PooledConnection<Manager>;
+
+/// Which database a URL names. Parsed once, so a PostgreSQL URL can never fall through to
+/// SQLite and create a stray file (what `AnyConnection::establish` alone would do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Postgres(String),
+    /// A file path (or `:memory:`).
+    Sqlite(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(url.to_owned()))
+        } else if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                anyhow::bail!("DATABASE_URL {url:?} names no SQLite file");
+            }
+            Ok(Self::Sqlite(path.to_owned()))
+        } else {
+            anyhow::bail!(
+                "DATABASE_URL must start with postgres://, postgresql:// or sqlite:// (got {url:?})"
+            )
+        }
+    }
+}
+
+/// Opens connections of the backend the URL names and prepares SQLite ones.
+#[derive(Debug)]
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        match &self.url {
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
+                .map(AnyConnection::Postgresql)
+                .map_err(r2d2::Error::ConnectionError),
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn =
+                    SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers run beside the writer; FULL sync because a webhook is
+                // acknowledged only once it is durable (STRIPE_RULES.md, Delivery).
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Why a database call failed, before it is given a meaning for a client.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("no database connection available: {0}")]
+    Pool(#[from] r2d2::PoolError),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error("database task failed: {0}")]
+    Join(String),
+}
+
+/// The pool plus what callers need to know about the backend.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool,
+    url: DatabaseUrl,
+}
+
+impl Database {
+    /// Builds the pool (creating a SQLite file's folder first) without opening connections
+    /// eagerly, so the service can start while PostgreSQL is still coming up.
+    pub fn connect(url: &str, pool_size: u32) -> anyhow::Result<Self> {
+        let url = DatabaseUrl::parse(url)?;
+        if let DatabaseUrl::Sqlite(path) = &url
+            && path != ":memory:"
+            && let Some(dir) = Path::new(path).parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)?;
+        }
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size.max(1))
+            .min_idle(Some(0))
+            .connection_timeout(Duration::from_secs(5))
+            .build_unchecked(Manager { url: url.clone() });
+        Ok(Self { pool, url })
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.url, DatabaseUrl::Postgres(_))
+    }
+
+    /// Runs every pending embedded migration.
+    pub fn migrate(&self) -> anyhow::Result<()> {
+        let mut conn = self.pool.get()?;
+        let result = match &mut *conn {
+            AnyConnection::Postgresql(c) => c.run_pending_migrations(MIGRATIONS).map(|_| ()),
+            AnyConnection::Sqlite(c) => c.run_pending_migrations(MIGRATIONS).map(|_| ()),
+        };
+        result.map_err(|err| anyhow::anyhow!("running migrations: {err}"))
+    }
+
+    /// A connection for synchronous callers (CLI commands, start-up).
+    pub fn get(&self) -> Result<PooledConnection, DbError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs blocking Diesel work on tokio's blocking pool, never on an async worker.
+    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(DbError::from)?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|err| E::from(DbError::Join(err.to_string())))?
+    }
+}

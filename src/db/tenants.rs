@@ -1,0 +1,61 @@
+//! Tenant rows: the apps this service serves, each with its own Stripe account and JWT keys.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::AnyConnection;
+use super::schema::tenants;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = tenants)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub api_key: String,
+    pub jwt_algorithm: String,
+    pub jwt_secret_enc: Option<String>,
+    pub jwt_public_key: Option<String>,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    pub stripe_secret_key_enc: String,
+    pub stripe_api_base: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = tenants)]
+pub struct NewTenant<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub api_key: &'a str,
+    pub jwt_algorithm: &'a str,
+    pub jwt_secret_enc: Option<&'a str>,
+    pub jwt_public_key: Option<&'a str>,
+    pub jwt_issuer: Option<&'a str>,
+    pub jwt_audience: Option<&'a str>,
+    pub stripe_secret_key_enc: &'a str,
+    pub stripe_api_base: Option<&'a str>,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut AnyConnection, new: &NewTenant<'_>) -> QueryResult<()> {
+    diesel::insert_into(tenants::table)
+        .values(new)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn find_by_api_key(conn: &mut AnyConnection, api_key: &str) -> QueryResult<Option<Tenant>> {
+    tenants::table
+        .filter(tenants::api_key.eq(api_key))
+        .select(Tenant::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn list(conn: &mut AnyConnection) -> QueryResult<Vec<Tenant>> {
+    tenants::table
+        .order(tenants::created_at.asc())
+        .select(Tenant::as_select())
+        .load(conn)
+}

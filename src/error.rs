@@ -1,0 +1,252 @@
+//! `ApiError`: every failure a client can see, rendered in ONE place as a JSON:API `errors`
+//! array (API_CONTRACT.md, Envelope). Internal causes are logged, never sent.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::{Map, Value, json};
+
+use crate::db::DbError;
+use crate::gateway::GatewayError;
+
+tokio::task_local! {
+    /// The current request's id, set by the request-id middleware for the whole request, so
+    /// error bodies can carry it without threading it through every call.
+    pub static REQUEST_ID: String;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{status} {code}: {detail}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub title: String,
+    pub detail: String,
+    /// JSON pointer into the request body (`/customer/email`) or a query parameter name.
+    pub error_source: Option<ErrorSource>,
+    /// Extra facts for clients (Stripe's `decline_code`, `param`...).
+    pub meta: Map<String, Value>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ErrorSource {
+    Pointer(String),
+    Parameter(String),
+    Header(String),
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<String>,
+        title: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code: code.into(),
+            title: title.into(),
+            detail: detail.into(),
+            error_source: None,
+            meta: Map::new(),
+        }
+    }
+
+    pub fn with_pointer(mut self, pointer: impl Into<String>) -> Self {
+        self.error_source = Some(ErrorSource::Pointer(pointer.into()));
+        self
+    }
+
+    pub fn with_parameter(mut self, name: impl Into<String>) -> Self {
+        self.error_source = Some(ErrorSource::Parameter(name.into()));
+        self
+    }
+
+    pub fn with_header(mut self, name: impl Into<String>) -> Self {
+        self.error_source = Some(ErrorSource::Header(name.into()));
+        self
+    }
+
+    pub fn with_meta(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.meta.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// 422: the body parsed but a value is not acceptable.
+    pub fn validation(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            "Invalid attribute",
+            detail,
+        )
+        .with_pointer(pointer)
+    }
+
+    /// 400: the request itself is malformed (not JSON, wrong types).
+    pub fn bad_request(code: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, "Bad request", detail)
+    }
+
+    pub fn unauthorized(code: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, "Unauthorized", detail)
+    }
+
+    /// 404 for anything missing or belonging to someone else: existence is never leaked.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "Not found", detail)
+    }
+
+    /// 500: the cause is logged with its chain; the client gets the request id only.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal server error",
+            "Something went wrong on our side. Quote the request id when reporting it.",
+        )
+    }
+
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "database unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "Service unavailable",
+            "The database is not reachable right now; retry shortly.",
+        )
+    }
+
+    fn to_json(&self) -> Value {
+        let mut error = json!({
+            "status": self.status.as_str(),
+            "code": self.code,
+            "title": self.title,
+            "detail": self.detail,
+        });
+        if let Some(source) = &self.error_source {
+            error["source"] = match source {
+                ErrorSource::Pointer(p) => json!({ "pointer": p }),
+                ErrorSource::Parameter(p) => json!({ "parameter": p }),
+                ErrorSource::Header(h) => json!({ "header": h }),
+            };
+        }
+        let mut meta = self.meta.clone();
+        if let Ok(id) = REQUEST_ID.try_with(Clone::clone) {
+            meta.insert("request_id".into(), Value::String(id));
+        }
+        if !meta.is_empty() {
+            error["meta"] = Value::Object(meta);
+        }
+        json!({ "errors": [error] })
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(self.to_json())
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(err: DbError) -> Self {
+        match err {
+            DbError::Pool(err) => Self::unavailable(err),
+            DbError::Query(err) => err.into(),
+            DbError::Join(err) => Self::internal(err),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(err: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match err {
+            Error::NotFound => Self::not_found("The requested resource does not exist."),
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                tracing::warn!(error = info.message(), "unique violation");
+                Self::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    "Conflict",
+                    "A resource with the same identifier already exists.",
+                )
+            }
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                Self::unavailable(info.message())
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<GatewayError> for ApiError {
+    fn from(err: GatewayError) -> Self {
+        match err {
+            GatewayError::Stripe(failure) => {
+                let status = match failure.http_status {
+                    402 => StatusCode::PAYMENT_REQUIRED,
+                    404 => StatusCode::NOT_FOUND,
+                    409 => StatusCode::CONFLICT,
+                    429 => StatusCode::TOO_MANY_REQUESTS,
+                    // The tenant's own key was refused: nothing the caller can fix.
+                    401 | 403 => StatusCode::BAD_GATEWAY,
+                    s if s >= 500 => StatusCode::BAD_GATEWAY,
+                    _ if failure.error_type == "idempotency_error" => StatusCode::CONFLICT,
+                    _ => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                let code = failure
+                    .code
+                    .clone()
+                    .unwrap_or_else(|| "stripe_error".to_owned());
+                let title = if failure.error_type == "card_error" {
+                    "Card declined"
+                } else {
+                    "Stripe Error"
+                };
+                let mut error = Self::new(status, code, title, failure.message.clone())
+                    .with_meta("stripe_type", failure.error_type.clone())
+                    .with_meta("stripe_status", failure.http_status);
+                if let Some(code) = failure.code {
+                    error = error.with_meta("stripe_code", code);
+                }
+                if let Some(decline) = failure.decline_code {
+                    error = error.with_meta("decline_code", decline);
+                }
+                if let Some(param) = failure.param {
+                    error = error.with_meta("param", param);
+                }
+                error
+            }
+            GatewayError::Timeout => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "stripe_timeout",
+                "Stripe timed out",
+                "Stripe did not answer in time. Nothing was confirmed; retry the request.",
+            ),
+            GatewayError::Unreachable(cause) => {
+                tracing::warn!(error = %cause, "stripe unreachable");
+                Self::new(
+                    StatusCode::BAD_GATEWAY,
+                    "stripe_unreachable",
+                    "Stripe unreachable",
+                    "Stripe could not be reached. Retry the request shortly.",
+                )
+            }
+            GatewayError::BadResponse(cause) => {
+                tracing::error!(error = %cause, "unreadable stripe response");
+                Self::new(
+                    StatusCode::BAD_GATEWAY,
+                    "stripe_bad_response",
+                    "Unexpected Stripe response",
+                    "Stripe answered with something this service could not read.",
+                )
+            }
+            GatewayError::Config(cause) => Self::internal(cause),
+        }
+    }
+}

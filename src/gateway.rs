@@ -1,0 +1,145 @@
+//! The Stripe gateway: every call to Stripe goes through here, with the tenant's own key and
+//! (in tests and demos) the emulator's base URL. Handlers never see async-stripe's types.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use stripe::StripeError;
+use stripe_billing::billing_portal_session::CreateBillingPortalSession;
+use stripe_core::customer::{CreateCustomer, CreateCustomerInvoiceSettings};
+use stripe_shared::Customer;
+
+/// A Stripe API error with everything clients need kept (STRIPE_RULES.md, Request ids and errors).
+#[derive(Debug, Clone)]
+pub struct StripeFailure {
+    pub http_status: u16,
+    pub error_type: String,
+    pub code: Option<String>,
+    pub decline_code: Option<String>,
+    pub param: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("stripe refused the request: {}", .0.message)]
+    Stripe(StripeFailure),
+    #[error("stripe timed out")]
+    Timeout,
+    #[error("stripe unreachable: {0}")]
+    Unreachable(String),
+    #[error("unreadable stripe response: {0}")]
+    BadResponse(String),
+    #[error("stripe client misconfigured: {0}")]
+    Config(String),
+}
+
+impl From<StripeError> for GatewayError {
+    fn from(err: StripeError) -> Self {
+        match err {
+            StripeError::Stripe(api, status) => GatewayError::Stripe(StripeFailure {
+                http_status: status,
+                error_type: api.type_.as_str().to_owned(),
+                code: api.code.map(|c| c.as_str().to_owned()),
+                decline_code: api.decline_code,
+                param: api.param,
+                message: api
+                    .message
+                    .unwrap_or_else(|| format!("Stripe answered with status {status}")),
+            }),
+            StripeError::Timeout => GatewayError::Timeout,
+            StripeError::ClientError(msg) => GatewayError::Unreachable(msg),
+            StripeError::JSONDeserialize(msg) => GatewayError::BadResponse(msg),
+            StripeError::ConfigError(msg) => GatewayError::Config(msg),
+        }
+    }
+}
+
+/// What we ask Stripe to create for a customer.
+#[derive(Debug, Default)]
+pub struct CustomerParams<'a> {
+    pub email: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub metadata: HashMap<String, String>,
+    /// A payment method (or test token) to attach and make the default for invoices.
+    pub payment_method: Option<&'a str>,
+}
+
+/// A created billing portal session, reduced to what we return.
+#[derive(Debug, Clone)]
+pub struct PortalSession {
+    pub id: String,
+    pub url: String,
+    pub return_url: Option<String>,
+    pub created: i64,
+}
+
+/// One tenant's Stripe client. Cheap to clone (the HTTP client is shared inside).
+#[derive(Clone)]
+pub struct StripeGateway {
+    client: stripe::Client,
+}
+
+impl StripeGateway {
+    pub fn new(
+        secret_key: &str,
+        api_base: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, GatewayError> {
+        let mut builder = stripe::ClientBuilder::new(secret_key).timeout(timeout);
+        if let Some(base) = api_base {
+            builder = builder.url(base);
+        }
+        Ok(Self {
+            client: builder.build()?,
+        })
+    }
+
+    pub async fn create_customer(
+        &self,
+        params: CustomerParams<'_>,
+    ) -> Result<Customer, GatewayError> {
+        let mut request = CreateCustomer::new();
+        if let Some(email) = params.email {
+            request = request.email(email);
+        }
+        if let Some(name) = params.name {
+            request = request.name(name);
+        }
+        if let Some(phone) = params.phone {
+            request = request.phone(phone);
+        }
+        if let Some(description) = params.description {
+            request = request.description(description);
+        }
+        if !params.metadata.is_empty() {
+            request = request.metadata(params.metadata);
+        }
+        if let Some(pm) = params.payment_method {
+            let mut settings = CreateCustomerInvoiceSettings::new();
+            settings.default_payment_method = Some(pm.to_owned());
+            request = request.payment_method(pm).invoice_settings(settings);
+        }
+        Ok(request.send(&self.client).await?)
+    }
+
+    pub async fn create_portal_session(
+        &self,
+        stripe_customer_id: &str,
+        return_url: &str,
+    ) -> Result<PortalSession, GatewayError> {
+        let session = CreateBillingPortalSession::new()
+            .customer(stripe_customer_id)
+            .return_url(return_url)
+            .send(&self.client)
+            .await?;
+        Ok(PortalSession {
+            id: session.id.to_string(),
+            url: session.url,
+            return_url: session.return_url,
+            created: session.created,
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! `POST /stripe/customers` and `POST /stripe/customers/{unique_id}/portal`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::auth::Caller;
+use crate::customers::{self, CreateCustomerFields, NewCustomerInput, PortalFields};
+use crate::db::customers::Customer;
+use crate::domain::Metadata;
+use crate::error::ApiError;
+use crate::http::jsonapi::{self, parse_body, timestamp, unix_timestamp};
+use crate::state::AppState;
+
+/// A customer as clients read it (API_CONTRACT.md, POST /stripe/customers).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CustomerAttributes {
+    pub unique_id: String,
+    /// Same as `unique_id` (the SDK's name).
+    pub customer_id: String,
+    /// The `cus_...` id.
+    pub stripe_customer_id: String,
+    /// Same as `stripe_customer_id`.
+    pub stripe_id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub description: Option<String>,
+    pub default_payment_method: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+    pub user_unique_id: Option<String>,
+    pub identity_type: String,
+    pub company_unique_id: Option<String>,
+    pub entity_unique_id: Option<String>,
+    pub entity_type: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Customer> for CustomerAttributes {
+    fn from(c: Customer) -> Self {
+        Self {
+            customer_id: c.id.clone(),
+            unique_id: c.id,
+            stripe_id: c.stripe_customer_id.clone(),
+            stripe_customer_id: c.stripe_customer_id,
+            email: c.email,
+            name: c.name,
+            phone: c.phone,
+            description: c.description,
+            default_payment_method: c.default_payment_method,
+            metadata: Metadata::from_stored(&c.metadata),
+            user_unique_id: c.user_unique_id,
+            identity_type: c.identity_type,
+            company_unique_id: c.company_unique_id,
+            entity_unique_id: c.entity_unique_id,
+            entity_type: c.entity_type,
+            created_at: timestamp(c.created_at),
+            updated_at: timestamp(c.updated_at),
+        }
+    }
+}
+
+/// A billing portal session (API_CONTRACT.md, POST /stripe/customers/:unique_id/portal).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PortalAttributes {
+    pub url: String,
+    pub return_url: Option<String>,
+    /// Stripe's portal links are short-lived: five minutes after creation.
+    pub expires_at: Option<String>,
+    pub stripe_session_id: String,
+    /// The `cus_...` id.
+    pub customer: String,
+    /// Our customer unique id.
+    pub customer_id: String,
+    pub created_at: Option<String>,
+}
+
+/// How long Stripe keeps a billing portal session URL usable.
+const PORTAL_SESSION_SECS: i64 = 5 * 60;
+
+#[utoipa::path(
+    post, path = "/stripe/customers", tag = "customers",
+    request_body(content = CreateCustomerFields, description = "Wrapped as {\"customer\": {...}}"),
+    responses(
+        (status = 201, description = "The customer, created at Stripe and mirrored", body = CustomerAttributes),
+        (status = 401, description = "Missing or invalid api key or token"),
+        (status = 422, description = "Invalid attribute, or refused by Stripe"),
+        (status = 502, description = "Stripe unreachable"),
+        (status = 504, description = "Stripe timed out"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn create_customer(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (fields, at) = parse_body::<CreateCustomerFields>(body.into_inner(), "customer")?;
+    let input = NewCustomerInput::parse(fields, &at)?;
+    let customer = customers::create_customer(&state, &caller, input).await?;
+    let id = customer.id.clone();
+    Ok(jsonapi::resource(
+        StatusCode::CREATED,
+        "stripe_customer",
+        &id,
+        &CustomerAttributes::from(customer),
+    ))
+}
+
+#[utoipa::path(
+    post, path = "/stripe/customers/{unique_id}/portal", tag = "customers",
+    params(("unique_id" = String, Path, description = "Our customer unique id, the user unique id it was created for, or the cus_ id")),
+    request_body(content = PortalFields, description = "Wrapped as {\"portal\": {...}}"),
+    responses(
+        (status = 200, description = "A billing portal session", body = PortalAttributes),
+        (status = 404, description = "No such customer for this caller"),
+        (status = 422, description = "Invalid return_url"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn create_portal(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (fields, at) = parse_body::<PortalFields>(body.into_inner(), "portal")?;
+    let (customer, session) =
+        customers::open_portal(&state, &caller, &path.into_inner(), fields, &at).await?;
+    let attributes = PortalAttributes {
+        url: session.url,
+        return_url: session.return_url,
+        expires_at: unix_timestamp(session.created + PORTAL_SESSION_SECS),
+        stripe_session_id: session.id.clone(),
+        customer: customer.stripe_customer_id,
+        customer_id: customer.id,
+        created_at: unix_timestamp(session.created),
+    };
+    Ok(jsonapi::resource(
+        StatusCode::OK,
+        "portal_session",
+        &session.id,
+        &attributes,
+    ))
+}

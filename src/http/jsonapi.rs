@@ -1,0 +1,148 @@
+//! JSON:API envelopes (API_CONTRACT.md, Envelope) and request-body parsing that accepts both
+//! the spec's and the SDK's shapes.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use chrono::{NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+
+/// One resource: `{"data":{"id","type","attributes"}}`; `attributes` is always present.
+pub fn resource<A: Serialize>(
+    status: StatusCode,
+    kind: &str,
+    id: &str,
+    attributes: &A,
+) -> HttpResponse {
+    HttpResponse::build(status).json(json!({
+        "data": { "id": id, "type": kind, "attributes": attributes }
+    }))
+}
+
+/// 23blocks paging, with both spellings of the totals in `meta`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PageMeta {
+    pub current_page: i64,
+    pub per_page: i64,
+    pub total_count: i64,
+    pub total_pages: i64,
+    #[serde(rename = "totalPages")]
+    pub total_pages_camel: i64,
+    #[serde(rename = "totalRecords")]
+    pub total_records: i64,
+}
+
+impl PageMeta {
+    pub fn new(page: i64, per_page: i64, total: i64) -> Self {
+        let pages = if total == 0 {
+            0
+        } else {
+            (total + per_page - 1) / per_page
+        };
+        Self {
+            current_page: page,
+            per_page,
+            total_count: total,
+            total_pages: pages,
+            total_pages_camel: pages,
+            total_records: total,
+        }
+    }
+}
+
+/// A list: `{"data":[...], "meta":{...}}`.
+pub fn list<A: Serialize>(kind: &str, items: &[(String, A)], meta: &impl Serialize) -> HttpResponse {
+    let data: Vec<Value> = items
+        .iter()
+        .map(|(id, attributes)| json!({ "id": id, "type": kind, "attributes": attributes }))
+        .collect();
+    HttpResponse::Ok().json(json!({ "data": data, "meta": meta }))
+}
+
+/// RFC 3339 in UTC with a `Z`, as the spec's examples write timestamps.
+pub fn timestamp(at: NaiveDateTime) -> String {
+    at.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A Stripe unix timestamp in the same format.
+pub fn unix_timestamp(secs: i64) -> Option<String> {
+    Utc.timestamp_opt(secs, 0)
+        .single()
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+/// Reads a request body wrapped in `key` (`{"customer":{...}}`, the spec and the SDK), in a
+/// JSON:API document (`{"data":{"attributes":{...}}}`), or bare. Returns the parsed value and
+/// the JSON pointer prefix its fields live under, for error sources.
+pub fn parse_body<T: DeserializeOwned>(body: Value, key: &str) -> Result<(T, String), ApiError> {
+    let Value::Object(mut top) = body else {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            format!("The body must be a JSON object like {{\"{key}\": {{...}}}}."),
+        ));
+    };
+    let (inner, prefix) = if let Some(inner) = top.remove(key) {
+        (inner, format!("/{key}"))
+    } else if let Some(Value::Object(mut data)) = top.remove("data") {
+        match data.remove("attributes") {
+            Some(attributes) => (attributes, "/data/attributes".to_owned()),
+            None => (Value::Object(data), "/data".to_owned()),
+        }
+    } else {
+        (Value::Object(top), String::new())
+    };
+    if !inner.is_object() {
+        return Err(ApiError::validation(
+            if prefix.is_empty() { "/" } else { &prefix },
+            format!("`{key}` must be a JSON object"),
+        ));
+    }
+    let parsed = serde_path_to_error::deserialize(inner).map_err(|err| {
+        let path = err.path().to_string();
+        let pointer = if path == "." {
+            prefix.clone()
+        } else {
+            format!("{prefix}/{}", path.replace('.', "/"))
+        };
+        let field = if path == "." { key.to_owned() } else { path };
+        ApiError::validation(pointer, format!("`{field}` has the wrong type: {}", err.inner()))
+    })?;
+    Ok((parsed, prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Body {
+        amount: Option<i64>,
+    }
+
+    #[test]
+    fn all_three_body_shapes_parse_and_wrong_types_point_at_the_field() {
+        for body in [
+            json!({"payment": {"amount": 5}}),
+            json!({"data": {"attributes": {"amount": 5}}}),
+            json!({"amount": 5}),
+        ] {
+            let (parsed, _) = parse_body::<Body>(body, "payment").unwrap();
+            assert_eq!(parsed.amount, Some(5));
+        }
+        let err = parse_body::<Body>(json!({"payment": {"amount": "x"}}), "payment").unwrap_err();
+        assert_eq!(err.status.as_u16(), 422);
+        assert!(
+            matches!(err.error_source, Some(crate::error::ErrorSource::Pointer(ref p)) if p == "/payment/amount")
+        );
+    }
+
+    #[test]
+    fn page_meta_counts_pages() {
+        let meta = PageMeta::new(2, 20, 45);
+        assert_eq!((meta.total_pages, meta.total_records), (3, 45));
+        assert_eq!(PageMeta::new(1, 20, 0).total_pages, 0);
+    }
+}

@@ -1,0 +1,95 @@
+//! The route table: every endpoint of the service, in one place.
+
+pub mod customers;
+pub mod health;
+pub mod jsonapi;
+pub mod openapi;
+pub mod request_id;
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::error::ApiError;
+
+/// Registers every route. `max_body_bytes` bounds JSON bodies (413 beyond).
+pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    cfg.app_data(json_config(max_body_bytes))
+        .app_data(web::PathConfig::default().error_handler(path_error))
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .service(route("/health").route(web::get().to(health::health)))
+        .service(route("/ready").route(web::get().to(health::ready)))
+        .service(route("/openapi.json").route(web::get().to(openapi::openapi_json)))
+        .service(route("/stripe/customers").route(web::post().to(customers::create_customer)))
+        .service(
+            route("/stripe/customers/{unique_id}/portal")
+                .route(web::post().to(customers::create_portal)),
+        )
+        .default_service(web::to(no_route));
+}
+
+/// A resource whose unmatched methods answer 405 in the error format.
+fn route(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        "Not found",
+        format!("There is no route {} {}.", req.method(), req.path()),
+    ))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    if req.method() == actix_web::http::Method::OPTIONS {
+        // A preflight for an origin CORS did not allow: nothing to add.
+        return HttpResponse::NoContent().finish();
+    }
+    actix_web::ResponseError::error_response(&ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "Method not allowed",
+        format!("{} is not supported on {}.", req.method(), req.path()),
+    ))
+}
+
+fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        // curl's -d sends form content types; the body is still read as JSON.
+        .content_type_required(false)
+        .error_handler(move |err, _req| {
+            let api = match &err {
+                JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "Payload too large",
+                        format!("The body is larger than the {limit} bytes this service accepts."),
+                    )
+                }
+                JsonPayloadError::Deserialize(e) if e.is_eof() && e.line() == 1 && e.column() == 0 => {
+                    ApiError::bad_request("missing_body", "The request needs a JSON body.")
+                }
+                JsonPayloadError::Deserialize(e) => ApiError::bad_request(
+                    "invalid_json",
+                    format!("The body is not valid JSON: {e}."),
+                ),
+                other => ApiError::bad_request(
+                    "invalid_body",
+                    format!("The body could not be read: {other}."),
+                ),
+            };
+            api.into()
+        })
+}
+
+fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request("invalid_path", format!("Invalid path parameter: {err}.")).into()
+}
+
+fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request("invalid_query", format!("Invalid query parameter: {err}.")).into()
+}

@@ -1,0 +1,18 @@
+//! sales-block: the service between a company's frontend apps and Stripe, serving the 23blocks
+//! sales block's Stripe routes for many tenants at once.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod customers;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod gateway;
+pub mod http;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod tenants;

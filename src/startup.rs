@@ -1,0 +1,107 @@
+//! Builds the application exactly as production runs it, so tests boot the same thing.
+
+use std::net::TcpListener;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+
+use crate::config::Settings;
+use crate::crypto::MasterKey;
+use crate::db::Database;
+use crate::http;
+use crate::state::AppState;
+
+/// Headers browsers may send (API_CONTRACT.md, Headers).
+const CORS_HEADERS: [&str; 9] = [
+    "content-type",
+    "accept",
+    "authorization",
+    "x-api-key",
+    "appid",
+    "api-key",
+    "tenant-id",
+    "x-request-id",
+    "idempotency-key",
+];
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Opens the database, runs migrations, loads the master key and binds the listener (port 0
+    /// works: ask `port()`).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = Database::connect(&settings.database_url, settings.database_pool_size)?;
+        let migrating = db.clone();
+        tokio::task::spawn_blocking(move || migrating.migrate()).await??;
+        let master = MasterKey::load_or_create(&settings.master_key, &settings.master_key_file)?;
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("binding {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState::new(db, master, settings));
+        let server = serve(listener, state.clone())?;
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn cors(origins: &[String]) -> anyhow::Result<Cors> {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+        .allowed_headers(CORS_HEADERS)
+        .expose_headers(["x-request-id"])
+        .max_age(3600);
+    for origin in origins {
+        let origin = origin.trim();
+        if origin == "*" {
+            cors = cors.allow_any_origin();
+        } else if !origin.is_empty() {
+            url::Url::parse(origin).with_context(|| format!("CORS origin {origin:?} is not a URL"))?;
+            cors = cors.allowed_origin(origin);
+        }
+    }
+    Ok(cors)
+}
+
+fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+    let origins = state.settings.cors_origins.clone();
+    let _checked = cors(&origins)?; // refuse a bad origin at start, not on the first request
+    let limit = state.settings.max_body_bytes;
+    let server = HttpServer::new(move || {
+        // Checked above; an empty CORS policy is the safe fallback.
+        let cors = cors(&origins).unwrap_or_default();
+        App::new()
+            .app_data(state.clone())
+            .wrap(cors)
+            .wrap(from_fn(http::request_id::request_id))
+            .configure(|cfg| http::configure(cfg, limit))
+    })
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

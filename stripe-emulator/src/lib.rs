@@ -1,0 +1,39 @@
+//! A stateful, in-memory stand-in for the Stripe API, for tests, demos and benchmarks.
+//!
+//! It speaks Stripe's wire protocol as async-stripe 1.0 sends it (form-encoded bodies with
+//! `a[b][0]=` nesting, `Authorization: Bearer sk_test_...`, `Idempotency-Key`,
+//! `Stripe-Account`) and answers objects shaped from Stripe's own example fixtures at the API
+//! version async-stripe pins ([`API_VERSION`]). State is kept per secret key, so parallel
+//! tests using different keys never see each other's objects.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let emulator = stripe_emulator::spawn("127.0.0.1:0").await?;
+//! let base = emulator.base_url(); // give this to `stripe::ClientBuilder::url`
+//! # let _ = base;
+//! emulator.stop().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Test-only endpoints (authenticated with the same key; they act on that key's state):
+//! - `DELETE /_emulator/data`: forget the key's objects, idempotency keys and request log.
+//! - `GET /_emulator/config`, `POST /_emulator/config` `{"latency_ms": N}`: delay every later
+//!   `/v1` request of the key by N ms.
+//! - `GET /_emulator/requests`: the key's `/v1` requests, oldest first (method, path, query,
+//!   idempotency key, parameters as JSON, status); `DELETE /_emulator/requests` clears it.
+//! - `GET /_emulator/health` (no key needed).
+
+pub mod error;
+pub mod expand;
+pub mod fixtures;
+pub mod form;
+pub mod idempotency;
+pub mod ids;
+pub mod list;
+pub mod resources;
+pub mod server;
+pub mod state;
+pub mod store;
+
+pub use fixtures::API_VERSION;
+pub use server::{EmulatorHandle, run, spawn};

@@ -1,0 +1,192 @@
+//! Emulator-wide state: one [`KeyState`] per secret key, so tests with different keys never
+//! see each other's objects.
+//!
+//! Locking: the map of keys is locked only to fetch a key's `Arc`; a key's data is locked
+//! only while a request is handled synchronously (never across an `.await`), so requests for
+//! different keys run in parallel and one key's requests are serialised (which also makes
+//! idempotency checks atomic).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::{Value, json};
+
+use crate::idempotency::IdempotencyCache;
+use crate::store::Store;
+
+/// How many requests per key `/_emulator/requests` remembers (oldest dropped first).
+pub const MAX_RECORDED_REQUESTS: usize = 10_000;
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The whole emulator.
+#[derive(Debug, Default)]
+pub struct Emulator {
+    keys: Mutex<HashMap<String, Arc<KeyState>>>,
+    portal_pages: Mutex<HashMap<String, PortalPage>>,
+}
+
+/// What the hosted billing portal page of a session shows.
+#[derive(Debug, Clone)]
+pub struct PortalPage {
+    /// The session id.
+    pub session: String,
+    /// The customer id.
+    pub customer: String,
+    /// Where "Return" leads, if set.
+    pub return_url: Option<String>,
+}
+
+impl Emulator {
+    /// The state of a secret key, created on first use.
+    pub fn key_state(&self, key: &str) -> Arc<KeyState> {
+        let mut keys = lock(&self.keys);
+        if let Some(state) = keys.get(key) {
+            return Arc::clone(state);
+        }
+        let livemode = key.starts_with("sk_live_") || key.starts_with("rk_live_");
+        let state = Arc::new(KeyState::new(livemode));
+        keys.insert(key.to_owned(), Arc::clone(&state));
+        state
+    }
+
+    /// Registers the hosted page of a billing portal session under its URL secret.
+    pub fn add_portal_page(&self, secret: String, page: PortalPage) {
+        lock(&self.portal_pages).insert(secret, page);
+    }
+
+    /// The hosted page registered under `secret`.
+    pub fn portal_page(&self, secret: &str) -> Option<PortalPage> {
+        lock(&self.portal_pages).get(secret).cloned()
+    }
+}
+
+/// Test-only settings of one key (`POST /_emulator/config`).
+#[derive(Debug, Default)]
+pub struct KeyConfig {
+    latency_ms: AtomicU64,
+}
+
+impl KeyConfig {
+    /// Delay before answering each `/v1` request.
+    pub fn latency_ms(&self) -> u64 {
+        self.latency_ms.load(Ordering::Relaxed)
+    }
+
+    /// Sets the delay before answering each `/v1` request.
+    pub fn set_latency_ms(&self, ms: u64) {
+        self.latency_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The settings as JSON.
+    pub fn to_json(&self) -> Value {
+        json!({ "object": "emulator.config", "latency_ms": self.latency_ms() })
+    }
+}
+
+/// Everything belonging to one secret key.
+#[derive(Debug)]
+pub struct KeyState {
+    /// Test-only settings, readable without locking the data.
+    pub config: KeyConfig,
+    livemode: bool,
+    data: Mutex<KeyData>,
+}
+
+/// The lockable part of a key's state.
+#[derive(Debug)]
+pub struct KeyData {
+    livemode: bool,
+    stores: HashMap<String, Store>,
+    /// Saved responses of `Idempotency-Key` requests.
+    pub idempotency: IdempotencyCache,
+    requests: VecDeque<Value>,
+}
+
+impl KeyState {
+    fn new(livemode: bool) -> Self {
+        KeyState {
+            config: KeyConfig::default(),
+            livemode,
+            data: Mutex::new(KeyData {
+                livemode,
+                stores: HashMap::new(),
+                idempotency: IdempotencyCache::default(),
+                requests: VecDeque::new(),
+            }),
+        }
+    }
+
+    /// Whether the key is a live-mode key.
+    pub fn livemode(&self) -> bool {
+        self.livemode
+    }
+
+    /// Locks the key's data. Do not hold the guard across an `.await`.
+    pub fn lock(&self) -> MutexGuard<'_, KeyData> {
+        lock(&self.data)
+    }
+}
+
+impl KeyData {
+    /// The store of an account (`""` for the key's own account), created on first use.
+    pub fn store(&mut self, account: &str) -> &mut Store {
+        let livemode = self.livemode;
+        self.stores.entry(account.to_owned()).or_insert_with(|| Store::new(livemode))
+    }
+
+    /// Remembers a request for `GET /_emulator/requests`.
+    pub fn record(&mut self, request: Value) {
+        if self.requests.len() >= MAX_RECORDED_REQUESTS {
+            self.requests.pop_front();
+        }
+        self.requests.push_back(request);
+    }
+
+    /// The remembered requests, oldest first.
+    pub fn requests(&self) -> Vec<Value> {
+        self.requests.iter().cloned().collect()
+    }
+
+    /// Forgets the remembered requests.
+    pub fn clear_requests(&mut self) {
+        self.requests.clear();
+    }
+
+    /// Forgets all objects, idempotency keys and remembered requests.
+    pub fn clear(&mut self) {
+        self.stores.clear();
+        self.idempotency.clear();
+        self.requests.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_isolated_and_shared_by_arc() {
+        let emu = Emulator::default();
+        let a = emu.key_state("sk_test_a");
+        let a2 = emu.key_state("sk_test_a");
+        let b = emu.key_state("sk_live_b");
+        assert!(Arc::ptr_eq(&a, &a2));
+        assert!(!Arc::ptr_eq(&a, &b));
+        assert!(!a.livemode());
+        assert!(b.livemode());
+        a.config.set_latency_ms(5);
+        assert_eq!(a2.config.latency_ms(), 5);
+        assert_eq!(b.config.latency_ms(), 0);
+        let mut data = a.lock();
+        data.record(json!({"n": 1}));
+        assert_eq!(data.requests().len(), 1);
+        assert!(!data.store("").livemode);
+        data.clear();
+        assert!(data.requests().is_empty());
+    }
+}

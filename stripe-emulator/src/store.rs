@@ -1,0 +1,207 @@
+//! The in-memory object store of one Stripe account (one secret key, optionally one
+//! `Stripe-Account`).
+//!
+//! Objects are kept as the JSON Stripe would return, per object type (the fixture resource
+//! name, e.g. `customer`) and id, each with a creation sequence number so lists order newest
+//! first even when objects share a `created` second. A [`Record`] also carries `internal`
+//! state that is never sent to clients (e.g. how a test card declines).
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Map, Value};
+
+/// Object types, named as in Stripe's fixtures and `object` fields.
+pub mod kinds {
+    /// `customer`.
+    pub const CUSTOMER: &str = "customer";
+    /// `payment_method`.
+    pub const PAYMENT_METHOD: &str = "payment_method";
+    /// `billing_portal.session`.
+    pub const BILLING_PORTAL_SESSION: &str = "billing_portal.session";
+}
+
+/// Id prefixes and the object type each denotes, for expansion of id references.
+const ID_PREFIXES: &[(&str, &str)] = &[
+    ("cus_", kinds::CUSTOMER),
+    ("pm_", kinds::PAYMENT_METHOD),
+    ("bps_", kinds::BILLING_PORTAL_SESSION),
+];
+
+/// The object type an id denotes, judged by its prefix.
+pub fn kind_for_id(id: &str) -> Option<&'static str> {
+    ID_PREFIXES.iter().find(|(prefix, _)| id.starts_with(prefix)).map(|(_, kind)| *kind)
+}
+
+/// One stored object.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Creation order within the store (monotonic).
+    pub seq: u64,
+    /// The object as Stripe returns it.
+    pub object: Value,
+    /// State the emulator keeps for itself; never sent to clients.
+    pub internal: Map<String, Value>,
+}
+
+impl Record {
+    /// True for a tombstone (`"deleted": true`), which retrieval still returns but lists skip.
+    pub fn is_deleted(&self) -> bool {
+        self.object.get("deleted").and_then(Value::as_bool).unwrap_or(false)
+    }
+}
+
+/// All objects of one type.
+#[derive(Debug, Default)]
+struct Collection {
+    by_id: HashMap<String, Record>,
+    order: BTreeMap<u64, String>,
+}
+
+/// The objects of one account.
+#[derive(Debug, Default)]
+pub struct Store {
+    seq: u64,
+    collections: HashMap<&'static str, Collection>,
+    singletons: HashMap<&'static str, String>,
+    /// Whether this store serves a live-mode key (`sk_live_`, `rk_live_`).
+    pub livemode: bool,
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new(livemode: bool) -> Self {
+        Store { livemode, ..Store::default() }
+    }
+
+    /// Removes every object (keeps `livemode`).
+    pub fn clear(&mut self) {
+        let livemode = self.livemode;
+        *self = Store::new(livemode);
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Stores a new object under its `id`, with internal state, as the newest of its type.
+    /// An object already stored under that id is replaced.
+    pub fn insert_with(&mut self, kind: &'static str, object: Value, internal: Map<String, Value>) -> &mut Record {
+        let id = object.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let seq = self.next_seq();
+        let collection = self.collections.entry(kind).or_default();
+        if let Some(old) = collection.by_id.remove(&id) {
+            collection.order.remove(&old.seq);
+        }
+        collection.order.insert(seq, id.clone());
+        collection.by_id.entry(id).or_insert(Record { seq, object, internal })
+    }
+
+    /// Stores a new object under its `id` as the newest of its type.
+    pub fn insert(&mut self, kind: &'static str, object: Value) -> &mut Record {
+        self.insert_with(kind, object, Map::new())
+    }
+
+    /// The record of `id`, tombstones included.
+    pub fn get(&self, kind: &str, id: &str) -> Option<&Record> {
+        self.collections.get(kind)?.by_id.get(id)
+    }
+
+    /// The record of `id` for changing it in place, tombstones included.
+    pub fn get_mut(&mut self, kind: &str, id: &str) -> Option<&mut Record> {
+        self.collections.get_mut(kind)?.by_id.get_mut(id)
+    }
+
+    /// The record of `id` unless it is missing or deleted.
+    pub fn get_live(&self, kind: &str, id: &str) -> Option<&Record> {
+        self.get(kind, id).filter(|r| !r.is_deleted())
+    }
+
+    /// The record of `id` for changing it in place, unless it is missing or deleted.
+    pub fn get_live_mut(&mut self, kind: &str, id: &str) -> Option<&mut Record> {
+        self.get_mut(kind, id).filter(|r| !r.is_deleted())
+    }
+
+    /// Removes an object for good (no tombstone).
+    pub fn remove(&mut self, kind: &str, id: &str) -> Option<Record> {
+        let collection = self.collections.get_mut(kind)?;
+        let record = collection.by_id.remove(id)?;
+        collection.order.remove(&record.seq);
+        Some(record)
+    }
+
+    /// Creation sequence number of `id`, tombstones included (for list cursors).
+    pub fn seq_of(&self, kind: &str, id: &str) -> Option<u64> {
+        self.get(kind, id).map(|r| r.seq)
+    }
+
+    /// All records of a type, newest first, tombstones included.
+    pub fn newest_first<'a>(&'a self, kind: &str) -> impl Iterator<Item = &'a Record> + 'a {
+        self.collections.get(kind).into_iter().flat_map(|c| c.order.values().rev().filter_map(|id| c.by_id.get(id)))
+    }
+
+    /// All live (not deleted) records of a type, newest first.
+    pub fn live_newest_first<'a>(&'a self, kind: &str) -> impl Iterator<Item = &'a Record> + 'a {
+        self.newest_first(kind).filter(|r| !r.is_deleted())
+    }
+
+    /// Ids of all live records of a type matching `pred`.
+    pub fn ids_where(&self, kind: &str, pred: impl Fn(&Record) -> bool) -> Vec<String> {
+        self.live_newest_first(kind)
+            .filter(|r| pred(r))
+            .filter_map(|r| r.object.get("id").and_then(Value::as_str).map(str::to_owned))
+            .collect()
+    }
+
+    /// Number of records of a type, tombstones included.
+    pub fn count(&self, kind: &str) -> usize {
+        self.collections.get(kind).map_or(0, |c| c.by_id.len())
+    }
+
+    /// Any stored object by id, its type judged by the id's prefix.
+    pub fn find_any(&self, id: &str) -> Option<&Record> {
+        self.get(kind_for_id(id)?, id)
+    }
+
+    /// A per-account value created once on first use (e.g. the default billing portal
+    /// configuration id).
+    pub fn singleton(&mut self, name: &'static str, init: impl FnOnce() -> String) -> String {
+        self.singletons.entry(name).or_insert_with(init).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn newest_first_and_tombstones() {
+        let mut store = Store::new(false);
+        for id in ["cus_a", "cus_b", "cus_c"] {
+            store.insert(kinds::CUSTOMER, json!({ "id": id }));
+        }
+        let ids: Vec<_> = store.newest_first(kinds::CUSTOMER).map(|r| r.object["id"].clone()).collect();
+        assert_eq!(ids, vec![json!("cus_c"), json!("cus_b"), json!("cus_a")]);
+        store.get_mut(kinds::CUSTOMER, "cus_b").unwrap().object = json!({"id": "cus_b", "deleted": true});
+        assert_eq!(store.live_newest_first(kinds::CUSTOMER).count(), 2);
+        assert!(store.get_live(kinds::CUSTOMER, "cus_b").is_none());
+        assert!(store.get(kinds::CUSTOMER, "cus_b").is_some());
+        assert!(store.seq_of(kinds::CUSTOMER, "cus_a").unwrap() < store.seq_of(kinds::CUSTOMER, "cus_c").unwrap());
+        assert_eq!(store.find_any("cus_c").unwrap().object["id"], "cus_c");
+        assert!(store.find_any("xyz_c").is_none());
+        store.remove(kinds::CUSTOMER, "cus_c");
+        assert_eq!(store.count(kinds::CUSTOMER), 2);
+        store.clear();
+        assert_eq!(store.count(kinds::CUSTOMER), 0);
+    }
+
+    #[test]
+    fn singletons_are_stable() {
+        let mut store = Store::new(false);
+        let a = store.singleton("x", || "one".into());
+        let b = store.singleton("x", || "two".into());
+        assert_eq!(a, "one");
+        assert_eq!(b, "one");
+    }
+}

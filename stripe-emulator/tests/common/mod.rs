@@ -1,0 +1,103 @@
+//! Helpers shared by the integration tests.
+
+#![allow(dead_code)]
+
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use serde_json::Value;
+use stripe_emulator::EmulatorHandle;
+
+/// A fresh secret key, so each test has its own state.
+pub fn test_key() -> String {
+    let suffix: String = rand::rng().sample_iter(Alphanumeric).take(24).map(char::from).collect();
+    format!("sk_test_{suffix}")
+}
+
+/// Starts an emulator on a free loopback port.
+pub async fn start() -> EmulatorHandle {
+    stripe_emulator::spawn("127.0.0.1:0").await.expect("emulator starts")
+}
+
+/// The real async-stripe client, pointed at the emulator.
+pub fn client(emulator: &EmulatorHandle, key: &str) -> stripe::Client {
+    stripe::ClientBuilder::new(key).url(emulator.base_url()).build().expect("client builds")
+}
+
+/// A raw HTTP client for protocol-level checks.
+pub struct Raw {
+    pub base: String,
+    pub key: String,
+    pub http: reqwest::Client,
+}
+
+/// A raw response: status, headers, body text and body JSON (Null if not JSON).
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Raw {
+    pub fn new(emulator: &EmulatorHandle, key: &str) -> Self {
+        Raw { base: emulator.base_url(), key: key.to_owned(), http: reqwest::Client::new() }
+    }
+
+    pub async fn send(&self, builder: reqwest::RequestBuilder) -> Reply {
+        let response = builder.send().await.expect("request is answered");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body reads");
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, headers, text, json }
+    }
+
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.key)
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(self.request(reqwest::Method::DELETE, path)).await
+    }
+
+    pub async fn post(&self, path: &str, form: &str) -> Reply {
+        self.send(
+            self.request(reqwest::Method::POST, path)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form.to_owned()),
+        )
+        .await
+    }
+
+    pub async fn post_idempotent(&self, path: &str, form: &str, key: &str) -> Reply {
+        self.send(
+            self.request(reqwest::Method::POST, path)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("idempotency-key", key)
+                .body(form.to_owned()),
+        )
+        .await
+    }
+
+    pub async fn set_latency(&self, ms: u64) {
+        let reply = self
+            .send(
+                self.request(reqwest::Method::POST, "/_emulator/config")
+                    .header("content-type", "application/json")
+                    .body(format!("{{\"latency_ms\": {ms}}}")),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(reply.json["latency_ms"], ms);
+    }
+}

@@ -1,0 +1,316 @@
+//! Boots the real application on port 0 against a fresh database (SQLite in a temp dir, or a
+//! uniquely named PostgreSQL database dropped at the end) and the in-repo Stripe emulator.
+
+use std::time::Duration;
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::{Method, RequestBuilder, Response};
+use sales_block::config::{LogFormat, Settings};
+use sales_block::crypto::{MasterKey, random_token};
+use sales_block::startup::Application;
+use sales_block::state::AppState;
+use sales_block::tenants::{self, CreatedTenant, TenantSpec};
+use serde_json::{Value, json};
+use stripe_emulator::EmulatorHandle;
+
+/// Runs each named scenario `async fn(Backend)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$scenario($crate::helpers::Backend::Sqlite).await
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    super::$scenario($crate::helpers::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The server PostgreSQL tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database that lives as long as the test: a temp dir, or a PostgreSQL database dropped on
+/// drop.
+enum TestDatabase {
+    Sqlite { _dir: tempfile::TempDir },
+    Postgres(String),
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres(name) = self {
+            let name = name.clone();
+            // Off the async runtime: Diesel is blocking.
+            let _ = std::thread::spawn(move || {
+                if let Ok(mut conn) = PgConnection::establish(&postgres_admin_url()) {
+                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&mut conn);
+                }
+            })
+            .join();
+        }
+    }
+}
+
+fn create_database(backend: Backend) -> (TestDatabase, String) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("sales.db").display());
+            (TestDatabase::Sqlite { _dir: dir }, url)
+        }
+        Backend::Postgres => {
+            let name = format!("sales_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = postgres_admin_url();
+            let mut conn = PgConnection::establish(&admin).unwrap_or_else(|err| {
+                panic!("PostgreSQL must be running for these tests ({admin}): {err}")
+            });
+            diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut conn)
+                .expect("create test database");
+            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+            let url = format!("{base}/{name}");
+            (TestDatabase::Postgres(name), url)
+        }
+    }
+}
+
+pub fn test_settings(database_url: String) -> Settings {
+    Settings {
+        bind: "127.0.0.1:0".into(),
+        database_url,
+        database_pool_size: 4,
+        public_url: "http://127.0.0.1:0".into(),
+        master_key: MasterKey::generate().to_base64(),
+        master_key_file: "unused".into(),
+        log_format: LogFormat::Pretty,
+        log_filter: "warn".into(),
+        cors_origins: vec!["http://localhost:3000".into()],
+        max_body_bytes: 64 * 1024,
+        stripe_timeout_secs: 10,
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub emulator: EmulatorHandle,
+    pub state: actix_web::web::Data<AppState>,
+    pub http: reqwest::Client,
+    _db: TestDatabase,
+}
+
+/// A tenant made for one test, with its own emulator key.
+#[derive(Debug, Clone)]
+pub struct TestTenant {
+    pub created: CreatedTenant,
+    pub stripe_key: String,
+}
+
+impl TestTenant {
+    pub fn api_key(&self) -> &str {
+        &self.created.api_key
+    }
+
+    pub fn secret(&self) -> &str {
+        self.created.jwt_secret.as_deref().expect("HS256 tenant")
+    }
+
+    /// A valid HS256 token for `sub`.
+    pub fn token(&self, sub: &str, admin: bool) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut claims = json!({ "sub": sub, "iat": now, "exp": now + 600 });
+        if admin {
+            claims["role"] = json!("admin");
+        }
+        sign_hs256(self.secret(), &claims)
+    }
+
+    pub fn user_token(&self, sub: &str) -> String {
+        self.token(sub, false)
+    }
+
+    pub fn admin_token(&self) -> String {
+        self.token("admin-1", true)
+    }
+}
+
+pub fn sign_hs256(secret: &str, claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("sign")
+}
+
+pub fn sign_rs256(private_pem: &str, claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::RS256),
+        claims,
+        &EncodingKey::from_rsa_pem(private_pem.as_bytes()).expect("pem"),
+    )
+    .expect("sign")
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let (db, url) = tokio::task::spawn_blocking(move || create_database(backend))
+        .await
+        .expect("create database");
+    let mut settings = test_settings(url);
+    customize(&mut settings);
+    let emulator = stripe_emulator::spawn("127.0.0.1:0")
+        .await
+        .expect("start the Stripe emulator");
+    let app = Application::build(settings).await.expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        emulator,
+        state,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
+        _db: db,
+    }
+}
+
+impl TestApp {
+    /// A tenant bound to this test's emulator with a fresh Stripe key.
+    pub async fn tenant(&self) -> TestTenant {
+        let base = self.emulator.base_url();
+        self.tenant_with(TenantSpec {
+            stripe_api_base: Some(base),
+            ..TenantSpec::default()
+        })
+        .await
+    }
+
+    pub async fn tenant_with(&self, mut spec: TenantSpec) -> TestTenant {
+        let stripe_key = random_token("sk_test_", 12);
+        spec.stripe_secret_key = stripe_key.clone();
+        if spec.name.is_empty() {
+            spec.name = random_token("tenant-", 4);
+        }
+        let master = self.state.master.clone();
+        let created = self
+            .state
+            .db
+            .run(move |conn| tenants::create_tenant(conn, &master, &spec))
+            .await
+            .expect("create tenant");
+        TestTenant {
+            created,
+            stripe_key,
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.address))
+    }
+
+    /// A request authenticated as `token` of `tenant`, with the spec's `AppId` header.
+    pub fn authed(&self, method: Method, path: &str, tenant: &TestTenant, token: &str) -> RequestBuilder {
+        self.request(method, path)
+            .header("AppId", tenant.api_key())
+            .bearer_auth(token)
+    }
+
+    pub async fn post_json(&self, path: &str, tenant: &TestTenant, token: &str, body: &Value) -> Response {
+        self.authed(Method::POST, path, tenant, token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// The requests a tenant's key made to the emulator.
+    pub async fn stripe_requests(&self, tenant: &TestTenant) -> Vec<Value> {
+        let body: Value = self
+            .http
+            .get(format!("{}/_emulator/requests", self.emulator.base_url()))
+            .bearer_auth(&tenant.stripe_key)
+            .send()
+            .await
+            .expect("emulator requests")
+            .json()
+            .await
+            .expect("emulator json");
+        match body {
+            Value::Array(items) => items,
+            Value::Object(mut map) => match map.remove("data") {
+                Some(Value::Array(items)) => items,
+                _ => panic!("unexpected emulator requests body"),
+            },
+            _ => panic!("unexpected emulator requests body"),
+        }
+    }
+
+    /// Number of mirrored customers across all tenants.
+    pub async fn customer_count(&self) -> i64 {
+        use diesel::QueryDsl;
+        use sales_block::db::schema::customers;
+        self.state
+            .db
+            .run(|conn| {
+                customers::table
+                    .count()
+                    .get_result::<i64>(conn)
+                    .map_err(sales_block::db::DbError::from)
+            })
+            .await
+            .expect("count customers")
+    }
+}
+
+/// Reads a JSON body, asserting the content type the SDK requires.
+pub async fn json_body(response: Response) -> Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "content type {content_type:?}"
+    );
+    response.json().await.expect("json body")
+}
+
+/// Asserts a JSON:API error with this status and code, and returns the error object.
+pub async fn assert_error(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let body = json_body(response).await;
+    let error = body["errors"][0].clone();
+    assert_eq!(error["status"], json!(status.to_string()), "{body}");
+    assert_eq!(error["code"], json!(code), "{body}");
+    assert!(
+        error["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "an error needs a detail: {body}"
+    );
+    error
+}

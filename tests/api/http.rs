@@ -1,0 +1,130 @@
+//! What every route shares: health, readiness, the OpenAPI document, request ids, CORS,
+//! unknown routes, and the schema staying in step with the migrations.
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::helpers::{Backend, assert_error, json_body, spawn_app};
+use crate::on_both_databases;
+
+async fn health_and_ready_answer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let health = json_body(app.request(Method::GET, "/health").send().await.unwrap()).await;
+    assert_eq!(health["service"], "sales");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
+    assert!(chrono::DateTime::parse_from_rfc3339(health["timestamp"].as_str().unwrap()).is_ok());
+
+    let ready = app.request(Method::GET, "/ready").send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    assert_eq!(json_body(ready).await["database"], "ok");
+}
+
+async fn the_openapi_document_lists_every_route(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let doc = json_body(app.request(Method::GET, "/openapi.json").send().await.unwrap()).await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for (method, path) in [
+        ("get", "/health"),
+        ("get", "/ready"),
+        ("post", "/stripe/customers"),
+        ("post", "/stripe/customers/{unique_id}/portal"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} missing");
+    }
+    assert!(doc["components"]["schemas"]["CustomerAttributes"].is_object());
+}
+
+async fn unknown_routes_and_methods_answer_in_the_error_format(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.request(Method::GET, "/stripe/nothing-here").send().await.unwrap();
+    let error = assert_error(response, 404, "route_not_found").await;
+    assert!(error["detail"].as_str().unwrap().contains("/stripe/nothing-here"));
+    let response = app.request(Method::GET, "/stripe/customers").send().await.unwrap();
+    assert_error(response, 405, "method_not_allowed").await;
+}
+
+async fn request_ids_are_echoed_or_generated_and_land_in_errors(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app
+        .request(Method::GET, "/health")
+        .header("X-Request-ID", "req_abc123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "req_abc123");
+
+    let response = app.request(Method::POST, "/stripe/customers").send().await.unwrap();
+    let generated = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(generated.starts_with("req_") && generated.len() > 10, "{generated}");
+    let error = assert_error(response, 401, "missing_api_key").await;
+    assert_eq!(error["meta"]["request_id"], Value::String(generated));
+}
+
+async fn browsers_may_preflight_with_the_sdk_headers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app
+        .request(Method::OPTIONS, "/stripe/customers")
+        .header("Origin", "http://localhost:3000")
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "content-type, authorization, x-api-key, appid, api-key, tenant-id, x-request-id, idempotency-key",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    let allowed = response.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    for header in ["x-api-key", "appid", "tenant-id", "idempotency-key", "authorization"] {
+        assert!(allowed.contains(header), "{header} not in {allowed}");
+    }
+
+    let foreign = app
+        .request(Method::OPTIONS, "/stripe/customers")
+        .header("Origin", "https://evil.example.com")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(foreign.headers().get("access-control-allow-origin").is_none());
+}
+
+/// Selecting every column of every table through schema.rs fails if a migration and
+/// schema.rs disagree (the drift check Lemmy runs with `diesel print-schema`).
+async fn schema_rs_matches_the_migrations(backend: Backend) {
+    use diesel::prelude::*;
+    use sales_block::db::schema::{customers, tenants};
+    let app = spawn_app(backend).await;
+    app.state
+        .db
+        .run(|conn| -> Result<(), sales_block::db::DbError> {
+            tenants::table
+                .select(tenants::all_columns)
+                .limit(1)
+                .load::<sales_block::db::tenants::Tenant>(conn)?;
+            customers::table
+                .select(customers::all_columns)
+                .limit(1)
+                .load::<sales_block::db::customers::Customer>(conn)?;
+            Ok(())
+        })
+        .await
+        .expect("schema.rs matches the migrated database");
+}
+
+on_both_databases!(
+    health_and_ready_answer,
+    the_openapi_document_lists_every_route,
+    unknown_routes_and_methods_answer_in_the_error_format,
+    request_ids_are_echoed_or_generated_and_land_in_errors,
+    browsers_may_preflight_with_the_sdk_headers,
+    schema_rs_matches_the_migrations,
+);

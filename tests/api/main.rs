@@ -1,0 +1,8 @@
+//! Integration tests: the real service over HTTP, the Stripe emulator over loopback, and both
+//! databases (every scenario runs once on SQLite and once on PostgreSQL).
+
+mod helpers;
+
+mod auth;
+mod customers;
+mod http;
