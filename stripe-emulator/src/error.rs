@@ -193,7 +193,10 @@ impl ApiError {
             error.insert("code".into(), json!(code));
             error.insert(
                 "doc_url".into(),
-                json!(format!("https://stripe.com/docs/error-codes/{}", code.replace('_', "-"))),
+                json!(format!(
+                    "https://stripe.com/docs/error-codes/{}",
+                    code.replace('_', "-")
+                )),
             );
         }
         if let Some(decline_code) = &self.decline_code {
@@ -233,13 +236,19 @@ mod tests {
         assert_eq!(body["error"]["code"], "resource_missing");
         assert_eq!(body["error"]["param"], "id");
         assert_eq!(body["error"]["message"], "No such customer: 'cus_x'");
-        assert_eq!(body["error"]["doc_url"], "https://stripe.com/docs/error-codes/resource-missing");
+        assert_eq!(
+            body["error"]["doc_url"],
+            "https://stripe.com/docs/error-codes/resource-missing"
+        );
         assert!(body["error"].get("decline_code").is_none());
     }
 
     #[test]
     fn resource_missing_in_params_is_400() {
-        assert_eq!(ApiError::resource_missing("customer", "x", "customer").status, 400);
+        assert_eq!(
+            ApiError::resource_missing("customer", "x", "customer").status,
+            400
+        );
     }
 
     #[test]

@@ -24,7 +24,9 @@ pub fn apply(store: &Store, value: &mut Value, paths: &[String]) -> ApiResult<()
         if steps > MAX_DEPTH {
             return Err(ApiError::invalid_param(
                 "expand",
-                format!("You cannot expand more than {MAX_DEPTH} levels of a property. Property: {path}"),
+                format!(
+                    "You cannot expand more than {MAX_DEPTH} levels of a property. Property: {path}"
+                ),
             ));
         }
         expand_path(store, value, &segs, path)?;
@@ -33,7 +35,10 @@ pub fn apply(store: &Store, value: &mut Value, paths: &[String]) -> ApiResult<()
 }
 
 fn not_expandable(path: &str) -> ApiError {
-    ApiError::invalid_param("expand", format!("This property cannot be expanded ({path})."))
+    ApiError::invalid_param(
+        "expand",
+        format!("This property cannot be expanded ({path})."),
+    )
 }
 
 fn expand_path(store: &Store, node: &mut Value, segs: &[&str], path: &str) -> ApiResult<()> {
@@ -81,12 +86,30 @@ mod tests {
     #[test]
     fn expands_ids_objects_and_lists() {
         let mut store = Store::new(false);
-        store.insert(kinds::PAYMENT_METHOD, json!({"id": "pm_1", "object": "payment_method", "customer": "cus_1"}));
-        store.insert(kinds::CUSTOMER, json!({"id": "cus_1", "object": "customer"}));
-        let mut customer = json!({"id": "cus_1", "invoice_settings": {"default_payment_method": "pm_1"}});
-        apply(&store, &mut customer, &["invoice_settings.default_payment_method.customer".into()]).unwrap();
-        assert_eq!(customer["invoice_settings"]["default_payment_method"]["object"], "payment_method");
-        assert_eq!(customer["invoice_settings"]["default_payment_method"]["customer"]["object"], "customer");
+        store.insert(
+            kinds::PAYMENT_METHOD,
+            json!({"id": "pm_1", "object": "payment_method", "customer": "cus_1"}),
+        );
+        store.insert(
+            kinds::CUSTOMER,
+            json!({"id": "cus_1", "object": "customer"}),
+        );
+        let mut customer =
+            json!({"id": "cus_1", "invoice_settings": {"default_payment_method": "pm_1"}});
+        apply(
+            &store,
+            &mut customer,
+            &["invoice_settings.default_payment_method.customer".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            customer["invoice_settings"]["default_payment_method"]["object"],
+            "payment_method"
+        );
+        assert_eq!(
+            customer["invoice_settings"]["default_payment_method"]["customer"]["object"],
+            "customer"
+        );
 
         let mut list = json!({"object": "list", "data": [{"id": "pm_1", "customer": "cus_1"}, {"id": "pm_2", "customer": null}]});
         apply(&store, &mut list, &["data.customer".into()]).unwrap();

@@ -43,7 +43,12 @@ mod tests {
 
     #[test]
     fn fixtures_load() {
-        for resource in ["customer", "deleted_customer", "payment_method", "billing_portal.session"] {
+        for resource in [
+            "customer",
+            "deleted_customer",
+            "payment_method",
+            "billing_portal.session",
+        ] {
             assert!(has_fixture(resource), "{resource}");
             assert!(fixture(resource).is_object());
         }

@@ -128,7 +128,10 @@ fn split_key(key: &str) -> Vec<String> {
 fn hash_conflict(path: &[String]) -> ApiError {
     let refs: Vec<&str> = path.iter().map(String::as_str).collect();
     let name = param_name(&refs);
-    ApiError::invalid_param(&name, format!("Invalid hash: {name} cannot be both a value and a hash"))
+    ApiError::invalid_param(
+        &name,
+        format!("Invalid hash: {name} cannot be both a value and a hash"),
+    )
 }
 
 fn insert(
@@ -143,11 +146,17 @@ fn insert(
     // `[]` appends: a new element, or (Rails-style) the last one if it is a hash that does
     // not have the next key yet.
     let key = if first.is_empty() {
-        let next_index = map.keys().filter_map(|k| k.parse::<usize>().ok()).max().map(|m| m + 1);
+        let next_index = map
+            .keys()
+            .filter_map(|k| k.parse::<usize>().ok())
+            .max()
+            .map(|m| m + 1);
         let last_index = next_index.map(|n| n - 1);
         match (rest.first(), last_index) {
             (Some(next), Some(last)) => match map.get(&last.to_string()) {
-                Some(Param::Map(m)) if !next.is_empty() && !m.contains_key(next) => last.to_string(),
+                Some(Param::Map(m)) if !next.is_empty() && !m.contains_key(next) => {
+                    last.to_string()
+                }
                 _ => next_index.unwrap_or(0).to_string(),
             },
             _ => next_index.unwrap_or(0).to_string(),
@@ -166,7 +175,9 @@ fn insert(
         }
         return Ok(());
     }
-    let entry = map.entry(key).or_insert_with(|| Param::Map(BTreeMap::new()));
+    let entry = map
+        .entry(key)
+        .or_insert_with(|| Param::Map(BTreeMap::new()));
     match entry {
         Param::Map(child) => insert(child, rest, value, path),
         Param::Str(_) => Err(hash_conflict(path)),
@@ -204,13 +215,18 @@ impl Params {
     pub fn canonical(&self) -> String {
         let mut pairs = self.pairs.clone();
         pairs.sort();
-        form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish()
     }
 
     /// The whole tree as JSON (see [`Param::to_json`]).
     pub fn to_json(&self) -> Value {
         Value::Object(
-            self.root.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<Map<_, _>>(),
+            self.root
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect::<Map<_, _>>(),
         )
     }
 
@@ -239,7 +255,10 @@ impl Params {
             Some(Param::Str(s)) => Ok(Some(s)),
             Some(Param::Map(_)) => {
                 let name = param_name(path);
-                Err(ApiError::invalid_param(&name, format!("Invalid string: {name} must be a string, not a hash")))
+                Err(ApiError::invalid_param(
+                    &name,
+                    format!("Invalid string: {name} must be a string, not a hash"),
+                ))
             }
         }
     }
@@ -255,7 +274,9 @@ impl Params {
     /// A nullable string as update endpoints read it: absent → `None` (leave unchanged),
     /// empty → `Some(None)` (unset), otherwise `Some(Some(value))`.
     pub fn nullable_string(&self, path: &[&str]) -> ApiResult<Option<Option<&str>>> {
-        Ok(self.string(path)?.map(|s| if s.is_empty() { None } else { Some(s) }))
+        Ok(self
+            .string(path)?
+            .map(|s| if s.is_empty() { None } else { Some(s) }))
     }
 
     /// An integer parameter (`parameter_invalid_integer` when it does not parse).
@@ -263,7 +284,11 @@ impl Params {
         let name = param_name(path);
         match self.string(path)? {
             None => Ok(None),
-            Some(s) => s.trim().parse::<i64>().map(Some).map_err(|_| ApiError::invalid_integer(&name, s)),
+            Some(s) => s
+                .trim()
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| ApiError::invalid_integer(&name, s)),
         }
     }
 
@@ -274,7 +299,10 @@ impl Params {
             None => Ok(None),
             Some("true") => Ok(Some(true)),
             Some("false") => Ok(Some(false)),
-            Some(other) => Err(ApiError::invalid_param(&name, format!("Invalid boolean: {other}"))),
+            Some(other) => Err(ApiError::invalid_param(
+                &name,
+                format!("Invalid boolean: {other}"),
+            )),
         }
     }
 
@@ -284,15 +312,18 @@ impl Params {
         let Some(node) = self.get(path) else {
             return Ok(Vec::new());
         };
-        let items = node
-            .as_list()
-            .ok_or_else(|| ApiError::invalid_param(&name, format!("Invalid array: {name} must be an array")))?;
+        let items = node.as_list().ok_or_else(|| {
+            ApiError::invalid_param(&name, format!("Invalid array: {name} must be an array"))
+        })?;
         items
             .into_iter()
             .map(|item| {
-                item.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| ApiError::invalid_param(&name, format!("Invalid string: {name} must contain strings")))
+                item.as_str().map(str::to_owned).ok_or_else(|| {
+                    ApiError::invalid_param(
+                        &name,
+                        format!("Invalid string: {name} must contain strings"),
+                    )
+                })
             })
             .collect()
     }
@@ -314,7 +345,9 @@ impl Params {
                         Param::Map(_) => {
                             return Err(ApiError::invalid_param(
                                 &format!("{name}[{key}]"),
-                                format!("Invalid string: {name}[{key}] must be a string, not a hash"),
+                                format!(
+                                    "Invalid string: {name}[{key}] must be a string, not a hash"
+                                ),
                             ));
                         }
                     }
@@ -340,7 +373,9 @@ mod tests {
 
     #[test]
     fn nested_hashes_and_arrays() {
-        let p = parse("email=a%40b.co&metadata[plan]=pro&metadata%5Bseats%5D=3&expand[0]=x&expand[1]=y&items[0][price]=p1&items[1][price]=p2&items[1][quantity]=2&name=Ann+Lee");
+        let p = parse(
+            "email=a%40b.co&metadata[plan]=pro&metadata%5Bseats%5D=3&expand[0]=x&expand[1]=y&items[0][price]=p1&items[1][price]=p2&items[1][quantity]=2&name=Ann+Lee",
+        );
         assert_eq!(p.string(&["email"]).unwrap(), Some("a@b.co"));
         assert_eq!(p.string(&["name"]).unwrap(), Some("Ann Lee"));
         assert_eq!(p.string(&["metadata", "plan"]).unwrap(), Some("pro"));
@@ -360,7 +395,8 @@ mod tests {
 
     #[test]
     fn empty_brackets_append() {
-        let p = parse("expand[]=a&expand[]=b&items[][price]=p1&items[][quantity]=1&items[][price]=p2");
+        let p =
+            parse("expand[]=a&expand[]=b&items[][price]=p1&items[][quantity]=1&items[][price]=p2");
         assert_eq!(p.expand().unwrap(), vec!["a", "b"]);
         let json = p.to_json();
         assert_eq!(json["items"][0]["price"], "p1");
@@ -372,7 +408,9 @@ mod tests {
     fn hash_args() {
         let p = parse("metadata=&x[a]=1&x[b]=");
         assert_eq!(p.hash(&["metadata"]).unwrap(), Some(HashArg::Clear));
-        let Some(HashArg::Entries(e)) = p.hash(&["x"]).unwrap() else { panic!("entries") };
+        let Some(HashArg::Entries(e)) = p.hash(&["x"]).unwrap() else {
+            panic!("entries")
+        };
         assert_eq!(e.get("a").map(String::as_str), Some("1"));
         assert_eq!(e.get("b").map(String::as_str), Some(""));
         assert!(parse("metadata=oops").hash(&["metadata"]).is_err());
@@ -412,7 +450,10 @@ mod tests {
 
     #[test]
     fn param_names() {
-        assert_eq!(param_name(&["invoice_settings", "default_payment_method"]), "invoice_settings[default_payment_method]");
+        assert_eq!(
+            param_name(&["invoice_settings", "default_payment_method"]),
+            "invoice_settings[default_payment_method]"
+        );
         assert_eq!(param_name(&["email"]), "email");
     }
 }

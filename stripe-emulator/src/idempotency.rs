@@ -72,7 +72,9 @@ pub fn should_save(status: u16) -> bool {
 /// Validates a key from the `Idempotency-Key` header.
 pub fn validate_key(key: &str) -> Result<(), ApiError> {
     if key.is_empty() {
-        return Err(ApiError::invalid_request("Idempotency-Key header must not be empty."));
+        return Err(ApiError::invalid_request(
+            "Idempotency-Key header must not be empty.",
+        ));
     }
     if key.len() > MAX_KEY_LEN {
         return Err(ApiError::invalid_request(format!(
@@ -111,9 +113,19 @@ impl IdempotencyCache {
     }
 
     /// Saves the response to a request under `key`.
-    pub fn save(&mut self, account: &str, key: &str, path: &str, fingerprint: &str, status: u16, body: &str, request_id: &str) {
+    pub fn save(
+        &mut self,
+        account: &str,
+        key: &str,
+        path: &str,
+        fingerprint: &str,
+        status: u16,
+        body: &str,
+        request_id: &str,
+    ) {
         if self.entries.len() >= self.prune_at {
-            self.entries.retain(|_, saved| saved.at.elapsed() <= KEY_TTL);
+            self.entries
+                .retain(|_, saved| saved.at.elapsed() <= KEY_TTL);
             self.prune_at = (self.entries.len() * 2).max(1024);
         }
         self.entries.insert(
@@ -154,20 +166,44 @@ mod tests {
     fn replay_and_conflicts() {
         let mut cache = IdempotencyCache::default();
         let fp = fingerprint("POST", "/v1/customers", "email=a");
-        assert!(matches!(cache.lookup("", "k1", "/v1/customers", &fp), Lookup::Miss));
-        cache.save("", "k1", "/v1/customers", &fp, 200, "{\"id\":\"cus_1\"}", "req_1");
-        let Lookup::Replay(saved) = cache.lookup("", "k1", "/v1/customers", &fp) else { panic!("replay") };
+        assert!(matches!(
+            cache.lookup("", "k1", "/v1/customers", &fp),
+            Lookup::Miss
+        ));
+        cache.save(
+            "",
+            "k1",
+            "/v1/customers",
+            &fp,
+            200,
+            "{\"id\":\"cus_1\"}",
+            "req_1",
+        );
+        let Lookup::Replay(saved) = cache.lookup("", "k1", "/v1/customers", &fp) else {
+            panic!("replay")
+        };
         assert_eq!(saved.status, 200);
         assert_eq!(saved.body, "{\"id\":\"cus_1\"}");
         let other = fingerprint("POST", "/v1/customers", "email=b");
-        let Lookup::Conflict(err) = cache.lookup("", "k1", "/v1/customers", &other) else { panic!("conflict") };
+        let Lookup::Conflict(err) = cache.lookup("", "k1", "/v1/customers", &other) else {
+            panic!("conflict")
+        };
         assert_eq!(err.kind, ErrorType::Idempotency);
         assert_eq!(err.status, 400);
-        assert!(err.message.starts_with("Keys for idempotent requests can only be used with the same parameters"));
-        let Lookup::Conflict(err) = cache.lookup("", "k1", "/v1/payment_methods", &fp) else { panic!("conflict") };
+        assert!(
+            err.message.starts_with(
+                "Keys for idempotent requests can only be used with the same parameters"
+            )
+        );
+        let Lookup::Conflict(err) = cache.lookup("", "k1", "/v1/payment_methods", &fp) else {
+            panic!("conflict")
+        };
         assert!(err.message.contains("same endpoint"));
         // Keys are per account.
-        assert!(matches!(cache.lookup("acct_1", "k1", "/v1/customers", &fp), Lookup::Miss));
+        assert!(matches!(
+            cache.lookup("acct_1", "k1", "/v1/customers", &fp),
+            Lookup::Miss
+        ));
         assert_eq!(cache.len(), 1);
         cache.clear();
         assert!(cache.is_empty());

@@ -5,7 +5,11 @@ use rand::distr::Alphanumeric;
 
 /// `n` random ASCII letters and digits.
 pub fn random_alnum(n: usize) -> String {
-    rand::rng().sample_iter(Alphanumeric).take(n).map(char::from).collect()
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
 }
 
 /// An id such as `cus_NffrFeUfNV2Hib`: the prefix, `_`, then 14 random alphanumerics

@@ -34,21 +34,29 @@ impl ListParams {
         let limit = match params.integer(&["limit"])? {
             None => 10,
             Some(n) if n < 1 => {
-                return Err(ApiError::invalid_request("This value must be greater than or equal to 1.")
-                    .with_code("parameter_invalid_integer")
-                    .with_param("limit"));
+                return Err(ApiError::invalid_request(
+                    "This value must be greater than or equal to 1.",
+                )
+                .with_code("parameter_invalid_integer")
+                .with_param("limit"));
             }
             Some(n) if n > 100 => {
-                return Err(ApiError::invalid_request("This value must be less than or equal to 100.")
-                    .with_code("parameter_invalid_integer")
-                    .with_param("limit"));
+                return Err(ApiError::invalid_request(
+                    "This value must be less than or equal to 100.",
+                )
+                .with_code("parameter_invalid_integer")
+                .with_param("limit"));
             }
             Some(n) => usize::try_from(n).unwrap_or(10),
         };
-        let after = params.string(&["starting_after"])?.filter(|s| !s.is_empty());
+        let after = params
+            .string(&["starting_after"])?
+            .filter(|s| !s.is_empty());
         let before = params.string(&["ending_before"])?.filter(|s| !s.is_empty());
         let resolve = |id: &str, param: &str| {
-            store.seq_of(kind, id).ok_or_else(|| ApiError::resource_missing(label, id, param).with_status(404))
+            store
+                .seq_of(kind, id)
+                .ok_or_else(|| ApiError::resource_missing(label, id, param).with_status(404))
         };
         let cursor = match (after, before) {
             (Some(_), Some(_)) => {
@@ -69,7 +77,10 @@ impl ListParams {
     pub fn page<'a>(&self, url: &str, records: impl IntoIterator<Item = &'a Record>) -> Value {
         let records: Vec<&Record> = records.into_iter().collect();
         let (data, has_more): (Vec<&Record>, bool) = match self.cursor {
-            None => (records.iter().take(self.limit).copied().collect(), records.len() > self.limit),
+            None => (
+                records.iter().take(self.limit).copied().collect(),
+                records.len() > self.limit,
+            ),
             Some(Cursor::StartingAfter(seq)) => {
                 let older: Vec<&Record> = records.iter().filter(|r| r.seq < seq).copied().collect();
                 let has_more = older.len() > self.limit;
@@ -82,7 +93,11 @@ impl ListParams {
                 (newer[skip..].to_vec(), skip > 0)
             }
         };
-        list_object(url, data.into_iter().map(|r| r.object.clone()).collect(), has_more)
+        list_object(
+            url,
+            data.into_iter().map(|r| r.object.clone()).collect(),
+            has_more,
+        )
     }
 }
 
@@ -104,8 +119,11 @@ pub fn created_filter(params: &Params) -> ApiResult<impl Fn(&Record) -> bool + u
         Some(Param::Map(map)) => {
             for op in map.keys() {
                 if !matches!(op.as_str(), "gt" | "gte" | "lt" | "lte") {
-                    return Err(ApiError::invalid_param(&format!("created[{op}]"), format!("Received unknown parameter: created[{op}]"))
-                        .with_code("parameter_unknown"));
+                    return Err(ApiError::invalid_param(
+                        &format!("created[{op}]"),
+                        format!("Received unknown parameter: created[{op}]"),
+                    )
+                    .with_code("parameter_unknown"));
                 }
                 if let Some(ts) = params.integer(&["created", op])? {
                     bounds.push((op.clone(), ts));
@@ -114,7 +132,11 @@ pub fn created_filter(params: &Params) -> ApiResult<impl Fn(&Record) -> bool + u
         }
     }
     Ok(move |record: &Record| {
-        let created = record.object.get("created").and_then(Value::as_i64).unwrap_or(0);
+        let created = record
+            .object
+            .get("created")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         bounds.iter().all(|(op, ts)| match op.as_str() {
             "gt" => created > *ts,
             "gte" => created >= *ts,
@@ -139,7 +161,12 @@ mod tests {
     }
 
     fn ids(page: &Value) -> Vec<String> {
-        page["data"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect()
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_str().unwrap().to_owned())
+            .collect()
     }
 
     fn list(store: &Store, query: &str) -> ApiResult<Value> {
@@ -177,8 +204,18 @@ mod tests {
             ("limit=0", "parameter_invalid_integer", "limit", 400),
             ("limit=101", "parameter_invalid_integer", "limit", 400),
             ("limit=x", "parameter_invalid_integer", "limit", 400),
-            ("starting_after=cus_0&ending_before=cus_0", "parameters_exclusive", "ending_before", 400),
-            ("starting_after=cus_nope", "resource_missing", "starting_after", 404),
+            (
+                "starting_after=cus_0&ending_before=cus_0",
+                "parameters_exclusive",
+                "ending_before",
+                400,
+            ),
+            (
+                "starting_after=cus_nope",
+                "resource_missing",
+                "starting_after",
+                404,
+            ),
         ] {
             let err = list(&store, query).unwrap_err();
             assert_eq!(err.code.as_deref(), Some(code), "{query}");
@@ -192,7 +229,10 @@ mod tests {
         let store = store_with(5);
         let params = Params::parse(&[b"created[gte]=1&created[lt]=3"]).unwrap();
         let filter = created_filter(&params).unwrap();
-        let n = store.live_newest_first(CUSTOMER).filter(|r| filter(r)).count();
+        let n = store
+            .live_newest_first(CUSTOMER)
+            .filter(|r| filter(r))
+            .count();
         assert_eq!(n, 2);
         let params = Params::parse(&[b"created[foo]=1"]).unwrap();
         assert!(created_filter(&params).is_err());

@@ -15,14 +15,22 @@ struct Args {
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
-    let mut parsed = Args { host: "127.0.0.1".into(), port: DEFAULT_PORT };
+    let mut parsed = Args {
+        host: "127.0.0.1".into(),
+        port: DEFAULT_PORT,
+    };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
             Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
             None => (arg.clone(), None),
         };
-        let mut value = |name: &str| inline.clone().or_else(|| args.next()).ok_or(format!("{name} needs a value"));
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or(format!("{name} needs a value"))
+        };
         match name.as_str() {
             "-h" | "--help" => return Ok(None),
             "-p" | "--port" => {
@@ -72,7 +80,13 @@ mod tests {
         assert_eq!((a.host.as_str(), a.port), ("127.0.0.1", 12111));
         assert_eq!(parse(&["--port", "9"]).unwrap().unwrap().port, 9);
         assert_eq!(parse(&["--port=10"]).unwrap().unwrap().port, 10);
-        assert_eq!(parse(&["-p", "11", "--host", "0.0.0.0"]).unwrap().unwrap().host, "0.0.0.0");
+        assert_eq!(
+            parse(&["-p", "11", "--host", "0.0.0.0"])
+                .unwrap()
+                .unwrap()
+                .host,
+            "0.0.0.0"
+        );
         assert!(parse(&["--help"]).unwrap().is_none());
         assert!(parse(&["--port"]).is_err());
         assert!(parse(&["--port", "x"]).is_err());

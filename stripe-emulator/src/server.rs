@@ -73,22 +73,34 @@ impl Drop for EmulatorHandle {
 /// reached through loopback.
 fn client_addr(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port()),
-        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), addr.port()),
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), addr.port())
+        }
         _ => addr,
     }
 }
 
 fn build(addr: &str, workers: Option<usize>) -> io::Result<(Server, SocketAddr)> {
     let emulator = web::Data::new(Emulator::default());
-    let mut server = HttpServer::new(move || App::new().app_data(emulator.clone()).default_service(web::to(dispatch)))
-        .disable_signals()
-        .shutdown_timeout(2);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(emulator.clone())
+            .default_service(web::to(dispatch))
+    })
+    .disable_signals()
+    .shutdown_timeout(2);
     if let Some(workers) = workers {
         server = server.workers(workers);
     }
     let server = server.bind(addr)?;
-    let bound = server.addrs().first().copied().ok_or_else(|| io::Error::other("no address was bound"))?;
+    let bound = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| io::Error::other("no address was bound"))?;
     Ok((server.run(), client_addr(bound)))
 }
 
@@ -98,7 +110,11 @@ pub async fn spawn(addr: &str) -> io::Result<EmulatorHandle> {
     let (server, addr) = build(addr, Some(2))?;
     let handle = server.handle();
     let task = tokio::spawn(server);
-    Ok(EmulatorHandle { addr, server: handle, task: Some(task) })
+    Ok(EmulatorHandle {
+        addr,
+        server: handle,
+        task: Some(task),
+    })
 }
 
 /// Binds `addr`, prints `stripe emulator listening on http://...`, and serves until Ctrl-C.
@@ -121,7 +137,10 @@ pub fn api_key(req: &HttpRequest) -> Result<String, ApiError> {
     let Some(header) = req.headers().get(AUTHORIZATION) else {
         return Err(ApiError::missing_api_key());
     };
-    let header = header.to_str().map_err(|_| ApiError::invalid_api_key(""))?.trim();
+    let header = header
+        .to_str()
+        .map_err(|_| ApiError::invalid_api_key(""))?
+        .trim();
     let (scheme, credentials) = header.split_once(' ').unwrap_or((header, ""));
     let credentials = credentials.trim();
     let key = if scheme.eq_ignore_ascii_case("bearer") {
@@ -132,7 +151,10 @@ pub fn api_key(req: &HttpRequest) -> Result<String, ApiError> {
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .ok_or_else(|| ApiError::invalid_api_key(credentials))?;
-        decoded.split_once(':').map_or(decoded.as_str(), |(user, _)| user).to_owned()
+        decoded
+            .split_once(':')
+            .map_or(decoded.as_str(), |(user, _)| user)
+            .to_owned()
     } else {
         return Err(ApiError::missing_api_key());
     };
@@ -172,13 +194,18 @@ fn respond_error(error: &ApiError, request_id: &str) -> HttpResponse {
 }
 
 fn header<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 async fn read_body(payload: web::Payload) -> Result<web::Bytes, ApiError> {
     match payload.to_bytes_limited(MAX_BODY_BYTES).await {
         Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(_)) => Err(ApiError::invalid_request("The request body could not be read.")),
+        Ok(Err(_)) => Err(ApiError::invalid_request(
+            "The request body could not be read.",
+        )),
         Err(_) => Err(ApiError::invalid_request(format!(
             "The request body is too large: requests may be at most {MAX_BODY_BYTES} bytes."
         ))
@@ -187,14 +214,22 @@ async fn read_body(payload: web::Payload) -> Result<web::Bytes, ApiError> {
 }
 
 /// The catch-all handler.
-async fn dispatch(req: HttpRequest, payload: web::Payload, emulator: web::Data<Emulator>) -> HttpResponse {
+async fn dispatch(
+    req: HttpRequest,
+    payload: web::Payload,
+    emulator: web::Data<Emulator>,
+) -> HttpResponse {
     let request_id = ids::request_id();
     let method = req.method().as_str().to_owned();
     let path = req.path().to_owned();
 
     // Unauthenticated: health check and the hosted portal pages.
     if method == "GET" && path == "/_emulator/health" {
-        return respond_json(200, &json!({"object": "emulator.health", "ok": true, "api_version": API_VERSION}), &request_id);
+        return respond_json(
+            200,
+            &json!({"object": "emulator.health", "ok": true, "api_version": API_VERSION}),
+            &request_id,
+        );
     }
     if method == "GET"
         && let Some(secret) = path.strip_prefix(billing_portal::PAGE_PREFIX)
@@ -275,7 +310,11 @@ struct Outcome {
 
 impl Outcome {
     fn error(error: &ApiError) -> Self {
-        Outcome { status: error.status, body: error.to_json().to_string(), replayed_from: None }
+        Outcome {
+            status: error.status,
+            body: error.to_json().to_string(),
+            replayed_from: None,
+        }
     }
 }
 
@@ -286,20 +325,28 @@ fn handle_api(emulator: &Emulator, state: &KeyState, req: &ApiRequest<'_>) -> Ou
     let outcome = match &params {
         Err(error) => Outcome::error(error),
         Ok(params) => {
-            let segs: Option<Vec<&str>> =
-                req.path.strip_prefix("/v1/").map(|rest| rest.split('/').filter(|s| !s.is_empty()).collect());
+            let segs: Option<Vec<&str>> = req
+                .path
+                .strip_prefix("/v1/")
+                .map(|rest| rest.split('/').filter(|s| !s.is_empty()).collect());
             let fingerprint = idempotency::fingerprint(req.method, req.path, &params.canonical());
             let lookup = match req.idempotency_key {
                 None => Ok(Lookup::Miss),
-                Some(key) => idempotency::validate_key(key)
-                    .map(|()| data.idempotency.lookup(req.account, key, req.path, &fingerprint)),
+                Some(key) => idempotency::validate_key(key).map(|()| {
+                    data.idempotency
+                        .lookup(req.account, key, req.path, &fingerprint)
+                }),
             };
             match (lookup, segs) {
                 (Err(error), _) | (Ok(Lookup::Conflict(error)), _) => Outcome::error(&error),
-                (Ok(Lookup::Replay(saved)), _) => {
-                    Outcome { status: saved.status, body: saved.body, replayed_from: Some(saved.request_id) }
+                (Ok(Lookup::Replay(saved)), _) => Outcome {
+                    status: saved.status,
+                    body: saved.body,
+                    replayed_from: Some(saved.request_id),
+                },
+                (Ok(Lookup::Miss), None) => {
+                    Outcome::error(&ApiError::unrecognized_url(req.method, req.path))
                 }
-                (Ok(Lookup::Miss), None) => Outcome::error(&ApiError::unrecognized_url(req.method, req.path)),
                 (Ok(Lookup::Miss), Some(segs)) => {
                     let mut ctx = Ctx {
                         store: data.store(req.account),
@@ -320,9 +367,21 @@ fn handle_api(emulator: &Emulator, state: &KeyState, req: &ApiRequest<'_>) -> Ou
                     if let Some(key) = req.idempotency_key
                         && idempotency::should_save(status)
                     {
-                        data.idempotency.save(req.account, key, req.path, &fingerprint, status, &body, req.request_id);
+                        data.idempotency.save(
+                            req.account,
+                            key,
+                            req.path,
+                            &fingerprint,
+                            status,
+                            &body,
+                            req.request_id,
+                        );
                     }
-                    Outcome { status, body, replayed_from: None }
+                    Outcome {
+                        status,
+                        body,
+                        replayed_from: None,
+                    }
                 }
             }
         }
@@ -346,7 +405,10 @@ fn handle_api(emulator: &Emulator, state: &KeyState, req: &ApiRequest<'_>) -> Ou
 /// Reads `{"latency_ms": N}` (JSON, or the form `latency_ms=N`).
 fn parse_config(body: &[u8]) -> Result<Option<u64>, ApiError> {
     let invalid = || {
-        ApiError::invalid_param("latency_ms", format!("latency_ms must be an integer from 0 to {MAX_LATENCY_MS}"))
+        ApiError::invalid_param(
+            "latency_ms",
+            format!("latency_ms must be an integer from 0 to {MAX_LATENCY_MS}"),
+        )
     };
     let value = match serde_json::from_slice::<Value>(body) {
         Ok(json) => match json.get("latency_ms") {
@@ -368,11 +430,21 @@ fn parse_config(body: &[u8]) -> Result<Option<u64>, ApiError> {
 }
 
 /// The `/_emulator/...` test endpoints.
-async fn admin(state: &KeyState, method: &str, action: &str, payload: web::Payload, request_id: &str) -> HttpResponse {
+async fn admin(
+    state: &KeyState,
+    method: &str,
+    action: &str,
+    payload: web::Payload,
+    request_id: &str,
+) -> HttpResponse {
     match (method, action) {
         ("DELETE", "data") => {
             state.lock().clear();
-            respond_json(200, &json!({"object": "emulator.data", "deleted": true}), request_id)
+            respond_json(
+                200,
+                &json!({"object": "emulator.data", "deleted": true}),
+                request_id,
+            )
         }
         ("GET", "config") => respond_json(200, &state.config.to_json(), request_id),
         ("POST", "config") => {
@@ -392,13 +464,24 @@ async fn admin(state: &KeyState, method: &str, action: &str, payload: web::Paylo
         }
         ("GET", "requests") => {
             let requests = state.lock().requests();
-            respond_json(200, &list::list_object("/_emulator/requests", requests, false), request_id)
+            respond_json(
+                200,
+                &list::list_object("/_emulator/requests", requests, false),
+                request_id,
+            )
         }
         ("DELETE", "requests") => {
             state.lock().clear_requests();
-            respond_json(200, &json!({"object": "emulator.requests", "deleted": true}), request_id)
+            respond_json(
+                200,
+                &json!({"object": "emulator.requests", "deleted": true}),
+                request_id,
+            )
         }
-        _ => respond_error(&ApiError::unrecognized_url(method, &format!("/_emulator/{action}")), request_id),
+        _ => respond_error(
+            &ApiError::unrecognized_url(method, &format!("/_emulator/{action}")),
+            request_id,
+        ),
     }
 }
 
@@ -420,13 +503,33 @@ mod tests {
         assert_eq!(key_of(Some("Bearer sk_test_abc")).unwrap(), "sk_test_abc");
         assert_eq!(key_of(Some("bearer rk_live_x1")).unwrap(), "rk_live_x1");
         let basic = base64::engine::general_purpose::STANDARD.encode("sk_test_basic:");
-        assert_eq!(key_of(Some(&format!("Basic {basic}"))).unwrap(), "sk_test_basic");
-        for bad in [None, Some("Bearer "), Some("Token sk_test_x"), Some("Bearer pk_test_x"), Some("Bearer sk_test_"), Some("Bearer sk_test_a b")] {
+        assert_eq!(
+            key_of(Some(&format!("Basic {basic}"))).unwrap(),
+            "sk_test_basic"
+        );
+        for bad in [
+            None,
+            Some("Bearer "),
+            Some("Token sk_test_x"),
+            Some("Bearer pk_test_x"),
+            Some("Bearer sk_test_"),
+            Some("Bearer sk_test_a b"),
+        ] {
             let err = key_of(bad).unwrap_err();
             assert_eq!(err.status, 401, "{bad:?}");
         }
-        assert!(key_of(Some("Bearer pk_test_x")).unwrap_err().message.starts_with("Invalid API Key provided"));
-        assert!(key_of(None).unwrap_err().message.starts_with("You did not provide an API key"));
+        assert!(
+            key_of(Some("Bearer pk_test_x"))
+                .unwrap_err()
+                .message
+                .starts_with("Invalid API Key provided")
+        );
+        assert!(
+            key_of(None)
+                .unwrap_err()
+                .message
+                .starts_with("You did not provide an API key")
+        );
     }
 
     #[test]

@@ -20,7 +20,9 @@ pub const MAX_RECORDED_REQUESTS: usize = 10_000;
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it.
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The whole emulator.
@@ -136,7 +138,9 @@ impl KeyData {
     /// The store of an account (`""` for the key's own account), created on first use.
     pub fn store(&mut self, account: &str) -> &mut Store {
         let livemode = self.livemode;
-        self.stores.entry(account.to_owned()).or_insert_with(|| Store::new(livemode))
+        self.stores
+            .entry(account.to_owned())
+            .or_insert_with(|| Store::new(livemode))
     }
 
     /// Remembers a request for `GET /_emulator/requests`.

@@ -29,7 +29,10 @@ const ID_PREFIXES: &[(&str, &str)] = &[
 
 /// The object type an id denotes, judged by its prefix.
 pub fn kind_for_id(id: &str) -> Option<&'static str> {
-    ID_PREFIXES.iter().find(|(prefix, _)| id.starts_with(prefix)).map(|(_, kind)| *kind)
+    ID_PREFIXES
+        .iter()
+        .find(|(prefix, _)| id.starts_with(prefix))
+        .map(|(_, kind)| *kind)
 }
 
 /// One stored object.
@@ -46,7 +49,10 @@ pub struct Record {
 impl Record {
     /// True for a tombstone (`"deleted": true`), which retrieval still returns but lists skip.
     pub fn is_deleted(&self) -> bool {
-        self.object.get("deleted").and_then(Value::as_bool).unwrap_or(false)
+        self.object
+            .get("deleted")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
     }
 }
 
@@ -70,7 +76,10 @@ pub struct Store {
 impl Store {
     /// An empty store.
     pub fn new(livemode: bool) -> Self {
-        Store { livemode, ..Store::default() }
+        Store {
+            livemode,
+            ..Store::default()
+        }
     }
 
     /// Removes every object (keeps `livemode`).
@@ -86,15 +95,28 @@ impl Store {
 
     /// Stores a new object under its `id`, with internal state, as the newest of its type.
     /// An object already stored under that id is replaced.
-    pub fn insert_with(&mut self, kind: &'static str, object: Value, internal: Map<String, Value>) -> &mut Record {
-        let id = object.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+    pub fn insert_with(
+        &mut self,
+        kind: &'static str,
+        object: Value,
+        internal: Map<String, Value>,
+    ) -> &mut Record {
+        let id = object
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         let seq = self.next_seq();
         let collection = self.collections.entry(kind).or_default();
         if let Some(old) = collection.by_id.remove(&id) {
             collection.order.remove(&old.seq);
         }
         collection.order.insert(seq, id.clone());
-        collection.by_id.entry(id).or_insert(Record { seq, object, internal })
+        collection.by_id.entry(id).or_insert(Record {
+            seq,
+            object,
+            internal,
+        })
     }
 
     /// Stores a new object under its `id` as the newest of its type.
@@ -137,7 +159,10 @@ impl Store {
 
     /// All records of a type, newest first, tombstones included.
     pub fn newest_first<'a>(&'a self, kind: &str) -> impl Iterator<Item = &'a Record> + 'a {
-        self.collections.get(kind).into_iter().flat_map(|c| c.order.values().rev().filter_map(|id| c.by_id.get(id)))
+        self.collections
+            .get(kind)
+            .into_iter()
+            .flat_map(|c| c.order.values().rev().filter_map(|id| c.by_id.get(id)))
     }
 
     /// All live (not deleted) records of a type, newest first.
@@ -149,7 +174,12 @@ impl Store {
     pub fn ids_where(&self, kind: &str, pred: impl Fn(&Record) -> bool) -> Vec<String> {
         self.live_newest_first(kind)
             .filter(|r| pred(r))
-            .filter_map(|r| r.object.get("id").and_then(Value::as_str).map(str::to_owned))
+            .filter_map(|r| {
+                r.object
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
             .collect()
     }
 
@@ -181,13 +211,20 @@ mod tests {
         for id in ["cus_a", "cus_b", "cus_c"] {
             store.insert(kinds::CUSTOMER, json!({ "id": id }));
         }
-        let ids: Vec<_> = store.newest_first(kinds::CUSTOMER).map(|r| r.object["id"].clone()).collect();
+        let ids: Vec<_> = store
+            .newest_first(kinds::CUSTOMER)
+            .map(|r| r.object["id"].clone())
+            .collect();
         assert_eq!(ids, vec![json!("cus_c"), json!("cus_b"), json!("cus_a")]);
-        store.get_mut(kinds::CUSTOMER, "cus_b").unwrap().object = json!({"id": "cus_b", "deleted": true});
+        store.get_mut(kinds::CUSTOMER, "cus_b").unwrap().object =
+            json!({"id": "cus_b", "deleted": true});
         assert_eq!(store.live_newest_first(kinds::CUSTOMER).count(), 2);
         assert!(store.get_live(kinds::CUSTOMER, "cus_b").is_none());
         assert!(store.get(kinds::CUSTOMER, "cus_b").is_some());
-        assert!(store.seq_of(kinds::CUSTOMER, "cus_a").unwrap() < store.seq_of(kinds::CUSTOMER, "cus_c").unwrap());
+        assert!(
+            store.seq_of(kinds::CUSTOMER, "cus_a").unwrap()
+                < store.seq_of(kinds::CUSTOMER, "cus_c").unwrap()
+        );
         assert_eq!(store.find_any("cus_c").unwrap().object["id"], "cus_c");
         assert!(store.find_any("xyz_c").is_none());
         store.remove(kinds::CUSTOMER, "cus_c");

@@ -12,20 +12,26 @@ use serde_json::Value;
 
 /// Parses an error body the way async-stripe does (miniserde into `stripe_shared::Error`).
 fn parse_error(reply: &Reply) -> stripe_shared::ApiErrors {
-    let error: stripe_shared::Error =
-        miniserde::json::from_str(&reply.text).unwrap_or_else(|_| panic!("not a Stripe error: {}", reply.text));
+    let error: stripe_shared::Error = miniserde::json::from_str(&reply.text)
+        .unwrap_or_else(|_| panic!("not a Stripe error: {}", reply.text));
     *error.error
 }
 
 fn assert_stripe_headers(reply: &Reply) {
     let request_id = reply.header("request-id").expect("Request-Id header");
-    assert!(request_id.starts_with("req_") && request_id.len() == 18, "{request_id}");
+    assert!(
+        request_id.starts_with("req_") && request_id.len() == 18,
+        "{request_id}"
+    );
     assert_eq!(reply.header("content-type"), Some("application/json"));
 }
 
 #[test]
 fn api_version_matches_async_stripe() {
-    assert_eq!(stripe_emulator::API_VERSION, stripe_shared::version::VERSION.as_str());
+    assert_eq!(
+        stripe_emulator::API_VERSION,
+        stripe_shared::version::VERSION.as_str()
+    );
 }
 
 #[tokio::test]
@@ -35,26 +41,54 @@ async fn every_response_has_request_id_and_json() {
     let ok = raw.post("/v1/customers", "email=h%40example.com").await;
     assert_eq!(ok.status, 200);
     assert_stripe_headers(&ok);
-    assert_eq!(ok.header("stripe-version"), Some(stripe_emulator::API_VERSION));
+    assert_eq!(
+        ok.header("stripe-version"),
+        Some(stripe_emulator::API_VERSION)
+    );
 
     let unknown = raw.get("/v1/nothing_here").await;
     assert_eq!(unknown.status, 404);
     assert_stripe_headers(&unknown);
     let error = parse_error(&unknown);
-    assert_eq!(error.message.as_deref(), Some("Unrecognized request URL (GET: /v1/nothing_here). Please see https://stripe.com/docs or we can help at https://support.stripe.com/."));
+    assert_eq!(
+        error.message.as_deref(),
+        Some(
+            "Unrecognized request URL (GET: /v1/nothing_here). Please see https://stripe.com/docs or we can help at https://support.stripe.com/."
+        )
+    );
     let wrong_method = raw.send(raw.request(Method::PUT, "/v1/customers")).await;
     assert_eq!(wrong_method.status, 404);
     assert_stripe_headers(&wrong_method);
 
-    let anonymous = Raw { key: String::new(), ..Raw::new(&emulator, "") };
-    let unauthenticated = anonymous.send(anonymous.http.get(format!("{}/v1/customers", anonymous.base))).await;
+    let anonymous = Raw {
+        key: String::new(),
+        ..Raw::new(&emulator, "")
+    };
+    let unauthenticated = anonymous
+        .send(
+            anonymous
+                .http
+                .get(format!("{}/v1/customers", anonymous.base)),
+        )
+        .await;
     assert_eq!(unauthenticated.status, 401);
     assert_stripe_headers(&unauthenticated);
     let error = parse_error(&unauthenticated);
-    assert_eq!(error.type_, stripe_shared::ApiErrorsType::InvalidRequestError);
-    assert!(error.message.as_deref().unwrap_or_default().starts_with("You did not provide an API key."));
-    let ids: std::collections::HashSet<_> =
-        [&ok, &unknown, &unauthenticated].iter().map(|r| r.header("request-id").unwrap_or_default().to_owned()).collect();
+    assert_eq!(
+        error.type_,
+        stripe_shared::ApiErrorsType::InvalidRequestError
+    );
+    assert!(
+        error
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("You did not provide an API key.")
+    );
+    let ids: std::collections::HashSet<_> = [&ok, &unknown, &unauthenticated]
+        .iter()
+        .map(|r| r.header("request-id").unwrap_or_default().to_owned())
+        .collect();
     assert_eq!(ids.len(), 3, "request ids are unique");
     emulator.stop().await;
 }
@@ -71,12 +105,24 @@ async fn keys_are_checked_and_basic_auth_works() {
         assert_eq!(reply.json["error"]["type"], "invalid_request_error");
     }
     for good in ["sk_live_abc", "rk_test_abc"] {
-        assert_eq!(Raw::new(&emulator, good).get("/v1/customers").await.status, 200, "{good}");
+        assert_eq!(
+            Raw::new(&emulator, good).get("/v1/customers").await.status,
+            200,
+            "{good}"
+        );
     }
-    let live = Raw::new(&emulator, "sk_live_abc").post("/v1/customers", "").await;
+    let live = Raw::new(&emulator, "sk_live_abc")
+        .post("/v1/customers", "")
+        .await;
     assert_eq!(live.json["livemode"], true);
 
-    let basic = raw.send(raw.http.get(format!("{}/v1/customers", raw.base)).basic_auth(&key, Some(""))).await;
+    let basic = raw
+        .send(
+            raw.http
+                .get(format!("{}/v1/customers", raw.base))
+                .basic_auth(&key, Some("")),
+        )
+        .await;
     assert_eq!(basic.status, 200);
     assert_eq!(basic.json["data"][0]["id"], created.json["id"]);
     emulator.stop().await;
@@ -99,13 +145,22 @@ async fn form_nesting_and_unknown_parameters() {
     let c = &reply.json;
     assert_eq!(c["object"], "customer");
     assert_eq!(c["email"], "nest@example.com");
-    assert_eq!(c["metadata"], serde_json::json!({"plan": "pro", "seats": "3", "with space": "a b"}));
+    assert_eq!(
+        c["metadata"],
+        serde_json::json!({"plan": "pro", "seats": "3", "with space": "a b"})
+    );
     assert_eq!(c["address"]["line1"], "1 Main St");
     assert_eq!(c["address"]["country"], "US");
     assert!(c["address"]["city"].is_null());
     assert_eq!(c["preferred_locales"], serde_json::json!(["en", "fr"]));
-    assert_eq!(c["invoice_settings"]["default_payment_method"]["object"], "payment_method");
-    assert_eq!(c["invoice_settings"]["default_payment_method"]["card"]["last4"], "4242");
+    assert_eq!(
+        c["invoice_settings"]["default_payment_method"]["object"],
+        "payment_method"
+    );
+    assert_eq!(
+        c["invoice_settings"]["default_payment_method"]["card"]["last4"],
+        "4242"
+    );
     assert!(c.get("no_such_param").is_none());
 
     let conflict = raw.post("/v1/customers", "metadata=x&metadata[a]=b").await;
@@ -119,7 +174,10 @@ async fn form_nesting_and_unknown_parameters() {
     let bad_integer = raw.post("/v1/customers", "balance=lots").await;
     assert_eq!(bad_integer.status, 400);
     let error = parse_error(&bad_integer);
-    assert_eq!(error.code, Some(stripe_shared::ApiErrorsCode::ParameterInvalidInteger));
+    assert_eq!(
+        error.code,
+        Some(stripe_shared::ApiErrorsCode::ParameterInvalidInteger)
+    );
     assert_eq!(error.param.as_deref(), Some("balance"));
 
     let too_much_metadata: String = (0..51).map(|i| format!("metadata[k{i}]=v&")).collect();
@@ -132,8 +190,14 @@ async fn form_nesting_and_unknown_parameters() {
     assert_eq!(reply.status, 413);
     assert_eq!(reply.json["error"]["type"], "invalid_request_error");
 
-    let garbage = raw.post("/v1/customers", "%%%&&==&[]=&a[=1&%FF%FE=%C3").await;
-    assert_eq!(garbage.status, 200, "malformed input is read leniently: {}", garbage.text);
+    let garbage = raw
+        .post("/v1/customers", "%%%&&==&[]=&a[=1&%FF%FE=%C3")
+        .await;
+    assert_eq!(
+        garbage.status, 200,
+        "malformed input is read leniently: {}",
+        garbage.text
+    );
     emulator.stop().await;
 }
 
@@ -141,28 +205,65 @@ async fn form_nesting_and_unknown_parameters() {
 async fn update_semantics() {
     let emulator = start().await;
     let raw = Raw::new(&emulator, &test_key());
-    let id = raw.post("/v1/customers", "name=N&description=D&metadata[a]=1&metadata[b]=2").await.json["id"]
+    let id = raw
+        .post(
+            "/v1/customers",
+            "name=N&description=D&metadata[a]=1&metadata[b]=2",
+        )
+        .await
+        .json["id"]
         .as_str()
         .expect("id")
         .to_owned();
-    let reply = raw.post(&format!("/v1/customers/{id}"), "description=&metadata[a]=&metadata[c]=3").await;
+    let reply = raw
+        .post(
+            &format!("/v1/customers/{id}"),
+            "description=&metadata[a]=&metadata[c]=3",
+        )
+        .await;
     assert_eq!(reply.status, 200);
     assert!(reply.json["description"].is_null(), "empty string unsets");
     assert_eq!(reply.json["name"], "N");
-    assert_eq!(reply.json["metadata"], serde_json::json!({"b": "2", "c": "3"}));
+    assert_eq!(
+        reply.json["metadata"],
+        serde_json::json!({"b": "2", "c": "3"})
+    );
     let reply = raw.post(&format!("/v1/customers/{id}"), "metadata=").await;
     assert_eq!(reply.json["metadata"], serde_json::json!({}));
 
-    let reply = raw.post(&format!("/v1/customers/{id}"), "invoice_settings[default_payment_method]=pm_nope").await;
+    let reply = raw
+        .post(
+            &format!("/v1/customers/{id}"),
+            "invoice_settings[default_payment_method]=pm_nope",
+        )
+        .await;
     assert_eq!(reply.status, 400);
     assert_eq!(reply.json["error"]["code"], "resource_missing");
-    assert_eq!(reply.json["error"]["param"], "invoice_settings[default_payment_method]");
+    assert_eq!(
+        reply.json["error"]["param"],
+        "invoice_settings[default_payment_method]"
+    );
     // A payment method of another customer cannot be the default.
-    let other = raw.post("/v1/customers", "payment_method=pm_card_visa").await;
-    let others_pm = other.json["invoice_settings"]["default_payment_method"].as_str().expect("pm").to_owned();
-    let reply = raw.post(&format!("/v1/customers/{id}"), &format!("invoice_settings[default_payment_method]={others_pm}")).await;
+    let other = raw
+        .post("/v1/customers", "payment_method=pm_card_visa")
+        .await;
+    let others_pm = other.json["invoice_settings"]["default_payment_method"]
+        .as_str()
+        .expect("pm")
+        .to_owned();
+    let reply = raw
+        .post(
+            &format!("/v1/customers/{id}"),
+            &format!("invoice_settings[default_payment_method]={others_pm}"),
+        )
+        .await;
     assert_eq!(reply.status, 400);
-    assert!(reply.json["error"]["message"].as_str().unwrap_or_default().contains("must be attached to the customer"));
+    assert!(
+        reply.json["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("must be attached to the customer")
+    );
 
     let missing = raw.post("/v1/customers/cus_nope", "name=x").await;
     assert_eq!(missing.status, 404);
@@ -174,14 +275,22 @@ async fn update_semantics() {
 async fn deleted_customer_shapes() {
     let emulator = start().await;
     let raw = Raw::new(&emulator, &test_key());
-    let id = raw.post("/v1/customers", "").await.json["id"].as_str().expect("id").to_owned();
+    let id = raw.post("/v1/customers", "").await.json["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     let deleted = raw.delete(&format!("/v1/customers/{id}")).await;
     assert_eq!(deleted.status, 200);
-    assert_eq!(deleted.json, serde_json::json!({"id": id, "object": "customer", "deleted": true}));
+    assert_eq!(
+        deleted.json,
+        serde_json::json!({"id": id, "object": "customer", "deleted": true})
+    );
     let fetched = raw.get(&format!("/v1/customers/{id}")).await;
     assert_eq!(fetched.status, 200);
     assert_eq!(fetched.json, deleted.json);
-    let portal = raw.post("/v1/billing_portal/sessions", &format!("customer={id}")).await;
+    let portal = raw
+        .post("/v1/billing_portal/sessions", &format!("customer={id}"))
+        .await;
     assert_eq!(portal.status, 400);
     assert_eq!(portal.json["error"]["code"], "resource_missing");
     emulator.stop().await;
@@ -191,21 +300,46 @@ async fn deleted_customer_shapes() {
 async fn list_parameter_errors() {
     let emulator = start().await;
     let raw = Raw::new(&emulator, &test_key());
-    let id = raw.post("/v1/customers", "").await.json["id"].as_str().expect("id").to_owned();
+    let id = raw.post("/v1/customers", "").await.json["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     for (query, status, code, param) in [
         ("limit=0", 400, "parameter_invalid_integer", "limit"),
         ("limit=101", 400, "parameter_invalid_integer", "limit"),
         ("limit=abc", 400, "parameter_invalid_integer", "limit"),
-        ("starting_after=cus_nope", 404, "resource_missing", "starting_after"),
-        ("ending_before=cus_nope", 404, "resource_missing", "ending_before"),
+        (
+            "starting_after=cus_nope",
+            404,
+            "resource_missing",
+            "starting_after",
+        ),
+        (
+            "ending_before=cus_nope",
+            404,
+            "resource_missing",
+            "ending_before",
+        ),
     ] {
         let reply = raw.get(&format!("/v1/customers?{query}")).await;
         assert_eq!(reply.status, status, "{query}");
         let error = parse_error(&reply);
-        assert_eq!(error.code.as_ref().map(|c| c.as_str().to_owned()).as_deref(), Some(code), "{query}");
+        assert_eq!(
+            error
+                .code
+                .as_ref()
+                .map(|c| c.as_str().to_owned())
+                .as_deref(),
+            Some(code),
+            "{query}"
+        );
         assert_eq!(error.param.as_deref(), Some(param), "{query}");
     }
-    let both = raw.get(&format!("/v1/customers?starting_after={id}&ending_before={id}")).await;
+    let both = raw
+        .get(&format!(
+            "/v1/customers?starting_after={id}&ending_before={id}"
+        ))
+        .await;
     assert_eq!(both.status, 400);
     assert_eq!(both.json["error"]["type"], "invalid_request_error");
     let ok = raw.get("/v1/customers?limit=100&unknown=1").await;
@@ -219,44 +353,84 @@ async fn list_parameter_errors() {
 async fn idempotency_on_the_wire() {
     let emulator = start().await;
     let raw = Raw::new(&emulator, &test_key());
-    let first = raw.post_idempotent("/v1/customers", "email=i%40example.com&metadata[x]=1", "key-1").await;
+    let first = raw
+        .post_idempotent(
+            "/v1/customers",
+            "email=i%40example.com&metadata[x]=1",
+            "key-1",
+        )
+        .await;
     assert_eq!(first.status, 200);
     assert!(first.header("idempotent-replayed").is_none());
     assert_eq!(first.header("idempotency-key"), Some("key-1"));
     // Same parameters in another order: a replay, byte for byte.
-    let replay = raw.post_idempotent("/v1/customers", "metadata[x]=1&email=i%40example.com", "key-1").await;
+    let replay = raw
+        .post_idempotent(
+            "/v1/customers",
+            "metadata[x]=1&email=i%40example.com",
+            "key-1",
+        )
+        .await;
     assert_eq!(replay.status, 200);
     assert_eq!(replay.text, first.text);
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
-    assert_eq!(replay.header("original-request"), first.header("request-id"));
+    assert_eq!(
+        replay.header("original-request"),
+        first.header("request-id")
+    );
     assert_ne!(replay.header("request-id"), first.header("request-id"));
 
-    let conflict = raw.post_idempotent("/v1/customers", "email=j%40example.com", "key-1").await;
+    let conflict = raw
+        .post_idempotent("/v1/customers", "email=j%40example.com", "key-1")
+        .await;
     assert_eq!(conflict.status, 400);
     let error = parse_error(&conflict);
     assert_eq!(error.type_, stripe_shared::ApiErrorsType::IdempotencyError);
-    let other_endpoint = raw.post_idempotent("/v1/billing_portal/sessions", "email=i%40example.com&metadata[x]=1", "key-1").await;
+    let other_endpoint = raw
+        .post_idempotent(
+            "/v1/billing_portal/sessions",
+            "email=i%40example.com&metadata[x]=1",
+            "key-1",
+        )
+        .await;
     assert_eq!(other_endpoint.status, 400);
     assert_eq!(other_endpoint.json["error"]["type"], "idempotency_error");
 
     // A request rejected by validation is not saved: the corrected retry goes through.
-    let rejected = raw.post_idempotent("/v1/billing_portal/sessions", "", "key-2").await;
+    let rejected = raw
+        .post_idempotent("/v1/billing_portal/sessions", "", "key-2")
+        .await;
     assert_eq!(rejected.status, 400);
     assert_eq!(rejected.json["error"]["code"], "parameter_missing");
     let customer = first.json["id"].as_str().expect("id");
-    let accepted = raw.post_idempotent("/v1/billing_portal/sessions", &format!("customer={customer}"), "key-2").await;
+    let accepted = raw
+        .post_idempotent(
+            "/v1/billing_portal/sessions",
+            &format!("customer={customer}"),
+            "key-2",
+        )
+        .await;
     assert_eq!(accepted.status, 200, "{}", accepted.text);
 
     // Keys are per secret key.
     let other = Raw::new(&emulator, &test_key());
-    let fresh = other.post_idempotent("/v1/customers", "email=j%40example.com", "key-1").await;
+    let fresh = other
+        .post_idempotent("/v1/customers", "email=j%40example.com", "key-1")
+        .await;
     assert_eq!(fresh.status, 200);
     assert_ne!(fresh.json["id"], first.json["id"]);
 
-    let too_long = raw.post_idempotent("/v1/customers", "", &"k".repeat(256)).await;
+    let too_long = raw
+        .post_idempotent("/v1/customers", "", &"k".repeat(256))
+        .await;
     assert_eq!(too_long.status, 400);
     // GET ignores the header.
-    let get = raw.send(raw.request(Method::GET, "/v1/customers").header("idempotency-key", "key-1")).await;
+    let get = raw
+        .send(
+            raw.request(Method::GET, "/v1/customers")
+                .header("idempotency-key", "key-1"),
+        )
+        .await;
     assert_eq!(get.status, 200);
     emulator.stop().await;
 }
@@ -271,7 +445,12 @@ async fn payment_method_token_rules() {
         ("pm_card_chargeDeclined", "visa", "0002"),
         ("pm_card_declined", "visa", "0002"),
     ] {
-        let c = raw.post("/v1/customers", &format!("payment_method={token}&expand[]=invoice_settings.default_payment_method")).await;
+        let c = raw
+            .post(
+                "/v1/customers",
+                &format!("payment_method={token}&expand[]=invoice_settings.default_payment_method"),
+            )
+            .await;
         assert_eq!(c.status, 200, "{token}: {}", c.text);
         let pm = &c.json["invoice_settings"]["default_payment_method"];
         assert_eq!(pm["card"]["brand"], brand, "{token}");
@@ -280,28 +459,58 @@ async fn payment_method_token_rules() {
     }
     let reply = raw.post("/v1/customers", "payment_method=tok_visa").await;
     assert_eq!(reply.status, 400);
-    assert_eq!(reply.json["error"]["message"], "No such PaymentMethod: 'tok_visa'");
+    assert_eq!(
+        reply.json["error"]["message"],
+        "No such PaymentMethod: 'tok_visa'"
+    );
     assert_eq!(reply.json["error"]["param"], "payment_method");
 
     // An existing, unattached payment method: detached ones cannot be reused.
-    let c = raw.post("/v1/customers", "payment_method=pm_card_visa").await;
-    let pm = c.json["invoice_settings"]["default_payment_method"].as_str().expect("pm").to_owned();
-    let detached = raw.post(&format!("/v1/payment_methods/{pm}/detach"), "").await;
+    let c = raw
+        .post("/v1/customers", "payment_method=pm_card_visa")
+        .await;
+    let pm = c.json["invoice_settings"]["default_payment_method"]
+        .as_str()
+        .expect("pm")
+        .to_owned();
+    let detached = raw
+        .post(&format!("/v1/payment_methods/{pm}/detach"), "")
+        .await;
     assert!(detached.json["customer"].is_null());
-    let after = raw.get(&format!("/v1/customers/{}", c.json["id"].as_str().expect("id"))).await;
-    assert!(after.json["invoice_settings"]["default_payment_method"].is_null(), "detaching unsets the default");
-    let reuse = raw.post("/v1/customers", &format!("payment_method={pm}")).await;
+    let after = raw
+        .get(&format!(
+            "/v1/customers/{}",
+            c.json["id"].as_str().expect("id")
+        ))
+        .await;
+    assert!(
+        after.json["invoice_settings"]["default_payment_method"].is_null(),
+        "detaching unsets the default"
+    );
+    let reuse = raw
+        .post("/v1/customers", &format!("payment_method={pm}"))
+        .await;
     assert_eq!(reuse.status, 400);
     assert_eq!(reuse.json["error"]["param"], "payment_method");
 
     let missing = raw.get("/v1/payment_methods/pm_nope").await;
     assert_eq!(missing.status, 404);
-    assert_eq!(missing.json["error"]["message"], "No such PaymentMethod: 'pm_nope'");
-    let needs_customer = raw.post("/v1/payment_methods/pm_card_visa/attach", "").await;
+    assert_eq!(
+        missing.json["error"]["message"],
+        "No such PaymentMethod: 'pm_nope'"
+    );
+    let needs_customer = raw
+        .post("/v1/payment_methods/pm_card_visa/attach", "")
+        .await;
     assert_eq!(needs_customer.status, 400);
     assert_eq!(needs_customer.json["error"]["code"], "parameter_missing");
 
-    let updated = raw.post(&format!("/v1/payment_methods/{pm}"), "metadata[k]=v&billing_details[name]=Ann&card[exp_month]=3").await;
+    let updated = raw
+        .post(
+            &format!("/v1/payment_methods/{pm}"),
+            "metadata[k]=v&billing_details[name]=Ann&card[exp_month]=3",
+        )
+        .await;
     assert_eq!(updated.status, 200, "{}", updated.text);
     assert_eq!(updated.json["metadata"]["k"], "v");
     assert_eq!(updated.json["billing_details"]["name"], "Ann");
@@ -319,10 +528,16 @@ async fn emulator_endpoints() {
     let emulator = start().await;
     let key = test_key();
     let raw = Raw::new(&emulator, &key);
-    let health = reqwest::get(format!("{}/_emulator/health", raw.base)).await.expect("health");
+    let health = reqwest::get(format!("{}/_emulator/health", raw.base))
+        .await
+        .expect("health");
     assert_eq!(health.status(), 200);
 
-    raw.post("/v1/customers", "email=log%40example.com&metadata[plan]=pro&expand[0]=invoice_settings").await;
+    raw.post(
+        "/v1/customers",
+        "email=log%40example.com&metadata[plan]=pro&expand[0]=invoice_settings",
+    )
+    .await;
     raw.get("/v1/customers?limit=5").await;
     let log = raw.get("/_emulator/requests").await;
     assert_eq!(log.status, 200);
@@ -332,7 +547,10 @@ async fn emulator_endpoints() {
     assert_eq!(data[0]["path"], "/v1/customers");
     assert_eq!(data[0]["params"]["email"], "log@example.com");
     assert_eq!(data[0]["params"]["metadata"]["plan"], "pro");
-    assert_eq!(data[0]["params"]["expand"], serde_json::json!(["invoice_settings"]));
+    assert_eq!(
+        data[0]["params"]["expand"],
+        serde_json::json!(["invoice_settings"])
+    );
     assert_eq!(data[0]["status"], 200);
     assert!(data[0]["idempotency_key"].is_null());
     assert_eq!(data[1]["method"], "GET");
@@ -341,15 +559,28 @@ async fn emulator_endpoints() {
 
     // Another key has its own log.
     let other = Raw::new(&emulator, &test_key());
-    assert_eq!(other.get("/_emulator/requests").await.json["data"], serde_json::json!([]));
+    assert_eq!(
+        other.get("/_emulator/requests").await.json["data"],
+        serde_json::json!([])
+    );
 
     let cleared = raw.delete("/_emulator/data").await;
     assert_eq!(cleared.status, 200);
-    assert_eq!(raw.get("/v1/customers").await.json["data"], serde_json::json!([]));
+    assert_eq!(
+        raw.get("/v1/customers").await.json["data"],
+        serde_json::json!([])
+    );
     let log = raw.get("/_emulator/requests").await;
-    assert_eq!(log.json["data"].as_array().map(Vec::len), Some(1), "only the list after the reset");
+    assert_eq!(
+        log.json["data"].as_array().map(Vec::len),
+        Some(1),
+        "only the list after the reset"
+    );
     raw.delete("/_emulator/requests").await;
-    assert_eq!(raw.get("/_emulator/requests").await.json["data"], serde_json::json!([]));
+    assert_eq!(
+        raw.get("/_emulator/requests").await.json["data"],
+        serde_json::json!([])
+    );
 
     let config = raw.get("/_emulator/config").await;
     assert_eq!(config.json["latency_ms"], 0);
@@ -358,12 +589,20 @@ async fn emulator_endpoints() {
     raw.get("/v1/customers").await;
     assert!(started.elapsed() >= Duration::from_millis(150));
     let bad = raw
-        .send(raw.request(Method::POST, "/_emulator/config").header("content-type", "application/json").body("{\"latency_ms\": \"slow\"}"))
+        .send(
+            raw.request(Method::POST, "/_emulator/config")
+                .header("content-type", "application/json")
+                .body("{\"latency_ms\": \"slow\"}"),
+        )
         .await;
     assert_eq!(bad.status, 400);
     raw.set_latency(0).await;
 
-    let anonymous = reqwest::Client::new().delete(format!("{}/_emulator/data", raw.base)).send().await.expect("reply");
+    let anonymous = reqwest::Client::new()
+        .delete(format!("{}/_emulator/data", raw.base))
+        .send()
+        .await
+        .expect("reply");
     assert_eq!(anonymous.status(), 401);
     let unknown = raw.get("/_emulator/nothing").await;
     assert_eq!(unknown.status, 404);
@@ -375,35 +614,72 @@ async fn emitted_objects_deserialize_into_async_stripe_types() {
     let emulator = start().await;
     let raw = Raw::new(&emulator, &test_key());
     let customer = raw.post("/v1/customers", "email=t%40example.com&name=T&phone=1&description=d&metadata[a]=b&payment_method=pm_card_visa&address[city]=X&preferred_locales[0]=en").await;
-    let parsed: stripe_shared::Customer = miniserde::json::from_str(&customer.text).expect("customer");
+    let parsed: stripe_shared::Customer =
+        miniserde::json::from_str(&customer.text).expect("customer");
     assert_eq!(parsed.email.as_deref(), Some("t@example.com"));
     let id = parsed.id.to_string();
-    let pm_id = customer.json["invoice_settings"]["default_payment_method"].as_str().expect("pm").to_owned();
+    let pm_id = customer.json["invoice_settings"]["default_payment_method"]
+        .as_str()
+        .expect("pm")
+        .to_owned();
 
     let pm = raw.get(&format!("/v1/payment_methods/{pm_id}")).await;
-    let parsed: stripe_shared::PaymentMethod = miniserde::json::from_str(&pm.text).expect("payment method");
+    let parsed: stripe_shared::PaymentMethod =
+        miniserde::json::from_str(&pm.text).expect("payment method");
     assert_eq!(parsed.card.map(|c| c.last4), Some("4242".to_owned()));
     for token in stripe_emulator::resources::payment_methods::TEST_CARDS {
-        let attached = raw.post(&format!("/v1/payment_methods/{}/attach", token.token), &format!("customer={id}")).await;
-        let parsed: stripe_shared::PaymentMethod = miniserde::json::from_str(&attached.text).unwrap_or_else(|_| panic!("{}", attached.text));
+        let attached = raw
+            .post(
+                &format!("/v1/payment_methods/{}/attach", token.token),
+                &format!("customer={id}"),
+            )
+            .await;
+        let parsed: stripe_shared::PaymentMethod = miniserde::json::from_str(&attached.text)
+            .unwrap_or_else(|_| panic!("{}", attached.text));
         assert_eq!(parsed.card.map(|c| c.brand), Some(token.brand.to_owned()));
     }
 
     let list = raw.get("/v1/customers").await;
-    let parsed: stripe_types::List<stripe_shared::Customer> = miniserde::json::from_str(&list.text).expect("list");
+    let parsed: stripe_types::List<stripe_shared::Customer> =
+        miniserde::json::from_str(&list.text).expect("list");
     assert_eq!(parsed.data.len(), 1);
-    let pms = raw.get(&format!("/v1/customers/{id}/payment_methods?expand[]=data.customer")).await;
-    let parsed: stripe_types::List<stripe_shared::PaymentMethod> = miniserde::json::from_str(&pms.text).expect("pm list");
-    assert_eq!(parsed.data.len(), 1 + stripe_emulator::resources::payment_methods::TEST_CARDS.len());
-    assert!(parsed.data.iter().all(|pm| matches!(pm.customer, Some(stripe_types::Expandable::Object(_)))));
+    let pms = raw
+        .get(&format!(
+            "/v1/customers/{id}/payment_methods?expand[]=data.customer"
+        ))
+        .await;
+    let parsed: stripe_types::List<stripe_shared::PaymentMethod> =
+        miniserde::json::from_str(&pms.text).expect("pm list");
+    assert_eq!(
+        parsed.data.len(),
+        1 + stripe_emulator::resources::payment_methods::TEST_CARDS.len()
+    );
+    assert!(
+        parsed
+            .data
+            .iter()
+            .all(|pm| matches!(pm.customer, Some(stripe_types::Expandable::Object(_))))
+    );
 
-    let session = raw.post("/v1/billing_portal/sessions", &format!("customer={id}&return_url=https%3A%2F%2Fexample.com&locale=fr&on_behalf_of=acct_1")).await;
-    let parsed: stripe_billing::BillingPortalSession = miniserde::json::from_str(&session.text).expect("session");
-    assert_eq!(parsed.locale.map(|l| l.as_str().to_owned()).as_deref(), Some("fr"));
+    let session = raw
+        .post(
+            "/v1/billing_portal/sessions",
+            &format!(
+                "customer={id}&return_url=https%3A%2F%2Fexample.com&locale=fr&on_behalf_of=acct_1"
+            ),
+        )
+        .await;
+    let parsed: stripe_billing::BillingPortalSession =
+        miniserde::json::from_str(&session.text).expect("session");
+    assert_eq!(
+        parsed.locale.map(|l| l.as_str().to_owned()).as_deref(),
+        Some("fr")
+    );
     assert_eq!(parsed.on_behalf_of.as_deref(), Some("acct_1"));
 
     let deleted = raw.delete(&format!("/v1/customers/{id}")).await;
-    let parsed: stripe_shared::DeletedCustomer = miniserde::json::from_str(&deleted.text).expect("deleted");
+    let parsed: stripe_shared::DeletedCustomer =
+        miniserde::json::from_str(&deleted.text).expect("deleted");
     assert_eq!(parsed.id.as_str(), id);
 
     // And errors of every type in use.
@@ -430,7 +706,11 @@ async fn stop_refuses_connections() {
     assert_eq!(raw.get("/v1/customers").await.status, 200);
     let started = Instant::now();
     emulator.stop().await;
-    assert!(started.elapsed() < Duration::from_secs(3), "stop took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "stop took {:?}",
+        started.elapsed()
+    );
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
 
@@ -449,7 +729,8 @@ async fn many_concurrent_requests() {
             let mut ok = 0;
             for i in 0..125 {
                 let request = if i % 2 == 0 {
-                    http.post(format!("{base}/v1/customers")).body(format!("email=w{worker}n{i}%40example.com"))
+                    http.post(format!("{base}/v1/customers"))
+                        .body(format!("email=w{worker}n{i}%40example.com"))
                 } else {
                     http.get(format!("{base}/v1/customers?limit=3"))
                 };
@@ -467,7 +748,10 @@ async fn many_concurrent_requests() {
     }
     let elapsed = started.elapsed();
     assert_eq!(total, 1000);
-    println!("1000 requests in {elapsed:?} ({:.0} req/s)", 1000.0 / elapsed.as_secs_f64());
+    println!(
+        "1000 requests in {elapsed:?} ({:.0} req/s)",
+        1000.0 / elapsed.as_secs_f64()
+    );
     emulator.stop().await;
 }
 

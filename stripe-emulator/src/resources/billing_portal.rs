@@ -19,7 +19,9 @@ pub const PAGE_PREFIX: &str = "/p/session/";
 
 /// Whether `url` looks like an absolute http(s) URL with a host.
 pub fn is_url(url: &str) -> bool {
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
     match rest {
         Some(rest) => {
             let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
@@ -39,17 +41,25 @@ pub fn create_session(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     if let Some(url) = return_url
         && !is_url(url)
     {
-        return Err(ApiError::invalid_request("Not a valid URL").with_code("url_invalid").with_param("return_url"));
+        return Err(ApiError::invalid_request("Not a valid URL")
+            .with_code("url_invalid")
+            .with_param("return_url"));
     }
     let configuration = match p.string(&["configuration"])?.filter(|s| !s.is_empty()) {
         Some(configuration) => configuration.to_owned(),
-        None => ctx.store.singleton("billing_portal.configuration", || ids::long_id("bpc")),
+        None => ctx
+            .store
+            .singleton("billing_portal.configuration", || ids::long_id("bpc")),
     };
     let locale = p.string(&["locale"])?.filter(|s| !s.is_empty());
     let on_behalf_of = p.string(&["on_behalf_of"])?.filter(|s| !s.is_empty());
 
     let id = ids::long_id("bps");
-    let secret = format!("{}_{}", if ctx.livemode() { "live" } else { "test" }, ids::random_alnum(40));
+    let secret = format!(
+        "{}_{}",
+        if ctx.livemode() { "live" } else { "test" },
+        ids::random_alnum(40)
+    );
     let url = format!("{}{PAGE_PREFIX}{secret}", ctx.base_url);
     let mut session = fixture(kinds::BILLING_PORTAL_SESSION);
     for (key, value) in [
@@ -68,10 +78,15 @@ pub fn create_session(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     ] {
         set(&mut session, key, value);
     }
-    ctx.store.insert(kinds::BILLING_PORTAL_SESSION, session.clone());
+    ctx.store
+        .insert(kinds::BILLING_PORTAL_SESSION, session.clone());
     ctx.emulator.add_portal_page(
         secret,
-        PortalPage { session: id, customer: customer.to_owned(), return_url: return_url.map(str::to_owned) },
+        PortalPage {
+            session: id,
+            customer: customer.to_owned(),
+            return_url: return_url.map(str::to_owned),
+        },
     );
     Ok(session)
 }
@@ -94,7 +109,10 @@ fn escape_html(s: &str) -> String {
 /// The HTML of a hosted portal page.
 pub fn render_page(page: &PortalPage) -> String {
     let back = match &page.return_url {
-        Some(url) => format!("<p><a id=\"return\" href=\"{0}\">Return to {0}</a></p>", escape_html(url)),
+        Some(url) => format!(
+            "<p><a id=\"return\" href=\"{0}\">Return to {0}</a></p>",
+            escape_html(url)
+        ),
         None => String::new(),
     };
     format!(
@@ -121,7 +139,11 @@ mod tests {
 
     #[test]
     fn pages_escape() {
-        let page = PortalPage { session: "bps_1".into(), customer: "cus_<x>".into(), return_url: Some("https://e.com/?a=1&b=\"2\"".into()) };
+        let page = PortalPage {
+            session: "bps_1".into(),
+            customer: "cus_<x>".into(),
+            return_url: Some("https://e.com/?a=1&b=\"2\"".into()),
+        };
         let html = render_page(&page);
         assert!(html.contains("cus_&lt;x&gt;"));
         assert!(html.contains("a=1&amp;b=&quot;2&quot;"));

@@ -22,7 +22,9 @@ pub const LABEL: &str = "customer";
 /// The live (not deleted) customer `id`, or `resource_missing` on `param` (404 when the id
 /// was in the URL, i.e. `param` is `id`).
 pub fn require_live<'s>(store: &'s Store, id: &str, param: &str) -> ApiResult<&'s Record> {
-    store.get_live(kinds::CUSTOMER, id).ok_or_else(|| ApiError::resource_missing(LABEL, id, param))
+    store
+        .get_live(kinds::CUSTOMER, id)
+        .ok_or_else(|| ApiError::resource_missing(LABEL, id, param))
 }
 
 /// The simple fields of create and update, as `Some(None)` = unset, `Some(Some(v))` = set.
@@ -38,16 +40,21 @@ struct Fields<'p> {
 fn validate_email(email: &str) -> ApiResult<()> {
     let valid = match email.split_once('@') {
         Some((local, domain)) => {
-            !local.is_empty() && !domain.is_empty() && !domain.contains('@') && !email.chars().any(char::is_whitespace)
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !email.chars().any(char::is_whitespace)
         }
         None => false,
     };
     if valid {
         Ok(())
     } else {
-        Err(ApiError::invalid_request(format!("Invalid email address: {email}"))
-            .with_code("email_invalid")
-            .with_param("email"))
+        Err(
+            ApiError::invalid_request(format!("Invalid email address: {email}"))
+                .with_code("email_invalid")
+                .with_param("email"),
+        )
     }
 }
 
@@ -85,8 +92,11 @@ fn read_fields(p: &Params) -> ApiResult<Fields<'_>> {
             format!("Invalid tax_exempt: must be one of none, exempt, or reverse (got {value})"),
         ));
     }
-    let preferred_locales =
-        if p.has(&["preferred_locales"]) { Some(p.string_list(&["preferred_locales"])?) } else { None };
+    let preferred_locales = if p.has(&["preferred_locales"]) {
+        Some(p.string_list(&["preferred_locales"])?)
+    } else {
+        None
+    };
     Ok(Fields {
         strings,
         address,
@@ -178,7 +188,11 @@ pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
             None => false,
         };
         if !names_pm {
-            return Err(default_not_attached(ctx.store, default, &param_name(&default_param)));
+            return Err(default_not_attached(
+                ctx.store,
+                default,
+                &param_name(&default_param),
+            ));
         }
     }
 
@@ -190,7 +204,11 @@ pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     if let Some(pm) = pm {
         let pm_id = payment_methods::attach_ref(ctx, &pm, &id);
         if let Some(record) = ctx.store.get_mut(kinds::CUSTOMER, &id) {
-            set_in(&mut record.object, &["invoice_settings", "default_payment_method"], json!(pm_id));
+            set_in(
+                &mut record.object,
+                &["invoice_settings", "default_payment_method"],
+                json!(pm_id),
+            );
         }
     }
     retrieve(ctx, &id)
@@ -233,7 +251,11 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
             .and_then(|r| r.object.get("customer").and_then(Value::as_str))
             == Some(id);
         if !attached {
-            return Err(default_not_attached(ctx.store, pm, &param_name(&default_param)));
+            return Err(default_not_attached(
+                ctx.store,
+                pm,
+                &param_name(&default_param),
+            ));
         }
     }
 

@@ -48,8 +48,12 @@ pub fn route(ctx: &mut Ctx<'_>, method: &str, segs: &[&str]) -> Option<ApiResult
         ("GET", ["customers", id]) => customers::retrieve(ctx, id),
         ("POST", ["customers", id]) => customers::update(ctx, id),
         ("DELETE", ["customers", id]) => customers::delete(ctx, id),
-        ("GET", ["customers", id, "payment_methods"]) => payment_methods::list_for_customer(ctx, id),
-        ("GET", ["customers", id, "payment_methods", pm]) => payment_methods::retrieve_for_customer(ctx, id, pm),
+        ("GET", ["customers", id, "payment_methods"]) => {
+            payment_methods::list_for_customer(ctx, id)
+        }
+        ("GET", ["customers", id, "payment_methods", pm]) => {
+            payment_methods::retrieve_for_customer(ctx, id, pm)
+        }
         ("GET", ["payment_methods"]) => payment_methods::list(ctx),
         ("GET", ["payment_methods", id]) => payment_methods::retrieve(ctx, id),
         ("POST", ["payment_methods", id]) => payment_methods::update(ctx, id),
@@ -75,7 +79,10 @@ const METADATA_MAX_VALUE_LEN: usize = 500;
 /// Applies a `metadata` argument to existing metadata as Stripe does: `metadata=` clears
 /// it, `metadata[k]=v` sets `k`, `metadata[k]=` deletes `k`. Returns the new metadata after
 /// checking Stripe's limits (50 keys, keys up to 40 characters, values up to 500).
-pub fn merge_metadata(existing: &Map<String, Value>, arg: Option<HashArg>) -> ApiResult<Map<String, Value>> {
+pub fn merge_metadata(
+    existing: &Map<String, Value>,
+    arg: Option<HashArg>,
+) -> ApiResult<Map<String, Value>> {
     let mut merged: BTreeMap<String, Value> = existing.clone().into_iter().collect();
     match arg {
         None => {}
@@ -85,7 +92,9 @@ pub fn merge_metadata(existing: &Map<String, Value>, arg: Option<HashArg>) -> Ap
                 if key.chars().count() > METADATA_MAX_KEY_LEN {
                     return Err(ApiError::invalid_param(
                         &format!("metadata[{key}]"),
-                        format!("Metadata key length can't exceed {METADATA_MAX_KEY_LEN} characters."),
+                        format!(
+                            "Metadata key length can't exceed {METADATA_MAX_KEY_LEN} characters."
+                        ),
                     ));
                 }
                 if value.chars().count() > METADATA_MAX_VALUE_LEN {
@@ -119,7 +128,11 @@ pub fn merge_metadata(existing: &Map<String, Value>, arg: Option<HashArg>) -> Ap
 
 /// The `metadata` object of a stored object (empty if it has none).
 pub fn metadata_of(object: &Value) -> Map<String, Value> {
-    object.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default()
+    object
+        .get("metadata")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Sets `object[key] = value` if `object` is a JSON object.
@@ -139,7 +152,9 @@ pub fn set_in(object: &mut Value, path: &[&str], value: Value) {
         let Some(map) = node.as_object_mut() else {
             return;
         };
-        let child = map.entry((*seg).to_owned()).or_insert_with(|| Value::Object(Map::new()));
+        let child = map
+            .entry((*seg).to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
         if !child.is_object() {
             *child = Value::Object(Map::new());
         }
@@ -161,23 +176,43 @@ mod tests {
     #[test]
     fn metadata_merges_like_stripe() {
         let existing = json!({"a": "1", "b": "2"}).as_object().cloned().unwrap();
-        let entries = HashArg::Entries([("a".to_owned(), String::new()), ("c".to_owned(), "3".to_owned())].into());
+        let entries = HashArg::Entries(
+            [
+                ("a".to_owned(), String::new()),
+                ("c".to_owned(), "3".to_owned()),
+            ]
+            .into(),
+        );
         let merged = merge_metadata(&existing, Some(entries)).unwrap();
         assert_eq!(Value::Object(merged), json!({"b": "2", "c": "3"}));
-        assert!(merge_metadata(&existing, Some(HashArg::Clear)).unwrap().is_empty());
+        assert!(
+            merge_metadata(&existing, Some(HashArg::Clear))
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(merge_metadata(&existing, None).unwrap(), existing);
         let too_long = HashArg::Entries([("k".repeat(41), "v".to_owned())].into());
         assert!(merge_metadata(&existing, Some(too_long)).is_err());
         let big_value = HashArg::Entries([("k".to_owned(), "v".repeat(501))].into());
         assert!(merge_metadata(&existing, Some(big_value)).is_err());
         let many = HashArg::Entries((0..51).map(|i| (format!("k{i}"), "v".to_owned())).collect());
-        assert_eq!(merge_metadata(&Map::new(), Some(many)).unwrap_err().param.as_deref(), Some("metadata"));
+        assert_eq!(
+            merge_metadata(&Map::new(), Some(many))
+                .unwrap_err()
+                .param
+                .as_deref(),
+            Some("metadata")
+        );
     }
 
     #[test]
     fn set_in_creates_parents() {
         let mut v = json!({"invoice_settings": null});
-        set_in(&mut v, &["invoice_settings", "default_payment_method"], json!("pm_1"));
+        set_in(
+            &mut v,
+            &["invoice_settings", "default_payment_method"],
+            json!("pm_1"),
+        );
         assert_eq!(v["invoice_settings"]["default_payment_method"], "pm_1");
     }
 }

@@ -45,17 +45,56 @@ pub struct TestCard {
     pub decline: Option<Decline>,
 }
 
-const GENERIC_DECLINE: Decline =
-    Decline { code: "card_declined", decline_code: "generic_decline", message: "Your card was declined." };
+const GENERIC_DECLINE: Decline = Decline {
+    code: "card_declined",
+    decline_code: "generic_decline",
+    message: "Your card was declined.",
+};
 
 /// The test tokens the emulator knows.
 pub const TEST_CARDS: &[TestCard] = &[
-    TestCard { token: "pm_card_visa", brand: "visa", last4: "4242", funding: "credit", decline: None },
-    TestCard { token: "pm_card_visa_debit", brand: "visa", last4: "5556", funding: "debit", decline: None },
-    TestCard { token: "pm_card_mastercard", brand: "mastercard", last4: "4444", funding: "credit", decline: None },
-    TestCard { token: "pm_card_amex", brand: "amex", last4: "8431", funding: "credit", decline: None },
-    TestCard { token: "pm_card_chargeDeclined", brand: "visa", last4: "0002", funding: "credit", decline: Some(GENERIC_DECLINE) },
-    TestCard { token: "pm_card_declined", brand: "visa", last4: "0002", funding: "credit", decline: Some(GENERIC_DECLINE) },
+    TestCard {
+        token: "pm_card_visa",
+        brand: "visa",
+        last4: "4242",
+        funding: "credit",
+        decline: None,
+    },
+    TestCard {
+        token: "pm_card_visa_debit",
+        brand: "visa",
+        last4: "5556",
+        funding: "debit",
+        decline: None,
+    },
+    TestCard {
+        token: "pm_card_mastercard",
+        brand: "mastercard",
+        last4: "4444",
+        funding: "credit",
+        decline: None,
+    },
+    TestCard {
+        token: "pm_card_amex",
+        brand: "amex",
+        last4: "8431",
+        funding: "credit",
+        decline: None,
+    },
+    TestCard {
+        token: "pm_card_chargeDeclined",
+        brand: "visa",
+        last4: "0002",
+        funding: "credit",
+        decline: Some(GENERIC_DECLINE),
+    },
+    TestCard {
+        token: "pm_card_declined",
+        brand: "visa",
+        last4: "0002",
+        funding: "credit",
+        decline: Some(GENERIC_DECLINE),
+    },
     TestCard {
         token: "pm_card_chargeDeclinedInsufficientFunds",
         brand: "visa",
@@ -72,7 +111,11 @@ pub const TEST_CARDS: &[TestCard] = &[
         brand: "visa",
         last4: "0069",
         funding: "credit",
-        decline: Some(Decline { code: "expired_card", decline_code: "expired_card", message: "Your card has expired." }),
+        decline: Some(Decline {
+            code: "expired_card",
+            decline_code: "expired_card",
+            message: "Your card has expired.",
+        }),
     },
     TestCard {
         token: "pm_card_chargeDeclinedIncorrectCvc",
@@ -127,7 +170,12 @@ pub fn check_attachable(store: &Store, pm: &PmRef, customer: &str, param: &str) 
     let Some(record) = store.get_live(kinds::PAYMENT_METHOD, id) else {
         return Err(ApiError::resource_missing(LABEL, id, param));
     };
-    if record.internal.get("detached").and_then(Value::as_bool).unwrap_or(false) {
+    if record
+        .internal
+        .get("detached")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
         return Err(ApiError::invalid_param(
             param,
             "This PaymentMethod was previously used without being attached to a Customer or was detached from a Customer, and may not be used again.",
@@ -150,7 +198,8 @@ pub fn attach_ref(ctx: &mut Ctx<'_>, pm: &PmRef, customer: &str) -> String {
             let object = card_object(card, &id, ctx.now, ctx.livemode(), Some(customer));
             let mut internal = Map::new();
             internal.insert("test_token".into(), json!(card.token));
-            ctx.store.insert_with(kinds::PAYMENT_METHOD, object, internal);
+            ctx.store
+                .insert_with(kinds::PAYMENT_METHOD, object, internal);
             id
         }
         PmRef::Stored(id) => {
@@ -166,11 +215,21 @@ pub fn attach_ref(ctx: &mut Ctx<'_>, pm: &PmRef, customer: &str) -> String {
 fn fingerprint(card: &TestCard) -> String {
     let digest = Sha256::digest(format!("{}:{}", card.brand, card.last4).as_bytes());
     let alphabet: Vec<char> = ('a'..='z').chain('A'..='Z').chain('0'..='9').collect();
-    digest.iter().take(16).map(|b| alphabet[usize::from(*b) % alphabet.len()]).collect()
+    digest
+        .iter()
+        .take(16)
+        .map(|b| alphabet[usize::from(*b) % alphabet.len()])
+        .collect()
 }
 
 /// A `payment_method` object for a test card, shaped from the fixture.
-pub fn card_object(card: &TestCard, id: &str, now: i64, livemode: bool, customer: Option<&str>) -> Value {
+pub fn card_object(
+    card: &TestCard,
+    id: &str,
+    now: i64,
+    livemode: bool,
+    customer: Option<&str>,
+) -> Value {
     let exp_year = i64::from(chrono::Utc::now().year()) + 2;
     let mut pm = fixture(kinds::PAYMENT_METHOD);
     set(&mut pm, "id", json!(id));
@@ -193,7 +252,11 @@ pub fn card_object(card: &TestCard, id: &str, now: i64, livemode: bool, customer
             "tax_id": null
         }),
     );
-    let mut details = pm.get("card").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let mut details = pm
+        .get("card")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
     for (key, value) in [
         ("brand", json!(card.brand)),
         ("display_brand", json!(card.brand)),
@@ -203,9 +266,15 @@ pub fn card_object(card: &TestCard, id: &str, now: i64, livemode: bool, customer
         ("exp_month", json!(12)),
         ("exp_year", json!(exp_year)),
         ("fingerprint", json!(fingerprint(card))),
-        ("checks", json!({"address_line1_check": null, "address_postal_code_check": null, "cvc_check": "pass"})),
+        (
+            "checks",
+            json!({"address_line1_check": null, "address_postal_code_check": null, "cvc_check": "pass"}),
+        ),
         ("generated_from", Value::Null),
-        ("networks", json!({"available": [card.brand], "preferred": null})),
+        (
+            "networks",
+            json!({"available": [card.brand], "preferred": null}),
+        ),
         ("three_d_secure_usage", json!({"supported": true})),
         ("wallet", Value::Null),
         ("regulated_status", json!("unregulated")),
@@ -244,9 +313,11 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
     if let Some(month) = exp_month
         && !(1..=12).contains(&month)
     {
-        return Err(ApiError::invalid_request("Your card's expiration month is invalid.")
-            .with_code("invalid_expiry_month")
-            .with_param("card[exp_month]"));
+        return Err(
+            ApiError::invalid_request("Your card's expiration month is invalid.")
+                .with_code("invalid_expiry_month")
+                .with_param("card[exp_month]"),
+        );
     }
     let exp_year = p.integer(&["card", "exp_year"])?;
     let Some(record) = ctx.store.get_live_mut(kinds::PAYMENT_METHOD, id) else {
@@ -284,7 +355,11 @@ pub fn attach(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
 /// `POST /v1/payment_methods/:id/detach`.
 pub fn detach(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
     let current = stored(ctx.store, id)?;
-    let Some(customer) = current.get("customer").and_then(Value::as_str).map(str::to_owned) else {
+    let Some(customer) = current
+        .get("customer")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
         return Err(ApiError::invalid_request(
             "The payment method you provided is not attached to a customer so detachment is impossible.",
         ));
@@ -301,33 +376,56 @@ pub fn detach_stored(store: &mut Store, pm_id: &str, customer: &str) {
         record.internal.insert("detached".into(), json!(true));
     }
     if let Some(record) = store.get_live_mut(kinds::CUSTOMER, customer) {
-        let default = record.object.pointer("/invoice_settings/default_payment_method").and_then(Value::as_str);
+        let default = record
+            .object
+            .pointer("/invoice_settings/default_payment_method")
+            .and_then(Value::as_str);
         if default == Some(pm_id) {
-            set_in(&mut record.object, &["invoice_settings", "default_payment_method"], Value::Null);
+            set_in(
+                &mut record.object,
+                &["invoice_settings", "default_payment_method"],
+                Value::Null,
+            );
         }
     }
 }
 
 /// Ids of the payment methods attached to `customer`, newest first.
 pub fn attached_to(store: &Store, customer: &str) -> Vec<String> {
-    store.ids_where(kinds::PAYMENT_METHOD, |r| r.object.get("customer").and_then(Value::as_str) == Some(customer))
+    store.ids_where(kinds::PAYMENT_METHOD, |r| {
+        r.object.get("customer").and_then(Value::as_str) == Some(customer)
+    })
 }
 
 fn list_filtered(ctx: &mut Ctx<'_>, url: &str, customer: Option<&str>) -> ApiResult<Value> {
-    let type_ = ctx.params.string(&["type"])?.filter(|s| !s.is_empty()).map(str::to_owned);
+    let type_ = ctx
+        .params
+        .string(&["type"])?
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
     let created = created_filter(ctx.params)?;
     let paging = ListParams::parse(ctx.params, ctx.store, kinds::PAYMENT_METHOD, LABEL)?;
-    let records = ctx.store.live_newest_first(kinds::PAYMENT_METHOD).filter(|r| {
-        let of_customer = customer.is_none_or(|c| r.object.get("customer").and_then(Value::as_str) == Some(c));
-        let of_type = type_.as_deref().is_none_or(|t| r.object.get("type").and_then(Value::as_str) == Some(t));
-        of_customer && of_type && created(r)
-    });
+    let records = ctx
+        .store
+        .live_newest_first(kinds::PAYMENT_METHOD)
+        .filter(|r| {
+            let of_customer = customer
+                .is_none_or(|c| r.object.get("customer").and_then(Value::as_str) == Some(c));
+            let of_type = type_
+                .as_deref()
+                .is_none_or(|t| r.object.get("type").and_then(Value::as_str) == Some(t));
+            of_customer && of_type && created(r)
+        });
     Ok(paging.page(url, records))
 }
 
 /// `GET /v1/payment_methods?customer=&type=`.
 pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
-    let customer = ctx.params.string(&["customer"])?.filter(|s| !s.is_empty()).map(str::to_owned);
+    let customer = ctx
+        .params
+        .string(&["customer"])?
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
     if let Some(customer) = &customer {
         customers::require_live(ctx.store, customer, "customer")?;
     }
@@ -337,7 +435,11 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
 /// `GET /v1/customers/:id/payment_methods?type=`.
 pub fn list_for_customer(ctx: &mut Ctx<'_>, customer: &str) -> ApiResult<Value> {
     customers::require_live(ctx.store, customer, "id")?;
-    list_filtered(ctx, &format!("/v1/customers/{customer}/payment_methods"), Some(customer))
+    list_filtered(
+        ctx,
+        &format!("/v1/customers/{customer}/payment_methods"),
+        Some(customer),
+    )
 }
 
 /// `GET /v1/customers/:id/payment_methods/:pm`.
@@ -358,7 +460,14 @@ mod tests {
     fn tokens() {
         assert_eq!(test_card("pm_card_visa").unwrap().last4, "4242");
         assert_eq!(test_card("pm_card_mastercard").unwrap().brand, "mastercard");
-        assert_eq!(test_card("pm_card_chargeDeclined").unwrap().decline.unwrap().decline_code, "generic_decline");
+        assert_eq!(
+            test_card("pm_card_chargeDeclined")
+                .unwrap()
+                .decline
+                .unwrap()
+                .decline_code,
+            "generic_decline"
+        );
         assert!(test_card("pm_card_declined").unwrap().decline.is_some());
         assert!(test_card("pm_card_nope").is_none());
         let a = fingerprint(test_card("pm_card_visa").unwrap());
@@ -369,7 +478,13 @@ mod tests {
 
     #[test]
     fn card_objects() {
-        let pm = card_object(test_card("pm_card_mastercard").unwrap(), "pm_1x", 7, false, Some("cus_1"));
+        let pm = card_object(
+            test_card("pm_card_mastercard").unwrap(),
+            "pm_1x",
+            7,
+            false,
+            Some("cus_1"),
+        );
         assert_eq!(pm["id"], "pm_1x");
         assert_eq!(pm["customer"], "cus_1");
         assert_eq!(pm["card"]["brand"], "mastercard");

@@ -9,18 +9,27 @@ use stripe_emulator::EmulatorHandle;
 
 /// A fresh secret key, so each test has its own state.
 pub fn test_key() -> String {
-    let suffix: String = rand::rng().sample_iter(Alphanumeric).take(24).map(char::from).collect();
+    let suffix: String = rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect();
     format!("sk_test_{suffix}")
 }
 
 /// Starts an emulator on a free loopback port.
 pub async fn start() -> EmulatorHandle {
-    stripe_emulator::spawn("127.0.0.1:0").await.expect("emulator starts")
+    stripe_emulator::spawn("127.0.0.1:0")
+        .await
+        .expect("emulator starts")
 }
 
 /// The real async-stripe client, pointed at the emulator.
 pub fn client(emulator: &EmulatorHandle, key: &str) -> stripe::Client {
-    stripe::ClientBuilder::new(key).url(emulator.base_url()).build().expect("client builds")
+    stripe::ClientBuilder::new(key)
+        .url(emulator.base_url())
+        .build()
+        .expect("client builds")
 }
 
 /// A raw HTTP client for protocol-level checks.
@@ -46,7 +55,11 @@ impl Reply {
 
 impl Raw {
     pub fn new(emulator: &EmulatorHandle, key: &str) -> Self {
-        Raw { base: emulator.base_url(), key: key.to_owned(), http: reqwest::Client::new() }
+        Raw {
+            base: emulator.base_url(),
+            key: key.to_owned(),
+            http: reqwest::Client::new(),
+        }
     }
 
     pub async fn send(&self, builder: reqwest::RequestBuilder) -> Reply {
@@ -55,11 +68,18 @@ impl Raw {
         let headers = response.headers().clone();
         let text = response.text().await.expect("body reads");
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { status, headers, text, json }
+        Reply {
+            status,
+            headers,
+            text,
+            json,
+        }
     }
 
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.key)
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
     }
 
     pub async fn get(&self, path: &str) -> Reply {
