@@ -27,5 +27,5 @@ cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
 
 # One closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "all test binaries: %d passed, %d failed\n", p, f }' "$log"
+     END { printf "summary: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

@@ -116,8 +116,11 @@ impl FromRequest for Caller {
                 .with_header("authorization")
             })?;
             let principal = tenant.verify(&token).map_err(|why| {
-                ApiError::unauthorized("invalid_token", format!("The bearer token was refused: {why}."))
-                    .with_header("authorization")
+                ApiError::unauthorized(
+                    "invalid_token",
+                    format!("The bearer token was refused: {why}."),
+                )
+                .with_header("authorization")
             })?;
             Ok(Caller {
                 tenant,

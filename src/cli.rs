@@ -13,7 +13,11 @@ use crate::startup::Application;
 use crate::tenants::{self, TenantSpec, TenantSummary};
 
 #[derive(Debug, Parser)]
-#[command(name = "sales-block", version, about = "The 23blocks sales block's Stripe routes")]
+#[command(
+    name = "sales-block",
+    version,
+    about = "The 23blocks sales block's Stripe routes"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -125,8 +129,8 @@ pub async fn run() -> anyhow::Result<()> {
             println!("migrations are up to date");
         }
         Command::Tenant { command } => {
-            let output = tokio::task::spawn_blocking(move || tenant_command(&settings, command))
-                .await??;
+            let output =
+                tokio::task::spawn_blocking(move || tenant_command(&settings, command)).await??;
             println!("{output}");
         }
         Command::Token {

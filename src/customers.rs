@@ -80,8 +80,10 @@ pub struct NewCustomerInput {
 impl NewCustomerInput {
     /// `at` is the JSON pointer the fields live under (`/customer`).
     pub fn parse(fields: CreateCustomerFields, at: &str) -> Result<Self, ApiError> {
-        let identity_type =
-            IdentityType::parse(fields.identity_type.as_deref(), &format!("{at}/identity_type"))?;
+        let identity_type = IdentityType::parse(
+            fields.identity_type.as_deref(),
+            &format!("{at}/identity_type"),
+        )?;
         let email = match optional_text(fields.email, &format!("{at}/email"), 512)? {
             Some(raw) => Some(Email::parse(&raw, &format!("{at}/email"))?),
             None if identity_type == IdentityType::Entity => None,
@@ -94,7 +96,9 @@ impl NewCustomerInput {
         };
         let token = optional_text(fields.token, &format!("{at}/token"), 255)?;
         if let Some(token) = &token
-            && !(token.starts_with("pm_") || token.starts_with("tok_") || token.starts_with("card_"))
+            && !(token.starts_with("pm_")
+                || token.starts_with("tok_")
+                || token.starts_with("card_"))
         {
             return Err(ApiError::validation(
                 format!("{at}/token"),
@@ -108,7 +112,11 @@ impl NewCustomerInput {
             description: optional_text(fields.description, &format!("{at}/description"), 1000)?,
             metadata: Metadata::parse(fields.metadata.as_ref(), &format!("{at}/metadata"))?,
             token,
-            user_unique_id: optional_text(fields.user_unique_id, &format!("{at}/user_unique_id"), 255)?,
+            user_unique_id: optional_text(
+                fields.user_unique_id,
+                &format!("{at}/user_unique_id"),
+                255,
+            )?,
             identity_type,
             company_unique_id: optional_text(
                 fields.company_unique_id,

@@ -67,7 +67,9 @@ impl Metadata {
                 Value::Array(_) | Value::Object(_) => {
                     return Err(ApiError::validation(
                         at,
-                        format!("metadata value for {key:?} must be a string, not a list or object"),
+                        format!(
+                            "metadata value for {key:?} must be a string, not a list or object"
+                        ),
                     ));
                 }
             };
@@ -171,9 +173,7 @@ mod tests {
 
     #[test]
     fn metadata_at_the_limits_is_accepted_and_one_past_is_refused() {
-        let fifty: serde_json::Map<_, _> = (0..50)
-            .map(|i| (format!("k{i}"), json!("v")))
-            .collect();
+        let fifty: serde_json::Map<_, _> = (0..50).map(|i| (format!("k{i}"), json!("v"))).collect();
         assert_eq!(
             Metadata::parse(Some(&Value::Object(fifty.clone())), "/m")
                 .unwrap()
@@ -190,14 +190,18 @@ mod tests {
         assert!(Metadata::parse(Some(&json!({ key40: "x" })), "/m").is_ok());
         let key41 = "k".repeat(41);
         let err = Metadata::parse(Some(&json!({ key41.clone(): "x" })), "/m").unwrap_err();
-        assert!(matches!(err.error_source, Some(crate::error::ErrorSource::Pointer(ref p)) if p == &format!("/m/{key41}")));
+        assert!(
+            matches!(err.error_source, Some(crate::error::ErrorSource::Pointer(ref p)) if p == &format!("/m/{key41}"))
+        );
 
         assert!(Metadata::parse(Some(&json!({"a": "v".repeat(500)})), "/m").is_ok());
         assert!(Metadata::parse(Some(&json!({"a": "v".repeat(501)})), "/m").is_err());
         assert!(Metadata::parse(Some(&json!({"a[b]": "x"})), "/m").is_err());
         assert!(Metadata::parse(Some(&json!({"a": {"b": 1}})), "/m").is_err());
         assert_eq!(
-            Metadata::parse(Some(&json!({"n": 5, "b": true})), "/m").unwrap().0["n"],
+            Metadata::parse(Some(&json!({"n": 5, "b": true})), "/m")
+                .unwrap()
+                .0["n"],
             "5"
         );
     }
@@ -205,7 +209,14 @@ mod tests {
     #[test]
     fn emails_are_checked_for_shape() {
         assert!(Email::parse(" user@example.com ", "/e").is_ok());
-        for bad in ["", "user", "user@", "@example.com", "a b@example.com", "user@localhost"] {
+        for bad in [
+            "",
+            "user",
+            "user@",
+            "@example.com",
+            "a b@example.com",
+            "user@localhost",
+        ] {
             assert!(Email::parse(bad, "/e").is_err(), "{bad} accepted");
         }
     }

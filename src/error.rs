@@ -14,9 +14,13 @@ tokio::task_local! {
     pub static REQUEST_ID: String;
 }
 
+/// Boxed so that `Result<T, ApiError>` stays small on the happy path.
 #[derive(Debug, thiserror::Error)]
-#[error("{status} {code}: {detail}")]
-pub struct ApiError {
+#[error("{} {}: {}", .0.status, .0.code, .0.detail)]
+pub struct ApiError(Box<ErrorDetails>);
+
+#[derive(Debug)]
+pub struct ErrorDetails {
     pub status: StatusCode,
     pub code: String,
     pub title: String,
@@ -41,33 +45,33 @@ impl ApiError {
         title: impl Into<String>,
         detail: impl Into<String>,
     ) -> Self {
-        Self {
+        Self(Box::new(ErrorDetails {
             status,
             code: code.into(),
             title: title.into(),
             detail: detail.into(),
             error_source: None,
             meta: Map::new(),
-        }
+        }))
     }
 
     pub fn with_pointer(mut self, pointer: impl Into<String>) -> Self {
-        self.error_source = Some(ErrorSource::Pointer(pointer.into()));
+        self.0.error_source = Some(ErrorSource::Pointer(pointer.into()));
         self
     }
 
     pub fn with_parameter(mut self, name: impl Into<String>) -> Self {
-        self.error_source = Some(ErrorSource::Parameter(name.into()));
+        self.0.error_source = Some(ErrorSource::Parameter(name.into()));
         self
     }
 
     pub fn with_header(mut self, name: impl Into<String>) -> Self {
-        self.error_source = Some(ErrorSource::Header(name.into()));
+        self.0.error_source = Some(ErrorSource::Header(name.into()));
         self
     }
 
     pub fn with_meta(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.meta.insert(key.to_owned(), value.into());
+        self.0.meta.insert(key.to_owned(), value.into());
         self
     }
 
@@ -142,6 +146,14 @@ impl ApiError {
     }
 }
 
+impl std::ops::Deref for ApiError {
+    type Target = ErrorDetails;
+
+    fn deref(&self) -> &ErrorDetails {
+        &self.0
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.status
@@ -211,7 +223,8 @@ impl From<GatewayError> for ApiError {
                 let mut error = Self::new(status, code, title, failure.message.clone())
                     .with_meta("stripe_type", failure.error_type.clone())
                     .with_meta("stripe_status", failure.http_status);
-                if let Some(code) = failure.code {
+                let failure = *failure;
+                if let Some(code) = failure.code.clone() {
                     error = error.with_meta("stripe_code", code);
                 }
                 if let Some(decline) = failure.decline_code {

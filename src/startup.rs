@@ -81,7 +81,8 @@ fn cors(origins: &[String]) -> anyhow::Result<Cors> {
         if origin == "*" {
             cors = cors.allow_any_origin();
         } else if !origin.is_empty() {
-            url::Url::parse(origin).with_context(|| format!("CORS origin {origin:?} is not a URL"))?;
+            url::Url::parse(origin)
+                .with_context(|| format!("CORS origin {origin:?} is not a URL"))?;
             cors = cors.allowed_origin(origin);
         }
     }

@@ -49,13 +49,16 @@ impl AppState {
         let key = api_key.to_owned();
         let row = self
             .db
-            .run(move |conn| crate::db::tenants::find_by_api_key(conn, &key).map_err(ApiError::from))
+            .run(move |conn| {
+                crate::db::tenants::find_by_api_key(conn, &key).map_err(ApiError::from)
+            })
             .await?;
         let Some(row) = row else {
             return Ok(None);
         };
         let tenant = Arc::new(
-            TenantContext::load(row, &self.master, self.stripe_timeout()).map_err(ApiError::internal)?,
+            TenantContext::load(row, &self.master, self.stripe_timeout())
+                .map_err(ApiError::internal)?,
         );
         if let Ok(mut cache) = self.tenants.write() {
             cache.insert(api_key.to_owned(), (Instant::now(), tenant.clone()));

@@ -201,7 +201,10 @@ impl TenantContext {
                     .as_deref()
                     .context("HS256 tenant has no secret")?;
                 let secret = master.decrypt(enc)?;
-                (Algorithm::HS256, DecodingKey::from_secret(secret.as_bytes()))
+                (
+                    Algorithm::HS256,
+                    DecodingKey::from_secret(secret.as_bytes()),
+                )
             }
             RS256 => {
                 let pem = row
@@ -227,8 +230,9 @@ impl TenantContext {
             None => validation.validate_aud = false,
         }
         let stripe_key = master.decrypt(&row.stripe_secret_key_enc)?;
-        let stripe = StripeGateway::new(&stripe_key, row.stripe_api_base.as_deref(), stripe_timeout)
-            .map_err(|err| anyhow::anyhow!("tenant {}: {err}", row.id))?;
+        let stripe =
+            StripeGateway::new(&stripe_key, row.stripe_api_base.as_deref(), stripe_timeout)
+                .map_err(|err| anyhow::anyhow!("tenant {}: {err}", row.id))?;
         Ok(Self {
             id: row.id,
             name: row.name,
@@ -250,7 +254,10 @@ impl TenantContext {
                 }
                 ErrorKind::InvalidAlgorithm => format!(
                     "the token must be signed with {:?} for this app",
-                    self.validation.algorithms.first().unwrap_or(&Algorithm::HS256)
+                    self.validation
+                        .algorithms
+                        .first()
+                        .unwrap_or(&Algorithm::HS256)
                 ),
                 ErrorKind::InvalidIssuer => "the token's issuer (iss) is not accepted".to_owned(),
                 ErrorKind::InvalidAudience => {
@@ -267,11 +274,11 @@ impl TenantContext {
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| "the token has no subject (`sub` claim)".to_owned())?;
         let admin = claims.role.as_deref() == Some("admin")
-            || claims.scope.as_ref().is_some_and(|s| s.contains("sales:admin"));
-        Ok(Principal {
-            subject,
-            admin,
-        })
+            || claims
+                .scope
+                .as_ref()
+                .is_some_and(|s| s.contains("sales:admin"));
+        Ok(Principal { subject, admin })
     }
 }
 

@@ -1,9 +1,13 @@
 //! The database layer: one connection type over PostgreSQL and SQLite, the pool, migrations,
 //! and the bridge that runs blocking Diesel work off the async workers.
 
+pub mod checkout_sessions;
 pub mod customers;
+pub mod payments;
 pub mod schema;
+pub mod subscriptions;
 pub mod tenants;
+pub mod webhook_endpoints;
 
 use std::path::Path;
 use std::time::Duration;

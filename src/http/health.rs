@@ -27,7 +27,7 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
         .run(|conn| {
             diesel::sql_query("SELECT 1")
                 .execute(conn)
-                .map_err(|err| ApiError::unavailable(err))
+                .map_err(ApiError::unavailable)
         })
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })))

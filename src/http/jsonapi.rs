@@ -54,7 +54,11 @@ impl PageMeta {
 }
 
 /// A list: `{"data":[...], "meta":{...}}`.
-pub fn list<A: Serialize>(kind: &str, items: &[(String, A)], meta: &impl Serialize) -> HttpResponse {
+pub fn list<A: Serialize>(
+    kind: &str,
+    items: &[(String, A)],
+    meta: &impl Serialize,
+) -> HttpResponse {
     let data: Vec<Value> = items
         .iter()
         .map(|(id, attributes)| json!({ "id": id, "type": kind, "attributes": attributes }))
@@ -108,7 +112,10 @@ pub fn parse_body<T: DeserializeOwned>(body: Value, key: &str) -> Result<(T, Str
             format!("{prefix}/{}", path.replace('.', "/"))
         };
         let field = if path == "." { key.to_owned() } else { path };
-        ApiError::validation(pointer, format!("`{field}` has the wrong type: {}", err.inner()))
+        ApiError::validation(
+            pointer,
+            format!("`{field}` has the wrong type: {}", err.inner()),
+        )
     })?;
     Ok((parsed, prefix))
 }

@@ -62,15 +62,16 @@ fn json_config(limit: usize) -> web::JsonConfig {
         .content_type_required(false)
         .error_handler(move |err, _req| {
             let api = match &err {
-                JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
-                        "Payload too large",
-                        format!("The body is larger than the {limit} bytes this service accepts."),
-                    )
-                }
-                JsonPayloadError::Deserialize(e) if e.is_eof() && e.line() == 1 && e.column() == 0 => {
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "Payload too large",
+                    format!("The body is larger than the {limit} bytes this service accepts."),
+                ),
+                JsonPayloadError::Deserialize(e)
+                    if e.is_eof() && e.line() == 1 && e.column() == 0 =>
+                {
                     ApiError::bad_request("missing_body", "The request needs a JSON body.")
                 }
                 JsonPayloadError::Deserialize(e) => ApiError::bad_request(

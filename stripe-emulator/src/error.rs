@@ -31,9 +31,14 @@ impl ErrorType {
     }
 }
 
-/// An error answered to the client in Stripe's shape.
+/// An error answered to the client in Stripe's shape. Its fields are read through `Deref`
+/// (`error.status`, `error.code`, ...); the data is boxed to keep `Result`s small.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ApiError {
+pub struct ApiError(Box<ApiErrorData>);
+
+/// The contents of an [`ApiError`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiErrorData {
     /// HTTP status code.
     pub status: u16,
     /// The error's `type`.
@@ -50,13 +55,27 @@ pub struct ApiError {
     pub extra: Map<String, Value>,
 }
 
+impl std::ops::Deref for ApiError {
+    type Target = ApiErrorData;
+
+    fn deref(&self) -> &ApiErrorData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ApiError {
+    fn deref_mut(&mut self) -> &mut ApiErrorData {
+        &mut self.0
+    }
+}
+
 /// Shorthand for results of request handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     /// A bare error with the given status, type and message.
     pub fn new(status: u16, kind: ErrorType, message: impl Into<String>) -> Self {
-        ApiError {
+        ApiError(Box::new(ApiErrorData {
             status,
             kind,
             code: None,
@@ -64,7 +83,7 @@ impl ApiError {
             param: None,
             message: message.into(),
             extra: Map::new(),
-        }
+        }))
     }
 
     /// A 400 `invalid_request_error`.

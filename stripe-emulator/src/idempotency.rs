@@ -44,6 +44,19 @@ pub enum Lookup {
     Conflict(ApiError),
 }
 
+/// A request that carries an `Idempotency-Key`.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyedRequest<'a> {
+    /// The `Stripe-Account` (`""` for the key's own account): keys are scoped per account.
+    pub account: &'a str,
+    /// The idempotency key.
+    pub key: &'a str,
+    /// The request path.
+    pub path: &'a str,
+    /// See [`fingerprint`].
+    pub fingerprint: &'a str,
+}
+
 /// The saved responses of one secret key, keyed by (account, idempotency key).
 #[derive(Debug, Default)]
 pub struct IdempotencyCache {
@@ -86,56 +99,50 @@ pub fn validate_key(key: &str) -> Result<(), ApiError> {
 }
 
 impl IdempotencyCache {
-    /// Looks `key` up for a request to `path` with `fingerprint`.
-    pub fn lookup(&self, account: &str, key: &str, path: &str, fingerprint: &str) -> Lookup {
-        let Some(saved) = self.entries.get(&(account.to_owned(), key.to_owned())) else {
+    /// Looks the request's key up.
+    pub fn lookup(&self, req: &KeyedRequest<'_>) -> Lookup {
+        let Some(saved) = self
+            .entries
+            .get(&(req.account.to_owned(), req.key.to_owned()))
+        else {
             return Lookup::Miss;
         };
         if saved.at.elapsed() > KEY_TTL {
             return Lookup::Miss;
         }
-        if saved.path != path {
+        if saved.path != req.path {
             return Lookup::Conflict(ApiError::new(
                 400,
                 crate::error::ErrorType::Idempotency,
                 format!(
                     "Keys for idempotent requests can only be used for the same endpoint they were \
-                     first used for ('{}' vs '{path}'). Try using a key other than '{key}' if you \
+                     first used for ('{}' vs '{}'). Try using a key other than '{}' if you \
                      meant to execute a different request.",
-                    saved.path
+                    saved.path, req.path, req.key
                 ),
             ));
         }
-        if saved.fingerprint != fingerprint {
-            return Lookup::Conflict(ApiError::idempotency_mismatch(key));
+        if saved.fingerprint != req.fingerprint {
+            return Lookup::Conflict(ApiError::idempotency_mismatch(req.key));
         }
         Lookup::Replay(saved.clone())
     }
 
-    /// Saves the response to a request under `key`.
-    pub fn save(
-        &mut self,
-        account: &str,
-        key: &str,
-        path: &str,
-        fingerprint: &str,
-        status: u16,
-        body: &str,
-        request_id: &str,
-    ) {
+    /// Saves the response (`status`, `body`, `request_id`) to a request under its key.
+    pub fn save(&mut self, req: &KeyedRequest<'_>, status: u16, body: &str, request_id: &str) {
         if self.entries.len() >= self.prune_at {
             self.entries
                 .retain(|_, saved| saved.at.elapsed() <= KEY_TTL);
             self.prune_at = (self.entries.len() * 2).max(1024);
         }
         self.entries.insert(
-            (account.to_owned(), key.to_owned()),
+            (req.account.to_owned(), req.key.to_owned()),
             Saved {
                 status,
                 body: body.to_owned(),
                 request_id: request_id.to_owned(),
-                path: path.to_owned(),
-                fingerprint: fingerprint.to_owned(),
+                path: req.path.to_owned(),
+                fingerprint: req.fingerprint.to_owned(),
                 at: Instant::now(),
             },
         );
@@ -166,26 +173,25 @@ mod tests {
     fn replay_and_conflicts() {
         let mut cache = IdempotencyCache::default();
         let fp = fingerprint("POST", "/v1/customers", "email=a");
-        assert!(matches!(
-            cache.lookup("", "k1", "/v1/customers", &fp),
-            Lookup::Miss
-        ));
-        cache.save(
-            "",
-            "k1",
-            "/v1/customers",
-            &fp,
-            200,
-            "{\"id\":\"cus_1\"}",
-            "req_1",
-        );
-        let Lookup::Replay(saved) = cache.lookup("", "k1", "/v1/customers", &fp) else {
+        let req = KeyedRequest {
+            account: "",
+            key: "k1",
+            path: "/v1/customers",
+            fingerprint: &fp,
+        };
+        assert!(matches!(cache.lookup(&req), Lookup::Miss));
+        cache.save(&req, 200, "{\"id\":\"cus_1\"}", "req_1");
+        let Lookup::Replay(saved) = cache.lookup(&req) else {
             panic!("replay")
         };
         assert_eq!(saved.status, 200);
         assert_eq!(saved.body, "{\"id\":\"cus_1\"}");
+        assert_eq!(saved.request_id, "req_1");
         let other = fingerprint("POST", "/v1/customers", "email=b");
-        let Lookup::Conflict(err) = cache.lookup("", "k1", "/v1/customers", &other) else {
+        let Lookup::Conflict(err) = cache.lookup(&KeyedRequest {
+            fingerprint: &other,
+            ..req
+        }) else {
             panic!("conflict")
         };
         assert_eq!(err.kind, ErrorType::Idempotency);
@@ -195,13 +201,19 @@ mod tests {
                 "Keys for idempotent requests can only be used with the same parameters"
             )
         );
-        let Lookup::Conflict(err) = cache.lookup("", "k1", "/v1/payment_methods", &fp) else {
+        let Lookup::Conflict(err) = cache.lookup(&KeyedRequest {
+            path: "/v1/payment_methods",
+            ..req
+        }) else {
             panic!("conflict")
         };
         assert!(err.message.contains("same endpoint"));
         // Keys are per account.
         assert!(matches!(
-            cache.lookup("acct_1", "k1", "/v1/customers", &fp),
+            cache.lookup(&KeyedRequest {
+                account: "acct_1",
+                ..req
+            }),
             Lookup::Miss
         ));
         assert_eq!(cache.len(), 1);

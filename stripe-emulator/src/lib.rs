@@ -17,8 +17,10 @@
 //!
 //! Test-only endpoints (authenticated with the same key; they act on that key's state):
 //! - `DELETE /_emulator/data`: forget the key's objects, idempotency keys and request log.
-//! - `GET /_emulator/config`, `POST /_emulator/config` `{"latency_ms": N}`: delay every later
-//!   `/v1` request of the key by N ms.
+//! - `GET /_emulator/config`, `POST /_emulator/config` `{"latency_ms": N}`: delay the answer
+//!   to every later `/v1` request of the key by N ms. The request is executed at once; only
+//!   the response waits, so a client that times out has still changed state (as when a
+//!   response is lost), and an idempotent retry replays.
 //! - `GET /_emulator/requests`: the key's `/v1` requests, oldest first (method, path, query,
 //!   idempotency key, parameters as JSON, status); `DELETE /_emulator/requests` clears it.
 //! - `GET /_emulator/health` (no key needed).

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use crate::error::ApiError;
 use crate::fixtures::API_VERSION;
 use crate::form::Params;
-use crate::idempotency::{self, Lookup};
+use crate::idempotency::{self, KeyedRequest, Lookup};
 use crate::resources::{self, Ctx, billing_portal};
 use crate::state::{Emulator, KeyState};
 use crate::{ids, list};
@@ -253,10 +253,6 @@ async fn dispatch(
         return admin(&state, &method, action, payload, &request_id).await;
     }
 
-    let latency = state.config.latency_ms();
-    if latency > 0 {
-        tokio::time::sleep(Duration::from_millis(latency)).await;
-    }
     let body = match read_body(payload).await {
         Ok(body) => body,
         Err(error) => return respond_error(&error, &request_id),
@@ -276,6 +272,22 @@ async fn dispatch(
         request_id: &request_id,
     };
     let outcome = handle_api(&emulator, &state, &request);
+    tracing::debug!(
+        request_id = %request_id,
+        method = %method,
+        path = %path,
+        status = outcome.status,
+        replayed = outcome.replayed_from.is_some(),
+        "stripe emulator request"
+    );
+
+    // Injected latency delays the answer, not the work: like a response lost to a network
+    // timeout, a client that gives up has still changed state (and an idempotent retry
+    // replays).
+    let latency = state.config.latency_ms();
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
 
     let mut extra: Vec<(&str, &str)> = Vec::new();
     if let Some(key) = request.idempotency_key {
@@ -330,12 +342,17 @@ fn handle_api(emulator: &Emulator, state: &KeyState, req: &ApiRequest<'_>) -> Ou
                 .strip_prefix("/v1/")
                 .map(|rest| rest.split('/').filter(|s| !s.is_empty()).collect());
             let fingerprint = idempotency::fingerprint(req.method, req.path, &params.canonical());
-            let lookup = match req.idempotency_key {
+            let keyed = req.idempotency_key.map(|key| KeyedRequest {
+                account: req.account,
+                key,
+                path: req.path,
+                fingerprint: &fingerprint,
+            });
+            let lookup = match &keyed {
                 None => Ok(Lookup::Miss),
-                Some(key) => idempotency::validate_key(key).map(|()| {
-                    data.idempotency
-                        .lookup(req.account, key, req.path, &fingerprint)
-                }),
+                Some(keyed) => {
+                    idempotency::validate_key(keyed.key).map(|()| data.idempotency.lookup(keyed))
+                }
             };
             match (lookup, segs) {
                 (Err(error), _) | (Ok(Lookup::Conflict(error)), _) => Outcome::error(&error),
@@ -364,18 +381,10 @@ fn handle_api(emulator: &Emulator, state: &KeyState, req: &ApiRequest<'_>) -> Ou
                         Some(Err(error)) => (error.status, error.to_json()),
                     };
                     let body = body.to_string();
-                    if let Some(key) = req.idempotency_key
+                    if let Some(keyed) = &keyed
                         && idempotency::should_save(status)
                     {
-                        data.idempotency.save(
-                            req.account,
-                            key,
-                            req.path,
-                            &fingerprint,
-                            status,
-                            &body,
-                            req.request_id,
-                        );
+                        data.idempotency.save(keyed, status, &body, req.request_id);
                     }
                     Outcome {
                         status,

@@ -759,6 +759,27 @@ async fn latency_provokes_client_timeouts() {
     emulator.stop().await;
 }
 
+#[actix_web::test]
+async fn runs_under_the_actix_runtime() {
+    let emulator = start().await;
+    let stripe = client(&emulator, &test_key());
+    let customer = CreateCustomer::new()
+        .payment_method("pm_card_visa")
+        .invoice_settings(stripe_core::customer::CreateCustomerInvoiceSettings {
+            default_payment_method: Some("pm_card_visa".to_owned()),
+            ..Default::default()
+        })
+        .send(&stripe)
+        .await
+        .expect("create under actix");
+    let default = customer
+        .invoice_settings
+        .and_then(|s| s.default_payment_method)
+        .map(|pm| pm.id().to_string());
+    assert!(default.is_some_and(|id| id.starts_with("pm_1")));
+    emulator.stop().await;
+}
+
 #[tokio::test]
 async fn expand_default_payment_method() {
     let emulator = start().await;
@@ -777,5 +798,25 @@ async fn expand_default_payment_method() {
         panic!("not expanded")
     };
     assert_eq!(pm.card.map(|c| c.last4), Some("4444".to_owned()));
+
+    // On GET, async-stripe sends expand[] in the query string.
+    let fetched = RetrieveCustomer::new(customer.id.clone())
+        .expand(vec![
+            "invoice_settings.default_payment_method.customer".to_owned(),
+        ])
+        .send(&stripe)
+        .await
+        .expect("retrieve expanded");
+    let default = retrieved(fetched)
+        .invoice_settings
+        .and_then(|s| s.default_payment_method)
+        .expect("default");
+    let stripe_types::Expandable::Object(pm) = default else {
+        panic!("not expanded")
+    };
+    let Some(stripe_types::Expandable::Object(owner)) = pm.customer else {
+        panic!("customer not expanded")
+    };
+    assert_eq!(owner.id, customer.id);
     emulator.stop().await;
 }

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::{Raw, Reply, start, test_key};
 use reqwest::Method;
-use serde_json::Value;
 
 /// Parses an error body the way async-stripe does (miniserde into `stripe_shared::Error`).
 fn parse_error(reply: &Reply) -> stripe_shared::ApiErrors {
@@ -756,8 +755,14 @@ async fn many_concurrent_requests() {
 }
 
 #[test]
-fn json_null_is_not_a_customer() {
-    // Guard for parse helpers: a body that is not a Stripe object must not parse as one.
+fn deserialization_checks_are_strict() {
+    // Guards the shape checks above: async-stripe rejects objects missing required fields,
+    // so a passing parse means the emulator's object really has Stripe's shape.
     assert!(miniserde::json::from_str::<stripe_shared::Customer>("{}").is_err());
-    let _: Value = Value::Null;
+    assert!(
+        miniserde::json::from_str::<stripe_shared::Customer>(
+            r#"{"id":"cus_1","object":"customer"}"#
+        )
+        .is_err()
+    );
 }

@@ -109,7 +109,11 @@ async fn expired_premature_forged_and_unsigned_tokens_are_401(backend: Backend) 
         )
     };
     let cases = [
-        ("expired", sign_hs256(tenant.secret(), &claims("u1", -3600)), "expired"),
+        (
+            "expired",
+            sign_hs256(tenant.secret(), &claims("u1", -3600)),
+            "expired",
+        ),
         (
             "not yet valid",
             sign_hs256(
@@ -118,7 +122,11 @@ async fn expired_premature_forged_and_unsigned_tokens_are_401(backend: Backend) 
             ),
             "not valid yet",
         ),
-        ("wrong secret", sign_hs256("not-the-secret", &claims("u1", 600)), "signature"),
+        (
+            "wrong secret",
+            sign_hs256("not-the-secret", &claims("u1", 600)),
+            "signature",
+        ),
         ("another tenant's", other.user_token("u1"), "signature"),
         ("alg none", unsigned, ""),
         (
@@ -128,7 +136,10 @@ async fn expired_premature_forged_and_unsigned_tokens_are_401(backend: Backend) 
         ),
         (
             "RS256 for an HS256 app",
-            sign_rs256(include_str!("../fixtures/rs256_private.pem"), &claims("u1", 600)),
+            sign_rs256(
+                include_str!("../fixtures/rs256_private.pem"),
+                &claims("u1", 600),
+            ),
             "HS256",
         ),
     ];
@@ -162,10 +173,16 @@ async fn rs256_tenants_verify_with_their_public_key_and_pin_the_algorithm(backen
         })
         .await;
     let now = chrono::Utc::now().timestamp();
-    let good = json!({"sub": "u1", "exp": now + 600, "iss": "https://auth.example.com", "aud": "sales"});
+    let good =
+        json!({"sub": "u1", "exp": now + 600, "iss": "https://auth.example.com", "aud": "sales"});
     let private = include_str!("../fixtures/rs256_private.pem");
     let response = app
-        .post_json("/stripe/customers", &tenant, &sign_rs256(private, &good), &json!({"customer": {}}))
+        .post_json(
+            "/stripe/customers",
+            &tenant,
+            &sign_rs256(private, &good),
+            &json!({"customer": {}}),
+        )
         .await;
     reaches_the_handler(&app, response).await;
 
@@ -179,14 +196,26 @@ async fn rs256_tenants_verify_with_their_public_key_and_pin_the_algorithm(backen
         ("audience", sign_rs256(private, &wrong_aud), "audience"),
         ("another key", sign_rs256(other_key, &good), "signature"),
         // The classic confusion: an HS256 token keyed with the public key's text.
-        ("HS256 with the public key", sign_hs256(public, &good), "RS256"),
+        (
+            "HS256 with the public key",
+            sign_hs256(public, &good),
+            "RS256",
+        ),
     ];
     for (case, token, words) in cases {
         let response = app
-            .post_json("/stripe/customers", &tenant, &token, &json!({"customer": {}}))
+            .post_json(
+                "/stripe/customers",
+                &tenant,
+                &token,
+                &json!({"customer": {}}),
+            )
             .await;
         let error = assert_error(response, 401, "invalid_token").await;
-        assert!(error["detail"].as_str().unwrap().contains(words), "{case}: {error}");
+        assert!(
+            error["detail"].as_str().unwrap().contains(words),
+            "{case}: {error}"
+        );
     }
 }
 
@@ -195,7 +224,12 @@ async fn a_tenant_id_header_must_name_the_same_tenant(backend: Backend) {
     let tenant = app.tenant().await;
     let other = app.tenant().await;
     let response = app
-        .authed(Method::POST, "/stripe/customers", &tenant, &tenant.user_token("u1"))
+        .authed(
+            Method::POST,
+            "/stripe/customers",
+            &tenant,
+            &tenant.user_token("u1"),
+        )
         .header("tenant-id", &other.created.id)
         .json(&json!({"customer": {}}))
         .send()
@@ -204,7 +238,12 @@ async fn a_tenant_id_header_must_name_the_same_tenant(backend: Backend) {
     assert_error(response, 401, "tenant_mismatch").await;
 
     let response = app
-        .authed(Method::POST, "/stripe/customers", &tenant, &tenant.user_token("u1"))
+        .authed(
+            Method::POST,
+            "/stripe/customers",
+            &tenant,
+            &tenant.user_token("u1"),
+        )
         .header("tenant-id", &tenant.created.id)
         .json(&json!({"customer": {}}))
         .send()

@@ -5,11 +5,15 @@ use reqwest::Method;
 use sales_block::tenants::TenantSpec;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestTenant, assert_error, json_body, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Backend, TestApp, TestTenant, assert_error, json_body, spawn_app, spawn_app_with,
+};
 use crate::on_both_databases;
 
 async fn create(app: &TestApp, tenant: &TestTenant, token: &str, body: Value) -> Value {
-    let response = app.post_json("/stripe/customers", tenant, token, &body).await;
+    let response = app
+        .post_json("/stripe/customers", tenant, token, &body)
+        .await;
     assert_eq!(response.status().as_u16(), 201);
     json_body(response).await
 }
@@ -122,17 +126,37 @@ async fn invalid_bodies_are_refused_before_stripe_is_called(backend: Backend) {
         (0..51).map(|i| (format!("k{i}"), json!("v"))).collect();
     let cases = [
         (json!({"customer": {"name": "No Email"}}), "/customer/email"),
-        (json!({"customer": {"email": "not-an-email"}}), "/customer/email"),
+        (
+            json!({"customer": {"email": "not-an-email"}}),
+            "/customer/email",
+        ),
         (json!({"customer": {"email": 5}}), "/customer/email"),
-        (json!({"customer": {"email": "a@example.com", "identity_type": "robot"}}), "/customer/identity_type"),
-        (json!({"customer": {"email": "a@example.com", "metadata": too_many}}), "/customer/metadata"),
-        (json!({"customer": {"email": "a@example.com", "metadata": {"a[b]": "x"}}}), "/customer/metadata/a[b]"),
-        (json!({"customer": {"email": "a@example.com", "metadata": {"k": "v".repeat(501)}}}), "/customer/metadata/k"),
-        (json!({"customer": {"email": "a@example.com", "token": "visa"}}), "/customer/token"),
+        (
+            json!({"customer": {"email": "a@example.com", "identity_type": "robot"}}),
+            "/customer/identity_type",
+        ),
+        (
+            json!({"customer": {"email": "a@example.com", "metadata": too_many}}),
+            "/customer/metadata",
+        ),
+        (
+            json!({"customer": {"email": "a@example.com", "metadata": {"a[b]": "x"}}}),
+            "/customer/metadata/a[b]",
+        ),
+        (
+            json!({"customer": {"email": "a@example.com", "metadata": {"k": "v".repeat(501)}}}),
+            "/customer/metadata/k",
+        ),
+        (
+            json!({"customer": {"email": "a@example.com", "token": "visa"}}),
+            "/customer/token",
+        ),
         (json!({"customer": "user@example.com"}), "/customer"),
     ];
     for (body, pointer) in cases {
-        let response = app.post_json("/stripe/customers", &tenant, &token, &body).await;
+        let response = app
+            .post_json("/stripe/customers", &tenant, &token, &body)
+            .await;
         let error = assert_error(response, 422, "validation_error").await;
         assert_eq!(error["source"]["pointer"], pointer, "{body}");
     }
@@ -154,11 +178,16 @@ async fn invalid_bodies_are_refused_before_stripe_is_called(backend: Backend) {
         .unwrap();
     assert_error(empty, 400, "missing_body").await;
 
-    let not_an_object = app.post_json("/stripe/customers", &tenant, &token, &json!([1, 2])).await;
+    let not_an_object = app
+        .post_json("/stripe/customers", &tenant, &token, &json!([1, 2]))
+        .await;
     assert_error(not_an_object, 400, "invalid_body").await;
 
-    let huge = json!({"customer": {"email": "a@example.com", "description": "x".repeat(70 * 1024)}});
-    let too_large = app.post_json("/stripe/customers", &tenant, &token, &huge).await;
+    let huge =
+        json!({"customer": {"email": "a@example.com", "description": "x".repeat(70 * 1024)}});
+    let too_large = app
+        .post_json("/stripe/customers", &tenant, &token, &huge)
+        .await;
     assert_error(too_large, 413, "payload_too_large").await;
 
     assert!(app.stripe_requests(&tenant).await.is_empty());
@@ -179,7 +208,12 @@ async fn a_stripe_error_comes_back_with_its_code_and_param(backend: Backend) {
     let error = assert_error(response, 422, "resource_missing").await;
     assert_eq!(error["title"], "Stripe Error");
     assert_eq!(error["meta"]["param"], "payment_method");
-    assert!(error["detail"].as_str().unwrap().contains("pm_does_not_exist"));
+    assert!(
+        error["detail"]
+            .as_str()
+            .unwrap()
+            .contains("pm_does_not_exist")
+    );
     assert_eq!(app.customer_count().await, 0);
 }
 
@@ -230,9 +264,20 @@ async fn stripe_down_is_502_and_stripe_too_slow_is_504(backend: Backend) {
 
 const RETURN_URL: &str = "https://app.example.com/account";
 
-async fn portal(app: &TestApp, tenant: &TestTenant, token: &str, id: &str, body: Value) -> reqwest::Response {
-    app.post_json(&format!("/stripe/customers/{id}/portal"), tenant, token, &body)
-        .await
+async fn portal(
+    app: &TestApp,
+    tenant: &TestTenant,
+    token: &str,
+    id: &str,
+    body: Value,
+) -> reqwest::Response {
+    app.post_json(
+        &format!("/stripe/customers/{id}/portal"),
+        tenant,
+        token,
+        &body,
+    )
+    .await
 }
 
 async fn the_portal_opens_by_each_of_the_three_id_forms(backend: Backend) {
@@ -253,7 +298,14 @@ async fn the_portal_opens_by_each_of_the_three_id_forms(backend: Backend) {
         attrs["stripe_customer_id"].as_str().unwrap().to_owned(),
     ];
     for id in &ids {
-        let response = portal(&app, &tenant, &token, id, json!({"portal": {"return_url": RETURN_URL}})).await;
+        let response = portal(
+            &app,
+            &tenant,
+            &token,
+            id,
+            json!({"portal": {"return_url": RETURN_URL}}),
+        )
+        .await;
         assert_eq!(response.status().as_u16(), 200, "{id}");
         let body = json_body(response).await;
         assert_eq!(body["data"]["type"], "portal_session");
@@ -262,8 +314,10 @@ async fn the_portal_opens_by_each_of_the_three_id_forms(backend: Backend) {
         assert_eq!(p["return_url"], RETURN_URL);
         assert_eq!(p["customer"], attrs["stripe_customer_id"]);
         assert_eq!(p["customer_id"], attrs["unique_id"]);
-        let created_at = chrono::DateTime::parse_from_rfc3339(p["created_at"].as_str().unwrap()).unwrap();
-        let expires_at = chrono::DateTime::parse_from_rfc3339(p["expires_at"].as_str().unwrap()).unwrap();
+        let created_at =
+            chrono::DateTime::parse_from_rfc3339(p["created_at"].as_str().unwrap()).unwrap();
+        let expires_at =
+            chrono::DateTime::parse_from_rfc3339(p["expires_at"].as_str().unwrap()).unwrap();
         assert_eq!((expires_at - created_at).num_seconds(), 300);
     }
     let sessions = app
@@ -279,15 +333,35 @@ async fn the_portal_validates_its_body(backend: Backend) {
     let app = spawn_app(backend).await;
     let tenant = app.tenant().await;
     let token = tenant.user_token("u1");
-    let created = create(&app, &tenant, &token, json!({"customer": {"email": "v@example.com"}})).await;
+    let created = create(
+        &app,
+        &tenant,
+        &token,
+        json!({"customer": {"email": "v@example.com"}}),
+    )
+    .await;
     let id = created["data"]["id"].as_str().unwrap().to_owned();
     for (body, pointer) in [
         (json!({"portal": {}}), "/portal/return_url"),
-        (json!({"portal": {"return_url": "not a url"}}), "/portal/return_url"),
-        (json!({"portal": {"return_url": "ftp://example.com/x"}}), "/portal/return_url"),
-        (json!({"portal": {"return_url": RETURN_URL, "customer_id": "cus_other"}}), "/portal/customer_id"),
+        (
+            json!({"portal": {"return_url": "not a url"}}),
+            "/portal/return_url",
+        ),
+        (
+            json!({"portal": {"return_url": "ftp://example.com/x"}}),
+            "/portal/return_url",
+        ),
+        (
+            json!({"portal": {"return_url": RETURN_URL, "customer_id": "cus_other"}}),
+            "/portal/customer_id",
+        ),
     ] {
-        let error = assert_error(portal(&app, &tenant, &token, &id, body).await, 422, "validation_error").await;
+        let error = assert_error(
+            portal(&app, &tenant, &token, &id, body).await,
+            422,
+            "validation_error",
+        )
+        .await;
         assert_eq!(error["source"]["pointer"], pointer);
     }
 }
@@ -315,13 +389,34 @@ async fn another_tenants_or_users_customer_is_404_by_every_id(backend: Backend) 
         let response = portal(&app, &intruder, &intruder.admin_token(), id, body.clone()).await;
         assert_error(response, 404, "not_found").await;
         // Another user of the same tenant.
-        let response = portal(&app, &owner_tenant, &owner_tenant.user_token("someone-else"), id, body.clone()).await;
+        let response = portal(
+            &app,
+            &owner_tenant,
+            &owner_tenant.user_token("someone-else"),
+            id,
+            body.clone(),
+        )
+        .await;
         assert_error(response, 404, "not_found").await;
         // The tenant's admin may.
-        let response = portal(&app, &owner_tenant, &owner_tenant.admin_token(), id, body.clone()).await;
+        let response = portal(
+            &app,
+            &owner_tenant,
+            &owner_tenant.admin_token(),
+            id,
+            body.clone(),
+        )
+        .await;
         assert_eq!(response.status().as_u16(), 200);
     }
-    let response = portal(&app, &owner_tenant, &owner_tenant.admin_token(), "cus_unknown", body).await;
+    let response = portal(
+        &app,
+        &owner_tenant,
+        &owner_tenant.admin_token(),
+        "cus_unknown",
+        body,
+    )
+    .await;
     assert_error(response, 404, "not_found").await;
     assert!(app.stripe_requests(&intruder).await.is_empty());
 }

@@ -59,8 +59,10 @@ impl Drop for TestDatabase {
             // Off the async runtime: Diesel is blocking.
             let _ = std::thread::spawn(move || {
                 if let Ok(mut conn) = PgConnection::establish(&postgres_admin_url()) {
-                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                        .execute(&mut conn);
+                    let _ = diesel::sql_query(format!(
+                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                    ))
+                    .execute(&mut conn);
                 }
             })
             .join();
@@ -228,18 +230,29 @@ impl TestApp {
     }
 
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.address))
+        self.http.request(method, format!("{}{path}", self.address))
     }
 
     /// A request authenticated as `token` of `tenant`, with the spec's `AppId` header.
-    pub fn authed(&self, method: Method, path: &str, tenant: &TestTenant, token: &str) -> RequestBuilder {
+    pub fn authed(
+        &self,
+        method: Method,
+        path: &str,
+        tenant: &TestTenant,
+        token: &str,
+    ) -> RequestBuilder {
         self.request(method, path)
             .header("AppId", tenant.api_key())
             .bearer_auth(token)
     }
 
-    pub async fn post_json(&self, path: &str, tenant: &TestTenant, token: &str, body: &Value) -> Response {
+    pub async fn post_json(
+        &self,
+        path: &str,
+        tenant: &TestTenant,
+        token: &str,
+        body: &Value,
+    ) -> Response {
         self.authed(Method::POST, path, tenant, token)
             .json(body)
             .send()

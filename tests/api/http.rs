@@ -22,7 +22,13 @@ async fn health_and_ready_answer(backend: Backend) {
 
 async fn the_openapi_document_lists_every_route(backend: Backend) {
     let app = spawn_app(backend).await;
-    let doc = json_body(app.request(Method::GET, "/openapi.json").send().await.unwrap()).await;
+    let doc = json_body(
+        app.request(Method::GET, "/openapi.json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     for (method, path) in [
         ("get", "/health"),
@@ -30,17 +36,33 @@ async fn the_openapi_document_lists_every_route(backend: Backend) {
         ("post", "/stripe/customers"),
         ("post", "/stripe/customers/{unique_id}/portal"),
     ] {
-        assert!(doc["paths"][path][method].is_object(), "{method} {path} missing");
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing"
+        );
     }
     assert!(doc["components"]["schemas"]["CustomerAttributes"].is_object());
 }
 
 async fn unknown_routes_and_methods_answer_in_the_error_format(backend: Backend) {
     let app = spawn_app(backend).await;
-    let response = app.request(Method::GET, "/stripe/nothing-here").send().await.unwrap();
+    let response = app
+        .request(Method::GET, "/stripe/nothing-here")
+        .send()
+        .await
+        .unwrap();
     let error = assert_error(response, 404, "route_not_found").await;
-    assert!(error["detail"].as_str().unwrap().contains("/stripe/nothing-here"));
-    let response = app.request(Method::GET, "/stripe/customers").send().await.unwrap();
+    assert!(
+        error["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/stripe/nothing-here")
+    );
+    let response = app
+        .request(Method::GET, "/stripe/customers")
+        .send()
+        .await
+        .unwrap();
     assert_error(response, 405, "method_not_allowed").await;
 }
 
@@ -54,9 +76,19 @@ async fn request_ids_are_echoed_or_generated_and_land_in_errors(backend: Backend
         .unwrap();
     assert_eq!(response.headers()["x-request-id"], "req_abc123");
 
-    let response = app.request(Method::POST, "/stripe/customers").send().await.unwrap();
-    let generated = response.headers()["x-request-id"].to_str().unwrap().to_owned();
-    assert!(generated.starts_with("req_") && generated.len() > 10, "{generated}");
+    let response = app
+        .request(Method::POST, "/stripe/customers")
+        .send()
+        .await
+        .unwrap();
+    let generated = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        generated.starts_with("req_") && generated.len() > 10,
+        "{generated}"
+    );
     let error = assert_error(response, 401, "missing_api_key").await;
     assert_eq!(error["meta"]["request_id"], Value::String(generated));
 }
@@ -83,7 +115,13 @@ async fn browsers_may_preflight_with_the_sdk_headers(backend: Backend) {
         .to_str()
         .unwrap()
         .to_lowercase();
-    for header in ["x-api-key", "appid", "tenant-id", "idempotency-key", "authorization"] {
+    for header in [
+        "x-api-key",
+        "appid",
+        "tenant-id",
+        "idempotency-key",
+        "authorization",
+    ] {
         assert!(allowed.contains(header), "{header} not in {allowed}");
     }
 
@@ -94,7 +132,12 @@ async fn browsers_may_preflight_with_the_sdk_headers(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert!(foreign.headers().get("access-control-allow-origin").is_none());
+    assert!(
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
 }
 
 /// Selecting every column of every table through schema.rs fails if a migration and

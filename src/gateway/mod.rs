@@ -1,5 +1,11 @@
 //! The Stripe gateway: every call to Stripe goes through here, with the tenant's own key and
-//! (in tests and demos) the emulator's base URL. Handlers never see async-stripe's types.
+//! (in tests and demos) the emulator's base URL. Handlers never see async-stripe's types:
+//! each call returns a snapshot of what the mirror keeps.
+
+pub mod checkout;
+pub mod payments;
+pub mod subscriptions;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,7 +29,7 @@ pub struct StripeFailure {
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     #[error("stripe refused the request: {}", .0.message)]
-    Stripe(StripeFailure),
+    Stripe(Box<StripeFailure>),
     #[error("stripe timed out")]
     Timeout,
     #[error("stripe unreachable: {0}")]
@@ -37,7 +43,7 @@ pub enum GatewayError {
 impl From<StripeError> for GatewayError {
     fn from(err: StripeError) -> Self {
         match err {
-            StripeError::Stripe(api, status) => GatewayError::Stripe(StripeFailure {
+            StripeError::Stripe(api, status) => GatewayError::Stripe(Box::new(StripeFailure {
                 http_status: status,
                 error_type: api.type_.as_str().to_owned(),
                 code: api.code.map(|c| c.as_str().to_owned()),
@@ -46,7 +52,7 @@ impl From<StripeError> for GatewayError {
                 message: api
                     .message
                     .unwrap_or_else(|| format!("Stripe answered with status {status}")),
-            }),
+            })),
             StripeError::Timeout => GatewayError::Timeout,
             StripeError::ClientError(msg) => GatewayError::Unreachable(msg),
             StripeError::JSONDeserialize(msg) => GatewayError::BadResponse(msg),
@@ -79,7 +85,7 @@ pub struct PortalSession {
 /// One tenant's Stripe client. Cheap to clone (the HTTP client is shared inside).
 #[derive(Clone)]
 pub struct StripeGateway {
-    client: stripe::Client,
+    pub(crate) client: stripe::Client,
 }
 
 impl StripeGateway {

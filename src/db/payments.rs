@@ -1,0 +1,97 @@
+//! Payment rows: the mirror of the payment intents each tenant created.
+
+use chrono::{NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use super::AnyConnection;
+use super::schema::payments;
+use super::subscriptions::unix;
+use crate::gateway::payments::PaymentSnapshot;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = payments)]
+pub struct PaymentRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub stripe_payment_intent_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    pub stripe_customer_id: Option<String>,
+    pub payment_method: Option<String>,
+    pub description: Option<String>,
+    pub metadata: String,
+    pub owner_subject: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Every column Stripe's state decides.
+#[derive(Debug, AsChangeset, Insertable)]
+#[diesel(table_name = payments, treat_none_as_null = true)]
+struct PaymentChangeset<'a> {
+    amount: i64,
+    currency: &'a str,
+    status: &'a str,
+    stripe_customer_id: Option<&'a str>,
+    payment_method: Option<&'a str>,
+    description: Option<&'a str>,
+    metadata: &'a str,
+    updated_at: NaiveDateTime,
+}
+
+/// Writes Stripe's state of a payment intent into the mirror; `owner` is kept from the insert.
+pub fn upsert(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    owner: &str,
+    p: &PaymentSnapshot,
+) -> QueryResult<PaymentRow> {
+    conn.transaction(|conn| {
+        let now = Utc::now().naive_utc();
+        let sorted: std::collections::BTreeMap<_, _> = p.metadata.iter().collect();
+        let metadata = serde_json::to_string(&sorted).unwrap_or_else(|_| "{}".to_owned());
+        let changes = PaymentChangeset {
+            amount: p.amount,
+            currency: &p.currency,
+            status: &p.status,
+            stripe_customer_id: p.customer.as_deref(),
+            payment_method: p.payment_method.as_deref(),
+            description: p.description.as_deref(),
+            metadata: &metadata,
+            updated_at: now,
+        };
+        let existing: Option<String> = payments::table
+            .filter(payments::tenant_id.eq(tenant_id))
+            .filter(payments::stripe_payment_intent_id.eq(&p.id))
+            .select(payments::id)
+            .first(conn)
+            .optional()?;
+        let id = match existing {
+            Some(id) => {
+                diesel::update(payments::table.find(&id))
+                    .set(&changes)
+                    .execute(conn)?;
+                id
+            }
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                diesel::insert_into(payments::table)
+                    .values((
+                        payments::id.eq(&id),
+                        payments::tenant_id.eq(tenant_id),
+                        payments::stripe_payment_intent_id.eq(&p.id),
+                        payments::owner_subject.eq(owner),
+                        payments::created_at.eq(unix(Some(p.created)).unwrap_or(now)),
+                        &changes,
+                    ))
+                    .execute(conn)?;
+                id
+            }
+        };
+        payments::table
+            .find(id)
+            .select(PaymentRow::as_select())
+            .first(conn)
+    })
+}

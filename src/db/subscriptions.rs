@@ -1,0 +1,223 @@
+//! Subscription rows: the mirror of each tenant's Stripe subscriptions.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use super::AnyConnection;
+use super::customers::Visibility;
+use super::schema::{customers, subscriptions};
+use crate::gateway::subscriptions::SubscriptionSnapshot;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = subscriptions)]
+pub struct SubscriptionRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub stripe_subscription_id: String,
+    pub stripe_customer_id: String,
+    pub status: String,
+    pub current_period_start: Option<NaiveDateTime>,
+    pub current_period_end: Option<NaiveDateTime>,
+    pub trial_end: Option<NaiveDateTime>,
+    pub cancel_at_period_end: bool,
+    pub canceled_at: Option<NaiveDateTime>,
+    pub price_id: Option<String>,
+    pub quantity: Option<i64>,
+    pub plan_amount: Option<i64>,
+    pub plan_currency: Option<String>,
+    pub plan_interval: Option<String>,
+    pub metadata: String,
+    pub stripe_created: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Every column Stripe's state decides: inserted as is, or set over an existing row.
+#[derive(Debug, AsChangeset, Insertable)]
+#[diesel(table_name = subscriptions, treat_none_as_null = true)]
+struct SubscriptionChangeset<'a> {
+    stripe_customer_id: &'a str,
+    status: &'a str,
+    current_period_start: Option<NaiveDateTime>,
+    current_period_end: Option<NaiveDateTime>,
+    trial_end: Option<NaiveDateTime>,
+    cancel_at_period_end: bool,
+    canceled_at: Option<NaiveDateTime>,
+    price_id: Option<&'a str>,
+    quantity: Option<i64>,
+    plan_amount: Option<i64>,
+    plan_currency: Option<&'a str>,
+    plan_interval: Option<&'a str>,
+    metadata: &'a str,
+    stripe_created: i64,
+    updated_at: NaiveDateTime,
+}
+
+pub fn unix(secs: Option<i64>) -> Option<NaiveDateTime> {
+    secs.and_then(|s| DateTime::<Utc>::from_timestamp(s, 0))
+        .map(|t| t.naive_utc())
+}
+
+fn sorted_metadata(snapshot: &SubscriptionSnapshot) -> String {
+    let sorted: std::collections::BTreeMap<_, _> = snapshot.metadata.iter().collect();
+    serde_json::to_string(&sorted).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// Writes Stripe's current state of a subscription into the mirror (insert or update), in one
+/// transaction, and returns the row.
+pub fn upsert(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    snapshot: &SubscriptionSnapshot,
+) -> QueryResult<SubscriptionRow> {
+    conn.transaction(|conn| {
+        let now = Utc::now().naive_utc();
+        let metadata = sorted_metadata(snapshot);
+        let changes = SubscriptionChangeset {
+            stripe_customer_id: &snapshot.customer,
+            status: &snapshot.status,
+            current_period_start: unix(snapshot.current_period_start),
+            current_period_end: unix(snapshot.current_period_end),
+            trial_end: unix(snapshot.trial_end),
+            cancel_at_period_end: snapshot.cancel_at_period_end,
+            canceled_at: unix(snapshot.canceled_at),
+            price_id: snapshot.price_id.as_deref(),
+            quantity: snapshot.quantity,
+            plan_amount: snapshot.plan_amount,
+            plan_currency: snapshot.plan_currency.as_deref(),
+            plan_interval: snapshot.plan_interval.as_deref(),
+            metadata: &metadata,
+            stripe_created: snapshot.created,
+            updated_at: now,
+        };
+        let existing = find_by_stripe_id(conn, tenant_id, &snapshot.id)?;
+        let id = match existing {
+            Some(row) => {
+                diesel::update(subscriptions::table.find(&row.id))
+                    .set(&changes)
+                    .execute(conn)?;
+                row.id
+            }
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                diesel::insert_into(subscriptions::table)
+                    .values((
+                        subscriptions::id.eq(&id),
+                        subscriptions::tenant_id.eq(tenant_id),
+                        subscriptions::stripe_subscription_id.eq(&snapshot.id),
+                        subscriptions::created_at.eq(now),
+                        &changes,
+                    ))
+                    .execute(conn)?;
+                id
+            }
+        };
+        subscriptions::table
+            .find(id)
+            .select(SubscriptionRow::as_select())
+            .first(conn)
+    })
+}
+
+pub fn find_by_stripe_id(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    stripe_id: &str,
+) -> QueryResult<Option<SubscriptionRow>> {
+    subscriptions::table
+        .filter(subscriptions::tenant_id.eq(tenant_id))
+        .filter(subscriptions::stripe_subscription_id.eq(stripe_id))
+        .select(SubscriptionRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The caller's subscription by our unique id or the `sub_` id.
+pub fn find_visible(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    any_id: &str,
+    visibility: Visibility<'_>,
+) -> QueryResult<Option<SubscriptionRow>> {
+    let mut query = subscriptions::table
+        .filter(subscriptions::tenant_id.eq(tenant_id))
+        .filter(
+            subscriptions::stripe_subscription_id
+                .eq(any_id)
+                .or(subscriptions::id.eq(any_id)),
+        )
+        .into_boxed();
+    if let Visibility::Subject(subject) = visibility {
+        let visible = visible_customer_ids(conn, tenant_id, subject)?;
+        query = query.filter(subscriptions::stripe_customer_id.eq_any(visible));
+    }
+    query
+        .select(SubscriptionRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The `cus_` ids a non-admin caller may see: customers they created or that stand for them.
+fn visible_customer_ids(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    subject: &str,
+) -> QueryResult<Vec<String>> {
+    customers::table
+        .filter(customers::tenant_id.eq(tenant_id))
+        .filter(
+            customers::owner_subject
+                .eq(subject)
+                .or(customers::user_unique_id.eq(subject)),
+        )
+        .select(customers::stripe_customer_id)
+        .load(conn)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub stripe_customer_id: Option<String>,
+    pub status: Option<String>,
+}
+
+/// One page, newest first, and the total across pages.
+pub fn list(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    visibility: Visibility<'_>,
+    filter: &ListFilter,
+    page: i64,
+    per_page: i64,
+) -> QueryResult<(Vec<SubscriptionRow>, i64)> {
+    let visible = match visibility {
+        Visibility::All => None,
+        Visibility::Subject(subject) => Some(visible_customer_ids(conn, tenant_id, subject)?),
+    };
+    let build = || {
+        let mut query = subscriptions::table
+            .filter(subscriptions::tenant_id.eq(tenant_id.to_owned()))
+            .into_boxed();
+        if let Some(visible) = &visible {
+            query = query.filter(subscriptions::stripe_customer_id.eq_any(visible.clone()));
+        }
+        if let Some(customer) = &filter.stripe_customer_id {
+            query = query.filter(subscriptions::stripe_customer_id.eq(customer.clone()));
+        }
+        if let Some(status) = &filter.status {
+            query = query.filter(subscriptions::status.eq(status.clone()));
+        }
+        query
+    };
+    let total: i64 = build().count().get_result(conn)?;
+    let rows = build()
+        .order((
+            subscriptions::stripe_created.desc(),
+            subscriptions::created_at.desc(),
+            subscriptions::id.desc(),
+        ))
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+        .select(SubscriptionRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}

@@ -1,0 +1,72 @@
+//! Webhook endpoint rows and their signing secrets (encrypted; several per endpoint so a
+//! secret can be rolled).
+
+use chrono::{NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use super::AnyConnection;
+use super::schema::{webhook_endpoints, webhook_secrets};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = webhook_endpoints)]
+pub struct WebhookEndpointRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub url_id: String,
+    pub stripe_endpoint_id: String,
+    pub url: String,
+    pub events: String,
+    pub status: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = webhook_endpoints)]
+pub struct NewWebhookEndpoint<'a> {
+    pub id: &'a str,
+    pub tenant_id: &'a str,
+    pub url_id: &'a str,
+    pub stripe_endpoint_id: &'a str,
+    pub url: &'a str,
+    pub events: &'a str,
+    pub status: &'a str,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Stores the endpoint and its first secret together.
+pub fn insert(
+    conn: &mut AnyConnection,
+    new: &NewWebhookEndpoint<'_>,
+    secret_enc: &str,
+) -> QueryResult<WebhookEndpointRow> {
+    conn.transaction(|conn| {
+        diesel::insert_into(webhook_endpoints::table)
+            .values(new)
+            .execute(conn)?;
+        diesel::insert_into(webhook_secrets::table)
+            .values((
+                webhook_secrets::id.eq(uuid::Uuid::new_v4().to_string()),
+                webhook_secrets::endpoint_id.eq(new.id),
+                webhook_secrets::secret_enc.eq(secret_enc),
+                webhook_secrets::created_at.eq(Utc::now().naive_utc()),
+            ))
+            .execute(conn)?;
+        webhook_endpoints::table
+            .find(new.id)
+            .select(WebhookEndpointRow::as_select())
+            .first(conn)
+    })
+}
+
+pub fn list(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<Vec<WebhookEndpointRow>> {
+    webhook_endpoints::table
+        .filter(webhook_endpoints::tenant_id.eq(tenant_id))
+        .order((
+            webhook_endpoints::created_at.desc(),
+            webhook_endpoints::id.desc(),
+        ))
+        .select(WebhookEndpointRow::as_select())
+        .load(conn)
+}

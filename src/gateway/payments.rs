@@ -1,0 +1,77 @@
+//! Payment intents at Stripe: created, and confirmed at once when a payment method is given.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use stripe_core::payment_intent::CreatePaymentIntent;
+use stripe_shared::PaymentIntent;
+
+use super::{GatewayError, StripeGateway};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaymentSnapshot {
+    pub id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    pub customer: Option<String>,
+    pub payment_method: Option<String>,
+    pub description: Option<String>,
+    pub client_secret: Option<String>,
+    pub metadata: HashMap<String, String>,
+    pub created: i64,
+}
+
+impl From<PaymentIntent> for PaymentSnapshot {
+    fn from(pi: PaymentIntent) -> Self {
+        Self {
+            id: pi.id.to_string(),
+            amount: pi.amount,
+            currency: pi.currency.to_string(),
+            status: pi.status.as_str().to_owned(),
+            customer: pi.customer.map(|c| c.id().to_string()),
+            payment_method: pi.payment_method.map(|p| p.id().to_string()),
+            description: pi.description,
+            client_secret: pi.client_secret,
+            metadata: pi.metadata,
+            created: pi.created,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPayment {
+    pub amount: i64,
+    /// Lowercase ISO code, already checked.
+    pub currency: String,
+    pub customer: Option<String>,
+    pub payment_method: Option<String>,
+    pub description: Option<String>,
+    pub metadata: HashMap<String, String>,
+}
+
+impl StripeGateway {
+    pub async fn create_payment_intent(
+        &self,
+        new: NewPayment,
+    ) -> Result<PaymentSnapshot, GatewayError> {
+        let currency = stripe_types::Currency::from_str(&new.currency)
+            .map_err(|_| GatewayError::Config(format!("currency {}", new.currency)))?;
+        let mut request = CreatePaymentIntent::new(new.amount, currency);
+        if let Some(customer) = new.customer {
+            request = request.customer(customer);
+        }
+        if let Some(pm) = new.payment_method {
+            // With a payment method the intent is confirmed now: the caller learns at once
+            // whether the card was charged or declined.
+            request = request.payment_method(pm).confirm(true);
+        }
+        if let Some(description) = new.description {
+            request = request.description(description);
+        }
+        if !new.metadata.is_empty() {
+            request = request.metadata(new.metadata);
+        }
+        Ok(request.send(&self.client).await?.into())
+    }
+}
