@@ -8,6 +8,7 @@ use std::sync::Arc;
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
+use crate::db::customers::Visibility;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tenants::TenantContext;
@@ -23,6 +24,17 @@ pub struct Caller {
     pub tenant: Arc<TenantContext>,
     pub subject: String,
     pub admin: bool,
+}
+
+impl Caller {
+    /// What this caller may see of the tenant's data.
+    pub fn visibility(&self) -> Visibility {
+        if self.admin {
+            Visibility::All
+        } else {
+            Visibility::Subject(self.subject.clone())
+        }
+    }
 }
 
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {

@@ -4,7 +4,7 @@
 use chrono::Utc;
 
 use crate::auth::Caller;
-use crate::db::customers::{self as rows, Customer, NewCustomer, Visibility};
+use crate::db::customers::{self as rows, Customer, NewCustomer};
 use crate::domain::{Email, Metadata, optional_text, parse_web_url};
 use crate::error::ApiError;
 use crate::gateway::{CustomerParams, PortalSession};
@@ -161,7 +161,7 @@ pub async fn create_customer(
     let tenant_id = caller.tenant.id.clone();
     let owner = caller.subject.clone();
     let stripe_id = created.id.to_string();
-    let metadata = input.metadata.to_json().to_string();
+    let metadata = crate::db::stored_metadata(&input.metadata.0);
     state
         .db
         .run(move |conn| {
@@ -201,18 +201,12 @@ pub async fn find_customer(
     any_id: &str,
 ) -> Result<Customer, ApiError> {
     let tenant_id = caller.tenant.id.clone();
-    let subject = caller.subject.clone();
-    let admin = caller.admin;
+    let visibility = caller.visibility();
     let wanted = any_id.to_owned();
     state
         .db
         .run(move |conn| {
-            let visibility = if admin {
-                Visibility::All
-            } else {
-                Visibility::Subject(&subject)
-            };
-            rows::find_by_any_id(conn, &tenant_id, &wanted, visibility).map_err(ApiError::from)
+            rows::find_by_any_id(conn, &tenant_id, &wanted, &visibility).map_err(ApiError::from)
         })
         .await?
         .ok_or_else(|| ApiError::not_found(format!("No customer {any_id:?} in this app.")))
@@ -261,4 +255,36 @@ pub async fn open_portal(
         .create_portal_session(&customer.stripe_customer_id, &return_url)
         .await?;
     Ok((customer, session))
+}
+
+/// A customer reference from a request body, resolved for the caller.
+#[derive(Debug, Clone)]
+pub struct CustomerRef {
+    /// The `cus_...` id to send to Stripe.
+    pub stripe_id: String,
+    /// Our row, when the customer is mirrored.
+    pub row: Option<Customer>,
+}
+
+/// Resolves `customer_id` (our unique id, the user unique id, or a `cus_` id). A customer the
+/// caller cannot see is 404, like every other id. Admins may also name a `cus_` customer that
+/// was created outside this service: Stripe then decides whether it exists.
+pub async fn resolve_customer(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+) -> Result<CustomerRef, ApiError> {
+    match find_customer(state, caller, raw).await {
+        Ok(row) => Ok(CustomerRef {
+            stripe_id: row.stripe_customer_id.clone(),
+            row: Some(row),
+        }),
+        Err(err) if err.status.as_u16() == 404 && caller.admin && raw.starts_with("cus_") => {
+            Ok(CustomerRef {
+                stripe_id: raw.to_owned(),
+                row: None,
+            })
+        }
+        Err(err) => Err(err),
+    }
 }

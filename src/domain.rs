@@ -86,17 +86,6 @@ impl Metadata {
         Ok(Self(out))
     }
 
-    pub fn to_json(&self) -> Value {
-        let mut sorted: Vec<_> = self.0.iter().collect();
-        sorted.sort();
-        Value::Object(
-            sorted
-                .into_iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect(),
-        )
-    }
-
     /// Reads metadata back from its stored JSON text.
     pub fn from_stored(text: &str) -> Value {
         serde_json::from_str(text).unwrap_or_else(|_| Value::Object(Default::default()))
@@ -164,6 +153,57 @@ pub fn optional_text(
         ));
     }
     Ok(Some(text))
+}
+
+/// A Stripe object id with the expected prefix (`price_`, `pm_`...), trimmed.
+pub fn stripe_id(
+    raw: &str,
+    prefixes: &[&str],
+    pointer: &str,
+    what: &str,
+) -> Result<String, ApiError> {
+    let id = raw.trim();
+    let well_formed = id.len() <= 255
+        && prefixes
+            .iter()
+            .any(|p| id.starts_with(p) && id.len() > p.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if well_formed {
+        Ok(id.to_owned())
+    } else {
+        Err(ApiError::validation(
+            pointer,
+            format!(
+                "{raw:?} is not a {what} id (expected one starting with {})",
+                prefixes.join(" or ")
+            ),
+        ))
+    }
+}
+
+/// A three-letter ISO currency code, lowercased as Stripe writes it.
+pub fn currency(raw: &str, pointer: &str) -> Result<String, ApiError> {
+    let code = raw.trim().to_ascii_lowercase();
+    if code.len() == 3 && code.bytes().all(|b| b.is_ascii_lowercase()) {
+        Ok(code)
+    } else {
+        Err(ApiError::validation(
+            pointer,
+            format!("{raw:?} is not a three-letter ISO currency code such as usd"),
+        ))
+    }
+}
+
+/// An integer within bounds, with a detail that names them.
+pub fn bounded(value: i64, min: i64, max: i64, pointer: &str, what: &str) -> Result<i64, ApiError> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ApiError::validation(
+            pointer,
+            format!("{what} must be between {min} and {max} (got {value})"),
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! sales block's Stripe routes for many tenants at once.
 
 pub mod auth;
+pub mod checkout;
 pub mod cli;
 pub mod config;
 pub mod crypto;
@@ -12,7 +13,10 @@ pub mod domain;
 pub mod error;
 pub mod gateway;
 pub mod http;
+pub mod payments;
 pub mod startup;
 pub mod state;
+pub mod subscriptions;
 pub mod telemetry;
 pub mod tenants;
+pub mod webhook_endpoints;

@@ -64,8 +64,7 @@ pub fn upsert(
 ) -> QueryResult<CheckoutSessionRow> {
     conn.transaction(|conn| {
         let now = Utc::now().naive_utc();
-        let sorted: std::collections::BTreeMap<_, _> = s.metadata.iter().collect();
-        let metadata = serde_json::to_string(&sorted).unwrap_or_else(|_| "{}".to_owned());
+        let metadata = super::stored_metadata(&s.metadata);
         let changes = CheckoutChangeset {
             mode: &s.mode,
             status: s.status.as_deref(),
@@ -124,7 +123,7 @@ pub fn find_visible(
     conn: &mut AnyConnection,
     tenant_id: &str,
     any_id: &str,
-    visibility: Visibility<'_>,
+    visibility: &Visibility,
 ) -> QueryResult<Option<CheckoutSessionRow>> {
     let mut query = checkout_sessions::table
         .filter(checkout_sessions::tenant_id.eq(tenant_id))
@@ -135,7 +134,7 @@ pub fn find_visible(
         )
         .into_boxed();
     if let Visibility::Subject(subject) = visibility {
-        query = query.filter(checkout_sessions::owner_subject.eq(subject.to_owned()));
+        query = query.filter(checkout_sessions::owner_subject.eq(subject.clone()));
     }
     query
         .select(CheckoutSessionRow::as_select())

@@ -51,12 +51,12 @@ pub struct NewCustomer<'a> {
 }
 
 /// Who may see which customers of a tenant.
-#[derive(Debug, Clone, Copy)]
-pub enum Visibility<'a> {
-    /// Admins see every customer of the tenant.
+#[derive(Debug, Clone)]
+pub enum Visibility {
+    /// Admins see everything of the tenant.
     All,
-    /// Other callers see the customers created by them or for them.
-    Subject(&'a str),
+    /// Other callers see the customers created by them or for them, and what belongs to those.
+    Subject(String),
 }
 
 pub fn insert(conn: &mut AnyConnection, new: &NewCustomer<'_>) -> QueryResult<Customer> {
@@ -76,7 +76,7 @@ pub fn find_by_any_id(
     conn: &mut AnyConnection,
     tenant_id: &str,
     any_id: &str,
-    visibility: Visibility<'_>,
+    visibility: &Visibility,
 ) -> QueryResult<Option<Customer>> {
     let mut query = customers::table
         .filter(customers::tenant_id.eq(tenant_id))
@@ -90,8 +90,8 @@ pub fn find_by_any_id(
     if let Visibility::Subject(subject) = visibility {
         query = query.filter(
             customers::owner_subject
-                .eq(subject.to_owned())
-                .or(customers::user_unique_id.eq(subject.to_owned())),
+                .eq(subject.clone())
+                .or(customers::user_unique_id.eq(subject.clone())),
         );
     }
     let mut found: Vec<Customer> = query

@@ -98,6 +98,12 @@ impl ManageConnection for Manager {
     }
 }
 
+/// Metadata as stored: JSON text with keys in order, so equal maps store equal text.
+pub fn stored_metadata(metadata: &std::collections::HashMap<String, String>) -> String {
+    let sorted: std::collections::BTreeMap<_, _> = metadata.iter().collect();
+    serde_json::to_string(&sorted).unwrap_or_else(|_| "{}".to_owned())
+}
+
 /// Why a database call failed, before it is given a meaning for a client.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

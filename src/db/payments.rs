@@ -49,8 +49,7 @@ pub fn upsert(
 ) -> QueryResult<PaymentRow> {
     conn.transaction(|conn| {
         let now = Utc::now().naive_utc();
-        let sorted: std::collections::BTreeMap<_, _> = p.metadata.iter().collect();
-        let metadata = serde_json::to_string(&sorted).unwrap_or_else(|_| "{}".to_owned());
+        let metadata = super::stored_metadata(&p.metadata);
         let changes = PaymentChangeset {
             amount: p.amount,
             currency: &p.currency,

@@ -58,11 +58,6 @@ pub fn unix(secs: Option<i64>) -> Option<NaiveDateTime> {
         .map(|t| t.naive_utc())
 }
 
-fn sorted_metadata(snapshot: &SubscriptionSnapshot) -> String {
-    let sorted: std::collections::BTreeMap<_, _> = snapshot.metadata.iter().collect();
-    serde_json::to_string(&sorted).unwrap_or_else(|_| "{}".to_owned())
-}
-
 /// Writes Stripe's current state of a subscription into the mirror (insert or update), in one
 /// transaction, and returns the row.
 pub fn upsert(
@@ -72,7 +67,7 @@ pub fn upsert(
 ) -> QueryResult<SubscriptionRow> {
     conn.transaction(|conn| {
         let now = Utc::now().naive_utc();
-        let metadata = sorted_metadata(snapshot);
+        let metadata = super::stored_metadata(&snapshot.metadata);
         let changes = SubscriptionChangeset {
             stripe_customer_id: &snapshot.customer,
             status: &snapshot.status,
@@ -137,7 +132,7 @@ pub fn find_visible(
     conn: &mut AnyConnection,
     tenant_id: &str,
     any_id: &str,
-    visibility: Visibility<'_>,
+    visibility: &Visibility,
 ) -> QueryResult<Option<SubscriptionRow>> {
     let mut query = subscriptions::table
         .filter(subscriptions::tenant_id.eq(tenant_id))
@@ -184,7 +179,7 @@ pub struct ListFilter {
 pub fn list(
     conn: &mut AnyConnection,
     tenant_id: &str,
-    visibility: Visibility<'_>,
+    visibility: &Visibility,
     filter: &ListFilter,
     page: i64,
     per_page: i64,

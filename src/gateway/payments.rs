@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use stripe_core::payment_intent::CreatePaymentIntent;
+use stripe_core::payment_intent::{
+    CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods,
+    CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects,
+};
 use stripe_shared::PaymentIntent;
 
 use super::{GatewayError, StripeGateway};
@@ -63,8 +66,16 @@ impl StripeGateway {
         }
         if let Some(pm) = new.payment_method {
             // With a payment method the intent is confirmed now: the caller learns at once
-            // whether the card was charged or declined.
-            request = request.payment_method(pm).confirm(true);
+            // whether the card was charged or declined. A server-side confirmation has no page
+            // to come back to, so redirect-based methods are excluded (Stripe otherwise
+            // requires a return_url).
+            let mut methods = CreatePaymentIntentAutomaticPaymentMethods::new(true);
+            methods.allow_redirects =
+                Some(CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects::Never);
+            request = request
+                .payment_method(pm)
+                .confirm(true)
+                .automatic_payment_methods(methods);
         }
         if let Some(description) = new.description {
             request = request.description(description);

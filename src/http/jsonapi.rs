@@ -105,12 +105,19 @@ pub fn parse_body<T: DeserializeOwned>(body: Value, key: &str) -> Result<(T, Str
         ));
     }
     let parsed = serde_path_to_error::deserialize(inner).map_err(|err| {
+        use serde_path_to_error::Segment;
+        let mut pointer = prefix.clone();
+        for segment in err.path().iter() {
+            let part = match segment {
+                Segment::Seq { index } => index.to_string(),
+                Segment::Map { key } => key.replace('~', "~0").replace('/', "~1"),
+                Segment::Enum { variant } => variant.clone(),
+                Segment::Unknown => continue,
+            };
+            pointer.push('/');
+            pointer.push_str(&part);
+        }
         let path = err.path().to_string();
-        let pointer = if path == "." {
-            prefix.clone()
-        } else {
-            format!("{prefix}/{}", path.replace('.', "/"))
-        };
         let field = if path == "." { key.to_owned() } else { path };
         ApiError::validation(
             pointer,
@@ -140,6 +147,7 @@ mod tests {
             assert_eq!(parsed.amount, Some(5));
         }
         let err = parse_body::<Body>(json!({"payment": {"amount": "x"}}), "payment").unwrap_err();
+        assert!(err.detail.contains("`amount`"), "{}", err.detail);
         assert_eq!(err.status.as_u16(), 422);
         assert!(
             matches!(err.error_source, Some(crate::error::ErrorSource::Pointer(ref p)) if p == "/payment/amount")

@@ -4,7 +4,11 @@ pub mod customers;
 pub mod health;
 pub mod jsonapi;
 pub mod openapi;
+pub mod payments;
 pub mod request_id;
+pub mod sessions;
+pub mod subscriptions;
+pub mod webhooks;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::StatusCode;
@@ -24,6 +28,24 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         .service(
             route("/stripe/customers/{unique_id}/portal")
                 .route(web::post().to(customers::create_portal)),
+        )
+        .service(route("/stripe/sessions").route(web::post().to(sessions::create_session)))
+        .service(route("/stripe/sessions/{session_id}").route(web::get().to(sessions::get_session)))
+        .service(route("/stripe/payments").route(web::post().to(payments::create_payment)))
+        .service(
+            route("/stripe/subscriptions")
+                .route(web::get().to(subscriptions::list_subscriptions))
+                .route(web::post().to(subscriptions::create_subscription)),
+        )
+        .service(
+            route("/stripe/subscriptions/{stripe_subscription_id}")
+                .route(web::put().to(subscriptions::update_subscription))
+                .route(web::delete().to(subscriptions::cancel_subscription)),
+        )
+        .service(
+            route("/stripe/webhooks")
+                .route(web::get().to(webhooks::list_webhooks))
+                .route(web::post().to(webhooks::create_webhook)),
         )
         .default_service(web::to(no_route));
 }

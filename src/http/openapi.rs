@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{customers, health};
+use super::{customers, health, payments, sessions, subscriptions, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,12 +14,31 @@ use super::{customers, health};
         health::ready,
         customers::create_customer,
         customers::create_portal,
+        sessions::create_session,
+        sessions::get_session,
+        payments::create_payment,
+        subscriptions::list_subscriptions,
+        subscriptions::create_subscription,
+        subscriptions::update_subscription,
+        subscriptions::cancel_subscription,
+        webhooks::list_webhooks,
+        webhooks::create_webhook,
     ),
     components(schemas(
         crate::customers::CreateCustomerFields,
         crate::customers::PortalFields,
         customers::CustomerAttributes,
         customers::PortalAttributes,
+        crate::checkout::CreateSessionFields,
+        crate::checkout::LineItemFields,
+        sessions::SessionAttributes,
+        crate::payments::CreatePaymentFields,
+        payments::PaymentAttributes,
+        crate::subscriptions::CreateSubscriptionFields,
+        crate::subscriptions::UpdateSubscriptionFields,
+        subscriptions::SubscriptionAttributes,
+        crate::webhook_endpoints::CreateWebhookFields,
+        webhooks::WebhookAttributes,
     )),
     modifiers(&Security)
 )]

@@ -52,13 +52,27 @@ fn expand_path(store: &Store, node: &mut Value, segs: &[&str], path: &str) -> Ap
         return Err(not_expandable(path));
     };
     match child {
-        Value::Null => Ok(()),
         Value::Array(items) if *field == "data" => {
             for item in items {
                 expand_path(store, item, rest, path)?;
             }
             Ok(())
         }
+        // An array of references (e.g. `discounts`): each element is expanded.
+        Value::Array(items) => {
+            for item in items {
+                expand_value(store, item, rest, path)?;
+            }
+            Ok(())
+        }
+        _ => expand_value(store, child, rest, path),
+    }
+}
+
+/// Expands one value that is (or holds) a reference, then continues with `rest` inside it.
+fn expand_value(store: &Store, child: &mut Value, rest: &[&str], path: &str) -> ApiResult<()> {
+    match child {
+        Value::Null => Ok(()),
         Value::String(id) => {
             if let Some(record) = store.find_any(id) {
                 *child = record.object.clone();
@@ -115,6 +129,11 @@ mod tests {
         apply(&store, &mut list, &["data.customer".into()]).unwrap();
         assert_eq!(list["data"][0]["customer"]["id"], "cus_1");
         assert!(list["data"][1]["customer"].is_null());
+
+        let mut sub = json!({"discounts": ["cus_1", "nope_1"]});
+        apply(&store, &mut sub, &["discounts".into()]).unwrap();
+        assert_eq!(sub["discounts"][0]["object"], "customer");
+        assert_eq!(sub["discounts"][1], "nope_1");
 
         let mut customer = json!({"id": "cus_1", "email": "x"});
         let err = apply(&store, &mut customer, &["nope".into()]).unwrap_err();

@@ -292,6 +292,64 @@ impl Params {
         }
     }
 
+    /// A string parameter that counts only when non-empty (`x=` reads as absent).
+    pub fn non_empty(&self, path: &[&str]) -> ApiResult<Option<&str>> {
+        Ok(self.string(path)?.filter(|s| !s.is_empty()))
+    }
+
+    /// True when a top-level parameter other than `names` was sent.
+    pub fn params_other_than(&self, names: &[&str]) -> bool {
+        self.root.keys().any(|k| !names.contains(&k.as_str()))
+    }
+
+    /// A decimal number parameter such as `percent_off=25.5` (`parameter_invalid_decimal`
+    /// when it does not parse).
+    pub fn float(&self, path: &[&str]) -> ApiResult<Option<f64>> {
+        let name = param_name(path);
+        match self.non_empty(path)? {
+            None => Ok(None),
+            Some(s) => s
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(Some)
+                .ok_or_else(|| {
+                    ApiError::invalid_request(format!("Invalid decimal: {s}"))
+                        .with_code("parameter_invalid_decimal")
+                        .with_param(&name)
+                }),
+        }
+    }
+
+    /// The elements of an array-of-hashes parameter such as `items[0][price]=..`, with
+    /// their index as sent (`items[3]` stays 3). Absent → empty; a scalar → 400.
+    pub fn indexed(&self, path: &[&str]) -> ApiResult<Vec<String>> {
+        let name = param_name(path);
+        match self.get(path) {
+            None => Ok(Vec::new()),
+            Some(Param::Str(s)) if s.is_empty() => Ok(Vec::new()),
+            Some(Param::Str(_)) => Err(ApiError::invalid_param(
+                &name,
+                format!("Invalid array: {name} must be an array"),
+            )),
+            Some(Param::Map(map)) => {
+                let mut keys = Vec::with_capacity(map.len());
+                for key in map.keys() {
+                    let index = key.parse::<usize>().map_err(|_| {
+                        ApiError::invalid_param(
+                            &name,
+                            format!("Invalid array: {name} must be an array"),
+                        )
+                    })?;
+                    keys.push((index, key.clone()));
+                }
+                keys.sort();
+                Ok(keys.into_iter().map(|(_, key)| key).collect())
+            }
+        }
+    }
+
     /// A boolean parameter: `true` or `false`.
     pub fn boolean(&self, path: &[&str]) -> ApiResult<Option<bool>> {
         let name = param_name(path);

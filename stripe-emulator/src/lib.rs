@@ -15,6 +15,16 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Resources (see [`resources`]): customers, payment methods (test tokens), billing portal
+//! sessions, products, prices, coupons (and the discounts applying them), payment intents
+//! and charges, setup intents, subscriptions and subscription items, invoices and invoice
+//! items, checkout sessions, webhook endpoints.
+//!
+//! Hosted pages (no key needed): `GET {base}/p/session/...` (billing portal) and
+//! `GET {base}/c/pay/:id` (a checkout session: items, total, a test-card form whose `POST`
+//! completes the session and redirects `303` to `success_url` with `{CHECKOUT_SESSION_ID}`
+//! filled in, or shows the decline with status 402).
+//!
 //! Test-only endpoints (authenticated with the same key; they act on that key's state):
 //! - `DELETE /_emulator/data`: forget the key's objects, idempotency keys and request log.
 //! - `GET /_emulator/config`, `POST /_emulator/config` `{"latency_ms": N}`: delay the answer
@@ -23,6 +33,11 @@
 //!   response is lost), and an idempotent retry replays.
 //! - `GET /_emulator/requests`: the key's `/v1` requests, oldest first (method, path, query,
 //!   idempotency key, parameters as JSON, status); `DELETE /_emulator/requests` clears it.
+//! - `POST /_emulator/checkout/sessions/:id/complete` (JSON `{"payment_method": "..."}` or
+//!   the form `payment_method=...`; default `pm_card_visa`; honours `Stripe-Account`):
+//!   completes an open checkout session as the hosted page would and answers it (see
+//!   [`resources::checkout::complete`]); a declining card answers the 402 card error and
+//!   leaves the session open; a session that is not open is a 400.
 //! - `GET /_emulator/health` (no key needed).
 
 pub mod error;

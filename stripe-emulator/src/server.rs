@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::fixtures::API_VERSION;
 use crate::form::Params;
 use crate::idempotency::{self, KeyedRequest, Lookup};
-use crate::resources::{self, Ctx, billing_portal};
+use crate::resources::{self, Ctx, billing_portal, checkout};
 use crate::state::{Emulator, KeyState};
 use crate::{ids, list};
 
@@ -243,6 +243,12 @@ async fn dispatch(
         };
     }
 
+    if let Some(session) = path.strip_prefix(checkout::PAGE_PREFIX)
+        && (method == "GET" || method == "POST")
+    {
+        return checkout_page(&emulator, &method, session, payload, &request_id).await;
+    }
+
     let key = match api_key(&req) {
         Ok(key) => key,
         Err(error) => return respond_error(&error, &request_id),
@@ -250,7 +256,8 @@ async fn dispatch(
     let state = emulator.key_state(&key);
 
     if let Some(action) = path.strip_prefix("/_emulator/") {
-        return admin(&state, &method, action, payload, &request_id).await;
+        let account = header(&req, "stripe-account").unwrap_or_default();
+        return admin(&state, &method, action, account, payload, &request_id).await;
     }
 
     let body = match read_body(payload).await {
@@ -270,6 +277,7 @@ async fn dispatch(
         idempotency_key: header(&req, "idempotency-key").filter(|_| method == "POST"),
         base_url: &base_url,
         request_id: &request_id,
+        key: &key,
     };
     let outcome = handle_api(&emulator, &state, &request);
     tracing::debug!(
@@ -310,6 +318,7 @@ struct ApiRequest<'r> {
     idempotency_key: Option<&'r str>,
     base_url: &'r str,
     request_id: &'r str,
+    key: &'r str,
 }
 
 /// What to answer.
@@ -371,6 +380,8 @@ fn handle_api(emulator: &Emulator, state: &KeyState, req: &ApiRequest<'_>) -> Ou
                         base_url: req.base_url,
                         now: ids::now(),
                         emulator,
+                        key: req.key,
+                        account: req.account,
                     };
                     let (status, body) = match resources::route(&mut ctx, req.method, &segs) {
                         None => {
@@ -438,14 +449,127 @@ fn parse_config(body: &[u8]) -> Result<Option<u64>, ApiError> {
     Ok(Some(value))
 }
 
+/// Reads `payment_method` from a JSON or form body (`pm_card_visa` when absent).
+fn parse_payment_method(body: &[u8]) -> Result<String, ApiError> {
+    let invalid = || ApiError::invalid_param("payment_method", "payment_method must be a string");
+    let value = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(json) => match json.get("payment_method") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(_) => return Err(invalid()),
+            },
+            Err(_) => Params::parse(&[body])?
+                .non_empty(&["payment_method"])?
+                .map(str::to_owned),
+        }
+    };
+    Ok(value
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "pm_card_visa".to_owned()))
+}
+
+/// `POST /_emulator/checkout/sessions/:id/complete`: completes a checkout session as its
+/// hosted page would.
+fn complete_checkout(state: &KeyState, account: &str, session: &str, body: &[u8]) -> (u16, Value) {
+    let pm = match parse_payment_method(body) {
+        Ok(pm) => pm,
+        Err(error) => return (error.status, error.to_json()),
+    };
+    let mut data = state.lock();
+    match checkout::complete(data.store(account), ids::now(), session, &pm) {
+        Ok(value) => (200, value),
+        Err(error) => (error.status, error.to_json()),
+    }
+}
+
+fn html_response(status: u16, body: String, request_id: &str) -> HttpResponse {
+    HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
+        .insert_header(("Request-Id", request_id))
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}
+
+/// The hosted checkout page: `GET` shows the session, `POST` (form `payment_method`)
+/// completes it and redirects to `success_url` (or shows the decline).
+async fn checkout_page(
+    emulator: &Emulator,
+    method: &str,
+    session: &str,
+    payload: web::Payload,
+    request_id: &str,
+) -> HttpResponse {
+    let not_found = || {
+        respond_error(
+            &ApiError::unrecognized_url(method, &format!("{}{session}", checkout::PAGE_PREFIX)),
+            request_id,
+        )
+    };
+    let Some(page) = emulator.checkout_page(session) else {
+        return not_found();
+    };
+    let state = emulator.key_state(&page.key);
+    let mut error = None;
+    let mut status = 200;
+    if method == "POST" {
+        let body = match read_body(payload).await {
+            Ok(body) => body,
+            Err(error) => return respond_error(&error, request_id),
+        };
+        let (code, outcome) = complete_checkout(&state, &page.account, session, &body);
+        if code == 200 {
+            if let Some(url) = checkout::success_redirect(&outcome) {
+                return HttpResponse::SeeOther()
+                    .insert_header(("Request-Id", request_id))
+                    .insert_header(("Location", url))
+                    .finish();
+            }
+        } else {
+            status = code;
+            error = outcome
+                .pointer("/error/message")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+        }
+    }
+    let data = {
+        let mut data = state.lock();
+        checkout::page_data(data.store(&page.account), session, ids::now())
+    };
+    match data {
+        Some((session, items)) => html_response(
+            status,
+            checkout::render_page(&session, &items, error.as_deref()),
+            request_id,
+        ),
+        None => not_found(),
+    }
+}
+
 /// The `/_emulator/...` test endpoints.
 async fn admin(
     state: &KeyState,
     method: &str,
     action: &str,
+    account: &str,
     payload: web::Payload,
     request_id: &str,
 ) -> HttpResponse {
+    if method == "POST"
+        && let Some(session) = action
+            .strip_prefix("checkout/sessions/")
+            .and_then(|rest| rest.strip_suffix("/complete"))
+            .filter(|id| !id.is_empty() && !id.contains('/'))
+    {
+        let body = match read_body(payload).await {
+            Ok(body) => body,
+            Err(error) => return respond_error(&error, request_id),
+        };
+        let (status, body) = complete_checkout(state, account, session, &body);
+        return respond_json(status, &body, request_id);
+    }
     match (method, action) {
         ("DELETE", "data") => {
             state.lock().clear();
@@ -539,6 +663,21 @@ mod tests {
                 .message
                 .starts_with("You did not provide an API key")
         );
+    }
+
+    #[test]
+    fn payment_method_bodies() {
+        assert_eq!(parse_payment_method(b"").unwrap(), "pm_card_visa");
+        assert_eq!(
+            parse_payment_method(br#"{"payment_method": "pm_card_mastercard"}"#).unwrap(),
+            "pm_card_mastercard"
+        );
+        assert_eq!(
+            parse_payment_method(b"payment_method=pm_card_chargeDeclined").unwrap(),
+            "pm_card_chargeDeclined"
+        );
+        assert_eq!(parse_payment_method(b"{}").unwrap(), "pm_card_visa");
+        assert!(parse_payment_method(br#"{"payment_method": 5}"#).is_err());
     }
 
     #[test]

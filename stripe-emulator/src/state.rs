@@ -30,6 +30,17 @@ pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Emulator {
     keys: Mutex<HashMap<String, Arc<KeyState>>>,
     portal_pages: Mutex<HashMap<String, PortalPage>>,
+    checkout_pages: Mutex<HashMap<String, CheckoutPage>>,
+}
+
+/// Where the hosted page of a checkout session finds it: the secret key and
+/// `Stripe-Account` whose store holds the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutPage {
+    /// The secret key the session was created with.
+    pub key: String,
+    /// The `Stripe-Account` (`""` for the key's own account).
+    pub account: String,
 }
 
 /// What the hosted billing portal page of a session shows.
@@ -64,6 +75,16 @@ impl Emulator {
     /// The hosted page registered under `secret`.
     pub fn portal_page(&self, secret: &str) -> Option<PortalPage> {
         lock(&self.portal_pages).get(secret).cloned()
+    }
+
+    /// Registers the hosted page of a checkout session.
+    pub fn add_checkout_page(&self, session: String, page: CheckoutPage) {
+        lock(&self.checkout_pages).insert(session, page);
+    }
+
+    /// Where the checkout session `session` is kept, if it has a hosted page.
+    pub fn checkout_page(&self, session: &str) -> Option<CheckoutPage> {
+        lock(&self.checkout_pages).get(session).cloned()
     }
 }
 

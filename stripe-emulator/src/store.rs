@@ -18,6 +18,30 @@ pub mod kinds {
     pub const PAYMENT_METHOD: &str = "payment_method";
     /// `billing_portal.session`.
     pub const BILLING_PORTAL_SESSION: &str = "billing_portal.session";
+    /// `product`.
+    pub const PRODUCT: &str = "product";
+    /// `price`.
+    pub const PRICE: &str = "price";
+    /// `coupon`.
+    pub const COUPON: &str = "coupon";
+    /// `payment_intent`.
+    pub const PAYMENT_INTENT: &str = "payment_intent";
+    /// `charge`.
+    pub const CHARGE: &str = "charge";
+    /// `setup_intent`.
+    pub const SETUP_INTENT: &str = "setup_intent";
+    /// `subscription` (its items are kept inside it).
+    pub const SUBSCRIPTION: &str = "subscription";
+    /// `invoice`.
+    pub const INVOICE: &str = "invoice";
+    /// `invoiceitem`.
+    pub const INVOICE_ITEM: &str = "invoiceitem";
+    /// `checkout.session`.
+    pub const CHECKOUT_SESSION: &str = "checkout.session";
+    /// `webhook_endpoint`.
+    pub const WEBHOOK_ENDPOINT: &str = "webhook_endpoint";
+    /// `discount`.
+    pub const DISCOUNT: &str = "discount";
 }
 
 /// Id prefixes and the object type each denotes, for expansion of id references.
@@ -25,6 +49,17 @@ const ID_PREFIXES: &[(&str, &str)] = &[
     ("cus_", kinds::CUSTOMER),
     ("pm_", kinds::PAYMENT_METHOD),
     ("bps_", kinds::BILLING_PORTAL_SESSION),
+    ("prod_", kinds::PRODUCT),
+    ("price_", kinds::PRICE),
+    ("pi_", kinds::PAYMENT_INTENT),
+    ("ch_", kinds::CHARGE),
+    ("seti_", kinds::SETUP_INTENT),
+    ("sub_", kinds::SUBSCRIPTION),
+    ("in_", kinds::INVOICE),
+    ("ii_", kinds::INVOICE_ITEM),
+    ("cs_", kinds::CHECKOUT_SESSION),
+    ("we_", kinds::WEBHOOK_ENDPOINT),
+    ("di_", kinds::DISCOUNT),
 ];
 
 /// The object type an id denotes, judged by its prefix.

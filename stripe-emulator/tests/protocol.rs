@@ -766,3 +766,162 @@ fn deserialization_checks_are_strict() {
         .is_err()
     );
 }
+
+#[tokio::test]
+async fn billing_wire_shapes() {
+    let emulator = start().await;
+    let raw = Raw::new(&emulator, &test_key());
+
+    // A decline: 402, card_error, no `param`, the intent and the failed charge ride along;
+    // an idempotent retry replays it byte for byte.
+    let body = "amount=1000&currency=usd&payment_method=pm_card_chargeDeclined\
+                &allowed_payment_method_types[0]=card&confirm=true";
+    let declined = raw
+        .post_idempotent("/v1/payment_intents", body, "order-7")
+        .await;
+    assert_eq!(declined.status, 402, "{}", declined.text);
+    let error = &declined.json["error"];
+    assert_eq!(error["type"], "card_error");
+    assert_eq!(error["code"], "card_declined");
+    assert_eq!(error["decline_code"], "generic_decline");
+    assert_eq!(error["message"], "Your card was declined.");
+    assert!(error.get("param").is_none(), "{error}");
+    assert_eq!(error["payment_intent"]["status"], "requires_payment_method");
+    assert!(error["payment_intent"]["payment_method"].is_null());
+    assert_eq!(
+        error["payment_intent"]["last_payment_error"]["decline_code"],
+        "generic_decline"
+    );
+    assert!(
+        error["charge"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("ch_"))
+    );
+    assert_eq!(error["payment_method"]["card"]["last4"], "0002");
+    parse_error(&declined);
+    let replay = raw
+        .post_idempotent("/v1/payment_intents", body, "order-7")
+        .await;
+    assert_eq!(replay.status, 402);
+    assert_eq!(replay.text, declined.text);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    let intents = raw.get("/v1/payment_intents").await;
+    assert_eq!(intents.json["data"].as_array().map(Vec::len), Some(1));
+
+    // Unknown references name the parameter as sent.
+    let customer = raw.post("/v1/customers", "email=w%40example.com").await;
+    let cus = customer.json["id"].as_str().expect("id").to_owned();
+    for (path, form, param, message) in [
+        (
+            "/v1/subscriptions",
+            format!("customer={cus}&items[0][price]=price_x"),
+            "items[0][price]",
+            "No such price: 'price_x'",
+        ),
+        (
+            "/v1/subscriptions",
+            "customer=cus_x&items[0][price]=price_x".to_owned(),
+            "customer",
+            "No such customer: 'cus_x'",
+        ),
+        (
+            "/v1/checkout/sessions",
+            "mode=payment&success_url=https%3A%2F%2Fe.com&line_items[0][price]=price_y&line_items[0][quantity]=1".to_owned(),
+            "line_items[0][price]",
+            "No such price: 'price_y'",
+        ),
+        (
+            "/v1/payment_intents",
+            "amount=500&currency=usd&customer=cus_z".to_owned(),
+            "customer",
+            "No such customer: 'cus_z'",
+        ),
+    ] {
+        let reply = raw.post(path, &form).await;
+        assert_eq!(reply.status, 400, "{path}: {}", reply.text);
+        assert_eq!(reply.json["error"]["type"], "invalid_request_error");
+        assert_eq!(reply.json["error"]["code"], "resource_missing");
+        assert_eq!(reply.json["error"]["param"], param);
+        assert_eq!(reply.json["error"]["message"], message);
+        parse_error(&reply);
+    }
+
+    // `payments` and `confirmation_secret` are included only when expanded.
+    let price = raw
+        .post(
+            "/v1/prices",
+            "currency=usd&unit_amount=700&recurring[interval]=week&product_data[name]=Weekly",
+        )
+        .await;
+    let price = price.json["id"].as_str().expect("price").to_owned();
+    let sub = raw
+        .post(
+            "/v1/subscriptions",
+            &format!("customer={cus}&items[0][price]={price}&expand[0]=latest_invoice"),
+        )
+        .await;
+    assert_eq!(sub.json["status"], "incomplete");
+    let invoice = &sub.json["latest_invoice"];
+    assert_eq!(invoice["object"], "invoice");
+    assert!(invoice.get("payments").is_none());
+    assert!(invoice.get("confirmation_secret").is_none());
+    let id = invoice["id"].as_str().expect("invoice").to_owned();
+    let expanded = raw
+        .get(&format!(
+            "/v1/invoices/{id}?expand[]=payments&expand[]=confirmation_secret"
+        ))
+        .await;
+    assert_eq!(expanded.json["payments"]["data"][0]["status"], "open");
+    assert!(
+        expanded.json["confirmation_secret"]["client_secret"]
+            .as_str()
+            .is_some_and(|s| s.contains("_secret_"))
+    );
+    let parsed: stripe_shared::Invoice =
+        miniserde::json::from_str(&expanded.text).expect("invoice");
+    assert_eq!(parsed.amount_due, 700);
+    let items = sub.json["items"]["data"][0].clone();
+    assert!(items.get("current_period_end").is_some());
+    assert!(sub.json.get("current_period_end").is_none());
+
+    // Webhook endpoint secrets appear once.
+    let created = raw
+        .post(
+            "/v1/webhook_endpoints",
+            "url=https%3A%2F%2Fh.example.com&enabled_events[]=invoice.paid",
+        )
+        .await;
+    assert!(
+        created.json["secret"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("whsec_"))
+    );
+    let id = created.json["id"].as_str().expect("we").to_owned();
+    let fetched = raw.get(&format!("/v1/webhook_endpoints/{id}")).await;
+    assert!(fetched.json.get("secret").is_none());
+    let bad = raw
+        .post(
+            "/v1/webhook_endpoints",
+            "url=https%3A%2F%2Fh.example.com&enabled_events[]=invoice.nope",
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json["error"]["param"], "enabled_events");
+
+    // The checkout test helper needs the key.
+    let anonymous = reqwest::Client::new()
+        .post(format!(
+            "{}/_emulator/checkout/sessions/cs_test_x/complete",
+            raw.base
+        ))
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(anonymous.status(), 401);
+    let unknown = raw
+        .post("/_emulator/checkout/sessions/cs_test_x/complete", "")
+        .await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.json["error"]["code"], "resource_missing");
+    emulator.stop().await;
+}

@@ -327,3 +327,66 @@ pub async fn assert_error(response: Response, status: u16, code: &str) -> Value 
     );
     error
 }
+
+impl TestApp {
+    /// Calls the emulator as Stripe's API with the tenant's key (what a dashboard user would
+    /// do to create prices and coupons), returning the JSON object.
+    pub async fn stripe_post(
+        &self,
+        tenant: &TestTenant,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Value {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.emulator.base_url()))
+            .bearer_auth(&tenant.stripe_key)
+            .form(form)
+            .send()
+            .await
+            .expect("emulator call");
+        let status = response.status();
+        let body: Value = response.json().await.expect("emulator json");
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    /// A price at the emulator: recurring monthly when `interval` is given.
+    pub async fn price(&self, tenant: &TestTenant, amount: i64, interval: Option<&str>) -> String {
+        let amount = amount.to_string();
+        let mut form = vec![
+            ("currency", "usd"),
+            ("unit_amount", amount.as_str()),
+            ("product_data[name]", "Plan"),
+        ];
+        if let Some(interval) = interval {
+            form.push(("recurring[interval]", interval));
+        }
+        let price = self.stripe_post(tenant, "/v1/prices", &form).await;
+        price["id"].as_str().expect("price id").to_owned()
+    }
+
+    /// Creates a customer through our API and returns its attributes.
+    pub async fn customer(&self, tenant: &TestTenant, token: &str, email: &str) -> Value {
+        let response = self
+            .post_json(
+                "/stripe/customers",
+                tenant,
+                token,
+                &json!({"customer": {"email": email}}),
+            )
+            .await;
+        assert_eq!(response.status().as_u16(), 201);
+        json_body(response).await["data"]["attributes"].clone()
+    }
+
+    /// Stripe-side form parameters of the tenant's requests to `path` (oldest first).
+    pub async fn stripe_params(&self, tenant: &TestTenant, method: &str, path: &str) -> Vec<Value> {
+        self.stripe_requests(tenant)
+            .await
+            .into_iter()
+            .filter(|r| r["method"] == method && r["path"] == path)
+            .map(|r| r["params"].clone())
+            .collect()
+    }
+}

@@ -35,6 +35,15 @@ async fn the_openapi_document_lists_every_route(backend: Backend) {
         ("get", "/ready"),
         ("post", "/stripe/customers"),
         ("post", "/stripe/customers/{unique_id}/portal"),
+        ("post", "/stripe/sessions"),
+        ("get", "/stripe/sessions/{session_id}"),
+        ("post", "/stripe/payments"),
+        ("get", "/stripe/subscriptions"),
+        ("post", "/stripe/subscriptions"),
+        ("put", "/stripe/subscriptions/{stripe_subscription_id}"),
+        ("delete", "/stripe/subscriptions/{stripe_subscription_id}"),
+        ("get", "/stripe/webhooks"),
+        ("post", "/stripe/webhooks"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),
@@ -144,7 +153,10 @@ async fn browsers_may_preflight_with_the_sdk_headers(backend: Backend) {
 /// schema.rs disagree (the drift check Lemmy runs with `diesel print-schema`).
 async fn schema_rs_matches_the_migrations(backend: Backend) {
     use diesel::prelude::*;
-    use sales_block::db::schema::{customers, tenants};
+    use sales_block::db::schema::{
+        checkout_sessions, customers, payments, subscriptions, tenants, webhook_endpoints,
+        webhook_secrets,
+    };
     let app = spawn_app(backend).await;
     app.state
         .db
@@ -157,6 +169,32 @@ async fn schema_rs_matches_the_migrations(backend: Backend) {
                 .select(customers::all_columns)
                 .limit(1)
                 .load::<sales_block::db::customers::Customer>(conn)?;
+            checkout_sessions::table
+                .select(checkout_sessions::all_columns)
+                .limit(1)
+                .load::<sales_block::db::checkout_sessions::CheckoutSessionRow>(conn)?;
+            payments::table
+                .select(payments::all_columns)
+                .limit(1)
+                .load::<sales_block::db::payments::PaymentRow>(conn)?;
+            subscriptions::table
+                .select(subscriptions::all_columns)
+                .limit(1)
+                .load::<sales_block::db::subscriptions::SubscriptionRow>(conn)?;
+            webhook_endpoints::table
+                .select(webhook_endpoints::all_columns)
+                .limit(1)
+                .load::<sales_block::db::webhook_endpoints::WebhookEndpointRow>(conn)?;
+            webhook_secrets::table
+                .select(webhook_secrets::all_columns)
+                .limit(1)
+                .load::<(
+                    String,
+                    String,
+                    String,
+                    chrono::NaiveDateTime,
+                    Option<chrono::NaiveDateTime>,
+                )>(conn)?;
             Ok(())
         })
         .await

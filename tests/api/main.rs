@@ -4,5 +4,10 @@
 mod helpers;
 
 mod auth;
+mod cli;
 mod customers;
 mod http;
+mod payments;
+mod sessions;
+mod subscriptions;
+mod webhooks;

@@ -91,7 +91,8 @@ pub fn create_session(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     Ok(session)
 }
 
-fn escape_html(s: &str) -> String {
+/// Escapes text for HTML.
+pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -1,8 +1,9 @@
 //! Customers: create, retrieve, update, delete, list.
 //!
-//! Deleting a customer leaves a tombstone (`{"id","object":"customer","deleted":true}`),
-//! which `GET /v1/customers/:id` keeps answering (as Stripe does) while lists skip it and
-//! every other use reports the customer as missing.
+//! Deleting a customer cancels its subscriptions and leaves a tombstone
+//! (`{"id","object":"customer","deleted":true}`), which `GET /v1/customers/:id` keeps
+//! answering (as Stripe does) while lists skip it and every other use reports the customer
+//! as missing.
 
 use serde_json::{Map, Value, json};
 
@@ -164,6 +165,15 @@ fn new_object(id: &str, now: i64, livemode: bool) -> Value {
     c
 }
 
+/// Stores a customer with just an email (as Checkout creates them) and returns its id.
+pub fn insert_minimal(store: &mut Store, now: i64, email: Option<&str>) -> String {
+    let id = ids::short_id("cus");
+    let mut object = new_object(&id, now, store.livemode);
+    set(&mut object, "email", opt_str(email));
+    store.insert(kinds::CUSTOMER, object);
+    id
+}
+
 /// `POST /v1/customers`.
 pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let p = ctx.params;
@@ -274,6 +284,7 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
 /// tombstone.
 pub fn delete(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
     require_live(ctx.store, id, "id")?;
+    super::subscriptions::cancel_all_of_customer(ctx.store, ctx.now, id);
     for pm in payment_methods::attached_to(ctx.store, id) {
         payment_methods::detach_stored(ctx.store, &pm, id);
     }

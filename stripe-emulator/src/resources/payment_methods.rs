@@ -192,22 +192,89 @@ pub fn check_attachable(store: &Store, pm: &PmRef, customer: &str, param: &str) 
 
 /// Attaches `pm` to `customer` (after [`check_attachable`]) and returns the payment method id.
 pub fn attach_ref(ctx: &mut Ctx<'_>, pm: &PmRef, customer: &str) -> String {
+    materialize(ctx.store, ctx.now, pm, Some(customer))
+}
+
+/// The stored payment method `pm` names: a test token becomes a new payment method
+/// (attached to `customer` if given); a stored one is attached to `customer` if given.
+pub fn materialize(store: &mut Store, now: i64, pm: &PmRef, customer: Option<&str>) -> String {
     match pm {
         PmRef::Token(card) => {
             let id = ids::long_id("pm");
-            let object = card_object(card, &id, ctx.now, ctx.livemode(), Some(customer));
+            let object = card_object(card, &id, now, store.livemode, customer);
             let mut internal = Map::new();
             internal.insert("test_token".into(), json!(card.token));
-            ctx.store
-                .insert_with(kinds::PAYMENT_METHOD, object, internal);
+            store.insert_with(kinds::PAYMENT_METHOD, object, internal);
             id
         }
         PmRef::Stored(id) => {
-            if let Some(record) = ctx.store.get_live_mut(kinds::PAYMENT_METHOD, id) {
+            if let Some(customer) = customer
+                && let Some(record) = store.get_live_mut(kinds::PAYMENT_METHOD, id)
+            {
                 set(&mut record.object, "customer", json!(customer));
             }
             id.clone()
         }
+    }
+}
+
+/// The customer a stored payment method is attached to.
+pub fn owner_of(store: &Store, pm_id: &str) -> Option<String> {
+    store
+        .get_live(kinds::PAYMENT_METHOD, pm_id)
+        .and_then(|r| r.object.get("customer").and_then(Value::as_str))
+        .map(str::to_owned)
+}
+
+/// Marks a payment method that was used without being attached to a customer as
+/// consumed: like Stripe, it can then be neither reused nor attached.
+pub fn consume_if_unattached(store: &mut Store, pm_id: &str) {
+    if let Some(record) = store.get_live_mut(kinds::PAYMENT_METHOD, pm_id)
+        && record.object.get("customer").is_none_or(Value::is_null)
+    {
+        record.internal.insert("detached".into(), json!(true));
+    }
+}
+
+/// Whether a stored payment method was consumed or detached (and so is unusable).
+pub fn is_consumed(store: &Store, pm_id: &str) -> bool {
+    store
+        .get(kinds::PAYMENT_METHOD, pm_id)
+        .and_then(|r| r.internal.get("detached"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// Checks that `pm` may pay for `customer` (or for no customer): a payment method attached
+/// to a customer pays only for that customer, and a consumed one not at all.
+pub fn check_usable_for(
+    store: &Store,
+    pm: &PmRef,
+    customer: Option<&str>,
+    param: &str,
+) -> ApiResult<()> {
+    let PmRef::Stored(id) = pm else {
+        return Ok(());
+    };
+    if is_consumed(store, id) {
+        return Err(ApiError::invalid_param(
+            param,
+            "The provided PaymentMethod was previously used with a PaymentIntent without Customer attachment, shared with a connected account without Customer attachment, or was detached from a Customer. It may not be used again. To use a PaymentMethod multiple times, you must attach it to a Customer first.",
+        ));
+    }
+    match (owner_of(store, id), customer) {
+        (Some(owner), Some(customer)) if owner != customer => Err(ApiError::invalid_param(
+            param,
+            format!(
+                "The customer does not have a payment method with the ID {id}. The payment method must be attached to the customer."
+            ),
+        )
+        .with_code("resource_missing")),
+        (Some(_), None) => Err(ApiError::invalid_param(
+            param,
+            "The provided PaymentMethod is attached to a Customer. To use it, you must also provide that Customer's ID in the `customer` parameter.",
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -17,6 +17,30 @@ pub fn test_key() -> String {
     format!("sk_test_{suffix}")
 }
 
+/// Runs an async test body on a current-thread tokio runtime in a thread with a 64 MiB
+/// stack: async-stripe's objects are large (a `Charge` is 16 KB, an error 21 KB), and a
+/// long test holding many of them across awaits overflows the default 2 MiB test stack in
+/// debug builds.
+pub fn big_stack<F, Fut>(make: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let thread = std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(make());
+        })
+        .expect("test thread starts");
+    if let Err(panic) = thread.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 /// Starts an emulator on a free loopback port.
 pub async fn start() -> EmulatorHandle {
     stripe_emulator::spawn("127.0.0.1:0")

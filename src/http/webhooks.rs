@@ -1,0 +1,104 @@
+//! `GET /stripe/webhooks` and `POST /stripe/webhooks` (admins only).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::auth::Caller;
+use crate::db::webhook_endpoints::WebhookEndpointRow;
+use crate::error::ApiError;
+use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp};
+use crate::state::AppState;
+use crate::webhook_endpoints::{self, CreateWebhookFields, forbidden_unless_admin};
+
+/// A webhook endpoint as clients read it (API_CONTRACT.md, GET/POST /stripe/webhooks).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookAttributes {
+    pub unique_id: String,
+    pub url_id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    /// Same as `events`.
+    pub enabled_events: Vec<String>,
+    /// enabled or disabled
+    pub status: String,
+    pub stripe_endpoint_id: String,
+    /// Only in the create response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_secret: Option<String>,
+    pub created_at: String,
+}
+
+impl WebhookAttributes {
+    fn new(row: WebhookEndpointRow, signing_secret: Option<String>) -> Self {
+        let events: Vec<String> = serde_json::from_str(&row.events).unwrap_or_default();
+        Self {
+            unique_id: row.id,
+            url_id: row.url_id,
+            url: row.url,
+            enabled_events: events.clone(),
+            events,
+            status: row.status,
+            stripe_endpoint_id: row.stripe_endpoint_id,
+            signing_secret,
+            created_at: timestamp(row.created_at),
+        }
+    }
+}
+
+const KIND: &str = "stripe_webhook";
+
+#[utoipa::path(
+    get, path = "/stripe/webhooks", tag = "webhooks",
+    responses(
+        (status = 200, description = "The app's webhook endpoints, newest first (never their secrets)", body = [WebhookAttributes]),
+        (status = 403, description = "Not an admin"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn list_webhooks(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    forbidden_unless_admin(&caller)?;
+    let rows = webhook_endpoints::list(&state, &caller).await?;
+    let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    let items: Vec<(String, WebhookAttributes)> = rows
+        .into_iter()
+        .map(|row| (row.id.clone(), WebhookAttributes::new(row, None)))
+        .collect();
+    Ok(jsonapi::list(
+        KIND,
+        &items,
+        &PageMeta::new(1, total.max(1), total),
+    ))
+}
+
+#[utoipa::path(
+    post, path = "/stripe/webhooks", tag = "webhooks",
+    request_body(content = CreateWebhookFields, description = "Wrapped as {\"webhook\": {...}}"),
+    responses(
+        (status = 201, description = "The endpoint, registered at Stripe; signing_secret shown this once", body = WebhookAttributes),
+        (status = 403, description = "Not an admin"),
+        (status = 422, description = "No events, an unknown event type, or a bad url"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn create_webhook(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    forbidden_unless_admin(&caller)?;
+    let (fields, at) = parse_body::<CreateWebhookFields>(body.into_inner(), "webhook")?;
+    let new = webhook_endpoints::parse(fields, &at)?;
+    let (row, secret) = webhook_endpoints::create(&state, &caller, new).await?;
+    let id = row.id.clone();
+    Ok(jsonapi::resource(
+        StatusCode::CREATED,
+        KIND,
+        &id,
+        &WebhookAttributes::new(row, Some(secret)),
+    ))
+}

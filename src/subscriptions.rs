@@ -1,0 +1,353 @@
+//! Subscriptions: validated input, the Stripe calls, and the mirror row updated from Stripe's
+//! answer in the same request.
+
+use serde::Deserialize;
+
+use crate::auth::Caller;
+use crate::customers::resolve_customer;
+use crate::db::subscriptions::{self as rows, ListFilter, SubscriptionRow};
+use crate::domain::{Metadata, bounded, optional_text, stripe_id};
+use crate::error::ApiError;
+use crate::gateway::subscriptions::{NewSubscription, SubscriptionChange};
+use crate::state::AppState;
+
+/// Stripe's subscription statuses, the values `status=` may filter on.
+pub const STATUSES: [&str; 8] = [
+    "incomplete",
+    "incomplete_expired",
+    "trialing",
+    "active",
+    "past_due",
+    "canceled",
+    "unpaid",
+    "paused",
+];
+
+const PRORATION_BEHAVIORS: [&str; 3] = ["create_prorations", "none", "always_invoice"];
+
+/// The raw fields of a create-subscription request (spec and SDK shapes).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct CreateSubscriptionFields {
+    /// A `cus_` id, our customer unique id or the user unique id. Required.
+    pub customer_id: Option<String>,
+    /// The recurring price (the spec's name). Required, or `subscription_price_id`.
+    pub price_id: Option<String>,
+    /// The SDK's name for `price_id`.
+    pub subscription_price_id: Option<String>,
+    /// A one-time price added to the first invoice.
+    pub setup_price_id: Option<String>,
+    pub quantity: Option<i64>,
+    /// 0 means no trial.
+    pub trial_period_days: Option<i64>,
+    pub coupon: Option<String>,
+    /// A payment method to attach to the customer and bill the subscription with.
+    pub card_token: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    pub description: Option<String>,
+}
+
+/// The raw fields of an update.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct UpdateSubscriptionFields {
+    pub price_id: Option<String>,
+    pub subscription_price_id: Option<String>,
+    /// `create_prorations` (Stripe's default), `none` or `always_invoice`.
+    pub proration_behavior: Option<String>,
+    pub cancel_at_period_end: Option<bool>,
+    pub quantity: Option<i64>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// `page` and `records` of the list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// From 1.
+    pub page: Option<String>,
+    /// 1 to 100, default 20.
+    pub records: Option<String>,
+    /// A `cus_` id or our customer unique id.
+    pub customer_id: Option<String>,
+    pub status: Option<String>,
+}
+
+fn price(raw: &str, pointer: &str) -> Result<String, ApiError> {
+    stripe_id(raw, &["price_", "plan_"], pointer, "price")
+}
+
+fn quantity(raw: Option<i64>, pointer: &str) -> Result<Option<u64>, ApiError> {
+    raw.map(|q| bounded(q, 1, 999_999, pointer, "quantity").map(|q| q.unsigned_abs()))
+        .transpose()
+}
+
+pub fn parse_new(
+    fields: CreateSubscriptionFields,
+    at: &str,
+) -> Result<(NewSubscription, String), ApiError> {
+    let customer = optional_text(fields.customer_id, &format!("{at}/customer_id"), 255)?
+        .ok_or_else(|| {
+            ApiError::validation(format!("{at}/customer_id"), "customer_id is required")
+        })?;
+    let (raw_price, price_pointer) = match (fields.price_id, fields.subscription_price_id) {
+        (Some(p), _) => (p, format!("{at}/price_id")),
+        (None, Some(p)) => (p, format!("{at}/subscription_price_id")),
+        (None, None) => {
+            return Err(ApiError::validation(
+                format!("{at}/price_id"),
+                "price_id (or subscription_price_id) is required",
+            ));
+        }
+    };
+    let trial_period_days = fields
+        .trial_period_days
+        .map(|d| {
+            bounded(
+                d,
+                0,
+                730,
+                &format!("{at}/trial_period_days"),
+                "trial_period_days",
+            )
+        })
+        .transpose()?
+        .and_then(|d| u32::try_from(d).ok());
+    let card_token = optional_text(fields.card_token, &format!("{at}/card_token"), 255)?
+        .map(|t| {
+            stripe_id(
+                &t,
+                &["pm_", "card_", "tok_"],
+                &format!("{at}/card_token"),
+                "payment method",
+            )
+        })
+        .transpose()?;
+    let setup_price = optional_text(fields.setup_price_id, &format!("{at}/setup_price_id"), 255)?
+        .map(|p| price(&p, &format!("{at}/setup_price_id")))
+        .transpose()?;
+    Ok((
+        NewSubscription {
+            customer: String::new(),
+            price: price(&raw_price, &price_pointer)?,
+            setup_price,
+            quantity: quantity(fields.quantity, &format!("{at}/quantity"))?,
+            trial_period_days,
+            coupon: optional_text(fields.coupon, &format!("{at}/coupon"), 255)?,
+            card_token,
+            description: optional_text(fields.description, &format!("{at}/description"), 500)?,
+            metadata: Metadata::parse(fields.metadata.as_ref(), &format!("{at}/metadata"))?.0,
+        },
+        customer,
+    ))
+}
+
+pub fn parse_change(
+    fields: UpdateSubscriptionFields,
+    at: &str,
+) -> Result<SubscriptionChange, ApiError> {
+    let price = match (fields.price_id, fields.subscription_price_id) {
+        (Some(p), _) => Some(price(&p, &format!("{at}/price_id"))?),
+        (None, Some(p)) => Some(price(&p, &format!("{at}/subscription_price_id"))?),
+        (None, None) => None,
+    };
+    let proration_behavior = optional_text(
+        fields.proration_behavior,
+        &format!("{at}/proration_behavior"),
+        40,
+    )?;
+    if let Some(b) = &proration_behavior
+        && !PRORATION_BEHAVIORS.contains(&b.as_str())
+    {
+        return Err(ApiError::validation(
+            format!("{at}/proration_behavior"),
+            format!(
+                "proration_behavior must be create_prorations, none or always_invoice (got {b:?})"
+            ),
+        ));
+    }
+    let metadata = match fields.metadata {
+        Some(value) => Some(Metadata::parse(Some(&value), &format!("{at}/metadata"))?.0),
+        None => None,
+    };
+    let change = SubscriptionChange {
+        price,
+        proration_behavior,
+        cancel_at_period_end: fields.cancel_at_period_end,
+        quantity: quantity(fields.quantity, &format!("{at}/quantity"))?,
+        metadata,
+    };
+    if change.price.is_none()
+        && change.cancel_at_period_end.is_none()
+        && change.quantity.is_none()
+        && change.metadata.is_none()
+    {
+        return Err(ApiError::validation(
+            at.to_owned(),
+            "nothing to change: send price_id, quantity, cancel_at_period_end or metadata",
+        ));
+    }
+    Ok(change)
+}
+
+async fn mirror(
+    state: &AppState,
+    caller: &Caller,
+    snapshot: crate::gateway::subscriptions::SubscriptionSnapshot,
+) -> Result<SubscriptionRow, ApiError> {
+    let tenant_id = caller.tenant.id.clone();
+    state
+        .db
+        .run(move |conn| rows::upsert(conn, &tenant_id, &snapshot).map_err(ApiError::from))
+        .await
+}
+
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    mut new: NewSubscription,
+    customer: String,
+) -> Result<SubscriptionRow, ApiError> {
+    new.customer = resolve_customer(state, caller, &customer).await?.stripe_id;
+    let snapshot = caller.tenant.stripe.create_subscription(new).await?;
+    mirror(state, caller, snapshot).await
+}
+
+/// The caller's mirrored subscription, or 404.
+async fn find(
+    state: &AppState,
+    caller: &Caller,
+    any_id: &str,
+) -> Result<SubscriptionRow, ApiError> {
+    let tenant_id = caller.tenant.id.clone();
+    let (visibility, wanted) = (caller.visibility(), any_id.to_owned());
+    state
+        .db
+        .run(move |conn| {
+            rows::find_visible(conn, &tenant_id, &wanted, &visibility).map_err(ApiError::from)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("No subscription {any_id:?} in this app.")))
+}
+
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    any_id: &str,
+    change: SubscriptionChange,
+) -> Result<SubscriptionRow, ApiError> {
+    let row = find(state, caller, any_id).await?;
+    let snapshot = caller
+        .tenant
+        .stripe
+        .update_subscription(&row.stripe_subscription_id, change)
+        .await?;
+    mirror(state, caller, snapshot).await
+}
+
+pub async fn cancel(
+    state: &AppState,
+    caller: &Caller,
+    any_id: &str,
+) -> Result<SubscriptionRow, ApiError> {
+    let row = find(state, caller, any_id).await?;
+    let snapshot = caller
+        .tenant
+        .stripe
+        .cancel_subscription(&row.stripe_subscription_id)
+        .await?;
+    mirror(state, caller, snapshot).await
+}
+
+/// A validated list request.
+#[derive(Debug)]
+pub struct ListRequest {
+    pub page: i64,
+    pub per_page: i64,
+    pub customer: Option<String>,
+    pub status: Option<String>,
+}
+
+fn number(
+    raw: Option<&str>,
+    name: &str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ApiError> {
+    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(default);
+    };
+    match raw.parse::<i64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("{name} must be a whole number from {min} to {max} (got {raw:?})"),
+        )
+        .with_parameter(name)),
+    }
+}
+
+pub fn parse_list(query: &ListQuery) -> Result<ListRequest, ApiError> {
+    let status = query
+        .status
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    if let Some(s) = status
+        && !STATUSES.contains(&s)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("status must be one of {} (got {s:?})", STATUSES.join(", ")),
+        )
+        .with_parameter("status"));
+    }
+    Ok(ListRequest {
+        page: number(query.page.as_deref(), "page", 1, 1, 1_000_000)?,
+        per_page: number(query.records.as_deref(), "records", 20, 1, 100)?,
+        customer: query
+            .customer_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned),
+        status: status.map(str::to_owned),
+    })
+}
+
+/// One page of the caller's subscriptions, newest first, and the total.
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    request: ListRequest,
+) -> Result<(Vec<SubscriptionRow>, i64), ApiError> {
+    let stripe_customer_id = match &request.customer {
+        // A customer the caller cannot see simply matches nothing.
+        Some(raw) => match crate::customers::find_customer(state, caller, raw).await {
+            Ok(row) => Some(row.stripe_customer_id),
+            Err(err) if err.status.as_u16() == 404 => Some(raw.clone()),
+            Err(err) => return Err(err),
+        },
+        None => None,
+    };
+    let tenant_id = caller.tenant.id.clone();
+    let visibility = caller.visibility();
+    let filter = ListFilter {
+        stripe_customer_id,
+        status: request.status,
+    };
+    state
+        .db
+        .run(move |conn| {
+            rows::list(
+                conn,
+                &tenant_id,
+                &visibility,
+                &filter,
+                request.page,
+                request.per_page,
+            )
+            .map_err(ApiError::from)
+        })
+        .await
+}

@@ -1,0 +1,128 @@
+//! Webhook endpoints: registered at Stripe for the tenant, pointing at this service's own
+//! receiver unless a URL is given; the signing secret is stored encrypted and shown once.
+
+use chrono::Utc;
+use serde::Deserialize;
+
+use crate::auth::Caller;
+use crate::crypto::random_token;
+use crate::db::webhook_endpoints::{self as rows, NewWebhookEndpoint, WebhookEndpointRow};
+use crate::domain::{optional_text, parse_web_url};
+use crate::error::ApiError;
+use crate::gateway::webhooks::is_known_event_type;
+use crate::state::AppState;
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct CreateWebhookFields {
+    /// Stripe event types (or `*`): the spec's name.
+    pub events: Option<Vec<String>>,
+    /// The SDK's name for `events`.
+    pub enabled_events: Option<Vec<String>>,
+    /// Where Stripe should deliver; default: this service's receiver for a new url_id.
+    pub url: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct NewWebhook {
+    pub events: Vec<String>,
+    pub url: Option<String>,
+}
+
+pub fn parse(fields: CreateWebhookFields, at: &str) -> Result<NewWebhook, ApiError> {
+    let (events, pointer) = match (fields.events, fields.enabled_events) {
+        (Some(e), _) => (e, format!("{at}/events")),
+        (None, Some(e)) => (e, format!("{at}/enabled_events")),
+        (None, None) => {
+            return Err(ApiError::validation(
+                format!("{at}/events"),
+                "events is required: a list of Stripe event types such as checkout.session.completed, or [\"*\"]",
+            ));
+        }
+    };
+    if events.is_empty() {
+        return Err(ApiError::validation(pointer, "events must not be empty"));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(events.len());
+    for (i, event) in events.iter().enumerate() {
+        let event = event.trim();
+        if !is_known_event_type(event) {
+            return Err(ApiError::validation(
+                format!("{pointer}/{i}"),
+                format!("{event:?} is not a Stripe event type"),
+            ));
+        }
+        if !out.iter().any(|e| e == event) {
+            out.push(event.to_owned());
+        }
+    }
+    let url = match optional_text(fields.url, &format!("{at}/url"), 2048)? {
+        Some(raw) => Some(parse_web_url(&raw, &format!("{at}/url"))?),
+        None => None,
+    };
+    Ok(NewWebhook { events: out, url })
+}
+
+pub fn forbidden_unless_admin(caller: &Caller) -> Result<(), ApiError> {
+    if caller.admin {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "admin_required",
+            "Forbidden",
+            "Only an admin of this app (role admin or scope sales:admin) can manage webhook endpoints.",
+        ))
+    }
+}
+
+/// Registers the endpoint at Stripe and stores it with its secret. Returns the row and the
+/// secret (for the one response that shows it).
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    new: NewWebhook,
+) -> Result<(WebhookEndpointRow, String), ApiError> {
+    let url_id = random_token("wh_", 16);
+    let url = new
+        .url
+        .unwrap_or_else(|| format!("{}/stripe/{url_id}/webhook", state.settings.public_url()));
+    let created = caller
+        .tenant
+        .stripe
+        .create_webhook_endpoint(&url, &new.events)
+        .await?;
+    let secret_enc = state.master.encrypt(&created.secret);
+    let events = serde_json::to_string(&created.enabled_events).map_err(ApiError::internal)?;
+    let tenant_id = caller.tenant.id.clone();
+    let row = state
+        .db
+        .run(move |conn| {
+            let now = Utc::now().naive_utc();
+            rows::insert(
+                conn,
+                &NewWebhookEndpoint {
+                    id: &uuid::Uuid::new_v4().to_string(),
+                    tenant_id: &tenant_id,
+                    url_id: &url_id,
+                    stripe_endpoint_id: &created.id,
+                    url: &created.url,
+                    events: &events,
+                    status: &created.status,
+                    created_at: now,
+                    updated_at: now,
+                },
+                &secret_enc,
+            )
+            .map_err(ApiError::from)
+        })
+        .await?;
+    Ok((row, created.secret))
+}
+
+pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<WebhookEndpointRow>, ApiError> {
+    let tenant_id = caller.tenant.id.clone();
+    state
+        .db
+        .run(move |conn| rows::list(conn, &tenant_id).map_err(ApiError::from))
+        .await
+}
