@@ -5,6 +5,7 @@ use serde::Deserialize;
 use crate::auth::Caller;
 use crate::customers::resolve_customer;
 use crate::db::checkout_sessions::{self as rows, CheckoutSessionRow};
+use crate::db::{Applied, Freshness};
 use crate::domain::{Email, Metadata, bounded, optional_text, parse_web_url, stripe_id};
 use crate::error::ApiError;
 use crate::gateway::checkout::NewCheckout;
@@ -182,9 +183,14 @@ pub async fn create_session(
     let snapshot = caller.tenant.stripe.create_checkout_session(new).await?;
     let tenant_id = caller.tenant.id.clone();
     let owner = caller.subject.clone();
+    let now = chrono::Utc::now().timestamp();
     state
         .db
-        .run(move |conn| rows::upsert(conn, &tenant_id, &owner, &snapshot).map_err(ApiError::from))
+        .run(move |conn| {
+            rows::upsert(conn, &tenant_id, &owner, &snapshot, Freshness::Current(now))
+                .map(Applied::into_row)
+                .map_err(ApiError::from)
+        })
         .await
 }
 
@@ -215,7 +221,16 @@ pub async fn refresh_session(
     state
         .db
         .run(move |conn| {
-            rows::upsert(conn, &tenant_id, &row.owner_subject, &snapshot).map_err(ApiError::from)
+            let now = chrono::Utc::now().timestamp();
+            rows::upsert(
+                conn,
+                &tenant_id,
+                &row.owner_subject,
+                &snapshot,
+                Freshness::Current(now),
+            )
+            .map(Applied::into_row)
+            .map_err(ApiError::from)
         })
         .await
 }

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use crate::auth::Caller;
 use crate::customers::resolve_customer;
 use crate::db::payments::{self as rows, PaymentRow};
+use crate::db::{Applied, Freshness};
 use crate::domain::{Metadata, bounded, currency, optional_text, stripe_id};
 use crate::error::ApiError;
 use crate::gateway::payments::NewPayment;
@@ -111,9 +112,14 @@ pub async fn create_payment(
     let client_secret = snapshot.client_secret.take();
     let tenant_id = caller.tenant.id.clone();
     let owner = caller.subject.clone();
+    let now = chrono::Utc::now().timestamp();
     let row = state
         .db
-        .run(move |conn| rows::upsert(conn, &tenant_id, &owner, &snapshot).map_err(ApiError::from))
+        .run(move |conn| {
+            rows::upsert(conn, &tenant_id, &owner, &snapshot, Freshness::Current(now))
+                .map(Applied::into_row)
+                .map_err(ApiError::from)
+        })
         .await?;
     Ok((row, client_secret))
 }

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use crate::auth::Caller;
 use crate::customers::resolve_customer;
 use crate::db::subscriptions::{self as rows, ListFilter, SubscriptionRow};
+use crate::db::{Applied, Freshness};
 use crate::domain::{Metadata, bounded, optional_text, stripe_id};
 use crate::error::ApiError;
 use crate::gateway::subscriptions::{NewSubscription, SubscriptionChange};
@@ -195,9 +196,14 @@ async fn mirror(
     snapshot: crate::gateway::subscriptions::SubscriptionSnapshot,
 ) -> Result<SubscriptionRow, ApiError> {
     let tenant_id = caller.tenant.id.clone();
+    let now = chrono::Utc::now().timestamp();
     state
         .db
-        .run(move |conn| rows::upsert(conn, &tenant_id, &snapshot).map_err(ApiError::from))
+        .run(move |conn| {
+            rows::upsert(conn, &tenant_id, &snapshot, Freshness::Current(now))
+                .map(Applied::into_row)
+                .map_err(ApiError::from)
+        })
         .await
 }
 

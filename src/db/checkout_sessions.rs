@@ -3,10 +3,10 @@
 use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::AnyConnection;
 use super::customers::Visibility;
 use super::schema::checkout_sessions;
 use super::subscriptions::unix;
+use super::{AnyConnection, Applied, Freshness, write_watermarked};
 use crate::gateway::checkout::CheckoutSnapshot;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -32,6 +32,7 @@ pub struct CheckoutSessionRow {
     pub owner_subject: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub watermark: Option<i64>,
 }
 
 /// Every column Stripe's state decides.
@@ -53,15 +54,18 @@ struct CheckoutChangeset<'a> {
     expires_at: Option<NaiveDateTime>,
     metadata: &'a str,
     updated_at: NaiveDateTime,
+    watermark: Option<i64>,
 }
 
-/// Writes Stripe's state of a session into the mirror; `owner` is recorded on insert only.
+/// Writes a Stripe state of a session into the mirror (watermark rule); `owner` is recorded
+/// on insert only.
 pub fn upsert(
     conn: &mut AnyConnection,
     tenant_id: &str,
     owner: &str,
     s: &CheckoutSnapshot,
-) -> QueryResult<CheckoutSessionRow> {
+    freshness: Freshness,
+) -> QueryResult<Applied<CheckoutSessionRow>> {
     conn.transaction(|conn| {
         let now = Utc::now().naive_utc();
         let metadata = super::stored_metadata(&s.metadata);
@@ -81,21 +85,32 @@ pub fn upsert(
             expires_at: unix(Some(s.expires_at)),
             metadata: &metadata,
             updated_at: now,
+            watermark: Some(freshness.at()),
         };
-        let existing: Option<String> = checkout_sessions::table
+        let existing: Option<(String, Option<i64>)> = checkout_sessions::table
             .filter(checkout_sessions::tenant_id.eq(tenant_id))
             .filter(checkout_sessions::stripe_session_id.eq(&s.id))
-            .select(checkout_sessions::id)
+            .select((checkout_sessions::id, checkout_sessions::watermark))
             .first(conn)
             .optional()?;
-        let id = match existing {
-            Some(id) => {
-                diesel::update(checkout_sessions::table.find(&id))
-                    .set(&changes)
-                    .execute(conn)?;
-                id
-            }
-            None => {
+        write_watermarked(
+            conn,
+            existing,
+            freshness,
+            |conn, id, at, equal_wins| {
+                let target = checkout_sessions::table.find(id);
+                let w = checkout_sessions::watermark;
+                if equal_wins {
+                    diesel::update(target.filter(w.is_null().or(w.le(at))))
+                        .set(&changes)
+                        .execute(conn)
+                } else {
+                    diesel::update(target.filter(w.is_null().or(w.lt(at))))
+                        .set(&changes)
+                        .execute(conn)
+                }
+            },
+            |conn| {
                 let id = uuid::Uuid::new_v4().to_string();
                 diesel::insert_into(checkout_sessions::table)
                     .values((
@@ -107,13 +122,17 @@ pub fn upsert(
                         &changes,
                     ))
                     .execute(conn)?;
-                id
-            }
-        };
-        checkout_sessions::table
-            .find(id)
-            .select(CheckoutSessionRow::as_select())
-            .first(conn)
+                Ok(id)
+            },
+            |conn, id| {
+                let row = checkout_sessions::table
+                    .find(id)
+                    .select(CheckoutSessionRow::as_select())
+                    .first(conn)?;
+                let watermark = row.watermark;
+                Ok((row, watermark))
+            },
+        )
     })
 }
 

@@ -26,6 +26,8 @@ pub struct Customer {
     pub owner_subject: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub watermark: Option<i64>,
 }
 
 #[derive(Debug, Insertable)]

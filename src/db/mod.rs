@@ -3,6 +3,7 @@
 
 pub mod checkout_sessions;
 pub mod customers;
+pub mod events;
 pub mod payments;
 pub mod schema;
 pub mod subscriptions;
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
-use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel::{Connection, PgConnection, QueryResult, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 /// Migrations are compiled into the binary; `migrate` and every start run the pending ones.
@@ -96,6 +97,72 @@ impl ManageConnection for Manager {
     fn has_broken(&self, conn: &mut AnyConnection) -> bool {
         conn.is_broken()
     }
+}
+
+/// How current a Stripe state being written is, in Stripe's unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Stripe's answer to a call we just made, or a fresh re-read: it wins over anything
+    /// stored at the same second or earlier.
+    Current(i64),
+    /// The state carried by an event created at this second: it wins only over older state;
+    /// a tie cannot be ordered by `created` alone (STRIPE_RULES.md, Delivery).
+    Event(i64),
+}
+
+impl Freshness {
+    pub fn at(self) -> i64 {
+        match self {
+            Freshness::Current(at) | Freshness::Event(at) => at,
+        }
+    }
+}
+
+/// What a watermarked write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied<R> {
+    Written(R),
+    /// The row already holds newer state: nothing changed.
+    Stale(R),
+    /// The row holds state of the same second: the object must be re-read from Stripe.
+    Tie(R),
+}
+
+impl<R> Applied<R> {
+    pub fn into_row(self) -> R {
+        match self {
+            Applied::Written(r) | Applied::Stale(r) | Applied::Tie(r) => r,
+        }
+    }
+}
+
+/// The one rule every mirrored row follows: insert if absent; otherwise update only when the
+/// new state is newer than the row's watermark (or as new, for `Current`). `update` must apply
+/// that condition itself in its `WHERE` (given the watermark and whether equal wins) so two
+/// writers racing on PostgreSQL cannot both pass it; it returns the rows changed.
+pub fn write_watermarked<R>(
+    conn: &mut AnyConnection,
+    existing: Option<(String, Option<i64>)>,
+    freshness: Freshness,
+    update: impl FnOnce(&mut AnyConnection, &str, i64, bool) -> QueryResult<usize>,
+    insert: impl FnOnce(&mut AnyConnection) -> QueryResult<String>,
+    load: impl Fn(&mut AnyConnection, &str) -> QueryResult<(R, Option<i64>)>,
+) -> QueryResult<Applied<R>> {
+    let at = freshness.at();
+    let Some((id, _)) = existing else {
+        let id = insert(conn)?;
+        return Ok(Applied::Written(load(conn, &id)?.0));
+    };
+    let equal_wins = matches!(freshness, Freshness::Current(_));
+    if update(conn, &id, at, equal_wins)? == 1 {
+        return Ok(Applied::Written(load(conn, &id)?.0));
+    }
+    let (row, watermark) = load(conn, &id)?;
+    Ok(if watermark == Some(at) {
+        Applied::Tie(row)
+    } else {
+        Applied::Stale(row)
+    })
 }
 
 /// Metadata as stored: JSON text with keys in order, so equal maps store equal text.

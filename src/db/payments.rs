@@ -3,9 +3,9 @@
 use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::AnyConnection;
 use super::schema::payments;
 use super::subscriptions::unix;
+use super::{AnyConnection, Applied, Freshness, write_watermarked};
 use crate::gateway::payments::PaymentSnapshot;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -24,6 +24,7 @@ pub struct PaymentRow {
     pub owner_subject: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub watermark: Option<i64>,
 }
 
 /// Every column Stripe's state decides.
@@ -38,15 +39,18 @@ struct PaymentChangeset<'a> {
     description: Option<&'a str>,
     metadata: &'a str,
     updated_at: NaiveDateTime,
+    watermark: Option<i64>,
 }
 
-/// Writes Stripe's state of a payment intent into the mirror; `owner` is kept from the insert.
+/// Writes a Stripe state of a payment intent into the mirror (watermark rule); `owner` is
+/// recorded on insert only.
 pub fn upsert(
     conn: &mut AnyConnection,
     tenant_id: &str,
     owner: &str,
     p: &PaymentSnapshot,
-) -> QueryResult<PaymentRow> {
+    freshness: Freshness,
+) -> QueryResult<Applied<PaymentRow>> {
     conn.transaction(|conn| {
         let now = Utc::now().naive_utc();
         let metadata = super::stored_metadata(&p.metadata);
@@ -59,21 +63,35 @@ pub fn upsert(
             description: p.description.as_deref(),
             metadata: &metadata,
             updated_at: now,
+            watermark: Some(freshness.at()),
         };
-        let existing: Option<String> = payments::table
+        let existing: Option<(String, Option<i64>)> = payments::table
             .filter(payments::tenant_id.eq(tenant_id))
             .filter(payments::stripe_payment_intent_id.eq(&p.id))
-            .select(payments::id)
+            .select((payments::id, payments::watermark))
             .first(conn)
             .optional()?;
-        let id = match existing {
-            Some(id) => {
-                diesel::update(payments::table.find(&id))
+        write_watermarked(
+            conn,
+            existing,
+            freshness,
+            |conn, id, at, equal_wins| {
+                let target = payments::table.find(id);
+                if equal_wins {
+                    diesel::update(
+                        target.filter(payments::watermark.is_null().or(payments::watermark.le(at))),
+                    )
                     .set(&changes)
-                    .execute(conn)?;
-                id
-            }
-            None => {
+                    .execute(conn)
+                } else {
+                    diesel::update(
+                        target.filter(payments::watermark.is_null().or(payments::watermark.lt(at))),
+                    )
+                    .set(&changes)
+                    .execute(conn)
+                }
+            },
+            |conn| {
                 let id = uuid::Uuid::new_v4().to_string();
                 diesel::insert_into(payments::table)
                     .values((
@@ -85,12 +103,16 @@ pub fn upsert(
                         &changes,
                     ))
                     .execute(conn)?;
-                id
-            }
-        };
-        payments::table
-            .find(id)
-            .select(PaymentRow::as_select())
-            .first(conn)
+                Ok(id)
+            },
+            |conn, id| {
+                let row = payments::table
+                    .find(id)
+                    .select(PaymentRow::as_select())
+                    .first(conn)?;
+                let watermark = row.watermark;
+                Ok((row, watermark))
+            },
+        )
     })
 }

@@ -22,6 +22,7 @@ diesel::table! {
         owner_subject -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        watermark -> Nullable<BigInt>,
     }
 }
 
@@ -44,6 +45,8 @@ diesel::table! {
         owner_subject -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+        watermark -> Nullable<BigInt>,
     }
 }
 
@@ -62,6 +65,23 @@ diesel::table! {
         owner_subject -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        watermark -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    stripe_events (id) {
+        id -> Text,
+        tenant_id -> Text,
+        endpoint_id -> Text,
+        event_id -> Text,
+        event_type -> Text,
+        object_id -> Nullable<Text>,
+        stripe_created -> BigInt,
+        api_version -> Nullable<Text>,
+        payload -> Text,
+        outcome -> Text,
+        received_at -> Timestamp,
     }
 }
 
@@ -86,6 +106,7 @@ diesel::table! {
         stripe_created -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        watermark -> Nullable<BigInt>,
     }
 }
 
@@ -132,6 +153,8 @@ diesel::table! {
 diesel::joinable!(checkout_sessions -> tenants (tenant_id));
 diesel::joinable!(customers -> tenants (tenant_id));
 diesel::joinable!(payments -> tenants (tenant_id));
+diesel::joinable!(stripe_events -> tenants (tenant_id));
+diesel::joinable!(stripe_events -> webhook_endpoints (endpoint_id));
 diesel::joinable!(subscriptions -> tenants (tenant_id));
 diesel::joinable!(webhook_endpoints -> tenants (tenant_id));
 diesel::joinable!(webhook_secrets -> webhook_endpoints (endpoint_id));
@@ -140,6 +163,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     checkout_sessions,
     customers,
     payments,
+    stripe_events,
     subscriptions,
     tenants,
     webhook_endpoints,

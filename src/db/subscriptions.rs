@@ -3,9 +3,9 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::AnyConnection;
 use super::customers::Visibility;
 use super::schema::{customers, subscriptions};
+use super::{AnyConnection, Applied, Freshness, write_watermarked};
 use crate::gateway::subscriptions::SubscriptionSnapshot;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -30,6 +30,7 @@ pub struct SubscriptionRow {
     pub stripe_created: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub watermark: Option<i64>,
 }
 
 /// Every column Stripe's state decides: inserted as is, or set over an existing row.
@@ -51,6 +52,7 @@ struct SubscriptionChangeset<'a> {
     metadata: &'a str,
     stripe_created: i64,
     updated_at: NaiveDateTime,
+    watermark: Option<i64>,
 }
 
 pub fn unix(secs: Option<i64>) -> Option<NaiveDateTime> {
@@ -58,13 +60,15 @@ pub fn unix(secs: Option<i64>) -> Option<NaiveDateTime> {
         .map(|t| t.naive_utc())
 }
 
-/// Writes Stripe's current state of a subscription into the mirror (insert or update), in one
-/// transaction, and returns the row.
+/// Writes a Stripe state of a subscription into the mirror, in one transaction, following
+/// the watermark rule (`write_watermarked`). The plan item's fields live on the same row, so
+/// they can never be newer or older than the subscription itself.
 pub fn upsert(
     conn: &mut AnyConnection,
     tenant_id: &str,
     snapshot: &SubscriptionSnapshot,
-) -> QueryResult<SubscriptionRow> {
+    freshness: Freshness,
+) -> QueryResult<Applied<SubscriptionRow>> {
     conn.transaction(|conn| {
         let now = Utc::now().naive_utc();
         let metadata = super::stored_metadata(&snapshot.metadata);
@@ -84,16 +88,39 @@ pub fn upsert(
             metadata: &metadata,
             stripe_created: snapshot.created,
             updated_at: now,
+            watermark: Some(freshness.at()),
         };
-        let existing = find_by_stripe_id(conn, tenant_id, &snapshot.id)?;
-        let id = match existing {
-            Some(row) => {
-                diesel::update(subscriptions::table.find(&row.id))
+        let existing =
+            find_by_stripe_id(conn, tenant_id, &snapshot.id)?.map(|row| (row.id, row.watermark));
+        write_watermarked(
+            conn,
+            existing,
+            freshness,
+            |conn, id, at, equal_wins| {
+                let target = subscriptions::table.find(id);
+                if equal_wins {
+                    diesel::update(
+                        target.filter(
+                            subscriptions::watermark
+                                .is_null()
+                                .or(subscriptions::watermark.le(at)),
+                        ),
+                    )
                     .set(&changes)
-                    .execute(conn)?;
-                row.id
-            }
-            None => {
+                    .execute(conn)
+                } else {
+                    diesel::update(
+                        target.filter(
+                            subscriptions::watermark
+                                .is_null()
+                                .or(subscriptions::watermark.lt(at)),
+                        ),
+                    )
+                    .set(&changes)
+                    .execute(conn)
+                }
+            },
+            |conn| {
                 let id = uuid::Uuid::new_v4().to_string();
                 diesel::insert_into(subscriptions::table)
                     .values((
@@ -104,13 +131,17 @@ pub fn upsert(
                         &changes,
                     ))
                     .execute(conn)?;
-                id
-            }
-        };
-        subscriptions::table
-            .find(id)
-            .select(SubscriptionRow::as_select())
-            .first(conn)
+                Ok(id)
+            },
+            |conn, id| {
+                let row = subscriptions::table
+                    .find(id)
+                    .select(SubscriptionRow::as_select())
+                    .first(conn)?;
+                let watermark = row.watermark;
+                Ok((row, watermark))
+            },
+        )
     })
 }
 

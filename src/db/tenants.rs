@@ -59,3 +59,11 @@ pub fn list(conn: &mut AnyConnection) -> QueryResult<Vec<Tenant>> {
         .select(Tenant::as_select())
         .load(conn)
 }
+
+pub fn find_by_id(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<Tenant>> {
+    tenants::table
+        .find(id)
+        .select(Tenant::as_select())
+        .first(conn)
+        .optional()
+}

@@ -70,3 +70,30 @@ pub fn list(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<Vec<Webhoo
         .select(WebhookEndpointRow::as_select())
         .load(conn)
 }
+
+/// The endpoint a receiver URL names, with its secrets (encrypted) that have not expired.
+pub fn find_by_url_id(
+    conn: &mut AnyConnection,
+    url_id: &str,
+) -> QueryResult<Option<(WebhookEndpointRow, Vec<String>)>> {
+    let Some(endpoint) = webhook_endpoints::table
+        .filter(webhook_endpoints::url_id.eq(url_id))
+        .select(WebhookEndpointRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let now = Utc::now().naive_utc();
+    let secrets = webhook_secrets::table
+        .filter(webhook_secrets::endpoint_id.eq(&endpoint.id))
+        .filter(
+            webhook_secrets::expires_at
+                .is_null()
+                .or(webhook_secrets::expires_at.gt(now)),
+        )
+        .order(webhook_secrets::created_at.desc())
+        .select(webhook_secrets::secret_enc)
+        .load(conn)?;
+    Ok(Some((endpoint, secrets)))
+}

@@ -86,3 +86,12 @@ impl StripeGateway {
         Ok(request.send(&self.client).await?.into())
     }
 }
+
+impl StripeGateway {
+    pub async fn retrieve_payment_intent(&self, id: &str) -> Result<PaymentSnapshot, GatewayError> {
+        Ok(stripe_core::payment_intent::RetrievePaymentIntent::new(id)
+            .send(&self.client)
+            .await?
+            .into())
+    }
+}

@@ -5,6 +5,7 @@ pub mod health;
 pub mod jsonapi;
 pub mod openapi;
 pub mod payments;
+pub mod receiver;
 pub mod request_id;
 pub mod sessions;
 pub mod subscriptions;
@@ -46,6 +47,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             route("/stripe/webhooks")
                 .route(web::get().to(webhooks::list_webhooks))
                 .route(web::post().to(webhooks::create_webhook)),
+        )
+        .service(
+            route("/stripe/{url_id}/webhook")
+                .app_data(web::PayloadConfig::new(receiver::MAX_EVENT_BYTES))
+                .route(web::post().to(receiver::receive_event)),
         )
         .default_service(web::to(no_route));
 }

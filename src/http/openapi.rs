@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{customers, health, payments, sessions, subscriptions, webhooks};
+use super::{customers, health, payments, receiver, sessions, subscriptions, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,7 @@ use super::{customers, health, payments, sessions, subscriptions, webhooks};
         subscriptions::cancel_subscription,
         webhooks::list_webhooks,
         webhooks::create_webhook,
+        receiver::receive_event,
     ),
     components(schemas(
         crate::customers::CreateCustomerFields,

@@ -44,6 +44,7 @@ async fn the_openapi_document_lists_every_route(backend: Backend) {
         ("delete", "/stripe/subscriptions/{stripe_subscription_id}"),
         ("get", "/stripe/webhooks"),
         ("post", "/stripe/webhooks"),
+        ("post", "/stripe/{url_id}/webhook"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),
@@ -185,6 +186,22 @@ async fn schema_rs_matches_the_migrations(backend: Backend) {
                 .select(webhook_endpoints::all_columns)
                 .limit(1)
                 .load::<sales_block::db::webhook_endpoints::WebhookEndpointRow>(conn)?;
+            sales_block::db::schema::stripe_events::table
+                .select(sales_block::db::schema::stripe_events::all_columns)
+                .limit(1)
+                .load::<(
+                    String,
+                    String,
+                    String,
+                    String,
+                    String,
+                    Option<String>,
+                    i64,
+                    Option<String>,
+                    String,
+                    String,
+                    chrono::NaiveDateTime,
+                )>(conn)?;
             webhook_secrets::table
                 .select(webhook_secrets::all_columns)
                 .limit(1)

@@ -8,6 +8,7 @@ mod cli;
 mod customers;
 mod http;
 mod payments;
+mod receiver;
 mod sessions;
 mod subscriptions;
 mod webhooks;

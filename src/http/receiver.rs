@@ -1,0 +1,40 @@
+//! `POST /stripe/{url_id}/webhook`: called by Stripe, authenticated by the signature alone.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::receiver;
+use crate::state::AppState;
+
+/// Largest event body accepted (Stripe's events are far smaller).
+pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+
+#[utoipa::path(
+    post, path = "/stripe/{url_id}/webhook", tag = "webhooks",
+    params(
+        ("url_id" = String, Path, description = "The endpoint's url_id"),
+        ("Stripe-Signature" = String, Header, description = "t=<unix>,v1=<hex>[,v1=...]"),
+    ),
+    request_body(content = Object, description = "A Stripe event, verified over its raw bytes"),
+    responses(
+        (status = 200, description = "Stored (once) and applied: {\"received\": true}"),
+        (status = 400, description = "Missing, malformed, stale or wrong signature, or not an event; nothing written"),
+        (status = 404, description = "No endpoint has this url_id; nothing written"),
+        (status = 503, description = "Storage unavailable: Stripe retries"),
+    )
+)]
+pub async fn receive_event(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let signature = req
+        .headers()
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    let outcome = receiver::receive(&state, &path.into_inner(), signature, &body).await?;
+    tracing::info!(stripe.outcome = outcome, "stripe event");
+    Ok(HttpResponse::Ok().json(json!({ "received": true })))
+}

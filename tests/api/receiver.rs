@@ -1,0 +1,422 @@
+//! POST /stripe/{url_id}/webhook: signatures, dedup, ordering, ties and leniency, through real
+//! HTTP deliveries signed as Stripe signs them.
+
+use diesel::prelude::*;
+use hmac::{Hmac, Mac};
+use reqwest::Method;
+use sales_block::db::schema::{stripe_events, subscriptions};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::helpers::{Backend, TestApp, TestTenant, assert_error, json_body, spawn_app};
+use crate::on_both_databases;
+
+/// Stripe's scheme, written out independently of the service's verifier.
+fn stripe_signature(body: &str, secret: &str, t: i64) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+struct Endpoint {
+    url_id: String,
+    secret: String,
+}
+
+async fn endpoint(app: &TestApp, tenant: &TestTenant) -> Endpoint {
+    let response = app
+        .post_json(
+            "/stripe/webhooks",
+            tenant,
+            &tenant.admin_token(),
+            &json!({"webhook": {"events": ["*"]}}),
+        )
+        .await;
+    let w = json_body(response).await["data"]["attributes"].clone();
+    Endpoint {
+        url_id: w["url_id"].as_str().unwrap().to_owned(),
+        secret: w["signing_secret"].as_str().unwrap().to_owned(),
+    }
+}
+
+async fn deliver_raw(
+    app: &TestApp,
+    url_id: &str,
+    body: &str,
+    signature: Option<String>,
+) -> reqwest::Response {
+    let mut request = app
+        .request(Method::POST, &format!("/stripe/{url_id}/webhook"))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(body.to_owned());
+    if let Some(signature) = signature {
+        request = request.header("Stripe-Signature", signature);
+    }
+    request.send().await.unwrap()
+}
+
+/// Delivers a signed event and expects 200 {"received": true}.
+async fn deliver(app: &TestApp, ep: &Endpoint, event: &Value) {
+    let body = event.to_string();
+    let signature = stripe_signature(&body, &ep.secret, chrono::Utc::now().timestamp());
+    let response = deliver_raw(app, &ep.url_id, &body, Some(signature)).await;
+    assert_eq!(response.status().as_u16(), 200, "{event}");
+    assert_eq!(json_body(response).await, json!({"received": true}));
+}
+
+fn event(id: &str, kind: &str, created: i64, object: Value) -> Value {
+    json!({"id": id, "object": "event", "type": kind, "created": created,
+           "api_version": "2026-09-30.endive", "livemode": false, "pending_webhooks": 1,
+           "data": {"object": object}})
+}
+
+fn subscription_object(id: &str, status: &str, amount: i64) -> Value {
+    json!({"id": id, "object": "subscription", "customer": "cus_evt", "status": status,
+           "cancel_at_period_end": false, "created": 1_700_000_000, "metadata": {"k": status},
+           "items": {"object": "list", "data": [{"id": "si_1", "quantity": 1,
+               "current_period_start": 1_700_000_000, "current_period_end": 1_702_592_000,
+               "price": {"id": format!("price_{amount}"), "unit_amount": amount, "currency": "usd",
+                         "recurring": {"interval": "month"}}}]}})
+}
+
+async fn events_stored(app: &TestApp) -> Vec<(String, String)> {
+    app.state
+        .db
+        .run(|conn| {
+            stripe_events::table
+                .order(stripe_events::received_at.asc())
+                .select((stripe_events::event_id, stripe_events::outcome))
+                .load::<(String, String)>(conn)
+                .map_err(sales_block::db::DbError::from)
+        })
+        .await
+        .unwrap()
+}
+
+async fn mirrored(app: &TestApp, sub: &str) -> Option<(String, Option<i64>, Option<i64>)> {
+    let sub = sub.to_owned();
+    app.state
+        .db
+        .run(move |conn| {
+            subscriptions::table
+                .filter(subscriptions::stripe_subscription_id.eq(sub))
+                .select((
+                    subscriptions::status,
+                    subscriptions::plan_amount,
+                    subscriptions::watermark,
+                ))
+                .first::<(String, Option<i64>, Option<i64>)>(conn)
+                .optional()
+                .map_err(sales_block::db::DbError::from)
+        })
+        .await
+        .unwrap()
+}
+
+async fn bad_signatures_and_unknown_endpoints_write_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let ep = endpoint(&app, &tenant).await;
+    let body = event(
+        "evt_sig",
+        "customer.subscription.created",
+        1,
+        subscription_object("sub_sig", "active", 100),
+    )
+    .to_string();
+    let now = chrono::Utc::now().timestamp();
+    let cases = [
+        (None, "missing_signature"),
+        (Some("garbage".to_owned()), "invalid_signature"),
+        (Some(format!("t={now}")), "invalid_signature"),
+        (
+            Some(stripe_signature(&body, &ep.secret, now - 301)),
+            "invalid_signature",
+        ),
+        (
+            Some(stripe_signature(&body, &ep.secret, now + 301)),
+            "invalid_signature",
+        ),
+        (
+            Some(stripe_signature(&body, "whsec_wrong", now)),
+            "invalid_signature",
+        ),
+        (
+            Some(stripe_signature(&format!("{body} "), &ep.secret, now)),
+            "invalid_signature",
+        ),
+    ];
+    for (signature, code) in cases {
+        let response = deliver_raw(&app, &ep.url_id, &body, signature.clone()).await;
+        assert_error(response, 400, code).await;
+    }
+    let response = deliver_raw(
+        &app,
+        "wh_unknown",
+        &body,
+        Some(stripe_signature(&body, &ep.secret, now)),
+    )
+    .await;
+    assert_error(response, 404, "not_found").await;
+    // Signed correctly but not an event.
+    let not_event = r#"{"hello":"world"}"#;
+    let response = deliver_raw(
+        &app,
+        &ep.url_id,
+        not_event,
+        Some(stripe_signature(not_event, &ep.secret, now)),
+    )
+    .await;
+    assert_error(response, 400, "invalid_event").await;
+    assert!(events_stored(&app).await.is_empty());
+    assert_eq!(mirrored(&app, "sub_sig").await, None);
+}
+
+async fn an_event_is_applied_once_and_a_duplicate_changes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let ep = endpoint(&app, &tenant).await;
+    let created = event(
+        "evt_1",
+        "customer.subscription.created",
+        1_800_000_000,
+        subscription_object("sub_evt", "active", 700),
+    );
+    deliver(&app, &ep, &created).await;
+    assert_eq!(
+        mirrored(&app, "sub_evt").await,
+        Some(("active".into(), Some(700), Some(1_800_000_000)))
+    );
+    // The admin list shows it, a user does not (no customer of theirs).
+    let listed = json_body(
+        app.authed(
+            Method::GET,
+            "/stripe/subscriptions",
+            &tenant,
+            &tenant.admin_token(),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        listed["data"][0]["attributes"]["stripe_subscription_id"],
+        "sub_evt"
+    );
+    assert_eq!(
+        listed["data"][0]["attributes"]["metadata"],
+        json!({"k": "active"})
+    );
+
+    deliver(&app, &ep, &created).await;
+    deliver(&app, &ep, &created).await;
+    assert_eq!(
+        events_stored(&app).await,
+        vec![("evt_1".to_owned(), "applied".to_owned())]
+    );
+
+    // Unknown types and unknown fields are stored and answered 200.
+    deliver(
+        &app,
+        &ep,
+        &event(
+            "evt_future",
+            "quantum.entangled",
+            1_800_000_001,
+            json!({"id": "qe_1", "new_field": [1, 2]}),
+        ),
+    )
+    .await;
+    let stored = events_stored(&app).await;
+    assert_eq!(stored[1], ("evt_future".to_owned(), "ignored".to_owned()));
+}
+
+async fn older_events_never_overwrite_newer_state_and_deleted_stays_deleted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let ep = endpoint(&app, &tenant).await;
+    let t = 1_800_000_000;
+    // Updated arrives before created (common at Stripe).
+    deliver(
+        &app,
+        &ep,
+        &event(
+            "evt_b",
+            "customer.subscription.updated",
+            t + 10,
+            subscription_object("sub_o", "past_due", 2000),
+        ),
+    )
+    .await;
+    deliver(
+        &app,
+        &ep,
+        &event(
+            "evt_a",
+            "customer.subscription.created",
+            t,
+            subscription_object("sub_o", "incomplete", 1000),
+        ),
+    )
+    .await;
+    assert_eq!(
+        mirrored(&app, "sub_o").await,
+        Some(("past_due".into(), Some(2000), Some(t + 10)))
+    );
+
+    // Deleted, then a late update from before the delete.
+    deliver(
+        &app,
+        &ep,
+        &event(
+            "evt_d",
+            "customer.subscription.deleted",
+            t + 30,
+            subscription_object("sub_o", "canceled", 2000),
+        ),
+    )
+    .await;
+    deliver(
+        &app,
+        &ep,
+        &event(
+            "evt_c",
+            "customer.subscription.updated",
+            t + 20,
+            subscription_object("sub_o", "active", 3000),
+        ),
+    )
+    .await;
+    assert_eq!(
+        mirrored(&app, "sub_o").await,
+        Some(("canceled".into(), Some(2000), Some(t + 30)))
+    );
+    let outcomes: Vec<String> = events_stored(&app)
+        .await
+        .into_iter()
+        .map(|(_, o)| o)
+        .collect();
+    assert_eq!(outcomes, vec!["applied", "stale", "applied", "stale"]);
+}
+
+async fn a_same_second_tie_is_settled_by_reading_stripe(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let ep = endpoint(&app, &tenant).await;
+    // A real subscription at Stripe (the emulator), created through our API.
+    let token = tenant.user_token("tie");
+    let customer = app.customer(&tenant, &token, "tie@example.com").await;
+    let price = app.price(&tenant, 1234, Some("month")).await;
+    let created = json_body(
+        app.post_json("/stripe/subscriptions", &tenant, &token,
+            &json!({"subscription": {"customer_id": customer["unique_id"], "price_id": price, "trial_period_days": 5}}))
+        .await,
+    )
+    .await;
+    let sub = created["data"]["attributes"]["stripe_subscription_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let t = chrono::Utc::now().timestamp() + 100;
+    // Two events of the same second carrying different (invented) states.
+    deliver(
+        &app,
+        &ep,
+        &event(
+            "evt_t1",
+            "customer.subscription.updated",
+            t,
+            subscription_object(&sub, "past_due", 1),
+        ),
+    )
+    .await;
+    assert_eq!(mirrored(&app, &sub).await.unwrap().0, "past_due");
+    deliver(
+        &app,
+        &ep,
+        &event(
+            "evt_t2",
+            "customer.subscription.updated",
+            t,
+            subscription_object(&sub, "unpaid", 2),
+        ),
+    )
+    .await;
+    // Neither payload won: Stripe's current state did.
+    assert_eq!(
+        mirrored(&app, &sub).await,
+        Some(("trialing".into(), Some(1234), Some(t)))
+    );
+    assert_eq!(
+        events_stored(&app).await[1],
+        ("evt_t2".to_owned(), "refreshed".to_owned())
+    );
+}
+
+async fn payment_and_checkout_events_are_mirrored(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let ep = endpoint(&app, &tenant).await;
+    let pi = json!({"id": "pi_evt", "object": "payment_intent", "amount": 4200, "currency": "eur",
+        "status": "succeeded", "customer": null, "payment_method": "pm_1", "created": 1_800_000_000, "metadata": {}});
+    deliver(
+        &app,
+        &ep,
+        &event("evt_p", "payment_intent.succeeded", 1_800_000_000, pi),
+    )
+    .await;
+    let cs = json!({"id": "cs_evt", "object": "checkout.session", "mode": "payment", "status": "complete",
+        "payment_status": "paid", "amount_total": 4200, "currency": "eur", "payment_intent": "pi_evt",
+        "customer_details": {"email": "buyer@example.com"}, "expires_at": 1_800_086_400, "created": 1_800_000_000});
+    deliver(
+        &app,
+        &ep,
+        &event("evt_cs", "checkout.session.completed", 1_800_000_001, cs),
+    )
+    .await;
+    let outcomes: Vec<String> = events_stored(&app)
+        .await
+        .into_iter()
+        .map(|(_, o)| o)
+        .collect();
+    assert_eq!(outcomes, vec!["applied", "applied"]);
+    let (amount, status): (i64, String) = app
+        .state
+        .db
+        .run(|conn| {
+            sales_block::db::schema::payments::table
+                .filter(sales_block::db::schema::payments::stripe_payment_intent_id.eq("pi_evt"))
+                .select((
+                    sales_block::db::schema::payments::amount,
+                    sales_block::db::schema::payments::status,
+                ))
+                .first(conn)
+                .map_err(sales_block::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!((amount, status.as_str()), (4200, "succeeded"));
+    // The session exists only in the event (an invented id), so read the mirror directly.
+    let email: Option<String> = app
+        .state
+        .db
+        .run(|conn| {
+            sales_block::db::schema::checkout_sessions::table
+                .filter(sales_block::db::schema::checkout_sessions::stripe_session_id.eq("cs_evt"))
+                .select(sales_block::db::schema::checkout_sessions::customer_email)
+                .first(conn)
+                .map_err(sales_block::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(email.as_deref(), Some("buyer@example.com"));
+}
+
+on_both_databases!(
+    bad_signatures_and_unknown_endpoints_write_nothing,
+    an_event_is_applied_once_and_a_duplicate_changes_nothing,
+    older_events_never_overwrite_newer_state_and_deleted_stays_deleted,
+    a_same_second_tie_is_settled_by_reading_stripe,
+    payment_and_checkout_events_are_mirrored,
+);
