@@ -200,6 +200,27 @@ pub async fn spawn_app_with(backend: Backend, customize: impl FnOnce(&mut Settin
 }
 
 impl TestApp {
+    /// Another instance of the service on the same database and master key (what a second
+    /// replica behind a load balancer is); returns its base address.
+    pub async fn second_instance(&self) -> String {
+        let mut settings = self.state.settings.clone();
+        settings.bind = "127.0.0.1:0".into();
+        let app = Application::build(settings)
+            .await
+            .expect("build second instance");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        address
+    }
+
+    /// The PostgreSQL database this test runs on (`None` on SQLite).
+    pub fn postgres_database(&self) -> Option<String> {
+        match &self._db {
+            TestDatabase::Postgres(name) => Some(name.clone()),
+            TestDatabase::Sqlite { .. } => None,
+        }
+    }
+
     /// A tenant bound to this test's emulator with a fresh Stripe key.
     pub async fn tenant(&self) -> TestTenant {
         let base = self.emulator.base_url();

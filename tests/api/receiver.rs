@@ -420,3 +420,121 @@ on_both_databases!(
     a_same_second_tie_is_settled_by_reading_stripe,
     payment_and_checkout_events_are_mirrored,
 );
+
+/// Runs `sql` on the PostgreSQL server as the admin (for taking a test database away).
+async fn postgres_admin(sql: String) {
+    tokio::task::spawn_blocking(move || {
+        let mut conn = PgConnection::establish(&crate::helpers::postgres_admin_url()).unwrap();
+        diesel::sql_query(sql).execute(&mut conn).unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn postgres_a_delivery_while_the_database_is_down_is_503_and_stripes_retry_succeeds() {
+    let app = spawn_app(Backend::Postgres).await;
+    let tenant = app.tenant().await;
+    let ep = endpoint(&app, &tenant).await;
+    let db = app.postgres_database().unwrap();
+    // The database goes away: no new connections, existing ones killed.
+    postgres_admin(format!("ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS false")).await;
+    postgres_admin(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}' AND pid <> pg_backend_pid()"
+    ))
+    .await;
+    let event = event(
+        "evt_down",
+        "customer.subscription.created",
+        1_800_000_000,
+        subscription_object("sub_down", "active", 900),
+    );
+    let body = event.to_string();
+    let signature = stripe_signature(&body, &ep.secret, chrono::Utc::now().timestamp());
+    let response = deliver_raw(&app, &ep.url_id, &body, Some(signature)).await;
+    assert_error(response, 503, "service_unavailable").await;
+
+    // It comes back; Stripe's retry (a fresh t) is stored and applied once.
+    postgres_admin(format!("ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS true")).await;
+    deliver(&app, &ep, &event).await;
+    deliver(&app, &ep, &event).await;
+    assert_eq!(
+        events_stored(&app).await,
+        vec![("evt_down".to_owned(), "applied".to_owned())]
+    );
+    assert_eq!(mirrored(&app, "sub_down").await.unwrap().0, "active");
+}
+
+#[tokio::test]
+async fn postgres_the_same_event_delivered_at_once_to_two_instances_is_applied_once() {
+    let app = spawn_app(Backend::Postgres).await;
+    let tenant = app.tenant().await;
+    let ep = endpoint(&app, &tenant).await;
+    let second = app.second_instance().await;
+    let t = 1_800_000_000;
+    // Ten deliveries of one event, alternating between the instances, all at once; plus
+    // concurrent events for one object: the newest state must win.
+    let mut deliveries = Vec::new();
+    for i in 0..10 {
+        let base = if i % 2 == 0 {
+            app.address.clone()
+        } else {
+            second.clone()
+        };
+        let body = event(
+            "evt_same",
+            "customer.subscription.created",
+            t,
+            subscription_object("sub_race", "incomplete", 100),
+        )
+        .to_string();
+        deliveries.push((base, body));
+    }
+    for (i, status) in ["active", "past_due", "unpaid", "canceled"]
+        .iter()
+        .enumerate()
+    {
+        let i = i64::try_from(i).unwrap();
+        let base = if i % 2 == 0 {
+            second.clone()
+        } else {
+            app.address.clone()
+        };
+        let body = event(
+            &format!("evt_u{i}"),
+            "customer.subscription.updated",
+            t + 10 + i,
+            subscription_object("sub_race", status, 100 + i),
+        )
+        .to_string();
+        deliveries.push((base, body));
+    }
+    let sends = deliveries.into_iter().map(|(base, body)| {
+        let http = app.http.clone();
+        let signature = stripe_signature(&body, &ep.secret, chrono::Utc::now().timestamp());
+        let url = format!("{base}/stripe/{}/webhook", ep.url_id);
+        tokio::spawn(async move {
+            http.post(url)
+                .header("Stripe-Signature", signature)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    let mut statuses = Vec::new();
+    for send in sends.collect::<Vec<_>>() {
+        statuses.push(send.await.unwrap());
+    }
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let stored = events_stored(&app).await;
+    assert_eq!(stored.iter().filter(|(id, _)| id == "evt_same").count(), 1);
+    assert_eq!(stored.len(), 5);
+    assert_eq!(
+        mirrored(&app, "sub_race").await,
+        Some(("canceled".into(), Some(103), Some(t + 13)))
+    );
+}
