@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use crate::gateway::CustomerSnapshot;
 use crate::gateway::checkout::CheckoutSnapshot;
 use crate::gateway::payments::PaymentSnapshot;
 use crate::gateway::subscriptions::SubscriptionSnapshot;
@@ -75,6 +76,22 @@ pub fn subscription(obj: &Value) -> Option<SubscriptionSnapshot> {
         }),
         metadata: metadata(obj),
         created: int(obj, "created").unwrap_or_default(),
+    })
+}
+
+/// `deleted` is the event's verdict (`customer.deleted`) or the object's own flag.
+pub fn customer(obj: &Value, deleted: bool) -> Option<CustomerSnapshot> {
+    Some(CustomerSnapshot {
+        id: text(obj, "id")?,
+        email: text(obj, "email"),
+        name: text(obj, "name"),
+        phone: text(obj, "phone"),
+        description: text(obj, "description"),
+        default_payment_method: obj
+            .get("invoice_settings")
+            .and_then(|s| id_of(s, "default_payment_method")),
+        metadata: metadata(obj),
+        deleted: deleted || obj.get("deleted").and_then(Value::as_bool) == Some(true),
     })
 }
 

@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::db::events::{self, NewEvent};
 use crate::db::{self, AnyConnection, Applied, DbError, Freshness};
 use crate::error::ApiError;
+use crate::gateway::CustomerSnapshot;
 use crate::gateway::checkout::CheckoutSnapshot;
 use crate::gateway::payments::PaymentSnapshot;
 use crate::gateway::subscriptions::SubscriptionSnapshot;
@@ -27,6 +28,7 @@ use crate::tenants::TenantContext;
 /// What an event changes in the mirror.
 #[derive(Debug, Clone)]
 enum Target {
+    Customer(CustomerSnapshot),
     Subscription(SubscriptionSnapshot),
     Payment(PaymentSnapshot),
     Checkout(CheckoutSnapshot),
@@ -71,6 +73,12 @@ fn parse_event(body: &[u8]) -> Result<Event, ApiError> {
         (Some("customer"), Some(obj)) if kind.starts_with("customer.subscription.") => {
             crate::mirror::subscription(obj).map_or(Target::Nothing, Target::Subscription)
         }
+        (Some("customer"), Some(obj))
+            if kind.starts_with("customer.") && kind.matches('.').count() == 1 =>
+        {
+            crate::mirror::customer(obj, kind == "customer.deleted")
+                .map_or(Target::Nothing, Target::Customer)
+        }
         (Some("payment_intent"), Some(obj)) => {
             crate::mirror::payment(obj).map_or(Target::Nothing, Target::Payment)
         }
@@ -103,6 +111,9 @@ fn apply(
     const NO_OWNER: &str = "";
     let applied = match target {
         Target::Nothing => return Ok(events::IGNORED),
+        Target::Customer(c) => outcome(db::customers::apply_stripe_state(
+            conn, tenant_id, c, freshness,
+        )?),
         Target::Subscription(s) => {
             outcome(db::subscriptions::upsert(conn, tenant_id, s, freshness)?)
         }
@@ -262,6 +273,12 @@ async fn refresh(state: &AppState, tenant_id: &str, event: &Event) -> Result<(),
         ApiError::unavailable("Stripe could not be reached to settle two same-second events")
     };
     let fresh = match &event.target {
+        Target::Customer(c) => Target::Customer(
+            stripe
+                .retrieve_customer(&c.id)
+                .await
+                .map_err(gateway_failed)?,
+        ),
         Target::Subscription(s) => Target::Subscription(
             stripe
                 .retrieve_subscription(&s.id)

@@ -3,8 +3,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::AnyConnection;
 use super::schema::customers;
+use super::{AnyConnection, Applied, Freshness, write_watermarked};
+use crate::gateway::CustomerSnapshot;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = customers)]
@@ -82,6 +83,7 @@ pub fn find_by_any_id(
 ) -> QueryResult<Option<Customer>> {
     let mut query = customers::table
         .filter(customers::tenant_id.eq(tenant_id))
+        .filter(customers::deleted_at.is_null())
         .filter(
             customers::id
                 .eq(any_id)
@@ -107,5 +109,112 @@ pub fn find_by_any_id(
     Ok(match exact {
         Some(index) => Some(found.swap_remove(index)),
         None => found.into_iter().next(),
+    })
+}
+
+/// The columns Stripe's state of a customer decides.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = customers, treat_none_as_null = true)]
+struct StripeCustomerChangeset<'a> {
+    email: Option<&'a str>,
+    name: Option<&'a str>,
+    phone: Option<&'a str>,
+    description: Option<&'a str>,
+    default_payment_method: Option<&'a str>,
+    metadata: &'a str,
+    deleted_at: Option<NaiveDateTime>,
+    updated_at: NaiveDateTime,
+    watermark: Option<i64>,
+}
+
+/// Writes Stripe's state of a customer (from an event or a re-read) under the watermark rule.
+/// A customer first seen here belongs to no caller: only admins see it. A deleted customer
+/// keeps its row, marked deleted, so a late older update cannot bring it back.
+pub fn apply_stripe_state(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    c: &CustomerSnapshot,
+    freshness: Freshness,
+) -> QueryResult<Applied<Customer>> {
+    conn.transaction(|conn| {
+        let now = chrono::Utc::now().naive_utc();
+        let metadata = super::stored_metadata(&c.metadata);
+        let existing: Option<(String, Option<i64>, Option<NaiveDateTime>)> = customers::table
+            .filter(customers::tenant_id.eq(tenant_id))
+            .filter(customers::stripe_customer_id.eq(&c.id))
+            .select((customers::id, customers::watermark, customers::deleted_at))
+            .first(conn)
+            .optional()?;
+        let deleted_at = if c.deleted {
+            Some(existing.as_ref().and_then(|e| e.2).unwrap_or(now))
+        } else {
+            None
+        };
+        let changes = StripeCustomerChangeset {
+            email: c.email.as_deref(),
+            name: c.name.as_deref(),
+            phone: c.phone.as_deref(),
+            description: c.description.as_deref(),
+            default_payment_method: c.default_payment_method.as_deref(),
+            metadata: &metadata,
+            deleted_at,
+            updated_at: now,
+            watermark: Some(freshness.at()),
+        };
+        write_watermarked(
+            conn,
+            existing.map(|(id, watermark, _)| (id, watermark)),
+            freshness,
+            |conn, id, at, equal_wins| {
+                let target = customers::table.find(id);
+                let w = customers::watermark;
+                if equal_wins {
+                    diesel::update(target.filter(w.is_null().or(w.le(at))))
+                        .set(&changes)
+                        .execute(conn)
+                } else {
+                    diesel::update(target.filter(w.is_null().or(w.lt(at))))
+                        .set(&changes)
+                        .execute(conn)
+                }
+            },
+            |conn| {
+                let id = uuid::Uuid::new_v4().to_string();
+                let row = NewCustomer {
+                    id: &id,
+                    tenant_id,
+                    stripe_customer_id: &c.id,
+                    email: None,
+                    name: None,
+                    phone: None,
+                    description: None,
+                    default_payment_method: None,
+                    metadata: &metadata,
+                    user_unique_id: None,
+                    identity_type: "customer",
+                    company_unique_id: None,
+                    entity_unique_id: None,
+                    entity_type: None,
+                    owner_subject: "",
+                    created_at: now,
+                    updated_at: now,
+                };
+                diesel::insert_into(customers::table)
+                    .values(&row)
+                    .execute(conn)?;
+                diesel::update(customers::table.find(&id))
+                    .set(&changes)
+                    .execute(conn)?;
+                Ok(id)
+            },
+            |conn, id| {
+                let row = customers::table
+                    .find(id)
+                    .select(Customer::as_select())
+                    .first(conn)?;
+                let watermark = row.watermark;
+                Ok((row, watermark))
+            },
+        )
     })
 }

@@ -74,6 +74,38 @@ pub struct CustomerParams<'a> {
     pub payment_method: Option<&'a str>,
 }
 
+/// What the mirror keeps of a customer, read from Stripe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerSnapshot {
+    pub id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub description: Option<String>,
+    pub default_payment_method: Option<String>,
+    pub metadata: HashMap<String, String>,
+    pub deleted: bool,
+}
+
+impl From<Customer> for CustomerSnapshot {
+    fn from(c: Customer) -> Self {
+        Self {
+            default_payment_method: c
+                .invoice_settings
+                .as_ref()
+                .and_then(|s| s.default_payment_method.as_ref())
+                .map(|pm| pm.id().to_string()),
+            id: c.id.to_string(),
+            email: c.email,
+            name: c.name,
+            phone: c.phone,
+            description: c.description,
+            metadata: c.metadata.unwrap_or_default(),
+            deleted: false,
+        }
+    }
+}
+
 /// A created billing portal session, reduced to what we return.
 #[derive(Debug, Clone)]
 pub struct PortalSession {
@@ -130,6 +162,24 @@ impl StripeGateway {
             request = request.payment_method(pm).invoice_settings(settings);
         }
         Ok(request.send(&self.client).await?)
+    }
+
+    /// Stripe's current state of a customer (a deleted one comes back with `deleted`).
+    pub async fn retrieve_customer(&self, id: &str) -> Result<CustomerSnapshot, GatewayError> {
+        use stripe_core::customer::{RetrieveCustomer, RetrieveCustomerReturned};
+        Ok(match RetrieveCustomer::new(id).send(&self.client).await? {
+            RetrieveCustomerReturned::Customer(c) => c.into(),
+            RetrieveCustomerReturned::DeletedCustomer(d) => CustomerSnapshot {
+                id: d.id.to_string(),
+                email: None,
+                name: None,
+                phone: None,
+                description: None,
+                default_payment_method: None,
+                metadata: HashMap::new(),
+                deleted: true,
+            },
+        })
     }
 
     pub async fn create_portal_session(

@@ -538,3 +538,132 @@ async fn postgres_the_same_event_delivered_at_once_to_two_instances_is_applied_o
         Some(("canceled".into(), Some(103), Some(t + 13)))
     );
 }
+
+async fn customer_events_update_the_mirror_and_a_deletion_sticks(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let ep = endpoint(&app, &tenant).await;
+    let token = tenant.user_token("cust-owner");
+    let created = app.customer(&tenant, &token, "before@example.com").await;
+    let cus = created["stripe_customer_id"].as_str().unwrap().to_owned();
+    let t = chrono::Utc::now().timestamp() + 100;
+    let object = |email: &str| {
+        json!({"id": cus, "object": "customer", "email": email, "name": "Renamed",
+        "invoice_settings": {"default_payment_method": {"id": "pm_evt", "object": "payment_method"}},
+        "metadata": {"tier": "gold"}})
+    };
+    deliver(
+        &app,
+        &ep,
+        &event(
+            "evt_cu1",
+            "customer.updated",
+            t,
+            object("after@example.com"),
+        ),
+    )
+    .await;
+    let row = app
+        .state
+        .db
+        .run({
+            let cus = cus.clone();
+            move |conn| {
+                let tenant_id = conn_tenant(conn, &cus);
+                sales_block::db::customers::find_by_any_id(
+                    conn,
+                    &tenant_id,
+                    &cus,
+                    &sales_block::db::customers::Visibility::All,
+                )
+                .map_err(sales_block::db::DbError::from)
+            }
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.email.as_deref(), Some("after@example.com"));
+    assert_eq!(row.name.as_deref(), Some("Renamed"));
+    assert_eq!(row.default_payment_method.as_deref(), Some("pm_evt"));
+    assert_eq!(row.owner_subject, "cust-owner", "the owner is kept");
+
+    // Deleted at Stripe: the customer is gone for every id form, and a late update from
+    // before the deletion does not bring it back.
+    deliver(
+        &app,
+        &ep,
+        &event(
+            "evt_cu2",
+            "customer.deleted",
+            t + 100,
+            object("after@example.com"),
+        ),
+    )
+    .await;
+    deliver(
+        &app,
+        &ep,
+        &event(
+            "evt_cu3",
+            "customer.updated",
+            t + 50,
+            object("late@example.com"),
+        ),
+    )
+    .await;
+    let body = json!({"portal": {"return_url": "https://app.example.com/account"}});
+    for id in [created["unique_id"].as_str().unwrap(), cus.as_str()] {
+        let response = app
+            .post_json(
+                &format!("/stripe/customers/{id}/portal"),
+                &tenant,
+                &token,
+                &body,
+            )
+            .await;
+        assert_error(response, 404, "not_found").await;
+    }
+    let outcomes: Vec<String> = events_stored(&app)
+        .await
+        .into_iter()
+        .map(|(_, o)| o)
+        .collect();
+    assert_eq!(outcomes, vec!["applied", "applied", "stale"]);
+
+    // A customer created outside this service appears, visible to admins only.
+    deliver(
+        &app,
+        &ep,
+        &event(
+            "evt_cu4",
+            "customer.created",
+            t,
+            json!({"id": "cus_outside", "object": "customer", "email": "o@example.com"}),
+        ),
+    )
+    .await;
+    let owner: String = app
+        .state
+        .db
+        .run(|conn| {
+            sales_block::db::schema::customers::table
+                .filter(sales_block::db::schema::customers::stripe_customer_id.eq("cus_outside"))
+                .select(sales_block::db::schema::customers::owner_subject)
+                .first(conn)
+                .map_err(sales_block::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(owner, "");
+}
+
+/// The tenant that owns a mirrored `cus_` id.
+fn conn_tenant(conn: &mut sales_block::db::AnyConnection, cus: &str) -> String {
+    sales_block::db::schema::customers::table
+        .filter(sales_block::db::schema::customers::stripe_customer_id.eq(cus))
+        .select(sales_block::db::schema::customers::tenant_id)
+        .first(conn)
+        .unwrap()
+}
+
+on_both_databases!(customer_events_update_the_mirror_and_a_deletion_sticks);
