@@ -10,7 +10,6 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use diesel::Connection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::Value;
 
@@ -200,7 +199,7 @@ fn store_and_apply(
     // A race on the mirror row's own unique key (two first events for one object at once) is
     // retried; the second attempt finds the row.
     for _ in 0..3 {
-        let result = conn.transaction(|conn| {
+        let result = db::write_transaction(conn, |conn| {
             events::insert(
                 conn,
                 &NewEvent {
@@ -303,7 +302,7 @@ async fn refresh(state: &AppState, tenant_id: &str, event: &Event) -> Result<(),
     state
         .db
         .run(move |conn| {
-            conn.transaction(|conn| {
+            db::write_transaction(conn, |conn| {
                 apply(conn, &tenant_id, &fresh, Freshness::Current(created))?;
                 events::set_outcome(conn, &tenant_id, &event_id, events::REFRESHED)
             })

@@ -36,7 +36,7 @@ pub struct Application {
 impl Application {
     /// Opens the database, runs migrations, loads the master key and binds the listener (port 0
     /// works: ask `port()`).
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
         let db = Database::connect(&settings.database_url, settings.database_pool_size)?;
         let migrating = db.clone();
         tokio::task::spawn_blocking(move || migrating.migrate()).await??;
@@ -44,6 +44,10 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();
+        if settings.public_url.trim().is_empty() {
+            // No public URL configured: Stripe is to call this very listener.
+            settings.public_url = format!("http://{}", listener.local_addr()?);
+        }
         let state = web::Data::new(AppState::new(db, master, settings));
         let server = serve(listener, state.clone())?;
         Ok(Self {

@@ -66,73 +66,75 @@ pub fn upsert(
     s: &CheckoutSnapshot,
     freshness: Freshness,
 ) -> QueryResult<Applied<CheckoutSessionRow>> {
-    conn.transaction(|conn| {
-        let now = Utc::now().naive_utc();
-        let metadata = super::stored_metadata(&s.metadata);
-        let changes = CheckoutChangeset {
-            mode: &s.mode,
-            status: s.status.as_deref(),
-            payment_status: &s.payment_status,
-            url: s.url.as_deref(),
-            amount_total: s.amount_total,
-            currency: s.currency.as_deref(),
-            stripe_customer_id: s.customer.as_deref(),
-            customer_email: s.customer_email.as_deref(),
-            success_url: s.success_url.as_deref(),
-            cancel_url: s.cancel_url.as_deref(),
-            stripe_payment_intent_id: s.payment_intent.as_deref(),
-            stripe_subscription_id: s.subscription.as_deref(),
-            expires_at: unix(Some(s.expires_at)),
-            metadata: &metadata,
-            updated_at: now,
-            watermark: Some(freshness.at()),
-        };
-        let existing: Option<(String, Option<i64>)> = checkout_sessions::table
-            .filter(checkout_sessions::tenant_id.eq(tenant_id))
-            .filter(checkout_sessions::stripe_session_id.eq(&s.id))
-            .select((checkout_sessions::id, checkout_sessions::watermark))
-            .first(conn)
-            .optional()?;
-        write_watermarked(
-            conn,
-            existing,
-            freshness,
-            |conn, id, at, equal_wins| {
-                let target = checkout_sessions::table.find(id);
-                let w = checkout_sessions::watermark;
-                if equal_wins {
-                    diesel::update(target.filter(w.is_null().or(w.le(at))))
-                        .set(&changes)
-                        .execute(conn)
-                } else {
-                    diesel::update(target.filter(w.is_null().or(w.lt(at))))
-                        .set(&changes)
-                        .execute(conn)
-                }
-            },
-            |conn| {
-                let id = uuid::Uuid::new_v4().to_string();
-                diesel::insert_into(checkout_sessions::table)
-                    .values((
-                        checkout_sessions::id.eq(&id),
-                        checkout_sessions::tenant_id.eq(tenant_id),
-                        checkout_sessions::stripe_session_id.eq(&s.id),
-                        checkout_sessions::owner_subject.eq(owner),
-                        checkout_sessions::created_at.eq(unix(Some(s.created)).unwrap_or(now)),
-                        &changes,
-                    ))
-                    .execute(conn)?;
-                Ok(id)
-            },
-            |conn, id| {
-                let row = checkout_sessions::table
-                    .find(id)
-                    .select(CheckoutSessionRow::as_select())
-                    .first(conn)?;
-                let watermark = row.watermark;
-                Ok((row, watermark))
-            },
-        )
+    super::retry_on_unique_violation(|| {
+        super::write_transaction(conn, |conn| {
+            let now = Utc::now().naive_utc();
+            let metadata = super::stored_metadata(&s.metadata);
+            let changes = CheckoutChangeset {
+                mode: &s.mode,
+                status: s.status.as_deref(),
+                payment_status: &s.payment_status,
+                url: s.url.as_deref(),
+                amount_total: s.amount_total,
+                currency: s.currency.as_deref(),
+                stripe_customer_id: s.customer.as_deref(),
+                customer_email: s.customer_email.as_deref(),
+                success_url: s.success_url.as_deref(),
+                cancel_url: s.cancel_url.as_deref(),
+                stripe_payment_intent_id: s.payment_intent.as_deref(),
+                stripe_subscription_id: s.subscription.as_deref(),
+                expires_at: unix(Some(s.expires_at)),
+                metadata: &metadata,
+                updated_at: now,
+                watermark: Some(freshness.at()),
+            };
+            let existing: Option<(String, Option<i64>)> = checkout_sessions::table
+                .filter(checkout_sessions::tenant_id.eq(tenant_id))
+                .filter(checkout_sessions::stripe_session_id.eq(&s.id))
+                .select((checkout_sessions::id, checkout_sessions::watermark))
+                .first(conn)
+                .optional()?;
+            write_watermarked(
+                conn,
+                existing,
+                freshness,
+                |conn, id, at, equal_wins| {
+                    let target = checkout_sessions::table.find(id);
+                    let w = checkout_sessions::watermark;
+                    if equal_wins {
+                        diesel::update(target.filter(w.is_null().or(w.le(at))))
+                            .set(&changes)
+                            .execute(conn)
+                    } else {
+                        diesel::update(target.filter(w.is_null().or(w.lt(at))))
+                            .set(&changes)
+                            .execute(conn)
+                    }
+                },
+                |conn| {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    diesel::insert_into(checkout_sessions::table)
+                        .values((
+                            checkout_sessions::id.eq(&id),
+                            checkout_sessions::tenant_id.eq(tenant_id),
+                            checkout_sessions::stripe_session_id.eq(&s.id),
+                            checkout_sessions::owner_subject.eq(owner),
+                            checkout_sessions::created_at.eq(unix(Some(s.created)).unwrap_or(now)),
+                            &changes,
+                        ))
+                        .execute(conn)?;
+                    Ok(id)
+                },
+                |conn, id| {
+                    let row = checkout_sessions::table
+                        .find(id)
+                        .select(CheckoutSessionRow::as_select())
+                        .first(conn)?;
+                    let watermark = row.watermark;
+                    Ok((row, watermark))
+                },
+            )
+        })
     })
 }
 

@@ -136,85 +136,87 @@ pub fn apply_stripe_state(
     c: &CustomerSnapshot,
     freshness: Freshness,
 ) -> QueryResult<Applied<Customer>> {
-    conn.transaction(|conn| {
-        let now = chrono::Utc::now().naive_utc();
-        let metadata = super::stored_metadata(&c.metadata);
-        let existing: Option<(String, Option<i64>, Option<NaiveDateTime>)> = customers::table
-            .filter(customers::tenant_id.eq(tenant_id))
-            .filter(customers::stripe_customer_id.eq(&c.id))
-            .select((customers::id, customers::watermark, customers::deleted_at))
-            .first(conn)
-            .optional()?;
-        let deleted_at = if c.deleted {
-            Some(existing.as_ref().and_then(|e| e.2).unwrap_or(now))
-        } else {
-            None
-        };
-        let changes = StripeCustomerChangeset {
-            email: c.email.as_deref(),
-            name: c.name.as_deref(),
-            phone: c.phone.as_deref(),
-            description: c.description.as_deref(),
-            default_payment_method: c.default_payment_method.as_deref(),
-            metadata: &metadata,
-            deleted_at,
-            updated_at: now,
-            watermark: Some(freshness.at()),
-        };
-        write_watermarked(
-            conn,
-            existing.map(|(id, watermark, _)| (id, watermark)),
-            freshness,
-            |conn, id, at, equal_wins| {
-                let target = customers::table.find(id);
-                let w = customers::watermark;
-                if equal_wins {
-                    diesel::update(target.filter(w.is_null().or(w.le(at))))
+    super::retry_on_unique_violation(|| {
+        super::write_transaction(conn, |conn| {
+            let now = chrono::Utc::now().naive_utc();
+            let metadata = super::stored_metadata(&c.metadata);
+            let existing: Option<(String, Option<i64>, Option<NaiveDateTime>)> = customers::table
+                .filter(customers::tenant_id.eq(tenant_id))
+                .filter(customers::stripe_customer_id.eq(&c.id))
+                .select((customers::id, customers::watermark, customers::deleted_at))
+                .first(conn)
+                .optional()?;
+            let deleted_at = if c.deleted {
+                Some(existing.as_ref().and_then(|e| e.2).unwrap_or(now))
+            } else {
+                None
+            };
+            let changes = StripeCustomerChangeset {
+                email: c.email.as_deref(),
+                name: c.name.as_deref(),
+                phone: c.phone.as_deref(),
+                description: c.description.as_deref(),
+                default_payment_method: c.default_payment_method.as_deref(),
+                metadata: &metadata,
+                deleted_at,
+                updated_at: now,
+                watermark: Some(freshness.at()),
+            };
+            write_watermarked(
+                conn,
+                existing.map(|(id, watermark, _)| (id, watermark)),
+                freshness,
+                |conn, id, at, equal_wins| {
+                    let target = customers::table.find(id);
+                    let w = customers::watermark;
+                    if equal_wins {
+                        diesel::update(target.filter(w.is_null().or(w.le(at))))
+                            .set(&changes)
+                            .execute(conn)
+                    } else {
+                        diesel::update(target.filter(w.is_null().or(w.lt(at))))
+                            .set(&changes)
+                            .execute(conn)
+                    }
+                },
+                |conn| {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    let row = NewCustomer {
+                        id: &id,
+                        tenant_id,
+                        stripe_customer_id: &c.id,
+                        email: None,
+                        name: None,
+                        phone: None,
+                        description: None,
+                        default_payment_method: None,
+                        metadata: &metadata,
+                        user_unique_id: None,
+                        identity_type: "customer",
+                        company_unique_id: None,
+                        entity_unique_id: None,
+                        entity_type: None,
+                        owner_subject: "",
+                        created_at: now,
+                        updated_at: now,
+                    };
+                    diesel::insert_into(customers::table)
+                        .values(&row)
+                        .execute(conn)?;
+                    diesel::update(customers::table.find(&id))
                         .set(&changes)
-                        .execute(conn)
-                } else {
-                    diesel::update(target.filter(w.is_null().or(w.lt(at))))
-                        .set(&changes)
-                        .execute(conn)
-                }
-            },
-            |conn| {
-                let id = uuid::Uuid::new_v4().to_string();
-                let row = NewCustomer {
-                    id: &id,
-                    tenant_id,
-                    stripe_customer_id: &c.id,
-                    email: None,
-                    name: None,
-                    phone: None,
-                    description: None,
-                    default_payment_method: None,
-                    metadata: &metadata,
-                    user_unique_id: None,
-                    identity_type: "customer",
-                    company_unique_id: None,
-                    entity_unique_id: None,
-                    entity_type: None,
-                    owner_subject: "",
-                    created_at: now,
-                    updated_at: now,
-                };
-                diesel::insert_into(customers::table)
-                    .values(&row)
-                    .execute(conn)?;
-                diesel::update(customers::table.find(&id))
-                    .set(&changes)
-                    .execute(conn)?;
-                Ok(id)
-            },
-            |conn, id| {
-                let row = customers::table
-                    .find(id)
-                    .select(Customer::as_select())
-                    .first(conn)?;
-                let watermark = row.watermark;
-                Ok((row, watermark))
-            },
-        )
+                        .execute(conn)?;
+                    Ok(id)
+                },
+                |conn, id| {
+                    let row = customers::table
+                        .find(id)
+                        .select(Customer::as_select())
+                        .first(conn)?;
+                    let watermark = row.watermark;
+                    Ok((row, watermark))
+                },
+            )
+        })
     })
 }

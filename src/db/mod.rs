@@ -99,6 +99,56 @@ impl ManageConnection for Manager {
     }
 }
 
+/// A read-write transaction. On SQLite the outermost one begins `IMMEDIATE`: taking the write
+/// lock up front makes a concurrent writer wait (busy_timeout) instead of failing when a read
+/// transaction tries to upgrade (SQLITE_BUSY_SNAPSHOT under WAL). Nested calls are savepoints.
+pub fn write_transaction<T, E, F>(conn: &mut AnyConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let AnyConnection::Sqlite(inner) = conn else {
+        return conn.transaction(work);
+    };
+    let outermost = AnsiTransactionManager::transaction_manager_status_mut(inner)
+        .transaction_depth()?
+        .is_none();
+    if !outermost {
+        return conn.transaction(work);
+    }
+    AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+    let result = work(conn);
+    let AnyConnection::Sqlite(inner) = conn else {
+        unreachable!("the connection's backend cannot change inside a transaction")
+    };
+    match result {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(inner)?;
+            Ok(value)
+        }
+        Err(err) => {
+            AnsiTransactionManager::rollback_transaction(inner)?;
+            Err(err)
+        }
+    }
+}
+
+/// Runs `attempt` again when it lost an insert race on a unique key (two writers creating the
+/// same mirror row at once, e.g. our API answer and Stripe's webhook): the retry finds the row
+/// and updates it under the watermark rule. Inside a transaction the attempt is a savepoint,
+/// so the outer transaction survives the failed one.
+pub fn retry_on_unique_violation<T>(mut attempt: impl FnMut() -> QueryResult<T>) -> QueryResult<T> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    for _ in 0..2 {
+        match attempt() {
+            Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => continue,
+            other => return other,
+        }
+    }
+    attempt()
+}
+
 /// How current a Stripe state being written is, in Stripe's unix seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {

@@ -51,68 +51,74 @@ pub fn upsert(
     p: &PaymentSnapshot,
     freshness: Freshness,
 ) -> QueryResult<Applied<PaymentRow>> {
-    conn.transaction(|conn| {
-        let now = Utc::now().naive_utc();
-        let metadata = super::stored_metadata(&p.metadata);
-        let changes = PaymentChangeset {
-            amount: p.amount,
-            currency: &p.currency,
-            status: &p.status,
-            stripe_customer_id: p.customer.as_deref(),
-            payment_method: p.payment_method.as_deref(),
-            description: p.description.as_deref(),
-            metadata: &metadata,
-            updated_at: now,
-            watermark: Some(freshness.at()),
-        };
-        let existing: Option<(String, Option<i64>)> = payments::table
-            .filter(payments::tenant_id.eq(tenant_id))
-            .filter(payments::stripe_payment_intent_id.eq(&p.id))
-            .select((payments::id, payments::watermark))
-            .first(conn)
-            .optional()?;
-        write_watermarked(
-            conn,
-            existing,
-            freshness,
-            |conn, id, at, equal_wins| {
-                let target = payments::table.find(id);
-                if equal_wins {
-                    diesel::update(
-                        target.filter(payments::watermark.is_null().or(payments::watermark.le(at))),
-                    )
-                    .set(&changes)
-                    .execute(conn)
-                } else {
-                    diesel::update(
-                        target.filter(payments::watermark.is_null().or(payments::watermark.lt(at))),
-                    )
-                    .set(&changes)
-                    .execute(conn)
-                }
-            },
-            |conn| {
-                let id = uuid::Uuid::new_v4().to_string();
-                diesel::insert_into(payments::table)
-                    .values((
-                        payments::id.eq(&id),
-                        payments::tenant_id.eq(tenant_id),
-                        payments::stripe_payment_intent_id.eq(&p.id),
-                        payments::owner_subject.eq(owner),
-                        payments::created_at.eq(unix(Some(p.created)).unwrap_or(now)),
-                        &changes,
-                    ))
-                    .execute(conn)?;
-                Ok(id)
-            },
-            |conn, id| {
-                let row = payments::table
-                    .find(id)
-                    .select(PaymentRow::as_select())
-                    .first(conn)?;
-                let watermark = row.watermark;
-                Ok((row, watermark))
-            },
-        )
+    super::retry_on_unique_violation(|| {
+        super::write_transaction(conn, |conn| {
+            let now = Utc::now().naive_utc();
+            let metadata = super::stored_metadata(&p.metadata);
+            let changes = PaymentChangeset {
+                amount: p.amount,
+                currency: &p.currency,
+                status: &p.status,
+                stripe_customer_id: p.customer.as_deref(),
+                payment_method: p.payment_method.as_deref(),
+                description: p.description.as_deref(),
+                metadata: &metadata,
+                updated_at: now,
+                watermark: Some(freshness.at()),
+            };
+            let existing: Option<(String, Option<i64>)> = payments::table
+                .filter(payments::tenant_id.eq(tenant_id))
+                .filter(payments::stripe_payment_intent_id.eq(&p.id))
+                .select((payments::id, payments::watermark))
+                .first(conn)
+                .optional()?;
+            write_watermarked(
+                conn,
+                existing,
+                freshness,
+                |conn, id, at, equal_wins| {
+                    let target = payments::table.find(id);
+                    if equal_wins {
+                        diesel::update(
+                            target.filter(
+                                payments::watermark.is_null().or(payments::watermark.le(at)),
+                            ),
+                        )
+                        .set(&changes)
+                        .execute(conn)
+                    } else {
+                        diesel::update(
+                            target.filter(
+                                payments::watermark.is_null().or(payments::watermark.lt(at)),
+                            ),
+                        )
+                        .set(&changes)
+                        .execute(conn)
+                    }
+                },
+                |conn| {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    diesel::insert_into(payments::table)
+                        .values((
+                            payments::id.eq(&id),
+                            payments::tenant_id.eq(tenant_id),
+                            payments::stripe_payment_intent_id.eq(&p.id),
+                            payments::owner_subject.eq(owner),
+                            payments::created_at.eq(unix(Some(p.created)).unwrap_or(now)),
+                            &changes,
+                        ))
+                        .execute(conn)?;
+                    Ok(id)
+                },
+                |conn, id| {
+                    let row = payments::table
+                        .find(id)
+                        .select(PaymentRow::as_select())
+                        .first(conn)?;
+                    let watermark = row.watermark;
+                    Ok((row, watermark))
+                },
+            )
+        })
     })
 }

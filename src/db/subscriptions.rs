@@ -69,79 +69,81 @@ pub fn upsert(
     snapshot: &SubscriptionSnapshot,
     freshness: Freshness,
 ) -> QueryResult<Applied<SubscriptionRow>> {
-    conn.transaction(|conn| {
-        let now = Utc::now().naive_utc();
-        let metadata = super::stored_metadata(&snapshot.metadata);
-        let changes = SubscriptionChangeset {
-            stripe_customer_id: &snapshot.customer,
-            status: &snapshot.status,
-            current_period_start: unix(snapshot.current_period_start),
-            current_period_end: unix(snapshot.current_period_end),
-            trial_end: unix(snapshot.trial_end),
-            cancel_at_period_end: snapshot.cancel_at_period_end,
-            canceled_at: unix(snapshot.canceled_at),
-            price_id: snapshot.price_id.as_deref(),
-            quantity: snapshot.quantity,
-            plan_amount: snapshot.plan_amount,
-            plan_currency: snapshot.plan_currency.as_deref(),
-            plan_interval: snapshot.plan_interval.as_deref(),
-            metadata: &metadata,
-            stripe_created: snapshot.created,
-            updated_at: now,
-            watermark: Some(freshness.at()),
-        };
-        let existing =
-            find_by_stripe_id(conn, tenant_id, &snapshot.id)?.map(|row| (row.id, row.watermark));
-        write_watermarked(
-            conn,
-            existing,
-            freshness,
-            |conn, id, at, equal_wins| {
-                let target = subscriptions::table.find(id);
-                if equal_wins {
-                    diesel::update(
-                        target.filter(
-                            subscriptions::watermark
-                                .is_null()
-                                .or(subscriptions::watermark.le(at)),
-                        ),
-                    )
-                    .set(&changes)
-                    .execute(conn)
-                } else {
-                    diesel::update(
-                        target.filter(
-                            subscriptions::watermark
-                                .is_null()
-                                .or(subscriptions::watermark.lt(at)),
-                        ),
-                    )
-                    .set(&changes)
-                    .execute(conn)
-                }
-            },
-            |conn| {
-                let id = uuid::Uuid::new_v4().to_string();
-                diesel::insert_into(subscriptions::table)
-                    .values((
-                        subscriptions::id.eq(&id),
-                        subscriptions::tenant_id.eq(tenant_id),
-                        subscriptions::stripe_subscription_id.eq(&snapshot.id),
-                        subscriptions::created_at.eq(now),
-                        &changes,
-                    ))
-                    .execute(conn)?;
-                Ok(id)
-            },
-            |conn, id| {
-                let row = subscriptions::table
-                    .find(id)
-                    .select(SubscriptionRow::as_select())
-                    .first(conn)?;
-                let watermark = row.watermark;
-                Ok((row, watermark))
-            },
-        )
+    super::retry_on_unique_violation(|| {
+        super::write_transaction(conn, |conn| {
+            let now = Utc::now().naive_utc();
+            let metadata = super::stored_metadata(&snapshot.metadata);
+            let changes = SubscriptionChangeset {
+                stripe_customer_id: &snapshot.customer,
+                status: &snapshot.status,
+                current_period_start: unix(snapshot.current_period_start),
+                current_period_end: unix(snapshot.current_period_end),
+                trial_end: unix(snapshot.trial_end),
+                cancel_at_period_end: snapshot.cancel_at_period_end,
+                canceled_at: unix(snapshot.canceled_at),
+                price_id: snapshot.price_id.as_deref(),
+                quantity: snapshot.quantity,
+                plan_amount: snapshot.plan_amount,
+                plan_currency: snapshot.plan_currency.as_deref(),
+                plan_interval: snapshot.plan_interval.as_deref(),
+                metadata: &metadata,
+                stripe_created: snapshot.created,
+                updated_at: now,
+                watermark: Some(freshness.at()),
+            };
+            let existing = find_by_stripe_id(conn, tenant_id, &snapshot.id)?
+                .map(|row| (row.id, row.watermark));
+            write_watermarked(
+                conn,
+                existing,
+                freshness,
+                |conn, id, at, equal_wins| {
+                    let target = subscriptions::table.find(id);
+                    if equal_wins {
+                        diesel::update(
+                            target.filter(
+                                subscriptions::watermark
+                                    .is_null()
+                                    .or(subscriptions::watermark.le(at)),
+                            ),
+                        )
+                        .set(&changes)
+                        .execute(conn)
+                    } else {
+                        diesel::update(
+                            target.filter(
+                                subscriptions::watermark
+                                    .is_null()
+                                    .or(subscriptions::watermark.lt(at)),
+                            ),
+                        )
+                        .set(&changes)
+                        .execute(conn)
+                    }
+                },
+                |conn| {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    diesel::insert_into(subscriptions::table)
+                        .values((
+                            subscriptions::id.eq(&id),
+                            subscriptions::tenant_id.eq(tenant_id),
+                            subscriptions::stripe_subscription_id.eq(&snapshot.id),
+                            subscriptions::created_at.eq(now),
+                            &changes,
+                        ))
+                        .execute(conn)?;
+                    Ok(id)
+                },
+                |conn, id| {
+                    let row = subscriptions::table
+                        .find(id)
+                        .select(SubscriptionRow::as_select())
+                        .first(conn)?;
+                    let watermark = row.watermark;
+                    Ok((row, watermark))
+                },
+            )
+        })
     })
 }
 

@@ -41,7 +41,7 @@ pub fn insert(
     new: &NewWebhookEndpoint<'_>,
     secret_enc: &str,
 ) -> QueryResult<WebhookEndpointRow> {
-    conn.transaction(|conn| {
+    super::write_transaction(conn, |conn| {
         diesel::insert_into(webhook_endpoints::table)
             .values(new)
             .execute(conn)?;

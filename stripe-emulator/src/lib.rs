@@ -18,7 +18,12 @@
 //! Resources (see [`resources`]): customers, payment methods (test tokens), billing portal
 //! sessions, products, prices, coupons (and the discounts applying them), payment intents
 //! and charges, setup intents, subscriptions and subscription items, invoices and invoice
-//! items, checkout sessions, webhook endpoints.
+//! items, checkout sessions, webhook endpoints, events.
+//!
+//! Events and webhooks: every state change records the event Stripe sends for it
+//! (`customer.updated`, `invoice.paid`, ...; see [`events`] for the types and their order),
+//! listed by `GET /v1/events` and delivered to the key's webhook endpoints, signed as
+//! Stripe signs and retried with back-off (see [`delivery`]).
 //!
 //! Hosted pages (no key needed): `GET {base}/p/session/...` (billing portal) and
 //! `GET {base}/c/pay/:id` (a checkout session: items, total, a test-card form whose `POST`
@@ -26,7 +31,8 @@
 //! filled in, or shows the decline with status 402).
 //!
 //! Test-only endpoints (authenticated with the same key; they act on that key's state):
-//! - `DELETE /_emulator/data`: forget the key's objects, idempotency keys and request log.
+//! - `DELETE /_emulator/data`: forget the key's objects, events, idempotency keys, request
+//!   log, queued deliveries and delivery attempts (retries of earlier events are dropped).
 //! - `GET /_emulator/config`, `POST /_emulator/config` `{"latency_ms": N}`: delay the answer
 //!   to every later `/v1` request of the key by N ms. The request is executed at once; only
 //!   the response waits, so a client that times out has still changed state (as when a
@@ -38,9 +44,16 @@
 //!   completes an open checkout session as the hosted page would and answers it (see
 //!   [`resources::checkout::complete`]); a declining card answers the 402 card error and
 //!   leaves the session open; a session that is not open is a 400.
+//! - Webhooks (see [`webhook_admin`]): `GET /_emulator/deliveries` (every delivery attempt),
+//!   `POST /_emulator/delivery {"paused": bool}`, `POST /_emulator/delivery/flush
+//!   {"order": "as_queued" | "reverse"}`, `POST /_emulator/delivery/config`,
+//!   `POST /_emulator/events` (an arbitrary event), `POST /_emulator/events/:id/redeliver`,
+//!   `POST /_emulator/webhook_endpoints/:id/roll_secret`.
 //! - `GET /_emulator/health` (no key needed).
 
+pub mod delivery;
 pub mod error;
+pub mod events;
 pub mod expand;
 pub mod fixtures;
 pub mod form;
@@ -51,6 +64,7 @@ pub mod resources;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod webhook_admin;
 
 pub use fixtures::API_VERSION;
 pub use server::{EmulatorHandle, run, spawn};

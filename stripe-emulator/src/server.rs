@@ -6,6 +6,7 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
@@ -17,12 +18,13 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::error::ApiError;
+use crate::events::{self, Origin};
 use crate::fixtures::API_VERSION;
 use crate::form::Params;
 use crate::idempotency::{self, KeyedRequest, Lookup};
 use crate::resources::{self, Ctx, billing_portal, checkout};
 use crate::state::{Emulator, KeyState};
-use crate::{ids, list};
+use crate::{ids, list, webhook_admin};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -35,6 +37,7 @@ pub const MAX_LATENCY_MS: u64 = 600_000;
 pub struct EmulatorHandle {
     addr: SocketAddr,
     server: ServerHandle,
+    emulator: web::Data<Emulator>,
     task: Option<JoinHandle<io::Result<()>>>,
 }
 
@@ -50,10 +53,12 @@ impl EmulatorHandle {
         self.addr.port()
     }
 
-    /// Stops the emulator gracefully (in-flight requests finish); afterwards connections
-    /// are refused.
+    /// Stops the emulator gracefully (in-flight requests finish) and every webhook
+    /// delivery (in flight, queued or waiting to retry); afterwards connections are
+    /// refused.
     pub async fn stop(mut self) {
         self.server.stop(true).await;
+        self.emulator.deliveries.stop();
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
@@ -65,6 +70,7 @@ impl Drop for EmulatorHandle {
         if self.task.is_some() {
             // Not stopped explicitly: ask the server to stop without waiting.
             drop(self.server.stop(false));
+            self.emulator.deliveries.stop();
         }
     }
 }
@@ -83,11 +89,15 @@ fn client_addr(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-fn build(addr: &str, workers: Option<usize>) -> io::Result<(Server, SocketAddr)> {
+fn build(
+    addr: &str,
+    workers: Option<usize>,
+) -> io::Result<(Server, SocketAddr, web::Data<Emulator>)> {
     let emulator = web::Data::new(Emulator::default());
+    let shared = emulator.clone();
     let mut server = HttpServer::new(move || {
         App::new()
-            .app_data(emulator.clone())
+            .app_data(shared.clone())
             .default_service(web::to(dispatch))
     })
     .disable_signals()
@@ -101,35 +111,38 @@ fn build(addr: &str, workers: Option<usize>) -> io::Result<(Server, SocketAddr)>
         .first()
         .copied()
         .ok_or_else(|| io::Error::other("no address was bound"))?;
-    Ok((server.run(), client_addr(bound)))
+    Ok((server.run(), client_addr(bound), emulator))
 }
 
 /// Binds `addr` (port 0 picks a free port) and serves in the background on the current
 /// tokio runtime. Works under `#[tokio::test]` and `#[actix_web::main]`.
 pub async fn spawn(addr: &str) -> io::Result<EmulatorHandle> {
-    let (server, addr) = build(addr, Some(2))?;
+    let (server, addr, emulator) = build(addr, Some(2))?;
     let handle = server.handle();
     let task = tokio::spawn(server);
     Ok(EmulatorHandle {
         addr,
         server: handle,
+        emulator,
         task: Some(task),
     })
 }
 
 /// Binds `addr`, prints `stripe emulator listening on http://...`, and serves until Ctrl-C.
 pub async fn run(addr: &str) -> io::Result<()> {
-    let (server, addr) = build(addr, None)?;
+    let (server, addr, emulator) = build(addr, None)?;
     println!("stripe emulator listening on http://{addr}");
     let handle = server.handle();
     let mut task = tokio::spawn(server);
-    tokio::select! {
-        result = &mut task => result.map_err(io::Error::other)?,
+    let result = tokio::select! {
+        result = &mut task => result.map_err(io::Error::other),
         _ = tokio::signal::ctrl_c() => {
             handle.stop(true).await;
-            task.await.map_err(io::Error::other)?
+            task.await.map_err(io::Error::other)
         }
-    }
+    };
+    emulator.deliveries.stop();
+    result?
 }
 
 /// Reads the API key from `Authorization: Bearer <key>` or HTTP basic auth (key as user).
@@ -257,7 +270,15 @@ async fn dispatch(
 
     if let Some(action) = path.strip_prefix("/_emulator/") {
         let account = header(&req, "stripe-account").unwrap_or_default();
-        return admin(&state, &method, action, account, payload, &request_id).await;
+        let query = req.query_string();
+        let call = AdminCall {
+            method: &method,
+            action,
+            account,
+            query,
+            request_id: &request_id,
+        };
+        return admin(&emulator, &state, &call, payload).await;
     }
 
     let body = match read_body(payload).await {
@@ -340,7 +361,8 @@ impl Outcome {
 }
 
 /// Handles a `/v1` request under the key's lock (synchronously: no `.await` inside).
-fn handle_api(emulator: &Emulator, state: &KeyState, req: &ApiRequest<'_>) -> Outcome {
+fn handle_api(emulator: &Emulator, state: &Arc<KeyState>, req: &ApiRequest<'_>) -> Outcome {
+    let now = ids::now();
     let mut data = state.lock();
     let params = Params::parse(&[req.query.as_bytes(), req.body]);
     let outcome = match &params {
@@ -378,7 +400,7 @@ fn handle_api(emulator: &Emulator, state: &KeyState, req: &ApiRequest<'_>) -> Ou
                         store: data.store(req.account),
                         params,
                         base_url: req.base_url,
-                        now: ids::now(),
+                        now,
                         emulator,
                         key: req.key,
                         account: req.account,
@@ -397,6 +419,17 @@ fn handle_api(emulator: &Emulator, state: &KeyState, req: &ApiRequest<'_>) -> Ou
                     {
                         data.idempotency.save(keyed, status, &body, req.request_id);
                     }
+                    // Every change the request made, a declined payment's included,
+                    // is announced.
+                    let origin = Origin {
+                        request_id: Some(req.request_id),
+                        idempotency_key: req.idempotency_key,
+                    };
+                    let dispatches = events::commit(&mut data, req.account, origin, now);
+                    // Queued (not sent) under the lock, so that deliveries follow the
+                    // order the events were recorded in; the HTTP calls happen on the
+                    // delivery runtime, which never holds this lock across them.
+                    emulator.deliveries.enqueue(state, dispatches, false);
                     Outcome {
                         status,
                         body,
@@ -473,13 +506,27 @@ fn parse_payment_method(body: &[u8]) -> Result<String, ApiError> {
 
 /// `POST /_emulator/checkout/sessions/:id/complete`: completes a checkout session as its
 /// hosted page would.
-fn complete_checkout(state: &KeyState, account: &str, session: &str, body: &[u8]) -> (u16, Value) {
+fn complete_checkout(
+    emulator: &Emulator,
+    state: &Arc<KeyState>,
+    account: &str,
+    session: &str,
+    body: &[u8],
+) -> (u16, Value) {
     let pm = match parse_payment_method(body) {
         Ok(pm) => pm,
         Err(error) => return (error.status, error.to_json()),
     };
-    let mut data = state.lock();
-    match checkout::complete(data.store(account), ids::now(), session, &pm) {
+    let now = ids::now();
+    let result = {
+        let mut data = state.lock();
+        let result = checkout::complete(data.store(account), now, session, &pm);
+        // Automatic events (as the hosted page makes them): no request.
+        let dispatches = events::commit(&mut data, account, Origin::default(), now);
+        emulator.deliveries.enqueue(state, dispatches, false);
+        result
+    };
+    match result {
         Ok(value) => (200, value),
         Err(error) => (error.status, error.to_json()),
     }
@@ -518,7 +565,7 @@ async fn checkout_page(
             Ok(body) => body,
             Err(error) => return respond_error(&error, request_id),
         };
-        let (code, outcome) = complete_checkout(&state, &page.account, session, &body);
+        let (code, outcome) = complete_checkout(emulator, &state, &page.account, session, &body);
         if code == 200 {
             if let Some(url) = checkout::success_redirect(&outcome) {
                 return HttpResponse::SeeOther()
@@ -548,73 +595,90 @@ async fn checkout_page(
     }
 }
 
+/// A `/_emulator/...` request.
+struct AdminCall<'r> {
+    method: &'r str,
+    /// The path after `/_emulator/`.
+    action: &'r str,
+    /// The `Stripe-Account` (`""` for the key's own account).
+    account: &'r str,
+    query: &'r str,
+    request_id: &'r str,
+}
+
 /// The `/_emulator/...` test endpoints.
 async fn admin(
-    state: &KeyState,
-    method: &str,
-    action: &str,
-    account: &str,
+    emulator: &Emulator,
+    state: &Arc<KeyState>,
+    call: &AdminCall<'_>,
     payload: web::Payload,
-    request_id: &str,
 ) -> HttpResponse {
-    if method == "POST"
-        && let Some(session) = action
-            .strip_prefix("checkout/sessions/")
-            .and_then(|rest| rest.strip_suffix("/complete"))
-            .filter(|id| !id.is_empty() && !id.contains('/'))
-    {
-        let body = match read_body(payload).await {
+    let AdminCall {
+        method,
+        action,
+        account,
+        request_id,
+        ..
+    } = *call;
+    let body = if method == "POST" {
+        match read_body(payload).await {
             Ok(body) => body,
             Err(error) => return respond_error(&error, request_id),
-        };
-        let (status, body) = complete_checkout(state, account, session, &body);
-        return respond_json(status, &body, request_id);
-    }
-    match (method, action) {
-        ("DELETE", "data") => {
+        }
+    } else {
+        web::Bytes::new()
+    };
+    let segs: Vec<&str> = action.split('/').collect();
+    let result: Result<Value, ApiError> = match (method, segs.as_slice()) {
+        ("POST", ["checkout", "sessions", session, "complete"]) if !session.is_empty() => {
+            let (status, body) = complete_checkout(emulator, state, account, session, &body);
+            return respond_json(status, &body, request_id);
+        }
+        ("DELETE", ["data"]) => {
             state.lock().clear();
-            respond_json(
-                200,
-                &json!({"object": "emulator.data", "deleted": true}),
-                request_id,
-            )
+            state.delivery.reset();
+            Ok(json!({"object": "emulator.data", "deleted": true}))
         }
-        ("GET", "config") => respond_json(200, &state.config.to_json(), request_id),
-        ("POST", "config") => {
-            let body = match read_body(payload).await {
-                Ok(body) => body,
-                Err(error) => return respond_error(&error, request_id),
-            };
-            match parse_config(&body) {
-                Ok(latency) => {
-                    if let Some(ms) = latency {
-                        state.config.set_latency_ms(ms);
-                    }
-                    respond_json(200, &state.config.to_json(), request_id)
-                }
-                Err(error) => respond_error(&error, request_id),
+        ("GET", ["config"]) => Ok(state.config.to_json()),
+        ("POST", ["config"]) => parse_config(&body).map(|latency| {
+            if let Some(ms) = latency {
+                state.config.set_latency_ms(ms);
             }
-        }
-        ("GET", "requests") => {
+            state.config.to_json()
+        }),
+        ("GET", ["requests"]) => {
             let requests = state.lock().requests();
-            respond_json(
-                200,
-                &list::list_object("/_emulator/requests", requests, false),
-                request_id,
-            )
+            Ok(list::list_object("/_emulator/requests", requests, false))
         }
-        ("DELETE", "requests") => {
+        ("DELETE", ["requests"]) => {
             state.lock().clear_requests();
-            respond_json(
-                200,
-                &json!({"object": "emulator.requests", "deleted": true}),
-                request_id,
-            )
+            Ok(json!({"object": "emulator.requests", "deleted": true}))
         }
-        _ => respond_error(
-            &ApiError::unrecognized_url(method, &format!("/_emulator/{action}")),
-            request_id,
-        ),
+        ("GET", ["deliveries"]) => webhook_admin::deliveries(state, call.query),
+        ("DELETE", ["deliveries"]) => {
+            state.delivery.clear_attempts();
+            Ok(json!({"object": "emulator.deliveries", "deleted": true}))
+        }
+        ("GET", ["delivery"]) => Ok(webhook_admin::status(state)),
+        ("POST", ["delivery"]) => webhook_admin::pause(emulator, state, &body),
+        ("POST", ["delivery", "flush"]) => webhook_admin::flush(emulator, state, &body).await,
+        ("GET", ["delivery", "config"]) => Ok(webhook_admin::config(state)),
+        ("POST", ["delivery", "config"]) => webhook_admin::set_config(state, &body),
+        ("POST", ["events"]) => webhook_admin::create_event(emulator, state, account, &body),
+        ("POST", ["events", id, "redeliver"]) => {
+            webhook_admin::redeliver(emulator, state, account, id, &body)
+        }
+        ("POST", ["webhook_endpoints", id, "roll_secret"]) => {
+            webhook_admin::roll_secret(state, account, id, &body)
+        }
+        _ => Err(ApiError::unrecognized_url(
+            method,
+            &format!("/_emulator/{action}"),
+        )),
+    };
+    match result {
+        Ok(value) => respond_json(200, &value, request_id),
+        Err(error) => respond_error(&error, request_id),
     }
 }
 

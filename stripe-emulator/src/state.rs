@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Value, json};
 
+use crate::delivery::{Deliverer, KeyDelivery};
 use crate::idempotency::IdempotencyCache;
 use crate::store::Store;
 
@@ -28,6 +29,8 @@ pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The whole emulator.
 #[derive(Debug, Default)]
 pub struct Emulator {
+    /// Webhook delivery (its runtime and HTTP client).
+    pub deliveries: Deliverer,
     keys: Mutex<HashMap<String, Arc<KeyState>>>,
     portal_pages: Mutex<HashMap<String, PortalPage>>,
     checkout_pages: Mutex<HashMap<String, CheckoutPage>>,
@@ -116,6 +119,9 @@ impl KeyConfig {
 pub struct KeyState {
     /// Test-only settings, readable without locking the data.
     pub config: KeyConfig,
+    /// Webhook delivery state (settings, pause queue, recorded attempts), locked apart
+    /// from the data.
+    pub delivery: KeyDelivery,
     livemode: bool,
     data: Mutex<KeyData>,
 }
@@ -134,6 +140,7 @@ impl KeyState {
     fn new(livemode: bool) -> Self {
         KeyState {
             config: KeyConfig::default(),
+            delivery: KeyDelivery::default(),
             livemode,
             data: Mutex::new(KeyData {
                 livemode,
@@ -162,6 +169,11 @@ impl KeyData {
         self.stores
             .entry(account.to_owned())
             .or_insert_with(|| Store::new(livemode))
+    }
+
+    /// The store of an account, if it has one.
+    pub fn existing_store(&self, account: &str) -> Option<&Store> {
+        self.stores.get(account)
     }
 
     /// Remembers a request for `GET /_emulator/requests`.

@@ -5,6 +5,12 @@
 //! name, e.g. `customer`) and id, each with a creation sequence number so lists order newest
 //! first even when objects share a `created` second. A [`Record`] also carries `internal`
 //! state that is never sent to clients (e.g. how a test card declines).
+//!
+//! The store also keeps a journal of the objects changed since the last
+//! [`drain_changes`](Store::drain_changes): every mutable access (`insert*`, `get_mut`,
+//! `get_live_mut`, `remove`) notes the object's state before its first change, so the
+//! events module can turn each request's changes into Stripe events without the resource
+//! handlers having to announce them (and without any change going unannounced).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -42,6 +48,8 @@ pub mod kinds {
     pub const WEBHOOK_ENDPOINT: &str = "webhook_endpoint";
     /// `discount`.
     pub const DISCOUNT: &str = "discount";
+    /// `event` (not journaled: events are what the journal turns into).
+    pub const EVENT: &str = "event";
 }
 
 /// Id prefixes and the object type each denotes, for expansion of id references.
@@ -60,6 +68,7 @@ const ID_PREFIXES: &[(&str, &str)] = &[
     ("cs_", kinds::CHECKOUT_SESSION),
     ("we_", kinds::WEBHOOK_ENDPOINT),
     ("di_", kinds::DISCOUNT),
+    ("evt_", kinds::EVENT),
 ];
 
 /// The object type an id denotes, judged by its prefix.
@@ -98,12 +107,50 @@ struct Collection {
     order: BTreeMap<u64, String>,
 }
 
+/// One object's change, from its state before the first change of a request to its state
+/// when the change was taken.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The object type (a [`kinds`] name).
+    pub kind: String,
+    /// The object id.
+    pub id: String,
+    /// The object before (`None`: it did not exist).
+    pub before: Option<Value>,
+    /// The object after (`None`: it was removed).
+    pub after: Option<Value>,
+    /// When it was first changed (created, for a new object), on a clock that orders all
+    /// changes of the store.
+    pub first: u64,
+    /// When it was last changed.
+    pub last: u64,
+}
+
+/// A journaled object: its state before the first change, and when it was first and last
+/// changed.
+#[derive(Debug)]
+struct Touched {
+    before: Option<Value>,
+    first: u64,
+    last: u64,
+}
+
+/// Objects changed since the last drain.
+#[derive(Debug, Default)]
+struct Journal {
+    touched: HashMap<(String, String), Touched>,
+    clock: u64,
+    /// Changes taken early with [`Store::flush_change`], in order.
+    flushed: Vec<Change>,
+}
+
 /// The objects of one account.
 #[derive(Debug, Default)]
 pub struct Store {
     seq: u64,
     collections: HashMap<&'static str, Collection>,
     singletons: HashMap<&'static str, String>,
+    journal: Journal,
     /// Whether this store serves a live-mode key (`sk_live_`, `rk_live_`).
     pub livemode: bool,
 }
@@ -128,6 +175,80 @@ impl Store {
         self.seq
     }
 
+    /// Notes that `kind`/`id` is about to change (or be created or removed).
+    fn note(&mut self, kind: &str, id: &str) {
+        if kind == kinds::EVENT {
+            return;
+        }
+        let clock = self.journal.clock;
+        self.journal.clock += 1;
+        let key = (kind.to_owned(), id.to_owned());
+        if let Some(touched) = self.journal.touched.get_mut(&key) {
+            touched.last = clock;
+            return;
+        }
+        let before = self.get(kind, id).map(|r| r.object.clone());
+        self.journal.touched.insert(
+            key,
+            Touched {
+                before,
+                first: clock,
+                last: clock,
+            },
+        );
+    }
+
+    /// The changes since the last drain, those taken early with
+    /// [`flush_change`](Store::flush_change) first, then by their last change, and forgets
+    /// them. Objects whose `object` did not change are included (`before == after`);
+    /// callers skip them.
+    pub fn drain_changes(&mut self) -> Vec<Change> {
+        let mut changes = std::mem::take(&mut self.journal.flushed);
+        if self.journal.touched.is_empty() {
+            return changes;
+        }
+        let mut touched: Vec<_> = self.journal.touched.drain().collect();
+        touched.sort_by_key(|(_, t)| t.last);
+        for ((kind, id), t) in touched {
+            let after = self.get(&kind, &id).map(|r| r.object.clone());
+            changes.push(Change {
+                kind,
+                id,
+                before: t.before,
+                after,
+                first: t.first,
+                last: t.last,
+            });
+        }
+        changes
+    }
+
+    /// Counts `kind`/`id` as changed now, for the order its events are announced in (e.g.
+    /// an invoice whose payment failed, after the payment's own events).
+    pub fn touch(&mut self, kind: &str, id: &str) {
+        if self.get(kind, id).is_some() {
+            self.note(kind, id);
+        }
+    }
+
+    /// Takes the change of one object now (as it stands), so that its event shows this
+    /// intermediate state (e.g. an invoice as a draft, before it is finalized in the same
+    /// request). Later changes to it are journaled afresh.
+    pub fn flush_change(&mut self, kind: &str, id: &str) {
+        let key = (kind.to_owned(), id.to_owned());
+        if let Some(t) = self.journal.touched.remove(&key) {
+            let after = self.get(kind, id).map(|r| r.object.clone());
+            self.journal.flushed.push(Change {
+                kind: key.0,
+                id: key.1,
+                before: t.before,
+                after,
+                first: t.first,
+                last: t.last,
+            });
+        }
+    }
+
     /// Stores a new object under its `id`, with internal state, as the newest of its type.
     /// An object already stored under that id is replaced.
     pub fn insert_with(
@@ -141,6 +262,7 @@ impl Store {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
+        self.note(kind, &id);
         let seq = self.next_seq();
         let collection = self.collections.entry(kind).or_default();
         if let Some(old) = collection.by_id.remove(&id) {
@@ -166,6 +288,9 @@ impl Store {
 
     /// The record of `id` for changing it in place, tombstones included.
     pub fn get_mut(&mut self, kind: &str, id: &str) -> Option<&mut Record> {
+        if self.get(kind, id).is_some() {
+            self.note(kind, id);
+        }
         self.collections.get_mut(kind)?.by_id.get_mut(id)
     }
 
@@ -181,6 +306,9 @@ impl Store {
 
     /// Removes an object for good (no tombstone).
     pub fn remove(&mut self, kind: &str, id: &str) -> Option<Record> {
+        if self.get(kind, id).is_some() {
+            self.note(kind, id);
+        }
         let collection = self.collections.get_mut(kind)?;
         let record = collection.by_id.remove(id)?;
         collection.order.remove(&record.seq);
@@ -221,6 +349,19 @@ impl Store {
     /// Number of records of a type, tombstones included.
     pub fn count(&self, kind: &str) -> usize {
         self.collections.get(kind).map_or(0, |c| c.by_id.len())
+    }
+
+    /// Removes the oldest records of a type until at most `keep` remain.
+    pub fn trim_oldest(&mut self, kind: &str, keep: usize) {
+        let Some(collection) = self.collections.get_mut(kind) else {
+            return;
+        };
+        while collection.by_id.len() > keep {
+            let Some((_, id)) = collection.order.pop_first() else {
+                break;
+            };
+            collection.by_id.remove(&id);
+        }
     }
 
     /// Any stored object by id, its type judged by the id's prefix.
@@ -266,6 +407,57 @@ mod tests {
         assert_eq!(store.count(kinds::CUSTOMER), 2);
         store.clear();
         assert_eq!(store.count(kinds::CUSTOMER), 0);
+    }
+
+    #[test]
+    fn the_journal_reports_changes_in_order() {
+        let mut store = Store::new(false);
+        store.insert(kinds::CUSTOMER, json!({"id": "cus_a", "n": 1}));
+        store.insert(kinds::CUSTOMER, json!({"id": "cus_b", "n": 1}));
+        assert_eq!(store.drain_changes().len(), 2);
+        assert!(store.drain_changes().is_empty());
+
+        // Changes are reported by their last change, with when they were first made.
+        store.get_mut(kinds::CUSTOMER, "cus_a").unwrap().object["n"] = json!(2);
+        store.insert(kinds::PRICE, json!({"id": "price_x"}));
+        store.get_mut(kinds::CUSTOMER, "cus_b").unwrap().object["n"] = json!(3);
+        store.get_mut(kinds::PRICE, "price_x").unwrap().object["n"] = json!(1);
+        store.get_mut(kinds::CUSTOMER, "cus_a").unwrap().object["n"] = json!(4);
+        store.insert(kinds::EVENT, json!({"id": "evt_1"}));
+        let changes = store.drain_changes();
+        let order: Vec<&str> = changes.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(order, ["cus_b", "price_x", "cus_a"]);
+        assert_eq!(changes[2].before, Some(json!({"id": "cus_a", "n": 1})));
+        assert_eq!(changes[2].after, Some(json!({"id": "cus_a", "n": 4})));
+        assert_eq!(changes[1].before, None);
+        assert!(changes[2].first < changes[1].first && changes[1].first < changes[0].first);
+        assert!(changes[0].last < changes[1].last);
+
+        // A flushed change keeps its intermediate state; later changes start afresh.
+        store.get_mut(kinds::CUSTOMER, "cus_a").unwrap().object["n"] = json!(5);
+        store.flush_change(kinds::CUSTOMER, "cus_a");
+        store.get_mut(kinds::CUSTOMER, "cus_a").unwrap().object["n"] = json!(6);
+        store.remove(kinds::CUSTOMER, "cus_b");
+        let changes = store.drain_changes();
+        assert_eq!(changes.len(), 3);
+        assert_eq!(changes[0].after, Some(json!({"id": "cus_a", "n": 5})));
+        assert_eq!(changes[1].before, Some(json!({"id": "cus_a", "n": 5})));
+        assert_eq!(changes[2].id, "cus_b");
+        assert_eq!(changes[2].after, None);
+    }
+
+    #[test]
+    fn trim_keeps_the_newest() {
+        let mut store = Store::new(false);
+        for i in 0..5 {
+            store.insert(kinds::EVENT, json!({"id": format!("evt_{i}")}));
+        }
+        store.trim_oldest(kinds::EVENT, 2);
+        let ids: Vec<_> = store
+            .newest_first(kinds::EVENT)
+            .map(|r| r.object["id"].clone())
+            .collect();
+        assert_eq!(ids, vec![json!("evt_4"), json!("evt_3")]);
     }
 
     #[test]

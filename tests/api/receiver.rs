@@ -23,13 +23,29 @@ struct Endpoint {
     secret: String,
 }
 
+/// An endpoint whose secret the test signs with. The emulator's own deliveries for it go to
+/// a closed port, so the events a test sends by hand are the only ones the receiver sees.
 async fn endpoint(app: &TestApp, tenant: &TestTenant) -> Endpoint {
+    create_endpoint(
+        app,
+        tenant,
+        json!({"events": ["*"], "url": "http://127.0.0.1:9/elsewhere"}),
+    )
+    .await
+}
+
+/// An endpoint pointing at this app's receiver: Stripe (the emulator) delivers to it.
+async fn receiving_endpoint(app: &TestApp, tenant: &TestTenant) -> Endpoint {
+    create_endpoint(app, tenant, json!({"events": ["*"]})).await
+}
+
+async fn create_endpoint(app: &TestApp, tenant: &TestTenant, webhook: Value) -> Endpoint {
     let response = app
         .post_json(
             "/stripe/webhooks",
             tenant,
             &tenant.admin_token(),
-            &json!({"webhook": {"events": ["*"]}}),
+            &json!({ "webhook": webhook }),
         )
         .await;
     let w = json_body(response).await["data"]["attributes"].clone();
@@ -667,3 +683,122 @@ fn conn_tenant(conn: &mut sales_block::db::AnyConnection, cus: &str) -> String {
 }
 
 on_both_databases!(customer_events_update_the_mirror_and_a_deletion_sticks);
+
+/// Polls `check` until it returns `Some`, failing after `secs`.
+async fn eventually<T, F, Fut>(secs: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met within {secs} s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn stripes_own_deliveries_keep_the_mirror_current(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    // The endpoint points at this app's receiver; the emulator delivers to it for real.
+    let _endpoint = receiving_endpoint(&app, &tenant).await;
+    let token = tenant.user_token("flow");
+    let customer = app.customer(&tenant, &token, "flow@example.com").await;
+    let price = app.price(&tenant, 2500, Some("month")).await;
+    let created = json_body(
+        app.post_json("/stripe/subscriptions", &tenant, &token,
+            &json!({"subscription": {"customer_id": customer["unique_id"], "price_id": price, "card_token": "pm_card_visa"}}))
+        .await,
+    )
+    .await;
+    let sub = created["data"]["attributes"]["stripe_subscription_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_owned();
+    assert_eq!(created["data"]["attributes"]["status"], "active");
+
+    // A change made at Stripe, not through us (the dashboard): only the webhook tells us.
+    app.stripe_post(
+        &tenant,
+        &format!("/v1/subscriptions/{sub}"),
+        &[
+            ("cancel_at_period_end", "true"),
+            ("metadata[source]", "dashboard"),
+        ],
+    )
+    .await;
+    let listed = eventually(15, || async {
+        let body = json_body(
+            app.authed(Method::GET, "/stripe/subscriptions", &tenant, &token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let s = body["data"][0]["attributes"].clone();
+        (s["cancel_at_period_end"] == true).then_some(s)
+    })
+    .await;
+    assert_eq!(listed["metadata"]["source"], "dashboard");
+    assert_eq!(listed["status"], "active");
+
+    // Every event Stripe emitted arrives, is stored once and settles; every delivery was
+    // acknowledged with a 200.
+    let emitted: Value = app
+        .http
+        .get(format!("{}/v1/events?limit=100", app.emulator.base_url()))
+        .bearer_auth(&tenant.stripe_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut emitted: Vec<String> = emitted["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    emitted.sort();
+    assert!(emitted.len() >= 5, "{emitted:?}");
+    let stored = eventually(15, || async {
+        let stored = events_stored(&app).await;
+        let mut ids: Vec<String> = stored.iter().map(|(id, _)| id.clone()).collect();
+        ids.sort();
+        let settled = stored.iter().all(|(_, o)| o != "refresh_pending");
+        (ids == emitted && settled).then_some(stored)
+    })
+    .await;
+    assert!(
+        stored
+            .iter()
+            .all(|(_, o)| ["applied", "stale", "ignored", "refreshed"].contains(&o.as_str())),
+        "{stored:?}"
+    );
+    let deliveries: Value = app
+        .http
+        .get(format!("{}/_emulator/deliveries", app.emulator.base_url()))
+        .bearer_auth(&tenant.stripe_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let attempts = deliveries["data"].as_array().unwrap();
+    assert_eq!(
+        attempts.len(),
+        emitted.len(),
+        "one attempt per event: {attempts:?}"
+    );
+    assert!(attempts.iter().all(|a| a["status"] == 200), "{attempts:?}");
+}
+
+on_both_databases!(stripes_own_deliveries_keep_the_mirror_current);

@@ -24,7 +24,7 @@ pub const LABEL: &str = "coupon";
 const MAX_NAME_LEN: usize = 40;
 
 /// A coupon with `valid` brought up to date.
-fn current(object: &Value, now: i64) -> Value {
+pub fn current(object: &Value, now: i64) -> Value {
     let mut coupon = object.clone();
     let max = coupon.get("max_redemptions").and_then(Value::as_i64);
     let redeem_by = coupon.get("redeem_by").and_then(Value::as_i64);

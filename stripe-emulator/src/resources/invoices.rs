@@ -599,6 +599,14 @@ pub fn finalize(store: &mut Store, now: i64, id: &str) {
     if str_field(&invoice, "status") != Some("draft") {
         return;
     }
+    // Announce a draft made in this same request as the draft it was (`invoice.created`),
+    // after its new items, before announcing its finalization.
+    for item in store.ids_where(kinds::INVOICE_ITEM, |r| {
+        str_field(&r.object, "invoice") == Some(id)
+    }) {
+        store.flush_change(kinds::INVOICE_ITEM, &item);
+    }
+    store.flush_change(kinds::INVOICE, id);
     let customer = str_field(&invoice, "customer")
         .unwrap_or_default()
         .to_owned();
@@ -694,10 +702,16 @@ pub fn finalize(store: &mut Store, now: i64, id: &str) {
     }
     if let Some(record) = store.get_live_mut(kinds::INVOICE, id) {
         record.object = invoice;
-        if let Some(pi) = intent {
+        if let Some(pi) = &intent {
             record.internal.insert("payment_intent".into(), json!(pi));
         }
     }
+    // `payment_intent.created` and `invoice.finalized` show the open invoice, before any
+    // payment in this same request.
+    if let Some(pi) = &intent {
+        store.flush_change(kinds::PAYMENT_INTENT, pi);
+    }
+    store.flush_change(kinds::INVOICE, id);
 }
 
 /// The payment method an invoice is charged with: its own, its subscription's default, or
@@ -750,7 +764,13 @@ pub fn pay(store: &mut Store, now: i64, id: &str, pm: Option<&str>) -> ApiResult
         set(&mut record.object, "payment_method", json!(pm));
         set(&mut record.object, "status", json!("requires_confirmation"));
     }
-    payment_intents::confirm_stored(store, now, &pi).map(|_| true)
+    let result = payment_intents::confirm_stored(store, now, &pi).map(|_| true);
+    if result.is_err() {
+        // `invoice.payment_failed` follows the payment's `charge.failed` and
+        // `payment_intent.payment_failed`, as in Stripe.
+        store.touch(kinds::INVOICE, id);
+    }
+    result
 }
 
 /// Marks an invoice paid by its payment intent `intent`, and tells its subscription.

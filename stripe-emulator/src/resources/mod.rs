@@ -10,6 +10,7 @@ pub mod checkout;
 pub mod coupons;
 pub mod customers;
 pub mod event_types;
+pub mod events;
 pub mod invoices;
 pub mod payment_intents;
 pub mod payment_methods;
@@ -120,6 +121,8 @@ pub fn route(ctx: &mut Ctx<'_>, method: &str, segs: &[&str]) -> Option<ApiResult
         ("GET", ["checkout", "sessions", id, "line_items"]) => checkout::list_line_items(ctx, id),
         ("POST", ["checkout", "sessions", id, "expire"]) => checkout::expire(ctx, id),
         ("GET", ["setup_intents", id]) => setup_intents::retrieve(ctx, id),
+        ("GET", ["events"]) => events::list(ctx),
+        ("GET", ["events", id]) => events::retrieve(ctx, id),
         ("POST", ["webhook_endpoints"]) => webhook_endpoints::create(ctx),
         ("GET", ["webhook_endpoints"]) => webhook_endpoints::list(ctx),
         ("GET", ["webhook_endpoints", id]) => webhook_endpoints::retrieve(ctx, id),

@@ -5,15 +5,10 @@
 //! optional expiry for rolled secrets) so that event delivery can sign with
 //! [`signing_secrets`] and pick endpoints with [`subscribers`].
 //!
-//! Event delivery (not built yet) is meant to work like this: handlers push
-//! `(type, object snapshot)` pairs onto a per-request list in `Ctx` at each state change
-//! (`customer.subscription.updated`, `invoice.paid`, ...); after the handler succeeds the
-//! server stores `evt_...` objects (the `event` fixture, `api_version` = the endpoint's or
-//! the emulator's) in the key's store and, after releasing the lock, hands one delivery
-//! per subscribed endpoint to a background task that POSTs the raw body with
-//! `Stripe-Signature: t=<now>,v1=<hmac-sha256(secret, "t.body")>` (one `v1` per live
-//! secret), retrying non-2xx answers with back-off and recording attempts for
-//! `GET /v1/events` (`delivery_success`) and test helpers (redeliver, delay, reorder).
+//! Events are recorded by [`crate::events`] and delivered by [`crate::delivery`]: each
+//! event goes to the enabled endpoints of its account whose `enabled_events` hold its type
+//! or `*` (and, for a connected account's event, to the platform's `connect` endpoints),
+//! signed with every live secret.
 
 use serde_json::{Map, Value, json};
 
@@ -251,6 +246,46 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     Ok(paging.page("/v1/webhook_endpoints", records))
 }
 
+/// Longest overlap of a rolled secret with its successor (Stripe allows up to 24 hours).
+pub const MAX_ROLL_OVERLAP_SECS: i64 = 24 * 60 * 60;
+
+/// Rolls an endpoint's signing secret: a new secret signs from now on, and the live ones
+/// keep signing beside it until `now + expires_in` (at once for 0). Returns the new
+/// secret.
+pub fn roll_secret(store: &mut Store, id: &str, now: i64, expires_in: i64) -> ApiResult<String> {
+    let Some(record) = store.get_live_mut(kinds::WEBHOOK_ENDPOINT, id) else {
+        return Err(ApiError::resource_missing(LABEL, id, "id"));
+    };
+    let expires_at = now.saturating_add(expires_in);
+    let mut secrets: Vec<Value> = record
+        .internal
+        .get("secrets")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| {
+            s.get("expires_at")
+                .and_then(Value::as_i64)
+                .is_none_or(|at| at > now)
+        })
+        .map(|mut s| {
+            let sooner = s
+                .get("expires_at")
+                .and_then(Value::as_i64)
+                .map_or(expires_at, |at| at.min(expires_at));
+            set(&mut s, "expires_at", json!(sooner));
+            s
+        })
+        .collect();
+    let secret = new_secret();
+    secrets.insert(0, json!({"secret": secret, "expires_at": null}));
+    record
+        .internal
+        .insert("secrets".into(), Value::Array(secrets));
+    Ok(secret)
+}
+
 /// The secrets an endpoint's deliveries are signed with at `now`, newest first (more than
 /// one while a rolled secret has not expired; Stripe then sends one `v1=` per secret).
 pub fn signing_secrets(store: &Store, id: &str, now: i64) -> Vec<String> {
@@ -284,6 +319,23 @@ pub fn subscribers(store: &Store, event_type: &str) -> Vec<String> {
     });
     ids.reverse();
     ids
+}
+
+/// Ids of the enabled endpoints subscribed to `event_type` that are (`connect`) or are not
+/// Connect endpoints, oldest first: an account's own events go to its own endpoints, a
+/// connected account's events also to the platform's Connect endpoints.
+pub fn subscribers_of(store: &Store, event_type: &str, connect: bool) -> Vec<String> {
+    subscribers(store, event_type)
+        .into_iter()
+        .filter(|id| {
+            store
+                .get(kinds::WEBHOOK_ENDPOINT, id)
+                .and_then(|r| r.internal.get("connect"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+                == connect
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -327,5 +379,20 @@ mod tests {
             ["whsec_new", "whsec_old"]
         );
         assert_eq!(signing_secrets(&store, "we_1", 150), ["whsec_new"]);
+
+        let rolled = roll_secret(&mut store, "we_1", 50, 30).unwrap();
+        assert!(rolled.starts_with("whsec_"));
+        assert_eq!(
+            signing_secrets(&store, "we_1", 60),
+            [rolled.as_str(), "whsec_new", "whsec_old"]
+        );
+        assert_eq!(
+            signing_secrets(&store, "we_1", 80),
+            [rolled.as_str()],
+            "the old secrets expire together"
+        );
+        let again = roll_secret(&mut store, "we_1", 90, 0).unwrap();
+        assert_eq!(signing_secrets(&store, "we_1", 90), [again.as_str()]);
+        assert!(roll_secret(&mut store, "we_9", 90, 0).is_err());
     }
 }

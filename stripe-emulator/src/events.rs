@@ -1,0 +1,780 @@
+//! Stripe events: what each change of an object announces, and the `evt_...` objects that
+//! record them.
+//!
+//! Resource handlers do not announce events themselves: the [`Store`] journals every object
+//! a request changes (its state before the first change, and after), and [`commit`] turns
+//! each change into the events Stripe sends for it ([`derive()`]), stores them as `evt_...`
+//! objects in the account's store (the newest [`MAX_EVENTS`] are kept) and returns the
+//! deliveries to make once the store lock is released.
+//!
+//! What each change announces (`data.object` is the object as `GET` answers it after the
+//! change; `data.previous_attributes` is on `*.updated` events only: the old values of the
+//! changed top-level fields):
+//! - customer, product, price, coupon: `.created`, `.updated`, `.deleted` (a deleted object
+//!   is announced as it was before, as Stripe does; a coupon's redemption count and a
+//!   customer's invoice sequence alone are not announced).
+//! - payment method: `payment_method.attached` / `.detached` when its `customer` changes,
+//!   `.updated` for other changes.
+//! - payment intent: `.created`, then by the status it reaches: `.succeeded`,
+//!   `.amount_capturable_updated` (manual capture), `.requires_action`, `.processing`,
+//!   `.canceled`; `.payment_failed` when a new `last_payment_error` appears.
+//! - charge: `.succeeded` / `.failed` / `.pending` when created; `.captured`, `.refunded`,
+//!   else `.updated`, on changes.
+//! - setup intent: `.created`, `.succeeded`, `.canceled`.
+//! - subscription: `customer.subscription.created`, `.updated`, `.deleted` (on reaching
+//!   `canceled` or `incomplete_expired`), `.paused` / `.resumed`.
+//! - invoice: `.created`, then by status: `.finalized` (left draft), `.paid` and
+//!   `.payment_succeeded`, `.voided`, `.marked_uncollectible`; `.payment_failed` when a
+//!   payment attempt left it open; `.updated` for other changes.
+//! - invoice item: `invoiceitem.created`, `.deleted`.
+//! - checkout session: `checkout.session.completed`, `.expired`.
+//!
+//! Order within a request: each creation when the object was created, every other event
+//! when its object last changed in the request (invoices are also announced as they pass
+//! through draft and finalization, with those states). So creating a subscription that is
+//! paid at once announces `customer.subscription.created`, `invoiceitem.created` (one-time
+//! items), `invoice.created` (draft), `payment_intent.created`, `invoice.finalized` (open),
+//! `charge.succeeded`, `payment_intent.succeeded`, `invoice.paid`,
+//! `invoice.payment_succeeded` (paid); if the card declines, `charge.failed`,
+//! `payment_intent.payment_failed`, `invoice.payment_failed` after `invoice.finalized`
+//! (and paying that invoice later: `charge.succeeded`, `payment_intent.succeeded`,
+//! `invoice.paid`, `invoice.payment_succeeded`, `customer.subscription.updated`). A
+//! customer created with a card announces `customer.created`, `payment_method.attached`.
+//! All events of a request share its `created` second and its `request.id`.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use crate::fixtures::{API_VERSION, fixture};
+use crate::ids;
+use crate::resources::{coupons, invoices, str_field, webhook_endpoints};
+use crate::state::KeyData;
+use crate::store::{Change, Store, kinds};
+
+/// Events kept per account (Stripe keeps 30 days); older ones are forgotten.
+pub const MAX_EVENTS: usize = 10_000;
+
+/// One event a change announces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Derived {
+    /// The event type, e.g. `customer.updated`.
+    pub event_type: &'static str,
+    /// `data.object`.
+    pub object: Value,
+    /// `data.previous_attributes` (on `*.updated` events).
+    pub previous_attributes: Option<Value>,
+}
+
+/// The request an event comes from (`request` of the event).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin<'a> {
+    /// The `Request-Id` of the API request; `None` for automatic events (hosted pages,
+    /// test helpers).
+    pub request_id: Option<&'a str>,
+    /// Its `Idempotency-Key`.
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// Where a webhook endpoint is kept: the account (`""` for the key's own) and its id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    /// The account whose store holds the endpoint.
+    pub account: String,
+    /// The endpoint id (`we_...`).
+    pub endpoint: String,
+}
+
+/// An event to deliver to some endpoints.
+#[derive(Debug, Clone)]
+pub struct Dispatch {
+    /// The account whose store holds the event.
+    pub account: String,
+    /// The event id.
+    pub event_id: String,
+    /// The event type.
+    pub event_type: String,
+    /// The exact body to POST.
+    pub body: Arc<str>,
+    /// The endpoints to deliver to.
+    pub targets: Vec<Target>,
+}
+
+fn is_deleted(object: &Value) -> bool {
+    object.get("deleted").and_then(Value::as_bool) == Some(true)
+}
+
+/// The object as `GET` answers it.
+fn present(kind: &str, object: &Value, now: i64) -> Value {
+    match kind {
+        kinds::INVOICE => {
+            let mut invoice = object.clone();
+            invoices::strip_includable(&mut invoice, &[]);
+            invoice
+        }
+        kinds::COUPON => coupons::current(object, now),
+        _ => object.clone(),
+    }
+}
+
+/// The old values of the top-level fields that differ (absent ones as `null`), leaving out
+/// `ignored`.
+fn changed_fields(before: &Value, after: &Value, ignored: &[&str]) -> Map<String, Value> {
+    let empty = Map::new();
+    let old = before.as_object().unwrap_or(&empty);
+    let new = after.as_object().unwrap_or(&empty);
+    let mut changed = Map::new();
+    for (key, value) in old {
+        if !ignored.contains(&key.as_str()) && new.get(key) != Some(value) {
+            changed.insert(key.clone(), value.clone());
+        }
+    }
+    for key in new.keys() {
+        if !ignored.contains(&key.as_str()) && !old.contains_key(key) {
+            changed.insert(key.clone(), Value::Null);
+        }
+    }
+    changed
+}
+
+fn status(object: Option<&Value>) -> Option<&str> {
+    object.and_then(|o| str_field(o, "status"))
+}
+
+fn int(object: Option<&Value>, key: &str) -> i64 {
+    object
+        .and_then(|o| o.get(key))
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+}
+
+/// Fields whose change alone Stripe does not announce, per object type.
+fn unannounced(kind: &str) -> &'static [&'static str] {
+    match kind {
+        kinds::CUSTOMER => &["next_invoice_sequence"],
+        kinds::COUPON => &["times_redeemed", "valid"],
+        _ => &[],
+    }
+}
+
+/// The `.created`/`.updated`/`.deleted` prefix of an object type, if Stripe announces its
+/// lifecycle that way.
+fn lifecycle_prefix(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        kinds::CUSTOMER => "customer",
+        kinds::PRODUCT => "product",
+        kinds::PRICE => "price",
+        kinds::COUPON => "coupon",
+        _ => return None,
+    })
+}
+
+/// An event type as a `'static` name (every name used here is a known event type).
+fn name(event_type: &str) -> &'static str {
+    crate::resources::event_types::EVENT_TYPES
+        .iter()
+        .copied()
+        .find(|known| *known == event_type)
+        .unwrap_or("unknown")
+}
+
+/// The events one change announces, in order.
+pub fn derive(change: &Change, now: i64) -> Vec<Derived> {
+    let kind = change.kind.as_str();
+    let before = change
+        .before
+        .as_ref()
+        .filter(|o| !is_deleted(o))
+        .map(|o| present(kind, o, now));
+    let after = change
+        .after
+        .as_ref()
+        .filter(|o| !is_deleted(o))
+        .map(|o| present(kind, o, now));
+    if (before.is_none() && after.is_none()) || before == after {
+        return Vec::new();
+    }
+    let mut types: Vec<&'static str> = Vec::new();
+    // Whether an `.updated` event is due when nothing more specific is.
+    let changed = match (&before, &after) {
+        (Some(b), Some(a)) => !changed_fields(b, a, unannounced(kind)).is_empty(),
+        _ => false,
+    };
+    let created = before.is_none();
+    let (b, a) = (before.as_ref(), after.as_ref());
+    if let Some(prefix) = lifecycle_prefix(kind) {
+        match (b, a) {
+            (None, Some(_)) => types.push(name(&format!("{prefix}.created"))),
+            (Some(_), None) => types.push(name(&format!("{prefix}.deleted"))),
+            _ if changed => types.push(name(&format!("{prefix}.updated"))),
+            _ => {}
+        }
+    } else if let Some(a) = a {
+        match kind {
+            kinds::PAYMENT_METHOD => {
+                let old = b.and_then(|o| str_field(o, "customer"));
+                let new = str_field(a, "customer");
+                if old.is_some() && old != new {
+                    types.push("payment_method.detached");
+                }
+                if new.is_some() && old != new {
+                    types.push("payment_method.attached");
+                }
+                let others = b
+                    .is_some_and(|b| !changed_fields(b, a, &["customer"]).is_empty() && old == new);
+                if others {
+                    types.push("payment_method.updated");
+                }
+            }
+            kinds::PAYMENT_INTENT => {
+                if created {
+                    types.push("payment_intent.created");
+                }
+                let error = a.get("last_payment_error").filter(|e| !e.is_null());
+                if error.is_some() && error != b.and_then(|b| b.get("last_payment_error")) {
+                    types.push("payment_intent.payment_failed");
+                }
+                if status(Some(a)) != status(b) {
+                    match status(Some(a)) {
+                        Some("succeeded") => types.push("payment_intent.succeeded"),
+                        Some("requires_capture") => {
+                            types.push("payment_intent.amount_capturable_updated");
+                        }
+                        Some("requires_action") => types.push("payment_intent.requires_action"),
+                        Some("processing") => types.push("payment_intent.processing"),
+                        Some("canceled") => types.push("payment_intent.canceled"),
+                        _ => {}
+                    }
+                }
+            }
+            kinds::CHARGE => {
+                if created {
+                    match status(Some(a)) {
+                        Some("succeeded") => types.push("charge.succeeded"),
+                        Some("failed") => types.push("charge.failed"),
+                        Some("pending") => types.push("charge.pending"),
+                        _ => {}
+                    }
+                } else {
+                    let captured = |o: Option<&Value>| {
+                        o.and_then(|o| o.get("captured")).and_then(Value::as_bool) == Some(true)
+                    };
+                    if captured(Some(a)) && !captured(b) {
+                        types.push("charge.captured");
+                    } else if int(Some(a), "amount_refunded") > int(b, "amount_refunded") {
+                        types.push("charge.refunded");
+                    } else if changed {
+                        types.push("charge.updated");
+                    }
+                }
+            }
+            kinds::SETUP_INTENT => {
+                if created {
+                    types.push("setup_intent.created");
+                }
+                if status(Some(a)) != status(b) {
+                    match status(Some(a)) {
+                        Some("succeeded") => types.push("setup_intent.succeeded"),
+                        Some("canceled") => types.push("setup_intent.canceled"),
+                        Some("requires_action") => types.push("setup_intent.requires_action"),
+                        _ => {}
+                    }
+                }
+            }
+            kinds::SUBSCRIPTION => {
+                let (old, new) = (status(b), status(Some(a)));
+                let ended = |s: Option<&str>| matches!(s, Some("canceled" | "incomplete_expired"));
+                if created {
+                    types.push("customer.subscription.created");
+                } else if ended(new) && !ended(old) {
+                    types.push("customer.subscription.deleted");
+                } else if changed {
+                    if new == Some("paused") && old != new {
+                        types.push("customer.subscription.paused");
+                    } else if old == Some("paused") && old != new {
+                        types.push("customer.subscription.resumed");
+                    }
+                    types.push("customer.subscription.updated");
+                }
+            }
+            kinds::INVOICE => {
+                if created {
+                    types.push("invoice.created");
+                }
+                let old = if created { Some("draft") } else { status(b) };
+                let new = status(Some(a));
+                if old == Some("draft") && new != Some("draft") {
+                    types.push("invoice.finalized");
+                }
+                if old != new {
+                    match new {
+                        Some("paid") => {
+                            types.push("invoice.paid");
+                            types.push("invoice.payment_succeeded");
+                        }
+                        Some("void") => types.push("invoice.voided"),
+                        Some("uncollectible") => types.push("invoice.marked_uncollectible"),
+                        _ => {}
+                    }
+                }
+                if new == Some("open") && int(Some(a), "attempt_count") > int(b, "attempt_count") {
+                    types.push("invoice.payment_failed");
+                }
+                if types.is_empty() && changed {
+                    types.push("invoice.updated");
+                }
+            }
+            kinds::INVOICE_ITEM if created => types.push("invoiceitem.created"),
+            kinds::CHECKOUT_SESSION if status(Some(a)) != status(b) && !created => {
+                match status(Some(a)) {
+                    Some("complete") => types.push("checkout.session.completed"),
+                    Some("expired") => types.push("checkout.session.expired"),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    } else if kind == kinds::INVOICE_ITEM {
+        types.push("invoiceitem.deleted");
+    }
+
+    types
+        .into_iter()
+        .map(|event_type| {
+            let previous_attributes = match (event_type.ends_with(".updated"), b, a) {
+                (true, Some(b), Some(a)) => {
+                    Some(Value::Object(changed_fields(b, a, unannounced(kind))))
+                }
+                _ => None,
+            };
+            Derived {
+                event_type,
+                // A deleted object is announced as it was.
+                object: a.or(b).cloned().unwrap_or(Value::Null),
+                previous_attributes,
+            }
+        })
+        .collect()
+}
+
+/// An event object, shaped from the fixture.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per field of the event"
+)]
+pub fn event_object(
+    id: &str,
+    event_type: &str,
+    object: Value,
+    previous_attributes: Option<Value>,
+    created: i64,
+    livemode: bool,
+    account: &str,
+    origin: Origin<'_>,
+) -> Value {
+    let mut data = Map::new();
+    data.insert("object".into(), object);
+    if let Some(previous) = previous_attributes {
+        data.insert("previous_attributes".into(), previous);
+    }
+    let mut event = fixture(kinds::EVENT);
+    let Some(map) = event.as_object_mut() else {
+        return event;
+    };
+    if !account.is_empty() {
+        map.insert("account".into(), json!(account));
+    }
+    for (key, value) in [
+        ("id", json!(id)),
+        ("object", json!("event")),
+        ("api_version", json!(API_VERSION)),
+        ("created", json!(created)),
+        ("data", Value::Object(data)),
+        ("livemode", json!(livemode)),
+        ("pending_webhooks", json!(0)),
+        (
+            "request",
+            json!({"id": origin.request_id, "idempotency_key": origin.idempotency_key}),
+        ),
+        ("type", json!(event_type)),
+    ] {
+        map.insert(key.into(), value);
+    }
+    event
+}
+
+/// The endpoints an event of `event_type` in `account` goes to: the account's own endpoints
+/// and, for a connected account's event, the platform's Connect endpoints.
+pub fn targets(data: &mut KeyData, account: &str, event_type: &str) -> Vec<Target> {
+    let mut targets: Vec<Target> = Vec::new();
+    let own = webhook_endpoints::subscribers_of(data.store(account), event_type, false);
+    targets.extend(own.into_iter().map(|endpoint| Target {
+        account: account.to_owned(),
+        endpoint,
+    }));
+    if !account.is_empty()
+        && let Some(platform) = data.existing_store("")
+    {
+        let connect = webhook_endpoints::subscribers_of(platform, event_type, true);
+        targets.extend(connect.into_iter().map(|endpoint| Target {
+            account: String::new(),
+            endpoint,
+        }));
+    }
+    targets
+}
+
+fn target_json(target: &Target) -> Value {
+    json!({"account": target.account, "endpoint": target.endpoint})
+}
+
+/// Stores `event` (an event object) in `account`'s store, with `pending_webhooks` set to
+/// the number of endpoints it goes to, and returns its delivery (if any endpoint wants it).
+pub fn store_event(data: &mut KeyData, account: &str, mut event: Value) -> Option<Dispatch> {
+    let event_type = str_field(&event, "type").unwrap_or_default().to_owned();
+    let event_id = str_field(&event, "id").unwrap_or_default().to_owned();
+    let targets = targets(data, account, &event_type);
+    if let Some(map) = event.as_object_mut() {
+        map.insert("pending_webhooks".into(), json!(targets.len()));
+    }
+    let body = (!targets.is_empty()).then(|| Arc::<str>::from(event.to_string()));
+    let mut internal = Map::new();
+    internal.insert(
+        "pending".into(),
+        Value::Array(targets.iter().map(target_json).collect()),
+    );
+    let store = data.store(account);
+    store.insert_with(kinds::EVENT, event, internal);
+    store.trim_oldest(kinds::EVENT, MAX_EVENTS);
+    body.map(|body| Dispatch {
+        account: account.to_owned(),
+        event_id,
+        event_type,
+        body,
+        targets,
+    })
+}
+
+/// Turns the changes journaled in `account`'s store into stored events, and returns the
+/// deliveries to make (after releasing the lock).
+pub fn commit(data: &mut KeyData, account: &str, origin: Origin<'_>, now: i64) -> Vec<Dispatch> {
+    let store = data.store(account);
+    let changes = store.drain_changes();
+    if changes.is_empty() {
+        return Vec::new();
+    }
+    let livemode = store.livemode;
+    // Creations are announced when the object was created, everything else when the
+    // object last changed.
+    let mut derived: Vec<(u64, Derived)> = changes
+        .iter()
+        .flat_map(|c| {
+            derive(c, now).into_iter().map(|event| {
+                let at = if c.before.is_none() && event.event_type.ends_with(".created") {
+                    c.first
+                } else {
+                    c.last
+                };
+                (at, event)
+            })
+        })
+        .collect();
+    derived.sort_by_key(|(at, _)| *at);
+    let mut dispatches = Vec::new();
+    for (_, event) in derived {
+        let object = event_object(
+            &ids::long_id("evt"),
+            event.event_type,
+            event.object,
+            event.previous_attributes,
+            now,
+            livemode,
+            account,
+            origin,
+        );
+        dispatches.extend(store_event(data, account, object));
+    }
+    dispatches
+}
+
+/// Records that `target` answered a delivery of the event 2xx: it no longer counts in the
+/// event's `pending_webhooks`.
+pub fn mark_delivered(data: &mut KeyData, account: &str, event_id: &str, target: &Target) {
+    let Some(record) = data.store(account).get_mut(kinds::EVENT, event_id) else {
+        return;
+    };
+    let wanted = target_json(target);
+    let remaining = match record
+        .internal
+        .get_mut("pending")
+        .and_then(Value::as_array_mut)
+    {
+        Some(pending) => {
+            pending.retain(|t| *t != wanted);
+            pending.len()
+        }
+        None => 0,
+    };
+    if let Some(map) = record.object.as_object_mut() {
+        map.insert("pending_webhooks".into(), json!(remaining));
+    }
+}
+
+/// A stored event by id.
+pub fn stored_event(store: &Store, id: &str) -> Option<Value> {
+    store.get(kinds::EVENT, id).map(|r| r.object.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(kind: &str, before: Option<Value>, after: Option<Value>) -> Change {
+        Change {
+            kind: kind.to_owned(),
+            id: "x".to_owned(),
+            before,
+            after,
+            first: 0,
+            last: 0,
+        }
+    }
+
+    fn types(events: &[Derived]) -> Vec<&str> {
+        events.iter().map(|e| e.event_type).collect()
+    }
+
+    #[test]
+    fn lifecycle_events() {
+        let cus =
+            json!({"id": "cus_1", "object": "customer", "email": null, "next_invoice_sequence": 1});
+        let created = derive(&change(kinds::CUSTOMER, None, Some(cus.clone())), 0);
+        assert_eq!(types(&created), ["customer.created"]);
+        assert_eq!(created[0].object, cus);
+        assert!(created[0].previous_attributes.is_none());
+
+        let mut updated = cus.clone();
+        updated["email"] = json!("a@b.co");
+        let events = derive(
+            &change(kinds::CUSTOMER, Some(cus.clone()), Some(updated.clone())),
+            0,
+        );
+        assert_eq!(types(&events), ["customer.updated"]);
+        assert_eq!(events[0].object, updated);
+        assert_eq!(events[0].previous_attributes, Some(json!({"email": null})));
+
+        let mut sequence = cus.clone();
+        sequence["next_invoice_sequence"] = json!(2);
+        assert!(
+            derive(
+                &change(kinds::CUSTOMER, Some(cus.clone()), Some(sequence)),
+                0
+            )
+            .is_empty()
+        );
+
+        let tombstone = json!({"id": "cus_1", "object": "customer", "deleted": true});
+        let deleted = derive(
+            &change(kinds::CUSTOMER, Some(cus.clone()), Some(tombstone.clone())),
+            0,
+        );
+        assert_eq!(types(&deleted), ["customer.deleted"]);
+        assert_eq!(deleted[0].object, cus);
+        assert!(
+            derive(
+                &change(kinds::CUSTOMER, Some(tombstone.clone()), Some(tombstone)),
+                0
+            )
+            .is_empty()
+        );
+        assert!(derive(&change(kinds::CUSTOMER, Some(cus.clone()), Some(cus)), 0).is_empty());
+
+        let coupon = json!({"id": "c", "object": "coupon", "times_redeemed": 0, "max_redemptions": null, "redeem_by": null, "valid": true});
+        assert_eq!(
+            types(&derive(
+                &change(kinds::COUPON, Some(coupon.clone()), None),
+                0
+            )),
+            ["coupon.deleted"]
+        );
+        let mut redeemed = coupon.clone();
+        redeemed["times_redeemed"] = json!(1);
+        assert!(derive(&change(kinds::COUPON, Some(coupon), Some(redeemed)), 0).is_empty());
+    }
+
+    #[test]
+    fn payment_events() {
+        let pi =
+            json!({"id": "pi_1", "status": "requires_payment_method", "last_payment_error": null});
+        let mut succeeded = pi.clone();
+        succeeded["status"] = json!("succeeded");
+        assert_eq!(
+            types(&derive(
+                &change(kinds::PAYMENT_INTENT, None, Some(succeeded.clone())),
+                0
+            )),
+            ["payment_intent.created", "payment_intent.succeeded"]
+        );
+        let mut failed = pi.clone();
+        failed["last_payment_error"] = json!({"code": "card_declined"});
+        assert_eq!(
+            types(&derive(
+                &change(kinds::PAYMENT_INTENT, Some(pi.clone()), Some(failed)),
+                0
+            )),
+            ["payment_intent.payment_failed"]
+        );
+        let mut capturable = pi.clone();
+        capturable["status"] = json!("requires_capture");
+        assert_eq!(
+            types(&derive(
+                &change(kinds::PAYMENT_INTENT, Some(pi), Some(capturable)),
+                0
+            )),
+            ["payment_intent.amount_capturable_updated"]
+        );
+
+        let charge =
+            json!({"id": "ch_1", "status": "succeeded", "captured": false, "amount_refunded": 0});
+        assert_eq!(
+            types(&derive(
+                &change(kinds::CHARGE, None, Some(charge.clone())),
+                0
+            )),
+            ["charge.succeeded"]
+        );
+        let mut captured = charge.clone();
+        captured["captured"] = json!(true);
+        assert_eq!(
+            types(&derive(
+                &change(kinds::CHARGE, Some(charge), Some(captured)),
+                0
+            )),
+            ["charge.captured"]
+        );
+
+        let pm = json!({"id": "pm_1", "customer": null});
+        let attached = json!({"id": "pm_1", "customer": "cus_1"});
+        assert_eq!(
+            types(&derive(
+                &change(kinds::PAYMENT_METHOD, None, Some(attached.clone())),
+                0
+            )),
+            ["payment_method.attached"]
+        );
+        assert!(derive(&change(kinds::PAYMENT_METHOD, None, Some(pm.clone())), 0).is_empty());
+        assert_eq!(
+            types(&derive(
+                &change(kinds::PAYMENT_METHOD, Some(attached), Some(pm)),
+                0
+            )),
+            ["payment_method.detached"]
+        );
+    }
+
+    #[test]
+    fn billing_events() {
+        let invoice = json!({"id": "in_1", "object": "invoice", "status": "draft", "attempt_count": 0, "payments": {}});
+        let created = derive(&change(kinds::INVOICE, None, Some(invoice.clone())), 0);
+        assert_eq!(types(&created), ["invoice.created"]);
+        assert!(
+            created[0].object.get("payments").is_none(),
+            "includable fields are not sent"
+        );
+        let mut paid = invoice.clone();
+        paid["status"] = json!("paid");
+        assert_eq!(
+            types(&derive(
+                &change(kinds::INVOICE, Some(invoice.clone()), Some(paid)),
+                0
+            )),
+            [
+                "invoice.finalized",
+                "invoice.paid",
+                "invoice.payment_succeeded"
+            ]
+        );
+        let mut open = invoice.clone();
+        open["status"] = json!("open");
+        let mut failed = open.clone();
+        failed["attempt_count"] = json!(1);
+        assert_eq!(
+            types(&derive(
+                &change(kinds::INVOICE, Some(open), Some(failed)),
+                0
+            )),
+            ["invoice.payment_failed"]
+        );
+
+        let sub = json!({"id": "sub_1", "status": "active", "cancel_at_period_end": false});
+        let mut ending = sub.clone();
+        ending["cancel_at_period_end"] = json!(true);
+        let updated = derive(
+            &change(kinds::SUBSCRIPTION, Some(sub.clone()), Some(ending)),
+            0,
+        );
+        assert_eq!(types(&updated), ["customer.subscription.updated"]);
+        assert_eq!(
+            updated[0].previous_attributes,
+            Some(json!({"cancel_at_period_end": false}))
+        );
+        let mut canceled = sub.clone();
+        canceled["status"] = json!("canceled");
+        let deleted = derive(
+            &change(kinds::SUBSCRIPTION, Some(sub), Some(canceled.clone())),
+            0,
+        );
+        assert_eq!(types(&deleted), ["customer.subscription.deleted"]);
+        assert_eq!(deleted[0].object, canceled);
+
+        let session = json!({"id": "cs_1", "status": "open"});
+        let mut complete = session.clone();
+        complete["status"] = json!("complete");
+        assert_eq!(
+            types(&derive(
+                &change(
+                    kinds::CHECKOUT_SESSION,
+                    Some(session.clone()),
+                    Some(complete)
+                ),
+                0
+            )),
+            ["checkout.session.completed"]
+        );
+        assert!(derive(&change(kinds::CHECKOUT_SESSION, None, Some(session)), 0).is_empty());
+        assert!(
+            derive(
+                &change(kinds::WEBHOOK_ENDPOINT, None, Some(json!({"id": "we_1"}))),
+                0
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn events_are_shaped_like_the_fixture() {
+        let event = event_object(
+            "evt_1",
+            "customer.updated",
+            json!({"id": "cus_1"}),
+            Some(json!({"email": null})),
+            5,
+            false,
+            "",
+            Origin {
+                request_id: Some("req_1"),
+                idempotency_key: None,
+            },
+        );
+        assert_eq!(event["object"], "event");
+        assert_eq!(event["api_version"], API_VERSION);
+        assert_eq!(event["created"], 5);
+        assert_eq!(event["data"]["object"]["id"], "cus_1");
+        assert_eq!(event["data"]["previous_attributes"]["email"], Value::Null);
+        assert_eq!(
+            event["request"],
+            json!({"id": "req_1", "idempotency_key": null})
+        );
+        assert!(event.get("account").is_none());
+    }
+}
