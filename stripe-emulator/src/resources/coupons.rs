@@ -80,7 +80,6 @@ pub fn discount_amount(coupon: &Value, subtotal: i64) -> i64 {
     if let Some(percent) = coupon.get("percent_off").and_then(Value::as_f64) {
         // Amounts are far below 2^53, so the float round trip is exact enough; rounding
         // half away from zero as Stripe does.
-        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
         let off = (subtotal as f64 * percent / 100.0).round() as i64;
         return off.clamp(0, subtotal);
     }

@@ -119,7 +119,6 @@ fn unit_decimal(amount: i64, quantity: i64) -> String {
         (amount / quantity).to_string()
     } else if quantity > 0 {
         // Prorated amounts: Stripe gives the unit amount with decimals.
-        #[allow(clippy::cast_precision_loss)]
         let unit = amount as f64 / quantity as f64;
         format!("{unit:.12}")
             .trim_end_matches('0')

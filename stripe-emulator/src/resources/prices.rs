@@ -163,9 +163,7 @@ pub fn read_price_data(
                 ));
             }
             // Checked above: a whole number well inside i64.
-            #[allow(clippy::cast_possible_truncation)]
-            let amount = value as i64;
-            amount
+            value as i64
         }
         (None, None) => {
             if p.has(&at(prefix, &["custom_unit_amount"])) || p.has(&at(prefix, &["tiers"])) {

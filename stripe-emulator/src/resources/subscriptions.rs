@@ -1596,7 +1596,10 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
     retrieve(ctx, id)
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "mirrors the Stripe parameters one to one"
+)]
 fn add_proration(
     store: &mut Store,
     now: i64,
