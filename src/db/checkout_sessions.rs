@@ -98,19 +98,7 @@ pub fn upsert(
                 conn,
                 existing,
                 freshness,
-                |conn, id, at, equal_wins| {
-                    let target = checkout_sessions::table.find(id);
-                    let w = checkout_sessions::watermark;
-                    if equal_wins {
-                        diesel::update(target.filter(w.is_null().or(w.le(at))))
-                            .set(&changes)
-                            .execute(conn)
-                    } else {
-                        diesel::update(target.filter(w.is_null().or(w.lt(at))))
-                            .set(&changes)
-                            .execute(conn)
-                    }
-                },
+                super::update_if_newer!(checkout_sessions, &changes),
                 |conn| {
                     let id = uuid::Uuid::new_v4().to_string();
                     diesel::insert_into(checkout_sessions::table)
@@ -125,14 +113,7 @@ pub fn upsert(
                         .execute(conn)?;
                     Ok(id)
                 },
-                |conn, id| {
-                    let row = checkout_sessions::table
-                        .find(id)
-                        .select(CheckoutSessionRow::as_select())
-                        .first(conn)?;
-                    let watermark = row.watermark;
-                    Ok((row, watermark))
-                },
+                super::load_with_watermark!(checkout_sessions, CheckoutSessionRow),
             )
         })
     })

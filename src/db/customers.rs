@@ -166,19 +166,7 @@ pub fn apply_stripe_state(
                 conn,
                 existing.map(|(id, watermark, _)| (id, watermark)),
                 freshness,
-                |conn, id, at, equal_wins| {
-                    let target = customers::table.find(id);
-                    let w = customers::watermark;
-                    if equal_wins {
-                        diesel::update(target.filter(w.is_null().or(w.le(at))))
-                            .set(&changes)
-                            .execute(conn)
-                    } else {
-                        diesel::update(target.filter(w.is_null().or(w.lt(at))))
-                            .set(&changes)
-                            .execute(conn)
-                    }
-                },
+                super::update_if_newer!(customers, &changes),
                 |conn| {
                     let id = uuid::Uuid::new_v4().to_string();
                     let row = NewCustomer {
@@ -208,14 +196,7 @@ pub fn apply_stripe_state(
                         .execute(conn)?;
                     Ok(id)
                 },
-                |conn, id| {
-                    let row = customers::table
-                        .find(id)
-                        .select(Customer::as_select())
-                        .first(conn)?;
-                    let watermark = row.watermark;
-                    Ok((row, watermark))
-                },
+                super::load_with_watermark!(customers, Customer),
             )
         })
     })

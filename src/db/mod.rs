@@ -186,6 +186,42 @@ impl<R> Applied<R> {
     }
 }
 
+/// The conditional `UPDATE` of the watermark rule for one table, as the `update` argument of
+/// [`write_watermarked`] (a macro because each Diesel table is its own type).
+macro_rules! update_if_newer {
+    ($table:ident, $changes:expr) => {
+        |conn: &mut $crate::db::AnyConnection, id: &str, at: i64, equal_wins: bool| {
+            let watermark = $table::watermark;
+            let target = $table::table.find(id);
+            if equal_wins {
+                diesel::update(target.filter(watermark.is_null().or(watermark.le(at))))
+                    .set($changes)
+                    .execute(conn)
+            } else {
+                diesel::update(target.filter(watermark.is_null().or(watermark.lt(at))))
+                    .set($changes)
+                    .execute(conn)
+            }
+        }
+    };
+}
+
+/// Loads a row and its watermark by id, as the `load` argument of [`write_watermarked`].
+macro_rules! load_with_watermark {
+    ($table:ident, $row:ty) => {
+        |conn: &mut $crate::db::AnyConnection, id: &str| {
+            let row = $table::table
+                .find(id)
+                .select(<$row>::as_select())
+                .first::<$row>(conn)?;
+            let watermark = row.watermark;
+            Ok((row, watermark))
+        }
+    };
+}
+
+pub(crate) use {load_with_watermark, update_if_newer};
+
 /// The one rule every mirrored row follows: insert if absent; otherwise update only when the
 /// new state is newer than the row's watermark (or as new, for `Current`). `update` must apply
 /// that condition itself in its `WHERE` (given the watermark and whether equal wins) so two

@@ -76,26 +76,7 @@ pub fn upsert(
                 conn,
                 existing,
                 freshness,
-                |conn, id, at, equal_wins| {
-                    let target = payments::table.find(id);
-                    if equal_wins {
-                        diesel::update(
-                            target.filter(
-                                payments::watermark.is_null().or(payments::watermark.le(at)),
-                            ),
-                        )
-                        .set(&changes)
-                        .execute(conn)
-                    } else {
-                        diesel::update(
-                            target.filter(
-                                payments::watermark.is_null().or(payments::watermark.lt(at)),
-                            ),
-                        )
-                        .set(&changes)
-                        .execute(conn)
-                    }
-                },
+                super::update_if_newer!(payments, &changes),
                 |conn| {
                     let id = uuid::Uuid::new_v4().to_string();
                     diesel::insert_into(payments::table)
@@ -110,14 +91,7 @@ pub fn upsert(
                         .execute(conn)?;
                     Ok(id)
                 },
-                |conn, id| {
-                    let row = payments::table
-                        .find(id)
-                        .select(PaymentRow::as_select())
-                        .first(conn)?;
-                    let watermark = row.watermark;
-                    Ok((row, watermark))
-                },
+                super::load_with_watermark!(payments, PaymentRow),
             )
         })
     })

@@ -97,30 +97,7 @@ pub fn upsert(
                 conn,
                 existing,
                 freshness,
-                |conn, id, at, equal_wins| {
-                    let target = subscriptions::table.find(id);
-                    if equal_wins {
-                        diesel::update(
-                            target.filter(
-                                subscriptions::watermark
-                                    .is_null()
-                                    .or(subscriptions::watermark.le(at)),
-                            ),
-                        )
-                        .set(&changes)
-                        .execute(conn)
-                    } else {
-                        diesel::update(
-                            target.filter(
-                                subscriptions::watermark
-                                    .is_null()
-                                    .or(subscriptions::watermark.lt(at)),
-                            ),
-                        )
-                        .set(&changes)
-                        .execute(conn)
-                    }
-                },
+                super::update_if_newer!(subscriptions, &changes),
                 |conn| {
                     let id = uuid::Uuid::new_v4().to_string();
                     diesel::insert_into(subscriptions::table)
@@ -134,14 +111,7 @@ pub fn upsert(
                         .execute(conn)?;
                     Ok(id)
                 },
-                |conn, id| {
-                    let row = subscriptions::table
-                        .find(id)
-                        .select(SubscriptionRow::as_select())
-                        .first(conn)?;
-                    let watermark = row.watermark;
-                    Ok((row, watermark))
-                },
+                super::load_with_watermark!(subscriptions, SubscriptionRow),
             )
         })
     })
