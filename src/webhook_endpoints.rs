@@ -126,3 +126,68 @@ pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<WebhookEndpoi
         .run(move |conn| rows::list(conn, &tenant_id).map_err(ApiError::from))
         .await
 }
+
+/// A secret rolled at Stripe (Dashboard → webhook → roll secret), given to us so both verify
+/// during the overlap (STRIPE_RULES.md, secret rotation).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct RollSecretFields {
+    /// The new `whsec_...` secret Stripe shows after the roll.
+    pub signing_secret: Option<String>,
+    /// Seconds the previous secret(s) keep verifying: 0 retires them now; at most 86400
+    /// (Stripe's longest overlap); default 86400.
+    pub expire_previous_in: Option<i64>,
+}
+
+#[derive(Debug)]
+pub struct RolledSecret {
+    pub endpoint: WebhookEndpointRow,
+    pub previous_expires_at: chrono::NaiveDateTime,
+}
+
+pub fn parse_roll(fields: RollSecretFields, at: &str) -> Result<(String, i64), ApiError> {
+    let secret = optional_text(fields.signing_secret, &format!("{at}/signing_secret"), 255)?
+        .filter(|s| s.starts_with("whsec_") && s.len() > 10)
+        .ok_or_else(|| {
+            ApiError::validation(
+                format!("{at}/signing_secret"),
+                "signing_secret is required: the whsec_... secret Stripe shows after rolling",
+            )
+        })?;
+    let overlap = crate::domain::bounded(
+        fields.expire_previous_in.unwrap_or(86_400),
+        0,
+        86_400,
+        &format!("{at}/expire_previous_in"),
+        "expire_previous_in",
+    )?;
+    Ok((secret, overlap))
+}
+
+/// Stores the rolled secret for the tenant's endpoint (our unique id or url_id); 404 for an
+/// endpoint of another tenant.
+pub async fn roll_secret(
+    state: &AppState,
+    caller: &Caller,
+    any_id: &str,
+    secret: String,
+    overlap_secs: i64,
+) -> Result<RolledSecret, ApiError> {
+    let secret_enc = state.master.encrypt(&secret);
+    let tenant_id = caller.tenant.id.clone();
+    let wanted = any_id.to_owned();
+    let previous_expires_at = Utc::now().naive_utc() + chrono::Duration::seconds(overlap_secs);
+    let endpoint = state
+        .db
+        .run(move |conn| {
+            let endpoint = rows::find_for_tenant(conn, &tenant_id, &wanted)?.ok_or_else(|| {
+                ApiError::not_found(format!("No webhook endpoint {wanted:?} in this app."))
+            })?;
+            rows::add_secret(conn, &endpoint.id, &secret_enc, previous_expires_at)?;
+            Ok::<_, ApiError>(endpoint)
+        })
+        .await?;
+    Ok(RolledSecret {
+        endpoint,
+        previous_expires_at,
+    })
+}

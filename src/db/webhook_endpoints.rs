@@ -97,3 +97,55 @@ pub fn find_by_url_id(
         .load(conn)?;
     Ok(Some((endpoint, secrets)))
 }
+
+/// The tenant's endpoint by our unique id or its url_id.
+pub fn find_for_tenant(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    any_id: &str,
+) -> QueryResult<Option<WebhookEndpointRow>> {
+    webhook_endpoints::table
+        .filter(webhook_endpoints::tenant_id.eq(tenant_id))
+        .filter(
+            webhook_endpoints::id
+                .eq(any_id)
+                .or(webhook_endpoints::url_id.eq(any_id)),
+        )
+        .select(WebhookEndpointRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Adds a signing secret (a secret rolled at Stripe) and makes the endpoint's other unexpired
+/// secrets expire at `previous_expire_at`, in one transaction. Returns the new secret's id.
+pub fn add_secret(
+    conn: &mut AnyConnection,
+    endpoint_id: &str,
+    secret_enc: &str,
+    previous_expire_at: NaiveDateTime,
+) -> QueryResult<String> {
+    super::write_transaction(conn, |conn| {
+        let now = Utc::now().naive_utc();
+        diesel::update(
+            webhook_secrets::table
+                .filter(webhook_secrets::endpoint_id.eq(endpoint_id))
+                .filter(
+                    webhook_secrets::expires_at
+                        .is_null()
+                        .or(webhook_secrets::expires_at.gt(previous_expire_at)),
+                ),
+        )
+        .set(webhook_secrets::expires_at.eq(Some(previous_expire_at)))
+        .execute(conn)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        diesel::insert_into(webhook_secrets::table)
+            .values((
+                webhook_secrets::id.eq(&id),
+                webhook_secrets::endpoint_id.eq(endpoint_id),
+                webhook_secrets::secret_enc.eq(secret_enc),
+                webhook_secrets::created_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(id)
+    })
+}

@@ -49,6 +49,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .route(web::post().to(webhooks::create_webhook)),
         )
         .service(
+            route("/stripe/webhooks/{webhook_id}/secrets")
+                .route(web::post().to(webhooks::roll_secret)),
+        )
+        .service(
             route("/stripe/{url_id}/webhook")
                 .app_data(web::PayloadConfig::new(receiver::MAX_EVENT_BYTES))
                 .route(web::post().to(receiver::receive_event)),

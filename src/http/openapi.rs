@@ -23,6 +23,7 @@ use super::{customers, health, payments, receiver, sessions, subscriptions, webh
         subscriptions::cancel_subscription,
         webhooks::list_webhooks,
         webhooks::create_webhook,
+        webhooks::roll_secret,
         receiver::receive_event,
     ),
     components(schemas(
@@ -39,6 +40,7 @@ use super::{customers, health, payments, receiver, sessions, subscriptions, webh
         crate::subscriptions::UpdateSubscriptionFields,
         subscriptions::SubscriptionAttributes,
         crate::webhook_endpoints::CreateWebhookFields,
+        crate::webhook_endpoints::RollSecretFields,
         webhooks::WebhookAttributes,
     )),
     modifiers(&Security)

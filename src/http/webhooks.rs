@@ -102,3 +102,43 @@ pub async fn create_webhook(
         &WebhookAttributes::new(row, Some(secret)),
     ))
 }
+
+#[utoipa::path(
+    post, path = "/stripe/webhooks/{webhook_id}/secrets", tag = "webhooks",
+    params(("webhook_id" = String, Path, description = "Our unique id or the url_id")),
+    request_body(content = crate::webhook_endpoints::RollSecretFields, description = "Wrapped as {\"secret\": {...}}"),
+    responses(
+        (status = 201, description = "The new secret verifies now; the previous ones until previous_expires_at"),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such endpoint in this app"),
+        (status = 422, description = "No whsec_ secret, or an overlap outside 0..86400"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn roll_secret(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    forbidden_unless_admin(&caller)?;
+    let (fields, at) =
+        parse_body::<crate::webhook_endpoints::RollSecretFields>(body.into_inner(), "secret")?;
+    let (secret, overlap) = webhook_endpoints::parse_roll(fields, &at)?;
+    let rolled =
+        webhook_endpoints::roll_secret(&state, &caller, &path.into_inner(), secret, overlap)
+            .await?;
+    let mut attributes = serde_json::to_value(WebhookAttributes::new(rolled.endpoint, None))
+        .map_err(ApiError::internal)?;
+    attributes["previous_expires_at"] = Value::String(timestamp(rolled.previous_expires_at));
+    let id = attributes["unique_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    Ok(jsonapi::resource(
+        StatusCode::CREATED,
+        KIND,
+        &id,
+        &attributes,
+    ))
+}

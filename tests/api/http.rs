@@ -45,6 +45,7 @@ async fn the_openapi_document_lists_every_route(backend: Backend) {
         ("get", "/stripe/webhooks"),
         ("post", "/stripe/webhooks"),
         ("post", "/stripe/{url_id}/webhook"),
+        ("post", "/stripe/webhooks/{webhook_id}/secrets"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),

@@ -802,3 +802,120 @@ async fn stripes_own_deliveries_keep_the_mirror_current(backend: Backend) {
 }
 
 on_both_databases!(stripes_own_deliveries_keep_the_mirror_current);
+
+async fn a_rolled_secret_verifies_and_the_old_one_retires(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let ep = endpoint(&app, &tenant).await;
+    let roll = |body: Value, token: String, tenant: &TestTenant| {
+        let request = app
+            .authed(
+                Method::POST,
+                &format!("/stripe/webhooks/{}/secrets", ep.url_id),
+                tenant,
+                &token,
+            )
+            .json(&body);
+        async move { request.send().await.unwrap() }
+    };
+    let sample = |id: &str, created: i64| {
+        event(
+            id,
+            "customer.subscription.created",
+            created,
+            subscription_object(&format!("sub_{id}"), "active", 100),
+        )
+    };
+    let send = |secret: &str, event: &Value| {
+        let body = event.to_string();
+        let signature = stripe_signature(&body, secret, chrono::Utc::now().timestamp());
+        let url_id = ep.url_id.clone();
+        let app = &app;
+        async move {
+            deliver_raw(app, &url_id, &body, Some(signature))
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+
+    // Only an admin of this app may roll; a bad secret is refused.
+    let other = app.tenant().await;
+    assert_error(
+        roll(
+            json!({"secret": {"signing_secret": "whsec_new_secret_1"}}),
+            tenant.user_token("u"),
+            &tenant,
+        )
+        .await,
+        403,
+        "admin_required",
+    )
+    .await;
+    assert_error(
+        roll(
+            json!({"secret": {"signing_secret": "whsec_new_secret_1"}}),
+            other.admin_token(),
+            &other,
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+    let error = assert_error(
+        roll(
+            json!({"secret": {"signing_secret": "sk_test_oops"}}),
+            tenant.admin_token(),
+            &tenant,
+        )
+        .await,
+        422,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(error["source"]["pointer"], "/secret/signing_secret");
+    let error = assert_error(roll(json!({"secret": {"signing_secret": "whsec_new_secret_1", "expire_previous_in": 90000}}), tenant.admin_token(), &tenant).await, 422, "validation_error").await;
+    assert_eq!(error["source"]["pointer"], "/secret/expire_previous_in");
+
+    // Roll with an overlap: both secrets verify.
+    let response = roll(
+        json!({"secret": {"signing_secret": "whsec_new_secret_1", "expire_previous_in": 3600}}),
+        tenant.admin_token(),
+        &tenant,
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 201);
+    let body = json_body(response).await;
+    assert!(
+        body["data"]["attributes"].get("signing_secret").is_none(),
+        "never echoed"
+    );
+    assert!(
+        body["data"]["attributes"]["previous_expires_at"]
+            .as_str()
+            .is_some()
+    );
+    assert_eq!(send("whsec_new_secret_1", &sample("r1", 1)).await, 200);
+    assert_eq!(send(&ep.secret, &sample("r2", 2)).await, 200);
+
+    // Roll again retiring the others now: only the newest verifies.
+    let response = roll(
+        json!({"secret": {"signing_secret": "whsec_new_secret_2", "expire_previous_in": 0}}),
+        tenant.admin_token(),
+        &tenant,
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 201);
+    assert_eq!(send("whsec_new_secret_2", &sample("r3", 3)).await, 200);
+    assert_eq!(send("whsec_new_secret_1", &sample("r4", 4)).await, 400);
+    assert_eq!(send(&ep.secret, &sample("r5", 5)).await, 400);
+    let ids: Vec<String> = events_stored(&app)
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, vec!["r1", "r2", "r3"]);
+}
+
+on_both_databases!(a_rolled_secret_verifies_and_the_old_one_retires);
