@@ -1,0 +1,803 @@
+//! The replayed corpus: a deterministic (seeded) stream of Stripe events shaped like the ones
+//! Stripe sends, with the final state each mirrored object must end in.
+//!
+//! - Subscriptions (about 55% of the events): created (trialing or active), 2 to 4 updates that
+//!   each change a field the mirror keeps (status active/past_due, price, quantity,
+//!   cancel_at_period_end), and in 60% of cases a final `deleted` (canceled).
+//! - Payment intents (about 22%): created, then succeeded or payment_failed, sometimes through
+//!   processing or a failure followed by a success (2 or 3 events).
+//! - Checkout sessions (about 10%): completed (payment unpaid), then async payment succeeded or
+//!   failed; some only expire.
+//! - Customers (about 12%): created, then one or two updates changing the email.
+//! - About 1% of types the mirror does not keep (invoices, charges): stored as `ignored`.
+//!
+//! Every object's events have strictly increasing `created` seconds (at least 1 s apart), so the
+//! receiver never meets a same-second tie (which would make it re-read the object from Stripe;
+//! ties are covered by the integration tests, not here). The stream is ordered by `created`,
+//! objects interleaved, then perturbed: some pairs of consecutive events of one object are
+//! swapped (the newer delivered first), and some events are delivered a second time, byte for
+//! byte, a little or a lot later.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rand::distr::weighted::WeightedIndex;
+use rand::distr::{Alphanumeric, Distribution, SampleString};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+/// The first `created` second of the corpus (fixed so the corpus is the same on every run).
+const T0: i64 = 1_750_000_000;
+const API_VERSION: &str = "2025-08-27.basil";
+
+/// The catalogue subscriptions move between: (price id, monthly amount in cents, interval).
+const PRICES: [(&str, i64, &str); 5] = [
+    ("price_1RbenchBasicMonthly", 900, "month"),
+    ("price_1RbenchProMonthly", 2900, "month"),
+    ("price_1RbenchTeamMonthly", 9900, "month"),
+    ("price_1RbenchBasicYearly", 9000, "year"),
+    ("price_1RbenchProYearly", 29000, "year"),
+];
+
+/// Types the mirror does not keep (stored as `ignored`).
+const UNMIRRORED: [&str; 4] = [
+    "invoice.paid",
+    "invoice.finalized",
+    "charge.succeeded",
+    "invoice.payment_succeeded",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionState {
+    pub status: String,
+    pub plan_amount: i64,
+    pub price_id: String,
+    pub quantity: i64,
+    pub cancel_at_period_end: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentState {
+    pub status: String,
+    pub amount: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutState {
+    pub status: String,
+    pub payment_status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerState {
+    pub email: String,
+}
+
+/// The state an object is in right after one of its events.
+#[derive(Debug, Clone)]
+enum State {
+    Subscription(SubscriptionState),
+    Payment(PaymentState),
+    Checkout(CheckoutState),
+    Customer(CustomerState),
+    Unmirrored,
+}
+
+/// One delivery: the exact bytes sent (a duplicate repeats them).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub event_id: String,
+    pub body: String,
+}
+
+/// One event of an object, for explaining a wrong row.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    /// Position in the delivery stream (0-based).
+    pub position: usize,
+    pub event_id: String,
+    pub kind: String,
+    pub created: i64,
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub by_type: BTreeMap<String, usize>,
+    pub distinct_events: usize,
+    pub duplicates: usize,
+    pub near_duplicates: usize,
+    pub reversed_pairs: usize,
+    pub subscriptions: usize,
+    pub payments: usize,
+    pub checkouts: usize,
+    pub customers: usize,
+    pub unmirrored: usize,
+    pub mean_body_bytes: usize,
+}
+
+pub struct Corpus {
+    pub deliveries: Vec<Delivery>,
+    pub subscriptions: BTreeMap<String, SubscriptionState>,
+    pub payments: BTreeMap<String, PaymentState>,
+    pub checkouts: BTreeMap<String, CheckoutState>,
+    pub customers: BTreeMap<String, CustomerState>,
+    pub event_ids: BTreeSet<String>,
+    /// Object id -> its deliveries in stream order.
+    pub history: HashMap<String, Vec<HistoryEntry>>,
+    pub stats: Stats,
+}
+
+/// An event before ordering.
+struct Planned {
+    event_id: String,
+    kind: String,
+    object_id: String,
+    created: i64,
+    body: String,
+    state: State,
+}
+
+pub struct Options {
+    pub events: usize,
+    pub seed: u64,
+    pub duplicate_rate: f64,
+    pub reversed_rate: f64,
+}
+
+struct Gen {
+    rng: StdRng,
+    planned: Vec<Planned>,
+    /// Planned indices of each object, oldest first.
+    objects: Vec<Vec<usize>>,
+    customers: Vec<String>,
+    span: i64,
+}
+
+impl Gen {
+    fn id(&mut self, prefix: &str, len: usize) -> String {
+        format!("{prefix}{}", Alphanumeric.sample_string(&mut self.rng, len))
+    }
+
+    fn start(&mut self) -> i64 {
+        T0 + self.rng.random_range(0..self.span)
+    }
+
+    /// Seconds between two events of one object: half in bursts, half minutes apart.
+    fn gap(&mut self) -> i64 {
+        if self.rng.random_bool(0.5) {
+            self.rng.random_range(1..=5)
+        } else {
+            self.rng.random_range(6..=600)
+        }
+    }
+
+    fn push_object(&mut self, events: Vec<Planned>) {
+        let first = self.planned.len();
+        let indices = (first..first + events.len()).collect();
+        self.planned.extend(events);
+        self.objects.push(indices);
+    }
+
+    fn event(&mut self, kind: &str, created: i64, object: Value, previous: Option<Value>) -> Value {
+        let mut data = json!({ "object": object });
+        if let Some(previous) = previous {
+            data["previous_attributes"] = previous;
+        }
+        json!({
+            "id": self.id("evt_1Rb", 21),
+            "object": "event",
+            "api_version": API_VERSION,
+            "created": created,
+            "data": data,
+            "livemode": false,
+            "pending_webhooks": 1,
+            "request": { "id": self.id("req_", 14), "idempotency_key": uuid_like(&mut self.rng) },
+            "type": kind,
+        })
+    }
+
+    fn planned(
+        &mut self,
+        kind: &str,
+        created: i64,
+        object: Value,
+        previous: Option<Value>,
+        state: State,
+    ) -> Planned {
+        let object_id = object["id"].as_str().unwrap_or_default().to_owned();
+        let event = self.event(kind, created, object, previous);
+        Planned {
+            event_id: event["id"].as_str().unwrap_or_default().to_owned(),
+            kind: kind.to_owned(),
+            object_id,
+            created,
+            body: event.to_string(),
+            state,
+        }
+    }
+
+    fn customer_ref(&mut self) -> String {
+        if self.customers.is_empty() || self.rng.random_bool(0.2) {
+            self.id("cus_S", 13)
+        } else {
+            let i = self.rng.random_range(0..self.customers.len());
+            self.customers[i].clone()
+        }
+    }
+
+    fn subscription(&mut self) {
+        let id = self.id("sub_1Rb", 17);
+        let item = self.id("si_S", 13);
+        let customer = self.customer_ref();
+        let payment_method = self.id("pm_1Rb", 18);
+        let product = self.id("prod_S", 13);
+        let start = self.start();
+        let trial = self.rng.random_bool(0.6);
+        let (price, amount, interval) = PRICES[self.rng.random_range(0..PRICES.len())];
+        let mut state = SubscriptionState {
+            status: if trial { "trialing" } else { "active" }.to_owned(),
+            plan_amount: amount,
+            price_id: price.to_owned(),
+            quantity: if self.rng.random_bool(0.7) {
+                1
+            } else {
+                self.rng.random_range(2..=10)
+            },
+            cancel_at_period_end: false,
+        };
+        let mut interval = interval;
+        let trial_end = trial.then_some(start + 14 * 86_400);
+        let mut created = start;
+        let mut revision = 0;
+        let sub = |state: &SubscriptionState,
+                   interval: &str,
+                   revision: i32,
+                   canceled_at: Option<i64>,
+                   g: &mut Gen| {
+            let period_start = start;
+            let period_end = start + if interval == "year" { 365 } else { 30 } * 86_400;
+            json!({
+                "id": id, "object": "subscription", "application": null,
+                "application_fee_percent": null,
+                "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null},
+                "billing_cycle_anchor": start, "billing_thresholds": null,
+                "cancel_at": if state.cancel_at_period_end { Some(period_end) } else { None },
+                "cancel_at_period_end": state.cancel_at_period_end,
+                "canceled_at": canceled_at,
+                "cancellation_details": {"comment": null, "feedback": null,
+                    "reason": canceled_at.map(|_| "cancellation_requested")},
+                "collection_method": "charge_automatically", "created": start, "currency": "usd",
+                "customer": customer, "days_until_due": null,
+                "default_payment_method": payment_method, "default_source": null,
+                "description": null, "discounts": [], "ended_at": canceled_at,
+                "invoice_settings": {"account_tax_ids": null, "issuer": {"type": "self"}},
+                "items": {"object": "list", "data": [{
+                    "id": item, "object": "subscription_item", "created": start,
+                    "current_period_start": period_start, "current_period_end": period_end,
+                    "discounts": [], "metadata": {},
+                    "price": {"id": state.price_id, "object": "price", "active": true,
+                        "billing_scheme": "per_unit", "created": T0 - 86_400, "currency": "usd",
+                        "livemode": false, "lookup_key": null, "metadata": {}, "nickname": null,
+                        "product": product,
+                        "recurring": {"interval": interval, "interval_count": 1,
+                                      "meter": null, "usage_type": "licensed"},
+                        "tax_behavior": "unspecified", "type": "recurring",
+                        "unit_amount": state.plan_amount,
+                        "unit_amount_decimal": state.plan_amount.to_string()},
+                    "quantity": state.quantity, "subscription": id, "tax_rates": []}],
+                    "has_more": false, "total_count": 1,
+                    "url": format!("/v1/subscription_items?subscription={id}")},
+                "latest_invoice": g.id("in_1Rb", 18), "livemode": false,
+                "metadata": {"plan": state.price_id, "revision": revision.to_string(),
+                             "account": format!("acct-{}", &customer[4..])},
+                "next_pending_invoice_item_invoice": null, "on_behalf_of": null,
+                "pause_collection": null,
+                "payment_settings": {"payment_method_options": null, "payment_method_types": null,
+                                     "save_default_payment_method": "off"},
+                "pending_invoice_item_interval": null, "pending_setup_intent": null,
+                "pending_update": null, "schedule": null, "start_date": start,
+                "status": state.status, "test_clock": null, "transfer_data": null,
+                "trial_end": trial_end, "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+                "trial_start": trial_end.map(|_| start)
+            })
+        };
+        let mut events = Vec::new();
+        let object = sub(&state, interval, revision, None, self);
+        events.push(self.planned(
+            "customer.subscription.created",
+            created,
+            object,
+            None,
+            State::Subscription(state.clone()),
+        ));
+        let updates = self.rng.random_range(2..=4);
+        for _ in 0..updates {
+            created += self.gap();
+            revision += 1;
+            let previous;
+            if state.status == "trialing" {
+                previous = json!({"status": state.status});
+                state.status = "active".into();
+            } else {
+                match self.rng.random_range(0..4) {
+                    0 => {
+                        previous = json!({"status": state.status});
+                        state.status = if state.status == "active" {
+                            "past_due"
+                        } else {
+                            "active"
+                        }
+                        .into();
+                    }
+                    1 => {
+                        previous = json!({"items": {"data": [{"price": {"id": state.price_id}}]}});
+                        let current = PRICES
+                            .iter()
+                            .position(|p| p.0 == state.price_id)
+                            .unwrap_or(0);
+                        let next =
+                            (current + self.rng.random_range(1..PRICES.len())) % PRICES.len();
+                        state.price_id = PRICES[next].0.to_owned();
+                        state.plan_amount = PRICES[next].1;
+                        interval = PRICES[next].2;
+                    }
+                    2 => {
+                        previous = json!({"items": {"data": [{"quantity": state.quantity}]}});
+                        state.quantity = if state.quantity == 1 {
+                            self.rng.random_range(2..=10)
+                        } else {
+                            1
+                        };
+                    }
+                    _ => {
+                        previous = json!({"cancel_at_period_end": state.cancel_at_period_end});
+                        state.cancel_at_period_end = !state.cancel_at_period_end;
+                    }
+                }
+            }
+            let object = sub(&state, interval, revision, None, self);
+            events.push(self.planned(
+                "customer.subscription.updated",
+                created,
+                object,
+                Some(previous),
+                State::Subscription(state.clone()),
+            ));
+        }
+        if self.rng.random_bool(0.6) {
+            created += self.gap();
+            revision += 1;
+            state.status = "canceled".into();
+            let object = sub(&state, interval, revision, Some(created), self);
+            events.push(self.planned(
+                "customer.subscription.deleted",
+                created,
+                object,
+                None,
+                State::Subscription(state.clone()),
+            ));
+        }
+        self.push_object(events);
+    }
+
+    fn payment_intent(&mut self) {
+        let id = self.id("pi_3Rb", 18);
+        let secret = self.id("_secret_", 25);
+        let customer = self.rng.random_bool(0.7).then(|| self.customer_ref());
+        let payment_method = self.id("pm_1Rb", 18);
+        let charge = self.id("ch_3Rb", 18);
+        let order = self.rng.random_range(10_000..99_999);
+        let amount =
+            self.rng.random_range(5..=500) * 100 + [0, 50, 99][self.rng.random_range(0..3)];
+        let start = self.start();
+        let object = |status: &str, failed: bool| {
+            json!({
+                "id": id, "object": "payment_intent", "amount": amount,
+                "amount_capturable": 0, "amount_details": {"tip": {}},
+                "amount_received": if status == "succeeded" { amount } else { 0 },
+                "application": null, "application_fee_amount": null,
+                "automatic_payment_methods": {"allow_redirects": "never", "enabled": true},
+                "canceled_at": null, "cancellation_reason": null, "capture_method": "automatic_async",
+                "client_secret": format!("{id}{secret}"), "confirmation_method": "automatic",
+                "created": start, "currency": "usd", "customer": customer,
+                "description": format!("Order #{order}"),
+                "last_payment_error": if failed { json!({"code": "card_declined",
+                    "decline_code": "insufficient_funds", "type": "card_error",
+                    "message": "Your card has insufficient funds."}) } else { Value::Null },
+                "latest_charge": if status == "requires_payment_method" && !failed { Value::Null } else { json!(charge) },
+                "livemode": false, "metadata": {"order_id": order.to_string()},
+                "next_action": null, "on_behalf_of": null,
+                "payment_method": if status == "requires_payment_method" && !failed { Value::Null } else { json!(payment_method) },
+                "payment_method_options": {"card": {"installments": null, "mandate_options": null,
+                    "network": null, "request_three_d_secure": "automatic"}},
+                "payment_method_types": ["card"], "processing": null, "receipt_email": null,
+                "review": null, "setup_future_usage": null, "shipping": null, "source": null,
+                "statement_descriptor": null, "statement_descriptor_suffix": null,
+                "status": status, "transfer_data": null, "transfer_group": null
+            })
+        };
+        let path: &[(&str, &str, bool)] = match self.rng.random_range(0..20) {
+            0..10 => &[
+                ("payment_intent.created", "requires_payment_method", false),
+                ("payment_intent.succeeded", "succeeded", false),
+            ],
+            10..15 => &[
+                ("payment_intent.created", "requires_payment_method", false),
+                ("payment_intent.processing", "processing", false),
+                ("payment_intent.succeeded", "succeeded", false),
+            ],
+            15..18 => &[
+                ("payment_intent.created", "requires_payment_method", false),
+                (
+                    "payment_intent.payment_failed",
+                    "requires_payment_method",
+                    true,
+                ),
+                ("payment_intent.succeeded", "succeeded", false),
+            ],
+            _ => &[
+                ("payment_intent.created", "requires_payment_method", false),
+                ("payment_intent.processing", "processing", false),
+                (
+                    "payment_intent.payment_failed",
+                    "requires_payment_method",
+                    true,
+                ),
+            ],
+        };
+        let mut created = start;
+        let mut events = Vec::new();
+        for (i, (kind, status, failed)) in path.iter().enumerate() {
+            if i > 0 {
+                created += self.gap();
+            }
+            let state = State::Payment(PaymentState {
+                status: (*status).to_owned(),
+                amount,
+            });
+            let object = object(status, *failed);
+            events.push(self.planned(kind, created, object, None, state));
+        }
+        self.push_object(events);
+    }
+
+    fn checkout_session(&mut self) {
+        let id = self.id("cs_test_b1", 48);
+        let payment_intent = self.id("pi_3Rb", 18);
+        let customer = self.rng.random_bool(0.5).then(|| self.customer_ref());
+        let email = format!("{}@example.com", self.id("buyer-", 8).to_lowercase());
+        let amount = self.rng.random_range(5..=300) * 100;
+        let start = self.start();
+        let object = |status: &str, payment_status: &str| {
+            json!({
+                "id": id, "object": "checkout.session", "after_expiration": null,
+                "allow_promotion_codes": null, "amount_subtotal": amount, "amount_total": amount,
+                "automatic_tax": {"enabled": false, "liability": null, "status": null},
+                "billing_address_collection": null, "cancel_url": "https://shop.example.com/cart",
+                "client_reference_id": null, "consent": null, "created": start,
+                "currency": "usd", "custom_fields": [], "customer": customer,
+                "customer_creation": "if_required",
+                "customer_details": {"address": null, "email": email, "name": "Bench Buyer",
+                                     "phone": null, "tax_exempt": "none", "tax_ids": []},
+                "customer_email": null, "expires_at": start + 86_400, "invoice": null,
+                "livemode": false, "locale": null, "metadata": {"cart": "bench"},
+                "mode": "payment",
+                "payment_intent": if status == "expired" { Value::Null } else { json!(payment_intent) },
+                "payment_method_types": ["card", "sepa_debit"], "payment_status": payment_status,
+                "shipping_address_collection": null, "status": status,
+                "submit_type": null, "subscription": null,
+                "success_url": "https://shop.example.com/thanks?session_id={CHECKOUT_SESSION_ID}",
+                "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+                "ui_mode": "hosted", "url": null
+            })
+        };
+        let path: &[(&str, &str, &str)] = match self.rng.random_range(0..20) {
+            0..15 => &[
+                ("checkout.session.completed", "complete", "unpaid"),
+                (
+                    "checkout.session.async_payment_succeeded",
+                    "complete",
+                    "paid",
+                ),
+            ],
+            15..18 => &[
+                ("checkout.session.completed", "complete", "unpaid"),
+                (
+                    "checkout.session.async_payment_failed",
+                    "complete",
+                    "unpaid",
+                ),
+            ],
+            _ => &[("checkout.session.expired", "expired", "unpaid")],
+        };
+        let mut created = start;
+        let mut events = Vec::new();
+        for (i, (kind, status, payment_status)) in path.iter().enumerate() {
+            if i > 0 {
+                created += self.gap();
+            }
+            let state = State::Checkout(CheckoutState {
+                status: (*status).to_owned(),
+                payment_status: (*payment_status).to_owned(),
+            });
+            let object = object(status, payment_status);
+            events.push(self.planned(kind, created, object, None, state));
+        }
+        self.push_object(events);
+    }
+
+    fn customer(&mut self) {
+        let id = self.id("cus_S", 13);
+        self.customers.push(id.clone());
+        let start = self.start();
+        let name = format!("Customer {}", self.id("", 6));
+        let invoice_prefix = self.id("", 8).to_uppercase();
+        let updates = if self.rng.random_bool(0.3) { 2 } else { 1 };
+        let mut created = start;
+        let mut events = Vec::new();
+        let mut previous: Option<String> = None;
+        for i in 0..=updates {
+            if i > 0 {
+                created += self.gap();
+            }
+            let email = format!("{}@example.com", self.id("", 10).to_lowercase());
+            let object = json!({
+                "id": id, "object": "customer", "address": null, "balance": 0,
+                "created": start, "currency": null, "default_source": null, "delinquent": false,
+                "description": null, "discount": null, "email": email,
+                "invoice_prefix": invoice_prefix,
+                "invoice_settings": {"custom_fields": null, "default_payment_method": null,
+                                     "footer": null, "rendering_options": null},
+                "livemode": false, "metadata": {"source": "bench"}, "name": name,
+                "next_invoice_sequence": 1, "phone": null, "preferred_locales": [],
+                "shipping": null, "tax_exempt": "none", "test_clock": null
+            });
+            let kind = if i == 0 {
+                "customer.created"
+            } else {
+                "customer.updated"
+            };
+            let prev = previous.replace(email.clone()).map(|e| json!({"email": e}));
+            let state = State::Customer(CustomerState { email });
+            events.push(self.planned(kind, created, object, prev, state));
+        }
+        self.push_object(events);
+    }
+
+    fn unmirrored(&mut self) {
+        let kind = UNMIRRORED[self.rng.random_range(0..UNMIRRORED.len())];
+        let created = self.start();
+        let customer = self.customer_ref();
+        let object = if kind.starts_with("charge.") {
+            json!({"id": self.id("ch_3Rb", 18), "object": "charge", "amount": 2900,
+                   "captured": true, "created": created, "currency": "usd", "customer": customer,
+                   "paid": true, "status": "succeeded"})
+        } else {
+            json!({"id": self.id("in_1Rb", 18), "object": "invoice", "amount_due": 2900,
+                   "amount_paid": 2900, "created": created, "currency": "usd",
+                   "customer": customer, "status": "paid"})
+        };
+        let event = self.planned(kind, created, object, None, State::Unmirrored);
+        self.push_object(vec![event]);
+    }
+}
+
+fn uuid_like(rng: &mut StdRng) -> String {
+    let bytes: [u8; 16] = rng.random();
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+pub fn generate(options: &Options) -> anyhow::Result<Corpus> {
+    anyhow::ensure!(options.events >= 50, "--events must be at least 50");
+    anyhow::ensure!(
+        (0.0..0.5).contains(&options.duplicate_rate) && (0.0..0.5).contains(&options.reversed_rate),
+        "--duplicate-rate and --reversed-rate must be in [0, 0.5)"
+    );
+    // Distinct events before duplicates are added.
+    let base = ((options.events as f64) / (1.0 + options.duplicate_rate)).round() as usize;
+    let mut g = Gen {
+        rng: StdRng::seed_from_u64(options.seed),
+        planned: Vec::with_capacity(base + 8),
+        objects: Vec::new(),
+        customers: Vec::new(),
+        // About one event per second of Stripe time.
+        span: i64::try_from(base).unwrap_or(i64::MAX).max(1),
+    };
+    // Objects are drawn with weights (share of events / mean events per object).
+    let kinds = WeightedIndex::new([0.55 / 4.6, 0.22 / 2.35, 0.10 / 1.9, 0.12 / 2.3, 0.01])
+        .map_err(|err| anyhow::anyhow!("corpus weights: {err}"))?;
+    let mut stats = Stats::default();
+    while g.planned.len() < base {
+        match kinds.sample(&mut g.rng) {
+            0 => {
+                g.subscription();
+                stats.subscriptions += 1;
+            }
+            1 => {
+                g.payment_intent();
+                stats.payments += 1;
+            }
+            2 => {
+                g.checkout_session();
+                stats.checkouts += 1;
+            }
+            3 => {
+                g.customer();
+                stats.customers += 1;
+            }
+            _ => {
+                g.unmirrored();
+                stats.unmirrored += 1;
+            }
+        }
+    }
+    let Gen {
+        mut rng,
+        planned,
+        objects,
+        ..
+    } = g;
+
+    // The stream in Stripe time; same-second events of different objects keep their order of
+    // generation.
+    let mut order: Vec<usize> = (0..planned.len()).collect();
+    order.sort_by_key(|&i| (planned[i].created, i));
+    let mut position = vec![0; planned.len()];
+    for (pos, &i) in order.iter().enumerate() {
+        position[i] = pos;
+    }
+
+    // Reversed pairs: two consecutive events of one object swap places in the stream.
+    let multi: Vec<&Vec<usize>> = objects.iter().filter(|o| o.len() >= 2).collect();
+    let wanted = (planned.len() as f64 * options.reversed_rate).round() as usize;
+    let mut swapped = vec![false; planned.len()];
+    let mut tries = 0;
+    while stats.reversed_pairs < wanted && !multi.is_empty() && tries < wanted * 50 {
+        tries += 1;
+        let object = multi[rng.random_range(0..multi.len())];
+        let k = rng.random_range(0..object.len() - 1);
+        let (older, newer) = (object[k], object[k + 1]);
+        if swapped[older] || swapped[newer] {
+            continue;
+        }
+        swapped[older] = true;
+        swapped[newer] = true;
+        let (a, b) = (position[older], position[newer]);
+        order.swap(a, b);
+        position[older] = b;
+        position[newer] = a;
+        stats.reversed_pairs += 1;
+    }
+
+    // Duplicates: the same bytes again, half within the next 64 deliveries (racing the first
+    // delivery at high concurrency), half up to 2,000 deliveries later (Stripe's retry).
+    let duplicates = options.events.saturating_sub(planned.len());
+    let mut again: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    let mut chosen = vec![false; planned.len()];
+    while stats.duplicates < duplicates {
+        let pos = rng.random_range(0..order.len());
+        if chosen[order[pos]] {
+            continue;
+        }
+        chosen[order[pos]] = true;
+        let near = rng.random_bool(0.5);
+        let later = if near {
+            rng.random_range(1..=64)
+        } else {
+            rng.random_range(65..=2_000)
+        };
+        again
+            .entry((pos + later).min(order.len() - 1))
+            .or_default()
+            .push(order[pos]);
+        stats.duplicates += 1;
+        stats.near_duplicates += usize::from(near);
+    }
+
+    let mut corpus = Corpus {
+        deliveries: Vec::with_capacity(options.events),
+        subscriptions: BTreeMap::new(),
+        payments: BTreeMap::new(),
+        checkouts: BTreeMap::new(),
+        customers: BTreeMap::new(),
+        event_ids: BTreeSet::new(),
+        history: HashMap::new(),
+        stats,
+    };
+    let mut body_bytes = 0;
+    let mut deliver = |i: usize, duplicate: bool, corpus: &mut Corpus| {
+        let p = &planned[i];
+        corpus
+            .history
+            .entry(p.object_id.clone())
+            .or_default()
+            .push(HistoryEntry {
+                position: corpus.deliveries.len(),
+                event_id: p.event_id.clone(),
+                kind: p.kind.clone(),
+                created: p.created,
+                duplicate,
+            });
+        *corpus.stats.by_type.entry(p.kind.clone()).or_default() += 1;
+        body_bytes += p.body.len();
+        corpus.deliveries.push(Delivery {
+            event_id: p.event_id.clone(),
+            body: p.body.clone(),
+        });
+    };
+    for (pos, &i) in order.iter().enumerate() {
+        deliver(i, false, &mut corpus);
+        for &dup in again.get(&pos).into_iter().flatten() {
+            deliver(dup, true, &mut corpus);
+        }
+    }
+    corpus.stats.mean_body_bytes = body_bytes / corpus.deliveries.len().max(1);
+
+    // The final state of each object: its event with the greatest `created` (its last one).
+    for object in &objects {
+        let Some(&last) = object.last() else { continue };
+        let p = &planned[last];
+        match &p.state {
+            State::Subscription(s) => {
+                corpus.subscriptions.insert(p.object_id.clone(), s.clone());
+            }
+            State::Payment(s) => {
+                corpus.payments.insert(p.object_id.clone(), s.clone());
+            }
+            State::Checkout(s) => {
+                corpus.checkouts.insert(p.object_id.clone(), s.clone());
+            }
+            State::Customer(s) => {
+                corpus.customers.insert(p.object_id.clone(), s.clone());
+            }
+            State::Unmirrored => {}
+        }
+    }
+    corpus.event_ids = planned.iter().map(|p| p.event_id.clone()).collect();
+    corpus.stats.distinct_events = corpus.event_ids.len();
+    anyhow::ensure!(
+        corpus.event_ids.len() == planned.len(),
+        "two generated events share an id (seed {})",
+        options.seed
+    );
+    Ok(corpus)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_corpus_is_deterministic_and_has_no_same_second_ties() {
+        let options = Options {
+            events: 2_000,
+            seed: 7,
+            duplicate_rate: 0.02,
+            reversed_rate: 0.03,
+        };
+        let a = generate(&options).unwrap();
+        let b = generate(&options).unwrap();
+        assert_eq!(a.deliveries.len(), 2_000);
+        assert!(
+            a.deliveries
+                .iter()
+                .zip(&b.deliveries)
+                .all(|(x, y)| x.body == y.body)
+        );
+        for entries in a.history.values() {
+            let mut created: Vec<i64> = entries
+                .iter()
+                .filter(|e| !e.duplicate)
+                .map(|e| e.created)
+                .collect();
+            let n = created.len();
+            created.sort_unstable();
+            created.dedup();
+            assert_eq!(created.len(), n, "a same-second tie for one object");
+        }
+        assert!(a.stats.reversed_pairs > 0 && a.stats.duplicates > 0);
+    }
+}
