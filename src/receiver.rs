@@ -7,8 +7,6 @@
 //! after the commit and that current state is written (the safe rule; the event is marked
 //! `refresh_pending` until then, and a retried delivery completes the refresh).
 
-use std::time::Duration;
-
 use chrono::Utc;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::Value;
@@ -22,7 +20,6 @@ use crate::gateway::payments::PaymentSnapshot;
 use crate::gateway::subscriptions::SubscriptionSnapshot;
 use crate::signature::{self, SignatureError};
 use crate::state::AppState;
-use crate::tenants::TenantContext;
 
 /// What an event changes in the mirror.
 #[derive(Debug, Clone)]
@@ -246,26 +243,13 @@ fn store_and_apply(
     ))
 }
 
-async fn tenant(state: &AppState, tenant_id: &str) -> Result<TenantContext, ApiError> {
-    let id = tenant_id.to_owned();
-    let row = state
-        .db
-        .run(move |conn| db::tenants::find_by_id(conn, &id).map_err(DbError::from))
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(|| ApiError::internal("an endpoint's tenant is gone"))?;
-    TenantContext::load(
-        row,
-        &state.master,
-        Duration::from_secs(state.settings.stripe_timeout_secs),
-    )
-    .map_err(ApiError::internal)
-}
-
 /// Re-reads a tied object from Stripe and writes that current state. A failure is a 503, so
 /// Stripe delivers again and the retry finishes the refresh.
 async fn refresh(state: &AppState, tenant_id: &str, event: &Event) -> Result<(), ApiError> {
-    let tenant = tenant(state, tenant_id).await?;
+    let tenant = state
+        .tenant_by_id(tenant_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("an endpoint's tenant is gone"))?;
     let stripe = &tenant.stripe;
     let gateway_failed = |err: crate::gateway::GatewayError| {
         tracing::warn!(stripe.event_id = %event.id, error = %err, "re-read for a same-second tie failed");

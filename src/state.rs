@@ -46,23 +46,51 @@ impl AppState {
         {
             return Ok(Some(tenant.clone()));
         }
-        let key = api_key.to_owned();
-        let row = self
+        self.load_tenant(TenantKey::ApiKey(api_key.to_owned()))
+            .await
+    }
+
+    /// The tenant with this id (the webhook receiver knows tenants by id), through the same
+    /// cache.
+    pub async fn tenant_by_id(&self, id: &str) -> Result<Option<Arc<TenantContext>>, ApiError> {
+        if let Ok(cache) = self.tenants.read()
+            && let Some((_, tenant)) = cache
+                .values()
+                .find(|(loaded, t)| t.id == id && loaded.elapsed() < TENANT_TTL)
+        {
+            return Ok(Some(tenant.clone()));
+        }
+        self.load_tenant(TenantKey::Id(id.to_owned())).await
+    }
+
+    /// Reads the row and builds the context (decrypting keys, building the Stripe client,
+    /// which reads the system's certificates) on the blocking pool, then caches it.
+    async fn load_tenant(&self, key: TenantKey) -> Result<Option<Arc<TenantContext>>, ApiError> {
+        let master = self.master.clone();
+        let timeout = self.stripe_timeout();
+        let tenant = self
             .db
             .run(move |conn| {
-                crate::db::tenants::find_by_api_key(conn, &key).map_err(ApiError::from)
+                let row = match &key {
+                    TenantKey::ApiKey(k) => crate::db::tenants::find_by_api_key(conn, k),
+                    TenantKey::Id(id) => crate::db::tenants::find_by_id(conn, id),
+                }
+                .map_err(ApiError::from)?;
+                row.map(|row| TenantContext::load(row, &master, timeout).map(Arc::new))
+                    .transpose()
+                    .map_err(ApiError::internal)
             })
             .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let tenant = Arc::new(
-            TenantContext::load(row, &self.master, self.stripe_timeout())
-                .map_err(ApiError::internal)?,
-        );
-        if let Ok(mut cache) = self.tenants.write() {
-            cache.insert(api_key.to_owned(), (Instant::now(), tenant.clone()));
+        if let Some(tenant) = &tenant
+            && let Ok(mut cache) = self.tenants.write()
+        {
+            cache.insert(tenant.api_key.clone(), (Instant::now(), tenant.clone()));
         }
-        Ok(Some(tenant))
+        Ok(tenant)
     }
+}
+
+enum TenantKey {
+    ApiKey(String),
+    Id(String),
 }
