@@ -4,10 +4,7 @@
 
 mod common;
 
-use std::collections::HashMap;
-
-use common::{Raw, big_stack, client, start, test_key};
-use stripe::StripeError;
+use common::{Raw, big_stack, client, metadata, start, stripe_error, test_key};
 use stripe_billing::invoice::{
     CreateInvoice, CreateInvoicePendingInvoiceItemsBehavior, FinalizeInvoiceInvoice, ListInvoice,
     PayInvoice, RetrieveInvoice,
@@ -62,23 +59,6 @@ use stripe_shared::{
     PriceType, RecurringInterval, SetupIntentStatus, SubscriptionStatus,
 };
 use stripe_types::{Currency, Expandable};
-
-fn metadata(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
-/// The Stripe error of a failed call: (error, HTTP status).
-fn stripe_error<T: std::fmt::Debug>(
-    result: Result<T, StripeError>,
-) -> (stripe_shared::ApiErrors, u16) {
-    match result {
-        Err(StripeError::Stripe(error, status)) => (*error, status),
-        other => panic!("expected a Stripe error, got {other:?}"),
-    }
-}
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()

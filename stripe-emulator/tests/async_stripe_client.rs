@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{Raw, client, start, test_key};
+use common::{Raw, client, metadata, start, stripe_error, test_key};
 use futures_util::StreamExt;
 use stripe::{IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
@@ -19,23 +18,6 @@ use stripe_payment::payment_method::{
     AttachPaymentMethod, DetachPaymentMethod, ListPaymentMethod, RetrievePaymentMethod,
 };
 use stripe_shared::{ApiErrorsCode, ApiErrorsType, Customer, PaymentMethodType};
-
-fn metadata(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
-/// The Stripe error of a failed call: (error, HTTP status).
-fn stripe_error<T: std::fmt::Debug>(
-    result: Result<T, StripeError>,
-) -> (stripe_shared::ApiErrors, u16) {
-    match result {
-        Err(StripeError::Stripe(error, status)) => (*error, status),
-        other => panic!("expected a Stripe error, got {other:?}"),
-    }
-}
 
 fn retrieved(result: RetrieveCustomerReturned) -> Customer {
     match result {

@@ -57,16 +57,9 @@ async fn the_spec_body_creates_a_customer_at_stripe_and_mirrors_it(backend: Back
     assert_eq!(params["metadata"]["user_id"], "user-uuid-456");
 
     // And the customer is in the emulator under this tenant's key.
-    let stripe_customer: Value = app
-        .http
-        .get(format!("{}/v1/customers/{cus}", app.emulator.base_url()))
-        .bearer_auth(&tenant.stripe_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stripe_customer = app
+        .stripe_get(&tenant, &format!("/v1/customers/{cus}"))
+        .await;
     assert_eq!(stripe_customer["email"], "user@example.com");
     assert_eq!(app.customer_count().await, 1);
 }

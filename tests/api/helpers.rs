@@ -284,40 +284,54 @@ impl TestApp {
 
     /// The requests a tenant's key made to the emulator.
     pub async fn stripe_requests(&self, tenant: &TestTenant) -> Vec<Value> {
-        let body: Value = self
-            .http
-            .get(format!("{}/_emulator/requests", self.emulator.base_url()))
+        self.stripe_list(tenant, "/_emulator/requests").await
+    }
+
+    /// GETs a Stripe (emulator) path with the tenant's key and returns the JSON.
+    pub async fn stripe_get(&self, tenant: &TestTenant, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.emulator.base_url()))
             .bearer_auth(&tenant.stripe_key)
             .send()
             .await
-            .expect("emulator requests")
+            .expect("emulator call")
             .json()
             .await
-            .expect("emulator json");
-        match body {
+            .expect("emulator json")
+    }
+
+    /// The items of a Stripe-style list (`{"data": [...]}`) or a bare array.
+    pub async fn stripe_list(&self, tenant: &TestTenant, path: &str) -> Vec<Value> {
+        match self.stripe_get(tenant, path).await {
             Value::Array(items) => items,
             Value::Object(mut map) => match map.remove("data") {
                 Some(Value::Array(items)) => items,
-                _ => panic!("unexpected emulator requests body"),
+                _ => panic!("{path}: not a list"),
             },
-            _ => panic!("unexpected emulator requests body"),
+            _ => panic!("{path}: not a list"),
         }
+    }
+
+    /// Runs a query on the app's database (to check what the mirror holds).
+    pub async fn query<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut sales_block::db::AnyConnection) -> diesel::QueryResult<T>
+        + Send
+        + 'static,
+    ) -> T {
+        self.state
+            .db
+            .run(move |conn| work(conn).map_err(sales_block::db::DbError::from))
+            .await
+            .expect("database query")
     }
 
     /// Number of mirrored customers across all tenants.
     pub async fn customer_count(&self) -> i64 {
         use diesel::QueryDsl;
         use sales_block::db::schema::customers;
-        self.state
-            .db
-            .run(|conn| {
-                customers::table
-                    .count()
-                    .get_result::<i64>(conn)
-                    .map_err(sales_block::db::DbError::from)
-            })
+        self.query(|conn| customers::table.count().get_result::<i64>(conn))
             .await
-            .expect("count customers")
     }
 }
 

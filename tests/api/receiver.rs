@@ -96,37 +96,29 @@ fn subscription_object(id: &str, status: &str, amount: i64) -> Value {
 }
 
 async fn events_stored(app: &TestApp) -> Vec<(String, String)> {
-    app.state
-        .db
-        .run(|conn| {
-            stripe_events::table
-                .order(stripe_events::received_at.asc())
-                .select((stripe_events::event_id, stripe_events::outcome))
-                .load::<(String, String)>(conn)
-                .map_err(sales_block::db::DbError::from)
-        })
-        .await
-        .unwrap()
+    app.query(|conn| {
+        stripe_events::table
+            .order(stripe_events::received_at.asc())
+            .select((stripe_events::event_id, stripe_events::outcome))
+            .load::<(String, String)>(conn)
+    })
+    .await
 }
 
 async fn mirrored(app: &TestApp, sub: &str) -> Option<(String, Option<i64>, Option<i64>)> {
     let sub = sub.to_owned();
-    app.state
-        .db
-        .run(move |conn| {
-            subscriptions::table
-                .filter(subscriptions::stripe_subscription_id.eq(sub))
-                .select((
-                    subscriptions::status,
-                    subscriptions::plan_amount,
-                    subscriptions::watermark,
-                ))
-                .first::<(String, Option<i64>, Option<i64>)>(conn)
-                .optional()
-                .map_err(sales_block::db::DbError::from)
-        })
-        .await
-        .unwrap()
+    app.query(move |conn| {
+        subscriptions::table
+            .filter(subscriptions::stripe_subscription_id.eq(sub))
+            .select((
+                subscriptions::status,
+                subscriptions::plan_amount,
+                subscriptions::watermark,
+            ))
+            .first::<(String, Option<i64>, Option<i64>)>(conn)
+            .optional()
+    })
+    .await
 }
 
 async fn bad_signatures_and_unknown_endpoints_write_nothing(backend: Backend) {
@@ -398,9 +390,7 @@ async fn payment_and_checkout_events_are_mirrored(backend: Backend) {
         .collect();
     assert_eq!(outcomes, vec!["applied", "applied"]);
     let (amount, status): (i64, String) = app
-        .state
-        .db
-        .run(|conn| {
+        .query(|conn| {
             sales_block::db::schema::payments::table
                 .filter(sales_block::db::schema::payments::stripe_payment_intent_id.eq("pi_evt"))
                 .select((
@@ -408,24 +398,18 @@ async fn payment_and_checkout_events_are_mirrored(backend: Backend) {
                     sales_block::db::schema::payments::status,
                 ))
                 .first(conn)
-                .map_err(sales_block::db::DbError::from)
         })
-        .await
-        .unwrap();
+        .await;
     assert_eq!((amount, status.as_str()), (4200, "succeeded"));
     // The session exists only in the event (an invented id), so read the mirror directly.
     let email: Option<String> = app
-        .state
-        .db
-        .run(|conn| {
+        .query(|conn| {
             sales_block::db::schema::checkout_sessions::table
                 .filter(sales_block::db::schema::checkout_sessions::stripe_session_id.eq("cs_evt"))
                 .select(sales_block::db::schema::checkout_sessions::customer_email)
                 .first(conn)
-                .map_err(sales_block::db::DbError::from)
         })
-        .await
-        .unwrap();
+        .await;
     assert_eq!(email.as_deref(), Some("buyer@example.com"));
 }
 
@@ -580,9 +564,7 @@ async fn customer_events_update_the_mirror_and_a_deletion_sticks(backend: Backen
     )
     .await;
     let row = app
-        .state
-        .db
-        .run({
+        .query({
             let cus = cus.clone();
             move |conn| {
                 let tenant_id = conn_tenant(conn, &cus);
@@ -592,11 +574,9 @@ async fn customer_events_update_the_mirror_and_a_deletion_sticks(backend: Backen
                     &cus,
                     &sales_block::db::customers::Visibility::All,
                 )
-                .map_err(sales_block::db::DbError::from)
             }
         })
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(row.email.as_deref(), Some("after@example.com"));
     assert_eq!(row.name.as_deref(), Some("Renamed"));
@@ -659,17 +639,13 @@ async fn customer_events_update_the_mirror_and_a_deletion_sticks(backend: Backen
     )
     .await;
     let owner: String = app
-        .state
-        .db
-        .run(|conn| {
+        .query(|conn| {
             sales_block::db::schema::customers::table
                 .filter(sales_block::db::schema::customers::stripe_customer_id.eq("cus_outside"))
                 .select(sales_block::db::schema::customers::owner_subject)
                 .first(conn)
-                .map_err(sales_block::db::DbError::from)
         })
-        .await
-        .unwrap();
+        .await;
     assert_eq!(owner, "");
 }
 
@@ -750,19 +726,9 @@ async fn stripes_own_deliveries_keep_the_mirror_current(backend: Backend) {
 
     // Every event Stripe emitted arrives, is stored once and settles; every delivery was
     // acknowledged with a 200.
-    let emitted: Value = app
-        .http
-        .get(format!("{}/v1/events?limit=100", app.emulator.base_url()))
-        .bearer_auth(&tenant.stripe_key)
-        .send()
+    let mut emitted: Vec<String> = app
+        .stripe_list(&tenant, "/v1/events?limit=100")
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut emitted: Vec<String> = emitted["data"]
-        .as_array()
-        .unwrap()
         .iter()
         .map(|e| e["id"].as_str().unwrap().to_owned())
         .collect();
@@ -782,17 +748,7 @@ async fn stripes_own_deliveries_keep_the_mirror_current(backend: Backend) {
             .all(|(_, o)| ["applied", "stale", "ignored", "refreshed"].contains(&o.as_str())),
         "{stored:?}"
     );
-    let deliveries: Value = app
-        .http
-        .get(format!("{}/_emulator/deliveries", app.emulator.base_url()))
-        .bearer_auth(&tenant.stripe_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let attempts = deliveries["data"].as_array().unwrap();
+    let attempts = app.stripe_list(&tenant, "/_emulator/deliveries").await;
     assert_eq!(
         attempts.len(),
         emitted.len(),

@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of these helpers"
+)]
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -143,5 +146,23 @@ impl Raw {
             .await;
         assert_eq!(reply.status, 200, "{}", reply.text);
         assert_eq!(reply.json["latency_ms"], ms);
+    }
+}
+
+/// Metadata from literal pairs.
+pub fn metadata(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// The Stripe error of a failed call: (error, HTTP status).
+pub fn stripe_error<T: std::fmt::Debug>(
+    result: Result<T, stripe::StripeError>,
+) -> (stripe_shared::ApiErrors, u16) {
+    match result {
+        Err(stripe::StripeError::Stripe(error, status)) => (*error, status),
+        other => panic!("expected a Stripe error, got {other:?}"),
     }
 }
