@@ -18,8 +18,12 @@
 //! - payment intent: `.created`, then by the status it reaches: `.succeeded`,
 //!   `.amount_capturable_updated` (manual capture), `.requires_action`, `.processing`,
 //!   `.canceled`; `.payment_failed` when a new `last_payment_error` appears.
-//! - charge: `.succeeded` / `.failed` / `.pending` when created; `.captured`, `.refunded`,
-//!   else `.updated`, on changes.
+//! - charge: `.succeeded` / `.failed` / `.pending` when created; `.captured`, `.refunded`
+//!   (its `amount_refunded` grew), else `.updated`, on changes.
+//! - refund: `refund.created`; on changes (metadata) `refund.updated` and
+//!   `charge.refund.updated`. A refund announces `charge.refunded` (the charge, with its new
+//!   `amount_refunded`) before `refund.created`.
+//! - payment link: `payment_link.created`, `.updated`.
 //! - setup intent: `.created`, `.succeeded`, `.canceled`.
 //! - subscription: `customer.subscription.created`, `.updated`, `.deleted` (on reaching
 //!   `canceled` or `incomplete_expired`), `.paused` / `.resumed`.
@@ -165,6 +169,7 @@ fn lifecycle_prefix(kind: &str) -> Option<&'static str> {
         kinds::PRODUCT => "product",
         kinds::PRICE => "price",
         kinds::COUPON => "coupon",
+        kinds::PAYMENT_LINK => "payment_link",
         _ => return None,
     })
 }
@@ -266,6 +271,14 @@ pub fn derive(change: &Change, now: i64) -> Vec<Derived> {
                     } else if changed {
                         types.push("charge.updated");
                     }
+                }
+            }
+            kinds::REFUND => {
+                if created {
+                    types.push("refund.created");
+                } else if changed {
+                    types.push("refund.updated");
+                    types.push("charge.refund.updated");
                 }
             }
             kinds::SETUP_INTENT => {
@@ -651,6 +664,51 @@ mod tests {
                 0
             )),
             ["charge.captured"]
+        );
+
+        let charge =
+            json!({"id": "ch_1", "status": "succeeded", "captured": true, "amount_refunded": 0});
+        let mut refunded = charge.clone();
+        refunded["amount_refunded"] = json!(400);
+        assert_eq!(
+            types(&derive(
+                &change(kinds::CHARGE, Some(charge), Some(refunded)),
+                0
+            )),
+            ["charge.refunded"]
+        );
+        let refund = json!({"id": "re_1", "object": "refund", "metadata": {}});
+        assert_eq!(
+            types(&derive(
+                &change(kinds::REFUND, None, Some(refund.clone())),
+                0
+            )),
+            ["refund.created"]
+        );
+        let mut tagged = refund.clone();
+        tagged["metadata"] = json!({"k": "v"});
+        let updated = derive(&change(kinds::REFUND, Some(refund), Some(tagged)), 0);
+        assert_eq!(types(&updated), ["refund.updated", "charge.refund.updated"]);
+        assert_eq!(
+            updated[1].previous_attributes,
+            Some(json!({"metadata": {}}))
+        );
+        let link = json!({"id": "plink_1", "object": "payment_link", "active": true});
+        let mut inactive = link.clone();
+        inactive["active"] = json!(false);
+        assert_eq!(
+            types(&derive(
+                &change(kinds::PAYMENT_LINK, None, Some(link.clone())),
+                0
+            )),
+            ["payment_link.created"]
+        );
+        assert_eq!(
+            types(&derive(
+                &change(kinds::PAYMENT_LINK, Some(link), Some(inactive)),
+                0
+            )),
+            ["payment_link.updated"]
         );
 
         let pm = json!({"id": "pm_1", "customer": null});

@@ -17,18 +17,22 @@
 //!
 //! Resources (see [`resources`]): customers, payment methods (test tokens), billing portal
 //! sessions, products, prices, coupons (and the discounts applying them), payment intents
-//! and charges, setup intents, subscriptions and subscription items, invoices and invoice
-//! items, checkout sessions, webhook endpoints, events.
+//! and charges, refunds (`/v1/refunds`: partial and full, of a payment intent's latest
+//! charge or of a charge), setup intents, subscriptions and subscription items, invoices and
+//! invoice items, checkout sessions, payment links (`/v1/payment_links`, with their line
+//! items), webhook endpoints, events.
 //!
 //! Events and webhooks: every state change records the event Stripe sends for it
 //! (`customer.updated`, `invoice.paid`, ...; see [`events`] for the types and their order),
 //! listed by `GET /v1/events` and delivered to the key's webhook endpoints, signed as
 //! Stripe signs and retried with back-off (see [`delivery`]).
 //!
-//! Hosted pages (no key needed): `GET {base}/p/session/...` (billing portal) and
+//! Hosted pages (no key needed): `GET {base}/p/session/...` (billing portal),
 //! `GET {base}/c/pay/:id` (a checkout session: items, total, a test-card form whose `POST`
 //! completes the session and redirects `303` to `success_url` with `{CHECKOUT_SESSION_ID}`
-//! filled in, or shows the decline with status 402).
+//! filled in, or shows the decline with status 402) and `GET {base}/b/:id` (a payment
+//! link's `url`: items, total, a "Pay" button whose `POST` opens a checkout session for the
+//! link and redirects `303` to its page; see [`resources::payment_links`]).
 //!
 //! Test-only endpoints (authenticated with the same key; they act on that key's state):
 //! - `DELETE /_emulator/data`: forget the key's objects, events, idempotency keys, request

@@ -22,7 +22,7 @@ use crate::events::{self, Origin};
 use crate::fixtures::API_VERSION;
 use crate::form::Params;
 use crate::idempotency::{self, KeyedRequest, Lookup};
-use crate::resources::{self, Ctx, billing_portal, checkout};
+use crate::resources::{self, Ctx, billing_portal, checkout, payment_links};
 use crate::state::{Emulator, KeyState};
 use crate::{ids, list, webhook_admin};
 
@@ -260,6 +260,23 @@ async fn dispatch(
         && (method == "GET" || method == "POST")
     {
         return checkout_page(&emulator, &method, session, payload, &request_id).await;
+    }
+
+    if let Some(link) = path.strip_prefix(payment_links::PAGE_PREFIX)
+        && (method == "GET" || method == "POST")
+    {
+        let base_url = {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        };
+        let page = LinkPage {
+            method: &method,
+            link,
+            query: req.query_string(),
+            base_url: &base_url,
+            request_id: &request_id,
+        };
+        return payment_link_page(&emulator, &page);
     }
 
     let key = match api_key(&req) {
@@ -590,6 +607,81 @@ async fn checkout_page(
             status,
             checkout::render_page(&session, &items, error.as_deref()),
             request_id,
+        ),
+        None => not_found(),
+    }
+}
+
+/// A request for a payment link's hosted page.
+struct LinkPage<'r> {
+    method: &'r str,
+    /// The link id (the path after the page prefix).
+    link: &'r str,
+    query: &'r str,
+    /// The emulator's base URL as the client reached it.
+    base_url: &'r str,
+    request_id: &'r str,
+}
+
+/// A payment link's hosted page: `GET` shows the link (and, with `?session=`, the
+/// confirmation of a completed session of it), `POST` opens a checkout session for it and
+/// redirects `303` to the session's page.
+fn payment_link_page(emulator: &Emulator, page: &LinkPage<'_>) -> HttpResponse {
+    let not_found = || {
+        respond_error(
+            &ApiError::unrecognized_url(
+                page.method,
+                &format!("{}{}", payment_links::PAGE_PREFIX, page.link),
+            ),
+            page.request_id,
+        )
+    };
+    let Some(owner) = emulator.payment_link_page(page.link) else {
+        return not_found();
+    };
+    let state = emulator.key_state(&owner.key);
+    let now = ids::now();
+    let mut data = state.lock();
+    let mut error = None;
+    let mut status = 200;
+    if page.method == "POST" {
+        let params = Params::default();
+        let mut ctx = Ctx {
+            store: data.store(&owner.account),
+            params: &params,
+            base_url: page.base_url,
+            now,
+            emulator,
+            key: &owner.key,
+            account: &owner.account,
+        };
+        let result = payment_links::start_checkout(&mut ctx, page.link);
+        // Automatic events (as the hosted page makes them): no request.
+        let dispatches = events::commit(&mut data, &owner.account, Origin::default(), now);
+        emulator.deliveries.enqueue(&state, dispatches, false);
+        match result {
+            Ok(url) => {
+                return HttpResponse::SeeOther()
+                    .insert_header(("Request-Id", page.request_id))
+                    .insert_header(("Location", url))
+                    .finish();
+            }
+            Err(e) => {
+                status = e.status;
+                error = Some(e.message.clone());
+            }
+        }
+    }
+    let store = data.store(&owner.account);
+    let completed = Params::parse(&[page.query.as_bytes()])
+        .ok()
+        .and_then(|q| q.non_empty(&["session"]).ok().flatten().map(str::to_owned))
+        .is_some_and(|session| payment_links::completed_session(store, page.link, &session));
+    match payment_links::page_data(store, page.link) {
+        Some((link, items)) => html_response(
+            status,
+            payment_links::render_page(&link, &items, completed, error.as_deref()),
+            page.request_id,
         ),
         None => not_found(),
     }

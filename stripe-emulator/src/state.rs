@@ -34,10 +34,11 @@ pub struct Emulator {
     keys: Mutex<HashMap<String, Arc<KeyState>>>,
     portal_pages: Mutex<HashMap<String, PortalPage>>,
     checkout_pages: Mutex<HashMap<String, CheckoutPage>>,
+    payment_link_pages: Mutex<HashMap<String, CheckoutPage>>,
 }
 
-/// Where the hosted page of a checkout session finds it: the secret key and
-/// `Stripe-Account` whose store holds the session.
+/// Where the hosted page of a checkout session (or of a payment link) finds it: the secret
+/// key and `Stripe-Account` whose store holds the object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutPage {
     /// The secret key the session was created with.
@@ -88,6 +89,16 @@ impl Emulator {
     /// Where the checkout session `session` is kept, if it has a hosted page.
     pub fn checkout_page(&self, session: &str) -> Option<CheckoutPage> {
         lock(&self.checkout_pages).get(session).cloned()
+    }
+
+    /// Registers the hosted page of a payment link.
+    pub fn add_payment_link_page(&self, link: String, page: CheckoutPage) {
+        lock(&self.payment_link_pages).insert(link, page);
+    }
+
+    /// Where the payment link `link` is kept, if it has a hosted page.
+    pub fn payment_link_page(&self, link: &str) -> Option<CheckoutPage> {
+        lock(&self.payment_link_pages).get(link).cloned()
     }
 }
 

@@ -34,6 +34,8 @@ pub mod kinds {
     pub const PAYMENT_INTENT: &str = "payment_intent";
     /// `charge`.
     pub const CHARGE: &str = "charge";
+    /// `refund`.
+    pub const REFUND: &str = "refund";
     /// `setup_intent`.
     pub const SETUP_INTENT: &str = "setup_intent";
     /// `subscription` (its items are kept inside it).
@@ -44,6 +46,8 @@ pub mod kinds {
     pub const INVOICE_ITEM: &str = "invoiceitem";
     /// `checkout.session`.
     pub const CHECKOUT_SESSION: &str = "checkout.session";
+    /// `payment_link`.
+    pub const PAYMENT_LINK: &str = "payment_link";
     /// `webhook_endpoint`.
     pub const WEBHOOK_ENDPOINT: &str = "webhook_endpoint";
     /// `discount`.
@@ -61,11 +65,13 @@ const ID_PREFIXES: &[(&str, &str)] = &[
     ("price_", kinds::PRICE),
     ("pi_", kinds::PAYMENT_INTENT),
     ("ch_", kinds::CHARGE),
+    ("re_", kinds::REFUND),
     ("seti_", kinds::SETUP_INTENT),
     ("sub_", kinds::SUBSCRIPTION),
     ("in_", kinds::INVOICE),
     ("ii_", kinds::INVOICE_ITEM),
     ("cs_", kinds::CHECKOUT_SESSION),
+    ("plink_", kinds::PAYMENT_LINK),
     ("we_", kinds::WEBHOOK_ENDPOINT),
     ("di_", kinds::DISCOUNT),
     ("evt_", kinds::EVENT),

@@ -1,5 +1,8 @@
 //! Charges, as payment intents create them (one per confirmation attempt): retrieve and
-//! list. A declined attempt leaves a `failed` charge, as in Stripe.
+//! list. A declined attempt leaves a `failed` charge, as in Stripe. Refunds (see
+//! [`refunds`](super::refunds)) raise `amount_refunded` and set `refunded` once the whole
+//! amount is refunded; `expand[]=refunds` (`data.refunds` on lists) includes the charge's
+//! refunds.
 
 use serde_json::{Value, json};
 
@@ -7,10 +10,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::fixtures::fixture;
 use crate::ids;
 use crate::list::{ListParams, created_filter};
-use crate::store::kinds;
+use crate::store::{Store, kinds};
 
 use super::payment_methods::Decline;
-use super::{Ctx, int_field, set, str_field};
+use super::{Ctx, int_field, refunds, set, str_field};
 
 /// How charges are named in "No such ..." messages.
 pub const LABEL: &str = "charge";
@@ -230,12 +233,24 @@ pub fn new_object(
     charge
 }
 
-/// `GET /v1/charges/:id`.
+/// Adds the charge's `refunds` list (an includable field, sent only when expanded).
+fn include_refunds(store: &Store, charge: &mut Value) {
+    if let Some(id) = str_field(charge, "id").map(str::to_owned) {
+        set(charge, "refunds", refunds::of_charge(store, &id));
+    }
+}
+
+/// `GET /v1/charges/:id` (`expand[]=refunds` includes its refunds).
 pub fn retrieve(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
-    ctx.store
+    let mut charge = ctx
+        .store
         .get_live(kinds::CHARGE, id)
         .map(|r| r.object.clone())
-        .ok_or_else(|| ApiError::resource_missing(LABEL, id, "id"))
+        .ok_or_else(|| ApiError::resource_missing(LABEL, id, "id"))?;
+    if ctx.params.expand()?.iter().any(|p| p == "refunds") {
+        include_refunds(ctx.store, &mut charge);
+    }
+    Ok(charge)
 }
 
 /// `GET /v1/charges` with `customer`, `payment_intent`, `created`.
@@ -250,5 +265,13 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
             && intent.is_none_or(|i| str_field(&r.object, "payment_intent") == Some(i))
             && created(r)
     });
-    Ok(paging.page("/v1/charges", records))
+    let mut page = paging.page("/v1/charges", records);
+    if p.expand()?.iter().any(|e| e == "data.refunds")
+        && let Some(data) = page.get_mut("data").and_then(Value::as_array_mut)
+    {
+        for charge in data {
+            include_refunds(ctx.store, charge);
+        }
+    }
+    Ok(page)
 }

@@ -54,8 +54,9 @@ fn url_param(p: &Params, name: &str) -> ApiResult<Option<String>> {
     }
 }
 
-/// A line item as stored with the session (internal): price object and quantity.
-fn item_object(price: &Value, quantity: i64, description: &str, discount: i64) -> Value {
+/// A line item as stored with the session (internal): price object and quantity (payment
+/// links keep theirs the same way).
+pub fn item_object(price: &Value, quantity: i64, description: &str, discount: i64) -> Value {
     let subtotal = super::line_amount(prices::unit_amount(price), quantity);
     let mut item = fixture("item");
     for (key, value) in [
@@ -702,12 +703,13 @@ pub fn list_line_items(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
     Ok(line_items_list(ctx.store, id))
 }
 
-/// `GET /v1/checkout/sessions` with `customer`, `payment_intent`, `subscription`, `status`,
-/// `customer_details[email]`, `created`.
+/// `GET /v1/checkout/sessions` with `customer`, `payment_intent`, `payment_link`,
+/// `subscription`, `status`, `customer_details[email]`, `created`.
 pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let p = ctx.params;
     let customer = p.non_empty(&["customer"])?;
     let intent = p.non_empty(&["payment_intent"])?;
+    let link = p.non_empty(&["payment_link"])?;
     let subscription = p.non_empty(&["subscription"])?;
     let status = one_of(p, &["status"], &["open", "complete", "expired"])?;
     let email = p.non_empty(&["customer_details", "email"])?;
@@ -723,6 +725,7 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
             expire_if_due(&mut o, now);
             customer.is_none_or(|c| str_field(&o, "customer") == Some(c))
                 && intent.is_none_or(|i| str_field(&o, "payment_intent") == Some(i))
+                && link.is_none_or(|l| str_field(&o, "payment_link") == Some(l))
                 && subscription.is_none_or(|s| str_field(&o, "subscription") == Some(s))
                 && status.is_none_or(|s| str_field(&o, "status") == Some(s))
                 && email.is_none_or(|e| {

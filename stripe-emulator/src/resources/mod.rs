@@ -13,9 +13,11 @@ pub mod event_types;
 pub mod events;
 pub mod invoices;
 pub mod payment_intents;
+pub mod payment_links;
 pub mod payment_methods;
 pub mod prices;
 pub mod products;
+pub mod refunds;
 pub mod setup_intents;
 pub mod subscriptions;
 pub mod webhook_endpoints;
@@ -99,6 +101,10 @@ pub fn route(ctx: &mut Ctx<'_>, method: &str, segs: &[&str]) -> Option<ApiResult
         ("POST", ["payment_intents", id, "cancel"]) => payment_intents::cancel(ctx, id),
         ("GET", ["charges"]) => charges::list(ctx),
         ("GET", ["charges", id]) => charges::retrieve(ctx, id),
+        ("POST", ["refunds"]) => refunds::create(ctx),
+        ("GET", ["refunds"]) => refunds::list(ctx),
+        ("GET", ["refunds", id]) => refunds::retrieve(ctx, id),
+        ("POST", ["refunds", id]) => refunds::update(ctx, id),
         ("POST", ["subscriptions"]) => subscriptions::create(ctx),
         ("GET", ["subscriptions"]) => subscriptions::list(ctx),
         ("GET", ["subscriptions", id]) => subscriptions::retrieve(ctx, id),
@@ -120,6 +126,11 @@ pub fn route(ctx: &mut Ctx<'_>, method: &str, segs: &[&str]) -> Option<ApiResult
         ("GET", ["checkout", "sessions", id]) => checkout::retrieve(ctx, id),
         ("GET", ["checkout", "sessions", id, "line_items"]) => checkout::list_line_items(ctx, id),
         ("POST", ["checkout", "sessions", id, "expire"]) => checkout::expire(ctx, id),
+        ("POST", ["payment_links"]) => payment_links::create(ctx),
+        ("GET", ["payment_links"]) => payment_links::list(ctx),
+        ("GET", ["payment_links", id]) => payment_links::retrieve(ctx, id),
+        ("POST", ["payment_links", id]) => payment_links::update(ctx, id),
+        ("GET", ["payment_links", id, "line_items"]) => payment_links::list_line_items(ctx, id),
         ("GET", ["setup_intents", id]) => setup_intents::retrieve(ctx, id),
         ("GET", ["events"]) => events::list(ctx),
         ("GET", ["events", id]) => events::retrieve(ctx, id),
