@@ -6,28 +6,129 @@ use std::time::{Duration, Instant};
 
 use crate::config::Settings;
 use crate::crypto::MasterKey;
-use crate::db::Database;
+use crate::db::{Database, DbError};
 use crate::error::ApiError;
+use crate::receiver::EventWriter;
 use crate::tenants::TenantContext;
 
 /// How long a loaded tenant (decrypted keys, JWT verifier, Stripe client) is reused before it
 /// is read again, so a changed tenant takes effect within this time.
 const TENANT_TTL: Duration = Duration::from_secs(30);
 
+/// How long a webhook endpoint and its decrypted secrets are reused by the receiver. A secret
+/// rolled through another instance is found sooner: a signature that fails against the cached
+/// secrets is checked once more against the stored ones.
+const ENDPOINT_TTL: Duration = Duration::from_secs(30);
+
+/// What the receiver needs of an endpoint, loaded once and kept for [`ENDPOINT_TTL`].
+#[derive(Debug)]
+pub struct ReceiverEndpoint {
+    pub id: String,
+    pub tenant_id: String,
+    /// Decrypted signing secrets, newest first, with when each stops verifying (unix seconds).
+    secrets: Vec<(String, Option<i64>)>,
+    loaded: Instant,
+}
+
+impl ReceiverEndpoint {
+    /// The secrets that still verify at `now` (unix seconds).
+    pub fn live_secrets(&self, now: i64) -> Vec<String> {
+        self.secrets
+            .iter()
+            .filter(|(_, expires)| expires.is_none_or(|at| at > now))
+            .map(|(secret, _)| secret.clone())
+            .collect()
+    }
+
+    /// How long ago this copy was read.
+    pub fn age(&self) -> Duration {
+        self.loaded.elapsed()
+    }
+}
+
 pub struct AppState {
     pub db: Database,
     pub master: MasterKey,
     pub settings: Settings,
     tenants: RwLock<HashMap<String, (Instant, Arc<TenantContext>)>>,
+    endpoints: RwLock<HashMap<String, Arc<ReceiverEndpoint>>>,
+    /// Batches the receiver's writes (group commit).
+    pub events: EventWriter,
 }
 
 impl AppState {
+    /// Must be called inside the tokio runtime: it starts the receiver's batch writer.
     pub fn new(db: Database, master: MasterKey, settings: Settings) -> Self {
+        let events = EventWriter::start(db.clone(), settings.database_pool_size);
         Self {
             db,
             master,
             settings,
             tenants: RwLock::new(HashMap::new()),
+            endpoints: RwLock::new(HashMap::new()),
+            events,
+        }
+    }
+
+    /// The endpoint a receiver URL names, from the cache or the database; `None` for an
+    /// unknown url_id. `fresh` skips the cache (after a signature failed against it).
+    pub async fn receiver_endpoint(
+        &self,
+        url_id: &str,
+        fresh: bool,
+    ) -> Result<Option<Arc<ReceiverEndpoint>>, ApiError> {
+        if !fresh
+            && let Ok(cache) = self.endpoints.read()
+            && let Some(endpoint) = cache.get(url_id)
+            && endpoint.loaded.elapsed() < ENDPOINT_TTL
+        {
+            return Ok(Some(endpoint.clone()));
+        }
+        let master = self.master.clone();
+        let wanted = url_id.to_owned();
+        let found = self
+            .db
+            .run(move |conn| {
+                let found = crate::db::webhook_endpoints::find_by_url_id(conn, &wanted)
+                    .map_err(DbError::from)?;
+                Ok::<_, DbError>(found.map(|(endpoint, sealed)| {
+                    ReceiverEndpoint {
+                        id: endpoint.id,
+                        tenant_id: endpoint.tenant_id,
+                        secrets: sealed
+                            .iter()
+                            .filter_map(|(enc, expires)| {
+                                let secret = master.decrypt(enc).ok()?;
+                                Some((secret, expires.map(|at| at.and_utc().timestamp())))
+                            })
+                            .collect(),
+                        loaded: Instant::now(),
+                    }
+                }))
+            })
+            .await
+            // Stripe retries a 503; the receiver never answers 500 for a storage failure.
+            .map_err(ApiError::unavailable)?;
+        let Ok(mut cache) = self.endpoints.write() else {
+            return Ok(found.map(Arc::new));
+        };
+        Ok(match found {
+            Some(endpoint) => {
+                let endpoint = Arc::new(endpoint);
+                cache.insert(url_id.to_owned(), endpoint.clone());
+                Some(endpoint)
+            }
+            None => {
+                cache.remove(url_id);
+                None
+            }
+        })
+    }
+
+    /// Drops a cached endpoint (its secrets changed here).
+    pub fn forget_endpoint(&self, url_id: &str) {
+        if let Ok(mut cache) = self.endpoints.write() {
+            cache.remove(url_id);
         }
     }
 

@@ -186,6 +186,7 @@ pub async fn roll_secret(
             Ok::<_, ApiError>(endpoint)
         })
         .await?;
+    state.forget_endpoint(&endpoint.url_id);
     Ok(RolledSecret {
         endpoint,
         previous_expires_at,

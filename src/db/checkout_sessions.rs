@@ -57,6 +57,66 @@ struct CheckoutChangeset<'a> {
     watermark: Option<i64>,
 }
 
+fn changeset<'a>(
+    s: &'a CheckoutSnapshot,
+    metadata: &'a str,
+    at: i64,
+    now: NaiveDateTime,
+) -> CheckoutChangeset<'a> {
+    CheckoutChangeset {
+        mode: &s.mode,
+        status: s.status.as_deref(),
+        payment_status: &s.payment_status,
+        url: s.url.as_deref(),
+        amount_total: s.amount_total,
+        currency: s.currency.as_deref(),
+        stripe_customer_id: s.customer.as_deref(),
+        customer_email: s.customer_email.as_deref(),
+        success_url: s.success_url.as_deref(),
+        cancel_url: s.cancel_url.as_deref(),
+        stripe_payment_intent_id: s.payment_intent.as_deref(),
+        stripe_subscription_id: s.subscription.as_deref(),
+        expires_at: unix(Some(s.expires_at)),
+        metadata,
+        updated_at: now,
+        watermark: Some(at),
+    }
+}
+
+/// An event's state of a session (see `subscriptions::apply_event`); a row first seen here
+/// belongs to no caller.
+pub fn apply_event(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    s: &CheckoutSnapshot,
+    at: i64,
+) -> QueryResult<Applied<()>> {
+    let AnyConnection::Postgresql(pg) = conn else {
+        return upsert(conn, tenant_id, "", s, Freshness::Event(at)).map(Applied::forget);
+    };
+    let now = Utc::now().naive_utc();
+    let metadata = super::stored_metadata(&s.metadata);
+    let changes = changeset(s, &metadata, at, now);
+    super::pg_upsert_if_newer!(
+        pg,
+        checkout_sessions,
+        (tenant_id, stripe_session_id),
+        checkout_sessions::tenant_id
+            .eq(tenant_id)
+            .and(checkout_sessions::stripe_session_id.eq(&s.id)),
+        (
+            checkout_sessions::id.eq(uuid::Uuid::new_v4().to_string()),
+            checkout_sessions::tenant_id.eq(tenant_id),
+            checkout_sessions::stripe_session_id.eq(&s.id),
+            checkout_sessions::owner_subject.eq(""),
+            checkout_sessions::created_at.eq(unix(Some(s.created)).unwrap_or(now)),
+            &changes,
+        ),
+        &changes,
+        at
+    )
+}
+
 /// Writes a Stripe state of a session into the mirror (watermark rule); `owner` is recorded
 /// on insert only.
 pub fn upsert(
@@ -70,24 +130,7 @@ pub fn upsert(
         super::write_transaction(conn, |conn| {
             let now = Utc::now().naive_utc();
             let metadata = super::stored_metadata(&s.metadata);
-            let changes = CheckoutChangeset {
-                mode: &s.mode,
-                status: s.status.as_deref(),
-                payment_status: &s.payment_status,
-                url: s.url.as_deref(),
-                amount_total: s.amount_total,
-                currency: s.currency.as_deref(),
-                stripe_customer_id: s.customer.as_deref(),
-                customer_email: s.customer_email.as_deref(),
-                success_url: s.success_url.as_deref(),
-                cancel_url: s.cancel_url.as_deref(),
-                stripe_payment_intent_id: s.payment_intent.as_deref(),
-                stripe_subscription_id: s.subscription.as_deref(),
-                expires_at: unix(Some(s.expires_at)),
-                metadata: &metadata,
-                updated_at: now,
-                watermark: Some(freshness.at()),
-            };
+            let changes = changeset(s, &metadata, freshness.at(), now);
             let existing: Option<(String, Option<i64>)> = checkout_sessions::table
                 .filter(checkout_sessions::tenant_id.eq(tenant_id))
                 .filter(checkout_sessions::stripe_session_id.eq(&s.id))

@@ -113,7 +113,7 @@ pub fn find_by_any_id(
 }
 
 /// The columns Stripe's state of a customer decides.
-#[derive(Debug, AsChangeset)]
+#[derive(Debug, AsChangeset, Insertable)]
 #[diesel(table_name = customers, treat_none_as_null = true)]
 struct StripeCustomerChangeset<'a> {
     email: Option<&'a str>,
@@ -125,6 +125,61 @@ struct StripeCustomerChangeset<'a> {
     deleted_at: Option<NaiveDateTime>,
     updated_at: NaiveDateTime,
     watermark: Option<i64>,
+}
+
+fn stripe_changeset<'a>(
+    c: &'a CustomerSnapshot,
+    metadata: &'a str,
+    deleted_at: Option<NaiveDateTime>,
+    at: i64,
+    now: NaiveDateTime,
+) -> StripeCustomerChangeset<'a> {
+    StripeCustomerChangeset {
+        email: c.email.as_deref(),
+        name: c.name.as_deref(),
+        phone: c.phone.as_deref(),
+        description: c.description.as_deref(),
+        default_payment_method: c.default_payment_method.as_deref(),
+        metadata,
+        deleted_at,
+        updated_at: now,
+        watermark: Some(at),
+    }
+}
+
+/// An event's state of a customer (see `subscriptions::apply_event`). A deletion is stamped
+/// with the time it is written.
+pub fn apply_event(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    c: &CustomerSnapshot,
+    at: i64,
+) -> QueryResult<Applied<()>> {
+    let AnyConnection::Postgresql(pg) = conn else {
+        return apply_stripe_state(conn, tenant_id, c, Freshness::Event(at)).map(Applied::forget);
+    };
+    let now = chrono::Utc::now().naive_utc();
+    let metadata = super::stored_metadata(&c.metadata);
+    let changes = stripe_changeset(c, &metadata, c.deleted.then_some(now), at, now);
+    super::pg_upsert_if_newer!(
+        pg,
+        customers,
+        (tenant_id, stripe_customer_id),
+        customers::tenant_id
+            .eq(tenant_id)
+            .and(customers::stripe_customer_id.eq(&c.id)),
+        (
+            customers::id.eq(uuid::Uuid::new_v4().to_string()),
+            customers::tenant_id.eq(tenant_id),
+            customers::stripe_customer_id.eq(&c.id),
+            customers::identity_type.eq("customer"),
+            customers::owner_subject.eq(""),
+            customers::created_at.eq(now),
+            &changes,
+        ),
+        &changes,
+        at
+    )
 }
 
 /// Writes Stripe's state of a customer (from an event or a re-read) under the watermark rule.
@@ -151,17 +206,7 @@ pub fn apply_stripe_state(
             } else {
                 None
             };
-            let changes = StripeCustomerChangeset {
-                email: c.email.as_deref(),
-                name: c.name.as_deref(),
-                phone: c.phone.as_deref(),
-                description: c.description.as_deref(),
-                default_payment_method: c.default_payment_method.as_deref(),
-                metadata: &metadata,
-                deleted_at,
-                updated_at: now,
-                watermark: Some(freshness.at()),
-            };
+            let changes = stripe_changeset(c, &metadata, deleted_at, freshness.at(), now);
             write_watermarked(
                 conn,
                 existing.map(|(id, watermark, _)| (id, watermark)),

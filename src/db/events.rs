@@ -1,6 +1,8 @@
 //! Received Stripe events: stored once per tenant (the unique constraint is the dedup), with
 //! what applying them did.
 
+use std::collections::HashSet;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -36,6 +38,38 @@ pub fn insert(conn: &mut AnyConnection, new: &NewEvent<'_>) -> QueryResult<()> {
         .values(new)
         .execute(conn)
         .map(|_| ())
+}
+
+/// Inserts the events not stored yet and returns which ones were inserted, as (tenant id,
+/// event id); rows are written in the order given. One statement on PostgreSQL (`ON CONFLICT
+/// DO NOTHING`); on SQLite, whose writer holds the database lock, one `INSERT OR IGNORE`
+/// each.
+pub fn insert_new(
+    conn: &mut AnyConnection,
+    rows: &[NewEvent<'_>],
+) -> QueryResult<HashSet<(String, String)>> {
+    match conn {
+        AnyConnection::Postgresql(pg) => {
+            let inserted: Vec<(String, String)> = diesel::insert_into(stripe_events::table)
+                .values(rows)
+                .on_conflict_do_nothing()
+                .returning((stripe_events::tenant_id, stripe_events::event_id))
+                .get_results(pg)?;
+            Ok(inserted.into_iter().collect())
+        }
+        AnyConnection::Sqlite(sqlite) => {
+            let mut inserted = HashSet::new();
+            for row in rows {
+                let count = diesel::insert_or_ignore_into(stripe_events::table)
+                    .values(row)
+                    .execute(sqlite)?;
+                if count == 1 {
+                    inserted.insert((row.tenant_id.to_owned(), row.event_id.to_owned()));
+                }
+            }
+            Ok(inserted)
+        }
+    }
 }
 
 pub fn set_outcome(

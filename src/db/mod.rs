@@ -179,6 +179,15 @@ pub enum Applied<R> {
 }
 
 impl<R> Applied<R> {
+    /// The same outcome without the row.
+    pub fn forget(self) -> Applied<()> {
+        match self {
+            Applied::Written(_) => Applied::Written(()),
+            Applied::Stale(_) => Applied::Stale(()),
+            Applied::Tie(_) => Applied::Tie(()),
+        }
+    }
+
     pub fn into_row(self) -> R {
         match self {
             Applied::Written(r) | Applied::Stale(r) | Applied::Tie(r) => r,
@@ -220,7 +229,42 @@ macro_rules! load_with_watermark {
     };
 }
 
-pub(crate) use {load_with_watermark, update_if_newer};
+/// The watermark rule for an event's state on PostgreSQL in one statement: `INSERT ... ON
+/// CONFLICT (natural key) DO UPDATE ... WHERE watermark < at`. The conflict clause settles a
+/// race between two writers inserting the same object without an error (so no savepoint is
+/// needed inside a batch), and the row is locked by the statement itself. Only when nothing
+/// was written is the watermark read, to tell a tie from stale state.
+macro_rules! pg_upsert_if_newer {
+    ($pg:expr, $table:ident, ($($key:ident),+), $find:expr, $values:expr, $changes:expr, $at:expr) => {{
+        let at: i64 = $at;
+        let upsert = diesel::insert_into($table::table)
+            .values($values)
+            .on_conflict(($($table::$key),+))
+            .do_update()
+            .set($changes);
+        // `ON CONFLICT ... DO UPDATE ... WHERE`: Diesel's filter for upserts (not QueryDsl's).
+        let written = diesel::query_dsl::methods::FilterDsl::filter(
+            upsert,
+            $table::watermark.is_null().or($table::watermark.lt(at)),
+        )
+        .execute($pg)?;
+        if written == 1 {
+            Ok($crate::db::Applied::Written(()))
+        } else {
+            let watermark: Option<i64> = $table::table
+                .filter($find)
+                .select($table::watermark)
+                .first($pg)?;
+            Ok(if watermark == Some(at) {
+                $crate::db::Applied::Tie(())
+            } else {
+                $crate::db::Applied::Stale(())
+            })
+        }
+    }};
+}
+
+pub(crate) use {load_with_watermark, pg_upsert_if_newer, update_if_newer};
 
 /// The one rule every mirrored row follows: insert if absent; otherwise update only when the
 /// new state is newer than the row's watermark (or as new, for `Current`). `update` must apply

@@ -42,6 +42,59 @@ struct PaymentChangeset<'a> {
     watermark: Option<i64>,
 }
 
+fn changeset<'a>(
+    p: &'a PaymentSnapshot,
+    metadata: &'a str,
+    at: i64,
+    now: NaiveDateTime,
+) -> PaymentChangeset<'a> {
+    PaymentChangeset {
+        amount: p.amount,
+        currency: &p.currency,
+        status: &p.status,
+        stripe_customer_id: p.customer.as_deref(),
+        payment_method: p.payment_method.as_deref(),
+        description: p.description.as_deref(),
+        metadata,
+        updated_at: now,
+        watermark: Some(at),
+    }
+}
+
+/// An event's state of a payment intent (see `subscriptions::apply_event`); a row first seen
+/// here belongs to no caller.
+pub fn apply_event(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    p: &PaymentSnapshot,
+    at: i64,
+) -> QueryResult<Applied<()>> {
+    let AnyConnection::Postgresql(pg) = conn else {
+        return upsert(conn, tenant_id, "", p, Freshness::Event(at)).map(Applied::forget);
+    };
+    let now = Utc::now().naive_utc();
+    let metadata = super::stored_metadata(&p.metadata);
+    let changes = changeset(p, &metadata, at, now);
+    super::pg_upsert_if_newer!(
+        pg,
+        payments,
+        (tenant_id, stripe_payment_intent_id),
+        payments::tenant_id
+            .eq(tenant_id)
+            .and(payments::stripe_payment_intent_id.eq(&p.id)),
+        (
+            payments::id.eq(uuid::Uuid::new_v4().to_string()),
+            payments::tenant_id.eq(tenant_id),
+            payments::stripe_payment_intent_id.eq(&p.id),
+            payments::owner_subject.eq(""),
+            payments::created_at.eq(unix(Some(p.created)).unwrap_or(now)),
+            &changes,
+        ),
+        &changes,
+        at
+    )
+}
+
 /// Writes a Stripe state of a payment intent into the mirror (watermark rule); `owner` is
 /// recorded on insert only.
 pub fn upsert(
@@ -55,17 +108,7 @@ pub fn upsert(
         super::write_transaction(conn, |conn| {
             let now = Utc::now().naive_utc();
             let metadata = super::stored_metadata(&p.metadata);
-            let changes = PaymentChangeset {
-                amount: p.amount,
-                currency: &p.currency,
-                status: &p.status,
-                stripe_customer_id: p.customer.as_deref(),
-                payment_method: p.payment_method.as_deref(),
-                description: p.description.as_deref(),
-                metadata: &metadata,
-                updated_at: now,
-                watermark: Some(freshness.at()),
-            };
+            let changes = changeset(p, &metadata, freshness.at(), now);
             let existing: Option<(String, Option<i64>)> = payments::table
                 .filter(payments::tenant_id.eq(tenant_id))
                 .filter(payments::stripe_payment_intent_id.eq(&p.id))

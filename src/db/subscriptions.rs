@@ -60,6 +60,65 @@ pub fn unix(secs: Option<i64>) -> Option<NaiveDateTime> {
         .map(|t| t.naive_utc())
 }
 
+fn changeset<'a>(
+    snapshot: &'a SubscriptionSnapshot,
+    metadata: &'a str,
+    at: i64,
+    now: NaiveDateTime,
+) -> SubscriptionChangeset<'a> {
+    SubscriptionChangeset {
+        stripe_customer_id: &snapshot.customer,
+        status: &snapshot.status,
+        current_period_start: unix(snapshot.current_period_start),
+        current_period_end: unix(snapshot.current_period_end),
+        trial_end: unix(snapshot.trial_end),
+        cancel_at_period_end: snapshot.cancel_at_period_end,
+        canceled_at: unix(snapshot.canceled_at),
+        price_id: snapshot.price_id.as_deref(),
+        quantity: snapshot.quantity,
+        plan_amount: snapshot.plan_amount,
+        plan_currency: snapshot.plan_currency.as_deref(),
+        plan_interval: snapshot.plan_interval.as_deref(),
+        metadata,
+        stripe_created: snapshot.created,
+        updated_at: now,
+        watermark: Some(at),
+    }
+}
+
+/// The state an event created at `at` carries, under the watermark rule; the receiver's
+/// path, which needs the outcome and not the row (one statement on PostgreSQL).
+pub fn apply_event(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    snapshot: &SubscriptionSnapshot,
+    at: i64,
+) -> QueryResult<Applied<()>> {
+    let AnyConnection::Postgresql(pg) = conn else {
+        return upsert(conn, tenant_id, snapshot, Freshness::Event(at)).map(Applied::forget);
+    };
+    let now = Utc::now().naive_utc();
+    let metadata = super::stored_metadata(&snapshot.metadata);
+    let changes = changeset(snapshot, &metadata, at, now);
+    super::pg_upsert_if_newer!(
+        pg,
+        subscriptions,
+        (tenant_id, stripe_subscription_id),
+        subscriptions::tenant_id
+            .eq(tenant_id)
+            .and(subscriptions::stripe_subscription_id.eq(&snapshot.id)),
+        (
+            subscriptions::id.eq(uuid::Uuid::new_v4().to_string()),
+            subscriptions::tenant_id.eq(tenant_id),
+            subscriptions::stripe_subscription_id.eq(&snapshot.id),
+            subscriptions::created_at.eq(now),
+            &changes,
+        ),
+        &changes,
+        at
+    )
+}
+
 /// Writes a Stripe state of a subscription into the mirror, in one transaction, following
 /// the watermark rule (`write_watermarked`). The plan item's fields live on the same row, so
 /// they can never be newer or older than the subscription itself.
@@ -73,24 +132,7 @@ pub fn upsert(
         super::write_transaction(conn, |conn| {
             let now = Utc::now().naive_utc();
             let metadata = super::stored_metadata(&snapshot.metadata);
-            let changes = SubscriptionChangeset {
-                stripe_customer_id: &snapshot.customer,
-                status: &snapshot.status,
-                current_period_start: unix(snapshot.current_period_start),
-                current_period_end: unix(snapshot.current_period_end),
-                trial_end: unix(snapshot.trial_end),
-                cancel_at_period_end: snapshot.cancel_at_period_end,
-                canceled_at: unix(snapshot.canceled_at),
-                price_id: snapshot.price_id.as_deref(),
-                quantity: snapshot.quantity,
-                plan_amount: snapshot.plan_amount,
-                plan_currency: snapshot.plan_currency.as_deref(),
-                plan_interval: snapshot.plan_interval.as_deref(),
-                metadata: &metadata,
-                stripe_created: snapshot.created,
-                updated_at: now,
-                watermark: Some(freshness.at()),
-            };
+            let changes = changeset(snapshot, &metadata, freshness.at(), now);
             let existing = find_by_stripe_id(conn, tenant_id, &snapshot.id)?
                 .map(|row| (row.id, row.watermark));
             write_watermarked(

@@ -71,11 +71,14 @@ pub fn list(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<Vec<Webhoo
         .load(conn)
 }
 
-/// The endpoint a receiver URL names, with its secrets (encrypted) that have not expired.
+/// A signing secret as stored: encrypted, and when it stops verifying (none: never).
+pub type SealedSecret = (String, Option<NaiveDateTime>);
+
+/// The endpoint a receiver URL names, with its secrets that have not expired yet, newest first.
 pub fn find_by_url_id(
     conn: &mut AnyConnection,
     url_id: &str,
-) -> QueryResult<Option<(WebhookEndpointRow, Vec<String>)>> {
+) -> QueryResult<Option<(WebhookEndpointRow, Vec<SealedSecret>)>> {
     let Some(endpoint) = webhook_endpoints::table
         .filter(webhook_endpoints::url_id.eq(url_id))
         .select(WebhookEndpointRow::as_select())
@@ -93,7 +96,7 @@ pub fn find_by_url_id(
                 .or(webhook_secrets::expires_at.gt(now)),
         )
         .order(webhook_secrets::created_at.desc())
-        .select(webhook_secrets::secret_enc)
+        .select((webhook_secrets::secret_enc, webhook_secrets::expires_at))
         .load(conn)?;
     Ok(Some((endpoint, secrets)))
 }

@@ -7,6 +7,10 @@
 //! after the commit and that current state is written (the safe rule; the event is marked
 //! `refresh_pending` until then, and a retried delivery completes the refresh).
 
+mod writer;
+
+use std::time::Duration;
+
 use chrono::Utc;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::Value;
@@ -20,6 +24,7 @@ use crate::gateway::payments::PaymentSnapshot;
 use crate::gateway::subscriptions::SubscriptionSnapshot;
 use crate::signature::{self, SignatureError};
 use crate::state::AppState;
+pub use writer::EventWriter;
 
 /// What an event changes in the mirror.
 #[derive(Debug, Clone)]
@@ -30,6 +35,19 @@ enum Target {
     Checkout(CheckoutSnapshot),
     /// A type we store but do not mirror (yet).
     Nothing,
+}
+
+impl Target {
+    /// The order in which a batch locks mirror rows (see `writer`).
+    fn lock_key(&self) -> (u8, &str) {
+        match self {
+            Target::Customer(c) => (0, &c.id),
+            Target::Subscription(s) => (1, &s.id),
+            Target::Payment(p) => (2, &p.id),
+            Target::Checkout(c) => (3, &c.id),
+            Target::Nothing => (u8::MAX, ""),
+        }
+    }
 }
 
 /// The parts of an event the receiver relies on.
@@ -105,6 +123,17 @@ fn apply(
 ) -> Result<&'static str, DieselError> {
     // Rows first seen through an event belong to no caller: only admins see them.
     const NO_OWNER: &str = "";
+    if let Freshness::Event(at) = freshness {
+        // The receiver's path: the outcome only, in as few statements as the backend allows.
+        let applied = match target {
+            Target::Nothing => return Ok(events::IGNORED),
+            Target::Customer(c) => db::customers::apply_event(conn, tenant_id, c, at)?,
+            Target::Subscription(s) => db::subscriptions::apply_event(conn, tenant_id, s, at)?,
+            Target::Payment(p) => db::payments::apply_event(conn, tenant_id, p, at)?,
+            Target::Checkout(c) => db::checkout_sessions::apply_event(conn, tenant_id, c, at)?,
+        };
+        return Ok(outcome(applied));
+    }
     let applied = match target {
         Target::Nothing => return Ok(events::IGNORED),
         Target::Customer(c) => outcome(db::customers::apply_stripe_state(
@@ -136,6 +165,22 @@ fn unavailable(err: impl std::fmt::Display) -> ApiError {
     ApiError::unavailable(err)
 }
 
+/// A verified delivery on its way to storage.
+pub(crate) struct Pending {
+    tenant_id: String,
+    endpoint_id: String,
+    event: Event,
+    payload: String,
+}
+
+fn signature_error(err: SignatureError) -> ApiError {
+    let code = match err {
+        SignatureError::Missing => "missing_signature",
+        _ => "invalid_signature",
+    };
+    ApiError::bad_request(code, format!("{err}.")).with_header("stripe-signature")
+}
+
 /// Handles one delivery; `Ok` means the event is durably stored (and applied as far as it can
 /// be) and Stripe may be told 200.
 pub async fn receive(
@@ -144,39 +189,35 @@ pub async fn receive(
     signature_header: Option<&str>,
     body: &[u8],
 ) -> Result<&'static str, ApiError> {
-    let wanted = url_id.to_owned();
-    let found = state
-        .db
-        .run(move |conn| {
-            db::webhook_endpoints::find_by_url_id(conn, &wanted).map_err(DbError::from)
-        })
-        .await
-        .map_err(unavailable)?;
-    let (endpoint, sealed) =
-        found.ok_or_else(|| ApiError::not_found("No webhook endpoint has this URL."))?;
-    let secrets: Vec<String> = sealed
-        .iter()
-        .filter_map(|s| state.master.decrypt(s).ok())
-        .collect();
-    signature::verify(signature_header, body, &secrets, Utc::now().timestamp()).map_err(|err| {
-        let code = match err {
-            SignatureError::Missing => "missing_signature",
-            _ => "invalid_signature",
-        };
-        ApiError::bad_request(code, format!("{err}.")).with_header("stripe-signature")
-    })?;
+    let unknown = || ApiError::not_found("No webhook endpoint has this URL.");
+    let now = Utc::now().timestamp();
+    let mut endpoint = state
+        .receiver_endpoint(url_id, false)
+        .await?
+        .ok_or_else(unknown)?;
+    let verified = signature::verify(signature_header, body, &endpoint.live_secrets(now), now);
+    match verified {
+        Ok(()) => {}
+        // The secrets may have been rolled since they were cached (through another instance).
+        Err(SignatureError::Mismatch) if endpoint.age() > Duration::from_secs(1) => {
+            endpoint = state
+                .receiver_endpoint(url_id, true)
+                .await?
+                .ok_or_else(unknown)?;
+            signature::verify(signature_header, body, &endpoint.live_secrets(now), now)
+                .map_err(signature_error)?;
+        }
+        Err(err) => return Err(signature_error(err)),
+    }
     let event = parse_event(body)?;
-    let payload = String::from_utf8_lossy(body).into_owned();
-    let tenant_id = endpoint.tenant_id.clone();
-    let stored = {
-        let event = event.clone();
-        let tenant_id = tenant_id.clone();
-        state
-            .db
-            .run(move |conn| store_and_apply(conn, &tenant_id, &endpoint.id, &event, &payload))
-            .await
-            .map_err(unavailable)?
+    let pending = Pending {
+        tenant_id: endpoint.tenant_id.clone(),
+        endpoint_id: endpoint.id.clone(),
+        event,
+        payload: String::from_utf8_lossy(body).into_owned(),
     };
+    let (tenant_id, event) = (pending.tenant_id.clone(), pending.event.clone());
+    let stored = state.events.write(pending).await.map_err(unavailable)?;
     if stored == events::REFRESH_PENDING {
         refresh(state, &tenant_id, &event).await?;
         return Ok(events::REFRESHED);
@@ -184,54 +225,121 @@ pub async fn receive(
     Ok(stored)
 }
 
-/// One transaction: the event row and its effect land together or not at all. A duplicate
-/// (the unique constraint) changes nothing and reports the first delivery's outcome.
-fn store_and_apply(
+fn new_event<'a>(pending: &'a Pending, id: &'a str) -> NewEvent<'a> {
+    let event = &pending.event;
+    NewEvent {
+        id,
+        tenant_id: &pending.tenant_id,
+        endpoint_id: &pending.endpoint_id,
+        event_id: &event.id,
+        event_type: &event.kind,
+        object_id: event.object_id.as_deref(),
+        stripe_created: event.created,
+        api_version: event.api_version.as_deref(),
+        payload: &pending.payload,
+        outcome: match event.target {
+            Target::Nothing => events::IGNORED,
+            _ => events::APPLIED,
+        },
+        received_at: Utc::now().naive_utc(),
+    }
+}
+
+/// Applies a newly stored event and records an outcome other than the one it was stored with.
+fn apply_stored(conn: &mut AnyConnection, pending: &Pending) -> Result<&'static str, DieselError> {
+    let event = &pending.event;
+    let outcome = apply(
+        conn,
+        &pending.tenant_id,
+        &event.target,
+        Freshness::Event(event.created),
+    )?;
+    if outcome != events::APPLIED && outcome != events::IGNORED {
+        events::set_outcome(conn, &pending.tenant_id, &event.id, outcome)?;
+    }
+    Ok(outcome)
+}
+
+/// What a second delivery of a stored event answers: a tie still waiting for its re-read is
+/// finished by this delivery; anything else is a duplicate that changes nothing.
+fn repeated(previous: &str) -> &'static str {
+    if previous == events::REFRESH_PENDING {
+        events::REFRESH_PENDING
+    } else {
+        "duplicate"
+    }
+}
+
+/// Several deliveries in one transaction (see `writer`): the events are inserted in
+/// (tenant, event id) order, skipping those already stored; then the new ones are applied in
+/// (kind, object id) order. Returns each delivery's outcome, in the batch's order.
+pub(crate) fn store_batch(
     conn: &mut AnyConnection,
-    tenant_id: &str,
-    endpoint_id: &str,
-    event: &Event,
-    payload: &str,
+    batch: &[Pending],
+) -> Result<Vec<&'static str>, DieselError> {
+    db::write_transaction(conn, |conn| {
+        let mut by_event: Vec<usize> = (0..batch.len()).collect();
+        by_event.sort_by(|&a, &b| {
+            (&batch[a].tenant_id, &batch[a].event.id)
+                .cmp(&(&batch[b].tenant_id, &batch[b].event.id))
+        });
+        let ids: Vec<String> = by_event
+            .iter()
+            .map(|_| uuid::Uuid::new_v4().to_string())
+            .collect();
+        let rows: Vec<NewEvent<'_>> = by_event
+            .iter()
+            .zip(&ids)
+            .map(|(&i, id)| new_event(&batch[i], id))
+            .collect();
+        let mut inserted = events::insert_new(conn, &rows)?;
+        // The first delivery of each newly inserted event applies it; its repeats in this batch
+        // and deliveries of events stored before are answered from the stored outcome.
+        let (mut fresh, repeats): (Vec<usize>, Vec<usize>) = by_event.iter().partition(|&&i| {
+            inserted.remove(&(batch[i].tenant_id.clone(), batch[i].event.id.clone()))
+        });
+        fresh.sort_by(|&a, &b| {
+            let key = |i: usize| {
+                let event = &batch[i].event;
+                (event.target.lock_key(), event.created, &event.id)
+            };
+            key(a).cmp(&key(b))
+        });
+        let mut outcomes = vec![""; batch.len()];
+        for i in fresh {
+            outcomes[i] = apply_stored(conn, &batch[i])?;
+        }
+        for i in repeats {
+            let previous = events::outcome(conn, &batch[i].tenant_id, &batch[i].event.id)?
+                // Not inserted yet not stored: a concurrent first delivery rolled back. The
+                // per-delivery path retries it.
+                .ok_or(DieselError::NotFound)?;
+            outcomes[i] = repeated(&previous);
+        }
+        Ok(outcomes)
+    })
+}
+
+/// One delivery in its own transaction: the event row and its effect land together or not at
+/// all. A duplicate (the unique constraint) changes nothing and reports the first delivery's
+/// outcome.
+pub(crate) fn store_and_apply(
+    conn: &mut AnyConnection,
+    pending: &Pending,
 ) -> Result<&'static str, DbError> {
     // A race on the mirror row's own unique key (two first events for one object at once) is
     // retried; the second attempt finds the row.
     for _ in 0..3 {
         let result = db::write_transaction(conn, |conn| {
-            events::insert(
-                conn,
-                &NewEvent {
-                    id: &uuid::Uuid::new_v4().to_string(),
-                    tenant_id,
-                    endpoint_id,
-                    event_id: &event.id,
-                    event_type: &event.kind,
-                    object_id: event.object_id.as_deref(),
-                    stripe_created: event.created,
-                    api_version: event.api_version.as_deref(),
-                    payload,
-                    outcome: events::APPLIED,
-                    received_at: Utc::now().naive_utc(),
-                },
-            )?;
-            let outcome = apply(
-                conn,
-                tenant_id,
-                &event.target,
-                Freshness::Event(event.created),
-            )?;
-            events::set_outcome(conn, tenant_id, &event.id, outcome)?;
-            Ok::<_, DieselError>(outcome)
+            let id = uuid::Uuid::new_v4().to_string();
+            events::insert(conn, &new_event(pending, &id))?;
+            apply_stored(conn, pending)
         });
         match result {
             Ok(outcome) => return Ok(outcome),
             Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                match events::outcome(conn, tenant_id, &event.id)? {
-                    // Already received: a duplicate. A tie still waiting for its re-read is
-                    // finished by this delivery.
-                    Some(previous) if previous == events::REFRESH_PENDING => {
-                        return Ok(events::REFRESH_PENDING);
-                    }
-                    Some(_) => return Ok("duplicate"),
+                match events::outcome(conn, &pending.tenant_id, &pending.event.id)? {
+                    Some(previous) => return Ok(repeated(&previous)),
                     None => continue,
                 }
             }
