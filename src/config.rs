@@ -20,6 +20,8 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     pub max_body_bytes: usize,
     pub stripe_timeout_secs: u64,
+    #[serde(default)]
+    pub receiver_writers: u32,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

@@ -54,6 +54,9 @@ struct Args {
     /// SALES_DATABASE_POOL_SIZE of the service.
     #[arg(long, default_value_t = 16)]
     pool_size: u32,
+    /// SALES_RECEIVER_WRITERS of the service: webhook transactions in flight (0: its default).
+    #[arg(long, default_value_t = 0)]
+    receiver_writers: u32,
     /// Seed of the corpus (the same seed gives the same bytes).
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -180,7 +183,8 @@ async fn run_level_in(
 ) -> anyhow::Result<LevelReport> {
     let (admin, keep) = (args.postgres_url.clone(), args.keep_databases);
     let db = tokio::task::spawn_blocking(move || BenchDatabase::create(&admin, keep)).await??;
-    let env = ServiceEnv::new(bin.to_owned(), dir, db.url.clone(), args.pool_size);
+    let mut env = ServiceEnv::new(bin.to_owned(), dir, db.url.clone(), args.pool_size);
+    env.receiver_writers = args.receiver_writers;
     let setup_http = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(30))

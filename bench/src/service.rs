@@ -112,6 +112,7 @@ pub struct ServiceEnv {
     pub database_url: String,
     pub master_key: String,
     pub pool_size: u32,
+    pub receiver_writers: u32,
 }
 
 impl ServiceEnv {
@@ -123,6 +124,7 @@ impl ServiceEnv {
             database_url,
             master_key: base64::engine::general_purpose::STANDARD.encode(key),
             pool_size,
+            receiver_writers: 0,
         }
     }
 
@@ -142,6 +144,7 @@ impl ServiceEnv {
             .env("SALES_MASTER_KEY_FILE", self.dir.join("master.key"))
             .env("SALES_LOG_FILTER", "warn")
             .env("SALES_DATABASE_POOL_SIZE", self.pool_size.to_string())
+            .env("SALES_RECEIVER_WRITERS", self.receiver_writers.to_string())
             .stdin(Stdio::null());
         cmd
     }

@@ -182,6 +182,55 @@ pub fn apply_event(
     )
 }
 
+/// Several events' states at once on PostgreSQL (see `subscriptions::apply_events_pg`).
+pub fn apply_events_pg(
+    pg: &mut diesel::PgConnection,
+    items: &[(&str, &CustomerSnapshot, i64)],
+) -> QueryResult<Vec<Applied<()>>> {
+    let now = chrono::Utc::now().naive_utc();
+    let metadata: Vec<String> = items
+        .iter()
+        .map(|(_, c, _)| super::stored_metadata(&c.metadata))
+        .collect();
+    let rows: Vec<_> = items
+        .iter()
+        .zip(&metadata)
+        .map(|((tenant, c, at), metadata)| {
+            (
+                customers::id.eq(uuid::Uuid::new_v4().to_string()),
+                customers::tenant_id.eq(*tenant),
+                customers::stripe_customer_id.eq(&c.id),
+                customers::identity_type.eq("customer"),
+                customers::owner_subject.eq(""),
+                customers::created_at.eq(now),
+                stripe_changeset(c, metadata, c.deleted.then_some(now), *at, now),
+            )
+        })
+        .collect();
+    let keys: Vec<(&str, &str, i64)> = items
+        .iter()
+        .map(|(tenant, c, at)| (*tenant, c.id.as_str(), *at))
+        .collect();
+    super::pg_upsert_batch_if_newer!(
+        pg,
+        customers,
+        stripe_customer_id,
+        &keys,
+        rows,
+        [
+            email,
+            name,
+            phone,
+            description,
+            default_payment_method,
+            metadata,
+            deleted_at,
+            updated_at,
+            watermark,
+        ]
+    )
+}
+
 /// Writes Stripe's state of a customer (from an event or a re-read) under the watermark rule.
 /// A customer first seen here belongs to no caller: only admins see it. A deleted customer
 /// keeps its row, marked deleted, so a late older update cannot bring it back.

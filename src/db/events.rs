@@ -88,6 +88,23 @@ pub fn set_outcome(
     .map(|_| ())
 }
 
+/// Records one outcome for several events of a tenant.
+pub fn set_outcomes(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    event_ids: &[&str],
+    outcome: &str,
+) -> QueryResult<()> {
+    diesel::update(
+        stripe_events::table
+            .filter(stripe_events::tenant_id.eq(tenant_id))
+            .filter(stripe_events::event_id.eq_any(event_ids)),
+    )
+    .set(stripe_events::outcome.eq(outcome))
+    .execute(conn)
+    .map(|_| ())
+}
+
 /// The outcome recorded for an event already received.
 pub fn outcome(
     conn: &mut AnyConnection,

@@ -264,7 +264,77 @@ macro_rules! pg_upsert_if_newer {
     }};
 }
 
-pub(crate) use {load_with_watermark, pg_upsert_if_newer, update_if_newer};
+/// The batch form of [`pg_upsert_if_newer!`] for the receiver's group commit: one `INSERT ...
+/// VALUES (...), (...) ON CONFLICT (tenant_id, key) DO UPDATE SET col = EXCLUDED.col ... WHERE
+/// watermark < EXCLUDED.watermark RETURNING tenant_id, key` for several objects of one table
+/// (each object at most once, rows in key order so locks are taken in that order), then one
+/// read of the watermarks of the rows not written, to tell ties from stale state. `$items`
+/// are the (tenant id, Stripe id, created) of the rows, in the order of `$rows`; `$columns`
+/// are the columns the state decides (the changeset's fields). Returns each item's outcome.
+macro_rules! pg_upsert_batch_if_newer {
+    ($pg:expr, $table:ident, $key:ident, $items:expr, $rows:expr, [$($col:ident),+ $(,)?]) => {{
+        use diesel::upsert::excluded;
+        let items: &[(&str, &str, i64)] = $items;
+        let upsert = diesel::insert_into($table::table)
+            .values($rows)
+            .on_conflict(($table::tenant_id, $table::$key))
+            .do_update()
+            .set(($($table::$col.eq(excluded($table::$col)),)+));
+        let written: Vec<(String, String)> = diesel::query_dsl::methods::FilterDsl::filter(
+            upsert,
+            $table::watermark
+                .is_null()
+                .or($table::watermark.lt(excluded($table::watermark))),
+        )
+        .returning(($table::tenant_id, $table::$key))
+        .get_results($pg)?;
+        let written: std::collections::HashSet<(String, String)> = written.into_iter().collect();
+        let unwritten: Vec<&str> = items
+            .iter()
+            .filter(|(tenant, id, _)| !written.contains(&((*tenant).to_owned(), (*id).to_owned())))
+            .map(|(_, id, _)| *id)
+            .collect();
+        let stored: Vec<(String, String, Option<i64>)> = if unwritten.is_empty() {
+            Vec::new()
+        } else {
+            $table::table
+                .filter($table::$key.eq_any(&unwritten))
+                .select(($table::tenant_id, $table::$key, $table::watermark))
+                .load($pg)?
+        };
+        Ok::<_, diesel::result::Error>($crate::db::settle_batch(items, &written, &stored))
+    }};
+}
+
+/// Each item's outcome after a batch upsert: written, or a tie or stale by the stored
+/// watermark.
+pub(crate) fn settle_batch(
+    items: &[(&str, &str, i64)],
+    written: &std::collections::HashSet<(String, String)>,
+    stored: &[(String, String, Option<i64>)],
+) -> Vec<Applied<()>> {
+    items
+        .iter()
+        .map(|&(tenant, id, at)| {
+            if written.contains(&(tenant.to_owned(), id.to_owned())) {
+                return Applied::Written(());
+            }
+            let watermark = stored
+                .iter()
+                .find(|(t, i, _)| t == tenant && i == id)
+                .and_then(|(_, _, w)| *w);
+            if watermark == Some(at) {
+                Applied::Tie(())
+            } else {
+                Applied::Stale(())
+            }
+        })
+        .collect()
+}
+
+pub(crate) use {
+    load_with_watermark, pg_upsert_batch_if_newer, pg_upsert_if_newer, update_if_newer,
+};
 
 /// The one rule every mirrored row follows: insert if absent; otherwise update only when the
 /// new state is newer than the row's watermark (or as new, for `Current`). `update` must apply

@@ -1,6 +1,7 @@
 //! Payment rows: the mirror of the payment intents each tenant created.
 
 use chrono::{NaiveDateTime, Utc};
+use diesel::PgConnection;
 use diesel::prelude::*;
 
 use super::schema::payments;
@@ -92,6 +93,54 @@ pub fn apply_event(
         ),
         &changes,
         at
+    )
+}
+
+/// Several events' states at once on PostgreSQL (see `subscriptions::apply_events_pg`).
+pub fn apply_events_pg(
+    pg: &mut PgConnection,
+    items: &[(&str, &PaymentSnapshot, i64)],
+) -> QueryResult<Vec<Applied<()>>> {
+    let now = Utc::now().naive_utc();
+    let metadata: Vec<String> = items
+        .iter()
+        .map(|(_, p, _)| super::stored_metadata(&p.metadata))
+        .collect();
+    let rows: Vec<_> = items
+        .iter()
+        .zip(&metadata)
+        .map(|((tenant, p, at), metadata)| {
+            (
+                payments::id.eq(uuid::Uuid::new_v4().to_string()),
+                payments::tenant_id.eq(*tenant),
+                payments::stripe_payment_intent_id.eq(&p.id),
+                payments::owner_subject.eq(""),
+                payments::created_at.eq(unix(Some(p.created)).unwrap_or(now)),
+                changeset(p, metadata, *at, now),
+            )
+        })
+        .collect();
+    let keys: Vec<(&str, &str, i64)> = items
+        .iter()
+        .map(|(tenant, p, at)| (*tenant, p.id.as_str(), *at))
+        .collect();
+    super::pg_upsert_batch_if_newer!(
+        pg,
+        payments,
+        stripe_payment_intent_id,
+        &keys,
+        rows,
+        [
+            amount,
+            currency,
+            status,
+            stripe_customer_id,
+            payment_method,
+            description,
+            metadata,
+            updated_at,
+            watermark,
+        ]
     )
 }
 

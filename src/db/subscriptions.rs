@@ -1,6 +1,7 @@
 //! Subscription rows: the mirror of each tenant's Stripe subscriptions.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::PgConnection;
 use diesel::prelude::*;
 
 use super::customers::Visibility;
@@ -116,6 +117,61 @@ pub fn apply_event(
         ),
         &changes,
         at
+    )
+}
+
+/// Several events' states at once on PostgreSQL (the receiver's group commit): each object at
+/// most once, in key order, as (tenant id, state, created). Returns each one's outcome.
+pub fn apply_events_pg(
+    pg: &mut PgConnection,
+    items: &[(&str, &SubscriptionSnapshot, i64)],
+) -> QueryResult<Vec<Applied<()>>> {
+    let now = Utc::now().naive_utc();
+    let metadata: Vec<String> = items
+        .iter()
+        .map(|(_, s, _)| super::stored_metadata(&s.metadata))
+        .collect();
+    let rows: Vec<_> = items
+        .iter()
+        .zip(&metadata)
+        .map(|((tenant, s, at), metadata)| {
+            (
+                subscriptions::id.eq(uuid::Uuid::new_v4().to_string()),
+                subscriptions::tenant_id.eq(*tenant),
+                subscriptions::stripe_subscription_id.eq(&s.id),
+                subscriptions::created_at.eq(now),
+                changeset(s, metadata, *at, now),
+            )
+        })
+        .collect();
+    let keys: Vec<(&str, &str, i64)> = items
+        .iter()
+        .map(|(tenant, s, at)| (*tenant, s.id.as_str(), *at))
+        .collect();
+    super::pg_upsert_batch_if_newer!(
+        pg,
+        subscriptions,
+        stripe_subscription_id,
+        &keys,
+        rows,
+        [
+            stripe_customer_id,
+            status,
+            current_period_start,
+            current_period_end,
+            trial_end,
+            cancel_at_period_end,
+            canceled_at,
+            price_id,
+            quantity,
+            plan_amount,
+            plan_currency,
+            plan_interval,
+            metadata,
+            stripe_created,
+            updated_at,
+            watermark,
+        ]
     )
 }
 

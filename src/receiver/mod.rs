@@ -9,6 +9,7 @@
 
 mod writer;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -305,9 +306,30 @@ pub(crate) fn store_batch(
             };
             key(a).cmp(&key(b))
         });
+        let applied = match &mut *conn {
+            AnyConnection::Postgresql(pg) => apply_batch_pg(pg, batch, &fresh)?,
+            sqlite => fresh
+                .iter()
+                .map(|&i| {
+                    let event = &batch[i].event;
+                    let at = Freshness::Event(event.created);
+                    Ok((i, apply(sqlite, &batch[i].tenant_id, &event.target, at)?))
+                })
+                .collect::<Result<Vec<_>, DieselError>>()?,
+        };
         let mut outcomes = vec![""; batch.len()];
-        for i in fresh {
-            outcomes[i] = apply_stored(conn, &batch[i])?;
+        let mut unusual: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+        for (i, outcome) in applied {
+            outcomes[i] = outcome;
+            if outcome != events::APPLIED && outcome != events::IGNORED {
+                unusual
+                    .entry((batch[i].tenant_id.as_str(), outcome))
+                    .or_default()
+                    .push(batch[i].event.id.as_str());
+            }
+        }
+        for ((tenant_id, outcome), event_ids) in unusual {
+            events::set_outcomes(conn, tenant_id, &event_ids, outcome)?;
         }
         for i in repeats {
             let previous = events::outcome(conn, &batch[i].tenant_id, &batch[i].event.id)?
@@ -318,6 +340,79 @@ pub(crate) fn store_batch(
         }
         Ok(outcomes)
     })
+}
+
+/// The mirror writes of a batch on PostgreSQL: one multi-row upsert per table and round, where
+/// round r holds the r-th event of each object (`fresh` is sorted by object, then created), so
+/// no statement touches a row twice and rows are locked in key order. Returns each event's
+/// outcome.
+fn apply_batch_pg(
+    pg: &mut diesel::PgConnection,
+    batch: &[Pending],
+    fresh: &[usize],
+) -> Result<Vec<(usize, &'static str)>, DieselError> {
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    let mut previous = None;
+    let mut round = 0;
+    for &i in fresh {
+        let key = batch[i].event.target.lock_key();
+        round = if previous == Some(key) { round + 1 } else { 0 };
+        previous = Some(key);
+        if rounds.len() <= round {
+            rounds.push(Vec::new());
+        }
+        rounds[round].push(i);
+    }
+    let mut applied = Vec::with_capacity(fresh.len());
+    for round in rounds {
+        let (mut customers, mut subscriptions, mut payments, mut sessions) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for i in round {
+            let Pending {
+                tenant_id, event, ..
+            } = &batch[i];
+            let (tenant, at) = (tenant_id.as_str(), event.created);
+            match &event.target {
+                Target::Customer(c) => customers.push((i, (tenant, c, at))),
+                Target::Subscription(s) => subscriptions.push((i, (tenant, s, at))),
+                Target::Payment(p) => payments.push((i, (tenant, p, at))),
+                Target::Checkout(c) => sessions.push((i, (tenant, c, at))),
+                Target::Nothing => applied.push((i, events::IGNORED)),
+            }
+        }
+        settle(&mut applied, &customers, |items| {
+            db::customers::apply_events_pg(pg, items)
+        })?;
+        settle(&mut applied, &subscriptions, |items| {
+            db::subscriptions::apply_events_pg(pg, items)
+        })?;
+        settle(&mut applied, &payments, |items| {
+            db::payments::apply_events_pg(pg, items)
+        })?;
+        settle(&mut applied, &sessions, |items| {
+            db::checkout_sessions::apply_events_pg(pg, items)
+        })?;
+    }
+    Ok(applied)
+}
+
+/// Runs one table's batch upsert (if it has rows) and records each event's outcome.
+fn settle<T: Copy>(
+    applied: &mut Vec<(usize, &'static str)>,
+    rows: &[(usize, T)],
+    upsert: impl FnOnce(&[T]) -> Result<Vec<Applied<()>>, DieselError>,
+) -> Result<(), DieselError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let items: Vec<T> = rows.iter().map(|(_, item)| *item).collect();
+    let outcomes = upsert(&items)?;
+    applied.extend(
+        rows.iter()
+            .map(|(i, _)| *i)
+            .zip(outcomes.into_iter().map(outcome)),
+    );
+    Ok(())
 }
 
 /// One delivery in its own transaction: the event row and its effect land together or not at

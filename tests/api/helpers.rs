@@ -107,6 +107,7 @@ pub fn test_settings(database_url: String) -> Settings {
         cors_origins: vec!["http://localhost:3000".into()],
         max_body_bytes: 64 * 1024,
         stripe_timeout_secs: 10,
+        receiver_writers: 0,
     }
 }
 
