@@ -57,13 +57,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Must be called inside the tokio runtime: it starts the receiver's batch writer.
+    /// Starts the receiver's batch writer threads.
     pub fn new(db: Database, master: MasterKey, settings: Settings) -> Self {
-        let events = EventWriter::start(
-            db.clone(),
-            settings.database_pool_size,
-            settings.receiver_writers,
-        );
+        let events = EventWriter::start(db.clone(), settings.receiver_writers);
         Self {
             db,
             master,

@@ -105,6 +105,19 @@ pub fn set_outcomes(
     .map(|_| ())
 }
 
+/// The outcomes recorded for these events of a tenant, as (event id, outcome).
+pub fn outcomes(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    event_ids: &[&str],
+) -> QueryResult<Vec<(String, String)>> {
+    stripe_events::table
+        .filter(stripe_events::tenant_id.eq(tenant_id))
+        .filter(stripe_events::event_id.eq_any(event_ids))
+        .select((stripe_events::event_id, stripe_events::outcome))
+        .load(conn)
+}
+
 /// The outcome recorded for an event already received.
 pub fn outcome(
     conn: &mut AnyConnection,

@@ -409,6 +409,16 @@ impl Database {
         Ok(Self { pool, url })
     }
 
+    /// A connection of its own, outside the pool, prepared like the pool's (for a long-lived
+    /// worker such as the receiver's writer).
+    pub fn connect_one(&self) -> Result<AnyConnection, DbError> {
+        Manager {
+            url: self.url.clone(),
+        }
+        .connect()
+        .map_err(|err| DbError::Join(format!("connecting: {err}")))
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self.url, DatabaseUrl::Postgres(_))
     }

@@ -272,8 +272,8 @@ fn repeated(previous: &str) -> &'static str {
 }
 
 /// Several deliveries in one transaction (see `writer`): the events are inserted in
-/// (tenant, event id) order, skipping those already stored; then the new ones are applied in
-/// (kind, object id) order. Returns each delivery's outcome, in the batch's order.
+/// (tenant, event id) order, skipping those already stored; then the newest new state of each
+/// object is applied in (kind, object id) order. Returns each delivery's outcome, in the batch's order.
 pub(crate) fn store_batch(
     conn: &mut AnyConnection,
     batch: &[Pending],
@@ -302,13 +302,41 @@ pub(crate) fn store_batch(
         fresh.sort_by(|&a, &b| {
             let key = |i: usize| {
                 let event = &batch[i].event;
-                (event.target.lock_key(), event.created, &event.id)
+                let (kind, object) = event.target.lock_key();
+                (kind, object, &batch[i].tenant_id, event.created, &event.id)
             };
             key(a).cmp(&key(b))
         });
-        let applied = match &mut *conn {
-            AnyConnection::Postgresql(pg) => apply_batch_pg(pg, batch, &fresh)?,
-            sqlite => fresh
+        // Several new events of one object: only the newest is written; the others are older
+        // state (stale), or of its very second, which makes the object's order undecidable
+        // from `created` alone: those are re-read from Stripe after the commit.
+        let mut newest: Vec<usize> = Vec::with_capacity(fresh.len());
+        let mut superseded: Vec<(usize, &'static str)> = Vec::new();
+        for (pos, &i) in fresh.iter().enumerate() {
+            let same_object = |j: usize| {
+                batch[j].event.target.lock_key() == batch[i].event.target.lock_key()
+                    && batch[j].tenant_id == batch[i].tenant_id
+            };
+            match fresh.get(pos + 1) {
+                Some(&next)
+                    if same_object(next) && !matches!(batch[i].event.target, Target::Nothing) =>
+                {
+                    let tie = batch[next].event.created == batch[i].event.created;
+                    superseded.push((
+                        i,
+                        if tie {
+                            events::REFRESH_PENDING
+                        } else {
+                            events::STALE
+                        },
+                    ));
+                }
+                _ => newest.push(i),
+            }
+        }
+        let mut applied = match &mut *conn {
+            AnyConnection::Postgresql(pg) => apply_batch_pg(pg, batch, &newest)?,
+            sqlite => newest
                 .iter()
                 .map(|&i| {
                     let event = &batch[i].event;
@@ -317,6 +345,7 @@ pub(crate) fn store_batch(
                 })
                 .collect::<Result<Vec<_>, DieselError>>()?,
         };
+        applied.extend(superseded);
         let mut outcomes = vec![""; batch.len()];
         let mut unusual: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
         for (i, outcome) in applied {
@@ -331,68 +360,66 @@ pub(crate) fn store_batch(
         for ((tenant_id, outcome), event_ids) in unusual {
             events::set_outcomes(conn, tenant_id, &event_ids, outcome)?;
         }
+        let mut by_tenant: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for i in repeats {
-            let previous = events::outcome(conn, &batch[i].tenant_id, &batch[i].event.id)?
-                // Not inserted yet not stored: a concurrent first delivery rolled back. The
-                // per-delivery path retries it.
-                .ok_or(DieselError::NotFound)?;
-            outcomes[i] = repeated(&previous);
+            by_tenant.entry(&batch[i].tenant_id).or_default().push(i);
+        }
+        for (tenant_id, repeats) in by_tenant {
+            let ids: Vec<&str> = repeats
+                .iter()
+                .map(|&i| batch[i].event.id.as_str())
+                .collect();
+            let stored = events::outcomes(conn, tenant_id, &ids)?;
+            for i in repeats {
+                let (_, previous) = stored
+                    .iter()
+                    .find(|(event_id, _)| *event_id == batch[i].event.id)
+                    // Not inserted yet not stored: a concurrent first delivery rolled back.
+                    // The per-delivery path retries it.
+                    .ok_or(DieselError::NotFound)?;
+                outcomes[i] = repeated(previous);
+            }
         }
         Ok(outcomes)
     })
 }
 
-/// The mirror writes of a batch on PostgreSQL: one multi-row upsert per table and round, where
-/// round r holds the r-th event of each object (`fresh` is sorted by object, then created), so
-/// no statement touches a row twice and rows are locked in key order. Returns each event's
-/// outcome.
+/// The mirror writes of a batch on PostgreSQL: one multi-row upsert per table (`newest` holds
+/// each object at most once, in key order, so rows are locked in that order). Returns each
+/// event's outcome.
 fn apply_batch_pg(
     pg: &mut diesel::PgConnection,
     batch: &[Pending],
-    fresh: &[usize],
+    newest: &[usize],
 ) -> Result<Vec<(usize, &'static str)>, DieselError> {
-    let mut rounds: Vec<Vec<usize>> = Vec::new();
-    let mut previous = None;
-    let mut round = 0;
-    for &i in fresh {
-        let key = batch[i].event.target.lock_key();
-        round = if previous == Some(key) { round + 1 } else { 0 };
-        previous = Some(key);
-        if rounds.len() <= round {
-            rounds.push(Vec::new());
+    let mut applied = Vec::with_capacity(newest.len());
+    let (mut customers, mut subscriptions, mut payments, mut sessions) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for &i in newest {
+        let Pending {
+            tenant_id, event, ..
+        } = &batch[i];
+        let (tenant, at) = (tenant_id.as_str(), event.created);
+        match &event.target {
+            Target::Customer(c) => customers.push((i, (tenant, c, at))),
+            Target::Subscription(s) => subscriptions.push((i, (tenant, s, at))),
+            Target::Payment(p) => payments.push((i, (tenant, p, at))),
+            Target::Checkout(c) => sessions.push((i, (tenant, c, at))),
+            Target::Nothing => applied.push((i, events::IGNORED)),
         }
-        rounds[round].push(i);
     }
-    let mut applied = Vec::with_capacity(fresh.len());
-    for round in rounds {
-        let (mut customers, mut subscriptions, mut payments, mut sessions) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for i in round {
-            let Pending {
-                tenant_id, event, ..
-            } = &batch[i];
-            let (tenant, at) = (tenant_id.as_str(), event.created);
-            match &event.target {
-                Target::Customer(c) => customers.push((i, (tenant, c, at))),
-                Target::Subscription(s) => subscriptions.push((i, (tenant, s, at))),
-                Target::Payment(p) => payments.push((i, (tenant, p, at))),
-                Target::Checkout(c) => sessions.push((i, (tenant, c, at))),
-                Target::Nothing => applied.push((i, events::IGNORED)),
-            }
-        }
-        settle(&mut applied, &customers, |items| {
-            db::customers::apply_events_pg(pg, items)
-        })?;
-        settle(&mut applied, &subscriptions, |items| {
-            db::subscriptions::apply_events_pg(pg, items)
-        })?;
-        settle(&mut applied, &payments, |items| {
-            db::payments::apply_events_pg(pg, items)
-        })?;
-        settle(&mut applied, &sessions, |items| {
-            db::checkout_sessions::apply_events_pg(pg, items)
-        })?;
-    }
+    settle(&mut applied, &customers, |items| {
+        db::customers::apply_events_pg(pg, items)
+    })?;
+    settle(&mut applied, &subscriptions, |items| {
+        db::subscriptions::apply_events_pg(pg, items)
+    })?;
+    settle(&mut applied, &payments, |items| {
+        db::payments::apply_events_pg(pg, items)
+    })?;
+    settle(&mut applied, &sessions, |items| {
+        db::checkout_sessions::apply_events_pg(pg, items)
+    })?;
     Ok(applied)
 }
 
