@@ -1,7 +1,6 @@
 //! Checkout session rows: the mirror of the sessions each tenant opened.
 
 use chrono::{NaiveDateTime, Utc};
-use diesel::PgConnection;
 use diesel::prelude::*;
 
 use super::customers::Visibility;
@@ -84,94 +83,23 @@ fn changeset<'a>(
     }
 }
 
-/// An event's state of a session (see `subscriptions::apply_event`); a row first seen here
-/// belongs to no caller.
-pub fn apply_event(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    s: &CheckoutSnapshot,
-    at: i64,
-) -> QueryResult<Applied<()>> {
-    let AnyConnection::Postgresql(pg) = conn else {
-        return upsert(conn, tenant_id, "", s, Freshness::Event(at)).map(Applied::forget);
-    };
-    let now = Utc::now().naive_utc();
-    let metadata = super::stored_metadata(&s.metadata);
-    let changes = changeset(s, &metadata, at, now);
-    super::pg_upsert_if_newer!(
-        pg,
-        checkout_sessions,
-        (tenant_id, stripe_session_id),
-        checkout_sessions::tenant_id
-            .eq(tenant_id)
-            .and(checkout_sessions::stripe_session_id.eq(&s.id)),
-        (
-            checkout_sessions::id.eq(uuid::Uuid::new_v4().to_string()),
-            checkout_sessions::tenant_id.eq(tenant_id),
-            checkout_sessions::stripe_session_id.eq(&s.id),
-            checkout_sessions::owner_subject.eq(""),
-            checkout_sessions::created_at.eq(unix(Some(s.created)).unwrap_or(now)),
-            &changes,
-        ),
-        &changes,
-        at
-    )
-}
-
-/// Several events' states at once on PostgreSQL (see `subscriptions::apply_events_pg`).
-pub fn apply_events_pg(
-    pg: &mut PgConnection,
-    items: &[(&str, &CheckoutSnapshot, i64)],
-) -> QueryResult<Vec<Applied<()>>> {
-    let now = Utc::now().naive_utc();
-    let metadata: Vec<String> = items
-        .iter()
-        .map(|(_, s, _)| super::stored_metadata(&s.metadata))
-        .collect();
-    let rows: Vec<_> = items
-        .iter()
-        .zip(&metadata)
-        .map(|((tenant, s, at), metadata)| {
-            (
-                checkout_sessions::id.eq(uuid::Uuid::new_v4().to_string()),
-                checkout_sessions::tenant_id.eq(*tenant),
-                checkout_sessions::stripe_session_id.eq(&s.id),
-                checkout_sessions::owner_subject.eq(""),
-                checkout_sessions::created_at.eq(unix(Some(s.created)).unwrap_or(now)),
-                changeset(s, metadata, *at, now),
-            )
-        })
-        .collect();
-    let keys: Vec<(&str, &str, i64)> = items
-        .iter()
-        .map(|(tenant, s, at)| (*tenant, s.id.as_str(), *at))
-        .collect();
-    super::pg_upsert_batch_if_newer!(
-        pg,
-        checkout_sessions,
-        stripe_session_id,
-        &keys,
-        rows,
-        [
-            mode,
-            status,
-            payment_status,
-            url,
-            amount_total,
-            currency,
-            stripe_customer_id,
-            customer_email,
-            success_url,
-            cancel_url,
-            stripe_payment_intent_id,
-            stripe_subscription_id,
-            expires_at,
-            metadata,
-            updated_at,
-            watermark,
-        ]
-    )
-}
+// A session first seen in an event belongs to no caller (admins see it).
+super::mirror_apply_fn!(
+    apply_sessions, checkout_sessions, stripe_session_id, CheckoutSnapshot,
+    changes: changeset,
+    insert(tenant, s, now) => (
+        checkout_sessions::id.eq(uuid::Uuid::new_v4().to_string()),
+        checkout_sessions::tenant_id.eq(tenant),
+        checkout_sessions::stripe_session_id.eq(&s.id),
+        checkout_sessions::owner_subject.eq(""),
+        checkout_sessions::created_at.eq(unix(Some(s.created)).unwrap_or(now)),
+    ),
+    [
+        mode, status, payment_status, url, amount_total, currency, stripe_customer_id,
+        customer_email, success_url, cancel_url, stripe_payment_intent_id,
+        stripe_subscription_id, expires_at, metadata, updated_at, watermark,
+    ]
+);
 
 /// Writes a Stripe state of a session into the mirror (watermark rule); `owner` is recorded
 /// on insert only.

@@ -147,89 +147,34 @@ fn stripe_changeset<'a>(
     }
 }
 
-/// An event's state of a customer (see `subscriptions::apply_event`). A deletion is stamped
-/// with the time it is written.
-pub fn apply_event(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    c: &CustomerSnapshot,
+/// The changeset of Stripe's state; a deletion is stamped with the time it is written.
+fn event_changeset<'a>(
+    c: &'a CustomerSnapshot,
+    metadata: &'a str,
     at: i64,
-) -> QueryResult<Applied<()>> {
-    let AnyConnection::Postgresql(pg) = conn else {
-        return apply_stripe_state(conn, tenant_id, c, Freshness::Event(at)).map(Applied::forget);
-    };
-    let now = chrono::Utc::now().naive_utc();
-    let metadata = super::stored_metadata(&c.metadata);
-    let changes = stripe_changeset(c, &metadata, c.deleted.then_some(now), at, now);
-    super::pg_upsert_if_newer!(
-        pg,
-        customers,
-        (tenant_id, stripe_customer_id),
-        customers::tenant_id
-            .eq(tenant_id)
-            .and(customers::stripe_customer_id.eq(&c.id)),
-        (
-            customers::id.eq(uuid::Uuid::new_v4().to_string()),
-            customers::tenant_id.eq(tenant_id),
-            customers::stripe_customer_id.eq(&c.id),
-            customers::identity_type.eq("customer"),
-            customers::owner_subject.eq(""),
-            customers::created_at.eq(now),
-            &changes,
-        ),
-        &changes,
-        at
-    )
+    now: NaiveDateTime,
+) -> StripeCustomerChangeset<'a> {
+    stripe_changeset(c, metadata, c.deleted.then_some(now), at, now)
 }
 
-/// Several events' states at once on PostgreSQL (see `subscriptions::apply_events_pg`).
-pub fn apply_events_pg(
-    pg: &mut diesel::PgConnection,
-    items: &[(&str, &CustomerSnapshot, i64)],
-) -> QueryResult<Vec<Applied<()>>> {
-    let now = chrono::Utc::now().naive_utc();
-    let metadata: Vec<String> = items
-        .iter()
-        .map(|(_, c, _)| super::stored_metadata(&c.metadata))
-        .collect();
-    let rows: Vec<_> = items
-        .iter()
-        .zip(&metadata)
-        .map(|((tenant, c, at), metadata)| {
-            (
-                customers::id.eq(uuid::Uuid::new_v4().to_string()),
-                customers::tenant_id.eq(*tenant),
-                customers::stripe_customer_id.eq(&c.id),
-                customers::identity_type.eq("customer"),
-                customers::owner_subject.eq(""),
-                customers::created_at.eq(now),
-                stripe_changeset(c, metadata, c.deleted.then_some(now), *at, now),
-            )
-        })
-        .collect();
-    let keys: Vec<(&str, &str, i64)> = items
-        .iter()
-        .map(|(tenant, c, at)| (*tenant, c.id.as_str(), *at))
-        .collect();
-    super::pg_upsert_batch_if_newer!(
-        pg,
-        customers,
-        stripe_customer_id,
-        &keys,
-        rows,
-        [
-            email,
-            name,
-            phone,
-            description,
-            default_payment_method,
-            metadata,
-            deleted_at,
-            updated_at,
-            watermark,
-        ]
-    )
-}
+// A customer first seen in an event belongs to no caller: only admins see it. A deleted one
+// keeps its row, marked deleted, so a late older update cannot bring it back.
+super::mirror_apply_fn!(
+    apply_customers, customers, stripe_customer_id, CustomerSnapshot,
+    changes: event_changeset,
+    insert(tenant, c, now) => (
+        customers::id.eq(uuid::Uuid::new_v4().to_string()),
+        customers::tenant_id.eq(tenant),
+        customers::stripe_customer_id.eq(&c.id),
+        customers::identity_type.eq("customer"),
+        customers::owner_subject.eq(""),
+        customers::created_at.eq(now),
+    ),
+    [
+        email, name, phone, description, default_payment_method, metadata, deleted_at,
+        updated_at, watermark,
+    ]
+);
 
 /// Writes Stripe's state of a customer (from an event or a re-read) under the watermark rule.
 /// A customer first seen here belongs to no caller: only admins see it. A deleted customer

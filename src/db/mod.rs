@@ -1,10 +1,14 @@
 //! The database layer: one connection type over PostgreSQL and SQLite, the pool, migrations,
 //! and the bridge that runs blocking Diesel work off the async workers.
 
+pub mod catalog;
 pub mod checkout_sessions;
 pub mod customers;
 pub mod events;
+pub mod invoices;
+pub mod payment_methods;
 pub mod payments;
+pub mod refunds;
 pub mod schema;
 pub mod subscriptions;
 pub mod tenants;
@@ -229,51 +233,24 @@ macro_rules! load_with_watermark {
     };
 }
 
-/// The watermark rule for an event's state on PostgreSQL in one statement: `INSERT ... ON
-/// CONFLICT (natural key) DO UPDATE ... WHERE watermark < at`. The conflict clause settles a
-/// race between two writers inserting the same object without an error (so no savepoint is
-/// needed inside a batch), and the row is locked by the statement itself. Only when nothing
-/// was written is the watermark read, to tell a tie from stale state.
-macro_rules! pg_upsert_if_newer {
-    ($pg:expr, $table:ident, ($($key:ident),+), $find:expr, $values:expr, $changes:expr, $at:expr) => {{
-        let at: i64 = $at;
-        let upsert = diesel::insert_into($table::table)
-            .values($values)
-            .on_conflict(($($table::$key),+))
-            .do_update()
-            .set($changes);
-        // `ON CONFLICT ... DO UPDATE ... WHERE`: Diesel's filter for upserts (not QueryDsl's).
-        let written = diesel::query_dsl::methods::FilterDsl::filter(
-            upsert,
-            $table::watermark.is_null().or($table::watermark.lt(at)),
-        )
-        .execute($pg)?;
-        if written == 1 {
-            Ok($crate::db::Applied::Written(()))
-        } else {
-            let watermark: Option<i64> = $table::table
-                .filter($find)
-                .select($table::watermark)
-                .first($pg)?;
-            Ok(if watermark == Some(at) {
-                $crate::db::Applied::Tie(())
-            } else {
-                $crate::db::Applied::Stale(())
-            })
-        }
-    }};
-}
-
-/// The batch form of [`pg_upsert_if_newer!`] for the receiver's group commit: one `INSERT ...
+/// The watermark rule on PostgreSQL for the receiver's group commit: one `INSERT ...
 /// VALUES (...), (...) ON CONFLICT (tenant_id, key) DO UPDATE SET col = EXCLUDED.col ... WHERE
 /// watermark < EXCLUDED.watermark RETURNING tenant_id, key` for several objects of one table
 /// (each object at most once, rows in key order so locks are taken in that order), then one
-/// read of the watermarks of the rows not written, to tell ties from stale state. `$items`
+/// read of the watermarks of the rows not written, to tell ties from stale state. The conflict
+/// clause settles a race between two writers inserting the same object without an error (so
+/// no savepoint is needed inside a batch), and each row is locked by the statement itself. `$items`
 /// are the (tenant id, Stripe id, created) of the rows, in the order of `$rows`; `$columns`
-/// are the columns the state decides (the changeset's fields). Returns each item's outcome.
+/// are the columns the state decides (the changeset's fields); with `true` after them, state
+/// of the row's own second wins too (`Freshness::Current`). Returns each item's outcome.
 macro_rules! pg_upsert_batch_if_newer {
-    ($pg:expr, $table:ident, $key:ident, $items:expr, $rows:expr, [$($col:ident),+ $(,)?]) => {{
+    ($pg:expr, $table:ident, $key:ident, $items:expr, $rows:expr, [$($col:ident),+ $(,)?]) => {
+        $crate::db::pg_upsert_batch_if_newer!($pg, $table, $key, $items, $rows, [$($col),+], false)
+    };
+    ($pg:expr, $table:ident, $key:ident, $items:expr, $rows:expr, [$($col:ident),+ $(,)?], $equal_wins:expr) => {{
+        use diesel::IntoSql;
         use diesel::upsert::excluded;
+        let equal_wins: bool = $equal_wins;
         let items: &[(&str, &str, i64)] = $items;
         let upsert = diesel::insert_into($table::table)
             .values($rows)
@@ -284,7 +261,10 @@ macro_rules! pg_upsert_batch_if_newer {
             upsert,
             $table::watermark
                 .is_null()
-                .or($table::watermark.lt(excluded($table::watermark))),
+                .or($table::watermark.lt(excluded($table::watermark)))
+                .or($table::watermark
+                    .eq(excluded($table::watermark))
+                    .and(equal_wins.into_sql::<diesel::sql_types::Bool>())),
         )
         .returning(($table::tenant_id, $table::$key))
         .get_results($pg)?;
@@ -303,6 +283,122 @@ macro_rules! pg_upsert_batch_if_newer {
                 .load($pg)?
         };
         Ok::<_, diesel::result::Error>($crate::db::settle_batch(items, &written, &stored))
+    }};
+}
+
+/// The watermark rule for one row on SQLite, whose writer holds the database lock for the
+/// whole transaction (`write_transaction` begins IMMEDIATE), so reading the watermark and then
+/// writing cannot race another writer.
+macro_rules! sqlite_upsert_if_newer {
+    ($conn:expr, $table:ident, $find:expr, $values:expr, $changes:expr, $at:expr, $equal_wins:expr) => {{
+        let (at, equal_wins): (i64, bool) = ($at, $equal_wins);
+        let stored: Option<Option<i64>> = $table::table
+            .filter($find)
+            .select($table::watermark)
+            .first($conn)
+            .optional()?;
+        match stored {
+            None => {
+                diesel::insert_into($table::table)
+                    .values($values)
+                    .execute($conn)?;
+                $crate::db::Applied::Written(())
+            }
+            Some(w) if w.is_none_or(|w| w < at || (equal_wins && w == at)) => {
+                diesel::update($table::table.filter($find))
+                    .set($changes)
+                    .execute($conn)?;
+                $crate::db::Applied::Written(())
+            }
+            Some(Some(w)) if w == at => $crate::db::Applied::Tie(()),
+            Some(_) => $crate::db::Applied::Stale(()),
+        }
+    }};
+}
+
+/// Defines `pub fn $name(conn, items: &[(tenant id, &Snapshot, created)], equal_wins)`, the
+/// watermark rule for several objects of one mirror table on either backend: one batch
+/// statement on PostgreSQL ([`pg_upsert_batch_if_newer!`]), row by row on SQLite
+/// ([`sqlite_upsert_if_newer!`]). `changes` names a `fn(&Snapshot, metadata, at, now)`
+/// building the changeset; `insert(tenant, s, now)` the columns set on insert only.
+macro_rules! mirror_apply_fn {
+    (
+        $name:ident, $table:ident, $key:ident, $snap:ty,
+        changes: $changes:path,
+        insert($tenant:ident, $s:ident, $now:ident) => $insert:expr,
+        [$($col:ident),+ $(,)?]
+    ) => {
+        pub fn $name(
+            conn: &mut $crate::db::AnyConnection,
+            items: &[(&str, &$snap, i64)],
+            equal_wins: bool,
+        ) -> diesel::QueryResult<Vec<$crate::db::Applied<()>>> {
+            let now = chrono::Utc::now().naive_utc();
+            let metadata: Vec<String> = items
+                .iter()
+                .map(|(_, s, _)| $crate::db::stored_metadata(&s.metadata))
+                .collect();
+            match conn {
+                $crate::db::AnyConnection::Postgresql(pg) => {
+                    let rows: Vec<_> = items
+                        .iter()
+                        .zip(&metadata)
+                        .map(|((tenant, s, at), metadata)| {
+                            let ($tenant, $s, $now) = (*tenant, *s, now);
+                            ($insert, $changes($s, metadata, *at, $now))
+                        })
+                        .collect();
+                    let keys: Vec<(&str, &str, i64)> = items
+                        .iter()
+                        .map(|(tenant, s, at)| (*tenant, s.id.as_str(), *at))
+                        .collect();
+                    $crate::db::pg_upsert_batch_if_newer!(
+                        pg, $table, $key, &keys, rows, [$($col),+], equal_wins
+                    )
+                }
+                sqlite => items
+                    .iter()
+                    .zip(&metadata)
+                    .map(|((tenant, s, at), metadata)| {
+                        let ($tenant, $s, $now) = (*tenant, *s, now);
+                        let changes = $changes($s, metadata, *at, $now);
+                        Ok($crate::db::sqlite_upsert_if_newer!(
+                            sqlite,
+                            $table,
+                            $table::tenant_id.eq($tenant).and($table::$key.eq(&$s.id)),
+                            ($insert, &changes),
+                            &changes,
+                            *at,
+                            equal_wins
+                        ))
+                    })
+                    .collect(),
+            }
+        }
+    };
+}
+
+/// Inserts child rows (invoice lines, subscription items): one statement on PostgreSQL, one
+/// per row on SQLite (its writer holds the lock, and each is a local call).
+macro_rules! insert_children {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        let rows = $rows;
+        if rows.is_empty() {
+            Ok(())
+        } else {
+            match $conn {
+                $crate::db::AnyConnection::Postgresql(pg) => diesel::insert_into($table)
+                    .values(&rows)
+                    .execute(pg)
+                    .map(|_| ()),
+                $crate::db::AnyConnection::Sqlite(sqlite) => {
+                    for row in &rows {
+                        diesel::insert_into($table).values(row).execute(sqlite)?;
+                    }
+                    Ok(())
+                }
+            }
+        }
     }};
 }
 
@@ -333,7 +429,8 @@ pub(crate) fn settle_batch(
 }
 
 pub(crate) use {
-    load_with_watermark, pg_upsert_batch_if_newer, pg_upsert_if_newer, update_if_newer,
+    insert_children, load_with_watermark, mirror_apply_fn, pg_upsert_batch_if_newer,
+    sqlite_upsert_if_newer, update_if_newer,
 };
 
 /// The one rule every mirrored row follows: insert if absent; otherwise update only when the

@@ -1,7 +1,6 @@
 //! Payment rows: the mirror of the payment intents each tenant created.
 
 use chrono::{NaiveDateTime, Utc};
-use diesel::PgConnection;
 use diesel::prelude::*;
 
 use super::schema::payments;
@@ -26,6 +25,8 @@ pub struct PaymentRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub watermark: Option<i64>,
+    /// Refunded so far (charge.refunded raises it).
+    pub amount_refunded: i64,
 }
 
 /// Every column Stripe's state decides.
@@ -62,87 +63,22 @@ fn changeset<'a>(
     }
 }
 
-/// An event's state of a payment intent (see `subscriptions::apply_event`); a row first seen
-/// here belongs to no caller.
-pub fn apply_event(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    p: &PaymentSnapshot,
-    at: i64,
-) -> QueryResult<Applied<()>> {
-    let AnyConnection::Postgresql(pg) = conn else {
-        return upsert(conn, tenant_id, "", p, Freshness::Event(at)).map(Applied::forget);
-    };
-    let now = Utc::now().naive_utc();
-    let metadata = super::stored_metadata(&p.metadata);
-    let changes = changeset(p, &metadata, at, now);
-    super::pg_upsert_if_newer!(
-        pg,
-        payments,
-        (tenant_id, stripe_payment_intent_id),
-        payments::tenant_id
-            .eq(tenant_id)
-            .and(payments::stripe_payment_intent_id.eq(&p.id)),
-        (
-            payments::id.eq(uuid::Uuid::new_v4().to_string()),
-            payments::tenant_id.eq(tenant_id),
-            payments::stripe_payment_intent_id.eq(&p.id),
-            payments::owner_subject.eq(""),
-            payments::created_at.eq(unix(Some(p.created)).unwrap_or(now)),
-            &changes,
-        ),
-        &changes,
-        at
-    )
-}
-
-/// Several events' states at once on PostgreSQL (see `subscriptions::apply_events_pg`).
-pub fn apply_events_pg(
-    pg: &mut PgConnection,
-    items: &[(&str, &PaymentSnapshot, i64)],
-) -> QueryResult<Vec<Applied<()>>> {
-    let now = Utc::now().naive_utc();
-    let metadata: Vec<String> = items
-        .iter()
-        .map(|(_, p, _)| super::stored_metadata(&p.metadata))
-        .collect();
-    let rows: Vec<_> = items
-        .iter()
-        .zip(&metadata)
-        .map(|((tenant, p, at), metadata)| {
-            (
-                payments::id.eq(uuid::Uuid::new_v4().to_string()),
-                payments::tenant_id.eq(*tenant),
-                payments::stripe_payment_intent_id.eq(&p.id),
-                payments::owner_subject.eq(""),
-                payments::created_at.eq(unix(Some(p.created)).unwrap_or(now)),
-                changeset(p, metadata, *at, now),
-            )
-        })
-        .collect();
-    let keys: Vec<(&str, &str, i64)> = items
-        .iter()
-        .map(|(tenant, p, at)| (*tenant, p.id.as_str(), *at))
-        .collect();
-    super::pg_upsert_batch_if_newer!(
-        pg,
-        payments,
-        stripe_payment_intent_id,
-        &keys,
-        rows,
-        [
-            amount,
-            currency,
-            status,
-            stripe_customer_id,
-            payment_method,
-            description,
-            metadata,
-            updated_at,
-            watermark,
-        ]
-    )
-}
+// A payment first seen in an event belongs to no caller (admins see it).
+super::mirror_apply_fn!(
+    apply_payments, payments, stripe_payment_intent_id, PaymentSnapshot,
+    changes: changeset,
+    insert(tenant, p, now) => (
+        payments::id.eq(uuid::Uuid::new_v4().to_string()),
+        payments::tenant_id.eq(tenant),
+        payments::stripe_payment_intent_id.eq(&p.id),
+        payments::owner_subject.eq(""),
+        payments::created_at.eq(unix(Some(p.created)).unwrap_or(now)),
+    ),
+    [
+        amount, currency, status, stripe_customer_id, payment_method, description, metadata,
+        updated_at, watermark,
+    ]
+);
 
 /// Writes a Stripe state of a payment intent into the mirror (watermark rule); `owner` is
 /// recorded on insert only.

@@ -66,6 +66,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         watermark -> Nullable<BigInt>,
+        amount_refunded -> BigInt,
     }
 }
 
@@ -150,11 +151,139 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    products (id) {
+        id -> Text,
+        tenant_id -> Text,
+        stripe_product_id -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        active -> Bool,
+        metadata -> Text,
+        deleted_at -> Nullable<Timestamp>,
+        stripe_created -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        watermark -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    prices (id) {
+        id -> Text,
+        tenant_id -> Text,
+        stripe_price_id -> Text,
+        stripe_product_id -> Text,
+        active -> Bool,
+        currency -> Text,
+        unit_amount -> Nullable<BigInt>,
+        price_type -> Text,
+        recurring_interval -> Nullable<Text>,
+        recurring_interval_count -> Nullable<BigInt>,
+        nickname -> Nullable<Text>,
+        metadata -> Text,
+        deleted_at -> Nullable<Timestamp>,
+        stripe_created -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        watermark -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    invoices (id) {
+        id -> Text,
+        tenant_id -> Text,
+        stripe_invoice_id -> Text,
+        stripe_customer_id -> Nullable<Text>,
+        stripe_subscription_id -> Nullable<Text>,
+        status -> Nullable<Text>,
+        currency -> Text,
+        amount_due -> BigInt,
+        amount_paid -> BigInt,
+        amount_remaining -> BigInt,
+        total -> BigInt,
+        number -> Nullable<Text>,
+        hosted_invoice_url -> Nullable<Text>,
+        metadata -> Text,
+        deleted_at -> Nullable<Timestamp>,
+        stripe_created -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        watermark -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    invoice_lines (id) {
+        id -> Text,
+        tenant_id -> Text,
+        stripe_invoice_id -> Text,
+        position -> BigInt,
+        stripe_line_id -> Text,
+        description -> Nullable<Text>,
+        amount -> BigInt,
+        currency -> Text,
+        quantity -> Nullable<BigInt>,
+        price_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    subscription_items (id) {
+        id -> Text,
+        tenant_id -> Text,
+        stripe_subscription_id -> Text,
+        position -> BigInt,
+        stripe_item_id -> Text,
+        price_id -> Nullable<Text>,
+        quantity -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    refunds (id) {
+        id -> Text,
+        tenant_id -> Text,
+        stripe_refund_id -> Text,
+        stripe_payment_intent_id -> Nullable<Text>,
+        stripe_charge_id -> Nullable<Text>,
+        amount -> BigInt,
+        currency -> Text,
+        status -> Text,
+        reason -> Nullable<Text>,
+        metadata -> Text,
+        owner_subject -> Text,
+        stripe_created -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        watermark -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    payment_methods (id) {
+        id -> Text,
+        tenant_id -> Text,
+        stripe_payment_method_id -> Text,
+        stripe_customer_id -> Nullable<Text>,
+        method_type -> Text,
+        card_brand -> Nullable<Text>,
+        card_last4 -> Nullable<Text>,
+        card_exp_month -> Nullable<BigInt>,
+        card_exp_year -> Nullable<BigInt>,
+        metadata -> Text,
+        owner_subject -> Text,
+        stripe_created -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        watermark -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(checkout_sessions -> tenants (tenant_id));
 diesel::joinable!(customers -> tenants (tenant_id));
 diesel::joinable!(payments -> tenants (tenant_id));
-diesel::joinable!(stripe_events -> tenants (tenant_id));
-diesel::joinable!(stripe_events -> webhook_endpoints (endpoint_id));
 diesel::joinable!(subscriptions -> tenants (tenant_id));
 diesel::joinable!(webhook_endpoints -> tenants (tenant_id));
 diesel::joinable!(webhook_secrets -> webhook_endpoints (endpoint_id));
@@ -162,8 +291,15 @@ diesel::joinable!(webhook_secrets -> webhook_endpoints (endpoint_id));
 diesel::allow_tables_to_appear_in_same_query!(
     checkout_sessions,
     customers,
+    invoice_lines,
+    invoices,
+    payment_methods,
     payments,
+    prices,
+    products,
+    refunds,
     stripe_events,
+    subscription_items,
     subscriptions,
     tenants,
     webhook_endpoints,

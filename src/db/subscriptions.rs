@@ -1,11 +1,12 @@
 //! Subscription rows: the mirror of each tenant's Stripe subscriptions.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::PgConnection;
+use std::collections::BTreeMap;
+
 use diesel::prelude::*;
 
 use super::customers::Visibility;
-use super::schema::{customers, subscriptions};
+use super::schema::{customers, subscription_items, subscriptions};
 use super::{AnyConnection, Applied, Freshness, write_watermarked};
 use crate::gateway::subscriptions::SubscriptionSnapshot;
 
@@ -87,92 +88,100 @@ fn changeset<'a>(
     }
 }
 
-/// The state an event created at `at` carries, under the watermark rule; the receiver's
-/// path, which needs the outcome and not the row (one statement on PostgreSQL).
-pub fn apply_event(
+super::mirror_apply_fn!(
+    apply_rows, subscriptions, stripe_subscription_id, SubscriptionSnapshot,
+    changes: changeset,
+    insert(tenant, s, now) => (
+        subscriptions::id.eq(uuid::Uuid::new_v4().to_string()),
+        subscriptions::tenant_id.eq(tenant),
+        subscriptions::stripe_subscription_id.eq(&s.id),
+        subscriptions::created_at.eq(now),
+    ),
+    [
+        stripe_customer_id, status, current_period_start, current_period_end, trial_end,
+        cancel_at_period_end, canceled_at, price_id, quantity, plan_amount, plan_currency,
+        plan_interval, metadata, stripe_created, updated_at, watermark,
+    ]
+);
+
+/// Writes subscription states (watermark rule; `equal_wins` for a state read from Stripe
+/// just now) and, for each one written, replaces its items: items follow their parent.
+pub fn apply_subscriptions(
     conn: &mut AnyConnection,
-    tenant_id: &str,
-    snapshot: &SubscriptionSnapshot,
-    at: i64,
-) -> QueryResult<Applied<()>> {
-    let AnyConnection::Postgresql(pg) = conn else {
-        return upsert(conn, tenant_id, snapshot, Freshness::Event(at)).map(Applied::forget);
-    };
-    let now = Utc::now().naive_utc();
-    let metadata = super::stored_metadata(&snapshot.metadata);
-    let changes = changeset(snapshot, &metadata, at, now);
-    super::pg_upsert_if_newer!(
-        pg,
-        subscriptions,
-        (tenant_id, stripe_subscription_id),
-        subscriptions::tenant_id
-            .eq(tenant_id)
-            .and(subscriptions::stripe_subscription_id.eq(&snapshot.id)),
-        (
-            subscriptions::id.eq(uuid::Uuid::new_v4().to_string()),
-            subscriptions::tenant_id.eq(tenant_id),
-            subscriptions::stripe_subscription_id.eq(&snapshot.id),
-            subscriptions::created_at.eq(now),
-            &changes,
-        ),
-        &changes,
-        at
-    )
+    items: &[(&str, &SubscriptionSnapshot, i64)],
+    equal_wins: bool,
+) -> QueryResult<Vec<Applied<()>>> {
+    let outcomes = apply_rows(conn, items, equal_wins)?;
+    let mut written: BTreeMap<&str, Vec<&SubscriptionSnapshot>> = BTreeMap::new();
+    for ((tenant, subscription, _), outcome) in items.iter().zip(&outcomes) {
+        if *outcome == Applied::Written(()) {
+            written.entry(tenant).or_default().push(subscription);
+        }
+    }
+    for (tenant_id, subscriptions) in written {
+        replace_items(conn, tenant_id, &subscriptions)?;
+    }
+    Ok(outcomes)
 }
 
-/// Several events' states at once on PostgreSQL (the receiver's group commit): each object at
-/// most once, in key order, as (tenant id, state, created). Returns each one's outcome.
-pub fn apply_events_pg(
-    pg: &mut PgConnection,
-    items: &[(&str, &SubscriptionSnapshot, i64)],
-) -> QueryResult<Vec<Applied<()>>> {
-    let now = Utc::now().naive_utc();
-    let metadata: Vec<String> = items
+#[derive(Debug, Insertable)]
+#[diesel(table_name = subscription_items)]
+struct NewItem<'a> {
+    id: String,
+    tenant_id: &'a str,
+    stripe_subscription_id: &'a str,
+    position: i64,
+    stripe_item_id: &'a str,
+    price_id: Option<&'a str>,
+    quantity: Option<i64>,
+}
+
+/// Replaces the items of subscriptions whose state was just written.
+fn replace_items(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    subscriptions: &[&SubscriptionSnapshot],
+) -> QueryResult<()> {
+    let ids: Vec<&str> = subscriptions.iter().map(|s| s.id.as_str()).collect();
+    diesel::delete(
+        subscription_items::table
+            .filter(subscription_items::tenant_id.eq(tenant_id))
+            .filter(subscription_items::stripe_subscription_id.eq_any(&ids)),
+    )
+    .execute(conn)?;
+    let rows: Vec<NewItem<'_>> = subscriptions
         .iter()
-        .map(|(_, s, _)| super::stored_metadata(&s.metadata))
-        .collect();
-    let rows: Vec<_> = items
-        .iter()
-        .zip(&metadata)
-        .map(|((tenant, s, at), metadata)| {
-            (
-                subscriptions::id.eq(uuid::Uuid::new_v4().to_string()),
-                subscriptions::tenant_id.eq(*tenant),
-                subscriptions::stripe_subscription_id.eq(&s.id),
-                subscriptions::created_at.eq(now),
-                changeset(s, metadata, *at, now),
-            )
+        .flat_map(|s| {
+            s.items.iter().zip(0..).map(|(item, position)| NewItem {
+                id: uuid::Uuid::new_v4().to_string(),
+                tenant_id,
+                stripe_subscription_id: &s.id,
+                position,
+                stripe_item_id: &item.id,
+                price_id: item.price_id.as_deref(),
+                quantity: item.quantity,
+            })
         })
         .collect();
-    let keys: Vec<(&str, &str, i64)> = items
-        .iter()
-        .map(|(tenant, s, at)| (*tenant, s.id.as_str(), *at))
-        .collect();
-    super::pg_upsert_batch_if_newer!(
-        pg,
-        subscriptions,
-        stripe_subscription_id,
-        &keys,
-        rows,
-        [
-            stripe_customer_id,
-            status,
-            current_period_start,
-            current_period_end,
-            trial_end,
-            cancel_at_period_end,
-            canceled_at,
-            price_id,
-            quantity,
-            plan_amount,
-            plan_currency,
-            plan_interval,
-            metadata,
-            stripe_created,
-            updated_at,
-            watermark,
-        ]
-    )
+    super::insert_children!(conn, subscription_items::table, rows)
+}
+
+/// A subscription's items as (item id, price id, quantity), in Stripe's order.
+pub fn items_of(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    stripe_subscription_id: &str,
+) -> QueryResult<Vec<(String, Option<String>, Option<i64>)>> {
+    subscription_items::table
+        .filter(subscription_items::tenant_id.eq(tenant_id))
+        .filter(subscription_items::stripe_subscription_id.eq(stripe_subscription_id))
+        .order(subscription_items::position.asc())
+        .select((
+            subscription_items::stripe_item_id,
+            subscription_items::price_id,
+            subscription_items::quantity,
+        ))
+        .load(conn)
 }
 
 /// Writes a Stripe state of a subscription into the mirror, in one transaction, following
@@ -191,7 +200,7 @@ pub fn upsert(
             let changes = changeset(snapshot, &metadata, freshness.at(), now);
             let existing = find_by_stripe_id(conn, tenant_id, &snapshot.id)?
                 .map(|row| (row.id, row.watermark));
-            write_watermarked(
+            let applied = write_watermarked(
                 conn,
                 existing,
                 freshness,
@@ -210,7 +219,11 @@ pub fn upsert(
                     Ok(id)
                 },
                 super::load_with_watermark!(subscriptions, SubscriptionRow),
-            )
+            )?;
+            if let Applied::Written(_) = &applied {
+                replace_items(conn, tenant_id, &[snapshot])?;
+            }
+            Ok(applied)
         })
     })
 }

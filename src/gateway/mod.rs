@@ -136,6 +136,18 @@ impl StripeGateway {
         })
     }
 
+    /// Any object as JSON, `path` being its URL under `/v1` (e.g. `/products/prod_1`): the
+    /// receiver re-reads objects with it and reads them with the mirror's lenient parsers.
+    pub async fn retrieve_json(&self, path: &str) -> Result<serde_json::Value, GatewayError> {
+        use stripe_client_core::{RequestBuilder, StripeMethod};
+        let object: miniserde::json::Value = RequestBuilder::new(StripeMethod::Get, path)
+            .customize()
+            .send(&self.client)
+            .await?;
+        serde_json::from_str(&miniserde::json::to_string(&object))
+            .map_err(|err| GatewayError::BadResponse(err.to_string()))
+    }
+
     pub async fn create_customer(
         &self,
         params: CustomerParams<'_>,

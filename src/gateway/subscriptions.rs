@@ -31,6 +31,16 @@ pub struct SubscriptionSnapshot {
     pub plan_interval: Option<String>,
     pub metadata: HashMap<String, String>,
     pub created: i64,
+    /// Every item, in Stripe's order (the first is the plan above).
+    pub items: Vec<SubscriptionItemSnapshot>,
+}
+
+/// One item of a subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionItemSnapshot {
+    pub id: String,
+    pub price_id: Option<String>,
+    pub quantity: Option<i64>,
 }
 
 impl From<Subscription> for SubscriptionSnapshot {
@@ -56,6 +66,16 @@ impl From<Subscription> for SubscriptionSnapshot {
             plan_interval: price
                 .and_then(|p| p.recurring.as_ref())
                 .map(|r| r.interval.as_str().to_owned()),
+            items: sub
+                .items
+                .data
+                .iter()
+                .map(|i| SubscriptionItemSnapshot {
+                    id: i.id.to_string(),
+                    price_id: Some(i.price.id.to_string()),
+                    quantity: i.quantity.and_then(|q| i64::try_from(q).ok()),
+                })
+                .collect(),
             metadata: sub.metadata,
             created: sub.created,
         }

@@ -23,6 +23,10 @@ use crate::gateway::CustomerSnapshot;
 use crate::gateway::checkout::CheckoutSnapshot;
 use crate::gateway::payments::PaymentSnapshot;
 use crate::gateway::subscriptions::SubscriptionSnapshot;
+use crate::mirror::{
+    ChargeRefunded, InvoiceSnapshot, PaymentMethodSnapshot, PriceSnapshot, ProductSnapshot,
+    RefundSnapshot,
+};
 use crate::signature::{self, SignatureError};
 use crate::state::AppState;
 pub use writer::EventWriter;
@@ -34,20 +38,39 @@ enum Target {
     Subscription(SubscriptionSnapshot),
     Payment(PaymentSnapshot),
     Checkout(CheckoutSnapshot),
-    /// A type we store but do not mirror (yet).
+    Product(ProductSnapshot),
+    Price(PriceSnapshot),
+    Invoice(InvoiceSnapshot),
+    Refund(RefundSnapshot),
+    PaymentMethod(PaymentMethodSnapshot),
+    /// A payment's refunded total only grows: applied in any order, no watermark.
+    ChargeRefunded(ChargeRefunded),
+    /// A type we store but do not mirror.
     Nothing,
 }
 
 impl Target {
-    /// The order in which a batch locks mirror rows (see `writer`).
+    /// The order in which a batch locks mirror rows (see `writer`): by table, then object.
     fn lock_key(&self) -> (u8, &str) {
         match self {
             Target::Customer(c) => (0, &c.id),
-            Target::Subscription(s) => (1, &s.id),
-            Target::Payment(p) => (2, &p.id),
-            Target::Checkout(c) => (3, &c.id),
+            Target::Product(p) => (1, &p.id),
+            Target::Price(p) => (2, &p.id),
+            Target::Subscription(s) => (3, &s.id),
+            Target::Invoice(i) => (4, &i.id),
+            Target::Payment(p) => (5, &p.id),
+            Target::ChargeRefunded(c) => (6, &c.payment_intent),
+            Target::Refund(r) => (7, &r.id),
+            Target::Checkout(c) => (8, &c.id),
+            Target::PaymentMethod(m) => (9, &m.id),
             Target::Nothing => (u8::MAX, ""),
         }
+    }
+
+    /// Whether only the newest of several events of one object in a batch need be written
+    /// (states under the watermark rule).
+    fn is_state(&self) -> bool {
+        !matches!(self, Target::ChargeRefunded(_) | Target::Nothing)
     }
 }
 
@@ -84,24 +107,7 @@ fn parse_event(body: &[u8]) -> Result<Event, ApiError> {
         .and_then(|o| o.get("id"))
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let target = match (kind.split('.').next(), object) {
-        (Some("customer"), Some(obj)) if kind.starts_with("customer.subscription.") => {
-            crate::mirror::subscription(obj).map_or(Target::Nothing, Target::Subscription)
-        }
-        (Some("customer"), Some(obj))
-            if kind.starts_with("customer.") && kind.matches('.').count() == 1 =>
-        {
-            crate::mirror::customer(obj, kind == "customer.deleted")
-                .map_or(Target::Nothing, Target::Customer)
-        }
-        (Some("payment_intent"), Some(obj)) => {
-            crate::mirror::payment(obj).map_or(Target::Nothing, Target::Payment)
-        }
-        (Some("checkout"), Some(obj)) if kind.starts_with("checkout.session.") => {
-            crate::mirror::checkout_session(obj).map_or(Target::Nothing, Target::Checkout)
-        }
-        _ => Target::Nothing,
-    };
+    let target = object.map_or(Target::Nothing, |obj| target_of(kind, obj));
     Ok(Event {
         id: id.to_owned(),
         kind: kind.to_owned(),
@@ -115,6 +121,27 @@ fn parse_event(body: &[u8]) -> Result<Event, ApiError> {
     })
 }
 
+/// What an event of this type carrying this object changes; `Nothing` for types we do not
+/// mirror or objects we cannot read.
+fn target_of(kind: &str, obj: &Value) -> Target {
+    use crate::mirror;
+    let deleted = kind.ends_with(".deleted");
+    let target = match kind.split('.').collect::<Vec<_>>().as_slice() {
+        ["customer", "subscription", _] => mirror::subscription(obj).map(Target::Subscription),
+        ["customer", _] => mirror::customer(obj, deleted).map(Target::Customer),
+        ["payment_intent", _] => mirror::payment(obj).map(Target::Payment),
+        ["checkout", "session", _] => mirror::checkout_session(obj).map(Target::Checkout),
+        ["product", _] => mirror::product(obj, deleted).map(Target::Product),
+        ["price", _] => mirror::price(obj, deleted).map(Target::Price),
+        ["invoice", _] => mirror::invoice(obj, deleted).map(Target::Invoice),
+        ["refund", _] | ["charge", "refund", "updated"] => mirror::refund(obj).map(Target::Refund),
+        ["charge", "refunded"] => mirror::charge_refunded(obj).map(Target::ChargeRefunded),
+        ["payment_method", _] => mirror::payment_method(obj).map(Target::PaymentMethod),
+        _ => None,
+    };
+    target.unwrap_or(Target::Nothing)
+}
+
 /// Writes the target's state with the given freshness; returns the event outcome.
 fn apply(
     conn: &mut AnyConnection,
@@ -122,35 +149,82 @@ fn apply(
     target: &Target,
     freshness: Freshness,
 ) -> Result<&'static str, DieselError> {
-    // Rows first seen through an event belong to no caller: only admins see them.
-    const NO_OWNER: &str = "";
-    if let Freshness::Event(at) = freshness {
-        // The receiver's path: the outcome only, in as few statements as the backend allows.
-        let applied = match target {
-            Target::Nothing => return Ok(events::IGNORED),
-            Target::Customer(c) => db::customers::apply_event(conn, tenant_id, c, at)?,
-            Target::Subscription(s) => db::subscriptions::apply_event(conn, tenant_id, s, at)?,
-            Target::Payment(p) => db::payments::apply_event(conn, tenant_id, p, at)?,
-            Target::Checkout(c) => db::checkout_sessions::apply_event(conn, tenant_id, c, at)?,
-        };
-        return Ok(outcome(applied));
-    }
-    let applied = match target {
-        Target::Nothing => return Ok(events::IGNORED),
-        Target::Customer(c) => outcome(db::customers::apply_stripe_state(
-            conn, tenant_id, c, freshness,
-        )?),
-        Target::Subscription(s) => {
-            outcome(db::subscriptions::upsert(conn, tenant_id, s, freshness)?)
-        }
-        Target::Payment(p) => outcome(db::payments::upsert(
-            conn, tenant_id, NO_OWNER, p, freshness,
-        )?),
-        Target::Checkout(c) => outcome(db::checkout_sessions::upsert(
-            conn, tenant_id, NO_OWNER, c, freshness,
-        )?),
+    // A state read from Stripe just now wins over one of its own second; an event's does not.
+    let (at, equal_wins) = match freshness {
+        Freshness::Event(at) => (at, false),
+        Freshness::Current(at) => (at, true),
     };
-    Ok(applied)
+    fn one(outcomes: Vec<Applied<()>>) -> &'static str {
+        outcomes.into_iter().next().map_or(events::IGNORED, outcome)
+    }
+    Ok(match target {
+        Target::Nothing => events::IGNORED,
+        Target::ChargeRefunded(c) => {
+            apply_charge_refunded(conn, tenant_id, c, at)?;
+            events::APPLIED
+        }
+        Target::Customer(c) => one(db::customers::apply_customers(
+            conn,
+            &[(tenant_id, c, at)],
+            equal_wins,
+        )?),
+        Target::Subscription(s) => one(db::subscriptions::apply_subscriptions(
+            conn,
+            &[(tenant_id, s, at)],
+            equal_wins,
+        )?),
+        Target::Payment(p) => one(db::payments::apply_payments(
+            conn,
+            &[(tenant_id, p, at)],
+            equal_wins,
+        )?),
+        Target::Checkout(c) => one(db::checkout_sessions::apply_sessions(
+            conn,
+            &[(tenant_id, c, at)],
+            equal_wins,
+        )?),
+        Target::Product(p) => one(db::catalog::apply_products(
+            conn,
+            &[(tenant_id, p, at)],
+            equal_wins,
+        )?),
+        Target::Price(p) => one(db::catalog::apply_prices(
+            conn,
+            &[(tenant_id, p, at)],
+            equal_wins,
+        )?),
+        Target::Invoice(i) => one(db::invoices::apply_invoices(
+            conn,
+            &[(tenant_id, i, at)],
+            equal_wins,
+        )?),
+        Target::Refund(r) => one(db::refunds::apply_refunds(
+            conn,
+            &[(tenant_id, r, at)],
+            equal_wins,
+        )?),
+        Target::PaymentMethod(m) => one(db::payment_methods::apply_payment_methods(
+            conn,
+            &[(tenant_id, m, at)],
+            equal_wins,
+        )?),
+    })
+}
+
+/// A refunded charge: the payment's refunded total is raised, and the refunds the charge
+/// carries are written under their own watermarks.
+fn apply_charge_refunded(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    charge: &ChargeRefunded,
+    at: i64,
+) -> Result<(), DieselError> {
+    db::refunds::raise_refunded(conn, tenant_id, charge)?;
+    let refunds: Vec<_> = charge.refunds.iter().map(|r| (tenant_id, r, at)).collect();
+    if !refunds.is_empty() {
+        db::refunds::apply_refunds(conn, &refunds, false)?;
+    }
+    Ok(())
 }
 
 fn outcome<R>(applied: Applied<R>) -> &'static str {
@@ -318,9 +392,7 @@ pub(crate) fn store_batch(
                     && batch[j].tenant_id == batch[i].tenant_id
             };
             match fresh.get(pos + 1) {
-                Some(&next)
-                    if same_object(next) && !matches!(batch[i].event.target, Target::Nothing) =>
-                {
+                Some(&next) if same_object(next) && batch[i].event.target.is_state() => {
                     let tie = batch[next].event.created == batch[i].event.created;
                     superseded.push((
                         i,
@@ -334,17 +406,7 @@ pub(crate) fn store_batch(
                 _ => newest.push(i),
             }
         }
-        let mut applied = match &mut *conn {
-            AnyConnection::Postgresql(pg) => apply_batch_pg(pg, batch, &newest)?,
-            sqlite => newest
-                .iter()
-                .map(|&i| {
-                    let event = &batch[i].event;
-                    let at = Freshness::Event(event.created);
-                    Ok((i, apply(sqlite, &batch[i].tenant_id, &event.target, at)?))
-                })
-                .collect::<Result<Vec<_>, DieselError>>()?,
-        };
+        let mut applied = apply_batch(conn, batch, &newest)?;
         applied.extend(superseded);
         let mut outcomes = vec![""; batch.len()];
         let mut unusual: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
@@ -384,17 +446,19 @@ pub(crate) fn store_batch(
     })
 }
 
-/// The mirror writes of a batch on PostgreSQL: one multi-row upsert per table (`newest` holds
-/// each object at most once, in key order, so rows are locked in that order). Returns each
-/// event's outcome.
-fn apply_batch_pg(
-    pg: &mut diesel::PgConnection,
+/// The mirror writes of a batch: one call per table (one statement on PostgreSQL) with its
+/// objects in key order (`newest` holds each object at most once), tables in `lock_key`
+/// order. Returns each event's outcome.
+fn apply_batch(
+    conn: &mut AnyConnection,
     batch: &[Pending],
     newest: &[usize],
 ) -> Result<Vec<(usize, &'static str)>, DieselError> {
     let mut applied = Vec::with_capacity(newest.len());
-    let (mut customers, mut subscriptions, mut payments, mut sessions) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut customers, mut products, mut prices, mut subscriptions, mut invoices) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut payments, mut charges, mut refunds, mut sessions, mut methods) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for &i in newest {
         let Pending {
             tenant_id, event, ..
@@ -402,23 +466,49 @@ fn apply_batch_pg(
         let (tenant, at) = (tenant_id.as_str(), event.created);
         match &event.target {
             Target::Customer(c) => customers.push((i, (tenant, c, at))),
+            Target::Product(p) => products.push((i, (tenant, p, at))),
+            Target::Price(p) => prices.push((i, (tenant, p, at))),
             Target::Subscription(s) => subscriptions.push((i, (tenant, s, at))),
+            Target::Invoice(v) => invoices.push((i, (tenant, v, at))),
             Target::Payment(p) => payments.push((i, (tenant, p, at))),
+            Target::ChargeRefunded(c) => charges.push((i, (tenant, c, at))),
+            Target::Refund(r) => refunds.push((i, (tenant, r, at))),
             Target::Checkout(c) => sessions.push((i, (tenant, c, at))),
+            Target::PaymentMethod(m) => methods.push((i, (tenant, m, at))),
             Target::Nothing => applied.push((i, events::IGNORED)),
         }
     }
-    settle(&mut applied, &customers, |items| {
-        db::customers::apply_events_pg(pg, items)
+    use db::{catalog, checkout_sessions, customers as cus, invoices as inv};
+    settle(&mut applied, &customers, |x| {
+        cus::apply_customers(conn, x, false)
     })?;
-    settle(&mut applied, &subscriptions, |items| {
-        db::subscriptions::apply_events_pg(pg, items)
+    settle(&mut applied, &products, |x| {
+        catalog::apply_products(conn, x, false)
     })?;
-    settle(&mut applied, &payments, |items| {
-        db::payments::apply_events_pg(pg, items)
+    settle(&mut applied, &prices, |x| {
+        catalog::apply_prices(conn, x, false)
     })?;
-    settle(&mut applied, &sessions, |items| {
-        db::checkout_sessions::apply_events_pg(pg, items)
+    settle(&mut applied, &subscriptions, |x| {
+        db::subscriptions::apply_subscriptions(conn, x, false)
+    })?;
+    settle(&mut applied, &invoices, |x| {
+        inv::apply_invoices(conn, x, false)
+    })?;
+    settle(&mut applied, &payments, |x| {
+        db::payments::apply_payments(conn, x, false)
+    })?;
+    for (i, (tenant, charge, at)) in charges {
+        apply_charge_refunded(conn, tenant, charge, at)?;
+        applied.push((i, events::APPLIED));
+    }
+    settle(&mut applied, &refunds, |x| {
+        db::refunds::apply_refunds(conn, x, false)
+    })?;
+    settle(&mut applied, &sessions, |x| {
+        checkout_sessions::apply_sessions(conn, x, false)
+    })?;
+    settle(&mut applied, &methods, |x| {
+        db::payment_methods::apply_payment_methods(conn, x, false)
     })?;
     Ok(applied)
 }
@@ -475,6 +565,17 @@ pub(crate) fn store_and_apply(
 
 /// Re-reads a tied object from Stripe and writes that current state. A failure is a 503, so
 /// Stripe delivers again and the retry finishes the refresh.
+/// An object re-read as JSON, read as an event of `kind` would carry it. A deleted object
+/// reads as deleted (Stripe answers `{"deleted": true}` or a 404 for some types).
+async fn reread(
+    stripe: &crate::gateway::StripeGateway,
+    kind: &str,
+    path: &str,
+) -> Result<Target, crate::gateway::GatewayError> {
+    let object = stripe.retrieve_json(path).await?;
+    Ok(target_of(kind, &object))
+}
+
 async fn refresh(state: &AppState, tenant_id: &str, event: &Event) -> Result<(), ApiError> {
     let tenant = state
         .tenant_by_id(tenant_id)
@@ -486,32 +587,35 @@ async fn refresh(state: &AppState, tenant_id: &str, event: &Event) -> Result<(),
         ApiError::unavailable("Stripe could not be reached to settle two same-second events")
     };
     let fresh = match &event.target {
-        Target::Customer(c) => Target::Customer(
-            stripe
-                .retrieve_customer(&c.id)
-                .await
-                .map_err(gateway_failed)?,
-        ),
-        Target::Subscription(s) => Target::Subscription(
-            stripe
-                .retrieve_subscription(&s.id)
-                .await
-                .map_err(gateway_failed)?,
-        ),
-        Target::Payment(p) => Target::Payment(
-            stripe
-                .retrieve_payment_intent(&p.id)
-                .await
-                .map_err(gateway_failed)?,
-        ),
-        Target::Checkout(c) => Target::Checkout(
-            stripe
-                .retrieve_checkout_session(&c.id)
-                .await
-                .map_err(gateway_failed)?,
-        ),
-        Target::Nothing => Target::Nothing,
-    };
+        Target::Customer(c) => stripe.retrieve_customer(&c.id).await.map(Target::Customer),
+        Target::Subscription(s) => stripe
+            .retrieve_subscription(&s.id)
+            .await
+            .map(Target::Subscription),
+        Target::Payment(p) => stripe
+            .retrieve_payment_intent(&p.id)
+            .await
+            .map(Target::Payment),
+        Target::Checkout(c) => stripe
+            .retrieve_checkout_session(&c.id)
+            .await
+            .map(Target::Checkout),
+        Target::Product(p) => {
+            reread(stripe, "product.updated", &format!("/products/{}", p.id)).await
+        }
+        Target::Price(p) => reread(stripe, "price.updated", &format!("/prices/{}", p.id)).await,
+        Target::Invoice(i) => {
+            reread(stripe, "invoice.updated", &format!("/invoices/{}", i.id)).await
+        }
+        Target::Refund(r) => reread(stripe, "refund.updated", &format!("/refunds/{}", r.id)).await,
+        Target::PaymentMethod(m) => {
+            let path = format!("/payment_methods/{}", m.id);
+            reread(stripe, "payment_method.updated", &path).await
+        }
+        // Not under the watermark rule: never a tie.
+        Target::ChargeRefunded(_) | Target::Nothing => Ok(Target::Nothing),
+    }
+    .map_err(gateway_failed)?;
     let (tenant_id, event_id, created) = (tenant_id.to_owned(), event.id.clone(), event.created);
     state
         .db

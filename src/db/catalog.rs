@@ -1,0 +1,147 @@
+//! Products and prices: the mirror of each tenant's Stripe catalogue.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{prices, products};
+use super::subscriptions::unix;
+use crate::mirror::{PriceSnapshot, ProductSnapshot};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = products)]
+pub struct ProductRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub stripe_product_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub active: bool,
+    pub metadata: String,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub stripe_created: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub watermark: Option<i64>,
+}
+
+#[derive(Debug, AsChangeset, Insertable)]
+#[diesel(table_name = products, treat_none_as_null = true)]
+struct ProductChangeset<'a> {
+    name: &'a str,
+    description: Option<&'a str>,
+    active: bool,
+    metadata: &'a str,
+    deleted_at: Option<NaiveDateTime>,
+    stripe_created: i64,
+    updated_at: NaiveDateTime,
+    watermark: Option<i64>,
+}
+
+fn product_changeset<'a>(
+    p: &'a ProductSnapshot,
+    metadata: &'a str,
+    at: i64,
+    now: NaiveDateTime,
+) -> ProductChangeset<'a> {
+    ProductChangeset {
+        name: &p.name,
+        description: p.description.as_deref(),
+        active: p.active && !p.deleted,
+        metadata,
+        deleted_at: p.deleted.then_some(now),
+        stripe_created: p.created,
+        updated_at: now,
+        watermark: Some(at),
+    }
+}
+
+super::mirror_apply_fn!(
+    apply_products, products, stripe_product_id, ProductSnapshot,
+    changes: product_changeset,
+    insert(tenant, p, now) => (
+        products::id.eq(uuid::Uuid::new_v4().to_string()),
+        products::tenant_id.eq(tenant),
+        products::stripe_product_id.eq(&p.id),
+        products::created_at.eq(unix(Some(p.created)).unwrap_or(now)),
+    ),
+    [name, description, active, metadata, deleted_at, stripe_created, updated_at, watermark]
+);
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = prices)]
+pub struct PriceRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub stripe_price_id: String,
+    pub stripe_product_id: String,
+    pub active: bool,
+    pub currency: String,
+    pub unit_amount: Option<i64>,
+    pub price_type: String,
+    pub recurring_interval: Option<String>,
+    pub recurring_interval_count: Option<i64>,
+    pub nickname: Option<String>,
+    pub metadata: String,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub stripe_created: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub watermark: Option<i64>,
+}
+
+#[derive(Debug, AsChangeset, Insertable)]
+#[diesel(table_name = prices, treat_none_as_null = true)]
+struct PriceChangeset<'a> {
+    stripe_product_id: &'a str,
+    active: bool,
+    currency: &'a str,
+    unit_amount: Option<i64>,
+    price_type: &'a str,
+    recurring_interval: Option<&'a str>,
+    recurring_interval_count: Option<i64>,
+    nickname: Option<&'a str>,
+    metadata: &'a str,
+    deleted_at: Option<NaiveDateTime>,
+    stripe_created: i64,
+    updated_at: NaiveDateTime,
+    watermark: Option<i64>,
+}
+
+fn price_changeset<'a>(
+    p: &'a PriceSnapshot,
+    metadata: &'a str,
+    at: i64,
+    now: NaiveDateTime,
+) -> PriceChangeset<'a> {
+    PriceChangeset {
+        stripe_product_id: &p.product,
+        active: p.active && !p.deleted,
+        currency: &p.currency,
+        unit_amount: p.unit_amount,
+        price_type: &p.price_type,
+        recurring_interval: p.recurring_interval.as_deref(),
+        recurring_interval_count: p.recurring_interval_count,
+        nickname: p.nickname.as_deref(),
+        metadata,
+        deleted_at: p.deleted.then_some(now),
+        stripe_created: p.created,
+        updated_at: now,
+        watermark: Some(at),
+    }
+}
+
+super::mirror_apply_fn!(
+    apply_prices, prices, stripe_price_id, PriceSnapshot,
+    changes: price_changeset,
+    insert(tenant, p, now) => (
+        prices::id.eq(uuid::Uuid::new_v4().to_string()),
+        prices::tenant_id.eq(tenant),
+        prices::stripe_price_id.eq(&p.id),
+        prices::created_at.eq(unix(Some(p.created)).unwrap_or(now)),
+    ),
+    [
+        stripe_product_id, active, currency, unit_amount, price_type, recurring_interval,
+        recurring_interval_count, nickname, metadata, deleted_at, stripe_created, updated_at,
+        watermark,
+    ]
+);

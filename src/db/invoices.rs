@@ -1,0 +1,211 @@
+//! Invoices and their lines. Lines are children: they are replaced whenever the invoice's
+//! state is written, and never otherwise, so they always belong to the invoice state the row
+//! holds (an older event cannot bring back older lines).
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{invoice_lines, invoices};
+use super::subscriptions::unix;
+use super::{AnyConnection, Applied};
+use crate::mirror::InvoiceSnapshot;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = invoices)]
+pub struct InvoiceRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub stripe_invoice_id: String,
+    pub stripe_customer_id: Option<String>,
+    pub stripe_subscription_id: Option<String>,
+    pub status: Option<String>,
+    pub currency: String,
+    pub amount_due: i64,
+    pub amount_paid: i64,
+    pub amount_remaining: i64,
+    pub total: i64,
+    pub number: Option<String>,
+    pub hosted_invoice_url: Option<String>,
+    pub metadata: String,
+    pub deleted_at: Option<NaiveDateTime>,
+    pub stripe_created: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub watermark: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = invoice_lines)]
+pub struct InvoiceLineRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub stripe_invoice_id: String,
+    pub position: i64,
+    pub stripe_line_id: String,
+    pub description: Option<String>,
+    pub amount: i64,
+    pub currency: String,
+    pub quantity: Option<i64>,
+    pub price_id: Option<String>,
+}
+
+#[derive(Debug, AsChangeset, Insertable)]
+#[diesel(table_name = invoices, treat_none_as_null = true)]
+struct InvoiceChangeset<'a> {
+    stripe_customer_id: Option<&'a str>,
+    stripe_subscription_id: Option<&'a str>,
+    status: Option<&'a str>,
+    currency: &'a str,
+    amount_due: i64,
+    amount_paid: i64,
+    amount_remaining: i64,
+    total: i64,
+    number: Option<&'a str>,
+    hosted_invoice_url: Option<&'a str>,
+    metadata: &'a str,
+    deleted_at: Option<NaiveDateTime>,
+    stripe_created: i64,
+    updated_at: NaiveDateTime,
+    watermark: Option<i64>,
+}
+
+fn changeset<'a>(
+    i: &'a InvoiceSnapshot,
+    metadata: &'a str,
+    at: i64,
+    now: NaiveDateTime,
+) -> InvoiceChangeset<'a> {
+    InvoiceChangeset {
+        stripe_customer_id: i.customer.as_deref(),
+        stripe_subscription_id: i.subscription.as_deref(),
+        status: i.status.as_deref(),
+        currency: &i.currency,
+        amount_due: i.amount_due,
+        amount_paid: i.amount_paid,
+        amount_remaining: i.amount_remaining,
+        total: i.total,
+        number: i.number.as_deref(),
+        hosted_invoice_url: i.hosted_invoice_url.as_deref(),
+        metadata,
+        deleted_at: i.deleted.then_some(now),
+        stripe_created: i.created,
+        updated_at: now,
+        watermark: Some(at),
+    }
+}
+
+super::mirror_apply_fn!(
+    apply_rows, invoices, stripe_invoice_id, InvoiceSnapshot,
+    changes: changeset,
+    insert(tenant, i, now) => (
+        invoices::id.eq(uuid::Uuid::new_v4().to_string()),
+        invoices::tenant_id.eq(tenant),
+        invoices::stripe_invoice_id.eq(&i.id),
+        invoices::created_at.eq(unix(Some(i.created)).unwrap_or(now)),
+    ),
+    [
+        stripe_customer_id, stripe_subscription_id, status, currency, amount_due, amount_paid,
+        amount_remaining, total, number, hosted_invoice_url, metadata, deleted_at,
+        stripe_created, updated_at, watermark,
+    ]
+);
+
+/// Writes invoice states (watermark rule) and, for each one written, replaces its lines.
+pub fn apply_invoices(
+    conn: &mut AnyConnection,
+    items: &[(&str, &InvoiceSnapshot, i64)],
+    equal_wins: bool,
+) -> QueryResult<Vec<Applied<()>>> {
+    let outcomes = apply_rows(conn, items, equal_wins)?;
+    let mut written: BTreeMap<&str, Vec<&InvoiceSnapshot>> = BTreeMap::new();
+    for ((tenant, invoice, _), outcome) in items.iter().zip(&outcomes) {
+        if *outcome == Applied::Written(()) {
+            written.entry(tenant).or_default().push(invoice);
+        }
+    }
+    for (tenant_id, invoices) in written {
+        replace_lines(conn, tenant_id, &invoices)?;
+    }
+    Ok(outcomes)
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = invoice_lines)]
+struct NewLine<'a> {
+    id: String,
+    tenant_id: &'a str,
+    stripe_invoice_id: &'a str,
+    position: i64,
+    stripe_line_id: &'a str,
+    description: Option<&'a str>,
+    amount: i64,
+    currency: &'a str,
+    quantity: Option<i64>,
+    price_id: Option<&'a str>,
+}
+
+fn replace_lines(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    invoices: &[&InvoiceSnapshot],
+) -> QueryResult<()> {
+    let ids: Vec<&str> = invoices.iter().map(|i| i.id.as_str()).collect();
+    diesel::delete(
+        invoice_lines::table
+            .filter(invoice_lines::tenant_id.eq(tenant_id))
+            .filter(invoice_lines::stripe_invoice_id.eq_any(&ids)),
+    )
+    .execute(conn)?;
+    let rows: Vec<NewLine<'_>> = invoices
+        .iter()
+        .flat_map(|invoice| {
+            invoice
+                .lines
+                .iter()
+                .zip(0..)
+                .map(|(line, position)| NewLine {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    tenant_id,
+                    stripe_invoice_id: &invoice.id,
+                    position,
+                    stripe_line_id: &line.id,
+                    description: line.description.as_deref(),
+                    amount: line.amount,
+                    currency: &line.currency,
+                    quantity: line.quantity,
+                    price_id: line.price_id.as_deref(),
+                })
+        })
+        .collect();
+    super::insert_children!(conn, invoice_lines::table, rows)
+}
+
+/// An invoice of the tenant by our unique id or `in_` id, with its lines.
+pub fn find(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    any_id: &str,
+) -> QueryResult<Option<(InvoiceRow, Vec<InvoiceLineRow>)>> {
+    let Some(invoice) = invoices::table
+        .filter(invoices::tenant_id.eq(tenant_id))
+        .filter(
+            invoices::stripe_invoice_id
+                .eq(any_id)
+                .or(invoices::id.eq(any_id)),
+        )
+        .select(InvoiceRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let lines = invoice_lines::table
+        .filter(invoice_lines::tenant_id.eq(tenant_id))
+        .filter(invoice_lines::stripe_invoice_id.eq(&invoice.stripe_invoice_id))
+        .order(invoice_lines::position.asc())
+        .select(InvoiceLineRow::as_select())
+        .load(conn)?;
+    Ok(Some((invoice, lines)))
+}
