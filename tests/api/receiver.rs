@@ -18,14 +18,14 @@ fn stripe_signature(body: &str, secret: &str, t: i64) -> String {
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-struct Endpoint {
+pub(crate) struct Endpoint {
     url_id: String,
     secret: String,
 }
 
 /// An endpoint whose secret the test signs with. The emulator's own deliveries for it go to
 /// a closed port, so the events a test sends by hand are the only ones the receiver sees.
-async fn endpoint(app: &TestApp, tenant: &TestTenant) -> Endpoint {
+pub(crate) async fn endpoint(app: &TestApp, tenant: &TestTenant) -> Endpoint {
     create_endpoint(
         app,
         tenant,
@@ -35,7 +35,7 @@ async fn endpoint(app: &TestApp, tenant: &TestTenant) -> Endpoint {
 }
 
 /// An endpoint pointing at this app's receiver: Stripe (the emulator) delivers to it.
-async fn receiving_endpoint(app: &TestApp, tenant: &TestTenant) -> Endpoint {
+pub(crate) async fn receiving_endpoint(app: &TestApp, tenant: &TestTenant) -> Endpoint {
     create_endpoint(app, tenant, json!({"events": ["*"]})).await
 }
 
@@ -72,7 +72,7 @@ async fn deliver_raw(
 }
 
 /// Delivers a signed event and expects 200 {"received": true}.
-async fn deliver(app: &TestApp, ep: &Endpoint, event: &Value) {
+pub(crate) async fn deliver(app: &TestApp, ep: &Endpoint, event: &Value) {
     let body = event.to_string();
     let signature = stripe_signature(&body, &ep.secret, chrono::Utc::now().timestamp());
     let response = deliver_raw(app, &ep.url_id, &body, Some(signature)).await;
@@ -80,7 +80,7 @@ async fn deliver(app: &TestApp, ep: &Endpoint, event: &Value) {
     assert_eq!(json_body(response).await, json!({"received": true}));
 }
 
-fn event(id: &str, kind: &str, created: i64, object: Value) -> Value {
+pub(crate) fn event(id: &str, kind: &str, created: i64, object: Value) -> Value {
     json!({"id": id, "object": "event", "type": kind, "created": created,
            "api_version": "2026-09-30.endive", "livemode": false, "pending_webhooks": 1,
            "data": {"object": object}})
@@ -95,7 +95,7 @@ fn subscription_object(id: &str, status: &str, amount: i64) -> Value {
                          "recurring": {"interval": "month"}}}]}})
 }
 
-async fn events_stored(app: &TestApp) -> Vec<(String, String)> {
+pub(crate) async fn events_stored(app: &TestApp) -> Vec<(String, String)> {
     app.query(|conn| {
         stripe_events::table
             .order(stripe_events::received_at.asc())
@@ -661,7 +661,7 @@ fn conn_tenant(conn: &mut sales_block::db::AnyConnection, cus: &str) -> String {
 on_both_databases!(customer_events_update_the_mirror_and_a_deletion_sticks);
 
 /// Polls `check` until it returns `Some`, failing after `secs`.
-async fn eventually<T, F, Fut>(secs: u64, mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(secs: u64, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
