@@ -166,24 +166,6 @@ fn replace_items(
     super::insert_children!(conn, subscription_items::table, rows)
 }
 
-/// A subscription's items as (item id, price id, quantity), in Stripe's order.
-pub fn items_of(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    stripe_subscription_id: &str,
-) -> QueryResult<Vec<(String, Option<String>, Option<i64>)>> {
-    subscription_items::table
-        .filter(subscription_items::tenant_id.eq(tenant_id))
-        .filter(subscription_items::stripe_subscription_id.eq(stripe_subscription_id))
-        .order(subscription_items::position.asc())
-        .select((
-            subscription_items::stripe_item_id,
-            subscription_items::price_id,
-            subscription_items::quantity,
-        ))
-        .load(conn)
-}
-
 /// Writes a Stripe state of a subscription into the mirror, in one transaction, following
 /// the watermark rule (`write_watermarked`). The plan item's fields live on the same row, so
 /// they can never be newer or older than the subscription itself.
