@@ -9,7 +9,8 @@
 //! - Checkout sessions (about 10%): completed (payment unpaid), then async payment succeeded or
 //!   failed; some only expire.
 //! - Customers (about 12%): created, then one or two updates changing the email.
-//! - About 1% of types the mirror does not keep (invoices, charges): stored as `ignored`.
+//! - About 1% of other types: invoices (mirrored since the invoice mirror; the check does not read
+//!   them) and charges (stored as `ignored`).
 //!
 //! Every object's events have strictly increasing `created` seconds (at least 1 s apart), so the
 //! receiver never meets a same-second tie (which would make it re-read the object from Stripe;
