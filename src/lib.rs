@@ -16,6 +16,7 @@ pub mod http;
 pub mod mirror;
 pub mod payments;
 pub mod receiver;
+pub mod refunds;
 pub mod signature;
 pub mod startup;
 pub mod state;

@@ -4,6 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::AnyConnection;
+use super::customers::Visibility;
+use super::payments::PaymentRow;
 use super::schema::{payments, refunds};
 use super::subscriptions::unix;
 use crate::mirror::{ChargeRefunded, RefundSnapshot};
@@ -99,16 +101,116 @@ pub fn raise_refunded(
     Ok(changed > 0)
 }
 
-/// The refunds of a payment intent, oldest first.
-pub fn for_payment(
+/// The payment a caller may refund, by our unique id or the `pi_` id (admins: any of the
+/// tenant's; others: theirs or their customers').
+pub fn find_payment(
     conn: &mut AnyConnection,
     tenant_id: &str,
-    payment_intent: &str,
-) -> QueryResult<Vec<RefundRow>> {
-    refunds::table
-        .filter(refunds::tenant_id.eq(tenant_id))
-        .filter(refunds::stripe_payment_intent_id.eq(payment_intent))
-        .order((refunds::stripe_created.asc(), refunds::created_at.asc()))
+    any_id: &str,
+    visibility: &Visibility,
+) -> QueryResult<Option<PaymentRow>> {
+    let mut query = payments::table
+        .filter(payments::tenant_id.eq(tenant_id))
+        .filter(
+            payments::id
+                .eq(any_id)
+                .or(payments::stripe_payment_intent_id.eq(any_id)),
+        )
+        .into_boxed();
+    if let Visibility::Subject(subject) = visibility {
+        let customers = super::subscriptions::visible_customer_ids(conn, tenant_id, subject)?;
+        query = query.filter(
+            payments::owner_subject
+                .eq(subject.clone())
+                .or(payments::stripe_customer_id.eq_any(customers)),
+        );
+    }
+    query.select(PaymentRow::as_select()).first(conn).optional()
+}
+
+/// Records a refund we just made at Stripe (owned by `owner`) and raises the payment's
+/// refunded total to the sum of its refunds that have not failed. Returns the refund row.
+pub fn record(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    owner: &str,
+    refund: &RefundSnapshot,
+    now: i64,
+) -> QueryResult<RefundRow> {
+    super::write_transaction(conn, |conn| {
+        apply_refunds(conn, &[(tenant_id, refund, now)], true)?;
+        let mine = refunds::table
+            .filter(refunds::tenant_id.eq(tenant_id))
+            .filter(refunds::stripe_refund_id.eq(&refund.id));
+        diesel::update(mine.filter(refunds::owner_subject.eq("")))
+            .set(refunds::owner_subject.eq(owner))
+            .execute(conn)?;
+        if let Some(payment_intent) = &refund.payment_intent {
+            let amounts: Vec<(i64, String)> = refunds::table
+                .filter(refunds::tenant_id.eq(tenant_id))
+                .filter(refunds::stripe_payment_intent_id.eq(payment_intent))
+                .select((refunds::amount, refunds::status))
+                .load(conn)?;
+            let total = amounts
+                .iter()
+                .filter(|(_, status)| status != "failed" && status != "canceled")
+                .map(|(amount, _)| amount)
+                .sum();
+            let charge = ChargeRefunded {
+                payment_intent: payment_intent.clone(),
+                amount_refunded: total,
+                refunds: Vec::new(),
+            };
+            raise_refunded(conn, tenant_id, &charge)?;
+        }
+        mine.select(RefundRow::as_select()).first(conn)
+    })
+}
+
+/// Refunds the caller may see, newest first: of one payment, or all of the tenant's (admins)
+/// or of the caller's payments; with the total across pages.
+pub fn list(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    payment_intent: Option<&str>,
+    visibility: &Visibility,
+    page: i64,
+    per_page: i64,
+) -> QueryResult<(Vec<RefundRow>, i64)> {
+    let visible_payments = match visibility {
+        Visibility::All => None,
+        Visibility::Subject(subject) => {
+            let customers = super::subscriptions::visible_customer_ids(conn, tenant_id, subject)?;
+            let ids: Vec<String> = payments::table
+                .filter(payments::tenant_id.eq(tenant_id))
+                .filter(
+                    payments::owner_subject
+                        .eq(subject.clone())
+                        .or(payments::stripe_customer_id.eq_any(customers)),
+                )
+                .select(payments::stripe_payment_intent_id)
+                .load(conn)?;
+            Some(ids)
+        }
+    };
+    let build = || {
+        let mut query = refunds::table
+            .filter(refunds::tenant_id.eq(tenant_id.to_owned()))
+            .into_boxed();
+        if let Some(pi) = payment_intent {
+            query = query.filter(refunds::stripe_payment_intent_id.eq(pi.to_owned()));
+        }
+        if let Some(ids) = &visible_payments {
+            query = query.filter(refunds::stripe_payment_intent_id.eq_any(ids.clone()));
+        }
+        query
+    };
+    let total: i64 = build().count().get_result(conn)?;
+    let rows = build()
+        .order((refunds::stripe_created.desc(), refunds::id.desc()))
+        .limit(per_page)
+        .offset((page - 1) * per_page)
         .select(RefundRow::as_select())
-        .load(conn)
+        .load(conn)?;
+    Ok((rows, total))
 }

@@ -249,7 +249,7 @@ pub fn find_visible(
 }
 
 /// The `cus_` ids a non-admin caller may see: customers they created or that stand for them.
-fn visible_customer_ids(
+pub(crate) fn visible_customer_ids(
     conn: &mut AnyConnection,
     tenant_id: &str,
     subject: &str,

@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod checkout;
 pub mod payments;
+pub mod refunds;
 pub mod subscriptions;
 pub mod webhooks;
 
@@ -140,10 +141,17 @@ impl StripeGateway {
     /// receiver re-reads objects with it and reads them with the mirror's lenient parsers.
     pub async fn retrieve_json(&self, path: &str) -> Result<serde_json::Value, GatewayError> {
         use stripe_client_core::{RequestBuilder, StripeMethod};
-        let object: miniserde::json::Value = RequestBuilder::new(StripeMethod::Get, path)
-            .customize()
-            .send(&self.client)
-            .await?;
+        self.send_json(RequestBuilder::new(StripeMethod::Get, path))
+            .await
+    }
+
+    /// Sends a request built with async-stripe's request builder and returns Stripe's answer
+    /// as JSON, for objects we read with the mirror's lenient parsers instead of typed ones.
+    pub(crate) async fn send_json(
+        &self,
+        request: stripe_client_core::RequestBuilder,
+    ) -> Result<serde_json::Value, GatewayError> {
+        let object: miniserde::json::Value = request.customize().send(&self.client).await?;
         serde_json::from_str(&miniserde::json::to_string(&object))
             .map_err(|err| GatewayError::BadResponse(err.to_string()))
     }

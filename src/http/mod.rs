@@ -6,6 +6,7 @@ pub mod jsonapi;
 pub mod openapi;
 pub mod payments;
 pub mod receiver;
+pub mod refunds;
 pub mod request_id;
 pub mod sessions;
 pub mod subscriptions;
@@ -42,6 +43,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             route("/stripe/subscriptions/{stripe_subscription_id}")
                 .route(web::put().to(subscriptions::update_subscription))
                 .route(web::delete().to(subscriptions::cancel_subscription)),
+        )
+        .service(
+            route("/stripe/refunds")
+                .route(web::get().to(refunds::list_refunds))
+                .route(web::post().to(refunds::create_refund)),
         )
         .service(
             route("/stripe/webhooks")

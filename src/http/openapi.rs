@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{customers, health, payments, receiver, sessions, subscriptions, webhooks};
+use super::{customers, health, payments, receiver, refunds, sessions, subscriptions, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,6 +21,8 @@ use super::{customers, health, payments, receiver, sessions, subscriptions, webh
         subscriptions::create_subscription,
         subscriptions::update_subscription,
         subscriptions::cancel_subscription,
+        refunds::create_refund,
+        refunds::list_refunds,
         webhooks::list_webhooks,
         webhooks::create_webhook,
         webhooks::roll_secret,
@@ -39,6 +41,8 @@ use super::{customers, health, payments, receiver, sessions, subscriptions, webh
         crate::subscriptions::CreateSubscriptionFields,
         crate::subscriptions::UpdateSubscriptionFields,
         subscriptions::SubscriptionAttributes,
+        crate::refunds::CreateRefundFields,
+        refunds::RefundAttributes,
         crate::webhook_endpoints::CreateWebhookFields,
         crate::webhook_endpoints::RollSecretFields,
         webhooks::WebhookAttributes,

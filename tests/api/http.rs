@@ -42,6 +42,8 @@ async fn the_openapi_document_lists_every_route(backend: Backend) {
         ("post", "/stripe/subscriptions"),
         ("put", "/stripe/subscriptions/{stripe_subscription_id}"),
         ("delete", "/stripe/subscriptions/{stripe_subscription_id}"),
+        ("get", "/stripe/refunds"),
+        ("post", "/stripe/refunds"),
         ("get", "/stripe/webhooks"),
         ("post", "/stripe/webhooks"),
         ("post", "/stripe/{url_id}/webhook"),

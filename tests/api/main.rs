@@ -10,6 +10,7 @@ mod http;
 mod mirror;
 mod payments;
 mod receiver;
+mod refunds;
 mod sessions;
 mod subscriptions;
 mod webhooks;

@@ -1,0 +1,179 @@
+//! Refunds: all or part of a payment given back at Stripe, mirrored.
+
+use serde::Deserialize;
+
+use crate::auth::Caller;
+use crate::db::refunds::{self as rows, RefundRow};
+use crate::domain::{Metadata, bounded, optional_text, query_number};
+use crate::error::ApiError;
+use crate::gateway::refunds::NewRefund;
+use crate::state::AppState;
+
+/// The fields of a refund request.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct CreateRefundFields {
+    /// The payment to refund: our unique id or the `pi_` id. Required.
+    pub payment_id: Option<String>,
+    /// In the currency's smallest unit; omitted: everything not refunded yet.
+    pub amount: Option<i64>,
+    /// `duplicate`, `fraudulent` or `requested_by_customer`.
+    pub reason: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+const REASONS: [&str; 3] = ["duplicate", "fraudulent", "requested_by_customer"];
+
+/// A checked refund request: the payment as the caller named it, and what to send Stripe.
+pub struct RefundRequest {
+    payment: String,
+    amount: Option<i64>,
+    reason: Option<String>,
+    metadata: Metadata,
+}
+
+pub fn parse(fields: CreateRefundFields, at: &str) -> Result<RefundRequest, ApiError> {
+    let payment =
+        optional_text(fields.payment_id, &format!("{at}/payment_id"), 255)?.ok_or_else(|| {
+            ApiError::validation(
+                format!("{at}/payment_id"),
+                "payment_id is required: the payment's unique_id or its pi_ id",
+            )
+        })?;
+    let amount = fields
+        .amount
+        .map(|a| bounded(a, 1, 99_999_999, &format!("{at}/amount"), "amount"))
+        .transpose()?;
+    let reason = optional_text(fields.reason, &format!("{at}/reason"), 40)?;
+    if let Some(r) = &reason
+        && !REASONS.contains(&r.as_str())
+    {
+        return Err(ApiError::validation(
+            format!("{at}/reason"),
+            format!("reason must be one of {} (got {r:?})", REASONS.join(", ")),
+        ));
+    }
+    Ok(RefundRequest {
+        payment,
+        amount,
+        reason,
+        metadata: Metadata::parse(fields.metadata.as_ref(), &format!("{at}/metadata"))?,
+    })
+}
+
+/// Refunds (part of) a payment the caller may see. More than what is left: 422 before any
+/// Stripe call (by the mirror), and Stripe's own refusal is kept as a backstop.
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    request: RefundRequest,
+    at: &str,
+) -> Result<RefundRow, ApiError> {
+    let tenant_id = caller.tenant.id.clone();
+    let (wanted, visibility) = (request.payment.clone(), caller.visibility());
+    let payment = state
+        .db
+        .run(move |conn| {
+            Ok::<_, ApiError>(rows::find_payment(conn, &tenant_id, &wanted, &visibility)?)
+        })
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("No payment {:?} of yours.", request.payment))
+        })?;
+    if payment.status != "succeeded" {
+        return Err(ApiError::validation(
+            format!("{at}/payment_id"),
+            format!(
+                "only a succeeded payment can be refunded; this one is {}",
+                payment.status
+            ),
+        ));
+    }
+    let left = payment.amount - payment.amount_refunded;
+    if left <= 0 {
+        return Err(ApiError::validation(
+            format!("{at}/payment_id"),
+            "this payment has been refunded in full",
+        ));
+    }
+    if let Some(amount) = request.amount
+        && amount > left
+    {
+        return Err(ApiError::validation(
+            format!("{at}/amount"),
+            format!(
+                "amount {amount} is more than what is left to refund ({left} {})",
+                payment.currency
+            ),
+        ));
+    }
+    let refund = caller
+        .tenant
+        .stripe
+        .create_refund(&NewRefund {
+            payment_intent: payment.stripe_payment_intent_id.clone(),
+            amount: request.amount,
+            reason: request.reason,
+            metadata: request.metadata.0,
+        })
+        .await?;
+    let (tenant_id, owner) = (caller.tenant.id.clone(), caller.subject.clone());
+    let now = chrono::Utc::now().timestamp();
+    state
+        .db
+        .run(move |conn| Ok(rows::record(conn, &tenant_id, &owner, &refund, now)?))
+        .await
+}
+
+/// `payment_id` (optional), `page` and `records` of the list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// Only the refunds of this payment (unique id or `pi_`).
+    pub payment_id: Option<String>,
+    /// From 1.
+    pub page: Option<String>,
+    /// 1 to 100, default 20.
+    pub records: Option<String>,
+}
+
+/// One page of the refunds the caller may see, newest first, and the total.
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    query: &ListQuery,
+) -> Result<(Vec<RefundRow>, i64, i64, i64), ApiError> {
+    let page = query_number(query.page.as_deref(), "page", 1, 1, 1_000_000)?;
+    let per_page = query_number(query.records.as_deref(), "records", 20, 1, 100)?;
+    let payment = query
+        .payment_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned);
+    let tenant_id = caller.tenant.id.clone();
+    let visibility = caller.visibility();
+    let (rows, total) = state
+        .db
+        .run(move |conn| {
+            let payment_intent = match &payment {
+                None => None,
+                Some(any) => Some(
+                    rows::find_payment(conn, &tenant_id, any, &visibility)?
+                        .ok_or_else(|| {
+                            ApiError::not_found(format!("No payment {any:?} of yours."))
+                        })?
+                        .stripe_payment_intent_id,
+                ),
+            };
+            Ok::<_, ApiError>(rows::list(
+                conn,
+                &tenant_id,
+                payment_intent.as_deref(),
+                &visibility,
+                page,
+                per_page,
+            )?)
+        })
+        .await?;
+    Ok((rows, total, page, per_page))
+}
