@@ -206,6 +206,28 @@ pub fn bounded(value: i64, min: i64, max: i64, pointer: &str, what: &str) -> Res
     }
 }
 
+/// A whole-number query parameter within bounds (`default` when absent or empty); 400
+/// `invalid_query` naming the parameter otherwise.
+pub fn query_number(
+    raw: Option<&str>,
+    name: &str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ApiError> {
+    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(default);
+    };
+    match raw.parse::<i64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("{name} must be a whole number from {min} to {max} (got {raw:?})"),
+        )
+        .with_parameter(name)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,27 +281,5 @@ mod tests {
         ] {
             assert!(Email::parse(bad, "/e").is_err(), "{bad} accepted");
         }
-    }
-}
-
-/// A whole-number query parameter within bounds (`default` when absent or empty); 400
-/// `invalid_query` naming the parameter otherwise.
-pub fn query_number(
-    raw: Option<&str>,
-    name: &str,
-    default: i64,
-    min: i64,
-    max: i64,
-) -> Result<i64, ApiError> {
-    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
-        return Ok(default);
-    };
-    match raw.parse::<i64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(ApiError::bad_request(
-            "invalid_query",
-            format!("{name} must be a whole number from {min} to {max} (got {raw:?})"),
-        )
-        .with_parameter(name)),
     }
 }
