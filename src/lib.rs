@@ -2,6 +2,7 @@
 //! sales block's Stripe routes for many tenants at once.
 
 pub mod auth;
+pub mod cards;
 pub mod checkout;
 pub mod cli;
 pub mod config;

@@ -112,6 +112,32 @@ pub fn find_by_any_id(
     })
 }
 
+/// The newest live customer with this email that the caller may see.
+pub fn find_by_email(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    email: &str,
+    visibility: &Visibility,
+) -> QueryResult<Option<Customer>> {
+    let mut query = customers::table
+        .filter(customers::tenant_id.eq(tenant_id))
+        .filter(customers::email.eq(email))
+        .filter(customers::deleted_at.is_null())
+        .into_boxed();
+    if let Visibility::Subject(subject) = visibility {
+        query = query.filter(
+            customers::owner_subject
+                .eq(subject.clone())
+                .or(customers::user_unique_id.eq(subject.clone())),
+        );
+    }
+    query
+        .order(customers::created_at.desc())
+        .select(Customer::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// The columns Stripe's state of a customer decides.
 #[derive(Debug, AsChangeset, Insertable)]
 #[diesel(table_name = customers, treat_none_as_null = true)]

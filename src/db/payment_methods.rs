@@ -4,7 +4,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::payment_methods;
+use super::AnyConnection;
+use super::customers::Visibility;
+use super::schema::{customers, payment_methods};
 use super::subscriptions::unix;
 use crate::mirror::PaymentMethodSnapshot;
 
@@ -78,3 +80,135 @@ super::mirror_apply_fn!(
         metadata, stripe_created, updated_at, watermark,
     ]
 );
+
+/// Records a card we just attached or detached at Stripe (owned by `owner` when new); when
+/// `default_of` names its customer, the card becomes that customer's default in the mirror.
+pub fn record(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    owner: &str,
+    card: &PaymentMethodSnapshot,
+    now: i64,
+    default_of: Option<&str>,
+) -> QueryResult<PaymentMethodRow> {
+    super::write_transaction(conn, |conn| {
+        apply_payment_methods(conn, &[(tenant_id, card, now)], true)?;
+        let mine = payment_methods::table
+            .filter(payment_methods::tenant_id.eq(tenant_id))
+            .filter(payment_methods::stripe_payment_method_id.eq(&card.id));
+        diesel::update(mine.filter(payment_methods::owner_subject.eq("")))
+            .set(payment_methods::owner_subject.eq(owner))
+            .execute(conn)?;
+        if card.customer.is_none() {
+            // Detached: no longer anyone's default.
+            diesel::update(
+                customers::table
+                    .filter(customers::tenant_id.eq(tenant_id))
+                    .filter(customers::default_payment_method.eq(&card.id)),
+            )
+            .set(customers::default_payment_method.eq(None::<String>))
+            .execute(conn)?;
+        }
+        if let Some(customer) = default_of {
+            diesel::update(
+                customers::table
+                    .filter(customers::tenant_id.eq(tenant_id))
+                    .filter(customers::stripe_customer_id.eq(customer)),
+            )
+            .set(customers::default_payment_method.eq(&card.id))
+            .execute(conn)?;
+        }
+        mine.select(PaymentMethodRow::as_select()).first(conn)
+    })
+}
+
+fn visible(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    visibility: &Visibility,
+) -> QueryResult<Option<(String, Vec<String>)>> {
+    Ok(match visibility {
+        Visibility::All => None,
+        Visibility::Subject(subject) => Some((
+            subject.clone(),
+            super::subscriptions::visible_customer_ids(conn, tenant_id, subject)?,
+        )),
+    })
+}
+
+/// A card the caller may see, by our unique id or the `pm_` id.
+pub fn find_visible(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    any_id: &str,
+    visibility: &Visibility,
+) -> QueryResult<Option<PaymentMethodRow>> {
+    let mut query = payment_methods::table
+        .filter(payment_methods::tenant_id.eq(tenant_id))
+        .filter(
+            payment_methods::id
+                .eq(any_id)
+                .or(payment_methods::stripe_payment_method_id.eq(any_id)),
+        )
+        .into_boxed();
+    if let Some((subject, customers)) = visible(conn, tenant_id, visibility)? {
+        query = query.filter(
+            payment_methods::owner_subject
+                .eq(subject)
+                .or(payment_methods::stripe_customer_id.eq_any(customers)),
+        );
+    }
+    query
+        .select(PaymentMethodRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The attached cards the caller may see (of one customer if given), newest first, each with
+/// whether it is its customer's default.
+pub fn list_attached(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    customer: Option<&str>,
+    visibility: &Visibility,
+) -> QueryResult<Vec<(PaymentMethodRow, bool)>> {
+    let mut query = payment_methods::table
+        .filter(payment_methods::tenant_id.eq(tenant_id))
+        .filter(payment_methods::stripe_customer_id.is_not_null())
+        .into_boxed();
+    if let Some(customer) = customer {
+        query = query.filter(payment_methods::stripe_customer_id.eq(customer.to_owned()));
+    }
+    if let Some((subject, customers)) = visible(conn, tenant_id, visibility)? {
+        query = query.filter(
+            payment_methods::owner_subject
+                .eq(subject)
+                .or(payment_methods::stripe_customer_id.eq_any(customers)),
+        );
+    }
+    let cards: Vec<PaymentMethodRow> = query
+        .order((
+            payment_methods::created_at.desc(),
+            payment_methods::id.desc(),
+        ))
+        .select(PaymentMethodRow::as_select())
+        .load(conn)?;
+    let owners: Vec<&str> = cards
+        .iter()
+        .filter_map(|c| c.stripe_customer_id.as_deref())
+        .collect();
+    let defaults: Vec<Option<String>> = customers::table
+        .filter(customers::tenant_id.eq(tenant_id))
+        .filter(customers::stripe_customer_id.eq_any(&owners))
+        .select(customers::default_payment_method)
+        .load(conn)?;
+    Ok(cards
+        .into_iter()
+        .map(|card| {
+            let is_default = defaults
+                .iter()
+                .any(|d| d.as_deref() == Some(card.stripe_payment_method_id.as_str()));
+            (card, is_default)
+        })
+        .collect())
+}

@@ -2,6 +2,7 @@
 //! (in tests and demos) the emulator's base URL. Handlers never see async-stripe's types:
 //! each call returns a snapshot of what the mirror keeps.
 
+pub mod cards;
 pub mod catalog;
 pub mod checkout;
 pub mod payments;

@@ -1,5 +1,6 @@
 //! The route table: every endpoint of the service, in one place.
 
+pub mod cards;
 pub mod customers;
 pub mod health;
 pub mod jsonapi;
@@ -44,6 +45,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .route(web::put().to(subscriptions::update_subscription))
                 .route(web::delete().to(subscriptions::cancel_subscription)),
         )
+        .service(
+            route("/stripe/cards")
+                .route(web::get().to(cards::list_cards))
+                .route(web::post().to(cards::save_card)),
+        )
+        .service(route("/stripe/cards/{card_id}").route(web::delete().to(cards::delete_card)))
         .service(
             route("/stripe/refunds")
                 .route(web::get().to(refunds::list_refunds))

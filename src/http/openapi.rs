@@ -4,7 +4,9 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{customers, health, payments, receiver, refunds, sessions, subscriptions, webhooks};
+use super::{
+    cards, customers, health, payments, receiver, refunds, sessions, subscriptions, webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,6 +23,9 @@ use super::{customers, health, payments, receiver, refunds, sessions, subscripti
         subscriptions::create_subscription,
         subscriptions::update_subscription,
         subscriptions::cancel_subscription,
+        cards::save_card,
+        cards::list_cards,
+        cards::delete_card,
         refunds::create_refund,
         refunds::list_refunds,
         webhooks::list_webhooks,
@@ -41,6 +46,8 @@ use super::{customers, health, payments, receiver, refunds, sessions, subscripti
         crate::subscriptions::CreateSubscriptionFields,
         crate::subscriptions::UpdateSubscriptionFields,
         subscriptions::SubscriptionAttributes,
+        crate::cards::SaveCardFields,
+        cards::CardAttributes,
         crate::refunds::CreateRefundFields,
         refunds::RefundAttributes,
         crate::webhook_endpoints::CreateWebhookFields,
