@@ -35,6 +35,20 @@ impl Caller {
             Visibility::Subject(self.subject.clone())
         }
     }
+
+    /// 403 `admin_required` unless the caller is an admin; `what` completes "Only an admin of
+    /// this app ... can ..." (e.g. "manage webhook endpoints").
+    pub fn require_admin(&self, what: &str) -> Result<(), ApiError> {
+        if self.admin {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "admin_required",
+            "Forbidden",
+            format!("Only an admin of this app (role admin or scope sales:admin) can {what}."),
+        ))
+    }
 }
 
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod cards;
+pub mod catalog;
 pub mod checkout;
 pub mod cli;
 pub mod config;

@@ -62,19 +62,6 @@ pub fn parse(fields: CreateWebhookFields, at: &str) -> Result<NewWebhook, ApiErr
     Ok(NewWebhook { events: out, url })
 }
 
-pub fn forbidden_unless_admin(caller: &Caller) -> Result<(), ApiError> {
-    if caller.admin {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            actix_web::http::StatusCode::FORBIDDEN,
-            "admin_required",
-            "Forbidden",
-            "Only an admin of this app (role admin or scope sales:admin) can manage webhook endpoints.",
-        ))
-    }
-}
-
 /// Registers the endpoint at Stripe and stores it with its secret. Returns the row and the
 /// secret (for the one response that shows it).
 pub async fn create(

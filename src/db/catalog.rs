@@ -145,3 +145,107 @@ super::mirror_apply_fn!(
         watermark,
     ]
 );
+
+/// One page of the tenant's live products, newest first, and the total.
+pub fn list_products(
+    conn: &mut crate::db::AnyConnection,
+    tenant_id: &str,
+    page: i64,
+    per_page: i64,
+) -> QueryResult<(Vec<ProductRow>, i64)> {
+    let build = || {
+        products::table
+            .filter(products::tenant_id.eq(tenant_id.to_owned()))
+            .filter(products::deleted_at.is_null())
+            .into_boxed()
+    };
+    let total: i64 = build().count().get_result(conn)?;
+    let rows = build()
+        .order((products::stripe_created.desc(), products::id.desc()))
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+        .select(ProductRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// A live product of the tenant by our unique id or `prod_` id.
+pub fn find_product(
+    conn: &mut crate::db::AnyConnection,
+    tenant_id: &str,
+    any_id: &str,
+) -> QueryResult<Option<ProductRow>> {
+    products::table
+        .filter(products::tenant_id.eq(tenant_id))
+        .filter(products::deleted_at.is_null())
+        .filter(
+            products::id
+                .eq(any_id)
+                .or(products::stripe_product_id.eq(any_id)),
+        )
+        .select(ProductRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// One page of the tenant's live prices (of one product if given), newest first, and the
+/// total.
+pub fn list_prices(
+    conn: &mut crate::db::AnyConnection,
+    tenant_id: &str,
+    product: Option<&str>,
+    page: i64,
+    per_page: i64,
+) -> QueryResult<(Vec<PriceRow>, i64)> {
+    let build = || {
+        let mut query = prices::table
+            .filter(prices::tenant_id.eq(tenant_id.to_owned()))
+            .filter(prices::deleted_at.is_null())
+            .into_boxed();
+        if let Some(product) = product {
+            query = query.filter(prices::stripe_product_id.eq(product.to_owned()));
+        }
+        query
+    };
+    let total: i64 = build().count().get_result(conn)?;
+    let rows = build()
+        .order((prices::stripe_created.desc(), prices::id.desc()))
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+        .select(PriceRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// Writes a product or price state read from Stripe just now and returns its row.
+pub fn record_product(
+    conn: &mut crate::db::AnyConnection,
+    tenant_id: &str,
+    product: &ProductSnapshot,
+    now: i64,
+) -> QueryResult<ProductRow> {
+    super::write_transaction(conn, |conn| {
+        apply_products(conn, &[(tenant_id, product, now)], true)?;
+        products::table
+            .filter(products::tenant_id.eq(tenant_id))
+            .filter(products::stripe_product_id.eq(&product.id))
+            .select(ProductRow::as_select())
+            .first(conn)
+    })
+}
+
+pub fn record_price(
+    conn: &mut crate::db::AnyConnection,
+    tenant_id: &str,
+    price: &PriceSnapshot,
+    now: i64,
+) -> QueryResult<PriceRow> {
+    super::write_transaction(conn, |conn| {
+        apply_prices(conn, &[(tenant_id, price, now)], true)?;
+        prices::table
+            .filter(prices::tenant_id.eq(tenant_id))
+            .filter(prices::stripe_price_id.eq(&price.id))
+            .select(PriceRow::as_select())
+            .first(conn)
+    })
+}

@@ -1,6 +1,7 @@
 //! The route table: every endpoint of the service, in one place.
 
 pub mod cards;
+pub mod catalog;
 pub mod customers;
 pub mod health;
 pub mod jsonapi;
@@ -51,6 +52,17 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .route(web::post().to(cards::save_card)),
         )
         .service(route("/stripe/cards/{card_id}").route(web::delete().to(cards::delete_card)))
+        .service(
+            route("/stripe/products")
+                .route(web::get().to(catalog::list_products))
+                .route(web::post().to(catalog::create_product)),
+        )
+        .service(
+            route("/stripe/prices")
+                .route(web::get().to(catalog::list_prices))
+                .route(web::post().to(catalog::create_price)),
+        )
+        .service(route("/stripe/payment_links").route(web::post().to(catalog::create_payment_link)))
         .service(
             route("/stripe/refunds")
                 .route(web::get().to(refunds::list_refunds))

@@ -5,7 +5,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    cards, customers, health, payments, receiver, refunds, sessions, subscriptions, webhooks,
+    cards, catalog, customers, health, payments, receiver, refunds, sessions, subscriptions,
+    webhooks,
 };
 
 #[derive(OpenApi)]
@@ -23,6 +24,11 @@ use super::{
         subscriptions::create_subscription,
         subscriptions::update_subscription,
         subscriptions::cancel_subscription,
+        catalog::create_product,
+        catalog::list_products,
+        catalog::create_price,
+        catalog::list_prices,
+        catalog::create_payment_link,
         cards::save_card,
         cards::list_cards,
         cards::delete_card,
@@ -46,6 +52,12 @@ use super::{
         crate::subscriptions::CreateSubscriptionFields,
         crate::subscriptions::UpdateSubscriptionFields,
         subscriptions::SubscriptionAttributes,
+        crate::catalog::CreateProductFields,
+        crate::catalog::CreatePriceFields,
+        crate::catalog::CreatePaymentLinkFields,
+        catalog::ProductAttributes,
+        catalog::PriceAttributes,
+        catalog::PaymentLinkAttributes,
         crate::cards::SaveCardFields,
         cards::CardAttributes,
         crate::refunds::CreateRefundFields,

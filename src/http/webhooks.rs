@@ -10,7 +10,7 @@ use crate::db::webhook_endpoints::WebhookEndpointRow;
 use crate::error::ApiError;
 use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp};
 use crate::state::AppState;
-use crate::webhook_endpoints::{self, CreateWebhookFields, forbidden_unless_admin};
+use crate::webhook_endpoints::{self, CreateWebhookFields};
 
 /// A webhook endpoint as clients read it (API_CONTRACT.md, GET/POST /stripe/webhooks).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -61,7 +61,7 @@ pub async fn list_webhooks(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    forbidden_unless_admin(&caller)?;
+    caller.require_admin("manage webhook endpoints")?;
     let rows = webhook_endpoints::list(&state, &caller).await?;
     let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
     let items: Vec<(String, WebhookAttributes)> = rows
@@ -90,7 +90,7 @@ pub async fn create_webhook(
     caller: Caller,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    forbidden_unless_admin(&caller)?;
+    caller.require_admin("manage webhook endpoints")?;
     let (fields, at) = parse_body::<CreateWebhookFields>(body.into_inner(), "webhook")?;
     let new = webhook_endpoints::parse(fields, &at)?;
     let (row, secret) = webhook_endpoints::create(&state, &caller, new).await?;
@@ -121,7 +121,7 @@ pub async fn roll_secret(
     path: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    forbidden_unless_admin(&caller)?;
+    caller.require_admin("manage webhook endpoints")?;
     let (fields, at) =
         parse_body::<crate::webhook_endpoints::RollSecretFields>(body.into_inner(), "secret")?;
     let (secret, overlap) = webhook_endpoints::parse_roll(fields, &at)?;

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod cards;
+mod catalog;
 mod cli;
 mod customers;
 mod http;
