@@ -4,6 +4,7 @@
 pub mod checkout_sessions;
 pub mod customers;
 pub mod events;
+pub mod idempotency_keys;
 pub mod payments;
 pub mod schema;
 pub mod subscriptions;

@@ -6,7 +6,9 @@ use stripe_product::price::{
     CreatePrice, CreatePriceProductData, CreatePriceRecurring, CreatePriceRecurringInterval,
 };
 
-use super::{GatewayError, StripeGateway};
+use stripe::StripeRequest;
+
+use super::{GatewayError, StripeGateway, idempotent};
 
 /// A price to create: one-time, or recurring every `interval`.
 #[derive(Debug, Clone)]
@@ -31,6 +33,11 @@ impl StripeGateway {
                 .map_err(|_| GatewayError::Config(format!("interval {interval}")))?;
             request = request.recurring(CreatePriceRecurring::new(interval));
         }
-        Ok(request.send(&self.client).await?.id.to_string())
+        let price = request
+            .customize()
+            .request_strategy(idempotent("price"))
+            .send(&self.client)
+            .await?;
+        Ok(price.id.to_string())
     }
 }

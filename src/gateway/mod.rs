@@ -11,7 +11,7 @@ pub mod webhooks;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use stripe::StripeError;
+use stripe::{IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_core::customer::{CreateCustomer, CreateCustomerInvoiceSettings};
 use stripe_shared::Customer;
@@ -60,6 +60,15 @@ impl From<StripeError> for GatewayError {
             StripeError::ConfigError(msg) => GatewayError::Config(msg),
         }
     }
+}
+
+/// How a Stripe write is sent: with the current request's idempotency key for this step
+/// (`<key>:<step>`, see `crate::idempotency`) when the client sent one, so a retried request
+/// replays at Stripe instead of creating anything twice; once otherwise (the client's default).
+pub(crate) fn idempotent(step: &str) -> RequestStrategy {
+    crate::idempotency::stripe_key(step)
+        .and_then(|key| IdempotencyKey::new(key).ok())
+        .map_or(RequestStrategy::Once, RequestStrategy::Idempotent)
 }
 
 /// What we ask Stripe to create for a customer.
@@ -161,7 +170,11 @@ impl StripeGateway {
             settings.default_payment_method = Some(pm.to_owned());
             request = request.payment_method(pm).invoice_settings(settings);
         }
-        Ok(request.send(&self.client).await?)
+        Ok(request
+            .customize()
+            .request_strategy(idempotent("customer"))
+            .send(&self.client)
+            .await?)
     }
 
     /// Stripe's current state of a customer (a deleted one comes back with `deleted`).
@@ -190,6 +203,8 @@ impl StripeGateway {
         let session = CreateBillingPortalSession::new()
             .customer(stripe_customer_id)
             .return_url(return_url)
+            .customize()
+            .request_strategy(idempotent("portal_session"))
             .send(&self.client)
             .await?;
         Ok(PortalSession {

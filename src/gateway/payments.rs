@@ -9,7 +9,9 @@ use stripe_core::payment_intent::{
 };
 use stripe_shared::PaymentIntent;
 
-use super::{GatewayError, StripeGateway};
+use stripe::StripeRequest;
+
+use super::{GatewayError, StripeGateway, idempotent};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PaymentSnapshot {
@@ -83,7 +85,12 @@ impl StripeGateway {
         if !new.metadata.is_empty() {
             request = request.metadata(new.metadata);
         }
-        Ok(request.send(&self.client).await?.into())
+        Ok(request
+            .customize()
+            .request_strategy(idempotent("payment_intent"))
+            .send(&self.client)
+            .await?
+            .into())
     }
 }
 

@@ -203,6 +203,10 @@ async fn schema_rs_matches_the_migrations(backend: Backend) {
                     String,
                     chrono::NaiveDateTime,
                 )>(conn)?;
+            sales_block::db::schema::idempotency_keys::table
+                .select(sales_block::db::schema::idempotency_keys::all_columns)
+                .limit(1)
+                .load::<sales_block::db::idempotency_keys::IdempotencyRow>(conn)?;
             webhook_secrets::table
                 .select(webhook_secrets::all_columns)
                 .limit(1)

@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod customers;
 mod http;
+mod idempotency;
 mod payments;
 mod receiver;
 mod sessions;
