@@ -206,6 +206,58 @@ pub fn bounded(value: i64, min: i64, max: i64, pointer: &str, what: &str) -> Res
     }
 }
 
+/// A whole number from a query string within bounds (`default` when absent or empty); 400
+/// `invalid_query` naming the parameter otherwise.
+pub fn query_number(
+    raw: Option<&str>,
+    name: &str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ApiError> {
+    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(default);
+    };
+    match raw.parse::<i64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("{name} must be a whole number from {min} to {max} (got {raw:?})"),
+        )
+        .with_parameter(name)),
+    }
+}
+
+/// 23blocks paging (STRIPE_RULES.md, Lists): `page` from 1, `records` 1 to 100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl PageRequest {
+    pub fn parse(
+        page: Option<&str>,
+        records: Option<&str>,
+        default_records: i64,
+    ) -> Result<Self, ApiError> {
+        Ok(Self {
+            page: query_number(page, "page", 1, 1, 1_000_000)?,
+            per_page: query_number(records, "records", default_records, 1, 100)?,
+        })
+    }
+
+    /// Rows to skip.
+    pub fn offset(self) -> i64 {
+        (self.page - 1) * self.per_page
+    }
+}
+
+/// A non-empty query parameter, trimmed.
+pub fn query_text(raw: Option<&str>) -> Option<&str> {
+    raw.map(str::trim).filter(|s| !s.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

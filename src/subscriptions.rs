@@ -7,7 +7,7 @@ use crate::auth::Caller;
 use crate::customers::resolve_customer;
 use crate::db::subscriptions::{self as rows, ListFilter, SubscriptionRow};
 use crate::db::{Applied, Freshness};
-use crate::domain::{Metadata, bounded, optional_text, stripe_id};
+use crate::domain::{Metadata, PageRequest, bounded, optional_text, stripe_id};
 use crate::error::ApiError;
 use crate::gateway::subscriptions::{NewSubscription, SubscriptionChange};
 use crate::state::AppState;
@@ -273,26 +273,6 @@ pub struct ListRequest {
     pub status: Option<String>,
 }
 
-fn number(
-    raw: Option<&str>,
-    name: &str,
-    default: i64,
-    min: i64,
-    max: i64,
-) -> Result<i64, ApiError> {
-    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
-        return Ok(default);
-    };
-    match raw.parse::<i64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(ApiError::bad_request(
-            "invalid_query",
-            format!("{name} must be a whole number from {min} to {max} (got {raw:?})"),
-        )
-        .with_parameter(name)),
-    }
-}
-
 pub fn parse_list(query: &ListQuery) -> Result<ListRequest, ApiError> {
     let status = query
         .status
@@ -308,9 +288,10 @@ pub fn parse_list(query: &ListQuery) -> Result<ListRequest, ApiError> {
         )
         .with_parameter("status"));
     }
+    let paging = PageRequest::parse(query.page.as_deref(), query.records.as_deref(), 20)?;
     Ok(ListRequest {
-        page: number(query.page.as_deref(), "page", 1, 1, 1_000_000)?,
-        per_page: number(query.records.as_deref(), "records", 20, 1, 100)?,
+        page: paging.page,
+        per_page: paging.per_page,
         customer: query
             .customer_id
             .as_deref()

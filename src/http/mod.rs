@@ -29,7 +29,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         .service(route("/health").route(web::get().to(health::health)))
         .service(route("/ready").route(web::get().to(health::ready)))
         .service(route("/openapi.json").route(web::get().to(openapi::openapi_json)))
-        .service(keyed("/stripe/customers").route(web::post().to(customers::create_customer)))
+        .service(
+            keyed("/stripe/customers")
+                .route(web::get().to(customers::list_customers))
+                .route(web::post().to(customers::create_customer)),
+        )
+        .service(
+            route("/stripe/customers/{unique_id}").route(web::get().to(customers::get_customer)),
+        )
         .service(
             keyed("/stripe/customers/{unique_id}/portal")
                 .route(web::post().to(customers::create_portal)),

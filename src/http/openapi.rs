@@ -12,6 +12,8 @@ use super::{customers, health, payments, receiver, sessions, subscriptions, webh
     paths(
         health::health,
         health::ready,
+        customers::list_customers,
+        customers::get_customer,
         customers::create_customer,
         customers::create_portal,
         sessions::create_session,

@@ -33,7 +33,9 @@ async fn the_openapi_document_lists_every_route(backend: Backend) {
     for (method, path) in [
         ("get", "/health"),
         ("get", "/ready"),
+        ("get", "/stripe/customers"),
         ("post", "/stripe/customers"),
+        ("get", "/stripe/customers/{unique_id}"),
         ("post", "/stripe/customers/{unique_id}/portal"),
         ("post", "/stripe/sessions"),
         ("get", "/stripe/sessions/{session_id}"),
@@ -70,7 +72,7 @@ async fn unknown_routes_and_methods_answer_in_the_error_format(backend: Backend)
             .contains("/stripe/nothing-here")
     );
     let response = app
-        .request(Method::GET, "/stripe/customers")
+        .request(Method::DELETE, "/stripe/customers")
         .send()
         .await
         .unwrap();

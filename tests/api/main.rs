@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod customer_reads;
 mod customers;
 mod http;
 mod idempotency;
