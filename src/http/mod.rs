@@ -43,7 +43,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         )
         .service(keyed("/stripe/sessions").route(web::post().to(sessions::create_session)))
         .service(route("/stripe/sessions/{session_id}").route(web::get().to(sessions::get_session)))
-        .service(keyed("/stripe/payments").route(web::post().to(payments::create_payment)))
+        .service(
+            keyed("/stripe/payments")
+                .route(web::get().to(payments::list_payments))
+                .route(web::post().to(payments::create_payment)),
+        )
+        .service(
+            keyed("/stripe/payments/{unique_id}/confirm")
+                .route(web::post().to(payments::confirm_payment)),
+        )
         .service(
             keyed("/stripe/subscriptions")
                 .route(web::get().to(subscriptions::list_subscriptions))

@@ -9,6 +9,7 @@ mod customer_reads;
 mod customers;
 mod http;
 mod idempotency;
+mod payment_reads;
 mod payments;
 mod receiver;
 mod sessions;
