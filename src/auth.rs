@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 
 use crate::db::customers::Visibility;
 use crate::error::ApiError;
@@ -107,52 +107,71 @@ fn read_credentials(headers: &HeaderMap) -> Result<Credentials, ApiError> {
     })
 }
 
+impl Caller {
+    /// Authenticates a request by its headers: what the extractor does, for middleware that
+    /// must know the caller before the handler runs (idempotency keys are per caller).
+    pub fn authenticate(
+        state: web::Data<AppState>,
+        headers: &HeaderMap,
+    ) -> impl Future<Output = Result<Self, ApiError>> + 'static {
+        let credentials = read_credentials(headers);
+        async move { authenticate(&state, credentials?).await }
+    }
+}
+
+async fn authenticate(state: &AppState, credentials: Credentials) -> Result<Caller, ApiError> {
+    let tenant = state
+        .tenant_by_api_key(&credentials.api_key)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unauthorized("invalid_api_key", "No app has this api key.")
+                .with_header("x-api-key")
+        })?;
+    if let Some(claimed) = &credentials.tenant_id
+        && claimed != &tenant.id
+        && claimed != &tenant.name
+    {
+        return Err(ApiError::unauthorized(
+            "tenant_mismatch",
+            "The tenant-id header names a different app than the api key.",
+        )
+        .with_header(TENANT_ID_HEADER));
+    }
+    let token = credentials.bearer.ok_or_else(|| {
+        ApiError::unauthorized(
+            "missing_token",
+            "Send the user's token as `Authorization: Bearer <token>`.",
+        )
+        .with_header("authorization")
+    })?;
+    let principal = tenant.verify(&token).map_err(|why| {
+        ApiError::unauthorized(
+            "invalid_token",
+            format!("The bearer token was refused: {why}."),
+        )
+        .with_header("authorization")
+    })?;
+    Ok(Caller {
+        tenant,
+        subject: principal.subject,
+        admin: principal.admin,
+    })
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // Already authenticated by a middleware of this request (see `http::idempotency`).
+        if let Some(caller) = req.extensions().get::<Caller>().cloned() {
+            return Box::pin(std::future::ready(Ok(caller)));
+        }
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let credentials = read_credentials(req.headers());
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("AppState is not registered"))?;
-            let credentials = credentials?;
-            let tenant = state
-                .tenant_by_api_key(&credentials.api_key)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::unauthorized("invalid_api_key", "No app has this api key.")
-                        .with_header("x-api-key")
-                })?;
-            if let Some(claimed) = &credentials.tenant_id
-                && claimed != &tenant.id
-                && claimed != &tenant.name
-            {
-                return Err(ApiError::unauthorized(
-                    "tenant_mismatch",
-                    "The tenant-id header names a different app than the api key.",
-                )
-                .with_header(TENANT_ID_HEADER));
-            }
-            let token = credentials.bearer.ok_or_else(|| {
-                ApiError::unauthorized(
-                    "missing_token",
-                    "Send the user's token as `Authorization: Bearer <token>`.",
-                )
-                .with_header("authorization")
-            })?;
-            let principal = tenant.verify(&token).map_err(|why| {
-                ApiError::unauthorized(
-                    "invalid_token",
-                    format!("The bearer token was refused: {why}."),
-                )
-                .with_header("authorization")
-            })?;
-            Ok(Caller {
-                tenant,
-                subject: principal.subject,
-                admin: principal.admin,
-            })
+            authenticate(&state, credentials?).await
         })
     }
 }

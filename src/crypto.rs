@@ -112,6 +112,23 @@ impl MasterKey {
     }
 }
 
+impl MasterKey {
+    /// `prefix` followed by `bytes` bytes (at most 32) of HMAC-SHA256 of `input` under the
+    /// master key, in hex: the same input always gives the same token, and nobody without the
+    /// key can guess it. `input` should name its purpose, so tokens of different uses differ.
+    pub fn derived_token(&self, prefix: &str, input: &str, bytes: usize) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.0[..])
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        mac.update(input.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        format!(
+            "{prefix}{}",
+            hex::encode(&digest[..bytes.min(digest.len())])
+        )
+    }
+}
+
 /// `prefix` followed by `bytes` random bytes in hex: api keys, url ids, JWT secrets.
 pub fn random_token(prefix: &str, bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -130,6 +147,19 @@ mod tests {
         assert_ne!(sealed, "sk_test_123");
         assert_eq!(key.decrypt(&sealed).unwrap(), "sk_test_123");
         assert!(MasterKey::generate().decrypt(&sealed).is_err());
+    }
+
+    #[test]
+    fn derived_tokens_are_stable_per_key_and_input() {
+        let key = MasterKey::generate();
+        let token = key.derived_token("wh_", "url_id\0t1\0k1", 16);
+        assert_eq!(token, key.derived_token("wh_", "url_id\0t1\0k1", 16));
+        assert_eq!(token.len(), 3 + 32);
+        assert_ne!(token, key.derived_token("wh_", "url_id\0t1\0k2", 16));
+        assert_ne!(
+            token,
+            MasterKey::generate().derived_token("wh_", "url_id\0t1\0k1", 16)
+        );
     }
 
     #[test]

@@ -206,7 +206,7 @@ pub fn bounded(value: i64, min: i64, max: i64, pointer: &str, what: &str) -> Res
     }
 }
 
-/// A whole-number query parameter within bounds (`default` when absent or empty); 400
+/// A whole number from a query string within bounds (`default` when absent or empty); 400
 /// `invalid_query` naming the parameter otherwise.
 pub fn query_number(
     raw: Option<&str>,
@@ -226,6 +226,36 @@ pub fn query_number(
         )
         .with_parameter(name)),
     }
+}
+
+/// 23blocks paging (STRIPE_RULES.md, Lists): `page` from 1, `records` 1 to 100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl PageRequest {
+    pub fn parse(
+        page: Option<&str>,
+        records: Option<&str>,
+        default_records: i64,
+    ) -> Result<Self, ApiError> {
+        Ok(Self {
+            page: query_number(page, "page", 1, 1, 1_000_000)?,
+            per_page: query_number(records, "records", default_records, 1, 100)?,
+        })
+    }
+
+    /// Rows to skip.
+    pub fn offset(self) -> i64 {
+        (self.page - 1) * self.per_page
+    }
+}
+
+/// A non-empty query parameter, trimmed.
+pub fn query_text(raw: Option<&str>) -> Option<&str> {
+    raw.map(str::trim).filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]

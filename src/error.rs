@@ -86,6 +86,17 @@ impl ApiError {
         .with_pointer(pointer)
     }
 
+    /// 422: a query parameter parsed but its value is not acceptable (a list filter).
+    pub fn invalid_parameter(name: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            "Invalid parameter",
+            detail,
+        )
+        .with_parameter(name)
+    }
+
     /// 400: the request itself is malformed (not JSON, wrong types).
     pub fn bad_request(code: &str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, "Bad request", detail)

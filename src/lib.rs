@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod gateway;
 pub mod http;
+pub mod idempotency;
 pub mod mirror;
 pub mod payments;
 pub mod receiver;

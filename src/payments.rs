@@ -1,15 +1,21 @@
 //! Payments: a payment intent created at Stripe (and confirmed when a payment method is
-//! given), mirrored.
+//! given, or later), mirrored; and the list of the mirror.
 
 use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::customers::resolve_customer;
-use crate::db::payments::{self as rows, PaymentRow};
+use chrono::{DateTime, NaiveDateTime};
+
+use crate::customers::find_customer;
+use crate::db::payments::{self as rows, PaymentFilter, PaymentRow};
 use crate::db::{Applied, Freshness};
-use crate::domain::{Metadata, bounded, currency, optional_text, stripe_id};
+use crate::domain::{
+    Metadata, PageRequest, bounded, currency, optional_text, parse_web_url, query_text, stripe_id,
+};
 use crate::error::ApiError;
-use crate::gateway::payments::NewPayment;
+use crate::gateway::GatewayError;
+use crate::gateway::payments::{NewPayment, PaymentSnapshot};
 use crate::state::AppState;
 
 /// The raw fields of a create-payment request (spec and SDK shapes).
@@ -110,16 +116,328 @@ pub async fn create_payment(
     }
     let mut snapshot = caller.tenant.stripe.create_payment_intent(new).await?;
     let client_secret = snapshot.client_secret.take();
+    let row = mirror(state, caller, snapshot).await?;
+    Ok((row, client_secret))
+}
+
+/// Writes Stripe's answer into the mirror; the caller is recorded as the owner of a new row.
+async fn mirror(
+    state: &AppState,
+    caller: &Caller,
+    snapshot: PaymentSnapshot,
+) -> Result<PaymentRow, ApiError> {
     let tenant_id = caller.tenant.id.clone();
     let owner = caller.subject.clone();
     let now = chrono::Utc::now().timestamp();
-    let row = state
+    state
         .db
         .run(move |conn| {
             rows::upsert(conn, &tenant_id, &owner, &snapshot, Freshness::Current(now))
                 .map(Applied::into_row)
                 .map_err(ApiError::from)
         })
-        .await?;
-    Ok((row, client_secret))
+        .await
+}
+
+/// The caller's mirrored payment (our unique id or the `pi_` id), or 404.
+pub async fn find_payment(
+    state: &AppState,
+    caller: &Caller,
+    any_id: &str,
+) -> Result<PaymentRow, ApiError> {
+    let tenant_id = caller.tenant.id.clone();
+    let (visibility, wanted) = (caller.visibility(), any_id.to_owned());
+    state
+        .db
+        .run(move |conn| {
+            rows::find_visible(conn, &tenant_id, &wanted, &visibility).map_err(ApiError::from)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("No payment {any_id:?} in this app.")))
+}
+
+/// The raw fields of a confirmation (spec 001's `payment_method`, spec 002's
+/// `payment_method_id`).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct ConfirmPaymentFields {
+    /// The payment method to pay with: a `pm_` id or a test token such as `pm_card_visa`.
+    /// Required unless the payment already has one.
+    pub payment_method: Option<String>,
+    /// Same as `payment_method`.
+    pub payment_method_id: Option<String>,
+    /// Where Stripe sends the customer back after a redirect (3-D Secure); absolute http(s).
+    pub return_url: Option<String>,
+}
+
+/// A confirmation that passed validation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfirmPayment {
+    pub payment_method: Option<String>,
+    pub return_url: Option<String>,
+}
+
+pub fn parse_confirm(fields: ConfirmPaymentFields, at: &str) -> Result<ConfirmPayment, ApiError> {
+    let (raw, pointer) = match (fields.payment_method, fields.payment_method_id) {
+        (Some(pm), _) => (Some(pm), format!("{at}/payment_method")),
+        (None, pm) => (pm, format!("{at}/payment_method_id")),
+    };
+    let payment_method = optional_text(raw, &pointer, 255)?
+        .map(|pm| stripe_id(&pm, &["pm_", "card_", "src_"], &pointer, "payment method"))
+        .transpose()?;
+    let return_url = optional_text(fields.return_url, &format!("{at}/return_url"), 2048)?
+        .map(|url| parse_web_url(&url, &format!("{at}/return_url")))
+        .transpose()?;
+    Ok(ConfirmPayment {
+        payment_method,
+        return_url,
+    })
+}
+
+/// Confirms the caller's payment at Stripe and mirrors Stripe's answer. A decline keeps
+/// Stripe's codes (402 `card_declined`); the intent the decline changed is mirrored first.
+pub async fn confirm_payment(
+    state: &AppState,
+    caller: &Caller,
+    any_id: &str,
+    confirm: ConfirmPayment,
+    at: &str,
+) -> Result<PaymentRow, ApiError> {
+    let row = find_payment(state, caller, any_id).await?;
+    if confirm.payment_method.is_none() && row.payment_method.is_none() {
+        return Err(ApiError::validation(
+            format!("{at}/payment_method"),
+            "payment_method is required: this payment has no payment method yet",
+        ));
+    }
+    let stripe = &caller.tenant.stripe;
+    let id = &row.stripe_payment_intent_id;
+    match stripe
+        .confirm_payment_intent(id, confirm.payment_method, confirm.return_url)
+        .await
+    {
+        Ok(snapshot) => mirror(state, caller, snapshot).await,
+        Err(GatewayError::Stripe(failure)) if failure.error_type == "card_error" => {
+            match stripe.retrieve_payment_intent(id).await {
+                Ok(current) => {
+                    if let Err(err) = mirror(state, caller, current).await {
+                        tracing::warn!(error = %err, "mirroring a declined payment");
+                    }
+                }
+                Err(err) => tracing::warn!(error = %err, "re-reading a declined payment"),
+            }
+            Err(GatewayError::Stripe(failure).into())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Stripe's payment intent statuses.
+pub const STATUSES: [&str; 7] = [
+    "requires_payment_method",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+    "requires_capture",
+    "canceled",
+    "succeeded",
+];
+
+/// The payments service's status names (spec 002) and the Stripe statuses each stands for. A
+/// declined intent goes back to `requires_payment_method` at Stripe, so `failed` includes it.
+const STATUS_ALIASES: [(&str, &[&str]); 3] = [
+    ("completed", &["succeeded"]),
+    (
+        "pending",
+        &[
+            "requires_confirmation",
+            "requires_action",
+            "processing",
+            "requires_capture",
+        ],
+    ),
+    ("failed", &["requires_payment_method", "canceled"]),
+];
+
+/// `GET /stripe/payments`: filters and 23blocks paging.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListPaymentsQuery {
+    /// From 1.
+    pub page: Option<String>,
+    /// 1 to 100, default 20.
+    pub records: Option<String>,
+    /// A Stripe status (`succeeded`, `requires_payment_method`, ...) or spec 002's `completed`,
+    /// `pending`, `failed`; several separated by commas.
+    pub status: Option<String>,
+    /// Three-letter ISO code.
+    pub currency: Option<String>,
+    /// At least this amount, in the smallest unit.
+    pub min_amount: Option<String>,
+    /// At most this amount, in the smallest unit.
+    pub max_amount: Option<String>,
+    /// Our customer unique id, the user unique id or the `cus_` id.
+    pub customer_id: Option<String>,
+    /// Created at or after: RFC 3339 (`2025-06-01T00:00:00Z`) or unix seconds.
+    pub since: Option<String>,
+    /// Created before: RFC 3339 or unix seconds.
+    pub until: Option<String>,
+}
+
+/// A validated payment list request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentListRequest {
+    pub paging: PageRequest,
+    /// The filter, but with the customer as sent (resolved for the caller when listing).
+    pub filter: PaymentFilter,
+    pub customer: Option<String>,
+}
+
+fn amount(raw: Option<&str>, name: &str) -> Result<Option<i64>, ApiError> {
+    let Some(raw) = query_text(raw) else {
+        return Ok(None);
+    };
+    match raw.parse::<i64>() {
+        Ok(n) if (0..=MAX_AMOUNT).contains(&n) => Ok(Some(n)),
+        _ => Err(ApiError::invalid_parameter(
+            name,
+            format!(
+                "{name} must be a whole number of the currency's smallest unit from 0 to {MAX_AMOUNT} (got {raw:?})"
+            ),
+        )),
+    }
+}
+
+/// RFC 3339 or unix seconds. A `+` offset decoded as a space (an unencoded query) is read as
+/// the `+` it was.
+fn instant(raw: Option<&str>, name: &str) -> Result<Option<NaiveDateTime>, ApiError> {
+    let Some(raw) = query_text(raw) else {
+        return Ok(None);
+    };
+    let parsed = if let Ok(secs) = raw.parse::<i64>() {
+        DateTime::from_timestamp(secs, 0)
+    } else {
+        DateTime::parse_from_rfc3339(raw)
+            .or_else(|_| DateTime::parse_from_rfc3339(&raw.replace(' ', "+")))
+            .ok()
+            .map(|t| t.to_utc())
+    };
+    parsed.map(|t| Some(t.naive_utc())).ok_or_else(|| {
+        ApiError::invalid_parameter(
+            name,
+            format!(
+                "{name} must be an RFC 3339 time such as 2025-06-01T00:00:00Z, or unix seconds (got {raw:?})"
+            ),
+        )
+    })
+}
+
+fn statuses(raw: Option<&str>) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(raw) = query_text(raw) else {
+        return Ok(None);
+    };
+    let mut out: Vec<String> = Vec::new();
+    for name in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let expanded: &[&str] = if let Some(i) = STATUSES.iter().position(|s| *s == name) {
+            &STATUSES[i..=i]
+        } else if let Some((_, stands_for)) = STATUS_ALIASES.iter().find(|(a, _)| *a == name) {
+            stands_for
+        } else {
+            return Err(ApiError::invalid_parameter(
+                "status",
+                format!(
+                    "status must be one of {}, or completed, pending, failed (got {name:?})",
+                    STATUSES.join(", ")
+                ),
+            ));
+        };
+        for status in expanded {
+            if !out.iter().any(|s| s == status) {
+                out.push((*status).to_owned());
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+pub fn parse_list(query: &ListPaymentsQuery) -> Result<PaymentListRequest, ApiError> {
+    let paging = PageRequest::parse(query.page.as_deref(), query.records.as_deref(), 20)?;
+    let currency = query_text(query.currency.as_deref())
+        .map(|raw| {
+            currency(raw, "").map_err(|err| ApiError::invalid_parameter("currency", &err.detail))
+        })
+        .transpose()?;
+    let min_amount = amount(query.min_amount.as_deref(), "min_amount")?;
+    let max_amount = amount(query.max_amount.as_deref(), "max_amount")?;
+    if let (Some(min), Some(max)) = (min_amount, max_amount)
+        && min > max
+    {
+        return Err(ApiError::invalid_parameter(
+            "max_amount",
+            format!("max_amount ({max}) is below min_amount ({min})"),
+        ));
+    }
+    let since = instant(query.since.as_deref(), "since")?;
+    let until = instant(query.until.as_deref(), "until")?;
+    if let (Some(since), Some(until)) = (since, until)
+        && since >= until
+    {
+        return Err(ApiError::invalid_parameter(
+            "until",
+            "until must be later than since",
+        ));
+    }
+    let customer = query_text(query.customer_id.as_deref()).map(str::to_owned);
+    if customer.as_ref().is_some_and(|c| c.chars().count() > 255) {
+        return Err(ApiError::invalid_parameter(
+            "customer_id",
+            "customer_id must be at most 255 characters",
+        ));
+    }
+    Ok(PaymentListRequest {
+        paging,
+        filter: PaymentFilter {
+            statuses: statuses(query.status.as_deref())?,
+            currency,
+            min_amount,
+            max_amount,
+            stripe_customer_id: None,
+            since,
+            until,
+        },
+        customer,
+    })
+}
+
+/// One page of the caller's payments from the mirror, newest first, and the total.
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    request: PaymentListRequest,
+) -> Result<(Vec<PaymentRow>, i64), ApiError> {
+    let mut filter = request.filter;
+    if let Some(raw) = &request.customer {
+        // A customer the caller cannot see simply matches nothing (as on subscriptions).
+        filter.stripe_customer_id = Some(match find_customer(state, caller, raw).await {
+            Ok(row) => row.stripe_customer_id,
+            Err(err) if err.status.as_u16() == 404 => raw.clone(),
+            Err(err) => return Err(err),
+        });
+    }
+    let tenant_id = caller.tenant.id.clone();
+    let visibility = caller.visibility();
+    let paging = request.paging;
+    state
+        .db
+        .run(move |conn| {
+            rows::list(
+                conn,
+                &tenant_id,
+                &visibility,
+                &filter,
+                paging.offset(),
+                paging.per_page,
+            )
+            .map_err(ApiError::from)
+        })
+        .await
 }

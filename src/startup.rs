@@ -48,6 +48,7 @@ impl Application {
             // No public URL configured: Stripe is to call this very listener.
             settings.public_url = format!("http://{}", listener.local_addr()?);
         }
+        tokio::spawn(crate::idempotency::purge_expired_keys(db.clone()));
         let state = web::Data::new(AppState::new(db, master, settings));
         let server = serve(listener, state.clone())?;
         Ok(Self {
@@ -78,7 +79,7 @@ fn cors(origins: &[String]) -> anyhow::Result<Cors> {
     let mut cors = Cors::default()
         .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
         .allowed_headers(CORS_HEADERS)
-        .expose_headers(["x-request-id"])
+        .expose_headers(["x-request-id", crate::idempotency::REPLAYED_HEADER])
         .max_age(3600);
     for origin in origins {
         let origin = origin.trim();

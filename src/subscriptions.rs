@@ -7,7 +7,7 @@ use crate::auth::Caller;
 use crate::customers::resolve_customer;
 use crate::db::subscriptions::{self as rows, ListFilter, SubscriptionRow};
 use crate::db::{Applied, Freshness};
-use crate::domain::{Metadata, bounded, optional_text, query_number, stripe_id};
+use crate::domain::{Metadata, PageRequest, bounded, optional_text, stripe_id};
 use crate::error::ApiError;
 use crate::gateway::subscriptions::{NewSubscription, SubscriptionChange};
 use crate::state::AppState;
@@ -288,9 +288,10 @@ pub fn parse_list(query: &ListQuery) -> Result<ListRequest, ApiError> {
         )
         .with_parameter("status"));
     }
+    let paging = PageRequest::parse(query.page.as_deref(), query.records.as_deref(), 20)?;
     Ok(ListRequest {
-        page: query_number(query.page.as_deref(), "page", 1, 1, 1_000_000)?,
-        per_page: query_number(query.records.as_deref(), "records", 20, 1, 100)?,
+        page: paging.page,
+        per_page: paging.per_page,
         customer: query
             .customer_id
             .as_deref()

@@ -69,7 +69,16 @@ pub async fn create(
     caller: &Caller,
     new: NewWebhook,
 ) -> Result<(WebhookEndpointRow, String), ApiError> {
-    let url_id = random_token("wh_", 16);
+    // A retried request (same Idempotency-Key) must send Stripe the same URL, or Stripe refuses
+    // the replay: its url_id is derived from the key, still unguessable without the master key.
+    let url_id = match crate::idempotency::current_key() {
+        Some(key) => state.master.derived_token(
+            "wh_",
+            &format!("webhook url_id\0{}\0{}", caller.tenant.id, key.as_str()),
+            16,
+        ),
+        None => random_token("wh_", 16),
+    };
     let url = new
         .url
         .unwrap_or_else(|| format!("{}/stripe/{url_id}/webhook", state.settings.public_url()));

@@ -72,6 +72,20 @@ pub fn insert(conn: &mut AnyConnection, new: &NewCustomer<'_>) -> QueryResult<Cu
         .first(conn)
 }
 
+type BoxedCustomers<'a> = customers::BoxedQuery<'a, <AnyConnection as Connection>::Backend>;
+
+/// Narrows a query to the customers `visibility` lets the caller see.
+fn visible_to<'a>(query: BoxedCustomers<'a>, visibility: &Visibility) -> BoxedCustomers<'a> {
+    match visibility {
+        Visibility::All => query,
+        Visibility::Subject(subject) => query.filter(
+            customers::owner_subject
+                .eq(subject.clone())
+                .or(customers::user_unique_id.eq(subject.clone())),
+        ),
+    }
+}
+
 /// Finds a tenant's customer by any of the id forms clients hold: our unique id, the `cus_` id,
 /// or the user unique id it was created for. The first two are unique; for the last the newest
 /// customer wins.
@@ -81,7 +95,7 @@ pub fn find_by_any_id(
     any_id: &str,
     visibility: &Visibility,
 ) -> QueryResult<Option<Customer>> {
-    let mut query = customers::table
+    let query = customers::table
         .filter(customers::tenant_id.eq(tenant_id))
         .filter(customers::deleted_at.is_null())
         .filter(
@@ -91,14 +105,7 @@ pub fn find_by_any_id(
                 .or(customers::user_unique_id.eq(any_id)),
         )
         .into_boxed();
-    if let Visibility::Subject(subject) = visibility {
-        query = query.filter(
-            customers::owner_subject
-                .eq(subject.clone())
-                .or(customers::user_unique_id.eq(subject.clone())),
-        );
-    }
-    let mut found: Vec<Customer> = query
+    let mut found: Vec<Customer> = visible_to(query, visibility)
         .order(customers::created_at.desc())
         .select(Customer::as_select())
         .load(conn)?;
@@ -265,4 +272,80 @@ pub fn apply_stripe_state(
             )
         })
     })
+}
+
+/// Where a list cursor stands: the (created_at, id) of the customer `any_id` names (our id or
+/// the `cus_` id) among those the caller sees. A deleted one still counts, so a client paging
+/// through keeps its place when the last customer it saw is deleted meanwhile.
+pub fn list_position(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    any_id: &str,
+    visibility: &Visibility,
+) -> QueryResult<Option<(NaiveDateTime, String)>> {
+    let query = customers::table
+        .filter(customers::tenant_id.eq(tenant_id))
+        .filter(
+            customers::id
+                .eq(any_id)
+                .or(customers::stripe_customer_id.eq(any_id)),
+        )
+        .into_boxed();
+    visible_to(query, visibility)
+        .select((customers::created_at, customers::id))
+        .first(conn)
+        .optional()
+}
+
+/// Where a page of a customer list starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageStart {
+    /// After this many customers from the newest.
+    Offset(i64),
+    /// Just older than this position (Stripe's `starting_after`).
+    After((NaiveDateTime, String)),
+    /// Just newer than this position (Stripe's `ending_before`).
+    Before((NaiveDateTime, String)),
+}
+
+/// Up to `limit` of the customers the caller sees (deleted ones left out), newest first, from
+/// `start`; and how many there are in all.
+pub fn list(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    visibility: &Visibility,
+    start: &PageStart,
+    limit: i64,
+) -> QueryResult<(Vec<Customer>, i64)> {
+    let build = || {
+        let query = customers::table
+            .filter(customers::tenant_id.eq(tenant_id.to_owned()))
+            .filter(customers::deleted_at.is_null())
+            .into_boxed();
+        visible_to(query, visibility)
+    };
+    let total: i64 = build().count().get_result(conn)?;
+    let newest_first = (customers::created_at.desc(), customers::id.desc());
+    let rows = match start {
+        PageStart::Offset(offset) => build().order(newest_first).offset(*offset),
+        PageStart::After((at, id)) => build()
+            .filter(
+                customers::created_at.lt(*at).or(customers::created_at
+                    .eq(*at)
+                    .and(customers::id.lt(id.clone()))),
+            )
+            .order(newest_first),
+        // The page just newer than the position: the oldest of those first, turned around below.
+        PageStart::Before((at, id)) => build()
+            .filter(
+                customers::created_at.gt(*at).or(customers::created_at
+                    .eq(*at)
+                    .and(customers::id.gt(id.clone()))),
+            )
+            .order((customers::created_at.asc(), customers::id.asc())),
+    }
+    .limit(limit)
+    .select(Customer::as_select())
+    .load(conn)?;
+    Ok((rows, total))
 }

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod checkout_sessions;
 pub mod customers;
 pub mod events;
+pub mod idempotency_keys;
 pub mod invoices;
 pub mod payment_methods;
 pub mod payments;

@@ -3,7 +3,8 @@
 use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::schema::payments;
+use super::customers::Visibility;
+use super::schema::{customers, payments};
 use super::subscriptions::unix;
 use super::{AnyConnection, Applied, Freshness, write_watermarked};
 use crate::gateway::payments::PaymentSnapshot;
@@ -123,4 +124,114 @@ pub fn upsert(
             )
         })
     })
+}
+
+type BoxedPayments<'a> = payments::BoxedQuery<'a, <AnyConnection as Connection>::Backend>;
+
+/// Narrows a query to the payments the caller sees: admins all of the tenant's; others those
+/// they created and those of the customers they see.
+fn visible_to<'a>(
+    query: BoxedPayments<'a>,
+    tenant_id: &str,
+    visibility: &Visibility,
+) -> BoxedPayments<'a> {
+    let Visibility::Subject(subject) = visibility else {
+        return query;
+    };
+    let their_customers = customers::table
+        .filter(customers::tenant_id.eq(tenant_id.to_owned()))
+        .filter(
+            customers::owner_subject
+                .eq(subject.clone())
+                .or(customers::user_unique_id.eq(subject.clone())),
+        )
+        .select(customers::stripe_customer_id.nullable());
+    query.filter(
+        payments::owner_subject
+            .eq(subject.clone())
+            .or(payments::stripe_customer_id.eq_any(their_customers)),
+    )
+}
+
+/// The caller's payment by our unique id or the `pi_` id.
+pub fn find_visible(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    any_id: &str,
+    visibility: &Visibility,
+) -> QueryResult<Option<PaymentRow>> {
+    let query = payments::table
+        .filter(payments::tenant_id.eq(tenant_id.to_owned()))
+        .filter(
+            payments::id
+                .eq(any_id.to_owned())
+                .or(payments::stripe_payment_intent_id.eq(any_id.to_owned())),
+        )
+        .into_boxed();
+    visible_to(query, tenant_id, visibility)
+        .select(PaymentRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// What a payment list keeps; every filter given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaymentFilter {
+    /// Any of these statuses.
+    pub statuses: Option<Vec<String>>,
+    pub currency: Option<String>,
+    pub min_amount: Option<i64>,
+    pub max_amount: Option<i64>,
+    pub stripe_customer_id: Option<String>,
+    /// Created at or after.
+    pub since: Option<NaiveDateTime>,
+    /// Created before.
+    pub until: Option<NaiveDateTime>,
+}
+
+/// One page of the payments the caller sees, newest first (by Stripe's `created`), and the
+/// total across pages.
+pub fn list(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    visibility: &Visibility,
+    filter: &PaymentFilter,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<PaymentRow>, i64)> {
+    let build = || {
+        let mut query = payments::table
+            .filter(payments::tenant_id.eq(tenant_id.to_owned()))
+            .into_boxed();
+        if let Some(statuses) = &filter.statuses {
+            query = query.filter(payments::status.eq_any(statuses.clone()));
+        }
+        if let Some(currency) = &filter.currency {
+            query = query.filter(payments::currency.eq(currency.clone()));
+        }
+        if let Some(min) = filter.min_amount {
+            query = query.filter(payments::amount.ge(min));
+        }
+        if let Some(max) = filter.max_amount {
+            query = query.filter(payments::amount.le(max));
+        }
+        if let Some(customer) = &filter.stripe_customer_id {
+            query = query.filter(payments::stripe_customer_id.eq(customer.clone()));
+        }
+        if let Some(since) = filter.since {
+            query = query.filter(payments::created_at.ge(since));
+        }
+        if let Some(until) = filter.until {
+            query = query.filter(payments::created_at.lt(until));
+        }
+        visible_to(query, tenant_id, visibility)
+    };
+    let total: i64 = build().count().get_result(conn)?;
+    let rows = build()
+        .order((payments::created_at.desc(), payments::id.desc()))
+        .offset(offset)
+        .limit(limit)
+        .select(PaymentRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
 }

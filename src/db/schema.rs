@@ -304,4 +304,21 @@ diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     webhook_endpoints,
     webhook_secrets,
+    idempotency_keys,
 );
+
+diesel::table! {
+    idempotency_keys (id) {
+        id -> Text,
+        tenant_id -> Text,
+        idempotency_key -> Text,
+        method -> Text,
+        path -> Text,
+        request_hash -> Text,
+        state -> Text,
+        response_status -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}

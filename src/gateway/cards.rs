@@ -39,7 +39,10 @@ impl StripeGateway {
         let path = format!("/payment_methods/{payment_method}/attach");
         let attached = read(
             &self
-                .send_json(RequestBuilder::new(StripeMethod::Post, path).form(&Attach { customer }))
+                .send_json(
+                    RequestBuilder::new(StripeMethod::Post, path).form(&Attach { customer }),
+                    "attach_card",
+                )
                 .await?,
         )?;
         if default {
@@ -51,6 +54,7 @@ impl StripeGateway {
             self.send_json(
                 RequestBuilder::new(StripeMethod::Post, format!("/customers/{customer}"))
                     .form(&form),
+                "set_default_card",
             )
             .await?;
         }
@@ -64,7 +68,7 @@ impl StripeGateway {
         let path = format!("/payment_methods/{payment_method}/detach");
         read(
             &self
-                .send_json(RequestBuilder::new(StripeMethod::Post, path))
+                .send_json(RequestBuilder::new(StripeMethod::Post, path), "detach_card")
                 .await?,
         )
     }

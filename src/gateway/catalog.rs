@@ -6,9 +6,10 @@ use stripe_product::price::{
     CreatePrice, CreatePriceProductData, CreatePriceRecurring, CreatePriceRecurringInterval,
 };
 
+use stripe::StripeRequest;
 use stripe_client_core::{RequestBuilder, StripeMethod};
 
-use super::{GatewayError, StripeGateway};
+use super::{GatewayError, StripeGateway, idempotent};
 
 /// A price to create: one-time, or recurring every `interval`.
 #[derive(Debug, Clone)]
@@ -33,7 +34,12 @@ impl StripeGateway {
                 .map_err(|_| GatewayError::Config(format!("interval {interval}")))?;
             request = request.recurring(CreatePriceRecurring::new(interval));
         }
-        Ok(request.send(&self.client).await?.id.to_string())
+        let price = request
+            .customize()
+            .request_strategy(idempotent("price"))
+            .send(&self.client)
+            .await?;
+        Ok(price.id.to_string())
     }
 }
 
@@ -96,7 +102,10 @@ impl StripeGateway {
         new: &NewProduct,
     ) -> Result<crate::mirror::ProductSnapshot, GatewayError> {
         let object = self
-            .send_json(RequestBuilder::new(StripeMethod::Post, "/products").form(new))
+            .send_json(
+                RequestBuilder::new(StripeMethod::Post, "/products").form(new),
+                "create_product",
+            )
             .await?;
         crate::mirror::product(&object, false)
             .ok_or_else(|| GatewayError::BadResponse("a product without an id".into()))
@@ -107,7 +116,10 @@ impl StripeGateway {
         new: &NewProductPrice,
     ) -> Result<crate::mirror::PriceSnapshot, GatewayError> {
         let object = self
-            .send_json(RequestBuilder::new(StripeMethod::Post, "/prices").form(new))
+            .send_json(
+                RequestBuilder::new(StripeMethod::Post, "/prices").form(new),
+                "create_price",
+            )
             .await?;
         crate::mirror::price(&object, false)
             .ok_or_else(|| GatewayError::BadResponse("a price without an id".into()))
@@ -118,7 +130,10 @@ impl StripeGateway {
         new: &NewPaymentLink,
     ) -> Result<PaymentLink, GatewayError> {
         let object = self
-            .send_json(RequestBuilder::new(StripeMethod::Post, "/payment_links").form(new))
+            .send_json(
+                RequestBuilder::new(StripeMethod::Post, "/payment_links").form(new),
+                "create_payment_link",
+            )
             .await?;
         let text = |key: &str| object.get(key).and_then(serde_json::Value::as_str);
         match (text("id"), text("url")) {

@@ -8,7 +8,9 @@ use stripe_checkout::checkout_session::{
 };
 use stripe_shared::{CheckoutSession, CheckoutSessionMode};
 
-use super::{GatewayError, StripeGateway};
+use stripe::StripeRequest;
+
+use super::{GatewayError, StripeGateway, idempotent};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckoutSnapshot {
@@ -121,7 +123,12 @@ impl StripeGateway {
         if !new.metadata.is_empty() {
             request = request.metadata(new.metadata);
         }
-        Ok(request.send(&self.client).await?.into())
+        Ok(request
+            .customize()
+            .request_strategy(idempotent("checkout_session"))
+            .send(&self.client)
+            .await?
+            .into())
     }
 
     pub async fn retrieve_checkout_session(

@@ -13,7 +13,7 @@ pub mod webhooks;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use stripe::StripeError;
+use stripe::{IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_core::customer::{CreateCustomer, CreateCustomerInvoiceSettings};
 use stripe_shared::Customer;
@@ -62,6 +62,15 @@ impl From<StripeError> for GatewayError {
             StripeError::ConfigError(msg) => GatewayError::Config(msg),
         }
     }
+}
+
+/// How a Stripe write is sent: with the current request's idempotency key for this step
+/// (`<key>:<step>`, see `crate::idempotency`) when the client sent one, so a retried request
+/// replays at Stripe instead of creating anything twice; once otherwise (the client's default).
+pub(crate) fn idempotent(step: &str) -> RequestStrategy {
+    crate::idempotency::stripe_key(step)
+        .and_then(|key| IdempotencyKey::new(key).ok())
+        .map_or(RequestStrategy::Once, RequestStrategy::Idempotent)
 }
 
 /// What we ask Stripe to create for a customer.
@@ -142,17 +151,24 @@ impl StripeGateway {
     /// receiver re-reads objects with it and reads them with the mirror's lenient parsers.
     pub async fn retrieve_json(&self, path: &str) -> Result<serde_json::Value, GatewayError> {
         use stripe_client_core::{RequestBuilder, StripeMethod};
-        self.send_json(RequestBuilder::new(StripeMethod::Get, path))
+        self.send_json(RequestBuilder::new(StripeMethod::Get, path), "retrieve")
             .await
     }
 
     /// Sends a request built with async-stripe's request builder and returns Stripe's answer
     /// as JSON, for objects we read with the mirror's lenient parsers instead of typed ones.
+    /// A write carries the request's idempotency key for this `step` (see [`idempotent`]).
     pub(crate) async fn send_json(
         &self,
         request: stripe_client_core::RequestBuilder,
+        step: &str,
     ) -> Result<serde_json::Value, GatewayError> {
-        let object: miniserde::json::Value = request.customize().send(&self.client).await?;
+        let write = matches!(request.method, stripe_client_core::StripeMethod::Post);
+        let mut request = request.customize::<miniserde::json::Value>();
+        if write {
+            request = request.request_strategy(idempotent(step));
+        }
+        let object = request.send(&self.client).await?;
         serde_json::from_str(&miniserde::json::to_string(&object))
             .map_err(|err| GatewayError::BadResponse(err.to_string()))
     }
@@ -182,7 +198,11 @@ impl StripeGateway {
             settings.default_payment_method = Some(pm.to_owned());
             request = request.payment_method(pm).invoice_settings(settings);
         }
-        Ok(request.send(&self.client).await?)
+        Ok(request
+            .customize()
+            .request_strategy(idempotent("customer"))
+            .send(&self.client)
+            .await?)
     }
 
     /// Stripe's current state of a customer (a deleted one comes back with `deleted`).
@@ -211,6 +231,8 @@ impl StripeGateway {
         let session = CreateBillingPortalSession::new()
             .customer(stripe_customer_id)
             .return_url(return_url)
+            .customize()
+            .request_strategy(idempotent("portal_session"))
             .send(&self.client)
             .await?;
         Ok(PortalSession {

@@ -4,12 +4,14 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use stripe_core::payment_intent::{
-    CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods,
+    ConfirmPaymentIntent, CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods,
     CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects,
 };
 use stripe_shared::PaymentIntent;
 
-use super::{GatewayError, StripeGateway};
+use stripe::StripeRequest;
+
+use super::{GatewayError, StripeGateway, idempotent};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PaymentSnapshot {
@@ -83,11 +85,39 @@ impl StripeGateway {
         if !new.metadata.is_empty() {
             request = request.metadata(new.metadata);
         }
-        Ok(request.send(&self.client).await?.into())
+        Ok(request
+            .customize()
+            .request_strategy(idempotent("payment_intent"))
+            .send(&self.client)
+            .await?
+            .into())
     }
 }
 
 impl StripeGateway {
+    /// Confirms a payment intent, with `payment_method` if given (else the one it has). A
+    /// decline is a `card_error` with Stripe's codes.
+    pub async fn confirm_payment_intent(
+        &self,
+        id: &str,
+        payment_method: Option<String>,
+        return_url: Option<String>,
+    ) -> Result<PaymentSnapshot, GatewayError> {
+        let mut request = ConfirmPaymentIntent::new(id);
+        if let Some(pm) = payment_method {
+            request = request.payment_method(pm);
+        }
+        if let Some(url) = return_url {
+            request = request.return_url(url);
+        }
+        Ok(request
+            .customize()
+            .request_strategy(idempotent("payment_intent_confirm"))
+            .send(&self.client)
+            .await?
+            .into())
+    }
+
     pub async fn retrieve_payment_intent(&self, id: &str) -> Result<PaymentSnapshot, GatewayError> {
         Ok(stripe_core::payment_intent::RetrievePaymentIntent::new(id)
             .send(&self.client)

@@ -23,7 +23,10 @@ pub struct NewRefund {
 impl StripeGateway {
     pub async fn create_refund(&self, new: &NewRefund) -> Result<RefundSnapshot, GatewayError> {
         let object = self
-            .send_json(RequestBuilder::new(StripeMethod::Post, "/refunds").form(new))
+            .send_json(
+                RequestBuilder::new(StripeMethod::Post, "/refunds").form(new),
+                "create_refund",
+            )
             .await?;
         mirror::refund(&object)
             .ok_or_else(|| GatewayError::BadResponse("a refund without id or amount".into()))

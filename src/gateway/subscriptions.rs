@@ -11,7 +11,9 @@ use stripe_billing::subscription::{
 use stripe_payment::payment_method::AttachPaymentMethod;
 use stripe_shared::Subscription;
 
-use super::{GatewayError, StripeGateway};
+use stripe::StripeRequest;
+
+use super::{GatewayError, StripeGateway, idempotent};
 
 /// What the mirror keeps of a subscription, read from Stripe's answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +123,8 @@ impl StripeGateway {
             // The card becomes the customer's and pays this subscription's invoices.
             let attached = AttachPaymentMethod::new(card.as_str())
                 .customer(new.customer.clone())
+                .customize()
+                .request_strategy(idempotent("attach_payment_method"))
                 .send(&self.client)
                 .await?;
             request = request.default_payment_method(attached.id.to_string());
@@ -144,7 +148,12 @@ impl StripeGateway {
         if !new.metadata.is_empty() {
             request = request.metadata(new.metadata);
         }
-        Ok(request.send(&self.client).await?.into())
+        Ok(request
+            .customize()
+            .request_strategy(idempotent("subscription"))
+            .send(&self.client)
+            .await?
+            .into())
     }
 
     pub async fn retrieve_subscription(
@@ -186,13 +195,23 @@ impl StripeGateway {
         if let Some(metadata) = change.metadata {
             request = request.metadata(metadata);
         }
-        Ok(request.send(&self.client).await?.into())
+        Ok(request
+            .customize()
+            .request_strategy(idempotent("subscription_update"))
+            .send(&self.client)
+            .await?
+            .into())
     }
 
     pub async fn cancel_subscription(
         &self,
         id: &str,
     ) -> Result<SubscriptionSnapshot, GatewayError> {
-        Ok(CancelSubscription::new(id).send(&self.client).await?.into())
+        Ok(CancelSubscription::new(id)
+            .customize()
+            .request_strategy(idempotent("subscription_cancel"))
+            .send(&self.client)
+            .await?
+            .into())
     }
 }

@@ -4,7 +4,9 @@ use std::str::FromStr;
 
 use stripe_misc::webhook_endpoint::{CreateWebhookEndpoint, CreateWebhookEndpointEnabledEvents};
 
-use super::{GatewayError, StripeGateway};
+use stripe::StripeRequest;
+
+use super::{GatewayError, StripeGateway, idempotent};
 
 /// Whether Stripe knows this event type (or it is `*`), by async-stripe's list of Stripe's
 /// event names.
@@ -35,6 +37,8 @@ impl StripeGateway {
             .filter_map(|e| CreateWebhookEndpointEnabledEvents::from_str(e).ok())
             .collect();
         let endpoint = CreateWebhookEndpoint::new(parsed, url)
+            .customize()
+            .request_strategy(idempotent("webhook_endpoint"))
             .send(&self.client)
             .await?;
         let secret = endpoint.secret.ok_or_else(|| {

@@ -1,4 +1,5 @@
-//! `POST /stripe/customers` and `POST /stripe/customers/{unique_id}/portal`.
+//! `GET/POST /stripe/customers`, `GET /stripe/customers/{unique_id}` and
+//! `POST /stripe/customers/{unique_id}/portal`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -6,11 +7,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::Caller;
-use crate::customers::{self, CreateCustomerFields, NewCustomerInput, PortalFields};
+use crate::customers::{
+    self, CreateCustomerFields, CustomerPaging, ListCustomersQuery, NewCustomerInput, PortalFields,
+};
 use crate::db::customers::Customer;
 use crate::domain::Metadata;
 use crate::error::ApiError;
-use crate::http::jsonapi::{self, parse_body, timestamp, unix_timestamp};
+use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp, unix_timestamp};
 use crate::state::AppState;
 
 /// A customer as clients read it (API_CONTRACT.md, POST /stripe/customers).
@@ -104,7 +107,89 @@ pub async fn create_customer(
     let id = customer.id.clone();
     Ok(jsonapi::resource(
         StatusCode::CREATED,
-        "stripe_customer",
+        KIND,
+        &id,
+        &CustomerAttributes::from(customer),
+    ))
+}
+
+const KIND: &str = "stripe_customer";
+
+/// `meta` of a customer list: the totals both clients read, and Stripe's `has_more`.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum CustomerListMeta {
+    Pages {
+        #[serde(flatten)]
+        page: PageMeta,
+        has_more: bool,
+    },
+    Cursor {
+        has_more: bool,
+        limit: i64,
+        per_page: i64,
+        total_count: i64,
+        #[serde(rename = "totalRecords")]
+        total_records: i64,
+    },
+}
+
+#[utoipa::path(
+    get, path = "/stripe/customers", tag = "customers",
+    params(ListCustomersQuery),
+    responses(
+        (status = 200, description = "The customers the caller sees (admins: all of the app's), not deleted, newest first. With limit/starting_after/ending_before, meta has has_more, limit, per_page, total_count, totalRecords; with page/records, meta has current_page, total_pages, total_count, per_page, totalPages, totalRecords and has_more", body = [CustomerAttributes]),
+        (status = 400, description = "limit, page or records out of range, both kinds of paging, both cursors, or a cursor naming no customer the caller sees"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn list_customers(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListCustomersQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let paging = customers::parse_list(&query)?;
+    let page = customers::list_customers(&state, &caller, paging.clone()).await?;
+    let meta = match paging {
+        CustomerPaging::Pages(pages) => CustomerListMeta::Pages {
+            page: PageMeta::new(pages.page, pages.per_page, page.total),
+            has_more: page.has_more,
+        },
+        CustomerPaging::Cursor { limit, .. } => CustomerListMeta::Cursor {
+            has_more: page.has_more,
+            limit,
+            per_page: limit,
+            total_count: page.total,
+            total_records: page.total,
+        },
+    };
+    let items: Vec<(String, CustomerAttributes)> = page
+        .rows
+        .into_iter()
+        .map(|row| (row.id.clone(), CustomerAttributes::from(row)))
+        .collect();
+    Ok(jsonapi::list(KIND, &items, &meta))
+}
+
+#[utoipa::path(
+    get, path = "/stripe/customers/{unique_id}", tag = "customers",
+    params(("unique_id" = String, Path, description = "Our customer unique id, the user unique id it was created for, or the cus_ id")),
+    responses(
+        (status = 200, description = "The customer, from the mirror", body = CustomerAttributes),
+        (status = 404, description = "No such customer for this caller (or deleted)"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn get_customer(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let customer = customers::find_customer(&state, &caller, &path.into_inner()).await?;
+    let id = customer.id.clone();
+    Ok(jsonapi::resource(
+        StatusCode::OK,
+        KIND,
         &id,
         &CustomerAttributes::from(customer),
     ))

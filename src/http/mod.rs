@@ -4,6 +4,7 @@ pub mod cards;
 pub mod catalog;
 pub mod customers;
 pub mod health;
+pub mod idempotency;
 pub mod jsonapi;
 pub mod openapi;
 pub mod payments;
@@ -14,8 +15,11 @@ pub mod sessions;
 pub mod subscriptions;
 pub mod webhooks;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::StatusCode;
+use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::ApiError;
@@ -28,55 +32,71 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         .service(route("/health").route(web::get().to(health::health)))
         .service(route("/ready").route(web::get().to(health::ready)))
         .service(route("/openapi.json").route(web::get().to(openapi::openapi_json)))
-        .service(route("/stripe/customers").route(web::post().to(customers::create_customer)))
         .service(
-            route("/stripe/customers/{unique_id}/portal")
+            keyed("/stripe/customers")
+                .route(web::get().to(customers::list_customers))
+                .route(web::post().to(customers::create_customer)),
+        )
+        .service(
+            route("/stripe/customers/{unique_id}").route(web::get().to(customers::get_customer)),
+        )
+        .service(
+            keyed("/stripe/customers/{unique_id}/portal")
                 .route(web::post().to(customers::create_portal)),
         )
-        .service(route("/stripe/sessions").route(web::post().to(sessions::create_session)))
+        .service(keyed("/stripe/sessions").route(web::post().to(sessions::create_session)))
         .service(route("/stripe/sessions/{session_id}").route(web::get().to(sessions::get_session)))
-        .service(route("/stripe/payments").route(web::post().to(payments::create_payment)))
         .service(
-            route("/stripe/subscriptions")
+            keyed("/stripe/payments")
+                .route(web::get().to(payments::list_payments))
+                .route(web::post().to(payments::create_payment)),
+        )
+        .service(
+            keyed("/stripe/payments/{unique_id}/confirm")
+                .route(web::post().to(payments::confirm_payment)),
+        )
+        .service(
+            keyed("/stripe/subscriptions")
                 .route(web::get().to(subscriptions::list_subscriptions))
                 .route(web::post().to(subscriptions::create_subscription)),
         )
         .service(
-            route("/stripe/subscriptions/{stripe_subscription_id}")
+            keyed("/stripe/subscriptions/{stripe_subscription_id}")
                 .route(web::put().to(subscriptions::update_subscription))
                 .route(web::delete().to(subscriptions::cancel_subscription)),
         )
         .service(
-            route("/stripe/cards")
+            keyed("/stripe/cards")
                 .route(web::get().to(cards::list_cards))
                 .route(web::post().to(cards::save_card)),
         )
-        .service(route("/stripe/cards/{card_id}").route(web::delete().to(cards::delete_card)))
+        .service(keyed("/stripe/cards/{card_id}").route(web::delete().to(cards::delete_card)))
         .service(
-            route("/stripe/products")
+            keyed("/stripe/products")
                 .route(web::get().to(catalog::list_products))
                 .route(web::post().to(catalog::create_product)),
         )
         .service(
-            route("/stripe/prices")
+            keyed("/stripe/prices")
                 .route(web::get().to(catalog::list_prices))
                 .route(web::post().to(catalog::create_price)),
         )
-        .service(route("/stripe/payment_links").route(web::post().to(catalog::create_payment_link)))
+        .service(keyed("/stripe/payment_links").route(web::post().to(catalog::create_payment_link)))
         .service(
-            route("/stripe/refunds")
+            keyed("/stripe/refunds")
                 .route(web::get().to(refunds::list_refunds))
                 .route(web::post().to(refunds::create_refund)),
         )
         .service(
-            route("/stripe/webhooks")
+            keyed("/stripe/webhooks")
                 .route(web::get().to(webhooks::list_webhooks))
                 .route(web::post().to(webhooks::create_webhook)),
         )
         .service(
-            route("/stripe/webhooks/{webhook_id}/secrets")
+            keyed("/stripe/webhooks/{webhook_id}/secrets")
                 .route(web::post().to(webhooks::roll_secret)),
         )
+        // Authenticated by Stripe's signature and deduplicated by event id: no Idempotency-Key.
         .service(
             route("/stripe/{url_id}/webhook")
                 .app_data(web::PayloadConfig::new(receiver::MAX_EVENT_BYTES))
@@ -88,6 +108,21 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
 /// A resource whose unmatched methods answer 405 in the error format.
 fn route(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+/// A resource whose writes honour `Idempotency-Key` (GETs on it pass through untouched).
+fn keyed(
+    path: &str,
+) -> actix_web::Resource<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    route(path).wrap(from_fn(idempotency::idempotent))
 }
 
 async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -120,12 +155,7 @@ fn json_config(limit: usize) -> web::JsonConfig {
         .error_handler(move |err, _req| {
             let api = match &err {
                 JsonPayloadError::Overflow { .. }
-                | JsonPayloadError::OverflowKnownLength { .. } => ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "Payload too large",
-                    format!("The body is larger than the {limit} bytes this service accepts."),
-                ),
+                | JsonPayloadError::OverflowKnownLength { .. } => payload_too_large(limit),
                 JsonPayloadError::Deserialize(e)
                     if e.is_eof() && e.line() == 1 && e.column() == 0 =>
                 {
@@ -142,6 +172,16 @@ fn json_config(limit: usize) -> web::JsonConfig {
             };
             api.into()
         })
+}
+
+/// 413 for a body over `limit` bytes.
+pub(crate) fn payload_too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "Payload too large",
+        format!("The body is larger than the {limit} bytes this service accepts."),
+    )
 }
 
 fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {

@@ -15,11 +15,15 @@ use super::{
     paths(
         health::health,
         health::ready,
+        customers::list_customers,
+        customers::get_customer,
         customers::create_customer,
         customers::create_portal,
         sessions::create_session,
         sessions::get_session,
+        payments::list_payments,
         payments::create_payment,
+        payments::confirm_payment,
         subscriptions::list_subscriptions,
         subscriptions::create_subscription,
         subscriptions::update_subscription,
@@ -48,6 +52,7 @@ use super::{
         crate::checkout::LineItemFields,
         sessions::SessionAttributes,
         crate::payments::CreatePaymentFields,
+        crate::payments::ConfirmPaymentFields,
         payments::PaymentAttributes,
         crate::subscriptions::CreateSubscriptionFields,
         crate::subscriptions::UpdateSubscriptionFields,
@@ -66,7 +71,7 @@ use super::{
         crate::webhook_endpoints::RollSecretFields,
         webhooks::WebhookAttributes,
     )),
-    modifiers(&Security)
+    modifiers(&Security, &Idempotency)
 )]
 pub struct ApiDoc;
 
@@ -91,6 +96,74 @@ impl Modify for Security {
                     .build(),
             ),
         );
+    }
+}
+
+/// `Idempotency-Key` on every write the middleware covers (the route table keys every POST,
+/// PUT and DELETE but the webhook receiver's), and what it adds to their answers.
+struct Idempotency;
+
+const RECEIVER_PATH: &str = "/stripe/{url_id}/webhook";
+
+impl Modify for Idempotency {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::{HeaderBuilder, Required, ResponseBuilder};
+
+        let key = ParameterBuilder::new()
+            .name("Idempotency-Key")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "1 to 255 characters. A retry with the same key, route, caller and body gets the \
+                 first answer again (Idempotent-Replayed: true); the key, suffixed per call, is \
+                 passed on to Stripe. Kept 24 h. See docs/API.md, Idempotency-Key.",
+            ))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(255)),
+            ))
+            .build();
+        let replayed = HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(Type::String))
+            .description(Some(
+                "`true` when the answer is a saved one, replayed for a retry",
+            ))
+            .build();
+        let conflict = ResponseBuilder::new()
+            .description(
+                "idempotency_error: the Idempotency-Key was used for another request, or its first request is still in progress",
+            )
+            .build();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if path == RECEIVER_PATH {
+                continue;
+            }
+            for operation in [&mut item.post, &mut item.put, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
+                operation
+                    .parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(key.clone());
+                for response in operation.responses.responses.values_mut() {
+                    if let utoipa::openapi::RefOr::T(response) = response {
+                        response
+                            .headers
+                            .insert("Idempotent-Replayed".to_owned(), replayed.clone());
+                    }
+                }
+                operation
+                    .responses
+                    .responses
+                    .entry("409".to_owned())
+                    .or_insert_with(|| conflict.clone().into());
+            }
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! `POST /stripe/payments`.
+//! `GET/POST /stripe/payments` and `POST /stripe/payments/{id}/confirm`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -9,8 +9,8 @@ use crate::auth::Caller;
 use crate::db::payments::PaymentRow;
 use crate::domain::Metadata;
 use crate::error::ApiError;
-use crate::http::jsonapi::{self, parse_body, timestamp};
-use crate::payments::{self, CreatePaymentFields};
+use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp};
+use crate::payments::{self, ConfirmPaymentFields, CreatePaymentFields, ListPaymentsQuery};
 use crate::state::AppState;
 
 /// A payment as clients read it (API_CONTRACT.md, POST /stripe/payments).
@@ -74,11 +74,70 @@ pub async fn create_payment(
     let (fields, at) = parse_body::<CreatePaymentFields>(body.into_inner(), "payment")?;
     let (new, customer) = payments::parse(fields, &at)?;
     let (row, client_secret) = payments::create_payment(&state, &caller, new, customer).await?;
+    Ok(render(StatusCode::CREATED, row, client_secret))
+}
+
+const KIND: &str = "stripe_payment";
+
+fn render(status: StatusCode, row: PaymentRow, client_secret: Option<String>) -> HttpResponse {
     let id = row.id.clone();
-    Ok(jsonapi::resource(
-        StatusCode::CREATED,
-        "stripe_payment",
+    jsonapi::resource(
+        status,
+        KIND,
         &id,
         &PaymentAttributes::new(row, client_secret),
+    )
+}
+
+#[utoipa::path(
+    get, path = "/stripe/payments", tag = "payments",
+    params(ListPaymentsQuery),
+    responses(
+        (status = 200, description = "A page of payments from the mirror, newest first (admins: all of the app's; others: those they created and those of their customers); meta has current_page, total_pages, total_count, per_page, totalPages, totalRecords", body = [PaymentAttributes]),
+        (status = 400, description = "page or records out of range"),
+        (status = 422, description = "A filter value is not acceptable; source.parameter names it"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn list_payments(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListPaymentsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let request = payments::parse_list(&query)?;
+    let paging = request.paging;
+    let (rows, total) = payments::list(&state, &caller, request).await?;
+    let items: Vec<(String, PaymentAttributes)> = rows
+        .into_iter()
+        .map(|row| (row.id.clone(), PaymentAttributes::new(row, None)))
+        .collect();
+    Ok(jsonapi::list(
+        KIND,
+        &items,
+        &PageMeta::new(paging.page, paging.per_page, total),
     ))
+}
+
+#[utoipa::path(
+    post, path = "/stripe/payments/{unique_id}/confirm", tag = "payments",
+    params(("unique_id" = String, Path, description = "Our payment unique id or the pi_ id")),
+    request_body(content = ConfirmPaymentFields, description = "Wrapped as {\"payment\": {...}}"),
+    responses(
+        (status = 200, description = "The payment after Stripe's confirmation, mirrored", body = PaymentAttributes),
+        (status = 402, description = "The card was declined; code and meta.decline_code are Stripe's"),
+        (status = 404, description = "No such payment for this caller"),
+        (status = 422, description = "Invalid attribute (no payment method), or refused by Stripe (e.g. already succeeded)"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn confirm_payment(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (fields, at) = parse_body::<ConfirmPaymentFields>(body.into_inner(), "payment")?;
+    let confirm = payments::parse_confirm(fields, &at)?;
+    let row = payments::confirm_payment(&state, &caller, &path.into_inner(), confirm, &at).await?;
+    Ok(render(StatusCode::OK, row, None))
 }

@@ -336,6 +336,25 @@ impl TestApp {
     }
 }
 
+/// Polls `check` until it returns `Some`, failing after `secs`.
+pub async fn eventually<T, F, Fut>(secs: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met within {secs} s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Reads a JSON body, asserting the content type the SDK requires.
 pub async fn json_body(response: Response) -> Value {
     let content_type = response

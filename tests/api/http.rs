@@ -33,11 +33,15 @@ async fn the_openapi_document_lists_every_route(backend: Backend) {
     for (method, path) in [
         ("get", "/health"),
         ("get", "/ready"),
+        ("get", "/stripe/customers"),
         ("post", "/stripe/customers"),
+        ("get", "/stripe/customers/{unique_id}"),
         ("post", "/stripe/customers/{unique_id}/portal"),
         ("post", "/stripe/sessions"),
         ("get", "/stripe/sessions/{session_id}"),
+        ("get", "/stripe/payments"),
         ("post", "/stripe/payments"),
+        ("post", "/stripe/payments/{unique_id}/confirm"),
         ("get", "/stripe/subscriptions"),
         ("post", "/stripe/subscriptions"),
         ("put", "/stripe/subscriptions/{stripe_subscription_id}"),
@@ -63,6 +67,30 @@ async fn the_openapi_document_lists_every_route(backend: Backend) {
         );
     }
     assert!(doc["components"]["schemas"]["CustomerAttributes"].is_object());
+    // Every write but the receiver documents Idempotency-Key.
+    let takes_key = |method: &str, path: &str| {
+        doc["paths"][path][method]["parameters"]
+            .as_array()
+            .is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header")
+            })
+    };
+    for (method, path) in [
+        ("post", "/stripe/customers"),
+        ("post", "/stripe/payments/{unique_id}/confirm"),
+        ("put", "/stripe/subscriptions/{stripe_subscription_id}"),
+        ("delete", "/stripe/subscriptions/{stripe_subscription_id}"),
+        ("post", "/stripe/webhooks/{webhook_id}/secrets"),
+    ] {
+        assert!(takes_key(method, path), "{method} {path}");
+        assert!(
+            doc["paths"][path][method]["responses"]["409"].is_object(),
+            "{method} {path}"
+        );
+    }
+    assert!(!takes_key("post", "/stripe/{url_id}/webhook"));
+    assert!(!takes_key("get", "/stripe/customers"));
 }
 
 async fn unknown_routes_and_methods_answer_in_the_error_format(backend: Backend) {
@@ -80,7 +108,7 @@ async fn unknown_routes_and_methods_answer_in_the_error_format(backend: Backend)
             .contains("/stripe/nothing-here")
     );
     let response = app
-        .request(Method::GET, "/stripe/customers")
+        .request(Method::DELETE, "/stripe/customers")
         .send()
         .await
         .unwrap();
@@ -145,6 +173,19 @@ async fn browsers_may_preflight_with_the_sdk_headers(backend: Backend) {
     ] {
         assert!(allowed.contains(header), "{header} not in {allowed}");
     }
+
+    // A browser may read the replay marker of an idempotent retry.
+    let actual = app
+        .request(Method::GET, "/health")
+        .header("Origin", "http://localhost:3000")
+        .send()
+        .await
+        .unwrap();
+    let exposed = actual.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(exposed.contains("idempotent-replayed"), "{exposed}");
 
     let foreign = app
         .request(Method::OPTIONS, "/stripe/customers")
@@ -213,6 +254,10 @@ async fn schema_rs_matches_the_migrations(backend: Backend) {
                     String,
                     chrono::NaiveDateTime,
                 )>(conn)?;
+            sales_block::db::schema::idempotency_keys::table
+                .select(sales_block::db::schema::idempotency_keys::all_columns)
+                .limit(1)
+                .load::<sales_block::db::idempotency_keys::IdempotencyRow>(conn)?;
             webhook_secrets::table
                 .select(webhook_secrets::all_columns)
                 .limit(1)

@@ -9,9 +9,10 @@ use sales_block::db::schema::{
 };
 use serde_json::{Value, json};
 
+use crate::helpers::eventually;
 use crate::helpers::{Backend, TestApp, json_body, spawn_app};
 use crate::on_both_databases;
-use crate::receiver::{deliver, endpoint, event, events_stored, eventually, receiving_endpoint};
+use crate::receiver::{deliver, endpoint, event, events_stored, receiving_endpoint};
 
 const T: i64 = 1_800_000_000;
 

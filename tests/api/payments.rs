@@ -1,8 +1,11 @@
-//! POST /stripe/payments.
+//! POST /stripe/payments and POST /stripe/payments/{id}/confirm.
 
 use serde_json::json;
 
-use crate::helpers::{Backend, assert_error, json_body, spawn_app};
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::helpers::{Backend, TestApp, TestTenant, assert_error, json_body, spawn_app};
 use crate::on_both_databases;
 
 async fn a_card_payment_from_the_spec_body_succeeds(backend: Backend) {
@@ -138,9 +141,231 @@ async fn invalid_payments_are_refused_before_stripe(backend: Backend) {
     assert!(app.stripe_requests(&tenant).await.is_empty());
 }
 
+const RETURN_URL: &str = "https://shop.example.com/paid";
+
+/// A payment created without a payment method: `requires_payment_method`, to be confirmed.
+async fn open_payment(app: &TestApp, tenant: &TestTenant, token: &str) -> Value {
+    let response = app
+        .post_json(
+            "/stripe/payments",
+            tenant,
+            token,
+            &json!({"payment": {"amount": 4200, "currency": "usd"}}),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 201);
+    json_body(response).await["data"]["attributes"].clone()
+}
+
+async fn confirm(
+    app: &TestApp,
+    tenant: &TestTenant,
+    token: &str,
+    id: &str,
+    payment: Value,
+) -> reqwest::Response {
+    app.post_json(
+        &format!("/stripe/payments/{id}/confirm"),
+        tenant,
+        token,
+        &json!({ "payment": payment }),
+    )
+    .await
+}
+
+async fn a_confirmation_charges_the_card_and_updates_the_mirror(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let token = tenant.user_token("buyer");
+    let open = open_payment(&app, &tenant, &token).await;
+    assert_eq!(open["status"], "requires_payment_method");
+    let pi = open["stripe_payment_id"].as_str().unwrap();
+    let path = format!(
+        "/stripe/payments/{}/confirm",
+        open["unique_id"].as_str().unwrap()
+    );
+    let card = json!({"payment": {"payment_method": "pm_card_visa", "return_url": RETURN_URL}});
+    let send = || {
+        app.authed(Method::POST, &path, &tenant, &token)
+            .header("Idempotency-Key", "confirm-1")
+            .json(&card)
+            .send()
+    };
+    let response = send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body = json_body(response).await;
+    // A retry with the key is answered from the first confirmation, not refused by Stripe.
+    let retried = send().await.unwrap();
+    assert_eq!(retried.headers()["idempotent-replayed"], "true");
+    assert_eq!(json_body(retried).await, body);
+    assert_eq!(body["data"]["type"], "stripe_payment");
+    assert_eq!(body["data"]["id"], open["unique_id"]);
+    let confirmed = &body["data"]["attributes"];
+    assert_eq!(confirmed["status"], "succeeded");
+    assert_eq!(confirmed["stripe_payment_id"], pi);
+    assert!(
+        confirmed["payment_method"]
+            .as_str()
+            .unwrap()
+            .starts_with("pm_")
+    );
+    assert_eq!(confirmed["amount"], 4200);
+    let sent = app
+        .stripe_params(
+            &tenant,
+            "POST",
+            &format!("/v1/payment_intents/{pi}/confirm"),
+        )
+        .await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["payment_method"], "pm_card_visa");
+    let keys: Vec<Value> = app
+        .stripe_requests(&tenant)
+        .await
+        .into_iter()
+        .filter(|r| r["path"] == format!("/v1/payment_intents/{pi}/confirm").as_str())
+        .map(|r| r["idempotency_key"].clone())
+        .collect();
+    assert_eq!(keys, vec![json!("confirm-1:payment_intent_confirm")]);
+    assert_eq!(sent[0]["return_url"], RETURN_URL);
+    // The mirror holds Stripe's answer.
+    let listed = json_body(
+        app.authed(Method::GET, "/stripe/payments", &tenant, &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(listed["data"][0]["attributes"]["status"], "succeeded");
+    assert_eq!(
+        app.stripe_get(&tenant, &format!("/v1/payment_intents/{pi}"))
+            .await["status"],
+        "succeeded"
+    );
+
+    // By the pi_ id, with the payments service's field name: Stripe refuses a second
+    // confirmation, with its code.
+    let error = assert_error(
+        confirm(
+            &app,
+            &tenant,
+            &token,
+            pi,
+            json!({"payment_method_id": "pm_card_visa", "return_url": RETURN_URL}),
+        )
+        .await,
+        422,
+        "payment_intent_unexpected_state",
+    )
+    .await;
+    assert_eq!(error["meta"]["stripe_type"], "invalid_request_error");
+}
+
+async fn a_declined_confirmation_is_402_with_stripes_codes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let token = tenant.user_token("buyer");
+    let open = open_payment(&app, &tenant, &token).await;
+    let id = open["unique_id"].as_str().unwrap();
+    let error = assert_error(
+        confirm(
+            &app,
+            &tenant,
+            &token,
+            id,
+            json!({"payment_method": "pm_card_chargeDeclined", "return_url": RETURN_URL}),
+        )
+        .await,
+        402,
+        "card_declined",
+    )
+    .await;
+    assert_eq!(error["meta"]["decline_code"], "generic_decline");
+    assert_eq!(error["meta"]["stripe_type"], "card_error");
+    // Another card then goes through on the same payment.
+    let response = confirm(
+        &app,
+        &tenant,
+        &token,
+        id,
+        json!({"payment_method": "pm_card_mastercard", "return_url": RETURN_URL}),
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        json_body(response).await["data"]["attributes"]["status"],
+        "succeeded"
+    );
+}
+
+async fn a_confirmation_needs_a_payment_the_caller_sees_and_a_payment_method(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let token = tenant.user_token("owner");
+    let open = open_payment(&app, &tenant, &token).await;
+    let id = open["unique_id"].as_str().unwrap();
+    let card = json!({"payment_method": "pm_card_visa", "return_url": RETURN_URL});
+    for (tenant, token, id) in [
+        (&tenant, tenant.user_token("stranger"), id),
+        (&tenant, token.clone(), "pi_unknown"),
+        (&tenant, token.clone(), "not-a-payment"),
+    ] {
+        assert_error(
+            confirm(&app, tenant, &token, id, card.clone()).await,
+            404,
+            "not_found",
+        )
+        .await;
+    }
+    let other = app.tenant().await;
+    assert_error(
+        confirm(&app, &other, &other.admin_token(), id, card.clone()).await,
+        404,
+        "not_found",
+    )
+    .await;
+    for (payment, pointer) in [
+        (json!({"return_url": RETURN_URL}), "/payment/payment_method"),
+        (json!({"payment_method": "visa"}), "/payment/payment_method"),
+        (
+            json!({"payment_method_id": "4242"}),
+            "/payment/payment_method_id",
+        ),
+        (
+            json!({"payment_method": "pm_card_visa", "return_url": "not a url"}),
+            "/payment/return_url",
+        ),
+    ] {
+        let error = assert_error(
+            confirm(&app, &tenant, &token, id, payment.clone()).await,
+            422,
+            "validation_error",
+        )
+        .await;
+        assert_eq!(error["source"]["pointer"], pointer, "{payment}");
+    }
+    let pi = open["stripe_payment_id"].as_str().unwrap();
+    assert!(
+        app.stripe_params(
+            &tenant,
+            "POST",
+            &format!("/v1/payment_intents/{pi}/confirm")
+        )
+        .await
+        .is_empty(),
+        "nothing reached Stripe"
+    );
+    // An admin may confirm any payment of the app.
+    let response = confirm(&app, &tenant, &tenant.admin_token(), id, card).await;
+    assert_eq!(response.status().as_u16(), 200);
+}
+
 on_both_databases!(
     a_card_payment_from_the_spec_body_succeeds,
     the_sdk_body_keeps_order_fields_in_metadata_and_needs_an_amount,
     a_declined_card_is_402_with_stripes_codes,
     invalid_payments_are_refused_before_stripe,
+    a_confirmation_charges_the_card_and_updates_the_mirror,
+    a_declined_confirmation_is_402_with_stripes_codes,
+    a_confirmation_needs_a_payment_the_caller_sees_and_a_payment_method,
 );

@@ -8,7 +8,9 @@ use sales_block::db::schema::{stripe_events, subscriptions};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::helpers::{Backend, TestApp, TestTenant, assert_error, json_body, spawn_app};
+use crate::helpers::{
+    Backend, TestApp, TestTenant, assert_error, eventually, json_body, spawn_app,
+};
 use crate::on_both_databases;
 
 /// Stripe's scheme, written out independently of the service's verifier.
@@ -659,25 +661,6 @@ fn conn_tenant(conn: &mut sales_block::db::AnyConnection, cus: &str) -> String {
 }
 
 on_both_databases!(customer_events_update_the_mirror_and_a_deletion_sticks);
-
-/// Polls `check` until it returns `Some`, failing after `secs`.
-pub(crate) async fn eventually<T, F, Fut>(secs: u64, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "condition not met within {secs} s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
 
 async fn stripes_own_deliveries_keep_the_mirror_current(backend: Backend) {
     let app = spawn_app(backend).await;

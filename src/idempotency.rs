@@ -1,0 +1,252 @@
+//! Idempotency keys (STRIPE_RULES.md, Idempotency): the client's `Idempotency-Key`, checked;
+//! the fingerprint a retry must match; and the scope a keyed request runs in, from which each
+//! Stripe call it makes takes a key of its own, so a retried request never creates anything
+//! twice at Stripe either.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use actix_web::http::header::HeaderMap;
+use sha2::{Digest, Sha256};
+
+use crate::db::idempotency_keys;
+use crate::db::{Database, DbError};
+use crate::error::ApiError;
+
+pub const HEADER: &str = "idempotency-key";
+
+/// The header a replayed answer carries (Stripe's name).
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// Stripe's limit for a key.
+pub const MAX_KEY_CHARS: usize = 255;
+
+/// How long a key is remembered; an older one is treated as new (Stripe's 24 h).
+pub const KEY_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// How long a request may hold its key `in_flight` before it counts as abandoned (its
+/// instance died mid-request) and a retry may take the key over. Far above the longest
+/// request: a few Stripe calls, each bounded by `stripe_timeout_secs`.
+pub const IN_FLIGHT_LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// A client's idempotency key: 1 to 255 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// The key of a request, `None` without the header. Empty, overlong or non-text keys are
+    /// 400: silently ignoring a key would let a retry run twice.
+    pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, ApiError> {
+        let Some(value) = headers.get(HEADER) else {
+            return Ok(None);
+        };
+        let invalid = |detail: String| {
+            ApiError::bad_request("invalid_idempotency_key", detail).with_header("Idempotency-Key")
+        };
+        let key = value
+            .to_str()
+            .map_err(|_| invalid("The Idempotency-Key header must be plain text.".to_owned()))?
+            .trim();
+        if key.is_empty() {
+            return Err(invalid(
+                "The Idempotency-Key header must not be empty: send a unique value such as a V4 UUID, or leave the header out.".to_owned(),
+            ));
+        }
+        let chars = key.chars().count();
+        if chars > MAX_KEY_CHARS {
+            return Err(invalid(format!(
+                "The Idempotency-Key header is {chars} characters long; keys can be at most {MAX_KEY_CHARS}."
+            )));
+        }
+        Ok(Some(Self(key.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The key for one Stripe call of the request: `<key>:<step>`, or the key's SHA-256 in
+    /// place of a key too long to take the suffix (Stripe's limit is ours: 255).
+    pub fn for_stripe(&self, step: &str) -> String {
+        let derived = format!("{}:{step}", self.0);
+        if derived.chars().count() <= MAX_KEY_CHARS {
+            derived
+        } else {
+            format!("{}:{step}", hex::encode(Sha256::digest(self.0.as_bytes())))
+        }
+    }
+}
+
+/// What a retry must repeat to be answered from the saved response: the method, the path and
+/// query, the caller, and the body (JSON compared by value, so key order and spacing do not
+/// matter).
+pub fn request_hash(method: &str, path_and_query: &str, subject: &str, body: &[u8]) -> String {
+    let canonical = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .map(|value| sorted(value).to_string());
+    let mut hasher = Sha256::new();
+    for part in [
+        method.as_bytes(),
+        path_and_query.as_bytes(),
+        subject.as_bytes(),
+    ] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hasher.update(canonical.as_deref().map_or(body, str::as_bytes));
+    hex::encode(hasher.finalize())
+}
+
+/// A JSON value with every object's keys in order, whatever map serde_json was built with.
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let ordered: std::collections::BTreeMap<String, Value> =
+                map.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+            Value::Object(ordered.into_iter().collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
+/// The keyed request being handled, for the Stripe calls it makes.
+struct Scope {
+    key: IdempotencyKey,
+    /// Set once a Stripe write was sent: from then on the request has done work, so even a
+    /// client error is its answer and is saved.
+    wrote_to_stripe: AtomicBool,
+}
+
+tokio::task_local! {
+    static SCOPE: Scope;
+}
+
+/// Runs a request's handling with its key in scope. Returns the result and whether a Stripe
+/// write was sent.
+pub async fn scoped<F: Future>(key: IdempotencyKey, work: F) -> (F::Output, bool) {
+    let scope = Scope {
+        key,
+        wrote_to_stripe: AtomicBool::new(false),
+    };
+    SCOPE
+        .scope(scope, async move {
+            let output = work.await;
+            let wrote = SCOPE.with(|s| s.wrote_to_stripe.load(Ordering::Relaxed));
+            (output, wrote)
+        })
+        .await
+}
+
+/// The idempotency key for the Stripe write `step` of the current request (`None` when the
+/// request carries no key), and a note that the request has now done work.
+pub fn stripe_key(step: &str) -> Option<String> {
+    SCOPE
+        .try_with(|scope| {
+            scope.wrote_to_stripe.store(true, Ordering::Relaxed);
+            scope.key.for_stripe(step)
+        })
+        .ok()
+}
+
+/// The key of the keyed request being handled, if any: for values a retry must repeat (what
+/// the request sends to Stripe must not change between runs).
+pub fn current_key() -> Option<IdempotencyKey> {
+    SCOPE.try_with(|scope| scope.key.clone()).ok()
+}
+
+/// Forgets expired keys every hour, for as long as the service runs.
+pub async fn purge_expired_keys(db: Database) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(60 * 60));
+    loop {
+        every.tick().await;
+        let before = chrono::Utc::now().naive_utc() - KEY_TTL;
+        match db
+            .run(move |conn| idempotency_keys::purge_expired(conn, before).map_err(DbError::from))
+            .await
+        {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(idempotency.purged = purged, "expired idempotency keys"),
+            Err(err) => tracing::warn!(error = %err, "purging idempotency keys"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        map.insert(
+            HeaderName::from_static(HEADER),
+            HeaderValue::from_str(value).unwrap(),
+        );
+        map
+    }
+
+    #[test]
+    fn keys_are_one_to_255_characters() {
+        assert_eq!(
+            IdempotencyKey::from_headers(&HeaderMap::new()).unwrap(),
+            None
+        );
+        assert!(IdempotencyKey::from_headers(&headers("")).is_err());
+        assert!(IdempotencyKey::from_headers(&headers("  ")).is_err());
+        let long = IdempotencyKey::from_headers(&headers(&"k".repeat(255)))
+            .unwrap()
+            .unwrap();
+        let err = IdempotencyKey::from_headers(&headers(&"k".repeat(256))).unwrap_err();
+        assert_eq!(err.status.as_u16(), 400);
+        assert!(err.detail.contains("256"), "{}", err.detail);
+        // A derived Stripe key never exceeds Stripe's limit.
+        assert!(long.for_stripe("payment_intent").len() <= 255);
+        assert_eq!(
+            IdempotencyKey("order-1".into()).for_stripe("customer"),
+            "order-1:customer"
+        );
+    }
+
+    #[test]
+    fn the_hash_ignores_json_key_order_but_not_values_callers_or_routes() {
+        let a = request_hash("POST", "/p", "u", br#"{"a":1,"b":{"c":2,"d":3}}"#);
+        let b = request_hash("POST", "/p", "u", br#"{ "b": {"d":3, "c":2}, "a": 1 }"#);
+        assert_eq!(a, b);
+        assert_ne!(
+            a,
+            request_hash("POST", "/p", "u", br#"{"a":2,"b":{"c":2,"d":3}}"#)
+        );
+        assert_ne!(
+            a,
+            request_hash("POST", "/p", "v", br#"{"a":1,"b":{"c":2,"d":3}}"#)
+        );
+        assert_ne!(
+            a,
+            request_hash("PUT", "/p", "u", br#"{"a":1,"b":{"c":2,"d":3}}"#)
+        );
+        assert_ne!(
+            a,
+            request_hash("POST", "/p?x=1", "u", br#"{"a":1,"b":{"c":2,"d":3}}"#)
+        );
+        assert_eq!(
+            request_hash("DELETE", "/p", "u", b""),
+            request_hash("DELETE", "/p", "u", b"")
+        );
+    }
+
+    #[tokio::test]
+    async fn stripe_calls_take_keys_only_inside_a_keyed_request() {
+        assert_eq!(stripe_key("customer"), None);
+        let key = IdempotencyKey("k1".into());
+        let ((first, second), wrote) = scoped(key, async {
+            (stripe_key("customer"), stripe_key("attach"))
+        })
+        .await;
+        assert_eq!(first.as_deref(), Some("k1:customer"));
+        assert_eq!(second.as_deref(), Some("k1:attach"));
+        assert!(wrote);
+        let ((), wrote) = scoped(IdempotencyKey("k2".into()), async {}).await;
+        assert!(!wrote);
+    }
+}
