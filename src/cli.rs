@@ -90,6 +90,17 @@ enum TenantCommand {
     },
     /// List tenants as JSON (no secrets).
     List,
+    /// Set where the tenant's app is notified of payment events (prints the signing secret,
+    /// shown once), or turn notifications off with --off.
+    Notify {
+        /// The tenant's api key.
+        #[arg(long)]
+        api_key: String,
+        #[arg(long, conflicts_with = "off", required_unless_present = "off")]
+        url: Option<String>,
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 /// Parses `3600` as seconds, and `15m`, `1h`, `7d` as durations.
@@ -196,6 +207,24 @@ fn tenant_command(settings: &Settings, command: TenantCommand) -> anyhow::Result
                 },
             )?;
             Ok(serde_json::to_string_pretty(&created)?)
+        }
+        TenantCommand::Notify {
+            api_key,
+            url,
+            off: _,
+        } => {
+            let tenant = crate::db::tenants::find_by_api_key(&mut conn, &api_key)?
+                .with_context(|| format!("no tenant has the api key {api_key:?}"))?;
+            let url = url
+                .map(|u| crate::domain::parse_web_url(&u, "--url"))
+                .transpose()
+                .map_err(|err| anyhow::anyhow!("{}", err.detail))?;
+            let secret =
+                crate::notifications::set_target(&master, &mut conn, &tenant.id, url.as_deref())
+                    .map_err(|err| anyhow::anyhow!("{}", err.detail))?;
+            Ok(serde_json::to_string_pretty(
+                &serde_json::json!({"notify_url": url, "signing_secret": secret}),
+            )?)
         }
         TenantCommand::List => {
             let rows: Vec<TenantSummary> = crate::db::tenants::list(&mut conn)?

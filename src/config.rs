@@ -22,6 +22,14 @@ pub struct Settings {
     pub stripe_timeout_secs: u64,
     #[serde(default)]
     pub receiver_writers: u32,
+    /// Run the notification worker in this instance.
+    pub notify_worker: bool,
+    /// How often the worker looks for due notifications, in milliseconds.
+    pub notify_poll_ms: u64,
+    /// The first retry's delay in milliseconds; each further one doubles it (up to 6 h).
+    pub notify_retry_base_ms: u64,
+    /// Attempts before a notification is given up (status failed).
+    pub notify_max_attempts: i64,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

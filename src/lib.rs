@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod http;
 pub mod idempotency;
 pub mod mirror;
+pub mod notifications;
 pub mod payments;
 pub mod receiver;
 pub mod refunds;

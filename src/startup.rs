@@ -51,6 +51,7 @@ impl Application {
         tokio::spawn(crate::idempotency::purge_expired_keys(db.clone()));
         let state = web::Data::new(AppState::new(db, master, settings));
         let server = serve(listener, state.clone())?;
+        crate::notifications::start_worker(state.clone());
         Ok(Self {
             port,
             server,

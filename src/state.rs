@@ -25,6 +25,8 @@ const ENDPOINT_TTL: Duration = Duration::from_secs(30);
 pub struct ReceiverEndpoint {
     pub id: String,
     pub tenant_id: String,
+    /// The tenant has a notify_url (its app is told of applied events).
+    pub notify: bool,
     /// Decrypted signing secrets, newest first, with when each stops verifying (unix seconds).
     secrets: Vec<(String, Option<i64>)>,
     loaded: Instant,
@@ -91,10 +93,19 @@ impl AppState {
             .run(move |conn| {
                 let found = crate::db::webhook_endpoints::find_by_url_id(conn, &wanted)
                     .map_err(DbError::from)?;
+                let notify = match &found {
+                    Some((endpoint, _)) => {
+                        crate::db::tenants::notify_target(conn, &endpoint.tenant_id)
+                            .map_err(DbError::from)?
+                            .is_some()
+                    }
+                    None => false,
+                };
                 Ok::<_, DbError>(found.map(|(endpoint, sealed)| {
                     ReceiverEndpoint {
                         id: endpoint.id,
                         tenant_id: endpoint.tenant_id,
+                        notify,
                         secrets: sealed
                             .iter()
                             .filter_map(|(enc, expires)| {
@@ -123,6 +134,13 @@ impl AppState {
                 None
             }
         })
+    }
+
+    /// Drops every cached endpoint (a tenant's notify_url changed here).
+    pub fn forget_endpoints(&self) {
+        if let Ok(mut cache) = self.endpoints.write() {
+            cache.clear();
+        }
     }
 
     /// Drops a cached endpoint (its secrets changed here).

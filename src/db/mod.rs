@@ -7,6 +7,7 @@ pub mod customers;
 pub mod events;
 pub mod idempotency_keys;
 pub mod invoices;
+pub mod notifications;
 pub mod payment_methods;
 pub mod payments;
 pub mod refunds;

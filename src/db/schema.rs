@@ -124,6 +124,8 @@ diesel::table! {
         stripe_secret_key_enc -> Text,
         stripe_api_base -> Nullable<Text>,
         created_at -> Timestamp,
+        notify_url -> Nullable<Text>,
+        notify_secret_enc -> Nullable<Text>,
     }
 }
 
@@ -281,6 +283,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    notification_outbox (id) {
+        id -> Text,
+        tenant_id -> Text,
+        event_type -> Text,
+        source_event_id -> Text,
+        payload -> Text,
+        status -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> Timestamp,
+        leased_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    notification_attempts (id) {
+        id -> Text,
+        notification_id -> Text,
+        tenant_id -> Text,
+        attempted_at -> Timestamp,
+        url -> Text,
+        status_code -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+        duration_ms -> BigInt,
+    }
+}
+
 diesel::joinable!(checkout_sessions -> tenants (tenant_id));
 diesel::joinable!(customers -> tenants (tenant_id));
 diesel::joinable!(payments -> tenants (tenant_id));
@@ -293,6 +325,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     customers,
     invoice_lines,
     invoices,
+    notification_attempts,
+    notification_outbox,
     payment_methods,
     payments,
     prices,

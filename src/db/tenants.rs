@@ -20,6 +20,8 @@ pub struct Tenant {
     pub stripe_secret_key_enc: String,
     pub stripe_api_base: Option<String>,
     pub created_at: NaiveDateTime,
+    pub notify_url: Option<String>,
+    pub notify_secret_enc: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -66,4 +68,37 @@ pub fn find_by_id(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<Tena
         .select(Tenant::as_select())
         .first(conn)
         .optional()
+}
+
+/// Where the tenant's app is notified, and the (encrypted) secret notifications are signed
+/// with; `None` when it has no notify_url.
+pub fn notify_target(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+) -> QueryResult<Option<(String, String)>> {
+    let found: Option<(Option<String>, Option<String>)> = tenants::table
+        .find(tenant_id)
+        .select((tenants::notify_url, tenants::notify_secret_enc))
+        .first(conn)
+        .optional()?;
+    Ok(match found {
+        Some((Some(url), Some(secret))) => Some((url, secret)),
+        _ => None,
+    })
+}
+
+/// Sets (or with `None`, clears) the tenant's notify_url and signing secret.
+pub fn set_notify_target(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    target: Option<(&str, &str)>,
+) -> QueryResult<bool> {
+    let (url, secret) = target.map_or((None, None), |(u, s)| (Some(u), Some(s)));
+    diesel::update(tenants::table.find(tenant_id))
+        .set((
+            tenants::notify_url.eq(url),
+            tenants::notify_secret_enc.eq(secret),
+        ))
+        .execute(conn)
+        .map(|n| n == 1)
 }

@@ -6,6 +6,7 @@ pub mod customers;
 pub mod health;
 pub mod idempotency;
 pub mod jsonapi;
+pub mod notifications;
 pub mod openapi;
 pub mod payments;
 pub mod receiver;
@@ -82,6 +83,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .route(web::post().to(catalog::create_price)),
         )
         .service(keyed("/stripe/payment_links").route(web::post().to(catalog::create_payment_link)))
+        .service(
+            keyed("/stripe/notifications/settings")
+                .route(web::put().to(notifications::put_settings)),
+        )
+        .service(
+            route("/stripe/notifications").route(web::get().to(notifications::list_notifications)),
+        )
         .service(
             keyed("/stripe/refunds")
                 .route(web::get().to(refunds::list_refunds))

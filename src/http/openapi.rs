@@ -5,8 +5,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    cards, catalog, customers, health, payments, receiver, refunds, sessions, subscriptions,
-    webhooks,
+    cards, catalog, customers, health, notifications, payments, receiver, refunds, sessions,
+    subscriptions, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -36,6 +36,8 @@ use super::{
         cards::save_card,
         cards::list_cards,
         cards::delete_card,
+        notifications::put_settings,
+        notifications::list_notifications,
         refunds::create_refund,
         refunds::list_refunds,
         webhooks::list_webhooks,
@@ -65,6 +67,10 @@ use super::{
         catalog::PaymentLinkAttributes,
         crate::cards::SaveCardFields,
         cards::CardAttributes,
+        notifications::NotificationSettingsFields,
+        notifications::NotificationSettingsAttributes,
+        notifications::NotificationAttributes,
+        notifications::AttemptAttributes,
         crate::refunds::CreateRefundFields,
         refunds::RefundAttributes,
         crate::webhook_endpoints::CreateWebhookFields,

@@ -83,6 +83,8 @@ struct Event {
     object_id: Option<String>,
     api_version: Option<String>,
     target: Target,
+    /// What the tenant's app is told once this event is applied (`crate::notifications`).
+    notification: Option<(&'static str, Value)>,
 }
 
 fn parse_event(body: &[u8]) -> Result<Event, ApiError> {
@@ -108,6 +110,7 @@ fn parse_event(body: &[u8]) -> Result<Event, ApiError> {
         .and_then(Value::as_str)
         .map(str::to_owned);
     let target = object.map_or(Target::Nothing, |obj| target_of(kind, obj));
+    let notification = object.and_then(|obj| crate::notifications::for_event(kind, obj));
     Ok(Event {
         id: id.to_owned(),
         kind: kind.to_owned(),
@@ -118,6 +121,7 @@ fn parse_event(body: &[u8]) -> Result<Event, ApiError> {
             .and_then(Value::as_str)
             .map(str::to_owned),
         target,
+        notification,
     })
 }
 
@@ -246,6 +250,8 @@ pub(crate) struct Pending {
     endpoint_id: String,
     event: Event,
     payload: String,
+    /// The tenant has a notify_url: applied events are announced to its app.
+    notify: bool,
 }
 
 fn signature_error(err: SignatureError) -> ApiError {
@@ -290,6 +296,7 @@ pub async fn receive(
         endpoint_id: endpoint.id.clone(),
         event,
         payload: String::from_utf8_lossy(body).into_owned(),
+        notify: endpoint.notify,
     };
     let (tenant_id, event) = (pending.tenant_id.clone(), pending.event.clone());
     let stored = state.events.write(pending).await.map_err(unavailable)?;
@@ -333,6 +340,27 @@ fn apply_stored(conn: &mut AnyConnection, pending: &Pending) -> Result<&'static 
         events::set_outcome(conn, &pending.tenant_id, &event.id, outcome)?;
     }
     Ok(outcome)
+}
+
+/// Writes to the outbox the notifications of the deliveries that were applied, in the same
+/// transaction as their mirror change.
+fn enqueue_notifications<'a>(
+    conn: &mut AnyConnection,
+    applied: impl Iterator<Item = &'a Pending>,
+) -> Result<(), DieselError> {
+    let rows: Vec<_> = applied
+        .filter(|p| p.notify)
+        .filter_map(|p| {
+            let (kind, data) = p.event.notification.as_ref()?;
+            Some(crate::notifications::outbox_row(
+                &p.tenant_id,
+                &p.event.id,
+                kind,
+                data,
+            ))
+        })
+        .collect();
+    crate::db::notifications::enqueue(conn, &rows)
 }
 
 /// What a second delivery of a stored event answers: a tie still waiting for its re-read is
@@ -422,6 +450,8 @@ pub(crate) fn store_batch(
         for ((tenant_id, outcome), event_ids) in unusual {
             events::set_outcomes(conn, tenant_id, &event_ids, outcome)?;
         }
+        let applied = (0..batch.len()).filter(|&i| outcomes[i] == events::APPLIED);
+        enqueue_notifications(conn, applied.map(|i| &batch[i]))?;
         let mut by_tenant: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for i in repeats {
             by_tenant.entry(&batch[i].tenant_id).or_default().push(i);
@@ -545,7 +575,11 @@ pub(crate) fn store_and_apply(
         let result = db::write_transaction(conn, |conn| {
             let id = uuid::Uuid::new_v4().to_string();
             events::insert(conn, &new_event(pending, &id))?;
-            apply_stored(conn, pending)
+            let outcome = apply_stored(conn, pending)?;
+            if outcome == events::APPLIED {
+                enqueue_notifications(conn, std::iter::once(pending))?;
+            }
+            Ok(outcome)
         });
         match result {
             Ok(outcome) => return Ok(outcome),

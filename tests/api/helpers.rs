@@ -108,6 +108,10 @@ pub fn test_settings(database_url: String) -> Settings {
         max_body_bytes: 64 * 1024,
         stripe_timeout_secs: 10,
         receiver_writers: 0,
+        notify_worker: true,
+        notify_poll_ms: 50,
+        notify_retry_base_ms: 100,
+        notify_max_attempts: 10,
     }
 }
 
@@ -205,8 +209,14 @@ impl TestApp {
     /// Another instance of the service on the same database and master key (what a second
     /// replica behind a load balancer is); returns its base address.
     pub async fn second_instance(&self) -> String {
+        self.second_instance_with(|_| {}).await
+    }
+
+    /// Another instance on the same database, with its own settings changes.
+    pub async fn second_instance_with(&self, customize: impl FnOnce(&mut Settings)) -> String {
         let mut settings = self.state.settings.clone();
         settings.bind = "127.0.0.1:0".into();
+        customize(&mut settings);
         let app = Application::build(settings)
             .await
             .expect("build second instance");

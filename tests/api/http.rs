@@ -54,6 +54,8 @@ async fn the_openapi_document_lists_every_route(backend: Backend) {
         ("get", "/stripe/cards"),
         ("post", "/stripe/cards"),
         ("delete", "/stripe/cards/{card_id}"),
+        ("put", "/stripe/notifications/settings"),
+        ("get", "/stripe/notifications"),
         ("get", "/stripe/refunds"),
         ("post", "/stripe/refunds"),
         ("get", "/stripe/webhooks"),

@@ -12,6 +12,7 @@ mod customers;
 mod http;
 mod idempotency;
 mod mirror;
+mod notifications;
 mod payment_reads;
 mod payments;
 mod receiver;

@@ -1,0 +1,247 @@
+//! The notification outbox (what the tenant's app is to be told) and its delivery log.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamp};
+
+use super::AnyConnection;
+use super::schema::{notification_attempts, notification_outbox};
+
+pub const PENDING: &str = "pending";
+pub const DELIVERED: &str = "delivered";
+pub const FAILED: &str = "failed";
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = notification_outbox)]
+pub struct NewNotification<'a> {
+    pub id: String,
+    pub tenant_id: &'a str,
+    pub event_type: &'a str,
+    pub source_event_id: &'a str,
+    pub payload: String,
+    pub status: &'a str,
+    pub attempts: i64,
+    pub next_attempt_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+/// Adds notifications in the caller's transaction; one per (tenant, Stripe event, type), so a
+/// re-applied event cannot notify twice.
+pub fn enqueue(conn: &mut AnyConnection, rows: &[NewNotification<'_>]) -> QueryResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    match conn {
+        AnyConnection::Postgresql(pg) => diesel::insert_into(notification_outbox::table)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .execute(pg)
+            .map(|_| ()),
+        AnyConnection::Sqlite(sqlite) => {
+            for row in rows {
+                diesel::insert_or_ignore_into(notification_outbox::table)
+                    .values(row)
+                    .execute(sqlite)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A notification claimed for delivery.
+#[derive(Debug, Clone, QueryableByName, Queryable)]
+pub struct Due {
+    #[diesel(sql_type = Text)]
+    pub id: String,
+    #[diesel(sql_type = Text)]
+    pub tenant_id: String,
+    #[diesel(sql_type = Text)]
+    pub event_type: String,
+    #[diesel(sql_type = Text)]
+    pub payload: String,
+    #[diesel(sql_type = BigInt)]
+    pub attempts: i64,
+}
+
+/// Leases up to `limit` due notifications until `lease_until`. On PostgreSQL rows another
+/// instance is claiming are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite the claim runs
+/// under the database's write lock. A lease that runs out (its worker died) makes the row due
+/// again.
+pub fn claim_due(
+    conn: &mut AnyConnection,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<Due>> {
+    match conn {
+        AnyConnection::Postgresql(pg) => diesel::sql_query(
+            "UPDATE notification_outbox SET leased_until = $1 WHERE id IN (\
+                 SELECT id FROM notification_outbox \
+                 WHERE status = 'pending' AND next_attempt_at <= $2 \
+                   AND (leased_until IS NULL OR leased_until < $2) \
+                 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, tenant_id, event_type, payload, attempts",
+        )
+        .bind::<Timestamp, _>(lease_until)
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(limit)
+        .load(pg),
+        sqlite => super::write_transaction(sqlite, |conn| {
+            let due: Vec<Due> = notification_outbox::table
+                .filter(notification_outbox::status.eq(PENDING))
+                .filter(notification_outbox::next_attempt_at.le(now))
+                .filter(
+                    notification_outbox::leased_until
+                        .is_null()
+                        .or(notification_outbox::leased_until.lt(now)),
+                )
+                .order(notification_outbox::next_attempt_at.asc())
+                .limit(limit)
+                .select((
+                    notification_outbox::id,
+                    notification_outbox::tenant_id,
+                    notification_outbox::event_type,
+                    notification_outbox::payload,
+                    notification_outbox::attempts,
+                ))
+                .load(conn)?;
+            let ids: Vec<&str> = due.iter().map(|d| d.id.as_str()).collect();
+            diesel::update(notification_outbox::table.filter(notification_outbox::id.eq_any(&ids)))
+                .set(notification_outbox::leased_until.eq(Some(lease_until)))
+                .execute(conn)?;
+            Ok(due)
+        }),
+    }
+}
+
+/// What an attempt leads to.
+pub enum Next {
+    Delivered,
+    RetryAt(NaiveDateTime),
+    GiveUp,
+}
+
+pub struct Attempt<'a> {
+    pub url: &'a str,
+    pub status_code: Option<i64>,
+    pub error: Option<&'a str>,
+    pub duration_ms: i64,
+}
+
+/// Logs an attempt and moves the notification on, releasing its lease.
+pub fn record_attempt(
+    conn: &mut AnyConnection,
+    due: &Due,
+    attempt: &Attempt<'_>,
+    next: Next,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    super::write_transaction(conn, |conn| {
+        diesel::insert_into(notification_attempts::table)
+            .values((
+                notification_attempts::id.eq(uuid::Uuid::new_v4().to_string()),
+                notification_attempts::notification_id.eq(&due.id),
+                notification_attempts::tenant_id.eq(&due.tenant_id),
+                notification_attempts::attempted_at.eq(now),
+                notification_attempts::url.eq(attempt.url),
+                notification_attempts::status_code.eq(attempt.status_code),
+                notification_attempts::error.eq(attempt.error),
+                notification_attempts::duration_ms.eq(attempt.duration_ms),
+            ))
+            .execute(conn)?;
+        let row = notification_outbox::table.find(&due.id);
+        let attempts = due.attempts + 1;
+        let (status, next_at, delivered_at) = match next {
+            Next::Delivered => (DELIVERED, now, Some(now)),
+            Next::RetryAt(at) => (PENDING, at, None),
+            Next::GiveUp => (FAILED, now, None),
+        };
+        diesel::update(row)
+            .set((
+                notification_outbox::status.eq(status),
+                notification_outbox::attempts.eq(attempts),
+                notification_outbox::next_attempt_at.eq(next_at),
+                notification_outbox::leased_until.eq(None::<NaiveDateTime>),
+                notification_outbox::last_error.eq(attempt.error),
+                notification_outbox::delivered_at.eq(delivered_at),
+            ))
+            .execute(conn)
+            .map(|_| ())
+    })
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = notification_outbox)]
+pub struct NotificationRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub event_type: String,
+    pub source_event_id: String,
+    pub payload: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: NaiveDateTime,
+    pub leased_until: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub delivered_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = notification_attempts)]
+pub struct AttemptRow {
+    pub id: String,
+    pub notification_id: String,
+    pub tenant_id: String,
+    pub attempted_at: NaiveDateTime,
+    pub url: String,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// A notification with its delivery attempts, oldest first.
+pub type WithAttempts = (NotificationRow, Vec<AttemptRow>);
+
+/// One page of the tenant's notifications, newest first, each with its attempts; and the
+/// total.
+pub fn list(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    page: i64,
+    per_page: i64,
+) -> QueryResult<(Vec<WithAttempts>, i64)> {
+    let total: i64 = notification_outbox::table
+        .filter(notification_outbox::tenant_id.eq(tenant_id))
+        .count()
+        .get_result(conn)?;
+    let rows: Vec<NotificationRow> = notification_outbox::table
+        .filter(notification_outbox::tenant_id.eq(tenant_id))
+        .order((
+            notification_outbox::created_at.desc(),
+            notification_outbox::id.desc(),
+        ))
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+        .select(NotificationRow::as_select())
+        .load(conn)?;
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let attempts: Vec<AttemptRow> = notification_attempts::table
+        .filter(notification_attempts::notification_id.eq_any(&ids))
+        .order(notification_attempts::attempted_at.asc())
+        .select(AttemptRow::as_select())
+        .load(conn)?;
+    Ok((
+        rows.into_iter()
+            .map(|row| {
+                let mine = attempts
+                    .iter()
+                    .filter(|a| a.notification_id == row.id)
+                    .cloned()
+                    .collect();
+                (row, mine)
+            })
+            .collect(),
+        total,
+    ))
+}

@@ -1,0 +1,171 @@
+//! `PUT /stripe/notifications/settings` and `GET /stripe/notifications` (admins): where the
+//! app is told of payment events, and the delivery log.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::auth::Caller;
+use crate::db::notifications::{AttemptRow, NotificationRow};
+use crate::domain::{PageRequest, optional_text, parse_web_url};
+use crate::error::ApiError;
+use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp};
+use crate::state::AppState;
+
+const WHO: &str = "manage notifications";
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct NotificationSettingsFields {
+    /// Where to POST notifications (http or https); null turns them off.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NotificationSettingsAttributes {
+    pub url: Option<String>,
+    /// Verifies `Sales-Signature` (same scheme as Stripe-Signature); shown only here.
+    pub signing_secret: Option<String>,
+}
+
+#[utoipa::path(
+    put, path = "/stripe/notifications/settings", tag = "notifications",
+    request_body(content = NotificationSettingsFields, description = "Wrapped as {\"notification_settings\": {...}}"),
+    responses(
+        (status = 200, description = "Saved; a new signing secret each time a url is set", body = NotificationSettingsAttributes),
+        (status = 403, description = "Admins only"),
+        (status = 422, description = "Not an absolute http(s) URL"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn put_settings(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin(WHO)?;
+    let (fields, at) =
+        parse_body::<NotificationSettingsFields>(body.into_inner(), "notification_settings")?;
+    let url = optional_text(fields.url, &format!("{at}/url"), 2048)?
+        .map(|u| parse_web_url(&u, &format!("{at}/url")))
+        .transpose()?;
+    let tenant_id = caller.tenant.id.clone();
+    let saved = url.clone();
+    let master = state.master.clone();
+    let secret = state
+        .db
+        .run(move |conn| {
+            crate::notifications::set_target(&master, conn, &tenant_id, saved.as_deref())
+        })
+        .await?;
+    // This instance's receiver knows at once whether the tenant is notified.
+    state.forget_endpoints();
+    Ok(jsonapi::resource(
+        StatusCode::OK,
+        "notification_settings",
+        &caller.tenant.id,
+        &NotificationSettingsAttributes {
+            url,
+            signing_secret: secret,
+        },
+    ))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AttemptAttributes {
+    pub attempted_at: String,
+    pub url: String,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NotificationAttributes {
+    pub unique_id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub stripe_event_id: String,
+    /// pending, delivered or failed.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<String>,
+    pub last_error: Option<String>,
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+    pub delivery_log: Vec<AttemptAttributes>,
+}
+
+fn attributes(row: NotificationRow, attempts: Vec<AttemptRow>) -> NotificationAttributes {
+    NotificationAttributes {
+        unique_id: row.id,
+        event_type: row.event_type,
+        stripe_event_id: row.source_event_id,
+        next_attempt_at: (row.status == crate::db::notifications::PENDING)
+            .then(|| timestamp(row.next_attempt_at)),
+        status: row.status,
+        attempts: row.attempts,
+        last_error: row.last_error,
+        payload: serde_json::from_str(&row.payload).unwrap_or(Value::Null),
+        created_at: timestamp(row.created_at),
+        delivered_at: row.delivered_at.map(timestamp),
+        delivery_log: attempts
+            .into_iter()
+            .map(|a| AttemptAttributes {
+                attempted_at: timestamp(a.attempted_at),
+                url: a.url,
+                status_code: a.status_code,
+                error: a.error,
+                duration_ms: a.duration_ms,
+            })
+            .collect(),
+    }
+}
+
+/// `page` and `records` of the delivery log.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct LogQuery {
+    pub page: Option<String>,
+    pub records: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/stripe/notifications", tag = "notifications",
+    params(LogQuery),
+    responses(
+        (status = 200, description = "The app's notifications, newest first, each with its delivery attempts", body = [NotificationAttributes]),
+        (status = 403, description = "Admins only"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn list_notifications(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<LogQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin(WHO)?;
+    let paging = PageRequest::parse(query.page.as_deref(), query.records.as_deref(), 20)?;
+    let tenant_id = caller.tenant.id.clone();
+    let (rows, total) = state
+        .db
+        .run(move |conn| {
+            Ok::<_, ApiError>(crate::db::notifications::list(
+                conn,
+                &tenant_id,
+                paging.page,
+                paging.per_page,
+            )?)
+        })
+        .await?;
+    let items: Vec<(String, NotificationAttributes)> = rows
+        .into_iter()
+        .map(|(row, attempts)| (row.id.clone(), attributes(row, attempts)))
+        .collect();
+    Ok(jsonapi::list(
+        "notification",
+        &items,
+        &PageMeta::new(paging.page, paging.per_page, total),
+    ))
+}

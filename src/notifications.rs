@@ -1,0 +1,224 @@
+//! Notifications to the tenant's own app: after a webhook changes the mirror, a compact event
+//! (`payment.completed`, `payment.failed`, `refund.completed`, `subscription.created`,
+//! `subscription.updated`, `subscription.canceled`, `checkout.completed`) is written to the
+//! outbox in the same transaction, and a worker POSTs it to the tenant's `notify_url`, signed
+//! like Stripe signs (`Sales-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`), with
+//! exponential back-off, at least once. Several instances may run workers: each notification
+//! is leased to one at a time.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use crate::db::notifications::{self as outbox, Attempt, Due, NewNotification, Next};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How long a claimed notification is reserved for the worker that claimed it.
+const LEASE: Duration = Duration::from_secs(60);
+/// Longest wait between attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
+/// The tenant's app must answer within this.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The notification an applied Stripe event of `kind` causes, with its data; `None` for the
+/// others.
+pub fn for_event(kind: &str, object: &Value) -> Option<(&'static str, Value)> {
+    let text = |key: &str| object.get(key).cloned().unwrap_or(Value::Null);
+    let id_of = |key: &str| match object.get(key) {
+        Some(Value::Object(o)) => o.get("id").cloned().unwrap_or(Value::Null),
+        Some(other) => other.clone(),
+        None => Value::Null,
+    };
+    let payment = || {
+        json!({"payment_intent": text("id"), "amount": text("amount"),
+               "currency": text("currency"), "status": text("status"), "customer": id_of("customer")})
+    };
+    let subscription = || {
+        json!({"subscription": text("id"), "customer": id_of("customer"), "status": text("status"),
+               "cancel_at_period_end": text("cancel_at_period_end")})
+    };
+    Some(match kind {
+        "payment_intent.succeeded" => ("payment.completed", payment()),
+        "payment_intent.payment_failed" => ("payment.failed", payment()),
+        "refund.created" | "refund.updated" | "charge.refund.updated"
+            if object.get("status").and_then(Value::as_str) == Some("succeeded") =>
+        {
+            (
+                "refund.completed",
+                json!({"refund": text("id"), "payment_intent": id_of("payment_intent"),
+                       "amount": text("amount"), "currency": text("currency")}),
+            )
+        }
+        "customer.subscription.created" => ("subscription.created", subscription()),
+        "customer.subscription.updated" => ("subscription.updated", subscription()),
+        "customer.subscription.deleted" => ("subscription.canceled", subscription()),
+        "checkout.session.completed" => (
+            "checkout.completed",
+            json!({"session": text("id"), "customer": id_of("customer"), "mode": text("mode"),
+                   "payment_status": text("payment_status"), "amount_total": text("amount_total"),
+                   "currency": text("currency")}),
+        ),
+        _ => return None,
+    })
+}
+
+/// The outbox row for a notification caused by a Stripe event.
+pub fn outbox_row<'a>(
+    tenant_id: &'a str,
+    stripe_event_id: &'a str,
+    event_type: &'a str,
+    data: &Value,
+) -> NewNotification<'a> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = Utc::now();
+    let payload = json!({"id": id, "type": event_type, "created": now.timestamp(),
+                         "stripe_event_id": stripe_event_id, "data": data});
+    NewNotification {
+        id,
+        tenant_id,
+        event_type,
+        source_event_id: stripe_event_id,
+        payload: payload.to_string(),
+        status: outbox::PENDING,
+        attempts: 0,
+        next_attempt_at: now.naive_utc(),
+        created_at: now.naive_utc(),
+    }
+}
+
+/// Starts this instance's worker (unless turned off by `notify_worker`).
+pub fn start_worker(state: actix_web::web::Data<AppState>) {
+    if !state.settings.notify_worker {
+        return;
+    }
+    tokio::spawn(async move {
+        let client = match reqwest::Client::builder().timeout(DELIVERY_TIMEOUT).build() {
+            Ok(client) => client,
+            Err(err) => {
+                tracing::error!(error = %err, "notification worker could not start");
+                return;
+            }
+        };
+        let poll = Duration::from_millis(state.settings.notify_poll_ms.max(10));
+        loop {
+            match deliver_due(&state, &client).await {
+                // A full batch: more may be waiting.
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err.detail, "notification worker"),
+            }
+            tokio::time::sleep(poll).await;
+        }
+    });
+}
+
+/// Claims and delivers the due notifications; returns how many were claimed.
+async fn deliver_due(state: &AppState, client: &reqwest::Client) -> Result<usize, ApiError> {
+    let now = Utc::now().naive_utc();
+    let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
+    let due = state
+        .db
+        .run(move |conn| Ok::<_, ApiError>(outbox::claim_due(conn, now, lease_until, 20)?))
+        .await?;
+    let count = due.len();
+    for notification in due {
+        deliver(state, client, notification).await?;
+    }
+    Ok(count)
+}
+
+async fn deliver(state: &AppState, client: &reqwest::Client, due: Due) -> Result<(), ApiError> {
+    let tenant_id = due.tenant_id.clone();
+    let target = state
+        .db
+        .run(move |conn| Ok::<_, ApiError>(crate::db::tenants::notify_target(conn, &tenant_id)?))
+        .await?;
+    let started = Instant::now();
+    let (url, status_code, error) = match target {
+        None => (
+            String::new(),
+            None,
+            Some("the app has no notify_url any more".to_owned()),
+        ),
+        Some((url, sealed)) => match state.master.decrypt(&sealed) {
+            Err(_) => (
+                url,
+                None,
+                Some("the notify secret cannot be decrypted".to_owned()),
+            ),
+            Ok(secret) => {
+                let t = Utc::now().timestamp();
+                let signature = crate::signature::sign(due.payload.as_bytes(), &secret, t);
+                let sent = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("sales-signature", signature)
+                    .header("sales-event-type", &due.event_type)
+                    .body(due.payload.clone())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(response) if response.status().is_success() => {
+                        (url, Some(i64::from(response.status().as_u16())), None)
+                    }
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        (
+                            url,
+                            Some(i64::from(status)),
+                            Some(format!("answered {status}")),
+                        )
+                    }
+                    Err(err) => (url, None, Some(format!("not delivered: {err}"))),
+                }
+            }
+        },
+    };
+    let now = Utc::now().naive_utc();
+    let attempts = due.attempts + 1;
+    let next = match (&error, &url) {
+        (None, _) => Next::Delivered,
+        (Some(_), url) if url.is_empty() => Next::GiveUp,
+        (Some(_), _) if attempts >= state.settings.notify_max_attempts => Next::GiveUp,
+        (Some(_), _) => {
+            let base = Duration::from_millis(state.settings.notify_retry_base_ms.max(1));
+            let wait = base
+                .saturating_mul(2u32.saturating_pow(u32::try_from(attempts - 1).unwrap_or(31)))
+                .min(MAX_BACKOFF);
+            Next::RetryAt(now + chrono::Duration::from_std(wait).unwrap_or_default())
+        }
+    };
+    let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    state
+        .db
+        .run(move |conn| {
+            let attempt = Attempt {
+                url: &url,
+                status_code,
+                error: error.as_deref(),
+                duration_ms,
+            };
+            Ok::<_, ApiError>(outbox::record_attempt(conn, &due, &attempt, next, now)?)
+        })
+        .await
+}
+
+/// Sets the tenant's notify_url with a new signing secret (returned, to be shown once), or
+/// with `None` turns notifications off.
+/// Instances' receivers learn of the change within their endpoint cache's 30 s.
+pub fn set_target(
+    master: &crate::crypto::MasterKey,
+    conn: &mut crate::db::AnyConnection,
+    tenant_id: &str,
+    url: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    let secret = url.map(|_| crate::crypto::random_token("nsec_", 24));
+    let sealed = secret.as_deref().map(|s| master.encrypt(s));
+    let target = url.zip(sealed.as_deref());
+    if !crate::db::tenants::set_notify_target(conn, tenant_id, target)? {
+        return Err(ApiError::not_found(format!("No app {tenant_id:?}.")));
+    }
+    Ok(secret)
+}

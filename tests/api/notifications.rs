@@ -1,0 +1,288 @@
+//! Notifications to the tenant's app: enqueued with the mirror change (an outbox), signed like
+//! Stripe signs, retried with back-off until the app answers 2xx, delivered once per event,
+//! by any instance (one that starts later included); the delivery log for admins.
+
+use std::sync::{Arc, Mutex};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use hmac::{Hmac, Mac};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::helpers::{
+    Backend, TestApp, TestTenant, assert_error, eventually, json_body, spawn_app, spawn_app_with,
+};
+use crate::on_both_databases;
+use crate::receiver::{deliver, endpoint, event};
+
+/// The tenant's app: records every notification and fails the first `fail_first`.
+struct AppTarget {
+    url: String,
+    received: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+fn app_target(fail_first: usize) -> AppTarget {
+    let received: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let log = received.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks/sales", listener.local_addr().unwrap());
+    let server = actix_web::HttpServer::new(move || {
+        let log = log.clone();
+        actix_web::App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+            let log = log.clone();
+            async move {
+                let signature = req
+                    .headers()
+                    .get("sales-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let mut log = log.lock().unwrap();
+                log.push((signature, String::from_utf8_lossy(&body).into_owned()));
+                if log.len() <= fail_first {
+                    HttpResponse::InternalServerError().finish()
+                } else {
+                    HttpResponse::Ok().finish()
+                }
+            }
+        }))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    AppTarget { url, received }
+}
+
+async fn notify_to(app: &TestApp, tenant: &TestTenant, url: &str) -> String {
+    let response = app
+        .authed(
+            Method::PUT,
+            "/stripe/notifications/settings",
+            tenant,
+            &tenant.admin_token(),
+        )
+        .json(&json!({"notification_settings": {"url": url}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body = json_body(response).await;
+    body["data"]["attributes"]["signing_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Verifies `t=..,v1=..` over the body, written out independently of the service.
+fn signed_with(signature: &str, body: &str, secret: &str) -> bool {
+    let mut t = "";
+    let mut v1 = "";
+    for part in signature.split(',') {
+        match part.split_once('=') {
+            Some(("t", value)) => t = value,
+            Some(("v1", value)) => v1 = value,
+            _ => {}
+        }
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    hex::encode(mac.finalize().into_bytes()) == v1
+}
+
+fn succeeded(id: &str, amount: i64) -> Value {
+    json!({"id": id, "object": "payment_intent", "amount": amount, "currency": "usd",
+           "status": "succeeded", "customer": "cus_n", "created": 1_800_000_000, "metadata": {}})
+}
+
+const T: i64 = 1_800_000_000;
+
+async fn a_notification_fails_twice_then_arrives_signed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let target = app_target(2);
+    let secret = notify_to(&app, &tenant, &target.url).await;
+    let ep = endpoint(&app, &tenant).await;
+    deliver(
+        &app,
+        &ep,
+        &event(
+            "evt_n1",
+            "payment_intent.succeeded",
+            T,
+            succeeded("pi_n", 4200),
+        ),
+    )
+    .await;
+    // A repeat of the event and an older state of the payment change nothing: no notification.
+    deliver(
+        &app,
+        &ep,
+        &event(
+            "evt_n1",
+            "payment_intent.succeeded",
+            T,
+            succeeded("pi_n", 4200),
+        ),
+    )
+    .await;
+    deliver(
+        &app,
+        &ep,
+        &event(
+            "evt_n0",
+            "payment_intent.succeeded",
+            T - 10,
+            succeeded("pi_n", 1),
+        ),
+    )
+    .await;
+
+    let received = eventually(15, || async {
+        let got = target.received.lock().unwrap().clone();
+        (got.len() >= 3).then_some(got)
+    })
+    .await;
+    // The same notification three times (two 500s, then a 200), each signed.
+    let bodies: Vec<Value> = received
+        .iter()
+        .map(|(_, b)| serde_json::from_str(b).unwrap())
+        .collect();
+    assert!(
+        bodies.iter().all(|b| b["id"] == bodies[0]["id"]),
+        "{bodies:?}"
+    );
+    assert!(
+        received
+            .iter()
+            .all(|(sig, body)| signed_with(sig, body, &secret))
+    );
+    assert!(!signed_with(&received[0].0, &received[0].1, "nsec_wrong"));
+    assert_eq!(bodies[0]["type"], "payment.completed");
+    assert_eq!(bodies[0]["stripe_event_id"], "evt_n1");
+    assert_eq!(
+        (
+            bodies[0]["data"]["payment_intent"].as_str(),
+            bodies[0]["data"]["amount"].as_i64()
+        ),
+        (Some("pi_n"), Some(4200))
+    );
+
+    let log = eventually(10, || async {
+        let body = json_body(
+            app.authed(
+                Method::GET,
+                "/stripe/notifications",
+                &tenant,
+                &tenant.admin_token(),
+            )
+            .send()
+            .await
+            .unwrap(),
+        )
+        .await;
+        (body["data"][0]["attributes"]["status"] == "delivered").then_some(body)
+    })
+    .await;
+    assert_eq!(log["data"].as_array().unwrap().len(), 1, "{log}");
+    let n = &log["data"][0]["attributes"];
+    assert_eq!(n["attempts"], 3);
+    let codes: Vec<Value> = n["delivery_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].clone())
+        .collect();
+    assert_eq!(codes, vec![json!(500), json!(500), json!(200)]);
+    // Nothing more arrives.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(target.received.lock().unwrap().len(), 3);
+
+    // Users may not read or change the settings.
+    let user = tenant.user_token("someone");
+    let denied = app
+        .authed(Method::GET, "/stripe/notifications", &tenant, &user)
+        .send()
+        .await
+        .unwrap();
+    assert_error(denied, 403, "admin_required").await;
+    let bad = app
+        .authed(
+            Method::PUT,
+            "/stripe/notifications/settings",
+            &tenant,
+            &tenant.admin_token(),
+        )
+        .json(&json!({"notification_settings": {"url": "ftp://nowhere"}}))
+        .send()
+        .await
+        .unwrap();
+    let error = assert_error(bad, 422, "validation_error").await;
+    assert_eq!(error["source"]["pointer"], "/notification_settings/url");
+}
+
+/// Enqueued by an instance without a worker, delivered by another that starts afterwards;
+/// with two workers running, each notification still arrives once.
+async fn a_notification_survives_a_restart(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.notify_worker = false).await;
+    let tenant = app.tenant().await;
+    let target = app_target(0);
+    notify_to(&app, &tenant, &target.url).await;
+    let ep = endpoint(&app, &tenant).await;
+    for i in 0..5 {
+        let sub = json!({"id": format!("sub_n{i}"), "object": "subscription", "customer": "cus_n",
+            "status": "active", "cancel_at_period_end": false, "created": T, "metadata": {},
+            "items": {"object": "list", "data": []}});
+        deliver(
+            &app,
+            &ep,
+            &event(
+                &format!("evt_s{i}"),
+                "customer.subscription.created",
+                T,
+                sub,
+            ),
+        )
+        .await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(target.received.lock().unwrap().is_empty());
+
+    // Two instances with workers start on the same database.
+    app.second_instance_with(|s| s.notify_worker = true).await;
+    app.second_instance_with(|s| s.notify_worker = true).await;
+    let received = eventually(15, || async {
+        let got = target.received.lock().unwrap().clone();
+        (got.len() >= 5).then_some(got)
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let received_now = target.received.lock().unwrap().len();
+    assert_eq!(received_now, 5, "{received:?}");
+    let mut events: Vec<String> = received
+        .iter()
+        .map(|(_, b)| {
+            serde_json::from_str::<Value>(b).unwrap()["stripe_event_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    events.sort();
+    assert_eq!(
+        events,
+        (0..5).map(|i| format!("evt_s{i}")).collect::<Vec<_>>()
+    );
+    assert!(
+        received
+            .iter()
+            .all(|(_, b)| b.contains("\"subscription.created\""))
+    );
+}
+
+on_both_databases!(
+    a_notification_fails_twice_then_arrives_signed,
+    a_notification_survives_a_restart,
+);
