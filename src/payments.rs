@@ -36,15 +36,24 @@ pub struct CreatePaymentFields {
     pub identity_type: Option<String>,
     pub entity_type: Option<String>,
     pub entity_id: Option<String>,
+    /// A saved card (`POST /stripe/cards`: its unique id or `pm_` id), charged off-session;
+    /// instead of `payment_method`.
+    pub saved_card_id: Option<String>,
+}
+
+/// A checked create-payment request: the payment, and the customer and saved card as named.
+pub struct PaymentRequest {
+    pub new: NewPayment,
+    pub customer: Option<String>,
+    pub saved_card: Option<String>,
+    /// Where `saved_card_id` is in the body (for errors found later).
+    saved_card_pointer: String,
 }
 
 /// Stripe's ceiling for one charge in the smallest unit (99,999,999, i.e. $999,999.99).
 const MAX_AMOUNT: i64 = 99_999_999;
 
-pub fn parse(
-    fields: CreatePaymentFields,
-    at: &str,
-) -> Result<(NewPayment, Option<String>), ApiError> {
+pub fn parse(fields: CreatePaymentFields, at: &str) -> Result<PaymentRequest, ApiError> {
     let amount = fields.amount.ok_or_else(|| {
         ApiError::validation(
             format!("{at}/amount"),
@@ -90,17 +99,27 @@ pub fn parse(
         ));
     }
     let customer = optional_text(fields.customer_id, &format!("{at}/customer_id"), 255)?;
-    Ok((
-        NewPayment {
+    let saved_card = optional_text(fields.saved_card_id, &format!("{at}/saved_card_id"), 255)?;
+    if saved_card.is_some() && payment_method.is_some() {
+        return Err(ApiError::validation(
+            format!("{at}/saved_card_id"),
+            "give saved_card_id or payment_method, not both",
+        ));
+    }
+    Ok(PaymentRequest {
+        new: NewPayment {
             amount,
             currency,
             customer: None,
             payment_method,
             description: optional_text(fields.description, &format!("{at}/description"), 1000)?,
             metadata: metadata.0,
+            off_session: false,
         },
         customer,
-    ))
+        saved_card,
+        saved_card_pointer: format!("{at}/saved_card_id"),
+    })
 }
 
 /// Creates the payment intent at Stripe and mirrors it. Returns the row and Stripe's
@@ -108,11 +127,29 @@ pub fn parse(
 pub async fn create_payment(
     state: &AppState,
     caller: &Caller,
-    mut new: NewPayment,
-    customer: Option<String>,
+    request: PaymentRequest,
 ) -> Result<(PaymentRow, Option<String>), ApiError> {
+    let PaymentRequest {
+        mut new,
+        customer,
+        saved_card,
+        saved_card_pointer,
+    } = request;
     if let Some(raw) = customer {
         new.customer = Some(resolve_customer(state, caller, &raw).await?.stripe_id);
+    }
+    if let Some(raw) = saved_card {
+        // The card's own customer pays; naming another customer is a mistake.
+        let card = crate::cards::find_saved(state, caller, &raw).await?;
+        if new.customer.is_some() && new.customer != card.stripe_customer_id {
+            return Err(ApiError::validation(
+                saved_card_pointer,
+                "this saved card belongs to another customer than customer_id",
+            ));
+        }
+        new.customer = card.stripe_customer_id;
+        new.payment_method = Some(card.stripe_payment_method_id);
+        new.off_session = true;
     }
     let mut snapshot = caller.tenant.stripe.create_payment_intent(new).await?;
     let client_secret = snapshot.client_secret.take();

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use stripe_core::payment_intent::{
     ConfirmPaymentIntent, CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods,
-    CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects,
+    CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects, CreatePaymentIntentOffSession,
 };
 use stripe_shared::PaymentIntent;
 
@@ -53,6 +53,8 @@ pub struct NewPayment {
     pub payment_method: Option<String>,
     pub description: Option<String>,
     pub metadata: HashMap<String, String>,
+    /// A saved card charged without the customer present.
+    pub off_session: bool,
 }
 
 impl StripeGateway {
@@ -78,6 +80,9 @@ impl StripeGateway {
                 .payment_method(pm)
                 .confirm(true)
                 .automatic_payment_methods(methods);
+            if new.off_session {
+                request = request.off_session(CreatePaymentIntentOffSession::Bool(true));
+            }
         }
         if let Some(description) = new.description {
             request = request.description(description);

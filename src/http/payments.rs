@@ -72,8 +72,8 @@ pub async fn create_payment(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let (fields, at) = parse_body::<CreatePaymentFields>(body.into_inner(), "payment")?;
-    let (new, customer) = payments::parse(fields, &at)?;
-    let (row, client_secret) = payments::create_payment(&state, &caller, new, customer).await?;
+    let request = payments::parse(fields, &at)?;
+    let (row, client_secret) = payments::create_payment(&state, &caller, request).await?;
     Ok(render(StatusCode::CREATED, row, client_secret))
 }
 

@@ -199,7 +199,91 @@ async fn bad_card_requests_are_refused_before_stripe(backend: Backend) {
     assert!(app.stripe_requests(&tenant).await.is_empty());
 }
 
+/// A saved card is charged off-session; a declining one keeps Stripe's codes.
+async fn a_saved_card_is_charged_off_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let token = tenant.user_token("subscriber");
+    let card = json_body(
+        save(
+            &app,
+            &tenant,
+            &token,
+            json!({"payment_method_id": "pm_card_visa",
+            "customer_email": "sub@example.com"}),
+        )
+        .await,
+    )
+    .await["data"]
+        .clone();
+    let pay = |fields: Value| {
+        let (app, tenant, token) = (&app, &tenant, &token);
+        async move {
+            app.post_json(
+                "/stripe/payments",
+                tenant,
+                token,
+                &json!({ "payment": fields }),
+            )
+            .await
+        }
+    };
+    let paid = pay(json!({"amount": 2999, "currency": "usd", "saved_card_id": card["id"]})).await;
+    assert_eq!(paid.status().as_u16(), 201);
+    let paid = json_body(paid).await["data"]["attributes"].clone();
+    assert_eq!(paid["status"], "succeeded", "{paid}");
+    assert_eq!(paid["customer"], card["attributes"]["customer"]);
+    let sent = app
+        .stripe_params(&tenant, "POST", "/v1/payment_intents")
+        .await;
+    let last = sent.last().unwrap();
+    assert_eq!(
+        (last["off_session"].as_str(), last["confirm"].as_str()),
+        (Some("true"), Some("true")),
+        "{last}"
+    );
+    assert_eq!(
+        last["payment_method"],
+        card["attributes"]["stripe_payment_method_id"]
+    );
+
+    let declining = json_body(
+        save(
+            &app,
+            &tenant,
+            &token,
+            json!({"payment_method_id": "pm_card_chargeDeclinedInsufficientFunds",
+            "customer_email": "sub@example.com", "set_default": false}),
+        )
+        .await,
+    )
+    .await["data"]
+        .clone();
+    let declined = pay(json!({"amount": 2999, "currency": "usd", "saved_card_id": declining["attributes"]["stripe_payment_method_id"]})).await;
+    let error = assert_error(declined, 402, "card_declined").await;
+    assert_eq!(
+        error["meta"]["decline_code"], "insufficient_funds",
+        "{error}"
+    );
+
+    // Both a card and a saved card, or someone else's card: refused.
+    let both = pay(json!({"amount": 100, "currency": "usd", "saved_card_id": card["id"], "payment_method": "pm_card_visa"})).await;
+    let error = assert_error(both, 422, "validation_error").await;
+    assert_eq!(error["source"]["pointer"], "/payment/saved_card_id");
+    let stranger = tenant.user_token("stranger");
+    let theirs = app
+        .post_json(
+            "/stripe/payments",
+            &tenant,
+            &stranger,
+            &json!({"payment": {"amount": 100, "currency": "usd", "saved_card_id": card["id"]}}),
+        )
+        .await;
+    assert_error(theirs, 404, "not_found").await;
+}
+
 on_both_databases!(
+    a_saved_card_is_charged_off_session,
     cards_are_saved_listed_and_detached,
     bad_card_requests_are_refused_before_stripe,
 );
