@@ -244,6 +244,15 @@ impl From<GatewayError> for ApiError {
                 if let Some(param) = failure.param {
                     error = error.with_meta("param", param);
                 }
+                // Logged inside the request's span, so beside our request id.
+                tracing::info!(
+                    stripe.request_id = failure.request_id.as_deref().unwrap_or("unknown"),
+                    stripe.status = failure.http_status,
+                    "stripe refused a request"
+                );
+                if let Some(request_id) = failure.request_id {
+                    error = error.with_meta("stripe_request_id", request_id);
+                }
                 error
             }
             GatewayError::Timeout => Self::new(

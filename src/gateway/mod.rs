@@ -27,6 +27,9 @@ pub struct StripeFailure {
     pub decline_code: Option<String>,
     pub param: Option<String>,
     pub message: String,
+    /// Stripe's id of the refused request (`req_...`), read from the error's
+    /// `request_log_url`: async-stripe does not expose the `Request-Id` header.
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +55,10 @@ impl From<StripeError> for GatewayError {
                 code: api.code.map(|c| c.as_str().to_owned()),
                 decline_code: api.decline_code,
                 param: api.param,
+                request_id: api
+                    .request_log_url
+                    .as_deref()
+                    .and_then(request_id_of_log_url),
                 message: api
                     .message
                     .unwrap_or_else(|| format!("Stripe answered with status {status}")),
@@ -62,6 +69,12 @@ impl From<StripeError> for GatewayError {
             StripeError::ConfigError(msg) => GatewayError::Config(msg),
         }
     }
+}
+
+/// `req_...` out of `https://dashboard.stripe.com/<mode>/logs/req_...?t=...`.
+fn request_id_of_log_url(url: &str) -> Option<String> {
+    let last = url.split('?').next()?.rsplit('/').next()?;
+    last.starts_with("req_").then(|| last.to_owned())
 }
 
 /// How a Stripe write is sent: with the current request's idempotency key for this step

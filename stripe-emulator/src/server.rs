@@ -195,7 +195,30 @@ fn respond(status: u16, body: String, request_id: &str, extra: &[(&str, &str)]) 
     for (name, value) in extra {
         builder.insert_header((*name, *value));
     }
-    builder.body(body)
+    builder.body(with_request_log_url(status.as_u16(), body, request_id))
+}
+
+/// Stripe's errors link to the request's log in the Dashboard (`request_log_url`), the only
+/// place a client library that hides response headers can read the request id from.
+fn with_request_log_url(status: u16, body: String, request_id: &str) -> String {
+    if status < 400 {
+        return body;
+    }
+    let Ok(mut value) = serde_json::from_str::<Value>(&body) else {
+        return body;
+    };
+    match value.get_mut("error").and_then(Value::as_object_mut) {
+        Some(error) if !error.contains_key("request_log_url") => {
+            error.insert(
+                "request_log_url".to_owned(),
+                Value::String(format!(
+                    "https://dashboard.stripe.com/test/logs/{request_id}"
+                )),
+            );
+            value.to_string()
+        }
+        _ => body,
+    }
 }
 
 fn respond_json(status: u16, body: &Value, request_id: &str) -> HttpResponse {
@@ -430,7 +453,8 @@ fn handle_api(emulator: &Emulator, state: &Arc<KeyState>, req: &ApiRequest<'_>) 
                         Some(Ok(value)) => (200, value),
                         Some(Err(error)) => (error.status, error.to_json()),
                     };
-                    let body = body.to_string();
+                    // Saved with its own log link, so a replay answers the very same bytes.
+                    let body = with_request_log_url(status, body.to_string(), req.request_id);
                     if let Some(keyed) = &keyed
                         && idempotency::should_save(status)
                     {

@@ -93,6 +93,14 @@ async fn a_declined_card_is_402_with_stripes_codes(backend: Backend) {
     let error = assert_error(response, 402, "card_declined").await;
     assert_eq!(error["meta"]["decline_code"], "generic_decline");
     assert_eq!(error["meta"]["stripe_type"], "card_error");
+    // Stripe's id of the refused request comes along (and is logged beside ours).
+    let refused = app.stripe_requests(&tenant).await;
+    let refused = refused
+        .iter()
+        .rfind(|r| r["path"] == "/v1/payment_intents")
+        .unwrap();
+    assert_eq!(error["meta"]["stripe_request_id"], refused["request_id"]);
+    assert!(refused["request_id"].as_str().unwrap().starts_with("req_"));
 }
 
 async fn invalid_payments_are_refused_before_stripe(backend: Backend) {
