@@ -599,15 +599,37 @@ pub(crate) fn store_and_apply(
 
 /// Re-reads a tied object from Stripe and writes that current state. A failure is a 503, so
 /// Stripe delivers again and the retry finishes the refresh.
-/// An object re-read as JSON, read as an event of `kind` would carry it. A deleted object
-/// reads as deleted (Stripe answers `{"deleted": true}` or a 404 for some types).
+/// An object re-read as JSON, read as an event of `kind` would carry it. An object Stripe no
+/// longer has (404: a deleted product, price or draft invoice) is the event's state marked
+/// deleted, so the tie settles instead of failing on every retry.
 async fn reread(
     stripe: &crate::gateway::StripeGateway,
     kind: &str,
     path: &str,
+    seen: &Target,
 ) -> Result<Target, crate::gateway::GatewayError> {
-    let object = stripe.retrieve_json(path).await?;
-    Ok(target_of(kind, &object))
+    match stripe.retrieve_json(path).await {
+        Ok(object) => Ok(target_of(kind, &object)),
+        Err(crate::gateway::GatewayError::Stripe(failure)) if failure.http_status == 404 => {
+            Ok(match seen.clone() {
+                Target::Product(mut p) => {
+                    p.deleted = true;
+                    Target::Product(p)
+                }
+                Target::Price(mut p) => {
+                    p.deleted = true;
+                    Target::Price(p)
+                }
+                Target::Invoice(mut i) => {
+                    i.deleted = true;
+                    Target::Invoice(i)
+                }
+                // Refunds and payment methods are never deleted at Stripe.
+                _ => return Err(crate::gateway::GatewayError::Stripe(failure)),
+            })
+        }
+        Err(err) => Err(err),
+    }
 }
 
 async fn refresh(state: &AppState, tenant_id: &str, event: &Event) -> Result<(), ApiError> {
@@ -635,16 +657,44 @@ async fn refresh(state: &AppState, tenant_id: &str, event: &Event) -> Result<(),
             .await
             .map(Target::Checkout),
         Target::Product(p) => {
-            reread(stripe, "product.updated", &format!("/products/{}", p.id)).await
+            reread(
+                stripe,
+                "product.updated",
+                &format!("/products/{}", p.id),
+                &event.target,
+            )
+            .await
         }
-        Target::Price(p) => reread(stripe, "price.updated", &format!("/prices/{}", p.id)).await,
+        Target::Price(p) => {
+            reread(
+                stripe,
+                "price.updated",
+                &format!("/prices/{}", p.id),
+                &event.target,
+            )
+            .await
+        }
         Target::Invoice(i) => {
-            reread(stripe, "invoice.updated", &format!("/invoices/{}", i.id)).await
+            reread(
+                stripe,
+                "invoice.updated",
+                &format!("/invoices/{}", i.id),
+                &event.target,
+            )
+            .await
         }
-        Target::Refund(r) => reread(stripe, "refund.updated", &format!("/refunds/{}", r.id)).await,
+        Target::Refund(r) => {
+            reread(
+                stripe,
+                "refund.updated",
+                &format!("/refunds/{}", r.id),
+                &event.target,
+            )
+            .await
+        }
         Target::PaymentMethod(m) => {
             let path = format!("/payment_methods/{}", m.id);
-            reread(stripe, "payment_method.updated", &path).await
+            reread(stripe, "payment_method.updated", &path, &event.target).await
         }
         // Not under the watermark rule: never a tie.
         Target::ChargeRefunded(_) | Target::Nothing => Ok(Target::Nothing),

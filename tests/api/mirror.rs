@@ -443,6 +443,39 @@ async fn a_same_second_product_tie_is_read_from_stripe(backend: Backend) {
     assert_eq!(product_row(&app).await.0, "As Stripe has it");
     let outcomes = events_stored(&app).await;
     assert_eq!(outcomes[1], ("evt_t2".to_owned(), "refreshed".to_owned()));
+
+    // A tie over a product Stripe no longer has (deleted): it settles as deleted instead of
+    // failing every retry.
+    let gone = |name: &str| {
+        json!({"id": "prod_gone", "object": "product", "name": name,
+        "active": true, "created": T, "metadata": {}})
+    };
+    deliver(
+        &app,
+        &ep,
+        &event("evt_g1", "product.updated", T, gone("Old")),
+    )
+    .await;
+    deliver(
+        &app,
+        &ep,
+        &event("evt_g2", "product.deleted", T, gone("Old")),
+    )
+    .await;
+    let deleted = app
+        .query(|conn| {
+            products::table
+                .filter(products::stripe_product_id.eq("prod_gone"))
+                .select((products::active, products::deleted_at.is_not_null()))
+                .first::<(bool, bool)>(conn)
+        })
+        .await;
+    assert_eq!(deleted, (false, true));
+    let outcomes = events_stored(&app).await;
+    assert_eq!(
+        outcomes.last().unwrap(),
+        &("evt_g2".to_owned(), "refreshed".to_owned())
+    );
 }
 
 on_both_databases!(
