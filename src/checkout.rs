@@ -5,7 +5,6 @@ use serde::Deserialize;
 use crate::auth::Caller;
 use crate::customers::resolve_customer;
 use crate::db::checkout_sessions::{self as rows, CheckoutSessionRow};
-use crate::db::{Applied, Freshness};
 use crate::domain::{Email, Metadata, bounded, optional_text, parse_web_url, stripe_id};
 use crate::error::ApiError;
 use crate::gateway::checkout::NewCheckout;
@@ -187,9 +186,7 @@ pub async fn create_session(
     state
         .db
         .run(move |conn| {
-            rows::upsert(conn, &tenant_id, &owner, &snapshot, Freshness::Current(now))
-                .map(Applied::into_row)
-                .map_err(ApiError::from)
+            rows::record(conn, &tenant_id, &owner, &snapshot, now).map_err(ApiError::from)
         })
         .await
 }
@@ -222,15 +219,8 @@ pub async fn refresh_session(
         .db
         .run(move |conn| {
             let now = chrono::Utc::now().timestamp();
-            rows::upsert(
-                conn,
-                &tenant_id,
-                &row.owner_subject,
-                &snapshot,
-                Freshness::Current(now),
-            )
-            .map(Applied::into_row)
-            .map_err(ApiError::from)
+            rows::record(conn, &tenant_id, &row.owner_subject, &snapshot, now)
+                .map_err(ApiError::from)
         })
         .await
 }

@@ -117,11 +117,10 @@ impl MasterKey {
     /// master key, in hex: the same input always gives the same token, and nobody without the
     /// key can guess it. `input` should name its purpose, so tokens of different uses differ.
     pub fn derived_token(&self, prefix: &str, input: &str, bytes: usize) -> String {
-        use hmac::{Hmac, Mac};
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.0[..])
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-        mac.update(input.as_bytes());
-        let digest = mac.finalize().into_bytes();
+        use hmac::Mac;
+        let digest = hmac_sha256(&self.0[..], &[input.as_bytes()])
+            .finalize()
+            .into_bytes();
         format!(
             "{prefix}{}",
             hex::encode(&digest[..bytes.min(digest.len())])
@@ -134,6 +133,19 @@ pub fn random_token(prefix: &str, bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buf);
     format!("{prefix}{}", hex::encode(buf))
+}
+
+/// HMAC-SHA256 over the parts, in order, under `key` (Stripe's webhook signatures, our
+/// notifications' and derived tokens); finalize it, or `verify_slice` in constant time.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> hmac::Hmac<sha2::Sha256> {
+    use hmac::Mac;
+    // HMAC hashes a long key and pads a short one: every length is valid, whoever chose it.
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    for part in parts {
+        mac.update(part);
+    }
+    mac
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use crate::config::Settings;
 use crate::crypto::random_token;
-use crate::gateway::catalog::NewPrice;
+use crate::gateway::catalog::{NewProduct, NewProductPrice, Recurring};
 use crate::startup::Application;
+use crate::state::AppState;
 use crate::tenants::{self, TenantSpec};
 
 pub async fn run(settings: Settings, emulator_port: u16) -> anyhow::Result<()> {
@@ -50,29 +51,13 @@ pub async fn run(settings: Settings, emulator_port: u16) -> anyhow::Result<()> {
         })
         .await?;
     // A catalogue to try the session and subscription routes with.
-    let stripe = state
+    let tenant = state
         .tenant_by_api_key(&created.api_key)
         .await
         .map_err(|err| anyhow::anyhow!("loading the demo tenant: {err}"))?
-        .ok_or_else(|| anyhow::anyhow!("the demo tenant vanished"))?
-        .stripe
-        .clone();
-    let one_time = stripe
-        .create_price(NewPrice {
-            product_name: "Demo one-time".into(),
-            unit_amount: 4999,
-            currency: "usd".into(),
-            interval: None,
-        })
-        .await?;
-    let monthly = stripe
-        .create_price(NewPrice {
-            product_name: "Demo monthly".into(),
-            unit_amount: 1999,
-            currency: "usd".into(),
-            interval: Some("month".into()),
-        })
-        .await?;
+        .ok_or_else(|| anyhow::anyhow!("the demo tenant vanished"))?;
+    let one_time = demo_price(&state, &tenant, "Demo one-time", 4999, None).await?;
+    let monthly = demo_price(&state, &tenant, "Demo monthly", 1999, Some("month")).await?;
     println!(
         "\nsales-block demo is running (Ctrl-C to stop)\n\
          \n  service:          {base}\
@@ -89,4 +74,48 @@ pub async fn run(settings: Settings, emulator_port: u16) -> anyhow::Result<()> {
     let result = app.run_until_stopped().await;
     emulator.stop().await;
     Ok(result?)
+}
+
+/// A product with one price, created at Stripe and mirrored as the catalogue routes do;
+/// returns the `price_` id.
+async fn demo_price(
+    state: &AppState,
+    tenant: &crate::tenants::TenantContext,
+    name: &str,
+    unit_amount: i64,
+    interval: Option<&str>,
+) -> anyhow::Result<String> {
+    let product = tenant
+        .stripe
+        .create_product(&NewProduct {
+            name: name.to_owned(),
+            description: None,
+            metadata: Default::default(),
+        })
+        .await?;
+    let price = tenant
+        .stripe
+        .create_product_price(&NewProductPrice {
+            product: product.id.clone(),
+            currency: "usd".into(),
+            unit_amount,
+            recurring: interval.map(|interval| Recurring {
+                interval: interval.to_owned(),
+                interval_count: 1,
+            }),
+            nickname: None,
+            metadata: Default::default(),
+        })
+        .await?;
+    let (tenant_id, now) = (tenant.id.clone(), chrono::Utc::now().timestamp());
+    let id = price.id.clone();
+    state
+        .db
+        .run(move |conn| {
+            crate::db::catalog::record_product(conn, &tenant_id, &product, now)?;
+            crate::db::catalog::record_price(conn, &tenant_id, &price, now)
+                .map_err(crate::db::DbError::from)
+        })
+        .await?;
+    Ok(id)
 }

@@ -9,7 +9,6 @@ use chrono::{DateTime, NaiveDateTime};
 
 use crate::customers::find_customer;
 use crate::db::payments::{self as rows, PaymentFilter, PaymentRow};
-use crate::db::{Applied, Freshness};
 use crate::domain::{
     Metadata, PageRequest, bounded, currency, optional_text, parse_web_url, query_text, stripe_id,
 };
@@ -169,9 +168,7 @@ async fn mirror(
     state
         .db
         .run(move |conn| {
-            rows::upsert(conn, &tenant_id, &owner, &snapshot, Freshness::Current(now))
-                .map(Applied::into_row)
-                .map_err(ApiError::from)
+            rows::record(conn, &tenant_id, &owner, &snapshot, now).map_err(ApiError::from)
         })
         .await
 }

@@ -69,17 +69,7 @@ pub async fn create(
     request: RefundRequest,
     at: &str,
 ) -> Result<RefundRow, ApiError> {
-    let tenant_id = caller.tenant.id.clone();
-    let (wanted, visibility) = (request.payment.clone(), caller.visibility());
-    let payment = state
-        .db
-        .run(move |conn| {
-            Ok::<_, ApiError>(rows::find_payment(conn, &tenant_id, &wanted, &visibility)?)
-        })
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("No payment {:?} of yours.", request.payment))
-        })?;
+    let payment = crate::payments::find_payment(state, caller, &request.payment).await?;
     if payment.status != "succeeded" {
         return Err(ApiError::validation(
             format!("{at}/payment_id"),
@@ -158,7 +148,7 @@ pub async fn list(
             let payment_intent = match &payment {
                 None => None,
                 Some(any) => Some(
-                    rows::find_payment(conn, &tenant_id, any, &visibility)?
+                    crate::db::payments::find_visible(conn, &tenant_id, any, &visibility)?
                         .ok_or_else(|| {
                             ApiError::not_found(format!("No payment {any:?} of yours."))
                         })?

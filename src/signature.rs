@@ -29,13 +29,8 @@ pub fn sign(body: &[u8], secret: &str, timestamp: i64) -> String {
 }
 
 fn mac(secret: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
-    // HMAC takes keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac
+    let t = timestamp.to_string();
+    crate::crypto::hmac_sha256(secret.as_bytes(), &[t.as_bytes(), b".", body])
 }
 
 pub fn verify(

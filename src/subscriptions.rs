@@ -6,7 +6,6 @@ use serde::Deserialize;
 use crate::auth::Caller;
 use crate::customers::resolve_customer;
 use crate::db::subscriptions::{self as rows, ListFilter, SubscriptionRow};
-use crate::db::{Applied, Freshness};
 use crate::domain::{Metadata, PageRequest, bounded, optional_text, stripe_id};
 use crate::error::ApiError;
 use crate::gateway::subscriptions::{NewSubscription, SubscriptionChange};
@@ -199,11 +198,7 @@ async fn mirror(
     let now = chrono::Utc::now().timestamp();
     state
         .db
-        .run(move |conn| {
-            rows::upsert(conn, &tenant_id, &snapshot, Freshness::Current(now))
-                .map(Applied::into_row)
-                .map_err(ApiError::from)
-        })
+        .run(move |conn| rows::record(conn, &tenant_id, &snapshot, now).map_err(ApiError::from))
         .await
 }
 

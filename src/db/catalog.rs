@@ -217,35 +217,19 @@ pub fn list_prices(
     Ok((rows, total))
 }
 
-/// Writes a product or price state read from Stripe just now and returns its row.
-pub fn record_product(
-    conn: &mut crate::db::AnyConnection,
-    tenant_id: &str,
-    product: &ProductSnapshot,
-    now: i64,
-) -> QueryResult<ProductRow> {
-    super::write_transaction(conn, |conn| {
-        apply_products(conn, &[(tenant_id, product, now)], true)?;
-        products::table
-            .filter(products::tenant_id.eq(tenant_id))
-            .filter(products::stripe_product_id.eq(&product.id))
-            .select(ProductRow::as_select())
-            .first(conn)
-    })
-}
-
-pub fn record_price(
-    conn: &mut crate::db::AnyConnection,
-    tenant_id: &str,
-    price: &PriceSnapshot,
-    now: i64,
-) -> QueryResult<PriceRow> {
-    super::write_transaction(conn, |conn| {
-        apply_prices(conn, &[(tenant_id, price, now)], true)?;
-        prices::table
-            .filter(prices::tenant_id.eq(tenant_id))
-            .filter(prices::stripe_price_id.eq(&price.id))
-            .select(PriceRow::as_select())
-            .first(conn)
-    })
-}
+super::mirror_record_fn!(
+    record_product,
+    apply_products,
+    products,
+    stripe_product_id,
+    ProductSnapshot,
+    ProductRow
+);
+super::mirror_record_fn!(
+    record_price,
+    apply_prices,
+    prices,
+    stripe_price_id,
+    PriceSnapshot,
+    PriceRow
+);

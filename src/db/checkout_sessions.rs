@@ -1,12 +1,12 @@
 //! Checkout session rows: the mirror of the sessions each tenant opened.
 
-use chrono::{NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::AnyConnection;
 use super::customers::Visibility;
 use super::schema::checkout_sessions;
 use super::subscriptions::unix;
-use super::{AnyConnection, Applied, Freshness, write_watermarked};
 use crate::gateway::checkout::CheckoutSnapshot;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -101,51 +101,6 @@ super::mirror_apply_fn!(
     ]
 );
 
-/// Writes a Stripe state of a session into the mirror (watermark rule); `owner` is recorded
-/// on insert only.
-pub fn upsert(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    owner: &str,
-    s: &CheckoutSnapshot,
-    freshness: Freshness,
-) -> QueryResult<Applied<CheckoutSessionRow>> {
-    super::retry_on_unique_violation(|| {
-        super::write_transaction(conn, |conn| {
-            let now = Utc::now().naive_utc();
-            let metadata = super::stored_metadata(&s.metadata);
-            let changes = changeset(s, &metadata, freshness.at(), now);
-            let existing: Option<(String, Option<i64>)> = checkout_sessions::table
-                .filter(checkout_sessions::tenant_id.eq(tenant_id))
-                .filter(checkout_sessions::stripe_session_id.eq(&s.id))
-                .select((checkout_sessions::id, checkout_sessions::watermark))
-                .first(conn)
-                .optional()?;
-            write_watermarked(
-                conn,
-                existing,
-                freshness,
-                super::update_if_newer!(checkout_sessions, &changes),
-                |conn| {
-                    let id = uuid::Uuid::new_v4().to_string();
-                    diesel::insert_into(checkout_sessions::table)
-                        .values((
-                            checkout_sessions::id.eq(&id),
-                            checkout_sessions::tenant_id.eq(tenant_id),
-                            checkout_sessions::stripe_session_id.eq(&s.id),
-                            checkout_sessions::owner_subject.eq(owner),
-                            checkout_sessions::created_at.eq(unix(Some(s.created)).unwrap_or(now)),
-                            &changes,
-                        ))
-                        .execute(conn)?;
-                    Ok(id)
-                },
-                super::load_with_watermark!(checkout_sessions, CheckoutSessionRow),
-            )
-        })
-    })
-}
-
 /// A session by our unique id or the `cs_` id, if the caller may see it (admins: all of the
 /// tenant's; others: the sessions they opened).
 pub fn find_visible(
@@ -170,3 +125,8 @@ pub fn find_visible(
         .first(conn)
         .optional()
 }
+
+super::mirror_record_fn!(
+    record, apply_sessions, checkout_sessions, stripe_session_id, CheckoutSnapshot,
+    CheckoutSessionRow, owner: owner
+);

@@ -3,8 +3,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::AnyConnection;
 use super::schema::customers;
-use super::{AnyConnection, Applied, Freshness, write_watermarked};
 use crate::gateway::CustomerSnapshot;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -208,71 +208,6 @@ super::mirror_apply_fn!(
         updated_at, watermark,
     ]
 );
-
-/// Writes Stripe's state of a customer (from an event or a re-read) under the watermark rule.
-/// A customer first seen here belongs to no caller: only admins see it. A deleted customer
-/// keeps its row, marked deleted, so a late older update cannot bring it back.
-pub fn apply_stripe_state(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    c: &CustomerSnapshot,
-    freshness: Freshness,
-) -> QueryResult<Applied<Customer>> {
-    super::retry_on_unique_violation(|| {
-        super::write_transaction(conn, |conn| {
-            let now = chrono::Utc::now().naive_utc();
-            let metadata = super::stored_metadata(&c.metadata);
-            let existing: Option<(String, Option<i64>, Option<NaiveDateTime>)> = customers::table
-                .filter(customers::tenant_id.eq(tenant_id))
-                .filter(customers::stripe_customer_id.eq(&c.id))
-                .select((customers::id, customers::watermark, customers::deleted_at))
-                .first(conn)
-                .optional()?;
-            let deleted_at = if c.deleted {
-                Some(existing.as_ref().and_then(|e| e.2).unwrap_or(now))
-            } else {
-                None
-            };
-            let changes = stripe_changeset(c, &metadata, deleted_at, freshness.at(), now);
-            write_watermarked(
-                conn,
-                existing.map(|(id, watermark, _)| (id, watermark)),
-                freshness,
-                super::update_if_newer!(customers, &changes),
-                |conn| {
-                    let id = uuid::Uuid::new_v4().to_string();
-                    let row = NewCustomer {
-                        id: &id,
-                        tenant_id,
-                        stripe_customer_id: &c.id,
-                        email: None,
-                        name: None,
-                        phone: None,
-                        description: None,
-                        default_payment_method: None,
-                        metadata: &metadata,
-                        user_unique_id: None,
-                        identity_type: "customer",
-                        company_unique_id: None,
-                        entity_unique_id: None,
-                        entity_type: None,
-                        owner_subject: "",
-                        created_at: now,
-                        updated_at: now,
-                    };
-                    diesel::insert_into(customers::table)
-                        .values(&row)
-                        .execute(conn)?;
-                    diesel::update(customers::table.find(&id))
-                        .set(&changes)
-                        .execute(conn)?;
-                    Ok(id)
-                },
-                super::load_with_watermark!(customers, Customer),
-            )
-        })
-    })
-}
 
 /// Where a list cursor stands: the (created_at, id) of the customer `any_id` names (our id or
 /// the `cus_` id) among those the caller sees. A deleted one still counts, so a client paging

@@ -117,11 +117,11 @@ pub fn apply_invoices(
     conn: &mut AnyConnection,
     items: &[(&str, &InvoiceSnapshot, i64)],
     equal_wins: bool,
-) -> QueryResult<Vec<Applied<()>>> {
+) -> QueryResult<Vec<Applied>> {
     let outcomes = apply_rows(conn, items, equal_wins)?;
     let mut written: BTreeMap<&str, Vec<&InvoiceSnapshot>> = BTreeMap::new();
     for ((tenant, invoice, _), outcome) in items.iter().zip(&outcomes) {
-        if *outcome == Applied::Written(()) {
+        if *outcome == Applied::Written {
             written.entry(tenant).or_default().push(invoice);
         }
     }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
-use diesel::{Connection, PgConnection, QueryResult, SqliteConnection};
+use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 /// Migrations are compiled into the binary; `migrate` and every start run the pending ones.
@@ -126,7 +126,8 @@ where
     AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
     let result = work(conn);
     let AnyConnection::Sqlite(inner) = conn else {
-        unreachable!("the connection's backend cannot change inside a transaction")
+        // A connection cannot change backend inside a transaction; an error, not a panic.
+        return Err(diesel::result::Error::BrokenTransactionManager.into());
     };
     match result {
         Ok(value) => {
@@ -138,21 +139,6 @@ where
             Err(err)
         }
     }
-}
-
-/// Runs `attempt` again when it lost an insert race on a unique key (two writers creating the
-/// same mirror row at once, e.g. our API answer and Stripe's webhook): the retry finds the row
-/// and updates it under the watermark rule. Inside a transaction the attempt is a savepoint,
-/// so the outer transaction survives the failed one.
-pub fn retry_on_unique_violation<T>(mut attempt: impl FnMut() -> QueryResult<T>) -> QueryResult<T> {
-    use diesel::result::{DatabaseErrorKind, Error};
-    for _ in 0..2 {
-        match attempt() {
-            Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => continue,
-            other => return other,
-        }
-    }
-    attempt()
 }
 
 /// How current a Stripe state being written is, in Stripe's unix seconds.
@@ -175,64 +161,13 @@ impl Freshness {
 }
 
 /// What a watermarked write did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied<R> {
-    Written(R),
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Written,
     /// The row already holds newer state: nothing changed.
-    Stale(R),
+    Stale,
     /// The row holds state of the same second: the object must be re-read from Stripe.
-    Tie(R),
-}
-
-impl<R> Applied<R> {
-    /// The same outcome without the row.
-    pub fn forget(self) -> Applied<()> {
-        match self {
-            Applied::Written(_) => Applied::Written(()),
-            Applied::Stale(_) => Applied::Stale(()),
-            Applied::Tie(_) => Applied::Tie(()),
-        }
-    }
-
-    pub fn into_row(self) -> R {
-        match self {
-            Applied::Written(r) | Applied::Stale(r) | Applied::Tie(r) => r,
-        }
-    }
-}
-
-/// The conditional `UPDATE` of the watermark rule for one table, as the `update` argument of
-/// [`write_watermarked`] (a macro because each Diesel table is its own type).
-macro_rules! update_if_newer {
-    ($table:ident, $changes:expr) => {
-        |conn: &mut $crate::db::AnyConnection, id: &str, at: i64, equal_wins: bool| {
-            let watermark = $table::watermark;
-            let target = $table::table.find(id);
-            if equal_wins {
-                diesel::update(target.filter(watermark.is_null().or(watermark.le(at))))
-                    .set($changes)
-                    .execute(conn)
-            } else {
-                diesel::update(target.filter(watermark.is_null().or(watermark.lt(at))))
-                    .set($changes)
-                    .execute(conn)
-            }
-        }
-    };
-}
-
-/// Loads a row and its watermark by id, as the `load` argument of [`write_watermarked`].
-macro_rules! load_with_watermark {
-    ($table:ident, $row:ty) => {
-        |conn: &mut $crate::db::AnyConnection, id: &str| {
-            let row = $table::table
-                .find(id)
-                .select(<$row>::as_select())
-                .first::<$row>(conn)?;
-            let watermark = row.watermark;
-            Ok((row, watermark))
-        }
-    };
+    Tie,
 }
 
 /// The watermark rule on PostgreSQL for the receiver's group commit: one `INSERT ...
@@ -304,16 +239,16 @@ macro_rules! sqlite_upsert_if_newer {
                 diesel::insert_into($table::table)
                     .values($values)
                     .execute($conn)?;
-                $crate::db::Applied::Written(())
+                $crate::db::Applied::Written
             }
             Some(w) if w.is_none_or(|w| w < at || (equal_wins && w == at)) => {
                 diesel::update($table::table.filter($find))
                     .set($changes)
                     .execute($conn)?;
-                $crate::db::Applied::Written(())
+                $crate::db::Applied::Written
             }
-            Some(Some(w)) if w == at => $crate::db::Applied::Tie(()),
-            Some(_) => $crate::db::Applied::Stale(()),
+            Some(Some(w)) if w == at => $crate::db::Applied::Tie,
+            Some(_) => $crate::db::Applied::Stale,
         }
     }};
 }
@@ -334,7 +269,7 @@ macro_rules! mirror_apply_fn {
             conn: &mut $crate::db::AnyConnection,
             items: &[(&str, &$snap, i64)],
             equal_wins: bool,
-        ) -> diesel::QueryResult<Vec<$crate::db::Applied<()>>> {
+        ) -> diesel::QueryResult<Vec<$crate::db::Applied>> {
             let now = chrono::Utc::now().naive_utc();
             let metadata: Vec<String> = items
                 .iter()
@@ -380,6 +315,35 @@ macro_rules! mirror_apply_fn {
     };
 }
 
+/// Defines `pub fn $name(conn, tenant_id, [owner,] snapshot, now) -> Row`: writes a state
+/// Stripe gave us just now (our own call's answer, or a re-read; it wins over a stored state
+/// of the same second) through the table's `mirror_apply_fn!` function, records `owner` as
+/// the owner of a row nobody owns yet (one first seen through a webhook), and returns the row.
+macro_rules! mirror_record_fn {
+    ($name:ident, $apply:path, $table:ident, $key:ident, $snap:ty, $row:ty $(, owner: $owner:ident)?) => {
+        pub fn $name(
+            conn: &mut $crate::db::AnyConnection,
+            tenant_id: &str,
+            $($owner: &str,)?
+            snapshot: &$snap,
+            now: i64,
+        ) -> diesel::QueryResult<$row> {
+            $crate::db::write_transaction(conn, |conn| {
+                $apply(conn, &[(tenant_id, snapshot, now)], true)?;
+                let mine = $table::table
+                    .filter($table::tenant_id.eq(tenant_id))
+                    .filter($table::$key.eq(&snapshot.id));
+                $(
+                    diesel::update(mine.filter($table::owner_subject.eq("")))
+                        .set($table::owner_subject.eq($owner))
+                        .execute(conn)?;
+                )?
+                mine.select(<$row>::as_select()).first(conn)
+            })
+        }
+    };
+}
+
 /// Inserts child rows (invoice lines, subscription items): one statement on PostgreSQL, one
 /// per row on SQLite (its writer holds the lock, and each is a local call).
 macro_rules! insert_children {
@@ -410,59 +374,30 @@ pub(crate) fn settle_batch(
     items: &[(&str, &str, i64)],
     written: &std::collections::HashSet<(String, String)>,
     stored: &[(String, String, Option<i64>)],
-) -> Vec<Applied<()>> {
+) -> Vec<Applied> {
     items
         .iter()
         .map(|&(tenant, id, at)| {
             if written.contains(&(tenant.to_owned(), id.to_owned())) {
-                return Applied::Written(());
+                return Applied::Written;
             }
             let watermark = stored
                 .iter()
                 .find(|(t, i, _)| t == tenant && i == id)
                 .and_then(|(_, _, w)| *w);
             if watermark == Some(at) {
-                Applied::Tie(())
+                Applied::Tie
             } else {
-                Applied::Stale(())
+                Applied::Stale
             }
         })
         .collect()
 }
 
 pub(crate) use {
-    insert_children, load_with_watermark, mirror_apply_fn, pg_upsert_batch_if_newer,
-    sqlite_upsert_if_newer, update_if_newer,
+    insert_children, mirror_apply_fn, mirror_record_fn, pg_upsert_batch_if_newer,
+    sqlite_upsert_if_newer,
 };
-
-/// The one rule every mirrored row follows: insert if absent; otherwise update only when the
-/// new state is newer than the row's watermark (or as new, for `Current`). `update` must apply
-/// that condition itself in its `WHERE` (given the watermark and whether equal wins) so two
-/// writers racing on PostgreSQL cannot both pass it; it returns the rows changed.
-pub fn write_watermarked<R>(
-    conn: &mut AnyConnection,
-    existing: Option<(String, Option<i64>)>,
-    freshness: Freshness,
-    update: impl FnOnce(&mut AnyConnection, &str, i64, bool) -> QueryResult<usize>,
-    insert: impl FnOnce(&mut AnyConnection) -> QueryResult<String>,
-    load: impl Fn(&mut AnyConnection, &str) -> QueryResult<(R, Option<i64>)>,
-) -> QueryResult<Applied<R>> {
-    let at = freshness.at();
-    let Some((id, _)) = existing else {
-        let id = insert(conn)?;
-        return Ok(Applied::Written(load(conn, &id)?.0));
-    };
-    let equal_wins = matches!(freshness, Freshness::Current(_));
-    if update(conn, &id, at, equal_wins)? == 1 {
-        return Ok(Applied::Written(load(conn, &id)?.0));
-    }
-    let (row, watermark) = load(conn, &id)?;
-    Ok(if watermark == Some(at) {
-        Applied::Tie(row)
-    } else {
-        Applied::Stale(row)
-    })
-}
 
 /// Metadata as stored: JSON text with keys in order, so equal maps store equal text.
 pub fn stored_metadata(metadata: &std::collections::HashMap<String, String>) -> String {

@@ -81,6 +81,11 @@ super::mirror_apply_fn!(
     ]
 );
 
+super::mirror_record_fn!(
+    record_state, apply_payment_methods, payment_methods, stripe_payment_method_id,
+    PaymentMethodSnapshot, PaymentMethodRow, owner: owner
+);
+
 /// Records a card we just attached or detached at Stripe (owned by `owner` when new); when
 /// `default_of` names its customer, the card becomes that customer's default in the mirror.
 pub fn record(
@@ -92,13 +97,7 @@ pub fn record(
     default_of: Option<&str>,
 ) -> QueryResult<PaymentMethodRow> {
     super::write_transaction(conn, |conn| {
-        apply_payment_methods(conn, &[(tenant_id, card, now)], true)?;
-        let mine = payment_methods::table
-            .filter(payment_methods::tenant_id.eq(tenant_id))
-            .filter(payment_methods::stripe_payment_method_id.eq(&card.id));
-        diesel::update(mine.filter(payment_methods::owner_subject.eq("")))
-            .set(payment_methods::owner_subject.eq(owner))
-            .execute(conn)?;
+        let row = record_state(conn, tenant_id, owner, card, now)?;
         if card.customer.is_none() {
             // Detached: no longer anyone's default.
             diesel::update(
@@ -118,7 +117,7 @@ pub fn record(
             .set(customers::default_payment_method.eq(&card.id))
             .execute(conn)?;
         }
-        mine.select(PaymentMethodRow::as_select()).first(conn)
+        Ok(row)
     })
 }
 

@@ -1,12 +1,12 @@
 //! Payment rows: the mirror of the payment intents each tenant created.
 
-use chrono::{NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::AnyConnection;
 use super::customers::Visibility;
 use super::schema::{customers, payments};
 use super::subscriptions::unix;
-use super::{AnyConnection, Applied, Freshness, write_watermarked};
 use crate::gateway::payments::PaymentSnapshot;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -80,51 +80,6 @@ super::mirror_apply_fn!(
         updated_at, watermark,
     ]
 );
-
-/// Writes a Stripe state of a payment intent into the mirror (watermark rule); `owner` is
-/// recorded on insert only.
-pub fn upsert(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    owner: &str,
-    p: &PaymentSnapshot,
-    freshness: Freshness,
-) -> QueryResult<Applied<PaymentRow>> {
-    super::retry_on_unique_violation(|| {
-        super::write_transaction(conn, |conn| {
-            let now = Utc::now().naive_utc();
-            let metadata = super::stored_metadata(&p.metadata);
-            let changes = changeset(p, &metadata, freshness.at(), now);
-            let existing: Option<(String, Option<i64>)> = payments::table
-                .filter(payments::tenant_id.eq(tenant_id))
-                .filter(payments::stripe_payment_intent_id.eq(&p.id))
-                .select((payments::id, payments::watermark))
-                .first(conn)
-                .optional()?;
-            write_watermarked(
-                conn,
-                existing,
-                freshness,
-                super::update_if_newer!(payments, &changes),
-                |conn| {
-                    let id = uuid::Uuid::new_v4().to_string();
-                    diesel::insert_into(payments::table)
-                        .values((
-                            payments::id.eq(&id),
-                            payments::tenant_id.eq(tenant_id),
-                            payments::stripe_payment_intent_id.eq(&p.id),
-                            payments::owner_subject.eq(owner),
-                            payments::created_at.eq(unix(Some(p.created)).unwrap_or(now)),
-                            &changes,
-                        ))
-                        .execute(conn)?;
-                    Ok(id)
-                },
-                super::load_with_watermark!(payments, PaymentRow),
-            )
-        })
-    })
-}
 
 type BoxedPayments<'a> = payments::BoxedQuery<'a, <AnyConnection as Connection>::Backend>;
 
@@ -235,3 +190,8 @@ pub fn list(
         .load(conn)?;
     Ok((rows, total))
 }
+
+super::mirror_record_fn!(
+    record, apply_payments, payments, stripe_payment_intent_id, PaymentSnapshot, PaymentRow,
+    owner: owner
+);

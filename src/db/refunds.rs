@@ -5,7 +5,6 @@ use diesel::prelude::*;
 
 use super::AnyConnection;
 use super::customers::Visibility;
-use super::payments::PaymentRow;
 use super::schema::{payments, refunds};
 use super::subscriptions::unix;
 use crate::mirror::{ChargeRefunded, RefundSnapshot};
@@ -101,32 +100,10 @@ pub fn raise_refunded(
     Ok(changed > 0)
 }
 
-/// The payment a caller may refund, by our unique id or the `pi_` id (admins: any of the
-/// tenant's; others: theirs or their customers').
-pub fn find_payment(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    any_id: &str,
-    visibility: &Visibility,
-) -> QueryResult<Option<PaymentRow>> {
-    let mut query = payments::table
-        .filter(payments::tenant_id.eq(tenant_id))
-        .filter(
-            payments::id
-                .eq(any_id)
-                .or(payments::stripe_payment_intent_id.eq(any_id)),
-        )
-        .into_boxed();
-    if let Visibility::Subject(subject) = visibility {
-        let customers = super::subscriptions::visible_customer_ids(conn, tenant_id, subject)?;
-        query = query.filter(
-            payments::owner_subject
-                .eq(subject.clone())
-                .or(payments::stripe_customer_id.eq_any(customers)),
-        );
-    }
-    query.select(PaymentRow::as_select()).first(conn).optional()
-}
+super::mirror_record_fn!(
+    record_state, apply_refunds, refunds, stripe_refund_id, RefundSnapshot, RefundRow,
+    owner: owner
+);
 
 /// Records a refund we just made at Stripe (owned by `owner`) and raises the payment's
 /// refunded total to the sum of its refunds that have not failed. Returns the refund row.
@@ -138,13 +115,7 @@ pub fn record(
     now: i64,
 ) -> QueryResult<RefundRow> {
     super::write_transaction(conn, |conn| {
-        apply_refunds(conn, &[(tenant_id, refund, now)], true)?;
-        let mine = refunds::table
-            .filter(refunds::tenant_id.eq(tenant_id))
-            .filter(refunds::stripe_refund_id.eq(&refund.id));
-        diesel::update(mine.filter(refunds::owner_subject.eq("")))
-            .set(refunds::owner_subject.eq(owner))
-            .execute(conn)?;
+        let row = record_state(conn, tenant_id, owner, refund, now)?;
         if let Some(payment_intent) = &refund.payment_intent {
             let amounts: Vec<(i64, String)> = refunds::table
                 .filter(refunds::tenant_id.eq(tenant_id))
@@ -163,7 +134,7 @@ pub fn record(
             };
             raise_refunded(conn, tenant_id, &charge)?;
         }
-        mine.select(RefundRow::as_select()).first(conn)
+        Ok(row)
     })
 }
 

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use super::customers::Visibility;
 use super::schema::{customers, subscription_items, subscriptions};
-use super::{AnyConnection, Applied, Freshness, write_watermarked};
+use super::{AnyConnection, Applied};
 use crate::gateway::subscriptions::SubscriptionSnapshot;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -110,11 +110,11 @@ pub fn apply_subscriptions(
     conn: &mut AnyConnection,
     items: &[(&str, &SubscriptionSnapshot, i64)],
     equal_wins: bool,
-) -> QueryResult<Vec<Applied<()>>> {
+) -> QueryResult<Vec<Applied>> {
     let outcomes = apply_rows(conn, items, equal_wins)?;
     let mut written: BTreeMap<&str, Vec<&SubscriptionSnapshot>> = BTreeMap::new();
     for ((tenant, subscription, _), outcome) in items.iter().zip(&outcomes) {
-        if *outcome == Applied::Written(()) {
+        if *outcome == Applied::Written {
             written.entry(tenant).or_default().push(subscription);
         }
     }
@@ -164,50 +164,6 @@ fn replace_items(
         })
         .collect();
     super::insert_children!(conn, subscription_items::table, rows)
-}
-
-/// Writes a Stripe state of a subscription into the mirror, in one transaction, following
-/// the watermark rule (`write_watermarked`). The plan item's fields live on the same row, so
-/// they can never be newer or older than the subscription itself.
-pub fn upsert(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    snapshot: &SubscriptionSnapshot,
-    freshness: Freshness,
-) -> QueryResult<Applied<SubscriptionRow>> {
-    super::retry_on_unique_violation(|| {
-        super::write_transaction(conn, |conn| {
-            let now = Utc::now().naive_utc();
-            let metadata = super::stored_metadata(&snapshot.metadata);
-            let changes = changeset(snapshot, &metadata, freshness.at(), now);
-            let existing = find_by_stripe_id(conn, tenant_id, &snapshot.id)?
-                .map(|row| (row.id, row.watermark));
-            let applied = write_watermarked(
-                conn,
-                existing,
-                freshness,
-                super::update_if_newer!(subscriptions, &changes),
-                |conn| {
-                    let id = uuid::Uuid::new_v4().to_string();
-                    diesel::insert_into(subscriptions::table)
-                        .values((
-                            subscriptions::id.eq(&id),
-                            subscriptions::tenant_id.eq(tenant_id),
-                            subscriptions::stripe_subscription_id.eq(&snapshot.id),
-                            subscriptions::created_at.eq(now),
-                            &changes,
-                        ))
-                        .execute(conn)?;
-                    Ok(id)
-                },
-                super::load_with_watermark!(subscriptions, SubscriptionRow),
-            )?;
-            if let Applied::Written(_) = &applied {
-                replace_items(conn, tenant_id, &[snapshot])?;
-            }
-            Ok(applied)
-        })
-    })
 }
 
 pub fn find_by_stripe_id(
@@ -312,3 +268,12 @@ pub fn list(
         .load(conn)?;
     Ok((rows, total))
 }
+
+super::mirror_record_fn!(
+    record,
+    apply_subscriptions,
+    subscriptions,
+    stripe_subscription_id,
+    SubscriptionSnapshot,
+    SubscriptionRow
+);

@@ -158,7 +158,7 @@ fn apply(
         Freshness::Event(at) => (at, false),
         Freshness::Current(at) => (at, true),
     };
-    fn one(outcomes: Vec<Applied<()>>) -> &'static str {
+    fn one(outcomes: Vec<Applied>) -> &'static str {
         outcomes.into_iter().next().map_or(events::IGNORED, outcome)
     }
     Ok(match target {
@@ -231,11 +231,11 @@ fn apply_charge_refunded(
     Ok(())
 }
 
-fn outcome<R>(applied: Applied<R>) -> &'static str {
+fn outcome(applied: Applied) -> &'static str {
     match applied {
-        Applied::Written(_) => events::APPLIED,
-        Applied::Stale(_) => events::STALE,
-        Applied::Tie(_) => events::REFRESH_PENDING,
+        Applied::Written => events::APPLIED,
+        Applied::Stale => events::STALE,
+        Applied::Tie => events::REFRESH_PENDING,
     }
 }
 
@@ -547,7 +547,7 @@ fn apply_batch(
 fn settle<T: Copy>(
     applied: &mut Vec<(usize, &'static str)>,
     rows: &[(usize, T)],
-    upsert: impl FnOnce(&[T]) -> Result<Vec<Applied<()>>, DieselError>,
+    upsert: impl FnOnce(&[T]) -> Result<Vec<Applied>, DieselError>,
 ) -> Result<(), DieselError> {
     if rows.is_empty() {
         return Ok(());
