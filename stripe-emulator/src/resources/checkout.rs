@@ -653,10 +653,10 @@ fn stored(store: &Store, id: &str) -> ApiResult<Value> {
         .ok_or_else(|| ApiError::resource_missing(LABEL, id, "id"))
 }
 
-/// The session's line items (stored with it).
-fn line_items(store: &Store, id: &str) -> Vec<Value> {
+/// The line items stored with an object of `kind` (a checkout session or a payment link).
+pub(crate) fn stored_line_items(store: &Store, kind: &str, id: &str) -> Vec<Value> {
     store
-        .get(kinds::CHECKOUT_SESSION, id)
+        .get(kind, id)
         .and_then(|r| {
             r.internal
                 .get("line_items")
@@ -666,12 +666,18 @@ fn line_items(store: &Store, id: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// Those line items as a Stripe list at `url`.
+pub(crate) fn line_items_list_of(store: &Store, kind: &str, id: &str, url: &str) -> Value {
+    list_object(url, stored_line_items(store, kind, id), false)
+}
+
+fn line_items(store: &Store, id: &str) -> Vec<Value> {
+    stored_line_items(store, kinds::CHECKOUT_SESSION, id)
+}
+
 fn line_items_list(store: &Store, id: &str) -> Value {
-    list_object(
-        &format!("/v1/checkout/sessions/{id}/line_items"),
-        line_items(store, id),
-        false,
-    )
+    let url = format!("/v1/checkout/sessions/{id}/line_items");
+    line_items_list_of(store, kinds::CHECKOUT_SESSION, id, &url)
 }
 
 /// The session as answered: with `line_items` when `expand[]=line_items` asks for it.

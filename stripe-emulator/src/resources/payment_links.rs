@@ -17,7 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::fixtures::fixture;
 use crate::form::Params;
 use crate::ids;
-use crate::list::{ListParams, list_object};
+use crate::list::ListParams;
 use crate::state::CheckoutPage;
 use crate::store::{Store, kinds};
 
@@ -425,25 +425,13 @@ pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     respond(ctx, &id)
 }
 
-/// The link's line items (stored with it).
 fn line_items(store: &Store, id: &str) -> Vec<Value> {
-    store
-        .get(kinds::PAYMENT_LINK, id)
-        .and_then(|r| {
-            r.internal
-                .get("line_items")
-                .and_then(Value::as_array)
-                .cloned()
-        })
-        .unwrap_or_default()
+    super::checkout::stored_line_items(store, kinds::PAYMENT_LINK, id)
 }
 
 fn line_items_list(store: &Store, id: &str) -> Value {
-    list_object(
-        &format!("/v1/payment_links/{id}/line_items"),
-        line_items(store, id),
-        false,
-    )
+    let url = format!("/v1/payment_links/{id}/line_items");
+    super::checkout::line_items_list_of(store, kinds::PAYMENT_LINK, id, &url)
 }
 
 /// The link as answered: with `line_items` when `expand[]=line_items` asks for it.
