@@ -24,7 +24,7 @@ pub struct ProductRow {
     pub watermark: Option<i64>,
 }
 
-#[derive(Debug, AsChangeset, Insertable)]
+#[derive(Debug, AsChangeset, Insertable, serde::Serialize)]
 #[diesel(table_name = products, treat_none_as_null = true)]
 struct ProductChangeset<'a> {
     name: &'a str,
@@ -89,7 +89,7 @@ pub struct PriceRow {
     pub watermark: Option<i64>,
 }
 
-#[derive(Debug, AsChangeset, Insertable)]
+#[derive(Debug, AsChangeset, Insertable, serde::Serialize)]
 #[diesel(table_name = prices, treat_none_as_null = true)]
 struct PriceChangeset<'a> {
     stripe_product_id: &'a str,

@@ -36,7 +36,7 @@ pub struct CheckoutSessionRow {
 }
 
 /// Every column Stripe's state decides.
-#[derive(Debug, AsChangeset, Insertable)]
+#[derive(Debug, AsChangeset, Insertable, serde::Serialize)]
 #[diesel(table_name = checkout_sessions, treat_none_as_null = true)]
 struct CheckoutChangeset<'a> {
     mode: &'a str,

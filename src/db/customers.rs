@@ -146,7 +146,7 @@ pub fn find_by_email(
 }
 
 /// The columns Stripe's state of a customer decides.
-#[derive(Debug, AsChangeset, Insertable)]
+#[derive(Debug, AsChangeset, Insertable, serde::Serialize)]
 #[diesel(table_name = customers, treat_none_as_null = true)]
 struct StripeCustomerChangeset<'a> {
     email: Option<&'a str>,

@@ -6,8 +6,29 @@ use std::collections::HashSet;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
+
 use super::AnyConnection;
+use super::prepared::prepared;
 use super::schema::stripe_events;
+
+/// The outcome recorded for an event.
+#[derive(QueryableByName)]
+struct Outcome {
+    #[diesel(sql_type = Text)]
+    event_id: String,
+    #[diesel(sql_type = Text)]
+    outcome: String,
+}
+
+/// An event a batch insert stored (not one already there).
+#[derive(QueryableByName)]
+struct Inserted {
+    #[diesel(sql_type = Text)]
+    tenant_id: String,
+    #[diesel(sql_type = Text)]
+    event_id: String,
+}
 
 pub const APPLIED: &str = "applied";
 pub const STALE: &str = "stale";
@@ -44,18 +65,49 @@ pub fn insert(conn: &mut AnyConnection, new: &NewEvent<'_>) -> QueryResult<()> {
 /// event id); rows are written in the order given. One statement on PostgreSQL (`ON CONFLICT
 /// DO NOTHING`); on SQLite, whose writer holds the database lock, one `INSERT OR IGNORE`
 /// each.
-pub fn insert_new(
+pub fn insert_new<'r>(
     conn: &mut AnyConnection,
-    rows: &[NewEvent<'_>],
+    rows: &[NewEvent<'r>],
 ) -> QueryResult<HashSet<(String, String)>> {
     match conn {
         AnyConnection::Postgresql(pg) => {
-            let inserted: Vec<(String, String)> = diesel::insert_into(stripe_events::table)
-                .values(rows)
-                .on_conflict_do_nothing()
-                .returning((stripe_events::tenant_id, stripe_events::event_id))
-                .get_results(pg)?;
-            Ok(inserted.into_iter().collect())
+            // One array per column (sent in binary, so payloads need no escaping): the
+            // statement's text is the same for any batch size and stays prepared.
+            let column = |f: fn(&NewEvent<'r>) -> &'r str| rows.iter().map(f).collect::<Vec<_>>();
+            let inserted: Vec<Inserted> = prepared([
+                "INSERT INTO stripe_events (id, tenant_id, endpoint_id, event_id, event_type, \
+                 object_id, stripe_created, api_version, payload, outcome, received_at) \
+                 SELECT * FROM unnest(",
+                "::text[], ",
+                "::text[], ",
+                "::text[], ",
+                "::text[], ",
+                "::text[], ",
+                "::text[], ",
+                "::bigint[], ",
+                "::text[], ",
+                "::text[], ",
+                "::text[], ",
+                "::timestamp[]) ON CONFLICT DO NOTHING RETURNING tenant_id, event_id",
+            ])
+            .bind::<Array<Text>, _>(column(|r| r.id))
+            .bind::<Array<Text>, _>(column(|r| r.tenant_id))
+            .bind::<Array<Text>, _>(column(|r| r.endpoint_id))
+            .bind::<Array<Text>, _>(column(|r| r.event_id))
+            .bind::<Array<Text>, _>(column(|r| r.event_type))
+            .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.object_id).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.stripe_created).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(
+                rows.iter().map(|r| r.api_version).collect::<Vec<_>>(),
+            )
+            .bind::<Array<Text>, _>(column(|r| r.payload))
+            .bind::<Array<Text>, _>(column(|r| r.outcome))
+            .bind::<Array<Timestamp>, _>(rows.iter().map(|r| r.received_at).collect::<Vec<_>>())
+            .load(pg)?;
+            Ok(inserted
+                .into_iter()
+                .map(|row| (row.tenant_id, row.event_id))
+                .collect())
         }
         AnyConnection::Sqlite(sqlite) => {
             let mut inserted = HashSet::new();
@@ -95,13 +147,28 @@ pub fn set_outcomes(
     event_ids: &[&str],
     outcome: &str,
 ) -> QueryResult<()> {
-    diesel::update(
-        stripe_events::table
-            .filter(stripe_events::tenant_id.eq(tenant_id))
-            .filter(stripe_events::event_id.eq_any(event_ids)),
-    )
-    .set(stripe_events::outcome.eq(outcome))
-    .execute(conn)
+    match conn {
+        // Diesel never keeps an UPDATE prepared; this one runs for most batches.
+        // Each event is looked up by the full unique key, so the plan kept for the statement
+        // cannot turn into a scan of the tenant's events.
+        AnyConnection::Postgresql(pg) => prepared([
+            "UPDATE stripe_events e SET outcome = ",
+            " FROM unnest(",
+            "::text[]) AS k(id) WHERE e.tenant_id = ",
+            " AND e.event_id = k.id",
+        ])
+        .bind::<Text, _>(outcome)
+        .bind::<Array<Text>, _>(event_ids)
+        .bind::<Text, _>(tenant_id)
+        .execute(pg),
+        AnyConnection::Sqlite(sqlite) => diesel::update(
+            stripe_events::table
+                .filter(stripe_events::tenant_id.eq(tenant_id))
+                .filter(stripe_events::event_id.eq_any(event_ids)),
+        )
+        .set(stripe_events::outcome.eq(outcome))
+        .execute(sqlite),
+    }
     .map(|_| ())
 }
 
@@ -111,11 +178,25 @@ pub fn outcomes(
     tenant_id: &str,
     event_ids: &[&str],
 ) -> QueryResult<Vec<(String, String)>> {
-    stripe_events::table
-        .filter(stripe_events::tenant_id.eq(tenant_id))
-        .filter(stripe_events::event_id.eq_any(event_ids))
-        .select((stripe_events::event_id, stripe_events::outcome))
-        .load(conn)
+    match conn {
+        // By the full unique key, as in `set_outcomes`.
+        AnyConnection::Postgresql(pg) => Ok(prepared([
+            "SELECT e.event_id, e.outcome FROM unnest(",
+            "::text[]) AS k(id) JOIN stripe_events e ON e.tenant_id = ",
+            " AND e.event_id = k.id",
+        ])
+        .bind::<Array<Text>, _>(event_ids)
+        .bind::<Text, _>(tenant_id)
+        .load::<Outcome>(pg)?
+        .into_iter()
+        .map(|row| (row.event_id, row.outcome))
+        .collect()),
+        AnyConnection::Sqlite(sqlite) => stripe_events::table
+            .filter(stripe_events::tenant_id.eq(tenant_id))
+            .filter(stripe_events::event_id.eq_any(event_ids))
+            .select((stripe_events::event_id, stripe_events::outcome))
+            .load(sqlite),
+    }
 }
 
 /// The outcome recorded for an event already received.

@@ -51,7 +51,7 @@ pub struct InvoiceLineRow {
     pub price_id: Option<String>,
 }
 
-#[derive(Debug, AsChangeset, Insertable)]
+#[derive(Debug, AsChangeset, Insertable, serde::Serialize)]
 #[diesel(table_name = invoices, treat_none_as_null = true)]
 struct InvoiceChangeset<'a> {
     stripe_customer_id: Option<&'a str>,
@@ -131,7 +131,7 @@ pub fn apply_invoices(
     Ok(outcomes)
 }
 
-#[derive(Debug, Insertable)]
+#[derive(Debug, Insertable, serde::Serialize)]
 #[diesel(table_name = invoice_lines)]
 struct NewLine<'a> {
     id: String,
@@ -152,12 +152,6 @@ fn replace_lines(
     invoices: &[&InvoiceSnapshot],
 ) -> QueryResult<()> {
     let ids: Vec<&str> = invoices.iter().map(|i| i.id.as_str()).collect();
-    diesel::delete(
-        invoice_lines::table
-            .filter(invoice_lines::tenant_id.eq(tenant_id))
-            .filter(invoice_lines::stripe_invoice_id.eq_any(&ids)),
-    )
-    .execute(conn)?;
     let rows: Vec<NewLine<'_>> = invoices
         .iter()
         .flat_map(|invoice| {
@@ -179,7 +173,14 @@ fn replace_lines(
                 })
         })
         .collect();
-    super::insert_children!(conn, invoice_lines::table, rows)
+    super::replace_children!(
+        conn,
+        invoice_lines,
+        stripe_invoice_id,
+        tenant_id,
+        &ids,
+        rows
+    )
 }
 
 /// An invoice of the tenant by our unique id or `in_` id, with its lines.

@@ -10,6 +10,7 @@ pub mod invoices;
 pub mod notifications;
 pub mod payment_methods;
 pub mod payments;
+pub mod prepared;
 pub mod refunds;
 pub mod schema;
 pub mod subscriptions;
@@ -78,9 +79,16 @@ impl ManageConnection for Manager {
 
     fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
         match &self.url {
-            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
-                .map(AnyConnection::Postgresql)
-                .map_err(r2d2::Error::ConnectionError),
+            DatabaseUrl::Postgres(url) => {
+                let mut conn =
+                    PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                // Statements stay prepared (parsed once), but each execution is planned for
+                // its values: a generic plan settled on while the tables were small would be
+                // kept however large they grow (until the next ANALYZE), and would scan them.
+                conn.batch_execute("SET plan_cache_mode = force_custom_plan")
+                    .map_err(r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Postgresql(conn))
+            }
             DatabaseUrl::Sqlite(path) => {
                 let mut conn =
                     SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
@@ -102,6 +110,25 @@ impl ManageConnection for Manager {
 
     fn has_broken(&self, conn: &mut AnyConnection) -> bool {
         conn.is_broken()
+    }
+}
+
+/// Stored event payloads (~2 kB of JSON each) are compressed by PostgreSQL when written;
+/// its default, pglz, was the receiver's costliest single function on the database side
+/// (docs/BENCHMARKS.md). lz4 is several times cheaper. PostgreSQL-only, so it is not in the
+/// shared migrations; changed only if not set yet (the change takes a short exclusive lock),
+/// and a server built without lz4 keeps pglz.
+fn compress_payloads_with_lz4(conn: &mut PgConnection) {
+    let set = conn.batch_execute(
+        "DO $$ BEGIN \
+           IF (SELECT attcompression FROM pg_attribute \
+               WHERE attrelid = 'stripe_events'::regclass AND attname = 'payload') <> 'l' THEN \
+             ALTER TABLE stripe_events ALTER COLUMN payload SET COMPRESSION lz4; \
+           END IF; \
+         END $$",
+    );
+    if let Err(err) = set {
+        tracing::warn!(error = %err, "event payloads stay compressed with pglz");
     }
 }
 
@@ -170,59 +197,6 @@ pub enum Applied {
     Tie,
 }
 
-/// The watermark rule on PostgreSQL for the receiver's group commit: one `INSERT ...
-/// VALUES (...), (...) ON CONFLICT (tenant_id, key) DO UPDATE SET col = EXCLUDED.col ... WHERE
-/// watermark < EXCLUDED.watermark RETURNING tenant_id, key` for several objects of one table
-/// (each object at most once, rows in key order so locks are taken in that order), then one
-/// read of the watermarks of the rows not written, to tell ties from stale state. The conflict
-/// clause settles a race between two writers inserting the same object without an error (so
-/// no savepoint is needed inside a batch), and each row is locked by the statement itself. `$items`
-/// are the (tenant id, Stripe id, created) of the rows, in the order of `$rows`; `$columns`
-/// are the columns the state decides (the changeset's fields); with `true` after them, state
-/// of the row's own second wins too (`Freshness::Current`). Returns each item's outcome.
-macro_rules! pg_upsert_batch_if_newer {
-    ($pg:expr, $table:ident, $key:ident, $items:expr, $rows:expr, [$($col:ident),+ $(,)?]) => {
-        $crate::db::pg_upsert_batch_if_newer!($pg, $table, $key, $items, $rows, [$($col),+], false)
-    };
-    ($pg:expr, $table:ident, $key:ident, $items:expr, $rows:expr, [$($col:ident),+ $(,)?], $equal_wins:expr) => {{
-        use diesel::IntoSql;
-        use diesel::upsert::excluded;
-        let equal_wins: bool = $equal_wins;
-        let items: &[(&str, &str, i64)] = $items;
-        let upsert = diesel::insert_into($table::table)
-            .values($rows)
-            .on_conflict(($table::tenant_id, $table::$key))
-            .do_update()
-            .set(($($table::$col.eq(excluded($table::$col)),)+));
-        let written: Vec<(String, String)> = diesel::query_dsl::methods::FilterDsl::filter(
-            upsert,
-            $table::watermark
-                .is_null()
-                .or($table::watermark.lt(excluded($table::watermark)))
-                .or($table::watermark
-                    .eq(excluded($table::watermark))
-                    .and(equal_wins.into_sql::<diesel::sql_types::Bool>())),
-        )
-        .returning(($table::tenant_id, $table::$key))
-        .get_results($pg)?;
-        let written: std::collections::HashSet<(String, String)> = written.into_iter().collect();
-        let unwritten: Vec<&str> = items
-            .iter()
-            .filter(|(tenant, id, _)| !written.contains(&((*tenant).to_owned(), (*id).to_owned())))
-            .map(|(_, id, _)| *id)
-            .collect();
-        let stored: Vec<(String, String, Option<i64>)> = if unwritten.is_empty() {
-            Vec::new()
-        } else {
-            $table::table
-                .filter($table::$key.eq_any(&unwritten))
-                .select(($table::tenant_id, $table::$key, $table::watermark))
-                .load($pg)?
-        };
-        Ok::<_, diesel::result::Error>($crate::db::settle_batch(items, &written, &stored))
-    }};
-}
-
 /// The watermark rule for one row on SQLite, whose writer holds the database lock for the
 /// whole transaction (`write_transaction` begins IMMEDIATE), so reading the watermark and then
 /// writing cannot race another writer.
@@ -254,15 +228,18 @@ macro_rules! sqlite_upsert_if_newer {
 }
 
 /// Defines `pub fn $name(conn, items: &[(tenant id, &Snapshot, created)], equal_wins)`, the
-/// watermark rule for several objects of one mirror table on either backend: one batch
-/// statement on PostgreSQL ([`pg_upsert_batch_if_newer!`]), row by row on SQLite
+/// watermark rule for several objects of one mirror table on either backend: one prepared
+/// batch statement on PostgreSQL ([`prepared::MirrorSql`]), row by row on SQLite
 /// ([`sqlite_upsert_if_newer!`]). `changes` names a `fn(&Snapshot, metadata, at, now)`
-/// building the changeset; `insert(tenant, s, now)` the columns set on insert only.
+/// building the changeset (its fields are the listed columns, which end with `watermark`);
+/// `insert(tenant, s, now)` the columns set on insert only.
 macro_rules! mirror_apply_fn {
     (
         $name:ident, $table:ident, $key:ident, $snap:ty,
         changes: $changes:path,
-        insert($tenant:ident, $s:ident, $now:ident) => $insert:expr,
+        insert($tenant:ident, $s:ident, $now:ident) => (
+            $($itable:ident :: $icol:ident . eq($iexpr:expr)),+ $(,)?
+        ),
         [$($col:ident),+ $(,)?]
     ) => {
         pub fn $name(
@@ -277,21 +254,35 @@ macro_rules! mirror_apply_fn {
                 .collect();
             match conn {
                 $crate::db::AnyConnection::Postgresql(pg) => {
-                    let rows: Vec<_> = items
-                        .iter()
-                        .zip(&metadata)
-                        .map(|((tenant, s, at), metadata)| {
-                            let ($tenant, $s, $now) = (*tenant, *s, now);
-                            ($insert, $changes($s, metadata, *at, $now))
-                        })
-                        .collect();
+                    static SQL: std::sync::OnceLock<$crate::db::prepared::MirrorSql> =
+                        std::sync::OnceLock::new();
+                    let sql = SQL.get_or_init(|| {
+                        $crate::db::prepared::MirrorSql::new(
+                            stringify!($table),
+                            stringify!($key),
+                            &[$(stringify!($icol)),+],
+                            &[$(stringify!($col)),+],
+                        )
+                    });
+                    let mut rows = Vec::with_capacity(items.len());
+                    for ((tenant, s, at), metadata) in items.iter().zip(&metadata) {
+                        let ($tenant, $s, $now) = (*tenant, *s, now);
+                        let mut row = $crate::db::prepared::json_object(
+                            &$changes($s, metadata, *at, $now),
+                        )?;
+                        $(
+                            row.insert(
+                                stringify!($icol).to_owned(),
+                                $crate::db::prepared::json_value(&$iexpr)?,
+                            );
+                        )+
+                        rows.push(serde_json::Value::Object(row));
+                    }
                     let keys: Vec<(&str, &str, i64)> = items
                         .iter()
                         .map(|(tenant, s, at)| (*tenant, s.id.as_str(), *at))
                         .collect();
-                    $crate::db::pg_upsert_batch_if_newer!(
-                        pg, $table, $key, &keys, rows, [$($col),+], equal_wins
-                    )
+                    sql.upsert(pg, &keys, &rows, equal_wins)
                 }
                 sqlite => items
                     .iter()
@@ -303,7 +294,7 @@ macro_rules! mirror_apply_fn {
                             sqlite,
                             $table,
                             $table::tenant_id.eq($tenant).and($table::$key.eq(&$s.id)),
-                            ($insert, &changes),
+                            (($($itable::$icol.eq($iexpr),)+), &changes),
                             &changes,
                             *at,
                             equal_wins
@@ -344,28 +335,54 @@ macro_rules! mirror_record_fn {
     };
 }
 
-/// Inserts child rows (invoice lines, subscription items): one statement on PostgreSQL, one
-/// per row on SQLite (its writer holds the lock, and each is a local call).
-macro_rules! insert_children {
-    ($conn:expr, $table:expr, $rows:expr) => {{
+/// Replaces the child rows (invoice lines, subscription items) of parents just written: the
+/// old rows of `$parents` (Stripe ids of the tenant, in `$parent` column) are deleted and
+/// `$rows` inserted. On PostgreSQL two prepared statements (the delete looks each parent up by
+/// the unique index's prefix, whatever the statistics; the rows go as JSON,
+/// [`prepared::insert_rows`]); on SQLite, whose writer holds the lock, one insert per row.
+macro_rules! replace_children {
+    ($conn:expr, $table:ident, $parent:ident, $tenant:expr, $parents:expr, $rows:expr) => {{
+        let (tenant_id, parents): (&str, &[&str]) = ($tenant, $parents);
         let rows = $rows;
-        if rows.is_empty() {
-            Ok(())
-        } else {
-            match $conn {
-                $crate::db::AnyConnection::Postgresql(pg) => diesel::insert_into($table)
-                    .values(&rows)
-                    .execute(pg)
-                    .map(|_| ()),
-                $crate::db::AnyConnection::Sqlite(sqlite) => {
-                    for row in &rows {
-                        diesel::insert_into($table).values(row).execute(sqlite)?;
-                    }
-                    Ok(())
+        match $conn {
+            $crate::db::AnyConnection::Postgresql(pg) => {
+                $crate::db::prepared::prepared([
+                    concat!("DELETE FROM ", stringify!($table), " c USING unnest("),
+                    "::text[]) AS k(id) WHERE c.tenant_id = ",
+                    concat!(" AND c.", stringify!($parent), " = k.id"),
+                ])
+                .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(parents)
+                .bind::<diesel::sql_types::Text, _>(tenant_id)
+                .execute(pg)?;
+                $crate::db::prepared::insert_rows(pg, stringify!($table), &rows)
+            }
+            $crate::db::AnyConnection::Sqlite(sqlite) => {
+                diesel::delete(
+                    $table::table
+                        .filter($table::tenant_id.eq(tenant_id))
+                        .filter($table::$parent.eq_any(parents)),
+                )
+                .execute(sqlite)?;
+                for row in &rows {
+                    diesel::insert_into($table::table)
+                        .values(row)
+                        .execute(sqlite)?;
                 }
+                Ok(())
             }
         }
     }};
+}
+
+/// The watermark of a row the batch statement did not write (`None`: no row, or none yet).
+#[derive(Debug, diesel::QueryableByName)]
+pub struct StoredWatermark {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub tenant_id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub id: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    pub watermark: Option<i64>,
 }
 
 /// Each item's outcome after a batch upsert: written, or a tie or stale by the stored
@@ -373,7 +390,7 @@ macro_rules! insert_children {
 pub(crate) fn settle_batch(
     items: &[(&str, &str, i64)],
     written: &std::collections::HashSet<(String, String)>,
-    stored: &[(String, String, Option<i64>)],
+    stored: &[StoredWatermark],
 ) -> Vec<Applied> {
     items
         .iter()
@@ -383,8 +400,8 @@ pub(crate) fn settle_batch(
             }
             let watermark = stored
                 .iter()
-                .find(|(t, i, _)| t == tenant && i == id)
-                .and_then(|(_, _, w)| *w);
+                .find(|s| s.tenant_id == tenant && s.id == id)
+                .and_then(|s| s.watermark);
             if watermark == Some(at) {
                 Applied::Tie
             } else {
@@ -394,10 +411,7 @@ pub(crate) fn settle_batch(
         .collect()
 }
 
-pub(crate) use {
-    insert_children, mirror_apply_fn, mirror_record_fn, pg_upsert_batch_if_newer,
-    sqlite_upsert_if_newer,
-};
+pub(crate) use {mirror_apply_fn, mirror_record_fn, replace_children, sqlite_upsert_if_newer};
 
 /// Metadata as stored: JSON text with keys in order, so equal maps store equal text.
 pub fn stored_metadata(metadata: &std::collections::HashMap<String, String>) -> String {
@@ -461,7 +475,13 @@ impl Database {
     pub fn migrate(&self) -> anyhow::Result<()> {
         let mut conn = self.pool.get()?;
         let result = match &mut *conn {
-            AnyConnection::Postgresql(c) => c.run_pending_migrations(MIGRATIONS).map(|_| ()),
+            AnyConnection::Postgresql(c) => {
+                let ran = c.run_pending_migrations(MIGRATIONS).map(|_| ());
+                if ran.is_ok() {
+                    compress_payloads_with_lz4(c);
+                }
+                ran
+            }
             AnyConnection::Sqlite(c) => c.run_pending_migrations(MIGRATIONS).map(|_| ()),
         };
         result.map_err(|err| anyhow::anyhow!("running migrations: {err}"))

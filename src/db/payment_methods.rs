@@ -30,7 +30,7 @@ pub struct PaymentMethodRow {
     pub watermark: Option<i64>,
 }
 
-#[derive(Debug, AsChangeset, Insertable)]
+#[derive(Debug, AsChangeset, Insertable, serde::Serialize)]
 #[diesel(table_name = payment_methods, treat_none_as_null = true)]
 struct PaymentMethodChangeset<'a> {
     stripe_customer_id: Option<&'a str>,

@@ -31,7 +31,7 @@ pub struct PaymentRow {
 }
 
 /// Every column Stripe's state decides.
-#[derive(Debug, AsChangeset, Insertable)]
+#[derive(Debug, AsChangeset, Insertable, serde::Serialize)]
 #[diesel(table_name = payments, treat_none_as_null = true)]
 struct PaymentChangeset<'a> {
     amount: i64,

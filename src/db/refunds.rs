@@ -29,7 +29,7 @@ pub struct RefundRow {
     pub watermark: Option<i64>,
 }
 
-#[derive(Debug, AsChangeset, Insertable)]
+#[derive(Debug, AsChangeset, Insertable, serde::Serialize)]
 #[diesel(table_name = refunds, treat_none_as_null = true)]
 struct RefundChangeset<'a> {
     stripe_payment_intent_id: Option<&'a str>,

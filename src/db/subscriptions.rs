@@ -36,7 +36,7 @@ pub struct SubscriptionRow {
 }
 
 /// Every column Stripe's state decides: inserted as is, or set over an existing row.
-#[derive(Debug, AsChangeset, Insertable)]
+#[derive(Debug, AsChangeset, Insertable, serde::Serialize)]
 #[diesel(table_name = subscriptions, treat_none_as_null = true)]
 struct SubscriptionChangeset<'a> {
     stripe_customer_id: &'a str,
@@ -124,7 +124,7 @@ pub fn apply_subscriptions(
     Ok(outcomes)
 }
 
-#[derive(Debug, Insertable)]
+#[derive(Debug, Insertable, serde::Serialize)]
 #[diesel(table_name = subscription_items)]
 struct NewItem<'a> {
     id: String,
@@ -143,12 +143,6 @@ fn replace_items(
     subscriptions: &[&SubscriptionSnapshot],
 ) -> QueryResult<()> {
     let ids: Vec<&str> = subscriptions.iter().map(|s| s.id.as_str()).collect();
-    diesel::delete(
-        subscription_items::table
-            .filter(subscription_items::tenant_id.eq(tenant_id))
-            .filter(subscription_items::stripe_subscription_id.eq_any(&ids)),
-    )
-    .execute(conn)?;
     let rows: Vec<NewItem<'_>> = subscriptions
         .iter()
         .flat_map(|s| {
@@ -163,7 +157,14 @@ fn replace_items(
             })
         })
         .collect();
-    super::insert_children!(conn, subscription_items::table, rows)
+    super::replace_children!(
+        conn,
+        subscription_items,
+        stripe_subscription_id,
+        tenant_id,
+        &ids,
+        rows
+    )
 }
 
 pub fn find_by_stripe_id(

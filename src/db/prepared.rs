@@ -1,0 +1,281 @@
+//! PostgreSQL statements of fixed text that stay prepared on their connection.
+//!
+//! Diesel caches a prepared statement only when its SQL cannot vary: a multi-row `INSERT`
+//! built from a `Vec`, an `UPDATE` and anything from `sql_query` are parsed and planned again
+//! on every call. The receiver's batch statements run thousands of times a second, so they are
+//! written once over arrays (`unnest($1::text[], ...)`): the text is the same whatever the
+//! batch size, Diesel keeps the statement prepared (keyed by its text), and PostgreSQL skips
+//! parsing and, once it settles on a generic plan, planning.
+
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use std::collections::HashSet;
+
+use diesel::sql_types::{Array, Bool, HasSqlType, Text, Untyped};
+use diesel::{PgConnection, QueryResult, RunQueryDsl};
+
+type Bind<'a> = Box<dyn QueryFragment<Pg> + Send + 'a>;
+
+/// SQL text with one bind parameter between each two of its parts.
+pub struct Prepared<'a> {
+    parts: Vec<&'a str>,
+    binds: Vec<Bind<'a>>,
+}
+
+/// Starts a statement from its parts: `parts.len() - 1` binds are expected, added in order
+/// with [`Prepared::bind`]. The parts must not vary with the data, or nothing is gained.
+pub fn prepared<'a, S: AsRef<str> + ?Sized + 'a>(
+    parts: impl IntoIterator<Item = &'a S>,
+) -> Prepared<'a> {
+    let parts: Vec<&'a str> = parts.into_iter().map(AsRef::as_ref).collect();
+    Prepared {
+        binds: Vec::with_capacity(parts.len().saturating_sub(1)),
+        parts,
+    }
+}
+
+impl<'a> Prepared<'a> {
+    /// Adds the next bind parameter, of SQL type `ST`.
+    pub fn bind<'b, ST, T>(self, value: T) -> Prepared<'b>
+    where
+        'a: 'b,
+        Pg: HasSqlType<ST>,
+        T: diesel::expression::AsExpression<ST>,
+        T::Expression: QueryFragment<Pg> + Send + 'b,
+        ST: diesel::sql_types::SqlType + diesel::expression::TypedExpressionType,
+    {
+        let mut binds: Vec<Bind<'b>> = self.binds;
+        binds.push(Box::new(value.as_expression()));
+        let parts: Vec<&'b str> = self.parts;
+        Prepared { parts, binds }
+    }
+}
+
+impl QueryFragment<Pg> for Prepared<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        if self.parts.len() != self.binds.len() + 1 {
+            return Err(diesel::result::Error::QueryBuilderError(
+                format!(
+                    "a prepared statement of {} parts needs {} binds, got {}",
+                    self.parts.len(),
+                    self.parts.len().saturating_sub(1),
+                    self.binds.len()
+                )
+                .into(),
+            ));
+        }
+        for (part, bind) in self.parts.iter().zip(&self.binds) {
+            out.push_sql(part);
+            bind.walk_ast(out.reborrow())?;
+        }
+        if let Some(last) = self.parts.last() {
+            out.push_sql(last);
+        }
+        Ok(())
+    }
+}
+
+/// No static id: Diesel's cache keys the statement by its SQL text and bind types.
+impl QueryId for Prepared<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+/// Rows are read by column name (`QueryableByName`), as from `sql_query`.
+impl Query for Prepared<'_> {
+    type SqlType = Untyped;
+}
+
+impl RunQueryDsl<PgConnection> for Prepared<'_> {}
+
+/// A value as JSON, for a row sent to `json_populate_recordset`.
+pub fn json_value<T: serde::Serialize + ?Sized>(value: &T) -> QueryResult<serde_json::Value> {
+    serde_json::to_value(value).map_err(|err| diesel::result::Error::SerializationError(err.into()))
+}
+
+/// A row (a struct whose fields are named as its table's columns) as a JSON object.
+pub fn json_object<T: serde::Serialize + ?Sized>(
+    row: &T,
+) -> QueryResult<serde_json::Map<String, serde_json::Value>> {
+    match json_value(row)? {
+        serde_json::Value::Object(fields) => Ok(fields),
+        other => Err(diesel::result::Error::SerializationError(
+            format!("a row must serialize to a JSON object, not {other}").into(),
+        )),
+    }
+}
+
+/// Inserts rows (structs whose fields are named as the table's columns) in one statement:
+/// `INSERT INTO t (cols) SELECT cols FROM json_populate_recordset(NULL::t, $1::json)`. The
+/// columns are the first row's fields, so the text is the same for every call with rows of
+/// one type.
+pub fn insert_rows<T: serde::Serialize>(
+    pg: &mut PgConnection,
+    table: &str,
+    rows: &[T],
+) -> QueryResult<()> {
+    let rows = rows
+        .iter()
+        .map(json_object)
+        .collect::<QueryResult<Vec<_>>>()?;
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    let columns = first
+        .keys()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let json = serde_json::to_string(&rows)
+        .map_err(|err| diesel::result::Error::SerializationError(err.into()))?;
+    let parts = [
+        format!(
+            "INSERT INTO {table} ({columns}) SELECT {columns} \
+             FROM json_populate_recordset(NULL::{table}, "
+        ),
+        "::json)".to_owned(),
+    ];
+    prepared(&parts)
+        .bind::<Text, _>(json)
+        .execute(pg)
+        .map(|_| ())
+}
+
+/// The batch statements of one mirror table on PostgreSQL, each of fixed text (prepared once
+/// per connection), built once per table from its column names.
+pub struct MirrorSql {
+    /// `INSERT INTO t (cols) SELECT cols FROM json_populate_recordset(NULL::t, $1::json) ON
+    /// CONFLICT (tenant_id, key) DO UPDATE SET col = EXCLUDED.col ... WHERE the stored
+    /// watermark is older (or equal, when `$2`) RETURNING tenant_id, key`: the rows come as
+    /// one JSON array, in key order, so locks are taken in that order. The conflict clause
+    /// settles a race between two writers inserting the same object without an error (no
+    /// savepoint is needed inside a batch), and each row is locked by the statement itself.
+    upsert: [String; 3],
+    /// The watermarks of rows not written, one lookup by the full unique key each (so the
+    /// plan does not depend on the table's statistics), to tell a tie from stale state. It
+    /// is a statement of its own: it must see what a concurrent writer committed while the
+    /// upsert waited for its lock.
+    watermarks: [String; 3],
+}
+
+/// A (tenant id, Stripe id) pair returned by a batch statement.
+#[derive(diesel::QueryableByName)]
+struct Key {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    tenant_id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+}
+
+impl MirrorSql {
+    /// `insert_only`: columns set when the row is created; `state`: the columns an event's
+    /// state decides, `watermark` among them.
+    pub fn new(table: &str, key: &str, insert_only: &[&str], state: &[&str]) -> Self {
+        let columns = insert_only
+            .iter()
+            .chain(state)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let set = state
+            .iter()
+            .map(|column| format!("{column} = EXCLUDED.{column}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Self {
+            upsert: [
+                format!(
+                    "INSERT INTO {table} ({columns}) SELECT {columns} \
+                     FROM json_populate_recordset(NULL::{table}, "
+                ),
+                format!(
+                    "::json) ON CONFLICT (tenant_id, {key}) DO UPDATE SET {set} \
+                     WHERE {table}.watermark IS NULL OR {table}.watermark < EXCLUDED.watermark \
+                     OR ({table}.watermark = EXCLUDED.watermark AND "
+                ),
+                format!(") RETURNING tenant_id, {key} AS id"),
+            ],
+            watermarks: [
+                format!(
+                    "SELECT k.tenant_id, k.id, (SELECT t.watermark FROM {table} t \
+                     WHERE t.tenant_id = k.tenant_id AND t.{key} = k.id) AS watermark \
+                     FROM unnest("
+                ),
+                "::text[], ".to_owned(),
+                "::text[]) AS k(tenant_id, id)".to_owned(),
+            ],
+        }
+    }
+
+    /// Writes `rows` (JSON objects, one per item, each object at most once and in key order)
+    /// under the watermark rule; `items` are their (tenant id, Stripe id, created). With
+    /// `equal_wins`, state of the row's own second wins too (`Freshness::Current`).
+    pub fn upsert(
+        &self,
+        pg: &mut PgConnection,
+        items: &[(&str, &str, i64)],
+        rows: &[serde_json::Value],
+        equal_wins: bool,
+    ) -> QueryResult<Vec<super::Applied>> {
+        let json = serde_json::to_string(rows)
+            .map_err(|err| diesel::result::Error::SerializationError(err.into()))?;
+        let written: HashSet<(String, String)> = prepared(&self.upsert)
+            .bind::<Text, _>(json)
+            .bind::<Bool, _>(equal_wins)
+            .load::<Key>(pg)?
+            .into_iter()
+            .map(|key| (key.tenant_id, key.id))
+            .collect();
+        let (tenants, ids): (Vec<&str>, Vec<&str>) = items
+            .iter()
+            .filter(|(tenant, id, _)| !written.contains(&((*tenant).to_owned(), (*id).to_owned())))
+            .map(|(tenant, id, _)| (*tenant, *id))
+            .unzip();
+        let stored: Vec<super::StoredWatermark> = if ids.is_empty() {
+            Vec::new()
+        } else {
+            prepared(&self.watermarks)
+                .bind::<Array<Text>, _>(tenants)
+                .bind::<Array<Text>, _>(ids)
+                .load(pg)?
+        };
+        Ok(super::settle_batch(items, &written, &stored))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::query_builder::QueryFragment;
+    use diesel::sql_types::{Array, BigInt, Text};
+
+    use super::prepared;
+
+    fn sql_of(query: &impl QueryFragment<diesel::pg::Pg>) -> String {
+        diesel::debug_query::<diesel::pg::Pg, _>(query)
+            .to_string()
+            .split(" -- binds")
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    #[test]
+    fn binds_are_numbered_between_the_parts_and_the_text_does_not_depend_on_their_size() {
+        let small = prepared(["SELECT * FROM unnest(", "::text[]) LIMIT ", ""])
+            .bind::<Array<Text>, _>(vec!["a"])
+            .bind::<BigInt, _>(1_i64);
+        let large = prepared(["SELECT * FROM unnest(", "::text[]) LIMIT ", ""])
+            .bind::<Array<Text>, _>(vec!["a", "b", "c"])
+            .bind::<BigInt, _>(3_i64);
+        assert_eq!(sql_of(&small), "SELECT * FROM unnest($1::text[]) LIMIT $2");
+        assert_eq!(sql_of(&small), sql_of(&large));
+        assert!(small.is_safe_to_cache_prepared(&diesel::pg::Pg).unwrap());
+    }
+
+    #[test]
+    fn a_missing_bind_is_an_error_not_a_bad_statement() {
+        let missing = prepared(["SELECT ", " + ", ""]).bind::<BigInt, _>(1_i64);
+        let mut builder = diesel::pg::PgQueryBuilder::default();
+        assert!(missing.to_sql(&mut builder, &diesel::pg::Pg).is_err());
+    }
+}
