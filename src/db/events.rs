@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
 
 use super::AnyConnection;
-use super::prepared::prepared;
+use super::prepared::{Key, prepared};
 use super::schema::stripe_events;
 
 /// The outcome recorded for an event.
@@ -19,15 +19,6 @@ struct Outcome {
     event_id: String,
     #[diesel(sql_type = Text)]
     outcome: String,
-}
-
-/// An event a batch insert stored (not one already there).
-#[derive(QueryableByName)]
-struct Inserted {
-    #[diesel(sql_type = Text)]
-    tenant_id: String,
-    #[diesel(sql_type = Text)]
-    event_id: String,
 }
 
 pub const APPLIED: &str = "applied";
@@ -74,7 +65,7 @@ pub fn insert_new<'r>(
             // One array per column (sent in binary, so payloads need no escaping): the
             // statement's text is the same for any batch size and stays prepared.
             let column = |f: fn(&NewEvent<'r>) -> &'r str| rows.iter().map(f).collect::<Vec<_>>();
-            let inserted: Vec<Inserted> = prepared([
+            let inserted: Vec<Key> = prepared([
                 "INSERT INTO stripe_events (id, tenant_id, endpoint_id, event_id, event_type, \
                  object_id, stripe_created, api_version, payload, outcome, received_at) \
                  SELECT * FROM unnest(",
@@ -88,7 +79,7 @@ pub fn insert_new<'r>(
                 "::text[], ",
                 "::text[], ",
                 "::text[], ",
-                "::timestamp[]) ON CONFLICT DO NOTHING RETURNING tenant_id, event_id",
+                "::timestamp[]) ON CONFLICT DO NOTHING RETURNING tenant_id, event_id AS id",
             ])
             .bind::<Array<Text>, _>(column(|r| r.id))
             .bind::<Array<Text>, _>(column(|r| r.tenant_id))
@@ -106,7 +97,7 @@ pub fn insert_new<'r>(
             .load(pg)?;
             Ok(inserted
                 .into_iter()
-                .map(|row| (row.tenant_id, row.event_id))
+                .map(|row| (row.tenant_id, row.id))
                 .collect())
         }
         AnyConnection::Sqlite(sqlite) => {
@@ -149,8 +140,8 @@ pub fn set_outcomes(
 ) -> QueryResult<()> {
     match conn {
         // Diesel never keeps an UPDATE prepared; this one runs for most batches.
-        // Each event is looked up by the full unique key, so the plan kept for the statement
-        // cannot turn into a scan of the tenant's events.
+        // Each event is looked up by the full unique key, so no plan can turn into a scan of
+        // the tenant's events.
         AnyConnection::Postgresql(pg) => prepared([
             "UPDATE stripe_events e SET outcome = ",
             " FROM unnest(",

@@ -374,43 +374,6 @@ macro_rules! replace_children {
     }};
 }
 
-/// The watermark of a row the batch statement did not write (`None`: no row, or none yet).
-#[derive(Debug, diesel::QueryableByName)]
-pub struct StoredWatermark {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    pub tenant_id: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    pub id: String,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
-    pub watermark: Option<i64>,
-}
-
-/// Each item's outcome after a batch upsert: written, or a tie or stale by the stored
-/// watermark.
-pub(crate) fn settle_batch(
-    items: &[(&str, &str, i64)],
-    written: &std::collections::HashSet<(String, String)>,
-    stored: &[StoredWatermark],
-) -> Vec<Applied> {
-    items
-        .iter()
-        .map(|&(tenant, id, at)| {
-            if written.contains(&(tenant.to_owned(), id.to_owned())) {
-                return Applied::Written;
-            }
-            let watermark = stored
-                .iter()
-                .find(|s| s.tenant_id == tenant && s.id == id)
-                .and_then(|s| s.watermark);
-            if watermark == Some(at) {
-                Applied::Tie
-            } else {
-                Applied::Stale
-            }
-        })
-        .collect()
-}
-
 pub(crate) use {mirror_apply_fn, mirror_record_fn, replace_children, sqlite_upsert_if_newer};
 
 /// Metadata as stored: JSON text with keys in order, so equal maps store equal text.

@@ -88,9 +88,16 @@ impl Query for Prepared<'_> {
 
 impl RunQueryDsl<PgConnection> for Prepared<'_> {}
 
+/// A row that could not be turned into JSON, as Diesel's error.
+fn not_serialized(
+    err: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> diesel::result::Error {
+    diesel::result::Error::SerializationError(err.into())
+}
+
 /// A value as JSON, for a row sent to `json_populate_recordset`.
 pub fn json_value<T: serde::Serialize + ?Sized>(value: &T) -> QueryResult<serde_json::Value> {
-    serde_json::to_value(value).map_err(|err| diesel::result::Error::SerializationError(err.into()))
+    serde_json::to_value(value).map_err(not_serialized)
 }
 
 /// A row (a struct whose fields are named as its table's columns) as a JSON object.
@@ -99,9 +106,9 @@ pub fn json_object<T: serde::Serialize + ?Sized>(
 ) -> QueryResult<serde_json::Map<String, serde_json::Value>> {
     match json_value(row)? {
         serde_json::Value::Object(fields) => Ok(fields),
-        other => Err(diesel::result::Error::SerializationError(
-            format!("a row must serialize to a JSON object, not {other}").into(),
-        )),
+        other => Err(not_serialized(format!(
+            "a row must serialize to a JSON object, not {other}"
+        ))),
     }
 }
 
@@ -126,8 +133,7 @@ pub fn insert_rows<T: serde::Serialize>(
         .map(String::as_str)
         .collect::<Vec<_>>()
         .join(", ");
-    let json = serde_json::to_string(&rows)
-        .map_err(|err| diesel::result::Error::SerializationError(err.into()))?;
+    let json = serde_json::to_string(&rows).map_err(not_serialized)?;
     let parts = [
         format!(
             "INSERT INTO {table} ({columns}) SELECT {columns} \
@@ -158,13 +164,13 @@ pub struct MirrorSql {
     watermarks: [String; 3],
 }
 
-/// A (tenant id, Stripe id) pair returned by a batch statement.
+/// A (tenant id, Stripe or event id) pair returned by a batch statement.
 #[derive(diesel::QueryableByName)]
-struct Key {
+pub struct Key {
     #[diesel(sql_type = diesel::sql_types::Text)]
-    tenant_id: String,
+    pub tenant_id: String,
     #[diesel(sql_type = diesel::sql_types::Text)]
-    id: String,
+    pub id: String,
 }
 
 impl MirrorSql {
@@ -217,8 +223,7 @@ impl MirrorSql {
         rows: &[serde_json::Value],
         equal_wins: bool,
     ) -> QueryResult<Vec<super::Applied>> {
-        let json = serde_json::to_string(rows)
-            .map_err(|err| diesel::result::Error::SerializationError(err.into()))?;
+        let json = serde_json::to_string(rows).map_err(not_serialized)?;
         let written: HashSet<(String, String)> = prepared(&self.upsert)
             .bind::<Text, _>(json)
             .bind::<Bool, _>(equal_wins)
@@ -231,7 +236,7 @@ impl MirrorSql {
             .filter(|(tenant, id, _)| !written.contains(&((*tenant).to_owned(), (*id).to_owned())))
             .map(|(tenant, id, _)| (*tenant, *id))
             .unzip();
-        let stored: Vec<super::StoredWatermark> = if ids.is_empty() {
+        let stored: Vec<StoredWatermark> = if ids.is_empty() {
             Vec::new()
         } else {
             prepared(&self.watermarks)
@@ -239,8 +244,45 @@ impl MirrorSql {
                 .bind::<Array<Text>, _>(ids)
                 .load(pg)?
         };
-        Ok(super::settle_batch(items, &written, &stored))
+        Ok(settle_batch(items, &written, &stored))
     }
+}
+
+/// The watermark of a row the batch statement did not write (`None`: no row, or none yet).
+#[derive(Debug, diesel::QueryableByName)]
+struct StoredWatermark {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    tenant_id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    watermark: Option<i64>,
+}
+
+/// Each item's outcome after a batch upsert: written, or a tie or stale by the stored
+/// watermark.
+fn settle_batch(
+    items: &[(&str, &str, i64)],
+    written: &std::collections::HashSet<(String, String)>,
+    stored: &[StoredWatermark],
+) -> Vec<super::Applied> {
+    items
+        .iter()
+        .map(|&(tenant, id, at)| {
+            if written.contains(&(tenant.to_owned(), id.to_owned())) {
+                return super::Applied::Written;
+            }
+            let watermark = stored
+                .iter()
+                .find(|s| s.tenant_id == tenant && s.id == id)
+                .and_then(|s| s.watermark);
+            if watermark == Some(at) {
+                super::Applied::Tie
+            } else {
+                super::Applied::Stale
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
