@@ -319,11 +319,16 @@ fn new_event<'a>(pending: &'a Pending, id: &'a str) -> NewEvent<'a> {
         stripe_created: event.created,
         api_version: event.api_version.as_deref(),
         payload: &pending.payload,
-        outcome: match event.target {
-            Target::Nothing => events::IGNORED,
-            _ => events::APPLIED,
-        },
+        outcome: usual_outcome(&event.target),
         received_at: Utc::now().naive_utc(),
+    }
+}
+
+/// The outcome an event is stored with, before applying it shows otherwise.
+fn usual_outcome(target: &Target) -> &'static str {
+    match target {
+        Target::Nothing => events::IGNORED,
+        _ => events::APPLIED,
     }
 }
 
@@ -386,6 +391,24 @@ pub(crate) fn store_batch(
             (&batch[a].tenant_id, &batch[a].event.id)
                 .cmp(&(&batch[b].tenant_id, &batch[b].event.id))
         });
+        // The outcome each event is stored with: what it gets if every distinct event of the
+        // batch is new, which is nearly always so. An event superseded by a newer one of its
+        // object in the batch is thus stored as such, and not updated after the apply.
+        let mut distinct = by_event.clone();
+        distinct.dedup_by(|&mut a, &mut b| same_event(&batch[a], &batch[b]));
+        let mut stored_as: Vec<&'static str> = batch
+            .iter()
+            .map(|p| usual_outcome(&p.event.target))
+            .collect();
+        for (i, outcome) in supersede(batch, &mut distinct).1 {
+            stored_as[i] = outcome;
+        }
+        // A repeat within the batch is the same row: it carries the first delivery's outcome.
+        for pair in by_event.windows(2) {
+            if same_event(&batch[pair[0]], &batch[pair[1]]) {
+                stored_as[pair[1]] = stored_as[pair[0]];
+            }
+        }
         let ids: Vec<String> = by_event
             .iter()
             .map(|_| uuid::Uuid::new_v4().to_string())
@@ -393,7 +416,10 @@ pub(crate) fn store_batch(
         let rows: Vec<NewEvent<'_>> = by_event
             .iter()
             .zip(&ids)
-            .map(|(&i, id)| new_event(&batch[i], id))
+            .map(|(&i, id)| NewEvent {
+                outcome: stored_as[i],
+                ..new_event(&batch[i], id)
+            })
             .collect();
         let mut inserted = events::insert_new(conn, &rows)?;
         // The first delivery of each newly inserted event applies it; its repeats in this batch
@@ -401,46 +427,16 @@ pub(crate) fn store_batch(
         let (mut fresh, repeats): (Vec<usize>, Vec<usize>) = by_event.iter().partition(|&&i| {
             inserted.remove(&(batch[i].tenant_id.clone(), batch[i].event.id.clone()))
         });
-        fresh.sort_by(|&a, &b| {
-            let key = |i: usize| {
-                let event = &batch[i].event;
-                let (kind, object) = event.target.lock_key();
-                (kind, object, &batch[i].tenant_id, event.created, &event.id)
-            };
-            key(a).cmp(&key(b))
-        });
-        // Several new events of one object: only the newest is written; the others are older
-        // state (stale), or of its very second, which makes the object's order undecidable
-        // from `created` alone: those are re-read from Stripe after the commit.
-        let mut newest: Vec<usize> = Vec::with_capacity(fresh.len());
-        let mut superseded: Vec<(usize, &'static str)> = Vec::new();
-        for (pos, &i) in fresh.iter().enumerate() {
-            let same_object = |j: usize| {
-                batch[j].event.target.lock_key() == batch[i].event.target.lock_key()
-                    && batch[j].tenant_id == batch[i].tenant_id
-            };
-            match fresh.get(pos + 1) {
-                Some(&next) if same_object(next) && batch[i].event.target.is_state() => {
-                    let tie = batch[next].event.created == batch[i].event.created;
-                    superseded.push((
-                        i,
-                        if tie {
-                            events::REFRESH_PENDING
-                        } else {
-                            events::STALE
-                        },
-                    ));
-                }
-                _ => newest.push(i),
-            }
-        }
+        let (newest, superseded) = supersede(batch, &mut fresh);
         let mut applied = apply_batch(conn, batch, &newest)?;
         applied.extend(superseded);
         let mut outcomes = vec![""; batch.len()];
+        // Outcomes other than the one stored (an event older than its row, or one whose newer
+        // event in the batch had been stored before), recorded per tenant and outcome.
         let mut unusual: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
         for (i, outcome) in applied {
             outcomes[i] = outcome;
-            if outcome != events::APPLIED && outcome != events::IGNORED {
+            if outcome != stored_as[i] {
                 unusual
                     .entry((batch[i].tenant_id.as_str(), outcome))
                     .or_default()
@@ -474,6 +470,49 @@ pub(crate) fn store_batch(
         }
         Ok(outcomes)
     })
+}
+
+fn same_event(a: &Pending, b: &Pending) -> bool {
+    a.event.id == b.event.id && a.tenant_id == b.tenant_id
+}
+
+/// Sorts new events (batch indices, each event once) into lock order and splits them into
+/// those to write and those superseded. Several new events of one object: only the newest is
+/// written; the others are older state (stale), or of its very second, which makes the
+/// object's order undecidable from `created` alone: those are re-read from Stripe after the
+/// commit.
+fn supersede(batch: &[Pending], fresh: &mut [usize]) -> (Vec<usize>, Vec<(usize, &'static str)>) {
+    fresh.sort_by(|&a, &b| {
+        let key = |i: usize| {
+            let event = &batch[i].event;
+            let (kind, object) = event.target.lock_key();
+            (kind, object, &batch[i].tenant_id, event.created, &event.id)
+        };
+        key(a).cmp(&key(b))
+    });
+    let mut newest: Vec<usize> = Vec::with_capacity(fresh.len());
+    let mut superseded: Vec<(usize, &'static str)> = Vec::new();
+    for (pos, &i) in fresh.iter().enumerate() {
+        let same_object = |j: usize| {
+            batch[j].event.target.lock_key() == batch[i].event.target.lock_key()
+                && batch[j].tenant_id == batch[i].tenant_id
+        };
+        match fresh.get(pos + 1) {
+            Some(&next) if same_object(next) && batch[i].event.target.is_state() => {
+                let tie = batch[next].event.created == batch[i].event.created;
+                superseded.push((
+                    i,
+                    if tie {
+                        events::REFRESH_PENDING
+                    } else {
+                        events::STALE
+                    },
+                ));
+            }
+            _ => newest.push(i),
+        }
+    }
+    (newest, superseded)
 }
 
 /// The mirror writes of a batch: one call per table (one statement on PostgreSQL) with its
