@@ -139,18 +139,18 @@ pub fn set_outcomes(
     outcome: &str,
 ) -> QueryResult<()> {
     match conn {
-        // Diesel never keeps an UPDATE prepared; this one runs for most batches.
-        // Each event is looked up by the full unique key, so no plan can turn into a scan of
-        // the tenant's events.
+        // By the full unique key, planned per call for the table as it is (see `prepared`):
+        // no plan made while the table was small can turn into a scan of the tenant's events.
         AnyConnection::Postgresql(pg) => prepared([
-            "UPDATE stripe_events e SET outcome = ",
-            " FROM unnest(",
-            "::text[]) AS k(id) WHERE e.tenant_id = ",
-            " AND e.event_id = k.id",
+            "UPDATE stripe_events SET outcome = ",
+            " WHERE tenant_id = ",
+            " AND event_id = ANY(",
+            "::text[])",
         ])
         .bind::<Text, _>(outcome)
-        .bind::<Array<Text>, _>(event_ids)
         .bind::<Text, _>(tenant_id)
+        .bind::<Array<Text>, _>(event_ids)
+        .planned_per_call()
         .execute(pg),
         AnyConnection::Sqlite(sqlite) => diesel::update(
             stripe_events::table
@@ -170,14 +170,15 @@ pub fn outcomes(
     event_ids: &[&str],
 ) -> QueryResult<Vec<(String, String)>> {
     match conn {
-        // By the full unique key, as in `set_outcomes`.
+        // As in `set_outcomes`.
         AnyConnection::Postgresql(pg) => Ok(prepared([
-            "SELECT e.event_id, e.outcome FROM unnest(",
-            "::text[]) AS k(id) JOIN stripe_events e ON e.tenant_id = ",
-            " AND e.event_id = k.id",
+            "SELECT event_id, outcome FROM stripe_events WHERE tenant_id = ",
+            " AND event_id = ANY(",
+            "::text[])",
         ])
-        .bind::<Array<Text>, _>(event_ids)
         .bind::<Text, _>(tenant_id)
+        .bind::<Array<Text>, _>(event_ids)
+        .planned_per_call()
         .load::<Outcome>(pg)?
         .into_iter()
         .map(|row| (row.event_id, row.outcome))
@@ -190,16 +191,15 @@ pub fn outcomes(
     }
 }
 
-/// The outcome recorded for an event already received.
+/// The outcome recorded for an event already received (through `outcomes`, whose lookup is
+/// planned per call on PostgreSQL).
 pub fn outcome(
     conn: &mut AnyConnection,
     tenant_id: &str,
     event_id: &str,
 ) -> QueryResult<Option<String>> {
-    stripe_events::table
-        .filter(stripe_events::tenant_id.eq(tenant_id))
-        .filter(stripe_events::event_id.eq(event_id))
-        .select(stripe_events::outcome)
-        .first(conn)
-        .optional()
+    Ok(outcomes(conn, tenant_id, &[event_id])?
+        .into_iter()
+        .next()
+        .map(|(_, outcome)| outcome))
 }
