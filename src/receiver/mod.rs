@@ -393,7 +393,8 @@ pub(crate) fn store_batch(
         });
         // The outcome each event is stored with: what it gets if every distinct event of the
         // batch is new, which is nearly always so. An event superseded by a newer one of its
-        // object in the batch is thus stored as such, and not updated after the apply.
+        // object in the batch is thus stored as such, and not updated after the apply. Only
+        // each event's first delivery counts: a repeat in the batch is never inserted.
         let mut distinct = by_event.clone();
         distinct.dedup_by(|&mut a, &mut b| same_event(&batch[a], &batch[b]));
         let mut stored_as: Vec<&'static str> = batch
@@ -402,12 +403,6 @@ pub(crate) fn store_batch(
             .collect();
         for (i, outcome) in supersede(batch, &mut distinct).1 {
             stored_as[i] = outcome;
-        }
-        // A repeat within the batch is the same row: it carries the first delivery's outcome.
-        for pair in by_event.windows(2) {
-            if same_event(&batch[pair[0]], &batch[pair[1]]) {
-                stored_as[pair[1]] = stored_as[pair[0]];
-            }
         }
         let ids: Vec<String> = by_event
             .iter()
@@ -751,4 +746,112 @@ async fn refresh(state: &AppState, tenant_id: &str, event: &Event) -> Result<(),
         })
         .await
         .map_err(unavailable)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use diesel::prelude::*;
+
+    use super::*;
+    use crate::db::Database;
+    use crate::db::schema::{stripe_events, subscriptions};
+
+    fn delivery(id: &str, created: i64, status: &str) -> Pending {
+        let body = serde_json::json!({
+            "id": id, "object": "event", "type": "customer.subscription.updated",
+            "created": created,
+            "data": {"object": {
+                "id": "sub_batch", "object": "subscription", "customer": "cus_batch",
+                "status": status, "cancel_at_period_end": false, "created": 1_700_000_000,
+                "metadata": {},
+                "items": {"object": "list", "data": [{"id": "si_1", "quantity": 1,
+                    "price": {"id": "price_1", "unit_amount": 500, "currency": "usd",
+                              "recurring": {"interval": "month"}}}]}}}
+        })
+        .to_string();
+        Pending {
+            tenant_id: "tenant_batch".into(),
+            endpoint_id: "we_batch".into(),
+            event: parse_event(body.as_bytes()).unwrap(),
+            payload: body,
+            notify: false,
+        }
+    }
+
+    fn stored(conn: &mut AnyConnection) -> (BTreeMap<String, String>, Vec<String>) {
+        let AnyConnection::Sqlite(sqlite) = conn else {
+            panic!("the test database is SQLite");
+        };
+        let outcomes = stripe_events::table
+            .select((stripe_events::event_id, stripe_events::outcome))
+            .load::<(String, String)>(sqlite)
+            .unwrap()
+            .into_iter()
+            .collect();
+        let status = subscriptions::table
+            .select(subscriptions::status)
+            .load::<String>(sqlite)
+            .unwrap();
+        (outcomes, status)
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_stores_each_event_with_the_outcome_it_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("batch.db").display());
+        let db = Database::connect(&url, 1).unwrap();
+        db.migrate().unwrap();
+        let mut conn = db.connect_one().unwrap();
+
+        // Three states of one subscription out of order, one delivered twice: only the newest
+        // is written; the others are stored stale (decided before the insert).
+        let first = [
+            delivery("evt_b", 110, "past_due"),
+            delivery("evt_a", 100, "active"),
+            delivery("evt_c", 120, "canceled"),
+            delivery("evt_a", 100, "active"),
+        ];
+        let answered = store_batch(&mut conn, &first).unwrap();
+        assert_eq!(answered, ["stale", "stale", "applied", "duplicate"]);
+        assert_eq!(
+            stored(&mut conn),
+            (
+                map(&[("evt_a", "stale"), ("evt_b", "stale"), ("evt_c", "applied")]),
+                vec!["canceled".to_owned()]
+            )
+        );
+
+        // evt_c again, an older new event, and a new one of evt_c's very second. The batch
+        // alone would apply evt_d; the stored row's watermark makes it a tie, so its stored
+        // outcome is corrected to match what the delivery is answered.
+        let second = [
+            delivery("evt_c", 120, "canceled"),
+            delivery("evt_d", 120, "unpaid"),
+            delivery("evt_e", 90, "trialing"),
+        ];
+        let answered = store_batch(&mut conn, &second).unwrap();
+        assert_eq!(answered, ["duplicate", "refresh_pending", "stale"]);
+        assert_eq!(
+            stored(&mut conn),
+            (
+                map(&[
+                    ("evt_a", "stale"),
+                    ("evt_b", "stale"),
+                    ("evt_c", "applied"),
+                    ("evt_d", "refresh_pending"),
+                    ("evt_e", "stale"),
+                ]),
+                vec!["canceled".to_owned()]
+            )
+        );
+    }
 }
