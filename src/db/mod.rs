@@ -67,10 +67,24 @@ impl DatabaseUrl {
     }
 }
 
-/// Opens connections of the backend the URL names and prepares SQLite ones.
+/// Opens connections of the backend the URL names and prepares them.
 #[derive(Debug)]
 pub struct Manager {
     url: DatabaseUrl,
+    /// PostgreSQL's `plan_cache_mode` for the connection's prepared statements.
+    plans: PlanCacheMode,
+}
+
+/// How PostgreSQL plans a connection's prepared statements.
+#[derive(Debug, Clone, Copy)]
+enum PlanCacheMode {
+    /// Each execution is planned for its values (the pool: Diesel keeps its queries prepared,
+    /// and a generic plan settled on while the tables were small would be kept however large
+    /// they grow, until the next ANALYZE, and would scan them).
+    Custom,
+    /// PostgreSQL's default: a generic plan after five executions if it costs no more (the
+    /// receiver's writer, see [`Database::connect_one`]).
+    Auto,
 }
 
 impl ManageConnection for Manager {
@@ -82,11 +96,11 @@ impl ManageConnection for Manager {
             DatabaseUrl::Postgres(url) => {
                 let mut conn =
                     PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
-                // Statements stay prepared (parsed once), but each execution is planned for
-                // its values: a generic plan settled on while the tables were small would be
-                // kept however large they grow (until the next ANALYZE), and would scan them.
-                conn.batch_execute("SET plan_cache_mode = force_custom_plan")
-                    .map_err(r2d2::Error::QueryError)?;
+                let mode = match self.plans {
+                    PlanCacheMode::Custom => "SET plan_cache_mode = force_custom_plan",
+                    PlanCacheMode::Auto => "SET plan_cache_mode = auto",
+                };
+                conn.batch_execute(mode).map_err(r2d2::Error::QueryError)?;
                 Ok(AnyConnection::Postgresql(conn))
             }
             DatabaseUrl::Sqlite(path) => {
@@ -337,9 +351,9 @@ macro_rules! mirror_record_fn {
 
 /// Replaces the child rows (invoice lines, subscription items) of parents just written: the
 /// old rows of `$parents` (Stripe ids of the tenant, in `$parent` column) are deleted and
-/// `$rows` inserted. On PostgreSQL two prepared statements (the delete looks each parent up by
-/// the unique index's prefix, whatever the statistics; the rows go as JSON,
-/// [`prepared::insert_rows`]); on SQLite, whose writer holds the lock, one insert per row.
+/// `$rows` inserted. On PostgreSQL two statements: the delete, by the unique index's prefix and
+/// planned per call (it reads the table), and the insert of the rows as JSON
+/// ([`prepared::insert_rows`]); on SQLite, whose writer holds the lock, one insert per row.
 macro_rules! replace_children {
     ($conn:expr, $table:ident, $parent:ident, $tenant:expr, $parents:expr, $rows:expr) => {{
         let (tenant_id, parents): (&str, &[&str]) = ($tenant, $parents);
@@ -417,7 +431,10 @@ impl Database {
             .max_size(pool_size.max(1))
             .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(5))
-            .build_unchecked(Manager { url: url.clone() });
+            .build_unchecked(Manager {
+                url: url.clone(),
+                plans: PlanCacheMode::Custom,
+            });
         Ok(Self { pool, url })
     }
 
@@ -428,15 +445,12 @@ impl Database {
     /// call ([`prepared::Prepared::planned_per_call`]). Measured: PostgreSQL spent about a
     /// fifth of its time planning the receiver's statements again on every batch.
     pub fn connect_one(&self) -> Result<AnyConnection, DbError> {
-        let mut conn = Manager {
+        Manager {
             url: self.url.clone(),
+            plans: PlanCacheMode::Auto,
         }
         .connect()
-        .map_err(|err| DbError::Join(format!("connecting: {err}")))?;
-        if let AnyConnection::Postgresql(pg) = &mut conn {
-            pg.batch_execute("SET plan_cache_mode = auto")?;
-        }
-        Ok(conn)
+        .map_err(|err| DbError::Join(format!("connecting: {err}")))
     }
 
     pub fn is_postgres(&self) -> bool {

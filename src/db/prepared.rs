@@ -146,19 +146,15 @@ pub fn insert_rows<T: serde::Serialize>(
     table: &str,
     rows: &[T],
 ) -> QueryResult<()> {
-    let rows = rows
-        .iter()
-        .map(json_object)
-        .collect::<QueryResult<Vec<_>>>()?;
     let Some(first) = rows.first() else {
         return Ok(());
     };
-    let columns = first
+    let columns = json_object(first)?
         .keys()
         .map(String::as_str)
         .collect::<Vec<_>>()
         .join(", ");
-    let json = serde_json::to_string(&rows).map_err(not_serialized)?;
+    let json = serde_json::to_string(rows).map_err(not_serialized)?;
     let parts = [
         format!(
             "INSERT INTO {table} ({columns}) SELECT {columns} \
@@ -182,8 +178,8 @@ pub struct MirrorSql {
     /// settles a race between two writers inserting the same object without an error (no
     /// savepoint is needed inside a batch), and each row is locked by the statement itself.
     upsert: [String; 3],
-    /// The watermarks of rows not written, one lookup by the full unique key each (so the
-    /// plan does not depend on the table's statistics), to tell a tie from stale state. It
+    /// The watermarks of rows not written, one lookup by the full unique key each, planned
+    /// per call (it reads the table), to tell a tie from stale state. It
     /// is a statement of its own: it must see what a concurrent writer committed while the
     /// upsert waited for its lock.
     watermarks: [String; 3],
@@ -338,6 +334,13 @@ mod tests {
         assert_eq!(sql_of(&small), "SELECT * FROM unnest($1::text[]) LIMIT $2");
         assert_eq!(sql_of(&small), sql_of(&large));
         assert!(small.is_safe_to_cache_prepared(&diesel::pg::Pg).unwrap());
+        let per_call = prepared(["SELECT ", ""]).bind::<BigInt, _>(1_i64);
+        assert!(
+            !per_call
+                .planned_per_call()
+                .is_safe_to_cache_prepared(&diesel::pg::Pg)
+                .unwrap()
+        );
     }
 
     #[test]

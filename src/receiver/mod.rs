@@ -401,7 +401,8 @@ pub(crate) fn store_batch(
             .iter()
             .map(|p| usual_outcome(&p.event.target))
             .collect();
-        for (i, outcome) in supersede(batch, &mut distinct).1 {
+        let planned = supersede(batch, &mut distinct);
+        for &(i, outcome) in &planned.1 {
             stored_as[i] = outcome;
         }
         let ids: Vec<String> = by_event
@@ -422,7 +423,12 @@ pub(crate) fn store_batch(
         let (mut fresh, repeats): (Vec<usize>, Vec<usize>) = by_event.iter().partition(|&&i| {
             inserted.remove(&(batch[i].tenant_id.clone(), batch[i].event.id.clone()))
         });
-        let (newest, superseded) = supersede(batch, &mut fresh);
+        // Every distinct event new (`fresh` holds the same first deliveries): the plan stands.
+        let (newest, superseded) = if fresh.len() == distinct.len() {
+            planned
+        } else {
+            supersede(batch, &mut fresh)
+        };
         let mut applied = apply_batch(conn, batch, &newest)?;
         applied.extend(superseded);
         let mut outcomes = vec![""; batch.len()];
