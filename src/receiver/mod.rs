@@ -637,18 +637,27 @@ pub(crate) fn store_and_apply(
     ))
 }
 
-/// Re-reads a tied object from Stripe and writes that current state. A failure is a 503, so
-/// Stripe delivers again and the retry finishes the refresh.
-/// An object re-read as JSON, read as an event of `kind` would carry it. An object Stripe no
-/// longer has (404: a deleted product, price or draft invoice) is the event's state marked
+/// An object our gateway has no typed call for (a product, price, invoice, refund or payment
+/// method), re-read as JSON and read as an `*.updated` event would carry it. An object Stripe
+/// no longer has (404: a deleted product, price or draft invoice) is the event's state marked
 /// deleted, so the tie settles instead of failing on every retry.
 async fn reread(
     stripe: &crate::gateway::StripeGateway,
-    kind: &str,
-    path: &str,
     seen: &Target,
 ) -> Result<Target, crate::gateway::GatewayError> {
-    match stripe.retrieve_json(path).await {
+    let (kind, path) = match seen {
+        Target::Product(p) => ("product.updated", format!("/products/{}", p.id)),
+        Target::Price(p) => ("price.updated", format!("/prices/{}", p.id)),
+        Target::Invoice(i) => ("invoice.updated", format!("/invoices/{}", i.id)),
+        Target::Refund(r) => ("refund.updated", format!("/refunds/{}", r.id)),
+        Target::PaymentMethod(m) => (
+            "payment_method.updated",
+            format!("/payment_methods/{}", m.id),
+        ),
+        // The other targets are re-read through typed calls, or never tie (`refresh`).
+        _ => return Ok(Target::Nothing),
+    };
+    match stripe.retrieve_json(&path).await {
         Ok(object) => Ok(target_of(kind, &object)),
         Err(crate::gateway::GatewayError::Stripe(failure)) if failure.http_status == 404 => {
             Ok(match seen.clone() {
@@ -672,6 +681,8 @@ async fn reread(
     }
 }
 
+/// Re-reads a tied object from Stripe and writes that current state. A failure is a 503, so
+/// Stripe delivers again and the retry finishes the refresh.
 async fn refresh(state: &AppState, tenant_id: &str, event: &Event) -> Result<(), ApiError> {
     let tenant = state
         .tenant_by_id(tenant_id)
@@ -696,46 +707,11 @@ async fn refresh(state: &AppState, tenant_id: &str, event: &Event) -> Result<(),
             .retrieve_checkout_session(&c.id)
             .await
             .map(Target::Checkout),
-        Target::Product(p) => {
-            reread(
-                stripe,
-                "product.updated",
-                &format!("/products/{}", p.id),
-                &event.target,
-            )
-            .await
-        }
-        Target::Price(p) => {
-            reread(
-                stripe,
-                "price.updated",
-                &format!("/prices/{}", p.id),
-                &event.target,
-            )
-            .await
-        }
-        Target::Invoice(i) => {
-            reread(
-                stripe,
-                "invoice.updated",
-                &format!("/invoices/{}", i.id),
-                &event.target,
-            )
-            .await
-        }
-        Target::Refund(r) => {
-            reread(
-                stripe,
-                "refund.updated",
-                &format!("/refunds/{}", r.id),
-                &event.target,
-            )
-            .await
-        }
-        Target::PaymentMethod(m) => {
-            let path = format!("/payment_methods/{}", m.id);
-            reread(stripe, "payment_method.updated", &path, &event.target).await
-        }
+        Target::Product(_)
+        | Target::Price(_)
+        | Target::Invoice(_)
+        | Target::Refund(_)
+        | Target::PaymentMethod(_) => reread(stripe, &event.target).await,
         // Not under the watermark rule: never a tie.
         Target::ChargeRefunded(_) | Target::Nothing => Ok(Target::Nothing),
     }
