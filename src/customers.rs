@@ -4,12 +4,12 @@
 use chrono::Utc;
 
 use crate::auth::Caller;
-use crate::db::customers::{self as rows, Customer, NewCustomer, PageStart};
+use crate::db::customers::{self as rows, Customer, PageStart};
 use crate::domain::{
     Email, Metadata, PageRequest, optional_text, parse_web_url, query_number, query_text,
 };
 use crate::error::ApiError;
-use crate::gateway::{CustomerParams, PortalSession};
+use crate::gateway::{CustomerParams, CustomerSnapshot, PortalSession};
 use crate::state::AppState;
 
 /// Who a customer stands for (the SDK's `identity_type`).
@@ -77,6 +77,8 @@ pub struct NewCustomerInput {
     pub company_unique_id: Option<String>,
     pub entity_unique_id: Option<String>,
     pub entity_type: Option<String>,
+    /// Where the fields sit in the body (`/customer`), for errors found later.
+    pub at: String,
 }
 
 impl NewCustomerInput {
@@ -131,17 +133,52 @@ impl NewCustomerInput {
                 255,
             )?,
             entity_type: optional_text(fields.entity_type, &format!("{at}/entity_type"), 255)?,
+            at: at.to_owned(),
         })
+    }
+
+    /// Whose customer this is: a non-admin caller may only create customers that stand for
+    /// themselves. `user_unique_id` and `company_unique_id` name whom a customer stands for,
+    /// and a customer standing for a user is visible to that user and usable with their cards;
+    /// so only an admin (the tenant's backend) may name anyone other than the caller's own
+    /// `sub`. Refused with 403 `identity_not_yours`, before Stripe is called.
+    fn check_identity(&self, caller: &Caller) -> Result<(), ApiError> {
+        if caller.admin {
+            return Ok(());
+        }
+        for (name, value) in [
+            ("user_unique_id", &self.user_unique_id),
+            ("company_unique_id", &self.company_unique_id),
+        ] {
+            if let Some(value) = value
+                && value != &caller.subject
+            {
+                return Err(ApiError::new(
+                    actix_web::http::StatusCode::FORBIDDEN,
+                    "identity_not_yours",
+                    "Forbidden",
+                    format!(
+                        "{name} {value:?} is not you: a customer you create always stands for the user of your token (sub {:?}); only an admin of this app may create one for someone else",
+                        caller.subject
+                    ),
+                )
+                .with_pointer(format!("{}/{name}", self.at)));
+            }
+        }
+        Ok(())
     }
 }
 
-/// Creates the customer at Stripe with the tenant's key, then mirrors it.
+/// Creates the customer at Stripe with the tenant's key, then mirrors it, owned by the
+/// caller. Stripe's `customer.created` delivery may be mirrored before this request writes
+/// its row: the row is then claimed, not inserted a second time.
 pub async fn create_customer(
     state: &AppState,
     caller: &Caller,
     input: NewCustomerInput,
 ) -> Result<Customer, ApiError> {
-    let created = caller
+    input.check_identity(caller)?;
+    let created: CustomerSnapshot = caller
         .tenant
         .stripe
         .create_customer(CustomerParams {
@@ -152,45 +189,23 @@ pub async fn create_customer(
             metadata: input.metadata.0.clone(),
             payment_method: input.token.as_deref(),
         })
-        .await?;
-    let default_payment_method = created
-        .invoice_settings
-        .as_ref()
-        .and_then(|s| s.default_payment_method.as_ref())
-        .map(|pm| pm.id().to_string());
-    let now = Utc::now().naive_utc();
-    let id = uuid::Uuid::new_v4().to_string();
+        .await?
+        .into();
     let tenant_id = caller.tenant.id.clone();
     let owner = caller.subject.clone();
-    let stripe_id = created.id.to_string();
-    let metadata = crate::db::stored_metadata(&input.metadata.0);
+    let now = Utc::now().timestamp();
     state
         .db
         .run(move |conn| {
-            rows::insert(
-                conn,
-                &NewCustomer {
-                    id: &id,
-                    tenant_id: &tenant_id,
-                    stripe_customer_id: &stripe_id,
-                    // Stripe's answer is the truth for what it stores.
-                    email: created.email.as_deref(),
-                    name: created.name.as_deref(),
-                    phone: created.phone.as_deref(),
-                    description: created.description.as_deref(),
-                    default_payment_method: default_payment_method.as_deref(),
-                    metadata: &metadata,
-                    user_unique_id: input.user_unique_id.as_deref(),
-                    identity_type: input.identity_type.as_str(),
-                    company_unique_id: input.company_unique_id.as_deref(),
-                    entity_unique_id: input.entity_unique_id.as_deref(),
-                    entity_type: input.entity_type.as_deref(),
-                    owner_subject: &owner,
-                    created_at: now,
-                    updated_at: now,
-                },
-            )
-            .map_err(ApiError::from)
+            let identity = rows::Identity {
+                owner_subject: &owner,
+                user_unique_id: input.user_unique_id.as_deref(),
+                identity_type: input.identity_type.as_str(),
+                company_unique_id: input.company_unique_id.as_deref(),
+                entity_unique_id: input.entity_unique_id.as_deref(),
+                entity_type: input.entity_type.as_deref(),
+            };
+            rows::record_created(conn, &tenant_id, &identity, &created, now).map_err(ApiError::from)
         })
         .await
 }

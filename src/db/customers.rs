@@ -31,26 +31,15 @@ pub struct Customer {
     pub watermark: Option<i64>,
 }
 
-#[derive(Debug, Insertable)]
-#[diesel(table_name = customers)]
-pub struct NewCustomer<'a> {
-    pub id: &'a str,
-    pub tenant_id: &'a str,
-    pub stripe_customer_id: &'a str,
-    pub email: Option<&'a str>,
-    pub name: Option<&'a str>,
-    pub phone: Option<&'a str>,
-    pub description: Option<&'a str>,
-    pub default_payment_method: Option<&'a str>,
-    pub metadata: &'a str,
+/// Whom a customer created through our API stands for, and who created it.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'a> {
+    pub owner_subject: &'a str,
     pub user_unique_id: Option<&'a str>,
     pub identity_type: &'a str,
     pub company_unique_id: Option<&'a str>,
     pub entity_unique_id: Option<&'a str>,
     pub entity_type: Option<&'a str>,
-    pub owner_subject: &'a str,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
 }
 
 /// Who may see which customers of a tenant.
@@ -62,14 +51,61 @@ pub enum Visibility {
     Subject(String),
 }
 
-pub fn insert(conn: &mut AnyConnection, new: &NewCustomer<'_>) -> QueryResult<Customer> {
-    diesel::insert_into(customers::table)
-        .values(new)
-        .execute(conn)?;
+/// Mirrors a customer our API just created at Stripe (its answer wins over a stored state of
+/// the same second) and makes it `identity`'s. The row may already exist: Stripe's
+/// `customer.created` delivery can be mirrored before the creating request gets here, and then
+/// the row, which nobody owns yet, is claimed instead of inserted twice (a second insert would
+/// fail on the unique `cus_` id and answer 409 for a customer that exists).
+pub fn record_created(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    identity: &Identity<'_>,
+    snapshot: &CustomerSnapshot,
+    now: i64,
+) -> QueryResult<Customer> {
+    super::write_transaction(conn, |conn| {
+        apply_customers(conn, &[(tenant_id, snapshot, now)], true)?;
+        let mine = customers::table
+            .filter(customers::tenant_id.eq(tenant_id))
+            .filter(customers::stripe_customer_id.eq(&snapshot.id));
+        diesel::update(mine.filter(customers::owner_subject.eq("")))
+            .set((
+                customers::owner_subject.eq(identity.owner_subject),
+                customers::user_unique_id.eq(identity.user_unique_id),
+                customers::identity_type.eq(identity.identity_type),
+                customers::company_unique_id.eq(identity.company_unique_id),
+                customers::entity_unique_id.eq(identity.entity_unique_id),
+                customers::entity_type.eq(identity.entity_type),
+            ))
+            .execute(conn)?;
+        mine.select(Customer::as_select()).first(conn)
+    })
+}
+
+/// The one rule for what a non-admin caller owns: the customers they created, and those an
+/// admin created for them (`user_unique_id` = their `sub`). Nobody else can put a customer
+/// under their id: a non-admin may only name themselves (`customers::create_customer`).
+/// Everything else a caller sees (payments, subscriptions, refunds, cards) follows from the
+/// customers this admits.
+#[diesel::dsl::auto_type]
+pub(crate) fn owned_by(subject: String) -> _ {
+    let user: String = subject.clone();
+    customers::owner_subject
+        .eq(subject)
+        .or(customers::user_unique_id.eq(user))
+}
+
+/// The `cus_` ids of the tenant's customers `subject` owns ([`owned_by`]).
+pub(crate) fn owned_customer_ids(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    subject: &str,
+) -> QueryResult<Vec<String>> {
     customers::table
-        .find(new.id)
-        .select(Customer::as_select())
-        .first(conn)
+        .filter(customers::tenant_id.eq(tenant_id))
+        .filter(owned_by(subject.to_owned()))
+        .select(customers::stripe_customer_id)
+        .load(conn)
 }
 
 type BoxedCustomers<'a> = customers::BoxedQuery<'a, <AnyConnection as Connection>::Backend>;
@@ -78,11 +114,7 @@ type BoxedCustomers<'a> = customers::BoxedQuery<'a, <AnyConnection as Connection
 fn visible_to<'a>(query: BoxedCustomers<'a>, visibility: &Visibility) -> BoxedCustomers<'a> {
     match visibility {
         Visibility::All => query,
-        Visibility::Subject(subject) => query.filter(
-            customers::owner_subject
-                .eq(subject.clone())
-                .or(customers::user_unique_id.eq(subject.clone())),
-        ),
+        Visibility::Subject(subject) => query.filter(owned_by(subject.clone())),
     }
 }
 
@@ -126,19 +158,12 @@ pub fn find_by_email(
     email: &str,
     visibility: &Visibility,
 ) -> QueryResult<Option<Customer>> {
-    let mut query = customers::table
+    let query = customers::table
         .filter(customers::tenant_id.eq(tenant_id))
         .filter(customers::email.eq(email))
         .filter(customers::deleted_at.is_null())
         .into_boxed();
-    if let Visibility::Subject(subject) = visibility {
-        query = query.filter(
-            customers::owner_subject
-                .eq(subject.clone())
-                .or(customers::user_unique_id.eq(subject.clone())),
-        );
-    }
-    query
+    visible_to(query, visibility)
         .order(customers::created_at.desc())
         .select(Customer::as_select())
         .first(conn)

@@ -130,7 +130,7 @@ fn visible(
         Visibility::All => None,
         Visibility::Subject(subject) => Some((
             subject.clone(),
-            super::subscriptions::visible_customer_ids(conn, tenant_id, subject)?,
+            super::customers::owned_customer_ids(conn, tenant_id, subject)?,
         )),
     })
 }

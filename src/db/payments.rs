@@ -95,17 +95,31 @@ fn visible_to<'a>(
     };
     let their_customers = customers::table
         .filter(customers::tenant_id.eq(tenant_id.to_owned()))
-        .filter(
-            customers::owner_subject
-                .eq(subject.clone())
-                .or(customers::user_unique_id.eq(subject.clone())),
-        )
+        .filter(super::customers::owned_by(subject.clone()))
         .select(customers::stripe_customer_id.nullable());
     query.filter(
         payments::owner_subject
             .eq(subject.clone())
             .or(payments::stripe_customer_id.eq_any(their_customers)),
     )
+}
+
+/// The `pi_` ids of the payments the caller sees (`None`: all of the tenant's).
+pub(crate) fn visible_ids(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    visibility: &Visibility,
+) -> QueryResult<Option<Vec<String>>> {
+    if matches!(visibility, Visibility::All) {
+        return Ok(None);
+    }
+    let query = payments::table
+        .filter(payments::tenant_id.eq(tenant_id.to_owned()))
+        .into_boxed();
+    visible_to(query, tenant_id, visibility)
+        .select(payments::stripe_payment_intent_id)
+        .load(conn)
+        .map(Some)
 }
 
 /// The caller's payment by our unique id or the `pi_` id.

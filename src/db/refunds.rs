@@ -148,22 +148,7 @@ pub fn list(
     page: i64,
     per_page: i64,
 ) -> QueryResult<(Vec<RefundRow>, i64)> {
-    let visible_payments = match visibility {
-        Visibility::All => None,
-        Visibility::Subject(subject) => {
-            let customers = super::subscriptions::visible_customer_ids(conn, tenant_id, subject)?;
-            let ids: Vec<String> = payments::table
-                .filter(payments::tenant_id.eq(tenant_id))
-                .filter(
-                    payments::owner_subject
-                        .eq(subject.clone())
-                        .or(payments::stripe_customer_id.eq_any(customers)),
-                )
-                .select(payments::stripe_payment_intent_id)
-                .load(conn)?;
-            Some(ids)
-        }
-    };
+    let visible_payments = super::payments::visible_ids(conn, tenant_id, visibility)?;
     let build = || {
         let mut query = refunds::table
             .filter(refunds::tenant_id.eq(tenant_id.to_owned()))

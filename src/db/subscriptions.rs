@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use diesel::prelude::*;
 
 use super::customers::Visibility;
-use super::schema::{customers, subscription_items, subscriptions};
+use super::schema::{subscription_items, subscriptions};
 use super::{AnyConnection, Applied};
 use crate::gateway::subscriptions::SubscriptionSnapshot;
 
@@ -196,30 +196,13 @@ pub fn find_visible(
         )
         .into_boxed();
     if let Visibility::Subject(subject) = visibility {
-        let visible = visible_customer_ids(conn, tenant_id, subject)?;
+        let visible = super::customers::owned_customer_ids(conn, tenant_id, subject)?;
         query = query.filter(subscriptions::stripe_customer_id.eq_any(visible));
     }
     query
         .select(SubscriptionRow::as_select())
         .first(conn)
         .optional()
-}
-
-/// The `cus_` ids a non-admin caller may see: customers they created or that stand for them.
-pub(crate) fn visible_customer_ids(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    subject: &str,
-) -> QueryResult<Vec<String>> {
-    customers::table
-        .filter(customers::tenant_id.eq(tenant_id))
-        .filter(
-            customers::owner_subject
-                .eq(subject)
-                .or(customers::user_unique_id.eq(subject)),
-        )
-        .select(customers::stripe_customer_id)
-        .load(conn)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -239,7 +222,9 @@ pub fn list(
 ) -> QueryResult<(Vec<SubscriptionRow>, i64)> {
     let visible = match visibility {
         Visibility::All => None,
-        Visibility::Subject(subject) => Some(visible_customer_ids(conn, tenant_id, subject)?),
+        Visibility::Subject(subject) => Some(super::customers::owned_customer_ids(
+            conn, tenant_id, subject,
+        )?),
     };
     let build = || {
         let mut query = subscriptions::table

@@ -13,6 +13,7 @@ mod http;
 mod idempotency;
 mod mirror;
 mod notifications;
+mod ownership;
 mod payment_reads;
 mod payments;
 mod receiver;
