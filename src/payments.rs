@@ -150,10 +150,42 @@ pub async fn create_payment(
         new.payment_method = Some(card.stripe_payment_method_id);
         new.off_session = true;
     }
-    let mut snapshot = caller.tenant.stripe.create_payment_intent(new).await?;
+    let mut snapshot = match caller.tenant.stripe.create_payment_intent(new).await {
+        Ok(snapshot) => snapshot,
+        Err(GatewayError::Stripe(failure)) => return Err(declined(state, caller, failure).await),
+        Err(err) => return Err(err.into()),
+    };
     let client_secret = snapshot.client_secret.take();
     let row = mirror(state, caller, snapshot).await?;
     Ok((row, client_secret))
+}
+
+/// Stripe's refusal of a payment, as the caller's error. A decline leaves a payment intent
+/// behind at Stripe (it comes with the error, or is read again): it is mirrored, owned by the
+/// caller, and its `pi_` id and our unique id go in the error's `meta`, so the client can
+/// retry with another card (`POST /stripe/payments/{id}/confirm`) and find it in the list
+/// (`status=failed`) without waiting for a webhook.
+async fn declined(
+    state: &AppState,
+    caller: &Caller,
+    mut failure: Box<crate::gateway::StripeFailure>,
+) -> ApiError {
+    let intent = failure.payment_intent.take().map(|intent| *intent);
+    let error = ApiError::from(GatewayError::Stripe(failure));
+    let Some(mut intent) = intent else {
+        return error;
+    };
+    let pi = intent.id.clone();
+    intent.client_secret = None;
+    match mirror(state, caller, intent).await {
+        Ok(row) => error
+            .with_meta("payment_intent_id", row.stripe_payment_intent_id)
+            .with_meta("unique_id", row.id),
+        Err(err) => {
+            tracing::warn!(error = %err, stripe.object_id = %pi, "mirroring a declined payment");
+            error.with_meta("payment_intent_id", pi)
+        }
+    }
 }
 
 /// Writes Stripe's answer into the mirror; the caller is recorded as the owner of a new row.
@@ -250,16 +282,15 @@ pub async fn confirm_payment(
         .await
     {
         Ok(snapshot) => mirror(state, caller, snapshot).await,
-        Err(GatewayError::Stripe(failure)) if failure.error_type == "card_error" => {
-            match stripe.retrieve_payment_intent(id).await {
-                Ok(current) => {
-                    if let Err(err) = mirror(state, caller, current).await {
-                        tracing::warn!(error = %err, "mirroring a declined payment");
-                    }
+        Err(GatewayError::Stripe(mut failure)) if failure.error_type == "card_error" => {
+            if failure.payment_intent.is_none() {
+                // Not every answer carries the intent: read the state the decline left.
+                match stripe.retrieve_payment_intent(id).await {
+                    Ok(current) => failure.payment_intent = Some(Box::new(current)),
+                    Err(err) => tracing::warn!(error = %err, "re-reading a declined payment"),
                 }
-                Err(err) => tracing::warn!(error = %err, "re-reading a declined payment"),
             }
-            Err(GatewayError::Stripe(failure).into())
+            Err(declined(state, caller, failure).await)
         }
         Err(err) => Err(err.into()),
     }

@@ -30,6 +30,9 @@ pub struct StripeFailure {
     /// Stripe's id of the refused request (`req_...`), read from the error's
     /// `request_log_url`: async-stripe does not expose the `Request-Id` header.
     pub request_id: Option<String>,
+    /// The payment intent a card error left behind (Stripe sends it with the error): a
+    /// declined payment exists at Stripe and is mirrored like any other.
+    pub payment_intent: Option<Box<payments::PaymentSnapshot>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +65,7 @@ impl From<StripeError> for GatewayError {
                 message: api
                     .message
                     .unwrap_or_else(|| format!("Stripe answered with status {status}")),
+                payment_intent: api.payment_intent.map(|pi| Box::new(pi.into())),
             })),
             StripeError::Timeout => GatewayError::Timeout,
             StripeError::ClientError(msg) => GatewayError::Unreachable(msg),

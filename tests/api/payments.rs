@@ -103,6 +103,60 @@ async fn a_declined_card_is_402_with_stripes_codes(backend: Backend) {
     assert!(refused["request_id"].as_str().unwrap().starts_with("req_"));
 }
 
+async fn a_declined_payment_is_recorded_and_can_be_retried_with_another_card(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let token = tenant.user_token("unlucky");
+    let response = app
+        .post_json(
+            "/stripe/payments",
+            &tenant,
+            &token,
+            &json!({"payment": {"amount": 1500, "currency": "usd", "payment_method": "pm_card_chargeDeclined"}}),
+        )
+        .await;
+    let error = assert_error(response, 402, "card_declined").await;
+    let pi = error["meta"]["payment_intent_id"]
+        .as_str()
+        .unwrap_or_default();
+    let unique_id = error["meta"]["unique_id"].as_str().unwrap_or_default();
+    assert!(pi.starts_with("pi_"), "{error}");
+    assert!(!unique_id.is_empty(), "{error}");
+    // No webhook endpoint exists: the row comes from the declined request itself.
+    let failed = json_body(
+        app.authed(
+            Method::GET,
+            "/stripe/payments?status=failed",
+            &tenant,
+            &token,
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(failed["data"].as_array().map(Vec::len), Some(1), "{failed}");
+    let row = &failed["data"][0]["attributes"];
+    assert_eq!(row["unique_id"], unique_id);
+    assert_eq!(row["payment_intent_id"], pi);
+    assert_eq!(row["status"], "requires_payment_method");
+    assert_eq!(row["amount"], 1500);
+    assert_eq!(row["client_secret"], Value::Null);
+    // The client retries with another card.
+    let retried = confirm(
+        &app,
+        &tenant,
+        &token,
+        unique_id,
+        json!({"payment_method": "pm_card_visa"}),
+    )
+    .await;
+    assert_eq!(retried.status().as_u16(), 200);
+    let retried = json_body(retried).await["data"]["attributes"].clone();
+    assert_eq!(retried["status"], "succeeded");
+    assert_eq!(retried["payment_intent_id"], pi);
+}
+
 async fn invalid_payments_are_refused_before_stripe(backend: Backend) {
     let app = spawn_app(backend).await;
     let tenant = app.tenant().await;
@@ -369,6 +423,7 @@ async fn a_confirmation_needs_a_payment_the_caller_sees_and_a_payment_method(bac
 }
 
 on_both_databases!(
+    a_declined_payment_is_recorded_and_can_be_retried_with_another_card,
     a_card_payment_from_the_spec_body_succeeds,
     the_sdk_body_keeps_order_fields_in_metadata_and_needs_an_amount,
     a_declined_card_is_402_with_stripes_codes,
