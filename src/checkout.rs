@@ -8,6 +8,7 @@ use crate::db::checkout_sessions::{self as rows, CheckoutSessionRow};
 use crate::domain::{Email, Metadata, bounded, optional_text, parse_web_url, stripe_id};
 use crate::error::ApiError;
 use crate::gateway::checkout::NewCheckout;
+use crate::policy::{Choice, Gate};
 use crate::state::AppState;
 
 /// One line item as the spec sends it (`price_id`), or with Stripe's name (`price`).
@@ -52,10 +53,16 @@ fn quantity(raw: Option<i64>, pointer: &str) -> Result<u64, ApiError> {
 
 /// Validates the request; the customer reference is resolved separately (it needs the
 /// database).
-pub fn parse(
-    fields: CreateSessionFields,
-    at: &str,
-) -> Result<(NewCheckout, Option<String>), ApiError> {
+/// A checked session request: what to send Stripe, the customer as named, and the
+/// money-moving choices it makes (the tenant's policy decides).
+pub struct SessionRequest {
+    pub new: NewCheckout,
+    pub customer: Option<String>,
+    pub gates: Vec<Gate>,
+}
+
+pub fn parse(fields: CreateSessionFields, at: &str) -> Result<SessionRequest, ApiError> {
+    let mut gates = Vec::new();
     let url = |raw: Option<String>, name: &str| -> Result<String, ApiError> {
         let pointer = format!("{at}/{name}");
         match optional_text(raw, &pointer, 2048)? {
@@ -91,6 +98,7 @@ pub fn parse(
                 &format!("{pointer}/price_id"),
                 "price",
             )?;
+            gates.push(Gate::Price(price.clone(), format!("{pointer}/price_id")));
             line_items.push((
                 price,
                 quantity(item.quantity, &format!("{pointer}/quantity"))?,
@@ -99,6 +107,7 @@ pub fn parse(
     }
     if let Some(raw) = fields.price {
         let price = stripe_id(&raw, &["price_", "plan_"], &format!("{at}/price"), "price")?;
+        gates.push(Gate::Price(price.clone(), format!("{at}/price")));
         line_items.push((price, quantity(fields.quantity, &format!("{at}/quantity"))?));
     }
     if mode != "setup" && line_items.is_empty() {
@@ -128,6 +137,12 @@ pub fn parse(
                     "trial_period_days applies to subscription mode only",
                 ));
             }
+            if days > 0 {
+                gates.push(Gate::Choice(
+                    Choice::TrialPeriodDays,
+                    format!("{at}/trial_period_days"),
+                ));
+            }
             u32::try_from(days).ok()
         }
         None => None,
@@ -151,8 +166,11 @@ pub fn parse(
         &format!("{at}/coupon_id"),
         255,
     )?;
-    Ok((
-        NewCheckout {
+    if let Some(coupon) = &coupon {
+        gates.push(Gate::Coupon(coupon.clone(), format!("{at}/coupon_id")));
+    }
+    Ok(SessionRequest {
+        new: NewCheckout {
             mode,
             success_url,
             cancel_url,
@@ -166,17 +184,19 @@ pub fn parse(
             metadata: Metadata::parse(fields.metadata.as_ref(), &format!("{at}/metadata"))?.0,
         },
         customer,
-    ))
+        gates,
+    })
 }
 
 /// Creates the session at Stripe and mirrors it.
 pub async fn create_session(
     state: &AppState,
     caller: &Caller,
-    mut new: NewCheckout,
-    customer: Option<String>,
+    request: SessionRequest,
 ) -> Result<CheckoutSessionRow, ApiError> {
-    if let Some(raw) = customer {
+    crate::policy::enforce(state, caller, &request.gates).await?;
+    let mut new = request.new;
+    if let Some(raw) = request.customer {
         new.customer = Some(resolve_customer(state, caller, &raw).await?.stripe_id);
     }
     let snapshot = caller.tenant.stripe.create_checkout_session(new).await?;

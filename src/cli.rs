@@ -90,6 +90,32 @@ enum TenantCommand {
     },
     /// List tenants as JSON (no secrets).
     List,
+    /// Show or change what the tenant's end users may choose that moves money (its policy);
+    /// prints the policy as JSON (and a new order lookup signing secret, shown once).
+    Policy {
+        /// The tenant's api key.
+        #[arg(long)]
+        api_key: String,
+        /// Let users make this choice (repeat for several; replaces the list): amount, refunds,
+        /// coupons, trial_period_days, proration_none, uncatalogued_prices.
+        #[arg(long, conflicts_with = "close")]
+        allow: Vec<String>,
+        /// Let users make none of the choices.
+        #[arg(long)]
+        close: bool,
+        /// A coupon users may apply (repeat for several; replaces the list).
+        #[arg(long)]
+        offer_coupon: Vec<String>,
+        /// Offer no coupon.
+        #[arg(long, conflicts_with = "offer_coupon")]
+        no_coupons: bool,
+        /// Where unknown orders are looked up (GET <url>/<order_unique_id>, signed).
+        #[arg(long, conflicts_with = "no_order_lookup")]
+        order_lookup_url: Option<String>,
+        /// Stop looking orders up.
+        #[arg(long)]
+        no_order_lookup: bool,
+    },
     /// Set where the tenant's app is notified of payment events (prints the signing secret,
     /// shown once), or turn notifications off with --off.
     Notify {
@@ -225,6 +251,41 @@ fn tenant_command(settings: &Settings, command: TenantCommand) -> anyhow::Result
             Ok(serde_json::to_string_pretty(
                 &serde_json::json!({"notify_url": url, "signing_secret": secret}),
             )?)
+        }
+        TenantCommand::Policy {
+            api_key,
+            allow,
+            close,
+            offer_coupon,
+            no_coupons,
+            order_lookup_url,
+            no_order_lookup,
+        } => {
+            let tenant = crate::db::tenants::find_by_api_key(&mut conn, &api_key)?
+                .with_context(|| format!("no tenant has the api key {api_key:?}"))?;
+            let detail = |err: crate::error::ApiError| anyhow::anyhow!("{}", err.detail);
+            let allow = (close || !allow.is_empty()).then_some(allow);
+            let coupons = (no_coupons || !offer_coupon.is_empty()).then_some(offer_coupon);
+            let change = crate::policy::parse_change(allow, coupons, "--").map_err(detail)?;
+            let url = match (order_lookup_url, no_order_lookup) {
+                (Some(raw), _) => Some(Some(
+                    crate::egress::EgressPolicy::from_settings(settings)
+                        .check_url_blocking(&raw, "--order-lookup-url")
+                        .map_err(detail)?
+                        .to_string(),
+                )),
+                (None, true) => Some(None),
+                (None, false) => None,
+            };
+            let (policy, secret) =
+                crate::policy::save_with(&mut conn, &master, &tenant.id, change, url)
+                    .map_err(detail)?;
+            Ok(serde_json::to_string_pretty(&serde_json::json!({
+                "allow": policy.allow_names(),
+                "offered_coupons": policy.offered_coupons,
+                "order_lookup_url": policy.order_lookup_url,
+                "order_lookup_signing_secret": secret,
+            }))?)
         }
         TenantCommand::List => {
             let rows: Vec<TenantSummary> = crate::db::tenants::list(&mut conn)?

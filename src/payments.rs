@@ -15,6 +15,7 @@ use crate::domain::{
 use crate::error::ApiError;
 use crate::gateway::GatewayError;
 use crate::gateway::payments::{NewPayment, PaymentSnapshot};
+use crate::policy::{Choice, Gate};
 use crate::state::AppState;
 
 /// The raw fields of a create-payment request (spec and SDK shapes).
@@ -40,28 +41,55 @@ pub struct CreatePaymentFields {
     pub saved_card_id: Option<String>,
 }
 
-/// A checked create-payment request: the payment, and the customer and saved card as named.
+/// A checked create-payment request: the payment, and the customer, saved card and order as
+/// named.
 pub struct PaymentRequest {
-    pub new: NewPayment,
+    /// The amount and currency as named in the body (an order's are its own).
+    pub amount: Option<i64>,
+    pub currency: Option<String>,
     pub customer: Option<String>,
+    pub payment_method: Option<String>,
+    pub description: Option<String>,
+    pub metadata: std::collections::HashMap<String, String>,
     pub saved_card: Option<String>,
-    /// Where `saved_card_id` is in the body (for errors found later).
-    saved_card_pointer: String,
+    /// The order this pays (`order_unique_id`): its amount is charged.
+    pub order: Option<String>,
+    /// The money-moving choices the body makes (the tenant's policy decides).
+    pub gates: Vec<Gate>,
+    /// Where the fields are in the body (`/payment`), for errors found later.
+    at: String,
 }
 
 /// Stripe's ceiling for one charge in the smallest unit (99,999,999, i.e. $999,999.99).
-const MAX_AMOUNT: i64 = 99_999_999;
+const MAX_AMOUNT: i64 = crate::orders::MAX_AMOUNT;
 
 pub fn parse(fields: CreatePaymentFields, at: &str) -> Result<PaymentRequest, ApiError> {
-    let amount = fields.amount.ok_or_else(|| {
-        ApiError::validation(
-            format!("{at}/amount"),
-            "amount is required: an integer in the currency's smallest unit (999 for $9.99)",
-        )
-    })?;
-    let amount = bounded(amount, 1, MAX_AMOUNT, &format!("{at}/amount"), "amount")?;
+    let order = optional_text(
+        fields.order_unique_id.clone(),
+        &format!("{at}/order_unique_id"),
+        255,
+    )?
+    .map(|id| crate::orders::order_id(&id, &format!("{at}/order_unique_id")))
+    .transpose()?;
+    let amount = match (fields.amount, &order) {
+        (Some(amount), _) => Some(bounded(
+            amount,
+            1,
+            MAX_AMOUNT,
+            &format!("{at}/amount"),
+            "amount",
+        )?),
+        (None, Some(_)) => None,
+        (None, None) => {
+            return Err(ApiError::validation(
+                format!("{at}/amount"),
+                "amount is required: an integer in the currency's smallest unit (999 for $9.99), or pay an order recorded by the app (order_unique_id)",
+            ));
+        }
+    };
     let currency = match optional_text(fields.currency, &format!("{at}/currency"), 3)? {
-        Some(raw) => currency(&raw, &format!("{at}/currency"))?,
+        Some(raw) => Some(currency(&raw, &format!("{at}/currency"))?),
+        None if order.is_some() => None,
         None => {
             return Err(ApiError::validation(
                 format!("{at}/currency"),
@@ -105,44 +133,112 @@ pub fn parse(fields: CreatePaymentFields, at: &str) -> Result<PaymentRequest, Ap
             "give saved_card_id or payment_method, not both",
         ));
     }
+    // Naming the amount is the merchant's choice; an order's amount is the merchant's already.
+    let mut gates = Vec::new();
+    if order.is_none() {
+        gates.push(Gate::Choice(Choice::Amount, format!("{at}/amount")));
+    }
     Ok(PaymentRequest {
-        new: NewPayment {
-            amount,
-            currency,
-            customer: None,
-            payment_method,
-            description: optional_text(fields.description, &format!("{at}/description"), 1000)?,
-            metadata: metadata.0,
-            off_session: false,
-        },
+        amount,
+        currency,
         customer,
+        payment_method,
+        description: optional_text(fields.description, &format!("{at}/description"), 1000)?,
+        metadata: metadata.0,
         saved_card,
-        saved_card_pointer: format!("{at}/saved_card_id"),
+        order,
+        gates,
+        at: at.to_owned(),
     })
 }
 
-/// Creates the payment intent at Stripe and mirrors it. Returns the row and Stripe's
-/// `client_secret` (shown to the caller, never stored).
+/// What `POST /stripe/payments` did.
+pub struct CreatedPayment {
+    pub row: PaymentRow,
+    /// Stripe's `client_secret` (shown to the caller, never stored).
+    pub client_secret: Option<String>,
+    /// The order already had this payment: nothing new was created (200, not 201).
+    pub existing: bool,
+}
+
+/// Creates the payment intent at Stripe and mirrors it; for an order, the order's amount, and
+/// the order's payment if it has one already (an order is never charged twice).
 pub async fn create_payment(
     state: &AppState,
     caller: &Caller,
     request: PaymentRequest,
-) -> Result<(PaymentRow, Option<String>), ApiError> {
-    let PaymentRequest {
-        mut new,
-        customer,
-        saved_card,
-        saved_card_pointer,
-    } = request;
-    if let Some(raw) = customer {
+) -> Result<CreatedPayment, ApiError> {
+    crate::policy::enforce(state, caller, &request.gates).await?;
+    let at = request.at.clone();
+    let mut new = NewPayment {
+        amount: request.amount.unwrap_or_default(),
+        currency: request.currency.clone().unwrap_or_default(),
+        customer: None,
+        payment_method: request.payment_method,
+        description: request.description,
+        metadata: request.metadata,
+        off_session: false,
+        idempotency_key: None,
+    };
+    let order = match &request.order {
+        Some(id) => Some(crate::orders::for_payment(state, caller, id).await?),
+        None => None,
+    };
+    if let Some(order) = &order {
+        if request.amount.is_some_and(|a| a != order.amount) {
+            return Err(ApiError::validation(
+                format!("{at}/amount"),
+                format!(
+                    "order {:?} is for {} {}; leave amount out to pay it",
+                    order.order_unique_id, order.amount, order.currency
+                ),
+            ));
+        }
+        if request
+            .currency
+            .as_ref()
+            .is_some_and(|c| c != &order.currency)
+        {
+            return Err(ApiError::validation(
+                format!("{at}/currency"),
+                format!(
+                    "order {:?} is in {}; leave currency out or send {}",
+                    order.order_unique_id, order.currency, order.currency
+                ),
+            ));
+        }
+        if let Some(pi) = &order.stripe_payment_intent_id {
+            return existing_payment(state, caller, pi).await;
+        }
+        new.amount = order.amount;
+        new.currency = order.currency.clone();
+        if new.description.is_none() {
+            new.description = order.description.clone();
+        }
+        for (key, value) in Metadata::from_stored(&order.metadata)
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            if let Some(value) = value.as_str() {
+                new.metadata
+                    .entry(key.clone())
+                    .or_insert_with(|| value.to_owned());
+            }
+        }
+        // One intent per order at Stripe too: concurrent or repeated requests for an order
+        // not yet marked paid get the same intent back (or Stripe's idempotency error).
+        new.idempotency_key = Some(format!("order-{}", order.id));
+    }
+    if let Some(raw) = request.customer {
         new.customer = Some(resolve_customer(state, caller, &raw).await?.stripe_id);
     }
-    if let Some(raw) = saved_card {
+    if let Some(raw) = request.saved_card {
         // The card's own customer pays; naming another customer is a mistake.
         let card = crate::cards::find_saved(state, caller, &raw).await?;
         if new.customer.is_some() && new.customer != card.stripe_customer_id {
             return Err(ApiError::validation(
-                saved_card_pointer,
+                format!("{at}/saved_card_id"),
                 "this saved card belongs to another customer than customer_id",
             ));
         }
@@ -152,12 +248,59 @@ pub async fn create_payment(
     }
     let mut snapshot = match caller.tenant.stripe.create_payment_intent(new).await {
         Ok(snapshot) => snapshot,
-        Err(GatewayError::Stripe(failure)) => return Err(declined(state, caller, failure).await),
+        Err(GatewayError::Stripe(failure)) => {
+            let pi = failure.payment_intent.as_ref().map(|pi| pi.id.clone());
+            if let (Some(order), Some(pi)) = (&order, pi) {
+                crate::orders::mark_paid(state, order, &pi).await?;
+            }
+            return Err(declined(state, caller, failure).await);
+        }
         Err(err) => return Err(err.into()),
     };
+    if let Some(order) = &order {
+        let paying = crate::orders::mark_paid(state, order, &snapshot.id).await?;
+        if paying != snapshot.id {
+            // Another request paid the order first (with a payment Stripe did not merge).
+            return existing_payment(state, caller, &paying).await;
+        }
+    }
     let client_secret = snapshot.client_secret.take();
     let row = mirror(state, caller, snapshot).await?;
-    Ok((row, client_secret))
+    Ok(CreatedPayment {
+        row,
+        client_secret,
+        existing: false,
+    })
+}
+
+/// An order's payment, as Stripe has it now (with its `client_secret`, so the browser can
+/// confirm it), for a caller who may see it; another caller learns only that it is paid.
+async fn existing_payment(
+    state: &AppState,
+    caller: &Caller,
+    pi: &str,
+) -> Result<CreatedPayment, ApiError> {
+    let visible = find_payment(state, caller, pi).await;
+    match visible {
+        Ok(_) => {}
+        Err(err) if err.status.as_u16() == 404 => {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::CONFLICT,
+                "order_paid",
+                "Order already paid",
+                "This order already has a payment.",
+            ));
+        }
+        Err(err) => return Err(err),
+    }
+    let mut snapshot = caller.tenant.stripe.retrieve_payment_intent(pi).await?;
+    let client_secret = snapshot.client_secret.take();
+    let row = mirror(state, caller, snapshot).await?;
+    Ok(CreatedPayment {
+        row,
+        client_secret,
+        existing: true,
+    })
 }
 
 /// Stripe's refusal of a payment, as the caller's error. A decline leaves a payment intent

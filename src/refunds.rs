@@ -69,6 +69,13 @@ pub async fn create(
     request: RefundRequest,
     at: &str,
 ) -> Result<RefundRow, ApiError> {
+    use crate::policy::{Choice, Gate, enforce};
+    enforce(
+        state,
+        caller,
+        &[Gate::Choice(Choice::Refunds, at.to_owned())],
+    )
+    .await?;
     let payment = crate::payments::find_payment(state, caller, &request.payment).await?;
     if payment.status != "succeeded" {
         return Err(ApiError::validation(

@@ -9,6 +9,7 @@ use crate::db::subscriptions::{self as rows, ListFilter, SubscriptionRow};
 use crate::domain::{Metadata, PageRequest, bounded, optional_text, stripe_id};
 use crate::error::ApiError;
 use crate::gateway::subscriptions::{NewSubscription, SubscriptionChange};
+use crate::policy::{Choice, Gate};
 use crate::state::AppState;
 
 /// Stripe's subscription statuses, the values `status=` may filter on.
@@ -81,10 +82,18 @@ fn quantity(raw: Option<i64>, pointer: &str) -> Result<Option<u64>, ApiError> {
         .transpose()
 }
 
+/// A checked create-subscription request: what to send Stripe, the customer as named, and the
+/// money-moving choices it makes (the tenant's policy decides).
+pub struct SubscriptionRequest {
+    pub new: NewSubscription,
+    pub customer: String,
+    pub gates: Vec<Gate>,
+}
+
 pub fn parse_new(
     fields: CreateSubscriptionFields,
     at: &str,
-) -> Result<(NewSubscription, String), ApiError> {
+) -> Result<SubscriptionRequest, ApiError> {
     let customer = optional_text(fields.customer_id, &format!("{at}/customer_id"), 255)?
         .ok_or_else(|| {
             ApiError::validation(format!("{at}/customer_id"), "customer_id is required")
@@ -125,31 +134,60 @@ pub fn parse_new(
     let setup_price = optional_text(fields.setup_price_id, &format!("{at}/setup_price_id"), 255)?
         .map(|p| price(&p, &format!("{at}/setup_price_id")))
         .transpose()?;
-    Ok((
-        NewSubscription {
-            customer: String::new(),
-            price: price(&raw_price, &price_pointer)?,
-            setup_price,
-            quantity: quantity(fields.quantity, &format!("{at}/quantity"))?,
-            trial_period_days,
-            coupon: optional_text(fields.coupon, &format!("{at}/coupon"), 255)?,
-            card_token,
-            description: optional_text(fields.description, &format!("{at}/description"), 500)?,
-            metadata: Metadata::parse(fields.metadata.as_ref(), &format!("{at}/metadata"))?.0,
-        },
+    let new = NewSubscription {
+        customer: String::new(),
+        price: price(&raw_price, &price_pointer)?,
+        setup_price,
+        quantity: quantity(fields.quantity, &format!("{at}/quantity"))?,
+        trial_period_days,
+        coupon: optional_text(fields.coupon, &format!("{at}/coupon"), 255)?,
+        card_token,
+        description: optional_text(fields.description, &format!("{at}/description"), 500)?,
+        metadata: Metadata::parse(fields.metadata.as_ref(), &format!("{at}/metadata"))?.0,
+    };
+    let mut gates = vec![Gate::Price(new.price.clone(), price_pointer)];
+    if let Some(setup) = &new.setup_price {
+        gates.push(Gate::Price(setup.clone(), format!("{at}/setup_price_id")));
+    }
+    if new.trial_period_days.is_some_and(|d| d > 0) {
+        gates.push(Gate::Choice(
+            Choice::TrialPeriodDays,
+            format!("{at}/trial_period_days"),
+        ));
+    }
+    if let Some(coupon) = &new.coupon {
+        gates.push(Gate::Coupon(coupon.clone(), format!("{at}/coupon")));
+    }
+    Ok(SubscriptionRequest {
+        new,
         customer,
-    ))
+        gates,
+    })
 }
 
-pub fn parse_change(
-    fields: UpdateSubscriptionFields,
-    at: &str,
-) -> Result<SubscriptionChange, ApiError> {
+/// A checked change and the money-moving choices it makes.
+pub struct ChangeRequest {
+    pub change: SubscriptionChange,
+    pub gates: Vec<Gate>,
+}
+
+pub fn parse_change(fields: UpdateSubscriptionFields, at: &str) -> Result<ChangeRequest, ApiError> {
+    let mut gates = Vec::new();
     let price = match (fields.price_id, fields.subscription_price_id) {
-        (Some(p), _) => Some(price(&p, &format!("{at}/price_id"))?),
-        (None, Some(p)) => Some(price(&p, &format!("{at}/subscription_price_id"))?),
+        (Some(p), _) => Some((
+            price(&p, &format!("{at}/price_id"))?,
+            format!("{at}/price_id"),
+        )),
+        (None, Some(p)) => Some((
+            price(&p, &format!("{at}/subscription_price_id"))?,
+            format!("{at}/subscription_price_id"),
+        )),
         (None, None) => None,
     };
+    let price = price.map(|(id, pointer)| {
+        gates.push(Gate::Price(id.clone(), pointer));
+        id
+    });
     let proration_behavior = optional_text(
         fields.proration_behavior,
         &format!("{at}/proration_behavior"),
@@ -163,6 +201,12 @@ pub fn parse_change(
             format!(
                 "proration_behavior must be create_prorations, none or always_invoice (got {b:?})"
             ),
+        ));
+    }
+    if proration_behavior.as_deref() == Some("none") {
+        gates.push(Gate::Choice(
+            Choice::ProrationNone,
+            format!("{at}/proration_behavior"),
         ));
     }
     let metadata = match fields.metadata {
@@ -186,7 +230,7 @@ pub fn parse_change(
             "nothing to change: send price_id, quantity, cancel_at_period_end or metadata",
         ));
     }
-    Ok(change)
+    Ok(ChangeRequest { change, gates })
 }
 
 async fn mirror(
@@ -205,10 +249,13 @@ async fn mirror(
 pub async fn create(
     state: &AppState,
     caller: &Caller,
-    mut new: NewSubscription,
-    customer: String,
+    request: SubscriptionRequest,
 ) -> Result<SubscriptionRow, ApiError> {
-    new.customer = resolve_customer(state, caller, &customer).await?.stripe_id;
+    crate::policy::enforce(state, caller, &request.gates).await?;
+    let mut new = request.new;
+    new.customer = resolve_customer(state, caller, &request.customer)
+        .await?
+        .stripe_id;
     let snapshot = caller.tenant.stripe.create_subscription(new).await?;
     mirror(state, caller, snapshot).await
 }
@@ -234,9 +281,11 @@ pub async fn update(
     state: &AppState,
     caller: &Caller,
     any_id: &str,
-    change: SubscriptionChange,
+    request: ChangeRequest,
 ) -> Result<SubscriptionRow, ApiError> {
     let row = find(state, caller, any_id).await?;
+    crate::policy::enforce(state, caller, &request.gates).await?;
+    let change = request.change;
     let snapshot = caller
         .tenant
         .stripe

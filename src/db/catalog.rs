@@ -233,3 +233,18 @@ super::mirror_record_fn!(
     PriceSnapshot,
     PriceRow
 );
+
+/// Which of `ids` are active prices of the tenant's mirrored catalogue (what its users may buy).
+pub fn catalogued_prices(
+    conn: &mut crate::db::AnyConnection,
+    tenant_id: &str,
+    ids: &[String],
+) -> QueryResult<Vec<String>> {
+    prices::table
+        .filter(prices::tenant_id.eq(tenant_id))
+        .filter(prices::stripe_price_id.eq_any(ids))
+        .filter(prices::active.eq(true))
+        .filter(prices::deleted_at.is_null())
+        .select(prices::stripe_price_id)
+        .load(conn)
+}

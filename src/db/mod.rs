@@ -10,6 +10,7 @@ pub mod invoices;
 pub mod notifications;
 pub mod payment_methods;
 pub mod payments;
+pub mod policies;
 pub mod prepared;
 pub mod refunds;
 pub mod schema;

@@ -339,6 +339,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_endpoints,
     webhook_secrets,
     idempotency_keys,
+    tenant_policies,
+    orders,
 );
 
 diesel::table! {
@@ -352,6 +354,34 @@ diesel::table! {
         state -> Text,
         response_status -> Nullable<Integer>,
         response_body -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tenant_policies (tenant_id) {
+        tenant_id -> Text,
+        allow -> Text,
+        offered_coupons -> Text,
+        order_lookup_url -> Nullable<Text>,
+        order_lookup_secret_enc -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    orders (id) {
+        id -> Text,
+        tenant_id -> Text,
+        order_unique_id -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        description -> Nullable<Text>,
+        metadata -> Text,
+        user_unique_id -> Nullable<Text>,
+        source -> Text,
+        stripe_payment_intent_id -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }

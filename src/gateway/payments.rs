@@ -55,6 +55,9 @@ pub struct NewPayment {
     pub metadata: HashMap<String, String>,
     /// A saved card charged without the customer present.
     pub off_session: bool,
+    /// Stripe's idempotency key for this create, instead of the request's own (an order's,
+    /// so that it is never paid by two intents).
+    pub idempotency_key: Option<String>,
 }
 
 impl StripeGateway {
@@ -90,9 +93,16 @@ impl StripeGateway {
         if !new.metadata.is_empty() {
             request = request.metadata(new.metadata);
         }
+        let strategy = match new
+            .idempotency_key
+            .and_then(|key| stripe::IdempotencyKey::new(key).ok())
+        {
+            Some(key) => stripe::RequestStrategy::Idempotent(key),
+            None => idempotent("payment_intent"),
+        };
         Ok(request
             .customize()
-            .request_strategy(idempotent("payment_intent"))
+            .request_strategy(strategy)
             .send(&self.client)
             .await?
             .into())

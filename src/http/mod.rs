@@ -8,7 +8,9 @@ pub mod idempotency;
 pub mod jsonapi;
 pub mod notifications;
 pub mod openapi;
+pub mod orders;
 pub mod payments;
+pub mod policy;
 pub mod receiver;
 pub mod refunds;
 pub mod request_id;
@@ -55,6 +57,16 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         .service(
             keyed("/stripe/payments/{unique_id}/confirm")
                 .route(web::post().to(payments::confirm_payment)),
+        )
+        .service(
+            keyed("/stripe/orders/{order_unique_id}")
+                .route(web::get().to(orders::get_order))
+                .route(web::put().to(orders::put_order)),
+        )
+        .service(
+            keyed("/stripe/policy")
+                .route(web::get().to(policy::get_policy))
+                .route(web::put().to(policy::put_policy)),
         )
         .service(
             keyed("/stripe/subscriptions")

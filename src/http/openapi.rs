@@ -5,8 +5,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    cards, catalog, customers, health, notifications, payments, receiver, refunds, sessions,
-    subscriptions, webhooks,
+    cards, catalog, customers, health, notifications, orders, payments, policy, receiver, refunds,
+    sessions, subscriptions, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -24,6 +24,10 @@ use super::{
         payments::list_payments,
         payments::create_payment,
         payments::confirm_payment,
+        orders::put_order,
+        orders::get_order,
+        policy::get_policy,
+        policy::put_policy,
         subscriptions::list_subscriptions,
         subscriptions::create_subscription,
         subscriptions::update_subscription,
@@ -56,6 +60,10 @@ use super::{
         crate::payments::CreatePaymentFields,
         crate::payments::ConfirmPaymentFields,
         payments::PaymentAttributes,
+        crate::orders::OrderFields,
+        orders::OrderAttributes,
+        policy::PolicyFields,
+        policy::PolicyAttributes,
         crate::subscriptions::CreateSubscriptionFields,
         crate::subscriptions::UpdateSubscriptionFields,
         subscriptions::SubscriptionAttributes,

@@ -60,9 +60,12 @@ impl PaymentAttributes {
     post, path = "/stripe/payments", tag = "payments",
     request_body(content = CreatePaymentFields, description = "Wrapped as {\"payment\": {...}}"),
     responses(
-        (status = 201, description = "The payment intent, created (and confirmed when a payment method was given)", body = PaymentAttributes),
-        (status = 402, description = "The card was declined; code and meta.decline_code are Stripe's"),
-        (status = 422, description = "Invalid attribute (e.g. no amount), or refused by Stripe"),
+        (status = 201, description = "The payment intent, created (and confirmed when a payment method was given); for an order, of the order's amount", body = PaymentAttributes),
+        (status = 200, description = "The order already has this payment: it is answered again, nothing is charged twice", body = PaymentAttributes),
+        (status = 402, description = "The card was declined; code and meta.decline_code are Stripe's, meta.payment_intent_id and meta.unique_id name the recorded payment"),
+        (status = 403, description = "forbidden_by_policy: a user named an amount (the app's policy decides)"),
+        (status = 404, description = "Unknown order, or another user's"),
+        (status = 422, description = "Invalid attribute (e.g. no amount and no order), or refused by Stripe"),
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
@@ -73,8 +76,14 @@ pub async fn create_payment(
 ) -> Result<HttpResponse, ApiError> {
     let (fields, at) = parse_body::<CreatePaymentFields>(body.into_inner(), "payment")?;
     let request = payments::parse(fields, &at)?;
-    let (row, client_secret) = payments::create_payment(&state, &caller, request).await?;
-    Ok(render(StatusCode::CREATED, row, client_secret))
+    let created = payments::create_payment(&state, &caller, request).await?;
+    // Paying an order that already has a payment answers that payment: nothing was created.
+    let status = if created.existing {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok(render(status, created.row, created.client_secret))
 }
 
 const KIND: &str = "stripe_payment";

@@ -91,8 +91,8 @@ pub async fn create_session(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let (fields, at) = parse_body::<CreateSessionFields>(body.into_inner(), "session")?;
-    let (new, customer) = checkout::parse(fields, &at)?;
-    let row = checkout::create_session(&state, &caller, new, customer).await?;
+    let request = checkout::parse(fields, &at)?;
+    let row = checkout::create_session(&state, &caller, request).await?;
     Ok(render(StatusCode::CREATED, row))
 }
 

@@ -122,8 +122,8 @@ pub async fn create_subscription(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let (fields, at) = parse_body::<CreateSubscriptionFields>(body.into_inner(), "subscription")?;
-    let (new, customer) = subscriptions::parse_new(fields, &at)?;
-    let row = subscriptions::create(&state, &caller, new, customer).await?;
+    let request = subscriptions::parse_new(fields, &at)?;
+    let row = subscriptions::create(&state, &caller, request).await?;
     Ok(render(StatusCode::CREATED, row))
 }
 

@@ -236,7 +236,10 @@ impl TestApp {
         }
     }
 
-    /// A tenant bound to this test's emulator with a fresh Stripe key.
+    /// A tenant bound to this test's emulator with a fresh Stripe key, whose policy lets its
+    /// users make every money-moving choice (amounts, refunds, coupons, trials, any price):
+    /// what the tests of those routes exercise. The default policy, closed, is tested with
+    /// [`Self::strict_tenant`] (policy.rs).
     pub async fn tenant(&self) -> TestTenant {
         let base = self.emulator.base_url();
         self.tenant_with(TenantSpec {
@@ -246,7 +249,25 @@ impl TestApp {
         .await
     }
 
-    pub async fn tenant_with(&self, mut spec: TenantSpec) -> TestTenant {
+    /// A tenant with the default policy: its users may make none of the money-moving choices.
+    pub async fn strict_tenant(&self) -> TestTenant {
+        let base = self.emulator.base_url();
+        self.tenant_with_policy(
+            TenantSpec {
+                stripe_api_base: Some(base),
+                ..TenantSpec::default()
+            },
+            false,
+        )
+        .await
+    }
+
+    /// A tenant made from `spec`, with every choice open to users (see [`Self::tenant`]).
+    pub async fn tenant_with(&self, spec: TenantSpec) -> TestTenant {
+        self.tenant_with_policy(spec, true).await
+    }
+
+    async fn tenant_with_policy(&self, mut spec: TenantSpec, open: bool) -> TestTenant {
         let stripe_key = random_token("sk_test_", 12);
         spec.stripe_secret_key = stripe_key.clone();
         if spec.name.is_empty() {
@@ -256,7 +277,19 @@ impl TestApp {
         let created = self
             .state
             .db
-            .run(move |conn| tenants::create_tenant(conn, &master, &spec))
+            .run(move |conn| {
+                let created = tenants::create_tenant(conn, &master, &spec)?;
+                if open {
+                    let all = sales_block::policy::Choice::ALL.into_iter().collect();
+                    let change = sales_block::policy::PolicyChange {
+                        allow: Some(all),
+                        offered_coupons: None,
+                    };
+                    sales_block::policy::save_with(conn, &master, &created.id, change, None)
+                        .map_err(|err| anyhow::anyhow!("{}", err.detail))?;
+                }
+                anyhow::Ok(created)
+            })
             .await
             .expect("create tenant");
         TestTenant {

@@ -43,15 +43,31 @@ async fn a_card_payment_from_the_spec_body_succeeds(backend: Backend) {
     assert_eq!(sent[0]["amount"], "9999");
 }
 
-async fn the_sdk_body_keeps_order_fields_in_metadata_and_needs_an_amount(backend: Backend) {
+async fn the_sdk_body_keeps_order_fields_in_metadata_and_needs_a_known_order(backend: Backend) {
     let app = spawn_app(backend).await;
     let tenant = app.tenant().await;
     let token = tenant.user_token("sdk");
     let sdk = json!({"payment": {"currency": "usd", "order_unique_id": "ord-1",
         "identity_type": "user", "entity_type": "order", "entity_id": "e-9"}});
+    // The SDK sends no amount: the order's is charged, and an order nobody recorded is 404.
     let error = assert_error(
         app.post_json("/stripe/payments", &tenant, &token, &sdk)
             .await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert!(error["detail"].as_str().unwrap().contains("ord-1"));
+    assert!(app.stripe_requests(&tenant).await.is_empty());
+    // Neither an amount nor an order: 422 naming the amount.
+    let error = assert_error(
+        app.post_json(
+            "/stripe/payments",
+            &tenant,
+            &token,
+            &json!({"payment": {"currency": "usd"}}),
+        )
+        .await,
         422,
         "validation_error",
     )
@@ -63,16 +79,26 @@ async fn the_sdk_body_keeps_order_fields_in_metadata_and_needs_an_amount(backend
             .unwrap()
             .contains("amount is required")
     );
-    assert!(app.stripe_requests(&tenant).await.is_empty());
 
-    let mut with_amount = sdk.clone();
-    with_amount["payment"]["amount"] = json!(2500);
+    let recorded = app
+        .authed(
+            Method::PUT,
+            "/stripe/orders/ord-1",
+            &tenant,
+            &tenant.admin_token(),
+        )
+        .json(&json!({"order": {"amount": 2500, "currency": "usd", "user_unique_id": "sdk"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(recorded.status().as_u16(), 201);
     let response = app
-        .post_json("/stripe/payments", &tenant, &token, &with_amount)
+        .post_json("/stripe/payments", &tenant, &token, &sdk)
         .await;
     assert_eq!(response.status().as_u16(), 201);
     let p = json_body(response).await["data"]["attributes"].clone();
     assert_eq!(p["status"], "requires_payment_method");
+    assert_eq!(p["amount"], 2500);
     assert_eq!(
         p["metadata"],
         json!({"entity_id": "e-9", "entity_type": "order", "identity_type": "user", "order_unique_id": "ord-1"})
@@ -425,7 +451,7 @@ async fn a_confirmation_needs_a_payment_the_caller_sees_and_a_payment_method(bac
 on_both_databases!(
     a_declined_payment_is_recorded_and_can_be_retried_with_another_card,
     a_card_payment_from_the_spec_body_succeeds,
-    the_sdk_body_keeps_order_fields_in_metadata_and_needs_an_amount,
+    the_sdk_body_keeps_order_fields_in_metadata_and_needs_a_known_order,
     a_declined_card_is_402_with_stripes_codes,
     invalid_payments_are_refused_before_stripe,
     a_confirmation_charges_the_card_and_updates_the_mirror,

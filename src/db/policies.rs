@@ -1,0 +1,180 @@
+//! A tenant's policy row (what its end users may choose that moves money) and its orders.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::AnyConnection;
+use super::schema::{orders, tenant_policies};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = tenant_policies, treat_none_as_null = true)]
+pub struct PolicyRow {
+    pub tenant_id: String,
+    /// JSON array of choice names.
+    pub allow: String,
+    /// JSON array of coupon ids.
+    pub offered_coupons: String,
+    pub order_lookup_url: Option<String>,
+    pub order_lookup_secret_enc: Option<String>,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn find(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<Option<PolicyRow>> {
+    tenant_policies::table
+        .find(tenant_id)
+        .select(PolicyRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Writes the whole row (an update, or the first insert).
+pub fn save(conn: &mut AnyConnection, row: &PolicyRow) -> QueryResult<()> {
+    super::write_transaction(conn, |conn| {
+        let updated = diesel::update(tenant_policies::table.find(&row.tenant_id))
+            .set(row)
+            .execute(conn)?;
+        if updated == 0 {
+            diesel::insert_into(tenant_policies::table)
+                .values(row)
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = orders)]
+pub struct OrderRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub order_unique_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub description: Option<String>,
+    pub metadata: String,
+    pub user_unique_id: Option<String>,
+    pub source: String,
+    pub stripe_payment_intent_id: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// What an order says; the rest of the row is bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderTerms {
+    pub amount: i64,
+    pub currency: String,
+    pub description: Option<String>,
+    /// Stored metadata text.
+    pub metadata: String,
+    pub user_unique_id: Option<String>,
+}
+
+pub fn find_order(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    order_unique_id: &str,
+) -> QueryResult<Option<OrderRow>> {
+    orders::table
+        .filter(orders::tenant_id.eq(tenant_id))
+        .filter(orders::order_unique_id.eq(order_unique_id))
+        .select(OrderRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// How recording an order went.
+#[derive(Debug)]
+pub enum Recorded {
+    Created(OrderRow),
+    Updated(OrderRow),
+    /// A payment for it exists: its terms can no longer change (unless they are the same).
+    Paid(OrderRow),
+}
+
+/// Records an order's terms (`source`: `recorded` or `lookup`). An existing order is updated
+/// while nothing pays it yet; once a payment exists the terms are fixed, so a charge can never
+/// differ from what the order said when it was paid.
+pub fn record_order(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    order_unique_id: &str,
+    terms: &OrderTerms,
+    source: &str,
+) -> QueryResult<Recorded> {
+    super::write_transaction(conn, |conn| {
+        let now = chrono::Utc::now().naive_utc();
+        if let Some(existing) = find_order(conn, tenant_id, order_unique_id)? {
+            let same = existing.amount == terms.amount
+                && existing.currency == terms.currency
+                && existing.description == terms.description
+                && existing.metadata == terms.metadata
+                && existing.user_unique_id == terms.user_unique_id;
+            if existing.stripe_payment_intent_id.is_some() {
+                return Ok(Recorded::Paid(existing));
+            }
+            if same {
+                return Ok(Recorded::Updated(existing));
+            }
+            diesel::update(orders::table.find(&existing.id))
+                .set((
+                    orders::amount.eq(terms.amount),
+                    orders::currency.eq(&terms.currency),
+                    orders::description.eq(&terms.description),
+                    orders::metadata.eq(&terms.metadata),
+                    orders::user_unique_id.eq(&terms.user_unique_id),
+                    orders::source.eq(source),
+                    orders::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            let row = orders::table
+                .find(&existing.id)
+                .select(OrderRow::as_select())
+                .first(conn)?;
+            return Ok(Recorded::Updated(row));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        diesel::insert_into(orders::table)
+            .values((
+                orders::id.eq(&id),
+                orders::tenant_id.eq(tenant_id),
+                orders::order_unique_id.eq(order_unique_id),
+                orders::amount.eq(terms.amount),
+                orders::currency.eq(&terms.currency),
+                orders::description.eq(&terms.description),
+                orders::metadata.eq(&terms.metadata),
+                orders::user_unique_id.eq(&terms.user_unique_id),
+                orders::source.eq(source),
+                orders::created_at.eq(now),
+                orders::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        let row = orders::table
+            .find(&id)
+            .select(OrderRow::as_select())
+            .first(conn)?;
+        Ok(Recorded::Created(row))
+    })
+}
+
+/// Notes the payment intent that pays order `id`, unless another one was noted first;
+/// returns the one that pays it.
+pub fn mark_paid(conn: &mut AnyConnection, id: &str, payment_intent: &str) -> QueryResult<String> {
+    super::write_transaction(conn, |conn| {
+        diesel::update(
+            orders::table
+                .find(id)
+                .filter(orders::stripe_payment_intent_id.is_null()),
+        )
+        .set((
+            orders::stripe_payment_intent_id.eq(payment_intent),
+            orders::updated_at.eq(chrono::Utc::now().naive_utc()),
+        ))
+        .execute(conn)?;
+        orders::table
+            .find(id)
+            .select(orders::stripe_payment_intent_id)
+            .first::<Option<String>>(conn)
+            .map(|pi| pi.unwrap_or_else(|| payment_intent.to_owned()))
+    })
+}

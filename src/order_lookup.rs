@@ -1,0 +1,170 @@
+//! Looking up an order the tenant's backend has not recorded (issue 12, point 5): when the
+//! tenant set an `order_lookup_url` in its policy, an unknown `order_unique_id` is fetched with
+//! `GET <order_lookup_url>/<order_unique_id>?user_unique_id=<caller's sub>`, signed like our
+//! notifications (`Sales-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<path and query>">`
+//! under the lookup's own signing secret), through the egress policy (no private addresses,
+//! no redirects). The answer, `{amount, currency[, description, metadata, user_unique_id]}` or a
+//! JSON:API document carrying them as attributes, is recorded as the order (source `lookup`);
+//! a 404 means there is no such order.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::auth::Caller;
+use crate::db::policies::{self as rows, OrderRow, Recorded};
+use crate::egress::EgressPolicy;
+use crate::error::ApiError;
+use crate::orders::{OrderFields, parse_terms};
+use crate::state::AppState;
+
+/// The tenant's backend must answer within this.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest answer read (an order is a few hundred bytes).
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// The header the signature travels in (as for notifications).
+pub const SIGNATURE_HEADER: &str = "Sales-Signature";
+
+fn failed(detail: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::BAD_GATEWAY,
+        "order_lookup_failed",
+        "Order lookup failed",
+        format!("The app's order lookup did not give a usable answer: {detail}."),
+    )
+}
+
+/// The URL for one order: the configured URL with the order id as one more path segment and
+/// the caller's subject as a query parameter.
+pub fn lookup_url(
+    base: &url::Url,
+    order_unique_id: &str,
+    subject: Option<&str>,
+) -> Result<url::Url, ApiError> {
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .map_err(|_| failed("the order_lookup_url cannot take a path"))?
+        .pop_if_empty()
+        .push(order_unique_id);
+    if let Some(subject) = subject {
+        url.query_pairs_mut().append_pair("user_unique_id", subject);
+    }
+    Ok(url)
+}
+
+/// Looks the order up and records it; `None` when the tenant has no lookup URL or its backend
+/// answers 404.
+pub async fn look_up(
+    state: &AppState,
+    caller: &Caller,
+    order_unique_id: &str,
+) -> Result<Option<OrderRow>, ApiError> {
+    let tenant_id = caller.tenant.id.clone();
+    let policy = state
+        .db
+        .run(move |conn| rows::find(conn, &tenant_id).map_err(ApiError::from))
+        .await?;
+    let Some((base, sealed)) =
+        policy.and_then(|p| p.order_lookup_url.zip(p.order_lookup_secret_enc))
+    else {
+        return Ok(None);
+    };
+    let secret = state.master.decrypt(&sealed).map_err(ApiError::internal)?;
+    let egress = EgressPolicy::from_settings(&state.settings);
+    // Checked again now: the operator's rules may have tightened since the URL was saved.
+    let base = egress
+        .check_url(&base, "/order_lookup_url")
+        .await
+        .map_err(|err| failed(&err.detail))?;
+    let subject = (!caller.admin).then_some(caller.subject.as_str());
+    let url = lookup_url(&base, order_unique_id, subject)?;
+    egress.check_target(&url).map_err(failed)?;
+    let t = chrono::Utc::now().timestamp();
+    let path_and_query = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let signature = crate::signature::sign(path_and_query.as_bytes(), &secret, t);
+    let client = egress.client(LOOKUP_TIMEOUT).map_err(ApiError::internal)?;
+    let mut response = client
+        .get(url.clone())
+        .header(SIGNATURE_HEADER, signature)
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .map_err(|err| failed(format!("GET {url}: {err}")))?;
+    match response.status().as_u16() {
+        200 => {}
+        404 => return Ok(None),
+        other => return Err(failed(format!("GET {url} answered {other}"))),
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| failed(format!("reading the answer: {err}")))?
+    {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(failed(format!(
+                "the answer is larger than {MAX_ANSWER_BYTES} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let answer: Value = serde_json::from_slice(&body)
+        .map_err(|err| failed(format!("the answer is not JSON: {err}")))?;
+    let attributes = match answer.pointer("/data/attributes") {
+        Some(attributes) => attributes.clone(),
+        None => answer,
+    };
+    let fields: OrderFields = serde_json::from_value(attributes)
+        .map_err(|err| failed(format!("the answer is not an order: {err}")))?;
+    let mut terms = parse_terms(fields, "").map_err(|err| failed(&err.detail))?;
+    if terms.user_unique_id.is_none() {
+        // Looked up for this caller: the order is theirs.
+        terms.user_unique_id = subject.map(str::to_owned);
+    }
+    let (tenant_id, wanted) = (caller.tenant.id.clone(), order_unique_id.to_owned());
+    let recorded = state
+        .db
+        .run(move |conn| {
+            match rows::record_order(conn, &tenant_id, &wanted, &terms, "lookup") {
+                Ok(recorded) => Ok(recorded),
+                // Another request recorded it meanwhile: theirs stands.
+                Err(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                )) => rows::find_order(conn, &tenant_id, &wanted)?
+                    .map(Recorded::Updated)
+                    .ok_or(diesel::result::Error::NotFound),
+                Err(err) => Err(err),
+            }
+            .map_err(ApiError::from)
+        })
+        .await?;
+    Ok(Some(match recorded {
+        Recorded::Created(row) | Recorded::Updated(row) | Recorded::Paid(row) => row,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_order_id_is_one_more_path_segment_and_the_subject_a_query_parameter() {
+        let base = url::Url::parse("https://shop.example.com/api/orders/").unwrap();
+        let url = lookup_url(&base, "ord 1/../x?y", Some("alice&bob")).unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://shop.example.com/api/orders/ord%201%2F..%2Fx%3Fy?user_unique_id=alice%26bob"
+        );
+        let base = url::Url::parse("https://shop.example.com/orders").unwrap();
+        assert_eq!(
+            lookup_url(&base, "o-2", None).unwrap().as_str(),
+            "https://shop.example.com/orders/o-2"
+        );
+    }
+}

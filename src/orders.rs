@@ -1,0 +1,201 @@
+//! Orders (issue 12, point 5): what a payment for an `order_unique_id` charges, recorded by
+//! the tenant's backend (`PUT /stripe/orders/{id}`, admins) or answered by the tenant's
+//! `order_lookup_url`, so that end users pay orders without ever naming an amount (the
+//! published SDK's `createPaymentIntent` sends none).
+
+use serde::Deserialize;
+
+use crate::auth::Caller;
+use crate::db::policies::{self as rows, OrderRow, OrderTerms, Recorded};
+use crate::domain::{Metadata, bounded, currency, optional_text};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Stripe's ceiling for one charge in the smallest unit.
+pub const MAX_AMOUNT: i64 = 99_999_999;
+
+/// The fields of `PUT /stripe/orders/{order_unique_id}`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct OrderFields {
+    /// In the currency's smallest unit. Required.
+    pub amount: Option<i64>,
+    /// Three-letter ISO code. Required.
+    pub currency: Option<String>,
+    pub description: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    /// The user the order is for (a token's `sub`): only they, and admins, read and pay it.
+    /// Without it any user of the app may pay it.
+    pub user_unique_id: Option<String>,
+}
+
+/// A client's order id: 1 to 255 printable characters.
+pub fn order_id(raw: &str, pointer: &str) -> Result<String, ApiError> {
+    let id = raw.trim();
+    if id.is_empty() || id.chars().count() > 255 || id.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            pointer,
+            "order_unique_id must be 1 to 255 printable characters",
+        ));
+    }
+    Ok(id.to_owned())
+}
+
+/// Checked order terms, from a body (`at` is where its fields are).
+pub fn parse_terms(fields: OrderFields, at: &str) -> Result<OrderTerms, ApiError> {
+    let amount = fields.amount.ok_or_else(|| {
+        ApiError::validation(
+            format!("{at}/amount"),
+            "amount is required: an integer in the currency's smallest unit (999 for $9.99)",
+        )
+    })?;
+    let amount = bounded(amount, 1, MAX_AMOUNT, &format!("{at}/amount"), "amount")?;
+    let currency = match optional_text(fields.currency, &format!("{at}/currency"), 3)? {
+        Some(raw) => currency(&raw, &format!("{at}/currency"))?,
+        None => {
+            return Err(ApiError::validation(
+                format!("{at}/currency"),
+                "currency is required, e.g. usd",
+            ));
+        }
+    };
+    let metadata = Metadata::parse(fields.metadata.as_ref(), &format!("{at}/metadata"))?;
+    let user_unique_id =
+        optional_text(fields.user_unique_id, &format!("{at}/user_unique_id"), 255)?;
+    if user_unique_id
+        .as_deref()
+        .is_some_and(|u| u.chars().any(char::is_control))
+    {
+        return Err(ApiError::validation(
+            format!("{at}/user_unique_id"),
+            "user_unique_id must be printable text",
+        ));
+    }
+    Ok(OrderTerms {
+        amount,
+        currency,
+        description: optional_text(fields.description, &format!("{at}/description"), 1000)?,
+        metadata: crate::db::stored_metadata(&metadata.0),
+        user_unique_id,
+    })
+}
+
+/// Records (or, while unpaid, changes) an order; admins only. Returns the row and whether it
+/// was new. Changing a paid order's terms is 409 `order_paid`.
+pub async fn record(
+    state: &AppState,
+    caller: &Caller,
+    order_unique_id: String,
+    terms: OrderTerms,
+) -> Result<(OrderRow, bool), ApiError> {
+    caller.require_admin("record orders")?;
+    let tenant_id = caller.tenant.id.clone();
+    let recorded = state
+        .db
+        .run(move |conn| {
+            rows::record_order(conn, &tenant_id, &order_unique_id, &terms, "recorded")
+                .map(|r| (r, terms))
+                .map_err(ApiError::from)
+        })
+        .await?;
+    match recorded {
+        (Recorded::Created(row), _) => Ok((row, true)),
+        (Recorded::Updated(row), _) => Ok((row, false)),
+        (Recorded::Paid(row), terms) if same_terms(&row, &terms) => Ok((row, false)),
+        (Recorded::Paid(row), _) => Err(ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "order_paid",
+            "Order already paid",
+            format!(
+                "Order {:?} has a payment ({}); its terms can no longer change.",
+                row.order_unique_id,
+                row.stripe_payment_intent_id.as_deref().unwrap_or_default()
+            ),
+        )),
+    }
+}
+
+fn same_terms(row: &OrderRow, terms: &OrderTerms) -> bool {
+    row.amount == terms.amount
+        && row.currency == terms.currency
+        && row.description == terms.description
+        && row.metadata == terms.metadata
+        && row.user_unique_id == terms.user_unique_id
+}
+
+/// Whether the caller may read and pay `order`: admins, the user it is for, and anyone for an
+/// order that names no user.
+fn open_to(order: &OrderRow, caller: &Caller) -> bool {
+    caller.admin
+        || order
+            .user_unique_id
+            .as_deref()
+            .is_none_or(|user| user == caller.subject)
+}
+
+fn not_found(order_unique_id: &str) -> ApiError {
+    ApiError::not_found(format!("No order {order_unique_id:?} in this app."))
+}
+
+/// `GET /stripe/orders/{id}`: admins, or the user it was recorded for; 404 for anyone else (an
+/// order for no one in particular is read by admins only).
+pub async fn read(
+    state: &AppState,
+    caller: &Caller,
+    order_unique_id: &str,
+) -> Result<OrderRow, ApiError> {
+    let order = find(state, caller, order_unique_id)
+        .await?
+        .ok_or_else(|| not_found(order_unique_id))?;
+    let theirs = order.user_unique_id.as_deref() == Some(caller.subject.as_str());
+    if caller.admin || theirs {
+        Ok(order)
+    } else {
+        Err(not_found(order_unique_id))
+    }
+}
+
+async fn find(
+    state: &AppState,
+    caller: &Caller,
+    order_unique_id: &str,
+) -> Result<Option<OrderRow>, ApiError> {
+    let (tenant_id, wanted) = (caller.tenant.id.clone(), order_unique_id.to_owned());
+    state
+        .db
+        .run(move |conn| rows::find_order(conn, &tenant_id, &wanted).map_err(ApiError::from))
+        .await
+}
+
+/// The order a payment is for: recorded, or (when the tenant set an `order_lookup_url`)
+/// looked up now and recorded. Unknown, or another user's: 404.
+pub async fn for_payment(
+    state: &AppState,
+    caller: &Caller,
+    order_unique_id: &str,
+) -> Result<OrderRow, ApiError> {
+    let order = match find(state, caller, order_unique_id).await? {
+        Some(order) => order,
+        None => crate::order_lookup::look_up(state, caller, order_unique_id)
+            .await?
+            .ok_or_else(|| not_found(order_unique_id))?,
+    };
+    if open_to(&order, caller) {
+        Ok(order)
+    } else {
+        Err(not_found(order_unique_id))
+    }
+}
+
+/// Notes the payment intent that pays `order` (the first one noted wins); returns it.
+pub async fn mark_paid(
+    state: &AppState,
+    order: &OrderRow,
+    payment_intent: &str,
+) -> Result<String, ApiError> {
+    let (id, pi) = (order.id.clone(), payment_intent.to_owned());
+    state
+        .db
+        .run(move |conn| rows::mark_paid(conn, &id, &pi).map_err(ApiError::from))
+        .await
+}

@@ -1,0 +1,493 @@
+//! Orders (issue 12, point 5): the published SDK's `createPaymentIntent` sends no amount; the
+//! service charges what the tenant's backend recorded for the order (`PUT /stripe/orders/{id}`)
+//! or what its `order_lookup_url` answers, never twice, and never another user's order.
+
+use std::sync::{Arc, Mutex};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use hmac::{Hmac, Mac};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::helpers::{
+    Backend, TestApp, TestTenant, assert_error, json_body, spawn_app, spawn_app_with,
+};
+use crate::on_both_databases;
+
+async fn put_order(
+    app: &TestApp,
+    tenant: &TestTenant,
+    token: &str,
+    id: &str,
+    order: Value,
+) -> reqwest::Response {
+    app.authed(Method::PUT, &format!("/stripe/orders/{id}"), tenant, token)
+        .json(&json!({ "order": order }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn get_order(app: &TestApp, tenant: &TestTenant, token: &str, id: &str) -> reqwest::Response {
+    app.authed(Method::GET, &format!("/stripe/orders/{id}"), tenant, token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The body the SDK's `createPaymentIntent` sends.
+fn sdk_payment(customer: &str, order: &str) -> Value {
+    json!({"payment": {"customer_id": customer, "currency": "usd", "order_unique_id": order,
+        "identity_type": "user", "entity_type": "order", "entity_id": "e-9"}})
+}
+
+async fn intents_at_stripe(app: &TestApp, tenant: &TestTenant) -> Vec<Value> {
+    app.stripe_params(tenant, "POST", "/v1/payment_intents")
+        .await
+}
+
+async fn the_sdk_flow_pays_the_order_the_backend_recorded(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // The default policy: users never name amounts.
+    let tenant = app.strict_tenant().await;
+    let admin = tenant.admin_token();
+    let user = tenant.user_token("sdk-user");
+
+    // An order nobody recorded: 404, nothing at Stripe.
+    let customer = app.customer(&tenant, &user, "sdk@example.com").await;
+    let cus = customer["stripe_customer_id"].as_str().unwrap().to_owned();
+    let response = app
+        .post_json(
+            "/stripe/payments",
+            &tenant,
+            &user,
+            &sdk_payment(&cus, "ord-1"),
+        )
+        .await;
+    assert_error(response, 404, "not_found").await;
+    assert!(intents_at_stripe(&app, &tenant).await.is_empty());
+
+    // Only admins record orders.
+    let order = json!({"amount": 2500, "currency": "USD", "description": "Order #1",
+        "metadata": {"cart": "c-1"}, "user_unique_id": "sdk-user"});
+    let response = put_order(&app, &tenant, &user, "ord-1", order.clone()).await;
+    assert_error(response, 403, "admin_required").await;
+    let response = put_order(&app, &tenant, &admin, "ord-1", order.clone()).await;
+    assert_eq!(response.status().as_u16(), 201);
+    let recorded = json_body(response).await["data"]["attributes"].clone();
+    assert_eq!(
+        (
+            recorded["amount"].as_i64(),
+            recorded["currency"].as_str(),
+            recorded["source"].as_str()
+        ),
+        (Some(2500), Some("usd"), Some("recorded"))
+    );
+    assert_eq!(recorded["payment_intent_id"], Value::Null);
+
+    // The SDK's call, with no amount, charges the order's.
+    let response = app
+        .post_json(
+            "/stripe/payments",
+            &tenant,
+            &user,
+            &sdk_payment(&cus, "ord-1"),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 201);
+    let paid = json_body(response).await["data"]["attributes"].clone();
+    let pi = paid["payment_intent_id"].as_str().unwrap().to_owned();
+    assert!(pi.starts_with("pi_"));
+    assert!(paid["client_secret"].as_str().unwrap().starts_with(&pi));
+    assert_eq!(paid["status"], "requires_payment_method");
+    assert_eq!(paid["amount"], 2500);
+    assert_eq!(paid["currency"], "usd");
+    assert_eq!(paid["description"], "Order #1");
+    assert_eq!(paid["metadata"]["order_unique_id"], "ord-1");
+    assert_eq!(paid["metadata"]["cart"], "c-1");
+    let sent = intents_at_stripe(&app, &tenant).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["amount"], "2500");
+    assert_eq!(sent[0]["customer"], cus.as_str());
+
+    // Paying it again answers the same payment: nothing is charged twice.
+    let again = app
+        .post_json(
+            "/stripe/payments",
+            &tenant,
+            &user,
+            &sdk_payment(&cus, "ord-1"),
+        )
+        .await;
+    assert_eq!(again.status().as_u16(), 200);
+    let again = json_body(again).await["data"]["attributes"].clone();
+    assert_eq!(again["payment_intent_id"], pi.as_str());
+    assert!(again["client_secret"].as_str().unwrap().starts_with(&pi));
+    assert_eq!(intents_at_stripe(&app, &tenant).await.len(), 1);
+
+    // The order shows its payment, to its user and admins only.
+    let read = json_body(get_order(&app, &tenant, &user, "ord-1").await).await;
+    assert_eq!(read["data"]["attributes"]["payment_intent_id"], pi.as_str());
+    assert_eq!(
+        get_order(&app, &tenant, &admin, "ord-1")
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    let stranger = tenant.user_token("stranger");
+    assert_error(
+        get_order(&app, &tenant, &stranger, "ord-1").await,
+        404,
+        "not_found",
+    )
+    .await;
+    let other_tenant = app.strict_tenant().await;
+    assert_error(
+        get_order(&app, &other_tenant, &other_tenant.admin_token(), "ord-1").await,
+        404,
+        "not_found",
+    )
+    .await;
+
+    // Another user cannot pay it (nor learn its payment).
+    let theirs = app
+        .customer(&tenant, &stranger, "stranger@example.com")
+        .await;
+    let response = app
+        .post_json(
+            "/stripe/payments",
+            &tenant,
+            &stranger,
+            &sdk_payment(theirs["stripe_customer_id"].as_str().unwrap(), "ord-1"),
+        )
+        .await;
+    assert_error(response, 404, "not_found").await;
+
+    // A paid order's terms are fixed; the same terms again are fine.
+    let response = put_order(
+        &app,
+        &tenant,
+        &admin,
+        "ord-1",
+        json!({"amount": 1, "currency": "usd", "user_unique_id": "sdk-user"}),
+    )
+    .await;
+    assert_error(response, 409, "order_paid").await;
+    let response = put_order(&app, &tenant, &admin, "ord-1", order).await;
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+async fn an_order_is_charged_only_its_own_amount(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.strict_tenant().await;
+    let admin = tenant.admin_token();
+    let user = tenant.user_token("buyer");
+    let response = put_order(
+        &app,
+        &tenant,
+        &admin,
+        "ord-2",
+        json!({"amount": 900, "currency": "eur"}),
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 201);
+    // Changed while unpaid: the latest terms count.
+    let response = put_order(
+        &app,
+        &tenant,
+        &admin,
+        "ord-2",
+        json!({"amount": 1900, "currency": "eur"}),
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 200);
+    for (payment, pointer) in [
+        (
+            json!({"order_unique_id": "ord-2", "amount": 1, "currency": "eur"}),
+            "/payment/amount",
+        ),
+        (
+            json!({"order_unique_id": "ord-2", "currency": "usd"}),
+            "/payment/currency",
+        ),
+    ] {
+        let response = app
+            .post_json(
+                "/stripe/payments",
+                &tenant,
+                &user,
+                &json!({ "payment": payment }),
+            )
+            .await;
+        let error = assert_error(response, 422, "validation_error").await;
+        assert_eq!(error["source"]["pointer"], pointer);
+    }
+    assert!(intents_at_stripe(&app, &tenant).await.is_empty());
+    // Bad orders are refused and change nothing.
+    for (order, pointer) in [
+        (json!({"currency": "eur"}), "/order/amount"),
+        (json!({"amount": 0, "currency": "eur"}), "/order/amount"),
+        (json!({"amount": 5, "currency": "euro"}), "/order/currency"),
+    ] {
+        let response = put_order(&app, &tenant, &admin, "ord-2", order).await;
+        let error = assert_error(response, 422, "validation_error").await;
+        assert_eq!(error["source"]["pointer"], pointer);
+    }
+    // The order names no user: any user may pay it; an amount equal to the order's is fine.
+    let response = app
+        .post_json(
+            "/stripe/payments",
+            &tenant,
+            &user,
+            &json!({"payment": {"order_unique_id": "ord-2", "amount": 1900, "payment_method": "pm_card_visa"}}),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 201);
+    let paid = json_body(response).await["data"]["attributes"].clone();
+    assert_eq!(
+        (paid["amount"].as_i64(), paid["status"].as_str()),
+        (Some(1900), Some("succeeded"))
+    );
+    // Someone else paying the same order learns only that it is paid.
+    let response = app
+        .post_json(
+            "/stripe/payments",
+            &tenant,
+            &tenant.user_token("late"),
+            &json!({"payment": {"order_unique_id": "ord-2"}}),
+        )
+        .await;
+    assert_error(response, 409, "order_paid").await;
+    assert_eq!(intents_at_stripe(&app, &tenant).await.len(), 1);
+}
+
+async fn concurrent_payments_of_one_order_make_one_intent(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.strict_tenant().await;
+    let user = tenant.user_token("double-clicker");
+    let response = put_order(
+        &app,
+        &tenant,
+        &tenant.admin_token(),
+        "ord-3",
+        json!({"amount": 4200, "currency": "usd", "user_unique_id": "double-clicker"}),
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 201);
+    let body = json!({"payment": {"order_unique_id": "ord-3", "currency": "usd"}});
+    let responses = futures_util::future::join_all(
+        (0..4).map(|_| app.post_json("/stripe/payments", &tenant, &user, &body)),
+    )
+    .await;
+    let mut paid = Vec::new();
+    for response in responses {
+        let status = response.status().as_u16();
+        let body = json_body(response).await;
+        // A request that met another one in flight at Stripe may be told to retry (409).
+        assert!(matches!(status, 200 | 201 | 409), "{status} {body}");
+        if status != 409 {
+            paid.push(body["data"]["attributes"]["payment_intent_id"].clone());
+        }
+    }
+    assert!(!paid.is_empty());
+    assert!(paid.iter().all(|pi| pi == &paid[0]), "{paid:?}");
+    let intents = app.stripe_list(&tenant, "/v1/payment_intents").await;
+    assert_eq!(intents.len(), 1, "{intents:?}");
+}
+
+/// The tenant's backend answering order lookups: `orders` maps an order id to its answer;
+/// every request's path and query and `Sales-Signature` are kept.
+struct OrderBackend {
+    url: String,
+    seen: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+fn order_backend(orders: Vec<(&'static str, Value)>) -> OrderBackend {
+    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let log = seen.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/api/orders", listener.local_addr().unwrap());
+    let orders = Arc::new(orders);
+    let server = actix_web::HttpServer::new(move || {
+        let (log, orders) = (log.clone(), orders.clone());
+        actix_web::App::new().default_service(web::to(move |req: HttpRequest| {
+            let (log, orders) = (log.clone(), orders.clone());
+            async move {
+                let signature = req
+                    .headers()
+                    .get("sales-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let target = req
+                    .uri()
+                    .path_and_query()
+                    .map(|p| p.to_string())
+                    .unwrap_or_default();
+                log.lock().unwrap().push((target, signature));
+                let id = req.path().rsplit('/').next().unwrap_or_default().to_owned();
+                match orders.iter().find(|(o, _)| *o == id) {
+                    Some((_, answer)) => HttpResponse::Ok().json(answer),
+                    None => HttpResponse::NotFound().finish(),
+                }
+            }
+        }))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    OrderBackend { url, seen }
+}
+
+/// Verifies `t=..,v1=..` over `"<t>.<path and query>"`, written out independently.
+fn signed_with(signature: &str, signed: &str, secret: &str) -> bool {
+    let mut t = "";
+    let mut v1 = "";
+    for part in signature.split(',') {
+        match part.split_once('=') {
+            Some(("t", value)) => t = value,
+            Some(("v1", value)) => v1 = value,
+            _ => {}
+        }
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{signed}").as_bytes());
+    hex::encode(mac.finalize().into_bytes()) == v1
+}
+
+async fn an_unknown_order_is_looked_up_at_the_apps_backend(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.strict_tenant().await;
+    let admin = tenant.admin_token();
+    let user = tenant.user_token("looker");
+    let shop = order_backend(vec![
+        (
+            "ord-9",
+            json!({"data": {"type": "order", "attributes": {"amount": 3100, "currency": "usd", "description": "Looked up"}}}),
+        ),
+        ("ord-10", json!({"amount": 700, "currency": "usd"})),
+        (
+            "ord-11",
+            json!({"amount": 800, "currency": "usd", "user_unique_id": "someone-else"}),
+        ),
+        ("ord-12", json!({"amount": "lots", "currency": "usd"})),
+    ]);
+    let response = app
+        .authed(Method::PUT, "/stripe/policy", &tenant, &admin)
+        .json(&json!({"policy": {"order_lookup_url": shop.url}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let policy = json_body(response).await["data"]["attributes"].clone();
+    let secret = policy["order_lookup_signing_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(policy["order_lookup_url"], shop.url.as_str());
+    // Read back: the secret is never shown again.
+    let read = json_body(
+        app.authed(Method::GET, "/stripe/policy", &tenant, &admin)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        read["data"]["attributes"]
+            .get("order_lookup_signing_secret")
+            .is_none()
+    );
+
+    let pay = |order: &str| json!({"payment": {"order_unique_id": order}});
+    let response = app
+        .post_json("/stripe/payments", &tenant, &user, &pay("ord-9"))
+        .await;
+    assert_eq!(response.status().as_u16(), 201);
+    let paid = json_body(response).await["data"]["attributes"].clone();
+    assert_eq!(
+        (paid["amount"].as_i64(), paid["description"].as_str()),
+        (Some(3100), Some("Looked up"))
+    );
+    let (target, signature) = shop.seen.lock().unwrap()[0].clone();
+    assert_eq!(target, "/api/orders/ord-9?user_unique_id=looker");
+    assert!(signed_with(&signature, &target, &secret), "{signature}");
+    // Recorded for the caller, from the lookup.
+    let order = json_body(get_order(&app, &tenant, &user, "ord-9").await).await;
+    assert_eq!(order["data"]["attributes"]["source"], "lookup");
+    assert_eq!(order["data"]["attributes"]["user_unique_id"], "looker");
+    // A plain answer works too; a paid order is not looked up again.
+    let response = app
+        .post_json("/stripe/payments", &tenant, &user, &pay("ord-10"))
+        .await;
+    assert_eq!(response.status().as_u16(), 201);
+    let response = app
+        .post_json("/stripe/payments", &tenant, &user, &pay("ord-9"))
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(shop.seen.lock().unwrap().len(), 2);
+
+    // Unknown to the backend, another user's, or a nonsense answer: nothing is charged.
+    let response = app
+        .post_json("/stripe/payments", &tenant, &user, &pay("nope"))
+        .await;
+    assert_error(response, 404, "not_found").await;
+    let response = app
+        .post_json("/stripe/payments", &tenant, &user, &pay("ord-11"))
+        .await;
+    assert_error(response, 404, "not_found").await;
+    let response = app
+        .post_json("/stripe/payments", &tenant, &user, &pay("ord-12"))
+        .await;
+    assert_error(response, 502, "order_lookup_failed").await;
+    assert_eq!(intents_at_stripe(&app, &tenant).await.len(), 2);
+}
+
+async fn an_order_lookup_url_must_pass_the_egress_policy(backend: Backend) {
+    let app = spawn_app_with(backend, |settings| {
+        settings.egress_allow_http = false;
+        settings.egress_allow_loopback = false;
+    })
+    .await;
+    let tenant = app.strict_tenant().await;
+    let admin = tenant.admin_token();
+    for url in [
+        "https://127.0.0.1/orders",
+        "https://10.0.0.5/orders",
+        "https://169.254.169.254/latest",
+        "https://localhost/orders",
+        "http://shop.example.com/orders",
+    ] {
+        let response = app
+            .authed(Method::PUT, "/stripe/policy", &tenant, &admin)
+            .json(&json!({"policy": {"order_lookup_url": url}}))
+            .send()
+            .await
+            .unwrap();
+        let error = assert_error(response, 422, "validation_error").await;
+        assert_eq!(
+            error["source"]["pointer"], "/policy/order_lookup_url",
+            "{url}"
+        );
+    }
+    let read = json_body(
+        app.authed(Method::GET, "/stripe/policy", &tenant, &admin)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(read["data"]["attributes"]["order_lookup_url"], Value::Null);
+}
+
+on_both_databases!(
+    the_sdk_flow_pays_the_order_the_backend_recorded,
+    an_order_is_charged_only_its_own_amount,
+    concurrent_payments_of_one_order_make_one_intent,
+    an_unknown_order_is_looked_up_at_the_apps_backend,
+    an_order_lookup_url_must_pass_the_egress_policy,
+);
