@@ -81,4 +81,85 @@ async fn a_tenant_and_token_from_the_cli_can_create_a_customer(backend: Backend)
     assert_eq!(response.status().as_u16(), 201);
 }
 
-on_both_databases!(a_tenant_and_token_from_the_cli_can_create_a_customer);
+async fn the_cli_sets_what_users_may_choose(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.strict_tenant().await;
+    let url = app.state.settings.database_url.clone();
+    let key = app.state.settings.master_key.clone();
+    let api_key = tenant.api_key().to_owned();
+    let user = tenant.user_token("cli-user");
+    let pay = json!({"payment": {"amount": 500, "currency": "usd"}});
+    let response = app
+        .post_json("/stripe/payments", &tenant, &user, &pay)
+        .await;
+    crate::helpers::assert_error(response, 403, "forbidden_by_policy").await;
+
+    let (opened, refused) = {
+        let (url, key, api_key) = (url.clone(), key.clone(), api_key.clone());
+        tokio::task::spawn_blocking(move || {
+            let opened: Value = serde_json::from_str(&sales_block(
+                &url,
+                &key,
+                &[
+                    "tenant",
+                    "policy",
+                    "--api-key",
+                    &api_key,
+                    "--allow",
+                    "amount",
+                    "--offer-coupon",
+                    "SPRING",
+                ],
+            ))
+            .expect("tenant policy prints JSON");
+            let refused = Command::new(env!("CARGO_BIN_EXE_sales-block"))
+                .args([
+                    "tenant",
+                    "policy",
+                    "--api-key",
+                    &api_key,
+                    "--allow",
+                    "everything",
+                ])
+                .env("DATABASE_URL", &url)
+                .env("SALES_MASTER_KEY", &key)
+                .env("SALES_LOG_FILTER", "warn")
+                .output()
+                .expect("run sales-block");
+            (opened, refused)
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(opened["allow"], json!(["amount"]));
+    assert_eq!(opened["offered_coupons"], json!(["SPRING"]));
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a policy choice"));
+    let response = app
+        .post_json("/stripe/payments", &tenant, &user, &pay)
+        .await;
+    assert_eq!(response.status().as_u16(), 201);
+
+    let closed: Value = tokio::task::spawn_blocking(move || {
+        serde_json::from_str(&sales_block(
+            &url,
+            &key,
+            &["tenant", "policy", "--api-key", &api_key, "--close"],
+        ))
+        .expect("JSON")
+    })
+    .await
+    .unwrap();
+    assert_eq!(closed["allow"], json!([]));
+    // The coupons were left as they were.
+    assert_eq!(closed["offered_coupons"], json!(["SPRING"]));
+    let response = app
+        .post_json("/stripe/payments", &tenant, &user, &pay)
+        .await;
+    crate::helpers::assert_error(response, 403, "forbidden_by_policy").await;
+}
+
+on_both_databases!(
+    a_tenant_and_token_from_the_cli_can_create_a_customer,
+    the_cli_sets_what_users_may_choose,
+);
