@@ -32,7 +32,13 @@ pub struct OrderFields {
 /// A client's order id: 1 to 255 printable characters.
 pub fn order_id(raw: &str, pointer: &str) -> Result<String, ApiError> {
     let id = raw.trim();
-    if id.is_empty() || id.chars().count() > 255 || id.chars().any(char::is_control) {
+    // `.` and `..` would be read as path steps when the id is sent to the app's lookup URL.
+    if id.is_empty()
+        || id == "."
+        || id == ".."
+        || id.chars().count() > 255
+        || id.chars().any(char::is_control)
+    {
         return Err(ApiError::validation(
             pointer,
             "order_unique_id must be 1 to 255 printable characters",
@@ -184,6 +190,34 @@ pub async fn for_payment(
         Ok(order)
     } else {
         Err(not_found(order_unique_id))
+    }
+}
+
+/// How long a request may hold an order's payment claim: far above one Stripe call.
+const PAYMENT_LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+
+/// Claims the right to create `order`'s payment (see [`rows::claim_payment`]).
+pub async fn claim_payment(
+    state: &AppState,
+    order: &OrderRow,
+) -> Result<rows::PaymentClaim, ApiError> {
+    let id = order.id.clone();
+    state
+        .db
+        .run(move |conn| rows::claim_payment(conn, &id, PAYMENT_LEASE).map_err(ApiError::from))
+        .await
+}
+
+/// Gives the claim up: Stripe created nothing, so a corrected retry may try again at once.
+pub async fn release_payment(state: &AppState, order: &OrderRow) {
+    let id = order.id.clone();
+    let released = state
+        .db
+        .run(move |conn| rows::release_payment(conn, &id).map_err(ApiError::from))
+        .await;
+    if let Err(err) = released {
+        // The lease lapses on its own.
+        tracing::warn!(error = %err.detail, "releasing an order's payment claim");
     }
 }
 

@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDateTime};
 
 use crate::customers::find_customer;
 use crate::db::payments::{self as rows, PaymentFilter, PaymentRow};
+use crate::db::policies::PaymentClaim;
 use crate::domain::{
     Metadata, PageRequest, bounded, currency, optional_text, parse_web_url, query_text, stripe_id,
 };
@@ -226,9 +227,6 @@ pub async fn create_payment(
                     .or_insert_with(|| value.to_owned());
             }
         }
-        // One intent per order at Stripe too: concurrent or repeated requests for an order
-        // not yet marked paid get the same intent back (or Stripe's idempotency error).
-        new.idempotency_key = Some(format!("order-{}", order.id));
     }
     if let Some(raw) = request.customer {
         new.customer = Some(resolve_customer(state, caller, &raw).await?.stripe_id);
@@ -246,21 +244,57 @@ pub async fn create_payment(
         new.payment_method = Some(card.stripe_payment_method_id);
         new.off_session = true;
     }
+    if let Some(order) = &order {
+        // One payment per order: this request claims the order first (two requests never
+        // both reach Stripe), and Stripe's idempotency key is the order's and these
+        // parameters', so a request that died after Stripe created the intent is answered
+        // that intent when retried the same way.
+        match crate::orders::claim_payment(state, order).await? {
+            PaymentClaim::Claimed => {}
+            PaymentClaim::Paid(pi) => return existing_payment(state, caller, &pi).await,
+            PaymentClaim::Busy => {
+                return Err(ApiError::new(
+                    actix_web::http::StatusCode::CONFLICT,
+                    "order_payment_in_progress",
+                    "Payment in progress",
+                    "Another request is creating this order's payment; retry in a moment to get it.",
+                ));
+            }
+        }
+        new.idempotency_key = Some(order_stripe_key(&order.id, &new));
+    }
     let mut snapshot = match caller.tenant.stripe.create_payment_intent(new).await {
         Ok(snapshot) => snapshot,
-        Err(GatewayError::Stripe(failure)) => {
-            let pi = failure.payment_intent.as_ref().map(|pi| pi.id.clone());
-            if let (Some(order), Some(pi)) = (&order, pi) {
-                crate::orders::mark_paid(state, order, &pi).await?;
+        Err(err) => {
+            let left = match &err {
+                GatewayError::Stripe(failure) => {
+                    failure.payment_intent.as_ref().map(|pi| pi.id.clone())
+                }
+                _ => None,
+            };
+            if let Some(order) = &order {
+                match &left {
+                    Some(pi) => {
+                        crate::orders::mark_paid(state, order, pi).await?;
+                    }
+                    // Refused before an intent existed, or unknown (a time-out): a retry may
+                    // claim again (after the lease when unknown, and Stripe's key replays).
+                    None if matches!(err, GatewayError::Stripe(_)) => {
+                        crate::orders::release_payment(state, order).await;
+                    }
+                    None => {}
+                }
             }
-            return Err(declined(state, caller, failure).await);
+            return Err(match err {
+                GatewayError::Stripe(failure) => declined(state, caller, failure).await,
+                other => other.into(),
+            });
         }
-        Err(err) => return Err(err.into()),
     };
     if let Some(order) = &order {
         let paying = crate::orders::mark_paid(state, order, &snapshot.id).await?;
         if paying != snapshot.id {
-            // Another request paid the order first (with a payment Stripe did not merge).
+            // Another request paid the order first (after this one's claim lapsed).
             return existing_payment(state, caller, &paying).await;
         }
     }
@@ -271,6 +305,25 @@ pub async fn create_payment(
         client_secret,
         existing: false,
     })
+}
+
+/// Stripe's idempotency key for creating an order's payment: the order and the parameters, so
+/// the same request retried gets the same intent back, and a corrected one (another card, a
+/// refused customer fixed) is not refused by Stripe as a reuse.
+fn order_stripe_key(order_id: &str, new: &NewPayment) -> String {
+    use sha2::{Digest, Sha256};
+    let metadata: std::collections::BTreeMap<_, _> = new.metadata.iter().collect();
+    let canonical = serde_json::json!([
+        new.amount,
+        new.currency,
+        new.customer,
+        new.payment_method,
+        new.description,
+        metadata,
+        new.off_session,
+    ]);
+    let digest = Sha256::digest(canonical.to_string().as_bytes());
+    format!("order-{order_id}-{}", hex::encode(&digest[..12]))
 }
 
 /// An order's payment, as Stripe has it now (with its `client_secret`, so the browser can

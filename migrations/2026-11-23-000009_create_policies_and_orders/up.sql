@@ -27,6 +27,9 @@ CREATE TABLE orders (
     source TEXT NOT NULL,
     -- The payment intent that pays it, once one was created.
     stripe_payment_intent_id TEXT,
+    -- Set while a request is creating its payment at Stripe (a lease), so two requests never
+    -- create two intents for one order.
+    payment_claimed_at TIMESTAMP,
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL,
     UNIQUE (tenant_id, order_unique_id)

@@ -55,6 +55,7 @@ pub struct OrderRow {
     pub user_unique_id: Option<String>,
     pub source: String,
     pub stripe_payment_intent_id: Option<String>,
+    pub payment_claimed_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -157,6 +158,59 @@ pub fn record_order(
     })
 }
 
+/// How a claim on paying an order went.
+#[derive(Debug)]
+pub enum PaymentClaim {
+    /// This request may create the order's payment now.
+    Claimed,
+    /// The order has a payment already.
+    Paid(String),
+    /// Another request is creating its payment (its claim is younger than the lease).
+    Busy,
+}
+
+/// Claims the right to create order `id`'s payment: atomic across requests and instances (a
+/// conditional update), lapsing after `lease` so a request that died leaves no order stuck.
+pub fn claim_payment(
+    conn: &mut AnyConnection,
+    id: &str,
+    lease: chrono::TimeDelta,
+) -> QueryResult<PaymentClaim> {
+    let now = chrono::Utc::now().naive_utc();
+    let claimed = diesel::update(
+        orders::table
+            .find(id)
+            .filter(orders::stripe_payment_intent_id.is_null())
+            .filter(
+                orders::payment_claimed_at
+                    .is_null()
+                    .or(orders::payment_claimed_at.lt(now - lease)),
+            ),
+    )
+    .set(orders::payment_claimed_at.eq(Some(now)))
+    .execute(conn)?;
+    if claimed == 1 {
+        return Ok(PaymentClaim::Claimed);
+    }
+    let paid: Option<String> = orders::table
+        .find(id)
+        .select(orders::stripe_payment_intent_id)
+        .first(conn)?;
+    Ok(paid.map_or(PaymentClaim::Busy, PaymentClaim::Paid))
+}
+
+/// Gives a claim up without a payment (Stripe refused before creating one).
+pub fn release_payment(conn: &mut AnyConnection, id: &str) -> QueryResult<()> {
+    diesel::update(
+        orders::table
+            .find(id)
+            .filter(orders::stripe_payment_intent_id.is_null()),
+    )
+    .set(orders::payment_claimed_at.eq(None::<NaiveDateTime>))
+    .execute(conn)
+    .map(|_| ())
+}
+
 /// Notes the payment intent that pays order `id`, unless another one was noted first;
 /// returns the one that pays it.
 pub fn mark_paid(conn: &mut AnyConnection, id: &str, payment_intent: &str) -> QueryResult<String> {
@@ -168,6 +222,7 @@ pub fn mark_paid(conn: &mut AnyConnection, id: &str, payment_intent: &str) -> Qu
         )
         .set((
             orders::stripe_payment_intent_id.eq(payment_intent),
+            orders::payment_claimed_at.eq(None::<NaiveDateTime>),
             orders::updated_at.eq(chrono::Utc::now().naive_utc()),
         ))
         .execute(conn)?;

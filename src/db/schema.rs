@@ -382,6 +382,7 @@ diesel::table! {
         user_unique_id -> Nullable<Text>,
         source -> Text,
         stripe_payment_intent_id -> Nullable<Text>,
+        payment_claimed_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }

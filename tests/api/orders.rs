@@ -297,6 +297,72 @@ async fn concurrent_payments_of_one_order_make_one_intent(backend: Backend) {
     assert_eq!(intents.len(), 1, "{intents:?}");
 }
 
+async fn an_order_refused_or_declined_at_stripe_can_be_paid_again(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.strict_tenant().await;
+    let admin = tenant.admin_token();
+    let response = put_order(
+        &app,
+        &tenant,
+        &admin,
+        "ord-4",
+        json!({"amount": 1200, "currency": "usd"}),
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 201);
+    // Stripe refuses before any intent exists (no such customer): the order stays payable.
+    let response = app
+        .post_json(
+            "/stripe/payments",
+            &tenant,
+            &admin,
+            &json!({"payment": {"order_unique_id": "ord-4", "customer_id": "cus_doesnotexist"}}),
+        )
+        .await;
+    assert_error(response, 422, "resource_missing").await;
+    // Corrected at once, with a declining card: the intent Stripe kept pays the order...
+    let user = tenant.user_token("payer");
+    let response = app
+        .post_json(
+            "/stripe/payments",
+            &tenant,
+            &user,
+            &json!({"payment": {"order_unique_id": "ord-4", "payment_method": "pm_card_chargeDeclined"}}),
+        )
+        .await;
+    let error = assert_error(response, 402, "card_declined").await;
+    let pi = error["meta"]["payment_intent_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // ...so paying again answers it, to be confirmed with another card; nothing new is made.
+    let response = app
+        .post_json(
+            "/stripe/payments",
+            &tenant,
+            &user,
+            &json!({"payment": {"order_unique_id": "ord-4"}}),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let again = json_body(response).await["data"]["attributes"].clone();
+    assert_eq!(again["payment_intent_id"], pi.as_str());
+    assert_eq!(again["status"], "requires_payment_method");
+    let confirmed = app
+        .post_json(
+            &format!("/stripe/payments/{pi}/confirm"),
+            &tenant,
+            &user,
+            &json!({"payment": {"payment_method": "pm_card_visa"}}),
+        )
+        .await;
+    assert_eq!(confirmed.status().as_u16(), 200);
+    assert_eq!(
+        app.stripe_list(&tenant, "/v1/payment_intents").await.len(),
+        1
+    );
+}
+
 /// The tenant's backend answering order lookups: `orders` maps an order id to its answer;
 /// every request's path and query and `Sales-Signature` are kept.
 struct OrderBackend {
@@ -488,6 +554,7 @@ on_both_databases!(
     the_sdk_flow_pays_the_order_the_backend_recorded,
     an_order_is_charged_only_its_own_amount,
     concurrent_payments_of_one_order_make_one_intent,
+    an_order_refused_or_declined_at_stripe_can_be_paid_again,
     an_unknown_order_is_looked_up_at_the_apps_backend,
     an_order_lookup_url_must_pass_the_egress_policy,
 );
