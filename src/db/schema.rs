@@ -354,5 +354,6 @@ diesel::table! {
         response_body -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        caller_subject -> Text,
     }
 }
