@@ -19,6 +19,9 @@ use crate::tenants::{self, TenantSpec, TenantSummary};
     about = "The 23blocks sales block's Stripe routes"
 )]
 pub struct Cli {
+    /// Production mode (as SALES_ENV=production): refuse to start without SALES_MASTER_KEY.
+    #[arg(long, global = true)]
+    production: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -55,6 +58,15 @@ enum Command {
         /// For RS256 tenants: the private key (PEM) to sign with.
         #[arg(long)]
         jwt_rs256_private_key: Option<PathBuf>,
+    },
+    /// Re-encrypt every stored secret under a new master key, in one transaction. The current
+    /// key (SALES_MASTER_KEY, and any SALES_MASTER_KEY_PREVIOUS) decrypts; then run the service
+    /// with SALES_MASTER_KEY=<new key> (and the old one in SALES_MASTER_KEY_PREVIOUS until no
+    /// instance runs on it any more). Prints what was re-encrypted as JSON.
+    RotateMasterKey {
+        /// The new key: base64 of 32 random bytes (e.g. `openssl rand -base64 32`).
+        #[arg(long, env = "SALES_NEW_MASTER_KEY", hide_env_values = true)]
+        new_key: String,
     },
     /// Run the in-repo Stripe emulator (for tests and local development).
     StripeEmulator {
@@ -115,15 +127,18 @@ pub fn parse_ttl(raw: &str) -> anyhow::Result<Duration> {
 }
 
 fn open_database(settings: &Settings) -> anyhow::Result<(Database, MasterKey)> {
+    let master = MasterKey::from_settings(settings)?;
     let db = Database::connect(&settings.database_url, 2)?;
     db.migrate()?;
-    let master = MasterKey::load_or_create(&settings.master_key, &settings.master_key_file)?;
     Ok((db, master))
 }
 
 pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut settings = Settings::load()?;
+    if cli.production {
+        settings.env = "production".to_owned();
+    }
     crate::telemetry::init(settings.log_format, &settings.log_filter);
     match cli.command.unwrap_or(Command::Serve { bind: None }) {
         Command::Serve { bind } => {
@@ -167,6 +182,12 @@ pub async fn run() -> anyhow::Result<()> {
             })
             .await??;
             println!("{token}");
+        }
+        Command::RotateMasterKey { new_key } => {
+            let output =
+                tokio::task::spawn_blocking(move || rotate_master_key(&settings, &new_key))
+                    .await??;
+            println!("{output}");
         }
         Command::StripeEmulator { port } => {
             stripe_emulator::run(&format!("127.0.0.1:{port}")).await?;
@@ -234,6 +255,37 @@ fn tenant_command(settings: &Settings, command: TenantCommand) -> anyhow::Result
             Ok(serde_json::to_string_pretty(&rows)?)
         }
     }
+}
+
+fn rotate_master_key(settings: &Settings, new_key: &str) -> anyhow::Result<String> {
+    use secrecy::ExposeSecret;
+    // The key that sealed what is stored must be given, not generated: a fresh file key
+    // would decrypt nothing.
+    anyhow::ensure!(
+        !settings.master_key.expose_secret().trim().is_empty(),
+        "rotate-master-key needs the current key in SALES_MASTER_KEY (a development install keeps it in {}: export SALES_MASTER_KEY=$(cat {}))",
+        settings.master_key_file.display(),
+        settings.master_key_file.display()
+    );
+    let current = MasterKey::from_settings(settings)?;
+    let new = MasterKey::from_base64(new_key).context("the new master key")?;
+    let new_id = new.id().to_owned();
+    // The new key already current (a second run, after instances on the old key wrote
+    // meanwhile): re-encrypt what the previous keys still seal.
+    let keys = if new_id == current.id() {
+        current
+    } else {
+        new.with_previous_keys(vec![current])?
+    };
+    let db = Database::connect(&settings.database_url, 1)?;
+    db.migrate()?;
+    let mut conn = db.get()?;
+    let resealed = crate::rekey::rotate(&mut conn, &keys)?;
+    Ok(serde_json::to_string_pretty(&serde_json::json!({
+        "master_key_id": new_id,
+        "resealed": resealed,
+        "next": "run every instance with SALES_MASTER_KEY=<the new key> and SALES_MASTER_KEY_PREVIOUS=<the old key>; once none runs on the old key, run rotate-master-key again with the same new key (it re-encrypts what old instances wrote meanwhile) and drop SALES_MASTER_KEY_PREVIOUS",
+    }))?)
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod notifications;
 pub mod payments;
 pub mod receiver;
 pub mod refunds;
+pub mod rekey;
 pub mod signature;
 pub mod startup;
 pub mod state;

@@ -148,3 +148,23 @@ pub fn purge_expired(conn: &mut AnyConnection, before: NaiveDateTime) -> QueryRe
     diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before)))
         .execute(conn)
 }
+
+/// Every saved answer (id and sealed body), for re-encrypting them under a new master key.
+pub fn sealed_answers(conn: &mut AnyConnection) -> QueryResult<Vec<(String, String)>> {
+    let rows: Vec<(String, Option<String>)> = idempotency_keys::table
+        .select((idempotency_keys::id, idempotency_keys::response_body))
+        .filter(idempotency_keys::response_body.is_not_null())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, body)| Some((id, body?)))
+        .collect())
+}
+
+/// Replaces a saved answer's sealed body (a master key rotation).
+pub fn reseal_answer(conn: &mut AnyConnection, id: &str, sealed: &str) -> QueryResult<()> {
+    diesel::update(idempotency_keys::table.find(id))
+        .set(idempotency_keys::response_body.eq(Some(sealed)))
+        .execute(conn)
+        .map(|_| ())
+}

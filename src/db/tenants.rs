@@ -102,3 +102,32 @@ pub fn set_notify_target(
         .execute(conn)
         .map(|n| n == 1)
 }
+
+/// Every tenant's encrypted secrets (id, JWT secret, Stripe key, notification secret), for
+/// re-encrypting them under a new master key.
+pub type SealedSecrets = (String, Option<String>, String, Option<String>);
+
+pub fn sealed_secrets(conn: &mut AnyConnection) -> QueryResult<Vec<SealedSecrets>> {
+    tenants::table
+        .order(tenants::id.asc())
+        .select((
+            tenants::id,
+            tenants::jwt_secret_enc,
+            tenants::stripe_secret_key_enc,
+            tenants::notify_secret_enc,
+        ))
+        .load(conn)
+}
+
+/// Replaces a tenant's encrypted secrets (a master key rotation).
+pub fn reseal_secrets(conn: &mut AnyConnection, sealed: &SealedSecrets) -> QueryResult<()> {
+    let (id, jwt, stripe, notify) = sealed;
+    diesel::update(tenants::table.find(id))
+        .set((
+            tenants::jwt_secret_enc.eq(jwt.as_deref()),
+            tenants::stripe_secret_key_enc.eq(stripe),
+            tenants::notify_secret_enc.eq(notify.as_deref()),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}

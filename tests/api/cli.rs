@@ -3,6 +3,7 @@
 
 use std::process::Command;
 
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, spawn_app};
@@ -27,7 +28,7 @@ fn sales_block(database_url: &str, master_key: &str, args: &[&str]) -> String {
 async fn a_tenant_and_token_from_the_cli_can_create_a_customer(backend: Backend) {
     let app = spawn_app(backend).await;
     let url = app.state.settings.database_url.clone();
-    let key = app.state.settings.master_key.clone();
+    let key = app.state.settings.master_key.expose_secret().to_owned();
     let emulator = app.emulator.base_url();
     let (created, listed, token) = tokio::task::spawn_blocking(move || {
         let created: Value = serde_json::from_str(&sales_block(

@@ -11,6 +11,7 @@ mod customer_reads;
 mod customers;
 mod http;
 mod idempotency;
+mod master_key;
 mod mirror;
 mod notifications;
 mod payment_reads;
