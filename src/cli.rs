@@ -99,6 +99,28 @@ enum TenantCommand {
         jwt_issuer: Option<String>,
         #[arg(long)]
         jwt_audience: Option<String>,
+        /// Accept only tokens bound to this app: an `app_id` claim equal to its api key
+        /// (needed when several tenants share one RS256 identity provider).
+        #[arg(long)]
+        require_app_binding: bool,
+        /// The longest token lifetime accepted (`exp - iat`), e.g. 1h, 24h (the default).
+        #[arg(long)]
+        max_token_lifetime: Option<String>,
+    },
+    /// Change the rules a tenant's tokens must satisfy; prints the tenant as JSON.
+    Update {
+        /// The tenant's api key.
+        #[arg(long)]
+        api_key: String,
+        /// Accept only tokens carrying `app_id` = the api key.
+        #[arg(long, conflicts_with = "no_require_app_binding")]
+        require_app_binding: bool,
+        /// Accept tokens without `app_id` again (a token naming another app stays refused).
+        #[arg(long)]
+        no_require_app_binding: bool,
+        /// The longest token lifetime accepted (`exp - iat`), e.g. 1h, 24h.
+        #[arg(long)]
+        max_token_lifetime: Option<String>,
     },
     /// List tenants as JSON (no secrets).
     List,
@@ -208,7 +230,12 @@ fn tenant_command(settings: &Settings, command: TenantCommand) -> anyhow::Result
             jwt_rs256_public_key,
             jwt_issuer,
             jwt_audience,
+            require_app_binding,
+            max_token_lifetime,
         } => {
+            let max_token_lifetime = max_token_lifetime
+                .map(|raw| parse_ttl(&raw).context("--max-token-lifetime"))
+                .transpose()?;
             let public_key = jwt_rs256_public_key
                 .map(|path| {
                     std::fs::read_to_string(&path)
@@ -225,9 +252,30 @@ fn tenant_command(settings: &Settings, command: TenantCommand) -> anyhow::Result
                     jwt_rs256_public_key: public_key,
                     jwt_issuer,
                     jwt_audience,
+                    require_app_binding,
+                    max_token_lifetime,
                 },
             )?;
             Ok(serde_json::to_string_pretty(&created)?)
+        }
+        TenantCommand::Update {
+            api_key,
+            require_app_binding,
+            no_require_app_binding,
+            max_token_lifetime,
+        } => {
+            let update = tenants::TokenRulesUpdate {
+                require_app_binding: match (require_app_binding, no_require_app_binding) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
+                },
+                max_token_lifetime: max_token_lifetime
+                    .map(|raw| parse_ttl(&raw).context("--max-token-lifetime"))
+                    .transpose()?,
+            };
+            let updated = tenants::update_token_rules(&mut conn, &api_key, &update)?;
+            Ok(serde_json::to_string_pretty(&updated)?)
         }
         TenantCommand::Notify {
             api_key,

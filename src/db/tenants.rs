@@ -22,6 +22,10 @@ pub struct Tenant {
     pub created_at: NaiveDateTime,
     pub notify_url: Option<String>,
     pub notify_secret_enc: Option<String>,
+    /// Tokens must carry `app_id` = this tenant's api key.
+    pub jwt_require_app_binding: bool,
+    /// The longest token lifetime accepted (`exp - iat`), in seconds.
+    pub jwt_max_lifetime_secs: i64,
 }
 
 #[derive(Debug, Insertable)]
@@ -38,6 +42,8 @@ pub struct NewTenant<'a> {
     pub stripe_secret_key_enc: &'a str,
     pub stripe_api_base: Option<&'a str>,
     pub created_at: NaiveDateTime,
+    pub jwt_require_app_binding: bool,
+    pub jwt_max_lifetime_secs: i64,
 }
 
 pub fn insert(conn: &mut AnyConnection, new: &NewTenant<'_>) -> QueryResult<()> {
@@ -98,6 +104,22 @@ pub fn set_notify_target(
         .set((
             tenants::notify_url.eq(url),
             tenants::notify_secret_enc.eq(secret),
+        ))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+/// Sets the rules a tenant's tokens must satisfy (app binding, maximum lifetime).
+pub fn set_token_rules(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    require_app_binding: bool,
+    max_lifetime_secs: i64,
+) -> QueryResult<bool> {
+    diesel::update(tenants::table.find(tenant_id))
+        .set((
+            tenants::jwt_require_app_binding.eq(require_app_binding),
+            tenants::jwt_max_lifetime_secs.eq(max_lifetime_secs),
         ))
         .execute(conn)
         .map(|n| n == 1)

@@ -20,4 +20,5 @@ mod receiver;
 mod refunds;
 mod sessions;
 mod subscriptions;
+mod token_rules;
 mod webhooks;
