@@ -313,6 +313,37 @@ async fn after_a_rotation_every_tenant_and_endpoint_works_with_the_new_key(backe
     assert!(sealed.len() >= 6, "{sealed:?}");
     assert!(sealed.iter().all(|s| s.starts_with(&prefix)), "{sealed:?}");
 
+    // Run again once instances use the new key: nothing is left under the old one.
+    let (url, new_base64, old) = (
+        app.state.settings.database_url.clone(),
+        new_key.to_base64(),
+        old_key.clone(),
+    );
+    let again = tokio::task::spawn_blocking(move || {
+        sales_block(
+            &[
+                ("DATABASE_URL", url.as_str()),
+                ("SALES_MASTER_KEY", new_base64.as_str()),
+                ("SALES_MASTER_KEY_PREVIOUS", old.as_str()),
+            ],
+            &["rotate-master-key", "--new-key", &new_base64],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let again: Value = serde_json::from_slice(&again.stdout).expect("JSON report");
+    assert_eq!(again["resealed"]["tenants"], 0, "{again}");
+    assert_eq!(
+        again["resealed"]["already_current"],
+        sealed.len(),
+        "{again}"
+    );
+
     // The new key with the old one as previous, then the new key alone.
     let with_previous = app
         .second_instance_with(|s| {
