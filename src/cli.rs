@@ -19,6 +19,9 @@ use crate::tenants::{self, TenantSpec, TenantSummary};
     about = "The 23blocks sales block's Stripe routes"
 )]
 pub struct Cli {
+    /// Production mode (as SALES_ENV=production): refuse to start without SALES_MASTER_KEY.
+    #[arg(long, global = true)]
+    production: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -56,6 +59,15 @@ enum Command {
         #[arg(long)]
         jwt_rs256_private_key: Option<PathBuf>,
     },
+    /// Re-encrypt every stored secret under a new master key, in one transaction. The current
+    /// key (SALES_MASTER_KEY, and any SALES_MASTER_KEY_PREVIOUS) decrypts; then run the service
+    /// with SALES_MASTER_KEY=<new key> (and the old one in SALES_MASTER_KEY_PREVIOUS until no
+    /// instance runs on it any more). Prints what was re-encrypted as JSON.
+    RotateMasterKey {
+        /// The new key: base64 of 32 random bytes (e.g. `openssl rand -base64 32`).
+        #[arg(long, env = "SALES_NEW_MASTER_KEY", hide_env_values = true)]
+        new_key: String,
+    },
     /// Run the in-repo Stripe emulator (for tests and local development).
     StripeEmulator {
         #[arg(long, default_value_t = 12111)]
@@ -87,6 +99,28 @@ enum TenantCommand {
         jwt_issuer: Option<String>,
         #[arg(long)]
         jwt_audience: Option<String>,
+        /// Accept only tokens bound to this app: an `app_id` claim equal to its api key
+        /// (needed when several tenants share one RS256 identity provider).
+        #[arg(long)]
+        require_app_binding: bool,
+        /// The longest token lifetime accepted (`exp - iat`), e.g. 1h, 24h (the default).
+        #[arg(long)]
+        max_token_lifetime: Option<String>,
+    },
+    /// Change the rules a tenant's tokens must satisfy; prints the tenant as JSON.
+    Update {
+        /// The tenant's api key.
+        #[arg(long)]
+        api_key: String,
+        /// Accept only tokens carrying `app_id` = the api key.
+        #[arg(long, conflicts_with = "no_require_app_binding")]
+        require_app_binding: bool,
+        /// Accept tokens without `app_id` again (a token naming another app stays refused).
+        #[arg(long)]
+        no_require_app_binding: bool,
+        /// The longest token lifetime accepted (`exp - iat`), e.g. 1h, 24h.
+        #[arg(long)]
+        max_token_lifetime: Option<String>,
     },
     /// List tenants as JSON (no secrets).
     List,
@@ -141,15 +175,18 @@ pub fn parse_ttl(raw: &str) -> anyhow::Result<Duration> {
 }
 
 fn open_database(settings: &Settings) -> anyhow::Result<(Database, MasterKey)> {
+    let master = MasterKey::from_settings(settings)?;
     let db = Database::connect(&settings.database_url, 2)?;
     db.migrate()?;
-    let master = MasterKey::load_or_create(&settings.master_key, &settings.master_key_file)?;
     Ok((db, master))
 }
 
 pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut settings = Settings::load()?;
+    if cli.production {
+        settings.env = "production".to_owned();
+    }
     crate::telemetry::init(settings.log_format, &settings.log_filter);
     match cli.command.unwrap_or(Command::Serve { bind: None }) {
         Command::Serve { bind } => {
@@ -194,6 +231,12 @@ pub async fn run() -> anyhow::Result<()> {
             .await??;
             println!("{token}");
         }
+        Command::RotateMasterKey { new_key } => {
+            let output =
+                tokio::task::spawn_blocking(move || rotate_master_key(&settings, &new_key))
+                    .await??;
+            println!("{output}");
+        }
         Command::StripeEmulator { port } => {
             stripe_emulator::run(&format!("127.0.0.1:{port}")).await?;
         }
@@ -213,7 +256,12 @@ fn tenant_command(settings: &Settings, command: TenantCommand) -> anyhow::Result
             jwt_rs256_public_key,
             jwt_issuer,
             jwt_audience,
+            require_app_binding,
+            max_token_lifetime,
         } => {
+            let max_token_lifetime = max_token_lifetime
+                .map(|raw| parse_ttl(&raw).context("--max-token-lifetime"))
+                .transpose()?;
             let public_key = jwt_rs256_public_key
                 .map(|path| {
                     std::fs::read_to_string(&path)
@@ -230,9 +278,30 @@ fn tenant_command(settings: &Settings, command: TenantCommand) -> anyhow::Result
                     jwt_rs256_public_key: public_key,
                     jwt_issuer,
                     jwt_audience,
+                    require_app_binding,
+                    max_token_lifetime,
                 },
             )?;
             Ok(serde_json::to_string_pretty(&created)?)
+        }
+        TenantCommand::Update {
+            api_key,
+            require_app_binding,
+            no_require_app_binding,
+            max_token_lifetime,
+        } => {
+            let update = tenants::TokenRulesUpdate {
+                require_app_binding: match (require_app_binding, no_require_app_binding) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
+                },
+                max_token_lifetime: max_token_lifetime
+                    .map(|raw| parse_ttl(&raw).context("--max-token-lifetime"))
+                    .transpose()?,
+            };
+            let updated = tenants::update_token_rules(&mut conn, &api_key, &update)?;
+            Ok(serde_json::to_string_pretty(&updated)?)
         }
         TenantCommand::Notify {
             api_key,
@@ -295,6 +364,37 @@ fn tenant_command(settings: &Settings, command: TenantCommand) -> anyhow::Result
             Ok(serde_json::to_string_pretty(&rows)?)
         }
     }
+}
+
+fn rotate_master_key(settings: &Settings, new_key: &str) -> anyhow::Result<String> {
+    use secrecy::ExposeSecret;
+    // The key that sealed what is stored must be given, not generated: a fresh file key
+    // would decrypt nothing.
+    anyhow::ensure!(
+        !settings.master_key.expose_secret().trim().is_empty(),
+        "rotate-master-key needs the current key in SALES_MASTER_KEY (a development install keeps it in {}: export SALES_MASTER_KEY=$(cat {}))",
+        settings.master_key_file.display(),
+        settings.master_key_file.display()
+    );
+    let current = MasterKey::from_settings(settings)?;
+    let new = MasterKey::from_base64(new_key).context("the new master key")?;
+    let new_id = new.id().to_owned();
+    // The new key already current (a second run, after instances on the old key wrote
+    // meanwhile): re-encrypt what the previous keys still seal.
+    let keys = if new_id == current.id() {
+        current
+    } else {
+        new.with_previous_keys(vec![current])?
+    };
+    let db = Database::connect(&settings.database_url, 1)?;
+    db.migrate()?;
+    let mut conn = db.get()?;
+    let resealed = crate::rekey::rotate(&mut conn, &keys)?;
+    Ok(serde_json::to_string_pretty(&serde_json::json!({
+        "master_key_id": new_id,
+        "resealed": resealed,
+        "next": "run every instance with SALES_MASTER_KEY=<the new key> and SALES_MASTER_KEY_PREVIOUS=<the old key>; once none runs on the old key, run rotate-master-key again with the same new key (it re-encrypts what old instances wrote meanwhile) and drop SALES_MASTER_KEY_PREVIOUS",
+    }))?)
 }
 
 #[cfg(test)]

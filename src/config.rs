@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use secrecy::SecretString;
 use serde::Deserialize;
 
 /// Everything the service reads at start. See config/default.toml for each key's meaning.
@@ -12,9 +13,16 @@ pub struct Settings {
     pub database_url: String,
     pub database_pool_size: u32,
     pub public_url: String,
+    /// Base64 of 32 bytes; a secrecy type so `Debug` of the settings never prints it.
     #[serde(default)]
-    pub master_key: String,
+    pub master_key: SecretString,
+    /// Comma-separated keys rolled away from: they still decrypt, never encrypt.
+    #[serde(default)]
+    pub master_key_previous: SecretString,
     pub master_key_file: PathBuf,
+    /// `production` (SALES_ENV) makes a missing master key an error instead of a generated one.
+    #[serde(default)]
+    pub env: String,
     pub log_format: LogFormat,
     pub log_filter: String,
     pub cors_origins: Vec<String>,
@@ -81,6 +89,11 @@ impl Settings {
             .try_deserialize::<Settings>()
             .context("reading settings")?;
         Ok(settings)
+    }
+
+    /// Production mode: `SALES_ENV=production` (or the CLI's `--production`).
+    pub fn is_production(&self) -> bool {
+        self.env.trim().eq_ignore_ascii_case("production")
     }
 
     pub fn public_url(&self) -> &str {

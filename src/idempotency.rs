@@ -64,16 +64,28 @@ impl IdempotencyKey {
         &self.0
     }
 
-    /// The key for one Stripe call of the request: `<key>:<step>`, or the key's SHA-256 in
-    /// place of a key too long to take the suffix (Stripe's limit is ours: 255).
-    pub fn for_stripe(&self, step: &str) -> String {
-        let derived = format!("{}:{step}", self.0);
+    /// The key for one Stripe call of the request made by the caller `tag` (see
+    /// [`caller_tag`]): `<key>:<step>:<tag>`, or the key's SHA-256 in place of a key too long
+    /// to take the suffix (Stripe's limit is ours: 255). Keys belong to a caller, and Stripe's
+    /// are per account (the tenant's): without the tag two callers using one key would get the
+    /// same object from Stripe, client secret included.
+    pub fn for_stripe(&self, step: &str, tag: &str) -> String {
+        let derived = format!("{}:{step}:{tag}", self.0);
         if derived.chars().count() <= MAX_KEY_CHARS {
             derived
         } else {
-            format!("{}:{step}", hex::encode(Sha256::digest(self.0.as_bytes())))
+            format!(
+                "{}:{step}:{tag}",
+                hex::encode(Sha256::digest(self.0.as_bytes()))
+            )
         }
     }
+}
+
+/// A short stable tag of a caller (16 hex digits of the SHA-256 of the JWT subject), which the
+/// Stripe keys of the caller's requests carry.
+pub fn caller_tag(subject: &str) -> String {
+    hex::encode(&Sha256::digest(subject.as_bytes())[..8])
 }
 
 /// What a retry must repeat to be answered from the saved response: the method, the path and
@@ -113,6 +125,8 @@ fn sorted(value: serde_json::Value) -> serde_json::Value {
 /// The keyed request being handled, for the Stripe calls it makes.
 struct Scope {
     key: IdempotencyKey,
+    /// [`caller_tag`] of the caller the key belongs to.
+    caller: String,
     /// Set once a Stripe write was sent: from then on the request has done work, so even a
     /// client error is its answer and is saved.
     wrote_to_stripe: AtomicBool,
@@ -122,11 +136,12 @@ tokio::task_local! {
     static SCOPE: Scope;
 }
 
-/// Runs a request's handling with its key in scope. Returns the result and whether a Stripe
-/// write was sent.
-pub async fn scoped<F: Future>(key: IdempotencyKey, work: F) -> (F::Output, bool) {
+/// Runs a request's handling with its caller's key in scope. Returns the result and whether a
+/// Stripe write was sent.
+pub async fn scoped<F: Future>(key: IdempotencyKey, subject: &str, work: F) -> (F::Output, bool) {
     let scope = Scope {
         key,
+        caller: caller_tag(subject),
         wrote_to_stripe: AtomicBool::new(false),
     };
     SCOPE
@@ -144,7 +159,7 @@ pub fn stripe_key(step: &str) -> Option<String> {
     SCOPE
         .try_with(|scope| {
             scope.wrote_to_stripe.store(true, Ordering::Relaxed);
-            scope.key.for_stripe(step)
+            scope.key.for_stripe(step, &scope.caller)
         })
         .ok()
 }
@@ -201,10 +216,13 @@ mod tests {
         assert_eq!(err.status.as_u16(), 400);
         assert!(err.detail.contains("256"), "{}", err.detail);
         // A derived Stripe key never exceeds Stripe's limit.
-        assert!(long.for_stripe("payment_intent").len() <= 255);
+        let tag = caller_tag("user-1");
+        assert_eq!(tag.len(), 16);
+        assert_ne!(tag, caller_tag("user-2"));
+        assert!(long.for_stripe("payment_intent", &tag).len() <= 255);
         assert_eq!(
-            IdempotencyKey("order-1".into()).for_stripe("customer"),
-            "order-1:customer"
+            IdempotencyKey("order-1".into()).for_stripe("customer", &tag),
+            format!("order-1:customer:{tag}")
         );
     }
 
@@ -239,14 +257,18 @@ mod tests {
     async fn stripe_calls_take_keys_only_inside_a_keyed_request() {
         assert_eq!(stripe_key("customer"), None);
         let key = IdempotencyKey("k1".into());
-        let ((first, second), wrote) = scoped(key, async {
+        let ((first, second), wrote) = scoped(key.clone(), "u1", async {
             (stripe_key("customer"), stripe_key("attach"))
         })
         .await;
-        assert_eq!(first.as_deref(), Some("k1:customer"));
-        assert_eq!(second.as_deref(), Some("k1:attach"));
+        let tag = caller_tag("u1");
+        assert_eq!(first, Some(format!("k1:customer:{tag}")));
+        assert_eq!(second, Some(format!("k1:attach:{tag}")));
         assert!(wrote);
-        let ((), wrote) = scoped(IdempotencyKey("k2".into()), async {}).await;
+        // Another caller's same key is another key at Stripe.
+        let (other, _) = scoped(key, "u2", async { stripe_key("customer") }).await;
+        assert_ne!(other, first);
+        let ((), wrote) = scoped(IdempotencyKey("k2".into()), "u1", async {}).await;
         assert!(!wrote);
     }
 }

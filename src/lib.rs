@@ -25,6 +25,7 @@ pub mod payments;
 pub mod policy;
 pub mod receiver;
 pub mod refunds;
+pub mod rekey;
 pub mod signature;
 pub mod startup;
 pub mod state;

@@ -37,10 +37,11 @@ impl Application {
     /// Opens the database, runs migrations, loads the master key and binds the listener (port 0
     /// works: ask `port()`).
     pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
+        // First, so a production instance without its key stops before touching anything.
+        let master = MasterKey::from_settings(&settings)?;
         let db = Database::connect(&settings.database_url, settings.database_pool_size)?;
         let migrating = db.clone();
         tokio::task::spawn_blocking(move || migrating.migrate()).await??;
-        let master = MasterKey::load_or_create(&settings.master_key, &settings.master_key_file)?;
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();

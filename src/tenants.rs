@@ -17,6 +17,15 @@ use crate::gateway::StripeGateway;
 const HS256: &str = "HS256";
 const RS256: &str = "RS256";
 
+/// Leeway for `exp`, `nbf` and `iat` (clock skew between the issuer and us), in seconds.
+const LEEWAY_SECS: i64 = 30;
+
+/// The default longest token lifetime (`exp - iat`): 24 hours.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The longest a tenant may allow: a year.
+const MAX_MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+
 /// What `tenant create` is given.
 #[derive(Debug, Default, Clone)]
 pub struct TenantSpec {
@@ -28,6 +37,17 @@ pub struct TenantSpec {
     pub jwt_rs256_public_key: Option<String>,
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
+    /// Tokens must carry `app_id` equal to the tenant's api key.
+    pub require_app_binding: bool,
+    /// The longest token lifetime accepted (`exp - iat`); `None`: 24 h.
+    pub max_token_lifetime: Option<Duration>,
+}
+
+/// What `tenant update` changes; `None` leaves a setting as it is.
+#[derive(Debug, Default, Clone)]
+pub struct TokenRulesUpdate {
+    pub require_app_binding: Option<bool>,
+    pub max_token_lifetime: Option<Duration>,
 }
 
 /// What `tenant create` prints: the only time the HS256 secret is shown.
@@ -41,6 +61,8 @@ pub struct CreatedTenant {
     pub jwt_secret: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stripe_api_base: Option<String>,
+    pub require_app_binding: bool,
+    pub max_token_lifetime_secs: i64,
 }
 
 /// A tenant as listed by `tenant list`: no secrets.
@@ -51,6 +73,10 @@ pub struct TenantSummary {
     pub api_key: String,
     pub jwt_algorithm: String,
     pub stripe_api_base: Option<String>,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    pub require_app_binding: bool,
+    pub max_token_lifetime_secs: i64,
     pub created_at: String,
 }
 
@@ -62,6 +88,10 @@ impl From<Tenant> for TenantSummary {
             api_key: row.api_key,
             jwt_algorithm: row.jwt_algorithm,
             stripe_api_base: row.stripe_api_base,
+            jwt_issuer: row.jwt_issuer,
+            jwt_audience: row.jwt_audience,
+            require_app_binding: row.jwt_require_app_binding,
+            max_token_lifetime_secs: row.jwt_max_lifetime_secs,
             created_at: row.created_at.and_utc().to_rfc3339(),
         }
     }
@@ -94,6 +124,16 @@ pub fn create_tenant(
         }
         None => (HS256, Some(random_token("", 32))),
     };
+    let max_lifetime = lifetime_secs(spec.max_token_lifetime)?;
+    if let Some(pem) = &spec.jwt_rs256_public_key {
+        let rules = TokenRules {
+            public_key: Some(pem),
+            issuer: spec.jwt_issuer.as_deref(),
+            audience: spec.jwt_audience.as_deref(),
+            require_app_binding: spec.require_app_binding,
+        };
+        refuse_indistinguishable(conn, None, &rules)?;
+    }
     let id = uuid::Uuid::new_v4().to_string();
     let live = stripe_key.starts_with("sk_live_") || stripe_key.starts_with("rk_live_");
     let api_key = random_token(if live { "pk_live_" } else { "pk_test_" }, 16);
@@ -113,6 +153,8 @@ pub fn create_tenant(
             stripe_secret_key_enc: &stripe_enc,
             stripe_api_base: spec.stripe_api_base.as_deref(),
             created_at: Utc::now().naive_utc(),
+            jwt_require_app_binding: spec.require_app_binding,
+            jwt_max_lifetime_secs: max_lifetime,
         },
     )?;
     Ok(CreatedTenant {
@@ -122,7 +164,112 @@ pub fn create_tenant(
         jwt_algorithm: algorithm.to_owned(),
         jwt_secret: secret,
         stripe_api_base: spec.stripe_api_base.clone(),
+        require_app_binding: spec.require_app_binding,
+        max_token_lifetime_secs: max_lifetime,
     })
+}
+
+/// Changes the rules a tenant's tokens must satisfy (`tenant update`); returns the tenant.
+pub fn update_token_rules(
+    conn: &mut AnyConnection,
+    api_key: &str,
+    update: &TokenRulesUpdate,
+) -> anyhow::Result<TenantSummary> {
+    crate::db::write_transaction(conn, |conn| {
+        let row = rows::find_by_api_key(conn, api_key)?
+            .with_context(|| format!("no tenant has the api key {api_key:?}"))?;
+        let require = update
+            .require_app_binding
+            .unwrap_or(row.jwt_require_app_binding);
+        let max_lifetime = match update.max_token_lifetime {
+            Some(max) => lifetime_secs(Some(max))?,
+            None => row.jwt_max_lifetime_secs,
+        };
+        if row.jwt_algorithm == RS256 {
+            let rules = TokenRules {
+                public_key: row.jwt_public_key.as_deref(),
+                issuer: row.jwt_issuer.as_deref(),
+                audience: row.jwt_audience.as_deref(),
+                require_app_binding: require,
+            };
+            refuse_indistinguishable(conn, Some(&row.id), &rules)?;
+        }
+        rows::set_token_rules(conn, &row.id, require, max_lifetime)?;
+        let row = rows::find_by_id(conn, &row.id)?.context("the tenant disappeared")?;
+        Ok(TenantSummary::from(row))
+    })
+}
+
+fn lifetime_secs(max: Option<Duration>) -> anyhow::Result<i64> {
+    let max = max.unwrap_or(DEFAULT_MAX_TOKEN_LIFETIME);
+    if max.is_zero() || max > MAX_MAX_TOKEN_LIFETIME {
+        bail!("the maximum token lifetime must be between 1 second and 366 days");
+    }
+    Ok(i64::try_from(max.as_secs())?)
+}
+
+/// What tells an RS256 tenant's tokens apart from another's signed by the same key.
+struct TokenRules<'a> {
+    public_key: Option<&'a str>,
+    issuer: Option<&'a str>,
+    audience: Option<&'a str>,
+    require_app_binding: bool,
+}
+
+impl TokenRules<'_> {
+    /// Whether neither of two tenants can accept a token meant for the other. A token carrying
+    /// `app_id` is only accepted by that app, so binding on either side suffices: that side's
+    /// tokens carry its `app_id` (refused by the other) and it refuses tokens without its own.
+    fn distinguishable(&self, other: &TokenRules<'_>) -> bool {
+        let differ =
+            |a: Option<&str>, b: Option<&str>| matches!((a, b), (Some(a), Some(b)) if a != b);
+        self.require_app_binding
+            || other.require_app_binding
+            || differ(self.issuer, other.issuer)
+            || differ(self.audience, other.audience)
+    }
+}
+
+/// PEM text without its line breaks and spaces, to find one key given twice.
+fn normalized_pem(pem: &str) -> String {
+    pem.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// Refuses an RS256 tenant whose public key another tenant (other than `except`) already uses
+/// when nothing tells their tokens apart: each would accept the other's.
+fn refuse_indistinguishable(
+    conn: &mut AnyConnection,
+    except: Option<&str>,
+    rules: &TokenRules<'_>,
+) -> anyhow::Result<()> {
+    let Some(pem) = rules.public_key.map(normalized_pem) else {
+        return Ok(());
+    };
+    for other in rows::list(conn)? {
+        if Some(other.id.as_str()) == except
+            || other.jwt_algorithm != RS256
+            || other.jwt_public_key.as_deref().map(normalized_pem) != Some(pem.clone())
+        {
+            continue;
+        }
+        let theirs = TokenRules {
+            public_key: other.jwt_public_key.as_deref(),
+            issuer: other.jwt_issuer.as_deref(),
+            audience: other.jwt_audience.as_deref(),
+            require_app_binding: other.jwt_require_app_binding,
+        };
+        if !rules.distinguishable(&theirs) {
+            bail!(
+                "tenant {:?} ({}) verifies tokens with the same RS256 public key, and nothing \
+                 tells the two apps' tokens apart: each would accept the other's. Require app \
+                 binding (--require-app-binding: tokens must carry `app_id` = the app's api key), \
+                 or give the tenants different --jwt-issuer or --jwt-audience values",
+                other.name,
+                other.id
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The caller a valid token names.
@@ -136,6 +283,14 @@ pub struct Principal {
 struct Claims {
     #[serde(default)]
     sub: Option<String>,
+    /// Checked by jsonwebtoken (required); read again for the lifetime.
+    #[serde(default)]
+    exp: Option<f64>,
+    #[serde(default)]
+    iat: Option<f64>,
+    /// The app the token is bound to: its api key.
+    #[serde(default)]
+    app_id: Option<String>,
     #[serde(default)]
     role: Option<String>,
     #[serde(default)]
@@ -171,6 +326,8 @@ struct MintClaims<'a> {
     iss: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     aud: Option<&'a str>,
+    /// The tenant's api key: the token is bound to this app.
+    app_id: &'a str,
 }
 
 /// A tenant ready to serve requests. Built once per tenant and cached.
@@ -181,6 +338,8 @@ pub struct TenantContext {
     pub stripe: StripeGateway,
     decoding: DecodingKey,
     validation: Validation,
+    require_app_binding: bool,
+    max_lifetime_secs: i64,
 }
 
 impl std::fmt::Debug for TenantContext {
@@ -218,9 +377,14 @@ impl TenantContext {
         // The algorithm is pinned per tenant: a token signed any other way (or `alg: none`)
         // is refused before its claims are read.
         let mut validation = Validation::new(algorithm);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECS.unsigned_abs();
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // A configured issuer or audience is required, not only checked when present: else a
+        // token of another issuer that simply leaves the claim out would pass.
+        let mut required = vec!["exp", "sub"];
+        required.extend(row.jwt_issuer.is_some().then_some("iss"));
+        required.extend(row.jwt_audience.is_some().then_some("aud"));
+        validation.set_required_spec_claims(&required);
         match &row.jwt_issuer {
             Some(iss) => validation.set_issuer(&[iss]),
             None => validation.iss = None,
@@ -240,6 +404,8 @@ impl TenantContext {
             stripe,
             decoding,
             validation,
+            require_app_binding: row.jwt_require_app_binding,
+            max_lifetime_secs: row.jwt_max_lifetime_secs,
         })
     }
 
@@ -269,6 +435,8 @@ impl TenantContext {
                 _ => "the token is malformed".to_owned(),
             })?;
         let claims = data.claims;
+        self.check_binding(claims.app_id.as_deref())?;
+        self.check_lifetime(claims.exp, claims.iat, Utc::now().timestamp())?;
         let subject = claims
             .sub
             .filter(|s| !s.trim().is_empty())
@@ -280,10 +448,52 @@ impl TenantContext {
                 .is_some_and(|s| s.contains("sales:admin"));
         Ok(Principal { subject, admin })
     }
+
+    /// A token bound to an app (`app_id`) is accepted by that app only; an app that requires
+    /// binding refuses tokens without it.
+    fn check_binding(&self, app_id: Option<&str>) -> Result<(), String> {
+        match app_id {
+            Some(app_id) if app_id != self.api_key => {
+                Err("the token is bound to another app (its `app_id` is not this app's api key)"
+                    .to_owned())
+            }
+            None if self.require_app_binding => Err(
+                "this app requires tokens bound to it: the token has no `app_id` claim (this app's api key)"
+                    .to_owned(),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// `exp - iat` at most the tenant's maximum. A token without `iat` may not expire later
+    /// than that maximum from now; an `iat` in the future (beyond the leeway) is refused, or it
+    /// would stretch a token's life at will.
+    fn check_lifetime(&self, exp: Option<f64>, iat: Option<f64>, now: i64) -> Result<(), String> {
+        let max = self.max_lifetime_secs;
+        // Required and already checked: a token reaching here has a numeric `exp`.
+        let Some(exp) = exp.map(|e| e.floor() as i64) else {
+            return Err("the token has no `exp` claim".to_owned());
+        };
+        match iat.map(|i| i.floor() as i64) {
+            Some(iat) if iat > now.saturating_add(LEEWAY_SECS) => {
+                Err("the token's issue time (iat) is in the future".to_owned())
+            }
+            Some(iat) if exp.saturating_sub(iat) > max => Err(format!(
+                "the token's lifetime (exp - iat) is {} s, over this app's maximum token lifetime of {max} s",
+                exp.saturating_sub(iat)
+            )),
+            None if exp.saturating_sub(now) > max.saturating_add(LEEWAY_SECS) => Err(format!(
+                "the token has no `iat` and expires {} s from now, over this app's maximum token lifetime of {max} s",
+                exp.saturating_sub(now)
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Signs a development token for a tenant: HS256 with its stored secret, or RS256 with the
-/// private key given.
+/// private key given. It is bound to the tenant (`app_id` = its api key) and carries the
+/// tenant's `iss` and `aud` when it sets them.
 pub fn mint_token(
     row: &Tenant,
     master: &MasterKey,
@@ -292,6 +502,12 @@ pub fn mint_token(
     ttl: Duration,
     rs256_private_key: Option<&str>,
 ) -> anyhow::Result<String> {
+    if ttl.as_secs() > row.jwt_max_lifetime_secs.unsigned_abs() {
+        bail!(
+            "--ttl is over this tenant's maximum token lifetime ({} s): the token would be refused",
+            row.jwt_max_lifetime_secs
+        );
+    }
     let now = Utc::now().timestamp();
     let claims = MintClaims {
         sub: subject,
@@ -301,6 +517,7 @@ pub fn mint_token(
         role: admin.then_some("admin"),
         iss: row.jwt_issuer.as_deref(),
         aud: row.jwt_audience.as_deref(),
+        app_id: &row.api_key,
     };
     let (header, key) = match row.jwt_algorithm.as_str() {
         HS256 => {

@@ -70,11 +70,17 @@ pub async fn create(
     new: NewWebhook,
 ) -> Result<(WebhookEndpointRow, String), ApiError> {
     // A retried request (same Idempotency-Key) must send Stripe the same URL, or Stripe refuses
-    // the replay: its url_id is derived from the key, still unguessable without the master key.
+    // the replay: its url_id is derived from the caller's key, still unguessable without the
+    // master key.
     let url_id = match crate::idempotency::current_key() {
         Some(key) => state.master.derived_token(
             "wh_",
-            &format!("webhook url_id\0{}\0{}", caller.tenant.id, key.as_str()),
+            &format!(
+                "webhook url_id\0{}\0{}\0{}",
+                caller.tenant.id,
+                caller.subject,
+                key.as_str()
+            ),
             16,
         ),
         None => random_token("wh_", 16),

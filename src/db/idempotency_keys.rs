@@ -1,5 +1,6 @@
-//! Idempotency-key rows: one per tenant and key, claimed `in_flight` by the first request and
-//! `completed` with its answer (STRIPE_RULES.md, Idempotency).
+//! Idempotency-key rows: one per tenant, caller (JWT subject) and key, claimed `in_flight` by
+//! the first request and `completed` with its answer, stored encrypted under the master key
+//! (STRIPE_RULES.md, Idempotency).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -22,9 +23,12 @@ pub struct IdempotencyRow {
     pub request_hash: String,
     pub state: String,
     pub response_status: Option<i32>,
+    /// The answer's body, sealed with the master key (it may hold secrets: `whsec_`, `nsec_`,
+    /// a PaymentIntent's client secret).
     pub response_body: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub caller_subject: String,
 }
 
 /// A request that wants to claim its key.
@@ -40,6 +44,7 @@ pub struct NewClaim<'a> {
     pub state: &'a str,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub caller_subject: &'a str,
 }
 
 /// The outcome of a claim.
@@ -60,10 +65,10 @@ pub struct Lapse {
     pub abandoned_before: NaiveDateTime,
 }
 
-/// Claims `new.tenant_id` + `new.idempotency_key` for one request. The insert is the claim: the
-/// unique constraint lets exactly one of several concurrent requests (on any instance) win. An
-/// expired or abandoned row is deleted by its id and the insert tried again, so two requests
-/// taking over the same lapsed row still cannot both win.
+/// Claims `new.tenant_id` + `new.caller_subject` + `new.idempotency_key` for one request. The
+/// insert is the claim: the unique constraint lets exactly one of several concurrent requests
+/// (on any instance) win. An expired or abandoned row is deleted by its id and the insert tried
+/// again, so two requests taking over the same lapsed row still cannot both win.
 pub fn claim(conn: &mut AnyConnection, new: &NewClaim<'_>, lapse: Lapse) -> QueryResult<Claim> {
     for _ in 0..3 {
         match diesel::insert_into(idempotency_keys::table)
@@ -74,7 +79,7 @@ pub fn claim(conn: &mut AnyConnection, new: &NewClaim<'_>, lapse: Lapse) -> Quer
             Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {}
             Err(err) => return Err(err),
         }
-        let Some(held) = find(conn, new.tenant_id, new.idempotency_key)? else {
+        let Some(held) = find(conn, new.tenant_id, new.caller_subject, new.idempotency_key)? else {
             continue; // deleted meanwhile: claim again
         };
         let lapsed = held.created_at < lapse.expired_before
@@ -85,7 +90,7 @@ pub fn claim(conn: &mut AnyConnection, new: &NewClaim<'_>, lapse: Lapse) -> Quer
         diesel::delete(idempotency_keys::table.find(&held.id)).execute(conn)?;
     }
     // Lost every round to other requests taking the same key over: it is theirs.
-    find(conn, new.tenant_id, new.idempotency_key)?
+    find(conn, new.tenant_id, new.caller_subject, new.idempotency_key)?
         .map(|held| Claim::Held(Box::new(held)))
         .ok_or(Error::NotFound)
 }
@@ -93,18 +98,21 @@ pub fn claim(conn: &mut AnyConnection, new: &NewClaim<'_>, lapse: Lapse) -> Quer
 pub fn find(
     conn: &mut AnyConnection,
     tenant_id: &str,
+    caller_subject: &str,
     key: &str,
 ) -> QueryResult<Option<IdempotencyRow>> {
     idempotency_keys::table
         .filter(idempotency_keys::tenant_id.eq(tenant_id))
+        .filter(idempotency_keys::caller_subject.eq(caller_subject))
         .filter(idempotency_keys::idempotency_key.eq(key))
         .select(IdempotencyRow::as_select())
         .first(conn)
         .optional()
 }
 
-/// Saves the answer of the request holding claim `id`. Returns false when the claim was lost
-/// meanwhile (taken over as abandoned), in which case nothing is written.
+/// Saves the answer (`body` already sealed) of the request holding claim `id`. Returns false
+/// when the claim was lost meanwhile (taken over as abandoned), in which case nothing is
+/// written.
 pub fn complete(
     conn: &mut AnyConnection,
     id: &str,
@@ -139,4 +147,24 @@ pub fn release(conn: &mut AnyConnection, id: &str) -> QueryResult<()> {
 pub fn purge_expired(conn: &mut AnyConnection, before: NaiveDateTime) -> QueryResult<usize> {
     diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before)))
         .execute(conn)
+}
+
+/// Every saved answer (id and sealed body), for re-encrypting them under a new master key.
+pub fn sealed_answers(conn: &mut AnyConnection) -> QueryResult<Vec<(String, String)>> {
+    let rows: Vec<(String, Option<String>)> = idempotency_keys::table
+        .select((idempotency_keys::id, idempotency_keys::response_body))
+        .filter(idempotency_keys::response_body.is_not_null())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, body)| Some((id, body?)))
+        .collect())
+}
+
+/// Replaces a saved answer's sealed body (a master key rotation).
+pub fn reseal_answer(conn: &mut AnyConnection, id: &str, sealed: &str) -> QueryResult<()> {
+    diesel::update(idempotency_keys::table.find(id))
+        .set(idempotency_keys::response_body.eq(Some(sealed)))
+        .execute(conn)
+        .map(|_| ())
 }

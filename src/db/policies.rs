@@ -42,6 +42,24 @@ pub fn save(conn: &mut AnyConnection, row: &PolicyRow) -> QueryResult<()> {
     })
 }
 
+/// Every stored order lookup secret, by tenant (for `rotate-master-key`).
+pub fn sealed_secrets(conn: &mut AnyConnection) -> QueryResult<Vec<(String, String)>> {
+    tenant_policies::table
+        .filter(tenant_policies::order_lookup_secret_enc.is_not_null())
+        .select((
+            tenant_policies::tenant_id,
+            tenant_policies::order_lookup_secret_enc.assume_not_null(),
+        ))
+        .load(conn)
+}
+
+pub fn reseal_secret(conn: &mut AnyConnection, tenant_id: &str, sealed: &str) -> QueryResult<()> {
+    diesel::update(tenant_policies::table.find(tenant_id))
+        .set(tenant_policies::order_lookup_secret_enc.eq(Some(sealed)))
+        .execute(conn)
+        .map(|_| ())
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = orders)]
 pub struct OrderRow {

@@ -126,6 +126,8 @@ diesel::table! {
         created_at -> Timestamp,
         notify_url -> Nullable<Text>,
         notify_secret_enc -> Nullable<Text>,
+        jwt_require_app_binding -> Bool,
+        jwt_max_lifetime_secs -> BigInt,
     }
 }
 
@@ -356,6 +358,7 @@ diesel::table! {
         response_body -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        caller_subject -> Text,
     }
 }
 

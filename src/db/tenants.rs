@@ -22,6 +22,10 @@ pub struct Tenant {
     pub created_at: NaiveDateTime,
     pub notify_url: Option<String>,
     pub notify_secret_enc: Option<String>,
+    /// Tokens must carry `app_id` = this tenant's api key.
+    pub jwt_require_app_binding: bool,
+    /// The longest token lifetime accepted (`exp - iat`), in seconds.
+    pub jwt_max_lifetime_secs: i64,
 }
 
 #[derive(Debug, Insertable)]
@@ -38,6 +42,8 @@ pub struct NewTenant<'a> {
     pub stripe_secret_key_enc: &'a str,
     pub stripe_api_base: Option<&'a str>,
     pub created_at: NaiveDateTime,
+    pub jwt_require_app_binding: bool,
+    pub jwt_max_lifetime_secs: i64,
 }
 
 pub fn insert(conn: &mut AnyConnection, new: &NewTenant<'_>) -> QueryResult<()> {
@@ -101,4 +107,49 @@ pub fn set_notify_target(
         ))
         .execute(conn)
         .map(|n| n == 1)
+}
+
+/// Sets the rules a tenant's tokens must satisfy (app binding, maximum lifetime).
+pub fn set_token_rules(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    require_app_binding: bool,
+    max_lifetime_secs: i64,
+) -> QueryResult<bool> {
+    diesel::update(tenants::table.find(tenant_id))
+        .set((
+            tenants::jwt_require_app_binding.eq(require_app_binding),
+            tenants::jwt_max_lifetime_secs.eq(max_lifetime_secs),
+        ))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+/// Every tenant's encrypted secrets (id, JWT secret, Stripe key, notification secret), for
+/// re-encrypting them under a new master key.
+pub type SealedSecrets = (String, Option<String>, String, Option<String>);
+
+pub fn sealed_secrets(conn: &mut AnyConnection) -> QueryResult<Vec<SealedSecrets>> {
+    tenants::table
+        .order(tenants::id.asc())
+        .select((
+            tenants::id,
+            tenants::jwt_secret_enc,
+            tenants::stripe_secret_key_enc,
+            tenants::notify_secret_enc,
+        ))
+        .load(conn)
+}
+
+/// Replaces a tenant's encrypted secrets (a master key rotation).
+pub fn reseal_secrets(conn: &mut AnyConnection, sealed: &SealedSecrets) -> QueryResult<()> {
+    let (id, jwt, stripe, notify) = sealed;
+    diesel::update(tenants::table.find(id))
+        .set((
+            tenants::jwt_secret_enc.eq(jwt.as_deref()),
+            tenants::stripe_secret_key_enc.eq(stripe),
+            tenants::notify_secret_enc.eq(notify.as_deref()),
+        ))
+        .execute(conn)
+        .map(|_| ())
 }

@@ -152,3 +152,20 @@ pub fn add_secret(
         Ok(id)
     })
 }
+
+/// Every endpoint signing secret (row id, encrypted secret), for re-encrypting them under a new
+/// master key.
+pub fn sealed_secrets(conn: &mut AnyConnection) -> QueryResult<Vec<(String, String)>> {
+    webhook_secrets::table
+        .order(webhook_secrets::id.asc())
+        .select((webhook_secrets::id, webhook_secrets::secret_enc))
+        .load(conn)
+}
+
+/// Replaces one signing secret's ciphertext (a master key rotation).
+pub fn reseal_secret(conn: &mut AnyConnection, id: &str, sealed: &str) -> QueryResult<()> {
+    diesel::update(webhook_secrets::table.find(id))
+        .set(webhook_secrets::secret_enc.eq(sealed))
+        .execute(conn)
+        .map(|_| ())
+}

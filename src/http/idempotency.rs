@@ -1,10 +1,12 @@
 //! `Idempotency-Key` on our own POST/PUT/DELETE routes (STRIPE_RULES.md, Idempotency), as a
 //! middleware the route table puts on each such route.
 //!
-//! The first request with a key claims it (a row `in_flight`, atomic across instances) and
-//! runs with the key in scope, so its Stripe calls are keyed too; its answer is then saved and
-//! replayed, errors included, for every retry with the same method, path, caller and body
-//! (`Idempotent-Replayed: true`). Not saved, so that a retry runs again: 5xx answers, and 4xx
+//! Keys belong to the caller (tenant + JWT subject): another caller's use of the same key is
+//! a request of its own and learns nothing of the first. The first request with a key claims
+//! it (a row `in_flight`, atomic across instances) and runs with the key in scope, so its
+//! Stripe calls are keyed too; its answer is then saved, sealed with the master key (answers
+//! hold secrets: `whsec_`, `nsec_`, client secrets), and replayed, errors included, for every
+//! retry with the same method, path and body (`Idempotent-Replayed: true`). Not saved, so that a retry runs again: 5xx answers, and 4xx
 //! answers given before any work started (no Stripe write was sent), like Stripe's own
 //! validation errors. The same key on another request, or while the first is in flight, is
 //! 409 `idempotency_error`. Without the header, or without a valid tenant and token (the
@@ -20,6 +22,7 @@ use chrono::Utc;
 use futures_util::StreamExt;
 
 use crate::auth::Caller;
+use crate::crypto::MasterKey;
 use crate::db::idempotency_keys::{self as rows, Claim, IdempotencyRow, Lapse, NewClaim};
 use crate::db::{Database, DbError};
 use crate::error::ApiError;
@@ -65,6 +68,7 @@ pub async fn idempotent(
     let request = KeyedRequest {
         id: uuid::Uuid::new_v4().to_string(),
         tenant_id: caller.tenant.id.clone(),
+        subject: caller.subject.clone(),
         key: key.clone(),
         method: req.method().to_string(),
         path: req.path().to_owned(),
@@ -79,14 +83,17 @@ pub async fn idempotent(
 
     match claim(&state.db, &request).await {
         Ok(Claim::Claimed) => {}
-        Ok(Claim::Held(row)) => return Ok(req.into_response(answer_held(&row, &request))),
+        Ok(Claim::Held(row)) => {
+            return Ok(req.into_response(answer_held(&state.master, &row, &request)));
+        }
         Err(err) => return Ok(req.error_response(ApiError::from(err))),
     }
     let mut claim = ClaimGuard {
         db: state.db.clone(),
+        master: state.master.clone(),
         id: Some(request.id),
     };
-    let (result, wrote_to_stripe) = scoped(key, next.call(req)).await;
+    let (result, wrote_to_stripe) = scoped(key, &request.subject, next.call(req)).await;
     let response = match result {
         Ok(response) => response,
         Err(err) => {
@@ -108,6 +115,8 @@ struct KeyedRequest {
     /// The id of its claim.
     id: String,
     tenant_id: String,
+    /// The caller's JWT subject: the key is theirs.
+    subject: String,
     key: IdempotencyKey,
     method: String,
     path: String,
@@ -118,6 +127,7 @@ struct KeyedRequest {
 async fn claim(db: &Database, request: &KeyedRequest) -> Result<Claim, DbError> {
     let id = request.id.clone();
     let tenant_id = request.tenant_id.clone();
+    let subject = request.subject.clone();
     let key = request.key.clone();
     let (method, path, hash) = (
         request.method.clone(),
@@ -136,6 +146,7 @@ async fn claim(db: &Database, request: &KeyedRequest) -> Result<Claim, DbError> 
             state: rows::IN_FLIGHT,
             created_at: now,
             updated_at: now,
+            caller_subject: &subject,
         };
         let lapse = Lapse {
             expired_before: now - KEY_TTL,
@@ -184,8 +195,8 @@ fn idempotency_error(detail: &str) -> HttpResponse {
     )
 }
 
-/// The answer for a key another request holds.
-fn answer_held(row: &IdempotencyRow, request: &KeyedRequest) -> HttpResponse {
+/// The answer for a key another request of the same caller holds.
+fn answer_held(master: &MasterKey, row: &IdempotencyRow, request: &KeyedRequest) -> HttpResponse {
     if row.method != request.method || row.path != request.path {
         return idempotency_error(
             "This Idempotency-Key was first used for another route. Keys can only be reused to retry the same request; use a new key for a new request.",
@@ -193,13 +204,22 @@ fn answer_held(row: &IdempotencyRow, request: &KeyedRequest) -> HttpResponse {
     }
     if row.request_hash != request.hash {
         return idempotency_error(
-            "This Idempotency-Key was first used with different parameters (another body, query or caller). Keys can only be reused to retry the same request; use a new key for a new request.",
+            "This Idempotency-Key was first used with different parameters (another body or query). Keys can only be reused to retry the same request; use a new key for a new request.",
         );
     }
-    let (Some(status), Some(body)) = (row.response_status, row.response_body.clone()) else {
+    let (Some(status), Some(sealed)) = (row.response_status, row.response_body.as_deref()) else {
         return idempotency_error(
             "A request with this Idempotency-Key is in progress. Retry once it has finished to get its answer.",
         );
+    };
+    let body = match master.decrypt(sealed) {
+        Ok(body) => body,
+        Err(err) => {
+            // The operator's master key setting, not the client: logged, and a plain 500.
+            return actix_web::ResponseError::error_response(&ApiError::internal(format!(
+                "a saved idempotent answer does not decrypt: {err:#}"
+            )));
+        }
     };
     let status = u16::try_from(status)
         .ok()
@@ -216,6 +236,7 @@ fn answer_held(row: &IdempotencyRow, request: &KeyedRequest) -> HttpResponse {
 /// so Stripe replays them instead of creating anything twice.
 struct ClaimGuard {
     db: Database,
+    master: MasterKey,
     id: Option<String>,
 }
 
@@ -255,6 +276,7 @@ impl ClaimGuard {
     /// replaying at Stripe), never left in flight.
     async fn complete(&mut self, status: StatusCode, body: String) {
         let Some(id) = self.id.take() else { return };
+        let body = self.master.encrypt(&body);
         let saved = {
             let id = id.clone();
             self.db

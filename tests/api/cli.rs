@@ -3,6 +3,7 @@
 
 use std::process::Command;
 
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, spawn_app};
@@ -27,7 +28,7 @@ fn sales_block(database_url: &str, master_key: &str, args: &[&str]) -> String {
 async fn a_tenant_and_token_from_the_cli_can_create_a_customer(backend: Backend) {
     let app = spawn_app(backend).await;
     let url = app.state.settings.database_url.clone();
-    let key = app.state.settings.master_key.clone();
+    let key = app.state.settings.master_key.expose_secret().to_owned();
     let emulator = app.emulator.base_url();
     let (created, listed, token) = tokio::task::spawn_blocking(move || {
         let created: Value = serde_json::from_str(&sales_block(
@@ -85,7 +86,7 @@ async fn the_cli_sets_what_users_may_choose(backend: Backend) {
     let app = spawn_app(backend).await;
     let tenant = app.strict_tenant().await;
     let url = app.state.settings.database_url.clone();
-    let key = app.state.settings.master_key.clone();
+    let key = app.state.settings.master_key.expose_secret().to_owned();
     let api_key = tenant.api_key().to_owned();
     let user = tenant.user_token("cli-user");
     let pay = json!({"payment": {"amount": 500, "currency": "usd"}});
@@ -159,7 +160,159 @@ async fn the_cli_sets_what_users_may_choose(backend: Backend) {
     crate::helpers::assert_error(response, 403, "forbidden_by_policy").await;
 }
 
+/// Runs the binary and returns whether it succeeded, its stdout and its stderr.
+fn try_sales_block(database_url: &str, master_key: &str, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_sales-block"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("SALES_MASTER_KEY", master_key)
+        .env("SALES_LOG_FILTER", "warn")
+        .output()
+        .expect("run sales-block");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Issue 12, point 2, from the operator's side: apps sharing an RS256 key are told apart by the
+/// binding, `tenant update` changes the token rules, and a minted token is bound to its app.
+async fn minted_tokens_are_bound_to_their_app_and_tenant_update_sets_the_rules(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let url = app.state.settings.database_url.clone();
+    let key = app.state.settings.master_key.expose_secret().to_owned();
+    let emulator = app.emulator.base_url();
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let (a, b, token_a, refusals, updated, too_long) = tokio::task::spawn_blocking(move || {
+        let public = format!("{fixtures}/rs256_public.pem");
+        let private = format!("{fixtures}/rs256_private.pem");
+        let create = |name: &str, extra: &[&str]| {
+            let mut args = vec![
+                "tenant",
+                "create",
+                "--name",
+                name,
+                "--stripe-secret-key",
+                "sk_test_shared",
+                "--stripe-api-base",
+                &emulator,
+                "--jwt-rs256-public-key",
+                &public,
+            ];
+            args.extend_from_slice(extra);
+            try_sales_block(&url, &key, &args)
+        };
+        let (ok, a, err) = create("bound-a", &["--require-app-binding"]);
+        assert!(ok, "{err}");
+        let a: Value = serde_json::from_str(&a).unwrap();
+        // Told apart from A by A's binding.
+        let (ok, b, err) = create("shared-b", &["--max-token-lifetime", "2h"]);
+        assert!(ok, "{err}");
+        let b: Value = serde_json::from_str(&b).unwrap();
+        let a_key = a["api_key"].as_str().unwrap().to_owned();
+        let b_key = b["api_key"].as_str().unwrap().to_owned();
+        // Neither bound: C and B would accept each other's tokens.
+        let refused_create = create("shared-c", &[]);
+        let refused_update = try_sales_block(
+            &url,
+            &key,
+            &[
+                "tenant",
+                "update",
+                "--api-key",
+                &a_key,
+                "--no-require-app-binding",
+            ],
+        );
+        let (ok, updated, err) = try_sales_block(
+            &url,
+            &key,
+            &[
+                "tenant",
+                "update",
+                "--api-key",
+                &b_key,
+                "--max-token-lifetime",
+                "1h",
+            ],
+        );
+        assert!(ok, "{err}");
+        let updated: Value = serde_json::from_str(&updated).unwrap();
+        let token = |tenant: &str, ttl: &str| {
+            try_sales_block(
+                &url,
+                &key,
+                &[
+                    "token",
+                    "--tenant",
+                    tenant,
+                    "--sub",
+                    "ops",
+                    "--ttl",
+                    ttl,
+                    "--jwt-rs256-private-key",
+                    &private,
+                ],
+            )
+        };
+        let (ok, out, err) = token(&a_key, "15m");
+        assert!(ok, "{err}");
+        let token_a = out.lines().last().unwrap().trim().to_owned();
+        let too_long = token(&b_key, "2h");
+        (
+            a,
+            b,
+            token_a,
+            [refused_create, refused_update],
+            updated,
+            too_long,
+        )
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(a["require_app_binding"], true);
+    assert_eq!(a["max_token_lifetime_secs"], 86400);
+    assert_eq!(b["require_app_binding"], false);
+    assert_eq!(b["max_token_lifetime_secs"], 7200);
+    for (ok, _, stderr) in &refusals {
+        assert!(!ok);
+        assert!(stderr.contains("--require-app-binding"), "{stderr}");
+    }
+    assert_eq!(updated["max_token_lifetime_secs"], 3600);
+    assert!(!too_long.0);
+    assert!(
+        too_long.2.contains("maximum token lifetime"),
+        "{}",
+        too_long.2
+    );
+
+    let call = |api_key: &str| {
+        app.http
+            .post(format!("{}/stripe/customers", app.address))
+            .header("AppId", api_key.to_owned())
+            .bearer_auth(&token_a)
+            .json(&json!({"customer": {"email": "bound@example.com"}}))
+            .send()
+    };
+    let response = call(a["api_key"].as_str().unwrap()).await.unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    // The same token, signed by the shared key, is not B's.
+    let response = call(b["api_key"].as_str().unwrap()).await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("another app"),
+        "{body}"
+    );
+}
+
 on_both_databases!(
     a_tenant_and_token_from_the_cli_can_create_a_customer,
     the_cli_sets_what_users_may_choose,
+    minted_tokens_are_bound_to_their_app_and_tenant_update_sets_the_rules,
 );

@@ -100,8 +100,10 @@ pub fn test_settings(database_url: String) -> Settings {
         database_pool_size: 4,
         // Empty: the address the app binds, so the emulator can deliver webhooks to it.
         public_url: String::new(),
-        master_key: MasterKey::generate().to_base64(),
+        master_key: MasterKey::generate().to_base64().into(),
+        master_key_previous: Default::default(),
         master_key_file: "unused".into(),
+        env: String::new(),
         log_format: LogFormat::Pretty,
         log_filter: "warn".into(),
         cors_origins: vec!["http://localhost:3000".into()],

@@ -29,6 +29,14 @@ async fn keyed(
         .expect("request")
 }
 
+/// The key a request of `subject` with `key_and_step` (`<key>:<step>`) sends Stripe.
+fn stripe_key(key_and_step: &str, subject: &str) -> String {
+    format!(
+        "{key_and_step}:{}",
+        sales_block::idempotency::caller_tag(subject)
+    )
+}
+
 fn replayed(response: &Response) -> bool {
     response
         .headers()
@@ -93,7 +101,7 @@ async fn a_retried_create_replays_the_first_answer_and_stripe_creates_once(backe
     assert_eq!(app.customer_count().await, 1);
     assert_eq!(
         stripe_keys(&app, &tenant, "POST", "/v1/customers").await,
-        vec![json!("order-1:customer")]
+        vec![json!(stripe_key("order-1:customer", "u1"))]
     );
     assert_eq!(
         key_rows(&app).await,
@@ -128,10 +136,16 @@ async fn every_stripe_call_of_a_request_carries_a_key_of_its_own(backend: Backen
         .filter(|r| r["method"] == "POST" && r["path"].as_str().unwrap().ends_with("/attach"))
         .map(|r| r["idempotency_key"].clone())
         .collect::<Vec<_>>();
-    assert_eq!(attaches, vec![json!("sub-1:attach_payment_method")]);
+    assert_eq!(
+        attaches,
+        vec![json!(stripe_key(
+            "sub-1:attach_payment_method",
+            "sub-owner"
+        ))]
+    );
     assert_eq!(
         stripe_keys(&app, &tenant, "POST", "/v1/subscriptions").await,
-        vec![json!("sub-1:subscription")]
+        vec![json!(stripe_key("sub-1:subscription", "sub-owner"))]
     );
     let retried = keyed(
         &app,
@@ -160,7 +174,7 @@ async fn every_stripe_call_of_a_request_carries_a_key_of_its_own(backend: Backen
     let stripe_path = format!("/v1/subscriptions/{sub}");
     assert_eq!(
         stripe_keys(&app, &tenant, "POST", &stripe_path).await,
-        vec![json!("put-1:subscription_update")]
+        vec![json!(stripe_key("put-1:subscription_update", "sub-owner"))]
     );
     let canceled = keyed(
         &app,
@@ -231,7 +245,7 @@ async fn errors_after_work_started_are_replayed_and_early_rejections_are_not_sav
     assert_eq!(assert_error(again, 422, "resource_missing").await, first);
     assert_eq!(
         stripe_keys(&app, &tenant, "POST", "/v1/payment_intents").await,
-        vec![json!("pay-1:payment_intent")],
+        vec![json!(stripe_key("pay-1:payment_intent", "admin-1"))],
         "the retry never reached Stripe"
     );
 
@@ -334,7 +348,10 @@ async fn a_request_run_again_after_a_lost_answer_gets_stripes_replay(backend: Ba
         1
     );
     let keys = stripe_keys(&app, &tenant, "POST", "/v1/webhook_endpoints").await;
-    assert_eq!(keys, vec![json!("wh-1:webhook_endpoint"); 2]);
+    assert_eq!(
+        keys,
+        vec![json!(stripe_key("wh-1:webhook_endpoint", "admin-1")); 2]
+    );
     // Without a key every endpoint gets a random url_id of its own.
     let plain = json_body(
         app.post_json("/stripe/webhooks", &tenant, &admin, &body)
@@ -434,23 +451,21 @@ async fn the_same_key_for_another_request_is_409(backend: Backend) {
         "{error}"
     );
 
-    // Another user of the app gets no replay of someone else's answer.
+    // Keys are per caller: another user of the app with the same key makes a request of
+    // their own (no replay of someone else's answer, no 409 telling the key exists).
     let stranger = tenant.user_token("u2");
-    assert_error(
-        keyed(
-            &app,
-            Method::POST,
-            "/stripe/customers",
-            &tenant,
-            &stranger,
-            "k1",
-            &body,
-        )
-        .await,
-        409,
-        "idempotency_error",
+    let own = keyed(
+        &app,
+        Method::POST,
+        "/stripe/customers",
+        &tenant,
+        &stranger,
+        "k1",
+        &body,
     )
     .await;
+    assert_eq!(own.status().as_u16(), 201);
+    assert!(!replayed(&own));
 
     // Keys are per app: another tenant's request with the same key is its own.
     let other = app.tenant().await;
@@ -466,7 +481,7 @@ async fn the_same_key_for_another_request_is_409(backend: Backend) {
     .await;
     assert_eq!(theirs.status().as_u16(), 201);
     assert!(!replayed(&theirs));
-    assert_eq!(app.customer_count().await, 2);
+    assert_eq!(app.customer_count().await, 3);
 }
 
 async fn a_retry_while_the_first_is_in_flight_is_409_then_replays(backend: Backend) {
@@ -708,6 +723,222 @@ async fn without_a_key_nothing_changes_and_bad_keys_are_400(backend: Backend) {
     assert_eq!(key_rows(&app).await.len(), 1, "only the 255-character key");
 }
 
+/// Issue 12, point 4: keys belong to the caller. Two admins of one app (server-side
+/// integrations may set an amount) use one key for the same payment: each gets a payment of
+/// their own, and a retry replays only their own answer.
+async fn two_callers_of_an_app_with_one_key_each_get_their_own_answer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let (alice, bob) = (tenant.token("admin-a", true), tenant.token("admin-b", true));
+    let body = json!({"payment": {"amount": 1500, "currency": "usd"}});
+    let pay = |token: &str| {
+        let token = token.to_owned();
+        let (app, tenant, body) = (&app, &tenant, &body);
+        async move {
+            keyed(
+                app,
+                Method::POST,
+                "/stripe/payments",
+                tenant,
+                &token,
+                "pay-shared",
+                body,
+            )
+            .await
+        }
+    };
+
+    let first = pay(&alice).await;
+    assert_eq!(first.status().as_u16(), 201);
+    assert!(!replayed(&first));
+    let first = json_body(first).await["data"]["attributes"].clone();
+    let second = pay(&bob).await;
+    assert_eq!(
+        second.status().as_u16(),
+        201,
+        "another caller's key is not a conflict"
+    );
+    assert!(!replayed(&second));
+    let second = json_body(second).await["data"]["attributes"].clone();
+
+    assert_ne!(first["payment_intent_id"], second["payment_intent_id"]);
+    assert_ne!(first["client_secret"], second["client_secret"]);
+    assert_eq!(
+        app.stripe_list(&tenant, "/v1/payment_intents").await.len(),
+        2,
+        "two payment intents at Stripe"
+    );
+    // Each retry gets its own caller's answer back, and nothing runs again.
+    for (token, mine) in [(&alice, &first), (&bob, &second)] {
+        let again = pay(token).await;
+        assert!(replayed(&again));
+        let again = json_body(again).await["data"]["attributes"].clone();
+        assert_eq!(again["payment_intent_id"], mine["payment_intent_id"]);
+        assert_eq!(again["client_secret"], mine["client_secret"]);
+    }
+    assert_eq!(
+        app.stripe_list(&tenant, "/v1/payment_intents").await.len(),
+        2
+    );
+}
+
+/// Every text a saved answer leaves in the idempotency table.
+async fn stored_answer_texts(app: &TestApp) -> String {
+    let rows: Vec<(String, String, String, String, String, Option<String>)> = app
+        .query(|conn| {
+            idempotency_keys::table
+                .select((
+                    idempotency_keys::idempotency_key,
+                    idempotency_keys::path,
+                    idempotency_keys::request_hash,
+                    idempotency_keys::caller_subject,
+                    idempotency_keys::state,
+                    idempotency_keys::response_body,
+                ))
+                .load(conn)
+        })
+        .await;
+    assert!(!rows.is_empty(), "answers were saved");
+    format!("{rows:?}")
+}
+
+/// Issue 12, point 4: saved answers hold no secret in clear text, and a replay still shows it.
+async fn saved_answers_keep_no_secret_in_clear_text(backend: Backend) {
+    use sales_block::db::schema::tenants;
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let admin = tenant.admin_token();
+
+    // A webhook endpoint's signing secret.
+    let webhook = json!({"webhook": {"events": ["*"], "url": "http://127.0.0.1:9/elsewhere"}});
+    let created = keyed(
+        &app,
+        Method::POST,
+        "/stripe/webhooks",
+        &tenant,
+        &admin,
+        "wh-secret",
+        &webhook,
+    )
+    .await;
+    assert_eq!(created.status().as_u16(), 201);
+    let created = json_body(created).await;
+    let whsec = created["data"]["attributes"]["signing_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(whsec.starts_with("whsec_"));
+
+    // The notification signing secret.
+    let settings = json!({"notification_settings": {"url": "http://127.0.0.1:9/hooks"}});
+    let notify = keyed(
+        &app,
+        Method::PUT,
+        "/stripe/notifications/settings",
+        &tenant,
+        &admin,
+        "nsec-1",
+        &settings,
+    )
+    .await;
+    assert_eq!(notify.status().as_u16(), 200);
+    let notify = json_body(notify).await;
+    let nsec = notify["data"]["attributes"]["signing_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(nsec.starts_with("nsec_"));
+
+    // A payment intent's client secret.
+    let payment = json!({"payment": {"amount": 900, "currency": "usd"}});
+    let paid = keyed(
+        &app,
+        Method::POST,
+        "/stripe/payments",
+        &tenant,
+        &admin,
+        "pay-secret",
+        &payment,
+    )
+    .await;
+    assert_eq!(paid.status().as_u16(), 201);
+    let paid = json_body(paid).await;
+    let client_secret = paid["data"]["attributes"]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(client_secret.contains("_secret_"), "{client_secret}");
+
+    let stored = stored_answer_texts(&app).await;
+    for secret in [
+        "whsec_",
+        "nsec_",
+        "_secret_",
+        whsec.as_str(),
+        nsec.as_str(),
+        client_secret.as_str(),
+    ] {
+        assert!(!stored.contains(secret), "{secret} in clear text: {stored}");
+    }
+    let (secrets, notify_secret): (Vec<String>, Option<String>) = (
+        app.query(|conn| {
+            webhook_secrets::table
+                .select(webhook_secrets::secret_enc)
+                .load(conn)
+        })
+        .await,
+        app.query(|conn| {
+            tenants::table
+                .select(tenants::notify_secret_enc)
+                .first(conn)
+        })
+        .await,
+    );
+    let sealed = format!("{secrets:?} {notify_secret:?}");
+    assert!(
+        !sealed.contains("whsec_") && !sealed.contains("nsec_"),
+        "{sealed}"
+    );
+
+    // The replays still show each secret, exactly as first answered.
+    let again = keyed(
+        &app,
+        Method::POST,
+        "/stripe/webhooks",
+        &tenant,
+        &admin,
+        "wh-secret",
+        &webhook,
+    )
+    .await;
+    assert!(replayed(&again));
+    assert_eq!(json_body(again).await, created);
+    let again = keyed(
+        &app,
+        Method::PUT,
+        "/stripe/notifications/settings",
+        &tenant,
+        &admin,
+        "nsec-1",
+        &settings,
+    )
+    .await;
+    assert!(replayed(&again));
+    assert_eq!(json_body(again).await, notify);
+    let again = keyed(
+        &app,
+        Method::POST,
+        "/stripe/payments",
+        &tenant,
+        &admin,
+        "pay-secret",
+        &payment,
+    )
+    .await;
+    assert!(replayed(&again));
+    assert_eq!(json_body(again).await, paid);
+}
+
 on_both_databases!(
     a_retried_create_replays_the_first_answer_and_stripe_creates_once,
     every_stripe_call_of_a_request_carries_a_key_of_its_own,
@@ -719,4 +950,6 @@ on_both_databases!(
     concurrent_requests_with_one_key_create_once,
     an_expired_or_abandoned_key_is_treated_as_new,
     without_a_key_nothing_changes_and_bad_keys_are_400,
+    two_callers_of_an_app_with_one_key_each_get_their_own_answer,
+    saved_answers_keep_no_secret_in_clear_text,
 );
