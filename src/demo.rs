@@ -10,7 +10,10 @@ use crate::startup::Application;
 use crate::state::AppState;
 use crate::tenants::{self, TenantSpec};
 
-pub async fn run(settings: Settings, emulator_port: u16) -> anyhow::Result<()> {
+pub async fn run(mut settings: Settings, emulator_port: u16) -> anyhow::Result<()> {
+    // A demo's notify_url is an app on this machine, usually plain http.
+    settings.egress_allow_http = true;
+    settings.egress_allow_loopback = true;
     let emulator = match stripe_emulator::spawn(&format!("127.0.0.1:{emulator_port}")).await {
         Ok(handle) => handle,
         // The usual port is taken (another demo?): any free one will do.

@@ -12,6 +12,7 @@ pub mod customers;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod egress;
 pub mod error;
 pub mod gateway;
 pub mod http;

@@ -112,6 +112,9 @@ pub fn test_settings(database_url: String) -> Settings {
         notify_poll_ms: 50,
         notify_retry_base_ms: 100,
         notify_max_attempts: 10,
+        // The tenants' apps of these tests listen on loopback over http.
+        egress_allow_http: true,
+        egress_allow_loopback: true,
     }
 }
 
