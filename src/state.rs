@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::db::{Database, DbError};
+use crate::egress::EgressPolicy;
 use crate::error::ApiError;
 use crate::receiver::EventWriter;
 use crate::tenants::TenantContext;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub db: Database,
     pub master: MasterKey,
     pub settings: Settings,
+    /// Which tenant-given URLs this service may call (`crate::egress`).
+    pub egress: EgressPolicy,
     tenants: RwLock<HashMap<String, (Instant, Arc<TenantContext>)>>,
     endpoints: RwLock<HashMap<String, Arc<ReceiverEndpoint>>>,
     /// Batches the receiver's writes (group commit).
@@ -65,6 +68,7 @@ impl AppState {
         Self {
             db,
             master,
+            egress: EgressPolicy::from_settings(&settings),
             settings,
             tenants: RwLock::new(HashMap::new()),
             endpoints: RwLock::new(HashMap::new()),

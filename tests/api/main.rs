@@ -9,6 +9,7 @@ mod catalog;
 mod cli;
 mod customer_reads;
 mod customers;
+mod egress;
 mod http;
 mod idempotency;
 mod mirror;
