@@ -12,6 +12,7 @@ mod writer;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use actix_web::web::Bytes;
 use chrono::Utc;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::Value;
@@ -262,13 +263,34 @@ fn signature_error(err: SignatureError) -> ApiError {
     ApiError::bad_request(code, format!("{err}.")).with_header("stripe-signature")
 }
 
+/// Bodies larger than this are verified on the blocking pool: hashing them (once per secret,
+/// up to 1 MiB) must not hold an async worker that serves other requests.
+const INLINE_VERIFY_BYTES: usize = 16 * 1024;
+
+/// `signature::verify`, off the async workers for a large body. The outer error is the
+/// blocking pool failing (503: Stripe retries).
+async fn verify(
+    header: Option<&str>,
+    body: &Bytes,
+    secrets: Vec<String>,
+    now: i64,
+) -> Result<Result<(), SignatureError>, ApiError> {
+    if body.len() <= INLINE_VERIFY_BYTES {
+        return Ok(signature::verify(header, body, &secrets, now));
+    }
+    let (header, body) = (header.map(str::to_owned), body.clone());
+    actix_web::web::block(move || signature::verify(header.as_deref(), &body, &secrets, now))
+        .await
+        .map_err(unavailable)
+}
+
 /// Handles one delivery; `Ok` means the event is durably stored (and applied as far as it can
 /// be) and Stripe may be told 200.
 pub async fn receive(
     state: &AppState,
     url_id: &str,
     signature_header: Option<&str>,
-    body: &[u8],
+    body: &Bytes,
 ) -> Result<&'static str, ApiError> {
     let unknown = || ApiError::not_found("No webhook endpoint has this URL.");
     let now = Utc::now().timestamp();
@@ -276,7 +298,7 @@ pub async fn receive(
         .receiver_endpoint(url_id, false)
         .await?
         .ok_or_else(unknown)?;
-    let verified = signature::verify(signature_header, body, &endpoint.live_secrets(now), now);
+    let verified = verify(signature_header, body, endpoint.live_secrets(now), now).await?;
     match verified {
         Ok(()) => {}
         // The secrets may have been rolled since they were cached (through another instance).
@@ -285,7 +307,8 @@ pub async fn receive(
                 .receiver_endpoint(url_id, true)
                 .await?
                 .ok_or_else(unknown)?;
-            signature::verify(signature_header, body, &endpoint.live_secrets(now), now)
+            verify(signature_header, body, endpoint.live_secrets(now), now)
+                .await?
                 .map_err(signature_error)?;
         }
         Err(err) => return Err(signature_error(err)),

@@ -17,6 +17,7 @@ mod notifications;
 mod payment_reads;
 mod payments;
 mod receiver;
+mod receiver_bounds;
 mod refunds;
 mod sessions;
 mod subscriptions;
