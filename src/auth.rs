@@ -151,6 +151,8 @@ async fn authenticate(state: &AppState, credentials: Credentials) -> Result<Call
         )
         .with_header("authorization")
     })?;
+    // Per tenant and per caller, before any work (crate::ratelimit).
+    state.limits.check(&tenant.id, &principal.subject)?;
     Ok(Caller {
         tenant,
         subject: principal.subject,

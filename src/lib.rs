@@ -20,6 +20,7 @@ pub mod idempotency;
 pub mod mirror;
 pub mod notifications;
 pub mod payments;
+pub mod ratelimit;
 pub mod receiver;
 pub mod refunds;
 pub mod signature;

@@ -52,6 +52,7 @@ impl Application {
         let state = web::Data::new(AppState::new(db, master, settings));
         let server = serve(listener, state.clone())?;
         crate::notifications::start_worker(state.clone());
+        crate::ratelimit::start_pruning(state.clone());
         Ok(Self {
             port,
             server,

@@ -10,6 +10,7 @@ use crate::crypto::MasterKey;
 use crate::db::{Database, DbError};
 use crate::egress::EgressPolicy;
 use crate::error::ApiError;
+use crate::ratelimit::RateLimits;
 use crate::receiver::EventWriter;
 use crate::tenants::TenantContext;
 
@@ -122,6 +123,8 @@ pub struct AppState {
     pub settings: Settings,
     /// Which tenant-given URLs this service may call (`crate::egress`).
     pub egress: EgressPolicy,
+    /// Per-tenant and per-caller request limits (`crate::ratelimit`).
+    pub limits: RateLimits,
     tenants: RwLock<HashMap<String, (Instant, Arc<TenantContext>)>>,
     endpoints: RwLock<HashMap<String, Arc<ReceiverEndpoint>>>,
     unknown_api_keys: Misses,
@@ -140,6 +143,7 @@ impl AppState {
             db,
             master,
             egress: EgressPolicy::from_settings(&settings),
+            limits: RateLimits::from_settings(&settings),
             settings,
             tenants: RwLock::new(HashMap::new()),
             endpoints: RwLock::new(HashMap::new()),

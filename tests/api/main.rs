@@ -16,6 +16,7 @@ mod mirror;
 mod notifications;
 mod payment_reads;
 mod payments;
+mod rate_limits;
 mod receiver;
 mod receiver_bounds;
 mod refunds;
