@@ -105,6 +105,8 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
         let cors = cors(&origins).unwrap_or_default();
         App::new()
             .app_data(state.clone())
+            // Innermost: its 400s still carry CORS headers and the request id.
+            .wrap(from_fn(http::ids::bounded_ids))
             .wrap(cors)
             .wrap(from_fn(http::request_id::request_id))
             .configure(|cfg| http::configure(cfg, limit))

@@ -92,15 +92,20 @@ fn parse_event(body: &[u8]) -> Result<Event, ApiError> {
     let bad = |detail: &str| ApiError::bad_request("invalid_event", detail.to_owned());
     let value: Value =
         serde_json::from_slice(body).map_err(|_| bad("The body is not a JSON Stripe event."))?;
+    // PostgreSQL cannot store a NUL: refused here, not a storage error Stripe retries for days.
+    if has_nul(&value) {
+        return Err(bad("The event contains a NUL character."));
+    }
     let id = value
         .get("id")
         .and_then(Value::as_str)
-        .filter(|id| !id.is_empty())
-        .ok_or_else(|| bad("The event has no id."))?;
+        .filter(|id| stripe_id_shape(id))
+        .ok_or_else(|| bad("The event has no id of at most 255 ASCII characters."))?;
     let kind = value
         .get("type")
         .and_then(Value::as_str)
-        .ok_or_else(|| bad("The event has no type."))?;
+        .filter(|kind| stripe_id_shape(kind))
+        .ok_or_else(|| bad("The event has no type of at most 255 ASCII characters."))?;
     let created = value
         .get("created")
         .and_then(Value::as_i64)
@@ -110,6 +115,11 @@ fn parse_event(body: &[u8]) -> Result<Event, ApiError> {
         .and_then(|o| o.get("id"))
         .and_then(Value::as_str)
         .map(str::to_owned);
+    if object_id.as_deref().is_some_and(|id| !stripe_id_shape(id)) {
+        return Err(bad(
+            "The event's object id is not at most 255 ASCII characters.",
+        ));
+    }
     let target = object.map_or(Target::Nothing, |obj| target_of(kind, obj));
     let notification = object.and_then(|obj| crate::notifications::for_event(kind, obj));
     Ok(Event {
@@ -124,6 +134,20 @@ fn parse_event(body: &[u8]) -> Result<Event, ApiError> {
         target,
         notification,
     })
+}
+
+/// Stripe's ids and event types: ASCII without spaces or control characters, 1 to 255 bytes.
+fn stripe_id_shape(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 /// What an event of this type carrying this object changes; `Nothing` for types we do not

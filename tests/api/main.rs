@@ -12,6 +12,7 @@ mod customers;
 mod egress;
 mod http;
 mod idempotency;
+mod input_ids;
 mod mirror;
 mod notifications;
 mod payment_reads;
