@@ -151,6 +151,16 @@ async fn authenticate(state: &AppState, credentials: Credentials) -> Result<Call
         )
         .with_header("authorization")
     })?;
+    // The subject is stored and looked up as a user unique id: bounded like any id.
+    if let Some(problem) = crate::http::ids::id_problem(&principal.subject) {
+        return Err(ApiError::unauthorized(
+            "invalid_token",
+            format!("The bearer token was refused: its sub {problem}."),
+        )
+        .with_header("authorization"));
+    }
+    // Per tenant and per caller, before any work (crate::ratelimit).
+    state.limits.check(&tenant.id, &principal.subject)?;
     Ok(Caller {
         tenant,
         subject: principal.subject,

@@ -310,10 +310,11 @@ fn tenant_command(settings: &Settings, command: TenantCommand) -> anyhow::Result
         } => {
             let tenant = crate::db::tenants::find_by_api_key(&mut conn, &api_key)?
                 .with_context(|| format!("no tenant has the api key {api_key:?}"))?;
+            let egress = crate::egress::EgressPolicy::from_settings(settings);
             let url = url
-                .map(|u| crate::domain::parse_web_url(&u, "--url"))
+                .map(|u| egress.check_url_blocking(&u, "--url").map(String::from))
                 .transpose()
-                .map_err(|err| anyhow::anyhow!("{}", err.detail))?;
+                .map_err(|err| anyhow::anyhow!("--url: {}", err.detail))?;
             let secret =
                 crate::notifications::set_target(&master, &mut conn, &tenant.id, url.as_deref())
                     .map_err(|err| anyhow::anyhow!("{}", err.detail))?;

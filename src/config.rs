@@ -44,6 +44,14 @@ pub struct Settings {
     /// Tenant URLs may point at loopback addresses (tests and the demo; never in production).
     #[serde(default)]
     pub egress_allow_loopback: bool,
+    /// Requests per second each tenant may make through the API (token bucket; 0: no limit).
+    pub rate_limit_tenant_per_sec: u32,
+    /// Requests a tenant may make at once past its rate.
+    pub rate_limit_tenant_burst: u32,
+    /// Requests per second each caller (a token's subject in a tenant) may make (0: no limit).
+    pub rate_limit_caller_per_sec: u32,
+    /// Requests a caller may make at once past its rate.
+    pub rate_limit_caller_burst: u32,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

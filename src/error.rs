@@ -29,6 +29,8 @@ pub struct ErrorDetails {
     pub error_source: Option<ErrorSource>,
     /// Extra facts for clients (Stripe's `decline_code`, `param`...).
     pub meta: Map<String, Value>,
+    /// Seconds to send in a `Retry-After` header (429).
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +54,7 @@ impl ApiError {
             detail: detail.into(),
             error_source: None,
             meta: Map::new(),
+            retry_after: None,
         }))
     }
 
@@ -73,6 +76,22 @@ impl ApiError {
     pub fn with_meta(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.0.meta.insert(key.to_owned(), value.into());
         self
+    }
+
+    /// 429 `rate_limited`, with `Retry-After` (whole seconds, at least 1) and the same number
+    /// in `meta.retry_after`.
+    pub fn rate_limited(detail: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        let secs = secs.max(1);
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests",
+            detail,
+        )
+        .with_meta("retry_after", secs);
+        error.0.retry_after = Some(secs);
+        error
     }
 
     /// 422: the body parsed but a value is not acceptable.
@@ -171,7 +190,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(self.to_json())
+        let mut response = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
+        }
+        response.json(self.to_json())
     }
 }
 

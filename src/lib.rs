@@ -23,6 +23,7 @@ pub mod order_lookup;
 pub mod orders;
 pub mod payments;
 pub mod policy;
+pub mod ratelimit;
 pub mod receiver;
 pub mod refunds;
 pub mod rekey;

@@ -94,7 +94,8 @@ pub fn start_worker(state: actix_web::web::Data<AppState>) {
         return;
     }
     tokio::spawn(async move {
-        let client = match reqwest::Client::builder().timeout(DELIVERY_TIMEOUT).build() {
+        // Connects only to addresses the egress policy allows; never follows a redirect.
+        let client = match state.egress.client(DELIVERY_TIMEOUT) {
             Ok(client) => client,
             Err(err) => {
                 tracing::error!(error = %err, "notification worker could not start");
@@ -148,6 +149,7 @@ async fn deliver(state: &AppState, client: &reqwest::Client, due: Due) -> Result
                 None,
                 Some("the notify secret cannot be decrypted".to_owned()),
             ),
+            Ok(_) if let Err(refused) = egress_check(state, &url) => (url, None, Some(refused)),
             Ok(secret) => {
                 let t = Utc::now().timestamp();
                 let signature = crate::signature::sign(due.payload.as_bytes(), &secret, t);
@@ -203,6 +205,17 @@ async fn deliver(state: &AppState, client: &reqwest::Client, due: Due) -> Result
             Ok::<_, ApiError>(outbox::record_attempt(conn, &due, &attempt, next, now)?)
         })
         .await
+}
+
+/// The send-time egress check: an IP-literal host never reaches the client's resolver, and a
+/// URL stored before the policy (or under a looser one) is refused here.
+fn egress_check(state: &AppState, url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|_| format!("{url:?} is not a URL"))?;
+    state
+        .egress
+        .check_target(&parsed)
+        .map(|_| ())
+        .map_err(|err| format!("refused by the egress policy: {err}"))
 }
 
 /// Sets the tenant's notify_url with a new signing secret (returned, to be shown once), or

@@ -13,7 +13,6 @@ use serde_json::Value;
 
 use crate::auth::Caller;
 use crate::db::policies::{self as rows, OrderRow, Recorded};
-use crate::egress::EgressPolicy;
 use crate::error::ApiError;
 use crate::orders::{OrderFields, parse_terms};
 use crate::state::AppState;
@@ -72,7 +71,7 @@ pub async fn look_up(
         return Ok(None);
     };
     let secret = state.master.decrypt(&sealed).map_err(ApiError::internal)?;
-    let egress = EgressPolicy::from_settings(&state.settings);
+    let egress = state.egress;
     // Checked again now: the operator's rules may have tightened since the URL was saved.
     let base = egress
         .check_url(&base, "/order_lookup_url")

@@ -53,6 +53,7 @@ impl Application {
         let state = web::Data::new(AppState::new(db, master, settings));
         let server = serve(listener, state.clone())?;
         crate::notifications::start_worker(state.clone());
+        crate::ratelimit::start_pruning(state.clone());
         Ok(Self {
             port,
             server,
@@ -105,6 +106,8 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
         let cors = cors(&origins).unwrap_or_default();
         App::new()
             .app_data(state.clone())
+            // Innermost: its 400s still carry CORS headers and the request id.
+            .wrap(from_fn(http::ids::bounded_ids))
             .wrap(cors)
             .wrap(from_fn(http::request_id::request_id))
             .configure(|cfg| http::configure(cfg, limit))

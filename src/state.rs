@@ -1,13 +1,16 @@
 //! What every request handler shares: the database, the master key, settings, tenant cache.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::db::{Database, DbError};
+use crate::egress::EgressPolicy;
 use crate::error::ApiError;
+use crate::ratelimit::RateLimits;
 use crate::receiver::EventWriter;
 use crate::tenants::TenantContext;
 
@@ -19,6 +22,72 @@ const TENANT_TTL: Duration = Duration::from_secs(30);
 /// rolled through another instance is found sooner: a signature that fails against the cached
 /// secrets is checked once more against the stored ones.
 const ENDPOINT_TTL: Duration = Duration::from_secs(30);
+
+/// How long an api key or url_id that named nothing is answered as unknown without asking the
+/// database again. A tenant created by the CLI (another process) or an endpoint created through
+/// another instance is found at most this long after a request tried its key or url_id before
+/// it existed (url_ids are random, so in practice never); this instance forgets a url_id's miss
+/// when it creates the endpoint.
+pub const UNKNOWN_TTL: Duration = Duration::from_secs(5);
+
+/// The most misses remembered per kind: a flood of distinct random values cannot grow memory
+/// past this (expired ones are dropped first, then all).
+const UNKNOWN_MAX: usize = 10_000;
+
+/// Recent lookups that found nothing, so a repeated unknown value costs no database query.
+struct Misses {
+    seen: Mutex<HashMap<String, Instant>>,
+}
+
+impl Misses {
+    fn new() -> Self {
+        Self {
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        self.seen
+            .lock()
+            .ok()
+            .and_then(|seen| seen.get(key).map(|at| at.elapsed() < UNKNOWN_TTL))
+            .unwrap_or(false)
+    }
+
+    fn insert(&self, key: &str) {
+        if let Ok(mut seen) = self.seen.lock() {
+            if seen.len() >= UNKNOWN_MAX {
+                seen.retain(|_, at| at.elapsed() < UNKNOWN_TTL);
+                if seen.len() >= UNKNOWN_MAX {
+                    seen.clear();
+                }
+            }
+            seen.insert(key.to_owned(), Instant::now());
+        }
+    }
+
+    fn remove(&self, key: &str) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.remove(key);
+        }
+    }
+}
+
+/// An api key as we issue them could look (`pk_test_<hex>`; older or imported keys may differ):
+/// printable ASCII, at most 255 bytes. Anything else names no tenant, without a query.
+fn plausible_api_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// A url_id as we issue them could look (`wh_<hex>`): letters, digits, `_` and `-`, at most 64
+/// bytes. Anything else names no endpoint, without a query.
+fn plausible_url_id(url_id: &str) -> bool {
+    !url_id.is_empty()
+        && url_id.len() <= 64
+        && url_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
 
 /// What the receiver needs of an endpoint, loaded once and kept for [`ENDPOINT_TTL`].
 #[derive(Debug)]
@@ -52,8 +121,16 @@ pub struct AppState {
     pub db: Database,
     pub master: MasterKey,
     pub settings: Settings,
+    /// Which tenant-given URLs this service may call (`crate::egress`).
+    pub egress: EgressPolicy,
+    /// Per-tenant and per-caller request limits (`crate::ratelimit`).
+    pub limits: RateLimits,
     tenants: RwLock<HashMap<String, (Instant, Arc<TenantContext>)>>,
     endpoints: RwLock<HashMap<String, Arc<ReceiverEndpoint>>>,
+    unknown_api_keys: Misses,
+    unknown_url_ids: Misses,
+    /// Tenant-by-key and endpoint-by-url_id queries made (see [`Self::database_lookups`]).
+    lookups: AtomicU64,
     /// Batches the receiver's writes (group commit).
     pub events: EventWriter,
 }
@@ -65,9 +142,14 @@ impl AppState {
         Self {
             db,
             master,
+            egress: EgressPolicy::from_settings(&settings),
+            limits: RateLimits::from_settings(&settings),
             settings,
             tenants: RwLock::new(HashMap::new()),
             endpoints: RwLock::new(HashMap::new()),
+            unknown_api_keys: Misses::new(),
+            unknown_url_ids: Misses::new(),
+            lookups: AtomicU64::new(0),
             events,
         }
     }
@@ -86,6 +168,10 @@ impl AppState {
         {
             return Ok(Some(endpoint.clone()));
         }
+        if !plausible_url_id(url_id) || self.unknown_url_ids.contains(url_id) {
+            return Ok(None);
+        }
+        self.lookups.fetch_add(1, Ordering::Relaxed);
         let master = self.master.clone();
         let wanted = url_id.to_owned();
         let found = self
@@ -120,6 +206,9 @@ impl AppState {
             .await
             // Stripe retries a 503; the receiver never answers 500 for a storage failure.
             .map_err(ApiError::unavailable)?;
+        if found.is_none() {
+            self.unknown_url_ids.insert(url_id);
+        }
         let Ok(mut cache) = self.endpoints.write() else {
             return Ok(found.map(Arc::new));
         };
@@ -143,8 +232,10 @@ impl AppState {
         }
     }
 
-    /// Drops a cached endpoint (its secrets changed here).
+    /// Drops a cached endpoint (its secrets changed here, or it was just created here and a
+    /// delivery may have found its url_id unknown a moment before).
     pub fn forget_endpoint(&self, url_id: &str) {
+        self.unknown_url_ids.remove(url_id);
         if let Ok(mut cache) = self.endpoints.write() {
             cache.remove(url_id);
         }
@@ -165,8 +256,22 @@ impl AppState {
         {
             return Ok(Some(tenant.clone()));
         }
-        self.load_tenant(TenantKey::ApiKey(api_key.to_owned()))
-            .await
+        if !plausible_api_key(api_key) || self.unknown_api_keys.contains(api_key) {
+            return Ok(None);
+        }
+        let tenant = self
+            .load_tenant(TenantKey::ApiKey(api_key.to_owned()))
+            .await?;
+        if tenant.is_none() {
+            self.unknown_api_keys.insert(api_key);
+        }
+        Ok(tenant)
+    }
+
+    /// How many tenant-by-api-key and endpoint-by-url_id queries this instance has made (what
+    /// the caches of known and unknown values save; read by tests).
+    pub fn database_lookups(&self) -> u64 {
+        self.lookups.load(Ordering::Relaxed)
     }
 
     /// The tenant with this id (the webhook receiver knows tenants by id), through the same
@@ -185,6 +290,7 @@ impl AppState {
     /// Reads the row and builds the context (decrypting keys, building the Stripe client,
     /// which reads the system's certificates) on the blocking pool, then caches it.
     async fn load_tenant(&self, key: TenantKey) -> Result<Option<Arc<TenantContext>>, ApiError> {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
         let master = self.master.clone();
         let timeout = self.stripe_timeout();
         let tenant = self

@@ -118,6 +118,8 @@ pub async fn create(
             .map_err(ApiError::from)
         })
         .await?;
+    // A delivery that came before the row (Stripe is quick) must not keep it unknown here.
+    state.forget_endpoint(&row.url_id);
     Ok((row, created.secret))
 }
 

@@ -104,6 +104,8 @@ pub fn parse_body<T: DeserializeOwned>(body: Value, key: &str) -> Result<(T, Str
             format!("`{key}` must be a JSON object"),
         ));
     }
+    // Ids bounded, no NUL anywhere (crate::http::ids).
+    super::ids::check_body(&inner, &prefix)?;
     let parsed = serde_path_to_error::deserialize(inner).map_err(|err| {
         use serde_path_to_error::Segment;
         let mut pointer = prefix.clone();

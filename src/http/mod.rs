@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod customers;
 pub mod health;
 pub mod idempotency;
+pub mod ids;
 pub mod jsonapi;
 pub mod notifications;
 pub mod openapi;

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::auth::Caller;
 use crate::db::notifications::{AttemptRow, NotificationRow};
-use crate::domain::{PageRequest, optional_text, parse_web_url};
+use crate::domain::{PageRequest, optional_text};
 use crate::error::ApiError;
 use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp};
 use crate::state::AppState;
@@ -17,7 +17,8 @@ const WHO: &str = "manage notifications";
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct NotificationSettingsFields {
-    /// Where to POST notifications (http or https); null turns them off.
+    /// Where to POST notifications (https; a public address, see the egress policy); null
+    /// turns them off.
     pub url: Option<String>,
 }
 
@@ -34,7 +35,7 @@ pub struct NotificationSettingsAttributes {
     responses(
         (status = 200, description = "Saved; a new signing secret each time a url is set", body = NotificationSettingsAttributes),
         (status = 403, description = "Admins only"),
-        (status = 422, description = "Not an absolute http(s) URL"),
+        (status = 422, description = "Not an absolute https URL, or its host is not a public address (egress policy); nothing stored"),
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
@@ -46,9 +47,12 @@ pub async fn put_settings(
     caller.require_admin(WHO)?;
     let (fields, at) =
         parse_body::<NotificationSettingsFields>(body.into_inner(), "notification_settings")?;
-    let url = optional_text(fields.url, &format!("{at}/url"), 2048)?
-        .map(|u| parse_web_url(&u, &format!("{at}/url")))
-        .transpose()?;
+    let pointer = format!("{at}/url");
+    // The egress policy: https, a host that resolves only to public addresses.
+    let url = match optional_text(fields.url, &pointer, 2048)? {
+        Some(raw) => Some(state.egress.check_url(&raw, &pointer).await?.to_string()),
+        None => None,
+    };
     let tenant_id = caller.tenant.id.clone();
     let saved = url.clone();
     let master = state.master.clone();

@@ -101,9 +101,7 @@ pub async fn put_policy(
         Some(None) => Some(None),
         Some(Some(raw)) => {
             let pointer = format!("{at}/order_lookup_url");
-            let checked = crate::egress::EgressPolicy::from_settings(&state.settings)
-                .check_url(&raw, &pointer)
-                .await?;
+            let checked = state.egress.check_url(&raw, &pointer).await?;
             Some(Some(checked.to_string()))
         }
     };

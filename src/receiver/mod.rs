@@ -12,6 +12,7 @@ mod writer;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use actix_web::web::Bytes;
 use chrono::Utc;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::Value;
@@ -91,15 +92,20 @@ fn parse_event(body: &[u8]) -> Result<Event, ApiError> {
     let bad = |detail: &str| ApiError::bad_request("invalid_event", detail.to_owned());
     let value: Value =
         serde_json::from_slice(body).map_err(|_| bad("The body is not a JSON Stripe event."))?;
+    // PostgreSQL cannot store a NUL: refused here, not a storage error Stripe retries for days.
+    if has_nul(&value) {
+        return Err(bad("The event contains a NUL character."));
+    }
     let id = value
         .get("id")
         .and_then(Value::as_str)
-        .filter(|id| !id.is_empty())
-        .ok_or_else(|| bad("The event has no id."))?;
+        .filter(|id| stripe_id_shape(id))
+        .ok_or_else(|| bad("The event has no id of at most 255 ASCII characters."))?;
     let kind = value
         .get("type")
         .and_then(Value::as_str)
-        .ok_or_else(|| bad("The event has no type."))?;
+        .filter(|kind| stripe_id_shape(kind))
+        .ok_or_else(|| bad("The event has no type of at most 255 ASCII characters."))?;
     let created = value
         .get("created")
         .and_then(Value::as_i64)
@@ -109,6 +115,11 @@ fn parse_event(body: &[u8]) -> Result<Event, ApiError> {
         .and_then(|o| o.get("id"))
         .and_then(Value::as_str)
         .map(str::to_owned);
+    if object_id.as_deref().is_some_and(|id| !stripe_id_shape(id)) {
+        return Err(bad(
+            "The event's object id is not at most 255 ASCII characters.",
+        ));
+    }
     let target = object.map_or(Target::Nothing, |obj| target_of(kind, obj));
     let notification = object.and_then(|obj| crate::notifications::for_event(kind, obj));
     Ok(Event {
@@ -123,6 +134,20 @@ fn parse_event(body: &[u8]) -> Result<Event, ApiError> {
         target,
         notification,
     })
+}
+
+/// Stripe's ids and event types: ASCII without spaces or control characters, 1 to 255 bytes.
+fn stripe_id_shape(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 /// What an event of this type carrying this object changes; `Nothing` for types we do not
@@ -262,13 +287,34 @@ fn signature_error(err: SignatureError) -> ApiError {
     ApiError::bad_request(code, format!("{err}.")).with_header("stripe-signature")
 }
 
+/// Bodies larger than this are verified on the blocking pool: hashing them (once per secret,
+/// up to 1 MiB) must not hold an async worker that serves other requests.
+const INLINE_VERIFY_BYTES: usize = 16 * 1024;
+
+/// `signature::verify`, off the async workers for a large body. The outer error is the
+/// blocking pool failing (503: Stripe retries).
+async fn verify(
+    header: Option<&str>,
+    body: &Bytes,
+    secrets: Vec<String>,
+    now: i64,
+) -> Result<Result<(), SignatureError>, ApiError> {
+    if body.len() <= INLINE_VERIFY_BYTES {
+        return Ok(signature::verify(header, body, &secrets, now));
+    }
+    let (header, body) = (header.map(str::to_owned), body.clone());
+    actix_web::web::block(move || signature::verify(header.as_deref(), &body, &secrets, now))
+        .await
+        .map_err(unavailable)
+}
+
 /// Handles one delivery; `Ok` means the event is durably stored (and applied as far as it can
 /// be) and Stripe may be told 200.
 pub async fn receive(
     state: &AppState,
     url_id: &str,
     signature_header: Option<&str>,
-    body: &[u8],
+    body: &Bytes,
 ) -> Result<&'static str, ApiError> {
     let unknown = || ApiError::not_found("No webhook endpoint has this URL.");
     let now = Utc::now().timestamp();
@@ -276,7 +322,7 @@ pub async fn receive(
         .receiver_endpoint(url_id, false)
         .await?
         .ok_or_else(unknown)?;
-    let verified = signature::verify(signature_header, body, &endpoint.live_secrets(now), now);
+    let verified = verify(signature_header, body, endpoint.live_secrets(now), now).await?;
     match verified {
         Ok(()) => {}
         // The secrets may have been rolled since they were cached (through another instance).
@@ -285,7 +331,8 @@ pub async fn receive(
                 .receiver_endpoint(url_id, true)
                 .await?
                 .ok_or_else(unknown)?;
-            signature::verify(signature_header, body, &endpoint.live_secrets(now), now)
+            verify(signature_header, body, endpoint.live_secrets(now), now)
+                .await?
                 .map_err(signature_error)?;
         }
         Err(err) => return Err(signature_error(err)),

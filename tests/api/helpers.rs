@@ -117,6 +117,11 @@ pub fn test_settings(database_url: String) -> Settings {
         // The tenants' apps of these tests listen on loopback over http.
         egress_allow_http: true,
         egress_allow_loopback: true,
+        // Limits far above what any scenario sends (tests/api/rate_limits.rs sets small ones).
+        rate_limit_tenant_per_sec: 10_000,
+        rate_limit_tenant_burst: 10_000,
+        rate_limit_caller_per_sec: 10_000,
+        rate_limit_caller_burst: 10_000,
     }
 }
 

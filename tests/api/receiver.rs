@@ -14,15 +14,15 @@ use crate::helpers::{
 use crate::on_both_databases;
 
 /// Stripe's scheme, written out independently of the service's verifier.
-fn stripe_signature(body: &str, secret: &str, t: i64) -> String {
+pub(crate) fn stripe_signature(body: &str, secret: &str, t: i64) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{t}.{body}").as_bytes());
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 pub(crate) struct Endpoint {
-    url_id: String,
-    secret: String,
+    pub(crate) url_id: String,
+    pub(crate) secret: String,
 }
 
 /// An endpoint whose secret the test signs with. The emulator's own deliveries for it go to
@@ -57,7 +57,7 @@ async fn create_endpoint(app: &TestApp, tenant: &TestTenant, webhook: Value) -> 
     }
 }
 
-async fn deliver_raw(
+pub(crate) async fn deliver_raw(
     app: &TestApp,
     url_id: &str,
     body: &str,

@@ -1,0 +1,107 @@
+//! The receiver's unauthenticated work is bounded (issue 12, point 9): an oversized
+//! `Stripe-Signature` is refused before any HMAC, and repeated unknown api keys and url_ids are
+//! answered without asking the database again.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{Backend, assert_error, spawn_app};
+use crate::on_both_databases;
+use crate::receiver::{deliver_raw, endpoint, events_stored, stripe_signature};
+
+/// 30,000 empty `v1=` entries on a 1 MiB body: today each one costs an HMAC of the whole body
+/// (minutes of CPU). Answered 400 at once, nothing stored. The bound is generous (a debug
+/// build on a busy 2-core box); the exact guarantee, no HMAC past the caps, is the unit test
+/// `signature::tests::a_header_past_the_caps_is_refused_before_any_hmac`.
+async fn a_30000_v1_header_on_a_1_mib_body_is_refused_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let ep = endpoint(&app, &tenant).await;
+    let padding = "x".repeat(1024 * 1024 - 200);
+    let body = json!({"id": "evt_flood", "object": "event", "type": "customer.created",
+                      "created": 1, "data": {"object": {"id": "cus_flood", "pad": padding}}})
+    .to_string();
+    assert!(body.len() <= 1024 * 1024);
+    let now = chrono::Utc::now().timestamp();
+    let header = format!("t={now}{}", ",v1=".repeat(30_000));
+    let started = Instant::now();
+    let response = tokio::time::timeout(
+        Duration::from_secs(5),
+        deliver_raw(&app, &ep.url_id, &body, Some(header)),
+    )
+    .await
+    .expect("answered within 5 s");
+    let elapsed = started.elapsed();
+    let error = assert_error(response, 400, "invalid_signature").await;
+    assert_eq!(error["source"]["header"], "stripe-signature");
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    assert!(events_stored(&app).await.is_empty());
+
+    // The same large body, properly signed, is still received.
+    let signed = stripe_signature(&body, &ep.secret, now);
+    let response = deliver_raw(&app, &ep.url_id, &body, Some(signed)).await;
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+async fn repeated_unknown_api_keys_and_url_ids_do_not_reach_the_database(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let token = tenant.admin_token();
+    let unknown_key = format!("pk_test_{}", "7".repeat(32));
+    let before = app.state.database_lookups();
+    for _ in 0..3 {
+        let response = app
+            .request(Method::GET, "/stripe/customers")
+            .header("x-api-key", &unknown_key)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_error(response, 401, "invalid_api_key").await;
+    }
+    assert_eq!(
+        app.state.database_lookups() - before,
+        1,
+        "one query for three"
+    );
+
+    // A key no tenant could have (too long) is refused without any query.
+    let before = app.state.database_lookups();
+    let response = app
+        .request(Method::GET, "/stripe/customers")
+        .header("x-api-key", "k".repeat(300))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 401, "invalid_api_key").await;
+    assert_eq!(app.state.database_lookups(), before);
+
+    let unknown_url = format!("wh_{}", "5".repeat(32));
+    let before = app.state.database_lookups();
+    for _ in 0..3 {
+        let response = deliver_raw(&app, &unknown_url, "{}", Some("t=1,v1=ab".into())).await;
+        assert_error(response, 404, "not_found").await;
+    }
+    assert_eq!(
+        app.state.database_lookups() - before,
+        1,
+        "one query for three"
+    );
+
+    // Known ones still work, and a new endpoint is found at once.
+    let ep = endpoint(&app, &tenant).await;
+    let body = json!({"id": "evt_known", "object": "event", "type": "customer.created",
+                      "created": 1, "data": {"object": {"id": "cus_known", "object": "customer"}}})
+    .to_string();
+    let signed = stripe_signature(&body, &ep.secret, chrono::Utc::now().timestamp());
+    let response = deliver_raw(&app, &ep.url_id, &body, Some(signed)).await;
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+on_both_databases!(
+    a_30000_v1_header_on_a_1_mib_body_is_refused_at_once,
+    repeated_unknown_api_keys_and_url_ids_do_not_reach_the_database,
+);
