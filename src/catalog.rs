@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::db::catalog::{self as rows, PriceRow, ProductRow};
-use crate::domain::{Metadata, bounded, currency, optional_text, query_number, stripe_id};
+use crate::domain::{Metadata, bounded, optional_text, query_number, required_currency, stripe_id};
 use crate::error::ApiError;
 use crate::gateway::catalog::{
     LinkItem, NewPaymentLink, NewProduct, NewProductPrice, PaymentLink, Recurring,
@@ -109,15 +109,7 @@ pub async fn create_price(
         &format!("{at}/unit_amount"),
         "unit_amount",
     )?;
-    let currency = match optional_text(fields.currency, &format!("{at}/currency"), 3)? {
-        Some(raw) => currency(&raw, &format!("{at}/currency"))?,
-        None => {
-            return Err(ApiError::validation(
-                format!("{at}/currency"),
-                "currency is required, e.g. usd",
-            ));
-        }
-    };
+    let currency = required_currency(fields.currency, &format!("{at}/currency"))?;
     let recurring = match optional_text(fields.interval, &format!("{at}/interval"), 10)? {
         None => {
             if fields.interval_count.is_some() {

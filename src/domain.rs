@@ -194,6 +194,19 @@ pub fn currency(raw: &str, pointer: &str) -> Result<String, ApiError> {
     }
 }
 
+/// A currency field of a body: `None` when absent or empty, else a checked code.
+pub fn currency_field(raw: Option<String>, pointer: &str) -> Result<Option<String>, ApiError> {
+    optional_text(raw, pointer, 3)?
+        .map(|raw| currency(&raw, pointer))
+        .transpose()
+}
+
+/// A currency field that must be given.
+pub fn required_currency(raw: Option<String>, pointer: &str) -> Result<String, ApiError> {
+    currency_field(raw, pointer)?
+        .ok_or_else(|| ApiError::validation(pointer, "currency is required, e.g. usd"))
+}
+
 /// An integer within bounds, with a detail that names them.
 pub fn bounded(value: i64, min: i64, max: i64, pointer: &str, what: &str) -> Result<i64, ApiError> {
     if (min..=max).contains(&value) {

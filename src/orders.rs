@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::db::policies::{self as rows, OrderRow, OrderTerms, Recorded};
-use crate::domain::{Metadata, bounded, currency, optional_text};
+use crate::domain::{Metadata, bounded, optional_text, required_currency};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -56,15 +56,7 @@ pub fn parse_terms(fields: OrderFields, at: &str) -> Result<OrderTerms, ApiError
         )
     })?;
     let amount = bounded(amount, 1, MAX_AMOUNT, &format!("{at}/amount"), "amount")?;
-    let currency = match optional_text(fields.currency, &format!("{at}/currency"), 3)? {
-        Some(raw) => currency(&raw, &format!("{at}/currency"))?,
-        None => {
-            return Err(ApiError::validation(
-                format!("{at}/currency"),
-                "currency is required, e.g. usd",
-            ));
-        }
-    };
+    let currency = required_currency(fields.currency, &format!("{at}/currency"))?;
     let metadata = Metadata::parse(fields.metadata.as_ref(), &format!("{at}/metadata"))?;
     let user_unique_id =
         optional_text(fields.user_unique_id, &format!("{at}/user_unique_id"), 255)?;
@@ -107,7 +99,7 @@ pub async fn record(
     match recorded {
         (Recorded::Created(row), _) => Ok((row, true)),
         (Recorded::Updated(row), _) => Ok((row, false)),
-        (Recorded::Paid(row), terms) if same_terms(&row, &terms) => Ok((row, false)),
+        (Recorded::Paid(row), terms) if row.terms() == terms => Ok((row, false)),
         (Recorded::Paid(row), _) => Err(ApiError::new(
             actix_web::http::StatusCode::CONFLICT,
             "order_paid",
@@ -119,14 +111,6 @@ pub async fn record(
             ),
         )),
     }
-}
-
-fn same_terms(row: &OrderRow, terms: &OrderTerms) -> bool {
-    row.amount == terms.amount
-        && row.currency == terms.currency
-        && row.description == terms.description
-        && row.metadata == terms.metadata
-        && row.user_unique_id == terms.user_unique_id
 }
 
 /// Whether the caller may read and pay `order`: admins, the user it is for, and anyone for an

@@ -11,7 +11,8 @@ use crate::customers::find_customer;
 use crate::db::payments::{self as rows, PaymentFilter, PaymentRow};
 use crate::db::policies::PaymentClaim;
 use crate::domain::{
-    Metadata, PageRequest, bounded, currency, optional_text, parse_web_url, query_text, stripe_id,
+    Metadata, PageRequest, bounded, currency, currency_field, optional_text, parse_web_url,
+    query_text, required_currency, stripe_id,
 };
 use crate::error::ApiError;
 use crate::gateway::GatewayError;
@@ -88,15 +89,12 @@ pub fn parse(fields: CreatePaymentFields, at: &str) -> Result<PaymentRequest, Ap
             ));
         }
     };
-    let currency = match optional_text(fields.currency, &format!("{at}/currency"), 3)? {
-        Some(raw) => Some(currency(&raw, &format!("{at}/currency"))?),
-        None if order.is_some() => None,
-        None => {
-            return Err(ApiError::validation(
-                format!("{at}/currency"),
-                "currency is required, e.g. usd",
-            ));
-        }
+    let currency = match &order {
+        Some(_) => currency_field(fields.currency, &format!("{at}/currency"))?,
+        None => Some(required_currency(
+            fields.currency,
+            &format!("{at}/currency"),
+        )?),
     };
     let payment_method =
         optional_text(fields.payment_method, &format!("{at}/payment_method"), 255)?

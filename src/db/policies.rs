@@ -111,6 +111,19 @@ pub enum Recorded {
     Paid(OrderRow),
 }
 
+/// The columns an order's terms set, on insert and on change alike.
+#[derive(Debug, AsChangeset, Insertable)]
+#[diesel(table_name = orders, treat_none_as_null = true)]
+struct TermsColumns<'a> {
+    amount: i64,
+    currency: &'a str,
+    description: Option<&'a str>,
+    metadata: &'a str,
+    user_unique_id: Option<&'a str>,
+    source: &'a str,
+    updated_at: NaiveDateTime,
+}
+
 /// Records an order's terms (`source`: `recorded` or `lookup`). An existing order is updated
 /// while nothing pays it yet; once a payment exists the terms are fixed, so a charge can never
 /// differ from what the order said when it was paid.
@@ -123,57 +136,63 @@ pub fn record_order(
 ) -> QueryResult<Recorded> {
     super::write_transaction(conn, |conn| {
         let now = chrono::Utc::now().naive_utc();
-        if let Some(existing) = find_order(conn, tenant_id, order_unique_id)? {
-            let same = existing.amount == terms.amount
-                && existing.currency == terms.currency
-                && existing.description == terms.description
-                && existing.metadata == terms.metadata
-                && existing.user_unique_id == terms.user_unique_id;
-            if existing.stripe_payment_intent_id.is_some() {
+        let columns = TermsColumns {
+            amount: terms.amount,
+            currency: &terms.currency,
+            description: terms.description.as_deref(),
+            metadata: &terms.metadata,
+            user_unique_id: terms.user_unique_id.as_deref(),
+            source,
+            updated_at: now,
+        };
+        let (id, created) = match find_order(conn, tenant_id, order_unique_id)? {
+            Some(existing) if existing.stripe_payment_intent_id.is_some() => {
                 return Ok(Recorded::Paid(existing));
             }
-            if same {
-                return Ok(Recorded::Updated(existing));
+            Some(existing) if existing.terms() == *terms => return Ok(Recorded::Updated(existing)),
+            Some(existing) => {
+                diesel::update(orders::table.find(&existing.id))
+                    .set(&columns)
+                    .execute(conn)?;
+                (existing.id, false)
             }
-            diesel::update(orders::table.find(&existing.id))
-                .set((
-                    orders::amount.eq(terms.amount),
-                    orders::currency.eq(&terms.currency),
-                    orders::description.eq(&terms.description),
-                    orders::metadata.eq(&terms.metadata),
-                    orders::user_unique_id.eq(&terms.user_unique_id),
-                    orders::source.eq(source),
-                    orders::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-            let row = orders::table
-                .find(&existing.id)
-                .select(OrderRow::as_select())
-                .first(conn)?;
-            return Ok(Recorded::Updated(row));
-        }
-        let id = uuid::Uuid::new_v4().to_string();
-        diesel::insert_into(orders::table)
-            .values((
-                orders::id.eq(&id),
-                orders::tenant_id.eq(tenant_id),
-                orders::order_unique_id.eq(order_unique_id),
-                orders::amount.eq(terms.amount),
-                orders::currency.eq(&terms.currency),
-                orders::description.eq(&terms.description),
-                orders::metadata.eq(&terms.metadata),
-                orders::user_unique_id.eq(&terms.user_unique_id),
-                orders::source.eq(source),
-                orders::created_at.eq(now),
-                orders::updated_at.eq(now),
-            ))
-            .execute(conn)?;
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                diesel::insert_into(orders::table)
+                    .values((
+                        orders::id.eq(&id),
+                        orders::tenant_id.eq(tenant_id),
+                        orders::order_unique_id.eq(order_unique_id),
+                        orders::created_at.eq(now),
+                        &columns,
+                    ))
+                    .execute(conn)?;
+                (id, true)
+            }
+        };
         let row = orders::table
             .find(&id)
             .select(OrderRow::as_select())
             .first(conn)?;
-        Ok(Recorded::Created(row))
+        Ok(if created {
+            Recorded::Created(row)
+        } else {
+            Recorded::Updated(row)
+        })
     })
+}
+
+impl OrderRow {
+    /// What the order says.
+    pub fn terms(&self) -> OrderTerms {
+        OrderTerms {
+            amount: self.amount,
+            currency: self.currency.clone(),
+            description: self.description.clone(),
+            metadata: self.metadata.clone(),
+            user_unique_id: self.user_unique_id.clone(),
+        }
+    }
 }
 
 /// How a claim on paying an order went.

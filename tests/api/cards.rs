@@ -12,7 +12,8 @@ async fn save(app: &TestApp, tenant: &TestTenant, token: &str, fields: Value) ->
         .await
 }
 
-async fn listed(app: &TestApp, tenant: &TestTenant, token: &str) -> Vec<Value> {
+/// The attributes of the cards `token` sees.
+pub(crate) async fn listed(app: &TestApp, tenant: &TestTenant, token: &str) -> Vec<Value> {
     let body = json_body(
         app.authed(Method::GET, "/stripe/cards", tenant, token)
             .send()

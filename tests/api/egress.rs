@@ -57,7 +57,12 @@ async fn stored_notify_url(app: &TestApp, tenant: &TestTenant) -> Option<String>
     .await
 }
 
-async fn put_notify_url(app: &TestApp, tenant: &TestTenant, url: &str) -> reqwest::Response {
+/// `PUT /stripe/notifications/settings` as the tenant's admin.
+pub(crate) async fn put_notify_url(
+    app: &TestApp,
+    tenant: &TestTenant,
+    url: &str,
+) -> reqwest::Response {
     app.authed(
         Method::PUT,
         "/stripe/notifications/settings",

@@ -57,17 +57,7 @@ fn app_target(fail_first: usize) -> AppTarget {
 }
 
 async fn notify_to(app: &TestApp, tenant: &TestTenant, url: &str) -> String {
-    let response = app
-        .authed(
-            Method::PUT,
-            "/stripe/notifications/settings",
-            tenant,
-            &tenant.admin_token(),
-        )
-        .json(&json!({"notification_settings": {"url": url}}))
-        .send()
-        .await
-        .unwrap();
+    let response = crate::egress::put_notify_url(app, tenant, url).await;
     assert_eq!(response.status().as_u16(), 200);
     let body = json_body(response).await;
     body["data"]["attributes"]["signing_secret"]

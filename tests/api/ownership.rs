@@ -21,17 +21,6 @@ async fn post(
     app.post_json(path, tenant, token, &body).await
 }
 
-async fn cards_of(app: &TestApp, tenant: &TestTenant, token: &str) -> Vec<Value> {
-    let body = json_body(
-        app.authed(Method::GET, "/stripe/cards", tenant, token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    body["data"].as_array().cloned().unwrap_or_default()
-}
-
 async fn a_planted_customer_cannot_capture_another_users_card(backend: Backend) {
     let app = spawn_app(backend).await;
     let tenant = app.tenant().await;
@@ -112,7 +101,11 @@ async fn a_planted_customer_cannot_capture_another_users_card(backend: Backend) 
     );
 
     // Mallory sees none of Alice's cards and cannot charge hers.
-    assert!(cards_of(&app, &tenant, &mallory).await.is_empty());
+    assert!(
+        crate::cards::listed(&app, &tenant, &mallory)
+            .await
+            .is_empty()
+    );
     let charge = post(
         &app,
         &tenant,
@@ -128,7 +121,7 @@ async fn a_planted_customer_cannot_capture_another_users_card(backend: Backend) 
             .is_empty()
     );
     // Alice sees her card.
-    assert_eq!(cards_of(&app, &tenant, &alice).await.len(), 1);
+    assert_eq!(crate::cards::listed(&app, &tenant, &alice).await.len(), 1);
 }
 
 async fn an_admin_may_create_a_customer_for_anyone(backend: Backend) {

@@ -76,6 +76,29 @@ async fn refused(
     assert_eq!(stripe_writes(app, tenant).await, before);
 }
 
+/// `body` to `path`: refused to a user at `pointer`, created (201) for an admin.
+async fn refused_to_users_only(
+    app: &TestApp,
+    tenant: &TestTenant,
+    path: &str,
+    body: &Value,
+    pointer: &str,
+) {
+    let user = tenant.user_token("shopper");
+    refused(
+        app,
+        tenant,
+        app.post_json(path, tenant, &user, body),
+        pointer,
+    )
+    .await;
+    let response = app
+        .post_json(path, tenant, &tenant.admin_token(), body)
+        .await;
+    let status = response.status().as_u16();
+    assert_eq!(status, 201, "admin {body}: {}", json_body(response).await);
+}
+
 async fn every_gated_choice_is_refused_to_a_user_and_open_to_an_admin(backend: Backend) {
     let app = spawn_app(backend).await;
     let tenant = app.strict_tenant().await;
@@ -163,19 +186,8 @@ async fn every_gated_choice_is_refused_to_a_user_and_open_to_an_admin(backend: B
         ),
         (json!({"coupon": coupon}), "/subscription/coupon"),
     ] {
-        let body = subscribe(fields.clone());
-        refused(
-            &app,
-            &tenant,
-            app.post_json("/stripe/subscriptions", &tenant, &user, &body),
-            pointer,
-        )
-        .await;
-        let response = app
-            .post_json("/stripe/subscriptions", &tenant, &admin, &body)
-            .await;
-        let status = response.status().as_u16();
-        assert_eq!(status, 201, "admin {fields}: {}", json_body(response).await);
+        let body = subscribe(fields);
+        refused_to_users_only(&app, &tenant, "/stripe/subscriptions", &body, pointer).await;
     }
     // A catalogue price with no trial or coupon is open to the user.
     let response = app
@@ -262,19 +274,8 @@ async fn every_gated_choice_is_refused_to_a_user_and_open_to_an_admin(backend: B
         ),
         (json!({"coupon_id": coupon}), "/session/coupon_id"),
     ] {
-        let body = session(fields.clone());
-        refused(
-            &app,
-            &tenant,
-            app.post_json("/stripe/sessions", &tenant, &user, &body),
-            pointer,
-        )
-        .await;
-        let response = app
-            .post_json("/stripe/sessions", &tenant, &admin, &body)
-            .await;
-        let status = response.status().as_u16();
-        assert_eq!(status, 201, "admin {fields}: {}", json_body(response).await);
+        let body = session(fields);
+        refused_to_users_only(&app, &tenant, "/stripe/sessions", &body, pointer).await;
     }
     let response = app
         .post_json(
