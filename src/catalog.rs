@@ -241,6 +241,7 @@ pub async fn list_prices(
 /// A payment link for a price of the catalogue (any caller of the app may make one: it only
 /// lets a buyer pay the listed price).
 pub async fn create_payment_link(
+    state: &AppState,
     caller: &Caller,
     fields: CreatePaymentLinkFields,
     at: &str,
@@ -248,6 +249,10 @@ pub async fn create_payment_link(
     let price = optional_text(fields.price_id, &format!("{at}/price_id"), 255)?
         .ok_or_else(|| ApiError::validation(format!("{at}/price_id"), "price_id is required"))
         .and_then(|p| stripe_id(&p, &["price_", "plan_"], &format!("{at}/price_id"), "price"))?;
+    // A link sells its price to whoever opens it: the catalogue's prices only, unless the
+    // app's policy opens others.
+    let gate = crate::policy::Gate::Price(price.clone(), format!("{at}/price_id"));
+    crate::policy::enforce(state, caller, &[gate]).await?;
     let quantity = bounded(
         fields.quantity.unwrap_or(1),
         1,

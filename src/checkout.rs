@@ -169,6 +169,13 @@ pub fn parse(fields: CreateSessionFields, at: &str) -> Result<SessionRequest, Ap
     if let Some(coupon) = &coupon {
         gates.push(Gate::Coupon(coupon.clone(), format!("{at}/coupon_id")));
     }
+    // A promotion-code field lets the buyer apply codes nobody offered them.
+    if fields.allow_promotion_codes == Some(true) {
+        gates.push(Gate::Choice(
+            Choice::Coupons,
+            format!("{at}/allow_promotion_codes"),
+        ));
+    }
     Ok(SessionRequest {
         new: NewCheckout {
             mode,

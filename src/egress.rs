@@ -138,7 +138,16 @@ pub enum EgressError {
     Forbidden { host: String, class: &'static str },
     #[error("the URL's host {0} could not be resolved")]
     Unresolved(String),
+    #[error(
+        "the URL must not carry a user name or password (they would travel in logs and errors); use a token in a header or path instead"
+    )]
+    Credentials,
+    #[error("the URL is longer than {MAX_URL_CHARS} characters")]
+    TooLong,
 }
+
+/// The longest URL a tenant may give us.
+pub const MAX_URL_CHARS: usize = 2048;
 
 impl EgressError {
     /// 422 `validation_error` at `pointer` (where the URL sits in the request body).
@@ -263,7 +272,13 @@ impl EgressPolicy {
 
 fn parse(raw: &str) -> Result<Url, EgressError> {
     let raw = raw.trim();
+    if raw.chars().count() > MAX_URL_CHARS {
+        return Err(EgressError::TooLong);
+    }
     match Url::parse(raw) {
+        Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+            Err(EgressError::Credentials)
+        }
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(url),
         _ => Err(EgressError::NotAUrl(raw.to_owned())),
     }

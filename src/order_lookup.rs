@@ -87,23 +87,34 @@ pub async fn look_up(
     };
     let signature = crate::signature::sign(path_and_query.as_bytes(), &secret, t);
     let client = egress.client(LOOKUP_TIMEOUT).map_err(ApiError::internal)?;
+    // The URL is the tenant's: it is logged for its operators, never shown to its users.
     let mut response = client
         .get(url.clone())
         .header(SIGNATURE_HEADER, signature)
         .header("Accept", "application/json")
         .send()
         .await
-        .map_err(|err| failed(format!("GET {url}: {err}")))?;
+        .map_err(|err| {
+            tracing::warn!(order_lookup.url = %url, error = %err, "order lookup failed");
+            failed(if err.is_timeout() {
+                "no answer in time"
+            } else {
+                "it could not be reached"
+            })
+        })?;
     match response.status().as_u16() {
         200 => {}
         404 => return Ok(None),
-        other => return Err(failed(format!("GET {url} answered {other}"))),
+        other => {
+            tracing::warn!(order_lookup.url = %url, status = other, "order lookup refused");
+            return Err(failed(format!("it answered HTTP {other}")));
+        }
     }
     let mut body = Vec::new();
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|err| failed(format!("reading the answer: {err}")))?
+        .map_err(|err| failed(format!("reading the answer: {}", err.without_url())))?
     {
         if body.len() + chunk.len() > MAX_ANSWER_BYTES {
             return Err(failed(format!(
@@ -118,6 +129,8 @@ pub async fn look_up(
         Some(attributes) => attributes.clone(),
         None => answer,
     };
+    // Held to what a client's body is held to: no NUL, ids bounded.
+    crate::http::ids::check_body(&attributes, "").map_err(|err| failed(&err.detail))?;
     let fields: OrderFields = serde_json::from_value(attributes)
         .map_err(|err| failed(format!("the answer is not an order: {err}")))?;
     let mut terms = parse_terms(fields, "").map_err(|err| failed(&err.detail))?;
@@ -129,7 +142,8 @@ pub async fn look_up(
     let recorded = state
         .db
         .run(move |conn| {
-            match rows::record_order(conn, &tenant_id, &wanted, &terms, "lookup") {
+            let claimed_after = chrono::Utc::now().naive_utc() - crate::orders::PAYMENT_LEASE;
+            match rows::record_order(conn, &tenant_id, &wanted, &terms, "lookup", claimed_after) {
                 Ok(recorded) => Ok(recorded),
                 // Another request recorded it meanwhile: theirs stands.
                 Err(diesel::result::Error::DatabaseError(
@@ -144,7 +158,10 @@ pub async fn look_up(
         })
         .await?;
     Ok(Some(match recorded {
-        Recorded::Created(row) | Recorded::Updated(row) | Recorded::Paid(row) => row,
+        Recorded::Created(row)
+        | Recorded::Updated(row)
+        | Recorded::Paid(row)
+        | Recorded::Busy(row) => row,
     }))
 }
 

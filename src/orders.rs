@@ -60,6 +60,10 @@ pub fn parse_terms(fields: OrderFields, at: &str) -> Result<OrderTerms, ApiError
     let metadata = Metadata::parse(fields.metadata.as_ref(), &format!("{at}/metadata"))?;
     let user_unique_id =
         optional_text(fields.user_unique_id, &format!("{at}/user_unique_id"), 255)?;
+    // What goes in Stripe's metadata must be text PostgreSQL and Stripe accept.
+    if let Some(metadata) = &fields.metadata {
+        crate::http::ids::check_body(metadata, &format!("{at}/metadata"))?;
+    }
     if user_unique_id
         .as_deref()
         .is_some_and(|u| u.chars().any(char::is_control))
@@ -69,10 +73,20 @@ pub fn parse_terms(fields: OrderFields, at: &str) -> Result<OrderTerms, ApiError
             "user_unique_id must be printable text",
         ));
     }
+    let description = optional_text(fields.description, &format!("{at}/description"), 1000)?;
+    if description
+        .as_deref()
+        .is_some_and(|d| d.chars().any(|c| c.is_control() && c != '\n' && c != '\t'))
+    {
+        return Err(ApiError::validation(
+            format!("{at}/description"),
+            "description must be printable text",
+        ));
+    }
     Ok(OrderTerms {
         amount,
         currency,
-        description: optional_text(fields.description, &format!("{at}/description"), 1000)?,
+        description,
         metadata: crate::db::stored_metadata(&metadata.0),
         user_unique_id,
     })
@@ -91,14 +105,23 @@ pub async fn record(
     let recorded = state
         .db
         .run(move |conn| {
-            rows::record_order(conn, &tenant_id, &order_unique_id, &terms, "recorded")
-                .map(|r| (r, terms))
-                .map_err(ApiError::from)
+            let claimed_after = chrono::Utc::now().naive_utc() - PAYMENT_LEASE;
+            rows::record_order(
+                conn,
+                &tenant_id,
+                &order_unique_id,
+                &terms,
+                "recorded",
+                claimed_after,
+            )
+            .map(|r| (r, terms))
+            .map_err(ApiError::from)
         })
         .await?;
     match recorded {
         (Recorded::Created(row), _) => Ok((row, true)),
         (Recorded::Updated(row), _) => Ok((row, false)),
+        (Recorded::Busy(_), _) => Err(payment_in_progress()),
         (Recorded::Paid(row), terms) if row.terms() == terms => Ok((row, false)),
         (Recorded::Paid(row), _) => Err(ApiError::new(
             actix_web::http::StatusCode::CONFLICT,
@@ -113,14 +136,21 @@ pub async fn record(
     }
 }
 
-/// Whether the caller may read and pay `order`: admins, the user it is for, and anyone for an
-/// order that names no user.
+/// Whether the caller may read and pay `order`: admins, and the user it is for. An order that
+/// names no user is the app's backend's to pay: were any user allowed, a stranger could
+/// attach a payment to it and lock out the buyer.
 fn open_to(order: &OrderRow, caller: &Caller) -> bool {
-    caller.admin
-        || order
-            .user_unique_id
-            .as_deref()
-            .is_none_or(|user| user == caller.subject)
+    caller.admin || order.user_unique_id.as_deref() == Some(caller.subject.as_str())
+}
+
+/// 409 `order_payment_in_progress`.
+pub fn payment_in_progress() -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::CONFLICT,
+        "order_payment_in_progress",
+        "Payment in progress",
+        "A request is creating this order's payment right now; retry in a moment.",
+    )
 }
 
 fn not_found(order_unique_id: &str) -> ApiError {
@@ -137,8 +167,7 @@ pub async fn read(
     let order = find(state, caller, order_unique_id)
         .await?
         .ok_or_else(|| not_found(order_unique_id))?;
-    let theirs = order.user_unique_id.as_deref() == Some(caller.subject.as_str());
-    if caller.admin || theirs {
+    if open_to(&order, caller) {
         Ok(order)
     } else {
         Err(not_found(order_unique_id))
@@ -177,8 +206,8 @@ pub async fn for_payment(
     }
 }
 
-/// How long a request may hold an order's payment claim: far above one Stripe call.
-const PAYMENT_LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+/// How long a request may hold an order's payment claim: far above its Stripe calls.
+pub const PAYMENT_LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
 
 /// Claims the right to create `order`'s payment (see [`rows::claim_payment`]).
 pub async fn claim_payment(
@@ -189,6 +218,15 @@ pub async fn claim_payment(
     state
         .db
         .run(move |conn| rows::claim_payment(conn, &id, PAYMENT_LEASE).map_err(ApiError::from))
+        .await
+}
+
+/// Drops `order`'s payment intent `pi` (canceled at Stripe) so a new one can be made.
+pub async fn drop_payment(state: &AppState, order: &OrderRow, pi: &str) -> Result<(), ApiError> {
+    let (id, pi) = (order.id.clone(), pi.to_owned());
+    state
+        .db
+        .run(move |conn| rows::drop_payment(conn, &id, &pi).map_err(ApiError::from))
         .await
 }
 

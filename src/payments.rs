@@ -178,54 +178,13 @@ pub async fn create_payment(
         metadata: request.metadata,
         off_session: false,
         idempotency_key: None,
+        confirmed_later: false,
     };
+    // The order first: a caller who may not pay it learns nothing else.
     let order = match &request.order {
         Some(id) => Some(crate::orders::for_payment(state, caller, id).await?),
         None => None,
     };
-    if let Some(order) = &order {
-        if request.amount.is_some_and(|a| a != order.amount) {
-            return Err(ApiError::validation(
-                format!("{at}/amount"),
-                format!(
-                    "order {:?} is for {} {}; leave amount out to pay it",
-                    order.order_unique_id, order.amount, order.currency
-                ),
-            ));
-        }
-        if request
-            .currency
-            .as_ref()
-            .is_some_and(|c| c != &order.currency)
-        {
-            return Err(ApiError::validation(
-                format!("{at}/currency"),
-                format!(
-                    "order {:?} is in {}; leave currency out or send {}",
-                    order.order_unique_id, order.currency, order.currency
-                ),
-            ));
-        }
-        if let Some(pi) = &order.stripe_payment_intent_id {
-            return existing_payment(state, caller, pi).await;
-        }
-        new.amount = order.amount;
-        new.currency = order.currency.clone();
-        if new.description.is_none() {
-            new.description = order.description.clone();
-        }
-        for (key, value) in Metadata::from_stored(&order.metadata)
-            .as_object()
-            .into_iter()
-            .flatten()
-        {
-            if let Some(value) = value.as_str() {
-                new.metadata
-                    .entry(key.clone())
-                    .or_insert_with(|| value.to_owned());
-            }
-        }
-    }
     if let Some(raw) = request.customer {
         new.customer = Some(resolve_customer(state, caller, &raw).await?.stripe_id);
     }
@@ -242,60 +201,15 @@ pub async fn create_payment(
         new.payment_method = Some(card.stripe_payment_method_id);
         new.off_session = true;
     }
-    if let Some(order) = &order {
-        // One payment per order: this request claims the order first (two requests never
-        // both reach Stripe), and Stripe's idempotency key is the order's and these
-        // parameters', so a request that died after Stripe created the intent is answered
-        // that intent when retried the same way.
-        match crate::orders::claim_payment(state, order).await? {
-            PaymentClaim::Claimed => {}
-            PaymentClaim::Paid(pi) => return existing_payment(state, caller, &pi).await,
-            PaymentClaim::Busy => {
-                return Err(ApiError::new(
-                    actix_web::http::StatusCode::CONFLICT,
-                    "order_payment_in_progress",
-                    "Payment in progress",
-                    "Another request is creating this order's payment; retry in a moment to get it.",
-                ));
-            }
-        }
-        new.idempotency_key = Some(order_stripe_key(&order.id, &new));
+    if let Some(order) = order {
+        let named = (request.amount, request.currency);
+        return pay_order(state, caller, order, new, named, &at).await;
     }
     let mut snapshot = match caller.tenant.stripe.create_payment_intent(new).await {
         Ok(snapshot) => snapshot,
-        Err(err) => {
-            let left = match &err {
-                GatewayError::Stripe(failure) => {
-                    failure.payment_intent.as_ref().map(|pi| pi.id.clone())
-                }
-                _ => None,
-            };
-            if let Some(order) = &order {
-                match &left {
-                    Some(pi) => {
-                        crate::orders::mark_paid(state, order, pi).await?;
-                    }
-                    // Refused before an intent existed, or unknown (a time-out): a retry may
-                    // claim again (after the lease when unknown, and Stripe's key replays).
-                    None if matches!(err, GatewayError::Stripe(_)) => {
-                        crate::orders::release_payment(state, order).await;
-                    }
-                    None => {}
-                }
-            }
-            return Err(match err {
-                GatewayError::Stripe(failure) => declined(state, caller, failure).await,
-                other => other.into(),
-            });
-        }
+        Err(GatewayError::Stripe(failure)) => return Err(declined(state, caller, failure).await),
+        Err(err) => return Err(err.into()),
     };
-    if let Some(order) = &order {
-        let paying = crate::orders::mark_paid(state, order, &snapshot.id).await?;
-        if paying != snapshot.id {
-            // Another request paid the order first (after this one's claim lapsed).
-            return existing_payment(state, caller, &paying).await;
-        }
-    }
     let client_secret = snapshot.client_secret.take();
     let row = mirror(state, caller, snapshot).await?;
     Ok(CreatedPayment {
@@ -305,34 +219,175 @@ pub async fn create_payment(
     })
 }
 
-/// Stripe's idempotency key for creating an order's payment: the order and the parameters, so
-/// the same request retried gets the same intent back, and a corrected one (another card, a
-/// refused customer fixed) is not refused by Stripe as a reuse.
-fn order_stripe_key(order_id: &str, new: &NewPayment) -> String {
+/// Pays an order, never twice and never for other terms than it has:
+/// 1. the request claims the order (a lease; a concurrent one gets 409), and reads its terms
+///    under the claim (they cannot change while it is held);
+/// 2. the intent is created unconfirmed with Stripe's idempotency key of the order, its
+///    attempt and these parameters (a request that died is answered the same intent when
+///    retried), and at once becomes the order's payment;
+/// 3. only then, with a payment method, is it confirmed: the only intent that can ever be
+///    charged for the order is the one the order names.
+///
+/// A refusal that left no intent (Stripe's 4xx) frees the order at once; an unknown outcome
+/// (time-out, Stripe's 5xx) keeps the claim until its lease ends, when a retry with the same
+/// parameters is answered the intent Stripe may have made.
+async fn pay_order(
+    state: &AppState,
+    caller: &Caller,
+    order: crate::db::policies::OrderRow,
+    mut new: NewPayment,
+    (amount, currency): (Option<i64>, Option<String>),
+    at: &str,
+) -> Result<CreatedPayment, ApiError> {
+    let order = match order.stripe_payment_intent_id.clone() {
+        Some(pi) => match existing_payment(state, caller, &order, &pi).await? {
+            Some(paid) => return Ok(paid),
+            // Its intent was canceled at Stripe: the order takes a new one.
+            None => order,
+        },
+        None => order,
+    };
+    let order = match crate::orders::claim_payment(state, &order).await? {
+        PaymentClaim::Claimed(order) => *order,
+        PaymentClaim::Paid(pi) => {
+            return match existing_payment(state, caller, &order, &pi).await? {
+                Some(paid) => Ok(paid),
+                None => Err(crate::orders::payment_in_progress()),
+            };
+        }
+        PaymentClaim::Busy => return Err(crate::orders::payment_in_progress()),
+    };
+    let mismatch = if amount.is_some_and(|a| a != order.amount) {
+        Some((
+            "amount",
+            format!(
+                "order {:?} is for {} {}; leave amount out to pay it",
+                order.order_unique_id, order.amount, order.currency
+            ),
+        ))
+    } else if currency.as_ref().is_some_and(|c| c != &order.currency) {
+        Some((
+            "currency",
+            format!(
+                "order {:?} is in {}; leave currency out or send {}",
+                order.order_unique_id, order.currency, order.currency
+            ),
+        ))
+    } else {
+        None
+    };
+    if let Some((field, detail)) = mismatch {
+        crate::orders::release_payment(state, &order).await;
+        return Err(ApiError::validation(format!("{at}/{field}"), detail));
+    }
+    // The order's terms are the merchant's: they win over anything the body says.
+    new.amount = order.amount;
+    new.currency = order.currency.clone();
+    if order.description.is_some() {
+        new.description = order.description.clone();
+    }
+    for (key, value) in Metadata::from_stored(&order.metadata)
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        if let Some(value) = value.as_str() {
+            new.metadata.insert(key.clone(), value.to_owned());
+        }
+    }
+    let confirm_with = new.payment_method.take();
+    let off_session = new.off_session;
+    new.off_session = false;
+    new.confirmed_later = confirm_with.is_some();
+    new.idempotency_key = Some(order_stripe_key(&order, &new));
+    let created = match caller.tenant.stripe.create_payment_intent(new).await {
+        Ok(created) => created,
+        Err(err) => {
+            let refused = matches!(&err, GatewayError::Stripe(f)
+                if (400..500).contains(&f.http_status) && f.http_status != 429);
+            if refused {
+                crate::orders::release_payment(state, &order).await;
+            }
+            return Err(err.into());
+        }
+    };
+    let paying = crate::orders::mark_paid(state, &order, &created.id).await?;
+    if paying != created.id {
+        // Another request paid the order first (after this one's claim lapsed).
+        return match existing_payment(state, caller, &order, &paying).await? {
+            Some(paid) => Ok(paid),
+            None => Err(crate::orders::payment_in_progress()),
+        };
+    }
+    let mut snapshot = match confirm_with {
+        None => created,
+        Some(pm) => match caller
+            .tenant
+            .stripe
+            .confirm_payment_intent(&created.id, Some(pm), None, off_session)
+            .await
+        {
+            Ok(confirmed) => PaymentSnapshot {
+                client_secret: created.client_secret,
+                ..confirmed
+            },
+            Err(GatewayError::Stripe(mut failure)) => {
+                if failure.payment_intent.is_none() {
+                    failure.payment_intent = Some(Box::new(created));
+                }
+                return Err(declined(state, caller, failure).await);
+            }
+            Err(err) => {
+                // The intent is the order's; its state is read again by the next request.
+                let _ = mirror(state, caller, created).await;
+                return Err(err.into());
+            }
+        },
+    };
+    let client_secret = snapshot.client_secret.take();
+    let row = mirror(state, caller, snapshot).await?;
+    Ok(CreatedPayment {
+        row,
+        client_secret,
+        existing: false,
+    })
+}
+
+/// Stripe's idempotency key for creating an order's payment: the order, its attempt and the
+/// parameters, so the same request retried gets the same intent back, and a corrected one (a
+/// refused customer fixed) is not refused by Stripe as a reuse. Either way only the intent
+/// the order names is ever confirmed.
+fn order_stripe_key(order: &crate::db::policies::OrderRow, new: &NewPayment) -> String {
     use sha2::{Digest, Sha256};
     let metadata: std::collections::BTreeMap<_, _> = new.metadata.iter().collect();
     let canonical = serde_json::json!([
         new.amount,
         new.currency,
         new.customer,
-        new.payment_method,
         new.description,
         metadata,
-        new.off_session,
+        new.confirmed_later,
     ]);
     let digest = Sha256::digest(canonical.to_string().as_bytes());
-    format!("order-{order_id}-{}", hex::encode(&digest[..12]))
+    format!(
+        "order-{}-{}-{}",
+        order.id,
+        order.payment_attempt,
+        hex::encode(&digest[..12])
+    )
 }
 
-/// An order's payment, as Stripe has it now (with its `client_secret`, so the browser can
-/// confirm it), for a caller who may see it; another caller learns only that it is paid.
+/// An order's payment `pi`, as Stripe has it now (with its `client_secret`, so the browser
+/// can confirm it), for a caller who may see it (another caller learns only that it is paid:
+/// 409). `None` when the intent was canceled at Stripe: it is dropped from the order, which
+/// can then be paid anew.
 async fn existing_payment(
     state: &AppState,
     caller: &Caller,
+    order: &crate::db::policies::OrderRow,
     pi: &str,
-) -> Result<CreatedPayment, ApiError> {
-    let visible = find_payment(state, caller, pi).await;
-    match visible {
+) -> Result<Option<CreatedPayment>, ApiError> {
+    match find_payment(state, caller, pi).await {
         Ok(_) => {}
         Err(err) if err.status.as_u16() == 404 => {
             return Err(ApiError::new(
@@ -345,13 +400,18 @@ async fn existing_payment(
         Err(err) => return Err(err),
     }
     let mut snapshot = caller.tenant.stripe.retrieve_payment_intent(pi).await?;
+    if snapshot.status == "canceled" {
+        mirror(state, caller, snapshot).await?;
+        crate::orders::drop_payment(state, order, pi).await?;
+        return Ok(None);
+    }
     let client_secret = snapshot.client_secret.take();
     let row = mirror(state, caller, snapshot).await?;
-    Ok(CreatedPayment {
+    Ok(Some(CreatedPayment {
         row,
         client_secret,
         existing: true,
-    })
+    }))
 }
 
 /// Stripe's refusal of a payment, as the caller's error. A decline leaves a payment intent
@@ -472,7 +532,7 @@ pub async fn confirm_payment(
     let stripe = &caller.tenant.stripe;
     let id = &row.stripe_payment_intent_id;
     match stripe
-        .confirm_payment_intent(id, confirm.payment_method, confirm.return_url)
+        .confirm_payment_intent(id, confirm.payment_method, confirm.return_url, false)
         .await
     {
         Ok(snapshot) => mirror(state, caller, snapshot).await,

@@ -30,6 +30,9 @@ CREATE TABLE orders (
     -- Set while a request is creating its payment at Stripe (a lease), so two requests never
     -- create two intents for one order.
     payment_claimed_at TIMESTAMP,
+    -- Bumped when the order's payment intent is dropped (canceled at Stripe), so the next
+    -- payment gets a Stripe idempotency key of its own.
+    payment_attempt BIGINT NOT NULL DEFAULT 0,
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL,
     UNIQUE (tenant_id, order_unique_id)

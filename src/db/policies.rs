@@ -74,6 +74,7 @@ pub struct OrderRow {
     pub source: String,
     pub stripe_payment_intent_id: Option<String>,
     pub payment_claimed_at: Option<NaiveDateTime>,
+    pub payment_attempt: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -109,6 +110,8 @@ pub enum Recorded {
     Updated(OrderRow),
     /// A payment for it exists: its terms can no longer change (unless they are the same).
     Paid(OrderRow),
+    /// A request is creating its payment right now: its terms cannot change meanwhile.
+    Busy(OrderRow),
 }
 
 /// The columns an order's terms set, on insert and on change alike.
@@ -125,14 +128,16 @@ struct TermsColumns<'a> {
 }
 
 /// Records an order's terms (`source`: `recorded` or `lookup`). An existing order is updated
-/// while nothing pays it yet; once a payment exists the terms are fixed, so a charge can never
-/// differ from what the order said when it was paid.
+/// while nothing pays it yet; while a payment is being created (a claim newer than
+/// `claimed_after`) or once one exists, the terms are fixed, so a charge can never differ from
+/// what the order said when it was paid.
 pub fn record_order(
     conn: &mut AnyConnection,
     tenant_id: &str,
     order_unique_id: &str,
     terms: &OrderTerms,
     source: &str,
+    claimed_after: NaiveDateTime,
 ) -> QueryResult<Recorded> {
     super::write_transaction(conn, |conn| {
         let now = chrono::Utc::now().naive_utc();
@@ -150,6 +155,13 @@ pub fn record_order(
                 return Ok(Recorded::Paid(existing));
             }
             Some(existing) if existing.terms() == *terms => return Ok(Recorded::Updated(existing)),
+            Some(existing)
+                if existing
+                    .payment_claimed_at
+                    .is_some_and(|at| at >= claimed_after) =>
+            {
+                return Ok(Recorded::Busy(existing));
+            }
             Some(existing) => {
                 diesel::update(orders::table.find(&existing.id))
                     .set(&columns)
@@ -198,8 +210,9 @@ impl OrderRow {
 /// How a claim on paying an order went.
 #[derive(Debug)]
 pub enum PaymentClaim {
-    /// This request may create the order's payment now.
-    Claimed,
+    /// This request may create the order's payment now, for the order as it stands (read
+    /// under the claim: its terms cannot change until the claim ends).
+    Claimed(Box<OrderRow>),
     /// The order has a payment already.
     Paid(String),
     /// Another request is creating its payment (its claim is younger than the lease).
@@ -226,14 +239,32 @@ pub fn claim_payment(
     )
     .set(orders::payment_claimed_at.eq(Some(now)))
     .execute(conn)?;
-    if claimed == 1 {
-        return Ok(PaymentClaim::Claimed);
-    }
-    let paid: Option<String> = orders::table
+    let row = orders::table
         .find(id)
-        .select(orders::stripe_payment_intent_id)
+        .select(OrderRow::as_select())
         .first(conn)?;
-    Ok(paid.map_or(PaymentClaim::Busy, PaymentClaim::Paid))
+    Ok(match (claimed, row.stripe_payment_intent_id.clone()) {
+        (1, _) => PaymentClaim::Claimed(Box::new(row)),
+        (_, Some(pi)) => PaymentClaim::Paid(pi),
+        (_, None) => PaymentClaim::Busy,
+    })
+}
+
+/// Drops order `id`'s payment intent `pi` (it can no longer be paid: canceled at Stripe) so a
+/// new one can be made; the attempt number moves on, and with it Stripe's idempotency key.
+pub fn drop_payment(conn: &mut AnyConnection, id: &str, pi: &str) -> QueryResult<()> {
+    diesel::update(
+        orders::table
+            .find(id)
+            .filter(orders::stripe_payment_intent_id.eq(pi)),
+    )
+    .set((
+        orders::stripe_payment_intent_id.eq(None::<String>),
+        orders::payment_attempt.eq(orders::payment_attempt + 1),
+        orders::updated_at.eq(chrono::Utc::now().naive_utc()),
+    ))
+    .execute(conn)
+    .map(|_| ())
 }
 
 /// Gives a claim up without a payment (Stripe refused before creating one).

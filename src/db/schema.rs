@@ -386,6 +386,7 @@ diesel::table! {
         source -> Text,
         stripe_payment_intent_id -> Nullable<Text>,
         payment_claimed_at -> Nullable<Timestamp>,
+        payment_attempt -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }

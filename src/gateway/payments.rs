@@ -58,6 +58,9 @@ pub struct NewPayment {
     /// Stripe's idempotency key for this create, instead of the request's own (an order's,
     /// so that it is never paid by two intents).
     pub idempotency_key: Option<String>,
+    /// Created now and confirmed by this service in a second call (an order's payment):
+    /// redirect-based methods are left out, as for an intent confirmed at once.
+    pub confirmed_later: bool,
 }
 
 impl StripeGateway {
@@ -71,21 +74,26 @@ impl StripeGateway {
         if let Some(customer) = new.customer {
             request = request.customer(customer);
         }
-        if let Some(pm) = new.payment_method {
-            // With a payment method the intent is confirmed now: the caller learns at once
-            // whether the card was charged or declined. A server-side confirmation has no page
-            // to come back to, so redirect-based methods are excluded (Stripe otherwise
-            // requires a return_url).
+        // A server-side confirmation has no page to come back to, so redirect-based methods
+        // are excluded (Stripe otherwise requires a return_url).
+        let server_side = || {
             let mut methods = CreatePaymentIntentAutomaticPaymentMethods::new(true);
             methods.allow_redirects =
                 Some(CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects::Never);
+            methods
+        };
+        if let Some(pm) = new.payment_method {
+            // With a payment method the intent is confirmed now: the caller learns at once
+            // whether the card was charged or declined.
             request = request
                 .payment_method(pm)
                 .confirm(true)
-                .automatic_payment_methods(methods);
+                .automatic_payment_methods(server_side());
             if new.off_session {
                 request = request.off_session(CreatePaymentIntentOffSession::Bool(true));
             }
+        } else if new.confirmed_later {
+            request = request.automatic_payment_methods(server_side());
         }
         if let Some(description) = new.description {
             request = request.description(description);
@@ -117,10 +125,16 @@ impl StripeGateway {
         id: &str,
         payment_method: Option<String>,
         return_url: Option<String>,
+        off_session: bool,
     ) -> Result<PaymentSnapshot, GatewayError> {
         let mut request = ConfirmPaymentIntent::new(id);
         if let Some(pm) = payment_method {
             request = request.payment_method(pm);
+        }
+        if off_session {
+            request = request.off_session(
+                stripe_core::payment_intent::ConfirmPaymentIntentOffSession::Bool(true),
+            );
         }
         if let Some(url) = return_url {
             request = request.return_url(url);

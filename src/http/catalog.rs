@@ -201,16 +201,19 @@ pub async fn list_prices(
     request_body(content = CreatePaymentLinkFields, description = "Wrapped as {\"payment_link\": {...}}"),
     responses(
         (status = 201, description = "The link; the buyer pays at its url", body = PaymentLinkAttributes),
+        (status = 403, description = "forbidden_by_policy: a user named a price outside the catalogue"),
         (status = 422, description = "Invalid attribute, or refused by Stripe (unknown price)"),
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
 pub async fn create_payment_link(
+    state: web::Data<AppState>,
     caller: Caller,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let (fields, at) = parse_body::<CreatePaymentLinkFields>(body.into_inner(), "payment_link")?;
-    let (link, price_id, quantity) = catalog::create_payment_link(&caller, fields, &at).await?;
+    let (link, price_id, quantity) =
+        catalog::create_payment_link(&state, &caller, fields, &at).await?;
     let id = link.id.clone();
     Ok(jsonapi::resource(
         StatusCode::CREATED,

@@ -189,7 +189,7 @@ async fn an_order_is_charged_only_its_own_amount(backend: Backend) {
         &tenant,
         &admin,
         "ord-2",
-        json!({"amount": 900, "currency": "eur"}),
+        json!({"amount": 900, "currency": "eur", "user_unique_id": "buyer"}),
     )
     .await;
     assert_eq!(response.status().as_u16(), 201);
@@ -199,7 +199,7 @@ async fn an_order_is_charged_only_its_own_amount(backend: Backend) {
         &tenant,
         &admin,
         "ord-2",
-        json!({"amount": 1900, "currency": "eur"}),
+        json!({"amount": 1900, "currency": "eur", "user_unique_id": "buyer"}),
     )
     .await;
     assert_eq!(response.status().as_u16(), 200);
@@ -230,12 +230,20 @@ async fn an_order_is_charged_only_its_own_amount(backend: Backend) {
         (json!({"currency": "eur"}), "/order/amount"),
         (json!({"amount": 0, "currency": "eur"}), "/order/amount"),
         (json!({"amount": 5, "currency": "euro"}), "/order/currency"),
+        (
+            json!({"amount": 5, "currency": "eur", "description": "a\u{1b}[2Jb"}),
+            "/order/description",
+        ),
+        (
+            json!({"amount": 5, "currency": "eur", "metadata": {"k": "a\u{0}b"}}),
+            "/order/metadata/k",
+        ),
     ] {
         let response = put_order(&app, &tenant, &admin, "ord-2", order).await;
         let error = assert_error(response, 422, "validation_error").await;
         assert_eq!(error["source"]["pointer"], pointer);
     }
-    // The order names no user: any user may pay it; an amount equal to the order's is fine.
+    // An amount equal to the order's is fine.
     let response = app
         .post_json(
             "/stripe/payments",
@@ -259,8 +267,199 @@ async fn an_order_is_charged_only_its_own_amount(backend: Backend) {
             &json!({"payment": {"order_unique_id": "ord-2"}}),
         )
         .await;
-    assert_error(response, 409, "order_paid").await;
+    assert_error(response, 404, "not_found").await;
     assert_eq!(intents_at_stripe(&app, &tenant).await.len(), 1);
+
+    // An order for no user in particular is the backend's to pay: a stranger can neither pay
+    // it nor lock it with an unconfirmed payment.
+    let response = put_order(
+        &app,
+        &tenant,
+        &admin,
+        "ord-open",
+        json!({"amount": 300, "currency": "eur"}),
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 201);
+    let response = app
+        .post_json(
+            "/stripe/payments",
+            &tenant,
+            &user,
+            &json!({"payment": {"order_unique_id": "ord-open"}}),
+        )
+        .await;
+    assert_error(response, 404, "not_found").await;
+    let response = app
+        .post_json(
+            "/stripe/payments",
+            &tenant,
+            &admin,
+            &json!({"payment": {"order_unique_id": "ord-open"}}),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 201);
+}
+
+async fn the_orders_terms_win_over_the_body(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.strict_tenant().await;
+    let user = tenant.user_token("upgrader");
+    let order = json!({"amount": 5000, "currency": "usd", "description": "Basic plan",
+        "metadata": {"plan": "basic"}, "user_unique_id": "upgrader"});
+    let response = put_order(&app, &tenant, &tenant.admin_token(), "ord-5", order).await;
+    assert_eq!(response.status().as_u16(), 201);
+    let response = app
+        .post_json(
+            "/stripe/payments",
+            &tenant,
+            &user,
+            &json!({"payment": {"order_unique_id": "ord-5", "description": "FREE GOLD",
+                "metadata": {"plan": "gold", "note": "mine"}}}),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 201);
+    let sent = intents_at_stripe(&app, &tenant).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["metadata"]["plan"], "basic");
+    assert_eq!(sent[0]["metadata"]["note"], "mine");
+    assert_eq!(sent[0]["description"], "Basic plan");
+}
+
+/// Moves an order's payment claim back past its lease (as if its request died long ago).
+async fn lapse_claim(app: &TestApp, order: &'static str) {
+    use diesel::prelude::*;
+    use sales_block::db::schema::orders;
+    let long_ago = chrono::Utc::now().naive_utc() - chrono::TimeDelta::minutes(10);
+    app.query(move |conn| {
+        diesel::update(orders::table.filter(orders::order_unique_id.eq(order)))
+            .set(orders::payment_claimed_at.eq(Some(long_ago)))
+            .execute(conn)
+    })
+    .await;
+}
+
+async fn a_retry_after_stripe_timed_out_never_charges_an_order_twice(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.stripe_timeout_secs = 1).await;
+    let tenant = app.strict_tenant().await;
+    let user = tenant.user_token("unlucky");
+    let response = put_order(
+        &app,
+        &tenant,
+        &tenant.admin_token(),
+        "ord-6",
+        json!({"amount": 5000, "currency": "usd", "user_unique_id": "unlucky"}),
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 201);
+    // Stripe does the work but answers too late.
+    app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "1500")])
+        .await;
+    let pay = |card: &str| json!({"payment": {"order_unique_id": "ord-6", "payment_method": card}});
+    let response = app
+        .post_json("/stripe/payments", &tenant, &user, &pay("pm_card_visa"))
+        .await;
+    assert_error(response, 504, "stripe_timeout").await;
+    // While the first attempt's outcome is unknown, the order stays claimed.
+    app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "0")])
+        .await;
+    let response = app
+        .post_json(
+            "/stripe/payments",
+            &tenant,
+            &user,
+            &pay("pm_card_mastercard"),
+        )
+        .await;
+    assert_error(response, 409, "order_payment_in_progress").await;
+    // Long after, the user tries again with another card: one intent, charged once.
+    lapse_claim(&app, "ord-6").await;
+    let response = app
+        .post_json(
+            "/stripe/payments",
+            &tenant,
+            &user,
+            &pay("pm_card_mastercard"),
+        )
+        .await;
+    let status = response.status().as_u16();
+    let body = json_body(response).await;
+    assert!(matches!(status, 200 | 201), "{status} {body}");
+    assert_eq!(body["data"]["attributes"]["status"], "succeeded", "{body}");
+    let intents = app.stripe_list(&tenant, "/v1/payment_intents").await;
+    let succeeded = intents
+        .iter()
+        .filter(|pi| pi["status"] == "succeeded")
+        .count();
+    assert_eq!(succeeded, 1, "{intents:?}");
+}
+
+async fn an_orders_terms_are_fixed_while_its_payment_is_made(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.strict_tenant().await;
+    let admin = tenant.admin_token();
+    let user = tenant.user_token("payer");
+    let order = json!({"amount": 5000, "currency": "usd", "user_unique_id": "payer"});
+    let response = put_order(&app, &tenant, &admin, "ord-7", order).await;
+    assert_eq!(response.status().as_u16(), 201);
+    app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "1500")])
+        .await;
+    let body = json!({"payment": {"order_unique_id": "ord-7"}});
+    let payment = app.post_json("/stripe/payments", &tenant, &user, &body);
+    let change = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        put_order(
+            &app,
+            &tenant,
+            &admin,
+            "ord-7",
+            json!({"amount": 9999, "currency": "eur", "user_unique_id": "payer"}),
+        )
+        .await
+    };
+    let (paid, changed) = tokio::join!(payment, change);
+    assert_error(changed, 409, "order_payment_in_progress").await;
+    assert_eq!(paid.status().as_u16(), 201);
+    let paid = json_body(paid).await["data"]["attributes"].clone();
+    assert_eq!(
+        (paid["amount"].as_i64(), paid["currency"].as_str()),
+        (Some(5000), Some("usd"))
+    );
+    let order = json_body(get_order(&app, &tenant, &admin, "ord-7").await).await;
+    assert_eq!(order["data"]["attributes"]["amount"], 5000);
+    assert_eq!(
+        order["data"]["attributes"]["payment_intent_id"],
+        paid["payment_intent_id"]
+    );
+}
+
+async fn an_order_whose_payment_was_canceled_takes_a_new_one(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.strict_tenant().await;
+    let user = tenant.user_token("returning");
+    let order = json!({"amount": 800, "currency": "usd", "user_unique_id": "returning"});
+    let response = put_order(&app, &tenant, &tenant.admin_token(), "ord-8", order).await;
+    assert_eq!(response.status().as_u16(), 201);
+    let pay = json!({"payment": {"order_unique_id": "ord-8"}});
+    let first = json_body(
+        app.post_json("/stripe/payments", &tenant, &user, &pay)
+            .await,
+    )
+    .await;
+    let first = first["data"]["attributes"]["payment_intent_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.stripe_post(&tenant, &format!("/v1/payment_intents/{first}/cancel"), &[])
+        .await;
+    let response = app
+        .post_json("/stripe/payments", &tenant, &user, &pay)
+        .await;
+    assert_eq!(response.status().as_u16(), 201);
+    let second = json_body(response).await["data"]["attributes"]["payment_intent_id"].clone();
+    assert_ne!(second, first.as_str());
+    let order = json_body(get_order(&app, &tenant, &user, "ord-8").await).await;
+    assert_eq!(order["data"]["attributes"]["payment_intent_id"], second);
 }
 
 async fn concurrent_payments_of_one_order_make_one_intent(backend: Backend) {
@@ -306,7 +505,7 @@ async fn an_order_refused_or_declined_at_stripe_can_be_paid_again(backend: Backe
         &tenant,
         &admin,
         "ord-4",
-        json!({"amount": 1200, "currency": "usd"}),
+        json!({"amount": 1200, "currency": "usd", "user_unique_id": "payer"}),
     )
     .await;
     assert_eq!(response.status().as_u16(), 201);
@@ -441,6 +640,10 @@ async fn an_unknown_order_is_looked_up_at_the_apps_backend(backend: Backend) {
             json!({"amount": 800, "currency": "usd", "user_unique_id": "someone-else"}),
         ),
         ("ord-12", json!({"amount": "lots", "currency": "usd"})),
+        (
+            "ord-13",
+            json!({"amount": 5, "currency": "usd", "description": "a\u{0}b"}),
+        ),
     ]);
     let response = app
         .authed(Method::PUT, "/stripe/policy", &tenant, &admin)
@@ -509,6 +712,24 @@ async fn an_unknown_order_is_looked_up_at_the_apps_backend(backend: Backend) {
     let response = app
         .post_json("/stripe/payments", &tenant, &user, &pay("ord-12"))
         .await;
+    let error = assert_error(response, 502, "order_lookup_failed").await;
+    // The app's URL is for its operators' logs, never shown to its users.
+    let port = shop
+        .url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !error["detail"].as_str().unwrap().contains(&port),
+        "{error}"
+    );
+    let response = app
+        .post_json("/stripe/payments", &tenant, &user, &pay("ord-13"))
+        .await;
     assert_error(response, 502, "order_lookup_failed").await;
     assert_eq!(intents_at_stripe(&app, &tenant).await.len(), 2);
 }
@@ -527,6 +748,7 @@ async fn an_order_lookup_url_must_pass_the_egress_policy(backend: Backend) {
         "https://169.254.169.254/latest",
         "https://localhost/orders",
         "http://shop.example.com/orders",
+        "https://backend:s3cret@shop.example.com/orders",
     ] {
         let response = app
             .authed(Method::PUT, "/stripe/policy", &tenant, &admin)
@@ -555,6 +777,10 @@ on_both_databases!(
     an_order_is_charged_only_its_own_amount,
     concurrent_payments_of_one_order_make_one_intent,
     an_order_refused_or_declined_at_stripe_can_be_paid_again,
+    the_orders_terms_win_over_the_body,
+    a_retry_after_stripe_timed_out_never_charges_an_order_twice,
+    an_orders_terms_are_fixed_while_its_payment_is_made,
+    an_order_whose_payment_was_canceled_takes_a_new_one,
     an_unknown_order_is_looked_up_at_the_apps_backend,
     an_order_lookup_url_must_pass_the_egress_policy,
 );

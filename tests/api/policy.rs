@@ -273,6 +273,10 @@ async fn every_gated_choice_is_refused_to_a_user_and_open_to_an_admin(backend: B
             "/session/trial_period_days",
         ),
         (json!({"coupon_id": coupon}), "/session/coupon_id"),
+        (
+            json!({"allow_promotion_codes": true}),
+            "/session/allow_promotion_codes",
+        ),
     ] {
         let body = session(fields);
         refused_to_users_only(&app, &tenant, "/stripe/sessions", &body, pointer).await;
@@ -282,8 +286,23 @@ async fn every_gated_choice_is_refused_to_a_user_and_open_to_an_admin(backend: B
             "/stripe/sessions",
             &tenant,
             &user,
-            &session(json!({"allow_promotion_codes": true})),
+            &session(json!({"allow_promotion_codes": false})),
         )
+        .await;
+    assert_eq!(response.status().as_u16(), 201);
+
+    // Payment links sell their price to whoever opens them: the catalogue's only.
+    let link = |price: &str| json!({"payment_link": {"price_id": price, "quantity": 3}});
+    refused_to_users_only(
+        &app,
+        &tenant,
+        "/stripe/payment_links",
+        &link(&hidden),
+        "/payment_link/price_id",
+    )
+    .await;
+    let response = app
+        .post_json("/stripe/payment_links", &tenant, &user, &link(&monthly))
         .await;
     assert_eq!(response.status().as_u16(), 201);
 }
