@@ -26,6 +26,92 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// The header the signature travels in (as for notifications).
 pub const SIGNATURE_HEADER: &str = "Sales-Signature";
 
+/// Lookups in flight at once per tenant: a flood of unknown order ids (or a tenant backend, or
+/// its name server, that never answers) holds at most this many requests and resolver threads;
+/// past it, 429 with `Retry-After`.
+const MAX_IN_FLIGHT_PER_TENANT: usize = 4;
+
+/// How long an order the backend did not have (or failed to give) is answered from memory,
+/// so repeating an unknown id does not call the backend again.
+const REMEMBERED_FOR: Duration = Duration::from_secs(5);
+
+/// Most remembered outcomes (oldest dropped first when full).
+const MAX_REMEMBERED: usize = 10_000;
+
+/// What recent lookups left behind, across the process.
+#[derive(Default)]
+struct Recent {
+    in_flight: std::collections::HashMap<String, usize>,
+    /// (tenant, order) → when, and whether the backend failed (else: it had no such order).
+    outcomes: std::collections::HashMap<(String, String), (std::time::Instant, bool)>,
+}
+
+static RECENT: std::sync::LazyLock<std::sync::Mutex<Recent>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn recent() -> std::sync::MutexGuard<'static, Recent> {
+    RECENT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A lookup's place among its tenant's in flight, given back on drop.
+struct Slot(String);
+
+impl Slot {
+    fn take(tenant_id: &str) -> Option<Self> {
+        let mut recent = recent();
+        let running = recent.in_flight.entry(tenant_id.to_owned()).or_default();
+        if *running >= MAX_IN_FLIGHT_PER_TENANT {
+            return None;
+        }
+        *running += 1;
+        Some(Self(tenant_id.to_owned()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut recent = recent();
+        if let Some(running) = recent.in_flight.get_mut(&self.0) {
+            *running = running.saturating_sub(1);
+            if *running == 0 {
+                recent.in_flight.remove(&self.0);
+            }
+        }
+    }
+}
+
+/// The remembered outcome of looking `order` up: `Some(true)` failed, `Some(false)` missing.
+fn remembered(tenant_id: &str, order: &str) -> Option<bool> {
+    let mut recent = recent();
+    let key = (tenant_id.to_owned(), order.to_owned());
+    match recent.outcomes.get(&key) {
+        Some((at, failed)) if at.elapsed() < REMEMBERED_FOR => Some(*failed),
+        Some(_) => {
+            recent.outcomes.remove(&key);
+            None
+        }
+        None => None,
+    }
+}
+
+fn remember(tenant_id: &str, order: &str, failed: bool) {
+    let mut recent = recent();
+    if recent.outcomes.len() >= MAX_REMEMBERED {
+        recent
+            .outcomes
+            .retain(|_, (at, _)| at.elapsed() < REMEMBERED_FOR);
+        if recent.outcomes.len() >= MAX_REMEMBERED {
+            recent.outcomes.clear();
+        }
+    }
+    recent.outcomes.insert(
+        (tenant_id.to_owned(), order.to_owned()),
+        (std::time::Instant::now(), failed),
+    );
+}
+
 fn failed(detail: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         actix_web::http::StatusCode::BAD_GATEWAY,
@@ -70,11 +156,42 @@ pub async fn look_up(
     else {
         return Ok(None);
     };
-    let secret = state.master.decrypt(&sealed).map_err(ApiError::internal)?;
+    let tenant = caller.tenant.id.clone();
+    match remembered(&tenant, order_unique_id) {
+        Some(true) => return Err(failed("it failed a moment ago; retry shortly")),
+        Some(false) => return Ok(None),
+        None => {}
+    }
+    let Some(_slot) = Slot::take(&tenant) else {
+        return Err(ApiError::rate_limited(
+            "Too many order lookups for this app are in progress; retry shortly.",
+            Duration::from_secs(1),
+        ));
+    };
+    let outcome = fetch(state, caller, order_unique_id, &base, &sealed).await;
+    match &outcome {
+        Ok(None) => remember(&tenant, order_unique_id, false),
+        Err(err) if err.code == "order_lookup_failed" => {
+            remember(&tenant, order_unique_id, true);
+        }
+        _ => {}
+    }
+    outcome
+}
+
+/// One lookup at the tenant's backend, recorded when it answers an order.
+async fn fetch(
+    state: &AppState,
+    caller: &Caller,
+    order_unique_id: &str,
+    base: &str,
+    sealed: &str,
+) -> Result<Option<OrderRow>, ApiError> {
+    let secret = state.master.decrypt(sealed).map_err(ApiError::internal)?;
     let egress = state.egress;
     // Checked again now: the operator's rules may have tightened since the URL was saved.
     let base = egress
-        .check_url(&base, "/order_lookup_url")
+        .check_url(base, "/order_lookup_url")
         .await
         .map_err(|err| failed(&err.detail))?;
     let subject = (!caller.admin).then_some(caller.subject.as_str());

@@ -593,6 +593,14 @@ fn order_backend(orders: Vec<(&'static str, Value)>) -> OrderBackend {
                     .unwrap_or_default();
                 log.lock().unwrap().push((target, signature));
                 let id = req.path().rsplit('/').next().unwrap_or_default().to_owned();
+                if id.starts_with("slow") {
+                    // A backend that takes its time, then has no such order.
+                    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                }
+                if id.starts_with("slow") {
+                    // A backend that takes its time, then has no such order.
+                    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                }
                 match orders.iter().find(|(o, _)| *o == id) {
                     Some((_, answer)) => HttpResponse::Ok().json(answer),
                     None => HttpResponse::NotFound().finish(),
@@ -705,6 +713,13 @@ async fn an_unknown_order_is_looked_up_at_the_apps_backend(backend: Backend) {
         .post_json("/stripe/payments", &tenant, &user, &pay("nope"))
         .await;
     assert_error(response, 404, "not_found").await;
+    // Asked again at once, the miss is remembered: the backend is not called again.
+    let calls = shop.seen.lock().unwrap().len();
+    let response = app
+        .post_json("/stripe/payments", &tenant, &user, &pay("nope"))
+        .await;
+    assert_error(response, 404, "not_found").await;
+    assert_eq!(shop.seen.lock().unwrap().len(), calls);
     let response = app
         .post_json("/stripe/payments", &tenant, &user, &pay("ord-11"))
         .await;
@@ -732,6 +747,48 @@ async fn an_unknown_order_is_looked_up_at_the_apps_backend(backend: Backend) {
         .await;
     assert_error(response, 502, "order_lookup_failed").await;
     assert_eq!(intents_at_stripe(&app, &tenant).await.len(), 2);
+}
+
+async fn a_flood_of_unknown_orders_holds_few_lookups_per_app(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.strict_tenant().await;
+    let shop = order_backend(vec![]);
+    let response = app
+        .authed(
+            Method::PUT,
+            "/stripe/policy",
+            &tenant,
+            &tenant.admin_token(),
+        )
+        .json(&json!({"policy": {"order_lookup_url": shop.url}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let user = tenant.user_token("flooder");
+    let bodies: Vec<Value> = (0..7)
+        .map(|i| json!({"payment": {"order_unique_id": format!("slow-{i}")}}))
+        .collect();
+    let responses = futures_util::future::join_all(
+        bodies
+            .iter()
+            .map(|body| app.post_json("/stripe/payments", &tenant, &user, body)),
+    )
+    .await;
+    let mut statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    statuses.sort_unstable();
+    // Four lookups at once per app; the others are told to come back.
+    assert_eq!(
+        statuses,
+        vec![404, 404, 404, 404, 429, 429, 429],
+        "{statuses:?}"
+    );
+    let refused = responses
+        .into_iter()
+        .find(|r| r.status().as_u16() == 429)
+        .unwrap();
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(shop.seen.lock().unwrap().len(), 4);
 }
 
 async fn an_order_lookup_url_must_pass_the_egress_policy(backend: Backend) {
@@ -782,5 +839,6 @@ on_both_databases!(
     an_orders_terms_are_fixed_while_its_payment_is_made,
     an_order_whose_payment_was_canceled_takes_a_new_one,
     an_unknown_order_is_looked_up_at_the_apps_backend,
+    a_flood_of_unknown_orders_holds_few_lookups_per_app,
     an_order_lookup_url_must_pass_the_egress_policy,
 );
