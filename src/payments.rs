@@ -205,18 +205,12 @@ pub async fn create_payment(
         let named = (request.amount, request.currency);
         return pay_order(state, caller, order, new, named, &at).await;
     }
-    let mut snapshot = match caller.tenant.stripe.create_payment_intent(new).await {
+    let snapshot = match caller.tenant.stripe.create_payment_intent(new).await {
         Ok(snapshot) => snapshot,
         Err(GatewayError::Stripe(failure)) => return Err(declined(state, caller, failure).await),
         Err(err) => return Err(err.into()),
     };
-    let client_secret = snapshot.client_secret.take();
-    let row = mirror(state, caller, snapshot).await?;
-    Ok(CreatedPayment {
-        row,
-        client_secret,
-        existing: false,
-    })
+    answer(state, caller, snapshot, false).await
 }
 
 /// Pays an order, never twice and never for other terms than it has:
@@ -319,7 +313,7 @@ async fn pay_order(
             None => Err(crate::orders::payment_in_progress()),
         };
     }
-    let mut snapshot = match confirm_with {
+    let snapshot = match confirm_with {
         None => created,
         Some(pm) => match caller
             .tenant
@@ -344,13 +338,7 @@ async fn pay_order(
             }
         },
     };
-    let client_secret = snapshot.client_secret.take();
-    let row = mirror(state, caller, snapshot).await?;
-    Ok(CreatedPayment {
-        row,
-        client_secret,
-        existing: false,
-    })
+    answer(state, caller, snapshot, false).await
 }
 
 /// Stripe's idempotency key for creating an order's payment: the order, its attempt and the
@@ -399,19 +387,30 @@ async fn existing_payment(
         }
         Err(err) => return Err(err),
     }
-    let mut snapshot = caller.tenant.stripe.retrieve_payment_intent(pi).await?;
+    let snapshot = caller.tenant.stripe.retrieve_payment_intent(pi).await?;
     if snapshot.status == "canceled" {
         mirror(state, caller, snapshot).await?;
         crate::orders::drop_payment(state, order, pi).await?;
         return Ok(None);
     }
+    answer(state, caller, snapshot, true).await.map(Some)
+}
+
+/// Stripe's state of a payment, mirrored, as the answer: the `client_secret` goes to the
+/// caller and never into the mirror.
+async fn answer(
+    state: &AppState,
+    caller: &Caller,
+    mut snapshot: PaymentSnapshot,
+    existing: bool,
+) -> Result<CreatedPayment, ApiError> {
     let client_secret = snapshot.client_secret.take();
     let row = mirror(state, caller, snapshot).await?;
-    Ok(Some(CreatedPayment {
+    Ok(CreatedPayment {
         row,
         client_secret,
-        existing: true,
-    }))
+        existing,
+    })
 }
 
 /// Stripe's refusal of a payment, as the caller's error. A decline leaves a payment intent

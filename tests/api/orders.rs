@@ -29,6 +29,17 @@ async fn put_order(
         .unwrap()
 }
 
+/// Records an order as the tenant's admin, expecting 201.
+async fn record(app: &TestApp, tenant: &TestTenant, id: &str, order: Value) {
+    let response = put_order(app, tenant, &tenant.admin_token(), id, order).await;
+    assert_eq!(
+        response.status().as_u16(),
+        201,
+        "{}",
+        json_body(response).await
+    );
+}
+
 async fn get_order(app: &TestApp, tenant: &TestTenant, token: &str, id: &str) -> reqwest::Response {
     app.authed(Method::GET, &format!("/stripe/orders/{id}"), tenant, token)
         .send()
@@ -343,15 +354,13 @@ async fn a_retry_after_stripe_timed_out_never_charges_an_order_twice(backend: Ba
     let app = spawn_app_with(backend, |s| s.stripe_timeout_secs = 1).await;
     let tenant = app.strict_tenant().await;
     let user = tenant.user_token("unlucky");
-    let response = put_order(
+    record(
         &app,
         &tenant,
-        &tenant.admin_token(),
         "ord-6",
         json!({"amount": 5000, "currency": "usd", "user_unique_id": "unlucky"}),
     )
     .await;
-    assert_eq!(response.status().as_u16(), 201);
     // Stripe does the work but answers too late.
     app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "1500")])
         .await;
@@ -466,15 +475,13 @@ async fn concurrent_payments_of_one_order_make_one_intent(backend: Backend) {
     let app = spawn_app(backend).await;
     let tenant = app.strict_tenant().await;
     let user = tenant.user_token("double-clicker");
-    let response = put_order(
+    record(
         &app,
         &tenant,
-        &tenant.admin_token(),
         "ord-3",
         json!({"amount": 4200, "currency": "usd", "user_unique_id": "double-clicker"}),
     )
     .await;
-    assert_eq!(response.status().as_u16(), 201);
     let body = json!({"payment": {"order_unique_id": "ord-3", "currency": "usd"}});
     let responses = futures_util::future::join_all(
         (0..4).map(|_| app.post_json("/stripe/payments", &tenant, &user, &body)),
