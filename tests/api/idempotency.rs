@@ -809,65 +809,50 @@ async fn saved_answers_keep_no_secret_in_clear_text(backend: Backend) {
     let tenant = app.tenant().await;
     let admin = tenant.admin_token();
 
-    // A webhook endpoint's signing secret.
-    let webhook = json!({"webhook": {"events": ["*"], "url": "http://127.0.0.1:9/elsewhere"}});
-    let created = keyed(
-        &app,
-        Method::POST,
-        "/stripe/webhooks",
-        &tenant,
-        &admin,
-        "wh-secret",
-        &webhook,
-    )
-    .await;
-    assert_eq!(created.status().as_u16(), 201);
-    let created = json_body(created).await;
-    let whsec = created["data"]["attributes"]["signing_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(whsec.starts_with("whsec_"));
-
-    // The notification signing secret.
-    let settings = json!({"notification_settings": {"url": "http://127.0.0.1:9/hooks"}});
-    let notify = keyed(
-        &app,
-        Method::PUT,
-        "/stripe/notifications/settings",
-        &tenant,
-        &admin,
-        "nsec-1",
-        &settings,
-    )
-    .await;
-    assert_eq!(notify.status().as_u16(), 200);
-    let notify = json_body(notify).await;
-    let nsec = notify["data"]["attributes"]["signing_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(nsec.starts_with("nsec_"));
-
-    // A payment intent's client secret.
-    let payment = json!({"payment": {"amount": 900, "currency": "usd"}});
-    let paid = keyed(
-        &app,
-        Method::POST,
-        "/stripe/payments",
-        &tenant,
-        &admin,
-        "pay-secret",
-        &payment,
-    )
-    .await;
-    assert_eq!(paid.status().as_u16(), 201);
-    let paid = json_body(paid).await;
-    let client_secret = paid["data"]["attributes"]["client_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(client_secret.contains("_secret_"), "{client_secret}");
+    // A webhook endpoint's signing secret, the notification signing secret and a payment
+    // intent's client secret, each in the first answer of a keyed request.
+    let requests = [
+        (
+            Method::POST,
+            "/stripe/webhooks",
+            "wh-secret",
+            json!({"webhook": {"events": ["*"], "url": "http://127.0.0.1:9/elsewhere"}}),
+            201,
+            "signing_secret",
+            "whsec_",
+        ),
+        (
+            Method::PUT,
+            "/stripe/notifications/settings",
+            "nsec-1",
+            json!({"notification_settings": {"url": "http://127.0.0.1:9/hooks"}}),
+            200,
+            "signing_secret",
+            "nsec_",
+        ),
+        (
+            Method::POST,
+            "/stripe/payments",
+            "pay-secret",
+            json!({"payment": {"amount": 900, "currency": "usd"}}),
+            201,
+            "client_secret",
+            "_secret_",
+        ),
+    ];
+    let mut answers = Vec::new();
+    for (method, path, key, body, status, field, marker) in &requests {
+        let response = keyed(&app, method.clone(), path, &tenant, &admin, key, body).await;
+        assert_eq!(response.status().as_u16(), *status, "{path}");
+        let answer = json_body(response).await;
+        let secret = answer["data"]["attributes"][*field]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(secret.contains(marker), "{path}: {secret}");
+        answers.push((answer, secret));
+    }
+    let (whsec, nsec, client_secret) = (&answers[0].1, &answers[1].1, &answers[2].1);
 
     let stored = stored_answer_texts(&app).await;
     for secret in [
@@ -901,42 +886,11 @@ async fn saved_answers_keep_no_secret_in_clear_text(backend: Backend) {
     );
 
     // The replays still show each secret, exactly as first answered.
-    let again = keyed(
-        &app,
-        Method::POST,
-        "/stripe/webhooks",
-        &tenant,
-        &admin,
-        "wh-secret",
-        &webhook,
-    )
-    .await;
-    assert!(replayed(&again));
-    assert_eq!(json_body(again).await, created);
-    let again = keyed(
-        &app,
-        Method::PUT,
-        "/stripe/notifications/settings",
-        &tenant,
-        &admin,
-        "nsec-1",
-        &settings,
-    )
-    .await;
-    assert!(replayed(&again));
-    assert_eq!(json_body(again).await, notify);
-    let again = keyed(
-        &app,
-        Method::POST,
-        "/stripe/payments",
-        &tenant,
-        &admin,
-        "pay-secret",
-        &payment,
-    )
-    .await;
-    assert!(replayed(&again));
-    assert_eq!(json_body(again).await, paid);
+    for ((method, path, key, body, ..), (first, _)) in requests.iter().zip(&answers) {
+        let again = keyed(&app, method.clone(), path, &tenant, &admin, key, body).await;
+        assert!(replayed(&again), "{path}");
+        assert_eq!(&json_body(again).await, first, "{path}");
+    }
 }
 
 on_both_databases!(
