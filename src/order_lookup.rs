@@ -7,15 +7,18 @@
 //! JSON:API document carrying them as attributes, is recorded as the order (source `lookup`);
 //! a 404 means there is no such order.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::auth::Caller;
-use crate::db::policies::{self as rows, OrderRow, Recorded};
+use crate::db::orders::{self as rows, OrderRow, Recorded};
+use crate::db::policies;
 use crate::error::ApiError;
 use crate::orders::{OrderFields, parse_terms};
-use crate::state::AppState;
+use crate::state::{AppState, Misses};
 
 /// The tenant's backend must answer within this.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,85 +34,64 @@ pub const SIGNATURE_HEADER: &str = "Sales-Signature";
 /// past it, 429 with `Retry-After`.
 const MAX_IN_FLIGHT_PER_TENANT: usize = 4;
 
-/// How long an order the backend did not have (or failed to give) is answered from memory,
-/// so repeating an unknown id does not call the backend again.
-const REMEMBERED_FOR: Duration = Duration::from_secs(5);
-
-/// Most remembered outcomes (oldest dropped first when full).
-const MAX_REMEMBERED: usize = 10_000;
-
-/// What recent lookups left behind, across the process.
-#[derive(Default)]
-struct Recent {
-    in_flight: std::collections::HashMap<String, usize>,
-    /// (tenant, order) → when, and whether the backend failed (else: it had no such order).
-    outcomes: std::collections::HashMap<(String, String), (std::time::Instant, bool)>,
+/// This instance's order lookups: how many are in flight per tenant, and the recent orders
+/// its backends did not have or failed to give (answered from memory for
+/// [`crate::state::UNKNOWN_TTL`], so repeating an unknown id does not call the backend again).
+pub struct Lookups {
+    in_flight: Mutex<HashMap<String, usize>>,
+    missing: Misses,
+    failed: Misses,
 }
 
-static RECENT: std::sync::LazyLock<std::sync::Mutex<Recent>> =
-    std::sync::LazyLock::new(Default::default);
+impl Default for Lookups {
+    fn default() -> Self {
+        Self {
+            in_flight: Mutex::default(),
+            missing: Misses::new(),
+            failed: Misses::new(),
+        }
+    }
+}
 
-fn recent() -> std::sync::MutexGuard<'static, Recent> {
-    RECENT
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+impl Lookups {
+    fn in_flight(&self) -> MutexGuard<'_, HashMap<String, usize>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// A lookup's place among its tenant's in flight, given back on drop.
-struct Slot(String);
+struct Slot<'a> {
+    lookups: &'a Lookups,
+    tenant_id: String,
+}
 
-impl Slot {
-    fn take(tenant_id: &str) -> Option<Self> {
-        let mut recent = recent();
-        let running = recent.in_flight.entry(tenant_id.to_owned()).or_default();
+impl<'a> Slot<'a> {
+    fn take(lookups: &'a Lookups, tenant_id: &str) -> Option<Self> {
+        let mut in_flight = lookups.in_flight();
+        let running = in_flight.entry(tenant_id.to_owned()).or_default();
         if *running >= MAX_IN_FLIGHT_PER_TENANT {
             return None;
         }
         *running += 1;
-        Some(Self(tenant_id.to_owned()))
+        Some(Self {
+            lookups,
+            tenant_id: tenant_id.to_owned(),
+        })
     }
 }
 
-impl Drop for Slot {
+impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        let mut recent = recent();
-        if let Some(running) = recent.in_flight.get_mut(&self.0) {
+        let mut in_flight = self.lookups.in_flight();
+        if let Some(running) = in_flight.get_mut(&self.tenant_id) {
             *running = running.saturating_sub(1);
             if *running == 0 {
-                recent.in_flight.remove(&self.0);
+                in_flight.remove(&self.tenant_id);
             }
         }
     }
-}
-
-/// The remembered outcome of looking `order` up: `Some(true)` failed, `Some(false)` missing.
-fn remembered(tenant_id: &str, order: &str) -> Option<bool> {
-    let mut recent = recent();
-    let key = (tenant_id.to_owned(), order.to_owned());
-    match recent.outcomes.get(&key) {
-        Some((at, failed)) if at.elapsed() < REMEMBERED_FOR => Some(*failed),
-        Some(_) => {
-            recent.outcomes.remove(&key);
-            None
-        }
-        None => None,
-    }
-}
-
-fn remember(tenant_id: &str, order: &str, failed: bool) {
-    let mut recent = recent();
-    if recent.outcomes.len() >= MAX_REMEMBERED {
-        recent
-            .outcomes
-            .retain(|_, (at, _)| at.elapsed() < REMEMBERED_FOR);
-        if recent.outcomes.len() >= MAX_REMEMBERED {
-            recent.outcomes.clear();
-        }
-    }
-    recent.outcomes.insert(
-        (tenant_id.to_owned(), order.to_owned()),
-        (std::time::Instant::now(), failed),
-    );
 }
 
 fn failed(detail: impl std::fmt::Display) -> ApiError {
@@ -149,20 +131,22 @@ pub async fn look_up(
     let tenant_id = caller.tenant.id.clone();
     let policy = state
         .db
-        .run(move |conn| rows::find(conn, &tenant_id).map_err(ApiError::from))
+        .run(move |conn| policies::find(conn, &tenant_id).map_err(ApiError::from))
         .await?;
     let Some((base, sealed)) =
         policy.and_then(|p| p.order_lookup_url.zip(p.order_lookup_secret_enc))
     else {
         return Ok(None);
     };
-    let tenant = caller.tenant.id.clone();
-    match remembered(&tenant, order_unique_id) {
-        Some(true) => return Err(failed("it failed a moment ago; retry shortly")),
-        Some(false) => return Ok(None),
-        None => {}
+    let lookups = &state.order_lookups;
+    let key = format!("{}\0{order_unique_id}", caller.tenant.id);
+    if lookups.failed.contains(&key) {
+        return Err(failed("it failed a moment ago; retry shortly"));
     }
-    let Some(_slot) = Slot::take(&tenant) else {
+    if lookups.missing.contains(&key) {
+        return Ok(None);
+    }
+    let Some(_slot) = Slot::take(lookups, &caller.tenant.id) else {
         return Err(ApiError::rate_limited(
             "Too many order lookups for this app are in progress; retry shortly.",
             Duration::from_secs(1),
@@ -170,10 +154,8 @@ pub async fn look_up(
     };
     let outcome = fetch(state, caller, order_unique_id, &base, &sealed).await;
     match &outcome {
-        Ok(None) => remember(&tenant, order_unique_id, false),
-        Err(err) if err.code == "order_lookup_failed" => {
-            remember(&tenant, order_unique_id, true);
-        }
+        Ok(None) => lookups.missing.insert(&key),
+        Err(err) if err.code == "order_lookup_failed" => lookups.failed.insert(&key),
         _ => {}
     }
     outcome

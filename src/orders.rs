@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 use crate::auth::Caller;
-use crate::db::policies::{self as rows, OrderRow, OrderTerms, Recorded};
+use crate::db::orders::{self as rows, OrderRow, OrderTerms, Recorded};
 use crate::domain::{Metadata, bounded, optional_text, required_currency};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -33,12 +33,7 @@ pub struct OrderFields {
 pub fn order_id(raw: &str, pointer: &str) -> Result<String, ApiError> {
     let id = raw.trim();
     // `.` and `..` would be read as path steps when the id is sent to the app's lookup URL.
-    if id.is_empty()
-        || id == "."
-        || id == ".."
-        || id.chars().count() > 255
-        || id.chars().any(char::is_control)
-    {
+    if id.is_empty() || id == "." || id == ".." || crate::http::ids::id_problem(id).is_some() {
         return Err(ApiError::validation(
             pointer,
             "order_unique_id must be 1 to 255 printable characters",

@@ -8,8 +8,8 @@ use crate::customers::resolve_customer;
 use chrono::{DateTime, NaiveDateTime};
 
 use crate::customers::find_customer;
+use crate::db::orders::PaymentClaim;
 use crate::db::payments::{self as rows, PaymentFilter, PaymentRow};
-use crate::db::policies::PaymentClaim;
 use crate::domain::{
     Metadata, PageRequest, bounded, currency, currency_field, optional_text, parse_web_url,
     query_text, required_currency, stripe_id,
@@ -228,7 +228,7 @@ pub async fn create_payment(
 async fn pay_order(
     state: &AppState,
     caller: &Caller,
-    order: crate::db::policies::OrderRow,
+    order: crate::db::orders::OrderRow,
     mut new: NewPayment,
     (amount, currency): (Option<i64>, Option<String>),
     at: &str,
@@ -345,7 +345,7 @@ async fn pay_order(
 /// parameters, so the same request retried gets the same intent back, and a corrected one (a
 /// refused customer fixed) is not refused by Stripe as a reuse. Either way only the intent
 /// the order names is ever confirmed.
-fn order_stripe_key(order: &crate::db::policies::OrderRow, new: &NewPayment) -> String {
+fn order_stripe_key(order: &crate::db::orders::OrderRow, new: &NewPayment) -> String {
     use sha2::{Digest, Sha256};
     let metadata: std::collections::BTreeMap<_, _> = new.metadata.iter().collect();
     let canonical = serde_json::json!([
@@ -372,7 +372,7 @@ fn order_stripe_key(order: &crate::db::policies::OrderRow, new: &NewPayment) -> 
 async fn existing_payment(
     state: &AppState,
     caller: &Caller,
-    order: &crate::db::policies::OrderRow,
+    order: &crate::db::orders::OrderRow,
     pi: &str,
 ) -> Result<Option<CreatedPayment>, ApiError> {
     match find_payment(state, caller, pi).await {

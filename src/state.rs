@@ -34,19 +34,20 @@ pub const UNKNOWN_TTL: Duration = Duration::from_secs(5);
 /// past this (expired ones are dropped first, then all).
 const UNKNOWN_MAX: usize = 10_000;
 
-/// Recent lookups that found nothing, so a repeated unknown value costs no database query.
-struct Misses {
+/// Recent lookups that found nothing, so a repeated unknown value costs no database (or
+/// backend) query: remembered for [`UNKNOWN_TTL`], at most [`UNKNOWN_MAX`] of them.
+pub(crate) struct Misses {
     seen: Mutex<HashMap<String, Instant>>,
 }
 
 impl Misses {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             seen: Mutex::new(HashMap::new()),
         }
     }
 
-    fn contains(&self, key: &str) -> bool {
+    pub(crate) fn contains(&self, key: &str) -> bool {
         self.seen
             .lock()
             .ok()
@@ -54,7 +55,7 @@ impl Misses {
             .unwrap_or(false)
     }
 
-    fn insert(&self, key: &str) {
+    pub(crate) fn insert(&self, key: &str) {
         if let Ok(mut seen) = self.seen.lock() {
             if seen.len() >= UNKNOWN_MAX {
                 seen.retain(|_, at| at.elapsed() < UNKNOWN_TTL);
@@ -131,6 +132,8 @@ pub struct AppState {
     unknown_url_ids: Misses,
     /// Tenant-by-key and endpoint-by-url_id queries made (see [`Self::database_lookups`]).
     lookups: AtomicU64,
+    /// Order lookups in flight and their recent misses (`crate::order_lookup`).
+    pub order_lookups: crate::order_lookup::Lookups,
     /// Batches the receiver's writes (group commit).
     pub events: EventWriter,
 }
@@ -150,6 +153,7 @@ impl AppState {
             unknown_api_keys: Misses::new(),
             unknown_url_ids: Misses::new(),
             lookups: AtomicU64::new(0),
+            order_lookups: crate::order_lookup::Lookups::default(),
             events,
         }
     }

@@ -8,6 +8,7 @@ pub mod events;
 pub mod idempotency_keys;
 pub mod invoices;
 pub mod notifications;
+pub mod orders;
 pub mod payment_methods;
 pub mod payments;
 pub mod policies;

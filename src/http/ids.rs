@@ -42,35 +42,13 @@ pub fn id_problem(value: &str) -> Option<&'static str> {
     }
 }
 
-/// Percent-decodes a path segment (as the router will); `None` if it is not UTF-8.
-fn decode_segment(raw: &str) -> Option<String> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push(((hi << 4) | lo) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// The first problem of a request's path segments or query values, as the error to answer.
 fn check_request(path: &str, query: &str) -> Result<(), ApiError> {
     for segment in path.split('/') {
-        let problem = match decode_segment(segment) {
-            None => Some("is not UTF-8"),
-            Some(decoded) => id_problem(&decoded),
+        // Percent-decoded as the router will decode it.
+        let problem = match percent_encoding::percent_decode_str(segment).decode_utf8() {
+            Err(_) => Some("is not UTF-8"),
+            Ok(decoded) => id_problem(&decoded),
         };
         if let Some(problem) = problem {
             return Err(ApiError::bad_request(

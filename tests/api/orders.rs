@@ -604,10 +604,6 @@ fn order_backend(orders: Vec<(&'static str, Value)>) -> OrderBackend {
                     // A backend that takes its time, then has no such order.
                     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
                 }
-                if id.starts_with("slow") {
-                    // A backend that takes its time, then has no such order.
-                    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-                }
                 match orders.iter().find(|(o, _)| *o == id) {
                     Some((_, answer)) => HttpResponse::Ok().json(answer),
                     None => HttpResponse::NotFound().finish(),
