@@ -240,6 +240,15 @@ async fn an_order_is_charged_only_its_own_amount(backend: Backend) {
     for (order, pointer) in [
         (json!({"currency": "eur"}), "/order/amount"),
         (json!({"amount": 0, "currency": "eur"}), "/order/amount"),
+        // 2^63 does not fit an i64; 2^63 - 1 is over Stripe's ceiling.
+        (
+            serde_json::from_str(r#"{"amount": 9223372036854775808, "currency": "eur"}"#).unwrap(),
+            "/order/amount",
+        ),
+        (
+            json!({"amount": i64::MAX, "currency": "eur"}),
+            "/order/amount",
+        ),
         (json!({"amount": 5, "currency": "euro"}), "/order/currency"),
         (
             json!({"amount": 5, "currency": "eur", "description": "a\u{1b}[2Jb"}),

@@ -378,6 +378,22 @@ async fn the_policy_opens_choices_and_offers_coupons(backend: Backend) {
     )
     .await;
     assert_eq!(error["source"]["pointer"], "/policy/offered_coupons/0");
+    // A NUL, or a URL past 2,048 characters: 422, never a database error.
+    for (policy, pointer) in [
+        (json!({"allow": ["amount\u{0}"]}), "/policy/allow/0"),
+        (
+            json!({"order_lookup_url": format!("https://shop.example.com/{}", "o".repeat(3000))}),
+            "/policy/order_lookup_url",
+        ),
+    ] {
+        let error = assert_error(
+            put_policy(&app, &tenant, &admin, policy).await,
+            422,
+            "validation_error",
+        )
+        .await;
+        assert_eq!(error["source"]["pointer"], pointer);
+    }
 
     // An offered coupon is open to users, others are not.
     let saved = put_policy(&app, &tenant, &admin, json!({"offered_coupons": [offered]})).await;
