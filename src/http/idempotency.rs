@@ -9,8 +9,8 @@
 //! retry with the same method, path and body (`Idempotent-Replayed: true`). Not saved, so that a retry runs again: 5xx answers, and 4xx
 //! answers given before any work started (no Stripe write was sent), like Stripe's own
 //! validation errors. The same key on another request, or while the first is in flight, is
-//! 409 `idempotency_error`. Without the header, or without a valid tenant and token (the
-//! handler refuses those), nothing changes.
+//! 409 `idempotency_error`. Without the header nothing changes; a keyed request without a
+//! valid tenant and token gets the handler's refusal from here, and claims nothing.
 
 use actix_web::body::{BoxBody, MessageBody, to_bytes};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -51,9 +51,11 @@ pub async fn idempotent(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return pass(req, next).await;
     };
-    let Ok(caller) = Caller::authenticate(state.clone(), req.headers()).await else {
-        // Refused by the handler's own authentication, with its detail.
-        return pass(req, next).await;
+    let caller = match Caller::authenticate(state.clone(), req.headers()).await {
+        Ok(caller) => caller,
+        // The handler's own authentication would refuse it the same way: answered here, so a
+        // refused request is not verified twice (nor charged twice to its rate limit).
+        Err(err) => return Ok(req.error_response(err)),
     };
     req.extensions_mut().insert(caller.clone());
     let body = match read_body(&mut req, state.settings.max_body_bytes).await {
