@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: makes sure PostgreSQL answers (starting the local
-# cluster if it is installed but stopped), then builds and runs the whole workspace's tests.
+# cluster if it is installed but stopped), then builds and runs the whole workspace's tests,
+# then the checks a commit must pass (rustfmt, and clippy with warnings as errors).
 # Each integration scenario runs on SQLite (temp dir) and on PostgreSQL (a database of its
 # own, dropped afterwards); the Stripe emulator is started in-process on a free port.
 set -euo pipefail
@@ -28,4 +29,8 @@ cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
 # One closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "summary: %d passed, %d failed\n", p, f }' "$log"
+
+echo "checks: cargo fmt --check, cargo clippy -D warnings"
+cargo fmt --all --check || { echo "check failed: cargo fmt --check"; status=1; }
+cargo clippy --workspace --all-targets --locked -- -D warnings || { echo "check failed: clippy"; status=1; }
 exit "$status"

@@ -11,6 +11,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use crate::db::customers::Visibility;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::stripe::{Key, RequestKey};
 use crate::tenants::TenantContext;
 
 /// Header names that carry the tenant key, in the order they are looked at: the SDK's today,
@@ -24,9 +25,17 @@ pub struct Caller {
     pub tenant: Arc<TenantContext>,
     pub subject: String,
     pub admin: bool,
+    /// The request's idempotency key, when the client sent one: the Stripe writes made for
+    /// this caller's request take their keys from it (set by `http::idempotency`).
+    pub key: Option<Arc<RequestKey>>,
 }
 
 impl Caller {
+    /// The key the Stripe writes of this request are made under.
+    pub fn stripe_key(&self) -> Key<'_> {
+        self.key.as_deref()
+    }
+
     /// What this caller may see of the tenant's data.
     pub fn visibility(&self) -> Visibility {
         if self.admin {
@@ -165,6 +174,7 @@ async fn authenticate(state: &AppState, credentials: Credentials) -> Result<Call
         tenant,
         subject: principal.subject,
         admin: principal.admin,
+        key: None,
     })
 }
 

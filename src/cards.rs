@@ -107,7 +107,12 @@ pub async fn save(
     let card = caller
         .tenant
         .stripe
-        .attach_card(&request.payment_method, &customer, request.set_default)
+        .attach_card(
+            &request.payment_method,
+            &customer,
+            request.set_default,
+            caller.stripe_key(),
+        )
         .await?;
     let (tenant_id, owner) = (caller.tenant.id.clone(), caller.subject.clone());
     let now = chrono::Utc::now().timestamp();
@@ -171,7 +176,7 @@ pub async fn delete(
     let detached = caller
         .tenant
         .stripe
-        .detach_card(&card.stripe_payment_method_id)
+        .detach_card(&card.stripe_payment_method_id, caller.stripe_key())
         .await?;
     let (tenant_id, owner) = (caller.tenant.id.clone(), caller.subject.clone());
     let now = chrono::Utc::now().timestamp();

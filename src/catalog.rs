@@ -8,10 +8,9 @@ use crate::auth::Caller;
 use crate::db::catalog::{self as rows, PriceRow, ProductRow};
 use crate::domain::{Metadata, bounded, optional_text, query_number, required_currency, stripe_id};
 use crate::error::ApiError;
-use crate::gateway::catalog::{
-    LinkItem, NewPaymentLink, NewProduct, NewProductPrice, PaymentLink, Recurring,
-};
 use crate::state::AppState;
+use crate::stripe::objects::PaymentLink;
+use crate::stripe::requests::{LinkItem, NewPaymentLink, NewProduct, NewProductPrice, Recurring};
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct CreateProductFields {
@@ -74,7 +73,11 @@ pub async fn create_product(
         description: optional_text(fields.description, &format!("{at}/description"), 1000)?,
         metadata: Metadata::parse(fields.metadata.as_ref(), &format!("{at}/metadata"))?.0,
     };
-    let product = caller.tenant.stripe.create_product(&new).await?;
+    let product = caller
+        .tenant
+        .stripe
+        .create_product(&new, caller.stripe_key())
+        .await?;
     let tenant_id = caller.tenant.id.clone();
     let now = chrono::Utc::now().timestamp();
     state
@@ -162,14 +165,17 @@ pub async fn create_price(
     let price = caller
         .tenant
         .stripe
-        .create_product_price(&NewProductPrice {
-            product: product.stripe_product_id,
-            currency,
-            unit_amount,
-            recurring,
-            nickname,
-            metadata,
-        })
+        .create_product_price(
+            &NewProductPrice {
+                product: product.stripe_product_id,
+                currency,
+                unit_amount,
+                recurring,
+                nickname,
+                metadata,
+            },
+            caller.stripe_key(),
+        )
         .await?;
     let tenant_id = caller.tenant.id.clone();
     let now = chrono::Utc::now().timestamp();
@@ -264,13 +270,16 @@ pub async fn create_payment_link(
     let link = caller
         .tenant
         .stripe
-        .create_payment_link(&NewPaymentLink {
-            line_items: vec![LinkItem {
-                price: price.clone(),
-                quantity,
-            }],
-            metadata,
-        })
+        .create_payment_link(
+            &NewPaymentLink {
+                line_items: vec![LinkItem {
+                    price: price.clone(),
+                    quantity,
+                }],
+                metadata,
+            },
+            caller.stripe_key(),
+        )
         .await?;
     Ok((link, price, quantity))
 }

@@ -7,9 +7,9 @@ use crate::customers::resolve_customer;
 use crate::db::checkout_sessions::{self as rows, CheckoutSessionRow};
 use crate::domain::{Email, Metadata, bounded, optional_text, parse_web_url, stripe_id};
 use crate::error::ApiError;
-use crate::gateway::checkout::NewCheckout;
 use crate::policy::{Choice, Gate};
 use crate::state::AppState;
+use crate::stripe::requests::NewCheckout;
 
 /// One line item as the spec sends it (`price_id`), or with Stripe's name (`price`).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -206,7 +206,11 @@ pub async fn create_session(
     if let Some(raw) = request.customer {
         new.customer = Some(resolve_customer(state, caller, &raw).await?.stripe_id);
     }
-    let snapshot = caller.tenant.stripe.create_checkout_session(new).await?;
+    let snapshot = caller
+        .tenant
+        .stripe
+        .create_checkout_session(new, caller.stripe_key())
+        .await?;
     let tenant_id = caller.tenant.id.clone();
     let owner = caller.subject.clone();
     let now = chrono::Utc::now().timestamp();

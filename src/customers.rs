@@ -9,8 +9,9 @@ use crate::domain::{
     Email, Metadata, PageRequest, optional_text, parse_web_url, query_number, query_text,
 };
 use crate::error::ApiError;
-use crate::gateway::{CustomerParams, CustomerSnapshot, PortalSession};
 use crate::state::AppState;
+use crate::stripe::objects::{CustomerSnapshot, PortalSession};
+use crate::stripe::requests::CustomerParams;
 
 /// Who a customer stands for (the SDK's `identity_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,16 +182,18 @@ pub async fn create_customer(
     let created: CustomerSnapshot = caller
         .tenant
         .stripe
-        .create_customer(CustomerParams {
-            email: input.email.as_ref().map(Email::as_str),
-            name: input.name.as_deref(),
-            phone: input.phone.as_deref(),
-            description: input.description.as_deref(),
-            metadata: input.metadata.0.clone(),
-            payment_method: input.token.as_deref(),
-        })
-        .await?
-        .into();
+        .create_customer(
+            CustomerParams {
+                email: input.email.as_ref().map(Email::as_str),
+                name: input.name.as_deref(),
+                phone: input.phone.as_deref(),
+                description: input.description.as_deref(),
+                metadata: input.metadata.0.clone(),
+                payment_method: input.token.as_deref(),
+            },
+            caller.stripe_key(),
+        )
+        .await?;
     let tenant_id = caller.tenant.id.clone();
     let owner = caller.subject.clone();
     let now = Utc::now().timestamp();
@@ -269,7 +272,11 @@ pub async fn open_portal(
     let session = caller
         .tenant
         .stripe
-        .create_portal_session(&customer.stripe_customer_id, &return_url)
+        .create_portal_session(
+            &customer.stripe_customer_id,
+            &return_url,
+            caller.stripe_key(),
+        )
         .await?;
     Ok((customer, session))
 }

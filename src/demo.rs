@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use crate::config::Settings;
 use crate::crypto::random_token;
-use crate::gateway::catalog::{NewProduct, NewProductPrice, Recurring};
 use crate::startup::Application;
 use crate::state::AppState;
+use crate::stripe::requests::{NewProduct, NewProductPrice, Recurring};
 use crate::tenants::{self, TenantSpec};
 
 pub async fn run(mut settings: Settings, emulator_port: u16) -> anyhow::Result<()> {
@@ -90,25 +90,31 @@ async fn demo_price(
 ) -> anyhow::Result<String> {
     let product = tenant
         .stripe
-        .create_product(&NewProduct {
-            name: name.to_owned(),
-            description: None,
-            metadata: Default::default(),
-        })
+        .create_product(
+            &NewProduct {
+                name: name.to_owned(),
+                description: None,
+                metadata: Default::default(),
+            },
+            None,
+        )
         .await?;
     let price = tenant
         .stripe
-        .create_product_price(&NewProductPrice {
-            product: product.id.clone(),
-            currency: "usd".into(),
-            unit_amount,
-            recurring: interval.map(|interval| Recurring {
-                interval: interval.to_owned(),
-                interval_count: 1,
-            }),
-            nickname: None,
-            metadata: Default::default(),
-        })
+        .create_product_price(
+            &NewProductPrice {
+                product: product.id.clone(),
+                currency: "usd".into(),
+                unit_amount,
+                recurring: interval.map(|interval| Recurring {
+                    interval: interval.to_owned(),
+                    interval_count: 1,
+                }),
+                nickname: None,
+                metadata: Default::default(),
+            },
+            None,
+        )
         .await?;
     let (tenant_id, now) = (tenant.id.clone(), chrono::Utc::now().timestamp());
     let id = price.id.clone();

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::{Map, Value, json};
 
 use crate::db::DbError;
-use crate::gateway::GatewayError;
+use crate::stripe::GatewayError;
 
 tokio::task_local! {
     /// The current request's id, set by the request-id middleware for the whole request, so

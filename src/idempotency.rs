@@ -3,7 +3,7 @@
 //! Stripe call it makes takes a key of its own, so a retried request never creates anything
 //! twice at Stripe either.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use actix_web::http::header::HeaderMap;
 use sha2::{Digest, Sha256};
@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::db::idempotency_keys;
 use crate::db::{Database, DbError};
 use crate::error::ApiError;
+use crate::stripe::RequestKey;
 
 pub const HEADER: &str = "idempotency-key";
 
@@ -18,7 +19,7 @@ pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
 /// Stripe's limit for a key.
-pub const MAX_KEY_CHARS: usize = 255;
+pub const MAX_KEY_CHARS: usize = crate::stripe::MAX_KEY_CHARS;
 
 /// How long a key is remembered; an older one is treated as new (Stripe's 24 h).
 pub const KEY_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(24);
@@ -70,15 +71,12 @@ impl IdempotencyKey {
     /// are per account (the tenant's): without the tag two callers using one key would get the
     /// same object from Stripe, client secret included.
     pub fn for_stripe(&self, step: &str, tag: &str) -> String {
-        let derived = format!("{}:{step}:{tag}", self.0);
-        if derived.chars().count() <= MAX_KEY_CHARS {
-            derived
-        } else {
-            format!(
-                "{}:{step}:{tag}",
-                hex::encode(Sha256::digest(self.0.as_bytes()))
-            )
-        }
+        crate::stripe::derived_key(&self.0, step, tag)
+    }
+
+    /// What the Stripe writes of the request made with this key by `subject` are keyed with.
+    pub fn for_request(&self, subject: &str) -> Arc<RequestKey> {
+        RequestKey::new(self.0.clone(), caller_tag(subject))
     }
 }
 
@@ -120,54 +118,6 @@ fn sorted(value: serde_json::Value) -> serde_json::Value {
         Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
         other => other,
     }
-}
-
-/// The keyed request being handled, for the Stripe calls it makes.
-struct Scope {
-    key: IdempotencyKey,
-    /// [`caller_tag`] of the caller the key belongs to.
-    caller: String,
-    /// Set once a Stripe write was sent: from then on the request has done work, so even a
-    /// client error is its answer and is saved.
-    wrote_to_stripe: AtomicBool,
-}
-
-tokio::task_local! {
-    static SCOPE: Scope;
-}
-
-/// Runs a request's handling with its caller's key in scope. Returns the result and whether a
-/// Stripe write was sent.
-pub async fn scoped<F: Future>(key: IdempotencyKey, subject: &str, work: F) -> (F::Output, bool) {
-    let scope = Scope {
-        key,
-        caller: caller_tag(subject),
-        wrote_to_stripe: AtomicBool::new(false),
-    };
-    SCOPE
-        .scope(scope, async move {
-            let output = work.await;
-            let wrote = SCOPE.with(|s| s.wrote_to_stripe.load(Ordering::Relaxed));
-            (output, wrote)
-        })
-        .await
-}
-
-/// The idempotency key for the Stripe write `step` of the current request (`None` when the
-/// request carries no key), and a note that the request has now done work.
-pub fn stripe_key(step: &str) -> Option<String> {
-    SCOPE
-        .try_with(|scope| {
-            scope.wrote_to_stripe.store(true, Ordering::Relaxed);
-            scope.key.for_stripe(step, &scope.caller)
-        })
-        .ok()
-}
-
-/// The key of the keyed request being handled, if any: for values a retry must repeat (what
-/// the request sends to Stripe must not change between runs).
-pub fn current_key() -> Option<IdempotencyKey> {
-    SCOPE.try_with(|scope| scope.key.clone()).ok()
 }
 
 /// Forgets expired keys every hour, for as long as the service runs.
@@ -253,22 +203,17 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn stripe_calls_take_keys_only_inside_a_keyed_request() {
-        assert_eq!(stripe_key("customer"), None);
+    #[test]
+    fn stripe_calls_take_keys_of_their_request_and_caller() {
         let key = IdempotencyKey("k1".into());
-        let ((first, second), wrote) = scoped(key.clone(), "u1", async {
-            (stripe_key("customer"), stripe_key("attach"))
-        })
-        .await;
+        let scope = key.for_request("u1");
+        let (first, second) = (scope.for_step("customer"), scope.for_step("attach"));
         let tag = caller_tag("u1");
-        assert_eq!(first, Some(format!("k1:customer:{tag}")));
-        assert_eq!(second, Some(format!("k1:attach:{tag}")));
-        assert!(wrote);
+        assert_eq!(first, format!("k1:customer:{tag}"));
+        assert_eq!(second, format!("k1:attach:{tag}"));
+        assert!(scope.wrote());
         // Another caller's same key is another key at Stripe.
-        let (other, _) = scoped(key, "u2", async { stripe_key("customer") }).await;
-        assert_ne!(other, first);
-        let ((), wrote) = scoped(IdempotencyKey("k2".into()), "u1", async {}).await;
-        assert!(!wrote);
+        assert_ne!(key.for_request("u2").for_step("customer"), first);
+        assert!(!IdempotencyKey("k2".into()).for_request("u1").wrote());
     }
 }

@@ -15,10 +15,11 @@ use crate::domain::{
     query_text, required_currency, stripe_id,
 };
 use crate::error::ApiError;
-use crate::gateway::GatewayError;
-use crate::gateway::payments::{NewPayment, PaymentSnapshot};
 use crate::policy::{Choice, Gate};
 use crate::state::AppState;
+use crate::stripe::objects::PaymentSnapshot;
+use crate::stripe::requests::{NewPayment, PaymentConfirmation};
+use crate::stripe::{GatewayError, StripeFailure};
 
 /// The raw fields of a create-payment request (spec and SDK shapes).
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -205,7 +206,12 @@ pub async fn create_payment(
         let named = (request.amount, request.currency);
         return pay_order(state, caller, order, new, named, &at).await;
     }
-    let snapshot = match caller.tenant.stripe.create_payment_intent(new).await {
+    let snapshot = match caller
+        .tenant
+        .stripe
+        .create_payment_intent(new, caller.stripe_key())
+        .await
+    {
         Ok(snapshot) => snapshot,
         Err(GatewayError::Stripe(failure)) => return Err(declined(state, caller, failure).await),
         Err(err) => return Err(err.into()),
@@ -294,7 +300,12 @@ async fn pay_order(
     new.off_session = false;
     new.confirmed_later = confirm_with.is_some();
     new.idempotency_key = Some(order_stripe_key(&order, &new));
-    let created = match caller.tenant.stripe.create_payment_intent(new).await {
+    let created = match caller
+        .tenant
+        .stripe
+        .create_payment_intent(new, caller.stripe_key())
+        .await
+    {
         Ok(created) => created,
         Err(err) => {
             let refused = matches!(&err, GatewayError::Stripe(f)
@@ -318,7 +329,15 @@ async fn pay_order(
         Some(pm) => match caller
             .tenant
             .stripe
-            .confirm_payment_intent(&created.id, Some(pm), None, off_session)
+            .confirm_payment_intent(
+                &created.id,
+                PaymentConfirmation {
+                    payment_method: Some(pm),
+                    return_url: None,
+                    off_session,
+                },
+                caller.stripe_key(),
+            )
             .await
         {
             Ok(confirmed) => PaymentSnapshot {
@@ -418,11 +437,7 @@ async fn answer(
 /// caller, and its `pi_` id and our unique id go in the error's `meta`, so the client can
 /// retry with another card (`POST /stripe/payments/{id}/confirm`) and find it in the list
 /// (`status=failed`) without waiting for a webhook.
-async fn declined(
-    state: &AppState,
-    caller: &Caller,
-    mut failure: Box<crate::gateway::StripeFailure>,
-) -> ApiError {
+async fn declined(state: &AppState, caller: &Caller, mut failure: Box<StripeFailure>) -> ApiError {
     let intent = failure.payment_intent.take().map(|intent| *intent);
     let error = ApiError::from(GatewayError::Stripe(failure));
     let Some(mut intent) = intent else {
@@ -531,7 +546,15 @@ pub async fn confirm_payment(
     let stripe = &caller.tenant.stripe;
     let id = &row.stripe_payment_intent_id;
     match stripe
-        .confirm_payment_intent(id, confirm.payment_method, confirm.return_url, false)
+        .confirm_payment_intent(
+            id,
+            PaymentConfirmation {
+                payment_method: confirm.payment_method,
+                return_url: confirm.return_url,
+                off_session: false,
+            },
+            caller.stripe_key(),
+        )
         .await
     {
         Ok(snapshot) => mirror(state, caller, snapshot).await,

@@ -6,8 +6,8 @@ use crate::auth::Caller;
 use crate::db::refunds::{self as rows, RefundRow};
 use crate::domain::{Metadata, bounded, optional_text, query_number};
 use crate::error::ApiError;
-use crate::gateway::refunds::NewRefund;
 use crate::state::AppState;
+use crate::stripe::requests::NewRefund;
 
 /// The fields of a refund request.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -107,12 +107,15 @@ pub async fn create(
     let refund = caller
         .tenant
         .stripe
-        .create_refund(&NewRefund {
-            payment_intent: payment.stripe_payment_intent_id.clone(),
-            amount: request.amount,
-            reason: request.reason,
-            metadata: request.metadata.0,
-        })
+        .create_refund(
+            &NewRefund {
+                payment_intent: payment.stripe_payment_intent_id.clone(),
+                amount: request.amount,
+                reason: request.reason,
+                metadata: request.metadata.0,
+            },
+            caller.stripe_key(),
+        )
         .await?;
     let (tenant_id, owner) = (caller.tenant.id.clone(), caller.subject.clone());
     let now = chrono::Utc::now().timestamp();

@@ -8,9 +8,10 @@ use crate::customers::resolve_customer;
 use crate::db::subscriptions::{self as rows, ListFilter, SubscriptionRow};
 use crate::domain::{Metadata, PageRequest, bounded, optional_text, stripe_id};
 use crate::error::ApiError;
-use crate::gateway::subscriptions::{NewSubscription, SubscriptionChange};
 use crate::policy::{Choice, Gate};
 use crate::state::AppState;
+use crate::stripe::objects::SubscriptionSnapshot;
+use crate::stripe::requests::{NewSubscription, SubscriptionChange};
 
 /// Stripe's subscription statuses, the values `status=` may filter on.
 pub const STATUSES: [&str; 8] = [
@@ -236,7 +237,7 @@ pub fn parse_change(fields: UpdateSubscriptionFields, at: &str) -> Result<Change
 async fn mirror(
     state: &AppState,
     caller: &Caller,
-    snapshot: crate::gateway::subscriptions::SubscriptionSnapshot,
+    snapshot: SubscriptionSnapshot,
 ) -> Result<SubscriptionRow, ApiError> {
     let tenant_id = caller.tenant.id.clone();
     let now = chrono::Utc::now().timestamp();
@@ -256,7 +257,11 @@ pub async fn create(
     new.customer = resolve_customer(state, caller, &request.customer)
         .await?
         .stripe_id;
-    let snapshot = caller.tenant.stripe.create_subscription(new).await?;
+    let snapshot = caller
+        .tenant
+        .stripe
+        .create_subscription(new, caller.stripe_key())
+        .await?;
     mirror(state, caller, snapshot).await
 }
 
@@ -289,7 +294,7 @@ pub async fn update(
     let snapshot = caller
         .tenant
         .stripe
-        .update_subscription(&row.stripe_subscription_id, change)
+        .update_subscription(&row.stripe_subscription_id, change, caller.stripe_key())
         .await?;
     mirror(state, caller, snapshot).await
 }
@@ -303,7 +308,7 @@ pub async fn cancel(
     let snapshot = caller
         .tenant
         .stripe
-        .cancel_subscription(&row.stripe_subscription_id)
+        .cancel_subscription(&row.stripe_subscription_id, caller.stripe_key())
         .await?;
     mirror(state, caller, snapshot).await
 }

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::{MasterKey, random_token};
 use crate::db::AnyConnection;
 use crate::db::tenants::{self as rows, NewTenant, Tenant};
-use crate::gateway::StripeGateway;
+use std::sync::Arc;
+
+use crate::stripe::{LiveStripe, StripeApi};
 
 const HS256: &str = "HS256";
 const RS256: &str = "RS256";
@@ -335,7 +337,7 @@ pub struct TenantContext {
     pub id: String,
     pub name: String,
     pub api_key: String,
-    pub stripe: StripeGateway,
+    pub stripe: Arc<dyn StripeApi>,
     decoding: DecodingKey,
     validation: Validation,
     require_app_binding: bool,
@@ -394,9 +396,10 @@ impl TenantContext {
             None => validation.validate_aud = false,
         }
         let stripe_key = master.decrypt(&row.stripe_secret_key_enc)?;
-        let stripe =
-            StripeGateway::new(&stripe_key, row.stripe_api_base.as_deref(), stripe_timeout)
-                .map_err(|err| anyhow::anyhow!("tenant {}: {err}", row.id))?;
+        let stripe: Arc<dyn StripeApi> = Arc::new(
+            LiveStripe::new(&stripe_key, row.stripe_api_base.as_deref(), stripe_timeout)
+                .map_err(|err| anyhow::anyhow!("tenant {}: {err}", row.id))?,
+        );
         Ok(Self {
             id: row.id,
             name: row.name,

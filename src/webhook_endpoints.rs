@@ -9,8 +9,8 @@ use crate::crypto::random_token;
 use crate::db::webhook_endpoints::{self as rows, NewWebhookEndpoint, WebhookEndpointRow};
 use crate::domain::{optional_text, parse_web_url};
 use crate::error::ApiError;
-use crate::gateway::webhooks::is_known_event_type;
 use crate::state::AppState;
+use crate::stripe::is_known_event_type;
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct CreateWebhookFields {
@@ -72,14 +72,14 @@ pub async fn create(
     // A retried request (same Idempotency-Key) must send Stripe the same URL, or Stripe refuses
     // the replay: its url_id is derived from the caller's key, still unguessable without the
     // master key.
-    let url_id = match crate::idempotency::current_key() {
+    let url_id = match caller.stripe_key() {
         Some(key) => state.master.derived_token(
             "wh_",
             &format!(
                 "webhook url_id\0{}\0{}\0{}",
                 caller.tenant.id,
                 caller.subject,
-                key.as_str()
+                key.client_key()
             ),
             16,
         ),
@@ -91,7 +91,7 @@ pub async fn create(
     let created = caller
         .tenant
         .stripe
-        .create_webhook_endpoint(&url, &new.events)
+        .create_webhook_endpoint(&url, &new.events, caller.stripe_key())
         .await?;
     let secret_enc = state.master.encrypt(&created.secret);
     let events = serde_json::to_string(&created.enabled_events).map_err(ApiError::internal)?;

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{prices, products};
 use super::subscriptions::unix;
-use crate::mirror::{PriceSnapshot, ProductSnapshot};
+use crate::stripe::objects::{PriceSnapshot, ProductSnapshot};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = products)]

@@ -7,7 +7,7 @@ use super::AnyConnection;
 use super::customers::Visibility;
 use super::schema::checkout_sessions;
 use super::subscriptions::unix;
-use crate::gateway::checkout::CheckoutSnapshot;
+use crate::stripe::objects::CheckoutSnapshot;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = checkout_sessions)]

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::AnyConnection;
 use super::schema::customers;
-use crate::gateway::CustomerSnapshot;
+use crate::stripe::objects::CustomerSnapshot;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = customers)]

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use super::schema::{invoice_lines, invoices};
 use super::subscriptions::unix;
 use super::{AnyConnection, Applied};
-use crate::mirror::InvoiceSnapshot;
+use crate::stripe::objects::InvoiceSnapshot;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = invoices)]

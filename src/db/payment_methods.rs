@@ -8,7 +8,7 @@ use super::AnyConnection;
 use super::customers::Visibility;
 use super::schema::{customers, payment_methods};
 use super::subscriptions::unix;
-use crate::mirror::PaymentMethodSnapshot;
+use crate::stripe::objects::PaymentMethodSnapshot;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = payment_methods)]

@@ -7,7 +7,7 @@ use super::AnyConnection;
 use super::customers::Visibility;
 use super::schema::{customers, payments};
 use super::subscriptions::unix;
-use crate::gateway::payments::PaymentSnapshot;
+use crate::stripe::objects::PaymentSnapshot;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = payments)]

@@ -7,7 +7,7 @@ use super::AnyConnection;
 use super::customers::Visibility;
 use super::schema::{payments, refunds};
 use super::subscriptions::unix;
-use crate::mirror::{ChargeRefunded, RefundSnapshot};
+use crate::stripe::objects::{ChargeRefunded, RefundSnapshot};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = refunds)]

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use super::customers::Visibility;
 use super::schema::{subscription_items, subscriptions};
 use super::{AnyConnection, Applied};
-use crate::gateway::subscriptions::SubscriptionSnapshot;
+use crate::stripe::objects::SubscriptionSnapshot;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = subscriptions)]

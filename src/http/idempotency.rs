@@ -26,9 +26,7 @@ use crate::crypto::MasterKey;
 use crate::db::idempotency_keys::{self as rows, Claim, IdempotencyRow, Lapse, NewClaim};
 use crate::db::{Database, DbError};
 use crate::error::ApiError;
-use crate::idempotency::{
-    IN_FLIGHT_LEASE, IdempotencyKey, KEY_TTL, REPLAYED_HEADER, request_hash, scoped,
-};
+use crate::idempotency::{IN_FLIGHT_LEASE, IdempotencyKey, KEY_TTL, REPLAYED_HEADER, request_hash};
 use crate::state::AppState;
 
 /// The middleware (see the module's doc).
@@ -51,12 +49,15 @@ pub async fn idempotent(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return pass(req, next).await;
     };
-    let caller = match Caller::authenticate(state.clone(), req.headers()).await {
+    let mut caller = match Caller::authenticate(state.clone(), req.headers()).await {
         Ok(caller) => caller,
         // The handler's own authentication would refuse it the same way: answered here, so a
         // refused request is not verified twice (nor charged twice to its rate limit).
         Err(err) => return Ok(req.error_response(err)),
     };
+    // The handler's Stripe writes take their keys from this one (`Caller::stripe_key`).
+    let stripe_key = key.for_request(&caller.subject);
+    caller.key = Some(stripe_key.clone());
     req.extensions_mut().insert(caller.clone());
     let body = match read_body(&mut req, state.settings.max_body_bytes).await {
         Ok(body) => body,
@@ -95,7 +96,8 @@ pub async fn idempotent(
         master: state.master.clone(),
         id: Some(request.id),
     };
-    let (result, wrote_to_stripe) = scoped(key, &request.subject, next.call(req)).await;
+    let result = next.call(req).await;
+    let wrote_to_stripe = stripe_key.wrote();
     let response = match result {
         Ok(response) => response,
         Err(err) => {

@@ -20,16 +20,15 @@ use serde_json::Value;
 use crate::db::events::{self, NewEvent};
 use crate::db::{self, AnyConnection, Applied, DbError, Freshness};
 use crate::error::ApiError;
-use crate::gateway::CustomerSnapshot;
-use crate::gateway::checkout::CheckoutSnapshot;
-use crate::gateway::payments::PaymentSnapshot;
-use crate::gateway::subscriptions::SubscriptionSnapshot;
-use crate::mirror::{
+use crate::signature::{self, SignatureError};
+use crate::state::AppState;
+use crate::stripe::objects::{
     ChargeRefunded, InvoiceSnapshot, PaymentMethodSnapshot, PriceSnapshot, ProductSnapshot,
     RefundSnapshot,
 };
-use crate::signature::{self, SignatureError};
-use crate::state::AppState;
+use crate::stripe::objects::{
+    CheckoutSnapshot, CustomerSnapshot, PaymentSnapshot, SubscriptionSnapshot,
+};
 pub use writer::EventWriter;
 
 /// What an event changes in the mirror.
@@ -153,7 +152,7 @@ fn has_nul(value: &Value) -> bool {
 /// What an event of this type carrying this object changes; `Nothing` for types we do not
 /// mirror or objects we cannot read.
 fn target_of(kind: &str, obj: &Value) -> Target {
-    use crate::mirror;
+    use crate::stripe::objects as mirror;
     let deleted = kind.ends_with(".deleted");
     let target = match kind.split('.').collect::<Vec<_>>().as_slice() {
         ["customer", "subscription", _] => mirror::subscription(obj).map(Target::Subscription),
@@ -689,9 +688,9 @@ pub(crate) fn store_and_apply(
 /// no longer has (404: a deleted product, price or draft invoice) is the event's state marked
 /// deleted, so the tie settles instead of failing on every retry.
 async fn reread(
-    stripe: &crate::gateway::StripeGateway,
+    stripe: &dyn crate::stripe::StripeApi,
     seen: &Target,
-) -> Result<Target, crate::gateway::GatewayError> {
+) -> Result<Target, crate::stripe::GatewayError> {
     let (kind, path) = match seen {
         Target::Product(p) => ("product.updated", format!("/products/{}", p.id)),
         Target::Price(p) => ("price.updated", format!("/prices/{}", p.id)),
@@ -706,7 +705,7 @@ async fn reread(
     };
     match stripe.retrieve_json(&path).await {
         Ok(object) => Ok(target_of(kind, &object)),
-        Err(crate::gateway::GatewayError::Stripe(failure)) if failure.http_status == 404 => {
+        Err(crate::stripe::GatewayError::Stripe(failure)) if failure.http_status == 404 => {
             Ok(match seen.clone() {
                 Target::Product(mut p) => {
                     p.deleted = true;
@@ -721,7 +720,7 @@ async fn reread(
                     Target::Invoice(i)
                 }
                 // Refunds and payment methods are never deleted at Stripe.
-                _ => return Err(crate::gateway::GatewayError::Stripe(failure)),
+                _ => return Err(crate::stripe::GatewayError::Stripe(failure)),
             })
         }
         Err(err) => Err(err),
@@ -736,7 +735,7 @@ async fn refresh(state: &AppState, tenant_id: &str, event: &Event) -> Result<(),
         .await?
         .ok_or_else(|| ApiError::internal("an endpoint's tenant is gone"))?;
     let stripe = &tenant.stripe;
-    let gateway_failed = |err: crate::gateway::GatewayError| {
+    let gateway_failed = |err: crate::stripe::GatewayError| {
         tracing::warn!(stripe.event_id = %event.id, error = %err, "re-read for a same-second tie failed");
         ApiError::unavailable("Stripe could not be reached to settle two same-second events")
     };
@@ -758,7 +757,7 @@ async fn refresh(state: &AppState, tenant_id: &str, event: &Event) -> Result<(),
         | Target::Price(_)
         | Target::Invoice(_)
         | Target::Refund(_)
-        | Target::PaymentMethod(_) => reread(stripe, &event.target).await,
+        | Target::PaymentMethod(_) => reread(stripe.as_ref(), &event.target).await,
         // Not under the watermark rule: never a tie.
         Target::ChargeRefunded(_) | Target::Nothing => Ok(Target::Nothing),
     }

@@ -1,0 +1,312 @@
+//! [`StripeApi`] over async-stripe: its request builders make every request, and every answer
+//! is read as JSON by [`objects`]' parsers (the same reading an event payload gets).
+
+mod catalog;
+mod checkout;
+mod customers;
+mod payments;
+mod subscriptions;
+mod webhooks;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use stripe::{IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
+use stripe_client_core::{RequestBuilder, StripeMethod};
+
+pub use webhooks::is_known_event_type;
+
+use super::objects::{
+    CheckoutSnapshot, CreatedEndpoint, CustomerSnapshot, PaymentLink, PaymentMethodSnapshot,
+    PaymentSnapshot, PortalSession, PriceSnapshot, ProductSnapshot, RefundSnapshot,
+    SubscriptionSnapshot,
+};
+use super::requests::{
+    CustomerParams, NewCheckout, NewPayment, NewPaymentLink, NewProduct, NewProductPrice,
+    NewRefund, NewSubscription, PaymentConfirmation, SubscriptionChange,
+};
+use super::{GatewayError, Key, StripeApi, StripeFailure};
+
+/// One tenant's Stripe client. Cheap to clone (the HTTP client is shared inside).
+#[derive(Clone)]
+pub struct LiveStripe {
+    client: stripe::Client,
+}
+
+impl LiveStripe {
+    pub fn new(
+        secret_key: &str,
+        api_base: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, GatewayError> {
+        let mut builder = stripe::ClientBuilder::new(secret_key).timeout(timeout);
+        if let Some(base) = api_base {
+            builder = builder.url(base);
+        }
+        Ok(Self {
+            client: builder.build()?,
+        })
+    }
+
+    /// Sends a request and returns Stripe's answer as JSON. A write (any method but GET)
+    /// carries the request's key for this `step` (see [`strategy`]).
+    async fn send_json(
+        &self,
+        request: RequestBuilder,
+        key: Key<'_>,
+        step: &str,
+    ) -> Result<serde_json::Value, GatewayError> {
+        let write = !matches!(request.method, StripeMethod::Get);
+        self.send_with(request, write.then(|| strategy(key, step)))
+            .await
+    }
+
+    /// Sends a request with the given strategy (the client's default without one).
+    async fn send_with(
+        &self,
+        request: RequestBuilder,
+        strategy: Option<RequestStrategy>,
+    ) -> Result<serde_json::Value, GatewayError> {
+        let mut request = request.customize::<miniserde::json::Value>();
+        if let Some(strategy) = strategy {
+            request = request.request_strategy(strategy);
+        }
+        let object = request.send(&self.client).await?;
+        serde_json::from_str(&miniserde::json::to_string(&object))
+            .map_err(|err| GatewayError::BadResponse(err.to_string()))
+    }
+
+    /// Sends one of async-stripe's typed requests and reads the answer with `read`.
+    async fn send<R: StripeRequest, T>(
+        &self,
+        request: &R,
+        key: Key<'_>,
+        step: &str,
+        read: fn(&serde_json::Value) -> Option<T>,
+    ) -> Result<T, GatewayError> {
+        let object = self.send_json(request.build(), key, step).await?;
+        read_as(&object, read, step)
+    }
+
+    /// A form-encoded POST to `path` (`/v1` left out), read with `read`.
+    async fn post<F: serde::Serialize, T>(
+        &self,
+        path: &str,
+        form: &F,
+        key: Key<'_>,
+        step: &str,
+        read: fn(&serde_json::Value) -> Option<T>,
+    ) -> Result<T, GatewayError> {
+        let request = RequestBuilder::new(StripeMethod::Post, path).form(form);
+        let object = self.send_json(request, key, step).await?;
+        read_as(&object, read, step)
+    }
+}
+
+fn read_as<T>(
+    object: &serde_json::Value,
+    read: fn(&serde_json::Value) -> Option<T>,
+    step: &str,
+) -> Result<T, GatewayError> {
+    read(object).ok_or_else(|| {
+        GatewayError::BadResponse(format!("Stripe's answer to {step} lacks a required field"))
+    })
+}
+
+/// How a Stripe write is sent: with the request's key for this step when the client sent one,
+/// so a retried request replays at Stripe instead of creating anything twice; once otherwise
+/// (the client's default).
+fn strategy(key: Key<'_>, step: &str) -> RequestStrategy {
+    key.and_then(|key| IdempotencyKey::new(key.for_step(step)).ok())
+        .map_or(RequestStrategy::Once, RequestStrategy::Idempotent)
+}
+
+impl From<StripeError> for GatewayError {
+    fn from(err: StripeError) -> Self {
+        match err {
+            StripeError::Stripe(api, status) => GatewayError::Stripe(Box::new(StripeFailure {
+                http_status: status,
+                error_type: api.type_.as_str().to_owned(),
+                code: api.code.map(|c| c.as_str().to_owned()),
+                decline_code: api.decline_code,
+                param: api.param,
+                // async-stripe does not expose the `Request-Id` header: read from the error's
+                // `request_log_url`.
+                request_id: api
+                    .request_log_url
+                    .as_deref()
+                    .and_then(request_id_of_log_url),
+                message: api
+                    .message
+                    .unwrap_or_else(|| format!("Stripe answered with status {status}")),
+                payment_intent: api
+                    .payment_intent
+                    .map(|pi| Box::new(payments::declined_intent(pi))),
+            })),
+            StripeError::Timeout => GatewayError::Timeout,
+            StripeError::ClientError(msg) => GatewayError::Unreachable(msg),
+            StripeError::JSONDeserialize(msg) => GatewayError::BadResponse(msg),
+            StripeError::ConfigError(msg) => GatewayError::Config(msg),
+        }
+    }
+}
+
+/// `req_...` out of `https://dashboard.stripe.com/<mode>/logs/req_...?t=...`.
+fn request_id_of_log_url(url: &str) -> Option<String> {
+    let last = url.split('?').next()?.rsplit('/').next()?;
+    last.starts_with("req_").then(|| last.to_owned())
+}
+
+#[async_trait]
+impl StripeApi for LiveStripe {
+    async fn retrieve_json(&self, path: &str) -> Result<serde_json::Value, GatewayError> {
+        self.send_json(
+            RequestBuilder::new(StripeMethod::Get, path),
+            None,
+            "retrieve",
+        )
+        .await
+    }
+
+    async fn create_customer(
+        &self,
+        params: CustomerParams<'_>,
+        key: Key<'_>,
+    ) -> Result<CustomerSnapshot, GatewayError> {
+        customers::create(self, params, key).await
+    }
+
+    async fn retrieve_customer(&self, id: &str) -> Result<CustomerSnapshot, GatewayError> {
+        customers::retrieve(self, id).await
+    }
+
+    async fn create_portal_session(
+        &self,
+        customer: &str,
+        return_url: &str,
+        key: Key<'_>,
+    ) -> Result<PortalSession, GatewayError> {
+        customers::portal_session(self, customer, return_url, key).await
+    }
+
+    async fn attach_card(
+        &self,
+        payment_method: &str,
+        customer: &str,
+        default: bool,
+        key: Key<'_>,
+    ) -> Result<PaymentMethodSnapshot, GatewayError> {
+        customers::attach_card(self, payment_method, customer, default, key).await
+    }
+
+    async fn detach_card(
+        &self,
+        payment_method: &str,
+        key: Key<'_>,
+    ) -> Result<PaymentMethodSnapshot, GatewayError> {
+        customers::detach_card(self, payment_method, key).await
+    }
+
+    async fn create_product(
+        &self,
+        new: &NewProduct,
+        key: Key<'_>,
+    ) -> Result<ProductSnapshot, GatewayError> {
+        catalog::create_product(self, new, key).await
+    }
+
+    async fn create_product_price(
+        &self,
+        new: &NewProductPrice,
+        key: Key<'_>,
+    ) -> Result<PriceSnapshot, GatewayError> {
+        catalog::create_price(self, new, key).await
+    }
+
+    async fn create_payment_link(
+        &self,
+        new: &NewPaymentLink,
+        key: Key<'_>,
+    ) -> Result<PaymentLink, GatewayError> {
+        catalog::create_payment_link(self, new, key).await
+    }
+
+    async fn create_checkout_session(
+        &self,
+        new: NewCheckout,
+        key: Key<'_>,
+    ) -> Result<CheckoutSnapshot, GatewayError> {
+        checkout::create(self, new, key).await
+    }
+
+    async fn retrieve_checkout_session(&self, id: &str) -> Result<CheckoutSnapshot, GatewayError> {
+        checkout::retrieve(self, id).await
+    }
+
+    async fn create_payment_intent(
+        &self,
+        new: NewPayment,
+        key: Key<'_>,
+    ) -> Result<PaymentSnapshot, GatewayError> {
+        payments::create(self, new, key).await
+    }
+
+    async fn confirm_payment_intent(
+        &self,
+        id: &str,
+        confirmation: PaymentConfirmation,
+        key: Key<'_>,
+    ) -> Result<PaymentSnapshot, GatewayError> {
+        payments::confirm(self, id, confirmation, key).await
+    }
+
+    async fn retrieve_payment_intent(&self, id: &str) -> Result<PaymentSnapshot, GatewayError> {
+        payments::retrieve(self, id).await
+    }
+
+    async fn create_refund(
+        &self,
+        new: &NewRefund,
+        key: Key<'_>,
+    ) -> Result<RefundSnapshot, GatewayError> {
+        payments::refund(self, new, key).await
+    }
+
+    async fn create_subscription(
+        &self,
+        new: NewSubscription,
+        key: Key<'_>,
+    ) -> Result<SubscriptionSnapshot, GatewayError> {
+        subscriptions::create(self, new, key).await
+    }
+
+    async fn retrieve_subscription(&self, id: &str) -> Result<SubscriptionSnapshot, GatewayError> {
+        subscriptions::retrieve(self, id).await
+    }
+
+    async fn update_subscription(
+        &self,
+        id: &str,
+        change: SubscriptionChange,
+        key: Key<'_>,
+    ) -> Result<SubscriptionSnapshot, GatewayError> {
+        subscriptions::update(self, id, change, key).await
+    }
+
+    async fn cancel_subscription(
+        &self,
+        id: &str,
+        key: Key<'_>,
+    ) -> Result<SubscriptionSnapshot, GatewayError> {
+        subscriptions::cancel(self, id, key).await
+    }
+
+    async fn create_webhook_endpoint(
+        &self,
+        url: &str,
+        events: &[String],
+        key: Key<'_>,
+    ) -> Result<CreatedEndpoint, GatewayError> {
+        webhooks::create_endpoint(self, url, events, key).await
+    }
+}
