@@ -28,102 +28,93 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::ApiError;
 
-/// Registers every route. `max_body_bytes` bounds JSON bodies (413 beyond).
-pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
-    cfg.app_data(json_config(max_body_bytes))
-        .app_data(web::PathConfig::default().error_handler(path_error))
-        .app_data(web::QueryConfig::default().error_handler(query_error))
-        .service(route("/health").route(web::get().to(health::health)))
-        .service(route("/ready").route(web::get().to(health::ready)))
-        .service(route("/openapi.json").route(web::get().to(openapi::openapi_json)))
-        .service(
-            keyed("/stripe/customers")
-                .route(web::get().to(customers::list_customers))
-                .route(web::post().to(customers::create_customer)),
-        )
-        .service(
-            route("/stripe/customers/{unique_id}").route(web::get().to(customers::get_customer)),
-        )
-        .service(
-            keyed("/stripe/customers/{unique_id}/portal")
-                .route(web::post().to(customers::create_portal)),
-        )
-        .service(keyed("/stripe/sessions").route(web::post().to(sessions::create_session)))
-        .service(route("/stripe/sessions/{session_id}").route(web::get().to(sessions::get_session)))
-        .service(
-            keyed("/stripe/payments")
-                .route(web::get().to(payments::list_payments))
-                .route(web::post().to(payments::create_payment)),
-        )
-        .service(
-            keyed("/stripe/payments/{unique_id}/confirm")
-                .route(web::post().to(payments::confirm_payment)),
-        )
-        .service(
-            keyed("/stripe/orders/{order_unique_id}")
-                .route(web::get().to(orders::get_order))
-                .route(web::put().to(orders::put_order)),
-        )
-        .service(
-            keyed("/stripe/policy")
-                .route(web::get().to(policy::get_policy))
-                .route(web::put().to(policy::put_policy)),
-        )
-        .service(
-            keyed("/stripe/subscriptions")
-                .route(web::get().to(subscriptions::list_subscriptions))
-                .route(web::post().to(subscriptions::create_subscription)),
-        )
-        .service(
-            keyed("/stripe/subscriptions/{stripe_subscription_id}")
-                .route(web::put().to(subscriptions::update_subscription))
-                .route(web::delete().to(subscriptions::cancel_subscription)),
-        )
-        .service(
-            keyed("/stripe/cards")
-                .route(web::get().to(cards::list_cards))
-                .route(web::post().to(cards::save_card)),
-        )
-        .service(keyed("/stripe/cards/{card_id}").route(web::delete().to(cards::delete_card)))
-        .service(
-            keyed("/stripe/products")
-                .route(web::get().to(catalog::list_products))
-                .route(web::post().to(catalog::create_product)),
-        )
-        .service(
-            keyed("/stripe/prices")
-                .route(web::get().to(catalog::list_prices))
-                .route(web::post().to(catalog::create_price)),
-        )
-        .service(keyed("/stripe/payment_links").route(web::post().to(catalog::create_payment_link)))
-        .service(
-            keyed("/stripe/notifications/settings")
-                .route(web::put().to(notifications::put_settings)),
-        )
-        .service(
-            route("/stripe/notifications").route(web::get().to(notifications::list_notifications)),
-        )
-        .service(
-            keyed("/stripe/refunds")
-                .route(web::get().to(refunds::list_refunds))
-                .route(web::post().to(refunds::create_refund)),
-        )
-        .service(
-            keyed("/stripe/webhooks")
-                .route(web::get().to(webhooks::list_webhooks))
-                .route(web::post().to(webhooks::create_webhook)),
-        )
-        .service(
-            keyed("/stripe/webhooks/{webhook_id}/secrets")
-                .route(web::post().to(webhooks::roll_secret)),
-        )
-        // Authenticated by Stripe's signature and deduplicated by event id: no Idempotency-Key.
-        .service(
-            route("/stripe/{url_id}/webhook")
-                .app_data(web::PayloadConfig::new(receiver::MAX_EVENT_BYTES))
-                .route(web::post().to(receiver::receive_event)),
-        )
-        .default_service(web::to(no_route));
+/// Declares the route table once: `configure` registers it, and [`ROUTES`] lists every
+/// (method, path) it serves, which the OpenAPI document is checked against (`openapi.rs`).
+/// Each entry is `kind "path" { method => handler, ... }`; `keyed` resources honour
+/// `Idempotency-Key` on their writes, `open` ones do not, and `receiver` is Stripe's.
+macro_rules! route_table {
+    ($( $kind:ident $path:literal { $($method:ident => $handler:path),+ $(,)? } )*) => {
+        /// Registers every route. `max_body_bytes` bounds JSON bodies (413 beyond).
+        pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+            cfg.app_data(json_config(max_body_bytes))
+                .app_data(web::PathConfig::default().error_handler(path_error))
+                .app_data(web::QueryConfig::default().error_handler(query_error));
+            $(
+                cfg.service(route_table!(@resource $kind $path)$(.route(web::$method().to($handler)))+);
+            )*
+            cfg.default_service(web::to(no_route));
+        }
+
+        /// Every (method, path) the route table serves, in its order.
+        pub const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path),)+)*];
+    };
+    (@resource open $path:literal) => { route($path) };
+    (@resource keyed $path:literal) => { keyed($path) };
+    // Authenticated by Stripe's signature and deduplicated by event id: no Idempotency-Key.
+    (@resource receiver $path:literal) => {
+        route($path).app_data(web::PayloadConfig::new(receiver::MAX_EVENT_BYTES))
+    };
+}
+
+route_table! {
+    open "/health" { get => health::health }
+    open "/ready" { get => health::ready }
+    open "/openapi.json" { get => openapi::openapi_json }
+    keyed "/stripe/customers" {
+        get => customers::list_customers,
+        post => customers::create_customer,
+    }
+    open "/stripe/customers/{unique_id}" { get => customers::get_customer }
+    keyed "/stripe/customers/{unique_id}/portal" { post => customers::create_portal }
+    keyed "/stripe/sessions" { post => sessions::create_session }
+    open "/stripe/sessions/{session_id}" { get => sessions::get_session }
+    keyed "/stripe/payments" {
+        get => payments::list_payments,
+        post => payments::create_payment,
+    }
+    keyed "/stripe/payments/{unique_id}/confirm" { post => payments::confirm_payment }
+    keyed "/stripe/orders/{order_unique_id}" {
+        get => orders::get_order,
+        put => orders::put_order,
+    }
+    keyed "/stripe/policy" {
+        get => policy::get_policy,
+        put => policy::put_policy,
+    }
+    keyed "/stripe/subscriptions" {
+        get => subscriptions::list_subscriptions,
+        post => subscriptions::create_subscription,
+    }
+    keyed "/stripe/subscriptions/{stripe_subscription_id}" {
+        put => subscriptions::update_subscription,
+        delete => subscriptions::cancel_subscription,
+    }
+    keyed "/stripe/cards" {
+        get => cards::list_cards,
+        post => cards::save_card,
+    }
+    keyed "/stripe/cards/{card_id}" { delete => cards::delete_card }
+    keyed "/stripe/products" {
+        get => catalog::list_products,
+        post => catalog::create_product,
+    }
+    keyed "/stripe/prices" {
+        get => catalog::list_prices,
+        post => catalog::create_price,
+    }
+    keyed "/stripe/payment_links" { post => catalog::create_payment_link }
+    keyed "/stripe/notifications/settings" { put => notifications::put_settings }
+    open "/stripe/notifications" { get => notifications::list_notifications }
+    keyed "/stripe/refunds" {
+        get => refunds::list_refunds,
+        post => refunds::create_refund,
+    }
+    keyed "/stripe/webhooks" {
+        get => webhooks::list_webhooks,
+        post => webhooks::create_webhook,
+    }
+    keyed "/stripe/webhooks/{webhook_id}/secrets" { post => webhooks::roll_secret }
+    receiver "/stripe/{url_id}/webhook" { post => receiver::receive_event }
 }
 
 /// A resource whose unmatched methods answer 405 in the error format.
