@@ -63,11 +63,17 @@ pub mod fixtures;
 pub mod form;
 pub mod idempotency;
 pub mod ids;
+pub mod json;
 pub mod list;
+pub mod money;
+pub mod objects;
+pub mod params;
 pub mod resources;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod sync;
+pub mod text;
 pub mod webhook_admin;
 
 pub use fixtures::API_VERSION;

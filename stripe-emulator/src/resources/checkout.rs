@@ -18,19 +18,22 @@ use crate::error::{ApiError, ApiResult};
 use crate::fixtures::fixture;
 use crate::form::Params;
 use crate::ids;
-use crate::list::{ListParams, created_filter, list_object};
+use crate::json::{id_of, int_field, opt_str, set, str_field};
+use crate::list::{ListParams, created_filter};
+use crate::money::{self, format_amount, line_amount, share_of};
+use crate::objects::coupons;
+use crate::objects::customers;
+use crate::objects::line_items::{item_object, line_items_list_of, stored_line_items};
+use crate::objects::payment_intents::{self, NewIntent};
+use crate::objects::payment_methods::{self, PmRef};
+use crate::objects::prices::{self, Recurrence};
+use crate::objects::setup_intents;
+use crate::objects::subscriptions::create::{NewSubscription, create_stored};
+use crate::params::{merge_metadata, one_of, unsupported};
+use crate::resources::ctx::Ctx;
 use crate::state::CheckoutPage;
 use crate::store::{Store, kinds};
-
-use super::billing_portal::is_url;
-use super::payment_intents::{self, NewIntent};
-use super::payment_methods::{self, PmRef};
-use super::prices::{self, Recurrence};
-use super::subscriptions::{self, NewSubscription};
-use super::{
-    Ctx, coupons, customers, int_field, merge_metadata, one_of, opt_str, set, setup_intents,
-    str_field,
-};
+use crate::text::{escape_html, is_url};
 
 /// How checkout sessions are named in "No such ..." messages.
 pub const LABEL: &str = "checkout.session";
@@ -54,40 +57,11 @@ fn url_param(p: &Params, name: &str) -> ApiResult<Option<String>> {
     }
 }
 
-/// A line item as stored with the session (internal): price object and quantity (payment
-/// links keep theirs the same way).
-pub fn item_object(price: &Value, quantity: i64, description: &str, discount: i64) -> Value {
-    let subtotal = super::line_amount(prices::unit_amount(price), quantity);
-    let mut item = fixture("item");
-    for (key, value) in [
-        ("id", json!(ids::long_id("li"))),
-        ("object", json!("item")),
-        ("adjustable_quantity", Value::Null),
-        ("amount_discount", json!(discount)),
-        ("amount_subtotal", json!(subtotal)),
-        ("amount_tax", json!(0)),
-        ("amount_total", json!(subtotal - discount)),
-        (
-            "currency",
-            price.get("currency").cloned().unwrap_or(Value::Null),
-        ),
-        ("description", json!(description)),
-        ("discounts", json!([])),
-        ("metadata", json!({})),
-        ("price", price.clone()),
-        ("quantity", json!(quantity)),
-        ("taxes", json!([])),
-    ] {
-        set(&mut item, key, value);
-    }
-    item
-}
-
 /// `POST /v1/checkout/sessions`.
 pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let p = ctx.params;
     let now = ctx.now;
-    super::unsupported(
+    unsupported(
         p,
         &[
             "customer_account",
@@ -256,7 +230,7 @@ pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     }
     let currency = match lines.first() {
         Some((_, _, currency, _, _)) => Some(currency.clone()),
-        None => super::currency(p, &["currency"])?,
+        None => money::currency(p, &["currency"])?,
     };
     for (_, _, c, _, param) in &lines {
         if Some(c) != currency.as_ref() {
@@ -266,7 +240,7 @@ pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
             ));
         }
     }
-    if let (Some(wanted), Some(currency)) = (super::currency(p, &["currency"])?, &currency)
+    if let (Some(wanted), Some(currency)) = (money::currency(p, &["currency"])?, &currency)
         && &wanted != currency
     {
         return Err(ApiError::invalid_param(
@@ -442,18 +416,14 @@ pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
                     .clone()
             }
         };
-        let product = price
-            .get("product")
-            .and_then(super::id_of)
-            .unwrap_or_default();
+        let product = price.get("product").and_then(id_of).unwrap_or_default();
         let description = ctx
             .store
             .get(kinds::PRODUCT, product)
             .and_then(|r| str_field(&r.object, "name").map(str::to_owned))
             .unwrap_or_default();
         if !(trialing && recurring.is_some()) {
-            due_now =
-                due_now.saturating_add(super::line_amount(prices::unit_amount(&price), quantity));
+            due_now = due_now.saturating_add(line_amount(prices::unit_amount(&price), quantity));
         }
         items.push((price, quantity, description));
     }
@@ -467,13 +437,13 @@ pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         .iter()
         .enumerate()
         .map(|(index, (price, quantity, description))| {
-            let subtotal = super::line_amount(prices::unit_amount(price), *quantity);
+            let subtotal = line_amount(prices::unit_amount(price), *quantity);
             let share = if discount == 0 || due_now == 0 {
                 0
             } else if index + 1 == count {
                 discount - given
             } else {
-                super::share_of(discount, subtotal, due_now)
+                share_of(discount, subtotal, due_now)
             };
             given = given.saturating_add(share);
             item_object(price, *quantity, description, share)
@@ -651,24 +621,6 @@ fn stored(store: &Store, id: &str) -> ApiResult<Value> {
         .get_live(kinds::CHECKOUT_SESSION, id)
         .map(|r| r.object.clone())
         .ok_or_else(|| ApiError::resource_missing(LABEL, id, "id"))
-}
-
-/// The line items stored with an object of `kind` (a checkout session or a payment link).
-pub(crate) fn stored_line_items(store: &Store, kind: &str, id: &str) -> Vec<Value> {
-    store
-        .get(kind, id)
-        .and_then(|r| {
-            r.internal
-                .get("line_items")
-                .and_then(Value::as_array)
-                .cloned()
-        })
-        .unwrap_or_default()
-}
-
-/// Those line items as a Stripe list at `url`.
-pub(crate) fn line_items_list_of(store: &Store, kind: &str, id: &str, url: &str) -> Value {
-    list_object(url, stored_line_items(store, kind, id), false)
 }
 
 fn line_items(store: &Store, id: &str) -> Vec<Value> {
@@ -892,7 +844,7 @@ pub fn complete(store: &mut Store, now: i64, id: &str, payment_method: &str) -> 
                 days_until_due: None,
                 checkout_session: Some(id.to_owned()),
             };
-            let sub = subscriptions::create_stored(store, now, &spec)?;
+            let sub = create_stored(store, now, &spec)?;
             let invoice = store
                 .get(kinds::SUBSCRIPTION, &sub)
                 .and_then(|r| str_field(&r.object, "latest_invoice").map(str::to_owned));
@@ -963,10 +915,10 @@ pub fn success_redirect(session: &Value) -> Option<String> {
 /// The HTML of a hosted checkout page: the items, the total, a form to pay with a test
 /// card, and a link back to `cancel_url`.
 pub fn render_page(session: &Value, items: &[Value], error: Option<&str>) -> String {
-    use super::billing_portal::escape_html as esc;
+    let esc = escape_html;
     let id = str_field(session, "id").unwrap_or_default();
     let currency = str_field(session, "currency").unwrap_or("usd");
-    let money = |amount: i64| payment_intents::format_amount(amount, currency);
+    let money = |amount: i64| format_amount(amount, currency);
     let rows: String = items
         .iter()
         .map(|item| {
@@ -1033,16 +985,6 @@ pub fn render_page(session: &Value, items: &[Value], error: Option<&str>) -> Str
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn items() {
-        let price = json!({"id": "price_1", "currency": "usd", "unit_amount": 1500});
-        let item = item_object(&price, 2, "Shirt", 300);
-        assert_eq!(item["amount_subtotal"], 3000);
-        assert_eq!(item["amount_total"], 2700);
-        assert_eq!(item["currency"], "usd");
-        assert_eq!(item["object"], "item");
-    }
 
     #[test]
     fn pages() {

@@ -15,17 +15,19 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::fixtures::fixture;
-use crate::form::Params;
+use crate::form::{Params, param_name};
 use crate::ids;
+use crate::json::{id_of, int_field, metadata_of, opt_str, set, str_field};
 use crate::list::ListParams;
+use crate::money::{self, format_amount, sum_amounts};
+use crate::objects::line_items::{item_object, line_items_list_of, stored_line_items};
+use crate::objects::prices;
+use crate::params::{merge_metadata, one_of, unsupported};
+use crate::resources::checkout;
+use crate::resources::ctx::Ctx;
 use crate::state::CheckoutPage;
 use crate::store::{Store, kinds};
-
-use super::billing_portal::is_url;
-use super::{
-    Ctx, checkout, int_field, merge_metadata, metadata_of, one_of, opt_str, payment_intents,
-    prices, set, str_field,
-};
+use crate::text::{escape_html, is_url};
 
 /// How payment links are named in "No such ..." messages.
 pub const LABEL: &str = "payment_link";
@@ -53,7 +55,7 @@ fn message_param(p: &Params, path: &[&str]) -> ApiResult<Option<Option<String>>>
     if let Some(Some(message)) = value
         && message.chars().count() > MAX_MESSAGE_LEN
     {
-        let name = crate::form::param_name(path);
+        let name = param_name(path);
         return Err(ApiError::invalid_param(
             &name,
             format!("{name} must be at most {MAX_MESSAGE_LEN} characters."),
@@ -274,7 +276,7 @@ fn read_mode_data(p: &Params, subscription: bool) -> ApiResult<(Option<Value>, O
 /// `subscription_data[description|metadata|trial_period_days]`.
 pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let p = ctx.params;
-    super::unsupported(
+    unsupported(
         p,
         &[
             "optional_items",
@@ -295,7 +297,7 @@ pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         .first()
         .map_or("usd", |(line, _)| line.currency())
         .to_owned();
-    if let Some(wanted) = super::currency(p, &["currency"])?
+    if let Some(wanted) = money::currency(p, &["currency"])?
         && wanted != currency
     {
         return Err(ApiError::invalid_param(
@@ -336,16 +338,13 @@ pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
                     .clone()
             }
         };
-        let product = price
-            .get("product")
-            .and_then(super::id_of)
-            .unwrap_or_default();
+        let product = price.get("product").and_then(id_of).unwrap_or_default();
         let description = ctx
             .store
             .get(kinds::PRODUCT, product)
             .and_then(|r| str_field(&r.object, "name").map(str::to_owned))
             .unwrap_or_default();
-        items.push(checkout::item_object(&price, quantity, &description, 0));
+        items.push(item_object(&price, quantity, &description, 0));
     }
     let mut invoice_creation = fixture(kinds::PAYMENT_LINK)
         .get("invoice_creation")
@@ -426,12 +425,12 @@ pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
 }
 
 fn line_items(store: &Store, id: &str) -> Vec<Value> {
-    super::checkout::stored_line_items(store, kinds::PAYMENT_LINK, id)
+    stored_line_items(store, kinds::PAYMENT_LINK, id)
 }
 
 fn line_items_list(store: &Store, id: &str) -> Value {
     let url = format!("/v1/payment_links/{id}/line_items");
-    super::checkout::line_items_list_of(store, kinds::PAYMENT_LINK, id, &url)
+    line_items_list_of(store, kinds::PAYMENT_LINK, id, &url)
 }
 
 /// The link as answered: with `line_items` when `expand[]=line_items` asks for it.
@@ -460,7 +459,7 @@ pub fn list_line_items(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
 pub fn update(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
     let p = ctx.params;
     let current = stored(ctx.store, id)?;
-    super::unsupported(
+    unsupported(
         p,
         &[
             "line_items",
@@ -565,7 +564,7 @@ fn checkout_form(link: &Value, items: &[Value], base_url: &str) -> String {
         },
     );
     for (index, item) in items.iter().enumerate() {
-        let price = item.get("price").and_then(super::id_of).unwrap_or_default();
+        let price = item.get("price").and_then(id_of).unwrap_or_default();
         form.append_pair(&format!("line_items[{index}][price]"), price);
         form.append_pair(
             &format!("line_items[{index}][quantity]"),
@@ -663,10 +662,10 @@ pub fn completed_session(store: &Store, id: &str, session: &str) -> bool {
 /// The HTML of a link's hosted page: its items, the total, and a "Pay" button (or the
 /// confirmation after payment, or the inactive message).
 pub fn render_page(link: &Value, items: &[Value], completed: bool, error: Option<&str>) -> String {
-    use super::billing_portal::escape_html as esc;
+    let esc = escape_html;
     let id = str_field(link, "id").unwrap_or_default();
     let currency = str_field(link, "currency").unwrap_or("usd");
-    let money = |amount: i64| payment_intents::format_amount(amount, currency);
+    let money = |amount: i64| format_amount(amount, currency);
     let rows: String = items
         .iter()
         .map(|item| {
@@ -678,7 +677,7 @@ pub fn render_page(link: &Value, items: &[Value], completed: bool, error: Option
             )
         })
         .collect();
-    let total = super::sum_amounts(items.iter().map(|i| int_field(i, "amount_subtotal")));
+    let total = sum_amounts(items.iter().map(|i| int_field(i, "amount_subtotal")));
     let active = link.get("active").and_then(Value::as_bool) == Some(true);
     let body = if completed {
         let message = link
@@ -721,7 +720,7 @@ mod tests {
             "payment_intent_data": {"description": "D", "metadata": {"k": "v"}}});
         let price =
             json!({"id": "price_1", "currency": "usd", "unit_amount": 500, "type": "one_time"});
-        let items = vec![checkout::item_object(&price, 2, "Shirt", 0)];
+        let items = vec![item_object(&price, 2, "Shirt", 0)];
         let form = checkout_form(&link, &items, "http://127.0.0.1:1");
         let params = Params::parse(&[form.as_bytes()]).unwrap();
         assert_eq!(params.non_empty(&["mode"]).unwrap(), Some("payment"));

@@ -17,30 +17,36 @@
 
 use std::collections::HashSet;
 
-use chrono::{Months, TimeZone, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult, ErrorType};
-use crate::fixtures::fixture;
 use crate::form::{Params, param_name};
 use crate::ids;
+use crate::json::{int_field, metadata_of, opt_str, set, set_in, str_field};
+use crate::list::list_object;
 use crate::list::{ListParams, created_filter};
-use crate::store::{Record, Store, kinds};
-
-use super::invoices::{self, LineSpec, NewInvoice};
-use super::payment_intents;
-use super::payment_methods::{self, PmRef};
-use super::prices::{self, PriceData, ProductRef, Recurrence};
-use super::{
-    Ctx, coupons, customers, int_field, merge_metadata, metadata_of, one_of, opt_str, set, set_in,
-    str_field,
+use crate::money::{self, line_amount};
+use crate::objects::coupons;
+use crate::objects::customers;
+use crate::objects::invoices::draft::{NewInvoice, create_draft};
+use crate::objects::invoices::lines::{LineSpec, pending_items};
+use crate::objects::invoices::payment::{finalize, pay, payment_method_for};
+use crate::objects::invoices::record::{format_date, void_open_of_subscription};
+use crate::objects::payment_methods::{self, PmRef};
+use crate::objects::prices::{self, PriceData, ProductRef, Recurrence};
+use crate::objects::subscriptions::create::{
+    NewSubscription, create_stored, drop_used_once_discounts, predicted_decline,
 };
-
-/// How subscriptions are named in "No such ..." messages.
-pub const LABEL: &str = "subscription";
-
-/// How subscription items are named in "No such ..." messages.
-pub const ITEM_LABEL: &str = "subscription_item";
+use crate::objects::subscriptions::items::{
+    item_object, price_label, product_name, quantity_label,
+};
+use crate::objects::subscriptions::prorations::{add_proration, prorate};
+use crate::objects::subscriptions::record::{
+    ITEM_LABEL, LABEL, current_period, items_of, period_end, require,
+};
+use crate::params::{merge_metadata, non_negative, one_of, unsupported};
+use crate::resources::ctx::Ctx;
+use crate::store::{Store, kinds};
 
 /// Longest trial Stripe accepts (730 days).
 const MAX_TRIAL_DAYS: i64 = 730;
@@ -58,29 +64,6 @@ const LIST_STATUSES: &[&str] = &[
     "trialing",
     "unpaid",
 ];
-
-/// The subscription `id`, or `resource_missing` on `param`.
-pub fn require<'s>(store: &'s Store, id: &str, param: &str) -> ApiResult<&'s Record> {
-    store
-        .get_live(kinds::SUBSCRIPTION, id)
-        .ok_or_else(|| ApiError::resource_missing(LABEL, id, param))
-}
-
-/// The end of a billing period of `count` × `interval` starting at `start`.
-pub fn period_end(start: i64, interval: &str, count: i64) -> i64 {
-    let count = count.max(1);
-    let months = match interval {
-        "day" => return start + count * 86_400,
-        "week" => return start + count * 7 * 86_400,
-        "year" => count * 12,
-        _ => count,
-    };
-    Utc.timestamp_opt(start, 0)
-        .single()
-        .zip(u32::try_from(months).ok())
-        .and_then(|(t, m)| t.checked_add_months(Months::new(m)))
-        .map_or(start + months * 30 * 86_400, |t| t.timestamp())
-}
 
 /// A price named or described by a request, before anything is stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,7 +165,7 @@ fn read_price(
 }
 
 fn quantity(p: &Params, path: &[&str]) -> ApiResult<Option<i64>> {
-    super::non_negative(p, path)
+    non_negative(p, path)
 }
 
 /// A subscription line item as requested.
@@ -220,510 +203,6 @@ fn check_consistent(items: &[PriceShape]) -> ApiResult<()> {
         }
     }
     Ok(())
-}
-
-/// The product name of a price, for line descriptions.
-fn product_name(store: &Store, price: &Value) -> String {
-    let product = price
-        .get("product")
-        .and_then(super::id_of)
-        .unwrap_or_default();
-    store
-        .get(kinds::PRODUCT, product)
-        .and_then(|r| str_field(&r.object, "name").map(str::to_owned))
-        .unwrap_or_else(|| product.to_owned())
-}
-
-/// `$20.00 / month`, `$50.00 / every 3 months`.
-fn price_label(price: &Value) -> String {
-    let currency = str_field(price, "currency").unwrap_or("usd");
-    let amount = payment_intents::format_amount(prices::unit_amount(price), currency);
-    match prices::interval_of(price) {
-        Some((interval, 1)) => format!("{amount} / {interval}"),
-        Some((interval, count)) => format!("{amount} / every {count} {interval}s"),
-        None => amount,
-    }
-}
-
-/// A `plan` object mirroring a recurring price (subscription items still carry one).
-fn plan_of(price: &Value) -> Value {
-    let (interval, count) = prices::interval_of(price).unwrap_or_else(|| ("month".into(), 1));
-    let mut plan = fixture("plan");
-    for (key, value) in [
-        ("id", price.get("id").cloned().unwrap_or(Value::Null)),
-        ("object", json!("plan")),
-        (
-            "active",
-            price.get("active").cloned().unwrap_or(json!(true)),
-        ),
-        (
-            "amount",
-            price.get("unit_amount").cloned().unwrap_or(Value::Null),
-        ),
-        (
-            "amount_decimal",
-            price
-                .get("unit_amount_decimal")
-                .cloned()
-                .unwrap_or(Value::Null),
-        ),
-        ("billing_scheme", json!("per_unit")),
-        ("created", price.get("created").cloned().unwrap_or(json!(0))),
-        (
-            "currency",
-            price.get("currency").cloned().unwrap_or(Value::Null),
-        ),
-        ("interval", json!(interval)),
-        ("interval_count", json!(count)),
-        (
-            "livemode",
-            price.get("livemode").cloned().unwrap_or(json!(false)),
-        ),
-        (
-            "metadata",
-            price.get("metadata").cloned().unwrap_or_else(|| json!({})),
-        ),
-        ("meter", Value::Null),
-        (
-            "nickname",
-            price.get("nickname").cloned().unwrap_or(Value::Null),
-        ),
-        (
-            "product",
-            price.get("product").cloned().unwrap_or(Value::Null),
-        ),
-        ("tiers_mode", Value::Null),
-        ("transform_usage", Value::Null),
-        ("trial_period_days", Value::Null),
-        ("usage_type", json!("licensed")),
-    ] {
-        set(&mut plan, key, value);
-    }
-    plan
-}
-
-fn item_object(
-    id: &str,
-    subscription: &str,
-    price: &Value,
-    quantity: i64,
-    metadata: &Map<String, Value>,
-    period: (i64, i64),
-    now: i64,
-) -> Value {
-    let mut item = fixture("subscription_item");
-    for (key, value) in [
-        ("id", json!(id)),
-        ("object", json!("subscription_item")),
-        ("billing_thresholds", Value::Null),
-        ("created", json!(now)),
-        ("current_period_start", json!(period.0)),
-        ("current_period_end", json!(period.1)),
-        ("discounts", json!([])),
-        ("metadata", Value::Object(metadata.clone())),
-        ("plan", plan_of(price)),
-        ("price", price.clone()),
-        ("quantity", json!(quantity)),
-        ("subscription", json!(subscription)),
-        ("tax_rates", json!([])),
-    ] {
-        set(&mut item, key, value);
-    }
-    item
-}
-
-/// Everything a new subscription is made of (validated).
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewSubscription {
-    /// The customer.
-    pub customer: String,
-    /// `(price, quantity, metadata)` of each item; prices are stored recurring prices.
-    pub items: Vec<(Value, i64, Map<String, Value>)>,
-    /// `(price, quantity)` one-time charges on the first invoice.
-    pub add_invoice_items: Vec<(Value, i64)>,
-    /// End of the trial, if any.
-    pub trial_end: Option<i64>,
-    /// A stored payment method attached to the customer.
-    pub default_payment_method: Option<String>,
-    /// Coupon ids.
-    pub coupons: Vec<String>,
-    /// Metadata.
-    pub metadata: Map<String, Value>,
-    /// Description.
-    pub description: Option<String>,
-    /// Cancel at the end of the first period.
-    pub cancel_at_period_end: bool,
-    /// Cancel at this time.
-    pub cancel_at: Option<i64>,
-    /// `allow_incomplete`, `default_incomplete`, `error_if_incomplete`,
-    /// `pending_if_incomplete`.
-    pub payment_behavior: String,
-    /// `charge_automatically` or `send_invoice`.
-    pub collection_method: String,
-    /// For `send_invoice`.
-    pub days_until_due: Option<i64>,
-    /// The checkout session creating it (for its discounts).
-    pub checkout_session: Option<String>,
-}
-
-/// The amount the first invoice of `spec` will ask for (before the customer's balance).
-fn first_invoice_amount(store: &Store, spec: &NewSubscription, now: i64) -> i64 {
-    let recurring: i64 = if spec.trial_end.is_some() {
-        0
-    } else {
-        spec.items
-            .iter()
-            .map(|(price, qty, _)| super::line_amount(prices::unit_amount(price), *qty))
-            .fold(0, i64::saturating_add)
-    };
-    let one_time: i64 = spec
-        .add_invoice_items
-        .iter()
-        .map(|(price, qty)| super::line_amount(prices::unit_amount(price), *qty))
-        .fold(0, i64::saturating_add);
-    let mut total = recurring.saturating_add(one_time);
-    for coupon in &spec.coupons {
-        if let Ok(coupon) = coupons::require(store, coupon, "coupon", now) {
-            total -= coupons::discount_amount(&coupon, total);
-        }
-    }
-    total
-}
-
-/// The payment method a new subscription would be charged with.
-fn charge_method(store: &Store, spec: &NewSubscription) -> Option<String> {
-    spec.default_payment_method.clone().or_else(|| {
-        store
-            .get_live(kinds::CUSTOMER, &spec.customer)?
-            .object
-            .pointer("/invoice_settings/default_payment_method")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    })
-}
-
-/// The 402 a payment with `pm` would give, if it declines.
-pub fn predicted_decline(store: &Store, pm: &str) -> Option<ApiError> {
-    let decline = payment_methods::decline_of(store, pm)?;
-    Some(
-        ApiError::new(402, ErrorType::Card, decline.message)
-            .with_code(decline.code)
-            .with_decline_code(decline.decline_code),
-    )
-}
-
-/// Creates a subscription (validated by the caller) with its first invoice, charging it as
-/// `payment_behavior` says. Returns the subscription id.
-pub fn create_stored(store: &mut Store, now: i64, spec: &NewSubscription) -> ApiResult<String> {
-    let currency = spec
-        .items
-        .first()
-        .and_then(|(price, _, _)| str_field(price, "currency"))
-        .unwrap_or("usd")
-        .to_owned();
-    let amount = first_invoice_amount(store, spec, now);
-    let charging = spec.collection_method == "charge_automatically"
-        && spec.payment_behavior != "default_incomplete";
-    if spec.payment_behavior == "error_if_incomplete" && charging && amount > 0 {
-        match charge_method(store, spec) {
-            None => {
-                return Err(ApiError::invalid_request(
-                    "This customer has no attached payment source or default payment method. Please consider adding a default payment method.",
-                )
-                .with_code("resource_missing"));
-            }
-            Some(pm) => {
-                if let Some(error) = predicted_decline(store, &pm) {
-                    return Err(error);
-                }
-            }
-        }
-    }
-
-    let id = ids::long_id("sub");
-    let (interval, count) = spec
-        .items
-        .first()
-        .and_then(|(price, _, _)| prices::interval_of(price))
-        .unwrap_or_else(|| ("month".into(), 1));
-    let end = spec
-        .trial_end
-        .unwrap_or_else(|| period_end(now, &interval, count));
-    let mut items = Vec::new();
-    let mut lines = Vec::new();
-    for (price, qty, metadata) in &spec.items {
-        let si = ids::short_id("si");
-        items.push(item_object(
-            &si,
-            &id,
-            price,
-            *qty,
-            metadata,
-            (now, end),
-            now,
-        ));
-        let name = product_name(store, price);
-        lines.push(LineSpec {
-            amount: if spec.trial_end.is_some() {
-                0
-            } else {
-                super::line_amount(prices::unit_amount(price), *qty)
-            },
-            quantity: *qty,
-            description: if spec.trial_end.is_some() {
-                format!("Trial period for {name}")
-            } else {
-                format!("{qty} × {name} (at {})", price_label(price))
-            },
-            price: Some(price.clone()),
-            period: (now, end),
-            proration: false,
-            subscription: Some(id.clone()),
-            subscription_item: Some(si),
-            invoice_item: None,
-            discountable: true,
-        });
-    }
-    let discounts: Vec<String> = spec
-        .coupons
-        .iter()
-        .map(|coupon| {
-            coupons::apply(
-                store,
-                coupon,
-                coupons::Target {
-                    customer: Some(&spec.customer),
-                    subscription: Some(&id),
-                    checkout_session: spec.checkout_session.as_deref(),
-                    invoice: None,
-                },
-                now,
-            )
-        })
-        .collect();
-    let cancel_at = if spec.cancel_at_period_end {
-        Some(end)
-    } else {
-        spec.cancel_at
-    };
-    let mut sub = fixture(kinds::SUBSCRIPTION);
-    for (key, value) in [
-        ("id", json!(id)),
-        ("object", json!("subscription")),
-        ("application", Value::Null),
-        ("application_fee_percent", Value::Null),
-        (
-            "automatic_tax",
-            json!({"disabled_reason": null, "enabled": false, "liability": null}),
-        ),
-        ("billing_cycle_anchor", json!(spec.trial_end.unwrap_or(now))),
-        ("billing_cycle_anchor_config", Value::Null),
-        (
-            "billing_mode",
-            json!({"flexible": {"proration_discounts": "included"}, "type": "flexible", "updated_at": null}),
-        ),
-        ("billing_schedules", json!([])),
-        ("billing_thresholds", Value::Null),
-        ("cancel_at", cancel_at.map_or(Value::Null, |c| json!(c))),
-        ("cancel_at_period_end", json!(spec.cancel_at_period_end)),
-        ("canceled_at", Value::Null),
-        (
-            "cancellation_details",
-            json!({"comment": null, "feedback": null, "reason": null}),
-        ),
-        ("collection_method", json!(spec.collection_method)),
-        ("created", json!(now)),
-        ("currency", json!(currency)),
-        ("customer", json!(spec.customer)),
-        ("customer_account", Value::Null),
-        (
-            "days_until_due",
-            spec.days_until_due.map_or(Value::Null, |d| json!(d)),
-        ),
-        (
-            "default_payment_method",
-            opt_str(spec.default_payment_method.as_deref()),
-        ),
-        ("default_source", Value::Null),
-        ("default_tax_rates", json!([])),
-        ("description", opt_str(spec.description.as_deref())),
-        ("discounts", json!(discounts)),
-        ("ended_at", Value::Null),
-        (
-            "invoice_settings",
-            json!({"account_tax_ids": null, "custom_fields": null, "description": null, "footer": null, "issuer": {"type": "self"}}),
-        ),
-        (
-            "items",
-            json!({
-                "object": "list",
-                "data": items,
-                "has_more": false,
-                "total_count": spec.items.len(),
-                "url": format!("/v1/subscription_items?subscription={id}"),
-            }),
-        ),
-        ("latest_invoice", Value::Null),
-        ("livemode", json!(store.livemode)),
-        ("managed_payments", Value::Null),
-        ("metadata", Value::Object(spec.metadata.clone())),
-        ("next_pending_invoice_item_invoice", Value::Null),
-        ("on_behalf_of", Value::Null),
-        ("pause_collection", Value::Null),
-        (
-            "payment_settings",
-            json!({"payment_method_options": null, "payment_method_types": null, "save_default_payment_method": "off"}),
-        ),
-        ("pending_invoice_item_interval", Value::Null),
-        ("pending_setup_intent", Value::Null),
-        ("pending_update", Value::Null),
-        ("schedule", Value::Null),
-        ("start_date", json!(now)),
-        ("status", json!("incomplete")),
-        ("test_clock", Value::Null),
-        ("transfer_data", Value::Null),
-        (
-            "trial_end",
-            spec.trial_end.map_or(Value::Null, |t| json!(t)),
-        ),
-        (
-            "trial_settings",
-            json!({"end_behavior": {"missing_payment_method": "create_invoice"}}),
-        ),
-        (
-            "trial_start",
-            spec.trial_end.map_or(Value::Null, |_| json!(now)),
-        ),
-    ] {
-        set(&mut sub, key, value);
-    }
-    store.insert(kinds::SUBSCRIPTION, sub);
-
-    // One-time items join the first invoice as invoice items.
-    for (price, qty) in &spec.add_invoice_items {
-        let line = LineSpec {
-            amount: super::line_amount(prices::unit_amount(price), *qty),
-            quantity: *qty,
-            description: product_name(store, price),
-            price: Some(price.clone()),
-            period: (now, now),
-            proration: false,
-            subscription: Some(id.clone()),
-            subscription_item: None,
-            invoice_item: None,
-            discountable: true,
-        };
-        invoices::insert_item(store, now, &spec.customer, &currency, &line, None);
-    }
-    let invoice = invoices::create_draft(
-        store,
-        now,
-        &NewInvoice {
-            customer: spec.customer.clone(),
-            currency: currency.clone(),
-            subscription: Some(id.clone()),
-            billing_reason: "subscription_create".into(),
-            collection_method: spec.collection_method.clone(),
-            days_until_due: spec.days_until_due,
-            lines,
-            include_pending: true,
-            discounts: discounts.clone(),
-            period: (now, now),
-            description: None,
-            metadata: Map::new(),
-            default_payment_method: None,
-        },
-    );
-    invoices::finalize(store, now, &invoice);
-    drop_used_once_discounts(store, &id, &discounts);
-    if let Some(record) = store.get_live_mut(kinds::SUBSCRIPTION, &id) {
-        set(&mut record.object, "latest_invoice", json!(invoice));
-    }
-    if charging {
-        // A decline leaves the invoice open and the subscription incomplete.
-        let _ = invoices::pay(store, now, &invoice, None);
-    }
-    settle_new(store, now, &id, &invoice);
-    Ok(id)
-}
-
-/// Discounts from `once` coupons apply to one invoice only: they leave the subscription
-/// once that invoice exists.
-fn drop_used_once_discounts(store: &mut Store, subscription: &str, used: &[String]) {
-    let once: Vec<String> = used
-        .iter()
-        .filter(|di| {
-            coupons::coupon_of_discount(store, di)
-                .is_some_and(|c| str_field(&c, "duration") == Some("once"))
-        })
-        .cloned()
-        .collect();
-    if once.is_empty() {
-        return;
-    }
-    if let Some(record) = store.get_live_mut(kinds::SUBSCRIPTION, subscription) {
-        let remaining: Vec<Value> = record
-            .object
-            .get("discounts")
-            .and_then(Value::as_array)
-            .map(|d| {
-                d.iter()
-                    .filter(|v| !once.iter().any(|o| Some(o.as_str()) == v.as_str()))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        set(&mut record.object, "discounts", Value::Array(remaining));
-    }
-}
-
-/// The status of a new subscription once its first invoice is settled (or not).
-fn settle_new(store: &mut Store, now: i64, id: &str, invoice: &str) {
-    let invoice_status = store
-        .get(kinds::INVOICE, invoice)
-        .and_then(|r| str_field(&r.object, "status").map(str::to_owned));
-    let Some(record) = store.get_live_mut(kinds::SUBSCRIPTION, id) else {
-        return;
-    };
-    let o = &mut record.object;
-    if str_field(o, "status") != Some("incomplete") {
-        return;
-    }
-    let send_invoice = str_field(o, "collection_method") == Some("send_invoice");
-    if invoice_status.as_deref() == Some("paid") || send_invoice {
-        let trialing = o
-            .get("trial_end")
-            .and_then(Value::as_i64)
-            .is_some_and(|t| t > now);
-        set(
-            o,
-            "status",
-            json!(if trialing { "trialing" } else { "active" }),
-        );
-    }
-}
-
-/// Called when an invoice of the subscription is paid: an `incomplete`, `past_due` or
-/// `unpaid` subscription becomes `active` (or `trialing`).
-pub fn on_invoice_paid(store: &mut Store, now: i64, id: &str, _invoice: &str) {
-    let Some(record) = store.get_live_mut(kinds::SUBSCRIPTION, id) else {
-        return;
-    };
-    let o = &mut record.object;
-    if matches!(
-        str_field(o, "status"),
-        Some("incomplete" | "past_due" | "unpaid")
-    ) {
-        let trialing = o
-            .get("trial_end")
-            .and_then(Value::as_i64)
-            .is_some_and(|t| t > now);
-        set(
-            o,
-            "status",
-            json!(if trialing { "trialing" } else { "active" }),
-        );
-    }
 }
 
 /// Reads the trial of a create or update: `trial_end` (`now` or a timestamp) or
@@ -873,7 +352,7 @@ const PRORATION_BEHAVIORS: &[&str] = &["always_invoice", "create_prorations", "n
 /// `POST /v1/subscriptions`.
 pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let p = ctx.params;
-    super::unsupported(
+    unsupported(
         p,
         &[
             "customer_account",
@@ -933,7 +412,7 @@ pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         .first()
         .map(|(_, r)| r.price.currency().to_owned())
         .unwrap_or_default();
-    if let Some(wanted) = super::currency(p, &["currency"])?
+    if let Some(wanted) = money::currency(p, &["currency"])?
         && wanted != currency
     {
         return Err(ApiError::invalid_param(
@@ -1039,35 +518,6 @@ pub fn retrieve(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
     require(ctx.store, id, "id").map(|r| r.object.clone())
 }
 
-/// The items of a subscription object.
-fn items_of(sub: &Value) -> Vec<Value> {
-    sub.pointer("/items/data")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-}
-
-/// The current period (start, end) of a subscription (of its first item).
-fn current_period(sub: &Value) -> (i64, i64) {
-    let items = items_of(sub);
-    let first = items.first();
-    (
-        first.map_or(0, |i| int_field(i, "current_period_start")),
-        first.map_or(0, |i| int_field(i, "current_period_end")),
-    )
-}
-
-/// `round(amount × part / whole)` without overflow.
-fn prorate(amount: i64, part: i64, whole: i64) -> i64 {
-    if whole <= 0 {
-        return 0;
-    }
-    let magnitude = (i128::from(amount).abs() * i128::from(part) * 2 + i128::from(whole))
-        / (i128::from(whole) * 2);
-    let value = i64::try_from(magnitude).unwrap_or(0);
-    if amount < 0 { -value } else { value }
-}
-
 /// One item change of an update: the item before and after (price, quantity).
 struct Change {
     si: String,
@@ -1079,7 +529,7 @@ struct Change {
 pub fn update(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
     let p = ctx.params;
     let now = ctx.now;
-    super::unsupported(
+    unsupported(
         p,
         &[
             "pause_collection",
@@ -1271,7 +721,7 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
                 }
                 None
             }
-            _ => invoices::payment_method_for(
+            _ => payment_method_for(
                 ctx.store,
                 &json!({"customer": customer, "parent": {"subscription_details": {"subscription": id}}}),
             ),
@@ -1348,14 +798,10 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
     if !trialing_after && !matches!(status.as_str(), "incomplete") && proration_behavior != "none" {
         let whole = old_period_end - period_start;
         let left = (old_period_end - proration_date).clamp(0, whole.max(0));
-        let date = invoices::format_date(proration_date);
+        let date = format_date(proration_date);
         for change in &changes {
             if let Some((price, qty)) = &change.before {
-                let amount = -prorate(
-                    super::line_amount(prices::unit_amount(price), *qty),
-                    left,
-                    whole,
-                );
+                let amount = -prorate(line_amount(prices::unit_amount(price), *qty), left, whole);
                 if amount != 0 {
                     add_proration(
                         ctx.store,
@@ -1376,11 +822,7 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
                 }
             }
             if !resets_period && let Some((price, qty)) = &change.after {
-                let amount = prorate(
-                    super::line_amount(prices::unit_amount(price), *qty),
-                    left,
-                    whole,
-                );
+                let amount = prorate(line_amount(prices::unit_amount(price), *qty), left, whole);
                 if amount != 0 {
                     add_proration(
                         ctx.store,
@@ -1515,7 +957,7 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
                 .map(|(si, price, qty, _)| {
                     let name = product_name(ctx.store, price);
                     LineSpec {
-                        amount: super::line_amount(prices::unit_amount(price), *qty),
+                        amount: line_amount(prices::unit_amount(price), *qty),
                         quantity: *qty,
                         description: format!("{qty} × {name} (at {})", price_label(price)),
                         price: Some(price.clone()),
@@ -1551,7 +993,7 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
                 )
             })
             .unwrap_or_else(|| ("charge_automatically".into(), None));
-        let invoice = invoices::create_draft(
+        let invoice = create_draft(
             ctx.store,
             now,
             &NewInvoice {
@@ -1570,7 +1012,7 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
                 default_payment_method: None,
             },
         );
-        invoices::finalize(ctx.store, now, &invoice);
+        finalize(ctx.store, now, &invoice);
         drop_used_once_discounts(ctx.store, id, &discounts);
         if let Some(record) = ctx.store.get_live_mut(kinds::SUBSCRIPTION, id) {
             set(&mut record.object, "latest_invoice", json!(invoice));
@@ -1585,7 +1027,7 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
             && payment_behavior != "default_incomplete"
         {
             // A decline leaves the invoice open; the subscription is then past due.
-            let _ = invoices::pay(ctx.store, now, &invoice, None);
+            let _ = pay(ctx.store, now, &invoice, None);
             if open(ctx.store)
                 && let Some(record) = ctx.store.get_live_mut(kinds::SUBSCRIPTION, id)
             {
@@ -1594,47 +1036,6 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
         }
     }
     retrieve(ctx, id)
-}
-
-#[expect(
-    clippy::too_many_arguments,
-    reason = "mirrors the Stripe parameters one to one"
-)]
-fn add_proration(
-    store: &mut Store,
-    now: i64,
-    customer: &str,
-    currency: &str,
-    subscription: &str,
-    si: &str,
-    price: &Value,
-    quantity: i64,
-    amount: i64,
-    description: String,
-    period: (i64, i64),
-) {
-    let line = LineSpec {
-        amount,
-        quantity,
-        description,
-        price: Some(price.clone()),
-        period,
-        proration: true,
-        subscription: Some(subscription.to_owned()),
-        subscription_item: Some(si.to_owned()),
-        invoice_item: None,
-        discountable: false,
-    };
-    invoices::insert_item(store, now, customer, currency, &line, None);
-}
-
-fn quantity_label(store: &Store, price: &Value, qty: i64) -> String {
-    let name = product_name(store, price);
-    if qty == 1 {
-        name
-    } else {
-        format!("{qty} × {name}")
-    }
 }
 
 fn read_feedback(p: &Params) -> ApiResult<Option<Option<&str>>> {
@@ -1682,21 +1083,17 @@ pub fn cancel(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
     let currency = str_field(&current, "currency").unwrap_or("usd").to_owned();
 
     if status == "incomplete" {
-        invoices::void_open_of_subscription(ctx.store, now, id);
+        void_open_of_subscription(ctx.store, now, id);
     }
     if prorate_now && matches!(status.as_str(), "active" | "past_due") {
         let (start, end) = current_period(&current);
         let whole = end - start;
         let left = (end - now).clamp(0, whole.max(0));
-        let date = invoices::format_date(now);
+        let date = format_date(now);
         for item in items_of(&current) {
             let price = item.get("price").cloned().unwrap_or_default();
             let qty = int_field(&item, "quantity");
-            let amount = -prorate(
-                super::line_amount(prices::unit_amount(&price), qty),
-                left,
-                whole,
-            );
+            let amount = -prorate(line_amount(prices::unit_amount(&price), qty), left, whole);
             if amount != 0 {
                 let label = quantity_label(ctx.store, &price, qty);
                 add_proration(
@@ -1715,8 +1112,8 @@ pub fn cancel(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
             }
         }
     }
-    if invoice_now && !invoices::pending_items(ctx.store, &customer, Some(id)).is_empty() {
-        let invoice = invoices::create_draft(
+    if invoice_now && !pending_items(ctx.store, &customer, Some(id)).is_empty() {
+        let invoice = create_draft(
             ctx.store,
             now,
             &NewInvoice {
@@ -1737,8 +1134,8 @@ pub fn cancel(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
                 default_payment_method: None,
             },
         );
-        invoices::finalize(ctx.store, now, &invoice);
-        let _ = invoices::pay(ctx.store, now, &invoice, None);
+        finalize(ctx.store, now, &invoice);
+        let _ = pay(ctx.store, now, &invoice, None);
         if let Some(record) = ctx.store.get_live_mut(kinds::SUBSCRIPTION, id) {
             set(&mut record.object, "latest_invoice", json!(invoice));
         }
@@ -1763,32 +1160,6 @@ pub fn cancel(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
         set_in(o, &["cancellation_details", "feedback"], opt_str(feedback));
     }
     Ok(record.object.clone())
-}
-
-/// Cancels every subscription of a customer now (as deleting the customer does).
-pub fn cancel_all_of_customer(store: &mut Store, now: i64, customer: &str) {
-    let ids = store.ids_where(kinds::SUBSCRIPTION, |r| {
-        str_field(&r.object, "customer") == Some(customer)
-            && !matches!(
-                str_field(&r.object, "status"),
-                Some("canceled" | "incomplete_expired")
-            )
-    });
-    for id in ids {
-        invoices::void_open_of_subscription(store, now, &id);
-        if let Some(record) = store.get_live_mut(kinds::SUBSCRIPTION, &id) {
-            let o = &mut record.object;
-            set(o, "status", json!("canceled"));
-            set(o, "canceled_at", json!(now));
-            set(o, "ended_at", json!(now));
-            set(o, "cancel_at_period_end", json!(false));
-            set_in(
-                o,
-                &["cancellation_details", "reason"],
-                json!("cancellation_requested"),
-            );
-        }
-    }
 }
 
 /// `GET /v1/subscriptions` with `customer`, `price`, `status` (default: all but
@@ -1852,7 +1223,7 @@ pub fn list_items(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     };
     let rest: Vec<Value> = items.into_iter().skip(start).collect();
     let has_more = rest.len() > limit;
-    Ok(crate::list::list_object(
+    Ok(list_object(
         "/v1/subscription_items",
         rest.into_iter().take(limit).collect(),
         has_more,
@@ -1866,37 +1237,4 @@ pub fn retrieve_item(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
         .flat_map(|r| items_of(&r.object))
         .find(|i| str_field(i, "id") == Some(id))
         .ok_or_else(|| ApiError::resource_missing(ITEM_LABEL, id, "id"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn periods() {
-        // 2025-01-31 00:00:00 UTC
-        let start = 1_738_281_600;
-        assert_eq!(period_end(start, "day", 3), start + 3 * 86_400);
-        assert_eq!(period_end(start, "week", 2), start + 14 * 86_400);
-        // Month ends clamp: Jan 31 + 1 month = Feb 28.
-        assert_eq!(period_end(start, "month", 1), 1_740_700_800);
-        assert_eq!(period_end(start, "year", 1), 1_769_817_600);
-    }
-
-    #[test]
-    fn proration_rounding() {
-        assert_eq!(prorate(2000, 15, 30), 1000);
-        assert_eq!(prorate(1000, 1, 3), 333);
-        assert_eq!(prorate(1000, 2, 3), 667);
-        assert_eq!(prorate(1000, 5, 0), 0);
-        assert_eq!(prorate(-1000, 1, 2), -500);
-    }
-
-    #[test]
-    fn labels() {
-        let price = json!({"currency": "usd", "unit_amount": 2000, "recurring": {"interval": "month", "interval_count": 1}});
-        assert_eq!(price_label(&price), "$20.00 / month");
-        let price = json!({"currency": "usd", "unit_amount": 5000, "recurring": {"interval": "month", "interval_count": 3}});
-        assert_eq!(price_label(&price), "$50.00 / every 3 months");
-    }
 }

@@ -18,11 +18,12 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::error::ApiError;
-use crate::events::{self, Origin};
+use crate::events::record::{Origin, commit};
 use crate::fixtures::API_VERSION;
 use crate::form::Params;
 use crate::idempotency::{self, KeyedRequest, Lookup};
-use crate::resources::{self, Ctx, billing_portal, checkout, payment_links};
+use crate::resources::ctx::Ctx;
+use crate::resources::{self, billing_portal, checkout, payment_links};
 use crate::state::{Emulator, KeyState};
 use crate::{ids, list, webhook_admin};
 
@@ -466,7 +467,7 @@ fn handle_api(emulator: &Emulator, state: &Arc<KeyState>, req: &ApiRequest<'_>) 
                         request_id: Some(req.request_id),
                         idempotency_key: req.idempotency_key,
                     };
-                    let dispatches = events::commit(&mut data, req.account, origin, now);
+                    let dispatches = commit(&mut data, req.account, origin, now);
                     // Queued (not sent) under the lock, so that deliveries follow the
                     // order the events were recorded in; the HTTP calls happen on the
                     // delivery runtime, which never holds this lock across them.
@@ -563,7 +564,7 @@ fn complete_checkout(
         let mut data = state.lock();
         let result = checkout::complete(data.store(account), now, session, &pm);
         // Automatic events (as the hosted page makes them): no request.
-        let dispatches = events::commit(&mut data, account, Origin::default(), now);
+        let dispatches = commit(&mut data, account, Origin::default(), now);
         emulator.deliveries.enqueue(state, dispatches, false);
         result
     };
@@ -681,7 +682,7 @@ fn payment_link_page(emulator: &Emulator, page: &LinkPage<'_>) -> HttpResponse {
         };
         let result = payment_links::start_checkout(&mut ctx, page.link);
         // Automatic events (as the hosted page makes them): no request.
-        let dispatches = events::commit(&mut data, &owner.account, Origin::default(), now);
+        let dispatches = commit(&mut data, &owner.account, Origin::default(), now);
         emulator.deliveries.enqueue(&state, dispatches, false);
         match result {
             Ok(url) => {

@@ -1,63 +1,13 @@
-//! Stripe events: what each change of an object announces, and the `evt_...` objects that
-//! record them.
-//!
-//! Resource handlers do not announce events themselves: the [`Store`] journals every object
-//! a request changes (its state before the first change, and after), and [`commit`] turns
-//! each change into the events Stripe sends for it ([`derive()`]), stores them as `evt_...`
-//! objects in the account's store (the newest [`MAX_EVENTS`] are kept) and returns the
-//! deliveries to make once the store lock is released.
-//!
-//! What each change announces (`data.object` is the object as `GET` answers it after the
-//! change; `data.previous_attributes` is on `*.updated` events only: the old values of the
-//! changed top-level fields):
-//! - customer, product, price, coupon: `.created`, `.updated`, `.deleted` (a deleted object
-//!   is announced as it was before, as Stripe does; a coupon's redemption count and a
-//!   customer's invoice sequence alone are not announced).
-//! - payment method: `payment_method.attached` / `.detached` when its `customer` changes,
-//!   `.updated` for other changes.
-//! - payment intent: `.created`, then by the status it reaches: `.succeeded`,
-//!   `.amount_capturable_updated` (manual capture), `.requires_action`, `.processing`,
-//!   `.canceled`; `.payment_failed` when a new `last_payment_error` appears.
-//! - charge: `.succeeded` / `.failed` / `.pending` when created; `.captured`, `.refunded`
-//!   (its `amount_refunded` grew), else `.updated`, on changes.
-//! - refund: `refund.created`; on changes (metadata) `refund.updated` and
-//!   `charge.refund.updated`. A refund announces `charge.refunded` (the charge, with its new
-//!   `amount_refunded`) before `refund.created`.
-//! - payment link: `payment_link.created`, `.updated`.
-//! - setup intent: `.created`, `.succeeded`, `.canceled`.
-//! - subscription: `customer.subscription.created`, `.updated`, `.deleted` (on reaching
-//!   `canceled` or `incomplete_expired`), `.paused` / `.resumed`.
-//! - invoice: `.created`, then by status: `.finalized` (left draft), `.paid` and
-//!   `.payment_succeeded`, `.voided`, `.marked_uncollectible`; `.payment_failed` when a
-//!   payment attempt left it open; `.updated` for other changes.
-//! - invoice item: `invoiceitem.created`, `.deleted`.
-//! - checkout session: `checkout.session.completed`, `.expired`.
-//!
-//! Order within a request: each creation when the object was created, every other event
-//! when its object last changed in the request (invoices are also announced as they pass
-//! through draft and finalization, with those states). So creating a subscription that is
-//! paid at once announces `customer.subscription.created`, `invoiceitem.created` (one-time
-//! items), `invoice.created` (draft), `payment_intent.created`, `invoice.finalized` (open),
-//! `charge.succeeded`, `payment_intent.succeeded`, `invoice.paid`,
-//! `invoice.payment_succeeded` (paid); if the card declines, `charge.failed`,
-//! `payment_intent.payment_failed`, `invoice.payment_failed` after `invoice.finalized`
-//! (and paying that invoice later: `charge.succeeded`, `payment_intent.succeeded`,
-//! `invoice.paid`, `invoice.payment_succeeded`, `customer.subscription.updated`). A
-//! customer created with a card announces `customer.created`, `payment_method.attached`.
-//! All events of a request share its `created` second and its `request.id`.
+//! What each change of an object announces: the event types, in order, with the object as
+//! `GET` answers it and, on `*.updated` events, the old values of the changed fields.
 
-use std::sync::Arc;
+use serde_json::{Map, Value};
 
-use serde_json::{Map, Value, json};
-
-use crate::fixtures::{API_VERSION, fixture};
-use crate::ids;
-use crate::resources::{coupons, invoices, str_field, webhook_endpoints};
-use crate::state::KeyData;
-use crate::store::{Change, Store, kinds};
-
-/// Events kept per account (Stripe keeps 30 days); older ones are forgotten.
-pub const MAX_EVENTS: usize = 10_000;
+use crate::events::types::EVENT_TYPES;
+use crate::json::str_field;
+use crate::objects::coupons;
+use crate::objects::invoices::record::strip_includable;
+use crate::store::{Change, kinds};
 
 /// One event a change announces.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,40 +20,6 @@ pub struct Derived {
     pub previous_attributes: Option<Value>,
 }
 
-/// The request an event comes from (`request` of the event).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Origin<'a> {
-    /// The `Request-Id` of the API request; `None` for automatic events (hosted pages,
-    /// test helpers).
-    pub request_id: Option<&'a str>,
-    /// Its `Idempotency-Key`.
-    pub idempotency_key: Option<&'a str>,
-}
-
-/// Where a webhook endpoint is kept: the account (`""` for the key's own) and its id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Target {
-    /// The account whose store holds the endpoint.
-    pub account: String,
-    /// The endpoint id (`we_...`).
-    pub endpoint: String,
-}
-
-/// An event to deliver to some endpoints.
-#[derive(Debug, Clone)]
-pub struct Dispatch {
-    /// The account whose store holds the event.
-    pub account: String,
-    /// The event id.
-    pub event_id: String,
-    /// The event type.
-    pub event_type: String,
-    /// The exact body to POST.
-    pub body: Arc<str>,
-    /// The endpoints to deliver to.
-    pub targets: Vec<Target>,
-}
-
 fn is_deleted(object: &Value) -> bool {
     object.get("deleted").and_then(Value::as_bool) == Some(true)
 }
@@ -113,7 +29,7 @@ fn present(kind: &str, object: &Value, now: i64) -> Value {
     match kind {
         kinds::INVOICE => {
             let mut invoice = object.clone();
-            invoices::strip_includable(&mut invoice, &[]);
+            strip_includable(&mut invoice, &[]);
             invoice
         }
         kinds::COUPON => coupons::current(object, now),
@@ -176,7 +92,7 @@ fn lifecycle_prefix(kind: &str) -> Option<&'static str> {
 
 /// An event type as a `'static` name (every name used here is a known event type).
 fn name(event_type: &str) -> &'static str {
-    crate::resources::event_types::EVENT_TYPES
+    EVENT_TYPES
         .iter()
         .copied()
         .find(|known| *known == event_type)
@@ -370,177 +286,10 @@ pub fn derive(change: &Change, now: i64) -> Vec<Derived> {
         .collect()
 }
 
-/// An event object, shaped from the fixture.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one argument per field of the event"
-)]
-pub fn event_object(
-    id: &str,
-    event_type: &str,
-    object: Value,
-    previous_attributes: Option<Value>,
-    created: i64,
-    livemode: bool,
-    account: &str,
-    origin: Origin<'_>,
-) -> Value {
-    let mut data = Map::new();
-    data.insert("object".into(), object);
-    if let Some(previous) = previous_attributes {
-        data.insert("previous_attributes".into(), previous);
-    }
-    let mut event = fixture(kinds::EVENT);
-    let Some(map) = event.as_object_mut() else {
-        return event;
-    };
-    if !account.is_empty() {
-        map.insert("account".into(), json!(account));
-    }
-    for (key, value) in [
-        ("id", json!(id)),
-        ("object", json!("event")),
-        ("api_version", json!(API_VERSION)),
-        ("created", json!(created)),
-        ("data", Value::Object(data)),
-        ("livemode", json!(livemode)),
-        ("pending_webhooks", json!(0)),
-        (
-            "request",
-            json!({"id": origin.request_id, "idempotency_key": origin.idempotency_key}),
-        ),
-        ("type", json!(event_type)),
-    ] {
-        map.insert(key.into(), value);
-    }
-    event
-}
-
-/// The endpoints an event of `event_type` in `account` goes to: the account's own endpoints
-/// and, for a connected account's event, the platform's Connect endpoints.
-pub fn targets(data: &mut KeyData, account: &str, event_type: &str) -> Vec<Target> {
-    let mut targets: Vec<Target> = Vec::new();
-    let own = webhook_endpoints::subscribers_of(data.store(account), event_type, false);
-    targets.extend(own.into_iter().map(|endpoint| Target {
-        account: account.to_owned(),
-        endpoint,
-    }));
-    if !account.is_empty()
-        && let Some(platform) = data.existing_store("")
-    {
-        let connect = webhook_endpoints::subscribers_of(platform, event_type, true);
-        targets.extend(connect.into_iter().map(|endpoint| Target {
-            account: String::new(),
-            endpoint,
-        }));
-    }
-    targets
-}
-
-fn target_json(target: &Target) -> Value {
-    json!({"account": target.account, "endpoint": target.endpoint})
-}
-
-/// Stores `event` (an event object) in `account`'s store, with `pending_webhooks` set to
-/// the number of endpoints it goes to, and returns its delivery (if any endpoint wants it).
-pub fn store_event(data: &mut KeyData, account: &str, mut event: Value) -> Option<Dispatch> {
-    let event_type = str_field(&event, "type").unwrap_or_default().to_owned();
-    let event_id = str_field(&event, "id").unwrap_or_default().to_owned();
-    let targets = targets(data, account, &event_type);
-    if let Some(map) = event.as_object_mut() {
-        map.insert("pending_webhooks".into(), json!(targets.len()));
-    }
-    let body = (!targets.is_empty()).then(|| Arc::<str>::from(event.to_string()));
-    let mut internal = Map::new();
-    internal.insert(
-        "pending".into(),
-        Value::Array(targets.iter().map(target_json).collect()),
-    );
-    let store = data.store(account);
-    store.insert_with(kinds::EVENT, event, internal);
-    store.trim_oldest(kinds::EVENT, MAX_EVENTS);
-    body.map(|body| Dispatch {
-        account: account.to_owned(),
-        event_id,
-        event_type,
-        body,
-        targets,
-    })
-}
-
-/// Turns the changes journaled in `account`'s store into stored events, and returns the
-/// deliveries to make (after releasing the lock).
-pub fn commit(data: &mut KeyData, account: &str, origin: Origin<'_>, now: i64) -> Vec<Dispatch> {
-    let store = data.store(account);
-    let changes = store.drain_changes();
-    if changes.is_empty() {
-        return Vec::new();
-    }
-    let livemode = store.livemode;
-    // Creations are announced when the object was created, everything else when the
-    // object last changed.
-    let mut derived: Vec<(u64, Derived)> = changes
-        .iter()
-        .flat_map(|c| {
-            derive(c, now).into_iter().map(|event| {
-                let at = if c.before.is_none() && event.event_type.ends_with(".created") {
-                    c.first
-                } else {
-                    c.last
-                };
-                (at, event)
-            })
-        })
-        .collect();
-    derived.sort_by_key(|(at, _)| *at);
-    let mut dispatches = Vec::new();
-    for (_, event) in derived {
-        let object = event_object(
-            &ids::long_id("evt"),
-            event.event_type,
-            event.object,
-            event.previous_attributes,
-            now,
-            livemode,
-            account,
-            origin,
-        );
-        dispatches.extend(store_event(data, account, object));
-    }
-    dispatches
-}
-
-/// Records that `target` answered a delivery of the event 2xx: it no longer counts in the
-/// event's `pending_webhooks`.
-pub fn mark_delivered(data: &mut KeyData, account: &str, event_id: &str, target: &Target) {
-    let Some(record) = data.store(account).get_mut(kinds::EVENT, event_id) else {
-        return;
-    };
-    let wanted = target_json(target);
-    let remaining = match record
-        .internal
-        .get_mut("pending")
-        .and_then(Value::as_array_mut)
-    {
-        Some(pending) => {
-            pending.retain(|t| *t != wanted);
-            pending.len()
-        }
-        None => 0,
-    };
-    if let Some(map) = record.object.as_object_mut() {
-        map.insert("pending_webhooks".into(), json!(remaining));
-    }
-}
-
-/// A stored event by id.
-pub fn stored_event(store: &Store, id: &str) -> Option<Value> {
-    store.get(kinds::EVENT, id).map(|r| r.object.clone())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn change(kind: &str, before: Option<Value>, after: Option<Value>) -> Change {
         Change {
@@ -807,32 +556,5 @@ mod tests {
             )
             .is_empty()
         );
-    }
-
-    #[test]
-    fn events_are_shaped_like_the_fixture() {
-        let event = event_object(
-            "evt_1",
-            "customer.updated",
-            json!({"id": "cus_1"}),
-            Some(json!({"email": null})),
-            5,
-            false,
-            "",
-            Origin {
-                request_id: Some("req_1"),
-                idempotency_key: None,
-            },
-        );
-        assert_eq!(event["object"], "event");
-        assert_eq!(event["api_version"], API_VERSION);
-        assert_eq!(event["created"], 5);
-        assert_eq!(event["data"]["object"]["id"], "cus_1");
-        assert_eq!(event["data"]["previous_attributes"]["email"], Value::Null);
-        assert_eq!(
-            event["request"],
-            json!({"id": "req_1", "idempotency_key": null})
-        );
-        assert!(event.get("account").is_none());
     }
 }
