@@ -14,7 +14,7 @@ use crate::objects::customers;
 use crate::resources::ctx::Ctx;
 use crate::state::PortalPage;
 use crate::store::kinds;
-use crate::text::{escape_html, is_url};
+use crate::text::is_url;
 
 /// Path prefix of hosted portal pages.
 pub const PAGE_PREFIX: &str = "/p/session/";
@@ -77,39 +77,4 @@ pub fn create_session(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         },
     );
     Ok(session)
-}
-
-/// The HTML of a hosted portal page.
-pub fn render_page(page: &PortalPage) -> String {
-    let back = match &page.return_url {
-        Some(url) => format!(
-            "<p><a id=\"return\" href=\"{0}\">Return to {0}</a></p>",
-            escape_html(url)
-        ),
-        None => String::new(),
-    };
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Billing portal (Stripe emulator)</title></head>\
-         <body><h1>Billing portal</h1><p>Stripe emulator stand-in for session <code>{}</code> of customer \
-         <code>{}</code>.</p>{back}</body></html>",
-        escape_html(&page.session),
-        escape_html(&page.customer)
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pages_escape() {
-        let page = PortalPage {
-            session: "bps_1".into(),
-            customer: "cus_<x>".into(),
-            return_url: Some("https://e.com/?a=1&b=\"2\"".into()),
-        };
-        let html = render_page(&page);
-        assert!(html.contains("cus_&lt;x&gt;"));
-        assert!(html.contains("a=1&amp;b=&quot;2&quot;"));
-    }
 }
