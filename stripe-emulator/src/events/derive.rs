@@ -1,10 +1,13 @@
 //! What each change of an object announces: the event types, in order, with the object as
 //! `GET` answers it and, on `*.updated` events, the old values of the changed fields.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use crate::events::transitions::{
+    Transition, changed_fields, charge_events, invoice_events, payment_intent_events,
+    payment_method_events, refund_events, setup_intent_events, status, subscription_events,
+};
 use crate::events::types::EVENT_TYPES;
-use crate::json::str_field;
 use crate::objects::coupons;
 use crate::objects::invoices::record::strip_includable;
 use crate::store::{Change, kinds};
@@ -35,37 +38,6 @@ fn present(kind: &str, object: &Value, now: i64) -> Value {
         kinds::COUPON => coupons::current(object, now),
         _ => object.clone(),
     }
-}
-
-/// The old values of the top-level fields that differ (absent ones as `null`), leaving out
-/// `ignored`.
-fn changed_fields(before: &Value, after: &Value, ignored: &[&str]) -> Map<String, Value> {
-    let empty = Map::new();
-    let old = before.as_object().unwrap_or(&empty);
-    let new = after.as_object().unwrap_or(&empty);
-    let mut changed = Map::new();
-    for (key, value) in old {
-        if !ignored.contains(&key.as_str()) && new.get(key) != Some(value) {
-            changed.insert(key.clone(), value.clone());
-        }
-    }
-    for key in new.keys() {
-        if !ignored.contains(&key.as_str()) && !old.contains_key(key) {
-            changed.insert(key.clone(), Value::Null);
-        }
-    }
-    changed
-}
-
-fn status(object: Option<&Value>) -> Option<&str> {
-    object.and_then(|o| str_field(o, "status"))
-}
-
-fn int(object: Option<&Value>, key: &str) -> i64 {
-    object
-        .and_then(|o| o.get(key))
-        .and_then(Value::as_i64)
-        .unwrap_or(0)
 }
 
 /// Fields whose change alone Stripe does not announce, per object type.
@@ -131,128 +103,20 @@ pub fn derive(change: &Change, now: i64) -> Vec<Derived> {
             _ => {}
         }
     } else if let Some(a) = a {
+        let transition = Transition {
+            before: b,
+            after: a,
+            created,
+            changed,
+        };
         match kind {
-            kinds::PAYMENT_METHOD => {
-                let old = b.and_then(|o| str_field(o, "customer"));
-                let new = str_field(a, "customer");
-                if old.is_some() && old != new {
-                    types.push("payment_method.detached");
-                }
-                if new.is_some() && old != new {
-                    types.push("payment_method.attached");
-                }
-                let others = b
-                    .is_some_and(|b| !changed_fields(b, a, &["customer"]).is_empty() && old == new);
-                if others {
-                    types.push("payment_method.updated");
-                }
-            }
-            kinds::PAYMENT_INTENT => {
-                if created {
-                    types.push("payment_intent.created");
-                }
-                let error = a.get("last_payment_error").filter(|e| !e.is_null());
-                if error.is_some() && error != b.and_then(|b| b.get("last_payment_error")) {
-                    types.push("payment_intent.payment_failed");
-                }
-                if status(Some(a)) != status(b) {
-                    match status(Some(a)) {
-                        Some("succeeded") => types.push("payment_intent.succeeded"),
-                        Some("requires_capture") => {
-                            types.push("payment_intent.amount_capturable_updated");
-                        }
-                        Some("requires_action") => types.push("payment_intent.requires_action"),
-                        Some("processing") => types.push("payment_intent.processing"),
-                        Some("canceled") => types.push("payment_intent.canceled"),
-                        _ => {}
-                    }
-                }
-            }
-            kinds::CHARGE => {
-                if created {
-                    match status(Some(a)) {
-                        Some("succeeded") => types.push("charge.succeeded"),
-                        Some("failed") => types.push("charge.failed"),
-                        Some("pending") => types.push("charge.pending"),
-                        _ => {}
-                    }
-                } else {
-                    let captured = |o: Option<&Value>| {
-                        o.and_then(|o| o.get("captured")).and_then(Value::as_bool) == Some(true)
-                    };
-                    if captured(Some(a)) && !captured(b) {
-                        types.push("charge.captured");
-                    } else if int(Some(a), "amount_refunded") > int(b, "amount_refunded") {
-                        types.push("charge.refunded");
-                    } else if changed {
-                        types.push("charge.updated");
-                    }
-                }
-            }
-            kinds::REFUND => {
-                if created {
-                    types.push("refund.created");
-                } else if changed {
-                    types.push("refund.updated");
-                    types.push("charge.refund.updated");
-                }
-            }
-            kinds::SETUP_INTENT => {
-                if created {
-                    types.push("setup_intent.created");
-                }
-                if status(Some(a)) != status(b) {
-                    match status(Some(a)) {
-                        Some("succeeded") => types.push("setup_intent.succeeded"),
-                        Some("canceled") => types.push("setup_intent.canceled"),
-                        Some("requires_action") => types.push("setup_intent.requires_action"),
-                        _ => {}
-                    }
-                }
-            }
-            kinds::SUBSCRIPTION => {
-                let (old, new) = (status(b), status(Some(a)));
-                let ended = |s: Option<&str>| matches!(s, Some("canceled" | "incomplete_expired"));
-                if created {
-                    types.push("customer.subscription.created");
-                } else if ended(new) && !ended(old) {
-                    types.push("customer.subscription.deleted");
-                } else if changed {
-                    if new == Some("paused") && old != new {
-                        types.push("customer.subscription.paused");
-                    } else if old == Some("paused") && old != new {
-                        types.push("customer.subscription.resumed");
-                    }
-                    types.push("customer.subscription.updated");
-                }
-            }
-            kinds::INVOICE => {
-                if created {
-                    types.push("invoice.created");
-                }
-                let old = if created { Some("draft") } else { status(b) };
-                let new = status(Some(a));
-                if old == Some("draft") && new != Some("draft") {
-                    types.push("invoice.finalized");
-                }
-                if old != new {
-                    match new {
-                        Some("paid") => {
-                            types.push("invoice.paid");
-                            types.push("invoice.payment_succeeded");
-                        }
-                        Some("void") => types.push("invoice.voided"),
-                        Some("uncollectible") => types.push("invoice.marked_uncollectible"),
-                        _ => {}
-                    }
-                }
-                if new == Some("open") && int(Some(a), "attempt_count") > int(b, "attempt_count") {
-                    types.push("invoice.payment_failed");
-                }
-                if types.is_empty() && changed {
-                    types.push("invoice.updated");
-                }
-            }
+            kinds::PAYMENT_METHOD => payment_method_events(transition, &mut types),
+            kinds::PAYMENT_INTENT => payment_intent_events(transition, &mut types),
+            kinds::CHARGE => charge_events(transition, &mut types),
+            kinds::REFUND => refund_events(transition, &mut types),
+            kinds::SETUP_INTENT => setup_intent_events(transition, &mut types),
+            kinds::SUBSCRIPTION => subscription_events(transition, &mut types),
+            kinds::INVOICE => invoice_events(transition, &mut types),
             kinds::INVOICE_ITEM if created => types.push("invoiceitem.created"),
             kinds::CHECKOUT_SESSION if status(Some(a)) != status(b) && !created => {
                 match status(Some(a)) {

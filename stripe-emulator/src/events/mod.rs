@@ -48,4 +48,5 @@
 
 pub mod derive;
 pub mod record;
+pub mod transitions;
 pub mod types;

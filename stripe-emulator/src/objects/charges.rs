@@ -24,91 +24,8 @@ pub fn new_object(
     let amount = int_field(intent, "amount");
     let succeeded = decline.is_none();
     let mut charge = fixture(kinds::CHARGE);
-    let card = pm.get("card").cloned().unwrap_or_else(|| json!({}));
-    let mut details = charge
-        .pointer("/payment_method_details/card")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
-    for (key, value) in [
-        (
-            "amount_authorized",
-            if succeeded {
-                json!(amount)
-            } else {
-                Value::Null
-            },
-        ),
-        (
-            "authorization_code",
-            if succeeded {
-                json!("123456")
-            } else {
-                Value::Null
-            },
-        ),
-        ("brand", card.get("brand").cloned().unwrap_or(Value::Null)),
-        ("checks", card.get("checks").cloned().unwrap_or(Value::Null)),
-        (
-            "country",
-            card.get("country").cloned().unwrap_or(Value::Null),
-        ),
-        (
-            "exp_month",
-            card.get("exp_month").cloned().unwrap_or(json!(12)),
-        ),
-        (
-            "exp_year",
-            card.get("exp_year").cloned().unwrap_or(json!(2030)),
-        ),
-        (
-            "fingerprint",
-            card.get("fingerprint").cloned().unwrap_or(Value::Null),
-        ),
-        (
-            "funding",
-            card.get("funding").cloned().unwrap_or(Value::Null),
-        ),
-        ("installments", Value::Null),
-        ("last4", card.get("last4").cloned().unwrap_or(Value::Null)),
-        ("mandate", Value::Null),
-        ("network", card.get("brand").cloned().unwrap_or(Value::Null)),
-        ("network_token", json!({"used": false})),
-        ("network_transaction_id", Value::Null),
-        (
-            "overcapture",
-            json!({"maximum_amount_capturable": amount, "status": "unavailable"}),
-        ),
-        ("regulated_status", json!("unregulated")),
-        ("three_d_secure", Value::Null),
-        ("wallet", Value::Null),
-        ("transaction_link_id", Value::Null),
-    ] {
-        set(&mut details, key, value);
-    }
-    let outcome = match decline {
-        None => json!({
-            "advice_code": null,
-            "network_advice_code": null,
-            "network_decline_code": null,
-            "network_status": "approved_by_network",
-            "reason": null,
-            "risk_level": "normal",
-            "risk_score": 32,
-            "seller_message": "Payment complete.",
-            "type": "authorized"
-        }),
-        Some(decline) => json!({
-            "advice_code": null,
-            "network_advice_code": null,
-            "network_decline_code": null,
-            "network_status": "declined_by_network",
-            "reason": decline.decline_code,
-            "risk_level": "normal",
-            "risk_score": 32,
-            "seller_message": "The bank did not return any further details with this decline.",
-            "type": "issuer_declined"
-        }),
-    };
+    let details = card_details(&charge, pm, amount, succeeded);
+    let outcome = outcome(decline);
     let billing_details = pm.get("billing_details").cloned().unwrap_or_else(
         || json!({"address": null, "email": null, "name": null, "phone": null, "tax_id": null}),
     );
@@ -224,4 +141,99 @@ pub fn new_object(
         map.remove("refunds");
     }
     charge
+}
+
+/// `payment_method_details.card` of a charge made with `pm` (the fixture's, with the
+/// card's values).
+fn card_details(charge: &Value, pm: &Value, amount: i64, succeeded: bool) -> Value {
+    let card = pm.get("card").cloned().unwrap_or_else(|| json!({}));
+    let mut details = charge
+        .pointer("/payment_method_details/card")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    for (key, value) in [
+        (
+            "amount_authorized",
+            if succeeded {
+                json!(amount)
+            } else {
+                Value::Null
+            },
+        ),
+        (
+            "authorization_code",
+            if succeeded {
+                json!("123456")
+            } else {
+                Value::Null
+            },
+        ),
+        ("brand", card.get("brand").cloned().unwrap_or(Value::Null)),
+        ("checks", card.get("checks").cloned().unwrap_or(Value::Null)),
+        (
+            "country",
+            card.get("country").cloned().unwrap_or(Value::Null),
+        ),
+        (
+            "exp_month",
+            card.get("exp_month").cloned().unwrap_or(json!(12)),
+        ),
+        (
+            "exp_year",
+            card.get("exp_year").cloned().unwrap_or(json!(2030)),
+        ),
+        (
+            "fingerprint",
+            card.get("fingerprint").cloned().unwrap_or(Value::Null),
+        ),
+        (
+            "funding",
+            card.get("funding").cloned().unwrap_or(Value::Null),
+        ),
+        ("installments", Value::Null),
+        ("last4", card.get("last4").cloned().unwrap_or(Value::Null)),
+        ("mandate", Value::Null),
+        ("network", card.get("brand").cloned().unwrap_or(Value::Null)),
+        ("network_token", json!({"used": false})),
+        ("network_transaction_id", Value::Null),
+        (
+            "overcapture",
+            json!({"maximum_amount_capturable": amount, "status": "unavailable"}),
+        ),
+        ("regulated_status", json!("unregulated")),
+        ("three_d_secure", Value::Null),
+        ("wallet", Value::Null),
+        ("transaction_link_id", Value::Null),
+    ] {
+        set(&mut details, key, value);
+    }
+    details
+}
+
+/// The `outcome` of a charge: authorized, or declined by the issuer.
+fn outcome(decline: Option<Decline>) -> Value {
+    match decline {
+        None => json!({
+            "advice_code": null,
+            "network_advice_code": null,
+            "network_decline_code": null,
+            "network_status": "approved_by_network",
+            "reason": null,
+            "risk_level": "normal",
+            "risk_score": 32,
+            "seller_message": "Payment complete.",
+            "type": "authorized"
+        }),
+        Some(decline) => json!({
+            "advice_code": null,
+            "network_advice_code": null,
+            "network_decline_code": null,
+            "network_status": "declined_by_network",
+            "reason": decline.decline_code,
+            "risk_level": "normal",
+            "risk_score": 32,
+            "seller_message": "The bank did not return any further details with this decline.",
+            "type": "issuer_declined"
+        }),
+    }
 }

@@ -1,16 +1,6 @@
-//! Invoices and invoice items.
-//!
-//! Subscriptions create invoices through [`create_draft`], [`finalize`] and [`pay`];
-//! `POST /v1/invoices` makes a draft of a customer's pending invoice items (the proration
-//! items `create_prorations` leaves). Totals: `subtotal` is the sum of the lines; each of
-//! the invoice's discounts takes its coupon's share of the discountable lines;
-//! `total = subtotal - discounts`; the customer's balance is applied on finalization
-//! (`amount_due = max(total + starting_balance, 0)`, a credit left over becomes the new
-//! balance, an amount below the currency's minimum charge is carried over). A finalized
-//! invoice with an amount due has a payment intent (see `payments`, and
-//! `confirmation_secret`, both returned only when expanded, as in Stripe); when that
-//! intent succeeds, however it is confirmed, the invoice is `paid` and its subscription
-//! is told (see [`mark_paid`]).
+//! Invoices and invoice items: create (a draft of a customer's pending items), retrieve,
+//! lines, finalize, pay, void, list; `GET /v1/invoiceitems`. How invoices are totalled,
+//! finalized and paid: see [`crate::objects::invoices`].
 
 use serde_json::{Map, Value, json};
 

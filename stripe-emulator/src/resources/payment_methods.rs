@@ -2,7 +2,8 @@
 //!
 //! A test token such as `pm_card_visa` names a card; using it (on attach, or as a customer's
 //! `payment_method`) creates a new `pm_...` object of type `card`, as Stripe does. Cards
-//! from the "declined" tokens attach fine and decline only when charged (see [`decline_of`]).
+//! from the "declined" tokens attach fine and decline only when charged (see
+//! [`decline_of`](crate::objects::payment_methods::decline_of)).
 
 use serde_json::{Value, json};
 

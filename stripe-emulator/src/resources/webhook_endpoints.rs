@@ -2,8 +2,8 @@
 //! update, delete, list; at most 16 per account, as in Stripe.
 //!
 //! The signing secrets are kept with each endpoint (internal, newest first, each with an
-//! optional expiry for rolled secrets) so that event delivery can sign with
-//! [`signing_secrets`] and pick endpoints with [`subscribers`].
+//! optional expiry for rolled secrets) so that event delivery can sign with them and pick
+//! endpoints (see [`crate::objects::webhook_endpoints`]).
 //!
 //! Events are recorded by [`crate::events`] and delivered by [`crate::delivery`]: each
 //! event goes to the enabled endpoints of its account whose `enabled_events` hold its type

@@ -3,8 +3,8 @@
 //!
 //! One catch-all handler ([`dispatch`]) routes every request itself, so that every answer,
 //! including unknown URLs and unreadable bodies, is Stripe-shaped JSON with a `Request-Id`:
-//! the hosted pages ([`crate::pages`]), the `/_emulator` test endpoints ([`admin`]) and the
-//! API ([`api`]).
+//! the hosted pages ([`crate::pages`]), the `/_emulator` test endpoints ([`admin`](mod@admin)) and
+//! the API ([`api`]).
 
 pub mod admin;
 pub mod api;

@@ -143,14 +143,7 @@ pub fn create_draft(store: &mut Store, now: i64, spec: &NewInvoice) -> String {
     let id = ids::long_id("in");
     let mut lines = spec.lines.clone();
     if spec.include_pending {
-        for item in pending_items(store, &spec.customer, spec.subscription.as_deref()) {
-            if let Some(line) = line_from_item(store, &item) {
-                lines.push(line);
-            }
-            if let Some(record) = store.get_live_mut(kinds::INVOICE_ITEM, &item) {
-                set(&mut record.object, "invoice", json!(id));
-            }
-        }
+        lines.extend(take_pending_items(store, spec, &id));
     }
     let livemode = store.livemode;
     let line_objects: Vec<Value> = lines
@@ -161,7 +154,39 @@ pub fn create_draft(store: &mut Store, now: i64, spec: &NewInvoice) -> String {
         .get(kinds::CUSTOMER, &spec.customer)
         .map(|r| r.object.clone())
         .unwrap_or_else(|| json!({}));
-    let parent = match &spec.subscription {
+    let parent = parent_of(store, spec);
+    let mut invoice = draft_object(&id, spec, now, livemode, line_objects, &customer, parent);
+    if spec.collection_method == "send_invoice" {
+        let days = spec.days_until_due.unwrap_or(30);
+        set(&mut invoice, "due_date", json!(now + days * 86_400));
+    }
+    compute_totals(store, &mut invoice);
+    let mut internal = Map::new();
+    if let Some(sub) = &spec.subscription {
+        internal.insert("subscription".into(), json!(sub));
+    }
+    store.insert_with(kinds::INVOICE, invoice, internal);
+    id
+}
+
+/// Moves the customer's pending invoice items (of the invoice's subscription, or of none)
+/// onto invoice `id`; returns their lines.
+fn take_pending_items(store: &mut Store, spec: &NewInvoice, id: &str) -> Vec<LineSpec> {
+    let mut lines = Vec::new();
+    for item in pending_items(store, &spec.customer, spec.subscription.as_deref()) {
+        if let Some(line) = line_from_item(store, &item) {
+            lines.push(line);
+        }
+        if let Some(record) = store.get_live_mut(kinds::INVOICE_ITEM, &item) {
+            set(&mut record.object, "invoice", json!(id));
+        }
+    }
+    lines
+}
+
+/// The `parent` of an invoice: its subscription (with the subscription's metadata).
+fn parent_of(store: &Store, spec: &NewInvoice) -> Value {
+    match &spec.subscription {
         Some(sub) => {
             let metadata = store
                 .get(kinds::SUBSCRIPTION, sub)
@@ -173,7 +198,19 @@ pub fn create_draft(store: &mut Store, now: i64, spec: &NewInvoice) -> String {
             })
         }
         None => Value::Null,
-    };
+    }
+}
+
+/// A draft invoice object: its lines, the customer as it is now, no payment yet.
+fn draft_object(
+    id: &str,
+    spec: &NewInvoice,
+    now: i64,
+    livemode: bool,
+    line_objects: Vec<Value>,
+    customer: &Value,
+    parent: Value,
+) -> Value {
     let mut invoice = fixture(kinds::INVOICE);
     for (key, value) in [
         ("id", json!(id)),
@@ -293,15 +330,5 @@ pub fn create_draft(store: &mut Store, now: i64, spec: &NewInvoice) -> String {
     ] {
         set(&mut invoice, key, value);
     }
-    if spec.collection_method == "send_invoice" {
-        let days = spec.days_until_due.unwrap_or(30);
-        set(&mut invoice, "due_date", json!(now + days * 86_400));
-    }
-    compute_totals(store, &mut invoice);
-    let mut internal = Map::new();
-    if let Some(sub) = &spec.subscription {
-        internal.insert("subscription".into(), json!(sub));
-    }
-    store.insert_with(kinds::INVOICE, invoice, internal);
-    id
+    invoice
 }

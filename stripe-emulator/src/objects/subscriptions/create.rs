@@ -4,9 +4,8 @@
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult, ErrorType};
-use crate::fixtures::fixture;
 use crate::ids;
-use crate::json::{opt_str, set, str_field};
+use crate::json::{set, str_field};
 use crate::money::line_amount;
 use crate::objects::coupons;
 use crate::objects::invoices::draft::{NewInvoice, create_draft};
@@ -16,41 +15,8 @@ use crate::objects::payment_methods;
 use crate::objects::prices;
 use crate::objects::subscriptions::items::{item_object, price_label, product_name};
 use crate::objects::subscriptions::record::period_end;
+use crate::objects::subscriptions::spec::{NewSubscription, subscription_object};
 use crate::store::{Store, kinds};
-
-/// Everything a new subscription is made of (validated).
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewSubscription {
-    /// The customer.
-    pub customer: String,
-    /// `(price, quantity, metadata)` of each item; prices are stored recurring prices.
-    pub items: Vec<(Value, i64, Map<String, Value>)>,
-    /// `(price, quantity)` one-time charges on the first invoice.
-    pub add_invoice_items: Vec<(Value, i64)>,
-    /// End of the trial, if any.
-    pub trial_end: Option<i64>,
-    /// A stored payment method attached to the customer.
-    pub default_payment_method: Option<String>,
-    /// Coupon ids.
-    pub coupons: Vec<String>,
-    /// Metadata.
-    pub metadata: Map<String, Value>,
-    /// Description.
-    pub description: Option<String>,
-    /// Cancel at the end of the first period.
-    pub cancel_at_period_end: bool,
-    /// Cancel at this time.
-    pub cancel_at: Option<i64>,
-    /// `allow_incomplete`, `default_incomplete`, `error_if_incomplete`,
-    /// `pending_if_incomplete`.
-    pub payment_behavior: String,
-    /// `charge_automatically` or `send_invoice`.
-    pub collection_method: String,
-    /// For `send_invoice`.
-    pub days_until_due: Option<i64>,
-    /// The checkout session creating it (for its discounts).
-    pub checkout_session: Option<String>,
-}
 
 /// The amount the first invoice of `spec` will ask for (before the customer's balance).
 fn first_invoice_amount(store: &Store, spec: &NewSubscription, now: i64) -> i64 {
@@ -111,19 +77,7 @@ pub fn create_stored(store: &mut Store, now: i64, spec: &NewSubscription) -> Api
     let charging = spec.collection_method == "charge_automatically"
         && spec.payment_behavior != "default_incomplete";
     if spec.payment_behavior == "error_if_incomplete" && charging && amount > 0 {
-        match charge_method(store, spec) {
-            None => {
-                return Err(ApiError::invalid_request(
-                    "This customer has no attached payment source or default payment method. Please consider adding a default payment method.",
-                )
-                .with_code("resource_missing"));
-            }
-            Some(pm) => {
-                if let Some(error) = predicted_decline(store, &pm) {
-                    return Err(error);
-                }
-            }
-        }
+        check_chargeable(store, spec)?;
     }
 
     let id = ids::long_id("sub");
@@ -135,19 +89,61 @@ pub fn create_stored(store: &mut Store, now: i64, spec: &NewSubscription) -> Api
     let end = spec
         .trial_end
         .unwrap_or_else(|| period_end(now, &interval, count));
+    let (items, lines) = items_and_lines(store, now, spec, &id, end);
+    let discounts = apply_coupons(store, now, spec, &id);
+    let sub = subscription_object(
+        store.livemode,
+        now,
+        spec,
+        &id,
+        &currency,
+        end,
+        items,
+        &discounts,
+    );
+    store.insert(kinds::SUBSCRIPTION, sub);
+    add_invoice_items(store, now, spec, &id, &currency);
+    let invoice = bill_first_invoice(store, now, spec, &id, &currency, lines, &discounts);
+    if charging {
+        // A decline leaves the invoice open and the subscription incomplete.
+        let _ = pay(store, now, &invoice, None);
+    }
+    settle_new(store, now, &id, &invoice);
+    Ok(id)
+}
+
+/// With `payment_behavior=error_if_incomplete`: the error the first charge would end in
+/// (no payment method, or a card that declines), before anything is made.
+fn check_chargeable(store: &Store, spec: &NewSubscription) -> ApiResult<()> {
+    match charge_method(store, spec) {
+        None => {
+            return Err(ApiError::invalid_request(
+                "This customer has no attached payment source or default payment method. Please consider adding a default payment method.",
+            )
+            .with_code("resource_missing"));
+        }
+        Some(pm) => {
+            if let Some(error) = predicted_decline(store, &pm) {
+                return Err(error);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The item objects of a new subscription, and the lines of its first invoice.
+fn items_and_lines(
+    store: &Store,
+    now: i64,
+    spec: &NewSubscription,
+    id: &str,
+    end: i64,
+) -> (Vec<Value>, Vec<LineSpec>) {
     let mut items = Vec::new();
     let mut lines = Vec::new();
     for (price, qty, metadata) in &spec.items {
         let si = ids::short_id("si");
-        items.push(item_object(
-            &si,
-            &id,
-            price,
-            *qty,
-            metadata,
-            (now, end),
-            now,
-        ));
+        items.push(item_object(&si, id, price, *qty, metadata, (now, end), now));
         let name = product_name(store, price);
         lines.push(LineSpec {
             amount: if spec.trial_end.is_some() {
@@ -164,14 +160,18 @@ pub fn create_stored(store: &mut Store, now: i64, spec: &NewSubscription) -> Api
             price: Some(price.clone()),
             period: (now, end),
             proration: false,
-            subscription: Some(id.clone()),
+            subscription: Some(id.to_owned()),
             subscription_item: Some(si),
             invoice_item: None,
             discountable: true,
         });
     }
-    let discounts: Vec<String> = spec
-        .coupons
+    (items, lines)
+}
+
+/// Applies the subscription's coupons (each a new discount); returns the discount ids.
+fn apply_coupons(store: &mut Store, now: i64, spec: &NewSubscription, id: &str) -> Vec<String> {
+    spec.coupons
         .iter()
         .map(|coupon| {
             coupons::apply(
@@ -179,113 +179,24 @@ pub fn create_stored(store: &mut Store, now: i64, spec: &NewSubscription) -> Api
                 coupon,
                 coupons::Target {
                     customer: Some(&spec.customer),
-                    subscription: Some(&id),
+                    subscription: Some(id),
                     checkout_session: spec.checkout_session.as_deref(),
                     invoice: None,
                 },
                 now,
             )
         })
-        .collect();
-    let cancel_at = if spec.cancel_at_period_end {
-        Some(end)
-    } else {
-        spec.cancel_at
-    };
-    let mut sub = fixture(kinds::SUBSCRIPTION);
-    for (key, value) in [
-        ("id", json!(id)),
-        ("object", json!("subscription")),
-        ("application", Value::Null),
-        ("application_fee_percent", Value::Null),
-        (
-            "automatic_tax",
-            json!({"disabled_reason": null, "enabled": false, "liability": null}),
-        ),
-        ("billing_cycle_anchor", json!(spec.trial_end.unwrap_or(now))),
-        ("billing_cycle_anchor_config", Value::Null),
-        (
-            "billing_mode",
-            json!({"flexible": {"proration_discounts": "included"}, "type": "flexible", "updated_at": null}),
-        ),
-        ("billing_schedules", json!([])),
-        ("billing_thresholds", Value::Null),
-        ("cancel_at", cancel_at.map_or(Value::Null, |c| json!(c))),
-        ("cancel_at_period_end", json!(spec.cancel_at_period_end)),
-        ("canceled_at", Value::Null),
-        (
-            "cancellation_details",
-            json!({"comment": null, "feedback": null, "reason": null}),
-        ),
-        ("collection_method", json!(spec.collection_method)),
-        ("created", json!(now)),
-        ("currency", json!(currency)),
-        ("customer", json!(spec.customer)),
-        ("customer_account", Value::Null),
-        (
-            "days_until_due",
-            spec.days_until_due.map_or(Value::Null, |d| json!(d)),
-        ),
-        (
-            "default_payment_method",
-            opt_str(spec.default_payment_method.as_deref()),
-        ),
-        ("default_source", Value::Null),
-        ("default_tax_rates", json!([])),
-        ("description", opt_str(spec.description.as_deref())),
-        ("discounts", json!(discounts)),
-        ("ended_at", Value::Null),
-        (
-            "invoice_settings",
-            json!({"account_tax_ids": null, "custom_fields": null, "description": null, "footer": null, "issuer": {"type": "self"}}),
-        ),
-        (
-            "items",
-            json!({
-                "object": "list",
-                "data": items,
-                "has_more": false,
-                "total_count": spec.items.len(),
-                "url": format!("/v1/subscription_items?subscription={id}"),
-            }),
-        ),
-        ("latest_invoice", Value::Null),
-        ("livemode", json!(store.livemode)),
-        ("managed_payments", Value::Null),
-        ("metadata", Value::Object(spec.metadata.clone())),
-        ("next_pending_invoice_item_invoice", Value::Null),
-        ("on_behalf_of", Value::Null),
-        ("pause_collection", Value::Null),
-        (
-            "payment_settings",
-            json!({"payment_method_options": null, "payment_method_types": null, "save_default_payment_method": "off"}),
-        ),
-        ("pending_invoice_item_interval", Value::Null),
-        ("pending_setup_intent", Value::Null),
-        ("pending_update", Value::Null),
-        ("schedule", Value::Null),
-        ("start_date", json!(now)),
-        ("status", json!("incomplete")),
-        ("test_clock", Value::Null),
-        ("transfer_data", Value::Null),
-        (
-            "trial_end",
-            spec.trial_end.map_or(Value::Null, |t| json!(t)),
-        ),
-        (
-            "trial_settings",
-            json!({"end_behavior": {"missing_payment_method": "create_invoice"}}),
-        ),
-        (
-            "trial_start",
-            spec.trial_end.map_or(Value::Null, |_| json!(now)),
-        ),
-    ] {
-        set(&mut sub, key, value);
-    }
-    store.insert(kinds::SUBSCRIPTION, sub);
+        .collect()
+}
 
-    // One-time items join the first invoice as invoice items.
+/// One-time items join the first invoice as invoice items.
+fn add_invoice_items(
+    store: &mut Store,
+    now: i64,
+    spec: &NewSubscription,
+    id: &str,
+    currency: &str,
+) {
     for (price, qty) in &spec.add_invoice_items {
         let line = LineSpec {
             amount: line_amount(prices::unit_amount(price), *qty),
@@ -294,26 +205,39 @@ pub fn create_stored(store: &mut Store, now: i64, spec: &NewSubscription) -> Api
             price: Some(price.clone()),
             period: (now, now),
             proration: false,
-            subscription: Some(id.clone()),
+            subscription: Some(id.to_owned()),
             subscription_item: None,
             invoice_item: None,
             discountable: true,
         };
-        insert_item(store, now, &spec.customer, &currency, &line, None);
+        insert_item(store, now, &spec.customer, currency, &line, None);
     }
+}
+
+/// The first invoice (`subscription_create`): drafted with the pending items, finalized,
+/// and set as the subscription's `latest_invoice`. Returns its id.
+fn bill_first_invoice(
+    store: &mut Store,
+    now: i64,
+    spec: &NewSubscription,
+    id: &str,
+    currency: &str,
+    lines: Vec<LineSpec>,
+    discounts: &[String],
+) -> String {
     let invoice = create_draft(
         store,
         now,
         &NewInvoice {
             customer: spec.customer.clone(),
-            currency: currency.clone(),
-            subscription: Some(id.clone()),
+            currency: currency.to_owned(),
+            subscription: Some(id.to_owned()),
             billing_reason: "subscription_create".into(),
             collection_method: spec.collection_method.clone(),
             days_until_due: spec.days_until_due,
             lines,
             include_pending: true,
-            discounts: discounts.clone(),
+            discounts: discounts.to_vec(),
             period: (now, now),
             description: None,
             metadata: Map::new(),
@@ -321,16 +245,11 @@ pub fn create_stored(store: &mut Store, now: i64, spec: &NewSubscription) -> Api
         },
     );
     finalize(store, now, &invoice);
-    drop_used_once_discounts(store, &id, &discounts);
-    if let Some(record) = store.get_live_mut(kinds::SUBSCRIPTION, &id) {
+    drop_used_once_discounts(store, id, discounts);
+    if let Some(record) = store.get_live_mut(kinds::SUBSCRIPTION, id) {
         set(&mut record.object, "latest_invoice", json!(invoice));
     }
-    if charging {
-        // A decline leaves the invoice open and the subscription incomplete.
-        let _ = pay(store, now, &invoice, None);
-    }
-    settle_new(store, now, &id, &invoice);
-    Ok(id)
+    invoice
 }
 
 /// Discounts from `once` coupons apply to one invoice only: they leave the subscription

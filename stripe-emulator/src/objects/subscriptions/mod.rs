@@ -7,3 +7,4 @@ pub mod create;
 pub mod items;
 pub mod prorations;
 pub mod record;
+pub mod spec;

@@ -15,7 +15,8 @@ use crate::objects::payment_intents::{self, NewIntent};
 use crate::objects::payment_methods::{self, PmRef};
 use crate::objects::prices;
 use crate::objects::setup_intents;
-use crate::objects::subscriptions::create::{NewSubscription, create_stored};
+use crate::objects::subscriptions::create::create_stored;
+use crate::objects::subscriptions::spec::NewSubscription;
 use crate::resources::checkout::session::{
     expire_if_due, internal_map, internal_str, line_items, stored,
 };

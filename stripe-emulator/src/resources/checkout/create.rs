@@ -12,9 +12,8 @@ use crate::money::{line_amount, share_of};
 use crate::objects::coupons;
 use crate::objects::line_items::item_object;
 use crate::objects::prices;
-use crate::resources::checkout::create_request::{
-    Line, RequestedLine, SessionRequest, read_session,
-};
+use crate::resources::checkout::create_lines::{Line, RequestedLine};
+use crate::resources::checkout::create_request::{SessionRequest, read_session};
 use crate::resources::checkout::session::{PAGE_PREFIX, respond};
 use crate::resources::ctx::Ctx;
 use crate::state::CheckoutPage;

@@ -12,6 +12,7 @@
 
 pub mod complete;
 pub mod create;
+pub mod create_lines;
 pub mod create_request;
 pub mod session;
 

@@ -10,6 +10,7 @@ pub mod create;
 pub mod list;
 pub mod read;
 pub mod update;
+pub mod update_billing;
 pub mod update_request;
 
 pub use cancel::cancel;
