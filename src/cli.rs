@@ -69,11 +69,13 @@ enum Command {
         new_key: String,
     },
     /// Run the in-repo Stripe emulator (for tests and local development).
+    #[cfg(feature = "emulator")]
     StripeEmulator {
         #[arg(long, default_value_t = 12111)]
         port: u16,
     },
     /// Start the emulator and the service on SQLite, create a demo tenant, print how to call it.
+    #[cfg(feature = "emulator")]
     Demo {
         /// Port of the Stripe emulator (0 picks a free one).
         #[arg(long, default_value_t = 12111)]
@@ -237,9 +239,11 @@ pub async fn run() -> anyhow::Result<()> {
                     .await??;
             println!("{output}");
         }
+        #[cfg(feature = "emulator")]
         Command::StripeEmulator { port } => {
             stripe_emulator::run(&format!("127.0.0.1:{port}")).await?;
         }
+        #[cfg(feature = "emulator")]
         Command::Demo { emulator_port } => crate::demo::run(settings, emulator_port).await?,
     }
     Ok(())

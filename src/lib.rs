@@ -10,6 +10,7 @@ pub mod config;
 pub mod crypto;
 pub mod customers;
 pub mod db;
+#[cfg(feature = "emulator")]
 pub mod demo;
 pub mod domain;
 pub mod egress;

@@ -13,7 +13,7 @@
 //!   failing event never holds back the others (as with Stripe).
 //! - Retries: a non-2xx answer or a connection error is retried after
 //!   `retry_base_ms × 2^(n-1)` (capped at `retry_max_ms`) until `max_attempts` attempts
-//!   were made ([`DeliveryConfig`]: 1 s doubling up to 60 s, 8 attempts, 10 s timeout).
+//!   were made ([`DeliveryConfig`](crate::state::deliveries::DeliveryConfig): 1 s doubling up to 60 s, 8 attempts, 10 s timeout).
 //!   A deleted or disabled endpoint gets no further attempt.
 //! - Bookkeeping: a 2xx takes the endpoint off the event's `pending_webhooks`; every
 //!   attempt is recorded for `GET /_emulator/deliveries`.
@@ -23,9 +23,7 @@
 //! - Test controls per key: pause (events queue up), flush the queue now in the order
 //!   queued or reversed, redeliver an event, and the retry settings.
 
-use std::collections::{HashMap, VecDeque};
-use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -33,10 +31,14 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::events::{self, Dispatch, Target};
-use crate::resources::{str_field, webhook_endpoints};
-use crate::state::{KeyState, lock};
+use crate::events::record::mark_delivered;
+use crate::json::str_field;
+use crate::objects::webhook_endpoints;
+use crate::state::KeyState;
+use crate::state::deliveries::{Dispatch, Job, KeyDeliveryInner, Target};
+use crate::state::runtime::Deliverer;
 use crate::store::kinds;
+use crate::sync::lock;
 
 /// `User-Agent` of every delivery, as Stripe sends it.
 pub const USER_AGENT: &str = "Stripe/1.0 (+https://stripe.com/docs/webhooks)";
@@ -44,57 +46,8 @@ pub const USER_AGENT: &str = "Stripe/1.0 (+https://stripe.com/docs/webhooks)";
 /// `Content-Type` of every delivery.
 pub const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
-/// Attempts remembered per key for `GET /_emulator/deliveries` (oldest dropped first).
-pub const MAX_RECORDED_ATTEMPTS: usize = 10_000;
-
 /// How long an endpoint's worker waits for work before it ends.
 const WORKER_IDLE: Duration = Duration::from_secs(60);
-
-/// The retry settings of one key (`POST /_emulator/delivery/config`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeliveryConfig {
-    /// Wait before the first retry; each later retry waits twice as long.
-    pub retry_base_ms: u64,
-    /// Longest wait between two attempts.
-    pub retry_max_ms: u64,
-    /// Attempts per event and endpoint, the first included.
-    pub max_attempts: u32,
-    /// How long one attempt may take (connecting, sending, reading the answer).
-    pub timeout_ms: u64,
-}
-
-impl Default for DeliveryConfig {
-    fn default() -> Self {
-        DeliveryConfig {
-            retry_base_ms: 1_000,
-            retry_max_ms: 60_000,
-            max_attempts: 8,
-            timeout_ms: 10_000,
-        }
-    }
-}
-
-impl DeliveryConfig {
-    /// The wait after failed attempt `attempt` (1-based) before the next one.
-    pub fn delay_after(&self, attempt: u32) -> Duration {
-        let factor = 1u64 << attempt.saturating_sub(1).min(40);
-        Duration::from_millis(
-            self.retry_base_ms
-                .saturating_mul(factor)
-                .min(self.retry_max_ms),
-        )
-    }
-
-    /// The settings as JSON.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "retry_base_ms": self.retry_base_ms,
-            "retry_max_ms": self.retry_max_ms,
-            "max_attempts": self.max_attempts,
-            "timeout_ms": self.timeout_ms,
-        })
-    }
-}
 
 /// `Stripe-Signature` for `body` sent at `t`: `t=<t>` then one `v1=<hex>` per secret, in
 /// the order given (newest first).
@@ -113,152 +66,8 @@ pub fn signature_header(t: i64, body: &str, secrets: &[String]) -> String {
     header
 }
 
-/// One delivery of one event to one endpoint (its first attempt and retries).
-#[derive(Debug)]
-struct Job {
-    /// The account whose store holds the event.
-    event_account: String,
-    event_id: String,
-    event_type: String,
-    target: Target,
-    body: Arc<str>,
-    redelivery: bool,
-    /// The key's delivery generation when queued: `DELETE /_emulator/data` drops older
-    /// jobs.
-    generation: u64,
-    /// Told the record of the first attempt (for flush).
-    first_done: Option<oneshot::Sender<Value>>,
-}
-
-/// The delivery state of one key.
-#[derive(Debug, Default)]
-pub struct KeyDelivery {
-    inner: Mutex<KeyDeliveryInner>,
-}
-
-#[derive(Debug, Default)]
-struct KeyDeliveryInner {
-    config: DeliveryConfig,
-    paused: bool,
-    queued: Vec<Job>,
-    attempts: VecDeque<Value>,
-    workers: HashMap<Target, mpsc::UnboundedSender<Job>>,
-    generation: u64,
-}
-
-impl KeyDelivery {
-    /// The retry settings.
-    pub fn config(&self) -> DeliveryConfig {
-        lock(&self.inner).config
-    }
-
-    /// Changes the retry settings (for attempts scheduled from now on).
-    pub fn set_config(&self, config: DeliveryConfig) {
-        lock(&self.inner).config = config;
-    }
-
-    /// Whether deliveries are paused, and how many wait.
-    pub fn status(&self) -> (bool, usize) {
-        let inner = lock(&self.inner);
-        (inner.paused, inner.queued.len())
-    }
-
-    /// The recorded attempts, oldest first, optionally of one event and/or endpoint.
-    pub fn attempts(&self, event: Option<&str>, endpoint: Option<&str>) -> Vec<Value> {
-        lock(&self.inner)
-            .attempts
-            .iter()
-            .filter(|a| event.is_none_or(|e| str_field(a, "event") == Some(e)))
-            .filter(|a| endpoint.is_none_or(|e| str_field(a, "endpoint") == Some(e)))
-            .cloned()
-            .collect()
-    }
-
-    /// Forgets the recorded attempts.
-    pub fn clear_attempts(&self) {
-        lock(&self.inner).attempts.clear();
-    }
-
-    /// Forgets queued deliveries and recorded attempts, and drops the retries and queued
-    /// first attempts of earlier events (for `DELETE /_emulator/data`).
-    pub fn reset(&self) {
-        let mut inner = lock(&self.inner);
-        inner.queued.clear();
-        inner.attempts.clear();
-        inner.generation += 1;
-    }
-
-    fn generation(&self) -> u64 {
-        lock(&self.inner).generation
-    }
-
-    fn record(&self, attempt: Value) {
-        let mut inner = lock(&self.inner);
-        if inner.attempts.len() >= MAX_RECORDED_ATTEMPTS {
-            inner.attempts.pop_front();
-        }
-        inner.attempts.push_back(attempt);
-    }
-}
-
-/// What the runtime slot holds.
-#[derive(Debug, Default)]
-enum Runtime {
-    #[default]
-    NotStarted,
-    Running(tokio::runtime::Runtime, reqwest::Client),
-    Stopped,
-}
-
-/// Emulator-wide: the runtime deliveries run on, and its HTTP client.
-#[derive(Debug, Default)]
-pub struct Deliverer {
-    runtime: Mutex<Runtime>,
-}
-
 impl Deliverer {
-    /// Runs `make(client)` on the delivery runtime (started on first use); does nothing
-    /// once stopped.
-    fn spawn<F, Fut>(&self, make: F)
-    where
-        F: FnOnce(reqwest::Client) -> Fut,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let mut slot = lock(&self.runtime);
-        if matches!(*slot, Runtime::NotStarted) {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("stripe-emulator-webhooks")
-                .enable_all()
-                .build();
-            // Deliveries go to receivers on this machine: no proxy from the environment.
-            let client = reqwest::Client::builder().no_proxy().build();
-            match (runtime, client) {
-                (Ok(runtime), Ok(client)) => *slot = Runtime::Running(runtime, client),
-                (runtime, client) => {
-                    tracing::error!(
-                        runtime_error = ?runtime.err(),
-                        client_error = ?client.err(),
-                        "stripe emulator: webhook delivery cannot start"
-                    );
-                    *slot = Runtime::Stopped;
-                }
-            }
-        }
-        if let Runtime::Running(runtime, client) = &*slot {
-            runtime.spawn(make(client.clone()));
-        }
-    }
-
-    /// Stops every delivery (in flight, waiting to retry, queued) for good.
-    pub fn stop(&self) {
-        let previous = std::mem::replace(&mut *lock(&self.runtime), Runtime::Stopped);
-        if let Runtime::Running(runtime, _) = previous {
-            runtime.shutdown_background();
-        }
-    }
-
-    /// Delivers the events of `dispatches` (from [`events::commit`]) to their endpoints,
+    /// Delivers the events of `dispatches` (from [`commit`](crate::events::record::commit)) to their endpoints,
     /// or queues them while the key's deliveries are paused.
     pub fn enqueue(&self, state: &Arc<KeyState>, dispatches: Vec<Dispatch>, redelivery: bool) {
         if dispatches.is_empty() {
@@ -342,13 +151,6 @@ impl Deliverer {
             }));
         }
         results
-    }
-}
-
-impl Drop for Deliverer {
-    /// Never drops the runtime the blocking way (which panics in async code).
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
@@ -522,7 +324,7 @@ async fn attempt(
     delivery.record(record.clone());
     if succeeded {
         let mut data = state.lock();
-        events::mark_delivered(&mut data, &job.event_account, &job.event_id, &job.target);
+        mark_delivered(&mut data, &job.event_account, &job.event_id, &job.target);
     }
     (record, next)
 }
@@ -574,22 +376,5 @@ mod tests {
              v1=2a630fb62d83c712b7c3b6fc1dec6df3ef803228a2223a912c109f39e17c6983"
         );
         assert_eq!(signature_header(5, "x", &[]), "t=5");
-    }
-
-    #[test]
-    fn back_off_doubles_up_to_the_cap() {
-        let config = DeliveryConfig::default();
-        let waits: Vec<u64> = (1..=8)
-            .map(|n| u64::try_from(config.delay_after(n).as_millis()).unwrap())
-            .collect();
-        assert_eq!(
-            waits,
-            [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000]
-        );
-        let huge = DeliveryConfig {
-            retry_base_ms: u64::MAX,
-            ..config
-        };
-        assert_eq!(huge.delay_after(200), Duration::from_millis(60_000));
     }
 }

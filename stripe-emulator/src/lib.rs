@@ -22,6 +22,14 @@
 //! invoice items, checkout sessions, payment links (`/v1/payment_links`, with their line
 //! items), webhook endpoints, events.
 //!
+//! Layout, each layer using only those below it: the foundation ([`store`], [`form`],
+//! [`list`], [`json`], [`params`], [`money`], ...); [`state`] (per key: its accounts'
+//! stores, idempotency keys and webhook delivery state); [`objects`] (the Stripe objects and
+//! the rules that change them, shared by everything above); [`events`] (what each change
+//! announces) and [`delivery`] (sending webhooks); [`resources`] (one handler module per
+//! resource: it reads its request and calls [`objects`], never another handler); [`pages`]
+//! and [`webhook_admin`]; [`server`] (HTTP).
+//!
 //! Events and webhooks: every state change records the event Stripe sends for it
 //! (`customer.updated`, `invoice.paid`, ...; see [`events`] for the types and their order),
 //! listed by `GET /v1/events` and delivered to the key's webhook endpoints, signed as
@@ -32,7 +40,7 @@
 //! completes the session and redirects `303` to `success_url` with `{CHECKOUT_SESSION_ID}`
 //! filled in, or shows the decline with status 402) and `GET {base}/b/:id` (a payment
 //! link's `url`: items, total, a "Pay" button whose `POST` opens a checkout session for the
-//! link and redirects `303` to its page; see [`resources::payment_links`]).
+//! link and redirects `303` to its page); see [`pages`].
 //!
 //! Test-only endpoints (authenticated with the same key; they act on that key's state):
 //! - `DELETE /_emulator/data`: forget the key's objects, events, idempotency keys, request
@@ -46,7 +54,7 @@
 //! - `POST /_emulator/checkout/sessions/:id/complete` (JSON `{"payment_method": "..."}` or
 //!   the form `payment_method=...`; default `pm_card_visa`; honours `Stripe-Account`):
 //!   completes an open checkout session as the hosted page would and answers it (see
-//!   [`resources::checkout::complete`]); a declining card answers the 402 card error and
+//!   [`complete`](fn@resources::checkout::complete)); a declining card answers the 402 card error and
 //!   leaves the session open; a session that is not open is a 400.
 //! - Webhooks (see [`webhook_admin`]): `GET /_emulator/deliveries` (every delivery attempt),
 //!   `POST /_emulator/delivery {"paused": bool}`, `POST /_emulator/delivery/flush
@@ -61,13 +69,21 @@ pub mod events;
 pub mod expand;
 pub mod fixtures;
 pub mod form;
+pub mod http;
 pub mod idempotency;
 pub mod ids;
+pub mod json;
 pub mod list;
+pub mod money;
+pub mod objects;
+pub mod pages;
+pub mod params;
 pub mod resources;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod sync;
+pub mod text;
 pub mod webhook_admin;
 
 pub use fixtures::API_VERSION;

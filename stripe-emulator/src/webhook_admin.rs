@@ -20,11 +20,13 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult};
-use crate::events::{self, Dispatch, Origin, Target};
+use crate::events::record::{Origin, event_object, store_event, stored_event, targets};
+use crate::events::types as event_types;
 use crate::form::Params;
 use crate::ids;
 use crate::list::list_object;
-use crate::resources::{event_types, webhook_endpoints};
+use crate::objects::webhook_endpoints;
+use crate::state::deliveries::{Dispatch, Target};
 use crate::state::{Emulator, KeyState};
 use crate::store::kinds;
 
@@ -216,7 +218,7 @@ pub fn create_event(
             ));
         }
         let livemode = store.livemode;
-        let event = events::event_object(
+        let event = event_object(
             &id,
             event_type,
             object,
@@ -226,14 +228,14 @@ pub fn create_event(
             account,
             Origin::default(),
         );
-        let dispatch = events::store_event(&mut data, account, event);
+        let dispatch = store_event(&mut data, account, event);
         // Queued under the lock, like the API's events, to keep their order.
         if deliver {
             emulator
                 .deliveries
                 .enqueue(state, dispatch.into_iter().collect(), false);
         }
-        events::stored_event(data.store(account), &id).unwrap_or(Value::Null)
+        stored_event(data.store(account), &id).unwrap_or(Value::Null)
     };
     Ok(event)
 }
@@ -250,7 +252,7 @@ pub fn redeliver(
     let endpoint = optional_str(&body, "endpoint")?;
     let mut data = state.lock();
     let dispatch = {
-        let event = events::stored_event(data.store(account), id)
+        let event = stored_event(data.store(account), id)
             .ok_or_else(|| ApiError::resource_missing("event", id, "id").with_status(404))?;
         let event_type = event
             .get("type")
@@ -258,7 +260,7 @@ pub fn redeliver(
             .unwrap_or_default()
             .to_owned();
         let targets = match endpoint {
-            None => events::targets(&mut data, account, &event_type),
+            None => targets(&mut data, account, &event_type),
             Some(endpoint) => {
                 let own = data
                     .store(account)

@@ -9,27 +9,15 @@ use serde_json::{Value, json};
 use crate::error::{ApiError, ApiResult};
 use crate::fixtures::fixture;
 use crate::ids;
+use crate::json::{opt_str, set};
+use crate::objects::customers;
+use crate::resources::ctx::Ctx;
 use crate::state::PortalPage;
 use crate::store::kinds;
-
-use super::{Ctx, customers, opt_str, set};
+use crate::text::is_url;
 
 /// Path prefix of hosted portal pages.
 pub const PAGE_PREFIX: &str = "/p/session/";
-
-/// Whether `url` looks like an absolute http(s) URL with a host.
-pub fn is_url(url: &str) -> bool {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    match rest {
-        Some(rest) => {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            !host.is_empty() && !url.chars().any(char::is_whitespace)
-        }
-        None => false,
-    }
-}
 
 /// `POST /v1/billing_portal/sessions` with `customer` (required), `return_url`,
 /// `configuration`, `locale`, `on_behalf_of`.
@@ -89,64 +77,4 @@ pub fn create_session(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         },
     );
     Ok(session)
-}
-
-/// Escapes text for HTML.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-/// The HTML of a hosted portal page.
-pub fn render_page(page: &PortalPage) -> String {
-    let back = match &page.return_url {
-        Some(url) => format!(
-            "<p><a id=\"return\" href=\"{0}\">Return to {0}</a></p>",
-            escape_html(url)
-        ),
-        None => String::new(),
-    };
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Billing portal (Stripe emulator)</title></head>\
-         <body><h1>Billing portal</h1><p>Stripe emulator stand-in for session <code>{}</code> of customer \
-         <code>{}</code>.</p>{back}</body></html>",
-        escape_html(&page.session),
-        escape_html(&page.customer)
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls() {
-        assert!(is_url("https://example.com/account"));
-        assert!(is_url("http://localhost:3000"));
-        assert!(!is_url("example.com"));
-        assert!(!is_url("https://"));
-        assert!(!is_url("https://exa mple.com"));
-    }
-
-    #[test]
-    fn pages_escape() {
-        let page = PortalPage {
-            session: "bps_1".into(),
-            customer: "cus_<x>".into(),
-            return_url: Some("https://e.com/?a=1&b=\"2\"".into()),
-        };
-        let html = render_page(&page);
-        assert!(html.contains("cus_&lt;x&gt;"));
-        assert!(html.contains("a=1&amp;b=&quot;2&quot;"));
-    }
 }

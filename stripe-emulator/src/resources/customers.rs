@@ -11,22 +11,14 @@ use crate::error::{ApiError, ApiResult};
 use crate::fixtures::fixture;
 use crate::form::{Param, Params, param_name};
 use crate::ids;
+use crate::json::{metadata_of, opt_str, set, set_in};
 use crate::list::{ListParams, created_filter};
-use crate::store::{Record, Store, kinds};
-
-use super::payment_methods::{self, PmRef};
-use super::{Ctx, merge_metadata, metadata_of, opt_str, set, set_in};
-
-/// How customers are named in "No such ..." messages.
-pub const LABEL: &str = "customer";
-
-/// The live (not deleted) customer `id`, or `resource_missing` on `param` (404 when the id
-/// was in the URL, i.e. `param` is `id`).
-pub fn require_live<'s>(store: &'s Store, id: &str, param: &str) -> ApiResult<&'s Record> {
-    store
-        .get_live(kinds::CUSTOMER, id)
-        .ok_or_else(|| ApiError::resource_missing(LABEL, id, param))
-}
+use crate::objects::customers::{LABEL, new_object, require_live};
+use crate::objects::payment_methods::{self, PmRef};
+use crate::objects::subscriptions::record::cancel_all_of_customer;
+use crate::params::merge_metadata;
+use crate::resources::ctx::Ctx;
+use crate::store::{Store, kinds};
 
 /// The simple fields of create and update, as `Some(None)` = unset, `Some(Some(v))` = set.
 struct Fields<'p> {
@@ -129,51 +121,6 @@ fn apply_fields(object: &mut Value, fields: Fields<'_>) {
     }
 }
 
-/// A new customer object, shaped from the fixture, with Stripe's defaults.
-fn new_object(id: &str, now: i64, livemode: bool) -> Value {
-    let mut c = fixture(kinds::CUSTOMER);
-    for (key, value) in [
-        ("id", json!(id)),
-        ("object", json!("customer")),
-        ("created", json!(now)),
-        ("livemode", json!(livemode)),
-        ("address", Value::Null),
-        ("balance", json!(0)),
-        ("currency", Value::Null),
-        ("customer_account", Value::Null),
-        ("default_source", Value::Null),
-        ("delinquent", json!(false)),
-        ("description", Value::Null),
-        ("discount", Value::Null),
-        ("email", Value::Null),
-        ("invoice_prefix", json!(ids::invoice_prefix())),
-        (
-            "invoice_settings",
-            json!({"custom_fields": null, "default_payment_method": null, "footer": null, "rendering_options": null}),
-        ),
-        ("metadata", json!({})),
-        ("name", Value::Null),
-        ("next_invoice_sequence", json!(1)),
-        ("phone", Value::Null),
-        ("preferred_locales", json!([])),
-        ("shipping", Value::Null),
-        ("tax_exempt", json!("none")),
-        ("test_clock", Value::Null),
-    ] {
-        set(&mut c, key, value);
-    }
-    c
-}
-
-/// Stores a customer with just an email (as Checkout creates them) and returns its id.
-pub fn insert_minimal(store: &mut Store, now: i64, email: Option<&str>) -> String {
-    let id = ids::short_id("cus");
-    let mut object = new_object(&id, now, store.livemode);
-    set(&mut object, "email", opt_str(email));
-    store.insert(kinds::CUSTOMER, object);
-    id
-}
-
 /// `POST /v1/customers`.
 pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let p = ctx.params;
@@ -212,7 +159,7 @@ pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     ctx.store.insert(kinds::CUSTOMER, object);
 
     if let Some(pm) = pm {
-        let pm_id = payment_methods::attach_ref(ctx, &pm, &id);
+        let pm_id = payment_methods::attach_ref(ctx.store, ctx.now, &pm, &id);
         if let Some(record) = ctx.store.get_mut(kinds::CUSTOMER, &id) {
             set_in(
                 &mut record.object,
@@ -284,7 +231,7 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
 /// tombstone.
 pub fn delete(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
     require_live(ctx.store, id, "id")?;
-    super::subscriptions::cancel_all_of_customer(ctx.store, ctx.now, id);
+    cancel_all_of_customer(ctx.store, ctx.now, id);
     for pm in payment_methods::attached_to(ctx.store, id) {
         payment_methods::detach_stored(ctx.store, &pm, id);
     }
@@ -321,16 +268,5 @@ mod tests {
             let err = validate_email(bad).unwrap_err();
             assert_eq!(err.code.as_deref(), Some("email_invalid"), "{bad}");
         }
-    }
-
-    #[test]
-    fn new_customers_have_stripe_defaults() {
-        let c = new_object("cus_x", 5, false);
-        assert_eq!(c["id"], "cus_x");
-        assert_eq!(c["created"], 5);
-        assert!(c["discount"].is_null());
-        assert!(c["shipping"].is_null());
-        assert!(c["invoice_settings"]["default_payment_method"].is_null());
-        assert_eq!(c["tax_exempt"], "none");
     }
 }

@@ -5,10 +5,11 @@
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
+use crate::events::record::stored_event;
+use crate::json::str_field;
 use crate::list::{ListParams, created_filter};
+use crate::resources::ctx::Ctx;
 use crate::store::kinds;
-
-use super::{Ctx, str_field};
 
 /// How events are named in "No such ..." messages.
 pub const LABEL: &str = "event";
@@ -40,8 +41,7 @@ fn glob(pattern: &str, name: &str) -> bool {
 
 /// `GET /v1/events/:id`.
 pub fn retrieve(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
-    crate::events::stored_event(ctx.store, id)
-        .ok_or_else(|| ApiError::resource_missing(LABEL, id, "id"))
+    stored_event(ctx.store, id).ok_or_else(|| ApiError::resource_missing(LABEL, id, "id"))
 }
 
 /// `GET /v1/events`.

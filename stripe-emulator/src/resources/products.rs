@@ -9,67 +9,16 @@ use crate::error::{ApiError, ApiResult};
 use crate::fixtures::fixture;
 use crate::form::Params;
 use crate::ids;
+use crate::json::{metadata_of, opt_str, set, str_field};
 use crate::list::{ListParams, created_filter};
-use crate::store::{Record, Store, kinds};
-
-use super::prices;
-use super::{Ctx, merge_metadata, metadata_of, opt_str, set, str_field};
-
-/// How products are named in "No such ..." messages.
-pub const LABEL: &str = "product";
+use crate::objects::prices;
+use crate::objects::products::{LABEL, new_object, require_live};
+use crate::params::{merge_metadata, one_of};
+use crate::resources::ctx::Ctx;
+use crate::store::kinds;
 
 /// Stripe's limit on `images`.
 const MAX_IMAGES: usize = 8;
-
-/// The live product `id`, or `resource_missing` on `param`.
-pub fn require_live<'s>(store: &'s Store, id: &str, param: &str) -> ApiResult<&'s Record> {
-    store
-        .get_live(kinds::PRODUCT, id)
-        .ok_or_else(|| ApiError::resource_missing(LABEL, id, param))
-}
-
-/// A new product object with Stripe's defaults.
-pub fn new_object(id: &str, name: &str, now: i64, livemode: bool) -> Value {
-    let mut product = fixture(kinds::PRODUCT);
-    for (key, value) in [
-        ("id", json!(id)),
-        ("object", json!("product")),
-        ("active", json!(true)),
-        ("created", json!(now)),
-        ("updated", json!(now)),
-        ("default_price", Value::Null),
-        ("description", Value::Null),
-        ("images", json!([])),
-        ("livemode", json!(livemode)),
-        ("marketing_features", json!([])),
-        ("metadata", json!({})),
-        ("name", json!(name)),
-        ("package_dimensions", Value::Null),
-        ("shippable", Value::Null),
-        ("statement_descriptor", Value::Null),
-        ("tax_code", Value::Null),
-        ("unit_label", Value::Null),
-        ("url", Value::Null),
-        ("type", json!("service")),
-    ] {
-        set(&mut product, key, value);
-    }
-    product
-}
-
-/// Stores a product made only from a name (as `product_data[name]` does), returning its id.
-pub fn insert_named(
-    store: &mut Store,
-    now: i64,
-    name: &str,
-    metadata: Map<String, Value>,
-) -> String {
-    let id = ids::short_id("prod");
-    let mut product = new_object(&id, name, now, store.livemode);
-    set(&mut product, "metadata", Value::Object(metadata));
-    store.insert(kinds::PRODUCT, product);
-    id
-}
 
 /// Fields shared by create and update.
 struct Fields<'p> {
@@ -167,7 +116,7 @@ pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let p = ctx.params;
     let name = p.required_string(&["name"])?;
     let fields = read_fields(p)?;
-    let type_ = super::one_of(p, &["type"], &["good", "service"])?.unwrap_or("service");
+    let type_ = one_of(p, &["type"], &["good", "service"])?.unwrap_or("service");
     let metadata = merge_metadata(&Map::new(), p.hash(&["metadata"])?)?;
     let id = match p.non_empty(&["id"])? {
         Some(id) => {
@@ -268,7 +217,7 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let active = p.boolean(&["active"])?;
     let shippable = p.boolean(&["shippable"])?;
     let ids = p.string_list(&["ids"])?;
-    let type_ = super::one_of(p, &["type"], &["good", "service"])?;
+    let type_ = one_of(p, &["type"], &["good", "service"])?;
     let url = p.non_empty(&["url"])?;
     let created = created_filter(p)?;
     let paging = ListParams::parse(p, ctx.store, kinds::PRODUCT, LABEL)?;

@@ -15,23 +15,20 @@ use crate::error::{ApiError, ApiResult};
 use crate::fixtures::fixture;
 use crate::form::Params;
 use crate::ids;
-use crate::list::{ListParams, created_filter, list_object};
+use crate::json::{int_field, metadata_of, opt_str, set, str_field};
+use crate::list::{ListParams, created_filter};
+use crate::money::{self, format_amount};
+use crate::objects::charges;
+use crate::objects::payment_intents;
+use crate::params::{merge_metadata, one_of, unsupported};
+use crate::resources::ctx::Ctx;
 use crate::store::{Store, kinds};
-
-use super::payment_intents::format_amount;
-use super::{
-    Ctx, charges, int_field, merge_metadata, metadata_of, one_of, opt_str, payment_intents, set,
-    str_field,
-};
 
 /// How refunds are named in "No such ..." messages.
 pub const LABEL: &str = "refund";
 
 /// The reasons a client may give.
 const REASONS: &[&str] = &["duplicate", "fraudulent", "requested_by_customer"];
-
-/// How many refunds a charge shows in its expanded `refunds` list.
-const EMBEDDED_REFUNDS: usize = 10;
 
 fn stored(store: &Store, id: &str) -> ApiResult<Value> {
     store
@@ -203,11 +200,11 @@ fn new_object(
 /// whatever remains), `reason`, `metadata`.
 pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let p = ctx.params;
-    super::unsupported(p, &["customer", "origin", "instructions_email"])?;
+    unsupported(p, &["customer", "origin", "instructions_email"])?;
     let amount = read_amount(p)?;
     let (charge, param) = target_charge(ctx.store, p)?;
     let amount = check_refundable(&charge, param, amount)?;
-    if let Some(currency) = super::currency(p, &["currency"])?
+    if let Some(currency) = money::currency(p, &["currency"])?
         && Some(currency.as_str()) != str_field(&charge, "currency")
     {
         return Err(ApiError::invalid_param(
@@ -281,17 +278,6 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
             && created(r)
     });
     Ok(paging.page("/v1/refunds", records))
-}
-
-/// The `refunds` list of a charge, newest first, as `expand[]=refunds` shows it.
-pub fn of_charge(store: &Store, charge: &str) -> Value {
-    let mut refunds = store
-        .live_newest_first(kinds::REFUND)
-        .filter(|r| str_field(&r.object, "charge") == Some(charge))
-        .map(|r| r.object.clone());
-    let data: Vec<Value> = refunds.by_ref().take(EMBEDDED_REFUNDS).collect();
-    let has_more = refunds.next().is_some();
-    list_object(&format!("/v1/charges/{charge}/refunds"), data, has_more)
 }
 
 #[cfg(test)]

@@ -6,25 +6,20 @@
 //! different keys run in parallel and one key's requests are serialised (which also makes
 //! idempotency checks atomic).
 
-use std::collections::{HashMap, VecDeque};
+pub mod data;
+pub mod deliveries;
+pub mod runtime;
+
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Value, json};
 
-use crate::delivery::{Deliverer, KeyDelivery};
-use crate::idempotency::IdempotencyCache;
-use crate::store::Store;
-
-/// How many requests per key `/_emulator/requests` remembers (oldest dropped first).
-pub const MAX_RECORDED_REQUESTS: usize = 10_000;
-
-/// Locks a mutex, recovering the data if a panicking thread poisoned it.
-pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+use crate::state::data::KeyData;
+use crate::state::deliveries::KeyDelivery;
+use crate::state::runtime::Deliverer;
+use crate::sync::lock;
 
 /// The whole emulator.
 #[derive(Debug, Default)]
@@ -137,28 +132,13 @@ pub struct KeyState {
     data: Mutex<KeyData>,
 }
 
-/// The lockable part of a key's state.
-#[derive(Debug)]
-pub struct KeyData {
-    livemode: bool,
-    stores: HashMap<String, Store>,
-    /// Saved responses of `Idempotency-Key` requests.
-    pub idempotency: IdempotencyCache,
-    requests: VecDeque<Value>,
-}
-
 impl KeyState {
     fn new(livemode: bool) -> Self {
         KeyState {
             config: KeyConfig::default(),
             delivery: KeyDelivery::default(),
             livemode,
-            data: Mutex::new(KeyData {
-                livemode,
-                stores: HashMap::new(),
-                idempotency: IdempotencyCache::default(),
-                requests: VecDeque::new(),
-            }),
+            data: Mutex::new(KeyData::new(livemode)),
         }
     }
 
@@ -170,46 +150,6 @@ impl KeyState {
     /// Locks the key's data. Do not hold the guard across an `.await`.
     pub fn lock(&self) -> MutexGuard<'_, KeyData> {
         lock(&self.data)
-    }
-}
-
-impl KeyData {
-    /// The store of an account (`""` for the key's own account), created on first use.
-    pub fn store(&mut self, account: &str) -> &mut Store {
-        let livemode = self.livemode;
-        self.stores
-            .entry(account.to_owned())
-            .or_insert_with(|| Store::new(livemode))
-    }
-
-    /// The store of an account, if it has one.
-    pub fn existing_store(&self, account: &str) -> Option<&Store> {
-        self.stores.get(account)
-    }
-
-    /// Remembers a request for `GET /_emulator/requests`.
-    pub fn record(&mut self, request: Value) {
-        if self.requests.len() >= MAX_RECORDED_REQUESTS {
-            self.requests.pop_front();
-        }
-        self.requests.push_back(request);
-    }
-
-    /// The remembered requests, oldest first.
-    pub fn requests(&self) -> Vec<Value> {
-        self.requests.iter().cloned().collect()
-    }
-
-    /// Forgets the remembered requests.
-    pub fn clear_requests(&mut self) {
-        self.requests.clear();
-    }
-
-    /// Forgets all objects, idempotency keys and remembered requests.
-    pub fn clear(&mut self) {
-        self.stores.clear();
-        self.idempotency.clear();
-        self.requests.clear();
     }
 }
 

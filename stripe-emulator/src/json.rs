@@ -1,0 +1,81 @@
+//! Small helpers for reading and writing the JSON objects the emulator stores and answers.
+
+use serde_json::{Map, Value};
+
+/// The `metadata` object of a stored object (empty if it has none).
+pub fn metadata_of(object: &Value) -> Map<String, Value> {
+    object
+        .get("metadata")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Sets `object[key] = value` if `object` is a JSON object.
+pub fn set(object: &mut Value, key: &str, value: Value) {
+    if let Some(map) = object.as_object_mut() {
+        map.insert(key.to_owned(), value);
+    }
+}
+
+/// Sets `object[a][b] = value`, creating `object[a]` if needed.
+pub fn set_in(object: &mut Value, path: &[&str], value: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut node = object;
+    for seg in parents {
+        let Some(map) = node.as_object_mut() else {
+            return;
+        };
+        let child = map
+            .entry((*seg).to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !child.is_object() {
+            *child = Value::Object(Map::new());
+        }
+        node = child;
+    }
+    set(node, last, value);
+}
+
+/// The id an expandable field holds: the string itself, or the `id` of an expanded object.
+pub fn id_of(value: &Value) -> Option<&str> {
+    match value {
+        Value::String(s) => Some(s),
+        Value::Object(map) => map.get("id").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+/// `object[key]` as a string, if it is one.
+pub fn str_field<'v>(object: &'v Value, key: &str) -> Option<&'v str> {
+    object.get(key).and_then(Value::as_str)
+}
+
+/// `object[key]` as an integer (0 if missing).
+pub fn int_field(object: &Value, key: &str) -> i64 {
+    object.get(key).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// A string value, or JSON `null` for `None`.
+pub fn opt_str(value: Option<&str>) -> Value {
+    value.map_or(Value::Null, |s| Value::String(s.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn set_in_creates_parents() {
+        let mut v = json!({"invoice_settings": null});
+        set_in(
+            &mut v,
+            &["invoice_settings", "default_payment_method"],
+            json!("pm_1"),
+        );
+        assert_eq!(v["invoice_settings"]["default_payment_method"], "pm_1");
+    }
+}

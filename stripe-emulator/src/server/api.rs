@@ -1,0 +1,203 @@
+//! A `/v1` request: parameters, idempotency, the resource's answer, its events and their
+//! deliveries, the request log, injected latency, and Stripe's headers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::events::record::{Origin, commit};
+use crate::form::Params;
+use crate::http::{header, read_body, respond, respond_error, with_request_log_url};
+use crate::idempotency::{self, KeyedRequest, Lookup};
+use crate::ids;
+use crate::resources::{self, ctx::Ctx};
+use crate::state::{Emulator, KeyState};
+
+/// Answers an authenticated `/v1` request of `key`.
+pub async fn serve(
+    emulator: &Emulator,
+    state: &Arc<KeyState>,
+    req: &HttpRequest,
+    payload: web::Payload,
+    key: &str,
+    request_id: &str,
+) -> HttpResponse {
+    let method = req.method().as_str().to_owned();
+    let path = req.path().to_owned();
+    let body = match read_body(payload).await {
+        Ok(body) => body,
+        Err(error) => return respond_error(&error, request_id),
+    };
+    let base_url = {
+        let info = req.connection_info();
+        format!("{}://{}", info.scheme(), info.host())
+    };
+    let request = ApiRequest {
+        method: &method,
+        path: &path,
+        query: req.query_string(),
+        body: &body,
+        account: header(req, "stripe-account").unwrap_or_default(),
+        idempotency_key: header(req, "idempotency-key").filter(|_| method == "POST"),
+        base_url: &base_url,
+        request_id,
+        key,
+    };
+    let outcome = handle_api(emulator, state, &request);
+    tracing::debug!(
+        request_id = %request_id,
+        method = %method,
+        path = %path,
+        status = outcome.status,
+        replayed = outcome.replayed_from.is_some(),
+        "stripe emulator request"
+    );
+
+    // Injected latency delays the answer, not the work: like a response lost to a network
+    // timeout, a client that gives up has still changed state (and an idempotent retry
+    // replays).
+    let latency = state.config.latency_ms();
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+
+    let mut extra: Vec<(&str, &str)> = Vec::new();
+    if let Some(key) = request.idempotency_key {
+        extra.push(("Idempotency-Key", key));
+    }
+    if let Some(original) = &outcome.replayed_from {
+        extra.push(("Idempotent-Replayed", "true"));
+        extra.push(("Original-Request", original));
+    }
+    respond(outcome.status, outcome.body, request_id, &extra)
+}
+
+/// A `/v1` request, read off the wire.
+struct ApiRequest<'r> {
+    method: &'r str,
+    path: &'r str,
+    query: &'r str,
+    body: &'r [u8],
+    account: &'r str,
+    idempotency_key: Option<&'r str>,
+    base_url: &'r str,
+    request_id: &'r str,
+    key: &'r str,
+}
+
+/// What to answer.
+struct Outcome {
+    status: u16,
+    body: String,
+    /// The request id of the original response when this is an idempotent replay.
+    replayed_from: Option<String>,
+}
+
+impl Outcome {
+    fn error(error: &ApiError) -> Self {
+        Outcome {
+            status: error.status,
+            body: error.to_json().to_string(),
+            replayed_from: None,
+        }
+    }
+}
+
+/// Handles a `/v1` request under the key's lock (synchronously: no `.await` inside).
+fn handle_api(emulator: &Emulator, state: &Arc<KeyState>, req: &ApiRequest<'_>) -> Outcome {
+    let now = ids::now();
+    let mut data = state.lock();
+    let params = Params::parse(&[req.query.as_bytes(), req.body]);
+    let outcome = match &params {
+        Err(error) => Outcome::error(error),
+        Ok(params) => {
+            let segs: Option<Vec<&str>> = req
+                .path
+                .strip_prefix("/v1/")
+                .map(|rest| rest.split('/').filter(|s| !s.is_empty()).collect());
+            let fingerprint = idempotency::fingerprint(req.method, req.path, &params.canonical());
+            let keyed = req.idempotency_key.map(|key| KeyedRequest {
+                account: req.account,
+                key,
+                path: req.path,
+                fingerprint: &fingerprint,
+            });
+            let lookup = match &keyed {
+                None => Ok(Lookup::Miss),
+                Some(keyed) => {
+                    idempotency::validate_key(keyed.key).map(|()| data.idempotency.lookup(keyed))
+                }
+            };
+            match (lookup, segs) {
+                (Err(error), _) | (Ok(Lookup::Conflict(error)), _) => Outcome::error(&error),
+                (Ok(Lookup::Replay(saved)), _) => Outcome {
+                    status: saved.status,
+                    body: saved.body,
+                    replayed_from: Some(saved.request_id),
+                },
+                (Ok(Lookup::Miss), None) => {
+                    Outcome::error(&ApiError::unrecognized_url(req.method, req.path))
+                }
+                (Ok(Lookup::Miss), Some(segs)) => {
+                    let mut ctx = Ctx {
+                        store: data.store(req.account),
+                        params,
+                        base_url: req.base_url,
+                        now,
+                        emulator,
+                        key: req.key,
+                        account: req.account,
+                    };
+                    let (status, body) = match resources::route(&mut ctx, req.method, &segs) {
+                        None => {
+                            let error = ApiError::unrecognized_url(req.method, req.path);
+                            (error.status, error.to_json())
+                        }
+                        Some(Ok(value)) => (200, value),
+                        Some(Err(error)) => (error.status, error.to_json()),
+                    };
+                    // Saved with its own log link, so a replay answers the very same bytes.
+                    let body = with_request_log_url(status, body.to_string(), req.request_id);
+                    if let Some(keyed) = &keyed
+                        && idempotency::should_save(status)
+                    {
+                        data.idempotency.save(keyed, status, &body, req.request_id);
+                    }
+                    // Every change the request made, a declined payment's included,
+                    // is announced.
+                    let origin = Origin {
+                        request_id: Some(req.request_id),
+                        idempotency_key: req.idempotency_key,
+                    };
+                    let dispatches = commit(&mut data, req.account, origin, now);
+                    // Queued (not sent) under the lock, so that deliveries follow the
+                    // order the events were recorded in; the HTTP calls happen on the
+                    // delivery runtime, which never holds this lock across them.
+                    emulator.deliveries.enqueue(state, dispatches, false);
+                    Outcome {
+                        status,
+                        body,
+                        replayed_from: None,
+                    }
+                }
+            }
+        }
+    };
+    data.record(json!({
+        "object": "emulator.request",
+        "request_id": req.request_id,
+        "created": ids::now(),
+        "method": req.method,
+        "path": req.path,
+        "query": req.query,
+        "stripe_account": if req.account.is_empty() { Value::Null } else { json!(req.account) },
+        "idempotency_key": req.idempotency_key,
+        "params": params.as_ref().map(Params::to_json).unwrap_or(Value::Null),
+        "status": outcome.status,
+        "idempotent_replayed": outcome.replayed_from.is_some(),
+    }));
+    outcome
+}
