@@ -5,7 +5,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin sales-block
+# Without the default `emulator` feature: no Stripe stand-in (nor `demo`) in a production image.
+RUN cargo build --release --locked --no-default-features --bin sales-block
 
 FROM debian:bookworm-slim
 RUN apt-get update \
