@@ -1,0 +1,216 @@
+//! The `sales-block` command line: serve, migrate, tenants, tokens, the emulator, the demo.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::crypto::MasterKey;
+use crate::db::Database;
+use crate::startup::Application;
+use crate::tenants;
+
+mod tenant;
+use tenant::{TenantCommand, tenant_command};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sales-block",
+    version,
+    about = "The 23blocks sales block's Stripe routes"
+)]
+pub struct Cli {
+    /// Production mode (as SALES_ENV=production): refuse to start without SALES_MASTER_KEY.
+    #[arg(long, global = true)]
+    production: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service (the default).
+    Serve {
+        /// Address to bind, e.g. 127.0.0.1:8080 (overrides the configured `bind`).
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Run pending database migrations and exit.
+    Migrate,
+    /// Manage tenants (apps).
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Mint a development JWT for a tenant; the token alone is on the last line.
+    Token {
+        /// The tenant's api key (AppId).
+        #[arg(long)]
+        tenant: String,
+        /// The subject (user id) the token names.
+        #[arg(long)]
+        sub: String,
+        /// Make the token an admin's (`role: admin`).
+        #[arg(long)]
+        admin: bool,
+        /// Lifetime: seconds, or a duration such as 15m, 1h, 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// For RS256 tenants: the private key (PEM) to sign with.
+        #[arg(long)]
+        jwt_rs256_private_key: Option<PathBuf>,
+    },
+    /// Re-encrypt every stored secret under a new master key, in one transaction. The current
+    /// key (SALES_MASTER_KEY, and any SALES_MASTER_KEY_PREVIOUS) decrypts; then run the service
+    /// with SALES_MASTER_KEY=<new key> (and the old one in SALES_MASTER_KEY_PREVIOUS until no
+    /// instance runs on it any more). Prints what was re-encrypted as JSON.
+    RotateMasterKey {
+        /// The new key: base64 of 32 random bytes (e.g. `openssl rand -base64 32`).
+        #[arg(long, env = "SALES_NEW_MASTER_KEY", hide_env_values = true)]
+        new_key: String,
+    },
+    /// Run the in-repo Stripe emulator (for tests and local development).
+    #[cfg(feature = "emulator")]
+    StripeEmulator {
+        #[arg(long, default_value_t = 12111)]
+        port: u16,
+    },
+    /// Start the emulator and the service on SQLite, create a demo tenant, print how to call it.
+    #[cfg(feature = "emulator")]
+    Demo {
+        /// Port of the Stripe emulator (0 picks a free one).
+        #[arg(long, default_value_t = 12111)]
+        emulator_port: u16,
+    },
+}
+
+/// Parses `3600` as seconds, and `15m`, `1h`, `7d` as durations.
+pub fn parse_ttl(raw: &str) -> anyhow::Result<Duration> {
+    let raw = raw.trim();
+    let ttl = match raw.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(raw).with_context(|| format!("--ttl {raw:?}"))?,
+    };
+    anyhow::ensure!(!ttl.is_zero(), "--ttl must be positive");
+    Ok(ttl)
+}
+
+pub(crate) fn open_database(settings: &Settings) -> anyhow::Result<(Database, MasterKey)> {
+    let master = MasterKey::from_settings(settings)?;
+    let db = Database::connect(&settings.database_url, 2)?;
+    db.migrate()?;
+    Ok((db, master))
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut settings = Settings::load()?;
+    if cli.production {
+        settings.env = "production".to_owned();
+    }
+    crate::telemetry::init(settings.log_format, &settings.log_filter);
+    match cli.command.unwrap_or(Command::Serve { bind: None }) {
+        Command::Serve { bind } => {
+            if let Some(bind) = bind {
+                settings.bind = bind;
+            }
+            let app = Application::build(settings).await?;
+            tracing::info!(port = app.port(), "sales-block listening");
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            let db = Database::connect(&settings.database_url, 1)?;
+            tokio::task::spawn_blocking(move || db.migrate()).await??;
+            println!("migrations are up to date");
+        }
+        Command::Tenant { command } => {
+            let output =
+                tokio::task::spawn_blocking(move || tenant_command(&settings, command)).await??;
+            println!("{output}");
+        }
+        Command::Token {
+            tenant,
+            sub,
+            admin,
+            ttl,
+            jwt_rs256_private_key,
+        } => {
+            let ttl = parse_ttl(&ttl)?;
+            let private_key = jwt_rs256_private_key
+                .map(|path| {
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))
+                })
+                .transpose()?;
+            let token = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+                let (db, master) = open_database(&settings)?;
+                let mut conn = db.get()?;
+                let row = crate::db::tenants::find_by_api_key(&mut conn, &tenant)?
+                    .with_context(|| format!("no tenant has the api key {tenant:?}"))?;
+                tenants::mint_token(&row, &master, &sub, admin, ttl, private_key.as_deref())
+            })
+            .await??;
+            println!("{token}");
+        }
+        Command::RotateMasterKey { new_key } => {
+            let output =
+                tokio::task::spawn_blocking(move || rotate_master_key(&settings, &new_key))
+                    .await??;
+            println!("{output}");
+        }
+        #[cfg(feature = "emulator")]
+        Command::StripeEmulator { port } => {
+            stripe_emulator::run(&format!("127.0.0.1:{port}")).await?;
+        }
+        #[cfg(feature = "emulator")]
+        Command::Demo { emulator_port } => crate::demo::run(settings, emulator_port).await?,
+    }
+    Ok(())
+}
+
+fn rotate_master_key(settings: &Settings, new_key: &str) -> anyhow::Result<String> {
+    use secrecy::ExposeSecret;
+    // The key that sealed what is stored must be given, not generated: a fresh file key
+    // would decrypt nothing.
+    anyhow::ensure!(
+        !settings.master_key.expose_secret().trim().is_empty(),
+        "rotate-master-key needs the current key in SALES_MASTER_KEY (a development install keeps it in {}: export SALES_MASTER_KEY=$(cat {}))",
+        settings.master_key_file.display(),
+        settings.master_key_file.display()
+    );
+    let current = MasterKey::from_settings(settings)?;
+    let new = MasterKey::from_base64(new_key).context("the new master key")?;
+    let new_id = new.id().to_owned();
+    // The new key already current (a second run, after instances on the old key wrote
+    // meanwhile): re-encrypt what the previous keys still seal.
+    let keys = if new_id == current.id() {
+        current
+    } else {
+        new.with_previous_keys(vec![current])?
+    };
+    let db = Database::connect(&settings.database_url, 1)?;
+    db.migrate()?;
+    let mut conn = db.get()?;
+    let resealed = crate::rekey::rotate(&mut conn, &keys)?;
+    Ok(serde_json::to_string_pretty(&serde_json::json!({
+        "master_key_id": new_id,
+        "resealed": resealed,
+        "next": "run every instance with SALES_MASTER_KEY=<the new key> and SALES_MASTER_KEY_PREVIOUS=<the old key>; once none runs on the old key, run rotate-master-key again with the same new key (it re-encrypts what old instances wrote meanwhile) and drop SALES_MASTER_KEY_PREVIOUS",
+    }))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_takes_seconds_or_durations() {
+        assert_eq!(parse_ttl("3600").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_ttl("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_ttl("15m").unwrap(), Duration::from_secs(900));
+        assert!(parse_ttl("0").is_err());
+        assert!(parse_ttl("soon").is_err());
+    }
+}
