@@ -24,48 +24,22 @@ pub struct ProductRow {
     pub watermark: Option<i64>,
 }
 
-#[derive(Debug, AsChangeset, Insertable, serde::Serialize)]
-#[diesel(table_name = products, treat_none_as_null = true)]
-struct ProductChangeset<'a> {
-    name: &'a str,
-    description: Option<&'a str>,
-    active: bool,
-    metadata: &'a str,
-    deleted_at: Option<NaiveDateTime>,
-    stripe_created: i64,
-    updated_at: NaiveDateTime,
-    watermark: Option<i64>,
-}
-
-fn product_changeset<'a>(
-    p: &'a ProductSnapshot,
-    metadata: &'a str,
-    at: i64,
-    now: NaiveDateTime,
-) -> ProductChangeset<'a> {
-    ProductChangeset {
-        name: &p.name,
-        description: p.description.as_deref(),
-        active: p.active && !p.deleted,
-        metadata,
-        deleted_at: p.deleted.then_some(now),
-        stripe_created: p.created,
-        updated_at: now,
-        watermark: Some(at),
+super::mirror_table! {
+    pub fn apply_products(products by stripe_product_id, s: ProductSnapshot);
+    insert(tenant, now) {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: tenant,
+        stripe_product_id: &s.id,
+        created_at: unix(Some(s.created)).unwrap_or(now),
+    }
+    state ProductChangeset<'a> {
+        name: &'a str = &s.name,
+        description: Option<&'a str> = s.description.as_deref(),
+        active: bool = s.active && !s.deleted,
+        deleted_at: Option<NaiveDateTime> = s.deleted.then_some(now),
+        stripe_created: i64 = s.created,
     }
 }
-
-super::mirror_apply_fn!(
-    apply_products, products, stripe_product_id, ProductSnapshot,
-    changes: product_changeset,
-    insert(tenant, p, now) => (
-        products::id.eq(uuid::Uuid::new_v4().to_string()),
-        products::tenant_id.eq(tenant),
-        products::stripe_product_id.eq(&p.id),
-        products::created_at.eq(unix(Some(p.created)).unwrap_or(now)),
-    ),
-    [name, description, active, metadata, deleted_at, stripe_created, updated_at, watermark]
-);
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = prices)]
@@ -89,62 +63,27 @@ pub struct PriceRow {
     pub watermark: Option<i64>,
 }
 
-#[derive(Debug, AsChangeset, Insertable, serde::Serialize)]
-#[diesel(table_name = prices, treat_none_as_null = true)]
-struct PriceChangeset<'a> {
-    stripe_product_id: &'a str,
-    active: bool,
-    currency: &'a str,
-    unit_amount: Option<i64>,
-    price_type: &'a str,
-    recurring_interval: Option<&'a str>,
-    recurring_interval_count: Option<i64>,
-    nickname: Option<&'a str>,
-    metadata: &'a str,
-    deleted_at: Option<NaiveDateTime>,
-    stripe_created: i64,
-    updated_at: NaiveDateTime,
-    watermark: Option<i64>,
-}
-
-fn price_changeset<'a>(
-    p: &'a PriceSnapshot,
-    metadata: &'a str,
-    at: i64,
-    now: NaiveDateTime,
-) -> PriceChangeset<'a> {
-    PriceChangeset {
-        stripe_product_id: &p.product,
-        active: p.active && !p.deleted,
-        currency: &p.currency,
-        unit_amount: p.unit_amount,
-        price_type: &p.price_type,
-        recurring_interval: p.recurring_interval.as_deref(),
-        recurring_interval_count: p.recurring_interval_count,
-        nickname: p.nickname.as_deref(),
-        metadata,
-        deleted_at: p.deleted.then_some(now),
-        stripe_created: p.created,
-        updated_at: now,
-        watermark: Some(at),
+super::mirror_table! {
+    pub fn apply_prices(prices by stripe_price_id, s: PriceSnapshot);
+    insert(tenant, now) {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: tenant,
+        stripe_price_id: &s.id,
+        created_at: unix(Some(s.created)).unwrap_or(now),
+    }
+    state PriceChangeset<'a> {
+        stripe_product_id: &'a str = &s.product,
+        active: bool = s.active && !s.deleted,
+        currency: &'a str = &s.currency,
+        unit_amount: Option<i64> = s.unit_amount,
+        price_type: &'a str = &s.price_type,
+        recurring_interval: Option<&'a str> = s.recurring_interval.as_deref(),
+        recurring_interval_count: Option<i64> = s.recurring_interval_count,
+        nickname: Option<&'a str> = s.nickname.as_deref(),
+        deleted_at: Option<NaiveDateTime> = s.deleted.then_some(now),
+        stripe_created: i64 = s.created,
     }
 }
-
-super::mirror_apply_fn!(
-    apply_prices, prices, stripe_price_id, PriceSnapshot,
-    changes: price_changeset,
-    insert(tenant, p, now) => (
-        prices::id.eq(uuid::Uuid::new_v4().to_string()),
-        prices::tenant_id.eq(tenant),
-        prices::stripe_price_id.eq(&p.id),
-        prices::created_at.eq(unix(Some(p.created)).unwrap_or(now)),
-    ),
-    [
-        stripe_product_id, active, currency, unit_amount, price_type, recurring_interval,
-        recurring_interval_count, nickname, metadata, deleted_at, stripe_created, updated_at,
-        watermark,
-    ]
-);
 
 /// One page of the tenant's live products, newest first, and the total.
 pub fn list_products(

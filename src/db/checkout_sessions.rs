@@ -35,71 +35,32 @@ pub struct CheckoutSessionRow {
     pub watermark: Option<i64>,
 }
 
-/// Every column Stripe's state decides.
-#[derive(Debug, AsChangeset, Insertable, serde::Serialize)]
-#[diesel(table_name = checkout_sessions, treat_none_as_null = true)]
-struct CheckoutChangeset<'a> {
-    mode: &'a str,
-    status: Option<&'a str>,
-    payment_status: &'a str,
-    url: Option<&'a str>,
-    amount_total: Option<i64>,
-    currency: Option<&'a str>,
-    stripe_customer_id: Option<&'a str>,
-    customer_email: Option<&'a str>,
-    success_url: Option<&'a str>,
-    cancel_url: Option<&'a str>,
-    stripe_payment_intent_id: Option<&'a str>,
-    stripe_subscription_id: Option<&'a str>,
-    expires_at: Option<NaiveDateTime>,
-    metadata: &'a str,
-    updated_at: NaiveDateTime,
-    watermark: Option<i64>,
-}
-
-fn changeset<'a>(
-    s: &'a CheckoutSnapshot,
-    metadata: &'a str,
-    at: i64,
-    now: NaiveDateTime,
-) -> CheckoutChangeset<'a> {
-    CheckoutChangeset {
-        mode: &s.mode,
-        status: s.status.as_deref(),
-        payment_status: &s.payment_status,
-        url: s.url.as_deref(),
-        amount_total: s.amount_total,
-        currency: s.currency.as_deref(),
-        stripe_customer_id: s.customer.as_deref(),
-        customer_email: s.customer_email.as_deref(),
-        success_url: s.success_url.as_deref(),
-        cancel_url: s.cancel_url.as_deref(),
-        stripe_payment_intent_id: s.payment_intent.as_deref(),
-        stripe_subscription_id: s.subscription.as_deref(),
-        expires_at: unix(Some(s.expires_at)),
-        metadata,
-        updated_at: now,
-        watermark: Some(at),
+// A session first seen in an event belongs to no caller (admins see it).
+super::mirror_table! {
+    pub fn apply_sessions(checkout_sessions by stripe_session_id, s: CheckoutSnapshot);
+    insert(tenant, now) {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: tenant,
+        stripe_session_id: &s.id,
+        owner_subject: "",
+        created_at: unix(Some(s.created)).unwrap_or(now),
+    }
+    state CheckoutChangeset<'a> {
+        mode: &'a str = &s.mode,
+        status: Option<&'a str> = s.status.as_deref(),
+        payment_status: &'a str = &s.payment_status,
+        url: Option<&'a str> = s.url.as_deref(),
+        amount_total: Option<i64> = s.amount_total,
+        currency: Option<&'a str> = s.currency.as_deref(),
+        stripe_customer_id: Option<&'a str> = s.customer.as_deref(),
+        customer_email: Option<&'a str> = s.customer_email.as_deref(),
+        success_url: Option<&'a str> = s.success_url.as_deref(),
+        cancel_url: Option<&'a str> = s.cancel_url.as_deref(),
+        stripe_payment_intent_id: Option<&'a str> = s.payment_intent.as_deref(),
+        stripe_subscription_id: Option<&'a str> = s.subscription.as_deref(),
+        expires_at: Option<NaiveDateTime> = unix(Some(s.expires_at)),
     }
 }
-
-// A session first seen in an event belongs to no caller (admins see it).
-super::mirror_apply_fn!(
-    apply_sessions, checkout_sessions, stripe_session_id, CheckoutSnapshot,
-    changes: changeset,
-    insert(tenant, s, now) => (
-        checkout_sessions::id.eq(uuid::Uuid::new_v4().to_string()),
-        checkout_sessions::tenant_id.eq(tenant),
-        checkout_sessions::stripe_session_id.eq(&s.id),
-        checkout_sessions::owner_subject.eq(""),
-        checkout_sessions::created_at.eq(unix(Some(s.created)).unwrap_or(now)),
-    ),
-    [
-        mode, status, payment_status, url, amount_total, currency, stripe_customer_id,
-        customer_email, success_url, cancel_url, stripe_payment_intent_id,
-        stripe_subscription_id, expires_at, metadata, updated_at, watermark,
-    ]
-);
 
 /// A session by our unique id or the `cs_` id, if the caller may see it (admins: all of the
 /// tenant's; others: the sessions they opened).

@@ -170,69 +170,28 @@ pub fn find_by_email(
         .optional()
 }
 
-/// The columns Stripe's state of a customer decides.
-#[derive(Debug, AsChangeset, Insertable, serde::Serialize)]
-#[diesel(table_name = customers, treat_none_as_null = true)]
-struct StripeCustomerChangeset<'a> {
-    email: Option<&'a str>,
-    name: Option<&'a str>,
-    phone: Option<&'a str>,
-    description: Option<&'a str>,
-    default_payment_method: Option<&'a str>,
-    metadata: &'a str,
-    deleted_at: Option<NaiveDateTime>,
-    updated_at: NaiveDateTime,
-    watermark: Option<i64>,
-}
-
-fn stripe_changeset<'a>(
-    c: &'a CustomerSnapshot,
-    metadata: &'a str,
-    deleted_at: Option<NaiveDateTime>,
-    at: i64,
-    now: NaiveDateTime,
-) -> StripeCustomerChangeset<'a> {
-    StripeCustomerChangeset {
-        email: c.email.as_deref(),
-        name: c.name.as_deref(),
-        phone: c.phone.as_deref(),
-        description: c.description.as_deref(),
-        default_payment_method: c.default_payment_method.as_deref(),
-        metadata,
-        deleted_at,
-        updated_at: now,
-        watermark: Some(at),
+// A customer first seen in an event belongs to no caller: only admins see it. A deleted one
+// keeps its row, marked deleted (stamped with the time it is written), so a late older
+// update cannot bring it back.
+super::mirror_table! {
+    pub fn apply_customers(customers by stripe_customer_id, s: CustomerSnapshot);
+    insert(tenant, now) {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: tenant,
+        stripe_customer_id: &s.id,
+        identity_type: "customer",
+        owner_subject: "",
+        created_at: now,
+    }
+    state CustomerChangeset<'a> {
+        email: Option<&'a str> = s.email.as_deref(),
+        name: Option<&'a str> = s.name.as_deref(),
+        phone: Option<&'a str> = s.phone.as_deref(),
+        description: Option<&'a str> = s.description.as_deref(),
+        default_payment_method: Option<&'a str> = s.default_payment_method.as_deref(),
+        deleted_at: Option<NaiveDateTime> = s.deleted.then_some(now),
     }
 }
-
-/// The changeset of Stripe's state; a deletion is stamped with the time it is written.
-fn event_changeset<'a>(
-    c: &'a CustomerSnapshot,
-    metadata: &'a str,
-    at: i64,
-    now: NaiveDateTime,
-) -> StripeCustomerChangeset<'a> {
-    stripe_changeset(c, metadata, c.deleted.then_some(now), at, now)
-}
-
-// A customer first seen in an event belongs to no caller: only admins see it. A deleted one
-// keeps its row, marked deleted, so a late older update cannot bring it back.
-super::mirror_apply_fn!(
-    apply_customers, customers, stripe_customer_id, CustomerSnapshot,
-    changes: event_changeset,
-    insert(tenant, c, now) => (
-        customers::id.eq(uuid::Uuid::new_v4().to_string()),
-        customers::tenant_id.eq(tenant),
-        customers::stripe_customer_id.eq(&c.id),
-        customers::identity_type.eq("customer"),
-        customers::owner_subject.eq(""),
-        customers::created_at.eq(now),
-    ),
-    [
-        email, name, phone, description, default_payment_method, metadata, deleted_at,
-        updated_at, watermark,
-    ]
-);
 
 /// Where a list cursor stands: the (created_at, id) of the customer `any_id` names (our id or
 /// the `cus_` id) among those the caller sees. A deleted one still counts, so a client paging

@@ -51,66 +51,29 @@ pub struct InvoiceLineRow {
     pub price_id: Option<String>,
 }
 
-#[derive(Debug, AsChangeset, Insertable, serde::Serialize)]
-#[diesel(table_name = invoices, treat_none_as_null = true)]
-struct InvoiceChangeset<'a> {
-    stripe_customer_id: Option<&'a str>,
-    stripe_subscription_id: Option<&'a str>,
-    status: Option<&'a str>,
-    currency: &'a str,
-    amount_due: i64,
-    amount_paid: i64,
-    amount_remaining: i64,
-    total: i64,
-    number: Option<&'a str>,
-    hosted_invoice_url: Option<&'a str>,
-    metadata: &'a str,
-    deleted_at: Option<NaiveDateTime>,
-    stripe_created: i64,
-    updated_at: NaiveDateTime,
-    watermark: Option<i64>,
-}
-
-fn changeset<'a>(
-    i: &'a InvoiceSnapshot,
-    metadata: &'a str,
-    at: i64,
-    now: NaiveDateTime,
-) -> InvoiceChangeset<'a> {
-    InvoiceChangeset {
-        stripe_customer_id: i.customer.as_deref(),
-        stripe_subscription_id: i.subscription.as_deref(),
-        status: i.status.as_deref(),
-        currency: &i.currency,
-        amount_due: i.amount_due,
-        amount_paid: i.amount_paid,
-        amount_remaining: i.amount_remaining,
-        total: i.total,
-        number: i.number.as_deref(),
-        hosted_invoice_url: i.hosted_invoice_url.as_deref(),
-        metadata,
-        deleted_at: i.deleted.then_some(now),
-        stripe_created: i.created,
-        updated_at: now,
-        watermark: Some(at),
+super::mirror_table! {
+    pub fn apply_rows(invoices by stripe_invoice_id, s: InvoiceSnapshot);
+    insert(tenant, now) {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: tenant,
+        stripe_invoice_id: &s.id,
+        created_at: unix(Some(s.created)).unwrap_or(now),
+    }
+    state InvoiceChangeset<'a> {
+        stripe_customer_id: Option<&'a str> = s.customer.as_deref(),
+        stripe_subscription_id: Option<&'a str> = s.subscription.as_deref(),
+        status: Option<&'a str> = s.status.as_deref(),
+        currency: &'a str = &s.currency,
+        amount_due: i64 = s.amount_due,
+        amount_paid: i64 = s.amount_paid,
+        amount_remaining: i64 = s.amount_remaining,
+        total: i64 = s.total,
+        number: Option<&'a str> = s.number.as_deref(),
+        hosted_invoice_url: Option<&'a str> = s.hosted_invoice_url.as_deref(),
+        deleted_at: Option<NaiveDateTime> = s.deleted.then_some(now),
+        stripe_created: i64 = s.created,
     }
 }
-
-super::mirror_apply_fn!(
-    apply_rows, invoices, stripe_invoice_id, InvoiceSnapshot,
-    changes: changeset,
-    insert(tenant, i, now) => (
-        invoices::id.eq(uuid::Uuid::new_v4().to_string()),
-        invoices::tenant_id.eq(tenant),
-        invoices::stripe_invoice_id.eq(&i.id),
-        invoices::created_at.eq(unix(Some(i.created)).unwrap_or(now)),
-    ),
-    [
-        stripe_customer_id, stripe_subscription_id, status, currency, amount_due, amount_paid,
-        amount_remaining, total, number, hosted_invoice_url, metadata, deleted_at,
-        stripe_created, updated_at, watermark,
-    ]
-);
 
 /// Writes invoice states (watermark rule) and, for each one written, replaces its lines.
 pub fn apply_invoices(

@@ -30,56 +30,25 @@ pub struct PaymentRow {
     pub amount_refunded: i64,
 }
 
-/// Every column Stripe's state decides.
-#[derive(Debug, AsChangeset, Insertable, serde::Serialize)]
-#[diesel(table_name = payments, treat_none_as_null = true)]
-struct PaymentChangeset<'a> {
-    amount: i64,
-    currency: &'a str,
-    status: &'a str,
-    stripe_customer_id: Option<&'a str>,
-    payment_method: Option<&'a str>,
-    description: Option<&'a str>,
-    metadata: &'a str,
-    updated_at: NaiveDateTime,
-    watermark: Option<i64>,
-}
-
-fn changeset<'a>(
-    p: &'a PaymentSnapshot,
-    metadata: &'a str,
-    at: i64,
-    now: NaiveDateTime,
-) -> PaymentChangeset<'a> {
-    PaymentChangeset {
-        amount: p.amount,
-        currency: &p.currency,
-        status: &p.status,
-        stripe_customer_id: p.customer.as_deref(),
-        payment_method: p.payment_method.as_deref(),
-        description: p.description.as_deref(),
-        metadata,
-        updated_at: now,
-        watermark: Some(at),
+// A payment first seen in an event belongs to no caller (admins see it).
+super::mirror_table! {
+    pub fn apply_payments(payments by stripe_payment_intent_id, s: PaymentSnapshot);
+    insert(tenant, now) {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: tenant,
+        stripe_payment_intent_id: &s.id,
+        owner_subject: "",
+        created_at: unix(Some(s.created)).unwrap_or(now),
+    }
+    state PaymentChangeset<'a> {
+        amount: i64 = s.amount,
+        currency: &'a str = &s.currency,
+        status: &'a str = &s.status,
+        stripe_customer_id: Option<&'a str> = s.customer.as_deref(),
+        payment_method: Option<&'a str> = s.payment_method.as_deref(),
+        description: Option<&'a str> = s.description.as_deref(),
     }
 }
-
-// A payment first seen in an event belongs to no caller (admins see it).
-super::mirror_apply_fn!(
-    apply_payments, payments, stripe_payment_intent_id, PaymentSnapshot,
-    changes: changeset,
-    insert(tenant, p, now) => (
-        payments::id.eq(uuid::Uuid::new_v4().to_string()),
-        payments::tenant_id.eq(tenant),
-        payments::stripe_payment_intent_id.eq(&p.id),
-        payments::owner_subject.eq(""),
-        payments::created_at.eq(unix(Some(p.created)).unwrap_or(now)),
-    ),
-    [
-        amount, currency, status, stripe_customer_id, payment_method, description, metadata,
-        updated_at, watermark,
-    ]
-);
 
 type BoxedPayments<'a> = payments::BoxedQuery<'a, <AnyConnection as Connection>::Backend>;
 

@@ -216,9 +216,8 @@ impl MirrorSql {
                      FROM json_populate_recordset(NULL::{table}, "
                 ),
                 format!(
-                    "::json) ON CONFLICT (tenant_id, {key}) DO UPDATE SET {set} \
-                     WHERE {table}.watermark IS NULL OR {table}.watermark < EXCLUDED.watermark \
-                     OR ({table}.watermark = EXCLUDED.watermark AND "
+                    "::json) ON CONFLICT (tenant_id, {key}) DO UPDATE SET {set} WHERE {}",
+                    super::watermark::wins_sql(table)
                 ),
                 format!(") RETURNING tenant_id, {key} AS id"),
             ],
@@ -298,10 +297,10 @@ fn settle_batch(
                 .iter()
                 .find(|s| s.tenant_id == tenant && s.id == id)
                 .and_then(|s| s.watermark);
-            if watermark == Some(at) {
-                super::Applied::Tie
-            } else {
-                super::Applied::Stale
+            // Not written, so the stored state was newer or of the same second.
+            match super::watermark::decide(watermark, at, false) {
+                super::Applied::Tie => super::Applied::Tie,
+                _ => super::Applied::Stale,
             }
         })
         .collect()

@@ -29,57 +29,26 @@ pub struct RefundRow {
     pub watermark: Option<i64>,
 }
 
-#[derive(Debug, AsChangeset, Insertable, serde::Serialize)]
-#[diesel(table_name = refunds, treat_none_as_null = true)]
-struct RefundChangeset<'a> {
-    stripe_payment_intent_id: Option<&'a str>,
-    stripe_charge_id: Option<&'a str>,
-    amount: i64,
-    currency: &'a str,
-    status: &'a str,
-    reason: Option<&'a str>,
-    metadata: &'a str,
-    stripe_created: i64,
-    updated_at: NaiveDateTime,
-    watermark: Option<i64>,
-}
-
-fn changeset<'a>(
-    r: &'a RefundSnapshot,
-    metadata: &'a str,
-    at: i64,
-    now: NaiveDateTime,
-) -> RefundChangeset<'a> {
-    RefundChangeset {
-        stripe_payment_intent_id: r.payment_intent.as_deref(),
-        stripe_charge_id: r.charge.as_deref(),
-        amount: r.amount,
-        currency: &r.currency,
-        status: &r.status,
-        reason: r.reason.as_deref(),
-        metadata,
-        stripe_created: r.created,
-        updated_at: now,
-        watermark: Some(at),
+// A refund first seen in an event belongs to no caller (admins see it).
+super::mirror_table! {
+    pub fn apply_refunds(refunds by stripe_refund_id, s: RefundSnapshot);
+    insert(tenant, now) {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: tenant,
+        stripe_refund_id: &s.id,
+        owner_subject: "",
+        created_at: unix(Some(s.created)).unwrap_or(now),
+    }
+    state RefundChangeset<'a> {
+        stripe_payment_intent_id: Option<&'a str> = s.payment_intent.as_deref(),
+        stripe_charge_id: Option<&'a str> = s.charge.as_deref(),
+        amount: i64 = s.amount,
+        currency: &'a str = &s.currency,
+        status: &'a str = &s.status,
+        reason: Option<&'a str> = s.reason.as_deref(),
+        stripe_created: i64 = s.created,
     }
 }
-
-// A refund first seen in an event belongs to no caller (admins see it).
-super::mirror_apply_fn!(
-    apply_refunds, refunds, stripe_refund_id, RefundSnapshot,
-    changes: changeset,
-    insert(tenant, r, now) => (
-        refunds::id.eq(uuid::Uuid::new_v4().to_string()),
-        refunds::tenant_id.eq(tenant),
-        refunds::stripe_refund_id.eq(&r.id),
-        refunds::owner_subject.eq(""),
-        refunds::created_at.eq(unix(Some(r.created)).unwrap_or(now)),
-    ),
-    [
-        stripe_payment_intent_id, stripe_charge_id, amount, currency, status, reason, metadata,
-        stripe_created, updated_at, watermark,
-    ]
-);
 
 /// Raises a payment's refunded total to what the charge reports. The total only grows, so the
 /// order in which `charge.refunded` events arrive cannot lower it: no watermark is needed.

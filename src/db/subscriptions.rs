@@ -35,74 +35,35 @@ pub struct SubscriptionRow {
     pub watermark: Option<i64>,
 }
 
-/// Every column Stripe's state decides: inserted as is, or set over an existing row.
-#[derive(Debug, AsChangeset, Insertable, serde::Serialize)]
-#[diesel(table_name = subscriptions, treat_none_as_null = true)]
-struct SubscriptionChangeset<'a> {
-    stripe_customer_id: &'a str,
-    status: &'a str,
-    current_period_start: Option<NaiveDateTime>,
-    current_period_end: Option<NaiveDateTime>,
-    trial_end: Option<NaiveDateTime>,
-    cancel_at_period_end: bool,
-    canceled_at: Option<NaiveDateTime>,
-    price_id: Option<&'a str>,
-    quantity: Option<i64>,
-    plan_amount: Option<i64>,
-    plan_currency: Option<&'a str>,
-    plan_interval: Option<&'a str>,
-    metadata: &'a str,
-    stripe_created: i64,
-    updated_at: NaiveDateTime,
-    watermark: Option<i64>,
-}
-
 pub fn unix(secs: Option<i64>) -> Option<NaiveDateTime> {
     secs.and_then(|s| DateTime::<Utc>::from_timestamp(s, 0))
         .map(|t| t.naive_utc())
 }
 
-fn changeset<'a>(
-    snapshot: &'a SubscriptionSnapshot,
-    metadata: &'a str,
-    at: i64,
-    now: NaiveDateTime,
-) -> SubscriptionChangeset<'a> {
-    SubscriptionChangeset {
-        stripe_customer_id: &snapshot.customer,
-        status: &snapshot.status,
-        current_period_start: unix(snapshot.current_period_start),
-        current_period_end: unix(snapshot.current_period_end),
-        trial_end: unix(snapshot.trial_end),
-        cancel_at_period_end: snapshot.cancel_at_period_end,
-        canceled_at: unix(snapshot.canceled_at),
-        price_id: snapshot.price_id.as_deref(),
-        quantity: snapshot.quantity,
-        plan_amount: snapshot.plan_amount,
-        plan_currency: snapshot.plan_currency.as_deref(),
-        plan_interval: snapshot.plan_interval.as_deref(),
-        metadata,
-        stripe_created: snapshot.created,
-        updated_at: now,
-        watermark: Some(at),
+super::mirror_table! {
+    pub fn apply_rows(subscriptions by stripe_subscription_id, s: SubscriptionSnapshot);
+    insert(tenant, now) {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: tenant,
+        stripe_subscription_id: &s.id,
+        created_at: now,
+    }
+    state SubscriptionChangeset<'a> {
+        stripe_customer_id: &'a str = &s.customer,
+        status: &'a str = &s.status,
+        current_period_start: Option<NaiveDateTime> = unix(s.current_period_start),
+        current_period_end: Option<NaiveDateTime> = unix(s.current_period_end),
+        trial_end: Option<NaiveDateTime> = unix(s.trial_end),
+        cancel_at_period_end: bool = s.cancel_at_period_end,
+        canceled_at: Option<NaiveDateTime> = unix(s.canceled_at),
+        price_id: Option<&'a str> = s.price_id.as_deref(),
+        quantity: Option<i64> = s.quantity,
+        plan_amount: Option<i64> = s.plan_amount,
+        plan_currency: Option<&'a str> = s.plan_currency.as_deref(),
+        plan_interval: Option<&'a str> = s.plan_interval.as_deref(),
+        stripe_created: i64 = s.created,
     }
 }
-
-super::mirror_apply_fn!(
-    apply_rows, subscriptions, stripe_subscription_id, SubscriptionSnapshot,
-    changes: changeset,
-    insert(tenant, s, now) => (
-        subscriptions::id.eq(uuid::Uuid::new_v4().to_string()),
-        subscriptions::tenant_id.eq(tenant),
-        subscriptions::stripe_subscription_id.eq(&s.id),
-        subscriptions::created_at.eq(now),
-    ),
-    [
-        stripe_customer_id, status, current_period_start, current_period_end, trial_end,
-        cancel_at_period_end, canceled_at, price_id, quantity, plan_amount, plan_currency,
-        plan_interval, metadata, stripe_created, updated_at, watermark,
-    ]
-);
 
 /// Writes subscription states (watermark rule; `equal_wins` for a state read from Stripe
 /// just now) and, for each one written, replaces its items: items follow their parent.

@@ -1,0 +1,164 @@
+//! Connections: one type over PostgreSQL and SQLite, the pool's manager, the embedded
+//! migrations, and the write transaction both backends share.
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+
+/// Migrations are compiled into the binary; `migrate` and every start run the pending ones.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// One query path for both backends (DEPENDENCIES.md): Diesel picks the variant at run time.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConnection = r2d2::PooledConnection<Manager>;
+
+/// Which database a URL names. Parsed once, so a PostgreSQL URL can never fall through to
+/// SQLite and create a stray file (what `AnyConnection::establish` alone would do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Postgres(String),
+    /// A file path (or `:memory:`).
+    Sqlite(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(url.to_owned()))
+        } else if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                anyhow::bail!("DATABASE_URL {url:?} names no SQLite file");
+            }
+            Ok(Self::Sqlite(path.to_owned()))
+        } else {
+            anyhow::bail!(
+                "DATABASE_URL must start with postgres://, postgresql:// or sqlite:// (got {url:?})"
+            )
+        }
+    }
+}
+
+/// Opens connections of the backend the URL names and prepares them.
+#[derive(Debug)]
+pub struct Manager {
+    pub(super) url: DatabaseUrl,
+    /// PostgreSQL's `plan_cache_mode` for the connection's prepared statements.
+    pub(super) plans: PlanCacheMode,
+}
+
+/// How PostgreSQL plans a connection's prepared statements.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum PlanCacheMode {
+    /// Each execution is planned for its values (the pool: Diesel keeps its queries prepared,
+    /// and a generic plan settled on while the tables were small would be kept however large
+    /// they grow, until the next ANALYZE, and would scan them).
+    Custom,
+    /// PostgreSQL's default: a generic plan after five executions if it costs no more (the
+    /// receiver's writer, see [`Database::connect_one`]).
+    Auto,
+}
+
+impl ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        match &self.url {
+            DatabaseUrl::Postgres(url) => {
+                let mut conn =
+                    PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                let mode = match self.plans {
+                    PlanCacheMode::Custom => "SET plan_cache_mode = force_custom_plan",
+                    PlanCacheMode::Auto => "SET plan_cache_mode = auto",
+                };
+                conn.batch_execute(mode).map_err(r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Postgresql(conn))
+            }
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn =
+                    SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers run beside the writer; FULL sync because a webhook is
+                // acknowledged only once it is durable (STRIPE_RULES.md, Delivery).
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Stored event payloads (~2 kB of JSON each) are compressed by PostgreSQL when written;
+/// its default, pglz, was the receiver's costliest single function on the database side
+/// (docs/BENCHMARKS.md). lz4 is several times cheaper. PostgreSQL-only, so it is not in the
+/// shared migrations; changed only if not set yet (the change takes a short exclusive lock),
+/// and a server built without lz4 keeps pglz.
+pub(super) fn compress_payloads_with_lz4(conn: &mut PgConnection) {
+    let set = conn.batch_execute(
+        "DO $$ BEGIN \
+           IF (SELECT attcompression FROM pg_attribute \
+               WHERE attrelid = 'stripe_events'::regclass AND attname = 'payload') <> 'l' THEN \
+             ALTER TABLE stripe_events ALTER COLUMN payload SET COMPRESSION lz4; \
+           END IF; \
+         END $$",
+    );
+    if let Err(err) = set {
+        tracing::warn!(error = %err, "event payloads stay compressed with pglz");
+    }
+}
+
+/// A read-write transaction. On SQLite the outermost one begins `IMMEDIATE`: taking the write
+/// lock up front makes a concurrent writer wait (busy_timeout) instead of failing when a read
+/// transaction tries to upgrade (SQLITE_BUSY_SNAPSHOT under WAL). Nested calls are savepoints.
+pub fn write_transaction<T, E, F>(conn: &mut AnyConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let AnyConnection::Sqlite(inner) = conn else {
+        return conn.transaction(work);
+    };
+    let outermost = AnsiTransactionManager::transaction_manager_status_mut(inner)
+        .transaction_depth()?
+        .is_none();
+    if !outermost {
+        return conn.transaction(work);
+    }
+    AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+    let result = work(conn);
+    let AnyConnection::Sqlite(inner) = conn else {
+        // A connection cannot change backend inside a transaction; an error, not a panic.
+        return Err(diesel::result::Error::BrokenTransactionManager.into());
+    };
+    match result {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(inner)?;
+            Ok(value)
+        }
+        Err(err) => {
+            AnsiTransactionManager::rollback_transaction(inner)?;
+            Err(err)
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The ordering rule of the mirror, in one place. Each mirrored row keeps a watermark: the
+//! Stripe `created` second of the state it holds. A state is written only over older state
+//! (or over state of its own second, when it is Stripe's answer just now); a state of the
+//! row's own second that came in an event is a tie, settled by re-reading the object.
+//! [`decide`] is the rule; [`wins_sql`] is the same rule as PostgreSQL's condition for a
+//! batch upsert, and the receiver's in-batch planner asks [`decide`] about two events of one
+//! object.
+
+/// How current a Stripe state being written is, in Stripe's unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Stripe's answer to a call we just made, or a fresh re-read: it wins over anything
+    /// stored at the same second or earlier.
+    Current(i64),
+    /// The state carried by an event created at this second: it wins only over older state;
+    /// a tie cannot be ordered by `created` alone (STRIPE_RULES.md, Delivery).
+    Event(i64),
+}
+
+impl Freshness {
+    /// The incoming state's second and whether it wins a tie (it is Stripe's answer now).
+    pub fn parts(self) -> (i64, bool) {
+        match self {
+            Freshness::Current(at) => (at, true),
+            Freshness::Event(at) => (at, false),
+        }
+    }
+}
+
+/// What a watermarked write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Written,
+    /// The row already holds newer state: nothing changed.
+    Stale,
+    /// The row holds state of the same second: the object must be re-read from Stripe.
+    Tie,
+}
+
+/// The rule: what writing a state of second `at` over a row holding `stored` does (`None`:
+/// no watermark yet, or no row).
+pub fn decide(stored: Option<i64>, at: i64, equal_wins: bool) -> Applied {
+    match stored {
+        None => Applied::Written,
+        Some(w) if w < at || (equal_wins && w == at) => Applied::Written,
+        Some(w) if w == at => Applied::Tie,
+        Some(_) => Applied::Stale,
+    }
+}
+
+/// [`decide`]'s "written" as the `WHERE` of PostgreSQL's `ON CONFLICT DO UPDATE` over
+/// `table` (the stored row) and `EXCLUDED` (the incoming one). `equal_wins` is not spelled
+/// out: the text ends where the caller binds it, so one statement serves both kinds of
+/// write.
+pub fn wins_sql(table: &str) -> String {
+    format!(
+        "{table}.watermark IS NULL OR {table}.watermark < EXCLUDED.watermark \
+         OR ({table}.watermark = EXCLUDED.watermark AND "
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newer_state_wins_older_is_stale_and_the_same_second_is_a_tie_unless_current() {
+        assert_eq!(decide(None, 10, false), Applied::Written);
+        assert_eq!(decide(Some(9), 10, false), Applied::Written);
+        assert_eq!(decide(Some(11), 10, false), Applied::Stale);
+        assert_eq!(decide(Some(10), 10, false), Applied::Tie);
+        assert_eq!(decide(Some(10), 10, true), Applied::Written);
+        assert_eq!(decide(Some(11), 10, true), Applied::Stale);
+        assert_eq!(Freshness::Event(7).parts(), (7, false));
+        assert_eq!(Freshness::Current(7).parts(), (7, true));
+    }
+
+    #[test]
+    fn the_sql_condition_is_the_same_rule() {
+        assert_eq!(
+            wins_sql("t"),
+            "t.watermark IS NULL OR t.watermark < EXCLUDED.watermark \
+             OR (t.watermark = EXCLUDED.watermark AND "
+        );
+    }
+}
