@@ -17,7 +17,7 @@ use super::target::{Target, target_of};
 /// or draft invoice) is the event's state marked deleted, so the tie settles instead of
 /// failing on every retry. Targets not under the watermark rule never tie: `Nothing`.
 pub(super) async fn reread(stripe: &dyn StripeApi, seen: &Target) -> Result<Target, GatewayError> {
-    let (kind, path) = match seen {
+    match seen {
         Target::Customer(c) => return stripe.retrieve_customer(&c.id).await.map(Target::Customer),
         Target::Subscription(s) => {
             return stripe
@@ -37,16 +37,11 @@ pub(super) async fn reread(stripe: &dyn StripeApi, seen: &Target) -> Result<Targ
                 .await
                 .map(Target::Checkout);
         }
-        Target::Product(p) => ("product.updated", format!("/products/{}", p.id)),
-        Target::Price(p) => ("price.updated", format!("/prices/{}", p.id)),
-        Target::Invoice(i) => ("invoice.updated", format!("/invoices/{}", i.id)),
-        Target::Refund(r) => ("refund.updated", format!("/refunds/{}", r.id)),
-        Target::PaymentMethod(m) => (
-            "payment_method.updated",
-            format!("/payment_methods/{}", m.id),
-        ),
-        // Not under the watermark rule: never a tie.
-        Target::ChargeRefunded(_) | Target::Nothing => return Ok(Target::Nothing),
+        _ => {}
+    }
+    // Not under the watermark rule (never a tie): nothing to re-read.
+    let Some((kind, path)) = seen.json_reread() else {
+        return Ok(Target::Nothing);
     };
     match stripe.retrieve_json(&path).await {
         Ok(object) => Ok(target_of(kind, &object)),

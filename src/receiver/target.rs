@@ -26,28 +26,79 @@ pub(super) enum Target {
     Nothing,
 }
 
+/// What the receiver keeps per type of mirrored object, in one place: its place in the order
+/// in which a batch locks mirror rows (see `writer`), whether it is a state under the
+/// watermark rule, and, for the types re-read as JSON after a tie (`refresh`), the `*.updated`
+/// event type Stripe's answer is read as and the object's collection under `/v1`.
+#[derive(Debug, Clone, Copy)]
+struct Kind {
+    lock: u8,
+    state: bool,
+    json: Option<(&'static str, &'static str)>,
+}
+
+const CUSTOMER: Kind = Kind::state(0, None);
+const PRODUCT: Kind = Kind::state(1, Some(("product.updated", "/products")));
+const PRICE: Kind = Kind::state(2, Some(("price.updated", "/prices")));
+const SUBSCRIPTION: Kind = Kind::state(3, None);
+const INVOICE: Kind = Kind::state(4, Some(("invoice.updated", "/invoices")));
+const PAYMENT: Kind = Kind::state(5, None);
+/// A payment's refunded total: not a state, never re-read.
+const CHARGE_REFUNDED: Kind = Kind {
+    lock: 6,
+    state: false,
+    json: None,
+};
+const REFUND: Kind = Kind::state(7, Some(("refund.updated", "/refunds")));
+const CHECKOUT: Kind = Kind::state(8, None);
+const PAYMENT_METHOD: Kind = Kind::state(9, Some(("payment_method.updated", "/payment_methods")));
+
+impl Kind {
+    const fn state(lock: u8, json: Option<(&'static str, &'static str)>) -> Self {
+        Self {
+            lock,
+            state: true,
+            json,
+        }
+    }
+}
+
 impl Target {
+    /// The object's kind and id (a refunded charge's payment); `None` for `Nothing`.
+    fn object(&self) -> Option<(Kind, &str)> {
+        Some(match self {
+            Target::Customer(c) => (CUSTOMER, &c.id),
+            Target::Product(p) => (PRODUCT, &p.id),
+            Target::Price(p) => (PRICE, &p.id),
+            Target::Subscription(s) => (SUBSCRIPTION, &s.id),
+            Target::Invoice(i) => (INVOICE, &i.id),
+            Target::Payment(p) => (PAYMENT, &p.id),
+            Target::ChargeRefunded(c) => (CHARGE_REFUNDED, &c.payment_intent),
+            Target::Refund(r) => (REFUND, &r.id),
+            Target::Checkout(c) => (CHECKOUT, &c.id),
+            Target::PaymentMethod(m) => (PAYMENT_METHOD, &m.id),
+            Target::Nothing => return None,
+        })
+    }
+
     /// The order in which a batch locks mirror rows (see `writer`): by table, then object.
     pub(super) fn lock_key(&self) -> (u8, &str) {
-        match self {
-            Target::Customer(c) => (0, &c.id),
-            Target::Product(p) => (1, &p.id),
-            Target::Price(p) => (2, &p.id),
-            Target::Subscription(s) => (3, &s.id),
-            Target::Invoice(i) => (4, &i.id),
-            Target::Payment(p) => (5, &p.id),
-            Target::ChargeRefunded(c) => (6, &c.payment_intent),
-            Target::Refund(r) => (7, &r.id),
-            Target::Checkout(c) => (8, &c.id),
-            Target::PaymentMethod(m) => (9, &m.id),
-            Target::Nothing => (u8::MAX, ""),
-        }
+        self.object()
+            .map_or((u8::MAX, ""), |(kind, id)| (kind.lock, id))
     }
 
     /// Whether only the newest of several events of one object in a batch need be written
     /// (states under the watermark rule).
     pub(super) fn is_state(&self) -> bool {
-        !matches!(self, Target::ChargeRefunded(_) | Target::Nothing)
+        self.object().is_some_and(|(kind, _)| kind.state)
+    }
+
+    /// For an object re-read as JSON (one our gateway has no typed call for): the event type
+    /// Stripe's answer is read as, and the object's path under `/v1`.
+    pub(super) fn json_reread(&self) -> Option<(&'static str, String)> {
+        let (kind, id) = self.object()?;
+        let (event_type, collection) = kind.json?;
+        Some((event_type, format!("{collection}/{id}")))
     }
 }
 
