@@ -11,9 +11,12 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use crate::config::Settings;
+use crate::crypto::MasterKey;
+use crate::db::Database;
 use crate::db::notifications::{self as outbox, Attempt, Due, NewNotification, Next};
+use crate::egress::EgressPolicy;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// How long a claimed notification is reserved for the worker that claimed it.
 const LEASE: Duration = Duration::from_secs(60);
@@ -88,8 +91,19 @@ pub fn outbox_row<'a>(
     }
 }
 
+/// What the delivery worker works with.
+pub struct Worker {
+    pub db: Database,
+    /// Opens the tenants' notify secrets.
+    pub master: MasterKey,
+    /// Which URLs may be called (`crate::egress`).
+    pub egress: EgressPolicy,
+    /// The `notify_*` settings.
+    pub settings: Settings,
+}
+
 /// Starts this instance's worker (unless turned off by `notify_worker`).
-pub fn start_worker(state: actix_web::web::Data<AppState>) {
+pub fn start_worker(state: Worker) {
     if !state.settings.notify_worker {
         return;
     }
@@ -116,7 +130,7 @@ pub fn start_worker(state: actix_web::web::Data<AppState>) {
 }
 
 /// Claims and delivers the due notifications; returns how many were claimed.
-async fn deliver_due(state: &AppState, client: &reqwest::Client) -> Result<usize, ApiError> {
+async fn deliver_due(state: &Worker, client: &reqwest::Client) -> Result<usize, ApiError> {
     let now = Utc::now().naive_utc();
     let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
     let due = state
@@ -130,7 +144,7 @@ async fn deliver_due(state: &AppState, client: &reqwest::Client) -> Result<usize
     Ok(count)
 }
 
-async fn deliver(state: &AppState, client: &reqwest::Client, due: Due) -> Result<(), ApiError> {
+async fn deliver(state: &Worker, client: &reqwest::Client, due: Due) -> Result<(), ApiError> {
     let tenant_id = due.tenant_id.clone();
     let target = state
         .db
@@ -209,7 +223,7 @@ async fn deliver(state: &AppState, client: &reqwest::Client, due: Due) -> Result
 
 /// The send-time egress check: an IP-literal host never reaches the client's resolver, and a
 /// URL stored before the policy (or under a looser one) is refused here.
-fn egress_check(state: &AppState, url: &str) -> Result<(), String> {
+fn egress_check(state: &Worker, url: &str) -> Result<(), String> {
     let parsed = url::Url::parse(url).map_err(|_| format!("{url:?} is not a URL"))?;
     state
         .egress

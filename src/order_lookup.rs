@@ -13,12 +13,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::auth::Caller;
+use crate::crypto::MasterKey;
+use crate::db::Database;
 use crate::db::orders::{self as rows, OrderRow, Recorded};
 use crate::db::policies;
+use crate::egress::EgressPolicy;
 use crate::error::ApiError;
-use crate::orders::{OrderFields, parse_terms};
-use crate::state::{AppState, Misses};
+use crate::misses::Misses;
+use crate::order_terms::{OrderFields, PAYMENT_LEASE, parse_terms};
 
 /// The tenant's backend must answer within this.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,7 +38,7 @@ const MAX_IN_FLIGHT_PER_TENANT: usize = 4;
 
 /// This instance's order lookups: how many are in flight per tenant, and the recent orders
 /// its backends did not have or failed to give (answered from memory for
-/// [`crate::state::UNKNOWN_TTL`], so repeating an unknown id does not call the backend again).
+/// [`crate::misses::UNKNOWN_TTL`], so repeating an unknown id does not call the backend again).
 pub struct Lookups {
     in_flight: Mutex<HashMap<String, usize>>,
     missing: Misses,
@@ -59,6 +61,15 @@ impl Lookups {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// What a lookup works with: the database, the master key (the lookup's signing secret is
+/// sealed), the egress policy and this instance's [`Lookups`].
+pub struct LookupContext<'a> {
+    pub db: &'a Database,
+    pub master: &'a MasterKey,
+    pub egress: EgressPolicy,
+    pub lookups: &'a Lookups,
 }
 
 /// A lookup's place among its tenant's in flight, given back on drop.
@@ -121,38 +132,40 @@ pub fn lookup_url(
     Ok(url)
 }
 
-/// Looks the order up and records it; `None` when the tenant has no lookup URL or its backend
-/// answers 404.
+/// Looks the order up for `tenant_id`'s caller `subject` (`None` for an admin, who asks for
+/// no user in particular) and records it; `None` when the tenant has no lookup URL or its
+/// backend answers 404.
 pub async fn look_up(
-    state: &AppState,
-    caller: &Caller,
+    context: &LookupContext<'_>,
+    tenant_id: &str,
+    subject: Option<&str>,
     order_unique_id: &str,
 ) -> Result<Option<OrderRow>, ApiError> {
-    let tenant_id = caller.tenant.id.clone();
-    let policy = state
+    let tenant = tenant_id.to_owned();
+    let policy = context
         .db
-        .run(move |conn| policies::find(conn, &tenant_id).map_err(ApiError::from))
+        .run(move |conn| policies::find(conn, &tenant).map_err(ApiError::from))
         .await?;
     let Some((base, sealed)) =
         policy.and_then(|p| p.order_lookup_url.zip(p.order_lookup_secret_enc))
     else {
         return Ok(None);
     };
-    let lookups = &state.order_lookups;
-    let key = format!("{}\0{order_unique_id}", caller.tenant.id);
+    let lookups = context.lookups;
+    let key = format!("{tenant_id}\0{order_unique_id}");
     if lookups.failed.contains(&key) {
         return Err(failed("it failed a moment ago; retry shortly"));
     }
     if lookups.missing.contains(&key) {
         return Ok(None);
     }
-    let Some(_slot) = Slot::take(lookups, &caller.tenant.id) else {
+    let Some(_slot) = Slot::take(lookups, tenant_id) else {
         return Err(ApiError::rate_limited(
             "Too many order lookups for this app are in progress; retry shortly.",
             Duration::from_secs(1),
         ));
     };
-    let outcome = fetch(state, caller, order_unique_id, &base, &sealed).await;
+    let outcome = fetch(context, tenant_id, subject, order_unique_id, &base, &sealed).await;
     match &outcome {
         Ok(None) => lookups.missing.insert(&key),
         Err(err) if err.code == "order_lookup_failed" => lookups.failed.insert(&key),
@@ -163,20 +176,20 @@ pub async fn look_up(
 
 /// One lookup at the tenant's backend, recorded when it answers an order.
 async fn fetch(
-    state: &AppState,
-    caller: &Caller,
+    context: &LookupContext<'_>,
+    tenant_id: &str,
+    subject: Option<&str>,
     order_unique_id: &str,
     base: &str,
     sealed: &str,
 ) -> Result<Option<OrderRow>, ApiError> {
-    let secret = state.master.decrypt(sealed).map_err(ApiError::internal)?;
-    let egress = state.egress;
+    let secret = context.master.decrypt(sealed).map_err(ApiError::internal)?;
+    let egress = context.egress;
     // Checked again now: the operator's rules may have tightened since the URL was saved.
     let base = egress
         .check_url(base, "/order_lookup_url")
         .await
         .map_err(|err| failed(&err.detail))?;
-    let subject = (!caller.admin).then_some(caller.subject.as_str());
     let url = lookup_url(&base, order_unique_id, subject)?;
     egress.check_target(&url).map_err(failed)?;
     let t = chrono::Utc::now().timestamp();
@@ -237,11 +250,11 @@ async fn fetch(
         // Looked up for this caller: the order is theirs.
         terms.user_unique_id = subject.map(str::to_owned);
     }
-    let (tenant_id, wanted) = (caller.tenant.id.clone(), order_unique_id.to_owned());
-    let recorded = state
+    let (tenant_id, wanted) = (tenant_id.to_owned(), order_unique_id.to_owned());
+    let recorded = context
         .db
         .run(move |conn| {
-            let claimed_after = chrono::Utc::now().naive_utc() - crate::orders::PAYMENT_LEASE;
+            let claimed_after = chrono::Utc::now().naive_utc() - PAYMENT_LEASE;
             match rows::record_order(conn, &tenant_id, &wanted, &terms, "lookup", claimed_after) {
                 Ok(recorded) => Ok(recorded),
                 // Another request recorded it meanwhile: theirs stands.

@@ -89,13 +89,13 @@ impl RateLimits {
     }
 }
 
-/// Prunes the state's buckets every minute, for as long as the service runs.
-pub fn start_pruning(state: actix_web::web::Data<crate::state::AppState>) {
+/// Prunes the buckets every minute, for as long as the service runs.
+pub fn start_pruning(limits: std::sync::Arc<RateLimits>) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(PRUNE_EVERY);
         loop {
             every.tick().await;
-            state.limits.prune();
+            limits.prune();
         }
     });
 }

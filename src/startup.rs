@@ -52,8 +52,13 @@ impl Application {
         tokio::spawn(crate::idempotency::purge_expired_keys(db.clone()));
         let state = web::Data::new(AppState::new(db, master, settings));
         let server = serve(listener, state.clone())?;
-        crate::notifications::start_worker(state.clone());
-        crate::ratelimit::start_pruning(state.clone());
+        crate::notifications::start_worker(crate::notifications::Worker {
+            db: state.db.clone(),
+            master: state.master.clone(),
+            egress: state.egress,
+            settings: state.settings.clone(),
+        });
+        crate::ratelimit::start_pruning(state.limits.clone());
         Ok(Self {
             port,
             server,

@@ -34,7 +34,7 @@ pub async fn receive_event(
         .headers()
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
-    let outcome = receiver::receive(&state, &path.into_inner(), signature, &body).await?;
+    let outcome = receiver::receive(&state.receiver, &path.into_inner(), signature, &body).await?;
     tracing::info!(stripe.outcome = outcome, "stripe event");
     Ok(HttpResponse::Ok().json(json!({ "received": true })))
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use diesel::r2d2::R2D2Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::Pending;
+use super::event::Pending;
 use crate::db::{AnyConnection, Database};
 
 /// Most deliveries written in one transaction.
@@ -140,7 +140,7 @@ fn write_batch(db: &Database, conn: &mut Option<AnyConnection>, batch: &[Pending
 /// One transaction for the batch; on failure, one per delivery.
 fn store(conn: &mut AnyConnection, batch: &[Pending]) -> Vec<Written> {
     if batch.len() > 1 {
-        match super::store_batch(conn, batch) {
+        match super::batch::store_batch(conn, batch) {
             Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
             Err(err) => tracing::warn!(
                 error = %err,
@@ -151,6 +151,6 @@ fn store(conn: &mut AnyConnection, batch: &[Pending]) -> Vec<Written> {
     }
     batch
         .iter()
-        .map(|pending| super::store_and_apply(conn, pending).map_err(|err| err.to_string()))
+        .map(|pending| super::batch::store_and_apply(conn, pending).map_err(|err| err.to_string()))
         .collect()
 }

@@ -1,0 +1,118 @@
+//! Loaded tenants (decrypted keys, JWT verifier, Stripe client), by api key and by id, kept for
+//! a short while, and the api keys recently found to name no tenant.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::crypto::MasterKey;
+use crate::db::Database;
+use crate::error::ApiError;
+use crate::misses::Misses;
+use crate::tenants::TenantContext;
+
+/// How long a loaded tenant (decrypted keys, JWT verifier, Stripe client) is reused before it
+/// is read again, so a changed tenant takes effect within this time.
+const TENANT_TTL: Duration = Duration::from_secs(30);
+
+/// An api key as we issue them could look (`pk_test_<hex>`; older or imported keys may differ):
+/// printable ASCII, at most 255 bytes. Anything else names no tenant, without a query.
+fn plausible_api_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// This instance's tenants, read from the database when not cached (or cached too long ago).
+pub struct TenantCache {
+    db: Database,
+    master: MasterKey,
+    /// The Stripe client's timeout for the tenants it loads.
+    stripe_timeout: Duration,
+    tenants: RwLock<HashMap<String, (Instant, Arc<TenantContext>)>>,
+    unknown_api_keys: Misses,
+    /// Tenant queries made (see [`Self::database_lookups`]).
+    lookups: AtomicU64,
+}
+
+impl TenantCache {
+    pub fn new(db: Database, master: MasterKey, stripe_timeout: Duration) -> Self {
+        Self {
+            db,
+            master,
+            stripe_timeout,
+            tenants: RwLock::new(HashMap::new()),
+            unknown_api_keys: Misses::new(),
+            lookups: AtomicU64::new(0),
+        }
+    }
+
+    /// The tenant an api key names, from the cache or the database; `None` for an unknown key.
+    pub async fn by_api_key(&self, api_key: &str) -> Result<Option<Arc<TenantContext>>, ApiError> {
+        if let Ok(cache) = self.tenants.read()
+            && let Some((loaded, tenant)) = cache.get(api_key)
+            && loaded.elapsed() < TENANT_TTL
+        {
+            return Ok(Some(tenant.clone()));
+        }
+        if !plausible_api_key(api_key) || self.unknown_api_keys.contains(api_key) {
+            return Ok(None);
+        }
+        let tenant = self
+            .load_tenant(TenantKey::ApiKey(api_key.to_owned()))
+            .await?;
+        if tenant.is_none() {
+            self.unknown_api_keys.insert(api_key);
+        }
+        Ok(tenant)
+    }
+
+    /// The tenant with this id (the webhook receiver knows tenants by id), through the same
+    /// cache.
+    pub async fn by_id(&self, id: &str) -> Result<Option<Arc<TenantContext>>, ApiError> {
+        if let Ok(cache) = self.tenants.read()
+            && let Some((_, tenant)) = cache
+                .values()
+                .find(|(loaded, t)| t.id == id && loaded.elapsed() < TENANT_TTL)
+        {
+            return Ok(Some(tenant.clone()));
+        }
+        self.load_tenant(TenantKey::Id(id.to_owned())).await
+    }
+
+    /// How many tenant queries this cache has made.
+    pub fn database_lookups(&self) -> u64 {
+        self.lookups.load(Ordering::Relaxed)
+    }
+
+    /// Reads the row and builds the context (decrypting keys, building the Stripe client,
+    /// which reads the system's certificates) on the blocking pool, then caches it.
+    async fn load_tenant(&self, key: TenantKey) -> Result<Option<Arc<TenantContext>>, ApiError> {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        let master = self.master.clone();
+        let timeout = self.stripe_timeout;
+        let tenant = self
+            .db
+            .run(move |conn| {
+                let row = match &key {
+                    TenantKey::ApiKey(k) => crate::db::tenants::find_by_api_key(conn, k),
+                    TenantKey::Id(id) => crate::db::tenants::find_by_id(conn, id),
+                }
+                .map_err(ApiError::from)?;
+                row.map(|row| TenantContext::load(row, &master, timeout).map(Arc::new))
+                    .transpose()
+                    .map_err(ApiError::internal)
+            })
+            .await?;
+        if let Some(tenant) = &tenant
+            && let Ok(mut cache) = self.tenants.write()
+        {
+            cache.insert(tenant.api_key.clone(), (Instant::now(), tenant.clone()));
+        }
+        Ok(tenant)
+    }
+}
+
+enum TenantKey {
+    ApiKey(String),
+    Id(String),
+}
