@@ -1,5 +1,5 @@
 //! Customers: validated input, creation at Stripe with the tenant's key, the mirror row;
-//! billing portal sessions are [`portal`], the list [`list`].
+//! billing portal sessions are `portal.rs`, the list `list.rs`.
 
 mod list;
 mod portal;

@@ -1,6 +1,6 @@
 //! Payments: a payment intent created at Stripe (and confirmed when a payment method is
 //! given, or later), mirrored; and the list of the mirror. Creating one is here; paying an
-//! order is [`order`], confirming [`confirm`] and the list [`list`].
+//! order is `order.rs`, confirming `confirm.rs` and the list `list.rs`.
 
 mod confirm;
 mod list;
