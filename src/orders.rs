@@ -33,7 +33,7 @@ pub struct OrderFields {
 pub fn order_id(raw: &str, pointer: &str) -> Result<String, ApiError> {
     let id = raw.trim();
     // `.` and `..` would be read as path steps when the id is sent to the app's lookup URL.
-    if id.is_empty() || id == "." || id == ".." || crate::http::ids::id_problem(id).is_some() {
+    if id.is_empty() || id == "." || id == ".." || crate::domain::ids::id_problem(id).is_some() {
         return Err(ApiError::validation(
             pointer,
             "order_unique_id must be 1 to 255 printable characters",
@@ -57,7 +57,7 @@ pub fn parse_terms(fields: OrderFields, at: &str) -> Result<OrderTerms, ApiError
         optional_text(fields.user_unique_id, &format!("{at}/user_unique_id"), 255)?;
     // What goes in Stripe's metadata must be text PostgreSQL and Stripe accept.
     if let Some(metadata) = &fields.metadata {
-        crate::http::ids::check_body(metadata, &format!("{at}/metadata"))?;
+        crate::domain::ids::check_body(metadata, &format!("{at}/metadata"))?;
     }
     if user_unique_id
         .as_deref()
