@@ -161,7 +161,7 @@ async fn authenticate(state: &AppState, credentials: Credentials) -> Result<Call
         .with_header("authorization")
     })?;
     // The subject is stored and looked up as a user unique id: bounded like any id.
-    if let Some(problem) = crate::http::ids::id_problem(&principal.subject) {
+    if let Some(problem) = crate::domain::ids::id_problem(&principal.subject) {
         return Err(ApiError::unauthorized(
             "invalid_token",
             format!("The bearer token was refused: its sub {problem}."),

@@ -2,13 +2,9 @@
 //! sales block's Stripe routes for many tenants at once.
 
 pub mod auth;
-pub mod cards;
-pub mod catalog;
-pub mod checkout;
 pub mod cli;
 pub mod config;
 pub mod crypto;
-pub mod customers;
 pub mod db;
 #[cfg(feature = "emulator")]
 pub mod demo;
@@ -22,18 +18,15 @@ pub mod notifications;
 pub mod order_lookup;
 pub mod order_terms;
 pub mod orders;
-pub mod payments;
 pub mod policy;
 pub mod ratelimit;
 pub mod receiver;
-pub mod refunds;
 pub mod rekey;
+pub mod services;
 pub mod signature;
 pub mod startup;
 pub mod state;
 pub mod stripe;
-pub mod subscriptions;
 pub mod telemetry;
 pub mod tenant_cache;
 pub mod tenants;
-pub mod webhook_endpoints;

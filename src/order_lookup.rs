@@ -242,7 +242,7 @@ async fn fetch(
         None => answer,
     };
     // Held to what a client's body is held to: no NUL, ids bounded.
-    crate::http::ids::check_body(&attributes, "").map_err(|err| failed(&err.detail))?;
+    crate::domain::ids::check_body(&attributes, "").map_err(|err| failed(&err.detail))?;
     let fields: OrderFields = serde_json::from_value(attributes)
         .map_err(|err| failed(format!("the answer is not an order: {err}")))?;
     let mut terms = parse_terms(fields, "").map_err(|err| failed(&err.detail))?;

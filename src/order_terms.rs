@@ -41,7 +41,7 @@ pub fn parse_terms(fields: OrderFields, at: &str) -> Result<OrderTerms, ApiError
         optional_text(fields.user_unique_id, &format!("{at}/user_unique_id"), 255)?;
     // What goes in Stripe's metadata must be text PostgreSQL and Stripe accept.
     if let Some(metadata) = &fields.metadata {
-        crate::http::ids::check_body(metadata, &format!("{at}/metadata"))?;
+        crate::domain::ids::check_body(metadata, &format!("{at}/metadata"))?;
     }
     if user_unique_id
         .as_deref()

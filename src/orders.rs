@@ -13,7 +13,7 @@ use crate::state::AppState;
 pub fn order_id(raw: &str, pointer: &str) -> Result<String, ApiError> {
     let id = raw.trim();
     // `.` and `..` would be read as path steps when the id is sent to the app's lookup URL.
-    if id.is_empty() || id == "." || id == ".." || crate::http::ids::id_problem(id).is_some() {
+    if id.is_empty() || id == "." || id == ".." || crate::domain::ids::id_problem(id).is_some() {
         return Err(ApiError::validation(
             pointer,
             "order_unique_id must be 1 to 255 printable characters",

@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::auth::Caller;
-use crate::cards::{self, SaveCardFields};
 use crate::db::payment_methods::PaymentMethodRow;
 use crate::error::ApiError;
 use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp};
+use crate::services::cards::{self, SaveCardFields};
 use crate::state::AppState;
 
 const KIND: &str = "stripe_card";

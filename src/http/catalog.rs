@@ -6,13 +6,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::Caller;
-use crate::catalog::{
-    self, CatalogQuery, CreatePaymentLinkFields, CreatePriceFields, CreateProductFields,
-};
 use crate::db::catalog::{PriceRow, ProductRow};
 use crate::domain::Metadata;
 use crate::error::ApiError;
 use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp};
+use crate::services::catalog::{
+    self, CatalogQuery, CreatePaymentLinkFields, CreatePriceFields, CreateProductFields,
+};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

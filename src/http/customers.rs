@@ -7,13 +7,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::Caller;
-use crate::customers::{
-    self, CreateCustomerFields, CustomerPaging, ListCustomersQuery, NewCustomerInput, PortalFields,
-};
 use crate::db::customers::Customer;
 use crate::domain::Metadata;
 use crate::error::ApiError;
 use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp, unix_timestamp};
+use crate::services::customers::{
+    self, CreateCustomerFields, CustomerPaging, ListCustomersQuery, NewCustomerInput, PortalFields,
+};
 use crate::state::AppState;
 
 /// A customer as clients read it (API_CONTRACT.md, POST /stripe/customers).

@@ -105,7 +105,7 @@ pub fn parse_body<T: DeserializeOwned>(body: Value, key: &str) -> Result<(T, Str
         ));
     }
     // Ids bounded, no NUL anywhere (crate::http::ids).
-    super::ids::check_body(&inner, &prefix)?;
+    crate::domain::ids::check_body(&inner, &prefix)?;
     let parsed = serde_path_to_error::deserialize(inner).map_err(|err| {
         use serde_path_to_error::Segment;
         let mut pointer = prefix.clone();

@@ -10,7 +10,9 @@ use crate::db::payments::PaymentRow;
 use crate::domain::Metadata;
 use crate::error::ApiError;
 use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp};
-use crate::payments::{self, ConfirmPaymentFields, CreatePaymentFields, ListPaymentsQuery};
+use crate::services::payments::{
+    self, ConfirmPaymentFields, CreatePaymentFields, ListPaymentsQuery,
+};
 use crate::state::AppState;
 
 /// A payment as clients read it (API_CONTRACT.md, POST /stripe/payments).

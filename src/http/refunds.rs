@@ -10,7 +10,7 @@ use crate::db::refunds::RefundRow;
 use crate::domain::Metadata;
 use crate::error::ApiError;
 use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp};
-use crate::refunds::{self, CreateRefundFields, ListQuery};
+use crate::services::refunds::{self, CreateRefundFields, ListQuery};
 use crate::state::AppState;
 
 const KIND: &str = "stripe_refund";

@@ -6,11 +6,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::Caller;
-use crate::checkout::{self, CreateSessionFields};
 use crate::db::checkout_sessions::CheckoutSessionRow;
 use crate::domain::Metadata;
 use crate::error::ApiError;
 use crate::http::jsonapi::{self, parse_body, timestamp};
+use crate::services::checkout::{self, CreateSessionFields};
 use crate::state::AppState;
 
 /// A checkout session as clients read it (API_CONTRACT.md, POST /stripe/sessions).

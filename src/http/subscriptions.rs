@@ -10,8 +10,10 @@ use crate::db::subscriptions::SubscriptionRow;
 use crate::domain::Metadata;
 use crate::error::ApiError;
 use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp};
+use crate::services::subscriptions::{
+    self, CreateSubscriptionFields, ListQuery, UpdateSubscriptionFields,
+};
 use crate::state::AppState;
-use crate::subscriptions::{self, CreateSubscriptionFields, ListQuery, UpdateSubscriptionFields};
 
 /// A subscription as clients read it (API_CONTRACT.md, POST /stripe/subscriptions).
 #[derive(Debug, Serialize, utoipa::ToSchema)]

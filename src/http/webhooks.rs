@@ -9,8 +9,8 @@ use crate::auth::Caller;
 use crate::db::webhook_endpoints::WebhookEndpointRow;
 use crate::error::ApiError;
 use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp};
+use crate::services::webhook_endpoints::{self, CreateWebhookFields};
 use crate::state::AppState;
-use crate::webhook_endpoints::{self, CreateWebhookFields};
 
 /// A webhook endpoint as clients read it (API_CONTRACT.md, GET/POST /stripe/webhooks).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -106,7 +106,7 @@ pub async fn create_webhook(
 #[utoipa::path(
     post, path = "/stripe/webhooks/{webhook_id}/secrets", tag = "webhooks",
     params(("webhook_id" = String, Path, description = "Our unique id or the url_id")),
-    request_body(content = crate::webhook_endpoints::RollSecretFields, description = "Wrapped as {\"secret\": {...}}"),
+    request_body(content = crate::services::webhook_endpoints::RollSecretFields, description = "Wrapped as {\"secret\": {...}}"),
     responses(
         (status = 201, description = "The new secret verifies now; the previous ones until previous_expires_at"),
         (status = 403, description = "Not an admin"),
@@ -122,8 +122,10 @@ pub async fn roll_secret(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin("manage webhook endpoints")?;
-    let (fields, at) =
-        parse_body::<crate::webhook_endpoints::RollSecretFields>(body.into_inner(), "secret")?;
+    let (fields, at) = parse_body::<crate::services::webhook_endpoints::RollSecretFields>(
+        body.into_inner(),
+        "secret",
+    )?;
     let (secret, overlap) = webhook_endpoints::parse_roll(fields, &at)?;
     let rolled =
         webhook_endpoints::roll_secret(&state, &caller, &path.into_inner(), secret, overlap)

@@ -15,11 +15,7 @@ pub(super) fn apply(
     target: &Target,
     freshness: Freshness,
 ) -> Result<&'static str, DieselError> {
-    // A state read from Stripe just now wins over one of its own second; an event's does not.
-    let (at, equal_wins) = match freshness {
-        Freshness::Event(at) => (at, false),
-        Freshness::Current(at) => (at, true),
-    };
+    let (at, equal_wins) = freshness.parts();
     let applied = apply_all(conn, [(0, tenant_id, target, at)], equal_wins)?;
     Ok(applied
         .first()
@@ -42,7 +38,7 @@ fn apply_charge_refunded(
     Ok(())
 }
 
-fn outcome(applied: Applied) -> &'static str {
+pub(super) fn outcome(applied: Applied) -> &'static str {
     match applied {
         Applied::Written => events::APPLIED,
         Applied::Stale => events::STALE,

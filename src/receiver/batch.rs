@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use super::apply::{apply, apply_batch};
+use super::apply::{apply, apply_batch, outcome};
 use super::event::Pending;
 use super::notify::enqueue_notifications;
 use super::target::usual_outcome;
@@ -177,15 +177,14 @@ fn supersede(batch: &[Pending], fresh: &mut [usize]) -> (Vec<usize>, Vec<(usize,
         };
         match fresh.get(pos + 1) {
             Some(&next) if same_object(next) && batch[i].event.target.is_state() => {
-                let tie = batch[next].event.created == batch[i].event.created;
-                superseded.push((
-                    i,
-                    if tie {
-                        events::REFRESH_PENDING
-                    } else {
-                        events::STALE
-                    },
-                ));
+                // The newer event's state is as good as stored: the watermark rule says
+                // whether this one is stale or a tie (never written: `fresh` is sorted).
+                let over = db::watermark::decide(
+                    Some(batch[next].event.created),
+                    batch[i].event.created,
+                    false,
+                );
+                superseded.push((i, outcome(over)));
             }
             _ => newest.push(i),
         }

@@ -8,8 +8,6 @@
 //! Values written before key ids existed (bare base64, which never contains `:`) are read with
 //! the current key, then the previous ones.
 
-use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
@@ -17,8 +15,12 @@ use aes_gcm::{Aes256Gcm, Key, Nonce};
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox};
+
+mod keyfile;
+mod tokens;
+
+pub use tokens::{hmac_sha256, random_token};
 
 const NONCE_LEN: usize = 12;
 
@@ -160,60 +162,6 @@ impl MasterKey {
         })))
     }
 
-    /// The key configured in `settings` (`master_key`, plus `master_key_previous` for
-    /// decryption). Without one: in production an error, otherwise the key kept in
-    /// `master_key_file`, created there on first use.
-    pub fn from_settings(settings: &crate::config::Settings) -> anyhow::Result<Self> {
-        let configured = settings.master_key.expose_secret();
-        if configured.trim().is_empty() && settings.is_production() {
-            bail!(
-                "no master key configured: in production (SALES_ENV=production or --production) \
-                 set SALES_MASTER_KEY to 32 random bytes in base64 (e.g. `openssl rand -base64 32`); \
-                 a key is generated into master_key_file only outside production"
-            );
-        }
-        let key = Self::load_or_create(configured, &settings.master_key_file)
-            .context("SALES_MASTER_KEY")?;
-        key.with_previous(settings.master_key_previous.expose_secret())
-            .context("SALES_MASTER_KEY_PREVIOUS")
-    }
-
-    /// The configured key, or the one kept in `file`, created there (mode 0600) on first use so
-    /// that `cargo run` works with no set-up and keeps working across restarts.
-    pub fn load_or_create(configured: &str, file: &Path) -> anyhow::Result<Self> {
-        if !configured.trim().is_empty() {
-            return Self::from_base64(configured);
-        }
-        if file.exists() {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("reading master key file {}", file.display()))?;
-            return Self::from_base64(&text)
-                .with_context(|| format!("master key file {}", file.display()));
-        }
-        if let Some(dir) = file.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir)?;
-        }
-        let key = Self::generate();
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut out = options
-            .open(file)
-            .with_context(|| format!("creating master key file {}", file.display()))?;
-        out.write_all(key.to_base64().as_bytes())?;
-        tracing::warn!(
-            path = %file.display(),
-            "no master key configured: generated one; set SALES_MASTER_KEY in production"
-        );
-        Ok(key)
-    }
-
     /// `mk1:<key id>:base64(nonce || ciphertext)` under the current key.
     pub fn encrypt(&self, plaintext: &str) -> String {
         let key = &self.0.current;
@@ -275,42 +223,6 @@ impl MasterKey {
     }
 }
 
-impl MasterKey {
-    /// `prefix` followed by `bytes` bytes (at most 32) of HMAC-SHA256 of `input` under the
-    /// current master key, in hex: the same input always gives the same token, and nobody
-    /// without the key can guess it. `input` should name its purpose, so tokens of different
-    /// uses differ.
-    pub fn derived_token(&self, prefix: &str, input: &str, bytes: usize) -> String {
-        use hmac::Mac;
-        let digest = hmac_sha256(self.0.current.bytes.expose_secret(), &[input.as_bytes()])
-            .finalize()
-            .into_bytes();
-        format!(
-            "{prefix}{}",
-            hex::encode(&digest[..bytes.min(digest.len())])
-        )
-    }
-}
-/// `prefix` followed by `bytes` random bytes in hex: api keys, url ids, JWT secrets.
-pub fn random_token(prefix: &str, bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut buf);
-    format!("{prefix}{}", hex::encode(buf))
-}
-
-/// HMAC-SHA256 over the parts, in order, under `key` (Stripe's webhook signatures, our
-/// notifications' and derived tokens); finalize it, or `verify_slice` in constant time.
-pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> hmac::Hmac<sha2::Sha256> {
-    use hmac::Mac;
-    // HMAC hashes a long key and pads a short one: every length is valid, whoever chose it.
-    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    for part in parts {
-        mac.update(part);
-    }
-    mac
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,19 +234,6 @@ mod tests {
         assert_ne!(sealed, "sk_test_123");
         assert_eq!(key.decrypt(&sealed).unwrap(), "sk_test_123");
         assert!(MasterKey::generate().decrypt(&sealed).is_err());
-    }
-
-    #[test]
-    fn derived_tokens_are_stable_per_key_and_input() {
-        let key = MasterKey::generate();
-        let token = key.derived_token("wh_", "url_id\0t1\0k1", 16);
-        assert_eq!(token, key.derived_token("wh_", "url_id\0t1\0k1", 16));
-        assert_eq!(token.len(), 3 + 32);
-        assert_ne!(token, key.derived_token("wh_", "url_id\0t1\0k2", 16));
-        assert_ne!(
-            token,
-            MasterKey::generate().derived_token("wh_", "url_id\0t1\0k1", 16)
-        );
     }
 
     #[test]

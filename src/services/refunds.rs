@@ -76,7 +76,7 @@ pub async fn create(
         &[Gate::Choice(Choice::Refunds, at.to_owned())],
     )
     .await?;
-    let payment = crate::payments::find_payment(state, caller, &request.payment).await?;
+    let payment = crate::services::owned::find_payment(state, caller, &request.payment).await?;
     if payment.status != "succeeded" {
         return Err(ApiError::validation(
             format!("{at}/payment_id"),

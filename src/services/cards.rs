@@ -5,11 +5,12 @@
 use serde::Deserialize;
 
 use crate::auth::Caller;
-use crate::customers::{self, CreateCustomerFields, NewCustomerInput, resolve_customer};
 use crate::db::customers as customer_rows;
 use crate::db::payment_methods::{self as rows, PaymentMethodRow};
 use crate::domain::{Email, optional_text, stripe_id};
 use crate::error::ApiError;
+use crate::services::customers::{self, CreateCustomerFields, NewCustomerInput};
+use crate::services::owned;
 use crate::state::AppState;
 
 /// The fields of a save-card request.
@@ -77,7 +78,11 @@ pub async fn save(
     request: SaveCard,
 ) -> Result<(PaymentMethodRow, bool), ApiError> {
     let customer = match request.customer {
-        CustomerChoice::Id(raw) => resolve_customer(state, caller, &raw).await?.stripe_id,
+        CustomerChoice::Id(raw) => {
+            owned::resolve_customer(state, caller, &raw)
+                .await?
+                .stripe_id
+        }
         CustomerChoice::Email(email, name) => {
             let (tenant_id, visibility) = (caller.tenant.id.clone(), caller.visibility());
             let wanted = email.as_str().to_owned();
@@ -135,7 +140,7 @@ pub async fn list(
     customer_id: Option<&str>,
 ) -> Result<Vec<(PaymentMethodRow, bool)>, ApiError> {
     let customer = match customer_id.map(str::trim).filter(|c| !c.is_empty()) {
-        Some(raw) => Some(resolve_customer(state, caller, raw).await?.stripe_id),
+        Some(raw) => Some(owned::resolve_customer(state, caller, raw).await?.stripe_id),
         None => None,
     };
     let (tenant_id, visibility) = (caller.tenant.id.clone(), caller.visibility());
@@ -148,31 +153,13 @@ pub async fn list(
         .await
 }
 
-/// A saved (attached) card of the caller's, by our unique id or `pm_` id; 404 otherwise.
-pub async fn find_saved(
-    state: &AppState,
-    caller: &Caller,
-    any_id: &str,
-) -> Result<PaymentMethodRow, ApiError> {
-    let (tenant_id, visibility) = (caller.tenant.id.clone(), caller.visibility());
-    let wanted = any_id.to_owned();
-    state
-        .db
-        .run(move |conn| {
-            rows::find_visible(conn, &tenant_id, &wanted, &visibility).map_err(ApiError::from)
-        })
-        .await?
-        .filter(|card| card.stripe_customer_id.is_some())
-        .ok_or_else(|| ApiError::not_found(format!("No saved card {any_id:?} of yours.")))
-}
-
 /// Detaches the card at Stripe; the mirror keeps it without a customer.
 pub async fn delete(
     state: &AppState,
     caller: &Caller,
     any_id: &str,
 ) -> Result<PaymentMethodRow, ApiError> {
-    let card = find_saved(state, caller, any_id).await?;
+    let card = owned::find_saved_card(state, caller, any_id).await?;
     let detached = caller
         .tenant
         .stripe

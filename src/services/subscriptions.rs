@@ -4,13 +4,12 @@
 use serde::Deserialize;
 
 use crate::auth::Caller;
-use crate::customers::resolve_customer;
 use crate::db::subscriptions::{self as rows, ListFilter, SubscriptionRow};
 use crate::domain::{Metadata, PageRequest, bounded, optional_text, stripe_id};
 use crate::error::ApiError;
 use crate::policy::{Choice, Gate};
+use crate::services::{mirror, owned};
 use crate::state::AppState;
-use crate::stripe::objects::SubscriptionSnapshot;
 use crate::stripe::requests::{NewSubscription, SubscriptionChange};
 
 /// Stripe's subscription statuses, the values `status=` may filter on.
@@ -234,19 +233,6 @@ pub fn parse_change(fields: UpdateSubscriptionFields, at: &str) -> Result<Change
     Ok(ChangeRequest { change, gates })
 }
 
-async fn mirror(
-    state: &AppState,
-    caller: &Caller,
-    snapshot: SubscriptionSnapshot,
-) -> Result<SubscriptionRow, ApiError> {
-    let tenant_id = caller.tenant.id.clone();
-    let now = chrono::Utc::now().timestamp();
-    state
-        .db
-        .run(move |conn| rows::record(conn, &tenant_id, &snapshot, now).map_err(ApiError::from))
-        .await
-}
-
 pub async fn create(
     state: &AppState,
     caller: &Caller,
@@ -254,7 +240,7 @@ pub async fn create(
 ) -> Result<SubscriptionRow, ApiError> {
     crate::policy::enforce(state, caller, &request.gates).await?;
     let mut new = request.new;
-    new.customer = resolve_customer(state, caller, &request.customer)
+    new.customer = owned::resolve_customer(state, caller, &request.customer)
         .await?
         .stripe_id;
     let snapshot = caller
@@ -262,24 +248,7 @@ pub async fn create(
         .stripe
         .create_subscription(new, caller.stripe_key())
         .await?;
-    mirror(state, caller, snapshot).await
-}
-
-/// The caller's mirrored subscription, or 404.
-async fn find(
-    state: &AppState,
-    caller: &Caller,
-    any_id: &str,
-) -> Result<SubscriptionRow, ApiError> {
-    let tenant_id = caller.tenant.id.clone();
-    let (visibility, wanted) = (caller.visibility(), any_id.to_owned());
-    state
-        .db
-        .run(move |conn| {
-            rows::find_visible(conn, &tenant_id, &wanted, &visibility).map_err(ApiError::from)
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("No subscription {any_id:?} in this app.")))
+    mirror::subscription(state, caller, snapshot).await
 }
 
 pub async fn update(
@@ -288,7 +257,7 @@ pub async fn update(
     any_id: &str,
     request: ChangeRequest,
 ) -> Result<SubscriptionRow, ApiError> {
-    let row = find(state, caller, any_id).await?;
+    let row = owned::find_subscription(state, caller, any_id).await?;
     crate::policy::enforce(state, caller, &request.gates).await?;
     let change = request.change;
     let snapshot = caller
@@ -296,7 +265,7 @@ pub async fn update(
         .stripe
         .update_subscription(&row.stripe_subscription_id, change, caller.stripe_key())
         .await?;
-    mirror(state, caller, snapshot).await
+    mirror::subscription(state, caller, snapshot).await
 }
 
 pub async fn cancel(
@@ -304,13 +273,13 @@ pub async fn cancel(
     caller: &Caller,
     any_id: &str,
 ) -> Result<SubscriptionRow, ApiError> {
-    let row = find(state, caller, any_id).await?;
+    let row = owned::find_subscription(state, caller, any_id).await?;
     let snapshot = caller
         .tenant
         .stripe
         .cancel_subscription(&row.stripe_subscription_id, caller.stripe_key())
         .await?;
-    mirror(state, caller, snapshot).await
+    mirror::subscription(state, caller, snapshot).await
 }
 
 /// A validated list request.
@@ -359,11 +328,7 @@ pub async fn list(
 ) -> Result<(Vec<SubscriptionRow>, i64), ApiError> {
     let stripe_customer_id = match &request.customer {
         // A customer the caller cannot see simply matches nothing.
-        Some(raw) => match crate::customers::find_customer(state, caller, raw).await {
-            Ok(row) => Some(row.stripe_customer_id),
-            Err(err) if err.status.as_u16() == 404 => Some(raw.clone()),
-            Err(err) => return Err(err),
-        },
+        Some(raw) => Some(owned::customer_filter(state, caller, raw).await?),
         None => None,
     };
     let tenant_id = caller.tenant.id.clone();

@@ -3,11 +3,11 @@
 use serde::Deserialize;
 
 use crate::auth::Caller;
-use crate::customers::resolve_customer;
 use crate::db::checkout_sessions::{self as rows, CheckoutSessionRow};
 use crate::domain::{Email, Metadata, bounded, optional_text, parse_web_url, stripe_id};
 use crate::error::ApiError;
 use crate::policy::{Choice, Gate};
+use crate::services::owned;
 use crate::state::AppState;
 use crate::stripe::requests::NewCheckout;
 
@@ -204,7 +204,11 @@ pub async fn create_session(
     crate::policy::enforce(state, caller, &request.gates).await?;
     let mut new = request.new;
     if let Some(raw) = request.customer {
-        new.customer = Some(resolve_customer(state, caller, &raw).await?.stripe_id);
+        new.customer = Some(
+            owned::resolve_customer(state, caller, &raw)
+                .await?
+                .stripe_id,
+        );
     }
     let snapshot = caller
         .tenant

@@ -1,0 +1,13 @@
+//! The use cases behind the HTTP handlers: each module checks a request, talks to Stripe and
+//! records the answer in the mirror.
+
+pub mod cards;
+pub mod catalog;
+pub mod checkout;
+pub mod customers;
+pub mod mirror;
+pub mod owned;
+pub mod payments;
+pub mod refunds;
+pub mod subscriptions;
+pub mod webhook_endpoints;
