@@ -38,7 +38,7 @@ pub struct Settings {
     pub notify_retry_base_ms: u64,
     /// Attempts before a notification is given up (status failed).
     pub notify_max_attempts: i64,
-    /// Tenant URLs (notify_url...) may be `http`, not only `https` (see `crate::egress`).
+    /// Tenant URLs (notify_url...) may be `http`, not only `https` (see `crate::outbound::egress`).
     #[serde(default)]
     pub egress_allow_http: bool,
     /// Tenant URLs may point at loopback addresses (tests and the demo; never in production).

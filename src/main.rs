@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    sales_block::cli::run().await
+    sales_block::app::cli::run().await
 }

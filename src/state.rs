@@ -8,10 +8,10 @@ use std::time::Duration;
 use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::db::Database;
-use crate::egress::EgressPolicy;
 use crate::error::ApiError;
 pub use crate::misses::UNKNOWN_TTL;
-use crate::order_lookup::Lookups;
+use crate::orders::lookup::Lookups;
+use crate::outbound::egress::EgressPolicy;
 use crate::ratelimit::RateLimits;
 use crate::receiver::Receiver;
 use crate::tenant_cache::TenantCache;
@@ -21,13 +21,13 @@ pub struct AppState {
     pub db: Database,
     pub master: MasterKey,
     pub settings: Settings,
-    /// Which tenant-given URLs this service may call (`crate::egress`).
+    /// Which tenant-given URLs this service may call (`crate::outbound::egress`).
     pub egress: EgressPolicy,
     /// Per-tenant and per-caller request limits (`crate::ratelimit`).
     pub limits: Arc<RateLimits>,
     /// Tenants by api key and by id (`crate::tenant_cache`).
     pub tenants: Arc<TenantCache>,
-    /// Order lookups in flight and their recent misses (`crate::order_lookup`).
+    /// Order lookups in flight and their recent misses (`crate::orders::lookup`).
     pub order_lookups: Lookups,
     /// The webhook receiver: its endpoint cache and batch writer (`crate::receiver`).
     pub receiver: Receiver,
@@ -56,9 +56,9 @@ impl AppState {
         }
     }
 
-    /// What an order lookup works with (`crate::order_lookup`).
-    pub fn order_lookup(&self) -> crate::order_lookup::LookupContext<'_> {
-        crate::order_lookup::LookupContext {
+    /// What an order lookup works with (`crate::orders::lookup`).
+    pub fn order_lookup(&self) -> crate::orders::lookup::LookupContext<'_> {
+        crate::orders::lookup::LookupContext {
             db: &self.db,
             master: &self.master,
             egress: self.egress,

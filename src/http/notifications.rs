@@ -59,7 +59,7 @@ pub async fn put_settings(
     let secret = state
         .db
         .run(move |conn| {
-            crate::notifications::set_target(&master, conn, &tenant_id, saved.as_deref())
+            crate::outbound::notifications::set_target(&master, conn, &tenant_id, saved.as_deref())
         })
         .await?;
     // This instance's receiver knows at once whether the tenant is notified.

@@ -61,7 +61,7 @@ use super::{
         crate::services::payments::CreatePaymentFields,
         crate::services::payments::ConfirmPaymentFields,
         payments::PaymentAttributes,
-        crate::orders::OrderFields,
+        crate::services::orders::OrderFields,
         orders::OrderAttributes,
         policy::PolicyFields,
         policy::PolicyAttributes,

@@ -11,7 +11,7 @@ use crate::db::orders::OrderRow;
 use crate::domain::Metadata;
 use crate::error::ApiError;
 use crate::http::jsonapi::{self, parse_body, timestamp};
-use crate::orders::{self, OrderFields};
+use crate::services::orders::{self, OrderFields};
 use crate::state::AppState;
 
 const KIND: &str = "stripe_order";

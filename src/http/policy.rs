@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::http::jsonapi::{self, parse_body};
-use crate::policy::{self, Choice, Policy};
+use crate::services::policy::{self, Choice, Policy};
 use crate::state::AppState;
 
 const WHO: &str = "read or change the app's policy";

@@ -14,7 +14,7 @@ pub(super) struct Event {
     pub(super) object_id: Option<String>,
     pub(super) api_version: Option<String>,
     pub(super) target: Target,
-    /// What the tenant's app is told once this event is applied (`crate::notifications`).
+    /// What the tenant's app is told once this event is applied (`crate::outbound::notifications`).
     pub(super) notification: Option<(&'static str, Value)>,
 }
 

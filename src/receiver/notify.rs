@@ -1,5 +1,5 @@
 //! The outbox side of applying events: what the tenant's app is told, written in the same
-//! transaction as the mirror change (`crate::notifications` delivers it).
+//! transaction as the mirror change (`crate::outbound::notifications` delivers it).
 
 use diesel::result::Error as DieselError;
 
@@ -16,7 +16,7 @@ pub(super) fn enqueue_notifications<'a>(
         .filter(|p| p.notify)
         .filter_map(|p| {
             let (kind, data) = p.event.notification.as_ref()?;
-            Some(crate::notifications::outbox_row(
+            Some(crate::outbound::notifications::outbox_row(
                 &p.tenant_id,
                 &p.event.id,
                 kind,

@@ -72,7 +72,7 @@ pub(super) fn parse_event(body: &[u8]) -> Result<Event, ApiError> {
         ));
     }
     let target = object.map_or(Target::Nothing, |obj| target_of(kind, obj));
-    let notification = object.and_then(|obj| crate::notifications::for_event(kind, obj));
+    let notification = object.and_then(|obj| crate::outbound::notifications::for_event(kind, obj));
     Ok(Event {
         id: id.to_owned(),
         kind: kind.to_owned(),

@@ -257,8 +257,8 @@ pub async fn create_payment_link(
         .and_then(|p| stripe_id(&p, &["price_", "plan_"], &format!("{at}/price_id"), "price"))?;
     // A link sells its price to whoever opens it: the catalogue's prices only, unless the
     // app's policy opens others.
-    let gate = crate::policy::Gate::Price(price.clone(), format!("{at}/price_id"));
-    crate::policy::enforce(state, caller, &[gate]).await?;
+    let gate = crate::services::policy::Gate::Price(price.clone(), format!("{at}/price_id"));
+    crate::services::policy::enforce(state, caller, &[gate]).await?;
     let quantity = bounded(
         fields.quantity.unwrap_or(1),
         1,

@@ -6,8 +6,8 @@ use crate::auth::Caller;
 use crate::db::checkout_sessions::{self as rows, CheckoutSessionRow};
 use crate::domain::{Email, Metadata, bounded, optional_text, parse_web_url, stripe_id};
 use crate::error::ApiError;
-use crate::policy::{Choice, Gate};
 use crate::services::owned;
+use crate::services::policy::{Choice, Gate};
 use crate::state::AppState;
 use crate::stripe::requests::NewCheckout;
 
@@ -201,7 +201,7 @@ pub async fn create_session(
     caller: &Caller,
     request: SessionRequest,
 ) -> Result<CheckoutSessionRow, ApiError> {
-    crate::policy::enforce(state, caller, &request.gates).await?;
+    crate::services::policy::enforce(state, caller, &request.gates).await?;
     let mut new = request.new;
     if let Some(raw) = request.customer {
         new.customer = Some(

@@ -69,7 +69,7 @@ pub async fn create(
     request: RefundRequest,
     at: &str,
 ) -> Result<RefundRow, ApiError> {
-    use crate::policy::{Choice, Gate, enforce};
+    use crate::services::policy::{Choice, Gate, enforce};
     enforce(
         state,
         caller,

@@ -7,7 +7,7 @@ use crate::auth::Caller;
 use crate::db::subscriptions::{self as rows, ListFilter, SubscriptionRow};
 use crate::domain::{Metadata, PageRequest, bounded, optional_text, stripe_id};
 use crate::error::ApiError;
-use crate::policy::{Choice, Gate};
+use crate::services::policy::{Choice, Gate};
 use crate::services::{mirror, owned};
 use crate::state::AppState;
 use crate::stripe::requests::{NewSubscription, SubscriptionChange};
@@ -238,7 +238,7 @@ pub async fn create(
     caller: &Caller,
     request: SubscriptionRequest,
 ) -> Result<SubscriptionRow, ApiError> {
-    crate::policy::enforce(state, caller, &request.gates).await?;
+    crate::services::policy::enforce(state, caller, &request.gates).await?;
     let mut new = request.new;
     new.customer = owned::resolve_customer(state, caller, &request.customer)
         .await?
@@ -258,7 +258,7 @@ pub async fn update(
     request: ChangeRequest,
 ) -> Result<SubscriptionRow, ApiError> {
     let row = owned::find_subscription(state, caller, any_id).await?;
-    crate::policy::enforce(state, caller, &request.gates).await?;
+    crate::services::policy::enforce(state, caller, &request.gates).await?;
     let change = request.change;
     let snapshot = caller
         .tenant

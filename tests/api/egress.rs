@@ -224,7 +224,7 @@ async fn a_stored_notify_url_to_a_refused_address_is_never_called(backend: Backe
         app.state
             .db
             .run(move |conn| {
-                sales_block::notifications::set_target(&master, conn, &id, Some(&stored))
+                sales_block::outbound::notifications::set_target(&master, conn, &id, Some(&stored))
             })
             .await
             .unwrap();

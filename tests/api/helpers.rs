@@ -6,9 +6,9 @@ use std::time::Duration;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, RequestBuilder, Response};
+use sales_block::app::startup::Application;
 use sales_block::config::{LogFormat, Settings};
 use sales_block::crypto::{MasterKey, random_token};
-use sales_block::startup::Application;
 use sales_block::state::AppState;
 use sales_block::tenants::{self, CreatedTenant, TenantSpec};
 use serde_json::{Value, json};
@@ -287,13 +287,21 @@ impl TestApp {
             .run(move |conn| {
                 let created = tenants::create_tenant(conn, &master, &spec)?;
                 if open {
-                    let all = sales_block::policy::Choice::ALL.into_iter().collect();
-                    let change = sales_block::policy::PolicyChange {
+                    let all = sales_block::services::policy::Choice::ALL
+                        .into_iter()
+                        .collect();
+                    let change = sales_block::services::policy::PolicyChange {
                         allow: Some(all),
                         offered_coupons: None,
                     };
-                    sales_block::policy::save_with(conn, &master, &created.id, change, None)
-                        .map_err(|err| anyhow::anyhow!("{}", err.detail))?;
+                    sales_block::services::policy::save_with(
+                        conn,
+                        &master,
+                        &created.id,
+                        change,
+                        None,
+                    )
+                    .map_err(|err| anyhow::anyhow!("{}", err.detail))?;
                 }
                 anyhow::Ok(created)
             })

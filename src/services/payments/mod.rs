@@ -17,7 +17,7 @@ use crate::domain::{
     Metadata, bounded, currency_field, optional_text, required_currency, stripe_id,
 };
 use crate::error::ApiError;
-use crate::policy::{Choice, Gate};
+use crate::services::policy::{Choice, Gate};
 use crate::services::{mirror, owned};
 use crate::state::AppState;
 use crate::stripe::objects::PaymentSnapshot;
@@ -67,7 +67,7 @@ pub struct PaymentRequest {
 }
 
 /// Stripe's ceiling for one charge in the smallest unit (99,999,999, i.e. $999,999.99).
-pub(crate) const MAX_AMOUNT: i64 = crate::orders::MAX_AMOUNT;
+pub(crate) const MAX_AMOUNT: i64 = crate::services::orders::MAX_AMOUNT;
 
 pub fn parse(fields: CreatePaymentFields, at: &str) -> Result<PaymentRequest, ApiError> {
     let order = optional_text(
@@ -75,7 +75,7 @@ pub fn parse(fields: CreatePaymentFields, at: &str) -> Result<PaymentRequest, Ap
         &format!("{at}/order_unique_id"),
         255,
     )?
-    .map(|id| crate::orders::order_id(&id, &format!("{at}/order_unique_id")))
+    .map(|id| crate::services::orders::order_id(&id, &format!("{at}/order_unique_id")))
     .transpose()?;
     let amount = match (fields.amount, &order) {
         (Some(amount), _) => Some(bounded(
@@ -171,7 +171,7 @@ pub async fn create_payment(
     caller: &Caller,
     request: PaymentRequest,
 ) -> Result<CreatedPayment, ApiError> {
-    crate::policy::enforce(state, caller, &request.gates).await?;
+    crate::services::policy::enforce(state, caller, &request.gates).await?;
     let at = request.at.clone();
     let mut new = NewPayment {
         amount: request.amount.unwrap_or_default(),
@@ -186,7 +186,7 @@ pub async fn create_payment(
     };
     // The order first: a caller who may not pay it learns nothing else.
     let order = match &request.order {
-        Some(id) => Some(crate::orders::for_payment(state, caller, id).await?),
+        Some(id) => Some(crate::services::orders::for_payment(state, caller, id).await?),
         None => None,
     };
     if let Some(raw) = request.customer {

@@ -39,15 +39,15 @@ pub(super) async fn pay_order(
         },
         None => order,
     };
-    let order = match crate::orders::claim_payment(state, &order).await? {
+    let order = match crate::services::orders::claim_payment(state, &order).await? {
         PaymentClaim::Claimed(order) => *order,
         PaymentClaim::Paid(pi) => {
             return match existing_payment(state, caller, &order, &pi).await? {
                 Some(paid) => Ok(paid),
-                None => Err(crate::orders::payment_in_progress()),
+                None => Err(crate::services::orders::payment_in_progress()),
             };
         }
-        PaymentClaim::Busy => return Err(crate::orders::payment_in_progress()),
+        PaymentClaim::Busy => return Err(crate::services::orders::payment_in_progress()),
     };
     let mismatch = if amount.is_some_and(|a| a != order.amount) {
         Some((
@@ -69,7 +69,7 @@ pub(super) async fn pay_order(
         None
     };
     if let Some((field, detail)) = mismatch {
-        crate::orders::release_payment(state, &order).await;
+        crate::services::orders::release_payment(state, &order).await;
         return Err(ApiError::validation(format!("{at}/{field}"), detail));
     }
     // The order's terms are the merchant's: they win over anything the body says.
@@ -103,17 +103,17 @@ pub(super) async fn pay_order(
             let refused = matches!(&err, GatewayError::Stripe(f)
                 if (400..500).contains(&f.http_status) && f.http_status != 429);
             if refused {
-                crate::orders::release_payment(state, &order).await;
+                crate::services::orders::release_payment(state, &order).await;
             }
             return Err(err.into());
         }
     };
-    let paying = crate::orders::mark_paid(state, &order, &created.id).await?;
+    let paying = crate::services::orders::mark_paid(state, &order, &created.id).await?;
     if paying != created.id {
         // Another request paid the order first (after this one's claim lapsed).
         return match existing_payment(state, caller, &order, &paying).await? {
             Some(paid) => Ok(paid),
-            None => Err(crate::orders::payment_in_progress()),
+            None => Err(crate::services::orders::payment_in_progress()),
         };
     }
     let snapshot = match confirm_with {
@@ -201,7 +201,7 @@ async fn existing_payment(
     let snapshot = caller.tenant.stripe.retrieve_payment_intent(pi).await?;
     if snapshot.status == "canceled" {
         mirror::payment(state, caller, snapshot).await?;
-        crate::orders::drop_payment(state, order, pi).await?;
+        crate::services::orders::drop_payment(state, order, pi).await?;
         return Ok(None);
     }
     answer(state, caller, snapshot, true).await.map(Some)

@@ -6,10 +6,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::app::startup::Application;
 use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::db::Database;
-use crate::startup::Application;
 use crate::tenants;
 
 mod tenant;
@@ -165,7 +165,7 @@ pub async fn run() -> anyhow::Result<()> {
             stripe_emulator::run(&format!("127.0.0.1:{port}")).await?;
         }
         #[cfg(feature = "emulator")]
-        Command::Demo { emulator_port } => crate::demo::run(settings, emulator_port).await?,
+        Command::Demo { emulator_port } => crate::app::demo::run(settings, emulator_port).await?,
     }
     Ok(())
 }

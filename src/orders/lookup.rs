@@ -17,10 +17,10 @@ use crate::crypto::MasterKey;
 use crate::db::Database;
 use crate::db::orders::{self as rows, OrderRow, Recorded};
 use crate::db::policies;
-use crate::egress::EgressPolicy;
 use crate::error::ApiError;
 use crate::misses::Misses;
-use crate::order_terms::{OrderFields, PAYMENT_LEASE, parse_terms};
+use crate::orders::terms::{OrderFields, PAYMENT_LEASE, parse_terms};
+use crate::outbound::egress::EgressPolicy;
 
 /// The tenant's backend must answer within this.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);

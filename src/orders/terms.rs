@@ -1,6 +1,6 @@
 //! An order's terms as clients and the tenant's order lookup give them (issue 12, point 5):
 //! the fields, their checks, and how long a payment claim on an order lasts. Below both
-//! `orders` (which records them) and `order_lookup` (which fetches them).
+//! `services::orders` (which records them) and `orders::lookup` (which fetches them).
 
 use serde::Deserialize;
 

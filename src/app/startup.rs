@@ -52,7 +52,7 @@ impl Application {
         tokio::spawn(crate::idempotency::purge_expired_keys(db.clone()));
         let state = web::Data::new(AppState::new(db, master, settings));
         let server = serve(listener, state.clone())?;
-        crate::notifications::start_worker(crate::notifications::Worker {
+        crate::outbound::notifications::start_worker(crate::outbound::notifications::Worker {
             db: state.db.clone(),
             master: state.master.clone(),
             egress: state.egress,

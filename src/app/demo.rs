@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use crate::app::startup::Application;
 use crate::config::Settings;
 use crate::crypto::random_token;
-use crate::startup::Application;
 use crate::state::AppState;
 use crate::stripe::requests::{NewProduct, NewProductPrice, Recurring};
 use crate::tenants::{self, TenantSpec};

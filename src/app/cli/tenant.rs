@@ -160,14 +160,18 @@ pub(super) fn tenant_command(
         } => {
             let tenant = crate::db::tenants::find_by_api_key(&mut conn, &api_key)?
                 .with_context(|| format!("no tenant has the api key {api_key:?}"))?;
-            let egress = crate::egress::EgressPolicy::from_settings(settings);
+            let egress = crate::outbound::egress::EgressPolicy::from_settings(settings);
             let url = url
                 .map(|u| egress.check_url_blocking(&u, "--url").map(String::from))
                 .transpose()
                 .map_err(|err| anyhow::anyhow!("--url: {}", err.detail))?;
-            let secret =
-                crate::notifications::set_target(&master, &mut conn, &tenant.id, url.as_deref())
-                    .map_err(|err| anyhow::anyhow!("{}", err.detail))?;
+            let secret = crate::outbound::notifications::set_target(
+                &master,
+                &mut conn,
+                &tenant.id,
+                url.as_deref(),
+            )
+            .map_err(|err| anyhow::anyhow!("{}", err.detail))?;
             Ok(serde_json::to_string_pretty(
                 &serde_json::json!({"notify_url": url, "signing_secret": secret}),
             )?)
@@ -186,10 +190,11 @@ pub(super) fn tenant_command(
             let detail = |err: crate::error::ApiError| anyhow::anyhow!("{}", err.detail);
             let allow = (close || !allow.is_empty()).then_some(allow);
             let coupons = (no_coupons || !offer_coupon.is_empty()).then_some(offer_coupon);
-            let change = crate::policy::parse_change(allow, coupons, "--").map_err(detail)?;
+            let change =
+                crate::services::policy::parse_change(allow, coupons, "--").map_err(detail)?;
             let url = match (order_lookup_url, no_order_lookup) {
                 (Some(raw), _) => Some(Some(
-                    crate::egress::EgressPolicy::from_settings(settings)
+                    crate::outbound::egress::EgressPolicy::from_settings(settings)
                         .check_url_blocking(&raw, "--order-lookup-url")
                         .map_err(detail)?
                         .to_string(),
@@ -198,7 +203,7 @@ pub(super) fn tenant_command(
                 (None, false) => None,
             };
             let (policy, secret) =
-                crate::policy::save_with(&mut conn, &master, &tenant.id, change, url)
+                crate::services::policy::save_with(&mut conn, &master, &tenant.id, change, url)
                     .map_err(detail)?;
             Ok(serde_json::to_string_pretty(&serde_json::json!({
                 "allow": policy.allow_names(),

@@ -15,8 +15,8 @@ use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::db::Database;
 use crate::db::notifications::{self as outbox, Attempt, Due, NewNotification, Next};
-use crate::egress::EgressPolicy;
 use crate::error::ApiError;
+use crate::outbound::egress::EgressPolicy;
 
 /// How long a claimed notification is reserved for the worker that claimed it.
 const LEASE: Duration = Duration::from_secs(60);
@@ -96,7 +96,7 @@ pub struct Worker {
     pub db: Database,
     /// Opens the tenants' notify secrets.
     pub master: MasterKey,
-    /// Which URLs may be called (`crate::egress`).
+    /// Which URLs may be called (`crate::outbound::egress`).
     pub egress: EgressPolicy,
     /// The `notify_*` settings.
     pub settings: Settings,

@@ -6,7 +6,7 @@
 use crate::auth::Caller;
 use crate::db::orders::{self as rows, OrderRow, OrderTerms, Recorded};
 use crate::error::ApiError;
-pub use crate::order_terms::{MAX_AMOUNT, OrderFields, PAYMENT_LEASE, parse_terms};
+pub use crate::orders::terms::{MAX_AMOUNT, OrderFields, PAYMENT_LEASE, parse_terms};
 use crate::state::AppState;
 
 /// A client's order id: 1 to 255 printable characters.
@@ -129,7 +129,7 @@ pub async fn for_payment(
             // An admin's lookup is for no user in particular.
             let subject = (!caller.admin).then_some(caller.subject.as_str());
             let context = state.order_lookup();
-            crate::order_lookup::look_up(&context, &caller.tenant.id, subject, order_unique_id)
+            crate::orders::lookup::look_up(&context, &caller.tenant.id, subject, order_unique_id)
                 .await?
                 .ok_or_else(|| not_found(order_unique_id))?
         }
