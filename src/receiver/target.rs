@@ -1,30 +1,17 @@
-//! What an event changes in the mirror: the object it carries, read by its type.
+//! What an event changes in the mirror: the object it carries, read by its type. Every
+//! mirrored type is registered once, in the table at [`mirrored_types!`]'s call below; the
+//! `Target` enum, reading an event into it, the per-type data (`Kind`) and the batch write
+//! by table are generated from that table.
 
+use diesel::result::Error as DieselError;
 use serde_json::Value;
 
-use crate::db::events;
+use crate::db::{self, AnyConnection, Applied, events};
 use crate::stripe::objects::{
-    ChargeRefunded, CheckoutSnapshot, CustomerSnapshot, InvoiceSnapshot, PaymentMethodSnapshot,
-    PaymentSnapshot, PriceSnapshot, ProductSnapshot, RefundSnapshot, SubscriptionSnapshot,
+    self as mirror, ChargeRefunded, CheckoutSnapshot, CustomerSnapshot, InvoiceSnapshot,
+    PaymentMethodSnapshot, PaymentSnapshot, PriceSnapshot, ProductSnapshot, RefundSnapshot,
+    SubscriptionSnapshot,
 };
-
-/// What an event changes in the mirror.
-#[derive(Debug, Clone)]
-pub(super) enum Target {
-    Customer(CustomerSnapshot),
-    Subscription(SubscriptionSnapshot),
-    Payment(PaymentSnapshot),
-    Checkout(CheckoutSnapshot),
-    Product(ProductSnapshot),
-    Price(PriceSnapshot),
-    Invoice(InvoiceSnapshot),
-    Refund(RefundSnapshot),
-    PaymentMethod(PaymentMethodSnapshot),
-    /// A payment's refunded total only grows: applied in any order, no watermark.
-    ChargeRefunded(ChargeRefunded),
-    /// A type we store but do not mirror.
-    Nothing,
-}
 
 /// What the receiver keeps per type of mirrored object, in one place: its place in the order
 /// in which a batch locks mirror rows (see `writer`), whether it is a state under the
@@ -37,50 +24,146 @@ struct Kind {
     json: Option<(&'static str, &'static str)>,
 }
 
-const CUSTOMER: Kind = Kind::state(0, None);
-const PRODUCT: Kind = Kind::state(1, Some(("product.updated", "/products")));
-const PRICE: Kind = Kind::state(2, Some(("price.updated", "/prices")));
-const SUBSCRIPTION: Kind = Kind::state(3, None);
-const INVOICE: Kind = Kind::state(4, Some(("invoice.updated", "/invoices")));
-const PAYMENT: Kind = Kind::state(5, None);
-/// A payment's refunded total: not a state, never re-read.
-const CHARGE_REFUNDED: Kind = Kind {
-    lock: 6,
-    state: false,
-    json: None,
-};
-const REFUND: Kind = Kind::state(7, Some(("refund.updated", "/refunds")));
-const CHECKOUT: Kind = Kind::state(8, None);
-const PAYMENT_METHOD: Kind = Kind::state(9, Some(("payment_method.updated", "/payment_methods")));
-
-impl Kind {
-    const fn state(lock: u8, json: Option<(&'static str, &'static str)>) -> Self {
-        Self {
-            lock,
-            state: true,
-            json,
+/// Generates, from one line per mirrored type: the `Target` enum (one variant per type, and
+/// `Nothing`); `Target::object` (the type's `Kind` and the object's key); `target_of`
+/// (which event types carry it, `[first, second, ...]` slice patterns over the dotted type,
+/// and how its object is read: `read(object, deleted)`); and `write_all`, one batch write per
+/// type, in registration order, which must be the lock order (a test holds it).
+macro_rules! mirrored_types {
+    ($(
+        $variant:ident($snap:ty) by $key:ident: lock $lock:literal, state $state:literal,
+        reread $json:expr, on $($pat:pat_param)|+ => read $read:expr, write $write:path;
+    )+) => {
+        /// What an event changes in the mirror.
+        #[derive(Debug, Clone)]
+        pub(super) enum Target {
+            $($variant($snap),)+
+            /// A type we store but do not mirror.
+            Nothing,
         }
+
+        /// The registered lock orders, in registration order.
+        #[cfg(test)]
+        const LOCKS: &[u8] = &[$($lock),+];
+
+        impl Target {
+            /// The object's kind and key; `None` for `Nothing`.
+            fn object(&self) -> Option<(Kind, &str)> {
+                match self {
+                    $(Target::$variant(x) => Some((
+                        Kind { lock: $lock, state: $state, json: $json },
+                        x.$key.as_str(),
+                    )),)+
+                    Target::Nothing => None,
+                }
+            }
+        }
+
+        /// What an event of this type carrying this object changes; `Nothing` for types we
+        /// do not mirror or objects we cannot read.
+        pub(super) fn target_of(kind: &str, obj: &Value) -> Target {
+            let deleted = kind.ends_with(".deleted");
+            let read: fn(&Value, bool) -> Option<Target> =
+                match kind.split('.').collect::<Vec<_>>().as_slice() {
+                    $($($pat)|+ => |obj, deleted| {
+                        let read: fn(&Value, bool) -> Option<$snap> = $read;
+                        read(obj, deleted).map(Target::$variant)
+                    },)+
+                    _ => |_, _| None,
+                };
+            read(obj, deleted).unwrap_or(Target::Nothing)
+        }
+
+        /// Writes `(index, tenant, target, watermark)` items, grouped by type: one batch write
+        /// per type (one statement per table on PostgreSQL), types in lock order, objects in
+        /// the order given. `equal_wins`: a state of the row's own second replaces it (a
+        /// state just read from Stripe). Returns each item's outcome.
+        pub(super) fn write_all(
+            conn: &mut AnyConnection,
+            items: &[(usize, &str, &Target, i64)],
+            equal_wins: bool,
+        ) -> Result<Vec<(usize, &'static str)>, DieselError> {
+            let mut applied: Vec<(usize, &'static str)> = items
+                .iter()
+                .filter(|(_, _, target, _)| matches!(target, Target::Nothing))
+                .map(|&(i, ..)| (i, events::IGNORED))
+                .collect();
+            $(
+                let rows: Vec<(usize, (&str, &$snap, i64))> = items
+                    .iter()
+                    .filter_map(|&(i, tenant, target, at)| match target {
+                        Target::$variant(x) => Some((i, (tenant, x, at))),
+                        _ => None,
+                    })
+                    .collect();
+                settle(&mut applied, &rows, |x| $write(conn, x, equal_wins))?;
+            )+
+            Ok(applied)
+        }
+    };
+}
+
+/// A JSON re-read after a tie: the `*.updated` event type the answer is read as and the
+/// collection under `/v1`.
+const fn json(
+    event: &'static str,
+    collection: &'static str,
+) -> Option<(&'static str, &'static str)> {
+    Some((event, collection))
+}
+
+// The mirrored types, in lock order. `reread None`: re-read by a typed call (`refresh`), or
+// never (not a state).
+mirrored_types! {
+    Customer(CustomerSnapshot) by id: lock 0, state true, reread None,
+        on ["customer", _] => read mirror::customer, write db::customers::apply_customers;
+    Product(ProductSnapshot) by id: lock 1, state true, reread json("product.updated", "/products"),
+        on ["product", _] => read mirror::product, write db::catalog::apply_products;
+    Price(PriceSnapshot) by id: lock 2, state true, reread json("price.updated", "/prices"),
+        on ["price", _] => read mirror::price, write db::catalog::apply_prices;
+    Subscription(SubscriptionSnapshot) by id: lock 3, state true, reread None,
+        on ["customer", "subscription", _] => read |o, _| mirror::subscription(o),
+        write db::subscriptions::apply_subscriptions;
+    Invoice(InvoiceSnapshot) by id: lock 4, state true, reread json("invoice.updated", "/invoices"),
+        on ["invoice", _] => read mirror::invoice, write db::invoices::apply_invoices;
+    Payment(PaymentSnapshot) by id: lock 5, state true, reread None,
+        on ["payment_intent", _] => read |o, _| mirror::payment(o), write db::payments::apply_payments;
+    // A payment's refunded total only grows: applied in any order, no watermark.
+    ChargeRefunded(ChargeRefunded) by payment_intent: lock 6, state false, reread None,
+        on ["charge", "refunded"] => read |o, _| mirror::charge_refunded(o),
+        write super::apply::apply_charges_refunded;
+    Refund(RefundSnapshot) by id: lock 7, state true, reread json("refund.updated", "/refunds"),
+        on ["refund", _] | ["charge", "refund", "updated"] => read |o, _| mirror::refund(o),
+        write db::refunds::apply_refunds;
+    Checkout(CheckoutSnapshot) by id: lock 8, state true, reread None,
+        on ["checkout", "session", _] => read |o, _| mirror::checkout_session(o),
+        write db::checkout_sessions::apply_sessions;
+    PaymentMethod(PaymentMethodSnapshot) by id: lock 9, state true,
+        reread json("payment_method.updated", "/payment_methods"),
+        on ["payment_method", _] => read |o, _| mirror::payment_method(o),
+        write db::payment_methods::apply_payment_methods;
+}
+
+/// Runs one type's batch write (if it has rows) and records each event's outcome.
+fn settle<T: Copy>(
+    applied: &mut Vec<(usize, &'static str)>,
+    rows: &[(usize, T)],
+    write: impl FnOnce(&[T]) -> Result<Vec<Applied>, DieselError>,
+) -> Result<(), DieselError> {
+    if rows.is_empty() {
+        return Ok(());
     }
+    let items: Vec<T> = rows.iter().map(|(_, item)| *item).collect();
+    let outcomes = write(&items)?;
+    applied.extend(
+        rows.iter()
+            .map(|(i, _)| *i)
+            .zip(outcomes.into_iter().map(super::apply::outcome)),
+    );
+    Ok(())
 }
 
 impl Target {
-    /// The object's kind and id (a refunded charge's payment); `None` for `Nothing`.
-    fn object(&self) -> Option<(Kind, &str)> {
-        Some(match self {
-            Target::Customer(c) => (CUSTOMER, &c.id),
-            Target::Product(p) => (PRODUCT, &p.id),
-            Target::Price(p) => (PRICE, &p.id),
-            Target::Subscription(s) => (SUBSCRIPTION, &s.id),
-            Target::Invoice(i) => (INVOICE, &i.id),
-            Target::Payment(p) => (PAYMENT, &p.id),
-            Target::ChargeRefunded(c) => (CHARGE_REFUNDED, &c.payment_intent),
-            Target::Refund(r) => (REFUND, &r.id),
-            Target::Checkout(c) => (CHECKOUT, &c.id),
-            Target::PaymentMethod(m) => (PAYMENT_METHOD, &m.id),
-            Target::Nothing => return None,
-        })
-    }
-
     /// The order in which a batch locks mirror rows (see `writer`): by table, then object.
     pub(super) fn lock_key(&self) -> (u8, &str) {
         self.object()
@@ -102,31 +185,20 @@ impl Target {
     }
 }
 
-/// What an event of this type carrying this object changes; `Nothing` for types we do not
-/// mirror or objects we cannot read.
-pub(super) fn target_of(kind: &str, obj: &Value) -> Target {
-    use crate::stripe::objects as mirror;
-    let deleted = kind.ends_with(".deleted");
-    let target = match kind.split('.').collect::<Vec<_>>().as_slice() {
-        ["customer", "subscription", _] => mirror::subscription(obj).map(Target::Subscription),
-        ["customer", _] => mirror::customer(obj, deleted).map(Target::Customer),
-        ["payment_intent", _] => mirror::payment(obj).map(Target::Payment),
-        ["checkout", "session", _] => mirror::checkout_session(obj).map(Target::Checkout),
-        ["product", _] => mirror::product(obj, deleted).map(Target::Product),
-        ["price", _] => mirror::price(obj, deleted).map(Target::Price),
-        ["invoice", _] => mirror::invoice(obj, deleted).map(Target::Invoice),
-        ["refund", _] | ["charge", "refund", "updated"] => mirror::refund(obj).map(Target::Refund),
-        ["charge", "refunded"] => mirror::charge_refunded(obj).map(Target::ChargeRefunded),
-        ["payment_method", _] => mirror::payment_method(obj).map(Target::PaymentMethod),
-        _ => None,
-    };
-    target.unwrap_or(Target::Nothing)
-}
-
 /// The outcome an event is stored with, before applying it shows otherwise.
 pub(super) fn usual_outcome(target: &Target) -> &'static str {
     match target {
         Target::Nothing => events::IGNORED,
         _ => events::APPLIED,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_types_are_registered_in_lock_order() {
+        assert!(LOCKS.windows(2).all(|w| w[0] < w[1]), "{LOCKS:?}");
     }
 }
