@@ -139,3 +139,21 @@ pub fn list(
         .load(conn)?;
     Ok((rows, total))
 }
+
+/// Refunded charges: each payment's refunded total is raised, and the refunds a charge
+/// carries are written under their own watermarks (as an event's state, whatever the
+/// caller's freshness). Always written.
+pub fn apply_charges_refunded(
+    conn: &mut AnyConnection,
+    charges: &[(&str, &ChargeRefunded, i64)],
+    _equal_wins: bool,
+) -> QueryResult<Vec<super::Applied>> {
+    for &(tenant_id, charge, at) in charges {
+        raise_refunded(conn, tenant_id, charge)?;
+        let refunds: Vec<_> = charge.refunds.iter().map(|r| (tenant_id, r, at)).collect();
+        if !refunds.is_empty() {
+            apply_refunds(conn, &refunds, false)?;
+        }
+    }
+    Ok(vec![super::Applied::Written; charges.len()])
+}

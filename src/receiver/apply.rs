@@ -5,8 +5,7 @@ use diesel::result::Error as DieselError;
 use super::event::Pending;
 use super::target::{Target, write_all};
 use crate::db::events;
-use crate::db::{self, AnyConnection, Applied, Freshness};
-use crate::stripe::objects::ChargeRefunded;
+use crate::db::{AnyConnection, Freshness};
 
 /// Writes the target's state with the given freshness; returns the event outcome.
 pub(super) fn apply(
@@ -20,32 +19,6 @@ pub(super) fn apply(
     Ok(applied
         .first()
         .map_or(events::IGNORED, |&(_, outcome)| outcome))
-}
-
-/// Refunded charges: each payment's refunded total is raised, and the refunds a charge
-/// carries are written under their own watermarks (as an event's state, whatever the
-/// caller's freshness). Always written.
-pub(super) fn apply_charges_refunded(
-    conn: &mut AnyConnection,
-    charges: &[(&str, &ChargeRefunded, i64)],
-    _equal_wins: bool,
-) -> Result<Vec<Applied>, DieselError> {
-    for &(tenant_id, charge, at) in charges {
-        db::refunds::raise_refunded(conn, tenant_id, charge)?;
-        let refunds: Vec<_> = charge.refunds.iter().map(|r| (tenant_id, r, at)).collect();
-        if !refunds.is_empty() {
-            db::refunds::apply_refunds(conn, &refunds, false)?;
-        }
-    }
-    Ok(vec![Applied::Written; charges.len()])
-}
-
-pub(super) fn outcome(applied: Applied) -> &'static str {
-    match applied {
-        Applied::Written => events::APPLIED,
-        Applied::Stale => events::STALE,
-        Applied::Tie => events::REFRESH_PENDING,
-    }
 }
 
 /// The mirror writes of a batch: one call per table (one statement on PostgreSQL) with its

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use super::apply::{apply, apply_batch, outcome};
+use super::apply::{apply, apply_batch};
 use super::event::Pending;
 use super::notify::enqueue_notifications;
-use super::target::usual_outcome;
+use super::target::{outcome, usual_outcome};
 use crate::db::events::{self, NewEvent};
 use crate::db::{self, AnyConnection, DbError, Freshness};
 

@@ -131,7 +131,7 @@ mirrored_types! {
     // A payment's refunded total only grows: applied in any order, no watermark.
     ChargeRefunded(ChargeRefunded) by payment_intent: lock 6, state false, reread None,
         on ["charge", "refunded"] => read |o, _| mirror::charge_refunded(o),
-        write super::apply::apply_charges_refunded;
+        write db::refunds::apply_charges_refunded;
     Refund(RefundSnapshot) by id: lock 7, state true, reread json("refund.updated", "/refunds"),
         on ["refund", _] | ["charge", "refund", "updated"] => read |o, _| mirror::refund(o),
         write db::refunds::apply_refunds;
@@ -142,6 +142,15 @@ mirrored_types! {
         reread json("payment_method.updated", "/payment_methods"),
         on ["payment_method", _] => read |o, _| mirror::payment_method(o),
         write db::payment_methods::apply_payment_methods;
+}
+
+/// The event outcome a mirror write answers.
+pub(super) fn outcome(applied: Applied) -> &'static str {
+    match applied {
+        Applied::Written => events::APPLIED,
+        Applied::Stale => events::STALE,
+        Applied::Tie => events::REFRESH_PENDING,
+    }
 }
 
 /// Runs one type's batch write (if it has rows) and records each event's outcome.
@@ -158,7 +167,7 @@ fn settle<T: Copy>(
     applied.extend(
         rows.iter()
             .map(|(i, _)| *i)
-            .zip(outcomes.into_iter().map(super::apply::outcome)),
+            .zip(outcomes.into_iter().map(outcome)),
     );
     Ok(())
 }
