@@ -6,8 +6,8 @@ use crate::auth::Caller;
 use crate::db::checkout_sessions::{self as rows, CheckoutSessionRow};
 use crate::domain::{Email, Metadata, bounded, optional_text, parse_web_url, stripe_id};
 use crate::error::ApiError;
-use crate::services::owned;
 use crate::services::policy::{Choice, Gate};
+use crate::services::{mirror, owned};
 use crate::state::AppState;
 use crate::stripe::requests::NewCheckout;
 
@@ -215,15 +215,7 @@ pub async fn create_session(
         .stripe
         .create_checkout_session(new, caller.stripe_key())
         .await?;
-    let tenant_id = caller.tenant.id.clone();
-    let owner = caller.subject.clone();
-    let now = chrono::Utc::now().timestamp();
-    state
-        .db
-        .run(move |conn| {
-            rows::record(conn, &tenant_id, &owner, &snapshot, now).map_err(ApiError::from)
-        })
-        .await
+    mirror::checkout_session(state, caller, snapshot).await
 }
 
 /// Reads the session from Stripe (our unique id or the `cs_` id), updates the mirror and

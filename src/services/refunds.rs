@@ -6,6 +6,7 @@ use crate::auth::Caller;
 use crate::db::refunds::{self as rows, RefundRow};
 use crate::domain::{Metadata, bounded, optional_text, query_number};
 use crate::error::ApiError;
+use crate::services::mirror;
 use crate::state::AppState;
 use crate::stripe::requests::NewRefund;
 
@@ -117,12 +118,7 @@ pub async fn create(
             caller.stripe_key(),
         )
         .await?;
-    let (tenant_id, owner) = (caller.tenant.id.clone(), caller.subject.clone());
-    let now = chrono::Utc::now().timestamp();
-    state
-        .db
-        .run(move |conn| Ok(rows::record(conn, &tenant_id, &owner, &refund, now)?))
-        .await
+    mirror::refund(state, caller, refund).await
 }
 
 /// `payment_id` (optional), `page` and `records` of the list.
