@@ -2,7 +2,7 @@
 //! sales block's Stripe routes for many tenants at once.
 
 pub mod app;
-pub mod auth;
+pub mod caller;
 pub mod config;
 pub mod crypto;
 pub mod db;

@@ -21,7 +21,7 @@ use actix_web::{HttpMessage, HttpResponse, web};
 use chrono::Utc;
 use futures_util::StreamExt;
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::crypto::MasterKey;
 use crate::db::idempotency_keys::{self as rows, Claim, IdempotencyRow, Lapse, NewClaim};
 use crate::db::{Database, DbError};

@@ -1,5 +1,6 @@
 //! The route table: every endpoint of the service, in one place.
 
+pub mod auth;
 pub mod cards;
 pub mod catalog;
 pub mod customers;

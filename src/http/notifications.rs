@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::db::notifications::{AttemptRow, NotificationRow};
 use crate::domain::{PageRequest, optional_text};
 use crate::error::ApiError;

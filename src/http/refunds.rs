@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::db::refunds::RefundRow;
 use crate::domain::Metadata;
 use crate::error::ApiError;

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::db::customers as customer_rows;
 use crate::db::payment_methods::{self as rows, PaymentMethodRow};
 use crate::domain::{Email, optional_text, stripe_id};

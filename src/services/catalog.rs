@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::db::catalog::{self as rows, PriceRow, ProductRow};
 use crate::domain::{Metadata, bounded, optional_text, query_number, required_currency, stripe_id};
 use crate::error::ApiError;

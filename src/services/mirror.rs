@@ -1,6 +1,6 @@
 //! Stripe's answer recorded in the mirror: what a service writes after each Stripe call.
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::db::AnyConnection;
 use crate::db::checkout_sessions::{self as session_rows, CheckoutSessionRow};
 use crate::db::payments::{self as payment_rows, PaymentRow};

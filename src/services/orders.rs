@@ -3,7 +3,7 @@
 //! `order_lookup_url`, so that end users pay orders without ever naming an amount (the
 //! published SDK's `createPaymentIntent` sends none).
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::db::orders::{self as rows, OrderRow, OrderTerms, Recorded};
 use crate::error::ApiError;
 pub use crate::orders::terms::{MAX_AMOUNT, OrderFields, PAYMENT_LEASE, parse_terms};

@@ -2,7 +2,7 @@
 //! another user's object is 404 like one that does not exist (existence is never leaked).
 //! Shared by the services that name a customer, a payment, a subscription or a saved card.
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::db::customers::{self as customer_rows, Customer};
 use crate::db::payment_methods::{self as card_rows, PaymentMethodRow};
 use crate::db::payments::{self as payment_rows, PaymentRow};

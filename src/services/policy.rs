@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use actix_web::http::StatusCode;
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::db::policies::{self as rows, PolicyRow};
 use crate::error::ApiError;
 use crate::state::AppState;

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::db::refunds::{self as rows, RefundRow};
 use crate::domain::{Metadata, bounded, optional_text, query_number};
 use crate::error::ApiError;

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::db::subscriptions::{self as rows, ListFilter, SubscriptionRow};
 use crate::domain::{Metadata, PageRequest, bounded, optional_text, stripe_id};
 use crate::error::ApiError;

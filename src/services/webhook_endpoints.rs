@@ -4,7 +4,7 @@
 use chrono::Utc;
 use serde::Deserialize;
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::crypto::random_token;
 use crate::db::webhook_endpoints::{self as rows, NewWebhookEndpoint, WebhookEndpointRow};
 use crate::domain::{optional_text, parse_web_url};

@@ -1,6 +1,6 @@
 //! The customer list: Stripe's cursor paging or the 23blocks pages.
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::db::customers::{self as rows, Customer, PageStart};
 use crate::domain::{PageRequest, query_number, query_text};
 use crate::error::ApiError;

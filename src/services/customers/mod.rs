@@ -13,7 +13,7 @@ pub use list::{
 };
 pub use portal::{PortalFields, open_portal};
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::db::customers::{self as rows, Customer};
 use crate::domain::{Email, Metadata, optional_text};
 use crate::error::ApiError;

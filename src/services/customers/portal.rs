@@ -1,6 +1,6 @@
 //! Billing portal sessions for a customer of the caller's.
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::db::customers::Customer;
 use crate::domain::{optional_text, parse_web_url};
 use crate::error::ApiError;

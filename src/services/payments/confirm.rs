@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use super::declined;
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::db::payments::PaymentRow;
 use crate::domain::{optional_text, parse_web_url, stripe_id};
 use crate::error::ApiError;

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDateTime};
 use serde::Deserialize;
 
 use super::MAX_AMOUNT;
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::db::payments::{self as rows, PaymentFilter, PaymentRow};
 use crate::domain::{PageRequest, currency, query_text};
 use crate::error::ApiError;

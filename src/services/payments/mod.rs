@@ -11,7 +11,7 @@ use serde::Deserialize;
 pub use confirm::{ConfirmPayment, ConfirmPaymentFields, confirm_payment, parse_confirm};
 pub use list::{ListPaymentsQuery, PaymentListRequest, STATUSES, list, parse_list};
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::db::payments::PaymentRow;
 use crate::domain::{
     Metadata, bounded, currency_field, optional_text, required_currency, stripe_id,

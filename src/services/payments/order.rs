@@ -1,7 +1,7 @@
 //! Paying an order: its terms, never twice, only with the intent the order names.
 
 use super::{CreatedPayment, answer, declined};
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::db::orders::PaymentClaim;
 use crate::domain::Metadata;
 use crate::error::ApiError;

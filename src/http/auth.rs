@@ -3,62 +3,18 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 
-use crate::db::customers::Visibility;
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::stripe::{Key, RequestKey};
-use crate::tenants::TenantContext;
 
 /// Header names that carry the tenant key, in the order they are looked at: the SDK's today,
 /// the spec's, then older SDKs' and the vendor docs'.
 pub const API_KEY_HEADERS: [&str; 4] = ["x-api-key", "appid", "api-key", "x-app-id"];
 const TENANT_ID_HEADER: &str = "tenant-id";
-
-/// An authenticated caller of a tenant.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub tenant: Arc<TenantContext>,
-    pub subject: String,
-    pub admin: bool,
-    /// The request's idempotency key, when the client sent one: the Stripe writes made for
-    /// this caller's request take their keys from it (set by `http::idempotency`).
-    pub key: Option<Arc<RequestKey>>,
-}
-
-impl Caller {
-    /// The key the Stripe writes of this request are made under.
-    pub fn stripe_key(&self) -> Key<'_> {
-        self.key.as_deref()
-    }
-
-    /// What this caller may see of the tenant's data.
-    pub fn visibility(&self) -> Visibility {
-        if self.admin {
-            Visibility::All
-        } else {
-            Visibility::Subject(self.subject.clone())
-        }
-    }
-
-    /// 403 `admin_required` unless the caller is an admin; `what` completes "Only an admin of
-    /// this app ... can ..." (e.g. "manage webhook endpoints").
-    pub fn require_admin(&self, what: &str) -> Result<(), ApiError> {
-        if self.admin {
-            return Ok(());
-        }
-        Err(ApiError::new(
-            actix_web::http::StatusCode::FORBIDDEN,
-            "admin_required",
-            "Forbidden",
-            format!("Only an admin of this app (role admin or scope sales:admin) can {what}."),
-        ))
-    }
-}
 
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
     match headers.get(name) {
