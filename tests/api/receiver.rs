@@ -731,7 +731,13 @@ async fn stripes_own_deliveries_keep_the_mirror_current(backend: Backend) {
             .all(|(_, o)| ["applied", "stale", "ignored", "refreshed"].contains(&o.as_str())),
         "{stored:?}"
     );
-    let attempts = app.stripe_list(&tenant, "/_emulator/deliveries").await;
+    // The emulator logs an attempt once it has read the answer, which can be after the
+    // event is stored: wait for the log to catch up, then hold it to one attempt per event.
+    let attempts = eventually(15, || async {
+        let attempts = app.stripe_list(&tenant, "/_emulator/deliveries").await;
+        (attempts.len() >= emitted.len()).then_some(attempts)
+    })
+    .await;
     assert_eq!(
         attempts.len(),
         emitted.len(),
