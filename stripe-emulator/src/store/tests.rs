@@ -1,0 +1,90 @@
+use super::*;
+use serde_json::json;
+
+#[test]
+fn newest_first_and_tombstones() {
+    let mut store = Store::new(false);
+    for id in ["cus_a", "cus_b", "cus_c"] {
+        store.insert(kinds::CUSTOMER, json!({ "id": id }));
+    }
+    let ids: Vec<_> = store
+        .newest_first(kinds::CUSTOMER)
+        .map(|r| r.object["id"].clone())
+        .collect();
+    assert_eq!(ids, vec![json!("cus_c"), json!("cus_b"), json!("cus_a")]);
+    store.get_mut(kinds::CUSTOMER, "cus_b").unwrap().object =
+        json!({"id": "cus_b", "deleted": true});
+    assert_eq!(store.live_newest_first(kinds::CUSTOMER).count(), 2);
+    assert!(store.get_live(kinds::CUSTOMER, "cus_b").is_none());
+    assert!(store.get(kinds::CUSTOMER, "cus_b").is_some());
+    assert!(
+        store.seq_of(kinds::CUSTOMER, "cus_a").unwrap()
+            < store.seq_of(kinds::CUSTOMER, "cus_c").unwrap()
+    );
+    assert_eq!(store.find_any("cus_c").unwrap().object["id"], "cus_c");
+    assert!(store.find_any("xyz_c").is_none());
+    store.remove(kinds::CUSTOMER, "cus_c");
+    assert_eq!(store.count(kinds::CUSTOMER), 2);
+    store.clear();
+    assert_eq!(store.count(kinds::CUSTOMER), 0);
+}
+
+#[test]
+fn the_journal_reports_changes_in_order() {
+    let mut store = Store::new(false);
+    store.insert(kinds::CUSTOMER, json!({"id": "cus_a", "n": 1}));
+    store.insert(kinds::CUSTOMER, json!({"id": "cus_b", "n": 1}));
+    assert_eq!(store.drain_changes().len(), 2);
+    assert!(store.drain_changes().is_empty());
+
+    // Changes are reported by their last change, with when they were first made.
+    store.get_mut(kinds::CUSTOMER, "cus_a").unwrap().object["n"] = json!(2);
+    store.insert(kinds::PRICE, json!({"id": "price_x"}));
+    store.get_mut(kinds::CUSTOMER, "cus_b").unwrap().object["n"] = json!(3);
+    store.get_mut(kinds::PRICE, "price_x").unwrap().object["n"] = json!(1);
+    store.get_mut(kinds::CUSTOMER, "cus_a").unwrap().object["n"] = json!(4);
+    store.insert(kinds::EVENT, json!({"id": "evt_1"}));
+    let changes = store.drain_changes();
+    let order: Vec<&str> = changes.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(order, ["cus_b", "price_x", "cus_a"]);
+    assert_eq!(changes[2].before, Some(json!({"id": "cus_a", "n": 1})));
+    assert_eq!(changes[2].after, Some(json!({"id": "cus_a", "n": 4})));
+    assert_eq!(changes[1].before, None);
+    assert!(changes[2].first < changes[1].first && changes[1].first < changes[0].first);
+    assert!(changes[0].last < changes[1].last);
+
+    // A flushed change keeps its intermediate state; later changes start afresh.
+    store.get_mut(kinds::CUSTOMER, "cus_a").unwrap().object["n"] = json!(5);
+    store.flush_change(kinds::CUSTOMER, "cus_a");
+    store.get_mut(kinds::CUSTOMER, "cus_a").unwrap().object["n"] = json!(6);
+    store.remove(kinds::CUSTOMER, "cus_b");
+    let changes = store.drain_changes();
+    assert_eq!(changes.len(), 3);
+    assert_eq!(changes[0].after, Some(json!({"id": "cus_a", "n": 5})));
+    assert_eq!(changes[1].before, Some(json!({"id": "cus_a", "n": 5})));
+    assert_eq!(changes[2].id, "cus_b");
+    assert_eq!(changes[2].after, None);
+}
+
+#[test]
+fn trim_keeps_the_newest() {
+    let mut store = Store::new(false);
+    for i in 0..5 {
+        store.insert(kinds::EVENT, json!({"id": format!("evt_{i}")}));
+    }
+    store.trim_oldest(kinds::EVENT, 2);
+    let ids: Vec<_> = store
+        .newest_first(kinds::EVENT)
+        .map(|r| r.object["id"].clone())
+        .collect();
+    assert_eq!(ids, vec![json!("evt_4"), json!("evt_3")]);
+}
+
+#[test]
+fn singletons_are_stable() {
+    let mut store = Store::new(false);
+    let a = store.singleton("x", || "one".into());
+    let b = store.singleton("x", || "two".into());
+    assert_eq!(a, "one");
+    assert_eq!(b, "one");
+}
