@@ -112,6 +112,15 @@ const fn json(
     Some((event, collection))
 }
 
+/// A payment as an event carries it, without its client secret: Stripe's event has it, but
+/// only the caller who created the payment is given it, and the receiver never needs it.
+fn payment_event(obj: &Value, _deleted: bool) -> Option<PaymentSnapshot> {
+    mirror::payment(obj).map(|p| PaymentSnapshot {
+        client_secret: None,
+        ..p
+    })
+}
+
 // The mirrored types, in lock order. `reread None`: re-read by a typed call (`refresh`), or
 // never (not a state).
 mirrored_types! {
@@ -127,7 +136,7 @@ mirrored_types! {
     Invoice(InvoiceSnapshot) by id: lock 4, state true, reread json("invoice.updated", "/invoices"),
         on ["invoice", _] => read mirror::invoice, write db::invoices::apply_invoices;
     Payment(PaymentSnapshot) by id: lock 5, state true, reread None,
-        on ["payment_intent", _] => read |o, _| mirror::payment(o), write db::payments::apply_payments;
+        on ["payment_intent", _] => read payment_event, write db::payments::apply_payments;
     // A payment's refunded total only grows: applied in any order, no watermark.
     ChargeRefunded(ChargeRefunded) by payment_intent: lock 6, state false, reread None,
         on ["charge", "refunded"] => read |o, _| mirror::charge_refunded(o),
@@ -205,6 +214,21 @@ pub(super) fn usual_outcome(target: &Target) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_payment_event_is_read_without_its_client_secret() {
+        let obj = serde_json::json!({
+            "id": "pi_1", "object": "payment_intent", "amount": 500, "currency": "usd",
+            "status": "succeeded", "created": 1, "client_secret": "pi_1_secret_abc",
+            "metadata": {}
+        });
+        let Target::Payment(payment) = target_of("payment_intent.succeeded", &obj) else {
+            panic!("not read as a payment");
+        };
+        assert_eq!(payment.id, "pi_1");
+        assert_eq!(payment.client_secret, None);
+        assert!(!format!("{payment:?}").contains("secret_abc"));
+    }
 
     #[test]
     fn the_types_are_registered_in_lock_order() {

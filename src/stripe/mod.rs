@@ -37,11 +37,21 @@ pub const MAX_KEY_CHARS: usize = 255;
 /// A client request's idempotency key, as the Stripe writes of that request use it: each write
 /// `step` is sent with `<key>:<step>:<caller tag>`, and the key remembers that a write was
 /// sent (from then on the request has done work, so even a client error is its answer).
-#[derive(Debug)]
 pub struct RequestKey {
     key: String,
     caller_tag: String,
     wrote: AtomicBool,
+}
+
+/// The key itself stays out of logs: it is the client's, and replaying it replays the answer.
+impl std::fmt::Debug for RequestKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestKey")
+            .field("key", &"[redacted]")
+            .field("caller_tag", &self.caller_tag)
+            .field("wrote", &self.wrote)
+            .finish()
+    }
 }
 
 /// The key a Stripe write is made under: `None` outside a keyed request.
