@@ -12,26 +12,19 @@ use crate::stripe::objects::{
     CheckoutSnapshot, PaymentSnapshot, RefundSnapshot, SubscriptionSnapshot,
 };
 
-/// A table's `record` for objects with an owner: (tenant id, owner, snapshot, now).
-type RecordOwned<T, R> = fn(&mut AnyConnection, &str, &str, &T, i64) -> diesel::QueryResult<R>;
-
-/// Writes Stripe's answer with `record`; the caller is recorded as the owner of a new row.
-async fn owned<T, R>(
+/// Writes Stripe's answer with `record(conn, tenant id, caller's subject, now)` on the
+/// blocking pool.
+async fn write<R: Send + 'static>(
     state: &AppState,
     caller: &Caller,
-    snapshot: T,
-    record: RecordOwned<T, R>,
-) -> Result<R, ApiError>
-where
-    T: Send + 'static,
-    R: Send + 'static,
-{
+    record: impl FnOnce(&mut AnyConnection, &str, &str, i64) -> diesel::QueryResult<R> + Send + 'static,
+) -> Result<R, ApiError> {
     let tenant_id = caller.tenant.id.clone();
     let owner = caller.subject.clone();
     let now = chrono::Utc::now().timestamp();
     state
         .db
-        .run(move |conn| record(conn, &tenant_id, &owner, &snapshot, now).map_err(ApiError::from))
+        .run(move |conn| record(conn, &tenant_id, &owner, now).map_err(ApiError::from))
         .await
 }
 
@@ -41,7 +34,10 @@ pub async fn payment(
     caller: &Caller,
     snapshot: PaymentSnapshot,
 ) -> Result<PaymentRow, ApiError> {
-    owned(state, caller, snapshot, payment_rows::record).await
+    write(state, caller, move |conn, tenant, owner, now| {
+        payment_rows::record(conn, tenant, owner, &snapshot, now)
+    })
+    .await
 }
 
 /// Writes Stripe's checkout session into the mirror; the caller owns a new row.
@@ -50,7 +46,10 @@ pub async fn checkout_session(
     caller: &Caller,
     snapshot: CheckoutSnapshot,
 ) -> Result<CheckoutSessionRow, ApiError> {
-    owned(state, caller, snapshot, session_rows::record).await
+    write(state, caller, move |conn, tenant, owner, now| {
+        session_rows::record(conn, tenant, owner, &snapshot, now)
+    })
+    .await
 }
 
 /// Writes Stripe's refund into the mirror; the caller owns a new row.
@@ -59,21 +58,21 @@ pub async fn refund(
     caller: &Caller,
     snapshot: RefundSnapshot,
 ) -> Result<RefundRow, ApiError> {
-    owned(state, caller, snapshot, refund_rows::record).await
+    write(state, caller, move |conn, tenant, owner, now| {
+        refund_rows::record(conn, tenant, owner, &snapshot, now)
+    })
+    .await
 }
 
-/// Writes Stripe's subscription into the mirror.
+/// Writes Stripe's subscription into the mirror (subscriptions have no owner of their own:
+/// they are seen through their customer).
 pub async fn subscription(
     state: &AppState,
     caller: &Caller,
     snapshot: SubscriptionSnapshot,
 ) -> Result<SubscriptionRow, ApiError> {
-    let tenant_id = caller.tenant.id.clone();
-    let now = chrono::Utc::now().timestamp();
-    state
-        .db
-        .run(move |conn| {
-            subscription_rows::record(conn, &tenant_id, &snapshot, now).map_err(ApiError::from)
-        })
-        .await
+    write(state, caller, move |conn, tenant, _owner, now| {
+        subscription_rows::record(conn, tenant, &snapshot, now)
+    })
+    .await
 }
