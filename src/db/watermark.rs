@@ -75,12 +75,39 @@ mod tests {
         assert_eq!(Freshness::Current(7).parts(), (7, true));
     }
 
+    /// PostgreSQL's upsert under `wins_sql` writes exactly when `decide` says so (the
+    /// suite's database: `TEST_POSTGRES_URL`, as the integration tests use it).
     #[test]
-    fn the_sql_condition_is_the_same_rule() {
-        assert_eq!(
-            wins_sql("t"),
-            "t.watermark IS NULL OR t.watermark < EXCLUDED.watermark \
-             OR (t.watermark = EXCLUDED.watermark AND "
-        );
+    fn postgres_writes_exactly_when_the_rule_says_written() {
+        use diesel::{Connection, PgConnection, RunQueryDsl};
+        let url = std::env::var("TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let mut pg = PgConnection::establish(&url).expect("the test PostgreSQL answers");
+        diesel::sql_query("CREATE TEMP TABLE rule (k int PRIMARY KEY, watermark bigint)")
+            .execute(&mut pg)
+            .unwrap();
+        for stored in [None, Some(9), Some(10), Some(11)] {
+            for equal_wins in [false, true] {
+                diesel::sql_query("DELETE FROM rule")
+                    .execute(&mut pg)
+                    .unwrap();
+                let stored_sql = stored.map_or("NULL".to_owned(), |w: i64| w.to_string());
+                diesel::sql_query(format!("INSERT INTO rule VALUES (1, {stored_sql})"))
+                    .execute(&mut pg)
+                    .unwrap();
+                let written = diesel::sql_query(format!(
+                    "INSERT INTO rule VALUES (1, 10) ON CONFLICT (k) DO UPDATE \
+                     SET watermark = EXCLUDED.watermark WHERE {}{equal_wins})",
+                    wins_sql("rule")
+                ))
+                .execute(&mut pg)
+                .unwrap();
+                assert_eq!(
+                    written == 1,
+                    decide(stored, 10, equal_wins) == Applied::Written,
+                    "stored {stored:?}, equal_wins {equal_wins}"
+                );
+            }
+        }
     }
 }
