@@ -50,6 +50,7 @@ impl Application {
             settings.public_url = format!("http://{}", listener.local_addr()?);
         }
         tokio::spawn(crate::idempotency::purge_expired_keys(db.clone()));
+        tokio::spawn(fold_list_counts(db.clone()));
         let state = web::Data::new(AppState::new(db, master, settings));
         let server = serve(listener, state.clone())?;
         crate::outbound::notifications::start_worker(crate::outbound::notifications::Worker {
@@ -120,4 +121,20 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// Every ten minutes, folds the list counters of PostgreSQL connections that are gone
+/// (db::counts), so a list's total stays a sum of a handful of rows.
+async fn fold_list_counts(db: Database) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(10 * 60));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let folded = db
+            .run(|conn| crate::db::counts::fold_gone_shards(conn).map_err(crate::db::DbError::from))
+            .await;
+        if let Err(err) = folded {
+            tracing::warn!(error = %err, "folding list counts");
+        }
+    }
 }

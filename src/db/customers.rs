@@ -4,6 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::AnyConnection;
+use super::counts::{self, Buckets};
+use super::listing::{Page, PageStart};
 use super::schema::customers;
 use crate::stripe::objects::CustomerSnapshot;
 
@@ -201,7 +203,7 @@ pub fn list_position(
     tenant_id: &str,
     any_id: &str,
     visibility: &Visibility,
-) -> QueryResult<Option<(NaiveDateTime, String)>> {
+) -> QueryResult<Option<SortKey>> {
     let query = customers::table
         .filter(customers::tenant_id.eq(tenant_id))
         .filter(
@@ -216,26 +218,18 @@ pub fn list_position(
         .optional()
 }
 
-/// Where a page of a customer list starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PageStart {
-    /// After this many customers from the newest.
-    Offset(i64),
-    /// Just older than this position (Stripe's `starting_after`).
-    After((NaiveDateTime, String)),
-    /// Just newer than this position (Stripe's `ending_before`).
-    Before((NaiveDateTime, String)),
-}
+/// A customer's place in the list: (our `created_at`, our id).
+pub type SortKey = (NaiveDateTime, String);
 
 /// Up to `limit` of the customers the caller sees (deleted ones left out), newest first, from
-/// `start`; and how many there are in all.
+/// `start`; and how many there are in all (admins: the tenant's counter).
 pub fn list(
     conn: &mut AnyConnection,
     tenant_id: &str,
     visibility: &Visibility,
-    start: &PageStart,
+    start: &PageStart<SortKey>,
     limit: i64,
-) -> QueryResult<(Vec<Customer>, i64)> {
+) -> QueryResult<Page<Customer>> {
     let build = || {
         let query = customers::table
             .filter(customers::tenant_id.eq(tenant_id.to_owned()))
@@ -243,28 +237,23 @@ pub fn list(
             .into_boxed();
         visible_to(query, visibility)
     };
-    let total: i64 = build().count().get_result(conn)?;
-    let newest_first = (customers::created_at.desc(), customers::id.desc());
-    let rows = match start {
-        PageStart::Offset(offset) => build().order(newest_first).offset(*offset),
-        PageStart::After((at, id)) => build()
-            .filter(
-                customers::created_at.lt(*at).or(customers::created_at
-                    .eq(*at)
-                    .and(customers::id.lt(id.clone()))),
-            )
-            .order(newest_first),
-        // The page just newer than the position: the oldest of those first, turned around below.
-        PageStart::Before((at, id)) => build()
-            .filter(
-                customers::created_at.gt(*at).or(customers::created_at
-                    .eq(*at)
-                    .and(customers::id.gt(id.clone()))),
-            )
-            .order((customers::created_at.asc(), customers::id.asc())),
-    }
-    .limit(limit)
-    .select(Customer::as_select())
-    .load(conn)?;
-    Ok((rows, total))
+    let total = match visibility {
+        Visibility::All => counts::total(
+            conn,
+            tenant_id,
+            counts::List::Customers,
+            Buckets::Only(&[counts::LIVE]),
+        )?,
+        Visibility::Subject(_) => build().count().get_result(conn)?,
+    };
+    super::listing::read_page!(
+        conn,
+        build,
+        customers,
+        Customer,
+        (created_at, id),
+        start,
+        total,
+        limit
+    )
 }

@@ -3,10 +3,12 @@
 
 pub mod catalog;
 pub mod checkout_sessions;
+pub mod counts;
 pub mod customers;
 pub mod events;
 pub mod idempotency_keys;
 pub mod invoices;
+pub mod listing;
 pub mod notifications;
 pub mod orders;
 pub mod payment_methods;
@@ -110,7 +112,8 @@ impl Database {
             }
             AnyConnection::Sqlite(c) => c.run_pending_migrations(MIGRATIONS).map(|_| ()),
         };
-        result.map_err(|err| anyhow::anyhow!("running migrations: {err}"))
+        result.map_err(|err| anyhow::anyhow!("running migrations: {err}"))?;
+        counts::install(&mut conn).map_err(|err| anyhow::anyhow!("installing list counts: {err}"))
     }
 
     /// A connection for synchronous callers (CLI commands, start-up).

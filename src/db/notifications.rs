@@ -5,6 +5,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 
 use super::AnyConnection;
+use super::counts::{self, Buckets};
+use super::listing::{Page, PageStart};
 use super::schema::{notification_attempts, notification_outbox};
 
 pub const PENDING: &str = "pending";
@@ -203,45 +205,68 @@ pub struct AttemptRow {
 /// A notification with its delivery attempts, oldest first.
 pub type WithAttempts = (NotificationRow, Vec<AttemptRow>);
 
+/// A notification's place in the log: (our `created_at`, our id).
+pub type SortKey = (NaiveDateTime, String);
+
+/// Where a list cursor stands: the key of the tenant's notification `id`.
+pub fn list_position(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    id: &str,
+) -> QueryResult<Option<SortKey>> {
+    notification_outbox::table
+        .filter(notification_outbox::tenant_id.eq(tenant_id))
+        .filter(notification_outbox::id.eq(id))
+        .select((notification_outbox::created_at, notification_outbox::id))
+        .first(conn)
+        .optional()
+}
+
 /// One page of the tenant's notifications, newest first, each with its attempts; and the
-/// total.
+/// total (the tenant's counter).
 pub fn list(
     conn: &mut AnyConnection,
     tenant_id: &str,
-    page: i64,
-    per_page: i64,
-) -> QueryResult<(Vec<WithAttempts>, i64)> {
-    let total: i64 = notification_outbox::table
-        .filter(notification_outbox::tenant_id.eq(tenant_id))
-        .count()
-        .get_result(conn)?;
-    let rows: Vec<NotificationRow> = notification_outbox::table
-        .filter(notification_outbox::tenant_id.eq(tenant_id))
-        .order((
-            notification_outbox::created_at.desc(),
-            notification_outbox::id.desc(),
-        ))
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-        .select(NotificationRow::as_select())
-        .load(conn)?;
-    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    start: &PageStart<SortKey>,
+    limit: i64,
+) -> QueryResult<Page<WithAttempts>> {
+    let total = counts::total(conn, tenant_id, counts::List::Notifications, Buckets::All)?;
+    let build = || {
+        notification_outbox::table
+            .filter(notification_outbox::tenant_id.eq(tenant_id.to_owned()))
+            .into_boxed()
+    };
+    let page = super::listing::read_page!(
+        conn,
+        build,
+        notification_outbox,
+        NotificationRow,
+        (created_at, id),
+        start,
+        total,
+        limit
+    )?;
+    let ids: Vec<&str> = page.rows.iter().map(|r| r.id.as_str()).collect();
     let attempts: Vec<AttemptRow> = notification_attempts::table
         .filter(notification_attempts::notification_id.eq_any(&ids))
         .order(notification_attempts::attempted_at.asc())
         .select(AttemptRow::as_select())
         .load(conn)?;
-    Ok((
-        rows.into_iter()
-            .map(|row| {
-                let mine = attempts
-                    .iter()
-                    .filter(|a| a.notification_id == row.id)
-                    .cloned()
-                    .collect();
-                (row, mine)
-            })
-            .collect(),
-        total,
-    ))
+    let rows = page
+        .rows
+        .into_iter()
+        .map(|row| {
+            let mine = attempts
+                .iter()
+                .filter(|a| a.notification_id == row.id)
+                .cloned()
+                .collect();
+            (row, mine)
+        })
+        .collect();
+    Ok(Page {
+        rows,
+        total: page.total,
+        has_more: page.has_more,
+    })
 }

@@ -5,7 +5,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::AnyConnection;
+use super::counts::{self, Buckets};
 use super::customers::Visibility;
+use super::listing::{Page, PageStart};
 use super::schema::{customers, payment_methods};
 use super::subscriptions::unix;
 use crate::stripe::objects::PaymentMethodSnapshot;
@@ -132,36 +134,69 @@ pub fn find_visible(
         .optional()
 }
 
-/// The attached cards the caller may see (of one customer if given), newest first, each with
-/// whether it is its customer's default.
+/// A card's place in the list: (our `created_at`, our id).
+pub type SortKey = (NaiveDateTime, String);
+
+/// Where a list cursor stands: the key of the card `any_id` names (our id or the `pm_` id)
+/// among those the caller sees.
+pub fn list_position(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    any_id: &str,
+    visibility: &Visibility,
+) -> QueryResult<Option<SortKey>> {
+    Ok(find_visible(conn, tenant_id, any_id, visibility)?.map(|row| (row.created_at, row.id)))
+}
+
+/// One page of the attached cards the caller may see (of one customer if given), newest
+/// first, each with whether it is its customer's default; and the total across pages.
 pub fn list_attached(
     conn: &mut AnyConnection,
     tenant_id: &str,
     customer: Option<&str>,
     visibility: &Visibility,
-) -> QueryResult<Vec<(PaymentMethodRow, bool)>> {
-    let mut query = payment_methods::table
-        .filter(payment_methods::tenant_id.eq(tenant_id))
-        .filter(payment_methods::stripe_customer_id.is_not_null())
-        .into_boxed();
-    if let Some(customer) = customer {
-        query = query.filter(payment_methods::stripe_customer_id.eq(customer.to_owned()));
-    }
-    if let Some((subject, customers)) = visible(conn, tenant_id, visibility)? {
-        query = query.filter(
-            payment_methods::owner_subject
-                .eq(subject)
-                .or(payment_methods::stripe_customer_id.eq_any(customers)),
-        );
-    }
-    let cards: Vec<PaymentMethodRow> = query
-        .order((
-            payment_methods::created_at.desc(),
-            payment_methods::id.desc(),
-        ))
-        .select(PaymentMethodRow::as_select())
-        .load(conn)?;
-    let owners: Vec<&str> = cards
+    start: &PageStart<SortKey>,
+    limit: i64,
+) -> QueryResult<Page<(PaymentMethodRow, bool)>> {
+    let visible = visible(conn, tenant_id, visibility)?;
+    let build = || {
+        let mut query = payment_methods::table
+            .filter(payment_methods::tenant_id.eq(tenant_id.to_owned()))
+            .filter(payment_methods::stripe_customer_id.is_not_null())
+            .into_boxed();
+        if let Some(customer) = customer {
+            query = query.filter(payment_methods::stripe_customer_id.eq(customer.to_owned()));
+        }
+        if let Some((subject, customers)) = &visible {
+            query = query.filter(
+                payment_methods::owner_subject
+                    .eq(subject.clone())
+                    .or(payment_methods::stripe_customer_id.eq_any(customers.clone())),
+            );
+        }
+        query
+    };
+    let total = match (&visible, customer) {
+        (None, None) => counts::total(
+            conn,
+            tenant_id,
+            counts::List::Cards,
+            Buckets::Only(&[counts::ATTACHED]),
+        )?,
+        _ => build().count().get_result(conn)?,
+    };
+    let page = super::listing::read_page!(
+        conn,
+        build,
+        payment_methods,
+        PaymentMethodRow,
+        (created_at, id),
+        start,
+        total,
+        limit
+    )?;
+    let owners: Vec<&str> = page
+        .rows
         .iter()
         .filter_map(|c| c.stripe_customer_id.as_deref())
         .collect();
@@ -170,7 +205,8 @@ pub fn list_attached(
         .filter(customers::stripe_customer_id.eq_any(&owners))
         .select(customers::default_payment_method)
         .load(conn)?;
-    Ok(cards
+    let rows = page
+        .rows
         .into_iter()
         .map(|card| {
             let is_default = defaults
@@ -178,5 +214,10 @@ pub fn list_attached(
                 .any(|d| d.as_deref() == Some(card.stripe_payment_method_id.as_str()));
             (card, is_default)
         })
-        .collect())
+        .collect();
+    Ok(Page {
+        rows,
+        total: page.total,
+        has_more: page.has_more,
+    })
 }

@@ -4,7 +4,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::AnyConnection;
+use super::counts::{self, Buckets};
 use super::customers::Visibility;
+use super::listing::{Page, PageStart};
 use super::schema::{customers, payments};
 use super::subscriptions::unix;
 use crate::stripe::objects::PaymentSnapshot;
@@ -127,16 +129,31 @@ pub struct PaymentFilter {
     pub until: Option<NaiveDateTime>,
 }
 
+/// A payment's place in the list: (Stripe's `created`, our id).
+pub type SortKey = (NaiveDateTime, String);
+
+/// Where a list cursor stands: the key of the payment `any_id` names (our id or the `pi_` id)
+/// among those the caller sees.
+pub fn list_position(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    any_id: &str,
+    visibility: &Visibility,
+) -> QueryResult<Option<SortKey>> {
+    Ok(find_visible(conn, tenant_id, any_id, visibility)?.map(|row| (row.created_at, row.id)))
+}
+
 /// One page of the payments the caller sees, newest first (by Stripe's `created`), and the
-/// total across pages.
+/// total across pages: the tenant's counters when only statuses narrow the list, else counted
+/// over the narrowest index.
 pub fn list(
     conn: &mut AnyConnection,
     tenant_id: &str,
     visibility: &Visibility,
     filter: &PaymentFilter,
-    offset: i64,
+    start: &PageStart<SortKey>,
     limit: i64,
-) -> QueryResult<(Vec<PaymentRow>, i64)> {
+) -> QueryResult<Page<PaymentRow>> {
     let build = || {
         let mut query = payments::table
             .filter(payments::tenant_id.eq(tenant_id.to_owned()))
@@ -164,14 +181,30 @@ pub fn list(
         }
         visible_to(query, tenant_id, visibility)
     };
-    let total: i64 = build().count().get_result(conn)?;
-    let rows = build()
-        .order((payments::created_at.desc(), payments::id.desc()))
-        .offset(offset)
-        .limit(limit)
-        .select(PaymentRow::as_select())
-        .load(conn)?;
-    Ok((rows, total))
+    let only_statuses = PaymentFilter {
+        statuses: None,
+        ..filter.clone()
+    } == PaymentFilter::default();
+    let total = match (visibility, &filter.statuses) {
+        (Visibility::All, statuses) if only_statuses => {
+            let statuses: Option<Vec<&str>> = statuses
+                .as_ref()
+                .map(|s| s.iter().map(String::as_str).collect());
+            let buckets = statuses.as_deref().map_or(Buckets::All, Buckets::Only);
+            counts::total(conn, tenant_id, counts::List::Payments, buckets)?
+        }
+        _ => build().count().get_result(conn)?,
+    };
+    super::listing::read_page!(
+        conn,
+        build,
+        payments,
+        PaymentRow,
+        (created_at, id),
+        start,
+        total,
+        limit
+    )
 }
 
 super::mirror_record_fn!(

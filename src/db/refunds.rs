@@ -4,7 +4,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::AnyConnection;
+use super::counts::{self, Buckets};
 use super::customers::Visibility;
+use super::listing::{Page, PageStart};
 use super::schema::{payments, refunds};
 use super::subscriptions::unix;
 use crate::stripe::objects::{ChargeRefunded, RefundSnapshot};
@@ -107,37 +109,73 @@ pub fn record(
     })
 }
 
-/// Refunds the caller may see, newest first: of one payment, or all of the tenant's (admins)
-/// or of the caller's payments; with the total across pages.
+/// A refund's place in the list: (Stripe's `created`, our id).
+pub type SortKey = (i64, String);
+
+/// The refunds the caller sees, narrowed to one payment intent when given.
+fn visible_query<'a>(
+    tenant_id: &str,
+    payment_intent: Option<&str>,
+    visible_payments: &Option<Vec<String>>,
+) -> refunds::BoxedQuery<'a, <AnyConnection as Connection>::Backend> {
+    let mut query = refunds::table
+        .filter(refunds::tenant_id.eq(tenant_id.to_owned()))
+        .into_boxed();
+    if let Some(pi) = payment_intent {
+        query = query.filter(refunds::stripe_payment_intent_id.eq(pi.to_owned()));
+    }
+    if let Some(ids) = visible_payments {
+        query = query.filter(refunds::stripe_payment_intent_id.eq_any(ids.clone()));
+    }
+    query
+}
+
+/// Where a list cursor stands: the key of the refund `any_id` names (our id or the `re_` id)
+/// among those the caller sees.
+pub fn list_position(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    any_id: &str,
+    visibility: &Visibility,
+) -> QueryResult<Option<SortKey>> {
+    let visible_payments = super::payments::visible_ids(conn, tenant_id, visibility)?;
+    visible_query(tenant_id, None, &visible_payments)
+        .filter(
+            refunds::id
+                .eq(any_id.to_owned())
+                .or(refunds::stripe_refund_id.eq(any_id.to_owned())),
+        )
+        .select((refunds::stripe_created, refunds::id))
+        .first(conn)
+        .optional()
+}
+
+/// One page of the refunds the caller sees (of one payment intent when given), newest first,
+/// and the total across pages (admins' whole list: the tenant's counter).
 pub fn list(
     conn: &mut AnyConnection,
     tenant_id: &str,
     payment_intent: Option<&str>,
     visibility: &Visibility,
-    page: i64,
-    per_page: i64,
-) -> QueryResult<(Vec<RefundRow>, i64)> {
+    start: &PageStart<SortKey>,
+    limit: i64,
+) -> QueryResult<Page<RefundRow>> {
     let visible_payments = super::payments::visible_ids(conn, tenant_id, visibility)?;
-    let build = || {
-        let mut query = refunds::table
-            .filter(refunds::tenant_id.eq(tenant_id.to_owned()))
-            .into_boxed();
-        if let Some(pi) = payment_intent {
-            query = query.filter(refunds::stripe_payment_intent_id.eq(pi.to_owned()));
-        }
-        if let Some(ids) = &visible_payments {
-            query = query.filter(refunds::stripe_payment_intent_id.eq_any(ids.clone()));
-        }
-        query
+    let build = || visible_query(tenant_id, payment_intent, &visible_payments);
+    let total = match (&visible_payments, payment_intent) {
+        (None, None) => counts::total(conn, tenant_id, counts::List::Refunds, Buckets::All)?,
+        _ => build().count().get_result(conn)?,
     };
-    let total: i64 = build().count().get_result(conn)?;
-    let rows = build()
-        .order((refunds::stripe_created.desc(), refunds::id.desc()))
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-        .select(RefundRow::as_select())
-        .load(conn)?;
-    Ok((rows, total))
+    super::listing::read_page!(
+        conn,
+        build,
+        refunds,
+        RefundRow,
+        (stripe_created, id),
+        start,
+        total,
+        limit
+    )
 }
 
 /// Refunded charges: each payment's refunded total is raised, and the refunds a charge

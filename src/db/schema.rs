@@ -315,6 +315,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    list_counts (tenant_id, list, bucket, shard) {
+        tenant_id -> Text,
+        list -> Text,
+        bucket -> Text,
+        shard -> BigInt,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
+    list_count_definitions (list) {
+        list -> Text,
+        definition -> Text,
+    }
+}
+
 diesel::joinable!(checkout_sessions -> tenants (tenant_id));
 diesel::joinable!(customers -> tenants (tenant_id));
 diesel::joinable!(payments -> tenants (tenant_id));

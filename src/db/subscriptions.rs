@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 
+use super::counts::{self, Buckets};
 use super::customers::Visibility;
+use super::listing::{Page, PageStart};
 use super::schema::{subscription_items, subscriptions};
 use super::{AnyConnection, Applied};
 use crate::stripe::objects::SubscriptionSnapshot;
@@ -172,15 +174,32 @@ pub struct ListFilter {
     pub status: Option<String>,
 }
 
-/// One page, newest first, and the total across pages.
+/// A subscription's place in the list: (Stripe's `created`, ours, our id).
+pub type SortKey = (i64, NaiveDateTime, String);
+
+/// Where a list cursor stands: the key of the subscription `any_id` names (our id or the
+/// `sub_` id) among those the caller sees.
+pub fn list_position(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    any_id: &str,
+    visibility: &Visibility,
+) -> QueryResult<Option<SortKey>> {
+    Ok(find_visible(conn, tenant_id, any_id, visibility)?
+        .map(|row| (row.stripe_created, row.created_at, row.id)))
+}
+
+/// One page of the subscriptions the caller sees, newest first, and the total across pages:
+/// read from the tenant's counters unless the list is narrowed to some customers (then
+/// counted, over an index of those customers' rows).
 pub fn list(
     conn: &mut AnyConnection,
     tenant_id: &str,
     visibility: &Visibility,
     filter: &ListFilter,
-    page: i64,
-    per_page: i64,
-) -> QueryResult<(Vec<SubscriptionRow>, i64)> {
+    start: &PageStart<SortKey>,
+    limit: i64,
+) -> QueryResult<Page<SubscriptionRow>> {
     let visible = match visibility {
         Visibility::All => None,
         Visibility::Subject(subject) => Some(super::customers::owned_customer_ids(
@@ -202,18 +221,28 @@ pub fn list(
         }
         query
     };
-    let total: i64 = build().count().get_result(conn)?;
-    let rows = build()
-        .order((
-            subscriptions::stripe_created.desc(),
-            subscriptions::created_at.desc(),
-            subscriptions::id.desc(),
-        ))
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-        .select(SubscriptionRow::as_select())
-        .load(conn)?;
-    Ok((rows, total))
+    let total = match (
+        &visible,
+        &filter.stripe_customer_id,
+        filter.status.as_deref(),
+    ) {
+        (None, None, status) => {
+            let one = status.map(|status| [status]);
+            let buckets = one.as_ref().map_or(Buckets::All, |one| Buckets::Only(one));
+            counts::total(conn, tenant_id, counts::List::Subscriptions, buckets)?
+        }
+        _ => build().count().get_result(conn)?,
+    };
+    super::listing::read_page!(
+        conn,
+        build,
+        subscriptions,
+        SubscriptionRow,
+        (stripe_created, created_at, id),
+        start,
+        total,
+        limit
+    )
 }
 
 super::mirror_record_fn!(

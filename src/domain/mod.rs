@@ -4,6 +4,7 @@ use crate::error::ApiError;
 
 pub mod billing;
 pub mod ids;
+pub mod paging;
 
 pub use billing::{
     METADATA_MAX_KEY_CHARS, METADATA_MAX_KEYS, METADATA_MAX_VALUE_CHARS, Metadata, currency,

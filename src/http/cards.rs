@@ -2,14 +2,14 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::caller::Caller;
 use crate::db::payment_methods::PaymentMethodRow;
 use crate::error::ApiError;
-use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp};
-use crate::services::cards::{self, SaveCardFields};
+use crate::http::jsonapi::{self, ListMeta, parse_body, timestamp};
+use crate::services::cards::{self, CardsQuery, SaveCardFields};
 use crate::state::AppState;
 
 const KIND: &str = "stripe_card";
@@ -74,18 +74,12 @@ pub async fn save_card(
     Ok(render(StatusCode::CREATED, card, is_default))
 }
 
-/// `customer_id` of the card list.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-pub struct CardsQuery {
-    /// Only this customer's cards (unique id, user unique id or `cus_`).
-    pub customer_id: Option<String>,
-}
-
 #[utoipa::path(
     get, path = "/stripe/cards", tag = "cards",
     params(CardsQuery),
     responses(
-        (status = 200, description = "The saved cards the caller may see, newest first", body = [CardAttributes]),
+        (status = 200, description = "A page of the saved cards the caller may see, newest first (20 a page by default; meta as on the other lists)", body = [CardAttributes]),
+        (status = 400, description = "A paging parameter out of range, both kinds of paging, both cursors, or a cursor naming no card the caller sees"),
         (status = 404, description = "customer_id names no customer of the caller's"),
     ),
     security(("api_key" = []), ("bearer" = []))
@@ -95,17 +89,14 @@ pub async fn list_cards(
     caller: Caller,
     query: web::Query<CardsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let cards = cards::list(&state, &caller, query.customer_id.as_deref()).await?;
-    let total = i64::try_from(cards.len()).unwrap_or(i64::MAX);
-    let items: Vec<(String, CardAttributes)> = cards
+    let (page, paging) = cards::list(&state, &caller, &query).await?;
+    let items: Vec<(String, CardAttributes)> = page
+        .rows
         .into_iter()
         .map(|(card, is_default)| (card.id.clone(), CardAttributes::new(card, is_default)))
         .collect();
-    Ok(jsonapi::list(
-        KIND,
-        &items,
-        &PageMeta::new(1, total.max(1), total),
-    ))
+    let meta = ListMeta::new(&paging, page.total, page.has_more);
+    Ok(jsonapi::list(KIND, &items, &meta))
 }
 
 #[utoipa::path(

@@ -10,9 +10,9 @@ use crate::caller::Caller;
 use crate::db::customers::Customer;
 use crate::domain::Metadata;
 use crate::error::ApiError;
-use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp, unix_timestamp};
+use crate::http::jsonapi::{self, ListMeta, parse_body, timestamp, unix_timestamp};
 use crate::services::customers::{
-    self, CreateCustomerFields, CustomerPaging, ListCustomersQuery, NewCustomerInput, PortalFields,
+    self, CreateCustomerFields, ListCustomersQuery, NewCustomerInput, PortalFields,
 };
 use crate::state::AppState;
 
@@ -115,25 +115,6 @@ pub async fn create_customer(
 
 const KIND: &str = "stripe_customer";
 
-/// `meta` of a customer list: the totals both clients read, and Stripe's `has_more`.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-enum CustomerListMeta {
-    Pages {
-        #[serde(flatten)]
-        page: PageMeta,
-        has_more: bool,
-    },
-    Cursor {
-        has_more: bool,
-        limit: i64,
-        per_page: i64,
-        total_count: i64,
-        #[serde(rename = "totalRecords")]
-        total_records: i64,
-    },
-}
-
 #[utoipa::path(
     get, path = "/stripe/customers", tag = "customers",
     params(ListCustomersQuery),
@@ -150,19 +131,7 @@ pub async fn list_customers(
 ) -> Result<HttpResponse, ApiError> {
     let paging = customers::parse_list(&query)?;
     let page = customers::list_customers(&state, &caller, paging.clone()).await?;
-    let meta = match paging {
-        CustomerPaging::Pages(pages) => CustomerListMeta::Pages {
-            page: PageMeta::new(pages.page, pages.per_page, page.total),
-            has_more: page.has_more,
-        },
-        CustomerPaging::Cursor { limit, .. } => CustomerListMeta::Cursor {
-            has_more: page.has_more,
-            limit,
-            per_page: limit,
-            total_count: page.total,
-            total_records: page.total,
-        },
-    };
+    let meta = ListMeta::new(&paging, page.total, page.has_more);
     let items: Vec<(String, CustomerAttributes)> = page
         .rows
         .into_iter()

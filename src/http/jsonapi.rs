@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::domain::paging::Paging;
 use crate::error::ApiError;
 
 /// One resource: `{"data":{"id","type","attributes"}}`; `attributes` is always present.
@@ -49,6 +50,44 @@ impl PageMeta {
             total_pages: pages,
             total_pages_camel: pages,
             total_records: total,
+        }
+    }
+}
+
+/// `meta` of a list: the totals both clients read, and Stripe's `has_more` (with cursors:
+/// `limit` too, and the totals without page numbers).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ListMeta {
+    Pages {
+        #[serde(flatten)]
+        page: PageMeta,
+        has_more: bool,
+    },
+    Cursor {
+        has_more: bool,
+        limit: i64,
+        per_page: i64,
+        total_count: i64,
+        #[serde(rename = "totalRecords")]
+        total_records: i64,
+    },
+}
+
+impl ListMeta {
+    pub fn new(paging: &Paging, total: i64, has_more: bool) -> Self {
+        match paging {
+            Paging::Pages(pages) => ListMeta::Pages {
+                page: PageMeta::new(pages.page, pages.per_page, total),
+                has_more,
+            },
+            Paging::Cursor { limit, .. } => ListMeta::Cursor {
+                has_more,
+                limit: *limit,
+                per_page: *limit,
+                total_count: total,
+                total_records: total,
+            },
         }
     }
 }

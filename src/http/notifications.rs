@@ -7,10 +7,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::caller::Caller;
-use crate::db::notifications::{AttemptRow, NotificationRow};
-use crate::domain::{PageRequest, optional_text};
+use crate::db::listing;
+use crate::db::notifications::{self, AttemptRow, NotificationRow};
+use crate::domain::optional_text;
+use crate::domain::paging::{FirstPage, Paging};
 use crate::error::ApiError;
-use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp};
+use crate::http::jsonapi::{self, ListMeta, parse_body, timestamp};
+use crate::services;
 use crate::state::AppState;
 
 const WHO: &str = "manage notifications";
@@ -128,18 +131,17 @@ fn attributes(row: NotificationRow, attempts: Vec<AttemptRow>) -> NotificationAt
     }
 }
 
-/// `page` and `records` of the delivery log.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-pub struct LogQuery {
-    pub page: Option<String>,
-    pub records: Option<String>,
+crate::domain::paging::paged_query! {
+    /// Paging of the delivery log (23blocks pages by default).
+    pub struct LogQuery {}
 }
 
 #[utoipa::path(
     get, path = "/stripe/notifications", tag = "notifications",
     params(LogQuery),
     responses(
-        (status = 200, description = "The app's notifications, newest first, each with its delivery attempts", body = [NotificationAttributes]),
+        (status = 200, description = "A page of the app's notifications, newest first, each with its delivery attempts (meta as on the other lists)", body = [NotificationAttributes]),
+        (status = 400, description = "A paging parameter out of range, both kinds of paging, both cursors, or a cursor naming no notification of the app's"),
         (status = 403, description = "Admins only"),
     ),
     security(("api_key" = []), ("bearer" = []))
@@ -150,26 +152,30 @@ pub async fn list_notifications(
     query: web::Query<LogQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin(WHO)?;
-    let paging = PageRequest::parse(query.page.as_deref(), query.records.as_deref(), 20)?;
+    let paging = Paging::parse(query.paging(), FirstPage::Pages)?;
     let tenant_id = caller.tenant.id.clone();
-    let (rows, total) = state
+    let reading = paging.clone();
+    let page = state
         .db
         .run(move |conn| {
-            Ok::<_, ApiError>(crate::db::notifications::list(
-                conn,
-                &tenant_id,
-                paging.page,
-                paging.per_page,
-            )?)
+            listing::snapshot(conn, |conn| {
+                let start = services::paging::start(&reading, "notification", |id| {
+                    notifications::list_position(conn, &tenant_id, id)
+                })?;
+                Ok::<_, ApiError>(notifications::list(
+                    conn,
+                    &tenant_id,
+                    &start,
+                    reading.limit(),
+                )?)
+            })
         })
         .await?;
-    let items: Vec<(String, NotificationAttributes)> = rows
+    let items: Vec<(String, NotificationAttributes)> = page
+        .rows
         .into_iter()
         .map(|(row, attempts)| (row.id.clone(), attributes(row, attempts)))
         .collect();
-    Ok(jsonapi::list(
-        "notification",
-        &items,
-        &PageMeta::new(paging.page, paging.per_page, total),
-    ))
+    let meta = ListMeta::new(&paging, page.total, page.has_more);
+    Ok(jsonapi::list("notification", &items, &meta))
 }

@@ -9,7 +9,7 @@ use crate::caller::Caller;
 use crate::db::payments::PaymentRow;
 use crate::domain::Metadata;
 use crate::error::ApiError;
-use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp};
+use crate::http::jsonapi::{self, ListMeta, parse_body, timestamp};
 use crate::services::payments::{
     self, ConfirmPaymentFields, CreatePaymentFields, ListPaymentsQuery,
 };
@@ -104,8 +104,8 @@ fn render(status: StatusCode, row: PaymentRow, client_secret: Option<String>) ->
     get, path = "/stripe/payments", tag = "payments",
     params(ListPaymentsQuery),
     responses(
-        (status = 200, description = "A page of payments from the mirror, newest first (admins: all of the app's; others: those they created and those of their customers); meta has current_page, total_pages, total_count, per_page, totalPages, totalRecords", body = [PaymentAttributes]),
-        (status = 400, description = "page or records out of range"),
+        (status = 200, description = "A page of payments from the mirror, newest first (admins: all of the app's; others: those they created and those of their customers). With page/records (the default), meta has current_page, total_pages, total_count, per_page, totalPages, totalRecords and has_more; with limit/starting_after/ending_before, meta has has_more, limit, per_page, total_count, totalRecords", body = [PaymentAttributes]),
+        (status = 400, description = "page, records or limit out of range, both kinds of paging, both cursors, or a cursor naming no payment the caller sees"),
         (status = 422, description = "A filter value is not acceptable; source.parameter names it"),
     ),
     security(("api_key" = []), ("bearer" = []))
@@ -116,17 +116,15 @@ pub async fn list_payments(
     query: web::Query<ListPaymentsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let request = payments::parse_list(&query)?;
-    let paging = request.paging;
-    let (rows, total) = payments::list(&state, &caller, request).await?;
-    let items: Vec<(String, PaymentAttributes)> = rows
+    let paging = request.paging.clone();
+    let page = payments::list(&state, &caller, request).await?;
+    let items: Vec<(String, PaymentAttributes)> = page
+        .rows
         .into_iter()
         .map(|row| (row.id.clone(), PaymentAttributes::new(row, None)))
         .collect();
-    Ok(jsonapi::list(
-        KIND,
-        &items,
-        &PageMeta::new(paging.page, paging.per_page, total),
-    ))
+    let meta = ListMeta::new(&paging, page.total, page.has_more);
+    Ok(jsonapi::list(KIND, &items, &meta))
 }
 
 #[utoipa::path(

@@ -9,7 +9,7 @@ use crate::caller::Caller;
 use crate::db::refunds::RefundRow;
 use crate::domain::Metadata;
 use crate::error::ApiError;
-use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp};
+use crate::http::jsonapi::{self, ListMeta, parse_body, timestamp};
 use crate::services::refunds::{self, CreateRefundFields, ListQuery};
 use crate::state::AppState;
 
@@ -83,7 +83,7 @@ pub async fn create_refund(
     params(ListQuery),
     responses(
         (status = 200, description = "The refunds the caller may see (of one payment with payment_id), newest first", body = [RefundAttributes]),
-        (status = 400, description = "A paging parameter out of range"),
+        (status = 400, description = "A paging parameter out of range, both kinds of paging, both cursors, or a cursor naming no refund the caller sees"),
         (status = 404, description = "payment_id names no payment of the caller's"),
     ),
     security(("api_key" = []), ("bearer" = []))
@@ -93,14 +93,12 @@ pub async fn list_refunds(
     caller: Caller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (rows, total, page, per_page) = refunds::list(&state, &caller, &query).await?;
-    let items: Vec<(String, RefundAttributes)> = rows
+    let (page, paging) = refunds::list(&state, &caller, &query).await?;
+    let items: Vec<(String, RefundAttributes)> = page
+        .rows
         .into_iter()
         .map(|row| (row.id.clone(), RefundAttributes::from(row)))
         .collect();
-    Ok(jsonapi::list(
-        KIND,
-        &items,
-        &PageMeta::new(page, per_page, total),
-    ))
+    let meta = ListMeta::new(&paging, page.total, page.has_more);
+    Ok(jsonapi::list(KIND, &items, &meta))
 }

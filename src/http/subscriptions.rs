@@ -9,7 +9,7 @@ use crate::caller::Caller;
 use crate::db::subscriptions::SubscriptionRow;
 use crate::domain::Metadata;
 use crate::error::ApiError;
-use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp};
+use crate::http::jsonapi::{self, ListMeta, parse_body, timestamp};
 use crate::services::subscriptions::{
     self, CreateSubscriptionFields, ListQuery, UpdateSubscriptionFields,
 };
@@ -84,8 +84,8 @@ fn render(status: StatusCode, row: SubscriptionRow) -> HttpResponse {
     get, path = "/stripe/subscriptions", tag = "subscriptions",
     params(ListQuery),
     responses(
-        (status = 200, description = "A page of subscriptions from the mirror, newest first; meta has current_page, total_pages, total_count, per_page, totalPages, totalRecords", body = [SubscriptionAttributes]),
-        (status = 400, description = "page, records or status out of range"),
+        (status = 200, description = "A page of subscriptions from the mirror, newest first. With page/records (the default), meta has current_page, total_pages, total_count, per_page, totalPages, totalRecords and has_more; with limit/starting_after/ending_before, meta has has_more, limit, per_page, total_count, totalRecords", body = [SubscriptionAttributes]),
+        (status = 400, description = "page, records, limit or status out of range, both kinds of paging, both cursors, or a cursor naming no subscription the caller sees"),
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
@@ -95,17 +95,15 @@ pub async fn list_subscriptions(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let request = subscriptions::parse_list(&query)?;
-    let (page, per_page) = (request.page, request.per_page);
-    let (rows, total) = subscriptions::list(&state, &caller, request).await?;
-    let items: Vec<(String, SubscriptionAttributes)> = rows
+    let paging = request.paging.clone();
+    let page = subscriptions::list(&state, &caller, request).await?;
+    let items: Vec<(String, SubscriptionAttributes)> = page
+        .rows
         .into_iter()
         .map(|row| (row.id.clone(), SubscriptionAttributes::from(row)))
         .collect();
-    Ok(jsonapi::list(
-        KIND,
-        &items,
-        &PageMeta::new(page, per_page, total),
-    ))
+    let meta = ListMeta::new(&paging, page.total, page.has_more);
+    Ok(jsonapi::list(KIND, &items, &meta))
 }
 
 #[utoipa::path(

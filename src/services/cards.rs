@@ -6,11 +6,13 @@ use serde::Deserialize;
 
 use crate::caller::Caller;
 use crate::db::customers as customer_rows;
+use crate::db::listing::{self, Page};
 use crate::db::payment_methods::{self as rows, PaymentMethodRow};
-use crate::domain::{Email, optional_text, stripe_id};
+use crate::domain::paging::{FirstPage, Paging};
+use crate::domain::{Email, optional_text, query_text, stripe_id};
 use crate::error::ApiError;
 use crate::services::customers::{self, CreateCustomerFields, NewCustomerInput};
-use crate::services::owned;
+use crate::services::{owned, paging};
 use crate::state::AppState;
 
 /// The fields of a save-card request.
@@ -133,24 +135,49 @@ pub async fn save(
     Ok((row, is_default))
 }
 
-/// The attached cards the caller may see, of one customer if `customer_id` is given.
+crate::domain::paging::paged_query! {
+    /// `customer_id` and paging of the card list (23blocks pages by default).
+    pub struct CardsQuery {
+        /// Only this customer's cards (unique id, user unique id or `cus_`).
+        pub customer_id: Option<String>,
+    }
+}
+
+/// One page of the attached cards the caller may see, of one customer if `customer_id` is
+/// given.
 pub async fn list(
     state: &AppState,
     caller: &Caller,
-    customer_id: Option<&str>,
-) -> Result<Vec<(PaymentMethodRow, bool)>, ApiError> {
-    let customer = match customer_id.map(str::trim).filter(|c| !c.is_empty()) {
+    query: &CardsQuery,
+) -> Result<(Page<(PaymentMethodRow, bool)>, Paging), ApiError> {
+    let paging = Paging::parse(query.paging(), FirstPage::Pages)?;
+    let customer = match query_text(query.customer_id.as_deref()) {
         Some(raw) => Some(owned::resolve_customer(state, caller, raw).await?.stripe_id),
         None => None,
     };
     let (tenant_id, visibility) = (caller.tenant.id.clone(), caller.visibility());
-    state
+    let reading = paging.clone();
+    let page = state
         .db
         .run(move |conn| {
-            rows::list_attached(conn, &tenant_id, customer.as_deref(), &visibility)
+            listing::snapshot(conn, |conn| {
+                let start = paging::start(&reading, "card", |id| {
+                    rows::list_position(conn, &tenant_id, id, &visibility)
+                })?;
+                let limit = reading.limit();
+                rows::list_attached(
+                    conn,
+                    &tenant_id,
+                    customer.as_deref(),
+                    &visibility,
+                    &start,
+                    limit,
+                )
                 .map_err(ApiError::from)
+            })
         })
-        .await
+        .await?;
+    Ok((page, paging))
 }
 
 /// Detaches the card at Stripe; the mirror keeps it without a customer.

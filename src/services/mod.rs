@@ -8,6 +8,7 @@ pub mod customers;
 pub mod mirror;
 pub mod orders;
 pub mod owned;
+pub mod paging;
 pub mod payments;
 pub mod policy;
 pub mod refunds;

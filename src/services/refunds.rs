@@ -3,10 +3,12 @@
 use serde::Deserialize;
 
 use crate::caller::Caller;
+use crate::db::listing::{self, Page};
 use crate::db::refunds::{self as rows, RefundRow};
-use crate::domain::{Metadata, bounded, optional_text, query_number};
+use crate::domain::paging::{FirstPage, Paging};
+use crate::domain::{Metadata, bounded, optional_text, query_text};
 use crate::error::ApiError;
-use crate::services::mirror;
+use crate::services::{mirror, paging};
 use crate::state::AppState;
 use crate::stripe::requests::NewRefund;
 
@@ -121,15 +123,12 @@ pub async fn create(
     mirror::refund(state, caller, refund).await
 }
 
-/// `payment_id` (optional), `page` and `records` of the list.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-pub struct ListQuery {
-    /// Only the refunds of this payment (unique id or `pi_`).
-    pub payment_id: Option<String>,
-    /// From 1.
-    pub page: Option<String>,
-    /// 1 to 100, default 20.
-    pub records: Option<String>,
+crate::domain::paging::paged_query! {
+    /// `payment_id` (optional) and paging (23blocks pages by default).
+    pub struct ListQuery {
+        /// Only the refunds of this payment (unique id or `pi_`).
+        pub payment_id: Option<String>,
+    }
 }
 
 /// One page of the refunds the caller may see, newest first, and the total.
@@ -137,39 +136,39 @@ pub async fn list(
     state: &AppState,
     caller: &Caller,
     query: &ListQuery,
-) -> Result<(Vec<RefundRow>, i64, i64, i64), ApiError> {
-    let page = query_number(query.page.as_deref(), "page", 1, 1, 1_000_000)?;
-    let per_page = query_number(query.records.as_deref(), "records", 20, 1, 100)?;
-    let payment = query
-        .payment_id
-        .as_deref()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(str::to_owned);
+) -> Result<(Page<RefundRow>, Paging), ApiError> {
+    let paging = Paging::parse(query.paging(), FirstPage::Pages)?;
+    let payment = query_text(query.payment_id.as_deref()).map(str::to_owned);
     let tenant_id = caller.tenant.id.clone();
     let visibility = caller.visibility();
-    let (rows, total) = state
+    let reading = paging.clone();
+    let page = state
         .db
         .run(move |conn| {
-            let payment_intent = match &payment {
-                None => None,
-                Some(any) => Some(
-                    crate::db::payments::find_visible(conn, &tenant_id, any, &visibility)?
-                        .ok_or_else(|| {
-                            ApiError::not_found(format!("No payment {any:?} of yours."))
-                        })?
-                        .stripe_payment_intent_id,
-                ),
-            };
-            Ok::<_, ApiError>(rows::list(
-                conn,
-                &tenant_id,
-                payment_intent.as_deref(),
-                &visibility,
-                page,
-                per_page,
-            )?)
+            listing::snapshot(conn, |conn| {
+                let payment_intent = match &payment {
+                    None => None,
+                    Some(any) => Some(
+                        crate::db::payments::find_visible(conn, &tenant_id, any, &visibility)?
+                            .ok_or_else(|| {
+                                ApiError::not_found(format!("No payment {any:?} of yours."))
+                            })?
+                            .stripe_payment_intent_id,
+                    ),
+                };
+                let start = paging::start(&reading, "refund", |id| {
+                    rows::list_position(conn, &tenant_id, id, &visibility)
+                })?;
+                Ok::<_, ApiError>(rows::list(
+                    conn,
+                    &tenant_id,
+                    payment_intent.as_deref(),
+                    &visibility,
+                    &start,
+                    reading.limit(),
+                )?)
+            })
         })
         .await?;
-    Ok((rows, total, page, per_page))
+    Ok((page, paging))
 }

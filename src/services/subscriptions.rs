@@ -4,11 +4,13 @@
 use serde::Deserialize;
 
 use crate::caller::Caller;
+use crate::db::listing::{self, Page};
 use crate::db::subscriptions::{self as rows, ListFilter, SubscriptionRow};
-use crate::domain::{Metadata, PageRequest, bounded, optional_text, stripe_id};
+use crate::domain::paging::{FirstPage, Paging};
+use crate::domain::{Metadata, bounded, optional_text, query_text, stripe_id};
 use crate::error::ApiError;
 use crate::services::policy::{Choice, Gate};
-use crate::services::{mirror, owned};
+use crate::services::{mirror, owned, paging};
 use crate::state::AppState;
 use crate::stripe::requests::{NewSubscription, SubscriptionChange};
 
@@ -61,16 +63,13 @@ pub struct UpdateSubscriptionFields {
     pub metadata: Option<serde_json::Value>,
 }
 
-/// `page` and `records` of the list.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-pub struct ListQuery {
-    /// From 1.
-    pub page: Option<String>,
-    /// 1 to 100, default 20.
-    pub records: Option<String>,
-    /// A `cus_` id or our customer unique id.
-    pub customer_id: Option<String>,
-    pub status: Option<String>,
+crate::domain::paging::paged_query! {
+    /// The list's filters and paging.
+    pub struct ListQuery {
+        /// A `cus_` id or our customer unique id.
+        pub customer_id: Option<String>,
+        pub status: Option<String>,
+    }
 }
 
 fn price(raw: &str, pointer: &str) -> Result<String, ApiError> {
@@ -285,18 +284,13 @@ pub async fn cancel(
 /// A validated list request.
 #[derive(Debug)]
 pub struct ListRequest {
-    pub page: i64,
-    pub per_page: i64,
+    pub paging: Paging,
     pub customer: Option<String>,
     pub status: Option<String>,
 }
 
 pub fn parse_list(query: &ListQuery) -> Result<ListRequest, ApiError> {
-    let status = query
-        .status
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
+    let status = query_text(query.status.as_deref());
     if let Some(s) = status
         && !STATUSES.contains(&s)
     {
@@ -306,16 +300,9 @@ pub fn parse_list(query: &ListQuery) -> Result<ListRequest, ApiError> {
         )
         .with_parameter("status"));
     }
-    let paging = PageRequest::parse(query.page.as_deref(), query.records.as_deref(), 20)?;
     Ok(ListRequest {
-        page: paging.page,
-        per_page: paging.per_page,
-        customer: query
-            .customer_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .map(str::to_owned),
+        paging: Paging::parse(query.paging(), FirstPage::Pages)?,
+        customer: query_text(query.customer_id.as_deref()).map(str::to_owned),
         status: status.map(str::to_owned),
     })
 }
@@ -325,7 +312,7 @@ pub async fn list(
     state: &AppState,
     caller: &Caller,
     request: ListRequest,
-) -> Result<(Vec<SubscriptionRow>, i64), ApiError> {
+) -> Result<Page<SubscriptionRow>, ApiError> {
     let stripe_customer_id = match &request.customer {
         // A customer the caller cannot see simply matches nothing.
         Some(raw) => Some(owned::customer_filter(state, caller, raw).await?),
@@ -340,15 +327,14 @@ pub async fn list(
     state
         .db
         .run(move |conn| {
-            rows::list(
-                conn,
-                &tenant_id,
-                &visibility,
-                &filter,
-                request.page,
-                request.per_page,
-            )
-            .map_err(ApiError::from)
+            listing::snapshot(conn, |conn| {
+                let start = paging::start(&request.paging, "subscription", |id| {
+                    rows::list_position(conn, &tenant_id, id, &visibility)
+                })?;
+                let limit = request.paging.limit();
+                rows::list(conn, &tenant_id, &visibility, &filter, &start, limit)
+                    .map_err(ApiError::from)
+            })
         })
         .await
 }

@@ -13,6 +13,7 @@ mod egress;
 mod http;
 mod idempotency;
 mod input_ids;
+mod lists;
 mod master_key;
 mod mirror;
 mod notifications;

@@ -115,7 +115,7 @@ async fn payments_are_listed_newest_first_by_who_may_see_them(backend: Backend) 
     assert_eq!(
         all["meta"],
         json!({"current_page": 1, "per_page": 20, "total_count": 4, "total_pages": 1,
-            "totalPages": 1, "totalRecords": 4})
+            "totalPages": 1, "totalRecords": 4, "has_more": false})
     );
     let first = &all["data"][3];
     assert_eq!(first["type"], "stripe_payment");

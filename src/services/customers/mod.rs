@@ -8,9 +8,7 @@ use chrono::Utc;
 
 /// `GET /stripe/customers/{unique_id}`: the caller's customer by any id form.
 pub use crate::services::owned::find_customer;
-pub use list::{
-    Cursor, CustomerPage, CustomerPaging, ListCustomersQuery, list_customers, parse_list,
-};
+pub use list::{ListCustomersQuery, list_customers, parse_list};
 pub use portal::{PortalFields, open_portal};
 
 use crate::caller::Caller;

@@ -1,14 +1,15 @@
 //! The list of the caller's payments from the mirror: filters and paging.
 
 use chrono::{DateTime, NaiveDateTime};
-use serde::Deserialize;
 
 use super::MAX_AMOUNT;
 use crate::caller::Caller;
+use crate::db::listing::{self, Page};
 use crate::db::payments::{self as rows, PaymentFilter, PaymentRow};
-use crate::domain::{PageRequest, currency, query_text};
+use crate::domain::paging::{FirstPage, Paging};
+use crate::domain::{currency, query_text};
 use crate::error::ApiError;
-use crate::services::owned;
+use crate::services::{owned, paging};
 use crate::state::AppState;
 
 /// Stripe's payment intent statuses.
@@ -38,35 +39,31 @@ const STATUS_ALIASES: [(&str, &[&str]); 3] = [
     ("failed", &["requires_payment_method", "canceled"]),
 ];
 
-/// `GET /stripe/payments`: filters and 23blocks paging.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListPaymentsQuery {
-    /// From 1.
-    pub page: Option<String>,
-    /// 1 to 100, default 20.
-    pub records: Option<String>,
-    /// A Stripe status (`succeeded`, `requires_payment_method`, ...) or spec 002's `completed`,
-    /// `pending`, `failed`; several separated by commas.
-    pub status: Option<String>,
-    /// Three-letter ISO code.
-    pub currency: Option<String>,
-    /// At least this amount, in the smallest unit.
-    pub min_amount: Option<String>,
-    /// At most this amount, in the smallest unit.
-    pub max_amount: Option<String>,
-    /// Our customer unique id, the user unique id or the `cus_` id.
-    pub customer_id: Option<String>,
-    /// Created at or after: RFC 3339 (`2025-06-01T00:00:00Z`) or unix seconds.
-    pub since: Option<String>,
-    /// Created before: RFC 3339 or unix seconds.
-    pub until: Option<String>,
+crate::domain::paging::paged_query! {
+    /// `GET /stripe/payments`: filters and paging (23blocks pages by default).
+    pub struct ListPaymentsQuery {
+        /// A Stripe status (`succeeded`, `requires_payment_method`, ...) or spec 002's
+        /// `completed`, `pending`, `failed`; several separated by commas.
+        pub status: Option<String>,
+        /// Three-letter ISO code.
+        pub currency: Option<String>,
+        /// At least this amount, in the smallest unit.
+        pub min_amount: Option<String>,
+        /// At most this amount, in the smallest unit.
+        pub max_amount: Option<String>,
+        /// Our customer unique id, the user unique id or the `cus_` id.
+        pub customer_id: Option<String>,
+        /// Created at or after: RFC 3339 (`2025-06-01T00:00:00Z`) or unix seconds.
+        pub since: Option<String>,
+        /// Created before: RFC 3339 or unix seconds.
+        pub until: Option<String>,
+    }
 }
 
 /// A validated payment list request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentListRequest {
-    pub paging: PageRequest,
+    pub paging: Paging,
     /// The filter, but with the customer as sent (resolved for the caller when listing).
     pub filter: PaymentFilter,
     pub customer: Option<String>,
@@ -140,7 +137,7 @@ fn statuses(raw: Option<&str>) -> Result<Option<Vec<String>>, ApiError> {
 }
 
 pub fn parse_list(query: &ListPaymentsQuery) -> Result<PaymentListRequest, ApiError> {
-    let paging = PageRequest::parse(query.page.as_deref(), query.records.as_deref(), 20)?;
+    let paging = Paging::parse(query.paging(), FirstPage::Pages)?;
     let currency = query_text(query.currency.as_deref())
         .map(|raw| {
             currency(raw, "").map_err(|err| ApiError::invalid_parameter("currency", &err.detail))
@@ -193,7 +190,7 @@ pub async fn list(
     state: &AppState,
     caller: &Caller,
     request: PaymentListRequest,
-) -> Result<(Vec<PaymentRow>, i64), ApiError> {
+) -> Result<Page<PaymentRow>, ApiError> {
     let mut filter = request.filter;
     if let Some(raw) = &request.customer {
         // A customer the caller cannot see simply matches nothing (as on subscriptions).
@@ -205,15 +202,20 @@ pub async fn list(
     state
         .db
         .run(move |conn| {
-            rows::list(
-                conn,
-                &tenant_id,
-                &visibility,
-                &filter,
-                paging.offset(),
-                paging.per_page,
-            )
-            .map_err(ApiError::from)
+            listing::snapshot(conn, |conn| {
+                let start = paging::start(&paging, "payment", |id| {
+                    rows::list_position(conn, &tenant_id, id, &visibility)
+                })?;
+                rows::list(
+                    conn,
+                    &tenant_id,
+                    &visibility,
+                    &filter,
+                    &start,
+                    paging.limit(),
+                )
+                .map_err(ApiError::from)
+            })
         })
         .await
 }

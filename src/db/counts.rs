@@ -1,0 +1,266 @@
+//! How many rows each list holds, kept as the rows are written: a page's total is read from
+//! a few counter rows instead of counted over the tenant's rows on every call.
+//!
+//! The counters are kept by triggers, in the transaction that writes the rows, so every
+//! write path (receiver batches, API writes, deletes) keeps them exact, and a write the
+//! watermark rule refuses changes no row and no count. Their SQL differs between the
+//! backends, so they are installed here at start rather than by a migration; the table they
+//! write is the migration's `list_counts`.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+
+use super::AnyConnection;
+use super::schema::{list_count_definitions, list_counts};
+
+/// A list whose rows are counted: its table and the bucket a row counts in. `{r}` in the
+/// bucket stands for the row (`NEW.`/`OLD.` in SQLite's row triggers, nothing in
+/// PostgreSQL's statement triggers over transition tables).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum List {
+    Subscriptions,
+    Payments,
+    Customers,
+    Refunds,
+    Cards,
+    Notifications,
+}
+
+/// Customers' buckets: the list shows the live ones.
+pub const LIVE: &str = "live";
+/// Cards' buckets: the list shows the attached ones.
+pub const ATTACHED: &str = "attached";
+
+impl List {
+    pub const ALL: [List; 6] = [
+        List::Subscriptions,
+        List::Payments,
+        List::Customers,
+        List::Refunds,
+        List::Cards,
+        List::Notifications,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            List::Subscriptions => "subscriptions",
+            List::Payments => "payments",
+            List::Customers => "customers",
+            List::Refunds => "refunds",
+            List::Cards => "cards",
+            List::Notifications => "notifications",
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            List::Subscriptions => "subscriptions",
+            List::Payments => "payments",
+            List::Customers => "customers",
+            List::Refunds => "refunds",
+            List::Cards => "payment_methods",
+            List::Notifications => "notification_outbox",
+        }
+    }
+
+    fn bucket(self) -> &'static str {
+        match self {
+            List::Subscriptions | List::Payments => "{r}status",
+            List::Customers => "CASE WHEN {r}deleted_at IS NULL THEN 'live' ELSE 'deleted' END",
+            List::Cards => {
+                "CASE WHEN {r}stripe_customer_id IS NULL THEN 'detached' ELSE 'attached' END"
+            }
+            List::Refunds | List::Notifications => "'all'",
+        }
+    }
+
+    fn bucket_of(self, row: &str) -> String {
+        self.bucket().replace("{r}", row)
+    }
+
+    /// What the installed triggers must match; a change reinstalls them and recounts.
+    fn definition(self) -> String {
+        format!("v1 {} {}", self.table(), self.bucket())
+    }
+}
+
+/// Which buckets of a list a total sums.
+#[derive(Debug, Clone, Copy)]
+pub enum Buckets<'a> {
+    All,
+    Only(&'a [&'a str]),
+}
+
+/// The number of rows of `list` the tenant has in `buckets`.
+pub fn total(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    list: List,
+    buckets: Buckets<'_>,
+) -> QueryResult<i64> {
+    let mut query = list_counts::table
+        .filter(list_counts::tenant_id.eq(tenant_id))
+        .filter(list_counts::list.eq(list.name()))
+        .into_boxed();
+    if let Buckets::Only(only) = buckets {
+        query = query.filter(list_counts::bucket.eq_any(only));
+    }
+    let parts: Vec<i64> = query.select(list_counts::n).load(conn)?;
+    Ok(parts.iter().sum())
+}
+
+/// Installs (or, when a list's definition changed, reinstalls) every list's count triggers
+/// and counts the list afresh under a lock that holds its writers back meanwhile; then folds
+/// the shards of PostgreSQL connections that are gone. Run after the migrations.
+pub fn install(conn: &mut AnyConnection) -> QueryResult<()> {
+    let installed = |conn: &mut AnyConnection, list: List| -> QueryResult<bool> {
+        let definition: Option<String> = list_count_definitions::table
+            .filter(list_count_definitions::list.eq(list.name()))
+            .select(list_count_definitions::definition)
+            .first(conn)
+            .optional()?;
+        Ok(definition.as_deref() == Some(list.definition().as_str()))
+    };
+    for list in List::ALL {
+        if installed(conn, list)? {
+            continue;
+        }
+        super::write_transaction(conn, |conn| -> QueryResult<()> {
+            let postgres = matches!(conn, AnyConnection::Postgresql(_));
+            if postgres {
+                // Writers wait here until the triggers and the recount are in; another
+                // instance starting at the same time finds them installed.
+                conn.batch_execute(&format!(
+                    "LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE",
+                    list.table()
+                ))?;
+            }
+            if installed(conn, list)? {
+                return Ok(());
+            }
+            let triggers = if postgres {
+                postgres_triggers(list)
+            } else {
+                sqlite_triggers(list)
+            };
+            conn.batch_execute(&triggers)?;
+            recount(conn, list)?;
+            diesel::delete(
+                list_count_definitions::table.filter(list_count_definitions::list.eq(list.name())),
+            )
+            .execute(conn)?;
+            diesel::insert_into(list_count_definitions::table)
+                .values((
+                    list_count_definitions::list.eq(list.name()),
+                    list_count_definitions::definition.eq(list.definition()),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })?;
+    }
+    fold_gone_shards(conn)
+}
+
+/// Counts a list from its rows, replacing its counters.
+fn recount(conn: &mut AnyConnection, list: List) -> QueryResult<()> {
+    diesel::delete(list_counts::table.filter(list_counts::list.eq(list.name()))).execute(conn)?;
+    conn.batch_execute(&format!(
+        "INSERT INTO list_counts (tenant_id, list, bucket, shard, n) \
+         SELECT tenant_id, '{name}', bucket, 0, COUNT(*) \
+         FROM (SELECT tenant_id, {bucket} AS bucket FROM {table}) AS rows \
+         GROUP BY tenant_id, bucket",
+        name = list.name(),
+        table = list.table(),
+        bucket = list.bucket_of(""),
+    ))
+}
+
+/// PostgreSQL: one statement trigger per kind of write, over the statement's transition
+/// tables, adding each (tenant, bucket)'s net change to this connection's shard.
+fn postgres_triggers(list: List) -> String {
+    let name = list.name();
+    let table = list.table();
+    let bucket = list.bucket_of("");
+    let add = |rows: &str| {
+        format!(
+            "INSERT INTO list_counts AS c (tenant_id, list, bucket, shard, n) \
+             SELECT tenant_id, '{name}', bucket, pg_backend_pid(), SUM(d) FROM ({rows}) AS x \
+             GROUP BY tenant_id, bucket HAVING SUM(d) <> 0 ORDER BY tenant_id, bucket \
+             ON CONFLICT (tenant_id, list, bucket, shard) DO UPDATE SET n = c.n + EXCLUDED.n;"
+        )
+    };
+    let new_rows = format!("SELECT tenant_id, {bucket} AS bucket, 1 AS d FROM new_rows");
+    let old_rows = format!("SELECT tenant_id, {bucket} AS bucket, -1 AS d FROM old_rows");
+    let function = format!("list_counts_{name}");
+    format!(
+        "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $f$ \
+         BEGIN \
+           IF TG_OP = 'INSERT' THEN {insert} \
+           ELSIF TG_OP = 'DELETE' THEN {delete} \
+           ELSE {update} \
+           END IF; \
+           RETURN NULL; \
+         END $f$; \
+         DROP TRIGGER IF EXISTS {function}_insert ON {table}; \
+         DROP TRIGGER IF EXISTS {function}_update ON {table}; \
+         DROP TRIGGER IF EXISTS {function}_delete ON {table}; \
+         CREATE TRIGGER {function}_insert AFTER INSERT ON {table} \
+           REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {function}(); \
+         CREATE TRIGGER {function}_update AFTER UPDATE ON {table} \
+           REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows \
+           FOR EACH STATEMENT EXECUTE FUNCTION {function}(); \
+         CREATE TRIGGER {function}_delete AFTER DELETE ON {table} \
+           REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION {function}();",
+        insert = add(&new_rows),
+        delete = add(&old_rows),
+        update = add(&format!("{new_rows} UNION ALL {old_rows}")),
+    )
+}
+
+/// SQLite: row triggers (one writer at a time, so one shard).
+fn sqlite_triggers(list: List) -> String {
+    let name = list.name();
+    let table = list.table();
+    let (new, old) = (list.bucket_of("NEW."), list.bucket_of("OLD."));
+    let add = |bucket: &str, tenant: &str, d: i64| {
+        format!(
+            "INSERT INTO list_counts (tenant_id, list, bucket, shard, n) \
+             VALUES ({tenant}.tenant_id, '{name}', {bucket}, 0, {d}) \
+             ON CONFLICT (tenant_id, list, bucket, shard) DO UPDATE SET n = n + {d};"
+        )
+    };
+    let trigger = format!("list_counts_{name}");
+    format!(
+        "DROP TRIGGER IF EXISTS {trigger}_insert; \
+         DROP TRIGGER IF EXISTS {trigger}_update; \
+         DROP TRIGGER IF EXISTS {trigger}_delete; \
+         CREATE TRIGGER {trigger}_insert AFTER INSERT ON {table} BEGIN {inc_new} END; \
+         CREATE TRIGGER {trigger}_update AFTER UPDATE ON {table} \
+           WHEN ({new}) IS NOT ({old}) OR NEW.tenant_id IS NOT OLD.tenant_id \
+           BEGIN {dec_old} {inc_new} END; \
+         CREATE TRIGGER {trigger}_delete AFTER DELETE ON {table} BEGIN {dec_old} END;",
+        inc_new = add(&new, "NEW", 1),
+        dec_old = add(&old, "OLD", -1),
+    )
+}
+
+/// Folds the shards of PostgreSQL connections that are gone into shard 0, so a total sums
+/// a handful of rows however often connections come and go. One folder at a time.
+pub fn fold_gone_shards(conn: &mut AnyConnection) -> QueryResult<()> {
+    if !matches!(conn, AnyConnection::Postgresql(_)) {
+        return Ok(());
+    }
+    conn.transaction(|conn| {
+        conn.batch_execute(
+            "SELECT pg_advisory_xact_lock(hashtext('list_counts fold')); \
+             WITH gone AS ( \
+               DELETE FROM list_counts WHERE shard <> 0 \
+                 AND shard NOT IN (SELECT pid FROM pg_stat_activity) \
+               RETURNING tenant_id, list, bucket, n) \
+             INSERT INTO list_counts AS c (tenant_id, list, bucket, shard, n) \
+             SELECT tenant_id, list, bucket, 0, SUM(n) FROM gone \
+             GROUP BY tenant_id, list, bucket ORDER BY tenant_id, list, bucket \
+             ON CONFLICT (tenant_id, list, bucket, shard) DO UPDATE SET n = c.n + EXCLUDED.n",
+        )
+    })
+}

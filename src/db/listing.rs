@@ -1,0 +1,206 @@
+//! Pages of a list, newest first, read along an index that matches the list's order exactly:
+//! an offset page from whichever end of the list is nearer, over the index alone before the
+//! page's rows are fetched; a cursor page (Stripe's `starting_after` / `ending_before`) as a
+//! range of the index from the cursor's key.
+
+use diesel::connection::SimpleConnection;
+
+use super::AnyConnection;
+
+/// Where a page starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageStart<K> {
+    /// After this many rows from the newest.
+    Offset(i64),
+    /// Just older than this key (Stripe's `starting_after`).
+    After(K),
+    /// Just newer than this key (Stripe's `ending_before`).
+    Before(K),
+}
+
+/// One page and what the caller is told about the rest.
+#[derive(Debug)]
+pub struct Page<R> {
+    pub rows: Vec<R>,
+    /// Every row of the list (all pages, the caller's filters applied).
+    pub total: i64,
+    /// Whether rows follow this page in its direction: older ones, or newer ones for
+    /// `ending_before` (Stripe's `has_more`).
+    pub has_more: bool,
+}
+
+/// How an offset page is read: from the newest end or the oldest, skipping and taking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Read {
+    pub newest_first: bool,
+    pub skip: i64,
+    pub take: i64,
+}
+
+impl Read {
+    /// The rows `offset..offset + limit` (newest first) of a list of `total`, read from the
+    /// nearer end so no page walks more than half the list. `None`: past the end.
+    pub fn of(total: i64, offset: i64, limit: i64) -> Option<Read> {
+        if offset < 0 || offset >= total || limit <= 0 {
+            return None;
+        }
+        let take = limit.min(total - offset);
+        let from_oldest = total - offset - take;
+        Some(if from_oldest < offset {
+            Read {
+                newest_first: false,
+                skip: from_oldest,
+                take,
+            }
+        } else {
+            Read {
+                newest_first: true,
+                skip: offset,
+                take,
+            }
+        })
+    }
+}
+
+/// Rows strictly past a key in a list's order: `($lt_or_gt, $le_or_ge)` = `(lt, le)` for
+/// older, `(gt, ge)` for newer. The leading bound on the first column lets the index be read
+/// as a range; the rest settles ties.
+macro_rules! past_key {
+    ($table:ident, $strict:ident, $loose:ident; $first:ident $(, $rest:ident)*) => {
+        $table::$first
+            .$loose($first.clone())
+            .and($crate::db::listing::past_key!(@tie $table, $strict; $first $(, $rest)*))
+    };
+    (@tie $table:ident, $strict:ident; $last:ident) => {
+        $table::$last.$strict($last.clone())
+    };
+    (@tie $table:ident, $strict:ident; $first:ident, $($rest:ident),+) => {
+        $table::$first.$strict($first.clone()).or($table::$first
+            .eq($first.clone())
+            .and($crate::db::listing::past_key!(@tie $table, $strict; $($rest),+)))
+    };
+}
+pub(crate) use past_key;
+
+/// Runs a list's reads (its total and its page) on one snapshot, so the total a page is
+/// placed by is the one its rows come from even while writers go on.
+pub fn snapshot<T, E, F>(conn: &mut AnyConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::Connection;
+    conn.transaction(|conn| {
+        if let AnyConnection::Postgresql(pg) = conn {
+            pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        }
+        work(conn)
+    })
+}
+
+/// Reads one page of `$table` (rows `$row`), newest first by the columns given (the last
+/// one unique), from the boxed query `$build()` builds (the list's filters), placed by
+/// `$start` in a list of `$total` rows.
+macro_rules! read_page {
+    ($conn:expr, $build:expr, $table:ident, $row:ty, ($($col:ident),+), $start:expr, $total:expr, $limit:expr) => {{
+        use diesel::prelude::*;
+        use $crate::db::listing::{Page, PageStart, Read};
+        let build = $build;
+        let total: i64 = $total;
+        let limit: i64 = $limit;
+        let newest_first = ($($table::$col.desc()),+,);
+        let oldest_first = ($($table::$col.asc()),+,);
+        let fetched: diesel::QueryResult<Page<$row>> = (|| match $start {
+            PageStart::Offset(offset) => {
+                let offset: i64 = *offset;
+                let Some(read) = Read::of(total, offset, limit) else {
+                    return Ok(Page { rows: Vec::new(), total, has_more: false });
+                };
+                // The page's ids first, over the index alone; then its rows.
+                let ids = build().select($table::id).offset(read.skip).limit(read.take);
+                let ids: Vec<String> = if read.newest_first {
+                    ids.order(newest_first).load($conn)?
+                } else {
+                    ids.order(oldest_first).load($conn)?
+                };
+                let rows: Vec<$row> = $table::table
+                    .filter($table::id.eq_any(&ids))
+                    .order(newest_first)
+                    .select(<$row>::as_select())
+                    .load($conn)?;
+                let has_more = offset + (rows.len() as i64) < total;
+                Ok(Page { rows, total, has_more })
+            }
+            PageStart::After(key) => {
+                let ($($col,)+) = key.clone();
+                let mut rows: Vec<$row> = build()
+                    .filter($crate::db::listing::past_key!($table, lt, le; $($col),+))
+                    .order(newest_first)
+                    .limit(limit + 1)
+                    .select(<$row>::as_select())
+                    .load($conn)?;
+                let has_more = rows.len() as i64 > limit;
+                rows.truncate(usize::try_from(limit).unwrap_or(0));
+                Ok(Page { rows, total, has_more })
+            }
+            PageStart::Before(key) => {
+                let ($($col,)+) = key.clone();
+                let mut rows: Vec<$row> = build()
+                    .filter($crate::db::listing::past_key!($table, gt, ge; $($col),+))
+                    .order(oldest_first)
+                    .limit(limit + 1)
+                    .select(<$row>::as_select())
+                    .load($conn)?;
+                let has_more = rows.len() as i64 > limit;
+                rows.truncate(usize::try_from(limit).unwrap_or(0));
+                rows.reverse();
+                Ok(Page { rows, total, has_more })
+            }
+        })();
+        fetched
+    }};
+}
+pub(crate) use read_page;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every page of every list size, read as planned, is the slice of the list it names.
+    #[test]
+    fn an_offset_page_read_from_either_end_is_the_slice_it_names() {
+        for total in 0..40i64 {
+            let list: Vec<i64> = (0..total).rev().collect(); // newest first
+            for limit in 1..7 {
+                for offset in 0..total + 3 {
+                    let expected: Vec<i64> = list
+                        .iter()
+                        .skip(offset as usize)
+                        .take(limit as usize)
+                        .copied()
+                        .collect();
+                    let got: Vec<i64> = match Read::of(total, offset, limit) {
+                        None => Vec::new(),
+                        Some(read) => {
+                            let mut ordered = list.clone();
+                            if !read.newest_first {
+                                ordered.reverse();
+                            }
+                            let mut rows: Vec<i64> = ordered
+                                .into_iter()
+                                .skip(read.skip as usize)
+                                .take(read.take as usize)
+                                .collect();
+                            rows.sort_unstable_by(|a, b| b.cmp(a));
+                            rows
+                        }
+                    };
+                    assert_eq!(got, expected, "total {total} offset {offset} limit {limit}");
+                    if let Some(read) = Read::of(total, offset, limit) {
+                        assert!(read.skip <= total / 2, "{read:?} walks past the middle");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,429 @@
+//! The lists at any size: totals kept by the database as the mirror is written (what the
+//! watermark refuses changes nothing), offset pages read from either end, and Stripe's
+//! cursors on every list, through real deliveries and real HTTP.
+
+use diesel::prelude::*;
+use reqwest::Method;
+use sales_block::db::schema::subscriptions;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, TestTenant, assert_error, json_body, spawn_app};
+use crate::on_both_databases;
+use crate::receiver::{deliver, endpoint, event};
+
+on_both_databases!(
+    totals_follow_every_delivery_and_ignore_what_the_watermark_refuses,
+    every_page_and_cursor_walk_is_the_slice_of_the_list_it_names,
+    payments_page_by_cursor_too,
+);
+
+const T0: i64 = 1_760_000_000;
+
+fn subscription(id: &str, status: &str, created: i64) -> Value {
+    json!({"id": id, "object": "subscription", "customer": "cus_lists", "status": status,
+           "cancel_at_period_end": false, "created": created, "metadata": {},
+           "items": {"object": "list", "data": [{"id": format!("si_{id}"), "quantity": 1,
+               "current_period_start": created, "current_period_end": created + 2_592_000,
+               "price": {"id": "price_lists", "unit_amount": 900, "currency": "usd",
+                         "recurring": {"interval": "month"}}}]}})
+}
+
+fn payment(id: &str, status: &str, created: i64) -> Value {
+    json!({"id": id, "object": "payment_intent", "amount": 1500, "currency": "usd",
+           "status": status, "customer": null, "created": created, "metadata": {}})
+}
+
+async fn get(app: &TestApp, tenant: &TestTenant, token: &str, path: &str) -> Value {
+    let response = app
+        .authed(Method::GET, path, tenant, token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{path}");
+    json_body(response).await
+}
+
+async fn total(app: &TestApp, tenant: &TestTenant, path: &str) -> i64 {
+    let body = get(app, tenant, &tenant.admin_token(), path).await;
+    body["meta"]["total_count"].as_i64().unwrap()
+}
+
+fn ids(body: &Value) -> Vec<String> {
+    body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn subscription_totals(app: &TestApp, tenant: &TestTenant) -> Vec<i64> {
+    let mut out = vec![total(app, tenant, "/stripe/subscriptions").await];
+    for status in ["active", "trialing", "past_due", "canceled"] {
+        out.push(
+            total(
+                app,
+                tenant,
+                &format!("/stripe/subscriptions?status={status}"),
+            )
+            .await,
+        );
+    }
+    out
+}
+
+async fn totals_follow_every_delivery_and_ignore_what_the_watermark_refuses(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (tenant, other) = (app.tenant().await, app.tenant().await);
+    let (ep, other_ep) = (endpoint(&app, &tenant).await, endpoint(&app, &other).await);
+    let statuses = ["active", "trialing", "past_due"];
+    for i in 0..10i64 {
+        let status = statuses[(i % 3) as usize];
+        let sub = subscription(&format!("sub_l{i}"), status, T0 + i);
+        deliver(
+            &app,
+            &ep,
+            &event(
+                &format!("evt_c{i}"),
+                "customer.subscription.created",
+                T0 + i,
+                sub,
+            ),
+        )
+        .await;
+    }
+    for i in 0..3i64 {
+        let sub = subscription(&format!("sub_o{i}"), "active", T0 + i);
+        deliver(
+            &app,
+            &other_ep,
+            &event(
+                &format!("evt_o{i}"),
+                "customer.subscription.created",
+                T0 + i,
+                sub,
+            ),
+        )
+        .await;
+    }
+    // all, active, trialing, past_due, canceled
+    assert_eq!(
+        subscription_totals(&app, &tenant).await,
+        vec![10, 4, 3, 3, 0]
+    );
+    assert_eq!(subscription_totals(&app, &other).await, vec![3, 3, 0, 0, 0]);
+
+    // A trial converts, a past-due subscription is deleted (canceled).
+    let converted = subscription("sub_l1", "active", T0 + 1);
+    deliver(
+        &app,
+        &ep,
+        &event(
+            "evt_u1",
+            "customer.subscription.updated",
+            T0 + 100,
+            converted,
+        ),
+    )
+    .await;
+    let deleted = subscription("sub_l2", "canceled", T0 + 2);
+    deliver(
+        &app,
+        &ep,
+        &event("evt_d2", "customer.subscription.deleted", T0 + 101, deleted),
+    )
+    .await;
+    assert_eq!(
+        subscription_totals(&app, &tenant).await,
+        vec![10, 5, 2, 2, 1]
+    );
+
+    // Older states arriving late change no row, so no count; nor does a repeat.
+    let stale = subscription("sub_l1", "trialing", T0 + 1);
+    deliver(
+        &app,
+        &ep,
+        &event("evt_s1", "customer.subscription.updated", T0 + 50, stale),
+    )
+    .await;
+    let stale = subscription("sub_l0", "canceled", T0);
+    deliver(
+        &app,
+        &ep,
+        &event("evt_s0", "customer.subscription.updated", T0 - 50, stale),
+    )
+    .await;
+    let again = subscription("sub_l2", "canceled", T0 + 2);
+    deliver(
+        &app,
+        &ep,
+        &event("evt_d2", "customer.subscription.deleted", T0 + 101, again),
+    )
+    .await;
+    assert_eq!(
+        subscription_totals(&app, &tenant).await,
+        vec![10, 5, 2, 2, 1]
+    );
+
+    // What the database holds agrees, status by status.
+    let tenant_id = tenant_id_of(&app, "sub_l0").await;
+    let truth: Vec<(String, i64)> = app
+        .query(move |conn| {
+            subscriptions::table
+                .filter(subscriptions::tenant_id.eq(tenant_id))
+                .group_by(subscriptions::status)
+                .select((subscriptions::status, diesel::dsl::count_star()))
+                .order(subscriptions::status.asc())
+                .load(conn)
+        })
+        .await;
+    assert_eq!(
+        truth,
+        vec![
+            ("active".to_owned(), 5),
+            ("canceled".to_owned(), 1),
+            ("past_due".to_owned(), 2),
+            ("trialing".to_owned(), 2)
+        ]
+    );
+
+    // Customers: a deleted one leaves the list's total; payments: counted by status.
+    for i in 0..3 {
+        let customer = json!({"id": format!("cus_t{i}"), "object": "customer",
+            "email": format!("t{i}@example.com"), "created": T0 + i, "metadata": {}});
+        deliver(
+            &app,
+            &ep,
+            &event(&format!("evt_cc{i}"), "customer.created", T0 + i, customer),
+        )
+        .await;
+    }
+    let gone = json!({"id": "cus_t1", "object": "customer", "email": "t1@example.com",
+        "created": T0 + 1, "metadata": {}});
+    deliver(
+        &app,
+        &ep,
+        &event("evt_cd1", "customer.deleted", T0 + 200, gone),
+    )
+    .await;
+    assert_eq!(total(&app, &tenant, "/stripe/customers").await, 2);
+    deliver(
+        &app,
+        &ep,
+        &event(
+            "evt_p0",
+            "payment_intent.succeeded",
+            T0,
+            payment("pi_t0", "succeeded", T0),
+        ),
+    )
+    .await;
+    deliver(
+        &app,
+        &ep,
+        &event(
+            "evt_p1",
+            "payment_intent.succeeded",
+            T0 + 1,
+            payment("pi_t1", "succeeded", T0 + 1),
+        ),
+    )
+    .await;
+    let failed = payment("pi_t2", "requires_payment_method", T0 + 2);
+    deliver(
+        &app,
+        &ep,
+        &event("evt_p2", "payment_intent.payment_failed", T0 + 2, failed),
+    )
+    .await;
+    assert_eq!(total(&app, &tenant, "/stripe/payments").await, 3);
+    assert_eq!(
+        total(&app, &tenant, "/stripe/payments?status=succeeded").await,
+        2
+    );
+    assert_eq!(
+        total(&app, &tenant, "/stripe/payments?status=failed").await,
+        1
+    );
+    assert_eq!(total(&app, &other, "/stripe/payments").await, 0);
+}
+
+async fn tenant_id_of(app: &TestApp, sub: &str) -> String {
+    let sub = sub.to_owned();
+    app.query(move |conn| {
+        subscriptions::table
+            .filter(subscriptions::stripe_subscription_id.eq(sub))
+            .select(subscriptions::tenant_id)
+            .first::<String>(conn)
+    })
+    .await
+}
+
+/// Our ids of the tenant's subscriptions (of `status` if given), in the list's order.
+async fn reference(app: &TestApp, tenant_id: &str, status: Option<&str>) -> Vec<String> {
+    let (tenant_id, status) = (tenant_id.to_owned(), status.map(str::to_owned));
+    app.query(move |conn| {
+        let mut query = subscriptions::table
+            .filter(subscriptions::tenant_id.eq(tenant_id))
+            .into_boxed();
+        if let Some(status) = status {
+            query = query.filter(subscriptions::status.eq(status));
+        }
+        query
+            .order((
+                subscriptions::stripe_created.desc(),
+                subscriptions::created_at.desc(),
+                subscriptions::id.desc(),
+            ))
+            .select(subscriptions::id)
+            .load::<String>(conn)
+    })
+    .await
+}
+
+async fn every_page_and_cursor_walk_is_the_slice_of_the_list_it_names(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (tenant, other) = (app.tenant().await, app.tenant().await);
+    let ep = endpoint(&app, &tenant).await;
+    // 23 subscriptions, three to a second of Stripe's `created` (ties settled by our order).
+    for i in 0..23i64 {
+        let status = if i % 4 == 0 { "canceled" } else { "active" };
+        let sub = subscription(&format!("sub_p{i:02}"), status, T0 + i / 3);
+        deliver(
+            &app,
+            &ep,
+            &event(
+                &format!("evt_p{i}"),
+                "customer.subscription.created",
+                T0 + i,
+                sub,
+            ),
+        )
+        .await;
+    }
+    let admin = tenant.admin_token();
+    let tenant_id = tenant_id_of(&app, "sub_p00").await;
+    for status in [None, Some("active")] {
+        let all = reference(&app, &tenant_id, status).await;
+        let filter = status.map_or(String::new(), |s| format!("&status={s}"));
+        for records in [4usize, 5] {
+            let pages = all.len().div_ceil(records);
+            for page in 1..=pages + 1 {
+                let path = format!("/stripe/subscriptions?page={page}&records={records}{filter}");
+                let body = get(&app, &tenant, &admin, &path).await;
+                let expected: Vec<String> = all
+                    .iter()
+                    .skip((page - 1) * records)
+                    .take(records)
+                    .cloned()
+                    .collect();
+                assert_eq!(ids(&body), expected, "{path}");
+                assert_eq!(body["meta"]["total_count"], all.len(), "{path}");
+                assert_eq!(body["meta"]["has_more"], page < pages, "{path}");
+            }
+        }
+        // Forwards with starting_after, from the newest to the oldest.
+        let mut walked: Vec<String> = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let path = format!("/stripe/subscriptions?limit=4{filter}{cursor}");
+            let body = get(&app, &tenant, &admin, &path).await;
+            walked.extend(ids(&body));
+            assert_eq!(body["meta"]["total_count"], all.len());
+            if body["meta"]["has_more"] == false {
+                break;
+            }
+            cursor = format!("&starting_after={}", walked.last().unwrap());
+        }
+        assert_eq!(walked, all);
+        // Backwards with ending_before, from the oldest (by its sub_ id) to the newest.
+        let oldest = get(
+            &app,
+            &tenant,
+            &admin,
+            &format!("/stripe/subscriptions?page={}&records=1{filter}", all.len()),
+        )
+        .await;
+        let mut before = oldest["data"][0]["attributes"]["stripe_subscription_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut backwards: Vec<String> = Vec::new();
+        loop {
+            let path = format!("/stripe/subscriptions?limit=4&ending_before={before}{filter}");
+            let body = get(&app, &tenant, &admin, &path).await;
+            let page = ids(&body);
+            backwards.splice(0..0, page.iter().cloned());
+            if body["meta"]["has_more"] == false {
+                break;
+            }
+            before = page[0].clone();
+        }
+        assert_eq!(backwards, all[..all.len() - 1]);
+    }
+
+    // A cursor must name a subscription the caller sees; paging kinds do not mix.
+    let theirs = ids(&get(&app, &tenant, &admin, "/stripe/subscriptions?limit=1").await);
+    for (who, token) in [
+        (&other, other.admin_token()),
+        (&tenant, tenant.user_token("u_nobody")),
+    ] {
+        let path = format!("/stripe/subscriptions?starting_after={}", theirs[0]);
+        let response = app
+            .authed(Method::GET, &path, who, &token)
+            .send()
+            .await
+            .unwrap();
+        let error = assert_error(response, 400, "invalid_query").await;
+        assert_eq!(error["source"]["parameter"], "starting_after");
+    }
+    let response = app
+        .authed(
+            Method::GET,
+            "/stripe/subscriptions?page=2&limit=3",
+            &tenant,
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 400, "invalid_query").await;
+}
+
+async fn payments_page_by_cursor_too(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let ep = endpoint(&app, &tenant).await;
+    for i in 0..7i64 {
+        let pi = payment(&format!("pi_c{i}"), "succeeded", T0 + i);
+        deliver(
+            &app,
+            &ep,
+            &event(
+                &format!("evt_pc{i}"),
+                "payment_intent.succeeded",
+                T0 + i,
+                pi,
+            ),
+        )
+        .await;
+    }
+    let admin = tenant.admin_token();
+    let all = ids(&get(&app, &tenant, &admin, "/stripe/payments?records=100").await);
+    assert_eq!(all.len(), 7);
+    let first = get(&app, &tenant, &admin, "/stripe/payments?limit=3").await;
+    assert_eq!(ids(&first), all[..3]);
+    assert_eq!(first["meta"]["has_more"], true);
+    assert_eq!(first["meta"]["limit"], 3);
+    let path = "/stripe/payments?limit=3&starting_after=pi_c4";
+    let next = get(&app, &tenant, &admin, path).await;
+    assert_eq!(ids(&next), all[3..6]);
+    let path = format!("/stripe/payments?limit=5&ending_before={}", all[3]);
+    let previous = get(&app, &tenant, &admin, &path).await;
+    assert_eq!(ids(&previous), all[..3]);
+    assert_eq!(previous["meta"]["has_more"], false);
+    // The last page of an offset list, read from the oldest end.
+    let last = get(&app, &tenant, &admin, "/stripe/payments?page=3&records=3").await;
+    assert_eq!(ids(&last), all[6..]);
+    assert_eq!(last["meta"]["has_more"], false);
+}
