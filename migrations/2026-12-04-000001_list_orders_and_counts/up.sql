@@ -23,19 +23,21 @@ CREATE INDEX payment_methods_list_customer ON payment_methods (tenant_id, stripe
 
 CREATE INDEX notification_outbox_list ON notification_outbox (tenant_id, created_at, id);
 
--- How many rows each list holds, per tenant and bucket (a status, or live/deleted), so a
--- page's total is read, not counted. Kept by triggers the service installs at start
--- (src/db/counts.rs: their SQL differs between the backends), in the transaction that
--- writes the rows. On PostgreSQL each connection adds to a shard of its own (its backend
+-- How many rows each list holds, per tenant, bucket (a status, or live/deleted) and span
+-- (the week of the list's first order column), so a page's total is read, not counted, and
+-- a deep page is found by summing spans and walking only the span it falls in. Kept by
+-- triggers the service installs at start (src/db/counts.rs: their SQL differs between the
+-- backends), in the transaction that writes the rows. On PostgreSQL each connection adds to a shard of its own (its backend
 -- pid), so concurrent writers never wait for each other here; shard 0 holds what the
 -- service folded from connections that are gone.
 CREATE TABLE list_counts (
     tenant_id TEXT NOT NULL,
     list TEXT NOT NULL,
     bucket TEXT NOT NULL,
+    span BIGINT NOT NULL,
     shard BIGINT NOT NULL,
     n BIGINT NOT NULL,
-    PRIMARY KEY (tenant_id, list, bucket, shard)
+    PRIMARY KEY (tenant_id, list, bucket, span, shard)
 );
 
 -- The bucket definition each list's triggers were installed with; a changed definition

@@ -78,11 +78,45 @@ impl List {
         self.bucket().replace("{r}", row)
     }
 
+    /// The list's first order column: Stripe's `created` in seconds, or a timestamp of ours.
+    fn first_column(self) -> (&'static str, bool) {
+        match self {
+            List::Subscriptions | List::Refunds => ("stripe_created", false),
+            List::Payments | List::Customers | List::Cards | List::Notifications => {
+                ("created_at", true)
+            }
+        }
+    }
+
+    /// The span (week of the first order column) a row counts in, in `postgres`'s dialect
+    /// or SQLite's.
+    fn span_of(self, row: &str, postgres: bool) -> String {
+        let (column, timestamp) = self.first_column();
+        match (timestamp, postgres) {
+            (false, _) => format!("{row}{column} / {SPAN_SECS}"),
+            (true, true) => {
+                format!("CAST(FLOOR(EXTRACT(EPOCH FROM {row}{column}) / {SPAN_SECS}) AS BIGINT)")
+            }
+            (true, false) => {
+                format!("CAST(strftime('%s', {row}{column}) AS INTEGER) / {SPAN_SECS}")
+            }
+        }
+    }
+
     /// What the installed triggers must match; a change reinstalls them and recounts.
     fn definition(self) -> String {
-        format!("v1 {} {}", self.table(), self.bucket())
+        format!(
+            "v2 {} {} {}",
+            self.table(),
+            self.bucket(),
+            self.span_of("", true)
+        )
     }
 }
+
+/// Rows are also counted per week of the list's first order column, so a deep page is found
+/// by summing weeks and walking only the week it falls in.
+pub const SPAN_SECS: i64 = 7 * 24 * 3600;
 
 /// Which buckets of a list a total sums.
 #[derive(Debug, Clone, Copy)]
@@ -107,6 +141,30 @@ pub fn total(
     }
     let parts: Vec<i64> = query.select(list_counts::n).load(conn)?;
     Ok(parts.iter().sum())
+}
+
+/// The tenant's rows of `list` in `buckets`, per span, newest span first.
+pub fn spans(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    list: List,
+    buckets: Buckets<'_>,
+) -> QueryResult<Vec<(i64, i64)>> {
+    let mut query = list_counts::table
+        .filter(list_counts::tenant_id.eq(tenant_id))
+        .filter(list_counts::list.eq(list.name()))
+        .into_boxed();
+    if let Buckets::Only(only) = buckets {
+        query = query.filter(list_counts::bucket.eq_any(only));
+    }
+    let parts: Vec<(i64, i64)> = query
+        .select((list_counts::span, list_counts::n))
+        .load(conn)?;
+    let mut by_span = std::collections::BTreeMap::<i64, i64>::new();
+    for (span, n) in parts {
+        *by_span.entry(span).or_default() += n;
+    }
+    Ok(by_span.into_iter().rev().filter(|(_, n)| *n != 0).collect())
 }
 
 /// Installs (or, when a list's definition changed, reinstalls) every list's count triggers
@@ -164,14 +222,16 @@ pub fn install(conn: &mut AnyConnection) -> QueryResult<()> {
 /// Counts a list from its rows, replacing its counters.
 fn recount(conn: &mut AnyConnection, list: List) -> QueryResult<()> {
     diesel::delete(list_counts::table.filter(list_counts::list.eq(list.name()))).execute(conn)?;
+    let postgres = matches!(conn, AnyConnection::Postgresql(_));
     conn.batch_execute(&format!(
-        "INSERT INTO list_counts (tenant_id, list, bucket, shard, n) \
-         SELECT tenant_id, '{name}', bucket, 0, COUNT(*) \
-         FROM (SELECT tenant_id, {bucket} AS bucket FROM {table}) AS rows \
-         GROUP BY tenant_id, bucket",
+        "INSERT INTO list_counts (tenant_id, list, bucket, span, shard, n) \
+         SELECT tenant_id, '{name}', bucket, span, 0, COUNT(*) \
+         FROM (SELECT tenant_id, {bucket} AS bucket, {span} AS span FROM {table}) AS rows \
+         GROUP BY tenant_id, bucket, span",
         name = list.name(),
         table = list.table(),
         bucket = list.bucket_of(""),
+        span = list.span_of("", postgres),
     ))
 }
 
@@ -181,16 +241,21 @@ fn postgres_triggers(list: List) -> String {
     let name = list.name();
     let table = list.table();
     let bucket = list.bucket_of("");
+    let span = list.span_of("", true);
     let add = |rows: &str| {
         format!(
-            "INSERT INTO list_counts AS c (tenant_id, list, bucket, shard, n) \
-             SELECT tenant_id, '{name}', bucket, pg_backend_pid(), SUM(d) FROM ({rows}) AS x \
-             GROUP BY tenant_id, bucket HAVING SUM(d) <> 0 ORDER BY tenant_id, bucket \
-             ON CONFLICT (tenant_id, list, bucket, shard) DO UPDATE SET n = c.n + EXCLUDED.n;"
+            "INSERT INTO list_counts AS c (tenant_id, list, bucket, span, shard, n) \
+             SELECT tenant_id, '{name}', bucket, span, pg_backend_pid(), SUM(d) \
+             FROM ({rows}) AS x GROUP BY tenant_id, bucket, span HAVING SUM(d) <> 0 \
+             ORDER BY tenant_id, bucket, span \
+             ON CONFLICT (tenant_id, list, bucket, span, shard) \
+             DO UPDATE SET n = c.n + EXCLUDED.n;"
         )
     };
-    let new_rows = format!("SELECT tenant_id, {bucket} AS bucket, 1 AS d FROM new_rows");
-    let old_rows = format!("SELECT tenant_id, {bucket} AS bucket, -1 AS d FROM old_rows");
+    let new_rows =
+        format!("SELECT tenant_id, {bucket} AS bucket, {span} AS span, 1 AS d FROM new_rows");
+    let old_rows =
+        format!("SELECT tenant_id, {bucket} AS bucket, {span} AS span, -1 AS d FROM old_rows");
     let function = format!("list_counts_{name}");
     format!(
         "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $f$ \
@@ -222,11 +287,12 @@ fn sqlite_triggers(list: List) -> String {
     let name = list.name();
     let table = list.table();
     let (new, old) = (list.bucket_of("NEW."), list.bucket_of("OLD."));
-    let add = |bucket: &str, tenant: &str, d: i64| {
+    let (new_span, old_span) = (list.span_of("NEW.", false), list.span_of("OLD.", false));
+    let add = |bucket: &str, span: &str, tenant: &str, d: i64| {
         format!(
-            "INSERT INTO list_counts (tenant_id, list, bucket, shard, n) \
-             VALUES ({tenant}.tenant_id, '{name}', {bucket}, 0, {d}) \
-             ON CONFLICT (tenant_id, list, bucket, shard) DO UPDATE SET n = n + {d};"
+            "INSERT INTO list_counts (tenant_id, list, bucket, span, shard, n) \
+             VALUES ({tenant}.tenant_id, '{name}', {bucket}, {span}, 0, {d}) \
+             ON CONFLICT (tenant_id, list, bucket, span, shard) DO UPDATE SET n = n + {d};"
         )
     };
     let trigger = format!("list_counts_{name}");
@@ -236,11 +302,12 @@ fn sqlite_triggers(list: List) -> String {
          DROP TRIGGER IF EXISTS {trigger}_delete; \
          CREATE TRIGGER {trigger}_insert AFTER INSERT ON {table} BEGIN {inc_new} END; \
          CREATE TRIGGER {trigger}_update AFTER UPDATE ON {table} \
-           WHEN ({new}) IS NOT ({old}) OR NEW.tenant_id IS NOT OLD.tenant_id \
+           WHEN ({new}) IS NOT ({old}) OR ({new_span}) IS NOT ({old_span}) \
+             OR NEW.tenant_id IS NOT OLD.tenant_id \
            BEGIN {dec_old} {inc_new} END; \
          CREATE TRIGGER {trigger}_delete AFTER DELETE ON {table} BEGIN {dec_old} END;",
-        inc_new = add(&new, "NEW", 1),
-        dec_old = add(&old, "OLD", -1),
+        inc_new = add(&new, &new_span, "NEW", 1),
+        dec_old = add(&old, &old_span, "OLD", -1),
     )
 }
 
@@ -256,11 +323,12 @@ pub fn fold_gone_shards(conn: &mut AnyConnection) -> QueryResult<()> {
              WITH gone AS ( \
                DELETE FROM list_counts WHERE shard <> 0 \
                  AND shard NOT IN (SELECT pid FROM pg_stat_activity) \
-               RETURNING tenant_id, list, bucket, n) \
-             INSERT INTO list_counts AS c (tenant_id, list, bucket, shard, n) \
-             SELECT tenant_id, list, bucket, 0, SUM(n) FROM gone \
-             GROUP BY tenant_id, list, bucket ORDER BY tenant_id, list, bucket \
-             ON CONFLICT (tenant_id, list, bucket, shard) DO UPDATE SET n = c.n + EXCLUDED.n",
+               RETURNING tenant_id, list, bucket, span, n) \
+             INSERT INTO list_counts AS c (tenant_id, list, bucket, span, shard, n) \
+             SELECT tenant_id, list, bucket, span, 0, SUM(n) FROM gone \
+             GROUP BY tenant_id, list, bucket, span ORDER BY tenant_id, list, bucket, span \
+             ON CONFLICT (tenant_id, list, bucket, span, shard) \
+             DO UPDATE SET n = c.n + EXCLUDED.n",
         )
     })
 }

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::AnyConnection;
 use super::counts::{self, Buckets};
-use super::listing::{Page, PageStart};
+use super::listing::{Counted, Page, PageStart};
 use super::schema::customers;
 use crate::stripe::objects::CustomerSnapshot;
 
@@ -237,23 +237,27 @@ pub fn list(
             .into_boxed();
         visible_to(query, visibility)
     };
-    let total = match visibility {
-        Visibility::All => counts::total(
-            conn,
+    let counted = match visibility {
+        Visibility::All => Some(Counted {
             tenant_id,
-            counts::List::Customers,
-            Buckets::Only(&[counts::LIVE]),
-        )?,
-        Visibility::Subject(_) => build().count().get_result(conn)?,
+            list: counts::List::Customers,
+            buckets: Buckets::Only(&[counts::LIVE]),
+        }),
+        Visibility::Subject(_) => None,
+    };
+    let total = match &counted {
+        Some(counted) => counted.total(conn)?,
+        None => build().count().get_result(conn)?,
     };
     super::listing::read_page!(
         conn,
         build,
         customers,
         Customer,
-        (created_at, id),
+        (created_at: NaiveDateTime, id),
         start,
         total,
-        limit
+        limit,
+        counted
     )
 }

@@ -3,9 +3,10 @@
 //! page's rows are fetched; a cursor page (Stripe's `starting_after` / `ending_before`) as a
 //! range of the index from the cursor's key.
 
+use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 
-use super::AnyConnection;
+use super::{AnyConnection, counts};
 
 /// Where a page starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +63,75 @@ impl Read {
     }
 }
 
+/// A list whose total and spans come from the tenant's counters (`db::counts`): the caller's
+/// filters are exactly a counter's buckets.
+#[derive(Debug, Clone, Copy)]
+pub struct Counted<'a> {
+    pub tenant_id: &'a str,
+    pub list: counts::List,
+    pub buckets: counts::Buckets<'a>,
+}
+
+impl Counted<'_> {
+    pub fn total(&self, conn: &mut AnyConnection) -> diesel::QueryResult<i64> {
+        counts::total(conn, self.tenant_id, self.list, self.buckets)
+    }
+
+    /// Where an offset read starts when it goes deeper than a few pages: the span it falls in
+    /// and the rows to skip within it (`None`: read by offset alone).
+    pub fn seek(
+        &self,
+        conn: &mut AnyConnection,
+        read: Read,
+    ) -> diesel::QueryResult<Option<(i64, i64)>> {
+        if read.skip < DEEP {
+            return Ok(None);
+        }
+        let spans = counts::spans(conn, self.tenant_id, self.list, self.buckets)?;
+        Ok(seek(&spans, read))
+    }
+}
+
+/// Rows an offset read walks before it seeks by span instead.
+const DEEP: i64 = 200;
+
+/// The span (from `spans`, newest first) where a read's first row lies, and how many rows of
+/// the read's direction precede it within that span.
+pub fn seek(spans: &[(i64, i64)], read: Read) -> Option<(i64, i64)> {
+    let mut before = 0;
+    let mut check = |&(span, n): &(i64, i64)| {
+        if before + n > read.skip {
+            return Some((span, read.skip - before));
+        }
+        before += n;
+        None
+    };
+    if read.newest_first {
+        spans.iter().find_map(&mut check)
+    } else {
+        spans.iter().rev().find_map(&mut check)
+    }
+}
+
+/// The first value of a span of a list's first order column.
+pub trait SpanEdge {
+    fn span_edge(span: i64) -> Self;
+}
+
+impl SpanEdge for i64 {
+    fn span_edge(span: i64) -> i64 {
+        span.saturating_mul(counts::SPAN_SECS)
+    }
+}
+
+impl SpanEdge for NaiveDateTime {
+    fn span_edge(span: i64) -> NaiveDateTime {
+        chrono::DateTime::from_timestamp(span.saturating_mul(counts::SPAN_SECS), 0)
+            .unwrap_or_default()
+            .naive_utc()
+    }
+}
+
 /// Rows strictly past a key in a list's order: `($lt_or_gt, $le_or_ge)` = `(lt, le)` for
 /// older, `(gt, ge)` for newer. The leading bound on the first column lets the index be read
 /// as a range; the rest settles ties.
@@ -102,22 +172,41 @@ where
 /// one unique), from the boxed query `$build()` builds (the list's filters), placed by
 /// `$start` in a list of `$total` rows.
 macro_rules! read_page {
-    ($conn:expr, $build:expr, $table:ident, $row:ty, ($($col:ident),+), $start:expr, $total:expr, $limit:expr) => {{
+    (
+        $conn:expr, $build:expr, $table:ident, $row:ty,
+        ($first:ident: $first_ty:ty $(, $col:ident)*),
+        $start:expr, $total:expr, $limit:expr, $counted:expr
+    ) => {{
         use diesel::prelude::*;
-        use $crate::db::listing::{Page, PageStart, Read};
+        use $crate::db::listing::{Page, PageStart, Read, SpanEdge};
+        let counted: Option<$crate::db::listing::Counted<'_>> = $counted;
         let build = $build;
         let total: i64 = $total;
         let limit: i64 = $limit;
-        let newest_first = ($($table::$col.desc()),+,);
-        let oldest_first = ($($table::$col.asc()),+,);
+        let newest_first = ($table::$first.desc(), $($table::$col.desc()),*);
+        let oldest_first = ($table::$first.asc(), $($table::$col.asc()),*);
         let fetched: diesel::QueryResult<Page<$row>> = (|| match $start {
             PageStart::Offset(offset) => {
                 let offset: i64 = *offset;
                 let Some(read) = Read::of(total, offset, limit) else {
                     return Ok(Page { rows: Vec::new(), total, has_more: false });
                 };
+                // A deep page starts from the span it falls in (the counters say which).
+                let seek = match &counted {
+                    Some(counted) => counted.seek($conn, read)?,
+                    None => None,
+                };
                 // The page's ids first, over the index alone; then its rows.
-                let ids = build().select($table::id).offset(read.skip).limit(read.take);
+                let mut ids = build().select($table::id).limit(read.take);
+                ids = match (seek, read.newest_first) {
+                    (None, _) => ids.offset(read.skip),
+                    (Some((span, within)), true) => ids
+                        .filter($table::$first.lt(<$first_ty as SpanEdge>::span_edge(span + 1)))
+                        .offset(within),
+                    (Some((span, within)), false) => ids
+                        .filter($table::$first.ge(<$first_ty as SpanEdge>::span_edge(span)))
+                        .offset(within),
+                };
                 let ids: Vec<String> = if read.newest_first {
                     ids.order(newest_first).load($conn)?
                 } else {
@@ -132,9 +221,9 @@ macro_rules! read_page {
                 Ok(Page { rows, total, has_more })
             }
             PageStart::After(key) => {
-                let ($($col,)+) = key.clone();
+                let ($first, $($col,)*) = key.clone();
                 let mut rows: Vec<$row> = build()
-                    .filter($crate::db::listing::past_key!($table, lt, le; $($col),+))
+                    .filter($crate::db::listing::past_key!($table, lt, le; $first $(, $col)*))
                     .order(newest_first)
                     .limit(limit + 1)
                     .select(<$row>::as_select())
@@ -144,9 +233,9 @@ macro_rules! read_page {
                 Ok(Page { rows, total, has_more })
             }
             PageStart::Before(key) => {
-                let ($($col,)+) = key.clone();
+                let ($first, $($col,)*) = key.clone();
                 let mut rows: Vec<$row> = build()
-                    .filter($crate::db::listing::past_key!($table, gt, ge; $($col),+))
+                    .filter($crate::db::listing::past_key!($table, gt, ge; $first $(, $col)*))
                     .order(oldest_first)
                     .limit(limit + 1)
                     .select(<$row>::as_select())
@@ -202,5 +291,52 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Seeking by span lands on the same row as walking the offset, from either end.
+    #[test]
+    fn a_seek_by_span_lands_where_the_offset_walk_does() {
+        // Rows newest first, as (span, position): spans of uneven sizes, some empty.
+        let sizes = [3i64, 0, 1, 7, 2, 5, 0, 4];
+        let mut rows: Vec<i64> = Vec::new();
+        for (span, n) in sizes.iter().enumerate().rev() {
+            rows.extend(std::iter::repeat_n(span as i64, *n as usize));
+        }
+        let spans: Vec<(i64, i64)> = sizes
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, n)| **n > 0)
+            .map(|(span, n)| (span as i64, *n))
+            .collect();
+        let total = rows.len() as i64;
+        for offset in 0..total {
+            let read = Read::of(total, offset, 2).unwrap();
+            let (span, within) = seek(&spans, read).unwrap();
+            // The read's first row, counted from its end, is row `skip`.
+            let ordered: Vec<i64> = if read.newest_first {
+                rows.clone()
+            } else {
+                rows.iter().rev().copied().collect()
+            };
+            let first = ordered[read.skip as usize];
+            assert_eq!(span, first, "offset {offset}");
+            let in_span_before = ordered[..read.skip as usize]
+                .iter()
+                .filter(|s| **s == span)
+                .count() as i64;
+            assert_eq!(within, in_span_before, "offset {offset}");
+        }
+        assert_eq!(
+            seek(
+                &spans,
+                Read {
+                    newest_first: true,
+                    skip: total,
+                    take: 1
+                }
+            ),
+            None
+        );
     }
 }

@@ -6,7 +6,7 @@ use diesel::sql_types::{BigInt, Text, Timestamp};
 
 use super::AnyConnection;
 use super::counts::{self, Buckets};
-use super::listing::{Page, PageStart};
+use super::listing::{Counted, Page, PageStart};
 use super::schema::{notification_attempts, notification_outbox};
 
 pub const PENDING: &str = "pending";
@@ -230,7 +230,15 @@ pub fn list(
     start: &PageStart<SortKey>,
     limit: i64,
 ) -> QueryResult<Page<WithAttempts>> {
-    let total = counts::total(conn, tenant_id, counts::List::Notifications, Buckets::All)?;
+    let counted = Some(Counted {
+        tenant_id,
+        list: counts::List::Notifications,
+        buckets: Buckets::All,
+    });
+    let total = match &counted {
+        Some(counted) => counted.total(conn)?,
+        None => 0,
+    };
     let build = || {
         notification_outbox::table
             .filter(notification_outbox::tenant_id.eq(tenant_id.to_owned()))
@@ -241,10 +249,11 @@ pub fn list(
         build,
         notification_outbox,
         NotificationRow,
-        (created_at, id),
+        (created_at: NaiveDateTime, id),
         start,
         total,
-        limit
+        limit,
+        counted
     )?;
     let ids: Vec<&str> = page.rows.iter().map(|r| r.id.as_str()).collect();
     let attempts: Vec<AttemptRow> = notification_attempts::table

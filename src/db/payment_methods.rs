@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::AnyConnection;
 use super::counts::{self, Buckets};
 use super::customers::Visibility;
-use super::listing::{Page, PageStart};
+use super::listing::{Counted, Page, PageStart};
 use super::schema::{customers, payment_methods};
 use super::subscriptions::unix;
 use crate::stripe::objects::PaymentMethodSnapshot;
@@ -176,24 +176,28 @@ pub fn list_attached(
         }
         query
     };
-    let total = match (&visible, customer) {
-        (None, None) => counts::total(
-            conn,
+    let counted = match (&visible, customer) {
+        (None, None) => Some(Counted {
             tenant_id,
-            counts::List::Cards,
-            Buckets::Only(&[counts::ATTACHED]),
-        )?,
-        _ => build().count().get_result(conn)?,
+            list: counts::List::Cards,
+            buckets: Buckets::Only(&[counts::ATTACHED]),
+        }),
+        _ => None,
+    };
+    let total = match &counted {
+        Some(counted) => counted.total(conn)?,
+        None => build().count().get_result(conn)?,
     };
     let page = super::listing::read_page!(
         conn,
         build,
         payment_methods,
         PaymentMethodRow,
-        (created_at, id),
+        (created_at: NaiveDateTime, id),
         start,
         total,
-        limit
+        limit,
+        counted
     )?;
     let owners: Vec<&str> = page
         .rows

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::AnyConnection;
 use super::counts::{self, Buckets};
 use super::customers::Visibility;
-use super::listing::{Page, PageStart};
+use super::listing::{Counted, Page, PageStart};
 use super::schema::{customers, payments};
 use super::subscriptions::unix;
 use crate::stripe::objects::PaymentSnapshot;
@@ -185,25 +185,32 @@ pub fn list(
         statuses: None,
         ..filter.clone()
     } == PaymentFilter::default();
-    let total = match (visibility, &filter.statuses) {
-        (Visibility::All, statuses) if only_statuses => {
-            let statuses: Option<Vec<&str>> = statuses
-                .as_ref()
-                .map(|s| s.iter().map(String::as_str).collect());
-            let buckets = statuses.as_deref().map_or(Buckets::All, Buckets::Only);
-            counts::total(conn, tenant_id, counts::List::Payments, buckets)?
-        }
-        _ => build().count().get_result(conn)?,
+    let statuses: Option<Vec<&str>> = filter
+        .statuses
+        .as_ref()
+        .map(|s| s.iter().map(String::as_str).collect());
+    let counted = match visibility {
+        Visibility::All if only_statuses => Some(Counted {
+            tenant_id,
+            list: counts::List::Payments,
+            buckets: statuses.as_deref().map_or(Buckets::All, Buckets::Only),
+        }),
+        _ => None,
+    };
+    let total = match &counted {
+        Some(counted) => counted.total(conn)?,
+        None => build().count().get_result(conn)?,
     };
     super::listing::read_page!(
         conn,
         build,
         payments,
         PaymentRow,
-        (created_at, id),
+        (created_at: NaiveDateTime, id),
         start,
         total,
-        limit
+        limit,
+        counted
     )
 }
 

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::AnyConnection;
 use super::counts::{self, Buckets};
 use super::customers::Visibility;
-use super::listing::{Page, PageStart};
+use super::listing::{Counted, Page, PageStart};
 use super::schema::{payments, refunds};
 use super::subscriptions::unix;
 use crate::stripe::objects::{ChargeRefunded, RefundSnapshot};
@@ -162,19 +162,28 @@ pub fn list(
 ) -> QueryResult<Page<RefundRow>> {
     let visible_payments = super::payments::visible_ids(conn, tenant_id, visibility)?;
     let build = || visible_query(tenant_id, payment_intent, &visible_payments);
-    let total = match (&visible_payments, payment_intent) {
-        (None, None) => counts::total(conn, tenant_id, counts::List::Refunds, Buckets::All)?,
-        _ => build().count().get_result(conn)?,
+    let counted = match (&visible_payments, payment_intent) {
+        (None, None) => Some(Counted {
+            tenant_id,
+            list: counts::List::Refunds,
+            buckets: Buckets::All,
+        }),
+        _ => None,
+    };
+    let total = match &counted {
+        Some(counted) => counted.total(conn)?,
+        None => build().count().get_result(conn)?,
     };
     super::listing::read_page!(
         conn,
         build,
         refunds,
         RefundRow,
-        (stripe_created, id),
+        (stripe_created: i64, id),
         start,
         total,
-        limit
+        limit,
+        counted
     )
 }
 

@@ -316,10 +316,11 @@ diesel::table! {
 }
 
 diesel::table! {
-    list_counts (tenant_id, list, bucket, shard) {
+    list_counts (tenant_id, list, bucket, span, shard) {
         tenant_id -> Text,
         list -> Text,
         bucket -> Text,
+        span -> BigInt,
         shard -> BigInt,
         n -> BigInt,
     }

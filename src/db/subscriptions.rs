@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use super::counts::{self, Buckets};
 use super::customers::Visibility;
-use super::listing::{Page, PageStart};
+use super::listing::{Counted, Page, PageStart};
 use super::schema::{subscription_items, subscriptions};
 use super::{AnyConnection, Applied};
 use crate::stripe::objects::SubscriptionSnapshot;
@@ -221,27 +221,29 @@ pub fn list(
         }
         query
     };
-    let total = match (
-        &visible,
-        &filter.stripe_customer_id,
-        filter.status.as_deref(),
-    ) {
-        (None, None, status) => {
-            let one = status.map(|status| [status]);
-            let buckets = one.as_ref().map_or(Buckets::All, |one| Buckets::Only(one));
-            counts::total(conn, tenant_id, counts::List::Subscriptions, buckets)?
-        }
-        _ => build().count().get_result(conn)?,
+    let one = filter.status.as_deref().map(|status| [status]);
+    let counted = match (&visible, &filter.stripe_customer_id) {
+        (None, None) => Some(Counted {
+            tenant_id,
+            list: counts::List::Subscriptions,
+            buckets: one.as_ref().map_or(Buckets::All, |one| Buckets::Only(one)),
+        }),
+        _ => None,
+    };
+    let total = match &counted {
+        Some(counted) => counted.total(conn)?,
+        None => build().count().get_result(conn)?,
     };
     super::listing::read_page!(
         conn,
         build,
         subscriptions,
         SubscriptionRow,
-        (stripe_created, created_at, id),
+        (stripe_created: i64, created_at, id),
         start,
         total,
-        limit
+        limit,
+        counted
     )
 }
 

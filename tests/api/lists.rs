@@ -12,6 +12,7 @@ use crate::on_both_databases;
 use crate::receiver::{deliver, endpoint, event};
 
 on_both_databases!(
+    deep_pages_found_by_counted_weeks_are_the_slices_they_name,
     totals_follow_every_delivery_and_ignore_what_the_watermark_refuses,
     every_page_and_cursor_walk_is_the_slice_of_the_list_it_names,
     payments_page_by_cursor_too,
@@ -507,6 +508,7 @@ async fn postgres_concurrent_writers_keep_exact_totals_and_folding_keeps_them() 
                 list_counts::tenant_id.eq(dead_tenant),
                 list_counts::list.eq("subscriptions"),
                 list_counts::bucket.eq(dead_status),
+                list_counts::span.eq(T0 / sales_block::db::counts::SPAN_SECS),
                 list_counts::shard.eq(2_000_000_000i64),
                 list_counts::n.eq(0i64),
             ))
@@ -527,5 +529,127 @@ async fn postgres_concurrent_writers_keep_exact_totals_and_folding_keeps_them() 
     for (status, n) in &rows {
         let path = format!("/stripe/subscriptions?status={status}");
         assert_eq!(total(&app, &tenant, &path).await, *n, "{status}");
+    }
+}
+
+/// Mirrors `n` subscriptions and payments straight into the tables, in one transaction,
+/// spread unevenly over many weeks with ties and empty weeks.
+async fn mirror_many(app: &TestApp, tenant_id: &str, n: i64) {
+    use sales_block::db::schema::payments;
+    let tenant_id = tenant_id.to_owned();
+    app.query(move |conn| {
+        conn.transaction(|conn| {
+            let now = chrono::Utc::now().naive_utc();
+            let created = |i: i64| T0 + (i * i) % (n * 9_000) + (i % 3) * 86_400 * 10;
+            let subs: Vec<_> = (0..n)
+                .map(|i| {
+                    (
+                        subscriptions::id.eq(format!("row_s{i:04}")),
+                        subscriptions::tenant_id.eq(tenant_id.clone()),
+                        subscriptions::stripe_subscription_id.eq(format!("sub_m{i}")),
+                        subscriptions::stripe_customer_id.eq("cus_m"),
+                        subscriptions::status.eq(if i % 3 == 0 { "canceled" } else { "active" }),
+                        subscriptions::cancel_at_period_end.eq(false),
+                        subscriptions::metadata.eq("{}"),
+                        subscriptions::stripe_created.eq(created(i) / 7 * 7),
+                        subscriptions::created_at.eq(now),
+                        subscriptions::updated_at.eq(now),
+                    )
+                })
+                .collect();
+            for sub in subs {
+                diesel::insert_into(subscriptions::table)
+                    .values(sub)
+                    .execute(conn)?;
+            }
+            let pays: Vec<_> = (0..n)
+                .map(|i| {
+                    let at = chrono::DateTime::from_timestamp(created(i), 0)
+                        .unwrap()
+                        .naive_utc();
+                    (
+                        payments::id.eq(format!("row_p{i:04}")),
+                        payments::tenant_id.eq(tenant_id.clone()),
+                        payments::stripe_payment_intent_id.eq(format!("pi_m{i}")),
+                        payments::amount.eq(100),
+                        payments::currency.eq("usd"),
+                        payments::status.eq(if i % 4 == 0 { "canceled" } else { "succeeded" }),
+                        payments::metadata.eq("{}"),
+                        payments::owner_subject.eq(""),
+                        payments::created_at.eq(at),
+                        payments::updated_at.eq(now),
+                        payments::amount_refunded.eq(0),
+                    )
+                })
+                .collect();
+            for pay in pays {
+                diesel::insert_into(payments::table)
+                    .values(pay)
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+    })
+    .await;
+}
+
+async fn deep_pages_found_by_counted_weeks_are_the_slices_they_name(backend: Backend) {
+    use sales_block::db::schema::payments;
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let ep = endpoint(&app, &tenant).await;
+    let sub = subscription("sub_first", "active", T0);
+    deliver(
+        &app,
+        &ep,
+        &event("evt_first", "customer.subscription.created", T0, sub),
+    )
+    .await;
+    let tenant_id = tenant_id_of(&app, "sub_first").await;
+    mirror_many(&app, &tenant_id, 700).await;
+    let admin = tenant.admin_token();
+    for status in [None, Some("active")] {
+        let all = reference(&app, &tenant_id, status).await;
+        let filter = status.map_or(String::new(), |s| format!("&status={s}"));
+        let pages = all.len().div_ceil(7);
+        for page in [
+            1,
+            20,
+            33,
+            pages / 2,
+            pages / 2 + 1,
+            pages - 31,
+            pages - 1,
+            pages,
+        ] {
+            let path = format!("/stripe/subscriptions?page={page}&records=7{filter}");
+            let body = get(&app, &tenant, &admin, &path).await;
+            let expected: Vec<String> = all.iter().skip((page - 1) * 7).take(7).cloned().collect();
+            assert_eq!(ids(&body), expected, "{path}");
+            assert_eq!(body["meta"]["total_count"], all.len(), "{path}");
+        }
+    }
+    let filter_tenant = tenant_id.clone();
+    let all_payments: Vec<String> = app
+        .query(move |conn| {
+            payments::table
+                .filter(payments::tenant_id.eq(filter_tenant))
+                .filter(payments::status.eq("succeeded"))
+                .order((payments::created_at.desc(), payments::id.desc()))
+                .select(payments::id)
+                .load(conn)
+        })
+        .await;
+    let pages = all_payments.len().div_ceil(9);
+    for page in [1, 30, pages / 2, pages - 29, pages] {
+        let path = format!("/stripe/payments?status=succeeded&page={page}&records=9");
+        let body = get(&app, &tenant, &admin, &path).await;
+        let expected: Vec<String> = all_payments
+            .iter()
+            .skip((page - 1) * 9)
+            .take(9)
+            .cloned()
+            .collect();
+        assert_eq!(ids(&body), expected, "{path}");
     }
 }
