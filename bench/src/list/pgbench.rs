@@ -70,10 +70,13 @@ pub fn run(options: &Options<'_>, tag: &str, sql: &str) -> anyhow::Result<RawRes
     }
     let tps = stdout
         .lines()
+        .filter(|line| line.contains("without initial connection time"))
         .find_map(|line| {
-            let rest = line.strip_prefix("tps = ")?;
-            rest.contains("without initial connection time")
-                .then(|| rest.split_whitespace().next()?.parse::<f64>().ok())?
+            line.strip_prefix("tps = ")?
+                .split_whitespace()
+                .next()?
+                .parse::<f64>()
+                .ok()
         })
         .with_context(|| format!("no tps line in pgbench's output:\n{stdout}"))?;
     let (latency, transactions, failed) = read_logs(&logs)?;
