@@ -1,18 +1,69 @@
-//! The real service as a child process on a fresh PostgreSQL database, and the set-up a
-//! receiver needs: a tenant, and a webhook endpoint with its signing secret (registered at the
-//! in-repo Stripe emulator, which is stopped before the load starts).
+//! The real service as a child process on a fresh PostgreSQL database: the binary, the
+//! database, tenants and tokens through its CLI, `serve` until `GET /health` answers; and the
+//! set-up the receiver needs on top (a webhook endpoint with its signing secret, registered at
+//! the in-repo Stripe emulator, which is stopped before the load starts).
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use base64::Engine;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 
-/// A PostgreSQL database made for one level, dropped (WITH (FORCE)) on drop.
+/// `$CARGO_TARGET_DIR/release/sales-block`, else the workspace's `target/release/sales-block`.
+pub fn default_service_bin() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    target.join("release").join("sales-block")
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The newest modification time of the service's sources (to warn about a stale binary).
+fn newest_source(path: &Path) -> Option<SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.is_file() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .flatten()
+        .filter_map(|e| newest_source(&e.path()))
+        .max()
+}
+
+/// Fails if there is no binary; warns if it is older than the sources.
+pub fn check_service_bin(bin: &Path) -> anyhow::Result<()> {
+    let built = std::fs::metadata(bin)
+        .and_then(|m| m.modified())
+        .with_context(|| {
+            format!(
+                "no service binary at {}: build it first with `cargo build --release -p sales-block` \
+                 (or pass --service-bin)",
+                bin.display()
+            )
+        })?;
+    let root = workspace();
+    let sources = ["src", "migrations", "stripe-emulator/src", "Cargo.lock"]
+        .iter()
+        .filter_map(|p| newest_source(&root.join(p)))
+        .max();
+    if sources.is_some_and(|s| s > built) {
+        eprintln!(
+            "warning: {} is older than the sources; rebuild with `cargo build --release -p sales-block`",
+            bin.display()
+        );
+    }
+    Ok(())
+}
+
+/// A PostgreSQL database made for one run, dropped (WITH (FORCE)) on drop.
 pub struct BenchDatabase {
     admin_url: String,
     pub name: String,
@@ -105,7 +156,7 @@ impl Drop for ChildGuard {
     }
 }
 
-/// How to run `sales-block` for one level.
+/// How to run `sales-block` for one run (one level of the receiver's load).
 pub struct ServiceEnv {
     pub bin: PathBuf,
     pub dir: PathBuf,
@@ -113,6 +164,8 @@ pub struct ServiceEnv {
     pub master_key: String,
     pub pool_size: u32,
     pub receiver_writers: u32,
+    /// More settings of this run (`SALES_...`), applied last.
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl ServiceEnv {
@@ -125,6 +178,7 @@ impl ServiceEnv {
             master_key: base64::engine::general_purpose::STANDARD.encode(key),
             pool_size,
             receiver_writers: 0,
+            extra_env: Vec::new(),
         }
     }
 
@@ -145,6 +199,7 @@ impl ServiceEnv {
             .env("SALES_LOG_FILTER", "warn")
             .env("SALES_DATABASE_POOL_SIZE", self.pool_size.to_string())
             .env("SALES_RECEIVER_WRITERS", self.receiver_writers.to_string())
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         cmd
     }
@@ -206,6 +261,96 @@ async fn wait_for_port(child: &mut ChildGuard, port: u16) -> anyhow::Result<()> 
     }
 }
 
+/// A tenant made by `sales-block tenant create`.
+pub struct Tenant {
+    pub id: String,
+    pub api_key: String,
+}
+
+impl ServiceEnv {
+    /// `sales-block tenant create` (which also runs the migrations).
+    pub fn create_tenant(&self, name: &str, stripe_api_base: &str) -> anyhow::Result<Tenant> {
+        let stripe_key = format!("sk_test_bench{}", uuid::Uuid::new_v4().simple());
+        let created = self.output(&[
+            "tenant",
+            "create",
+            "--name",
+            name,
+            "--stripe-secret-key",
+            &stripe_key,
+            "--stripe-api-base",
+            stripe_api_base,
+        ])?;
+        let created: Value = serde_json::from_str(&created)
+            .with_context(|| format!("tenant create printed {created:?}"))?;
+        let field = |key: &str| {
+            created[key]
+                .as_str()
+                .map(str::to_owned)
+                .with_context(|| format!("no {key} in {created}"))
+        };
+        Ok(Tenant {
+            id: field("id")?,
+            api_key: field("api_key")?,
+        })
+    }
+
+    /// `sales-block token`: a bearer token of the tenant for `subject`.
+    pub fn token(&self, api_key: &str, subject: &str, admin: bool) -> anyhow::Result<String> {
+        let mut args = vec!["token", "--tenant", api_key, "--sub", subject];
+        if admin {
+            args.push("--admin");
+        }
+        let token = self.output(&args)?;
+        Ok(token
+            .lines()
+            .last()
+            .context("`sales-block token` printed nothing")?
+            .trim()
+            .to_owned())
+    }
+
+    /// Starts `sales-block serve` on a free port and waits until `GET /health` answers 2xx;
+    /// returns the process and its base URL.
+    pub async fn serve(&self, http: &reqwest::Client) -> anyhow::Result<(ChildGuard, String)> {
+        let port = free_port()?;
+        let base_url = format!("http://127.0.0.1:{port}");
+        let bind = format!("127.0.0.1:{port}");
+        let mut service = self.spawn(
+            "the service",
+            &["serve"],
+            "service.log",
+            &[
+                ("SALES_BIND", bind.as_str()),
+                ("SALES_PUBLIC_URL", base_url.as_str()),
+            ],
+        )?;
+        let log_path = self.dir.join("service.log");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            service.check_running().with_context(|| {
+                format!(
+                    "see {}: {}",
+                    log_path.display(),
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                )
+            })?;
+            let ok = http
+                .get(format!("{base_url}/health"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                return Ok((service, base_url));
+            }
+            if Instant::now() > deadline {
+                bail!("the service did not answer GET /health within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
 /// The running service with a webhook endpoint to deliver to.
 pub struct Running {
     pub service: ChildGuard,
@@ -214,7 +359,8 @@ pub struct Running {
     pub signing_secret: String,
 }
 
-/// Starts the emulator and the service, creates a tenant and an endpoint, stops the emulator.
+/// The receiver's set-up: starts the emulator and the service, creates a tenant and an
+/// endpoint, stops the emulator.
 pub async fn start(env: &ServiceEnv, http: &reqwest::Client) -> anyhow::Result<Running> {
     let emulator_port = free_port()?;
     let mut emulator = env.spawn(
@@ -225,75 +371,10 @@ pub async fn start(env: &ServiceEnv, http: &reqwest::Client) -> anyhow::Result<R
     )?;
     wait_for_port(&mut emulator, emulator_port).await?;
 
-    // `tenant create` also runs the migrations.
-    let stripe_key = format!("sk_test_bench{}", uuid::Uuid::new_v4().simple());
-    let emulator_base = format!("http://127.0.0.1:{emulator_port}");
-    let created = env.output(&[
-        "tenant",
-        "create",
-        "--name",
-        "bench",
-        "--stripe-secret-key",
-        &stripe_key,
-        "--stripe-api-base",
-        &emulator_base,
-    ])?;
-    let created: Value = serde_json::from_str(&created)
-        .with_context(|| format!("tenant create printed {created:?}"))?;
-    let api_key = created["api_key"]
-        .as_str()
-        .with_context(|| format!("no api_key in {created}"))?
-        .to_owned();
-    let token = env.output(&[
-        "token",
-        "--tenant",
-        &api_key,
-        "--sub",
-        "bench-admin",
-        "--admin",
-    ])?;
-    let token = token
-        .lines()
-        .last()
-        .context("`sales-block token` printed nothing")?
-        .trim()
-        .to_owned();
-
-    let port = free_port()?;
-    let base_url = format!("http://127.0.0.1:{port}");
-    let bind = format!("127.0.0.1:{port}");
-    let mut service = env.spawn(
-        "the service",
-        &["serve"],
-        "service.log",
-        &[
-            ("SALES_BIND", bind.as_str()),
-            ("SALES_PUBLIC_URL", base_url.as_str()),
-        ],
-    )?;
-    let log_path = env.dir.join("service.log");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        service.check_running().with_context(|| {
-            format!(
-                "see {}: {}",
-                log_path.display(),
-                std::fs::read_to_string(&log_path).unwrap_or_default()
-            )
-        })?;
-        let ok = http
-            .get(format!("{base_url}/health"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if ok {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("the service did not answer GET /health within 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let tenant = env.create_tenant("bench", &format!("http://127.0.0.1:{emulator_port}"))?;
+    let api_key = tenant.api_key;
+    let token = env.token(&api_key, "bench-admin", true)?;
+    let (service, base_url) = env.serve(http).await?;
 
     // An endpoint whose deliveries (from the emulator) would go nowhere: the bench signs its
     // own events with the secret.
