@@ -12,21 +12,20 @@
 
 mod corpus;
 mod load;
-mod procfs;
-mod service;
 mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 
 use crate::corpus::Corpus;
-use crate::procfs::{CpuSnapshot, CpuUsage, Sampler};
-use crate::service::{BenchDatabase, ServiceEnv};
 use crate::verify::Verdict;
+use sales_bench::procfs::{self, CpuSnapshot, CpuUsage, Sampler};
+use sales_bench::service::{self, BenchDatabase, ServiceEnv};
+use sales_bench::{check_service_bin, default_service_bin};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -102,54 +101,6 @@ impl LevelReport {
             || v.events_unknown > 0
             || v.events_stored_twice > 0
     }
-}
-
-fn default_service_bin() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"));
-    target.join("release").join("sales-block")
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The newest modification time of the service's sources (to warn about a stale binary).
-fn newest_source(path: &Path) -> Option<SystemTime> {
-    let meta = std::fs::metadata(path).ok()?;
-    if meta.is_file() {
-        return meta.modified().ok();
-    }
-    std::fs::read_dir(path)
-        .ok()?
-        .flatten()
-        .filter_map(|e| newest_source(&e.path()))
-        .max()
-}
-
-fn check_service_bin(bin: &Path) -> anyhow::Result<()> {
-    let built = std::fs::metadata(bin)
-        .and_then(|m| m.modified())
-        .with_context(|| {
-            format!(
-                "no service binary at {}: build it first with `cargo build --release -p sales-block` \
-                 (or pass --service-bin)",
-                bin.display()
-            )
-        })?;
-    let root = workspace();
-    let sources = ["src", "migrations", "stripe-emulator/src", "Cargo.lock"]
-        .iter()
-        .filter_map(|p| newest_source(&root.join(p)))
-        .max();
-    if sources.is_some_and(|s| s > built) {
-        eprintln!(
-            "warning: {} is older than the sources; rebuild with `cargo build --release -p sales-block`",
-            bin.display()
-        );
-    }
-    Ok(())
 }
 
 async fn run_level(

@@ -1,6 +1,6 @@
-//! The real service as a child process on a fresh PostgreSQL database, and the set-up a
-//! receiver needs: a tenant, and a webhook endpoint with its signing secret (registered at the
-//! in-repo Stripe emulator, which is stopped before the load starts).
+//! The real service as a child process (on a fresh PostgreSQL database or a SQLite file) beside
+//! the in-repo Stripe emulator, and the set-up a load needs: a tenant bound to the emulator, an
+//! admin token, and a webhook endpoint with its signing secret.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -216,18 +216,57 @@ pub struct Running {
 
 /// Starts the emulator and the service, creates a tenant and an endpoint, stops the emulator.
 pub async fn start(env: &ServiceEnv, http: &reqwest::Client) -> anyhow::Result<Running> {
-    let emulator_port = free_port()?;
+    let stack = start_stack(env, http, &[]).await?;
+    // An endpoint whose deliveries (from the emulator) would go nowhere: the bench signs its
+    // own events with the secret.
+    let (url_id, signing_secret) =
+        create_endpoint(http, &stack, &["*"], Some("http://127.0.0.1:9/nowhere")).await?;
+    stack.emulator.stop()?;
+    Ok(Running {
+        service: stack.service,
+        base_url: stack.base_url,
+        url_id,
+        signing_secret,
+    })
+}
+
+/// `sales-block stripe-emulator` on a free port, and its base URL once it listens.
+pub async fn start_emulator(env: &ServiceEnv) -> anyhow::Result<(ChildGuard, String)> {
+    let port = free_port()?;
     let mut emulator = env.spawn(
         "the Stripe emulator",
-        &["stripe-emulator", "--port", &emulator_port.to_string()],
+        &["stripe-emulator", "--port", &port.to_string()],
         "emulator.log",
         &[],
     )?;
-    wait_for_port(&mut emulator, emulator_port).await?;
+    wait_for_port(&mut emulator, port).await?;
+    Ok((emulator, format!("http://127.0.0.1:{port}")))
+}
+
+/// The emulator and the service running, with a tenant bound to the emulator.
+pub struct Stack {
+    pub emulator: ChildGuard,
+    pub emulator_base: String,
+    /// The tenant's Stripe key at the emulator.
+    pub stripe_key: String,
+    pub service: ChildGuard,
+    pub base_url: String,
+    pub api_key: String,
+    /// An admin token of the tenant.
+    pub token: String,
+}
+
+/// Starts the emulator, creates a tenant bound to it (which also migrates) and an admin token,
+/// then starts `sales-block serve` with `extra_env` and waits for `GET /health`.
+pub async fn start_stack(
+    env: &ServiceEnv,
+    http: &reqwest::Client,
+    extra_env: &[(&str, &str)],
+) -> anyhow::Result<Stack> {
+    let (emulator, emulator_base) = start_emulator(env).await?;
 
     // `tenant create` also runs the migrations.
     let stripe_key = format!("sk_test_bench{}", uuid::Uuid::new_v4().simple());
-    let emulator_base = format!("http://127.0.0.1:{emulator_port}");
     let created = env.output(&[
         "tenant",
         "create",
@@ -262,15 +301,12 @@ pub async fn start(env: &ServiceEnv, http: &reqwest::Client) -> anyhow::Result<R
     let port = free_port()?;
     let base_url = format!("http://127.0.0.1:{port}");
     let bind = format!("127.0.0.1:{port}");
-    let mut service = env.spawn(
-        "the service",
-        &["serve"],
-        "service.log",
-        &[
-            ("SALES_BIND", bind.as_str()),
-            ("SALES_PUBLIC_URL", base_url.as_str()),
-        ],
-    )?;
+    let mut service_env = vec![
+        ("SALES_BIND", bind.as_str()),
+        ("SALES_PUBLIC_URL", base_url.as_str()),
+    ];
+    service_env.extend_from_slice(extra_env);
+    let mut service = env.spawn("the service", &["serve"], "service.log", &service_env)?;
     let log_path = env.dir.join("service.log");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -294,14 +330,35 @@ pub async fn start(env: &ServiceEnv, http: &reqwest::Client) -> anyhow::Result<R
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Ok(Stack {
+        emulator,
+        emulator_base,
+        stripe_key,
+        service,
+        base_url,
+        api_key,
+        token,
+    })
+}
 
-    // An endpoint whose deliveries (from the emulator) would go nowhere: the bench signs its
-    // own events with the secret.
+/// Creates a webhook endpoint through the API (`POST /stripe/webhooks`) for `events`; without
+/// a `url` it points at the service's own receiver, so the emulator delivers to it. Returns
+/// its `url_id` and signing secret.
+pub async fn create_endpoint(
+    http: &reqwest::Client,
+    stack: &Stack,
+    events: &[&str],
+    url: Option<&str>,
+) -> anyhow::Result<(String, String)> {
+    let mut webhook = json!({ "events": events });
+    if let Some(url) = url {
+        webhook["url"] = json!(url);
+    }
     let response = http
-        .post(format!("{base_url}/stripe/webhooks"))
-        .header("AppId", &api_key)
-        .bearer_auth(&token)
-        .json(&json!({"webhook": {"events": ["*"], "url": "http://127.0.0.1:9/nowhere"}}))
+        .post(format!("{}/stripe/webhooks", stack.base_url))
+        .header("AppId", &stack.api_key)
+        .bearer_auth(&stack.token)
+        .json(&json!({ "webhook": webhook }))
         .send()
         .await
         .context("POST /stripe/webhooks")?;
@@ -323,13 +380,7 @@ pub async fn start(env: &ServiceEnv, http: &reqwest::Client) -> anyhow::Result<R
         .as_str()
         .with_context(|| format!("no signing_secret in {body}"))?
         .to_owned();
-    emulator.stop()?;
-    Ok(Running {
-        service,
-        base_url,
-        url_id,
-        signing_secret,
-    })
+    Ok((url_id, signing_secret))
 }
 
 #[derive(diesel::QueryableByName)]
