@@ -399,6 +399,24 @@ fn print_report(r: &Report) {
     }
 }
 
+/// The median and slowest of 20 appends of 4 KiB each made durable (`fdatasync`) in a temp
+/// dir, as a SQLite commit (WAL, synchronous FULL) waits for one: the floor under every
+/// write on this disk, and so under the SQLite figures.
+fn commit_cost() -> anyhow::Result<(f64, f64)> {
+    use std::io::Write;
+    let dir = tempfile::tempdir()?;
+    let mut file = std::fs::File::create(dir.path().join("probe"))?;
+    let mut took = Vec::new();
+    for _ in 0..20 {
+        let begin = Instant::now();
+        file.write_all(&[0u8; 4096])?;
+        file.sync_data()?;
+        took.push(begin.elapsed().as_secs_f64() * 1000.0);
+    }
+    took.sort_by(f64::total_cmp);
+    Ok((took[took.len() / 2], took[took.len() - 1]))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -420,6 +438,10 @@ async fn main() -> anyhow::Result<()> {
         args.warmup_seconds,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         procfs::load1().unwrap_or(0.0)
+    );
+    let (median, slowest) = commit_cost()?;
+    println!(
+        "disk: 4 KiB append + fdatasync in a temp dir: median {median:.2} ms, slowest {slowest:.2} ms (of 20)"
     );
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.connections * 2)
