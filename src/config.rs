@@ -12,6 +12,9 @@ pub struct Settings {
     pub bind: String,
     pub database_url: String,
     pub database_pool_size: u32,
+    /// SQLite only: how long a write waits for another process's write lock, in milliseconds
+    /// (this process's writers queue on an in-process lock instead).
+    pub database_busy_timeout_ms: u64,
     pub public_url: String,
     /// Base64 of 32 bytes; a secrecy type so `Debug` of the settings never prints it.
     #[serde(default)]

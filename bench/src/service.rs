@@ -265,6 +265,8 @@ async fn wait_for_port(child: &mut ChildGuard, port: u16) -> anyhow::Result<()> 
 pub struct Tenant {
     pub id: String,
     pub api_key: String,
+    /// Its Stripe key (at the emulator, when bound to one).
+    pub stripe_key: String,
 }
 
 impl ServiceEnv {
@@ -292,6 +294,7 @@ impl ServiceEnv {
         Ok(Tenant {
             id: field("id")?,
             api_key: field("api_key")?,
+            stripe_key,
         })
     }
 
@@ -313,18 +316,24 @@ impl ServiceEnv {
     /// Starts `sales-block serve` on a free port and waits until `GET /health` answers 2xx;
     /// returns the process and its base URL.
     pub async fn serve(&self, http: &reqwest::Client) -> anyhow::Result<(ChildGuard, String)> {
+        self.serve_with(http, &[]).await
+    }
+
+    /// [`ServiceEnv::serve`] with more settings for this process only.
+    pub async fn serve_with(
+        &self,
+        http: &reqwest::Client,
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<(ChildGuard, String)> {
         let port = free_port()?;
         let base_url = format!("http://127.0.0.1:{port}");
         let bind = format!("127.0.0.1:{port}");
-        let mut service = self.spawn(
-            "the service",
-            &["serve"],
-            "service.log",
-            &[
-                ("SALES_BIND", bind.as_str()),
-                ("SALES_PUBLIC_URL", base_url.as_str()),
-            ],
-        )?;
+        let mut service_env = vec![
+            ("SALES_BIND", bind.as_str()),
+            ("SALES_PUBLIC_URL", base_url.as_str()),
+        ];
+        service_env.extend_from_slice(extra_env);
+        let mut service = self.spawn("the service", &["serve"], "service.log", &service_env)?;
         let log_path = self.dir.join("service.log");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -359,30 +368,88 @@ pub struct Running {
     pub signing_secret: String,
 }
 
-/// The receiver's set-up: starts the emulator and the service, creates a tenant and an
-/// endpoint, stops the emulator.
+/// Starts the emulator and the service, creates a tenant and an endpoint, stops the emulator.
 pub async fn start(env: &ServiceEnv, http: &reqwest::Client) -> anyhow::Result<Running> {
-    let emulator_port = free_port()?;
+    let stack = start_stack(env, http, &[]).await?;
+    // An endpoint whose deliveries (from the emulator) would go nowhere: the bench signs its
+    // own events with the secret.
+    let (url_id, signing_secret) =
+        create_endpoint(http, &stack, &["*"], Some("http://127.0.0.1:9/nowhere")).await?;
+    stack.emulator.stop()?;
+    Ok(Running {
+        service: stack.service,
+        base_url: stack.base_url,
+        url_id,
+        signing_secret,
+    })
+}
+
+/// `sales-block stripe-emulator` on a free port, and its base URL once it listens.
+pub async fn start_emulator(env: &ServiceEnv) -> anyhow::Result<(ChildGuard, String)> {
+    let port = free_port()?;
     let mut emulator = env.spawn(
         "the Stripe emulator",
-        &["stripe-emulator", "--port", &emulator_port.to_string()],
+        &["stripe-emulator", "--port", &port.to_string()],
         "emulator.log",
         &[],
     )?;
-    wait_for_port(&mut emulator, emulator_port).await?;
+    wait_for_port(&mut emulator, port).await?;
+    Ok((emulator, format!("http://127.0.0.1:{port}")))
+}
 
-    let tenant = env.create_tenant("bench", &format!("http://127.0.0.1:{emulator_port}"))?;
-    let api_key = tenant.api_key;
-    let token = env.token(&api_key, "bench-admin", true)?;
-    let (service, base_url) = env.serve(http).await?;
+/// The emulator and the service running, with a tenant bound to the emulator.
+pub struct Stack {
+    pub emulator: ChildGuard,
+    pub emulator_base: String,
+    /// The tenant's Stripe key at the emulator.
+    pub stripe_key: String,
+    pub service: ChildGuard,
+    pub base_url: String,
+    pub api_key: String,
+    /// An admin token of the tenant.
+    pub token: String,
+}
 
-    // An endpoint whose deliveries (from the emulator) would go nowhere: the bench signs its
-    // own events with the secret.
+/// Starts the emulator, creates a tenant bound to it (which also migrates) and an admin token,
+/// then starts `sales-block serve` with `extra_env` and waits for `GET /health`.
+pub async fn start_stack(
+    env: &ServiceEnv,
+    http: &reqwest::Client,
+    extra_env: &[(&str, &str)],
+) -> anyhow::Result<Stack> {
+    let (emulator, emulator_base) = start_emulator(env).await?;
+    let tenant = env.create_tenant("bench", &emulator_base)?;
+    let token = env.token(&tenant.api_key, "bench-admin", true)?;
+    let (service, base_url) = env.serve_with(http, extra_env).await?;
+    Ok(Stack {
+        emulator,
+        emulator_base,
+        stripe_key: tenant.stripe_key,
+        service,
+        base_url,
+        api_key: tenant.api_key,
+        token,
+    })
+}
+
+/// Creates a webhook endpoint through the API (`POST /stripe/webhooks`) for `events`; without
+/// a `url` it points at the service's own receiver, so the emulator delivers to it. Returns
+/// its `url_id` and signing secret.
+pub async fn create_endpoint(
+    http: &reqwest::Client,
+    stack: &Stack,
+    events: &[&str],
+    url: Option<&str>,
+) -> anyhow::Result<(String, String)> {
+    let mut webhook = json!({ "events": events });
+    if let Some(url) = url {
+        webhook["url"] = json!(url);
+    }
     let response = http
-        .post(format!("{base_url}/stripe/webhooks"))
-        .header("AppId", &api_key)
-        .bearer_auth(&token)
-        .json(&json!({"webhook": {"events": ["*"], "url": "http://127.0.0.1:9/nowhere"}}))
+        .post(format!("{}/stripe/webhooks", stack.base_url))
+        .header("AppId", &stack.api_key)
+        .bearer_auth(&stack.token)
+        .json(&json!({ "webhook": webhook }))
         .send()
         .await
         .context("POST /stripe/webhooks")?;
@@ -404,13 +471,7 @@ pub async fn start(env: &ServiceEnv, http: &reqwest::Client) -> anyhow::Result<R
         .as_str()
         .with_context(|| format!("no signing_secret in {body}"))?
         .to_owned();
-    emulator.stop()?;
-    Ok(Running {
-        service,
-        base_url,
-        url_id,
-        signing_secret,
-    })
+    Ok((url_id, signing_secret))
 }
 
 #[derive(diesel::QueryableByName)]

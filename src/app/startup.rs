@@ -1,6 +1,7 @@
 //! Builds the application exactly as production runs it, so tests boot the same thing.
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
@@ -39,7 +40,11 @@ impl Application {
     pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
         // First, so a production instance without its key stops before touching anything.
         let master = MasterKey::from_settings(&settings)?;
-        let db = Database::connect(&settings.database_url, settings.database_pool_size)?;
+        let db = Database::connect_with(
+            &settings.database_url,
+            settings.database_pool_size,
+            Duration::from_millis(settings.database_busy_timeout_ms),
+        )?;
         let migrating = db.clone();
         tokio::task::spawn_blocking(move || migrating.migrate()).await??;
         let listener = TcpListener::bind(&settings.bind)

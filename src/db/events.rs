@@ -46,10 +46,12 @@ pub struct NewEvent<'a> {
 /// Inserts the event. A second delivery of the same event fails here with a unique violation,
 /// which rolls back the caller's transaction: nothing is applied twice.
 pub fn insert(conn: &mut AnyConnection, new: &NewEvent<'_>) -> QueryResult<()> {
-    diesel::insert_into(stripe_events::table)
-        .values(new)
-        .execute(conn)
-        .map(|_| ())
+    super::write_statement(conn, |conn| {
+        diesel::insert_into(stripe_events::table)
+            .values(new)
+            .execute(conn)
+    })
+    .map(|_| ())
 }
 
 /// Inserts the events not stored yet and returns which ones were inserted, as (tenant id,
@@ -60,7 +62,7 @@ pub fn insert_new<'r>(
     conn: &mut AnyConnection,
     rows: &[NewEvent<'r>],
 ) -> QueryResult<HashSet<(String, String)>> {
-    match conn {
+    super::write_statement(conn, |conn| match conn {
         AnyConnection::Postgresql(pg) => {
             // One array per column (sent in binary, so payloads need no escaping): the
             // statement's text is the same for any batch size and stays prepared.
@@ -112,7 +114,7 @@ pub fn insert_new<'r>(
             }
             Ok(inserted)
         }
-    }
+    })
 }
 
 pub fn set_outcome(
@@ -121,13 +123,15 @@ pub fn set_outcome(
     event_id: &str,
     outcome: &str,
 ) -> QueryResult<()> {
-    diesel::update(
-        stripe_events::table
-            .filter(stripe_events::tenant_id.eq(tenant_id))
-            .filter(stripe_events::event_id.eq(event_id)),
-    )
-    .set(stripe_events::outcome.eq(outcome))
-    .execute(conn)
+    super::write_statement(conn, |conn| {
+        diesel::update(
+            stripe_events::table
+                .filter(stripe_events::tenant_id.eq(tenant_id))
+                .filter(stripe_events::event_id.eq(event_id)),
+        )
+        .set(stripe_events::outcome.eq(outcome))
+        .execute(conn)
+    })
     .map(|_| ())
 }
 
@@ -152,13 +156,15 @@ pub fn set_outcomes(
         .bind::<Array<Text>, _>(event_ids)
         .planned_per_call()
         .execute(pg),
-        AnyConnection::Sqlite(sqlite) => diesel::update(
-            stripe_events::table
-                .filter(stripe_events::tenant_id.eq(tenant_id))
-                .filter(stripe_events::event_id.eq_any(event_ids)),
-        )
-        .set(stripe_events::outcome.eq(outcome))
-        .execute(sqlite),
+        sqlite => super::write_statement(sqlite, |sqlite| {
+            diesel::update(
+                stripe_events::table
+                    .filter(stripe_events::tenant_id.eq(tenant_id))
+                    .filter(stripe_events::event_id.eq_any(event_ids)),
+            )
+            .set(stripe_events::outcome.eq(outcome))
+            .execute(sqlite)
+        }),
     }
     .map(|_| ())
 }

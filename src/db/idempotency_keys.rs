@@ -70,6 +70,10 @@ pub struct Lapse {
 /// (on any instance) win. An expired or abandoned row is deleted by its id and the insert tried
 /// again, so two requests taking over the same lapsed row still cannot both win.
 pub fn claim(conn: &mut AnyConnection, new: &NewClaim<'_>, lapse: Lapse) -> QueryResult<Claim> {
+    super::write_statement(conn, |conn| claim_once(conn, new, lapse))
+}
+
+fn claim_once(conn: &mut AnyConnection, new: &NewClaim<'_>, lapse: Lapse) -> QueryResult<Claim> {
     for _ in 0..3 {
         match diesel::insert_into(idempotency_keys::table)
             .values(new)
@@ -123,14 +127,16 @@ pub fn complete(
     let target = idempotency_keys::table
         .find(id)
         .filter(idempotency_keys::state.eq(IN_FLIGHT));
-    let written = diesel::update(target)
-        .set((
-            idempotency_keys::state.eq(COMPLETED),
-            idempotency_keys::response_status.eq(Some(i32::from(status))),
-            idempotency_keys::response_body.eq(Some(body)),
-            idempotency_keys::updated_at.eq(now),
-        ))
-        .execute(conn)?;
+    let written = super::write_statement(conn, |conn| {
+        diesel::update(target)
+            .set((
+                idempotency_keys::state.eq(COMPLETED),
+                idempotency_keys::response_status.eq(Some(i32::from(status))),
+                idempotency_keys::response_body.eq(Some(body)),
+                idempotency_keys::updated_at.eq(now),
+            ))
+            .execute(conn)
+    })?;
     Ok(written == 1)
 }
 
@@ -140,13 +146,15 @@ pub fn release(conn: &mut AnyConnection, id: &str) -> QueryResult<()> {
     let target = idempotency_keys::table
         .find(id)
         .filter(idempotency_keys::state.eq(IN_FLIGHT));
-    diesel::delete(target).execute(conn).map(|_| ())
+    super::write_statement(conn, |conn| diesel::delete(target).execute(conn)).map(|_| ())
 }
 
 /// Forgets every key created before `before`; returns how many.
 pub fn purge_expired(conn: &mut AnyConnection, before: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before)))
-        .execute(conn)
+    super::write_statement(conn, |conn| {
+        diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before)))
+            .execute(conn)
+    })
 }
 
 /// Every saved answer (id and sealed body), for re-encrypting them under a new master key.
@@ -163,8 +171,10 @@ pub fn sealed_answers(conn: &mut AnyConnection) -> QueryResult<Vec<(String, Stri
 
 /// Replaces a saved answer's sealed body (a master key rotation).
 pub fn reseal_answer(conn: &mut AnyConnection, id: &str, sealed: &str) -> QueryResult<()> {
-    diesel::update(idempotency_keys::table.find(id))
-        .set(idempotency_keys::response_body.eq(Some(sealed)))
-        .execute(conn)
-        .map(|_| ())
+    super::write_statement(conn, |conn| {
+        diesel::update(idempotency_keys::table.find(id))
+            .set(idempotency_keys::response_body.eq(Some(sealed)))
+            .execute(conn)
+    })
+    .map(|_| ())
 }

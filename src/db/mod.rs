@@ -21,6 +21,7 @@ pub mod schema;
 pub mod subscriptions;
 pub mod tenants;
 pub mod webhook_endpoints;
+mod write_lock;
 
 pub mod upsert;
 pub mod watermark;
@@ -32,12 +33,17 @@ use diesel::r2d2::{self, ManageConnection};
 use diesel_migrations::MigrationHarness;
 
 pub use pool::{
-    AnyConnection, DatabaseUrl, MIGRATIONS, Manager, Pool, PooledConnection, write_transaction,
+    AnyConnection, DatabaseUrl, MIGRATIONS, Manager, Pool, PooledConnection, write_statement,
+    write_transaction,
 };
 use pool::{PlanCacheMode, compress_payloads_with_lz4};
 pub use upsert::stored_metadata;
 pub(crate) use upsert::{mirror_record_fn, mirror_table, replace_children};
 pub use watermark::{Applied, Freshness};
+use write_lock::WriteLock;
+
+/// SQLite's `busy_timeout` unless configured (`database_busy_timeout_ms`).
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a database call failed, before it is given a meaning for a client.
 #[derive(Debug, thiserror::Error)]
@@ -55,12 +61,21 @@ pub enum DbError {
 pub struct Database {
     pool: Pool,
     url: DatabaseUrl,
+    /// SQLite's writers queue here, not in its busy handler ([`write_lock`]).
+    write_lock: WriteLock,
+    busy_timeout: Duration,
 }
 
 impl Database {
     /// Builds the pool (creating a SQLite file's folder first) without opening connections
     /// eagerly, so the service can start while PostgreSQL is still coming up.
     pub fn connect(url: &str, pool_size: u32) -> anyhow::Result<Self> {
+        Self::connect_with(url, pool_size, DEFAULT_BUSY_TIMEOUT)
+    }
+
+    /// [`Database::connect`] with SQLite's `busy_timeout`: how long a write waits for a writer
+    /// of another process (writers of this one wait on the in-process lock instead).
+    pub fn connect_with(url: &str, pool_size: u32, busy_timeout: Duration) -> anyhow::Result<Self> {
         let url = DatabaseUrl::parse(url)?;
         if let DatabaseUrl::Sqlite(path) = &url
             && path != ":memory:"
@@ -76,8 +91,15 @@ impl Database {
             .build_unchecked(Manager {
                 url: url.clone(),
                 plans: PlanCacheMode::Custom,
+                busy_timeout,
             });
-        Ok(Self { pool, url })
+        let write_lock = WriteLock::new(matches!(url, DatabaseUrl::Sqlite(_)));
+        Ok(Self {
+            pool,
+            url,
+            write_lock,
+            busy_timeout,
+        })
     }
 
     /// A connection of its own, outside the pool, for the receiver's writer. Unlike the pool's,
@@ -86,10 +108,14 @@ impl Database {
     /// any table size, and every statement that reads a table is sent unnamed and planned per
     /// call ([`prepared::Prepared::planned_per_call`]). Measured: PostgreSQL spent about a
     /// fifth of its time planning the receiver's statements again on every batch.
+    ///
+    /// Write with it inside [`Database::with_write_lock`], or on SQLite its writes do not queue
+    /// with the pool's.
     pub fn connect_one(&self) -> Result<AnyConnection, DbError> {
         Manager {
             url: self.url.clone(),
             plans: PlanCacheMode::Auto,
+            busy_timeout: self.busy_timeout,
         }
         .connect()
         .map_err(|err| DbError::Join(format!("connecting: {err}")))
@@ -99,24 +125,39 @@ impl Database {
         matches!(self.url, DatabaseUrl::Postgres(_))
     }
 
-    /// Runs every pending embedded migration.
-    pub fn migrate(&self) -> anyhow::Result<()> {
-        let mut conn = self.pool.get()?;
-        let result = match &mut *conn {
-            AnyConnection::Postgresql(c) => {
-                let ran = c.run_pending_migrations(MIGRATIONS).map(|_| ());
-                if ran.is_ok() {
-                    compress_payloads_with_lz4(c);
-                }
-                ran
-            }
-            AnyConnection::Sqlite(c) => c.run_pending_migrations(MIGRATIONS).map(|_| ()),
-        };
-        result.map_err(|err| anyhow::anyhow!("running migrations: {err}"))?;
-        counts::install(&mut conn).map_err(|err| anyhow::anyhow!("installing list counts: {err}"))
+    /// Runs `work` on this thread with this database's write lock as the one
+    /// [`write_transaction`] and [`write_statement`] take: for work on a connection of its own
+    /// ([`Database::connect_one`]) on a thread of its own. [`Database::run`] does this itself.
+    pub fn with_write_lock<T>(&self, work: impl FnOnce() -> T) -> T {
+        self.write_lock.scope(work)
     }
 
-    /// A connection for synchronous callers (CLI commands, start-up).
+    /// Runs every pending embedded migration, then installs the list counters
+    /// ([`counts::install`]).
+    pub fn migrate(&self) -> anyhow::Result<()> {
+        let mut conn = self.pool.get()?;
+        self.with_write_lock(|| {
+            write_lock::hold(|| {
+                let ran = match &mut *conn {
+                    AnyConnection::Postgresql(c) => {
+                        let ran = c.run_pending_migrations(MIGRATIONS).map(|_| ());
+                        if ran.is_ok() {
+                            compress_payloads_with_lz4(c);
+                        }
+                        ran
+                    }
+                    AnyConnection::Sqlite(c) => c.run_pending_migrations(MIGRATIONS).map(|_| ()),
+                };
+                ran.map_err(|err| anyhow::anyhow!("running migrations: {err}"))?;
+                counts::install(&mut conn)
+                    .map_err(|err| anyhow::anyhow!("installing list counts: {err}"))
+            })
+        })
+    }
+
+    /// A connection for synchronous callers (CLI commands, start-up). Its writes do not take
+    /// the in-process write lock: a CLI command is a process of its own (SQLite's busy_timeout
+    /// orders it with the service).
     pub fn get(&self) -> Result<PooledConnection, DbError> {
         Ok(self.pool.get()?)
     }
@@ -128,7 +169,7 @@ impl Database {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        let (pool, write_lock) = (self.pool.clone(), self.write_lock.clone());
         // The work runs on another thread: it keeps the caller's span (the request id) and
         // subscriber, so what it logs is tied to the request.
         let span = tracing::Span::current();
@@ -136,8 +177,9 @@ impl Database {
         tokio::task::spawn_blocking(move || {
             tracing::dispatcher::with_default(&dispatch, || {
                 let _entered = span.enter();
+                // The connection first, then (in a write) the lock: never the other way round.
                 let mut conn = pool.get().map_err(DbError::from)?;
-                work(&mut conn)
+                write_lock.scope(|| work(&mut conn))
             })
         })
         .await

@@ -33,7 +33,7 @@ pub fn enqueue(conn: &mut AnyConnection, rows: &[NewNotification<'_>]) -> QueryR
     if rows.is_empty() {
         return Ok(());
     }
-    match conn {
+    super::write_statement(conn, |conn| match conn {
         AnyConnection::Postgresql(pg) => diesel::insert_into(notification_outbox::table)
             .values(rows)
             .on_conflict_do_nothing()
@@ -47,7 +47,7 @@ pub fn enqueue(conn: &mut AnyConnection, rows: &[NewNotification<'_>]) -> QueryR
             }
             Ok(())
         }
-    }
+    })
 }
 
 /// A notification claimed for delivery.

@@ -174,22 +174,25 @@ pub fn claim_payment(
     lease: chrono::TimeDelta,
 ) -> QueryResult<PaymentClaim> {
     let now = chrono::Utc::now().naive_utc();
-    let claimed = diesel::update(
-        orders::table
+    let (claimed, row) = super::write_statement(conn, |conn| {
+        let claimed = diesel::update(
+            orders::table
+                .find(id)
+                .filter(orders::stripe_payment_intent_id.is_null())
+                .filter(
+                    orders::payment_claimed_at
+                        .is_null()
+                        .or(orders::payment_claimed_at.lt(now - lease)),
+                ),
+        )
+        .set(orders::payment_claimed_at.eq(Some(now)))
+        .execute(conn)?;
+        let row = orders::table
             .find(id)
-            .filter(orders::stripe_payment_intent_id.is_null())
-            .filter(
-                orders::payment_claimed_at
-                    .is_null()
-                    .or(orders::payment_claimed_at.lt(now - lease)),
-            ),
-    )
-    .set(orders::payment_claimed_at.eq(Some(now)))
-    .execute(conn)?;
-    let row = orders::table
-        .find(id)
-        .select(OrderRow::as_select())
-        .first(conn)?;
+            .select(OrderRow::as_select())
+            .first(conn)?;
+        QueryResult::Ok((claimed, row))
+    })?;
     Ok(match (claimed, row.stripe_payment_intent_id.clone()) {
         (1, _) => PaymentClaim::Claimed(Box::new(row)),
         (_, Some(pi)) => PaymentClaim::Paid(pi),
@@ -200,29 +203,33 @@ pub fn claim_payment(
 /// Drops order `id`'s payment intent `pi` (it can no longer be paid: canceled at Stripe) so a
 /// new one can be made; the attempt number moves on, and with it Stripe's idempotency key.
 pub fn drop_payment(conn: &mut AnyConnection, id: &str, pi: &str) -> QueryResult<()> {
-    diesel::update(
-        orders::table
-            .find(id)
-            .filter(orders::stripe_payment_intent_id.eq(pi)),
-    )
-    .set((
-        orders::stripe_payment_intent_id.eq(None::<String>),
-        orders::payment_attempt.eq(orders::payment_attempt + 1),
-        orders::updated_at.eq(chrono::Utc::now().naive_utc()),
-    ))
-    .execute(conn)
+    super::write_statement(conn, |conn| {
+        diesel::update(
+            orders::table
+                .find(id)
+                .filter(orders::stripe_payment_intent_id.eq(pi)),
+        )
+        .set((
+            orders::stripe_payment_intent_id.eq(None::<String>),
+            orders::payment_attempt.eq(orders::payment_attempt + 1),
+            orders::updated_at.eq(chrono::Utc::now().naive_utc()),
+        ))
+        .execute(conn)
+    })
     .map(|_| ())
 }
 
 /// Gives a claim up without a payment (Stripe refused before creating one).
 pub fn release_payment(conn: &mut AnyConnection, id: &str) -> QueryResult<()> {
-    diesel::update(
-        orders::table
-            .find(id)
-            .filter(orders::stripe_payment_intent_id.is_null()),
-    )
-    .set(orders::payment_claimed_at.eq(None::<NaiveDateTime>))
-    .execute(conn)
+    super::write_statement(conn, |conn| {
+        diesel::update(
+            orders::table
+                .find(id)
+                .filter(orders::stripe_payment_intent_id.is_null()),
+        )
+        .set(orders::payment_claimed_at.eq(None::<NaiveDateTime>))
+        .execute(conn)
+    })
     .map(|_| ())
 }
 

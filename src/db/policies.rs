@@ -54,8 +54,10 @@ pub fn sealed_secrets(conn: &mut AnyConnection) -> QueryResult<Vec<(String, Stri
 }
 
 pub fn reseal_secret(conn: &mut AnyConnection, tenant_id: &str, sealed: &str) -> QueryResult<()> {
-    diesel::update(tenant_policies::table.find(tenant_id))
-        .set(tenant_policies::order_lookup_secret_enc.eq(Some(sealed)))
-        .execute(conn)
-        .map(|_| ())
+    super::write_statement(conn, |conn| {
+        diesel::update(tenant_policies::table.find(tenant_id))
+            .set(tenant_policies::order_lookup_secret_enc.eq(Some(sealed)))
+            .execute(conn)
+    })
+    .map(|_| ())
 }

@@ -1,6 +1,8 @@
 //! Connections: one type over PostgreSQL and SQLite, the pool's manager, the embedded
 //! migrations, and the write transaction both backends share.
 
+use std::time::Duration;
+
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::{Connection, PgConnection, SqliteConnection};
@@ -54,6 +56,9 @@ pub struct Manager {
     pub(super) url: DatabaseUrl,
     /// PostgreSQL's `plan_cache_mode` for the connection's prepared statements.
     pub(super) plans: PlanCacheMode,
+    /// SQLite's `busy_timeout`: how long a write waits for another process's write lock (this
+    /// process's writers queue on the in-process lock, [`super::write_lock`]).
+    pub(super) busy_timeout: Duration,
 }
 
 /// How PostgreSQL plans a connection's prepared statements.
@@ -89,10 +94,11 @@ impl ManageConnection for Manager {
                     SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers run beside the writer; FULL sync because a webhook is
                 // acknowledged only once it is durable (STRIPE_RULES.md, Delivery).
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-                )
+                    self.busy_timeout.as_millis()
+                ))
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(AnyConnection::Sqlite(conn))
             }
@@ -127,9 +133,11 @@ pub(super) fn compress_payloads_with_lz4(conn: &mut PgConnection) {
     }
 }
 
-/// A read-write transaction. On SQLite the outermost one begins `IMMEDIATE`: taking the write
-/// lock up front makes a concurrent writer wait (busy_timeout) instead of failing when a read
-/// transaction tries to upgrade (SQLITE_BUSY_SNAPSHOT under WAL). Nested calls are savepoints.
+/// A read-write transaction. On SQLite the outermost one takes the database's in-process
+/// write lock ([`super::write_lock`]), then begins `IMMEDIATE`: with the write lock taken up
+/// front a read transaction never has to upgrade (SQLITE_BUSY_SNAPSHOT under WAL), and with the
+/// in-process lock taken first nobody of this process waits in SQLite's busy handler. Nested
+/// calls are savepoints (the lock is held already).
 pub fn write_transaction<T, E, F>(conn: &mut AnyConnection, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut AnyConnection) -> Result<T, E>,
@@ -139,26 +147,56 @@ where
     let AnyConnection::Sqlite(inner) = conn else {
         return conn.transaction(work);
     };
-    let outermost = AnsiTransactionManager::transaction_manager_status_mut(inner)
-        .transaction_depth()?
-        .is_none();
-    if !outermost {
+    if in_transaction(inner)? {
         return conn.transaction(work);
     }
-    AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
-    let result = work(conn);
+    super::write_lock::hold(|| {
+        let AnyConnection::Sqlite(inner) = &mut *conn else {
+            return Err(diesel::result::Error::BrokenTransactionManager.into());
+        };
+        AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+        let result = work(conn);
+        let AnyConnection::Sqlite(inner) = conn else {
+            // A connection cannot change backend inside a transaction; an error, not a panic.
+            return Err(diesel::result::Error::BrokenTransactionManager.into());
+        };
+        match result {
+            Ok(value) => {
+                AnsiTransactionManager::commit_transaction(inner)?;
+                Ok(value)
+            }
+            Err(err) => {
+                AnsiTransactionManager::rollback_transaction(inner)?;
+                Err(err)
+            }
+        }
+    })
+}
+
+/// Writes that need no transaction of their own (one statement, or a claim made of a few):
+/// on PostgreSQL `work` runs as it is (autocommit, or in the caller's transaction); on SQLite
+/// it runs in the caller's transaction, or else in a [`write_transaction`] of its own, so it
+/// takes the write lock like every other write (an autocommit write would wait for the
+/// database's lock in SQLite's busy handler).
+pub fn write_statement<T, E, F>(conn: &mut AnyConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
     let AnyConnection::Sqlite(inner) = conn else {
-        // A connection cannot change backend inside a transaction; an error, not a panic.
-        return Err(diesel::result::Error::BrokenTransactionManager.into());
+        return work(conn);
     };
-    match result {
-        Ok(value) => {
-            AnsiTransactionManager::commit_transaction(inner)?;
-            Ok(value)
-        }
-        Err(err) => {
-            AnsiTransactionManager::rollback_transaction(inner)?;
-            Err(err)
-        }
+    if in_transaction(inner)? {
+        return work(conn);
     }
+    write_transaction(conn, work)
+}
+
+/// Whether a transaction is open on the connection (every SQLite transaction in this crate is
+/// begun by [`write_transaction`], which holds the write lock).
+fn in_transaction(conn: &mut SqliteConnection) -> Result<bool, diesel::result::Error> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    Ok(AnsiTransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()?
+        .is_some())
 }

@@ -60,14 +60,16 @@ pub fn raise_refunded(
     tenant_id: &str,
     charge: &ChargeRefunded,
 ) -> QueryResult<bool> {
-    let changed = diesel::update(
-        payments::table
-            .filter(payments::tenant_id.eq(tenant_id))
-            .filter(payments::stripe_payment_intent_id.eq(&charge.payment_intent))
-            .filter(payments::amount_refunded.lt(charge.amount_refunded)),
-    )
-    .set(payments::amount_refunded.eq(charge.amount_refunded))
-    .execute(conn)?;
+    let changed = super::write_statement(conn, |conn| {
+        diesel::update(
+            payments::table
+                .filter(payments::tenant_id.eq(tenant_id))
+                .filter(payments::stripe_payment_intent_id.eq(&charge.payment_intent))
+                .filter(payments::amount_refunded.lt(charge.amount_refunded)),
+        )
+        .set(payments::amount_refunded.eq(charge.amount_refunded))
+        .execute(conn)
+    })?;
     Ok(changed > 0)
 }
 

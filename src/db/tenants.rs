@@ -47,10 +47,12 @@ pub struct NewTenant<'a> {
 }
 
 pub fn insert(conn: &mut AnyConnection, new: &NewTenant<'_>) -> QueryResult<()> {
-    diesel::insert_into(tenants::table)
-        .values(new)
-        .execute(conn)
-        .map(|_| ())
+    super::write_statement(conn, |conn| {
+        diesel::insert_into(tenants::table)
+            .values(new)
+            .execute(conn)
+    })
+    .map(|_| ())
 }
 
 pub fn find_by_api_key(conn: &mut AnyConnection, api_key: &str) -> QueryResult<Option<Tenant>> {
@@ -100,13 +102,15 @@ pub fn set_notify_target(
     target: Option<(&str, &str)>,
 ) -> QueryResult<bool> {
     let (url, secret) = target.map_or((None, None), |(u, s)| (Some(u), Some(s)));
-    diesel::update(tenants::table.find(tenant_id))
-        .set((
-            tenants::notify_url.eq(url),
-            tenants::notify_secret_enc.eq(secret),
-        ))
-        .execute(conn)
-        .map(|n| n == 1)
+    super::write_statement(conn, |conn| {
+        diesel::update(tenants::table.find(tenant_id))
+            .set((
+                tenants::notify_url.eq(url),
+                tenants::notify_secret_enc.eq(secret),
+            ))
+            .execute(conn)
+    })
+    .map(|n| n == 1)
 }
 
 /// Sets the rules a tenant's tokens must satisfy (app binding, maximum lifetime).
@@ -116,13 +120,15 @@ pub fn set_token_rules(
     require_app_binding: bool,
     max_lifetime_secs: i64,
 ) -> QueryResult<bool> {
-    diesel::update(tenants::table.find(tenant_id))
-        .set((
-            tenants::jwt_require_app_binding.eq(require_app_binding),
-            tenants::jwt_max_lifetime_secs.eq(max_lifetime_secs),
-        ))
-        .execute(conn)
-        .map(|n| n == 1)
+    super::write_statement(conn, |conn| {
+        diesel::update(tenants::table.find(tenant_id))
+            .set((
+                tenants::jwt_require_app_binding.eq(require_app_binding),
+                tenants::jwt_max_lifetime_secs.eq(max_lifetime_secs),
+            ))
+            .execute(conn)
+    })
+    .map(|n| n == 1)
 }
 
 /// Every tenant's encrypted secrets (id, JWT secret, Stripe key, notification secret), for
@@ -144,12 +150,14 @@ pub fn sealed_secrets(conn: &mut AnyConnection) -> QueryResult<Vec<SealedSecrets
 /// Replaces a tenant's encrypted secrets (a master key rotation).
 pub fn reseal_secrets(conn: &mut AnyConnection, sealed: &SealedSecrets) -> QueryResult<()> {
     let (id, jwt, stripe, notify) = sealed;
-    diesel::update(tenants::table.find(id))
-        .set((
-            tenants::jwt_secret_enc.eq(jwt.as_deref()),
-            tenants::stripe_secret_key_enc.eq(stripe),
-            tenants::notify_secret_enc.eq(notify.as_deref()),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    super::write_statement(conn, |conn| {
+        diesel::update(tenants::table.find(id))
+            .set((
+                tenants::jwt_secret_enc.eq(jwt.as_deref()),
+                tenants::stripe_secret_key_enc.eq(stripe),
+                tenants::notify_secret_enc.eq(notify.as_deref()),
+            ))
+            .execute(conn)
+    })
+    .map(|_| ())
 }

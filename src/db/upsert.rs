@@ -88,7 +88,8 @@ macro_rules! mirror_table {
                         .collect();
                     sql.upsert(pg, &keys, &rows, equal_wins)
                 }
-                sqlite => items
+                // In the caller's write transaction, or one of its own: under the write lock.
+                sqlite => $crate::db::write_statement(sqlite, |sqlite| items
                     .iter()
                     .zip(&metadata)
                     .map(|((tenant, s, at), metadata)| {
@@ -117,7 +118,7 @@ macro_rules! mirror_table {
                         }
                         Ok(applied)
                     })
-                    .collect(),
+                    .collect()),
             }
         }
     };
@@ -174,7 +175,7 @@ macro_rules! replace_children {
                 .execute(pg)?;
                 $crate::db::prepared::insert_rows(pg, stringify!($table), &rows)
             }
-            $crate::db::AnyConnection::Sqlite(sqlite) => {
+            sqlite => $crate::db::write_statement(sqlite, |sqlite| {
                 diesel::delete(
                     $table::table
                         .filter($table::tenant_id.eq(tenant_id))
@@ -187,7 +188,7 @@ macro_rules! replace_children {
                         .execute(sqlite)?;
                 }
                 Ok(())
-            }
+            }),
         }
     }};
 }

@@ -164,8 +164,10 @@ pub fn sealed_secrets(conn: &mut AnyConnection) -> QueryResult<Vec<(String, Stri
 
 /// Replaces one signing secret's ciphertext (a master key rotation).
 pub fn reseal_secret(conn: &mut AnyConnection, id: &str, sealed: &str) -> QueryResult<()> {
-    diesel::update(webhook_secrets::table.find(id))
-        .set(webhook_secrets::secret_enc.eq(sealed))
-        .execute(conn)
-        .map(|_| ())
+    super::write_statement(conn, |conn| {
+        diesel::update(webhook_secrets::table.find(id))
+            .set(webhook_secrets::secret_enc.eq(sealed))
+            .execute(conn)
+    })
+    .map(|_| ())
 }

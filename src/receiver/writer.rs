@@ -53,7 +53,8 @@ impl EventWriter {
             let (db, queue) = (db.clone(), queue.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("event-writer-{n}"))
-                .spawn(move || write_loop(&db, &queue));
+                // Its writes queue on the database's write lock with the API's (SQLite).
+                .spawn(move || db.with_write_lock(|| write_loop(&db, &queue)));
             if let Err(err) = spawned {
                 tracing::error!(error = %err, "could not start an event writer thread");
             }

@@ -98,6 +98,7 @@ pub fn test_settings(database_url: String) -> Settings {
         bind: "127.0.0.1:0".into(),
         database_url,
         database_pool_size: 4,
+        database_busy_timeout_ms: 10_000,
         // Empty: the address the app binds, so the emulator can deliver webhooks to it.
         public_url: String::new(),
         master_key: MasterKey::generate().to_base64().into(),

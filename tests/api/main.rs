@@ -7,6 +7,7 @@ mod auth;
 mod cards;
 mod catalog;
 mod cli;
+mod concurrent_writes;
 mod customer_reads;
 mod customers;
 mod egress;
