@@ -81,17 +81,27 @@ pub fn waldump(database_url: &str, from: &str, to: &str) -> anyhow::Result<Vec<S
     let dir: Setting = diesel::sql_query("SELECT current_setting('data_directory') AS value")
         .get_result(&mut conn)
         .context("reading data_directory")?;
-    let bin = crate::ceiling::pgbench_bin().with_file_name("pg_waldump");
-    let output = Command::new(if bin.exists() {
-        bin
+    // Beside pgbench when that was found by its path, else PostgreSQL's bin directory.
+    let beside = crate::ceiling::pgbench_bin().with_file_name("pg_waldump");
+    let mut found: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin").join("pg_waldump"))
+        .filter(|p| p.exists())
+        .collect();
+    found.sort();
+    let bin = if beside.exists() {
+        beside
     } else {
-        "pg_waldump".into()
-    })
-    .args(["--stats=record", "-p"])
-    .arg(format!("{}/pg_wal", dir.value))
-    .args(["-s", from, "-e", to])
-    .output()
-    .context("running pg_waldump")?;
+        found.pop().unwrap_or_else(|| "pg_waldump".into())
+    };
+    let output = Command::new(bin)
+        .args(["--stats=record", "-p"])
+        .arg(format!("{}/pg_wal", dir.value))
+        .args(["-s", from, "-e", to])
+        .output()
+        .context("running pg_waldump")?;
     let text = String::from_utf8_lossy(&output.stdout);
     anyhow::ensure!(
         output.status.success() || !text.is_empty(),
