@@ -115,6 +115,8 @@ pub struct Stats {
     pub customers: usize,
     pub unmirrored: usize,
     pub mean_body_bytes: usize,
+    pub min_body_bytes: usize,
+    pub max_body_bytes: usize,
 }
 
 pub struct Corpus {
@@ -213,7 +215,8 @@ impl Gen {
             kind: kind.to_owned(),
             object_id,
             created,
-            body: event.to_string(),
+            // Stripe's deliveries are pretty-printed (two-space indent).
+            body: serde_json::to_string_pretty(&event).unwrap_or_else(|_| event.to_string()),
             state,
         }
     }
@@ -258,6 +261,14 @@ impl Gen {
                    g: &mut Gen| {
             let period_start = start;
             let period_end = start + if interval == "year" { 365 } else { 30 } * 86_400;
+            let plan = json!({
+                "id": state.price_id, "object": "plan", "active": true, "aggregate_usage": null,
+                "amount": state.plan_amount, "amount_decimal": state.plan_amount.to_string(),
+                "billing_scheme": "per_unit", "created": T0 - 86_400, "currency": "usd",
+                "interval": interval, "interval_count": 1, "livemode": false, "metadata": {},
+                "meter": null, "nickname": null, "product": product, "tiers_mode": null,
+                "transform_usage": null, "trial_period_days": null, "usage_type": "licensed"
+            });
             json!({
                 "id": id, "object": "subscription", "application": null,
                 "application_fee_percent": null,
@@ -276,14 +287,16 @@ impl Gen {
                 "items": {"object": "list", "data": [{
                     "id": item, "object": "subscription_item", "created": start,
                     "current_period_start": period_start, "current_period_end": period_end,
-                    "discounts": [], "metadata": {},
+                    "discounts": [], "metadata": {}, "billing_thresholds": null,
+                    "plan": plan,
                     "price": {"id": state.price_id, "object": "price", "active": true,
                         "billing_scheme": "per_unit", "created": T0 - 86_400, "currency": "usd",
-                        "livemode": false, "lookup_key": null, "metadata": {}, "nickname": null,
-                        "product": product,
+                        "custom_unit_amount": null, "livemode": false, "lookup_key": null,
+                        "metadata": {}, "nickname": null, "product": product,
                         "recurring": {"interval": interval, "interval_count": 1,
                                       "meter": null, "usage_type": "licensed"},
-                        "tax_behavior": "unspecified", "type": "recurring",
+                        "tax_behavior": "unspecified", "tiers_mode": null,
+                        "transform_quantity": null, "type": "recurring",
                         "unit_amount": state.plan_amount,
                         "unit_amount_decimal": state.plan_amount.to_string()},
                     "quantity": state.quantity, "subscription": id, "tax_rates": []}],
@@ -291,13 +304,18 @@ impl Gen {
                     "url": format!("/v1/subscription_items?subscription={id}")},
                 "latest_invoice": g.id("in_1Rb", 18), "livemode": false,
                 "metadata": {"plan": state.price_id, "revision": revision.to_string(),
-                             "account": format!("acct-{}", &customer[4..])},
+                             "account": format!("acct-{}", &customer[4..]),
+                             "app": "bench-shop", "seats": state.quantity.to_string(),
+                             "signup_source": "pricing-page", "referral": "none"},
                 "next_pending_invoice_item_invoice": null, "on_behalf_of": null,
                 "pause_collection": null,
                 "payment_settings": {"payment_method_options": null, "payment_method_types": null,
                                      "save_default_payment_method": "off"},
                 "pending_invoice_item_interval": null, "pending_setup_intent": null,
-                "pending_update": null, "schedule": null, "start_date": start,
+                "pending_update": null, "plan": plan, "quantity": state.quantity,
+                "schedule": null, "start_date": start,
+                "billing_cycle_anchor_config": null, "billing_mode": {"type": "classic"},
+                "default_tax_rates": [], "discount": null,
                 "status": state.status, "test_clock": null, "transfer_data": null,
                 "trial_end": trial_end, "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
                 "trial_start": trial_end.map(|_| start)
@@ -407,15 +425,24 @@ impl Gen {
                     "decline_code": "insufficient_funds", "type": "card_error",
                     "message": "Your card has insufficient funds."}) } else { Value::Null },
                 "latest_charge": if status == "requires_payment_method" && !failed { Value::Null } else { json!(charge) },
-                "livemode": false, "metadata": {"order_id": order.to_string()},
+                "livemode": false, "metadata": {"order_id": order.to_string(), "channel": "web",
+                    "cart_id": format!("cart_{order}"), "integration": "sales-block"},
                 "next_action": null, "on_behalf_of": null,
                 "payment_method": if status == "requires_payment_method" && !failed { Value::Null } else { json!(payment_method) },
                 "payment_method_options": {"card": {"installments": null, "mandate_options": null,
-                    "network": null, "request_three_d_secure": "automatic"}},
+                    "network": null, "request_three_d_secure": "automatic"},
+                    "link": {"persistent_token": null}},
                 "payment_method_types": ["card"], "processing": null, "receipt_email": null,
-                "review": null, "setup_future_usage": null, "shipping": null, "source": null,
+                "review": null, "setup_future_usage": null, "source": null,
+                "shipping": {"address": {"city": "Springfield", "country": "US",
+                    "line1": format!("{} Evergreen Terrace", order % 900 + 100), "line2": null,
+                    "postal_code": "49007", "state": "OR"}, "carrier": null,
+                    "name": "Bench Buyer", "phone": null, "tracking_number": null},
                 "statement_descriptor": null, "statement_descriptor_suffix": null,
-                "status": status, "transfer_data": null, "transfer_group": null
+                "status": status, "transfer_data": null, "transfer_group": null,
+                "excluded_payment_method_types": null,
+                "payment_method_configuration_details": {"id": "pmc_1RbenchDefaultConfig", "parent": null},
+                "presentment_details": {"presentment_amount": amount, "presentment_currency": "usd"}
             })
         };
         let path: &[(&str, &str, bool)] = match self.rng.random_range(0..20) {
@@ -479,8 +506,10 @@ impl Gen {
                 "client_reference_id": null, "consent": null, "created": start,
                 "currency": "usd", "custom_fields": [], "customer": customer,
                 "customer_creation": "if_required",
-                "customer_details": {"address": null, "email": email, "name": "Bench Buyer",
-                                     "phone": null, "tax_exempt": "none", "tax_ids": []},
+                "customer_details": {"address": {"city": "Berlin", "country": "DE",
+                    "line1": "Hauptstrasse 1", "line2": null, "postal_code": "10115", "state": null},
+                    "business_name": null, "email": email, "individual_name": null,
+                    "name": "Bench Buyer", "phone": null, "tax_exempt": "none", "tax_ids": []},
                 "customer_email": null, "expires_at": start + 86_400, "invoice": null,
                 "livemode": false, "locale": null, "metadata": {"cart": "bench"},
                 "mode": "payment",
@@ -490,7 +519,23 @@ impl Gen {
                 "submit_type": null, "subscription": null,
                 "success_url": "https://shop.example.com/thanks?session_id={CHECKOUT_SESSION_ID}",
                 "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
-                "ui_mode": "hosted", "url": null
+                "ui_mode": "hosted", "url": null,
+                "adaptive_pricing": {"enabled": true}, "automatic_tax_details": null,
+                "collected_information": {"shipping_details": null},
+                "currency_conversion": null, "custom_text": {"after_submit": null,
+                    "shipping_address": null, "submit": null, "terms_of_service_acceptance": null},
+                "discounts": [], "invoice_creation": {"enabled": false, "invoice_data": {
+                    "account_tax_ids": null, "custom_fields": null, "description": null,
+                    "footer": null, "issuer": null, "metadata": {}, "rendering_options": null}},
+                "payment_link": null, "payment_method_collection": "if_required",
+                "payment_method_configuration_details": {"id": "pmc_1RbenchDefaultConfig", "parent": null},
+                "payment_method_options": {"card": {"request_three_d_secure": "automatic"},
+                    "sepa_debit": {"setup_future_usage": null}},
+                "permissions": null, "phone_number_collection": {"enabled": false},
+                "presentment_details": {"presentment_amount": amount, "presentment_currency": "usd"},
+                "recovered_from": null, "saved_payment_method_options": null,
+                "setup_intent": null, "shipping_cost": null, "shipping_details": null,
+                "shipping_options": [], "wallet_options": null
             })
         };
         let path: &[(&str, &str, &str)] = match self.rng.random_range(0..20) {
@@ -571,16 +616,119 @@ impl Gen {
         let created = self.start();
         let customer = self.customer_ref();
         let object = if kind.starts_with("charge.") {
-            json!({"id": self.id("ch_3Rb", 18), "object": "charge", "amount": 2900,
-                   "captured": true, "created": created, "currency": "usd", "customer": customer,
-                   "paid": true, "status": "succeeded"})
+            self.charge(created, &customer)
         } else {
-            json!({"id": self.id("in_1Rb", 18), "object": "invoice", "amount_due": 2900,
-                   "amount_paid": 2900, "created": created, "currency": "usd",
-                   "customer": customer, "status": "paid"})
+            self.invoice(created, &customer)
         };
         let event = self.planned(kind, created, object, None, State::Unmirrored);
         self.push_object(vec![event]);
+    }
+}
+
+impl Gen {
+    /// A charge as Stripe sends it (its card details, outcome and billing details).
+    fn charge(&mut self, created: i64, customer: &str) -> Value {
+        let id = self.id("ch_3Rb", 18);
+        json!({
+            "id": id, "object": "charge", "amount": 2900, "amount_captured": 2900,
+            "amount_refunded": 0, "application": null, "application_fee": null,
+            "application_fee_amount": null, "balance_transaction": self.id("txn_3Rb", 18),
+            "billing_details": {"address": {"city": null, "country": "US", "line1": null,
+                "line2": null, "postal_code": "94103", "state": null},
+                "email": "buyer@example.com", "name": "Bench Buyer", "phone": null, "tax_id": null},
+            "calculated_statement_descriptor": "BENCH SHOP", "captured": true, "created": created,
+            "currency": "usd", "customer": customer, "description": "Subscription update",
+            "destination": null, "dispute": null, "disputed": false, "failure_balance_transaction": null,
+            "failure_code": null, "failure_message": null, "fraud_details": {}, "livemode": false,
+            "metadata": {}, "on_behalf_of": null, "order": null,
+            "outcome": {"advice_code": null, "network_advice_code": null,
+                "network_decline_code": null, "network_status": "approved_by_network",
+                "reason": null, "risk_level": "normal", "risk_score": 32, "seller_message": "Payment complete.",
+                "type": "authorized"},
+            "paid": true, "payment_intent": self.id("pi_3Rb", 18),
+            "payment_method": self.id("pm_1Rb", 18),
+            "payment_method_details": {"card": {"amount_authorized": 2900,
+                "authorization_code": null, "brand": "visa",
+                "checks": {"address_line1_check": null, "address_postal_code_check": "pass",
+                    "cvc_check": "pass"},
+                "country": "US", "exp_month": 12, "exp_year": 2030,
+                "extended_authorization": {"status": "disabled"}, "fingerprint": self.id("", 16),
+                "funding": "credit", "incremental_authorization": {"status": "unavailable"},
+                "installments": null, "last4": "4242", "mandate": null,
+                "multicapture": {"status": "unavailable"}, "network": "visa",
+                "network_token": {"used": false}, "network_transaction_id": self.id("", 15),
+                "overcapture": {"maximum_amount_capturable": 2900, "status": "unavailable"},
+                "regulated_status": "unregulated", "three_d_secure": null, "wallet": null},
+                "type": "card"},
+            "radar_options": {}, "receipt_email": null, "receipt_number": null,
+            "receipt_url": format!("https://pay.stripe.com/receipts/payment/{}", self.id("CAcaFwoVYWNjdF8x", 60)),
+            "refunded": false, "review": null, "shipping": null, "source": null,
+            "source_transfer": null, "statement_descriptor": null,
+            "statement_descriptor_suffix": null, "status": "succeeded", "transfer_data": null,
+            "transfer_group": null
+        })
+    }
+
+    /// An invoice as Stripe sends it, with one or two lines.
+    fn invoice(&mut self, created: i64, customer: &str) -> Value {
+        let id = self.id("in_1Rb", 18);
+        let subscription = self.id("sub_1Rb", 17);
+        let lines: Vec<Value> = (0..self.rng.random_range(1..=2))
+            .map(|n| {
+                let (price, amount, interval) = PRICES[n % PRICES.len()];
+                json!({
+                    "id": self.id("il_1Rb", 18), "object": "line_item", "amount": amount,
+                    "currency": "usd", "description": format!("1 x Bench plan (at ${}.00 / {interval})", amount / 100),
+                    "discount_amounts": [], "discountable": true, "discounts": [],
+                    "invoice": id, "livemode": false, "metadata": {},
+                    "parent": {"invoice_item_details": null, "subscription_item_details": {
+                        "invoice_item": null, "proration": false, "proration_details": {"credited_items": null},
+                        "subscription": subscription, "subscription_item": self.id("si_S", 13)},
+                        "type": "subscription_item_details"},
+                    "period": {"end": created + 30 * 86_400, "start": created},
+                    "pretax_credit_amounts": [],
+                    "pricing": {"price_details": {"price": price, "product": self.id("prod_S", 13)},
+                        "type": "price_details", "unit_amount_decimal": amount.to_string()},
+                    "quantity": 1, "taxes": []
+                })
+            })
+            .collect();
+        json!({
+            "id": id, "object": "invoice", "account_country": "US", "account_name": "Bench Shop",
+            "account_tax_ids": null, "amount_due": 2900, "amount_overpaid": 0, "amount_paid": 2900,
+            "amount_remaining": 0, "amount_shipping": 0, "application": null, "attempt_count": 1,
+            "attempted": true, "auto_advance": false,
+            "automatic_tax": {"disabled_reason": null, "enabled": false, "liability": null,
+                "provider": null, "status": null},
+            "automatically_finalizes_at": null, "billing_reason": "subscription_cycle",
+            "collection_method": "charge_automatically", "created": created, "currency": "usd",
+            "custom_fields": null, "customer": customer, "customer_address": null,
+            "customer_email": "buyer@example.com", "customer_name": "Bench Buyer",
+            "customer_phone": null, "customer_shipping": null, "customer_tax_exempt": "none",
+            "customer_tax_ids": [], "default_payment_method": null, "default_source": null,
+            "default_tax_rates": [], "description": null, "discounts": [], "due_date": null,
+            "effective_at": created, "ending_balance": 0, "footer": null, "from_invoice": null,
+            "hosted_invoice_url": format!("https://invoice.stripe.com/i/acct_1Rbench/test_{}", self.id("", 60)),
+            "invoice_pdf": format!("https://pay.stripe.com/invoice/acct_1Rbench/test_{}/pdf", self.id("", 60)),
+            "issuer": {"type": "self"}, "last_finalization_error": null, "latest_revision": null,
+            "lines": {"object": "list", "data": lines, "has_more": false, "total_count": 1,
+                "url": format!("/v1/invoices/{id}/lines")},
+            "livemode": false, "metadata": {}, "next_payment_attempt": null,
+            "number": format!("{}-0001", self.id("", 8).to_uppercase()), "on_behalf_of": null,
+            "parent": {"quote_details": null, "subscription_details": {"metadata": {},
+                "subscription": subscription}, "type": "subscription_details"},
+            "payment_settings": {"default_mandate": null, "payment_method_options": null,
+                "payment_method_types": null},
+            "period_end": created, "period_start": created - 30 * 86_400,
+            "post_payment_credit_notes_amount": 0, "pre_payment_credit_notes_amount": 0,
+            "receipt_number": null, "rendering": null, "shipping_cost": null,
+            "shipping_details": null, "starting_balance": 0, "statement_descriptor": null,
+            "status": "paid", "status_transitions": {"finalized_at": created,
+                "marked_uncollectible_at": null, "paid_at": created, "voided_at": null},
+            "subtotal": 2900, "subtotal_excluding_tax": 2900, "test_clock": null,
+            "total": 2900, "total_discount_amounts": [], "total_excluding_tax": 2900,
+            "total_pretax_credit_amounts": [], "total_taxes": [], "webhooks_delivered_at": created
+        })
     }
 }
 
@@ -608,7 +756,7 @@ pub fn generate(options: &Options) -> anyhow::Result<Corpus> {
         span: i64::try_from(base).unwrap_or(i64::MAX).max(1),
     };
     // Objects are drawn with weights (share of events / mean events per object).
-    let kinds = WeightedIndex::new([0.55 / 4.6, 0.22 / 2.35, 0.10 / 1.9, 0.12 / 2.3, 0.01])
+    let kinds = WeightedIndex::new([0.50 / 4.6, 0.20 / 2.35, 0.10 / 1.9, 0.12 / 2.3, 0.08])
         .map_err(|err| anyhow::anyhow!("corpus weights: {err}"))?;
     let mut stats = Stats::default();
     while g.planned.len() < base {
@@ -724,6 +872,12 @@ pub fn generate(options: &Options) -> anyhow::Result<Corpus> {
             });
         *corpus.stats.by_type.entry(p.kind.clone()).or_default() += 1;
         body_bytes += p.body.len();
+        let stats = &mut corpus.stats;
+        stats.max_body_bytes = stats.max_body_bytes.max(p.body.len());
+        stats.min_body_bytes = match stats.min_body_bytes {
+            0 => p.body.len(),
+            n => n.min(p.body.len()),
+        };
         corpus.deliveries.push(Delivery {
             event_id: p.event_id.clone(),
             body: p.body.clone(),
@@ -800,5 +954,26 @@ mod tests {
             assert_eq!(created.len(), n, "a same-second tie for one object");
         }
         assert!(a.stats.reversed_pairs > 0 && a.stats.duplicates > 0);
+    }
+
+    #[test]
+    fn bodies_are_pretty_printed_and_stripe_sized() {
+        let c = generate(&Options {
+            events: 4_000,
+            seed: 42,
+            duplicate_rate: 0.0,
+            reversed_rate: 0.03,
+        })
+        .unwrap();
+        let s = &c.stats;
+        // Whole objects are generated, so a fresh corpus may run a few events over.
+        assert!(c.deliveries.len() >= 4_000 && s.duplicates == 0);
+        assert_eq!(c.event_ids.len(), c.deliveries.len());
+        assert!(
+            s.min_body_bytes >= 700 && s.max_body_bytes <= 6_900,
+            "{s:?}"
+        );
+        assert!((4_000..=4_800).contains(&s.mean_body_bytes), "{s:?}");
+        assert!(c.deliveries[0].body.starts_with("{\n  \""));
     }
 }

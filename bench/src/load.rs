@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::corpus::Corpus;
+use crate::corpus::Delivery;
 
 /// `t=<unix>,v1=hex(HMAC-SHA256(secret, "<t>.<body>"))`: Stripe's `Stripe-Signature`.
 pub fn stripe_signature(body: &str, secret: &str, t: i64) -> anyhow::Result<String> {
@@ -71,7 +71,7 @@ pub async fn run(
     client: reqwest::Client,
     url: String,
     secret: String,
-    corpus: Arc<Corpus>,
+    deliveries: Arc<Vec<Delivery>>,
     connections: usize,
     max_time: Duration,
 ) -> anyhow::Result<LoadResult> {
@@ -81,11 +81,11 @@ pub async fn run(
     let started = Instant::now();
     let mut workers = Vec::with_capacity(connections);
     for _ in 0..connections {
-        let (client, url, secret, corpus, next) = (
+        let (client, url, secret, deliveries, next) = (
             client.clone(),
             url.clone(),
             secret.clone(),
-            corpus.clone(),
+            deliveries.clone(),
             next.clone(),
         );
         let mut w = Worker {
@@ -103,7 +103,7 @@ pub async fn run(
                     break;
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(delivery) = corpus.deliveries.get(i) else {
+                let Some(delivery) = deliveries.get(i) else {
                     break;
                 };
                 let t = chrono::Utc::now().timestamp();

@@ -50,7 +50,20 @@ fn machine_ticks() -> Option<(u64, u64)> {
     Some((total - idle, total))
 }
 
-/// CPU ticks of every process named `postgres` (the server and its backends).
+/// utime + stime of a process and of its children that have exited and been waited for.
+fn process_and_children_ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // cutime and cstime are fields 16 and 17.
+    let children: u64 =
+        fields.get(13)?.parse::<u64>().ok()? + fields.get(14)?.parse::<u64>().ok()?;
+    Some(process_ticks(pid)? + children)
+}
+
+/// CPU ticks of every process named `postgres` (the server and its backends). A backend that
+/// exits between two snapshots (pgbench's, at the end of its run) is counted through the
+/// server process, which waits for it: its children's times are included.
 fn postgres_ticks() -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -64,7 +77,7 @@ fn postgres_ticks() -> BTreeMap<String, u64> {
         }
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         if comm.trim_end() == "postgres"
-            && let Some(ticks) = process_ticks(pid)
+            && let Some(ticks) = process_and_children_ticks(pid)
         {
             out.insert(pid.to_owned(), ticks);
         }

@@ -36,7 +36,7 @@ pub use pool::{
     AnyConnection, DatabaseUrl, MIGRATIONS, Manager, Pool, PooledConnection, write_statement,
     write_transaction,
 };
-use pool::{PlanCacheMode, compress_payloads_with_lz4};
+use pool::{PlanCacheMode, compress_payloads_with_lz4, leave_room_for_updates};
 pub use upsert::stored_metadata;
 pub(crate) use upsert::{mirror_record_fn, mirror_table, replace_children};
 pub use watermark::{Applied, Freshness};
@@ -143,6 +143,7 @@ impl Database {
                         let ran = c.run_pending_migrations(MIGRATIONS).map(|_| ());
                         if ran.is_ok() {
                             compress_payloads_with_lz4(c);
+                            leave_room_for_updates(c);
                         }
                         ran
                     }

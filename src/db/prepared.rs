@@ -137,37 +137,6 @@ pub fn json_object<T: serde::Serialize + ?Sized>(
     }
 }
 
-/// Inserts rows (structs whose fields are named as the table's columns) in one statement:
-/// `INSERT INTO t (cols) SELECT cols FROM json_populate_recordset(NULL::t, $1::json)`. The
-/// columns are the first row's fields, so the text is the same for every call with rows of
-/// one type.
-pub fn insert_rows<T: serde::Serialize>(
-    pg: &mut PgConnection,
-    table: &str,
-    rows: &[T],
-) -> QueryResult<()> {
-    let Some(first) = rows.first() else {
-        return Ok(());
-    };
-    let columns = json_object(first)?
-        .keys()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let json = serde_json::to_string(rows).map_err(not_serialized)?;
-    let parts = [
-        format!(
-            "INSERT INTO {table} ({columns}) SELECT {columns} \
-             FROM json_populate_recordset(NULL::{table}, "
-        ),
-        "::json)".to_owned(),
-    ];
-    prepared(&parts)
-        .bind::<Text, _>(json)
-        .execute(pg)
-        .map(|_| ())
-}
-
 /// The batch statements of one mirror table on PostgreSQL, each of fixed text (prepared once
 /// per connection), built once per table from its column names.
 pub struct MirrorSql {

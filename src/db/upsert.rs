@@ -153,28 +153,24 @@ macro_rules! mirror_record_fn {
     };
 }
 
-/// Replaces the child rows (invoice lines, subscription items) of parents just written: the
-/// old rows of `$parents` (Stripe ids of the tenant, in `$parent` column) are deleted and
-/// `$rows` inserted. On PostgreSQL two statements: the delete, by the unique index's prefix and
-/// planned per call (it reads the table), and the insert of the rows as JSON
-/// ([`prepared::insert_rows`]); on SQLite, whose writer holds the lock, one insert per row.
+/// Replaces the child rows (invoice lines, subscription items) of parents just written: after
+/// it, the children of `$parents` (Stripe ids of the tenant, in `$parent` column) are `$rows`,
+/// by position. On PostgreSQL [`upsert_children`]: a child that did not change is not written
+/// at all (most events of a subscription leave its items as they were); on SQLite, whose writer
+/// holds the lock, the old rows are deleted and the new ones inserted, one per row.
 macro_rules! replace_children {
     ($conn:expr, $table:ident, $parent:ident, $tenant:expr, $parents:expr, $rows:expr) => {{
         let (tenant_id, parents): (&str, &[&str]) = ($tenant, $parents);
         let rows = $rows;
         match $conn {
-            $crate::db::AnyConnection::Postgresql(pg) => {
-                $crate::db::prepared::prepared([
-                    concat!("DELETE FROM ", stringify!($table), " WHERE tenant_id = "),
-                    concat!(" AND ", stringify!($parent), " = ANY("),
-                    "::text[])",
-                ])
-                .bind::<diesel::sql_types::Text, _>(tenant_id)
-                .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(parents)
-                .planned_per_call()
-                .execute(pg)?;
-                $crate::db::prepared::insert_rows(pg, stringify!($table), &rows)
-            }
+            $crate::db::AnyConnection::Postgresql(pg) => $crate::db::upsert::upsert_children(
+                pg,
+                stringify!($table),
+                stringify!($parent),
+                tenant_id,
+                parents,
+                &rows,
+            ),
             sqlite => $crate::db::write_statement(sqlite, |sqlite| {
                 diesel::delete(
                     $table::table
@@ -195,8 +191,221 @@ macro_rules! replace_children {
 
 pub(crate) use {mirror_record_fn, mirror_table, replace_children};
 
+/// The child rows of `parents` (Stripe ids of one tenant, in column `parent`) become `rows`
+/// (structs named as the table's columns, with `parent` and `position`), on PostgreSQL, in
+/// two statements of fixed text: an upsert by the unique (tenant_id, parent, position) that
+/// updates a stored child only if one of its columns differs, then a delete of the positions
+/// past each parent's new count (planned per call: it reads the table). Deleting every child
+/// and inserting it again, as before, wrote two heap rows, their index entries and WAL per
+/// child for each event of the parent, though most events leave the children as they were.
+/// A stored child keeps its row id.
+pub fn upsert_children<T: serde::Serialize>(
+    pg: &mut diesel::PgConnection,
+    table: &str,
+    parent: &str,
+    tenant_id: &str,
+    parents: &[&str],
+    rows: &[T],
+) -> diesel::QueryResult<()> {
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::{Array, BigInt, Text};
+
+    use super::prepared::{json_object, prepared};
+
+    let rows = rows
+        .iter()
+        .map(json_object)
+        .collect::<diesel::QueryResult<Vec<_>>>()?;
+    let mut counts: std::collections::BTreeMap<&str, i64> =
+        parents.iter().map(|p| (*p, 0)).collect();
+    for row in &rows {
+        if let Some(count) = row
+            .get(parent)
+            .and_then(serde_json::Value::as_str)
+            .and_then(|p| counts.get_mut(p))
+        {
+            *count += 1;
+        }
+    }
+    if let Some(first) = rows.first() {
+        let columns: Vec<&str> = first.keys().map(String::as_str).collect();
+        let changing: Vec<&str> = columns
+            .iter()
+            .copied()
+            .filter(|c| !["id", "tenant_id", parent, "position"].contains(c))
+            .collect();
+        let list = |prefix: &str| {
+            changing
+                .iter()
+                .map(|c| format!("{prefix}{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let on_conflict = if changing.is_empty() {
+            "DO NOTHING".to_owned()
+        } else {
+            format!(
+                "DO UPDATE SET ({}) = ROW({}) WHERE ({}) IS DISTINCT FROM ({})",
+                list(""),
+                list("EXCLUDED."),
+                list(&format!("{table}.")),
+                list("EXCLUDED.")
+            )
+        };
+        let columns = columns.join(", ");
+        let parts = [
+            format!(
+                "INSERT INTO {table} ({columns}) SELECT {columns} \
+                 FROM json_populate_recordset(NULL::{table}, "
+            ),
+            format!("::json) ON CONFLICT (tenant_id, {parent}, position) {on_conflict}"),
+        ];
+        let json = serde_json::to_string(&rows)
+            .map_err(|err| diesel::result::Error::SerializationError(err.into()))?;
+        prepared(&parts).bind::<Text, _>(json).execute(pg)?;
+    }
+    let (ids, counts): (Vec<&str>, Vec<i64>) = counts.into_iter().unzip();
+    let parts = [
+        format!("DELETE FROM {table} t USING unnest("),
+        "::text[], ".to_owned(),
+        "::bigint[]) AS k(parent, n) WHERE t.tenant_id = ".to_owned(),
+        format!(" AND t.{parent} = k.parent AND t.position >= k.n"),
+    ];
+    prepared(&parts)
+        .bind::<Array<Text>, _>(ids)
+        .bind::<Array<BigInt>, _>(counts)
+        .bind::<Text, _>(tenant_id)
+        .planned_per_call()
+        .execute(pg)
+        .map(|_| ())
+}
+
 /// Metadata as stored: JSON text with keys in order, so equal maps store equal text.
 pub fn stored_metadata(metadata: &std::collections::HashMap<String, String>) -> String {
     let sorted: std::collections::BTreeMap<_, _> = metadata.iter().collect();
     serde_json::to_string(&sorted).unwrap_or_else(|_| "{}".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+    use diesel::sql_types::{BigInt, Nullable, Text};
+
+    use crate::db::AnyConnection;
+    use crate::db::schema::subscription_items;
+
+    #[derive(Debug, diesel::Insertable, serde::Serialize)]
+    #[diesel(table_name = subscription_items)]
+    struct Item {
+        id: String,
+        tenant_id: &'static str,
+        stripe_subscription_id: &'static str,
+        position: i64,
+        stripe_item_id: &'static str,
+        price_id: Option<&'static str>,
+        quantity: Option<i64>,
+    }
+
+    fn item(sub: &'static str, position: i64, quantity: i64) -> Item {
+        Item {
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant_id: "t1",
+            stripe_subscription_id: sub,
+            position,
+            stripe_item_id: "si_1",
+            price_id: Some("price_1"),
+            quantity: Some(quantity),
+        }
+    }
+
+    #[derive(Debug, PartialEq, diesel::QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = Text)]
+        stripe_subscription_id: String,
+        #[diesel(sql_type = BigInt)]
+        position: i64,
+        #[diesel(sql_type = Nullable<BigInt>)]
+        quantity: Option<i64>,
+        /// The row version: changes whenever the row is written.
+        #[diesel(sql_type = Text)]
+        version: String,
+    }
+
+    fn write(conn: &mut AnyConnection, parents: &[&str], rows: Vec<Item>) -> QueryResult<()> {
+        replace_children!(
+            conn,
+            subscription_items,
+            stripe_subscription_id,
+            "t1",
+            parents,
+            rows
+        )
+    }
+
+    fn stored(conn: &mut AnyConnection) -> Vec<Stored> {
+        let AnyConnection::Postgresql(pg) = conn else {
+            panic!("a PostgreSQL test");
+        };
+        diesel::sql_query(
+            "SELECT stripe_subscription_id, position, quantity, xmin::text || ctid::text AS version \
+             FROM subscription_items ORDER BY 1, 2",
+        )
+        .load(pg)
+        .unwrap()
+    }
+
+    /// On PostgreSQL (the suite's `TEST_POSTGRES_URL`, a temporary table shadowing the real
+    /// one), a child that did not change is not written again; changed ones are updated and
+    /// positions past the new count deleted.
+    #[test]
+    fn postgres_children_are_written_only_where_they_changed() {
+        let url = std::env::var("TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let mut pg = diesel::PgConnection::establish(&url).expect("the test PostgreSQL answers");
+        diesel::sql_query(
+            "CREATE TEMP TABLE subscription_items (id TEXT PRIMARY KEY NOT NULL, \
+             tenant_id TEXT NOT NULL, stripe_subscription_id TEXT NOT NULL, \
+             position BIGINT NOT NULL, stripe_item_id TEXT NOT NULL, price_id TEXT, \
+             quantity BIGINT, UNIQUE (tenant_id, stripe_subscription_id, position))",
+        )
+        .execute(&mut pg)
+        .unwrap();
+        let conn = &mut AnyConnection::Postgresql(pg);
+
+        write(
+            conn,
+            &["sub_a", "sub_b"],
+            vec![
+                item("sub_a", 0, 1),
+                item("sub_a", 1, 2),
+                item("sub_b", 0, 1),
+            ],
+        )
+        .unwrap();
+        let first = stored(conn);
+        assert_eq!(first.len(), 3);
+
+        // sub_a's first item unchanged, its second gone; sub_b's quantity changed.
+        write(
+            conn,
+            &["sub_a", "sub_b"],
+            vec![item("sub_a", 0, 1), item("sub_b", 0, 5)],
+        )
+        .unwrap();
+        let second = stored(conn);
+        assert_eq!(second.len(), 2);
+        assert_eq!(second[0], first[0], "an unchanged child was written again");
+        assert_eq!(
+            (
+                second[1].stripe_subscription_id.as_str(),
+                second[1].quantity
+            ),
+            ("sub_b", Some(5))
+        );
+        assert_ne!(second[1].version, first[2].version);
+
+        // A parent left without children loses them; the other parent's stay as they were.
+        write(conn, &["sub_b"], vec![]).unwrap();
+        assert_eq!(stored(conn), vec![second.into_iter().next().unwrap()]);
+    }
 }

@@ -8,12 +8,14 @@
 //! `refresh_pending` until then, and a retried delivery completes the refresh).
 
 //!
-//! The files, by job: [`verify`] (signature and event), [`endpoints`] (the endpoint cache),
+//! The files, by job: [`verify`] (signature and event), [`compact`] (the stored body),
+//! [`endpoints`] (the endpoint cache),
 //! [`writer`] (group commit), [`batch`] (storing deliveries), [`target`] and [`apply`] (what
 //! an event writes to the mirror), [`notify`] (the outbox), [`refresh`] (same-second ties).
 
 mod apply;
 mod batch;
+mod compact;
 mod endpoints;
 mod event;
 mod notify;
@@ -103,7 +105,7 @@ pub async fn receive(
         tenant_id: endpoint.tenant_id.clone(),
         endpoint_id: endpoint.id.clone(),
         event,
-        payload: String::from_utf8_lossy(body).into_owned(),
+        payload: compact::compact_json(body),
         notify: endpoint.notify,
     };
     let (tenant_id, event) = (pending.tenant_id.clone(), pending.event.clone());

@@ -418,7 +418,44 @@ async fn payment_and_checkout_events_are_mirrored(backend: Backend) {
     assert_eq!(email.as_deref(), Some("buyer@example.com"));
 }
 
+/// Stripe pretty-prints its deliveries; the event is stored without the whitespace between
+/// tokens (a third of a typical body), and stays the same JSON, strings untouched.
+async fn a_pretty_printed_delivery_is_stored_compact_and_unchanged(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let ep = endpoint(&app, &tenant).await;
+    let mut object = subscription_object("sub_pretty", "active", 700);
+    object["description"] = json!("two  spaces\n and \"quotes\"");
+    let sent = event(
+        "evt_pretty",
+        "customer.subscription.created",
+        1_800_000_000,
+        object,
+    );
+    let body = serde_json::to_string_pretty(&sent).unwrap();
+    let signature = stripe_signature(&body, &ep.secret, chrono::Utc::now().timestamp());
+    let response = deliver_raw(&app, &ep.url_id, &body, Some(signature)).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let stored: String = app
+        .query(|conn| {
+            stripe_events::table
+                .filter(stripe_events::event_id.eq("evt_pretty"))
+                .select(stripe_events::payload)
+                .first(conn)
+        })
+        .await;
+    assert_eq!(stored, sent.to_string());
+    assert!(
+        stored.len() < body.len() * 3 / 4,
+        "{} of {}",
+        stored.len(),
+        body.len()
+    );
+    assert_eq!(serde_json::from_str::<Value>(&stored).unwrap(), sent);
+}
+
 on_both_databases!(
+    a_pretty_printed_delivery_is_stored_compact_and_unchanged,
     bad_signatures_and_unknown_endpoints_write_nothing,
     an_event_is_applied_once_and_a_duplicate_changes_nothing,
     older_events_never_overwrite_newer_state_and_deleted_stays_deleted,
