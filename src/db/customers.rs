@@ -245,10 +245,6 @@ pub fn list(
         }),
         Visibility::Subject(_) => None,
     };
-    let total = match &counted {
-        Some(counted) => counted.total(conn)?,
-        None => build().count().get_result(conn)?,
-    };
     super::listing::read_page!(
         conn,
         build,
@@ -256,7 +252,6 @@ pub fn list(
         Customer,
         (created_at: NaiveDateTime, id),
         start,
-        total,
         limit,
         counted
     )

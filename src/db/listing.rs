@@ -170,22 +170,29 @@ where
 
 /// Reads one page of `$table` (rows `$row`), newest first by the columns given (the last
 /// one unique), from the boxed query `$build()` builds (the list's filters), placed by
-/// `$start` in a list of `$total` rows.
+/// `$start`; with its total, from `$counted` when the list's filters are exactly some of the
+/// tenant's counters.
 macro_rules! read_page {
     (
         $conn:expr, $build:expr, $table:ident, $row:ty,
         ($first:ident: $first_ty:ty $(, $col:ident)*),
-        $start:expr, $total:expr, $limit:expr, $counted:expr
+        $start:expr, $limit:expr, $counted:expr
     ) => {{
         use diesel::prelude::*;
         use $crate::db::listing::{Page, PageStart, Read, SpanEdge};
         let counted: Option<$crate::db::listing::Counted<'_>> = $counted;
         let build = $build;
-        let total: i64 = $total;
         let limit: i64 = $limit;
         let newest_first = ($table::$first.desc(), $($table::$col.desc()),*);
         let oldest_first = ($table::$first.asc(), $($table::$col.asc()),*);
-        let fetched: diesel::QueryResult<Page<$row>> = (|| match $start {
+        let fetched: diesel::QueryResult<Page<$row>> = (|| {
+            // The total: the tenant's counters when the list is exactly some of their buckets,
+            // else counted over the narrowest index.
+            let total: i64 = match &counted {
+                Some(counted) => counted.total($conn)?,
+                None => build().count().get_result($conn)?,
+            };
+            match $start {
             PageStart::Offset(offset) => {
                 let offset: i64 = *offset;
                 let Some(read) = Read::of(total, offset, limit) else {
@@ -245,7 +252,7 @@ macro_rules! read_page {
                 rows.reverse();
                 Ok(Page { rows, total, has_more })
             }
-        })();
+        }})();
         fetched
     }};
 }

@@ -235,10 +235,6 @@ pub fn list(
         list: counts::List::Notifications,
         buckets: Buckets::All,
     });
-    let total = match &counted {
-        Some(counted) => counted.total(conn)?,
-        None => 0,
-    };
     let build = || {
         notification_outbox::table
             .filter(notification_outbox::tenant_id.eq(tenant_id.to_owned()))
@@ -251,7 +247,6 @@ pub fn list(
         NotificationRow,
         (created_at: NaiveDateTime, id),
         start,
-        total,
         limit,
         counted
     )?;

@@ -184,10 +184,6 @@ pub fn list_attached(
         }),
         _ => None,
     };
-    let total = match &counted {
-        Some(counted) => counted.total(conn)?,
-        None => build().count().get_result(conn)?,
-    };
     let page = super::listing::read_page!(
         conn,
         build,
@@ -195,7 +191,6 @@ pub fn list_attached(
         PaymentMethodRow,
         (created_at: NaiveDateTime, id),
         start,
-        total,
         limit,
         counted
     )?;

@@ -197,10 +197,6 @@ pub fn list(
         }),
         _ => None,
     };
-    let total = match &counted {
-        Some(counted) => counted.total(conn)?,
-        None => build().count().get_result(conn)?,
-    };
     super::listing::read_page!(
         conn,
         build,
@@ -208,7 +204,6 @@ pub fn list(
         PaymentRow,
         (created_at: NaiveDateTime, id),
         start,
-        total,
         limit,
         counted
     )

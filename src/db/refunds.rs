@@ -172,10 +172,6 @@ pub fn list(
         }),
         _ => None,
     };
-    let total = match &counted {
-        Some(counted) => counted.total(conn)?,
-        None => build().count().get_result(conn)?,
-    };
     super::listing::read_page!(
         conn,
         build,
@@ -183,7 +179,6 @@ pub fn list(
         RefundRow,
         (stripe_created: i64, id),
         start,
-        total,
         limit,
         counted
     )

@@ -230,10 +230,6 @@ pub fn list(
         }),
         _ => None,
     };
-    let total = match &counted {
-        Some(counted) => counted.total(conn)?,
-        None => build().count().get_result(conn)?,
-    };
     super::listing::read_page!(
         conn,
         build,
@@ -241,7 +237,6 @@ pub fn list(
         SubscriptionRow,
         (stripe_created: i64, created_at, id),
         start,
-        total,
         limit,
         counted
     )
