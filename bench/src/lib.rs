@@ -12,3 +12,31 @@ pub mod procfs;
 pub mod service;
 
 pub use service::{check_service_bin, default_service_bin};
+
+use std::path::PathBuf;
+
+/// The options every bench binary takes: where PostgreSQL is, and which service to run.
+#[derive(Debug, clap::Args)]
+pub struct Setup {
+    /// The PostgreSQL server (an admin database on it); each run creates its databases there
+    /// and drops them.
+    #[arg(
+        long,
+        env = "TEST_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub postgres_url: String,
+    /// The `sales-block` binary [default: $CARGO_TARGET_DIR or the workspace's target/, then
+    /// release/sales-block].
+    #[arg(long = "service-bin")]
+    pub service_bin: Option<PathBuf>,
+}
+
+impl Setup {
+    /// The service binary to run: there, and warned about when older than the sources.
+    pub fn service_bin(&self) -> anyhow::Result<PathBuf> {
+        let bin = self.service_bin.clone().unwrap_or_else(default_service_bin);
+        check_service_bin(&bin)?;
+        Ok(bin)
+    }
+}

@@ -16,16 +16,14 @@ mod load;
 mod profile;
 mod verify;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use sales_bench::procfs::{self, CpuSnapshot, CpuUsage, Sampler};
-use sales_bench::service::{
-    self, BenchDatabase, ServiceEnv, check_service_bin, default_service_bin,
-};
+use sales_bench::service::{self, BenchDatabase, ServiceEnv};
 
 use crate::ceiling::Ceiling;
 use crate::corpus::{Corpus, Delivery};
@@ -37,23 +35,14 @@ use crate::verify::Verdict;
     about = "Load test of POST /stripe/{url_id}/webhook on PostgreSQL, with a correctness check of the mirror"
 )]
 struct Args {
+    #[command(flatten)]
+    setup: sales_bench::Setup,
     /// Deliveries per level (duplicates included).
     #[arg(long, default_value_t = 20_000)]
     events: usize,
     /// Concurrent connections, one level each (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = [8, 32, 64])]
     levels: Vec<usize>,
-    /// The PostgreSQL server (an admin database on it); a database is created per level.
-    #[arg(
-        long,
-        env = "TEST_POSTGRES_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    postgres_url: String,
-    /// The `sales-block` binary [default: $CARGO_TARGET_DIR or the workspace's target/, then
-    /// release/sales-block].
-    #[arg(long)]
-    service_bin: Option<PathBuf>,
     /// SALES_DATABASE_POOL_SIZE of the service.
     #[arg(long, default_value_t = 16)]
     pool_size: u32,
@@ -180,7 +169,7 @@ async fn run_level_in(
 ) -> anyhow::Result<LevelReport> {
     let ceiling = if args.ceiling_seconds > 0 {
         let (admin, seconds, dir) = (
-            args.postgres_url.clone(),
+            args.setup.postgres_url.clone(),
             args.ceiling_seconds,
             dir.to_owned(),
         );
@@ -202,7 +191,7 @@ async fn run_level_in(
     } else {
         None
     };
-    let (admin, keep) = (args.postgres_url.clone(), args.keep_databases);
+    let (admin, keep) = (args.setup.postgres_url.clone(), args.keep_databases);
     let db = tokio::task::spawn_blocking(move || BenchDatabase::create(&admin, keep)).await??;
     let mut env = ServiceEnv::new(bin.to_owned(), dir, db.url.clone(), args.pool_size);
     env.receiver_writers = args.receiver_writers;
@@ -550,11 +539,10 @@ async fn main() -> anyhow::Result<()> {
         !args.levels.is_empty() && args.levels.iter().all(|&c| c > 0),
         "--levels needs positive connection counts"
     );
-    let bin = args.service_bin.clone().unwrap_or_else(default_service_bin);
+    let bin = args.setup.service_bin()?;
     let bin = std::fs::canonicalize(&bin).unwrap_or(bin);
-    check_service_bin(&bin)?;
     let facts = {
-        let admin = args.postgres_url.clone();
+        let admin = args.setup.postgres_url.clone();
         tokio::task::spawn_blocking(move || service::server_facts(&admin)).await??
     };
     println!(

@@ -10,7 +10,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,8 +17,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use hdrhistogram::Histogram;
+use sales_bench::procfs;
 use sales_bench::service::{self, BenchDatabase, ServiceEnv, Stack};
-use sales_bench::{check_service_bin, default_service_bin, procfs};
 use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
@@ -28,6 +27,8 @@ use serde_json::{Value, json};
     about = "Concurrent POST /stripe/customers on SQLite with deliveries flowing, beside the emulator directly and PostgreSQL"
 )]
 struct Args {
+    #[command(flatten)]
+    setup: sales_bench::Setup,
     /// Measured seconds per target (after the warm-up).
     #[arg(long, default_value_t = 20)]
     seconds: u64,
@@ -40,20 +41,9 @@ struct Args {
     /// Times the targets are measured, in turn (emulator, SQLite, PostgreSQL, then again).
     #[arg(long, default_value_t = 1)]
     rounds: usize,
-    /// The `sales-block` binary [default: $CARGO_TARGET_DIR or the workspace's target/, then
-    /// release/sales-block].
-    #[arg(long)]
-    service_bin: Option<PathBuf>,
     /// SALES_DATABASE_POOL_SIZE of the service (its default: 8).
     #[arg(long, default_value_t = 8)]
     pool_size: u32,
-    /// The PostgreSQL server for the PostgreSQL reference (a database is created per round).
-    #[arg(
-        long,
-        env = "TEST_POSTGRES_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    postgres_url: String,
     /// Leave out the PostgreSQL reference.
     #[arg(long)]
     no_postgres: bool,
@@ -312,7 +302,7 @@ async fn measure_service(
 ) -> anyhow::Result<Report> {
     let dir = tempfile::tempdir()?;
     let postgres = match target {
-        Target::Postgres => Some(BenchDatabase::create(&args.postgres_url, false)?),
+        Target::Postgres => Some(BenchDatabase::create(&args.setup.postgres_url, false)?),
         _ => None,
     };
     let database_url = match &postgres {
@@ -403,9 +393,7 @@ fn commit_cost() -> anyhow::Result<(f64, f64)> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!(args.connections > 0, "--connections must be positive");
-    let bin = args.service_bin.clone().unwrap_or_else(default_service_bin);
-    let bin = std::fs::canonicalize(&bin).unwrap_or(bin);
-    check_service_bin(&bin)?;
+    let bin = args.setup.service_bin()?;
     println!(
         "sqlite-writes {} — {}",
         std::env::args().skip(1).collect::<Vec<_>>().join(" "),

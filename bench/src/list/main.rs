@@ -22,9 +22,7 @@ use anyhow::Context;
 use clap::Parser;
 use diesel::{Connection, PgConnection};
 use sales_bench::procfs::{CpuSnapshot, CpuUsage};
-use sales_bench::service::{
-    self, BenchDatabase, ServiceEnv, check_service_bin, default_service_bin,
-};
+use sales_bench::service::{self, BenchDatabase, ServiceEnv};
 
 use crate::cases::{Caller, Case};
 use crate::drive::{LoadResult, Target};
@@ -45,6 +43,8 @@ const RATIO_TARGET: f64 = 0.5;
     about = "Load test of GET /stripe/subscriptions at scale on PostgreSQL, against the same pages in raw SQL through pgbench"
 )]
 struct Args {
+    #[command(flatten)]
+    setup: sales_bench::Setup,
     /// Subscriptions of the measured tenant (and of each other tenant).
     #[arg(long, default_value_t = 100_000)]
     rows: i64,
@@ -63,17 +63,6 @@ struct Args {
     /// Only the cases whose name contains one of these (comma-separated), e.g. `all page 1`.
     #[arg(long, value_delimiter = ',')]
     cases: Vec<String>,
-    /// The PostgreSQL server (an admin database on it); a database is created for the run.
-    #[arg(
-        long,
-        env = "TEST_POSTGRES_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    postgres_url: String,
-    /// The `sales-block` binary [default: $CARGO_TARGET_DIR or the workspace's target/, then
-    /// release/sales-block].
-    #[arg(long)]
-    service_bin: Option<PathBuf>,
     /// SALES_DATABASE_POOL_SIZE of the service.
     #[arg(long, default_value_t = 16)]
     pool_size: u32,
@@ -227,7 +216,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 async fn run(args: &Args, bin: &Path, dir: &Path) -> anyhow::Result<Vec<CaseReport>> {
-    let (admin_url, keep) = (args.postgres_url.clone(), args.keep_database);
+    let (admin_url, keep) = (args.setup.postgres_url.clone(), args.keep_database);
     let db = blocking(move || BenchDatabase::create(&admin_url, keep)).await?;
     println!("database: {}", db.name);
     let mut env = ServiceEnv::new(bin.to_owned(), dir, db.url.clone(), args.pool_size);
@@ -393,11 +382,9 @@ async fn main() -> anyhow::Result<()> {
         args.tenants >= 1 && args.connections >= 1 && args.seconds >= 1,
         "--tenants, --connections and --seconds must be positive"
     );
-    let bin = args.service_bin.clone().unwrap_or_else(default_service_bin);
-    let bin = std::fs::canonicalize(&bin).unwrap_or(bin);
-    check_service_bin(&bin)?;
+    let bin = args.setup.service_bin()?;
     let facts = {
-        let admin = args.postgres_url.clone();
+        let admin = args.setup.postgres_url.clone();
         blocking(move || service::server_facts(&admin)).await?
     };
     println!(
