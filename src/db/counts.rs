@@ -125,25 +125,8 @@ pub enum Buckets<'a> {
     Only(&'a [&'a str]),
 }
 
-/// The number of rows of `list` the tenant has in `buckets`.
-pub fn total(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    list: List,
-    buckets: Buckets<'_>,
-) -> QueryResult<i64> {
-    let mut query = list_counts::table
-        .filter(list_counts::tenant_id.eq(tenant_id))
-        .filter(list_counts::list.eq(list.name()))
-        .into_boxed();
-    if let Buckets::Only(only) = buckets {
-        query = query.filter(list_counts::bucket.eq_any(only));
-    }
-    let parts: Vec<i64> = query.select(list_counts::n).load(conn)?;
-    Ok(parts.iter().sum())
-}
-
-/// The tenant's rows of `list` in `buckets`, per span, newest span first.
+/// The tenant's rows of `list` in `buckets`, per span, newest span first (their sum is the
+/// list's total).
 pub fn spans(
     conn: &mut AnyConnection,
     tenant_id: &str,

@@ -73,27 +73,15 @@ pub struct Counted<'a> {
 }
 
 impl Counted<'_> {
-    pub fn total(&self, conn: &mut AnyConnection) -> diesel::QueryResult<i64> {
-        counts::total(conn, self.tenant_id, self.list, self.buckets)
-    }
-
-    /// Where an offset read starts when it goes deeper than a few pages: the span it falls in
-    /// and the rows to skip within it (`None`: read by offset alone).
-    pub fn seek(
-        &self,
-        conn: &mut AnyConnection,
-        read: Read,
-    ) -> diesel::QueryResult<Option<(i64, i64)>> {
-        if read.skip < DEEP {
-            return Ok(None);
-        }
-        let spans = counts::spans(conn, self.tenant_id, self.list, self.buckets)?;
-        Ok(seek(&spans, read))
+    /// The list's rows per span, newest first, from the counters (one read gives the total
+    /// and, for a deep page, where it starts).
+    pub fn spans(&self, conn: &mut AnyConnection) -> diesel::QueryResult<Vec<(i64, i64)>> {
+        counts::spans(conn, self.tenant_id, self.list, self.buckets)
     }
 }
 
 /// Rows an offset read walks before it seeks by span instead.
-const DEEP: i64 = 200;
+pub const DEEP: i64 = 200;
 
 /// The span (from `spans`, newest first) where a read's first row lies, and how many rows of
 /// the read's direction precede it within that span.
@@ -188,8 +176,12 @@ macro_rules! read_page {
         let fetched: diesel::QueryResult<Page<$row>> = (|| {
             // The total: the tenant's counters when the list is exactly some of their buckets,
             // else counted over the narrowest index.
-            let total: i64 = match &counted {
-                Some(counted) => counted.total($conn)?,
+            let spans = match &counted {
+                Some(counted) => Some(counted.spans($conn)?),
+                None => None,
+            };
+            let total: i64 = match &spans {
+                Some(spans) => spans.iter().map(|(_, n)| n).sum(),
                 None => build().count().get_result($conn)?,
             };
             match $start {
@@ -199,10 +191,10 @@ macro_rules! read_page {
                     return Ok(Page { rows: Vec::new(), total, has_more: false });
                 };
                 // A deep page starts from the span it falls in (the counters say which).
-                let seek = match &counted {
-                    Some(counted) => counted.seek($conn, read)?,
-                    None => None,
-                };
+                let seek = spans
+                    .as_deref()
+                    .filter(|_| read.skip >= $crate::db::listing::DEEP)
+                    .and_then(|spans| $crate::db::listing::seek(spans, read));
                 // The page's ids first, over the index alone; then its rows.
                 let mut ids = build().select($table::id).limit(read.take);
                 ids = match (seek, read.newest_first) {
