@@ -154,6 +154,43 @@ impl ApiError {
         )
     }
 
+    /// 400 `parameter_unknown`, as Stripe answers a parameter the endpoint does not take:
+    /// `param` names the first, the message all of them.
+    pub fn parameter_unknown(names: &[String]) -> Self {
+        let message = match names {
+            [one] => format!("Received unknown parameter: {one}"),
+            many => format!("Received unknown parameters: {}", many.join(", ")),
+        };
+        let error =
+            Self::new(400, ErrorType::InvalidRequest, message).with_code("parameter_unknown");
+        match names.first() {
+            Some(first) => error.with_param(first.clone()),
+            None => error,
+        }
+    }
+
+    /// 400 for a `Stripe-Version` header that names no API version.
+    pub fn invalid_api_version(version: &str) -> Self {
+        Self::new(
+            400,
+            ErrorType::InvalidRequest,
+            format!("Invalid Stripe API version: {version}"),
+        )
+    }
+
+    /// 400 for a `Stripe-Version` header that names a real API version other than the one
+    /// the emulator speaks (it serves only that one).
+    pub fn unsupported_api_version(version: &str, served: &str) -> Self {
+        Self::new(
+            400,
+            ErrorType::InvalidRequest,
+            format!(
+                "This Stripe emulator serves only API version {served}; the request asked for \
+                 {version}. Send `Stripe-Version: {served}` or no Stripe-Version header."
+            ),
+        )
+    }
+
     /// 400 `parameter_missing`.
     pub fn parameter_missing(param: &str) -> Self {
         Self::invalid_request(format!("Missing required param: {param}."))

@@ -5,7 +5,8 @@
 //! such pairs into a tree of [`Param`]s; the typed getters turn that tree into values and
 //! answer Stripe-shaped 400s (never panics) for anything malformed.
 //!
-//! Unknown parameters are kept in the tree and simply never read: the emulator ignores them.
+//! Parameters an endpoint does not take are refused before it runs, as Stripe refuses them
+//! (see [`crate::spec::unknown_parameters`]).
 
 use std::collections::BTreeMap;
 
@@ -185,6 +186,11 @@ fn insert(
 }
 
 impl Params {
+    /// The parameter tree: each top-level name and its value.
+    pub fn tree(&self) -> &BTreeMap<String, Param> {
+        &self.root
+    }
+
     /// Parses one or more form-encoded sources (e.g. the query string, then the body).
     pub fn parse(sources: &[&[u8]]) -> ApiResult<Params> {
         let mut params = Params::default();

@@ -18,6 +18,18 @@ pub fn set(object: &mut Value, key: &str, value: Value) {
     }
 }
 
+/// Sets `object[key] = value`, or removes `key` when `value` is `null`: for the fields
+/// Stripe's definition makes optional but not nullable, which Stripe omits when unset.
+pub fn set_or_omit(object: &mut Value, key: &str, value: Value) {
+    if value.is_null() {
+        if let Some(map) = object.as_object_mut() {
+            map.remove(key);
+        }
+    } else {
+        set(object, key, value);
+    }
+}
+
 /// Sets `object[a][b] = value`, creating `object[a]` if needed.
 pub fn set_in(object: &mut Value, path: &[&str], value: Value) {
     let Some((last, parents)) = path.split_last() else {

@@ -80,6 +80,7 @@ pub mod pages;
 pub mod params;
 pub mod resources;
 pub mod server;
+pub mod spec;
 pub mod state;
 pub mod store;
 pub mod sync;

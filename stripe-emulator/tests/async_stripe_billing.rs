@@ -1382,7 +1382,7 @@ fn subscription_errors() {
         assert_eq!(error.code, Some(ApiErrorsCode::ResourceMissing));
         assert_eq!(error.param.as_deref(), Some("discounts[0][coupon]"));
         assert_eq!(error.message.as_deref(), Some("No such coupon: 'NOPE'"));
-        // The legacy `coupon` parameter (not in async-stripe's builder).
+        // The legacy `coupon` parameter is gone at this API version: refused as unknown.
         let raw = Raw::new(&emulator, &key)
             .post(
                 "/v1/subscriptions",
@@ -1394,7 +1394,7 @@ fn subscription_errors() {
             .await;
         assert_eq!(raw.status, 400);
         assert_eq!(raw.json["error"]["param"], "coupon");
-        assert_eq!(raw.json["error"]["code"], "resource_missing");
+        assert_eq!(raw.json["error"]["code"], "parameter_unknown");
 
         let other = customer_with_card(&stripe, "pm_card_visa").await;
         let foreign_pm = other

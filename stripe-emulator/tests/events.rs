@@ -303,7 +303,7 @@ async fn payment_intents_announce_each_transition() {
     let manual = post_ok(
         &raw,
         "/v1/payment_intents",
-        "amount=1000&currency=usd&payment_method=pm_card_visa&payment_method_types[0]=card&capture_method=manual&confirm=true",
+        "amount=1000&currency=usd&payment_method=pm_card_visa&allowed_payment_method_types[0]=card&capture_method=manual&confirm=true",
     )
     .await;
     assert_eq!(
@@ -328,7 +328,7 @@ async fn payment_intents_announce_each_transition() {
     let declined = raw
         .post(
             "/v1/payment_intents",
-            "amount=1000&currency=usd&payment_method=pm_card_chargeDeclined&payment_method_types[0]=card&confirm=true",
+            "amount=1000&currency=usd&payment_method=pm_card_chargeDeclined&allowed_payment_method_types[0]=card&confirm=true",
         )
         .await;
     assert_eq!(declined.status, 402);
@@ -497,7 +497,7 @@ fn every_event_type_parses_through_async_stripe() {
         let manual = id(&post_ok(
             &raw,
             "/v1/payment_intents",
-            "amount=1000&currency=usd&payment_method=pm_card_visa&payment_method_types[0]=card&capture_method=manual&confirm=true",
+            "amount=1000&currency=usd&payment_method=pm_card_visa&allowed_payment_method_types[0]=card&capture_method=manual&confirm=true",
         )
         .await);
         post_ok(
@@ -509,7 +509,7 @@ fn every_event_type_parses_through_async_stripe() {
         let uncaptured = id(&post_ok(
             &raw,
             "/v1/payment_intents",
-            "amount=1000&currency=usd&payment_method=pm_card_visa&payment_method_types[0]=card&capture_method=manual&confirm=true",
+            "amount=1000&currency=usd&payment_method=pm_card_visa&allowed_payment_method_types[0]=card&capture_method=manual&confirm=true",
         )
         .await);
         post_ok(
@@ -521,7 +521,7 @@ fn every_event_type_parses_through_async_stripe() {
         let declined = raw
             .post(
                 "/v1/payment_intents",
-                "amount=1000&currency=usd&payment_method=pm_card_chargeDeclined&payment_method_types[0]=card&confirm=true",
+                "amount=1000&currency=usd&payment_method=pm_card_chargeDeclined&allowed_payment_method_types[0]=card&confirm=true",
             )
             .await;
         assert_eq!(declined.status, 402);

@@ -136,8 +136,7 @@ async fn form_nesting_and_unknown_parameters() {
             "/v1/customers",
             "email=nest%40example.com&metadata[plan]=pro&metadata%5Bseats%5D=3&metadata[with+space]=a+b\
              &payment_method=pm_card_visa&expand[0]=invoice_settings.default_payment_method\
-             &address[line1]=1+Main+St&address[country]=US&preferred_locales[0]=en&preferred_locales[1]=fr\
-             &no_such_param=ignored&nested[unknown][0]=x",
+             &address[line1]=1+Main+St&address[country]=US&preferred_locales[0]=en&preferred_locales[1]=fr",
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
@@ -160,7 +159,42 @@ async fn form_nesting_and_unknown_parameters() {
         c["invoice_settings"]["default_payment_method"]["card"]["last4"],
         "4242"
     );
-    assert!(c.get("no_such_param").is_none());
+
+    // Parameters the endpoint does not take are refused as Stripe refuses them, nested ones
+    // too, and nothing is created.
+    let before = raw.get("/v1/customers?limit=100").await.json["data"]
+        .as_array()
+        .map(Vec::len);
+    let unknown = raw
+        .post("/v1/customers", "email=x%40example.com&no_such_param=1")
+        .await;
+    assert_eq!(unknown.status, 400, "{}", unknown.text);
+    let error = parse_error(&unknown);
+    assert_eq!(
+        error.code,
+        Some(stripe_shared::ApiErrorsCode::ParameterUnknown)
+    );
+    assert_eq!(error.param.as_deref(), Some("no_such_param"));
+    assert_eq!(
+        error.message.as_deref(),
+        Some("Received unknown parameter: no_such_param")
+    );
+    let nested = raw
+        .post(
+            "/v1/customers",
+            "address[line1]=1+Main+St&address[lin2]=x&nested[unknown][0]=x",
+        )
+        .await;
+    assert_eq!(nested.status, 400, "{}", nested.text);
+    assert_eq!(nested.json["error"]["param"], "address[lin2]");
+    assert_eq!(
+        nested.json["error"]["message"],
+        "Received unknown parameters: address[lin2], nested"
+    );
+    let after = raw.get("/v1/customers?limit=100").await.json["data"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(before, after, "a refused request creates nothing");
 
     let conflict = raw.post("/v1/customers", "metadata=x&metadata[a]=b").await;
     assert_eq!(conflict.status, 400);
@@ -193,10 +227,11 @@ async fn form_nesting_and_unknown_parameters() {
         .post("/v1/customers", "%%%&&==&[]=&a[=1&%FF%FE=%C3")
         .await;
     assert_eq!(
-        garbage.status, 200,
-        "malformed input is read leniently: {}",
+        garbage.status, 400,
+        "malformed names are unknown parameters: {}",
         garbage.text
     );
+    assert_eq!(garbage.json["error"]["code"], "parameter_unknown");
     emulator.stop().await;
 }
 
@@ -341,7 +376,10 @@ async fn list_parameter_errors() {
         .await;
     assert_eq!(both.status, 400);
     assert_eq!(both.json["error"]["type"], "invalid_request_error");
-    let ok = raw.get("/v1/customers?limit=100&unknown=1").await;
+    let unknown = raw.get("/v1/customers?limit=100&unknown=1").await;
+    assert_eq!(unknown.status, 400);
+    assert_eq!(unknown.json["error"]["param"], "unknown");
+    let ok = raw.get("/v1/customers?limit=100").await;
     assert_eq!(ok.status, 200);
     assert_eq!(ok.json["object"], "list");
     assert_eq!(ok.json["has_more"], false);
@@ -923,5 +961,69 @@ async fn billing_wire_shapes() {
         .await;
     assert_eq!(unknown.status, 404);
     assert_eq!(unknown.json["error"]["code"], "resource_missing");
+    emulator.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_parameter_does_not_use_up_the_idempotency_key() {
+    let emulator = start().await;
+    let raw = Raw::new(&emulator, &test_key());
+    let typo = raw
+        .post_idempotent("/v1/customers", "emial=a%40example.com", "key-1")
+        .await;
+    assert_eq!(typo.status, 400, "{}", typo.text);
+    assert_eq!(typo.json["error"]["code"], "parameter_unknown");
+    assert_eq!(typo.json["error"]["param"], "emial");
+    // The corrected request under the same key runs (no idempotency_error), once.
+    let fixed = raw
+        .post_idempotent("/v1/customers", "email=a%40example.com", "key-1")
+        .await;
+    assert_eq!(fixed.status, 200, "{}", fixed.text);
+    let replay = raw
+        .post_idempotent("/v1/customers", "email=a%40example.com", "key-1")
+        .await;
+    assert_eq!(replay.status, 200);
+    assert_eq!(replay.json["id"], fixed.json["id"]);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    emulator.stop().await;
+}
+
+#[tokio::test]
+async fn stripe_version_is_the_pinned_one_or_a_clear_400() {
+    let emulator = start().await;
+    let raw = Raw::new(&emulator, &test_key());
+    let with = |version: &str| {
+        raw.request(reqwest::Method::GET, "/v1/customers")
+            .header("stripe-version", version)
+    };
+    let pinned = raw.send(with(stripe_emulator::API_VERSION)).await;
+    assert_eq!(pinned.status, 200, "{}", pinned.text);
+
+    let invalid = raw.send(with("2020-99-99")).await;
+    assert_eq!(invalid.status, 400);
+    assert_eq!(invalid.json["error"]["type"], "invalid_request_error");
+    assert_eq!(
+        invalid.json["error"]["message"],
+        "Invalid Stripe API version: 2020-99-99"
+    );
+
+    let older = raw
+        .send(
+            raw.request(reqwest::Method::POST, "/v1/customers")
+                .header("stripe-version", "2024-06-20")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("email=old%40example.com"),
+        )
+        .await;
+    assert_eq!(older.status, 400);
+    assert_eq!(older.json["error"]["type"], "invalid_request_error");
+    let message = older.json["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("2024-06-20") && message.contains(stripe_emulator::API_VERSION),
+        "{message}"
+    );
+    // A refused request changes nothing.
+    let list = raw.get("/v1/customers").await;
+    assert_eq!(list.json["data"], serde_json::json!([]));
     emulator.stop().await;
 }

@@ -329,7 +329,7 @@ async fn refund_validation_and_idempotency() {
     let paid = raw
         .post(
             "/v1/payment_intents",
-            "amount=2000&currency=usd&payment_method=pm_card_visa&payment_method_types[0]=card&confirm=true",
+            "amount=2000&currency=usd&payment_method=pm_card_visa&allowed_payment_method_types[0]=card&confirm=true",
         )
         .await;
     assert_eq!(paid.status, 200, "{}", paid.text);
@@ -446,7 +446,7 @@ async fn refund_validation_and_idempotency() {
     let held = raw
         .post(
             "/v1/payment_intents",
-            "amount=2000&currency=usd&payment_method=pm_card_visa&payment_method_types[0]=card&confirm=true&capture_method=manual",
+            "amount=2000&currency=usd&payment_method=pm_card_visa&allowed_payment_method_types[0]=card&confirm=true&capture_method=manual",
         )
         .await;
     let held_charge = held.json["latest_charge"].as_str().expect("charge");
@@ -508,7 +508,7 @@ fn refunds_and_links_announce_events_that_parse() {
         let paid = raw
             .post(
                 "/v1/payment_intents",
-                "amount=2000&currency=usd&payment_method=pm_card_visa&payment_method_types[0]=card&confirm=true",
+                "amount=2000&currency=usd&payment_method=pm_card_visa&allowed_payment_method_types[0]=card&confirm=true",
             )
             .await;
         let intent = paid.json["id"].as_str().expect("id").to_owned();

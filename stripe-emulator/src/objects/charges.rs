@@ -201,6 +201,7 @@ fn card_details(charge: &Value, pm: &Value, amount: i64, succeeded: bool) -> Val
             json!({"maximum_amount_capturable": amount, "status": "unavailable"}),
         ),
         ("regulated_status", json!("unregulated")),
+        ("electronic_commerce_indicator", Value::Null),
         ("three_d_secure", Value::Null),
         ("wallet", Value::Null),
         ("transaction_link_id", Value::Null),

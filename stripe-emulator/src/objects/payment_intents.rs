@@ -135,6 +135,7 @@ fn new_object(id: &str, spec: &NewIntent, now: i64, livemode: bool) -> Value {
         ("payment_method_configuration_details", Value::Null),
         ("payment_method_options", json!({})),
         ("payment_method_types", json!(types)),
+        ("payment_record", Value::Null),
         ("processing", Value::Null),
         ("receipt_email", opt_str(spec.receipt_email.as_deref())),
         ("review", Value::Null),

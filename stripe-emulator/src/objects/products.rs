@@ -38,6 +38,7 @@ pub fn new_object(id: &str, name: &str, now: i64, livemode: bool) -> Value {
         ("shippable", Value::Null),
         ("statement_descriptor", Value::Null),
         ("tax_code", Value::Null),
+        ("tax_details", Value::Null),
         ("unit_label", Value::Null),
         ("url", Value::Null),
         ("type", json!("service")),

@@ -20,6 +20,7 @@ pub fn insert_succeeded(
     for (key, value) in [
         ("id", json!(id)),
         ("object", json!("setup_intent")),
+        ("allowed_payment_method_types", json!(["card"])),
         ("application", Value::Null),
         ("automatic_payment_methods", Value::Null),
         ("cancellation_reason", Value::Null),

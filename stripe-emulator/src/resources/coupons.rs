@@ -129,7 +129,6 @@ pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         ("id", json!(id)),
         ("object", json!("coupon")),
         ("amount_off", amount_off.map_or(Value::Null, |a| json!(a))),
-        ("applies_to", Value::Null),
         ("created", json!(ctx.now)),
         (
             "currency",

@@ -35,6 +35,8 @@ use crate::resources::ctx::Ctx;
 /// endpoint matches (the caller answers Stripe's "Unrecognized request URL").
 pub fn route(ctx: &mut Ctx<'_>, method: &str, segs: &[&str]) -> Option<ApiResult<Value>> {
     let result = match (method, segs) {
+        // Stripe's search endpoints the emulator does not implement: not read as an id.
+        ("GET", [_, "search"]) => return None,
         ("POST", ["customers"]) => customers::create(ctx),
         ("GET", ["customers"]) => customers::list(ctx),
         ("GET", ["customers", id]) => customers::retrieve(ctx, id),

@@ -177,7 +177,7 @@ fn new_object(
         ("customer_account", Value::Null),
         (
             "destination_details",
-            json!({"card": {"reference": null, "reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund"}, "type": "card"}),
+            json!({"card": {"reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund"}, "type": "card"}),
         ),
         ("metadata", Value::Object(metadata)),
         (

@@ -9,11 +9,13 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::events::record::{Origin, commit};
+use crate::fixtures::API_VERSION;
 use crate::form::Params;
 use crate::http::{header, read_body, respond, respond_error, with_request_log_url};
 use crate::idempotency::{self, KeyedRequest, Lookup};
 use crate::ids;
 use crate::resources::{self, ctx::Ctx};
+use crate::spec;
 use crate::state::{Emulator, KeyState};
 
 /// Answers an authenticated `/v1` request of `key`.
@@ -27,6 +29,9 @@ pub async fn serve(
 ) -> HttpResponse {
     let method = req.method().as_str().to_owned();
     let path = req.path().to_owned();
+    if let Some(error) = header(req, "stripe-version").and_then(version_error) {
+        return respond_error(&error, request_id);
+    }
     let body = match read_body(payload).await {
         Ok(body) => body,
         Err(error) => return respond_error(&error, request_id),
@@ -75,6 +80,19 @@ pub async fn serve(
     respond(outcome.status, outcome.body, request_id, &extra)
 }
 
+/// Why a request's `Stripe-Version` cannot be served: the pinned version is; a version
+/// Stripe does not know is refused as Stripe refuses it; any other real version is refused
+/// too, since the emulator speaks only one.
+fn version_error(version: &str) -> Option<ApiError> {
+    if version == API_VERSION {
+        None
+    } else if spec::known_version(version) {
+        Some(ApiError::unsupported_api_version(version, API_VERSION))
+    } else {
+        Some(ApiError::invalid_api_version(version))
+    }
+}
+
 /// A `/v1` request, read off the wire.
 struct ApiRequest<'r> {
     method: &'r str,
@@ -111,8 +129,15 @@ fn handle_api(emulator: &Emulator, state: &Arc<KeyState>, req: &ApiRequest<'_>) 
     let now = ids::now();
     let mut data = state.lock();
     let params = Params::parse(&[req.query.as_bytes(), req.body]);
+    // Parameters the endpoint does not take are refused before the idempotency key is
+    // looked at: a typo does not use the key up.
+    let unknown = params
+        .as_ref()
+        .map(|p| spec::unknown_parameters(req.method, req.path, p))
+        .unwrap_or_default();
     let outcome = match &params {
         Err(error) => Outcome::error(error),
+        Ok(_) if !unknown.is_empty() => Outcome::error(&ApiError::parameter_unknown(&unknown)),
         Ok(params) => {
             let segs: Option<Vec<&str>> = req
                 .path

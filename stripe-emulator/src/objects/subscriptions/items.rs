@@ -103,6 +103,7 @@ pub fn item_object(
         ("created", json!(now)),
         ("current_period_start", json!(period.0)),
         ("current_period_end", json!(period.1)),
+        ("current_trial", Value::Null),
         ("discounts", json!([])),
         ("metadata", Value::Object(metadata.clone())),
         ("plan", plan_of(price)),

@@ -74,7 +74,7 @@ pub fn subscription_object(
         ("billing_cycle_anchor_config", Value::Null),
         (
             "billing_mode",
-            json!({"flexible": {"proration_discounts": "included"}, "type": "flexible", "updated_at": null}),
+            json!({"flexible": {"proration_discounts": "included"}, "type": "flexible"}),
         ),
         ("billing_schedules", json!([])),
         ("billing_thresholds", Value::Null),
@@ -83,7 +83,7 @@ pub fn subscription_object(
         ("canceled_at", Value::Null),
         (
             "cancellation_details",
-            json!({"comment": null, "feedback": null, "reason": null}),
+            json!({"comment": null, "feedback": null, "feedback_option": null, "reason": null}),
         ),
         ("collection_method", json!(spec.collection_method)),
         ("created", json!(now)),
@@ -113,7 +113,6 @@ pub fn subscription_object(
                 "object": "list",
                 "data": items,
                 "has_more": false,
-                "total_count": spec.items.len(),
                 "url": format!("/v1/subscription_items?subscription={id}"),
             }),
         ),
@@ -142,7 +141,7 @@ pub fn subscription_object(
         ),
         (
             "trial_settings",
-            json!({"end_behavior": {"missing_payment_method": "create_invoice"}}),
+            json!({"end_behavior": {"billing_cycle_anchor": null, "missing_payment_method": "create_invoice"}}),
         ),
         (
             "trial_start",

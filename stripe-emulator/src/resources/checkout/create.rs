@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use crate::error::ApiResult;
 use crate::fixtures::fixture;
 use crate::ids;
-use crate::json::{id_of, opt_str, set, str_field};
+use crate::json::{id_of, opt_str, set, set_or_omit, str_field};
 use crate::money::{line_amount, share_of};
 use crate::objects::coupons;
 use crate::objects::line_items::item_object;
@@ -30,6 +30,18 @@ struct Amounts {
 }
 
 /// `POST /v1/checkout/sessions`.
+/// The session's fields that Stripe's definition makes optional and not nullable: Stripe
+/// omits them when unset (the others are sent as `null`).
+const OMITTED_WHEN_UNSET: &[&str] = &[
+    "branding_settings",
+    "excluded_payment_method_types",
+    "name_collection",
+    "presentment_details",
+    "redirect_on_completion",
+    "return_url",
+    "tax_id_collection",
+];
+
 pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let now = ctx.now;
     let mut request = read_session(ctx.params, ctx.store, now)?;
@@ -57,7 +69,11 @@ pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         .into_iter()
         .chain(redirect_fields(&request, url, client_secret))
     {
-        set(&mut session, key, value);
+        if OMITTED_WHEN_UNSET.contains(&key) {
+            set_or_omit(&mut session, key, value);
+        } else {
+            set(&mut session, key, value);
+        }
     }
     if let Some(map) = session.as_object_mut() {
         map.remove("line_items");

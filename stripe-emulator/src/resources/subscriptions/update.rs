@@ -158,9 +158,7 @@ fn write_subscription(
     if let Some(discounts) = &new_discounts {
         set(o, "discounts", json!(discounts));
     }
-    let count = item_objects.len();
     set_in(o, &["items", "data"], Value::Array(item_objects));
-    set_in(o, &["items", "total_count"], json!(count));
     match request.trial {
         Some(Some(ts)) => set(o, "trial_end", json!(ts)),
         Some(None) if request.status == "trialing" => {
