@@ -79,6 +79,7 @@ pub mod objects;
 pub mod pages;
 pub mod params;
 pub mod resources;
+pub mod search;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -9,6 +9,7 @@
 //! [`paid_invoices`]); then invoices (which open payment intents); then subscriptions (which
 //! bill through invoices).
 
+pub mod balance;
 pub mod charges;
 pub mod coupons;
 pub mod customers;

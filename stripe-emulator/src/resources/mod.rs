@@ -6,6 +6,7 @@
 //! anything, so a rejected request leaves no trace. A handler reads its request and calls
 //! the object rules of [`crate::objects`]; it never calls another resource's handler.
 
+pub mod balance;
 pub mod billing_portal;
 pub mod charges;
 pub mod checkout;
@@ -13,6 +14,7 @@ pub mod coupons;
 pub mod ctx;
 pub mod customers;
 pub mod events;
+pub mod invoice_payments;
 pub mod invoices;
 pub mod payment_intents;
 pub mod payment_links;
@@ -20,6 +22,7 @@ pub mod payment_methods;
 pub mod prices;
 pub mod products;
 pub mod refunds;
+pub mod search;
 pub mod setup_intents;
 pub mod subscriptions;
 pub mod webhook_endpoints;
@@ -35,8 +38,11 @@ use crate::resources::ctx::Ctx;
 /// endpoint matches (the caller answers Stripe's "Unrecognized request URL").
 pub fn route(ctx: &mut Ctx<'_>, method: &str, segs: &[&str]) -> Option<ApiResult<Value>> {
     let result = match (method, segs) {
+        ("GET", ["balance"]) => balance::retrieve(ctx),
         ("POST", ["customers"]) => customers::create(ctx),
         ("GET", ["customers"]) => customers::list(ctx),
+        // Before `customers/:id`, which would read `search` as an id.
+        ("GET", ["customers", "search"]) => search::customers(ctx),
         ("GET", ["customers", id]) => customers::retrieve(ctx, id),
         ("POST", ["customers", id]) => customers::update(ctx, id),
         ("DELETE", ["customers", id]) => customers::delete(ctx, id),
@@ -68,6 +74,7 @@ pub fn route(ctx: &mut Ctx<'_>, method: &str, segs: &[&str]) -> Option<ApiResult
         ("DELETE", ["coupons", id]) => coupons::delete(ctx, id),
         ("POST", ["payment_intents"]) => payment_intents::create(ctx),
         ("GET", ["payment_intents"]) => payment_intents::list(ctx),
+        ("GET", ["payment_intents", "search"]) => search::payment_intents(ctx),
         ("GET", ["payment_intents", id]) => payment_intents::retrieve(ctx, id),
         ("POST", ["payment_intents", id]) => payment_intents::update(ctx, id),
         ("POST", ["payment_intents", id, "confirm"]) => payment_intents::confirm(ctx, id),
@@ -93,6 +100,8 @@ pub fn route(ctx: &mut Ctx<'_>, method: &str, segs: &[&str]) -> Option<ApiResult
         ("POST", ["invoices", id, "finalize"]) => invoices::finalize_endpoint(ctx, id),
         ("POST", ["invoices", id, "pay"]) => invoices::pay_endpoint(ctx, id),
         ("POST", ["invoices", id, "void"]) => invoices::void(ctx, id),
+        ("GET", ["invoice_payments"]) => invoice_payments::list(ctx),
+        ("GET", ["invoice_payments", id]) => invoice_payments::retrieve(ctx, id),
         ("GET", ["invoiceitems"]) => invoices::list_items(ctx),
         ("GET", ["invoiceitems", id]) => invoices::retrieve_item(ctx, id),
         ("POST", ["checkout", "sessions"]) => checkout::create(ctx),
@@ -105,7 +114,11 @@ pub fn route(ctx: &mut Ctx<'_>, method: &str, segs: &[&str]) -> Option<ApiResult
         ("GET", ["payment_links", id]) => payment_links::retrieve(ctx, id),
         ("POST", ["payment_links", id]) => payment_links::update(ctx, id),
         ("GET", ["payment_links", id, "line_items"]) => payment_links::list_line_items(ctx, id),
+        ("POST", ["setup_intents"]) => setup_intents::create(ctx),
+        ("GET", ["setup_intents"]) => setup_intents::list(ctx),
         ("GET", ["setup_intents", id]) => setup_intents::retrieve(ctx, id),
+        ("POST", ["setup_intents", id, "confirm"]) => setup_intents::confirm(ctx, id),
+        ("POST", ["setup_intents", id, "cancel"]) => setup_intents::cancel(ctx, id),
         ("GET", ["events"]) => events::list(ctx),
         ("GET", ["events", id]) => events::retrieve(ctx, id),
         ("POST", ["webhook_endpoints"]) => webhook_endpoints::create(ctx),
