@@ -517,7 +517,7 @@ mod tests {
             assert_eq!(err.status, 400, "{query}");
             assert_eq!(err.param.as_deref(), Some("query"), "{query}");
         }
-        let many = vec!["amount:1"; 11].join(" OR ");
+        let many = ["amount:1"; 11].join(" OR ");
         assert!(q(&many).is_err());
     }
 

@@ -45,6 +45,7 @@ fn unannounced(kind: &str) -> &'static [&'static str] {
     match kind {
         kinds::CUSTOMER => &["next_invoice_sequence"],
         kinds::COUPON => &["times_redeemed", "valid"],
+        kinds::PROMOTION_CODE => &["times_redeemed"],
         _ => &[],
     }
 }
@@ -58,6 +59,7 @@ fn lifecycle_prefix(kind: &str) -> Option<&'static str> {
         kinds::PRICE => "price",
         kinds::COUPON => "coupon",
         kinds::PAYMENT_LINK => "payment_link",
+        kinds::PROMOTION_CODE => "promotion_code",
         _ => return None,
     })
 }

@@ -24,6 +24,8 @@
 //!   `charge.refund.updated`. A refund announces `charge.refunded` (the charge, with its new
 //!   `amount_refunded`) before `refund.created`.
 //! - payment link: `payment_link.created`, `.updated`.
+//! - promotion code: `promotion_code.created`, `.updated` (a redemption alone is not
+//!   announced).
 //! - setup intent: `.created`, `.setup_failed` when a new `last_setup_error` appears,
 //!   `.succeeded`, `.canceled`.
 //! - subscription: `customer.subscription.created`, `.updated`, `.deleted` (on reaching

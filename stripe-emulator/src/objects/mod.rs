@@ -20,6 +20,7 @@ pub mod payment_intents;
 pub mod payment_methods;
 pub mod prices;
 pub mod products;
+pub mod promotion_codes;
 pub mod refunds;
 pub mod setup_intents;
 pub mod subscriptions;

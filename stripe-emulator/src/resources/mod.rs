@@ -21,6 +21,7 @@ pub mod payment_links;
 pub mod payment_methods;
 pub mod prices;
 pub mod products;
+pub mod promotion_codes;
 pub mod refunds;
 pub mod search;
 pub mod setup_intents;
@@ -72,6 +73,10 @@ pub fn route(ctx: &mut Ctx<'_>, method: &str, segs: &[&str]) -> Option<ApiResult
         ("GET", ["coupons", id]) => coupons::retrieve(ctx, id),
         ("POST", ["coupons", id]) => coupons::update(ctx, id),
         ("DELETE", ["coupons", id]) => coupons::delete(ctx, id),
+        ("POST", ["promotion_codes"]) => promotion_codes::create(ctx),
+        ("GET", ["promotion_codes"]) => promotion_codes::list(ctx),
+        ("GET", ["promotion_codes", id]) => promotion_codes::retrieve(ctx, id),
+        ("POST", ["promotion_codes", id]) => promotion_codes::update(ctx, id),
         ("POST", ["payment_intents"]) => payment_intents::create(ctx),
         ("GET", ["payment_intents"]) => payment_intents::list(ctx),
         ("GET", ["payment_intents", "search"]) => search::payment_intents(ctx),
