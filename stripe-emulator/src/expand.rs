@@ -14,9 +14,19 @@ const MAX_DEPTH: usize = 4;
 
 /// Applies every path in `paths` to `value`.
 pub fn apply(store: &Store, value: &mut Value, paths: &[String]) -> ApiResult<()> {
+    let object = value
+        .get("object")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let object = object.as_deref();
+    let paged = matches!(object, Some("list" | "search_result"));
     for path in paths {
+        // A search asks for its `total_count` this way (answered by the search itself).
+        if object == Some("search_result") && path == "total_count" {
+            continue;
+        }
         let segs: Vec<&str> = path.split('.').collect();
-        let steps = if value.get("object").and_then(Value::as_str) == Some("list") {
+        let steps = if paged {
             segs.len().saturating_sub(1)
         } else {
             segs.len()

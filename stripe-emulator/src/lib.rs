@@ -18,9 +18,11 @@
 //! Resources (see [`resources`]): customers, payment methods (test tokens), billing portal
 //! sessions, products, prices, coupons (and the discounts applying them), payment intents
 //! and charges, refunds (`/v1/refunds`: partial and full, of a payment intent's latest
-//! charge or of a charge), setup intents, subscriptions and subscription items, invoices and
-//! invoice items, checkout sessions, payment links (`/v1/payment_links`, with their line
-//! items), webhook endpoints, events.
+//! charge or of a charge), setup intents (create, confirm, cancel, list), subscriptions and
+//! subscription items, invoices, invoice items and invoice payments, checkout sessions,
+//! payment links (`/v1/payment_links`, with their line items), promotion codes, webhook
+//! endpoints, events, the balance (`/v1/balance`), and search of customers and payment
+//! intents (`/v1/customers/search`, `/v1/payment_intents/search`; see [`search`]).
 //!
 //! Layout, each layer using only those below it: the foundation ([`store`], [`form`],
 //! [`list`], [`json`], [`params`], [`money`], ...); [`state`] (per key: its accounts'
@@ -52,7 +54,9 @@
 //! - `GET /_emulator/requests`: the key's `/v1` requests, oldest first (method, path, query,
 //!   idempotency key, parameters as JSON, status); `DELETE /_emulator/requests` clears it.
 //! - `POST /_emulator/checkout/sessions/:id/complete` (JSON `{"payment_method": "..."}` or
-//!   the form `payment_method=...`; default `pm_card_visa`; honours `Stripe-Account`):
+//!   the form `payment_method=...`; default `pm_card_visa`; an optional `promotion_code`,
+//!   the code a customer types, on a session with `allow_promotion_codes`; honours
+//!   `Stripe-Account`):
 //!   completes an open checkout session as the hosted page would and answers it (see
 //!   [`complete`](fn@resources::checkout::complete)); a declining card answers the 402 card error and
 //!   leaves the session open; a session that is not open is a 400.
@@ -79,6 +83,7 @@ pub mod objects;
 pub mod pages;
 pub mod params;
 pub mod resources;
+pub mod search;
 pub mod server;
 pub mod spec;
 pub mod state;

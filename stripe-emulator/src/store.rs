@@ -52,6 +52,8 @@ pub mod kinds {
     pub const WEBHOOK_ENDPOINT: &str = "webhook_endpoint";
     /// `discount`.
     pub const DISCOUNT: &str = "discount";
+    /// `promotion_code`.
+    pub const PROMOTION_CODE: &str = "promotion_code";
     /// `event` (not journaled: events are what the journal turns into).
     pub const EVENT: &str = "event";
 }
@@ -74,6 +76,7 @@ const ID_PREFIXES: &[(&str, &str)] = &[
     ("plink_", kinds::PAYMENT_LINK),
     ("we_", kinds::WEBHOOK_ENDPOINT),
     ("di_", kinds::DISCOUNT),
+    ("promo_", kinds::PROMOTION_CODE),
     ("evt_", kinds::EVENT),
 ];
 

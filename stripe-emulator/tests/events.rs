@@ -199,6 +199,7 @@ async fn a_subscription_announces_its_invoice_and_payment_in_stripe_order() {
             "payment_intent.succeeded",
             "invoice.paid",
             "invoice.payment_succeeded",
+            "invoice_payment.paid",
         ]
     );
     // Invoices are announced as they pass through draft and open.
@@ -284,12 +285,35 @@ async fn a_subscription_announces_its_invoice_and_payment_in_stripe_order() {
             "payment_intent.succeeded",
             "invoice.paid",
             "invoice.payment_succeeded",
+            "invoice_payment.paid",
             "customer.subscription.updated",
         ]
     );
-    assert_eq!(events[4]["data"]["object"]["status"], "active");
+    // The InvoicePayment, paid with the payment intent of the invoice.
+    let payment = &events[4]["data"]["object"];
+    assert_eq!(payment["object"], "invoice_payment");
+    assert_eq!(payment["invoice"], invoice);
+    assert_eq!(payment["status"], "paid");
+    assert_eq!(payment["amount_paid"], 2000);
     assert_eq!(
-        events[4]["data"]["previous_attributes"],
+        payment["payment"]["payment_intent"],
+        events[1]["data"]["object"]["id"]
+    );
+    let listed = raw
+        .get(&format!("/v1/invoice_payments?invoice={invoice}"))
+        .await;
+    assert_eq!(listed.json["data"], serde_json::json!([payment]));
+    let one = raw
+        .get(&format!(
+            "/v1/invoice_payments/{}",
+            payment["id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(&one.json, payment);
+    assert_eq!(raw.get("/v1/invoice_payments/inpay_nope").await.status, 404);
+    assert_eq!(events[5]["data"]["object"]["status"], "active");
+    assert_eq!(
+        events[5]["data"]["previous_attributes"],
         serde_json::json!({"status": "incomplete"})
     );
     emulator.stop().await;
@@ -553,6 +577,30 @@ fn every_event_type_parses_through_async_stripe() {
         )
         .await;
 
+        // Setup intents: one fails, one is canceled; promotion codes.
+        let failed = raw
+            .post(
+                "/v1/setup_intents",
+                &format!("customer={customer}&payment_method=pm_card_chargeDeclined&payment_method_types[0]=card&confirm=true"),
+            )
+            .await;
+        assert_eq!(failed.status, 402, "{}", failed.text);
+        let waiting = id(&post_ok(&raw, "/v1/setup_intents", "").await);
+        post_ok(&raw, &format!("/v1/setup_intents/{waiting}/cancel"), "").await;
+        post_ok(&raw, "/v1/coupons", "id=FIVE&percent_off=5").await;
+        let promo = id(&post_ok(
+            &raw,
+            "/v1/promotion_codes",
+            "promotion[type]=coupon&promotion[coupon]=FIVE&code=FIVEOFF",
+        )
+        .await);
+        post_ok(
+            &raw,
+            &format!("/v1/promotion_codes/{promo}"),
+            "active=false",
+        )
+        .await;
+
         // Payment methods and customers.
         let pm = id(&post_ok(
             &raw,
@@ -593,6 +641,7 @@ fn every_event_type_parses_through_async_stripe() {
             "invoice.payment_failed",
             "invoice.payment_succeeded",
             "invoice.voided",
+            "invoice_payment.paid",
             "invoiceitem.created",
             "payment_intent.amount_capturable_updated",
             "payment_intent.canceled",
@@ -607,7 +656,11 @@ fn every_event_type_parses_through_async_stripe() {
             "product.created",
             "product.deleted",
             "product.updated",
+            "promotion_code.created",
+            "promotion_code.updated",
+            "setup_intent.canceled",
             "setup_intent.created",
+            "setup_intent.setup_failed",
             "setup_intent.succeeded",
         ]
         .into_iter()

@@ -252,6 +252,7 @@ fn a_subscription_is_delivered_signed_in_order_and_parses_through_async_stripe()
             "payment_intent.succeeded",
             "invoice.paid",
             "invoice.payment_succeeded",
+            "invoice_payment.paid",
         ];
         let recorded: Vec<&str> = events
             .iter()

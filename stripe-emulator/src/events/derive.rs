@@ -45,6 +45,7 @@ fn unannounced(kind: &str) -> &'static [&'static str] {
     match kind {
         kinds::CUSTOMER => &["next_invoice_sequence"],
         kinds::COUPON => &["times_redeemed", "valid"],
+        kinds::PROMOTION_CODE => &["times_redeemed"],
         _ => &[],
     }
 }
@@ -58,6 +59,7 @@ fn lifecycle_prefix(kind: &str) -> Option<&'static str> {
         kinds::PRICE => "price",
         kinds::COUPON => "coupon",
         kinds::PAYMENT_LINK => "payment_link",
+        kinds::PROMOTION_CODE => "promotion_code",
         _ => return None,
     })
 }
@@ -131,7 +133,7 @@ pub fn derive(change: &Change, now: i64) -> Vec<Derived> {
         types.push("invoiceitem.deleted");
     }
 
-    types
+    let mut events: Vec<Derived> = types
         .into_iter()
         .map(|event_type| {
             let previous_attributes = match (event_type.ends_with(".updated"), b, a) {
@@ -146,6 +148,40 @@ pub fn derive(change: &Change, now: i64) -> Vec<Derived> {
                 object: a.or(b).cloned().unwrap_or(Value::Null),
                 previous_attributes,
             }
+        })
+        .collect();
+    if kind == kinds::INVOICE {
+        events.extend(paid_invoice_payments(change));
+    }
+    events
+}
+
+/// The payments of an invoice (`payments.data`, as stored) by id.
+fn invoice_payments(invoice: Option<&Value>) -> Vec<&Value> {
+    invoice
+        .and_then(|i| i.pointer("/payments/data"))
+        .and_then(Value::as_array)
+        .map(|payments| payments.iter().collect())
+        .unwrap_or_default()
+}
+
+/// `invoice_payment.paid` for each payment of the invoice that became `paid` (Stripe sends
+/// it with the invoice's `invoice.paid`; `data.object` is the InvoicePayment).
+fn paid_invoice_payments(change: &Change) -> Vec<Derived> {
+    let before = invoice_payments(change.before.as_ref());
+    let was_paid = |payment: &Value| {
+        before.iter().any(|old| {
+            old.get("id") == payment.get("id")
+                && old.get("status").and_then(Value::as_str) == Some("paid")
+        })
+    };
+    invoice_payments(change.after.as_ref())
+        .into_iter()
+        .filter(|p| p.get("status").and_then(Value::as_str) == Some("paid") && !was_paid(p))
+        .map(|payment| Derived {
+            event_type: "invoice_payment.paid",
+            object: payment.clone(),
+            previous_attributes: None,
         })
         .collect()
 }

@@ -24,12 +24,17 @@
 //!   `charge.refund.updated`. A refund announces `charge.refunded` (the charge, with its new
 //!   `amount_refunded`) before `refund.created`.
 //! - payment link: `payment_link.created`, `.updated`.
-//! - setup intent: `.created`, `.succeeded`, `.canceled`.
+//! - promotion code: `promotion_code.created`, `.updated` (a redemption alone is not
+//!   announced).
+//! - setup intent: `.created`, `.setup_failed` when a new `last_setup_error` appears,
+//!   `.succeeded`, `.canceled`.
 //! - subscription: `customer.subscription.created`, `.updated`, `.deleted` (on reaching
 //!   `canceled` or `incomplete_expired`), `.paused` / `.resumed`.
 //! - invoice: `.created`, then by status: `.finalized` (left draft), `.paid` and
 //!   `.payment_succeeded`, `.voided`, `.marked_uncollectible`; `.payment_failed` when a
-//!   payment attempt left it open; `.updated` for other changes.
+//!   payment attempt left it open; `.updated` for other changes. A payment of the invoice
+//!   (`payments.data`) that became `paid` announces `invoice_payment.paid` (its
+//!   InvoicePayment) after `invoice.payment_succeeded`.
 //! - invoice item: `invoiceitem.created`, `.deleted`.
 //! - checkout session: `checkout.session.completed`, `.expired`.
 //!
@@ -39,7 +44,7 @@
 //! paid at once announces `customer.subscription.created`, `invoiceitem.created` (one-time
 //! items), `invoice.created` (draft), `payment_intent.created`, `invoice.finalized` (open),
 //! `charge.succeeded`, `payment_intent.succeeded`, `invoice.paid`,
-//! `invoice.payment_succeeded` (paid); if the card declines, `charge.failed`,
+//! `invoice.payment_succeeded`, `invoice_payment.paid` (paid); if the card declines, `charge.failed`,
 //! `payment_intent.payment_failed`, `invoice.payment_failed` after `invoice.finalized`
 //! (and paying that invoice later: `charge.succeeded`, `payment_intent.succeeded`,
 //! `invoice.paid`, `invoice.payment_succeeded`, `customer.subscription.updated`). A

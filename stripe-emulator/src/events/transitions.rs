@@ -129,12 +129,17 @@ pub fn refund_events(t: Transition<'_>, types: &mut Vec<&'static str>) {
     }
 }
 
-/// A setup intent: created, then by the status it reaches.
+/// A setup intent: created, failed (a new `last_setup_error`), then by the status it
+/// reaches.
 pub fn setup_intent_events(t: Transition<'_>, types: &mut Vec<&'static str>) {
     let (b, a) = (t.before, t.after);
     let created = t.created;
     if created {
         types.push("setup_intent.created");
+    }
+    let error = a.get("last_setup_error").filter(|e| !e.is_null());
+    if error.is_some() && error != b.and_then(|b| b.get("last_setup_error")) {
+        types.push("setup_intent.setup_failed");
     }
     if status(Some(a)) != status(b) {
         match status(Some(a)) {

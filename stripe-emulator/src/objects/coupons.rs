@@ -135,6 +135,16 @@ pub fn apply(store: &mut Store, coupon_id: &str, target: Target<'_>, now: i64) -
     id
 }
 
+/// Notes on the discounts matching `pred` that their coupon was redeemed through the
+/// promotion code `promo`.
+pub fn set_promotion_code(store: &mut Store, promo: &str, pred: impl Fn(&Value) -> bool) {
+    for id in store.ids_where(kinds::DISCOUNT, |r| pred(&r.object)) {
+        if let Some(record) = store.get_live_mut(kinds::DISCOUNT, &id) {
+            set(&mut record.object, "promotion_code", json!(promo));
+        }
+    }
+}
+
 /// The coupon of a stored discount (as it is now, or as it was when applied if the coupon
 /// has since been deleted).
 pub fn coupon_of_discount(store: &Store, discount_id: &str) -> Option<Value> {

@@ -9,6 +9,7 @@
 //! [`paid_invoices`]); then invoices (which open payment intents); then subscriptions (which
 //! bill through invoices).
 
+pub mod balance;
 pub mod charges;
 pub mod coupons;
 pub mod customers;
@@ -19,6 +20,7 @@ pub mod payment_intents;
 pub mod payment_methods;
 pub mod prices;
 pub mod products;
+pub mod promotion_codes;
 pub mod refunds;
 pub mod setup_intents;
 pub mod subscriptions;

@@ -74,6 +74,15 @@ pub fn render_page(session: &Value, items: &[Value], error: Option<&str>) -> Str
                 )
             })
             .unwrap_or_default();
+        let promo = if session
+            .get("allow_promotion_codes")
+            .and_then(Value::as_bool)
+            == Some(true)
+        {
+            "<label>Promotion code <input name=\"promotion_code\"></label> "
+        } else {
+            ""
+        };
         let cancel = str_field(session, "cancel_url")
             .map(|url| {
                 format!(
@@ -83,7 +92,7 @@ pub fn render_page(session: &Value, items: &[Value], error: Option<&str>) -> Str
             })
             .unwrap_or_default();
         format!(
-            "{total}<form method=\"post\" action=\"{PAGE_PREFIX}{}\"><label>Test card <select name=\"payment_method\">{cards}</select></label> \
+            "{total}<form method=\"post\" action=\"{PAGE_PREFIX}{}\"><label>Test card <select name=\"payment_method\">{cards}</select></label> {promo}\
              <button type=\"submit\">Pay</button></form>{cancel}",
             esc(id)
         )
@@ -127,6 +136,30 @@ pub fn parse_payment_method(body: &[u8]) -> Result<String, ApiError> {
         .unwrap_or_else(|| "pm_card_visa".to_owned()))
 }
 
+/// Reads the optional `promotion_code` (the code the customer typed) from a JSON or form
+/// body.
+pub fn parse_promotion_code(body: &[u8]) -> Result<Option<String>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let value = match serde_json::from_slice::<Value>(body) {
+        Ok(json) => match json.get("promotion_code") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                return Err(ApiError::invalid_param(
+                    "promotion_code",
+                    "promotion_code must be a string",
+                ));
+            }
+        },
+        Err(_) => Params::parse(&[body])?
+            .non_empty(&["promotion_code"])?
+            .map(str::to_owned),
+    };
+    Ok(value.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()))
+}
+
 /// `POST /_emulator/checkout/sessions/:id/complete`: completes a checkout session as its
 /// hosted page would.
 pub fn complete_checkout(
@@ -136,14 +169,14 @@ pub fn complete_checkout(
     session: &str,
     body: &[u8],
 ) -> (u16, Value) {
-    let pm = match parse_payment_method(body) {
-        Ok(pm) => pm,
-        Err(error) => return (error.status, error.to_json()),
+    let (pm, promo) = match (parse_payment_method(body), parse_promotion_code(body)) {
+        (Ok(pm), Ok(promo)) => (pm, promo),
+        (Err(error), _) | (_, Err(error)) => return (error.status, error.to_json()),
     };
     let now = ids::now();
     let result = {
         let mut data = state.lock();
-        let result = complete(data.store(account), now, session, &pm);
+        let result = complete(data.store(account), now, session, &pm, promo.as_deref());
         // Automatic events (as the hosted page makes them): no request.
         let dispatches = commit(&mut data, account, Origin::default(), now);
         emulator.deliveries.enqueue(state, dispatches, false);

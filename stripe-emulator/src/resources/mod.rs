@@ -6,6 +6,7 @@
 //! anything, so a rejected request leaves no trace. A handler reads its request and calls
 //! the object rules of [`crate::objects`]; it never calls another resource's handler.
 
+pub mod balance;
 pub mod billing_portal;
 pub mod charges;
 pub mod checkout;
@@ -13,13 +14,16 @@ pub mod coupons;
 pub mod ctx;
 pub mod customers;
 pub mod events;
+pub mod invoice_payments;
 pub mod invoices;
 pub mod payment_intents;
 pub mod payment_links;
 pub mod payment_methods;
 pub mod prices;
 pub mod products;
+pub mod promotion_codes;
 pub mod refunds;
+pub mod search;
 pub mod setup_intents;
 pub mod subscriptions;
 pub mod webhook_endpoints;
@@ -35,7 +39,11 @@ use crate::resources::ctx::Ctx;
 /// endpoint matches (the caller answers Stripe's "Unrecognized request URL").
 pub fn route(ctx: &mut Ctx<'_>, method: &str, segs: &[&str]) -> Option<ApiResult<Value>> {
     let result = match (method, segs) {
-        // Stripe's search endpoints the emulator does not implement: not read as an id.
+        ("GET", ["balance"]) => balance::retrieve(ctx),
+        // Stripe's search endpoints: the ones the emulator implements, and the others
+        // answered "Unrecognized request URL" rather than read as an id.
+        ("GET", ["customers", "search"]) => search::customers(ctx),
+        ("GET", ["payment_intents", "search"]) => search::payment_intents(ctx),
         ("GET", [_, "search"]) => return None,
         ("POST", ["customers"]) => customers::create(ctx),
         ("GET", ["customers"]) => customers::list(ctx),
@@ -68,6 +76,10 @@ pub fn route(ctx: &mut Ctx<'_>, method: &str, segs: &[&str]) -> Option<ApiResult
         ("GET", ["coupons", id]) => coupons::retrieve(ctx, id),
         ("POST", ["coupons", id]) => coupons::update(ctx, id),
         ("DELETE", ["coupons", id]) => coupons::delete(ctx, id),
+        ("POST", ["promotion_codes"]) => promotion_codes::create(ctx),
+        ("GET", ["promotion_codes"]) => promotion_codes::list(ctx),
+        ("GET", ["promotion_codes", id]) => promotion_codes::retrieve(ctx, id),
+        ("POST", ["promotion_codes", id]) => promotion_codes::update(ctx, id),
         ("POST", ["payment_intents"]) => payment_intents::create(ctx),
         ("GET", ["payment_intents"]) => payment_intents::list(ctx),
         ("GET", ["payment_intents", id]) => payment_intents::retrieve(ctx, id),
@@ -95,6 +107,8 @@ pub fn route(ctx: &mut Ctx<'_>, method: &str, segs: &[&str]) -> Option<ApiResult
         ("POST", ["invoices", id, "finalize"]) => invoices::finalize_endpoint(ctx, id),
         ("POST", ["invoices", id, "pay"]) => invoices::pay_endpoint(ctx, id),
         ("POST", ["invoices", id, "void"]) => invoices::void(ctx, id),
+        ("GET", ["invoice_payments"]) => invoice_payments::list(ctx),
+        ("GET", ["invoice_payments", id]) => invoice_payments::retrieve(ctx, id),
         ("GET", ["invoiceitems"]) => invoices::list_items(ctx),
         ("GET", ["invoiceitems", id]) => invoices::retrieve_item(ctx, id),
         ("POST", ["checkout", "sessions"]) => checkout::create(ctx),
@@ -107,7 +121,11 @@ pub fn route(ctx: &mut Ctx<'_>, method: &str, segs: &[&str]) -> Option<ApiResult
         ("GET", ["payment_links", id]) => payment_links::retrieve(ctx, id),
         ("POST", ["payment_links", id]) => payment_links::update(ctx, id),
         ("GET", ["payment_links", id, "line_items"]) => payment_links::list_line_items(ctx, id),
+        ("POST", ["setup_intents"]) => setup_intents::create(ctx),
+        ("GET", ["setup_intents"]) => setup_intents::list(ctx),
         ("GET", ["setup_intents", id]) => setup_intents::retrieve(ctx, id),
+        ("POST", ["setup_intents", id, "confirm"]) => setup_intents::confirm(ctx, id),
+        ("POST", ["setup_intents", id, "cancel"]) => setup_intents::cancel(ctx, id),
         ("GET", ["events"]) => events::list(ctx),
         ("GET", ["events", id]) => events::retrieve(ctx, id),
         ("POST", ["webhook_endpoints"]) => webhook_endpoints::create(ctx),

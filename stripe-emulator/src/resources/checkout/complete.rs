@@ -8,23 +8,33 @@
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult, ErrorType};
-use crate::json::{int_field, opt_str, set, str_field};
+use crate::json::{int_field, opt_str, set, set_in, str_field};
 use crate::objects::coupons;
 use crate::objects::customers;
 use crate::objects::payment_intents::{self, NewIntent};
 use crate::objects::payment_methods::{self, PmRef};
 use crate::objects::prices;
+use crate::objects::promotion_codes::{self, Purchase};
 use crate::objects::setup_intents;
 use crate::objects::subscriptions::create::create_stored;
 use crate::objects::subscriptions::spec::NewSubscription;
+use crate::resources::checkout::create::{PricedItem, discounted_items, discounts_field};
 use crate::resources::checkout::session::{
     expire_if_due, internal_map, internal_str, line_items, stored,
 };
 use crate::store::{Store, kinds};
 
 /// Completes an open session as its hosted page would, paying with `payment_method` (a
-/// test token or a payment method of the session's customer). Returns the session.
-pub fn complete(store: &mut Store, now: i64, id: &str, payment_method: &str) -> ApiResult<Value> {
+/// test token or a payment method of the session's customer) and, on a session with
+/// `allow_promotion_codes`, the `promotion_code` the customer typed (its code or id).
+/// Returns the session.
+pub fn complete(
+    store: &mut Store,
+    now: i64,
+    id: &str,
+    payment_method: &str,
+    promotion_code: Option<&str>,
+) -> ApiResult<Value> {
     let mut session = stored(store, id)?;
     expire_if_due(&mut session, now);
     let status = str_field(&session, "status").unwrap_or_default().to_owned();
@@ -38,7 +48,32 @@ pub fn complete(store: &mut Store, now: i64, id: &str, payment_method: &str) -> 
     let customer = str_field(&session, "customer").map(str::to_owned);
     let pm = payment_methods::resolve(store, payment_method, "payment_method")?;
     payment_methods::check_usable_for(store, &pm, customer.as_deref(), "payment_method")?;
-    let amount_total = int_field(&session, "amount_total");
+    let typed = match promotion_code {
+        Some(code) => Some(typed_promotion_code(
+            store,
+            &session,
+            code,
+            now,
+            customer.as_deref(),
+        )?),
+        None => None,
+    };
+    if typed.is_none()
+        && let Some(promo) = internal_str(store, id, "promotion_code")
+    {
+        // A code given at creation must still be redeemable (it may have been used up since).
+        let promo = promotion_codes::require(store, &promo, "promotion_code")?;
+        let purchase = Purchase {
+            customer: customer.as_deref(),
+            currency: Some(&currency),
+            amount: Some(int_field(&session, "amount_subtotal")),
+        };
+        promotion_codes::require_redeemable(store, &promo, "promotion_code", now, purchase)?;
+    }
+    let amount_total = match &typed {
+        Some(typed) => typed.amount_total,
+        None => int_field(&session, "amount_total"),
+    };
     let payment_required = mode != "setup" && amount_total > 0;
     if payment_required || mode == "subscription" {
         check_card(store, &pm)?;
@@ -51,7 +86,11 @@ pub fn complete(store: &mut Store, now: i64, id: &str, payment_method: &str) -> 
         None if create_customer => Some(customers::insert_minimal(store, now, email.as_deref())),
         None => None,
     };
+    if let Some(typed) = &typed {
+        apply_typed(store, id, typed);
+    }
     let coupon = internal_str(store, id, "coupon");
+    let promo = internal_str(store, id, "promotion_code");
     let paying = Paying {
         id,
         now,
@@ -84,6 +123,22 @@ pub fn complete(store: &mut Store, now: i64, id: &str, payment_method: &str) -> 
         }
     };
 
+    if let Some(promo) = &promo {
+        promotion_codes::redeem(store, promo);
+        let (session, subscription) = (
+            json!(id),
+            updates
+                .iter()
+                .find(|(k, _)| *k == "subscription")
+                .map(|(_, v)| v.clone()),
+        );
+        coupons::set_promotion_code(store, promo, |d| {
+            d.get("checkout_session") == Some(&session)
+                || subscription
+                    .as_ref()
+                    .is_some_and(|s| d.get("subscription") == Some(s))
+        });
+    }
     let customer_details = customer_details(store, customer.as_deref(), email);
     let paid = payment_required;
     if let Some(record) = store.get_live_mut(kinds::CHECKOUT_SESSION, id) {
@@ -102,6 +157,97 @@ pub fn complete(store: &mut Store, now: i64, id: &str, payment_method: &str) -> 
         }
     }
     stored(store, id)
+}
+
+/// A promotion code typed at completion, checked, and the session's amounts with it.
+struct TypedCode {
+    promo: String,
+    coupon: String,
+    amount_total: i64,
+    discount: i64,
+}
+
+/// Checks a promotion code typed on the session's page: the session accepts codes and has
+/// no discount yet, and the code can be redeemed on it.
+fn typed_promotion_code(
+    store: &Store,
+    session: &Value,
+    code: &str,
+    now: i64,
+    customer: Option<&str>,
+) -> ApiResult<TypedCode> {
+    let param = "promotion_code";
+    if session
+        .get("allow_promotion_codes")
+        .and_then(Value::as_bool)
+        != Some(true)
+    {
+        return Err(ApiError::invalid_param(
+            param,
+            "This Checkout Session does not accept promotion codes (create it with `allow_promotion_codes=true`).",
+        ));
+    }
+    let Some(promo) = promotion_codes::find_by_code(store, code) else {
+        return Err(ApiError::invalid_param(
+            param,
+            format!("This code is invalid: {code}"),
+        ));
+    };
+    let subtotal = int_field(session, "amount_subtotal");
+    let purchase = Purchase {
+        customer,
+        currency: str_field(session, "currency"),
+        amount: Some(subtotal),
+    };
+    let coupon = promotion_codes::require_redeemable(store, &promo, param, now, purchase)?;
+    let discount = coupons::discount_amount(&coupon, subtotal);
+    Ok(TypedCode {
+        promo: str_field(&promo, "id").unwrap_or_default().to_owned(),
+        coupon: str_field(&coupon, "id").unwrap_or_default().to_owned(),
+        amount_total: subtotal.saturating_sub(discount),
+        discount,
+    })
+}
+
+/// Applies a typed promotion code to the session: its coupon, discounts, totals and line
+/// items, as if it had been given at creation.
+fn apply_typed(store: &mut Store, id: &str, typed: &TypedCode) {
+    let items: Vec<PricedItem> = line_items(store, id)
+        .into_iter()
+        .map(|item| {
+            (
+                item.get("price").cloned().unwrap_or_default(),
+                int_field(&item, "quantity"),
+                str_field(&item, "description")
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let Some(record) = store.get_live_mut(kinds::CHECKOUT_SESSION, id) else {
+        return;
+    };
+    let subtotal = int_field(&record.object, "amount_subtotal");
+    let discounted = discounted_items(&items, typed.discount, subtotal);
+    record
+        .internal
+        .insert("line_items".into(), Value::Array(discounted));
+    record.internal.insert("coupon".into(), json!(typed.coupon));
+    record
+        .internal
+        .insert("promotion_code".into(), json!(typed.promo));
+    let o = &mut record.object;
+    set(o, "amount_total", json!(typed.amount_total));
+    set_in(
+        o,
+        &["total_details", "amount_discount"],
+        json!(typed.discount),
+    );
+    set(
+        o,
+        "discounts",
+        discounts_field(Some(&typed.coupon), Some(&typed.promo)),
+    );
 }
 
 /// What completing a session pays with: the session, the card, its customer and coupon.

@@ -20,7 +20,7 @@ use crate::state::CheckoutPage;
 use crate::store::{Store, kinds};
 
 /// A line item with its price stored: price, quantity, description.
-type PricedItem = (Value, i64, String);
+pub(crate) type PricedItem = (Value, i64, String);
 
 /// What the session asks for: due at completion before discounts, and the discount.
 #[derive(Debug, Clone, Copy)]
@@ -127,7 +127,7 @@ fn store_prices(
 
 /// The line item objects, with the discount spread over the items in proportion, the
 /// rest on the last one.
-fn discounted_items(items: &[PricedItem], discount: i64, due_now: i64) -> Vec<Value> {
+pub(crate) fn discounted_items(items: &[PricedItem], discount: i64, due_now: i64) -> Vec<Value> {
     let mut given: i64 = 0;
     let count = items.len();
     items
@@ -208,12 +208,9 @@ fn session_fields(
         ("customer_email", opt_str(request.customer_email.as_deref())),
         (
             "discounts",
-            json!(
-                request
-                    .coupon
-                    .as_ref()
-                    .map(|c| vec![json!({"coupon": str_field(c, "id"), "promotion_code": null})])
-                    .unwrap_or_default()
+            discounts_field(
+                request.coupon.as_ref().and_then(|c| str_field(c, "id")),
+                request.promotion_code.as_deref(),
             ),
         ),
         ("excluded_payment_method_types", Value::Null),
@@ -275,6 +272,15 @@ fn session_fields(
     ]
 }
 
+/// The session's `discounts`: its promotion code, or else its coupon.
+pub(crate) fn discounts_field(coupon: Option<&str>, promotion_code: Option<&str>) -> Value {
+    match (promotion_code, coupon) {
+        (Some(promo), _) => json!([{"coupon": null, "promotion_code": promo}]),
+        (None, Some(coupon)) => json!([{"coupon": coupon, "promotion_code": null}]),
+        (None, None) => json!([]),
+    }
+}
+
 /// Where the session's page is and where it leads: `ui_mode`, `url` (hosted) or
 /// `client_secret` (embedded), and the redirect URLs.
 fn redirect_fields(
@@ -316,6 +322,9 @@ fn internal_of(
             "coupon".into(),
             coupon.get("id").cloned().unwrap_or_default(),
         );
+    }
+    if let Some(promo) = &request.promotion_code {
+        internal.insert("promotion_code".into(), json!(promo));
     }
     if let Some(days) = data.trial_days {
         internal.insert("trial_end".into(), json!(now + days * 86_400));

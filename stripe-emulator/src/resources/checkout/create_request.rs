@@ -6,6 +6,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::form::Params;
 use crate::objects::coupons;
 use crate::objects::customers;
+use crate::objects::promotion_codes::{self, Purchase};
 use crate::params::{merge_metadata, one_of, unsupported};
 use crate::resources::checkout::create_lines::{RequestedLine, read_currency, read_lines};
 use crate::store::Store;
@@ -48,8 +49,10 @@ pub struct SessionRequest<'p> {
     /// The line items' currency (or `currency` when there are none).
     pub currency: Option<String>,
     pub allow_promotion_codes: Option<bool>,
-    /// The coupon of `discounts[0][coupon]`, as it is now.
+    /// The coupon of `discounts[0][coupon]` (or of its promotion code), as it is now.
     pub coupon: Option<Value>,
+    /// The promotion code of `discounts[0][promotion_code]`.
+    pub promotion_code: Option<String>,
     pub mode_data: ModeData,
     pub metadata: Map<String, Value>,
     pub client_reference_id: Option<&'p str>,
@@ -89,7 +92,7 @@ pub fn read_session<'p>(p: &'p Params, store: &Store, now: i64) -> ApiResult<Ses
     let (customer, customer_email, customer_creation) = read_customer(p, store, &mode)?;
     let lines = read_lines(p, store, &mode)?;
     let currency = read_currency(p, &lines, &mode)?;
-    let (allow_promotion_codes, coupon) = read_discount(p, store, now, currency.as_deref())?;
+    let discount = read_discount(p, store, now, currency.as_deref(), customer.as_deref())?;
     let mode_data = read_mode_data(p, &mode, now)?;
     let metadata = merge_metadata(&Map::new(), p.hash(&["metadata"])?)?;
     let client_reference_id = p.non_empty(&["client_reference_id"])?;
@@ -129,8 +132,9 @@ pub fn read_session<'p>(p: &'p Params, store: &Store, now: i64) -> ApiResult<Ses
         customer_creation,
         lines,
         currency,
-        allow_promotion_codes,
-        coupon,
+        allow_promotion_codes: discount.allow_promotion_codes,
+        coupon: discount.coupon,
+        promotion_code: discount.promotion_code,
         mode_data,
         metadata,
         client_reference_id,
@@ -229,13 +233,23 @@ fn read_customer<'p>(
     Ok((customer, customer_email, customer_creation))
 }
 
-/// `allow_promotion_codes`, or one `discounts[0][coupon]` usable in `currency`.
+/// A session's discount: `allow_promotion_codes`, or the coupon of one
+/// `discounts[0][coupon]` or `discounts[0][promotion_code]`.
+struct Discount {
+    allow_promotion_codes: Option<bool>,
+    coupon: Option<Value>,
+    promotion_code: Option<String>,
+}
+
+/// `allow_promotion_codes`, or one `discounts[0][coupon]` or
+/// `discounts[0][promotion_code]` usable in `currency` (by `customer`).
 fn read_discount(
     p: &Params,
     store: &Store,
     now: i64,
     currency: Option<&str>,
-) -> ApiResult<(Option<bool>, Option<Value>)> {
+    customer: Option<&str>,
+) -> ApiResult<Discount> {
     let allow_promotion_codes = p.boolean(&["allow_promotion_codes"])?;
     let discount_indexes = p.indexed(&["discounts"])?;
     if allow_promotion_codes == Some(true) && !discount_indexes.is_empty() {
@@ -251,37 +265,60 @@ fn read_discount(
             "You may only specify one discount for a Checkout Session.",
         ));
     }
-    let coupon = match (discount_indexes.first(), currency) {
-        (Some(index), Some(currency)) => {
-            if p.non_empty(&["discounts", index, "promotion_code"])?
-                .is_some()
-            {
-                return Err(ApiError::invalid_param(
-                    &format!("discounts[{index}][promotion_code]"),
-                    "The Stripe emulator does not support promotion codes.",
-                ));
-            }
+    let mut discount = Discount {
+        allow_promotion_codes,
+        coupon: None,
+        promotion_code: None,
+    };
+    let Some(index) = discount_indexes.first() else {
+        return Ok(discount);
+    };
+    let Some(currency) = currency else {
+        return Err(ApiError::invalid_param(
+            "discounts",
+            "Discounts can only be used with line items.",
+        ));
+    };
+    let coupon = p.non_empty(&["discounts", index, "coupon"])?;
+    let promo = p.non_empty(&["discounts", index, "promotion_code"])?;
+    match (coupon, promo) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_request(format!(
+                "You may only specify one of these parameters: discounts[{index}][coupon], discounts[{index}][promotion_code]."
+            ))
+            .with_code("parameters_exclusive")
+            .with_param(format!("discounts[{index}][promotion_code]")));
+        }
+        (Some(id), None) => {
             let param = format!("discounts[{index}][coupon]");
-            let id = p
-                .non_empty(&["discounts", index, "coupon"])?
-                .ok_or_else(|| ApiError::parameter_missing(&param))?;
-            Some(coupons::require_usable(
+            discount.coupon = Some(coupons::require_usable(
                 store,
                 id,
                 &param,
                 now,
                 Some(currency),
-            )?)
+            )?);
         }
-        (Some(_), None) => {
-            return Err(ApiError::invalid_param(
-                "discounts",
-                "Discounts can only be used with line items.",
-            ));
+        (None, Some(id)) => {
+            let param = format!("discounts[{index}][promotion_code]");
+            let promo = promotion_codes::require(store, id, &param)?;
+            let purchase = Purchase {
+                customer,
+                currency: Some(currency),
+                amount: None,
+            };
+            discount.coupon = Some(promotion_codes::require_redeemable(
+                store, &promo, &param, now, purchase,
+            )?);
+            discount.promotion_code = Some(id.to_owned());
         }
-        _ => None,
-    };
-    Ok((allow_promotion_codes, coupon))
+        (None, None) => {
+            return Err(ApiError::parameter_missing(&format!(
+                "discounts[{index}][coupon]"
+            )));
+        }
+    }
+    Ok(discount)
 }
 
 /// `subscription_data[trial_period_days|trial_end|description|metadata]` (`subscription`
