@@ -495,6 +495,89 @@ async fn flow(s: &mut Suite) {
         .to_owned();
     s.get(&format!("/v1/setup_intents/{seti}")).await;
 
+    // Setup intents: saved, declined, canceled; listed.
+    let seti2 = id(&s
+        .post(
+            "/v1/setup_intents",
+            &format!("customer={cus}&usage=off_session&metadata[k]=v"),
+        )
+        .await);
+    s.post(
+        &format!("/v1/setup_intents/{seti2}/confirm"),
+        "payment_method=pm_card_visa&return_url=https%3A%2F%2Fexample.com%2Fback",
+    )
+    .await;
+    let declined = id(&s
+        .post(
+            "/v1/setup_intents",
+            &format!("customer={cus}&allowed_payment_method_types[0]=card"),
+        )
+        .await);
+    s.call(
+        "POST",
+        &format!("/v1/setup_intents/{declined}/confirm"),
+        "payment_method=pm_card_chargeDeclined",
+        402,
+    )
+    .await;
+    s.get(&format!("/v1/setup_intents/{declined}")).await;
+    s.post(&format!("/v1/setup_intents/{declined}/cancel"), "")
+        .await;
+    s.get(&format!("/v1/setup_intents?customer={cus}")).await;
+
+    // Search and balance.
+    s.get("/v1/customers/search?query=email%3A%22ada%40example.com%22")
+        .await;
+    s.get("/v1/customers/search?query=metadata%5B%27plan%27%5D%3A%27pro%27&limit=1")
+        .await;
+    s.get("/v1/payment_intents/search?query=status%3A%27succeeded%27+AND+amount%3E1000")
+        .await;
+    s.get("/v1/balance").await;
+    let payments = s.get("/v1/invoice_payments?limit=5").await;
+    let inpay = id(&payments["data"][0]);
+    s.get(&format!("/v1/invoice_payments/{inpay}")).await;
+
+    // Promotion codes, one redeemed by a checkout session.
+    let promo = id(&s
+        .post(
+            "/v1/promotion_codes",
+            &format!(
+                "promotion[type]=coupon&promotion[coupon]={coupon}&code=SPRING25&max_redemptions=5"
+            ),
+        )
+        .await);
+    s.get(&format!("/v1/promotion_codes/{promo}")).await;
+    s.post(&format!("/v1/promotion_codes/{promo}"), "metadata[c]=d")
+        .await;
+    s.get("/v1/promotion_codes?active=true").await;
+    let promo_session = id(&s
+        .post(
+            "/v1/checkout/sessions",
+            &format!(
+                "mode=payment&line_items[0][price]={one_time}&line_items[0][quantity]=2\
+                 &allow_promotion_codes=true&success_url=https%3A%2F%2Fexample.com%2Fok"
+            ),
+        )
+        .await);
+    let redeemed = s
+        .raw
+        .send(
+            s.raw
+                .request(
+                    reqwest::Method::POST,
+                    &format!("/_emulator/checkout/sessions/{promo_session}/complete"),
+                )
+                .header("content-type", "application/json")
+                .body("{\"payment_method\": \"pm_card_visa\", \"promotion_code\": \"SPRING25\"}"),
+        )
+        .await;
+    assert_eq!(redeemed.status, 200, "{}", redeemed.text);
+    s.check(
+        "GET",
+        &format!("/v1/checkout/sessions/{promo_session}"),
+        &redeemed,
+    );
+
     // Webhook endpoints.
     let endpoint = id(&s
         .post(
@@ -621,6 +704,14 @@ async fn every_answer_and_event_matches_stripes_definition() {
         "checkout.session.expired",
         "payment_link.created",
         "payment_link.updated",
+        "setup_intent.created",
+        "setup_intent.succeeded",
+        "setup_intent.setup_failed",
+        "setup_intent.canceled",
+        "promotion_code.created",
+        "promotion_code.updated",
+        "invoice_payment.paid",
+        "invoice.payment_failed",
     ] {
         assert!(
             types.contains(expected),

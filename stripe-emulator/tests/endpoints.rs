@@ -115,7 +115,7 @@ fn a_setup_intent_saves_a_card_for_its_customer() {
             &raw,
             "/v1/setup_intents",
             &format!(
-                "customer={customer}&payment_method=pm_card_mastercard&payment_method_types[0]=card&confirm=true"
+                "customer={customer}&payment_method=pm_card_mastercard&allowed_payment_method_types[0]=card&confirm=true"
             ),
         )
         .await;
@@ -134,7 +134,7 @@ fn a_setup_intent_saves_a_card_for_its_customer() {
             .post(
                 "/v1/setup_intents",
                 &format!(
-                    "customer={customer}&payment_method=pm_card_chargeDeclined&payment_method_types[0]=card&confirm=true"
+                    "customer={customer}&payment_method=pm_card_chargeDeclined&allowed_payment_method_types[0]=card&confirm=true"
                 ),
             )
             .await;
@@ -175,7 +175,7 @@ fn a_setup_intent_saves_a_card_for_its_customer() {
         let missing = raw
             .post(
                 "/v1/setup_intents",
-                "confirm=true&payment_method_types[0]=card",
+                "confirm=true&allowed_payment_method_types[0]=card",
             )
             .await;
         assert_eq!(missing.status, 400);
@@ -305,13 +305,13 @@ fn search_finds_customers_and_payment_intents_in_stripes_query_language() {
         let big = id(&post_ok(
             &raw,
             "/v1/payment_intents",
-            &format!("amount=5000&currency=usd&customer={ann}&payment_method_types[0]=card&payment_method=pm_card_visa&confirm=true&metadata[order]=42"),
+            &format!("amount=5000&currency=usd&customer={ann}&allowed_payment_method_types[0]=card&payment_method=pm_card_visa&confirm=true&metadata[order]=42"),
         )
         .await);
         let small = id(&post_ok(
             &raw,
             "/v1/payment_intents",
-            "amount=700&currency=eur&payment_method_types[0]=card",
+            "amount=700&currency=eur&allowed_payment_method_types[0]=card",
         )
         .await);
         for (query, expected) in [
@@ -365,7 +365,7 @@ fn the_balance_counts_charges_as_pending_and_takes_refunds_off_available() {
         let pi = id(&post_ok(
             &raw,
             "/v1/payment_intents",
-            "amount=2500&currency=usd&payment_method_types[0]=card&payment_method=pm_card_visa&confirm=true",
+            "amount=2500&currency=usd&allowed_payment_method_types[0]=card&payment_method=pm_card_visa&confirm=true",
         )
         .await);
         post_ok(

@@ -581,7 +581,7 @@ fn every_event_type_parses_through_async_stripe() {
         let failed = raw
             .post(
                 "/v1/setup_intents",
-                &format!("customer={customer}&payment_method=pm_card_chargeDeclined&payment_method_types[0]=card&confirm=true"),
+                &format!("customer={customer}&payment_method=pm_card_chargeDeclined&allowed_payment_method_types[0]=card&confirm=true"),
             )
             .await;
         assert_eq!(failed.status, 402, "{}", failed.text);

@@ -424,11 +424,7 @@ async fn idempotency_on_the_wire() {
     let error = parse_error(&conflict);
     assert_eq!(error.type_, stripe_shared::ApiErrorsType::IdempotencyError);
     let other_endpoint = raw
-        .post_idempotent(
-            "/v1/billing_portal/sessions",
-            "email=i%40example.com&metadata[x]=1",
-            "key-1",
-        )
+        .post_idempotent("/v1/billing_portal/sessions", "customer=cus_other", "key-1")
         .await;
     assert_eq!(other_endpoint.status, 400);
     assert_eq!(other_endpoint.json["error"]["type"], "idempotency_error");

@@ -35,6 +35,7 @@ const SERVED = [
   '/v1/customers',
   '/v1/events',
   '/v1/invoiceitems',
+  '/v1/invoice_payments',
   '/v1/invoices',
   '/v1/payment_intents',
   '/v1/payment_links',

@@ -86,7 +86,7 @@ fn read_methods(p: &Params) -> ApiResult<(Option<Vec<String>>, Option<&str>)> {
     if types.is_some() && enabled == Some(true) {
         return Err(ApiError::invalid_param(
             "automatic_payment_methods",
-            "You may only specify one of these parameters: automatic_payment_methods, payment_method_types.",
+            "You may only specify one of these parameters: allowed_payment_method_types, automatic_payment_methods.",
         ));
     }
     if enabled == Some(false) && types.is_none() {
@@ -95,7 +95,7 @@ fn read_methods(p: &Params) -> ApiResult<(Option<Vec<String>>, Option<&str>)> {
     Ok((types, allow_redirects))
 }
 
-/// `POST /v1/setup_intents`: `customer`, `payment_method`, `payment_method_types[]`,
+/// `POST /v1/setup_intents`: `customer`, `payment_method`, `allowed_payment_method_types[]`,
 /// `automatic_payment_methods`, `usage`, `description`, `metadata`, `confirm` (with
 /// `return_url`).
 pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {

@@ -84,7 +84,7 @@ impl Checker<'_> {
                     })
                     .flatten()
                     .collect();
-                if lits.iter().any(|l| *l == s) {
+                if lits.contains(&s) {
                     return;
                 }
                 if lits.is_empty() {
@@ -206,7 +206,7 @@ impl Checker<'_> {
             Alt::Event { .. } => self.event(value, path, out),
             Alt::Prim(_) | Alt::Lit { .. } | Alt::Arr { .. } => out.push(format!(
                 "{path}: an object, expected {}",
-                expected(&[alt.clone()])
+                expected(std::slice::from_ref(alt))
             )),
         }
     }

@@ -53,7 +53,7 @@ pub fn create(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let automatic = p.boolean(&["automatic_payment_methods", "enabled"])?;
     if types.is_some() && automatic == Some(true) {
         return Err(ApiError::invalid_request(
-            "You may only specify one of these parameters: automatic_payment_methods, payment_method_types.",
+            "You may only specify one of these parameters: allowed_payment_method_types, automatic_payment_methods.",
         )
         .with_code("parameters_exclusive")
         .with_param("automatic_payment_methods"));

@@ -83,22 +83,21 @@ pub fn check_return_url(
     Ok(())
 }
 
-/// `allowed_payment_method_types[]` (this API version's name) or the older
-/// `payment_method_types[]`; `None` when neither is sent.
+/// `allowed_payment_method_types[]` (this API version's name for the older
+/// `payment_method_types[]`, which it refuses as unknown); `None` when not sent.
 pub fn read_types(p: &Params) -> ApiResult<Option<Vec<String>>> {
-    for name in ["allowed_payment_method_types", "payment_method_types"] {
-        if p.has(&[name]) {
-            let types = p.string_list(&[name])?;
-            if types.is_empty() {
-                return Err(ApiError::invalid_param(
-                    name,
-                    format!("Invalid array: {name} must not be empty"),
-                ));
-            }
-            return Ok(Some(types));
-        }
+    let name = "allowed_payment_method_types";
+    if !p.has(&[name]) {
+        return Ok(None);
     }
-    Ok(None)
+    let types = p.string_list(&[name])?;
+    if types.is_empty() {
+        return Err(ApiError::invalid_param(
+            name,
+            format!("Invalid array: {name} must not be empty"),
+        ));
+    }
+    Ok(Some(types))
 }
 
 /// Resolves a `payment_method` argument for an intent of `customer`.
