@@ -15,6 +15,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Fidelity: [`spec`] embeds Stripe's own definition of [`API_VERSION`] (from the `stripe`
+//! npm package's types). Parameters an endpoint does not take are refused as Stripe refuses
+//! them, a `Stripe-Version` other than [`API_VERSION`] is a 400, and the conformance suite
+//! (`tests/conformance.rs`) checks every answer and event against the definition.
+//!
 //! Resources (see [`resources`]): customers, payment methods (test tokens), billing portal
 //! sessions, products, prices, coupons (and the discounts applying them), payment intents
 //! and charges, refunds (`/v1/refunds`: partial and full, of a payment intent's latest

@@ -75,9 +75,18 @@ impl Suite {
         if (200..300).contains(&reply.status) {
             self.check(method, path, &reply);
         } else {
+            // Stripe's error object (`StripeRawError` in the npm package).
             let error = &reply.json["error"];
+            let kind = error["type"].as_str().unwrap_or_default();
             assert!(
-                error["type"].is_string() && error["message"].is_string(),
+                [
+                    "api_error",
+                    "card_error",
+                    "idempotency_error",
+                    "invalid_request_error"
+                ]
+                .contains(&kind)
+                    && error["message"].is_string(),
                 "{method} {path}: a Stripe error: {}",
                 reply.text
             );

@@ -188,28 +188,18 @@ pub fn read_trial(p: &Params, now: i64) -> ApiResult<Option<Option<i64>>> {
     }
 }
 
-/// Reads coupons from `discounts[i][coupon]` or the legacy `coupon`, checked against
-/// `currency`.
+/// Reads coupons from `discounts[i][coupon]`, checked against `currency`.
 pub fn read_coupons(p: &Params, store: &Store, now: i64, currency: &str) -> ApiResult<Vec<String>> {
     let mut coupons_found = Vec::new();
-    let legacy = p.non_empty(&["coupon"])?;
     let indexes = p.indexed(&["discounts"])?;
-    if legacy.is_some() && !indexes.is_empty() {
-        return Err(ApiError::invalid_request(
-            "You may only specify one of these parameters: coupon, discounts.",
-        )
-        .with_code("parameters_exclusive")
-        .with_param("coupon"));
-    }
-    if let Some(coupon) = legacy {
-        coupons::require_usable(store, coupon, "coupon", now, Some(currency))?;
-        coupons_found.push(coupon.to_owned());
-    }
     for index in indexes {
         if let Some(code) = p.non_empty(&["discounts", &index, "promotion_code"])? {
             return Err(ApiError::invalid_param(
                 &format!("discounts[{index}][promotion_code]"),
-                format!("No such promotion code: '{code}' (the Stripe emulator does not support promotion codes)."),
+                format!(
+                    "The Stripe emulator redeems promotion codes only in checkout sessions; \
+                     use `discounts[][coupon]` on a subscription (got '{code}')."
+                ),
             )
             .with_code("resource_missing"));
         }

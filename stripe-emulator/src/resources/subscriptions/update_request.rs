@@ -118,7 +118,7 @@ pub fn read_update<'p>(
         ));
     }
     let default_pm = read_default_pm(p, store, &customer)?;
-    let new_coupons = if p.has(&["discounts"]) || p.has(&["coupon"]) {
+    let new_coupons = if p.has(&["discounts"]) {
         Some(read_coupons(p, store, now, &currency)?)
     } else {
         None
