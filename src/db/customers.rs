@@ -84,6 +84,25 @@ pub fn record_created(
     })
 }
 
+/// Mirrors Stripe's answer to a change this service asked for (it wins over a stored state
+/// of the same second, as a creation's does) and returns the row, deleted or not.
+pub fn record_state(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    snapshot: &CustomerSnapshot,
+    now: i64,
+) -> QueryResult<Option<Customer>> {
+    super::write_transaction(conn, |conn| {
+        apply_customers(conn, &[(tenant_id, snapshot, now)], true)?;
+        customers::table
+            .filter(customers::tenant_id.eq(tenant_id))
+            .filter(customers::stripe_customer_id.eq(&snapshot.id))
+            .select(Customer::as_select())
+            .first(conn)
+            .optional()
+    })
+}
+
 /// The one rule for what a non-admin caller owns: the customers they created, and those an
 /// admin created for them (`user_unique_id` = their `sub`). Nobody else can put a customer
 /// under their id: a non-admin may only name themselves (`customers::create_customer`).

@@ -106,6 +106,27 @@ fn visible(
     })
 }
 
+/// The `pm_` id of a card attached to the customer `stripe_customer_id`, named by our
+/// unique id or the `pm_` id.
+pub fn find_of_customer(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    any_id: &str,
+    stripe_customer_id: &str,
+) -> QueryResult<Option<String>> {
+    payment_methods::table
+        .filter(payment_methods::tenant_id.eq(tenant_id))
+        .filter(payment_methods::stripe_customer_id.eq(stripe_customer_id))
+        .filter(
+            payment_methods::id
+                .eq(any_id)
+                .or(payment_methods::stripe_payment_method_id.eq(any_id)),
+        )
+        .select(payment_methods::stripe_payment_method_id)
+        .first(conn)
+        .optional()
+}
+
 /// A card the caller may see, by our unique id or the `pm_` id.
 pub fn find_visible(
     conn: &mut AnyConnection,

@@ -130,6 +130,21 @@ fn replace_items(
     )
 }
 
+/// The `sub_` ids of a customer's mirrored subscriptions that are not over yet (neither
+/// `canceled` nor `incomplete_expired`).
+pub fn not_over_of_customer(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    stripe_customer_id: &str,
+) -> QueryResult<Vec<String>> {
+    subscriptions::table
+        .filter(subscriptions::tenant_id.eq(tenant_id))
+        .filter(subscriptions::stripe_customer_id.eq(stripe_customer_id))
+        .filter(subscriptions::status.ne_all(["canceled", "incomplete_expired"]))
+        .select(subscriptions::stripe_subscription_id)
+        .load(conn)
+}
+
 pub fn find_by_stripe_id(
     conn: &mut AnyConnection,
     tenant_id: &str,

@@ -12,7 +12,8 @@ use crate::domain::Metadata;
 use crate::error::ApiError;
 use crate::http::jsonapi::{self, ListMeta, parse_body, timestamp, unix_timestamp};
 use crate::services::customers::{
-    self, CreateCustomerFields, ListCustomersQuery, NewCustomerInput, PortalFields,
+    self, CreateCustomerFields, CustomerUpdate, ListCustomersQuery, NewCustomerInput, PortalFields,
+    UpdateCustomerFields,
 };
 use crate::state::AppState;
 
@@ -40,6 +41,9 @@ pub struct CustomerAttributes {
     pub entity_type: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// When it was deleted (only in the answer to `DELETE`: deleted customers are 404).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
 }
 
 impl From<Customer> for CustomerAttributes {
@@ -62,6 +66,7 @@ impl From<Customer> for CustomerAttributes {
             entity_type: c.entity_type,
             created_at: timestamp(c.created_at),
             updated_at: timestamp(c.updated_at),
+            deleted_at: c.deleted_at.map(timestamp),
         }
     }
 }
@@ -140,12 +145,25 @@ pub async fn list_customers(
     Ok(jsonapi::list(KIND, &items, &meta))
 }
 
+/// `GET /stripe/customers/{unique_id}`'s query.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+pub struct GetCustomerQuery {
+    /// `true`: read the customer from Stripe and update the mirror first.
+    pub refresh: Option<bool>,
+}
+
+fn render(status: StatusCode, customer: Customer) -> HttpResponse {
+    let id = customer.id.clone();
+    jsonapi::resource(status, KIND, &id, &CustomerAttributes::from(customer))
+}
+
 #[utoipa::path(
     get, path = "/stripe/customers/{unique_id}", tag = "customers",
-    params(("unique_id" = String, Path, description = "Our customer unique id, the user unique id it was created for, or the cus_ id")),
+    params(("unique_id" = String, Path, description = "Our customer unique id, the user unique id it was created for, or the cus_ id"), GetCustomerQuery),
     responses(
-        (status = 200, description = "The customer, from the mirror", body = CustomerAttributes),
-        (status = 404, description = "No such customer for this caller (or deleted)"),
+        (status = 200, description = "The customer, from the mirror (refreshed from Stripe first with refresh=true)", body = CustomerAttributes),
+        (status = 400, description = "refresh is not true or false"),
+        (status = 404, description = "No such customer for this caller (or deleted, at Stripe too)"),
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
@@ -153,15 +171,58 @@ pub async fn get_customer(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
+    query: web::Query<GetCustomerQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let customer = customers::find_customer(&state, &caller, &path.into_inner()).await?;
-    let id = customer.id.clone();
-    Ok(jsonapi::resource(
-        StatusCode::OK,
-        KIND,
-        &id,
-        &CustomerAttributes::from(customer),
-    ))
+    let any_id = path.into_inner();
+    let customer = if query.refresh == Some(true) {
+        customers::refresh_customer(&state, &caller, &any_id).await?
+    } else {
+        customers::find_customer(&state, &caller, &any_id).await?
+    };
+    Ok(render(StatusCode::OK, customer))
+}
+
+#[utoipa::path(
+    put, path = "/stripe/customers/{unique_id}", tag = "customers",
+    params(("unique_id" = String, Path, description = "Our customer unique id, the user unique id it was created for, or the cus_ id")),
+    request_body(content = UpdateCustomerFields, description = "Wrapped as {\"customer\": {...}}"),
+    responses(
+        (status = 200, description = "The customer, changed at Stripe and mirrored", body = CustomerAttributes),
+        (status = 404, description = "No such customer for this caller (admins: any of the app's; others: their own)"),
+        (status = 422, description = "Invalid field, nothing to change, a card that is not the customer's, or refused by Stripe"),
+        (status = 502, description = "Stripe unreachable"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn update_customer(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (fields, at) = parse_body::<UpdateCustomerFields>(body.into_inner(), "customer")?;
+    let update = CustomerUpdate::parse(fields, &at)?;
+    let customer = customers::update_customer(&state, &caller, &path.into_inner(), update).await?;
+    Ok(render(StatusCode::OK, customer))
+}
+
+#[utoipa::path(
+    delete, path = "/stripe/customers/{unique_id}", tag = "customers",
+    params(("unique_id" = String, Path, description = "Our customer unique id, the user unique id it was created for, or the cus_ id")),
+    responses(
+        (status = 200, description = "Deleted at Stripe, which cancels the customer's subscriptions at once; the mirror marks it deleted (deleted_at set) and its subscriptions canceled. Later reads are 404", body = CustomerAttributes),
+        (status = 404, description = "No such customer for this caller (or already deleted)"),
+        (status = 502, description = "Stripe unreachable"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn delete_customer(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let customer = customers::delete_customer(&state, &caller, &path.into_inner()).await?;
+    Ok(render(StatusCode::OK, customer))
 }
 
 #[utoipa::path(

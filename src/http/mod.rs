@@ -65,7 +65,11 @@ route_table! {
         get => customers::list_customers,
         post => customers::create_customer,
     }
-    open "/stripe/customers/{unique_id}" { get => customers::get_customer }
+    keyed "/stripe/customers/{unique_id}" {
+        get => customers::get_customer,
+        put => customers::update_customer,
+        delete => customers::delete_customer,
+    }
     keyed "/stripe/customers/{unique_id}/portal" { post => customers::create_portal }
     keyed "/stripe/sessions" { post => sessions::create_session }
     open "/stripe/sessions/{session_id}" { get => sessions::get_session }

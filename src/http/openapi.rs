@@ -18,6 +18,8 @@ use super::{
         health::ready,
         customers::list_customers,
         customers::get_customer,
+        customers::update_customer,
+        customers::delete_customer,
         customers::create_customer,
         customers::create_portal,
         sessions::create_session,
@@ -53,6 +55,7 @@ use super::{
     components(schemas(
         crate::services::customers::CreateCustomerFields,
         crate::services::customers::PortalFields,
+        crate::services::customers::UpdateCustomerFields,
         customers::CustomerAttributes,
         customers::PortalAttributes,
         crate::services::checkout::CreateSessionFields,

@@ -111,8 +111,8 @@ mod tests {
         SubscriptionSnapshot,
     };
     use crate::stripe::requests::{
-        CustomerParams, NewCheckout, NewPayment, NewPaymentLink, NewProduct, NewProductPrice,
-        NewRefund, NewSubscription, PaymentConfirmation, SubscriptionChange,
+        CustomerChange, CustomerParams, NewCheckout, NewPayment, NewPaymentLink, NewProduct,
+        NewProductPrice, NewRefund, NewSubscription, PaymentConfirmation, SubscriptionChange,
     };
     use crate::stripe::{Key, StripeFailure};
 
@@ -156,6 +156,21 @@ mod tests {
             not_here()
         }
         async fn retrieve_customer(&self, _: &str) -> Result<CustomerSnapshot, GatewayError> {
+            not_here()
+        }
+        async fn update_customer(
+            &self,
+            _: &str,
+            _: &CustomerChange,
+            _: Key<'_>,
+        ) -> Result<CustomerSnapshot, GatewayError> {
+            not_here()
+        }
+        async fn delete_customer(
+            &self,
+            _: &str,
+            _: Key<'_>,
+        ) -> Result<CustomerSnapshot, GatewayError> {
             not_here()
         }
         async fn create_portal_session(

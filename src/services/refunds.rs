@@ -15,8 +15,12 @@ use crate::stripe::requests::NewRefund;
 /// The fields of a refund request.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct CreateRefundFields {
-    /// The payment to refund: our unique id or the `pi_` id. Required.
+    /// The payment to refund: our unique id or the `pi_` id. Required (or
+    /// `payment_intent_id`).
     pub payment_id: Option<String>,
+    /// Seed 001's name for the payment: the `pi_` id (our unique id is taken too). Either
+    /// this or `payment_id`; both must then name the same payment.
+    pub payment_intent_id: Option<String>,
     /// In the currency's smallest unit; omitted: everything not refunded yet.
     pub amount: Option<i64>,
     /// `duplicate`, `fraudulent` or `requested_by_customer`.
@@ -36,13 +40,28 @@ pub struct RefundRequest {
 }
 
 pub fn parse(fields: CreateRefundFields, at: &str) -> Result<RefundRequest, ApiError> {
-    let payment =
-        optional_text(fields.payment_id, &format!("{at}/payment_id"), 255)?.ok_or_else(|| {
-            ApiError::validation(
+    let by_id = optional_text(fields.payment_id, &format!("{at}/payment_id"), 255)?;
+    let by_intent = optional_text(
+        fields.payment_intent_id,
+        &format!("{at}/payment_intent_id"),
+        255,
+    )?;
+    let payment = match (by_id, by_intent) {
+        (Some(id), Some(intent)) if id != intent => {
+            return Err(ApiError::validation(
+                format!("{at}/payment_intent_id"),
+                "payment_id and payment_intent_id name different payments: send one of them",
+            ));
+        }
+        (Some(id), _) => id,
+        (None, Some(intent)) => intent,
+        (None, None) => {
+            return Err(ApiError::validation(
                 format!("{at}/payment_id"),
-                "payment_id is required: the payment's unique_id or its pi_ id",
-            )
-        })?;
+                "payment_id (or payment_intent_id) is required: the payment's unique_id or its pi_ id",
+            ));
+        }
+    };
     let amount = fields
         .amount
         .map(|a| bounded(a, 1, 99_999_999, &format!("{at}/amount"), "amount"))

@@ -27,8 +27,8 @@ use objects::{
     SubscriptionSnapshot,
 };
 use requests::{
-    CustomerParams, NewCheckout, NewPayment, NewPaymentLink, NewProduct, NewProductPrice,
-    NewRefund, NewSubscription, PaymentConfirmation, SubscriptionChange,
+    CustomerChange, CustomerParams, NewCheckout, NewPayment, NewPaymentLink, NewProduct,
+    NewProductPrice, NewRefund, NewSubscription, PaymentConfirmation, SubscriptionChange,
 };
 
 /// Stripe's limit for an idempotency key.
@@ -113,6 +113,20 @@ pub trait StripeApi: Send + Sync {
     ) -> Result<CustomerSnapshot, GatewayError>;
     /// Stripe's current state of a customer (a deleted one comes back with `deleted`).
     async fn retrieve_customer(&self, id: &str) -> Result<CustomerSnapshot, GatewayError>;
+    /// Changes a customer; Stripe's answer is its new state.
+    async fn update_customer(
+        &self,
+        id: &str,
+        change: &CustomerChange,
+        key: Key<'_>,
+    ) -> Result<CustomerSnapshot, GatewayError>;
+    /// Deletes a customer at Stripe, which also cancels its subscriptions at once; the
+    /// answer is the customer marked deleted.
+    async fn delete_customer(
+        &self,
+        id: &str,
+        key: Key<'_>,
+    ) -> Result<CustomerSnapshot, GatewayError>;
     async fn create_portal_session(
         &self,
         customer: &str,

@@ -17,6 +17,30 @@ pub struct CustomerParams<'a> {
     pub payment_method: Option<&'a str>,
 }
 
+/// What we ask Stripe to change on a customer (`POST /v1/customers/{id}`): a field left
+/// `None` is not sent; `Some("")` unsets it (Stripe's convention), in `metadata` too.
+#[derive(Debug, Default, Serialize)]
+pub struct CustomerChange {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    pub metadata: HashMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice_settings: Option<InvoiceDefault>,
+}
+
+/// `invoice_settings[default_payment_method]`: a `pm_` id of the customer's.
+#[derive(Debug, Serialize)]
+pub struct InvoiceDefault {
+    pub default_payment_method: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewPayment {
     pub amount: i64,

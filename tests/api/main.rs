@@ -8,6 +8,7 @@ mod cards;
 mod catalog;
 mod cli;
 mod concurrent_writes;
+mod customer_changes;
 mod customer_reads;
 mod customers;
 mod egress;

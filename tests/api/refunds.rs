@@ -66,15 +66,35 @@ async fn partial_refunds_add_up_to_the_total_and_no_further(backend: Backend) {
     assert_eq!(first["stripe_payment_id"], pi);
     assert!(first["provider_ref"].as_str().unwrap().starts_with("re_"));
     assert_eq!(first["metadata"], json!({"ticket": "T-1"}));
-    // By the pi_ id too.
+    // By the pi_ id too, under seed 001's name; two names for two payments are refused.
+    let other = paid(&app, &tenant, &token, 700).await;
+    let before = refunds_at_stripe(&app, &tenant).await;
+    let error = assert_error(
+        refund(
+            &app,
+            &tenant,
+            &token,
+            json!({"payment_id": other["id"], "payment_intent_id": pi, "amount": 100}),
+        )
+        .await,
+        422,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(error["source"]["pointer"], "/refund/payment_intent_id");
+    assert_eq!(refunds_at_stripe(&app, &tenant).await, before);
     let second = refund(
         &app,
         &tenant,
         &token,
-        json!({"payment_id": pi, "amount": 2000}),
+        json!({"payment_intent_id": pi, "amount": 2000}),
     )
     .await;
     assert_eq!(second.status().as_u16(), 201);
+    assert_eq!(
+        json_body(second).await["data"]["attributes"]["stripe_payment_id"],
+        pi
+    );
 
     // 1,000 left: 2,000 more is refused before Stripe is asked.
     let before = refunds_at_stripe(&app, &tenant).await;

@@ -1,6 +1,8 @@
 //! Customers: validated input, creation at Stripe with the tenant's key, the mirror row;
-//! billing portal sessions are `portal.rs`, the list `list.rs`.
+//! billing portal sessions are `portal.rs`, the list `list.rs`, update, delete and refresh
+//! `change.rs`.
 
+mod change;
 mod list;
 mod portal;
 
@@ -8,6 +10,9 @@ use chrono::Utc;
 
 /// `GET /stripe/customers/{unique_id}`: the caller's customer by any id form.
 pub use crate::services::owned::find_customer;
+pub use change::{
+    CustomerUpdate, UpdateCustomerFields, delete_customer, refresh_customer, update_customer,
+};
 pub use list::{ListCustomersQuery, list_customers, parse_list};
 pub use portal::{PortalFields, open_portal};
 

@@ -8,7 +8,7 @@ use stripe_client_core::{RequestBuilder, StripeMethod};
 
 use super::{LiveStripe, read_as};
 use crate::stripe::objects::{self, CustomerSnapshot, PaymentMethodSnapshot, PortalSession};
-use crate::stripe::requests::CustomerParams;
+use crate::stripe::requests::{CustomerChange, CustomerParams};
 use crate::stripe::{GatewayError, Key};
 
 pub(super) async fn create(
@@ -51,6 +51,27 @@ pub(super) async fn retrieve(
             objects::customer(o, false)
         })
         .await
+}
+
+pub(super) async fn update(
+    stripe: &LiveStripe,
+    id: &str,
+    change: &CustomerChange,
+    key: Key<'_>,
+) -> Result<CustomerSnapshot, GatewayError> {
+    let request = RequestBuilder::new(StripeMethod::Post, format!("/customers/{id}")).form(change);
+    let object = stripe.send_json(request, key, "update_customer").await?;
+    read_as(&object, |o| objects::customer(o, false), "update_customer")
+}
+
+pub(super) async fn delete(
+    stripe: &LiveStripe,
+    id: &str,
+    key: Key<'_>,
+) -> Result<CustomerSnapshot, GatewayError> {
+    let request = RequestBuilder::new(StripeMethod::Delete, format!("/customers/{id}"));
+    let object = stripe.send_json(request, key, "delete_customer").await?;
+    read_as(&object, |o| objects::customer(o, true), "delete_customer")
 }
 
 pub(super) async fn portal_session(

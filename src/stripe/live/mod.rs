@@ -22,8 +22,8 @@ use super::objects::{
     SubscriptionSnapshot,
 };
 use super::requests::{
-    CustomerParams, NewCheckout, NewPayment, NewPaymentLink, NewProduct, NewProductPrice,
-    NewRefund, NewSubscription, PaymentConfirmation, SubscriptionChange,
+    CustomerChange, CustomerParams, NewCheckout, NewPayment, NewPaymentLink, NewProduct,
+    NewProductPrice, NewRefund, NewSubscription, PaymentConfirmation, SubscriptionChange,
 };
 use super::{GatewayError, Key, StripeApi, StripeFailure};
 
@@ -178,6 +178,23 @@ impl StripeApi for LiveStripe {
 
     async fn retrieve_customer(&self, id: &str) -> Result<CustomerSnapshot, GatewayError> {
         customers::retrieve(self, id).await
+    }
+
+    async fn update_customer(
+        &self,
+        id: &str,
+        change: &CustomerChange,
+        key: Key<'_>,
+    ) -> Result<CustomerSnapshot, GatewayError> {
+        customers::update(self, id, change, key).await
+    }
+
+    async fn delete_customer(
+        &self,
+        id: &str,
+        key: Key<'_>,
+    ) -> Result<CustomerSnapshot, GatewayError> {
+        customers::delete(self, id, key).await
     }
 
     async fn create_portal_session(
