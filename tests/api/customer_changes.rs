@@ -206,6 +206,10 @@ async fn bad_updates_change_nothing(backend: Backend) {
         .unwrap()
         .to_owned();
     let before = writes_at_stripe(&app, &tenant).await;
+    let many_removals: serde_json::Map<String, Value> =
+        (0..51).map(|i| (format!("k{i}"), Value::Null)).collect();
+    let long_key = "x".repeat(41);
+    let long_key_at = format!("/customer/metadata/{long_key}");
 
     for (fields, pointer) in [
         (json!({}), "/customer"),
@@ -215,6 +219,12 @@ async fn bad_updates_change_nothing(backend: Backend) {
         (
             json!({"metadata": {"k": {"nested": 1}}}),
             "/customer/metadata/k",
+        ),
+        // Removals count and are checked like any key.
+        (json!({"metadata": many_removals}), "/customer/metadata"),
+        (
+            json!({"metadata": {long_key.as_str(): null}}),
+            long_key_at.as_str(),
         ),
         (
             json!({"default_payment_method": ""}),

@@ -84,17 +84,20 @@ impl CustomerUpdate {
         let metadata = match &fields.metadata {
             None => HashMap::new(),
             Some(Value::Object(map)) => {
-                // Nulls remove a key: sent as Stripe's "" (Metadata::parse drops nulls).
-                let mut kept = map.clone();
-                kept.retain(|_, v| !v.is_null());
-                let mut parsed =
-                    Metadata::parse(Some(&Value::Object(kept)), &format!("{at}/metadata"))?.0;
-                for (key, value) in map {
-                    if value.is_null() {
-                        parsed.insert(key.clone(), String::new());
-                    }
-                }
-                parsed
+                // A null removes a key: Stripe's "" (Metadata::parse would drop the key),
+                // so every key named is checked alike (count, length, brackets).
+                let removals: serde_json::Map<String, Value> = map
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = if v.is_null() {
+                            Value::String(String::new())
+                        } else {
+                            v.clone()
+                        };
+                        (k.clone(), v)
+                    })
+                    .collect();
+                Metadata::parse(Some(&Value::Object(removals)), &format!("{at}/metadata"))?.0
             }
             Some(_) => {
                 return Err(ApiError::validation(
