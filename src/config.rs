@@ -41,6 +41,10 @@ pub struct Settings {
     pub notify_retry_base_ms: u64,
     /// Attempts before a notification is given up (status failed).
     pub notify_max_attempts: i64,
+    /// Days stored event payloads are kept (rows: at least 30); 0 keeps them forever.
+    pub event_payload_retention_days: u32,
+    /// Days delivered or failed notifications (and attempts) are kept; 0 keeps them forever.
+    pub notification_retention_days: u32,
     /// Tenant URLs (notify_url...) may be `http`, not only `https` (see `crate::outbound::egress`).
     #[serde(default)]
     pub egress_allow_http: bool,

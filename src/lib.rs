@@ -16,6 +16,7 @@ pub mod outbound;
 pub mod ratelimit;
 pub mod receiver;
 pub mod rekey;
+pub mod retention;
 pub mod services;
 pub mod signature;
 pub mod state;

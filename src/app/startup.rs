@@ -56,6 +56,10 @@ impl Application {
         }
         tokio::spawn(crate::idempotency::purge_expired_keys(db.clone()));
         tokio::spawn(fold_list_counts(db.clone()));
+        tokio::spawn(crate::retention::run_every_hour(
+            db.clone(),
+            crate::retention::Retention::from_settings(&settings),
+        ));
         let state = web::Data::new(AppState::new(db, master, settings));
         let server = serve(listener, state.clone())?;
         crate::outbound::notifications::start_worker(crate::outbound::notifications::Worker {

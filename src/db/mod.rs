@@ -17,6 +17,7 @@ pub mod policies;
 mod pool;
 pub mod prepared;
 pub mod refunds;
+pub mod retention;
 pub mod schema;
 pub mod subscriptions;
 pub mod tenants;

@@ -115,6 +115,9 @@ pub fn test_settings(database_url: String) -> Settings {
         notify_poll_ms: 50,
         notify_retry_base_ms: 100,
         notify_max_attempts: 10,
+        // Off: the retention tests run it themselves, with ages of their choosing.
+        event_payload_retention_days: 0,
+        notification_retention_days: 0,
         // The tenants' apps of these tests listen on loopback over http.
         egress_allow_http: true,
         egress_allow_loopback: true,

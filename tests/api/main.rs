@@ -28,6 +28,7 @@ mod rate_limits;
 mod receiver;
 mod receiver_bounds;
 mod refunds;
+mod retention;
 mod sessions;
 mod subscriptions;
 mod token_rules;
