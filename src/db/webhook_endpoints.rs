@@ -74,6 +74,42 @@ pub fn list(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<Vec<Webhoo
 /// A signing secret as stored: encrypted, and when it stops verifying (none: never).
 pub type SealedSecret = (String, Option<NaiveDateTime>);
 
+/// Stripe's status of an endpoint that does not deliver.
+pub const DISABLED: &str = "disabled";
+
+/// Records Stripe's answer to a change of the endpoint `id`: its status and event types.
+pub fn set_state(
+    conn: &mut AnyConnection,
+    id: &str,
+    status: &str,
+    events: &str,
+) -> QueryResult<Option<WebhookEndpointRow>> {
+    super::write_statement(conn, |conn| {
+        diesel::update(webhook_endpoints::table.find(id))
+            .set((
+                webhook_endpoints::status.eq(status),
+                webhook_endpoints::events.eq(events),
+                webhook_endpoints::updated_at.eq(Utc::now().naive_utc()),
+            ))
+            .execute(conn)
+    })?;
+    webhook_endpoints::table
+        .find(id)
+        .select(WebhookEndpointRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Forgets the endpoint `id` and its secrets (deleted at Stripe).
+pub fn delete(conn: &mut AnyConnection, id: &str) -> QueryResult<()> {
+    super::write_transaction(conn, |conn| {
+        diesel::delete(webhook_secrets::table.filter(webhook_secrets::endpoint_id.eq(id)))
+            .execute(conn)?;
+        diesel::delete(webhook_endpoints::table.find(id)).execute(conn)?;
+        Ok(())
+    })
+}
+
 /// The endpoint a receiver URL names, with its secrets that have not expired yet, newest first.
 pub fn find_by_url_id(
     conn: &mut AnyConnection,

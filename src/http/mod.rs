@@ -118,6 +118,10 @@ route_table! {
         get => webhooks::list_webhooks,
         post => webhooks::create_webhook,
     }
+    keyed "/stripe/webhooks/{webhook_id}" {
+        put => webhooks::update_webhook,
+        delete => webhooks::delete_webhook,
+    }
     keyed "/stripe/webhooks/{webhook_id}/secrets" { post => webhooks::roll_secret }
     receiver "/stripe/{url_id}/webhook" { post => receiver::receive_event }
 }

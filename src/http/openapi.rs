@@ -50,6 +50,8 @@ use super::{
         webhooks::list_webhooks,
         webhooks::create_webhook,
         webhooks::roll_secret,
+        webhooks::update_webhook,
+        webhooks::delete_webhook,
         receiver::receive_event,
     ),
     components(schemas(
@@ -87,6 +89,7 @@ use super::{
         refunds::RefundAttributes,
         crate::services::webhook_endpoints::CreateWebhookFields,
         crate::services::webhook_endpoints::RollSecretFields,
+        crate::services::webhook_endpoints::UpdateWebhookFields,
         webhooks::WebhookAttributes,
     )),
     modifiers(&Security, &Idempotency)

@@ -9,7 +9,7 @@ use crate::caller::Caller;
 use crate::db::webhook_endpoints::WebhookEndpointRow;
 use crate::error::ApiError;
 use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp};
-use crate::services::webhook_endpoints::{self, CreateWebhookFields};
+use crate::services::webhook_endpoints::{self, CreateWebhookFields, UpdateWebhookFields};
 use crate::state::AppState;
 
 /// A webhook endpoint as clients read it (API_CONTRACT.md, GET/POST /stripe/webhooks).
@@ -142,5 +142,62 @@ pub async fn roll_secret(
         KIND,
         &id,
         &attributes,
+    ))
+}
+
+#[utoipa::path(
+    put, path = "/stripe/webhooks/{webhook_id}", tag = "webhooks",
+    params(("webhook_id" = String, Path, description = "Our unique id or the url_id")),
+    request_body(content = UpdateWebhookFields, description = "Wrapped as {\"webhook\": {...}}"),
+    responses(
+        (status = 200, description = "Changed at Stripe, then here. A disabled endpoint's deliveries are refused with 410", body = WebhookAttributes),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such endpoint in this app"),
+        (status = 422, description = "Nothing to change, a status other than enabled/disabled, or an unknown event type"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn update_webhook(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin("manage webhook endpoints")?;
+    let (fields, at) = parse_body::<UpdateWebhookFields>(body.into_inner(), "webhook")?;
+    let change = webhook_endpoints::parse_update(fields, &at)?;
+    let row = webhook_endpoints::update(&state, &caller, &path.into_inner(), change).await?;
+    let id = row.id.clone();
+    Ok(jsonapi::resource(
+        StatusCode::OK,
+        KIND,
+        &id,
+        &WebhookAttributes::new(row, None),
+    ))
+}
+
+#[utoipa::path(
+    delete, path = "/stripe/webhooks/{webhook_id}", tag = "webhooks",
+    params(("webhook_id" = String, Path, description = "Our unique id or the url_id")),
+    responses(
+        (status = 200, description = "Deleted at Stripe and here (the endpoint as it was); its URL answers 404 after", body = WebhookAttributes),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such endpoint in this app"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn delete_webhook(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin("manage webhook endpoints")?;
+    let row = webhook_endpoints::delete(&state, &caller, &path.into_inner()).await?;
+    let id = row.id.clone();
+    Ok(jsonapi::resource(
+        StatusCode::OK,
+        KIND,
+        &id,
+        &WebhookAttributes::new(row, None),
     ))
 }

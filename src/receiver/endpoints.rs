@@ -34,6 +34,8 @@ pub struct ReceiverEndpoint {
     pub tenant_id: String,
     /// The tenant has a notify_url (its app is told of applied events).
     pub notify: bool,
+    /// Disabled through our API: its deliveries are refused (410).
+    pub disabled: bool,
     /// Decrypted signing secrets, newest first, with when each stops verifying (unix seconds).
     secrets: Vec<(String, Option<i64>)>,
     loaded: Instant,
@@ -132,6 +134,7 @@ impl Endpoints {
                 };
                 Ok::<_, DbError>(found.map(|(endpoint, sealed)| {
                     ReceiverEndpoint {
+                        disabled: endpoint.status == crate::db::webhook_endpoints::DISABLED,
                         id: endpoint.id,
                         tenant_id: endpoint.tenant_id,
                         notify,

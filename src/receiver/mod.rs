@@ -100,6 +100,15 @@ pub async fn receive(
         }
         Err(err) => return Err(signature_error(err)),
     }
+    // Checked once the delivery is known to be Stripe's: nobody else learns the state.
+    if endpoint.disabled {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::GONE,
+            "endpoint_disabled",
+            "Gone",
+            "This webhook endpoint is disabled; its deliveries are not accepted.",
+        ));
+    }
     let event = parse_event(body)?;
     let pending = Pending {
         tenant_id: endpoint.tenant_id.clone(),

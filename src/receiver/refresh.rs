@@ -106,9 +106,9 @@ mod tests {
 
     use super::*;
     use crate::stripe::objects::{
-        CheckoutSnapshot, CreatedEndpoint, CustomerSnapshot, PaymentLink, PaymentMethodSnapshot,
-        PaymentSnapshot, PortalSession, PriceSnapshot, ProductSnapshot, RefundSnapshot,
-        SubscriptionSnapshot,
+        CheckoutSnapshot, CreatedEndpoint, CustomerSnapshot, EndpointState, PaymentLink,
+        PaymentMethodSnapshot, PaymentSnapshot, PortalSession, PriceSnapshot, ProductSnapshot,
+        RefundSnapshot, SubscriptionSnapshot,
     };
     use crate::stripe::requests::{
         CustomerChange, CustomerParams, NewCheckout, NewPayment, NewPaymentLink, NewProduct,
@@ -156,6 +156,18 @@ mod tests {
             not_here()
         }
         async fn retrieve_customer(&self, _: &str) -> Result<CustomerSnapshot, GatewayError> {
+            not_here()
+        }
+        async fn update_webhook_endpoint(
+            &self,
+            _: &str,
+            _: Option<bool>,
+            _: Option<&[String]>,
+            _: Key<'_>,
+        ) -> Result<EndpointState, GatewayError> {
+            not_here()
+        }
+        async fn delete_webhook_endpoint(&self, _: &str, _: Key<'_>) -> Result<(), GatewayError> {
             not_here()
         }
         async fn update_customer(

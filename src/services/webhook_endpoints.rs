@@ -39,6 +39,16 @@ pub fn parse(fields: CreateWebhookFields, at: &str) -> Result<NewWebhook, ApiErr
             ));
         }
     };
+    let out = parse_events(&events, &pointer)?;
+    let url = match optional_text(fields.url, &format!("{at}/url"), 2048)? {
+        Some(raw) => Some(parse_web_url(&raw, &format!("{at}/url"))?),
+        None => None,
+    };
+    Ok(NewWebhook { events: out, url })
+}
+
+/// A non-empty list of Stripe event types (or `*`), trimmed and without repeats.
+fn parse_events(events: &[String], pointer: &str) -> Result<Vec<String>, ApiError> {
     if events.is_empty() {
         return Err(ApiError::validation(pointer, "events must not be empty"));
     }
@@ -55,11 +65,122 @@ pub fn parse(fields: CreateWebhookFields, at: &str) -> Result<NewWebhook, ApiErr
             out.push(event.to_owned());
         }
     }
-    let url = match optional_text(fields.url, &format!("{at}/url"), 2048)? {
-        Some(raw) => Some(parse_web_url(&raw, &format!("{at}/url"))?),
+    Ok(out)
+}
+
+/// The fields of `PUT /stripe/webhooks/{id}` (body key `webhook`).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct UpdateWebhookFields {
+    /// `enabled` or `disabled`.
+    pub status: Option<String>,
+    /// Replaces the event types (Stripe event types or `*`).
+    pub events: Option<Vec<String>>,
+    /// The SDK's name for `events`.
+    pub enabled_events: Option<Vec<String>>,
+}
+
+/// A checked change: `disabled` and/or the new event types.
+#[derive(Debug)]
+pub struct WebhookChange {
+    pub disabled: Option<bool>,
+    pub events: Option<Vec<String>>,
+}
+
+pub fn parse_update(fields: UpdateWebhookFields, at: &str) -> Result<WebhookChange, ApiError> {
+    let disabled = match fields.status.as_deref().map(str::trim) {
         None => None,
+        Some("enabled") => Some(false),
+        Some(rows::DISABLED) => Some(true),
+        Some(other) => {
+            return Err(ApiError::validation(
+                format!("{at}/status"),
+                format!("status must be enabled or disabled (got {other:?})"),
+            ));
+        }
     };
-    Ok(NewWebhook { events: out, url })
+    let events = match (fields.events, fields.enabled_events) {
+        (Some(e), _) => Some(parse_events(&e, &format!("{at}/events"))?),
+        (None, Some(e)) => Some(parse_events(&e, &format!("{at}/enabled_events"))?),
+        (None, None) => None,
+    };
+    if disabled.is_none() && events.is_none() {
+        return Err(ApiError::validation(
+            at,
+            "nothing to change: send status (enabled or disabled) and/or events",
+        ));
+    }
+    Ok(WebhookChange { disabled, events })
+}
+
+/// The tenant's endpoint by our unique id or url_id; 404 for another tenant's.
+async fn find(
+    state: &AppState,
+    caller: &Caller,
+    any_id: &str,
+) -> Result<WebhookEndpointRow, ApiError> {
+    let tenant_id = caller.tenant.id.clone();
+    let wanted = any_id.to_owned();
+    state
+        .db
+        .run(move |conn| rows::find_for_tenant(conn, &tenant_id, &wanted).map_err(ApiError::from))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("No webhook endpoint {any_id:?} in this app.")))
+}
+
+/// Changes the endpoint at Stripe, then records Stripe's answer. A disabled endpoint's
+/// deliveries are refused by the receiver (410), on every instance within its cache's life.
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    any_id: &str,
+    change: WebhookChange,
+) -> Result<WebhookEndpointRow, ApiError> {
+    let endpoint = find(state, caller, any_id).await?;
+    let answer = caller
+        .tenant
+        .stripe
+        .update_webhook_endpoint(
+            &endpoint.stripe_endpoint_id,
+            change.disabled,
+            change.events.as_deref(),
+            caller.stripe_key(),
+        )
+        .await?;
+    let events = serde_json::to_string(&answer.enabled_events).map_err(ApiError::internal)?;
+    let id = endpoint.id.clone();
+    let row = state
+        .db
+        .run(move |conn| {
+            rows::set_state(conn, &id, &answer.status, &events).map_err(ApiError::from)
+        })
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("No webhook endpoint {any_id:?} in this app."))
+        })?;
+    state.forget_endpoint(&row.url_id);
+    Ok(row)
+}
+
+/// Deletes the endpoint at Stripe, then here (with its secrets): its URL answers 404 after.
+/// Returns the endpoint as it was.
+pub async fn delete(
+    state: &AppState,
+    caller: &Caller,
+    any_id: &str,
+) -> Result<WebhookEndpointRow, ApiError> {
+    let endpoint = find(state, caller, any_id).await?;
+    caller
+        .tenant
+        .stripe
+        .delete_webhook_endpoint(&endpoint.stripe_endpoint_id, caller.stripe_key())
+        .await?;
+    let id = endpoint.id.clone();
+    state
+        .db
+        .run(move |conn| rows::delete(conn, &id).map_err(ApiError::from))
+        .await?;
+    state.forget_endpoint(&endpoint.url_id);
+    Ok(endpoint)
 }
 
 /// Registers the endpoint at Stripe and stores it with its secret. Returns the row and the

@@ -22,9 +22,9 @@ use sha2::{Digest, Sha256};
 pub use error::{GatewayError, StripeFailure};
 pub use live::{LiveStripe, is_known_event_type};
 use objects::{
-    CheckoutSnapshot, CreatedEndpoint, CustomerSnapshot, PaymentLink, PaymentMethodSnapshot,
-    PaymentSnapshot, PortalSession, PriceSnapshot, ProductSnapshot, RefundSnapshot,
-    SubscriptionSnapshot,
+    CheckoutSnapshot, CreatedEndpoint, CustomerSnapshot, EndpointState, PaymentLink,
+    PaymentMethodSnapshot, PaymentSnapshot, PortalSession, PriceSnapshot, ProductSnapshot,
+    RefundSnapshot, SubscriptionSnapshot,
 };
 use requests::{
     CustomerChange, CustomerParams, NewCheckout, NewPayment, NewPaymentLink, NewProduct,
@@ -211,6 +211,16 @@ pub trait StripeApi: Send + Sync {
         key: Key<'_>,
     ) -> Result<SubscriptionSnapshot, GatewayError>;
 
+    /// Enables or disables an endpoint and/or replaces its event types (`None`: unchanged).
+    async fn update_webhook_endpoint(
+        &self,
+        id: &str,
+        disabled: Option<bool>,
+        events: Option<&[String]>,
+        key: Key<'_>,
+    ) -> Result<EndpointState, GatewayError>;
+    /// Deletes an endpoint at Stripe: no more deliveries to it.
+    async fn delete_webhook_endpoint(&self, id: &str, key: Key<'_>) -> Result<(), GatewayError>;
     async fn create_webhook_endpoint(
         &self,
         url: &str,

@@ -32,4 +32,5 @@ mod retention;
 mod sessions;
 mod subscriptions;
 mod token_rules;
+mod webhook_changes;
 mod webhooks;

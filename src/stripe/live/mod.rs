@@ -17,9 +17,9 @@ use stripe_client_core::{RequestBuilder, StripeMethod};
 pub use webhooks::is_known_event_type;
 
 use super::objects::{
-    CheckoutSnapshot, CreatedEndpoint, CustomerSnapshot, PaymentLink, PaymentMethodSnapshot,
-    PaymentSnapshot, PortalSession, PriceSnapshot, ProductSnapshot, RefundSnapshot,
-    SubscriptionSnapshot,
+    CheckoutSnapshot, CreatedEndpoint, CustomerSnapshot, EndpointState, PaymentLink,
+    PaymentMethodSnapshot, PaymentSnapshot, PortalSession, PriceSnapshot, ProductSnapshot,
+    RefundSnapshot, SubscriptionSnapshot,
 };
 use super::requests::{
     CustomerChange, CustomerParams, NewCheckout, NewPayment, NewPaymentLink, NewProduct,
@@ -316,6 +316,20 @@ impl StripeApi for LiveStripe {
         key: Key<'_>,
     ) -> Result<SubscriptionSnapshot, GatewayError> {
         subscriptions::cancel(self, id, key).await
+    }
+
+    async fn update_webhook_endpoint(
+        &self,
+        id: &str,
+        disabled: Option<bool>,
+        events: Option<&[String]>,
+        key: Key<'_>,
+    ) -> Result<EndpointState, GatewayError> {
+        webhooks::update_endpoint(self, id, disabled, events, key).await
+    }
+
+    async fn delete_webhook_endpoint(&self, id: &str, key: Key<'_>) -> Result<(), GatewayError> {
+        webhooks::delete_endpoint(self, id, key).await
     }
 
     async fn create_webhook_endpoint(

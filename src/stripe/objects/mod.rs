@@ -33,7 +33,7 @@ pub use price::{PriceSnapshot, price};
 pub use product::{ProductSnapshot, product};
 pub use refund::{RefundSnapshot, refund};
 pub use subscription::{SubscriptionItemSnapshot, SubscriptionSnapshot, subscription};
-pub use webhook_endpoint::{CreatedEndpoint, webhook_endpoint};
+pub use webhook_endpoint::{CreatedEndpoint, EndpointState, endpoint_state, webhook_endpoint};
 
 fn text(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_owned)
