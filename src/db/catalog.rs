@@ -85,18 +85,45 @@ super::mirror_table! {
     }
 }
 
-/// One page of the tenant's live products, newest first, and the total.
+/// Which rows of a catalogue list (`?active=`): the active ones (the default), the archived
+/// ones (`active: false`), or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Activity {
+    #[default]
+    Active,
+    Archived,
+    All,
+}
+
+impl Activity {
+    /// The `active` value the rows must have; `None`: any.
+    pub fn only(self) -> Option<bool> {
+        match self {
+            Activity::Active => Some(true),
+            Activity::Archived => Some(false),
+            Activity::All => None,
+        }
+    }
+}
+
+/// One page of the tenant's live products (active, archived or both), newest first, and the
+/// total.
 pub fn list_products(
     conn: &mut crate::db::AnyConnection,
     tenant_id: &str,
+    activity: Activity,
     page: i64,
     per_page: i64,
 ) -> QueryResult<(Vec<ProductRow>, i64)> {
     let build = || {
-        products::table
+        let mut query = products::table
             .filter(products::tenant_id.eq(tenant_id.to_owned()))
             .filter(products::deleted_at.is_null())
-            .into_boxed()
+            .into_boxed();
+        if let Some(active) = activity.only() {
+            query = query.filter(products::active.eq(active));
+        }
+        query
     };
     let total: i64 = build().count().get_result(conn)?;
     let rows = build()
@@ -127,12 +154,28 @@ pub fn find_product(
         .optional()
 }
 
-/// One page of the tenant's live prices (of one product if given), newest first, and the
-/// total.
+/// A live price of the tenant by our unique id or `price_` id.
+pub fn find_price(
+    conn: &mut crate::db::AnyConnection,
+    tenant_id: &str,
+    any_id: &str,
+) -> QueryResult<Option<PriceRow>> {
+    prices::table
+        .filter(prices::tenant_id.eq(tenant_id))
+        .filter(prices::deleted_at.is_null())
+        .filter(prices::id.eq(any_id).or(prices::stripe_price_id.eq(any_id)))
+        .select(PriceRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// One page of the tenant's live prices (of one product if given; active, archived or both),
+/// newest first, and the total.
 pub fn list_prices(
     conn: &mut crate::db::AnyConnection,
     tenant_id: &str,
     product: Option<&str>,
+    activity: Activity,
     page: i64,
     per_page: i64,
 ) -> QueryResult<(Vec<PriceRow>, i64)> {
@@ -141,6 +184,9 @@ pub fn list_prices(
             .filter(prices::tenant_id.eq(tenant_id.to_owned()))
             .filter(prices::deleted_at.is_null())
             .into_boxed();
+        if let Some(active) = activity.only() {
+            query = query.filter(prices::active.eq(active));
+        }
         if let Some(product) = product {
             query = query.filter(prices::stripe_product_id.eq(product.to_owned()));
         }

@@ -24,21 +24,26 @@ pub enum List {
     Refunds,
     Cards,
     Notifications,
+    PaymentLinks,
 }
 
 /// Customers' buckets: the list shows the live ones.
 pub const LIVE: &str = "live";
 /// Cards' buckets: the list shows the attached ones.
 pub const ATTACHED: &str = "attached";
+/// Payment links' buckets: active or deactivated.
+pub const ACTIVE: &str = "active";
+pub const INACTIVE: &str = "inactive";
 
 impl List {
-    pub const ALL: [List; 6] = [
+    pub const ALL: [List; 7] = [
         List::Subscriptions,
         List::Payments,
         List::Customers,
         List::Refunds,
         List::Cards,
         List::Notifications,
+        List::PaymentLinks,
     ];
 
     fn name(self) -> &'static str {
@@ -49,6 +54,7 @@ impl List {
             List::Refunds => "refunds",
             List::Cards => "cards",
             List::Notifications => "notifications",
+            List::PaymentLinks => "payment_links",
         }
     }
 
@@ -60,6 +66,7 @@ impl List {
             List::Refunds => "refunds",
             List::Cards => "payment_methods",
             List::Notifications => "notification_outbox",
+            List::PaymentLinks => "payment_links",
         }
     }
 
@@ -70,6 +77,7 @@ impl List {
             List::Cards => {
                 "CASE WHEN {r}stripe_customer_id IS NULL THEN 'detached' ELSE 'attached' END"
             }
+            List::PaymentLinks => "CASE WHEN {r}active THEN 'active' ELSE 'inactive' END",
             List::Refunds | List::Notifications => "'all'",
         }
     }
@@ -82,9 +90,11 @@ impl List {
     fn first_column(self) -> (&'static str, bool) {
         match self {
             List::Subscriptions | List::Refunds => ("stripe_created", false),
-            List::Payments | List::Customers | List::Cards | List::Notifications => {
-                ("created_at", true)
-            }
+            List::Payments
+            | List::Customers
+            | List::Cards
+            | List::Notifications
+            | List::PaymentLinks => ("created_at", true),
         }
     }
 

@@ -11,6 +11,7 @@ pub mod invoices;
 pub mod listing;
 pub mod notifications;
 pub mod orders;
+pub mod payment_links;
 pub mod payment_methods;
 pub mod payments;
 pub mod policies;

@@ -195,6 +195,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    payment_links (id) {
+        id -> Text,
+        tenant_id -> Text,
+        stripe_payment_link_id -> Text,
+        url -> Text,
+        active -> Bool,
+        price_id -> Nullable<Text>,
+        quantity -> Nullable<BigInt>,
+        metadata -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        watermark -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     invoices (id) {
         id -> Text,
         tenant_id -> Text,
@@ -347,6 +363,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     invoices,
     notification_attempts,
     notification_outbox,
+    payment_links,
     payment_methods,
     payments,
     prices,

@@ -1,4 +1,5 @@
-//! `POST/GET /stripe/products`, `POST/GET /stripe/prices`, `POST /stripe/payment_links`.
+//! `POST/GET /stripe/products`, `GET/PUT /stripe/products/{id}`, `POST/GET /stripe/prices`,
+//! `GET/PUT /stripe/prices/{id}`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -11,7 +12,8 @@ use crate::domain::Metadata;
 use crate::error::ApiError;
 use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp};
 use crate::services::catalog::{
-    self, CatalogQuery, CreatePaymentLinkFields, CreatePriceFields, CreateProductFields,
+    self, CatalogQuery, CreatePriceFields, CreateProductFields, UpdatePriceFields,
+    UpdateProductFields,
 };
 use crate::state::AppState;
 
@@ -62,6 +64,7 @@ pub struct PriceAttributes {
     #[schema(value_type = Object)]
     pub metadata: Value,
     pub created_at: String,
+    pub updated_at: String,
 }
 
 impl From<PriceRow> for PriceAttributes {
@@ -79,19 +82,9 @@ impl From<PriceRow> for PriceAttributes {
             nickname: p.nickname,
             metadata: Metadata::from_stored(&p.metadata),
             created_at: timestamp(p.created_at),
+            updated_at: timestamp(p.updated_at),
         }
     }
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PaymentLinkAttributes {
-    /// The `plink_...` id.
-    pub stripe_payment_link_id: String,
-    /// Where the buyer pays.
-    pub url: String,
-    pub active: bool,
-    pub price_id: String,
-    pub quantity: i64,
 }
 
 #[utoipa::path(
@@ -111,19 +104,16 @@ pub async fn create_product(
 ) -> Result<HttpResponse, ApiError> {
     let (fields, at) = parse_body::<CreateProductFields>(body.into_inner(), "product")?;
     let row = catalog::create_product(&state, &caller, fields, &at).await?;
-    let id = row.id.clone();
-    Ok(jsonapi::resource(
-        StatusCode::CREATED,
-        "stripe_product",
-        &id,
-        &ProductAttributes::from(row),
-    ))
+    Ok(product(StatusCode::CREATED, row))
 }
 
 #[utoipa::path(
     get, path = "/stripe/products", tag = "catalogue",
     params(CatalogQuery),
-    responses((status = 200, description = "The app's products, newest first", body = [ProductAttributes])),
+    responses(
+        (status = 200, description = "The app's products (active ones unless active=false or all), newest first", body = [ProductAttributes]),
+        (status = 400, description = "A paging parameter out of range, or active not true, false or all"),
+    ),
     security(("api_key" = []), ("bearer" = []))
 )]
 pub async fn list_products(
@@ -161,20 +151,15 @@ pub async fn create_price(
 ) -> Result<HttpResponse, ApiError> {
     let (fields, at) = parse_body::<CreatePriceFields>(body.into_inner(), "price")?;
     let row = catalog::create_price(&state, &caller, fields, &at).await?;
-    let id = row.id.clone();
-    Ok(jsonapi::resource(
-        StatusCode::CREATED,
-        "stripe_price",
-        &id,
-        &PriceAttributes::from(row),
-    ))
+    Ok(price(StatusCode::CREATED, row))
 }
 
 #[utoipa::path(
     get, path = "/stripe/prices", tag = "catalogue",
     params(CatalogQuery),
     responses(
-        (status = 200, description = "The app's prices (of one product with product_id), newest first", body = [PriceAttributes]),
+        (status = 200, description = "The app's prices (of one product with product_id; active ones unless active=false or all), newest first", body = [PriceAttributes]),
+        (status = 400, description = "A paging parameter out of range, or active not true, false or all"),
         (status = 404, description = "product_id names no product of this app"),
     ),
     security(("api_key" = []), ("bearer" = []))
@@ -196,35 +181,98 @@ pub async fn list_prices(
     ))
 }
 
+fn product(status: StatusCode, row: ProductRow) -> HttpResponse {
+    let id = row.id.clone();
+    jsonapi::resource(status, "stripe_product", &id, &ProductAttributes::from(row))
+}
+
+fn price(status: StatusCode, row: PriceRow) -> HttpResponse {
+    let id = row.id.clone();
+    jsonapi::resource(status, "stripe_price", &id, &PriceAttributes::from(row))
+}
+
 #[utoipa::path(
-    post, path = "/stripe/payment_links", tag = "catalogue",
-    request_body(content = CreatePaymentLinkFields, description = "Wrapped as {\"payment_link\": {...}}"),
+    get, path = "/stripe/products/{product_id}", tag = "catalogue",
+    params(("product_id" = String, Path, description = "Our unique id or the prod_ id")),
     responses(
-        (status = 201, description = "The link; the buyer pays at its url", body = PaymentLinkAttributes),
-        (status = 403, description = "forbidden_by_policy: a user named a price outside the catalogue"),
-        (status = 422, description = "Invalid attribute, or refused by Stripe (unknown price)"),
+        (status = 200, description = "The product, active or archived", body = ProductAttributes),
+        (status = 404, description = "No such product in this app"),
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
-pub async fn create_payment_link(
+pub async fn get_product(
     state: web::Data<AppState>,
     caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let row = catalog::get_product(&state, &caller, &path.into_inner()).await?;
+    Ok(product(StatusCode::OK, row))
+}
+
+#[utoipa::path(
+    put, path = "/stripe/products/{product_id}", tag = "catalogue",
+    params(("product_id" = String, Path, description = "Our unique id or the prod_ id")),
+    request_body(content = UpdateProductFields, description = "Wrapped as {\"product\": {...}}"),
+    responses(
+        (status = 200, description = "The product, changed at Stripe and mirrored", body = ProductAttributes),
+        (status = 403, description = "Only admins change the catalogue"),
+        (status = 404, description = "No such product in this app"),
+        (status = 422, description = "Invalid attribute, nothing to change, or refused by Stripe"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn update_product(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let (fields, at) = parse_body::<CreatePaymentLinkFields>(body.into_inner(), "payment_link")?;
-    let (link, price_id, quantity) =
-        catalog::create_payment_link(&state, &caller, fields, &at).await?;
-    let id = link.id.clone();
-    Ok(jsonapi::resource(
-        StatusCode::CREATED,
-        "stripe_payment_link",
-        &id,
-        &PaymentLinkAttributes {
-            stripe_payment_link_id: link.id,
-            url: link.url,
-            active: link.active,
-            price_id,
-            quantity,
-        },
-    ))
+    let (fields, at) = parse_body::<UpdateProductFields>(body.into_inner(), "product")?;
+    let change = catalog::parse_product_change(&caller, fields, &at)?;
+    let row = catalog::update_product(&state, &caller, &path.into_inner(), change).await?;
+    Ok(product(StatusCode::OK, row))
+}
+
+#[utoipa::path(
+    get, path = "/stripe/prices/{price_id}", tag = "catalogue",
+    params(("price_id" = String, Path, description = "Our unique id or the price_ id")),
+    responses(
+        (status = 200, description = "The price, active or archived", body = PriceAttributes),
+        (status = 404, description = "No such price in this app"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn get_price(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let row = catalog::get_price(&state, &caller, &path.into_inner()).await?;
+    Ok(price(StatusCode::OK, row))
+}
+
+#[utoipa::path(
+    put, path = "/stripe/prices/{price_id}", tag = "catalogue",
+    params(("price_id" = String, Path, description = "Our unique id or the price_ id")),
+    request_body(content = UpdatePriceFields, description = "Wrapped as {\"price\": {...}}"),
+    responses(
+        (status = 200, description = "The price, changed at Stripe and mirrored", body = PriceAttributes),
+        (status = 403, description = "Only admins change the catalogue"),
+        (status = 404, description = "No such price in this app"),
+        (status = 422, description = "price_immutable: a field other than nickname, metadata and active (a price's amount, currency and interval never change: create a new price); validation_error: invalid attribute or nothing to change; or refused by Stripe"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn update_price(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let (sent, at) = parse_body::<serde_json::Map<String, Value>>(body.clone(), "price")?;
+    let (fields, _) = parse_body::<UpdatePriceFields>(body, "price")?;
+    let change = catalog::parse_price_change(&caller, &sent, fields, &at)?;
+    let row = catalog::update_price(&state, &caller, &path.into_inner(), change).await?;
+    Ok(price(StatusCode::OK, row))
 }

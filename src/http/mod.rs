@@ -11,6 +11,7 @@ pub mod jsonapi;
 pub mod notifications;
 pub mod openapi;
 pub mod orders;
+pub mod payment_links;
 pub mod payments;
 pub mod policy;
 pub mod receiver;
@@ -103,11 +104,26 @@ route_table! {
         get => catalog::list_products,
         post => catalog::create_product,
     }
+    keyed "/stripe/products/{product_id}" {
+        get => catalog::get_product,
+        put => catalog::update_product,
+    }
     keyed "/stripe/prices" {
         get => catalog::list_prices,
         post => catalog::create_price,
     }
-    keyed "/stripe/payment_links" { post => catalog::create_payment_link }
+    keyed "/stripe/prices/{price_id}" {
+        get => catalog::get_price,
+        put => catalog::update_price,
+    }
+    keyed "/stripe/payment_links" {
+        get => payment_links::list_payment_links,
+        post => payment_links::create_payment_link,
+    }
+    keyed "/stripe/payment_links/{payment_link_id}" {
+        get => payment_links::get_payment_link,
+        put => payment_links::update_payment_link,
+    }
     keyed "/stripe/notifications/settings" { put => notifications::put_settings }
     open "/stripe/notifications" { get => notifications::list_notifications }
     keyed "/stripe/refunds" {

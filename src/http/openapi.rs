@@ -6,8 +6,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    cards, catalog, customers, health, notifications, orders, payments, policy, receiver, refunds,
-    sessions, subscriptions, webhooks,
+    cards, catalog, customers, health, notifications, orders, payment_links, payments, policy,
+    receiver, refunds, sessions, subscriptions, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -37,9 +37,16 @@ use super::{
         subscriptions::cancel_subscription,
         catalog::create_product,
         catalog::list_products,
+        catalog::get_product,
+        catalog::update_product,
         catalog::create_price,
         catalog::list_prices,
-        catalog::create_payment_link,
+        catalog::get_price,
+        catalog::update_price,
+        payment_links::create_payment_link,
+        payment_links::list_payment_links,
+        payment_links::get_payment_link,
+        payment_links::update_payment_link,
         cards::save_card,
         cards::list_cards,
         cards::delete_card,
@@ -75,10 +82,13 @@ use super::{
         subscriptions::SubscriptionAttributes,
         crate::services::catalog::CreateProductFields,
         crate::services::catalog::CreatePriceFields,
-        crate::services::catalog::CreatePaymentLinkFields,
+        crate::services::catalog::UpdateProductFields,
+        crate::services::catalog::UpdatePriceFields,
+        crate::services::payment_links::CreatePaymentLinkFields,
+        crate::services::payment_links::UpdatePaymentLinkFields,
         catalog::ProductAttributes,
         catalog::PriceAttributes,
-        catalog::PaymentLinkAttributes,
+        payment_links::PaymentLinkAttributes,
         crate::services::cards::SaveCardFields,
         cards::CardAttributes,
         notifications::NotificationSettingsFields,

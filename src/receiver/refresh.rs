@@ -12,7 +12,7 @@ use super::target::{Target, target_of};
 
 /// Stripe's current state of the object `seen` is a state of. Customers, subscriptions,
 /// payments and checkout sessions are re-read through their typed calls. The others (a
-/// product, price, invoice, refund or payment method) are re-read as JSON and read as an
+/// product, price, invoice, refund, payment method or payment link) are re-read as JSON and read as an
 /// `*.updated` event would carry them; one Stripe no longer has (404: a deleted product, price
 /// or draft invoice) is the event's state marked deleted, so the tie settles instead of
 /// failing on every retry. Targets not under the watermark rule never tie: `Nothing`.
@@ -59,7 +59,7 @@ pub(super) async fn reread(stripe: &dyn StripeApi, seen: &Target) -> Result<Targ
                     i.deleted = true;
                     Target::Invoice(i)
                 }
-                // Refunds and payment methods are never deleted at Stripe.
+                // Refunds, payment methods and payment links are never deleted at Stripe.
                 _ => return Err(GatewayError::Stripe(failure)),
             })
         }
@@ -106,13 +106,14 @@ mod tests {
 
     use super::*;
     use crate::stripe::objects::{
-        CheckoutSnapshot, CreatedEndpoint, CustomerSnapshot, EndpointState, PaymentLink,
+        CheckoutSnapshot, CreatedEndpoint, CustomerSnapshot, EndpointState, PaymentLinkSnapshot,
         PaymentMethodSnapshot, PaymentSnapshot, PortalSession, PriceSnapshot, ProductSnapshot,
         RefundSnapshot, SubscriptionSnapshot,
     };
     use crate::stripe::requests::{
         CustomerChange, CustomerParams, NewCheckout, NewPayment, NewPaymentLink, NewProduct,
-        NewProductPrice, NewRefund, NewSubscription, PaymentConfirmation, SubscriptionChange,
+        NewProductPrice, NewRefund, NewSubscription, PaymentConfirmation, PaymentLinkChange,
+        PriceChange, ProductChange, SubscriptionChange,
     };
     use crate::stripe::{Key, StripeFailure};
 
@@ -227,7 +228,31 @@ mod tests {
             &self,
             _: &NewPaymentLink,
             _: Key<'_>,
-        ) -> Result<PaymentLink, GatewayError> {
+        ) -> Result<PaymentLinkSnapshot, GatewayError> {
+            not_here()
+        }
+        async fn update_product(
+            &self,
+            _: &str,
+            _: &ProductChange,
+            _: Key<'_>,
+        ) -> Result<ProductSnapshot, GatewayError> {
+            not_here()
+        }
+        async fn update_price(
+            &self,
+            _: &str,
+            _: &PriceChange,
+            _: Key<'_>,
+        ) -> Result<PriceSnapshot, GatewayError> {
+            not_here()
+        }
+        async fn update_payment_link(
+            &self,
+            _: &str,
+            _: &PaymentLinkChange,
+            _: Key<'_>,
+        ) -> Result<PaymentLinkSnapshot, GatewayError> {
             not_here()
         }
         async fn create_checkout_session(

@@ -9,8 +9,8 @@ use serde_json::Value;
 use crate::db::{self, AnyConnection, Applied, events};
 use crate::stripe::objects::{
     self as mirror, ChargeRefunded, CheckoutSnapshot, CustomerSnapshot, InvoiceSnapshot,
-    PaymentMethodSnapshot, PaymentSnapshot, PriceSnapshot, ProductSnapshot, RefundSnapshot,
-    SubscriptionSnapshot,
+    PaymentLinkSnapshot, PaymentMethodSnapshot, PaymentSnapshot, PriceSnapshot, ProductSnapshot,
+    RefundSnapshot, SubscriptionSnapshot,
 };
 
 /// What the receiver keeps per type of mirrored object, in one place: its place in the order
@@ -151,6 +151,10 @@ mirrored_types! {
         reread json("payment_method.updated", "/payment_methods"),
         on ["payment_method", _] => read |o, _| mirror::payment_method(o),
         write db::payment_methods::apply_payment_methods;
+    PaymentLink(PaymentLinkSnapshot) by id: lock 10, state true,
+        reread json("payment_link.updated", "/payment_links"),
+        on ["payment_link", _] => read |o, _| mirror::payment_link(o),
+        write db::payment_links::apply_payment_links;
 }
 
 /// The event outcome a mirror write answers.

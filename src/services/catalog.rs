@@ -1,16 +1,16 @@
-//! The catalogue: products and prices created at Stripe by admins and mirrored (also kept
-//! current by product.* and price.* events), read by every caller of the app; payment links
-//! for a price.
+//! The catalogue: products and prices created and changed at Stripe by admins and mirrored
+//! (also kept current by product.* and price.* events), read by every caller of the app.
+//! Archiving (`active: false`) takes a product or price out of the default lists.
 
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use crate::caller::Caller;
-use crate::db::catalog::{self as rows, PriceRow, ProductRow};
-use crate::domain::{Metadata, bounded, optional_text, query_number, required_currency, stripe_id};
+use crate::db::catalog::{self as rows, Activity, PriceRow, ProductRow};
+use crate::domain::{Metadata, bounded, optional_text, query_number, query_text, required_currency};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::stripe::objects::PaymentLink;
-use crate::stripe::requests::{LinkItem, NewPaymentLink, NewProduct, NewProductPrice, Recurring};
+use crate::stripe::requests::{NewProduct, NewProductPrice, PriceChange, ProductChange, Recurring};
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct CreateProductFields {
@@ -38,23 +38,58 @@ pub struct CreatePriceFields {
     pub metadata: Option<serde_json::Value>,
 }
 
+/// The fields of a product change; at least one.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-pub struct CreatePaymentLinkFields {
-    /// A `price_` id. Required.
-    pub price_id: Option<String>,
-    /// 1 by default.
-    pub quantity: Option<i64>,
+pub struct UpdateProductFields {
+    /// Not empty.
+    pub name: Option<String>,
+    /// An empty string removes it.
+    pub description: Option<String>,
+    /// Merged into the product's metadata, as Stripe does (an empty value removes a key).
     #[schema(value_type = Option<Object>)]
-    pub metadata: Option<serde_json::Value>,
+    pub metadata: Option<Value>,
+    /// `false` archives the product (out of the default list); `true` brings it back.
+    pub active: Option<bool>,
 }
 
-/// `page`, `records` and (for prices) `product_id` of a catalogue list.
+/// The fields of a price change; at least one. A price's amount, currency and interval never
+/// change at Stripe (any other field is refused): a new amount is a new price.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct UpdatePriceFields {
+    /// An empty string removes it.
+    pub nickname: Option<String>,
+    /// Merged into the price's metadata, as Stripe does (an empty value removes a key).
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+    /// `false` archives the price (out of the default list, and no longer sold to users);
+    /// `true` brings it back.
+    pub active: Option<bool>,
+}
+
+/// `page`, `records`, `active` and (for prices) `product_id` of a catalogue list.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CatalogQuery {
     pub page: Option<String>,
     pub records: Option<String>,
     /// Prices only: this product's (unique id or `prod_`).
     pub product_id: Option<String>,
+    /// `true` (the default): the active ones; `false`: the archived ones; `all`: both.
+    pub active: Option<String>,
+}
+
+/// `?active=` of a list: `true` (or absent), `false` or `all`; 400 otherwise.
+pub fn activity(raw: Option<&str>) -> Result<Activity, ApiError> {
+    match query_text(raw) {
+        None | Some("true") => Ok(Activity::Active),
+        Some("false") => Ok(Activity::Archived),
+        Some("all") => Ok(Activity::All),
+        Some(other) => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("active must be true, false or all (got {other:?})"),
+        )
+        .with_parameter("active")),
+    }
 }
 
 const ADMINS: &str = "change the catalogue";
@@ -198,10 +233,15 @@ pub async fn list_products(
     query: &CatalogQuery,
 ) -> Result<(Vec<ProductRow>, i64, i64, i64), ApiError> {
     let (page, per_page) = paging(query)?;
+    let activity = activity(query.active.as_deref())?;
     let tenant_id = caller.tenant.id.clone();
     let (rows, total) = state
         .db
-        .run(move |conn| Ok::<_, ApiError>(rows::list_products(conn, &tenant_id, page, per_page)?))
+        .run(move |conn| {
+            Ok::<_, ApiError>(rows::list_products(
+                conn, &tenant_id, activity, page, per_page,
+            )?)
+        })
         .await?;
     Ok((rows, total, page, per_page))
 }
@@ -212,6 +252,7 @@ pub async fn list_prices(
     query: &CatalogQuery,
 ) -> Result<(Vec<PriceRow>, i64, i64, i64), ApiError> {
     let (page, per_page) = paging(query)?;
+    let activity = activity(query.active.as_deref())?;
     let tenant_id = caller.tenant.id.clone();
     let product = query
         .product_id
@@ -236,6 +277,7 @@ pub async fn list_prices(
                 conn,
                 &tenant_id,
                 product.as_deref(),
+                activity,
                 page,
                 per_page,
             )?)
@@ -244,42 +286,170 @@ pub async fn list_prices(
     Ok((rows, total, page, per_page))
 }
 
-/// A payment link for a price of the catalogue (any caller of the app may make one: it only
-/// lets a buyer pay the listed price).
-pub async fn create_payment_link(
+/// A product of the app (active or archived), by our unique id or `prod_` id.
+pub async fn get_product(
     state: &AppState,
     caller: &Caller,
-    fields: CreatePaymentLinkFields,
+    any_id: &str,
+) -> Result<ProductRow, ApiError> {
+    let tenant_id = caller.tenant.id.clone();
+    let wanted = any_id.to_owned();
+    state
+        .db
+        .run(move |conn| Ok::<_, ApiError>(rows::find_product(conn, &tenant_id, &wanted)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("No product {any_id:?} in this app.")))
+}
+
+/// A price of the app (active or archived), by our unique id or `price_` id.
+pub async fn get_price(
+    state: &AppState,
+    caller: &Caller,
+    any_id: &str,
+) -> Result<PriceRow, ApiError> {
+    let tenant_id = caller.tenant.id.clone();
+    let wanted = any_id.to_owned();
+    state
+        .db
+        .run(move |conn| Ok::<_, ApiError>(rows::find_price(conn, &tenant_id, &wanted)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("No price {any_id:?} in this app.")))
+}
+
+/// Metadata to merge, when given (`null`: not given).
+fn metadata_change(value: Option<&Value>, at: &str) -> Result<Option<Metadata>, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => Metadata::parse(Some(value), &format!("{at}/metadata")).map(Some),
+    }
+}
+
+/// Text that may be removed: `Some("")` removes it at Stripe.
+fn removable_text(
+    raw: Option<String>,
+    pointer: &str,
+    max_chars: usize,
+) -> Result<Option<String>, ApiError> {
+    match raw {
+        None => Ok(None),
+        Some(text) => Ok(Some(
+            optional_text(Some(text), pointer, max_chars)?.unwrap_or_default(),
+        )),
+    }
+}
+
+/// Checks a product change (admins only; nothing is asked of Stripe yet).
+pub fn parse_product_change(
+    caller: &Caller,
+    fields: UpdateProductFields,
     at: &str,
-) -> Result<(PaymentLink, String, i64), ApiError> {
-    let price = optional_text(fields.price_id, &format!("{at}/price_id"), 255)?
-        .ok_or_else(|| ApiError::validation(format!("{at}/price_id"), "price_id is required"))
-        .and_then(|p| stripe_id(&p, &["price_", "plan_"], &format!("{at}/price_id"), "price"))?;
-    // A link sells its price to whoever opens it: the catalogue's prices only, unless the
-    // app's policy opens others.
-    let gate = crate::services::policy::Gate::Price(price.clone(), format!("{at}/price_id"));
-    crate::services::policy::enforce(state, caller, &[gate]).await?;
-    let quantity = bounded(
-        fields.quantity.unwrap_or(1),
-        1,
-        10_000,
-        &format!("{at}/quantity"),
-        "quantity",
-    )?;
-    let metadata = Metadata::parse(fields.metadata.as_ref(), &format!("{at}/metadata"))?.0;
-    let link = caller
+) -> Result<ProductChange, ApiError> {
+    caller.require_admin(ADMINS)?;
+    let name = match fields.name {
+        None => None,
+        Some(name) => Some(
+            optional_text(Some(name), &format!("{at}/name"), 250)?.ok_or_else(|| {
+                ApiError::validation(format!("{at}/name"), "name must not be empty")
+            })?,
+        ),
+    };
+    let change = ProductChange {
+        name,
+        description: removable_text(fields.description, &format!("{at}/description"), 1000)?,
+        active: fields.active,
+        metadata: metadata_change(fields.metadata.as_ref(), at)?.map(|m| m.0),
+    };
+    if change.name.is_none()
+        && change.description.is_none()
+        && change.active.is_none()
+        && change.metadata.is_none()
+    {
+        return Err(ApiError::validation(
+            at.to_owned(),
+            "nothing to change: send name, description, metadata or active",
+        ));
+    }
+    Ok(change)
+}
+
+/// Changes a product of the app at Stripe and mirrors Stripe's answer.
+pub async fn update_product(
+    state: &AppState,
+    caller: &Caller,
+    any_id: &str,
+    change: ProductChange,
+) -> Result<ProductRow, ApiError> {
+    let product = get_product(state, caller, any_id).await?;
+    let snapshot = caller
         .tenant
         .stripe
-        .create_payment_link(
-            &NewPaymentLink {
-                line_items: vec![LinkItem {
-                    price: price.clone(),
-                    quantity,
-                }],
-                metadata,
-            },
-            caller.stripe_key(),
-        )
+        .update_product(&product.stripe_product_id, &change, caller.stripe_key())
         .await?;
-    Ok((link, price, quantity))
+    let tenant_id = caller.tenant.id.clone();
+    let now = chrono::Utc::now().timestamp();
+    state
+        .db
+        .run(move |conn| Ok(rows::record_product(conn, &tenant_id, &snapshot, now)?))
+        .await
+}
+
+/// What a price change may name: Stripe keeps a price's amount, currency, product and
+/// interval for its life.
+const PRICE_CHANGES: [&str; 3] = ["nickname", "metadata", "active"];
+
+/// Checks a price change (admins only). `sent` is the body as sent: a field other than
+/// nickname, metadata and active is refused, so a new amount is never silently ignored.
+pub fn parse_price_change(
+    caller: &Caller,
+    sent: &Map<String, Value>,
+    fields: UpdatePriceFields,
+    at: &str,
+) -> Result<PriceChange, ApiError> {
+    caller.require_admin(ADMINS)?;
+    if let Some(field) = sent.keys().find(|k| !PRICE_CHANGES.contains(&k.as_str())) {
+        let pointer = format!("{at}/{}", field.replace('~', "~0").replace('/', "~1"));
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "price_immutable",
+            "Prices cannot change",
+            format!(
+                "{field} cannot change: a price's amount, currency, product and interval are                  fixed at Stripe. Create a new price (POST /stripe/prices) and archive this one                  (active: false). A price change takes {} only.",
+                PRICE_CHANGES.join(", ")
+            ),
+        )
+        .with_pointer(pointer));
+    }
+    let change = PriceChange {
+        nickname: removable_text(fields.nickname, &format!("{at}/nickname"), 250)?,
+        active: fields.active,
+        metadata: metadata_change(fields.metadata.as_ref(), at)?.map(|m| m.0),
+    };
+    if change.nickname.is_none() && change.active.is_none() && change.metadata.is_none() {
+        return Err(ApiError::validation(
+            at.to_owned(),
+            "nothing to change: send nickname, metadata or active",
+        ));
+    }
+    Ok(change)
+}
+
+/// Changes a price of the app at Stripe and mirrors Stripe's answer.
+pub async fn update_price(
+    state: &AppState,
+    caller: &Caller,
+    any_id: &str,
+    change: PriceChange,
+) -> Result<PriceRow, ApiError> {
+    let price = get_price(state, caller, any_id).await?;
+    let snapshot = caller
+        .tenant
+        .stripe
+        .update_price(&price.stripe_price_id, &change, caller.stripe_key())
+        .await?;
+    let tenant_id = caller.tenant.id.clone();
+    let now = chrono::Utc::now().timestamp();
+    state
+        .db
+        .run(move |conn| Ok(rows::record_price(conn, &tenant_id, &snapshot, now)?))
+        .await
 }

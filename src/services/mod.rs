@@ -9,6 +9,7 @@ pub mod mirror;
 pub mod orders;
 pub mod owned;
 pub mod paging;
+pub mod payment_links;
 pub mod payments;
 pub mod policy;
 pub mod refunds;

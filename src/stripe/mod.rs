@@ -22,13 +22,14 @@ use sha2::{Digest, Sha256};
 pub use error::{GatewayError, StripeFailure};
 pub use live::{LiveStripe, is_known_event_type};
 use objects::{
-    CheckoutSnapshot, CreatedEndpoint, CustomerSnapshot, EndpointState, PaymentLink,
+    CheckoutSnapshot, CreatedEndpoint, CustomerSnapshot, EndpointState, PaymentLinkSnapshot,
     PaymentMethodSnapshot, PaymentSnapshot, PortalSession, PriceSnapshot, ProductSnapshot,
     RefundSnapshot, SubscriptionSnapshot,
 };
 use requests::{
     CustomerChange, CustomerParams, NewCheckout, NewPayment, NewPaymentLink, NewProduct,
-    NewProductPrice, NewRefund, NewSubscription, PaymentConfirmation, SubscriptionChange,
+    NewProductPrice, NewRefund, NewSubscription, PaymentConfirmation, PaymentLinkChange,
+    PriceChange, ProductChange, SubscriptionChange,
 };
 
 /// Stripe's limit for an idempotency key.
@@ -163,7 +164,28 @@ pub trait StripeApi: Send + Sync {
         &self,
         new: &NewPaymentLink,
         key: Key<'_>,
-    ) -> Result<PaymentLink, GatewayError>;
+    ) -> Result<PaymentLinkSnapshot, GatewayError>;
+    /// `id`: a `prod_` id of the tenant's mirror.
+    async fn update_product(
+        &self,
+        id: &str,
+        change: &ProductChange,
+        key: Key<'_>,
+    ) -> Result<ProductSnapshot, GatewayError>;
+    /// `id`: a `price_` id of the tenant's mirror.
+    async fn update_price(
+        &self,
+        id: &str,
+        change: &PriceChange,
+        key: Key<'_>,
+    ) -> Result<PriceSnapshot, GatewayError>;
+    /// `id`: a `plink_` id of the tenant's mirror.
+    async fn update_payment_link(
+        &self,
+        id: &str,
+        change: &PaymentLinkChange,
+        key: Key<'_>,
+    ) -> Result<PaymentLinkSnapshot, GatewayError>;
 
     async fn create_checkout_session(
         &self,

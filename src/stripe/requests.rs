@@ -147,6 +147,43 @@ pub struct NewPaymentLink {
     pub metadata: HashMap<String, String>,
 }
 
+/// A change to a product (`POST /v1/products/:id`); only what is set is sent. An empty
+/// `description` removes it, and metadata is merged into the product's (an empty value removes
+/// a key), as Stripe does.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProductChange {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<HashMap<String, String>>,
+}
+
+/// A change to a price (`POST /v1/prices/:id`): what Stripe lets change on a price (its
+/// amount, currency and interval never do). An empty `nickname` removes it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PriceChange {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<HashMap<String, String>>,
+}
+
+/// A change to a payment link (`POST /v1/payment_links/:id`): deactivated or reactivated,
+/// metadata merged.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PaymentLinkChange {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<HashMap<String, String>>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct LinkItem {
     pub price: String,

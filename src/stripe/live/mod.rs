@@ -17,13 +17,14 @@ use stripe_client_core::{RequestBuilder, StripeMethod};
 pub use webhooks::is_known_event_type;
 
 use super::objects::{
-    CheckoutSnapshot, CreatedEndpoint, CustomerSnapshot, EndpointState, PaymentLink,
+    CheckoutSnapshot, CreatedEndpoint, CustomerSnapshot, EndpointState, PaymentLinkSnapshot,
     PaymentMethodSnapshot, PaymentSnapshot, PortalSession, PriceSnapshot, ProductSnapshot,
     RefundSnapshot, SubscriptionSnapshot,
 };
 use super::requests::{
     CustomerChange, CustomerParams, NewCheckout, NewPayment, NewPaymentLink, NewProduct,
-    NewProductPrice, NewRefund, NewSubscription, PaymentConfirmation, SubscriptionChange,
+    NewProductPrice, NewRefund, NewSubscription, PaymentConfirmation, PaymentLinkChange,
+    PriceChange, ProductChange, SubscriptionChange,
 };
 use super::{GatewayError, Key, StripeApi, StripeFailure};
 
@@ -244,8 +245,35 @@ impl StripeApi for LiveStripe {
         &self,
         new: &NewPaymentLink,
         key: Key<'_>,
-    ) -> Result<PaymentLink, GatewayError> {
+    ) -> Result<PaymentLinkSnapshot, GatewayError> {
         catalog::create_payment_link(self, new, key).await
+    }
+
+    async fn update_product(
+        &self,
+        id: &str,
+        change: &ProductChange,
+        key: Key<'_>,
+    ) -> Result<ProductSnapshot, GatewayError> {
+        catalog::update_product(self, id, change, key).await
+    }
+
+    async fn update_price(
+        &self,
+        id: &str,
+        change: &PriceChange,
+        key: Key<'_>,
+    ) -> Result<PriceSnapshot, GatewayError> {
+        catalog::update_price(self, id, change, key).await
+    }
+
+    async fn update_payment_link(
+        &self,
+        id: &str,
+        change: &PaymentLinkChange,
+        key: Key<'_>,
+    ) -> Result<PaymentLinkSnapshot, GatewayError> {
+        catalog::update_payment_link(self, id, change, key).await
     }
 
     async fn create_checkout_session(

@@ -26,7 +26,7 @@ pub use checkout_session::{CheckoutSnapshot, checkout_session};
 pub use customer::{CustomerSnapshot, customer};
 pub use invoice::{InvoiceLineSnapshot, InvoiceSnapshot, invoice};
 pub use payment_intent::{PaymentSnapshot, payment};
-pub use payment_link::{PaymentLink, payment_link};
+pub use payment_link::{PaymentLinkSnapshot, payment_link};
 pub use payment_method::{PaymentMethodSnapshot, payment_method};
 pub use portal_session::{PortalSession, portal_session};
 pub use price::{PriceSnapshot, price};
