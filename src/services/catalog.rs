@@ -7,7 +7,9 @@ use serde_json::{Map, Value};
 
 use crate::caller::Caller;
 use crate::db::catalog::{self as rows, Activity, PriceRow, ProductRow};
-use crate::domain::{Metadata, bounded, optional_text, query_number, query_text, required_currency};
+use crate::domain::{
+    Metadata, bounded, optional_text, query_number, query_text, required_currency,
+};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::stripe::requests::{NewProduct, NewProductPrice, PriceChange, ProductChange, Recurring};

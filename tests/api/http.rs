@@ -51,6 +51,13 @@ async fn the_openapi_document_lists_every_route(backend: Backend) {
         ("get", "/stripe/prices"),
         ("post", "/stripe/prices"),
         ("post", "/stripe/payment_links"),
+        ("get", "/stripe/payment_links"),
+        ("get", "/stripe/payment_links/{payment_link_id}"),
+        ("put", "/stripe/payment_links/{payment_link_id}"),
+        ("get", "/stripe/products/{product_id}"),
+        ("put", "/stripe/products/{product_id}"),
+        ("get", "/stripe/prices/{price_id}"),
+        ("put", "/stripe/prices/{price_id}"),
         ("get", "/stripe/cards"),
         ("post", "/stripe/cards"),
         ("delete", "/stripe/cards/{card_id}"),
@@ -260,6 +267,10 @@ async fn schema_rs_matches_the_migrations(backend: Backend) {
                 .select(sales_block::db::schema::idempotency_keys::all_columns)
                 .limit(1)
                 .load::<sales_block::db::idempotency_keys::IdempotencyRow>(conn)?;
+            sales_block::db::schema::payment_links::table
+                .select(sales_block::db::schema::payment_links::all_columns)
+                .limit(1)
+                .load::<sales_block::db::payment_links::PaymentLinkRow>(conn)?;
             webhook_secrets::table
                 .select(webhook_secrets::all_columns)
                 .limit(1)
