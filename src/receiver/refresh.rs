@@ -12,8 +12,8 @@ use super::target::{Target, target_of};
 
 /// Stripe's current state of the object `seen` is a state of. Customers, subscriptions,
 /// payments and checkout sessions are re-read through their typed calls. The others (a
-/// product, price, invoice, refund, payment method or payment link) are re-read as JSON and read as an
-/// `*.updated` event would carry them; one Stripe no longer has (404: a deleted product, price
+/// product, price, invoice, refund, payment method or payment link) are re-read as JSON and
+/// read as an `*.updated` event would carry them; one Stripe no longer has (404: a deleted product, price
 /// or draft invoice) is the event's state marked deleted, so the tie settles instead of
 /// failing on every retry. Targets not under the watermark rule never tie: `Nothing`.
 pub(super) async fn reread(stripe: &dyn StripeApi, seen: &Target) -> Result<Target, GatewayError> {
