@@ -65,7 +65,9 @@ pub struct Due {
     pub attempts: i64,
 }
 
-/// Leases up to `limit` due notifications until `lease_until`. On PostgreSQL rows another
+/// Leases up to `limit` due notifications until `lease_until`, at most `per_tenant` of any
+/// one tenant, oldest due first: a tenant whose URL hangs or fails holds at most that many
+/// of a round's places, and the others' notifications go on. On PostgreSQL rows another
 /// instance is claiming are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite the claim runs
 /// under the database's write lock. A lease that runs out (its worker died) makes the row due
 /// again.
@@ -74,39 +76,45 @@ pub fn claim_due(
     now: NaiveDateTime,
     lease_until: NaiveDateTime,
     limit: i64,
+    per_tenant: i64,
 ) -> QueryResult<Vec<Due>> {
-    match conn {
-        AnyConnection::Postgresql(pg) => diesel::sql_query(
-            "UPDATE notification_outbox SET leased_until = $1 WHERE id IN (\
-                 SELECT id FROM notification_outbox \
-                 WHERE status = 'pending' AND next_attempt_at <= $2 \
-                   AND (leased_until IS NULL OR leased_until < $2) \
-                 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-             RETURNING id, tenant_id, event_type, payload, attempts",
+    // The due notifications ranked within their tenant (both backends have window
+    // functions); `now` is the placeholder for the current time.
+    let ranked = |now: &str| {
+        format!(
+            "SELECT id, row_number() OVER (\
+                 PARTITION BY tenant_id ORDER BY next_attempt_at, id) AS place \
+             FROM notification_outbox \
+             WHERE status = 'pending' AND next_attempt_at <= {now} \
+               AND (leased_until IS NULL OR leased_until < {now})"
         )
+    };
+    match conn {
+        AnyConnection::Postgresql(pg) => diesel::sql_query(format!(
+            "UPDATE notification_outbox SET leased_until = $1 WHERE id IN (\
+                 SELECT o.id FROM notification_outbox o \
+                 WHERE o.id IN (SELECT id FROM ({}) ranked WHERE place <= $4) \
+                 ORDER BY o.next_attempt_at, o.id LIMIT $3 FOR UPDATE OF o SKIP LOCKED) \
+             RETURNING id, tenant_id, event_type, payload, attempts",
+            ranked("$2")
+        ))
         .bind::<Timestamp, _>(lease_until)
         .bind::<Timestamp, _>(now)
         .bind::<BigInt, _>(limit)
+        .bind::<BigInt, _>(per_tenant)
         .load(pg),
         sqlite => super::write_transaction(sqlite, |conn| {
-            let due: Vec<Due> = notification_outbox::table
-                .filter(notification_outbox::status.eq(PENDING))
-                .filter(notification_outbox::next_attempt_at.le(now))
-                .filter(
-                    notification_outbox::leased_until
-                        .is_null()
-                        .or(notification_outbox::leased_until.lt(now)),
-                )
-                .order(notification_outbox::next_attempt_at.asc())
-                .limit(limit)
-                .select((
-                    notification_outbox::id,
-                    notification_outbox::tenant_id,
-                    notification_outbox::event_type,
-                    notification_outbox::payload,
-                    notification_outbox::attempts,
-                ))
-                .load(conn)?;
+            let due: Vec<Due> = diesel::sql_query(format!(
+                "SELECT o.id, o.tenant_id, o.event_type, o.payload, o.attempts \
+                 FROM notification_outbox o JOIN ({}) ranked ON ranked.id = o.id \
+                 WHERE ranked.place <= ?2 \
+                 ORDER BY o.next_attempt_at, o.id LIMIT ?3",
+                ranked("?1")
+            ))
+            .bind::<Timestamp, _>(now)
+            .bind::<BigInt, _>(per_tenant)
+            .bind::<BigInt, _>(limit)
+            .load(conn)?;
             let ids: Vec<&str> = due.iter().map(|d| d.id.as_str()).collect();
             diesel::update(notification_outbox::table.filter(notification_outbox::id.eq_any(&ids)))
                 .set(notification_outbox::leased_until.eq(Some(lease_until)))
@@ -114,6 +122,53 @@ pub fn claim_due(
             Ok(due)
         }),
     }
+}
+
+/// What retrying a notification found.
+pub enum Retried {
+    /// Due again now, with a fresh count of attempts; with its earlier attempts.
+    Queued(WithAttempts),
+    /// Still waiting for delivery: nothing to retry.
+    StillPending,
+    /// No such notification of the tenant.
+    Missing,
+}
+
+/// Makes a delivered or failed notification of the tenant due again now, with a fresh count
+/// of attempts (its log of earlier attempts stays).
+pub fn retry(conn: &mut AnyConnection, tenant_id: &str, id: &str) -> QueryResult<Retried> {
+    super::write_transaction(conn, |conn| {
+        let mine = notification_outbox::table
+            .filter(notification_outbox::tenant_id.eq(tenant_id))
+            .filter(notification_outbox::id.eq(id));
+        let Some(status) = mine
+            .select(notification_outbox::status)
+            .first::<String>(conn)
+            .optional()?
+        else {
+            return Ok(Retried::Missing);
+        };
+        if status == PENDING {
+            return Ok(Retried::StillPending);
+        }
+        let now = chrono::Utc::now().naive_utc();
+        diesel::update(mine)
+            .set((
+                notification_outbox::status.eq(PENDING),
+                notification_outbox::attempts.eq(0_i64),
+                notification_outbox::next_attempt_at.eq(now),
+                notification_outbox::leased_until.eq(None::<NaiveDateTime>),
+                notification_outbox::delivered_at.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?;
+        let row = mine.select(NotificationRow::as_select()).first(conn)?;
+        let attempts = notification_attempts::table
+            .filter(notification_attempts::notification_id.eq(id))
+            .order(notification_attempts::attempted_at.asc())
+            .select(AttemptRow::as_select())
+            .load(conn)?;
+        Ok(Retried::Queued((row, attempts)))
+    })
 }
 
 /// What an attempt leads to.

@@ -126,6 +126,7 @@ route_table! {
     }
     keyed "/stripe/notifications/settings" { put => notifications::put_settings }
     open "/stripe/notifications" { get => notifications::list_notifications }
+    keyed "/stripe/notifications/{notification_id}/retry" { post => notifications::retry_notification }
     keyed "/stripe/refunds" {
         get => refunds::list_refunds,
         post => refunds::create_refund,

@@ -179,3 +179,49 @@ pub async fn list_notifications(
     let meta = ListMeta::new(&paging, page.total, page.has_more);
     Ok(jsonapi::list("notification", &items, &meta))
 }
+
+#[utoipa::path(
+    post, path = "/stripe/notifications/{notification_id}/retry", tag = "notifications",
+    params(("notification_id" = String, Path, description = "The notification's unique id")),
+    responses(
+        (status = 202, description = "Due again now, with a fresh count of attempts (the earlier attempts stay in its delivery_log)", body = NotificationAttributes),
+        (status = 403, description = "Admins only"),
+        (status = 404, description = "No such notification in this app"),
+        (status = 409, description = "Still waiting for delivery: nothing to retry"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn retry_notification(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin(WHO)?;
+    let id = path.into_inner();
+    let tenant_id = caller.tenant.id.clone();
+    let wanted = id.clone();
+    let retried = state
+        .db
+        .run(move |conn| Ok::<_, ApiError>(notifications::retry(conn, &tenant_id, &wanted)?))
+        .await?;
+    match retried {
+        notifications::Retried::Queued((row, attempts)) => {
+            let id = row.id.clone();
+            Ok(jsonapi::resource(
+                StatusCode::ACCEPTED,
+                "notification",
+                &id,
+                &attributes(row, attempts),
+            ))
+        }
+        notifications::Retried::StillPending => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "notification_pending",
+            "Conflict",
+            format!("Notification {id:?} is still waiting for delivery: nothing to retry."),
+        )),
+        notifications::Retried::Missing => Err(ApiError::not_found(format!(
+            "No notification {id:?} in this app."
+        ))),
+    }
+}

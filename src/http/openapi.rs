@@ -52,6 +52,7 @@ use super::{
         cards::delete_card,
         notifications::put_settings,
         notifications::list_notifications,
+        notifications::retry_notification,
         refunds::create_refund,
         refunds::list_refunds,
         webhooks::list_webhooks,

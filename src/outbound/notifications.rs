@@ -18,12 +18,20 @@ use crate::db::notifications::{self as outbox, Attempt, Due, NewNotification, Ne
 use crate::error::ApiError;
 use crate::outbound::egress::EgressPolicy;
 
-/// How long a claimed notification is reserved for the worker that claimed it.
-const LEASE: Duration = Duration::from_secs(60);
+/// Notifications one round of the worker claims.
+const BATCH: i64 = 20;
+/// At most this many of one tenant's in a round: a tenant whose URL hangs (each attempt up
+/// to [`DELIVERY_TIMEOUT`]) cannot take every place, and the others' go on.
+const PER_TENANT: i64 = 5;
 /// Longest wait between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
 /// The tenant's app must answer within this.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a claimed notification is reserved for the worker that claimed it: longer than
+/// the round, whose notifications are sent one after another, each for up to
+/// [`DELIVERY_TIMEOUT`]; a shorter lease would run out mid-round and let another instance
+/// send the same notification again.
+const LEASE: Duration = Duration::from_secs(DELIVERY_TIMEOUT.as_secs() * BATCH as u64 + 60);
 
 /// The notification an applied Stripe event of `kind` causes, with its data; `None` for the
 /// others.
@@ -135,7 +143,15 @@ async fn deliver_due(state: &Worker, client: &reqwest::Client) -> Result<usize, 
     let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
     let due = state
         .db
-        .run(move |conn| Ok::<_, ApiError>(outbox::claim_due(conn, now, lease_until, 20)?))
+        .run(move |conn| {
+            Ok::<_, ApiError>(outbox::claim_due(
+                conn,
+                now,
+                lease_until,
+                BATCH,
+                PER_TENANT,
+            )?)
+        })
         .await?;
     let count = due.len();
     for notification in due {
@@ -248,4 +264,16 @@ pub fn set_target(
         return Err(ApiError::not_found(format!("No app {tenant_id:?}.")));
     }
     Ok(secret)
+}
+
+#[cfg(test)]
+mod lease_tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_outlasts_the_slowest_round() {
+        let slowest = DELIVERY_TIMEOUT * u32::try_from(BATCH).unwrap_or(u32::MAX);
+        assert!(LEASE > slowest, "{LEASE:?} <= {slowest:?}");
+        assert!(PER_TENANT < BATCH, "one tenant cannot fill a round");
+    }
 }

@@ -272,7 +272,183 @@ async fn a_notification_survives_a_restart(backend: Backend) {
     );
 }
 
+async fn notifications_log(app: &TestApp, tenant: &TestTenant) -> Value {
+    json_body(
+        app.authed(
+            Method::GET,
+            "/stripe/notifications",
+            tenant,
+            &tenant.admin_token(),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await
+}
+
+async fn retry(app: &TestApp, tenant: &TestTenant, token: &str, id: &str) -> reqwest::Response {
+    app.authed(
+        Method::POST,
+        &format!("/stripe/notifications/{id}/retry"),
+        tenant,
+        token,
+    )
+    .send()
+    .await
+    .unwrap()
+}
+
+/// A notification that failed for good is sent again when an admin asks, with a fresh count
+/// of attempts and its earlier attempts kept in the log.
+async fn an_admin_retries_a_failed_notification(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.notify_max_attempts = 1).await;
+    let tenant = app.tenant().await;
+    let target = app_target(1);
+    notify_to(&app, &tenant, &target.url).await;
+    let ep = endpoint(&app, &tenant).await;
+    deliver(
+        &app,
+        &ep,
+        &event(
+            "evt_r1",
+            "payment_intent.succeeded",
+            T,
+            succeeded("pi_r", 900),
+        ),
+    )
+    .await;
+    let failed = eventually(15, || async {
+        let log = notifications_log(&app, &tenant).await;
+        (log["data"][0]["attributes"]["status"] == "failed").then_some(log)
+    })
+    .await;
+    let id = failed["data"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(target.received.lock().unwrap().len(), 1);
+
+    // Users may not; another app's admin does not find it.
+    assert_error(
+        retry(&app, &tenant, &tenant.user_token("u"), &id).await,
+        403,
+        "admin_required",
+    )
+    .await;
+    let other = app.tenant().await;
+    assert_error(
+        retry(&app, &other, &other.admin_token(), &id).await,
+        404,
+        "not_found",
+    )
+    .await;
+
+    let response = retry(&app, &tenant, &tenant.admin_token(), &id).await;
+    assert_eq!(response.status().as_u16(), 202);
+    let queued = json_body(response).await["data"]["attributes"].clone();
+    assert_eq!(queued["status"], "pending");
+    assert_eq!(queued["attempts"], 0);
+    assert_eq!(queued["delivery_log"].as_array().unwrap().len(), 1);
+    let delivered = eventually(15, || async {
+        let log = notifications_log(&app, &tenant).await;
+        (log["data"][0]["attributes"]["status"] == "delivered").then_some(log)
+    })
+    .await;
+    let n = &delivered["data"][0]["attributes"];
+    let codes: Vec<Value> = n["delivery_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].clone())
+        .collect();
+    assert_eq!(codes, vec![json!(500), json!(200)]);
+    assert_eq!(target.received.lock().unwrap().len(), 2);
+}
+
+/// Stores a due notification of `tenant` directly (no worker runs in these apps).
+async fn pending(app: &TestApp, tenant: &str, id: &str, age_secs: i64) {
+    let (tenant, id) = (tenant.to_owned(), id.to_owned());
+    app.query(move |conn| {
+        let at = chrono::Utc::now().naive_utc() - chrono::Duration::seconds(age_secs);
+        sales_block::db::notifications::enqueue(
+            conn,
+            &[sales_block::db::notifications::NewNotification {
+                id: id.clone(),
+                tenant_id: &tenant,
+                event_type: "payment.completed",
+                source_event_id: &format!("evt_{id}"),
+                payload: "{}".to_owned(),
+                status: sales_block::db::notifications::PENDING,
+                attempts: 0,
+                next_attempt_at: at,
+                created_at: at,
+            }],
+        )
+    })
+    .await;
+}
+
+/// One round takes at most a few of one tenant's notifications: a tenant with a backlog (or
+/// a URL that hangs) cannot keep another's waiting. A pending notification cannot be retried.
+async fn one_tenant_cannot_fill_a_round(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.notify_worker = false).await;
+    for i in 0..12 {
+        pending(&app, "t-busy", &format!("busy-{i:02}"), 600 - i).await;
+    }
+    pending(&app, "t-quiet", "quiet-0", 10).await;
+    pending(&app, "t-quiet", "quiet-1", 5).await;
+    let claim = |limit: i64| {
+        let app = &app;
+        async move {
+            app.query(move |conn| {
+                let now = chrono::Utc::now().naive_utc();
+                sales_block::db::notifications::claim_due(
+                    conn,
+                    now,
+                    now + chrono::Duration::seconds(300),
+                    limit,
+                    5,
+                )
+            })
+            .await
+            .into_iter()
+            .map(|due| due.id)
+            .collect::<std::collections::BTreeSet<String>>()
+            .into_iter()
+            .collect::<Vec<String>>()
+        }
+    };
+    // Oldest first, but five of the busy tenant's at most (the claim's own order is not
+    // kept: PostgreSQL's UPDATE ... RETURNING answers in any order).
+    assert_eq!(
+        claim(7).await,
+        [
+            "busy-00", "busy-01", "busy-02", "busy-03", "busy-04", "quiet-0", "quiet-1"
+        ]
+    );
+    // Leased ones are not claimed again; the next five of the busy tenant come next.
+    assert_eq!(
+        claim(20).await,
+        ["busy-05", "busy-06", "busy-07", "busy-08", "busy-09"]
+    );
+
+    let tenant = app.tenant().await;
+    pending(&app, &tenant.created.id, "mine-0", 1).await;
+    assert_error(
+        retry(&app, &tenant, &tenant.admin_token(), "mine-0").await,
+        409,
+        "notification_pending",
+    )
+    .await;
+    assert_error(
+        retry(&app, &tenant, &tenant.admin_token(), "busy-00").await,
+        404,
+        "not_found",
+    )
+    .await;
+}
+
 on_both_databases!(
     a_notification_fails_twice_then_arrives_signed,
     a_notification_survives_a_restart,
+    an_admin_retries_a_failed_notification,
+    one_tenant_cannot_fill_a_round,
 );
