@@ -127,7 +127,7 @@ pub fn claim_due(
 /// What retrying a notification found.
 pub enum Retried {
     /// Due again now, with a fresh count of attempts; with its earlier attempts.
-    Queued(WithAttempts),
+    Queued(Box<WithAttempts>),
     /// Still waiting for delivery: nothing to retry.
     StillPending,
     /// No such notification of the tenant.
@@ -167,7 +167,7 @@ pub fn retry(conn: &mut AnyConnection, tenant_id: &str, id: &str) -> QueryResult
             .order(notification_attempts::attempted_at.asc())
             .select(AttemptRow::as_select())
             .load(conn)?;
-        Ok(Retried::Queued((row, attempts)))
+        Ok(Retried::Queued(Box::new((row, attempts))))
     })
 }
 

@@ -205,7 +205,8 @@ pub async fn retry_notification(
         .run(move |conn| Ok::<_, ApiError>(notifications::retry(conn, &tenant_id, &wanted)?))
         .await?;
     match retried {
-        notifications::Retried::Queued((row, attempts)) => {
+        notifications::Retried::Queued(queued) => {
+            let (row, attempts) = *queued;
             let id = row.id.clone();
             Ok(jsonapi::resource(
                 StatusCode::ACCEPTED,

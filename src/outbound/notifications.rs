@@ -32,6 +32,10 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// [`DELIVERY_TIMEOUT`]; a shorter lease would run out mid-round and let another instance
 /// send the same notification again.
 const LEASE: Duration = Duration::from_secs(DELIVERY_TIMEOUT.as_secs() * BATCH as u64 + 60);
+// Checked when the crate is built: the lease outlasts the slowest round, and one tenant
+// cannot fill a round.
+const _: () = assert!(LEASE.as_secs() > DELIVERY_TIMEOUT.as_secs() * BATCH as u64);
+const _: () = assert!(PER_TENANT < BATCH);
 
 /// The notification an applied Stripe event of `kind` causes, with its data; `None` for the
 /// others.
@@ -264,16 +268,4 @@ pub fn set_target(
         return Err(ApiError::not_found(format!("No app {tenant_id:?}.")));
     }
     Ok(secret)
-}
-
-#[cfg(test)]
-mod lease_tests {
-    use super::*;
-
-    #[test]
-    fn a_lease_outlasts_the_slowest_round() {
-        let slowest = DELIVERY_TIMEOUT * u32::try_from(BATCH).unwrap_or(u32::MAX);
-        assert!(LEASE > slowest, "{LEASE:?} <= {slowest:?}");
-        assert!(PER_TENANT < BATCH, "one tenant cannot fill a round");
-    }
 }
