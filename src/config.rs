@@ -15,6 +15,12 @@ pub struct Settings {
     /// SQLite only: how long a write waits for another process's write lock, in milliseconds
     /// (this process's writers queue on an in-process lock instead).
     pub database_busy_timeout_ms: u64,
+    /// PostgreSQL: longest a statement may run, in ms (0: no limit).
+    pub database_statement_timeout_ms: u64,
+    /// PostgreSQL: longest a statement may wait for a lock, in ms (0: no limit).
+    pub database_lock_timeout_ms: u64,
+    /// PostgreSQL: longest a new connection may take, in seconds (0: libpq's default).
+    pub database_connect_timeout_secs: u64,
     pub public_url: String,
     /// Base64 of 32 bytes; a secrecy type so `Debug` of the settings never prints it.
     #[serde(default)]

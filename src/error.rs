@@ -151,6 +151,21 @@ impl ApiError {
         )
     }
 
+    /// 503 with `Retry-After: 1`: the database gave up on the statement (a deadline passed, a
+    /// lock was not had in time); retrying shortly is the remedy.
+    pub fn database_busy(cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "database deadline");
+        let mut error = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "Service unavailable",
+            "The database did not answer in time; retry shortly.",
+        )
+        .with_meta("retry_after", 1);
+        error.0.retry_after = Some(1);
+        error
+    }
+
     fn to_json(&self) -> Value {
         let mut error = json!({
             "status": self.status.as_str(),
@@ -208,6 +223,16 @@ impl From<DbError> for ApiError {
     }
 }
 
+/// PostgreSQL's messages for a statement canceled at its statement or lock timeout, a
+/// deadlock it broke, a serialization failure; SQLite's for a write lock not had in time.
+fn transient(message: &str) -> bool {
+    message.starts_with("canceling statement due to statement timeout")
+        || message.starts_with("canceling statement due to lock timeout")
+        || message.starts_with("deadlock detected")
+        || message.starts_with("could not serialize access")
+        || message.starts_with("database is locked")
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(err: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
@@ -224,6 +249,10 @@ impl From<diesel::result::Error> for ApiError {
             }
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 Self::unavailable(info.message())
+            }
+            // Past a deadline or in a conflict the database gave up on: transient.
+            Error::DatabaseError(_, info) if transient(info.message()) => {
+                Self::database_busy(info.message())
             }
             other => Self::internal(other),
         }

@@ -40,10 +40,15 @@ impl Application {
     pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
         // First, so a production instance without its key stops before touching anything.
         let master = MasterKey::from_settings(&settings)?;
-        let db = Database::connect_with(
+        let db = Database::connect_with_deadlines(
             &settings.database_url,
             settings.database_pool_size,
-            Duration::from_millis(settings.database_busy_timeout_ms),
+            crate::db::Deadlines {
+                busy: Duration::from_millis(settings.database_busy_timeout_ms),
+                statement: Duration::from_millis(settings.database_statement_timeout_ms),
+                lock: Duration::from_millis(settings.database_lock_timeout_ms),
+                connect: Duration::from_secs(settings.database_connect_timeout_secs),
+            },
         )?;
         let migrating = db.clone();
         tokio::task::spawn_blocking(move || migrating.migrate()).await??;

@@ -47,6 +47,33 @@ use write_lock::WriteLock;
 /// SQLite's `busy_timeout` unless configured (`database_busy_timeout_ms`).
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the database may keep a caller waiting. Past PostgreSQL's statement or lock
+/// timeout the statement is canceled and a client gets 503 with `Retry-After`, never a hung
+/// request. Zero turns a PostgreSQL limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// SQLite's `busy_timeout`: how long a write waits for another process's write lock.
+    pub busy: Duration,
+    /// PostgreSQL's `statement_timeout` on every connection.
+    pub statement: Duration,
+    /// PostgreSQL's `lock_timeout` on every connection.
+    pub lock: Duration,
+    /// PostgreSQL's `connect_timeout` (libpq), unless the URL sets one.
+    pub connect: Duration,
+}
+
+impl Default for Deadlines {
+    /// SQLite's default busy timeout; no PostgreSQL limits (CLI commands, tests).
+    fn default() -> Self {
+        Self {
+            busy: DEFAULT_BUSY_TIMEOUT,
+            statement: Duration::ZERO,
+            lock: Duration::ZERO,
+            connect: Duration::ZERO,
+        }
+    }
+}
+
 /// Why a database call failed, before it is given a meaning for a client.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -65,7 +92,7 @@ pub struct Database {
     url: DatabaseUrl,
     /// SQLite's writers queue here, not in its busy handler ([`write_lock`]).
     write_lock: WriteLock,
-    busy_timeout: Duration,
+    deadlines: Deadlines,
 }
 
 impl Database {
@@ -78,6 +105,22 @@ impl Database {
     /// [`Database::connect`] with SQLite's `busy_timeout`: how long a write waits for a writer
     /// of another process (writers of this one wait on the in-process lock instead).
     pub fn connect_with(url: &str, pool_size: u32, busy_timeout: Duration) -> anyhow::Result<Self> {
+        Self::connect_with_deadlines(
+            url,
+            pool_size,
+            Deadlines {
+                busy: busy_timeout,
+                ..Deadlines::default()
+            },
+        )
+    }
+
+    /// [`Database::connect`] with every [`Deadlines`] (the service's: from its settings).
+    pub fn connect_with_deadlines(
+        url: &str,
+        pool_size: u32,
+        deadlines: Deadlines,
+    ) -> anyhow::Result<Self> {
         let url = DatabaseUrl::parse(url)?;
         if let DatabaseUrl::Sqlite(path) = &url
             && path != ":memory:"
@@ -93,14 +136,14 @@ impl Database {
             .build_unchecked(Manager {
                 url: url.clone(),
                 plans: PlanCacheMode::Custom,
-                busy_timeout,
+                deadlines,
             });
         let write_lock = WriteLock::new(matches!(url, DatabaseUrl::Sqlite(_)));
         Ok(Self {
             pool,
             url,
             write_lock,
-            busy_timeout,
+            deadlines,
         })
     }
 
@@ -117,7 +160,7 @@ impl Database {
         Manager {
             url: self.url.clone(),
             plans: PlanCacheMode::Auto,
-            busy_timeout: self.busy_timeout,
+            deadlines: self.deadlines,
         }
         .connect()
         .map_err(|err| DbError::Join(format!("connecting: {err}")))
@@ -142,6 +185,9 @@ impl Database {
             write_lock::hold(|| {
                 let ran = match &mut *conn {
                     AnyConnection::Postgresql(c) => {
+                        // Start-up work may take long (a recount, an index): no deadline.
+                        pool::set_deadlines(c, &Deadlines::default())
+                            .map_err(|err| anyhow::anyhow!("lifting deadlines: {err}"))?;
                         let ran = c.run_pending_migrations(MIGRATIONS).map(|_| ());
                         if ran.is_ok() {
                             compress_payloads_with_lz4(c);
@@ -153,7 +199,13 @@ impl Database {
                 };
                 ran.map_err(|err| anyhow::anyhow!("running migrations: {err}"))?;
                 counts::install(&mut conn)
-                    .map_err(|err| anyhow::anyhow!("installing list counts: {err}"))
+                    .map_err(|err| anyhow::anyhow!("installing list counts: {err}"))?;
+                // The connection goes back to the pool with the pool's deadlines.
+                if let AnyConnection::Postgresql(c) = &mut *conn {
+                    pool::set_deadlines(c, &self.deadlines)
+                        .map_err(|err| anyhow::anyhow!("restoring deadlines: {err}"))?;
+                }
+                Ok(())
             })
         })
     }

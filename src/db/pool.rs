@@ -56,9 +56,10 @@ pub struct Manager {
     pub(super) url: DatabaseUrl,
     /// PostgreSQL's `plan_cache_mode` for the connection's prepared statements.
     pub(super) plans: PlanCacheMode,
-    /// SQLite's `busy_timeout`: how long a write waits for another process's write lock (this
-    /// process's writers queue on the in-process lock, [`super::write_lock`]).
-    pub(super) busy_timeout: Duration,
+    /// SQLite's `busy_timeout` (how long a write waits for another process's write lock; this
+    /// process's writers queue on the in-process lock, [`super::write_lock`]) and
+    /// PostgreSQL's statement, lock and connect timeouts.
+    pub(super) deadlines: super::Deadlines,
 }
 
 /// How PostgreSQL plans a connection's prepared statements.
@@ -80,13 +81,15 @@ impl ManageConnection for Manager {
     fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
         match &self.url {
             DatabaseUrl::Postgres(url) => {
+                let url = with_connect_timeout(url, self.deadlines.connect);
                 let mut conn =
-                    PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                    PgConnection::establish(&url).map_err(r2d2::Error::ConnectionError)?;
                 let mode = match self.plans {
                     PlanCacheMode::Custom => "SET plan_cache_mode = force_custom_plan",
                     PlanCacheMode::Auto => "SET plan_cache_mode = auto",
                 };
                 conn.batch_execute(mode).map_err(r2d2::Error::QueryError)?;
+                set_deadlines(&mut conn, &self.deadlines).map_err(r2d2::Error::QueryError)?;
                 Ok(AnyConnection::Postgresql(conn))
             }
             DatabaseUrl::Sqlite(path) => {
@@ -97,7 +100,7 @@ impl ManageConnection for Manager {
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-                    self.busy_timeout.as_millis()
+                    self.deadlines.busy.as_millis()
                 ))
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(AnyConnection::Sqlite(conn))
@@ -112,6 +115,29 @@ impl ManageConnection for Manager {
     fn has_broken(&self, conn: &mut AnyConnection) -> bool {
         conn.is_broken()
     }
+}
+
+/// `url` with libpq's `connect_timeout` (whole seconds, at least 1) unless it sets one or
+/// `timeout` is zero.
+fn with_connect_timeout(url: &str, timeout: Duration) -> String {
+    if timeout.is_zero() || url.contains("connect_timeout=") {
+        return url.to_owned();
+    }
+    let secs = timeout.as_secs().max(1);
+    let joint = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{joint}connect_timeout={secs}")
+}
+
+/// Sets the connection's statement and lock timeouts (zero: none).
+pub(super) fn set_deadlines(
+    conn: &mut PgConnection,
+    deadlines: &super::Deadlines,
+) -> diesel::QueryResult<()> {
+    conn.batch_execute(&format!(
+        "SET statement_timeout = {}; SET lock_timeout = {}",
+        deadlines.statement.as_millis(),
+        deadlines.lock.as_millis()
+    ))
 }
 
 /// Stored event payloads (~2 kB of JSON each) are compressed by PostgreSQL when written;
@@ -235,4 +261,34 @@ fn in_transaction(conn: &mut SqliteConnection) -> Result<bool, diesel::result::E
     Ok(AnsiTransactionManager::transaction_manager_status_mut(conn)
         .transaction_depth()?
         .is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connect_timeout_joins_the_url_unless_it_has_one() {
+        let five = Duration::from_secs(5);
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db", five),
+            "postgres://u@h/db?connect_timeout=5"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db?sslmode=disable", five),
+            "postgres://u@h/db?sslmode=disable&connect_timeout=5"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db?connect_timeout=2", five),
+            "postgres://u@h/db?connect_timeout=2"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db", Duration::ZERO),
+            "postgres://u@h/db"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db", Duration::from_millis(200)),
+            "postgres://u@h/db?connect_timeout=1"
+        );
+    }
 }

@@ -99,6 +99,9 @@ pub fn test_settings(database_url: String) -> Settings {
         database_url,
         database_pool_size: 4,
         database_busy_timeout_ms: 10_000,
+        database_statement_timeout_ms: 30_000,
+        database_lock_timeout_ms: 10_000,
+        database_connect_timeout_secs: 5,
         // Empty: the address the app binds, so the emulator can deliver webhooks to it.
         public_url: String::new(),
         master_key: MasterKey::generate().to_base64().into(),

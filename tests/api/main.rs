@@ -11,6 +11,7 @@ mod concurrent_writes;
 mod customer_changes;
 mod customer_reads;
 mod customers;
+mod deadlines;
 mod egress;
 mod http;
 mod idempotency;
