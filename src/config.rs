@@ -39,6 +39,10 @@ pub struct Settings {
     pub stripe_timeout_secs: u64,
     #[serde(default)]
     pub receiver_writers: u32,
+    /// Deliveries that may wait for a writer; more are answered 503 at once.
+    pub receiver_queue: usize,
+    /// Longest a delivery waits for its batch to commit before it is answered 503, in ms.
+    pub receiver_answer_timeout_ms: u64,
     /// Run the notification worker in this instance.
     pub notify_worker: bool,
     /// How often the worker looks for due notifications, in milliseconds.

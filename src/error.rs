@@ -155,11 +155,22 @@ impl ApiError {
     /// lock was not had in time); retrying shortly is the remedy.
     pub fn database_busy(cause: impl std::fmt::Display) -> Self {
         tracing::warn!(error = %cause, "database deadline");
+        Self::retry_soon("The database did not answer in time; retry shortly.")
+    }
+
+    /// 503 with `Retry-After: 1` for work that could not be taken on or finished now (the
+    /// receiver's queue is full, its write did not commit in time): `cause` is logged.
+    pub fn busy(cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "busy");
+        Self::retry_soon(format!("Not stored: {cause}; retry shortly."))
+    }
+
+    fn retry_soon(detail: impl Into<String>) -> Self {
         let mut error = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "service_unavailable",
             "Service unavailable",
-            "The database did not answer in time; retry shortly.",
+            detail,
         )
         .with_meta("retry_after", 1);
         error.0.retry_after = Some(1);

@@ -43,6 +43,10 @@ impl AppState {
             master.clone(),
             tenants.clone(),
             settings.receiver_writers,
+            crate::receiver::WriterLimits {
+                queue: settings.receiver_queue,
+                answer_within: Duration::from_millis(settings.receiver_answer_timeout_ms.max(1)),
+            },
         );
         Self {
             db,

@@ -1,4 +1,5 @@
-//! `GET /health` (the SDK's `sales.health()`) and `GET /ready` (the database answers).
+//! `GET /health` (the SDK's `sales.health()`, a liveness probe) and `GET /ready` (the
+//! database answers, the receiver's writers run and its queue is not near its bound).
 
 use actix_web::{HttpResponse, web};
 use chrono::{SecondsFormat, Utc};
@@ -20,15 +21,31 @@ pub async fn health() -> HttpResponse {
 }
 
 #[utoipa::path(get, path = "/ready", tag = "health",
-    responses((status = 200, description = "The database answers"), (status = 503, description = "It does not")))]
-pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state
+    responses((status = 200, description = "Ready: the database answers, the receiver's writers run, its queue is under three quarters of its bound"),
+              (status = 503, description = "Not ready, with what is wrong (a load balancer stops sending traffic here)")))]
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let database = state
         .db
         .run(|conn| {
             diesel::sql_query("SELECT 1")
                 .execute(conn)
                 .map_err(ApiError::unavailable)
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })))
+        .await
+        .is_ok();
+    let writers = state.receiver.writers_alive();
+    let (backlog, bound) = state.receiver.backlog();
+    let queue_ok = backlog * 4 < bound * 3;
+    let ready = database && writers > 0 && queue_ok;
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "database": if database { "ok" } else { "unreachable" },
+        "receiver": {"writers": writers, "backlog": backlog, "bound": bound,
+                     "status": if writers == 0 { "stopped" } else if queue_ok { "ok" } else { "backlogged" }},
+    });
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
 }

@@ -39,7 +39,7 @@ use crate::tenant_cache::TenantCache;
 pub use endpoints::{Endpoints, ReceiverEndpoint};
 use event::Pending;
 use verify::{parse_event, signature_error, verify};
-pub use writer::EventWriter;
+pub use writer::{EventWriter, Limits as WriterLimits};
 
 /// What the receiver works with: the database, the tenants (a tie is re-read with the
 /// tenant's Stripe client), the endpoint cache and the batch writer.
@@ -52,9 +52,25 @@ pub struct Receiver {
 }
 
 impl Receiver {
+    /// Writer threads running now.
+    pub fn writers_alive(&self) -> usize {
+        self.events.writers_alive()
+    }
+
+    /// Deliveries waiting for a writer, and how many may.
+    pub fn backlog(&self) -> (usize, usize) {
+        self.events.backlog()
+    }
+
     /// Starts the batch writer threads (`writers`: see [`EventWriter::start`]).
-    pub fn new(db: Database, master: MasterKey, tenants: Arc<TenantCache>, writers: u32) -> Self {
-        let events = EventWriter::start(db.clone(), writers);
+    pub fn new(
+        db: Database,
+        master: MasterKey,
+        tenants: Arc<TenantCache>,
+        writers: u32,
+        limits: WriterLimits,
+    ) -> Self {
+        let events = EventWriter::start(db.clone(), writers, limits);
         Self {
             endpoints: Endpoints::new(db.clone(), master),
             db,
@@ -123,7 +139,7 @@ pub async fn receive(
         .events
         .write(pending)
         .await
-        .map_err(ApiError::unavailable)?;
+        .map_err(ApiError::busy)?;
     if stored == events::REFRESH_PENDING {
         refresh::refresh(&receiver.db, &receiver.tenants, &tenant_id, &event).await?;
         return Ok(events::REFRESHED);

@@ -8,9 +8,12 @@
 //! deadlock, a row that will not insert), each of its deliveries is written again on its own,
 //! so one bad event cannot fail the others.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use diesel::r2d2::R2D2Connection;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
 use super::event::Pending;
@@ -18,8 +21,15 @@ use crate::db::{AnyConnection, Database};
 
 /// Most deliveries written in one transaction.
 const MAX_BATCH: usize = 128;
-/// Deliveries waiting for a writer before senders are made to wait (back-pressure).
-const QUEUE: usize = 4096;
+/// How many deliveries may wait for a writer, and how long a delivery waits for its batch to
+/// commit, before it is answered 503 (Stripe retries): a full queue sheds load at once instead
+/// of piling up requests that each hold a body of up to 1 MiB, and a stuck database never
+/// hangs a delivery.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub queue: usize,
+    pub answer_within: Duration,
+}
 
 /// The outcome of one delivery, or why it could not be stored (answered 503).
 pub type Written = Result<&'static str, String>;
@@ -34,6 +44,19 @@ type Queue = Arc<Mutex<mpsc::Receiver<Job>>>;
 /// The handle the receiver sends deliveries to; writer threads batch and write them.
 pub struct EventWriter {
     jobs: mpsc::Sender<Job>,
+    limits: Limits,
+    /// Writer threads still running.
+    alive: Arc<AtomicUsize>,
+}
+
+/// Counts a writer thread for as long as it runs (it ends with the service, or by a panic
+/// outside a batch).
+struct Alive(Arc<AtomicUsize>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl EventWriter {
@@ -41,37 +64,63 @@ impl EventWriter {
     /// batch is written; one on SQLite, which has one writer at a time anyway). Each has its
     /// own connection, opened at its first batch and again after one breaks: no pool check-out
     /// or hop to the blocking pool per batch. They end when the service's state is dropped.
-    pub fn start(db: Database, writers: u32) -> Self {
+    pub fn start(db: Database, writers: u32, limits: Limits) -> Self {
         let writers = match writers {
             0 if db.is_postgres() => 2,
             0 => 1,
             n => n,
         };
-        let (jobs, queue) = mpsc::channel(QUEUE);
+        let (jobs, queue) = mpsc::channel(limits.queue.max(1));
         let queue: Queue = Arc::new(Mutex::new(queue));
+        let alive = Arc::new(AtomicUsize::new(0));
         for n in 0..writers {
             let (db, queue) = (db.clone(), queue.clone());
+            alive.fetch_add(1, Ordering::SeqCst);
+            let counted = Alive(alive.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("event-writer-{n}"))
                 // Its writes queue on the database's write lock with the API's (SQLite).
-                .spawn(move || db.with_write_lock(|| write_loop(&db, &queue)));
+                .spawn(move || {
+                    let _counted = counted;
+                    db.with_write_lock(|| write_loop(&db, &queue));
+                });
             if let Err(err) = spawned {
                 tracing::error!(error = %err, "could not start an event writer thread");
             }
         }
-        Self { jobs }
+        Self {
+            jobs,
+            limits,
+            alive,
+        }
     }
 
-    /// Stores and applies one delivery; returns once its transaction has committed.
+    /// Writer threads running now (`/ready` is false at 0).
+    pub fn writers_alive(&self) -> usize {
+        self.alive.load(Ordering::SeqCst)
+    }
+
+    /// Deliveries waiting for a writer, and how many may.
+    pub fn backlog(&self) -> (usize, usize) {
+        let bound = self.jobs.max_capacity();
+        (bound - self.jobs.capacity(), bound)
+    }
+
+    /// Stores and applies one delivery; returns once its transaction has committed. A full
+    /// queue is refused at once, and an answer not had within the limit gives up waiting (the
+    /// delivery may still commit: Stripe's retry is then a duplicate, answered as one).
     pub(super) async fn write(&self, pending: Pending) -> Written {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job { pending, reply })
-            .await
-            .map_err(|_| "the event writer has stopped".to_owned())?;
-        answer
-            .await
-            .map_err(|_| "the event writer dropped the delivery".to_owned())?
+            .try_send(Job { pending, reply })
+            .map_err(|err| match err {
+                TrySendError::Full(_) => "the receiver's queue is full".to_owned(),
+                TrySendError::Closed(_) => "the event writer has stopped".to_owned(),
+            })?;
+        match tokio::time::timeout(self.limits.answer_within, answer).await {
+            Ok(answer) => answer.map_err(|_| "the event writer dropped the delivery".to_owned())?,
+            Err(_) => Err("the event was not stored in time".to_owned()),
+        }
     }
 }
 

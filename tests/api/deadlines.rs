@@ -71,3 +71,141 @@ async fn postgres_a_locked_table_is_503_within_the_lock_timeout() {
     assert_eq!(response.status().as_u16(), 200);
     assert!(json_body(response).await["data"].is_array());
 }
+
+/// The receiver sheds load: with its writer stuck (the events table locked by another
+/// session), a delivery waits at most `receiver_answer_timeout_ms` for its commit, one more
+/// than `receiver_queue` is refused at once, both with 503 and `Retry-After` (Stripe retries),
+/// and `/ready` says the receiver is backlogged. Once the lock is gone, Stripe's retries are
+/// stored exactly once each.
+#[tokio::test]
+async fn postgres_a_stuck_receiver_answers_503_at_once_and_stores_each_retry_once() {
+    use crate::receiver::{deliver, deliver_raw, endpoint, event, events_stored, stripe_signature};
+    use serde_json::json;
+
+    let app = spawn_app_with(Backend::Postgres, |s| {
+        s.receiver_writers = 1;
+        s.receiver_queue = 1;
+        s.receiver_answer_timeout_ms = 3_000;
+        // The writer waits for the lock as long as it is held.
+        s.database_lock_timeout_ms = 0;
+    })
+    .await;
+    let tenant = app.tenant().await;
+    let ep = endpoint(&app, &tenant).await;
+    let now = chrono::Utc::now().timestamp();
+    let events: Vec<serde_json::Value> = ["evt_q_a", "evt_q_b", "evt_q_c"]
+        .iter()
+        .map(|id| {
+            event(
+                id,
+                "customer.created",
+                now,
+                json!({"id": format!("cus_{id}"), "object": "customer", "metadata": {}}),
+            )
+        })
+        .collect();
+    let signed = |e: &serde_json::Value| {
+        let body = e.to_string();
+        let signature = stripe_signature(&body, &ep.secret, chrono::Utc::now().timestamp());
+        (body, signature)
+    };
+
+    let url = app.state.settings.database_url.clone();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let mut conn = PgConnection::establish(&url).expect("a second session");
+        conn.batch_execute("BEGIN; LOCK TABLE stripe_events IN ACCESS EXCLUSIVE MODE")
+            .expect("lock");
+        locked_tx.send(()).expect("tell the test");
+        let _ = release_rx.recv_timeout(Duration::from_secs(30));
+        conn.batch_execute("COMMIT").expect("unlock");
+    });
+    locked_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the table is locked");
+
+    let (a, b, c) = (signed(&events[0]), signed(&events[1]), signed(&events[2]));
+    let first = deliver_raw(&app, &ep.url_id, &a.0, Some(a.1.clone()));
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        deliver_raw(&app, &ep.url_id, &b.0, Some(b.1.clone())).await
+    };
+    let third = async {
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        let started = Instant::now();
+        let response = deliver_raw(&app, &ep.url_id, &c.0, Some(c.1.clone())).await;
+        let took = started.elapsed();
+        let ready = app.request(Method::GET, "/ready").send().await.unwrap();
+        (response, took, ready)
+    };
+    let started = Instant::now();
+    let (first, second, (third, third_took, ready)) = tokio::join!(first, second, third);
+    let all_took = started.elapsed();
+
+    // The third found the queue full (the first in the stuck writer, the second waiting).
+    assert!(
+        third_took < Duration::from_millis(1_500),
+        "refused after {third_took:?}"
+    );
+    assert_eq!(
+        third
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let error = assert_error(third, 503, "service_unavailable").await;
+    assert!(
+        error["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("queue is full"),
+        "{error}"
+    );
+    assert_eq!(ready.status().as_u16(), 503);
+    let ready = json_body(ready).await;
+    assert_eq!(ready["receiver"]["status"], "backlogged", "{ready}");
+    // The first two gave up waiting for their commit, within the answer timeout.
+    for response in [first, second] {
+        let error = assert_error(response, 503, "service_unavailable").await;
+        assert!(
+            error["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("not stored in time"),
+            "{error}"
+        );
+    }
+    assert!(all_took < Duration::from_secs(10), "{all_took:?}");
+
+    release_tx.send(()).expect("release");
+    holder.join().expect("the holder ends");
+    // Stripe retries each until it is answered 2xx (the queue drains meanwhile): stored once
+    // each, whatever committed before.
+    for e in &events {
+        let mut tries = 0;
+        loop {
+            let (body, signature) = signed(e);
+            let response = deliver_raw(&app, &ep.url_id, &body, Some(signature)).await;
+            if response.status().is_success() {
+                break;
+            }
+            assert_eq!(response.status().as_u16(), 503);
+            tries += 1;
+            assert!(tries < 100, "{e} still refused");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    deliver(&app, &ep, &events[0]).await;
+    let ready = app.request(Method::GET, "/ready").send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    let stored = events_stored(&app).await;
+    for id in ["evt_q_a", "evt_q_b", "evt_q_c"] {
+        assert_eq!(
+            stored.iter().filter(|(event, _)| event == id).count(),
+            1,
+            "{id}: {stored:?}"
+        );
+    }
+}

@@ -114,6 +114,8 @@ pub fn test_settings(database_url: String) -> Settings {
         max_body_bytes: 64 * 1024,
         stripe_timeout_secs: 10,
         receiver_writers: 0,
+        receiver_queue: 4096,
+        receiver_answer_timeout_ms: 15_000,
         notify_worker: true,
         notify_poll_ms: 50,
         notify_retry_base_ms: 100,
