@@ -28,6 +28,9 @@ pub struct Settings {
     /// Comma-separated keys rolled away from: they still decrypt, never encrypt.
     #[serde(default)]
     pub master_key_previous: SecretString,
+    /// When set, `GET /metrics` requires `Authorization: Bearer <metrics_token>`.
+    #[serde(default)]
+    pub metrics_token: SecretString,
     pub master_key_file: PathBuf,
     /// `production` (SALES_ENV) makes a missing master key an error instead of a generated one.
     #[serde(default)]

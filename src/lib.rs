@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod idempotency;
+pub mod metrics;
 pub mod misses;
 pub mod orders;
 pub mod outbound;

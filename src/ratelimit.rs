@@ -54,6 +54,7 @@ impl RateLimits {
         if let Some(limiter) = &self.caller
             && let Err(not_until) = limiter.check_key(&(tenant_id.to_owned(), subject.to_owned()))
         {
+            crate::metrics::rate_limited("caller");
             return Err(ApiError::rate_limited(
                 "Too many requests from this user; retry after the time in Retry-After.",
                 not_until.wait_time_from(limiter.clock().now()),
@@ -62,6 +63,7 @@ impl RateLimits {
         if let Some(limiter) = &self.tenant
             && let Err(not_until) = limiter.check_key(&tenant_id.to_owned())
         {
+            crate::metrics::rate_limited("tenant");
             return Err(ApiError::rate_limited(
                 "Too many requests for this app; retry after the time in Retry-After.",
                 not_until.wait_time_from(limiter.clock().now()),

@@ -130,6 +130,8 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
             .wrap(from_fn(http::ids::bounded_ids))
             .wrap(cors)
             .wrap(from_fn(http::request_id::request_id))
+            // Outermost: counts and times every answer, the middlewares' own included.
+            .wrap(from_fn(crate::metrics::record_requests))
             .configure(|cfg| http::configure(cfg, limit))
     })
     .listen(listener)?

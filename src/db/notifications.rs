@@ -171,6 +171,14 @@ pub fn retry(conn: &mut AnyConnection, tenant_id: &str, id: &str) -> QueryResult
     })
 }
 
+/// How many notifications wait for delivery (all tenants).
+pub fn pending_count(conn: &mut AnyConnection) -> QueryResult<i64> {
+    notification_outbox::table
+        .filter(notification_outbox::status.eq(PENDING))
+        .count()
+        .get_result(conn)
+}
+
 /// What an attempt leads to.
 pub enum Next {
     Delivered,

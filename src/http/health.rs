@@ -49,3 +49,49 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         HttpResponse::ServiceUnavailable().json(body)
     }
 }
+
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format (version 0.0.4)"),
+              (status = 401, description = "metrics_token is set and the request's Bearer token is not it")))]
+pub async fn metrics(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    use secrecy::ExposeSecret;
+    use subtle::ConstantTimeEq;
+    let token = state.settings.metrics_token.expose_secret();
+    if !token.is_empty() {
+        let given = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Unauthorized",
+                "GET /metrics needs Authorization: Bearer <metrics_token>.",
+            ));
+        }
+    }
+    let notifications_pending = state
+        .db
+        .run(|conn| crate::db::notifications::pending_count(conn).map_err(ApiError::unavailable))
+        .await
+        .ok();
+    let (pool_connections, pool_idle) = state.db.pool_state();
+    let (receiver_backlog, receiver_bound) = state.receiver.backlog();
+    let text = crate::metrics::render(&crate::metrics::Gauges {
+        pool_connections,
+        pool_idle,
+        receiver_writers: state.receiver.writers_alive(),
+        receiver_backlog,
+        receiver_bound,
+        notifications_pending,
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(text))
+}

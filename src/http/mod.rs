@@ -60,6 +60,7 @@ macro_rules! route_table {
 
 route_table! {
     open "/health" { get => health::health }
+    open "/metrics" { get => health::metrics }
     open "/ready" { get => health::ready }
     open "/openapi.json" { get => openapi::openapi_json }
     keyed "/stripe/customers" {

@@ -16,6 +16,7 @@ use super::{
     paths(
         health::health,
         health::ready,
+        health::metrics,
         customers::list_customers,
         customers::get_customer,
         customers::update_customer,

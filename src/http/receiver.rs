@@ -34,7 +34,15 @@ pub async fn receive_event(
         .headers()
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
-    let outcome = receiver::receive(&state.receiver, &path.into_inner(), signature, &body).await?;
+    let outcome =
+        match receiver::receive(&state.receiver, &path.into_inner(), signature, &body).await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                crate::metrics::delivery(format!("refused_{}", error.status.as_u16()));
+                return Err(error);
+            }
+        };
+    crate::metrics::delivery(outcome.to_owned());
     tracing::info!(stripe.outcome = outcome, "stripe event");
     Ok(HttpResponse::Ok().json(json!({ "received": true })))
 }

@@ -106,6 +106,7 @@ pub fn test_settings(database_url: String) -> Settings {
         public_url: String::new(),
         master_key: MasterKey::generate().to_base64().into(),
         master_key_previous: Default::default(),
+        metrics_token: Default::default(),
         master_key_file: "unused".into(),
         env: String::new(),
         log_format: LogFormat::Pretty,

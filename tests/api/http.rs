@@ -33,6 +33,7 @@ async fn the_openapi_document_lists_every_route(backend: Backend) {
     for (method, path) in [
         ("get", "/health"),
         ("get", "/ready"),
+        ("get", "/metrics"),
         ("get", "/stripe/customers"),
         ("post", "/stripe/customers"),
         ("get", "/stripe/customers/{unique_id}"),

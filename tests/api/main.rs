@@ -18,6 +18,7 @@ mod idempotency;
 mod input_ids;
 mod lists;
 mod master_key;
+mod metrics;
 mod mirror;
 mod notifications;
 mod orders;

@@ -58,8 +58,19 @@ impl LiveStripe {
         step: &str,
     ) -> Result<serde_json::Value, GatewayError> {
         let write = !matches!(request.method, StripeMethod::Get);
-        self.send_with(request, write.then(|| strategy(key, step)))
-            .await
+        let started = std::time::Instant::now();
+        let answer = self
+            .send_with(request, write.then(|| strategy(key, step)))
+            .await;
+        let outcome = match &answer {
+            Ok(_) => "ok",
+            Err(GatewayError::Stripe(_)) => "refused",
+            Err(GatewayError::Timeout) => "timeout",
+            Err(GatewayError::Unreachable(_)) => "unreachable",
+            Err(GatewayError::BadResponse(_) | GatewayError::Config(_)) => "error",
+        };
+        crate::metrics::stripe_call(step, outcome, started);
+        answer
     }
 
     /// Sends a request with the given strategy (the client's default without one).
