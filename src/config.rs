@@ -44,6 +44,8 @@ pub struct Settings {
     pub receiver_writers: u32,
     /// Deliveries that may wait for a writer; more are answered 503 at once.
     pub receiver_queue: usize,
+    /// On SIGTERM: how long requests in flight, then the notification worker, may finish.
+    pub shutdown_grace_secs: u64,
     /// Longest a delivery waits for its batch to commit before it is answered 503, in ms.
     pub receiver_answer_timeout_ms: u64,
     /// Run the notification worker in this instance.

@@ -32,6 +32,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    worker: Option<crate::outbound::notifications::WorkerHandle>,
 }
 
 impl Application {
@@ -67,17 +68,19 @@ impl Application {
         ));
         let state = web::Data::new(AppState::new(db, master, settings));
         let server = serve(listener, state.clone())?;
-        crate::outbound::notifications::start_worker(crate::outbound::notifications::Worker {
-            db: state.db.clone(),
-            master: state.master.clone(),
-            egress: state.egress,
-            settings: state.settings.clone(),
-        });
+        let worker =
+            crate::outbound::notifications::start_worker(crate::outbound::notifications::Worker {
+                db: state.db.clone(),
+                master: state.master.clone(),
+                egress: state.egress,
+                settings: state.settings.clone(),
+            });
         crate::ratelimit::start_pruning(state.limits.clone());
         Ok(Self {
             port,
             server,
             state,
+            worker,
         })
     }
 
@@ -93,8 +96,15 @@ impl Application {
         self.server.handle()
     }
 
+    /// Serves until stopped (SIGTERM, SIGINT, or the handle): stops accepting, lets requests
+    /// in flight finish (receiver batches commit before they answer) within
+    /// `shutdown_grace_secs`, then stops the notification worker the same way.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if let Some(worker) = self.worker {
+            worker.stop(grace(&self.state.settings)).await;
+        }
+        served
     }
 }
 
@@ -117,10 +127,16 @@ fn cors(origins: &[String]) -> anyhow::Result<Cors> {
     Ok(cors)
 }
 
+/// How long a stop waits for work in flight (`shutdown_grace_secs`).
+fn grace(settings: &crate::config::Settings) -> Duration {
+    Duration::from_secs(settings.shutdown_grace_secs)
+}
+
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
     let origins = state.settings.cors_origins.clone();
     let _checked = cors(&origins)?; // refuse a bad origin at start, not on the first request
     let limit = state.settings.max_body_bytes;
+    let shutdown = grace(&state.settings);
     let server = HttpServer::new(move || {
         // Checked above; an empty CORS policy is the safe fallback.
         let cors = cors(&origins).unwrap_or_default();
@@ -134,6 +150,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
             .wrap(from_fn(crate::metrics::record_requests))
             .configure(|cfg| http::configure(cfg, limit))
     })
+    .shutdown_timeout(shutdown.as_secs())
     .listen(listener)?
     .run();
     Ok(server)

@@ -171,6 +171,16 @@ pub fn retry(conn: &mut AnyConnection, tenant_id: &str, id: &str) -> QueryResult
     })
 }
 
+/// Gives back the leases of these notifications (claimed, not attempted): they are due at
+/// once for any worker.
+pub fn release_leases(conn: &mut AnyConnection, ids: &[String]) -> QueryResult<usize> {
+    super::write_statement(conn, |conn| {
+        diesel::update(notification_outbox::table.filter(notification_outbox::id.eq_any(ids)))
+            .set(notification_outbox::leased_until.eq(None::<NaiveDateTime>))
+            .execute(conn)
+    })
+}
+
 /// How many notifications wait for delivery (all tenants).
 pub fn pending_count(conn: &mut AnyConnection) -> QueryResult<i64> {
     notification_outbox::table

@@ -115,11 +115,12 @@ pub struct Worker {
 }
 
 /// Starts this instance's worker (unless turned off by `notify_worker`).
-pub fn start_worker(state: Worker) {
+pub fn start_worker(state: Worker) -> Option<WorkerHandle> {
     if !state.settings.notify_worker {
-        return;
+        return None;
     }
-    tokio::spawn(async move {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
         // Connects only to addresses the egress policy allows; never follows a redirect.
         let client = match state.egress.client(DELIVERY_TIMEOUT) {
             Ok(client) => client,
@@ -129,20 +130,47 @@ pub fn start_worker(state: Worker) {
             }
         };
         let poll = Duration::from_millis(state.settings.notify_poll_ms.max(10));
-        loop {
-            match deliver_due(&state, &client).await {
+        let mut stopping = stopping;
+        while !*stopping.borrow() {
+            match deliver_due(&state, &client, &stopping).await {
                 // A full batch: more may be waiting.
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
                 Err(err) => tracing::warn!(error = %err.detail, "notification worker"),
             }
-            tokio::time::sleep(poll).await;
+            tokio::select! {
+                () = tokio::time::sleep(poll) => {}
+                _ = stopping.changed() => {}
+            }
         }
     });
+    Some(WorkerHandle { stop, task })
+}
+
+/// A running worker, to stop when the service stops.
+pub struct WorkerHandle {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    /// Lets the delivery in flight finish, gives the round's other leases back (another
+    /// instance, or this one restarted, sends them at once instead of after the lease), and
+    /// waits up to `grace` for that.
+    pub async fn stop(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(grace, self.task).await.is_err() {
+            tracing::warn!("the notification worker did not stop within the grace period");
+        }
+    }
 }
 
 /// Claims and delivers the due notifications; returns how many were claimed.
-async fn deliver_due(state: &Worker, client: &reqwest::Client) -> Result<usize, ApiError> {
+async fn deliver_due(
+    state: &Worker,
+    client: &reqwest::Client,
+    stopping: &tokio::sync::watch::Receiver<bool>,
+) -> Result<usize, ApiError> {
     let now = Utc::now().naive_utc();
     let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
     let due = state
@@ -158,8 +186,19 @@ async fn deliver_due(state: &Worker, client: &reqwest::Client) -> Result<usize, 
         })
         .await?;
     let count = due.len();
-    for notification in due {
+    let mut due = due.into_iter();
+    for notification in due.by_ref() {
         deliver(state, client, notification).await?;
+        if *stopping.borrow() {
+            break;
+        }
+    }
+    let left: Vec<String> = due.map(|d| d.id).collect();
+    if !left.is_empty() {
+        state
+            .db
+            .run(move |conn| Ok::<_, ApiError>(outbox::release_leases(conn, &left)?))
+            .await?;
     }
     Ok(count)
 }

@@ -116,6 +116,7 @@ pub fn test_settings(database_url: String) -> Settings {
         stripe_timeout_secs: 10,
         receiver_writers: 0,
         receiver_queue: 4096,
+        shutdown_grace_secs: 10,
         receiver_answer_timeout_ms: 15_000,
         notify_worker: true,
         notify_poll_ms: 50,
@@ -243,6 +244,23 @@ impl TestApp {
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         address
+    }
+
+    /// Another instance on the same database, with its own settings changes, and the handle
+    /// that stops it (as SIGTERM would).
+    pub async fn stoppable_instance(
+        &self,
+        customize: impl FnOnce(&mut Settings),
+    ) -> actix_web::dev::ServerHandle {
+        let mut settings = self.state.settings.clone();
+        settings.bind = "127.0.0.1:0".into();
+        customize(&mut settings);
+        let app = Application::build(settings)
+            .await
+            .expect("build another instance");
+        let handle = app.server_handle();
+        tokio::spawn(app.run_until_stopped());
+        handle
     }
 
     /// The PostgreSQL database this test runs on (`None` on SQLite).

@@ -23,6 +23,11 @@ struct AppTarget {
 }
 
 fn app_target(fail_first: usize) -> AppTarget {
+    target_with(fail_first, std::time::Duration::ZERO)
+}
+
+/// An app that fails the first `fail_first` notifications and takes `delay` over each.
+fn target_with(fail_first: usize, delay: std::time::Duration) -> AppTarget {
     let received: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let log = received.clone();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -38,9 +43,13 @@ fn app_target(fail_first: usize) -> AppTarget {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default()
                     .to_owned();
-                let mut log = log.lock().unwrap();
-                log.push((signature, String::from_utf8_lossy(&body).into_owned()));
-                if log.len() <= fail_first {
+                let count = {
+                    let mut log = log.lock().unwrap();
+                    log.push((signature, String::from_utf8_lossy(&body).into_owned()));
+                    log.len()
+                };
+                tokio::time::sleep(delay).await;
+                if count <= fail_first {
                     HttpResponse::InternalServerError().finish()
                 } else {
                     HttpResponse::Ok().finish()
@@ -446,7 +455,60 @@ async fn one_tenant_cannot_fill_a_round(backend: Backend) {
     .await;
 }
 
+/// A stop (SIGTERM) lets the delivery in flight finish and gives back the leases of the rest
+/// of the round, so another instance (or this one, restarted) sends them at once instead of
+/// after the lease; nothing more is sent after the stop.
+async fn a_stop_finishes_the_delivery_in_flight_and_gives_back_the_rest(backend: Backend) {
+    use diesel::prelude::*;
+    use sales_block::db::schema::notification_outbox;
+    let app = spawn_app_with(backend, |s| s.notify_worker = false).await;
+    let tenant = app.tenant().await;
+    let target = target_with(0, std::time::Duration::from_millis(1_500));
+    notify_to(&app, &tenant, &target.url).await;
+    for i in 0..4 {
+        pending(&app, &tenant.created.id, &format!("stop-{i}"), 10 - i).await;
+    }
+    // A second app on the same database, with its worker: it claims the four at once.
+    let worker = app.stoppable_instance(|s| s.notify_worker = true).await;
+    eventually(10, || async {
+        (!target.received.lock().unwrap().is_empty()).then_some(())
+    })
+    .await;
+    worker.stop(true).await;
+    let rows = eventually(15, || async {
+        let rows: Vec<(String, String, Option<chrono::NaiveDateTime>)> = app
+            .query(|conn| {
+                notification_outbox::table
+                    .select((
+                        notification_outbox::id,
+                        notification_outbox::status,
+                        notification_outbox::leased_until,
+                    ))
+                    .load(conn)
+            })
+            .await;
+        let delivered = rows
+            .iter()
+            .filter(|(_, status, _)| status == "delivered")
+            .count();
+        (delivered == 1 && rows.iter().all(|(_, _, lease)| lease.is_none())).then_some(rows)
+    })
+    .await;
+    let pending_left = rows
+        .iter()
+        .filter(|(_, status, _)| status == "pending")
+        .count();
+    assert_eq!(pending_left, 3, "{rows:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        target.received.lock().unwrap().len(),
+        1,
+        "nothing sent after the stop"
+    );
+}
+
 on_both_databases!(
+    a_stop_finishes_the_delivery_in_flight_and_gives_back_the_rest,
     a_notification_fails_twice_then_arrives_signed,
     a_notification_survives_a_restart,
     an_admin_retries_a_failed_notification,
