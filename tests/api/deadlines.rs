@@ -10,6 +10,40 @@ use reqwest::Method;
 
 use crate::helpers::{Backend, assert_error, json_body, spawn_app_with};
 
+/// A table locked by another session (`ACCESS EXCLUSIVE`) until released.
+struct Locked {
+    release: std::sync::mpsc::Sender<()>,
+    holder: std::thread::JoinHandle<()>,
+}
+
+impl Locked {
+    /// Locks `table` in a session of its own; returns once the lock is held.
+    fn take(url: &str, table: &'static str) -> Self {
+        let url = url.to_owned();
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let mut conn = PgConnection::establish(&url).expect("a second session");
+            conn.batch_execute(&format!(
+                "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+            ))
+            .expect("lock");
+            locked_tx.send(()).expect("tell the test");
+            let _ = release_rx.recv_timeout(Duration::from_secs(30));
+            conn.batch_execute("COMMIT").expect("unlock");
+        });
+        locked_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the table is locked");
+        Self { release, holder }
+    }
+
+    fn release(self) {
+        self.release.send(()).expect("release");
+        self.holder.join().expect("the holder ends");
+    }
+}
+
 #[tokio::test]
 async fn postgres_a_locked_table_is_503_within_the_lock_timeout() {
     let app = spawn_app_with(Backend::Postgres, |s| {
@@ -27,20 +61,7 @@ async fn postgres_a_locked_table_is_503_within_the_lock_timeout() {
     assert_eq!(list().await.unwrap().status().as_u16(), 200);
 
     // Another session (a long migration, an operator's LOCK) holds the customers table.
-    let url = app.state.settings.database_url.clone();
-    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    let holder = std::thread::spawn(move || {
-        let mut conn = PgConnection::establish(&url).expect("a second session");
-        conn.batch_execute("BEGIN; LOCK TABLE customers IN ACCESS EXCLUSIVE MODE")
-            .expect("lock");
-        locked_tx.send(()).expect("tell the test");
-        let _ = release_rx.recv_timeout(Duration::from_secs(30));
-        conn.batch_execute("COMMIT").expect("unlock");
-    });
-    locked_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the table is locked");
+    let lock = Locked::take(&app.state.settings.database_url, "customers");
 
     let started = Instant::now();
     let response = list().await.expect("an answer, not a hang");
@@ -65,8 +86,7 @@ async fn postgres_a_locked_table_is_503_within_the_lock_timeout() {
         "answered after {waited:?}, the lock timeout is 300 ms"
     );
 
-    release_tx.send(()).expect("release");
-    holder.join().expect("the holder ends");
+    lock.release();
     let response = list().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
     assert!(json_body(response).await["data"].is_array());
@@ -110,20 +130,7 @@ async fn postgres_a_stuck_receiver_answers_503_at_once_and_stores_each_retry_onc
         (body, signature)
     };
 
-    let url = app.state.settings.database_url.clone();
-    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    let holder = std::thread::spawn(move || {
-        let mut conn = PgConnection::establish(&url).expect("a second session");
-        conn.batch_execute("BEGIN; LOCK TABLE stripe_events IN ACCESS EXCLUSIVE MODE")
-            .expect("lock");
-        locked_tx.send(()).expect("tell the test");
-        let _ = release_rx.recv_timeout(Duration::from_secs(30));
-        conn.batch_execute("COMMIT").expect("unlock");
-    });
-    locked_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the table is locked");
+    let lock = Locked::take(&app.state.settings.database_url, "stripe_events");
 
     let (a, b, c) = (signed(&events[0]), signed(&events[1]), signed(&events[2]));
     let first = deliver_raw(&app, &ep.url_id, &a.0, Some(a.1.clone()));
@@ -179,8 +186,7 @@ async fn postgres_a_stuck_receiver_answers_503_at_once_and_stores_each_retry_onc
     }
     assert!(all_took < Duration::from_secs(10), "{all_took:?}");
 
-    release_tx.send(()).expect("release");
-    holder.join().expect("the holder ends");
+    lock.release();
     // Stripe retries each until it is answered 2xx (the queue drains meanwhile): stored once
     // each, whatever committed before.
     for e in &events {
