@@ -44,6 +44,22 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// A request's method as a label: the standard ones, and `other` for any extension method a
+/// client makes up (each would otherwise be a series of its own, without bound).
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Counts and times every request by its route template.
 pub async fn record_requests(
     req: ServiceRequest,
@@ -54,7 +70,7 @@ pub async fn record_requests(
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method()).to_owned();
     let response = next.call(req).await;
     let status = match &response {
         Ok(response) => response.status().as_u16(),

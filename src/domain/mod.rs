@@ -75,6 +75,13 @@ pub fn optional_text(
     Ok(Some(text))
 }
 
+/// For `#[serde(default, deserialize_with = "crate::domain::present")]` on an
+/// `Option<Option<String>>`: `Some(None)` for an explicit null, `None` (by `default`) when the
+/// key is absent, so a change can tell "clear it" from "leave it".
+pub fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    <Option<String> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// An integer within bounds, with a detail that names them.
 pub fn bounded(value: i64, min: i64, max: i64, pointer: &str, what: &str) -> Result<i64, ApiError> {
     if (min..=max).contains(&value) {

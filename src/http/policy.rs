@@ -24,14 +24,9 @@ pub struct PolicyFields {
     pub offered_coupons: Option<Vec<String>>,
     /// Where unknown orders are looked up (GET <url>/<order_unique_id>, signed); null removes
     /// it. Each new URL gets a new signing secret, shown once in this answer.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::domain::present")]
     #[schema(value_type = Option<String>)]
     pub order_lookup_url: Option<Option<String>>,
-}
-
-/// `Some(None)` for an explicit null, `None` (by `default`) when the key is absent.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -14,16 +14,13 @@ async fn put(
     id: &str,
     fields: Value,
 ) -> reqwest::Response {
-    app.authed(
-        Method::PUT,
+    app.put_json(
         &format!("/stripe/customers/{id}"),
         tenant,
         token,
+        &json!({ "customer": fields }),
     )
-    .json(&json!({ "customer": fields }))
-    .send()
     .await
-    .expect("request")
 }
 
 async fn get(app: &TestApp, tenant: &TestTenant, token: &str, path: &str) -> reqwest::Response {
@@ -34,23 +31,8 @@ async fn get(app: &TestApp, tenant: &TestTenant, token: &str, path: &str) -> req
 }
 
 async fn delete(app: &TestApp, tenant: &TestTenant, token: &str, id: &str) -> reqwest::Response {
-    app.authed(
-        Method::DELETE,
-        &format!("/stripe/customers/{id}"),
-        tenant,
-        token,
-    )
-    .send()
-    .await
-    .expect("request")
-}
-
-async fn writes_at_stripe(app: &TestApp, tenant: &TestTenant) -> usize {
-    app.stripe_requests(tenant)
+    app.delete(&format!("/stripe/customers/{id}"), tenant, token)
         .await
-        .iter()
-        .filter(|r| r["method"] != "GET")
-        .count()
 }
 
 async fn a_customer_is_updated_at_stripe_and_in_the_mirror(backend: Backend) {
@@ -205,7 +187,7 @@ async fn bad_updates_change_nothing(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    let before = writes_at_stripe(&app, &tenant).await;
+    let before = app.stripe_writes(&tenant).await;
     let many_removals: serde_json::Map<String, Value> =
         (0..51).map(|i| (format!("k{i}"), Value::Null)).collect();
     let long_key = "x".repeat(41);
@@ -289,7 +271,7 @@ async fn bad_updates_change_nothing(backend: Backend) {
     )
     .await;
     assert_eq!(
-        writes_at_stripe(&app, &tenant).await,
+        app.stripe_writes(&tenant).await,
         before,
         "nothing sent to Stripe"
     );

@@ -372,6 +372,36 @@ impl TestApp {
             .expect("request")
     }
 
+    pub async fn put_json(
+        &self,
+        path: &str,
+        tenant: &TestTenant,
+        token: &str,
+        body: &Value,
+    ) -> Response {
+        self.authed(Method::PUT, path, tenant, token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn delete(&self, path: &str, tenant: &TestTenant, token: &str) -> Response {
+        self.authed(Method::DELETE, path, tenant, token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// How many writes (any method but GET) the tenant's key made to the emulator.
+    pub async fn stripe_writes(&self, tenant: &TestTenant) -> usize {
+        self.stripe_requests(tenant)
+            .await
+            .iter()
+            .filter(|r| r["method"] != "GET")
+            .count()
+    }
+
     /// The requests a tenant's key made to the emulator.
     pub async fn stripe_requests(&self, tenant: &TestTenant) -> Vec<Value> {
         self.stripe_list(tenant, "/_emulator/requests").await

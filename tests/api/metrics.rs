@@ -112,4 +112,28 @@ async fn a_token_guards_the_metrics(backend: Backend) {
     );
 }
 
-on_both_databases!(what_happened_is_counted, a_token_guards_the_metrics);
+/// A made-up HTTP method is counted as `other`: a client cannot mint label values (and so
+/// series, and memory) without bound.
+async fn made_up_methods_do_not_make_new_series(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let method = Method::from_bytes(b"XPROBE7").unwrap();
+    for _ in 0..2 {
+        let response = app.request(method.clone(), "/health").send().await.unwrap();
+        assert!(response.status().is_client_error(), "{}", response.status());
+    }
+    let text = scraped(&app).await;
+    assert!(
+        !text.contains("XPROBE7"),
+        "a client-made method became a label"
+    );
+    assert!(
+        text.contains("route=\"/health\",method=\"other\""),
+        "{text}"
+    );
+}
+
+on_both_databases!(
+    what_happened_is_counted,
+    a_token_guards_the_metrics,
+    made_up_methods_do_not_make_new_series,
+);

@@ -16,28 +16,18 @@ async fn put(
     id: &str,
     webhook: Value,
 ) -> reqwest::Response {
-    app.authed(
-        Method::PUT,
+    app.put_json(
         &format!("/stripe/webhooks/{id}"),
         tenant,
         token,
+        &json!({ "webhook": webhook }),
     )
-    .json(&json!({ "webhook": webhook }))
-    .send()
     .await
-    .expect("request")
 }
 
 async fn delete(app: &TestApp, tenant: &TestTenant, token: &str, id: &str) -> reqwest::Response {
-    app.authed(
-        Method::DELETE,
-        &format!("/stripe/webhooks/{id}"),
-        tenant,
-        token,
-    )
-    .send()
-    .await
-    .expect("request")
+    app.delete(&format!("/stripe/webhooks/{id}"), tenant, token)
+        .await
 }
 
 fn customer_event(id: &str) -> Value {
@@ -48,14 +38,6 @@ fn customer_event(id: &str) -> Value {
         json!({"id": format!("cus_{id}"), "object": "customer", "email": "w@example.com",
                "metadata": {}}),
     )
-}
-
-async fn writes(app: &TestApp, tenant: &TestTenant) -> usize {
-    app.stripe_requests(tenant)
-        .await
-        .iter()
-        .filter(|r| r["method"] != "GET")
-        .count()
 }
 
 async fn an_endpoint_is_disabled_reenabled_and_deleted(backend: Backend) {
@@ -156,7 +138,7 @@ async fn changes_are_checked_and_only_the_apps_admins_make_them(backend: Backend
     let tenant = app.tenant().await;
     let admin = tenant.admin_token();
     let ep = endpoint(&app, &tenant).await;
-    let before = writes(&app, &tenant).await;
+    let before = app.stripe_writes(&tenant).await;
     for (webhook, pointer) in [
         (json!({}), "/webhook"),
         (json!({"status": "paused"}), "/webhook/status"),
@@ -216,7 +198,7 @@ async fn changes_are_checked_and_only_the_apps_admins_make_them(backend: Backend
     )
     .await;
     assert_eq!(
-        writes(&app, &tenant).await,
+        app.stripe_writes(&tenant).await,
         before,
         "nothing sent to Stripe"
     );

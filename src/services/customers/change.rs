@@ -22,16 +22,16 @@ use crate::stripe::requests::{CustomerChange, InvoiceDefault};
 /// `null` (or `""`) clears it; a metadata key set to `""` or `null` is removed.
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct UpdateCustomerFields {
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::domain::present")]
     #[schema(value_type = Option<String>)]
     pub email: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::domain::present")]
     #[schema(value_type = Option<String>)]
     pub name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::domain::present")]
     #[schema(value_type = Option<String>)]
     pub phone: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::domain::present")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     /// Keys to set (`""` or `null` removes a key); keys not named stay.
@@ -40,11 +40,6 @@ pub struct UpdateCustomerFields {
     /// One of the customer's cards (our unique id or the `pm_` id): the default for invoices
     /// and subscriptions.
     pub default_payment_method: Option<String>,
-}
-
-/// `Some(None)` for an explicit null, `None` (by `default`) when the key is absent.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    <Option<String> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 /// A text field of the update: `Some("")` clears it at Stripe.
@@ -205,6 +200,10 @@ pub async fn update_customer(
         .ok_or_else(|| gone(any_id))
 }
 
+/// Subscriptions of a deleted customer re-read from Stripe in the request; the rest arrive by
+/// webhook.
+const REREAD_AT_MOST: usize = 10;
+
 /// `DELETE /stripe/customers/{id}`: deleted at Stripe, which cancels its subscriptions at
 /// once; the mirror marks it deleted and re-reads those subscriptions from Stripe (the
 /// `customer.subscription.deleted` deliveries would bring the same). Returns the row as
@@ -231,15 +230,17 @@ pub async fn delete_customer(
                 .map_err(ApiError::from)
         })
         .await?;
-    for id in open {
-        // The customer is gone at Stripe whatever happens here: a failed re-read is left to
-        // the deliveries, not turned into an error for a deletion that happened.
+    // The customer is gone at Stripe whatever happens here: what is not re-read (beyond the
+    // first few, or after a failure: Stripe slow, down or answering 429) is left to the
+    // `customer.subscription.deleted` deliveries, not turned into an error or a long wait.
+    for id in open.into_iter().take(REREAD_AT_MOST) {
         match stripe.retrieve_subscription(&id).await {
             Ok(subscription) => {
                 mirror::subscription(state, caller, subscription).await?;
             }
             Err(error) => {
-                tracing::warn!(subscription = %id, %error, "re-reading a deleted customer's subscription failed");
+                tracing::warn!(subscription = %id, %error, "re-reading a deleted customer's subscription failed; the deliveries will bring it");
+                break;
             }
         }
     }
