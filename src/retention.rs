@@ -51,8 +51,13 @@ pub struct Purged {
     pub notifications: usize,
 }
 
+/// `days` before `now`; `None` for 0 (keep forever) and for an age before the calendar's
+/// start (a setting that large keeps everything too, rather than panicking).
 fn cutoff(now: NaiveDateTime, days: u32) -> Option<NaiveDateTime> {
-    (days > 0).then(|| now - chrono::Duration::days(i64::from(days)))
+    if days == 0 {
+        return None;
+    }
+    now.checked_sub_signed(chrono::Duration::days(i64::from(days)))
 }
 
 /// Runs `batch` until it removes less than a full batch (or [`MAX_BATCHES`] times), each
@@ -109,5 +114,24 @@ pub async fn run_every_hour(db: Database, policy: Retention) {
             ),
             Err(err) => tracing::warn!(error = %err, "retention"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_setting_gives_a_cutoff_or_keeps_everything() {
+        let now = chrono::Utc::now().naive_utc();
+        assert_eq!(cutoff(now, 0), None);
+        assert_eq!(cutoff(now, 1), Some(now - chrono::Duration::days(1)));
+        // Billions of days: before the calendar's start, so nothing is old enough.
+        assert_eq!(cutoff(now, u32::MAX), None);
+        let policy = Retention {
+            event_payload_days: u32::MAX,
+            notification_days: 0,
+        };
+        assert_eq!(cutoff(now, policy.event_row_days()), None);
     }
 }

@@ -123,7 +123,7 @@ fn with_connect_timeout(url: &str, timeout: Duration) -> String {
     if timeout.is_zero() || url.contains("connect_timeout=") {
         return url.to_owned();
     }
-    let secs = timeout.as_secs().max(1);
+    let secs = timeout.as_secs().clamp(1, i32::MAX as u64);
     let joint = if url.contains('?') { '&' } else { '?' };
     format!("{url}{joint}connect_timeout={secs}")
 }
@@ -133,10 +133,12 @@ pub(super) fn set_deadlines(
     conn: &mut PgConnection,
     deadlines: &super::Deadlines,
 ) -> diesel::QueryResult<()> {
+    // PostgreSQL takes at most i32::MAX ms; a larger setting means "as long as it allows".
+    let ms = |d: Duration| d.as_millis().min(i32::MAX as u128);
     conn.batch_execute(&format!(
         "SET statement_timeout = {}; SET lock_timeout = {}",
-        deadlines.statement.as_millis(),
-        deadlines.lock.as_millis()
+        ms(deadlines.statement),
+        ms(deadlines.lock)
     ))
 }
 

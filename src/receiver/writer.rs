@@ -31,6 +31,9 @@ pub struct Limits {
     pub answer_within: Duration,
 }
 
+/// The largest queue bound taken from the settings.
+const MAX_QUEUE: usize = 1 << 20;
+
 /// The outcome of one delivery, or why it could not be stored (answered 503).
 pub type Written = Result<&'static str, String>;
 
@@ -70,7 +73,9 @@ impl EventWriter {
             0 => 1,
             n => n,
         };
-        let (jobs, queue) = mpsc::channel(limits.queue.max(1));
+        // tokio's channel refuses (panics on) a bound past usize::MAX >> 3: a setting that
+        // large means "very many", not a crash at start.
+        let (jobs, queue) = mpsc::channel(limits.queue.clamp(1, MAX_QUEUE));
         let queue: Queue = Arc::new(Mutex::new(queue));
         let alive = Arc::new(AtomicUsize::new(0));
         for n in 0..writers {

@@ -215,3 +215,22 @@ async fn postgres_a_stuck_receiver_answers_503_at_once_and_stores_each_retry_onc
         );
     }
 }
+
+/// Settings past what PostgreSQL or tokio take (timeouts of u64::MAX ms, a queue of
+/// usize::MAX) mean "as long / as many as allowed": the service starts and answers, instead
+/// of failing every connection or panicking at start.
+#[tokio::test]
+async fn postgres_out_of_range_deadlines_and_queue_are_clamped() {
+    let app = spawn_app_with(Backend::Postgres, |s| {
+        s.database_statement_timeout_ms = u64::MAX;
+        s.database_lock_timeout_ms = u64::MAX;
+        s.database_connect_timeout_secs = u64::MAX;
+        s.receiver_queue = usize::MAX;
+    })
+    .await;
+    let ready = app.request(Method::GET, "/ready").send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    let body = json_body(ready).await;
+    assert_eq!(body["database"], "ok", "{body}");
+    assert_eq!(body["receiver"]["bound"], 1 << 20, "{body}");
+}
