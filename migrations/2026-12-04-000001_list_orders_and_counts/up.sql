@@ -30,7 +30,7 @@ CREATE INDEX notification_outbox_list ON notification_outbox (tenant_id, created
 -- backends), in the transaction that writes the rows. On PostgreSQL each connection adds to a shard of its own (its backend
 -- pid), so concurrent writers never wait for each other here; shard 0 holds what the
 -- service folded from connections that are gone.
-CREATE TABLE list_counts (
+CREATE TABLE IF NOT EXISTS list_counts (
     tenant_id TEXT NOT NULL,
     list TEXT NOT NULL,
     bucket TEXT NOT NULL,

@@ -16,7 +16,43 @@ on_both_databases!(
     totals_follow_every_delivery_and_ignore_what_the_watermark_refuses,
     every_page_and_cursor_walk_is_the_slice_of_the_list_it_names,
     payments_page_by_cursor_too,
+    damaged_counters_never_give_a_negative_total,
 );
+
+/// Counters damaged below zero (rows written with the triggers off, a partial restore) count
+/// as an empty week: the list answers 200 with a total that is never negative, and the rows
+/// the counters do know stay listed.
+async fn damaged_counters_never_give_a_negative_total(backend: Backend) {
+    use diesel::prelude::*;
+    use sales_block::db::schema::list_counts;
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    app.customer(&tenant, &tenant.admin_token(), "counted@example.com")
+        .await;
+    let tenant_id = tenant.created.id.clone();
+    app.query(move |conn| {
+        diesel::insert_into(list_counts::table)
+            .values((
+                list_counts::tenant_id.eq(&tenant_id),
+                list_counts::list.eq("customers"),
+                list_counts::bucket.eq("live"),
+                list_counts::span.eq(1_i64),
+                list_counts::shard.eq(-7_i64),
+                list_counts::n.eq(-50_i64),
+            ))
+            .execute(conn)
+    })
+    .await;
+    let body = get(
+        &app,
+        &tenant,
+        &tenant.admin_token(),
+        "/stripe/customers?page=1",
+    )
+    .await;
+    assert_eq!(body["meta"]["total_count"], 1, "{body}");
+    assert_eq!(body["data"].as_array().map(Vec::len), Some(1), "{body}");
+}
 
 const T0: i64 = 1_760_000_000;
 
