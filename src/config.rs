@@ -74,6 +74,35 @@ pub struct Settings {
     pub rate_limit_caller_per_sec: u32,
     /// Requests a caller may make at once past its rate.
     pub rate_limit_caller_burst: u32,
+    /// Stripe Connect / Stripe Apps (see config/default.toml). The platform's own secret key:
+    /// Connect token exchanges, calls with `Stripe-Account`, Apps token exchanges.
+    #[serde(default)]
+    pub stripe_platform_secret_key: SecretString,
+    /// The platform's Connect client id (`ca_...`).
+    #[serde(default)]
+    pub stripe_connect_client_id: String,
+    /// The Stripe App's OAuth client id.
+    #[serde(default)]
+    pub stripe_app_client_id: String,
+    /// The Stripe App's signing secret (`absec_...`): install links' `install_signature`.
+    #[serde(default)]
+    pub stripe_app_secret: SecretString,
+    /// The platform's Connect webhook signing secrets (comma-separated `whsec_...`).
+    #[serde(default)]
+    pub stripe_platform_webhook_secrets: SecretString,
+    /// Where a browser lands with `?claim_token=` after an install started on Stripe's side.
+    #[serde(default)]
+    pub connect_claim_url: String,
+    /// Origins a login's `return_url` may point at (empty: `cors_origins`, without `*`).
+    #[serde(default)]
+    pub connect_return_origins: Vec<String>,
+    /// Connect's host (`https://connect.stripe.com`; the emulator's `/connect` in tests).
+    pub stripe_connect_base: String,
+    /// The Stripe Apps install host (`https://marketplace.stripe.com`).
+    pub stripe_marketplace_base: String,
+    /// Stripe's API for the platform's calls (empty: Stripe's own).
+    #[serde(default)]
+    pub stripe_api_base: String,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -111,7 +140,8 @@ impl Settings {
                     .prefix_separator("_")
                     .try_parsing(true)
                     .list_separator(",")
-                    .with_list_parse_key("cors_origins"),
+                    .with_list_parse_key("cors_origins")
+                    .with_list_parse_key("connect_return_origins"),
             )
             .set_override_option("database_url", std::env::var("DATABASE_URL").ok())?
             .build()

@@ -343,6 +343,13 @@ impl From<GatewayError> for ApiError {
                 )
             }
             GatewayError::Config(cause) => Self::internal(cause),
+            GatewayError::NotConnected => Self::new(
+                StatusCode::CONFLICT,
+                "not_connected",
+                "Stripe account not connected",
+                "This app's Stripe account is disconnected: an admin connects it again \
+                 (GET /stripe/auth/login) before calls that reach Stripe can succeed.",
+            ),
         }
     }
 }

@@ -96,6 +96,11 @@ pub fn delivery(outcome: String) {
     metrics::counter!("receiver_deliveries_total", "outcome" => outcome).increment(1);
 }
 
+/// A Stripe Apps access token refreshed (one per tenant per hour when all is well).
+pub fn token_refresh() {
+    metrics::counter!("stripe_token_refreshes_total").increment(1);
+}
+
 /// A request refused by a rate limit (`scope`: `caller` or `tenant`).
 pub fn rate_limited(scope: &'static str) {
     metrics::counter!("rate_limit_refusals_total", "scope" => scope).increment(1);

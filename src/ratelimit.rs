@@ -8,7 +8,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use governor::clock::Clock;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::Settings;
 use crate::error::ApiError;
@@ -20,6 +20,20 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 pub struct RateLimits {
     tenant: Option<DefaultKeyedRateLimiter<String>>,
     caller: Option<DefaultKeyedRateLimiter<(String, String)>>,
+    /// Installs started on Stripe's side (the public callback without a state of ours) make
+    /// this service exchange a code with Stripe before anyone is authenticated: a few per
+    /// second for everyone together, so nobody can spend the platform's Stripe budget.
+    installs: DefaultDirectRateLimiter,
+}
+
+/// Installs per second (and burst) the public callback accepts.
+const INSTALLS_PER_SEC: u32 = 2;
+const INSTALLS_BURST: u32 = 20;
+
+fn installs() -> DefaultDirectRateLimiter {
+    let rate = NonZeroU32::new(INSTALLS_PER_SEC).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(INSTALLS_BURST).unwrap_or(rate);
+    RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
 }
 
 fn limiter<K: std::hash::Hash + Eq + Clone>(
@@ -44,7 +58,19 @@ impl RateLimits {
                 settings.rate_limit_caller_per_sec,
                 settings.rate_limit_caller_burst,
             ),
+            installs: installs(),
         }
+    }
+
+    /// Takes one install from the shared bucket; 429 when it is empty.
+    pub fn check_install(&self) -> Result<(), ApiError> {
+        self.installs.check().map_err(|not_until| {
+            crate::metrics::rate_limited("install");
+            ApiError::rate_limited(
+                "Too many installations at once; retry after the time in Retry-After.",
+                not_until.wait_time_from(self.installs.clock().now()),
+            )
+        })
     }
 
     /// Takes one request from the caller's bucket, then from the tenant's; 429 when either is
@@ -110,6 +136,7 @@ mod tests {
         RateLimits {
             tenant: limiter(per_sec * 2, burst * 2),
             caller: limiter(per_sec, burst),
+            installs: installs(),
         }
     }
 

@@ -15,6 +15,8 @@ pub struct Resealed {
     pub webhook_secrets: usize,
     pub idempotent_answers: usize,
     pub order_lookup_secrets: usize,
+    /// Stripe Apps OAuth tokens (tenants' and waiting claims').
+    pub oauth_tokens: usize,
     /// Values already under the new key (a rotation run again).
     pub already_current: usize,
 }
@@ -69,6 +71,27 @@ pub fn rotate(conn: &mut AnyConnection, keys: &MasterKey) -> anyhow::Result<Rese
             if let Some(resealed) = reseal(&sealed, &what, &mut done)? {
                 db::policies::reseal_secret(conn, &tenant_id, &resealed)?;
                 done.order_lookup_secrets += 1;
+            }
+        }
+        for was in db::connect::sealed_tokens(conn)? {
+            let (table, id, refresh, access) = &was;
+            let mut moved = 0;
+            let mut next = |value: &Option<String>, column: &str, done: &mut Resealed| {
+                value
+                    .as_deref()
+                    .map(|v| {
+                        let found = reseal(v, &format!("{table}.{column} of row {id}"), done)?;
+                        moved += usize::from(found.is_some());
+                        Ok::<_, anyhow::Error>(found.unwrap_or_else(|| v.to_owned()))
+                    })
+                    .transpose()
+            };
+            let refresh = next(refresh, "refresh_token_enc", &mut done)?;
+            let access = next(access, "access_token_enc", &mut done)?;
+            if moved > 0
+                && db::connect::reseal_tokens(conn, &was, refresh.as_deref(), access.as_deref())?
+            {
+                done.oauth_tokens += moved;
             }
         }
         for (id, sealed) in db::idempotency_keys::sealed_answers(conn)? {

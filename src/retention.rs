@@ -49,6 +49,8 @@ pub struct Purged {
     pub event_payloads: usize,
     pub events: usize,
     pub notifications: usize,
+    /// Expired Connect logins (states) and unclaimed installations.
+    pub oauth_pending: usize,
 }
 
 /// `days` before `now`; `None` for 0 (keep forever) and for an age before the calendar's
@@ -96,6 +98,10 @@ pub async fn run_once(
     if let Some(before) = cutoff(now, policy.notification_days) {
         purged.notifications = drain(db, before, retention::delete_notifications).await?;
     }
+    // Single use and 10 minutes long: nothing of them is worth keeping once expired.
+    purged.oauth_pending = db
+        .run(move |conn| crate::db::connect::delete_expired(conn, now).map_err(DbError::from))
+        .await?;
     Ok(purged)
 }
 

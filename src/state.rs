@@ -16,6 +16,7 @@ use crate::ratelimit::RateLimits;
 use crate::receiver::Receiver;
 use crate::tenant_cache::TenantCache;
 use crate::tenants::TenantContext;
+use crate::tenants::platform::Platform;
 
 pub struct AppState {
     pub db: Database,
@@ -35,9 +36,16 @@ pub struct AppState {
 
 impl AppState {
     /// Starts the receiver's batch writer threads.
-    pub fn new(db: Database, master: MasterKey, settings: Settings) -> Self {
+    pub fn new(db: Database, master: MasterKey, settings: Settings) -> anyhow::Result<Self> {
         let stripe_timeout = Duration::from_secs(settings.stripe_timeout_secs.max(1));
-        let tenants = Arc::new(TenantCache::new(db.clone(), master.clone(), stripe_timeout));
+        let platform =
+            Platform::from_settings(&settings, db.clone(), master.clone(), stripe_timeout)?;
+        let tenants = Arc::new(TenantCache::new(
+            db.clone(),
+            master.clone(),
+            stripe_timeout,
+            platform,
+        ));
         let receiver = Receiver::new(
             db.clone(),
             master.clone(),
@@ -48,7 +56,7 @@ impl AppState {
                 answer_within: Duration::from_millis(settings.receiver_answer_timeout_ms.max(1)),
             },
         );
-        Self {
+        Ok(Self {
             db,
             master,
             egress: EgressPolicy::from_settings(&settings),
@@ -57,7 +65,7 @@ impl AppState {
             tenants,
             order_lookups: Lookups::default(),
             receiver,
-        }
+        })
     }
 
     /// What an order lookup works with (`crate::orders::lookup`).

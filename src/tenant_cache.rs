@@ -11,6 +11,7 @@ use crate::db::Database;
 use crate::error::ApiError;
 use crate::misses::Misses;
 use crate::tenants::TenantContext;
+use crate::tenants::platform::Platform;
 
 /// How long a loaded tenant (decrypted keys, JWT verifier, Stripe client) is reused before it
 /// is read again, so a changed tenant takes effect within this time.
@@ -32,10 +33,17 @@ pub struct TenantCache {
     unknown_api_keys: Misses,
     /// Tenant queries made (see [`Self::database_lookups`]).
     lookups: AtomicU64,
+    /// The platform connected tenants reach Stripe through (`None`: not configured).
+    platform: Option<Arc<Platform>>,
 }
 
 impl TenantCache {
-    pub fn new(db: Database, master: MasterKey, stripe_timeout: Duration) -> Self {
+    pub fn new(
+        db: Database,
+        master: MasterKey,
+        stripe_timeout: Duration,
+        platform: Option<Arc<Platform>>,
+    ) -> Self {
         Self {
             db,
             master,
@@ -43,6 +51,7 @@ impl TenantCache {
             tenants: RwLock::new(HashMap::new()),
             unknown_api_keys: Misses::new(),
             lookups: AtomicU64::new(0),
+            platform,
         }
     }
 
@@ -79,6 +88,19 @@ impl TenantCache {
         self.load_tenant(TenantKey::Id(id.to_owned())).await
     }
 
+    /// The platform, when configured.
+    pub fn platform(&self) -> Option<&Arc<Platform>> {
+        self.platform.as_ref()
+    }
+
+    /// Drops a tenant from this instance's cache (its Stripe access changed here); other
+    /// instances read it again within their cache's lifetime.
+    pub fn forget(&self, tenant_id: &str) {
+        if let Ok(mut cache) = self.tenants.write() {
+            cache.retain(|_, (_, tenant)| tenant.id != tenant_id);
+        }
+    }
+
     /// How many tenant queries this cache has made.
     pub fn database_lookups(&self) -> u64 {
         self.lookups.load(Ordering::Relaxed)
@@ -90,6 +112,7 @@ impl TenantCache {
         self.lookups.fetch_add(1, Ordering::Relaxed);
         let master = self.master.clone();
         let timeout = self.stripe_timeout;
+        let platform = self.platform.clone();
         let tenant = self
             .db
             .run(move |conn| {
@@ -98,7 +121,7 @@ impl TenantCache {
                     TenantKey::Id(id) => crate::db::tenants::find_by_id(conn, id),
                 }
                 .map_err(ApiError::from)?;
-                row.map(|row| TenantContext::load(row, &master, timeout).map(Arc::new))
+                row.map(|row| TenantContext::load(row, &master, timeout, platform.as_ref()).map(Arc::new))
                     .transpose()
                     .map_err(ApiError::internal)
             })

@@ -66,7 +66,7 @@ impl Application {
             db.clone(),
             crate::retention::Retention::from_settings(&settings),
         ));
-        let state = web::Data::new(AppState::new(db, master, settings));
+        let state = web::Data::new(AppState::new(db, master, settings)?);
         let server = serve(listener, state.clone())?;
         let worker =
             crate::outbound::notifications::start_worker(crate::outbound::notifications::Worker {

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod checkout_sessions;
+pub mod connect;
 pub mod counts;
 pub mod customers;
 pub mod events;

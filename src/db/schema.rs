@@ -128,6 +128,17 @@ diesel::table! {
         notify_secret_enc -> Nullable<Text>,
         jwt_require_app_binding -> Bool,
         jwt_max_lifetime_secs -> BigInt,
+        stripe_access -> Text,
+        stripe_account_id -> Nullable<Text>,
+        stripe_livemode -> Nullable<Bool>,
+        stripe_scope -> Nullable<Text>,
+        stripe_connected_at -> Nullable<Timestamp>,
+        stripe_disconnected_at -> Nullable<Timestamp>,
+        stripe_refresh_token_enc -> Nullable<Text>,
+        stripe_access_token_enc -> Nullable<Text>,
+        stripe_access_token_expires_at -> Nullable<Timestamp>,
+        stripe_token_lease_until -> Nullable<Timestamp>,
+        connect_return_origins -> Nullable<Text>,
     }
 }
 
@@ -424,5 +435,32 @@ diesel::table! {
         payment_attempt -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    stripe_oauth_states (state_hash) {
+        state_hash -> Text,
+        tenant_id -> Text,
+        subject -> Text,
+        flow -> Text,
+        return_url -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    stripe_oauth_claims (token_hash) {
+        token_hash -> Text,
+        flow -> Text,
+        stripe_account_id -> Text,
+        livemode -> Bool,
+        scope -> Nullable<Text>,
+        refresh_token_enc -> Nullable<Text>,
+        access_token_enc -> Nullable<Text>,
+        access_token_expires_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
     }
 }

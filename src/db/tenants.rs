@@ -26,6 +26,22 @@ pub struct Tenant {
     pub jwt_require_app_binding: bool,
     /// The longest token lifetime accepted (`exp - iat`), in seconds.
     pub jwt_max_lifetime_secs: i64,
+    /// How it reaches Stripe (`db::connect::ACCESS_*`).
+    pub stripe_access: String,
+    /// The connected account (Connect or Apps).
+    pub stripe_account_id: Option<String>,
+    pub stripe_livemode: Option<bool>,
+    pub stripe_scope: Option<String>,
+    pub stripe_connected_at: Option<NaiveDateTime>,
+    pub stripe_disconnected_at: Option<NaiveDateTime>,
+    /// Stripe Apps: the refresh token and the current access token (encrypted), its expiry,
+    /// and the refresh lease (`db::connect`).
+    pub stripe_refresh_token_enc: Option<String>,
+    pub stripe_access_token_enc: Option<String>,
+    pub stripe_access_token_expires_at: Option<NaiveDateTime>,
+    pub stripe_token_lease_until: Option<NaiveDateTime>,
+    /// Where a browser may be sent back after connecting (JSON list of origins).
+    pub connect_return_origins: Option<String>,
 }
 
 #[derive(Debug, Insertable)]

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod cards;
 pub mod catalog;
+pub mod connect;
 pub mod customers;
 pub mod health;
 pub mod idempotency;
@@ -141,6 +142,15 @@ route_table! {
         delete => webhooks::delete_webhook,
     }
     keyed "/stripe/webhooks/{webhook_id}/secrets" { post => webhooks::roll_secret }
+    open "/stripe/auth/login" { get => connect::login }
+    open "/stripe/public/auth/callback" { get => connect::callback }
+    keyed "/stripe/auth/claim" { post => connect::claim }
+    keyed "/stripe/account" {
+        get => connect::get_account,
+        delete => connect::delete_account,
+    }
+    // Before the per-tenant receiver, whose pattern it also matches (`public` is never a url_id).
+    receiver "/stripe/public/webhook" { post => connect::platform_webhook }
     receiver "/stripe/{url_id}/webhook" { post => receiver::receive_event }
 }
 

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    cards, catalog, customers, health, notifications, orders, payment_links, payments, policy,
+    cards, catalog, connect, customers, health, notifications, orders, payment_links, payments, policy,
     receiver, refunds, sessions, subscriptions, webhooks,
 };
 
@@ -61,6 +61,12 @@ use super::{
         webhooks::roll_secret,
         webhooks::update_webhook,
         webhooks::delete_webhook,
+        connect::login,
+        connect::callback,
+        connect::claim,
+        connect::get_account,
+        connect::delete_account,
+        connect::platform_webhook,
         receiver::receive_event,
     ),
     components(schemas(
@@ -103,6 +109,9 @@ use super::{
         crate::services::webhook_endpoints::RollSecretFields,
         crate::services::webhook_endpoints::UpdateWebhookFields,
         webhooks::WebhookAttributes,
+        crate::services::connect::Authorization,
+        crate::services::connect::ClaimFields,
+        crate::services::connect::AccountView,
     )),
     modifiers(&Security, &Idempotency)
 )]

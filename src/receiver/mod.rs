@@ -133,6 +133,12 @@ pub async fn receive(
         payload: compact::compact_json(body),
         notify: endpoint.notify,
     };
+    store(receiver, pending).await
+}
+
+/// Stores a verified delivery for its tenant (once), applies it, and re-reads a same-second
+/// tie: the path every delivery takes, whichever endpoint it came through.
+async fn store(receiver: &Receiver, pending: Pending) -> Result<&'static str, ApiError> {
     let (tenant_id, event) = (pending.tenant_id.clone(), pending.event.clone());
     // Any storage failure is transient for Stripe: a non-2xx makes it retry.
     let stored = receiver
@@ -146,3 +152,94 @@ pub async fn receive(
     }
     Ok(stored)
 }
+
+/// The `endpoint_id` stored with events that came through the platform's Connect endpoint.
+pub const PLATFORM_ENDPOINT: &str = "platform";
+
+/// What an event of a connected account is routed by.
+#[derive(serde::Deserialize)]
+struct Routing {
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    livemode: bool,
+}
+
+/// Handles one delivery to the platform's Connect endpoint (`POST /stripe/public/webhook`):
+/// verified against the platform's secrets, routed by the event's `account` and `livemode`
+/// to the tenant connected to it, then stored and applied as any delivery of that tenant.
+/// An event of an account no tenant holds is acknowledged and dropped (`unrouted`), or
+/// Stripe would retry it for days. `account.application.deauthorized` disconnects the tenant
+/// (unless it connected again after the event).
+pub async fn receive_platform(
+    receiver: &Receiver,
+    secrets: Vec<String>,
+    signature_header: Option<&str>,
+    body: &Bytes,
+) -> Result<&'static str, ApiError> {
+    if secrets.is_empty() {
+        return Err(ApiError::not_found(
+            "This service has no platform webhook (stripe_platform_webhook_secrets is not set).",
+        ));
+    }
+    let now = Utc::now().timestamp();
+    verify(signature_header, body, secrets, now)
+        .await?
+        .map_err(signature_error)?;
+    let event = parse_event(body)?;
+    let routing: Routing = serde_json::from_slice(body)
+        .map_err(|_| ApiError::bad_request("invalid_event", "The body is not a JSON Stripe event."))?;
+    let Some(account) = routing.account.filter(|a| !a.is_empty() && a.len() <= 255) else {
+        tracing::info!(stripe.event_id = %event.id, "platform event without an account: not a tenant's");
+        return Ok(UNROUTED);
+    };
+    let livemode = routing.livemode;
+    let lookup = account.clone();
+    let route = receiver
+        .db
+        .run(move |conn| crate::db::connect::route(conn, &lookup, livemode).map_err(ApiError::from))
+        .await?;
+    let Some((tenant_id, notify, _)) = route else {
+        tracing::info!(stripe.event_id = %event.id, stripe.account = %account, livemode, "platform event for an account no tenant holds");
+        return Ok(UNROUTED);
+    };
+    if event.kind == DEAUTHORIZED {
+        let (tenant, created) = (tenant_id.clone(), event.created);
+        let removed = receiver
+            .db
+            .run(move |conn| {
+                let by = chrono::DateTime::from_timestamp(created.saturating_add(1), 0)
+                    .map(|t| t.naive_utc());
+                // Connected before the second after the event: the event is about this
+                // connection (an older one's deauthorization must not undo a newer one).
+                match by {
+                    Some(by) => crate::db::connect::disconnect(
+                        conn,
+                        &tenant,
+                        Some(by),
+                        Utc::now().naive_utc(),
+                    )
+                    .map_err(ApiError::from),
+                    None => Ok(false),
+                }
+            })
+            .await?;
+        if removed {
+            receiver.tenants.forget(&tenant_id);
+            tracing::warn!(tenant.id = %tenant_id, stripe.account = %account, "stripe account deauthorized: the tenant is disconnected");
+        }
+    }
+    let pending = Pending {
+        tenant_id,
+        endpoint_id: PLATFORM_ENDPOINT.to_owned(),
+        event,
+        payload: compact::compact_json(body),
+        notify,
+    };
+    store(receiver, pending).await
+}
+
+/// The outcome of a platform event no tenant holds.
+pub const UNROUTED: &str = "unrouted";
+/// Stripe's event when a connected account removes the platform's access.
+const DEAUTHORIZED: &str = "account.application.deauthorized";

@@ -4,6 +4,7 @@
 pub mod cards;
 pub mod catalog;
 pub mod checkout;
+pub mod connect;
 pub mod customers;
 pub mod mirror;
 pub mod orders;

@@ -30,4 +30,8 @@ pub enum GatewayError {
     BadResponse(String),
     #[error("stripe client misconfigured: {0}")]
     Config(String),
+    /// The tenant's Stripe account is disconnected (deauthorized, or its Apps refresh token
+    /// was refused): nothing was sent.
+    #[error("the tenant's Stripe account is not connected")]
+    NotConnected,
 }

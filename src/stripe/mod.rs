@@ -10,6 +10,7 @@
 
 mod error;
 pub mod live;
+pub mod oauth;
 pub mod objects;
 pub mod requests;
 
@@ -20,7 +21,7 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
 pub use error::{GatewayError, StripeFailure};
-pub use live::{LiveStripe, is_known_event_type};
+pub use live::{LiveStripe, TokenSource, is_known_event_type};
 use objects::{
     CheckoutSnapshot, CreatedEndpoint, CustomerSnapshot, EndpointState, PaymentLinkSnapshot,
     PaymentMethodSnapshot, PaymentSnapshot, PortalSession, PriceSnapshot, ProductSnapshot,

@@ -14,9 +14,13 @@ use crate::crypto::MasterKey;
 use crate::db::tenants::Tenant;
 use std::sync::Arc;
 
+use crate::db::connect::{ACCESS_APP, ACCESS_CONNECT, ACCESS_SECRET_KEY};
 use crate::stripe::{LiveStripe, StripeApi};
+use platform::{AppTokens, Platform};
+use secrecy::ExposeSecret;
 
 mod admin;
+pub mod platform;
 
 pub use admin::{
     CreatedTenant, TenantSpec, TenantSummary, TokenRulesUpdate, create_tenant, mint_token,
@@ -77,6 +81,46 @@ impl Scope {
     }
 }
 
+/// The tenant's door to Stripe, by how it reaches its account (`db::connect::ACCESS_*`).
+fn stripe_access(
+    row: &Tenant,
+    master: &MasterKey,
+    timeout: Duration,
+    platform: Option<&Arc<Platform>>,
+) -> anyhow::Result<Arc<dyn StripeApi>> {
+    let failed = |err: crate::stripe::GatewayError| anyhow::anyhow!("tenant {}: {err}", row.id);
+    let live = match (row.stripe_access.as_str(), platform) {
+        (ACCESS_SECRET_KEY, _) => {
+            let key = master.decrypt(&row.stripe_secret_key_enc)?;
+            LiveStripe::new(&key, row.stripe_api_base.as_deref(), timeout).map_err(failed)?
+        }
+        (ACCESS_CONNECT, Some(platform)) => match &row.stripe_account_id {
+            Some(account) => LiveStripe::connected(
+                platform.secret_key.expose_secret(),
+                account,
+                platform.api_base.as_deref(),
+                timeout,
+            )
+            .map_err(failed)?,
+            None => LiveStripe::disconnected(),
+        },
+        (ACCESS_APP, Some(platform)) => LiveStripe::with_tokens(
+            Arc::new(AppTokens::new(platform.clone(), row.id.clone())),
+            platform.api_base.as_deref(),
+            timeout,
+        ),
+        (ACCESS_CONNECT | ACCESS_APP, None) => {
+            tracing::warn!(
+                tenant.id = %row.id,
+                "the tenant is connected through the platform, but no stripe_platform_secret_key is configured"
+            );
+            LiveStripe::disconnected()
+        }
+        _ => LiveStripe::disconnected(),
+    };
+    Ok(Arc::new(live))
+}
+
 /// A tenant ready to serve requests. Built once per tenant and cached.
 pub struct TenantContext {
     pub id: String,
@@ -99,7 +143,14 @@ impl std::fmt::Debug for TenantContext {
 }
 
 impl TenantContext {
-    pub fn load(row: Tenant, master: &MasterKey, stripe_timeout: Duration) -> anyhow::Result<Self> {
+    /// `platform`: the platform's configuration, which tenants connected by Connect or by an
+    /// app reach Stripe through (without it they are treated as disconnected).
+    pub fn load(
+        row: Tenant,
+        master: &MasterKey,
+        stripe_timeout: Duration,
+        platform: Option<&Arc<Platform>>,
+    ) -> anyhow::Result<Self> {
         let (algorithm, decoding) = match row.jwt_algorithm.as_str() {
             HS256 => {
                 let enc = row
@@ -140,11 +191,7 @@ impl TenantContext {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,
         }
-        let stripe_key = master.decrypt(&row.stripe_secret_key_enc)?;
-        let stripe: Arc<dyn StripeApi> = Arc::new(
-            LiveStripe::new(&stripe_key, row.stripe_api_base.as_deref(), stripe_timeout)
-                .map_err(|err| anyhow::anyhow!("tenant {}: {err}", row.id))?,
-        );
+        let stripe = stripe_access(&row, master, stripe_timeout, platform)?;
         Ok(Self {
             id: row.id,
             name: row.name,

@@ -133,6 +133,17 @@ pub fn test_settings(database_url: String) -> Settings {
         rate_limit_tenant_burst: 10_000,
         rate_limit_caller_per_sec: 10_000,
         rate_limit_caller_burst: 10_000,
+        // Connect is off unless a test turns it on (tests/api/connect.rs).
+        stripe_platform_secret_key: Default::default(),
+        stripe_connect_client_id: String::new(),
+        stripe_app_client_id: String::new(),
+        stripe_app_secret: Default::default(),
+        stripe_platform_webhook_secrets: Default::default(),
+        connect_claim_url: String::new(),
+        connect_return_origins: Vec::new(),
+        stripe_connect_base: "https://connect.stripe.com".into(),
+        stripe_marketplace_base: "https://marketplace.stripe.com".into(),
+        stripe_api_base: String::new(),
     }
 }
 

@@ -142,6 +142,7 @@ async fn old_logs_go_and_everything_else_stays(backend: Backend) {
             event_payloads: 4,
             events: 1_100,
             notifications: 2,
+            oauth_pending: 0,
         }
     );
     assert!(event_rows(&app, "ancient").await.is_empty());

@@ -8,6 +8,7 @@ mod payments;
 mod subscriptions;
 mod webhooks;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,22 +32,130 @@ use super::{GatewayError, Key, StripeApi, StripeFailure};
 /// One tenant's Stripe client. Cheap to clone (the HTTP client is shared inside).
 #[derive(Clone)]
 pub struct LiveStripe {
-    client: stripe::Client,
+    access: Access,
+}
+
+/// How the calls reach the tenant's account.
+#[derive(Clone)]
+enum Access {
+    /// A secret key: the tenant's own, or the platform's with `Stripe-Account` (Connect).
+    Client(stripe::Client),
+    /// Stripe Apps: an OAuth access token that expires and is refreshed.
+    Tokens(Arc<TokenClient>),
+    /// Disconnected: every call is refused without reaching Stripe.
+    Disconnected,
+}
+
+/// Where a Stripe Apps tenant's access token comes from (`crate::services::connect`): it
+/// stores the token, refreshes it once at a time across instances, and marks the tenant
+/// disconnected when Stripe refuses the refresh.
+#[async_trait]
+pub trait TokenSource: Send + Sync {
+    /// A current access token (refreshed first when it is about to expire).
+    async fn token(&self) -> Result<String, GatewayError>;
+    /// `stale` was refused as expired: a newer token, refreshing it unless another call
+    /// (here or in another instance) already has.
+    async fn refresh(&self, stale: &str) -> Result<String, GatewayError>;
+}
+
+/// A Stripe Apps tenant's client: the client of its current access token, rebuilt when the
+/// token changes.
+struct TokenClient {
+    source: Arc<dyn TokenSource>,
+    api_base: Option<String>,
+    timeout: Duration,
+    current: std::sync::Mutex<Option<(String, stripe::Client)>>,
+}
+
+impl TokenClient {
+    fn client_for(&self, token: &str) -> Result<stripe::Client, GatewayError> {
+        let mut current = self
+            .current
+            .lock()
+            .map_err(|_| GatewayError::Config("token client lock poisoned".into()))?;
+        if let Some((known, client)) = current.as_ref()
+            && known == token
+        {
+            return Ok(client.clone());
+        }
+        let client = build_client(token, self.api_base.as_deref(), None, self.timeout)?;
+        *current = Some((token.to_owned(), client.clone()));
+        Ok(client)
+    }
+}
+
+fn build_client(
+    secret_key: &str,
+    api_base: Option<&str>,
+    account: Option<&str>,
+    timeout: Duration,
+) -> Result<stripe::Client, GatewayError> {
+    let mut builder = stripe::ClientBuilder::new(secret_key).timeout(timeout);
+    if let Some(base) = api_base {
+        builder = builder.url(base);
+    }
+    if let Some(account) = account {
+        let account = stripe_shared::AccountId::from(account.to_owned());
+        builder = builder.account_id(account);
+    }
+    Ok(builder.build()?)
+}
+
+/// The same request again (a retry with a refreshed token).
+fn copy_request(request: &RequestBuilder) -> RequestBuilder {
+    RequestBuilder {
+        query: request.query.clone(),
+        body: request.body.clone(),
+        path: request.path.clone(),
+        method: request.method,
+    }
 }
 
 impl LiveStripe {
+    /// With a secret key (the tenant's own).
     pub fn new(
         secret_key: &str,
         api_base: Option<&str>,
         timeout: Duration,
     ) -> Result<Self, GatewayError> {
-        let mut builder = stripe::ClientBuilder::new(secret_key).timeout(timeout);
-        if let Some(base) = api_base {
-            builder = builder.url(base);
-        }
         Ok(Self {
-            client: builder.build()?,
+            access: Access::Client(build_client(secret_key, api_base, None, timeout)?),
         })
+    }
+
+    /// With the platform's key, acting on a connected account (`Stripe-Account`).
+    pub fn connected(
+        platform_key: &str,
+        account: &str,
+        api_base: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, GatewayError> {
+        Ok(Self {
+            access: Access::Client(build_client(platform_key, api_base, Some(account), timeout)?),
+        })
+    }
+
+    /// With Stripe Apps access tokens from `source`.
+    pub fn with_tokens(
+        source: Arc<dyn TokenSource>,
+        api_base: Option<&str>,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            access: Access::Tokens(Arc::new(TokenClient {
+                source,
+                api_base: api_base.map(str::to_owned),
+                timeout,
+                current: std::sync::Mutex::new(None),
+            })),
+        }
+    }
+
+    /// A disconnected tenant's: every call answers [`GatewayError::NotConnected`].
+    pub fn disconnected() -> Self {
+        Self {
+            access: Access::Disconnected,
+        }
     }
 
     /// Sends a request and returns Stripe's answer as JSON. A write (any method but GET)
@@ -68,24 +177,36 @@ impl LiveStripe {
             Err(GatewayError::Timeout) => "timeout",
             Err(GatewayError::Unreachable(_)) => "unreachable",
             Err(GatewayError::BadResponse(_) | GatewayError::Config(_)) => "error",
+            Err(GatewayError::NotConnected) => "not_connected",
         };
         crate::metrics::stripe_call(step, outcome, started);
         answer
     }
 
-    /// Sends a request with the given strategy (the client's default without one).
+    /// Sends a request with the given strategy (the client's default without one). A Stripe
+    /// Apps token refused as expired is refreshed and the request sent once more.
     async fn send_with(
         &self,
         request: RequestBuilder,
         strategy: Option<RequestStrategy>,
     ) -> Result<serde_json::Value, GatewayError> {
-        let mut request = request.customize::<miniserde::json::Value>();
-        if let Some(strategy) = strategy {
-            request = request.request_strategy(strategy);
+        match &self.access {
+            Access::Client(client) => send_on(client, request, strategy).await,
+            Access::Disconnected => Err(GatewayError::NotConnected),
+            Access::Tokens(tokens) => {
+                let token = tokens.source.token().await?;
+                let client = tokens.client_for(&token)?;
+                let retry = copy_request(&request);
+                match send_on(&client, request, strategy.clone()).await {
+                    Err(GatewayError::Stripe(failure)) if failure.http_status == 401 => {
+                        let fresh = tokens.source.refresh(&token).await?;
+                        let client = tokens.client_for(&fresh)?;
+                        send_on(&client, retry, strategy).await
+                    }
+                    answer => answer,
+                }
+            }
         }
-        let object = request.send(&self.client).await?;
-        serde_json::from_str(&miniserde::json::to_string(&object))
-            .map_err(|err| GatewayError::BadResponse(err.to_string()))
     }
 
     /// Sends one of async-stripe's typed requests and reads the answer with `read`.
@@ -123,6 +244,21 @@ fn read_as<T>(
     read(object).ok_or_else(|| {
         GatewayError::BadResponse(format!("Stripe's answer to {step} lacks a required field"))
     })
+}
+
+/// Sends a request on `client` and returns Stripe's answer as JSON.
+async fn send_on(
+    client: &stripe::Client,
+    request: RequestBuilder,
+    strategy: Option<RequestStrategy>,
+) -> Result<serde_json::Value, GatewayError> {
+    let mut request = request.customize::<miniserde::json::Value>();
+    if let Some(strategy) = strategy {
+        request = request.request_strategy(strategy);
+    }
+    let object = request.send(client).await?;
+    serde_json::from_str(&miniserde::json::to_string(&object))
+        .map_err(|err| GatewayError::BadResponse(err.to_string()))
 }
 
 /// How a Stripe write is sent: with the request's key for this step when the client sent one,

@@ -1,0 +1,14 @@
+DROP TABLE stripe_oauth_claims;
+DROP TABLE stripe_oauth_states;
+DROP INDEX tenants_stripe_account;
+ALTER TABLE tenants DROP COLUMN connect_return_origins;
+ALTER TABLE tenants DROP COLUMN stripe_token_lease_until;
+ALTER TABLE tenants DROP COLUMN stripe_access_token_expires_at;
+ALTER TABLE tenants DROP COLUMN stripe_access_token_enc;
+ALTER TABLE tenants DROP COLUMN stripe_refresh_token_enc;
+ALTER TABLE tenants DROP COLUMN stripe_disconnected_at;
+ALTER TABLE tenants DROP COLUMN stripe_connected_at;
+ALTER TABLE tenants DROP COLUMN stripe_scope;
+ALTER TABLE tenants DROP COLUMN stripe_livemode;
+ALTER TABLE tenants DROP COLUMN stripe_account_id;
+ALTER TABLE tenants DROP COLUMN stripe_access;
