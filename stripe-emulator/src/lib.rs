@@ -84,6 +84,7 @@ pub mod ids;
 pub mod json;
 pub mod list;
 pub mod money;
+pub mod oauth;
 pub mod objects;
 pub mod pages;
 pub mod params;
