@@ -138,6 +138,9 @@ pub struct OAuthState {
     codes: HashMap<String, Code>,
     access: HashMap<String, Token>,
     refresh: HashMap<String, Token>,
+    /// Access tokens of ended connections (token -> key): still recognised, so that they
+    /// answer 401 rather than pass for a key of their own.
+    void: HashMap<String, String>,
     /// (key, account) -> the client ids it is connected through.
     connected: HashMap<(String, String), BTreeSet<String>>,
     /// (key, account) pairs that were connected and no longer are.
@@ -328,6 +331,9 @@ impl OAuthState {
     /// What `token` (a bearer credential on `/v1`) stands for; `None` when it is no access
     /// token the emulator issued.
     pub fn token_use(&self, token: &str, now: i64) -> Option<TokenUse> {
+        if self.void.contains_key(token) {
+            return Some(TokenUse::Revoked);
+        }
         let found = self.access.get(token)?;
         Some(
             if !self.is_connected(&found.key, &found.account, &found.client_id) {
@@ -383,7 +389,16 @@ impl OAuthState {
             self.revoked.insert(id);
         }
         let gone = |t: &Token| t.key == key && t.account == account && t.client_id == client_id;
-        self.access.retain(|_, t| !gone(t));
+        let void: Vec<String> = self
+            .access
+            .iter()
+            .filter(|(_, t)| gone(t))
+            .map(|(token, _)| token.clone())
+            .collect();
+        for token in void {
+            self.access.remove(&token);
+            self.void.insert(token, key.to_owned());
+        }
         self.refresh.retain(|_, t| !gone(t));
         true
     }
@@ -400,6 +415,7 @@ impl OAuthState {
         self.codes.retain(|_, c| c.key != key);
         self.access.retain(|_, t| t.key != key);
         self.refresh.retain(|_, t| t.key != key);
+        self.void.retain(|_, k| k != key);
         self.connected.retain(|(k, _), _| k != key);
         self.revoked.retain(|(k, _)| k != key);
     }
@@ -482,6 +498,11 @@ mod tests {
         assert!(oauth.refresh("sk_test_b", &refresh2, 6, 100).is_err());
         assert!(oauth.disconnect("sk_test_a", "acct_1", "app_1"));
         assert!(oauth.refresh("sk_test_a", &refresh2, 6, 100).is_err());
+        // A token of an ended connection stays refused, even after a new connection.
+        assert_eq!(oauth.token_use(&access, 4), Some(TokenUse::Revoked));
+        oauth.connect("sk_test_a", "acct_1", "app_1");
+        assert_eq!(oauth.token_use(&access, 4), Some(TokenUse::Revoked));
+        assert!(oauth.disconnect("sk_test_a", "acct_1", "app_1"));
         assert!(!oauth.disconnect("sk_test_a", "acct_1", "app_1"));
     }
 }
