@@ -108,7 +108,7 @@ impl OAuthError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedeemError {
     pub error: OAuthError,
-    pub revoked: Option<Revoked>,
+    pub revoked: Option<Box<Revoked>>,
 }
 
 /// A connection that ended: its key, account and client id.
@@ -217,10 +217,12 @@ impl OAuthState {
         code: &str,
         kind: ClientKind,
         now: i64,
-    ) -> Result<Code, RedeemError> {
-        let plain = |error| RedeemError {
-            error,
-            revoked: None,
+    ) -> Result<Code, Box<RedeemError>> {
+        let plain = |error| {
+            Box::new(RedeemError {
+                error,
+                revoked: None,
+            })
         };
         let Some(found) = self.codes.get_mut(code).filter(|c| c.kind == kind) else {
             return Err(plain(OAuthError::invalid_grant(format!(
@@ -247,18 +249,18 @@ impl OAuthState {
             let used = found.clone();
             let revoked = self
                 .disconnect(&used.key, &used.account, &used.client_id)
-                .then(|| Revoked {
+                .then_some(Box::new(Revoked {
                     key: used.key,
                     account: used.account,
                     client_id: used.client_id,
                     livemode: used.livemode,
-                });
-            return Err(RedeemError {
+                }));
+            return Err(Box::new(RedeemError {
                 error: OAuthError::invalid_grant(format!(
                     "Authorization code already used: {code}"
                 )),
                 revoked,
-            });
+            }));
         }
         if now >= found.expires_at {
             return Err(plain(OAuthError::invalid_grant(format!(
