@@ -142,6 +142,31 @@ impl ApiError {
         )
     }
 
+    /// 401 `api_key_expired`: the key (an OAuth access token) expired.
+    pub fn expired_api_key(key: &str) -> Self {
+        Self::new(
+            401,
+            ErrorType::InvalidRequest,
+            format!("Expired API Key provided: {}", mask_key(key)),
+        )
+        .with_code("api_key_expired")
+    }
+
+    /// 403 `account_invalid`: `Stripe-Account` names an account the key has no access to
+    /// (the account disconnected the platform).
+    pub fn account_invalid(key: &str, account: &str) -> Self {
+        Self::new(
+            403,
+            ErrorType::InvalidRequest,
+            format!(
+                "The provided key '{}' does not have access to account '{account}' (or that \
+                 account does not exist). Application access may have been revoked.",
+                mask_key(key)
+            ),
+        )
+        .with_code("account_invalid")
+    }
+
     /// 404 for a URL no route serves.
     pub fn unrecognized_url(method: &str, path: &str) -> Self {
         Self::new(

@@ -29,6 +29,18 @@
 //! endpoints, events, the balance (`/v1/balance`), and search of customers and payment
 //! intents (`/v1/customers/search`, `/v1/payment_intents/search`; see [`search`]).
 //!
+//! OAuth (see [`oauth`]; not part of Stripe's API definition, so outside the conformance
+//! flow): Connect at `{base}/connect` (`POST /connect/oauth/token`, `POST
+//! /connect/oauth/deauthorize`) and Stripe Apps (`POST /v1/oauth/token`, codes and refresh
+//! tokens; every refresh voids the refresh token used). A request with an Apps access token
+//! (`Authorization: Bearer rk_test_oa...`) acts as its platform key with `Stripe-Account` set
+//! to the connected account (same store, events carry `account` and go to the platform's
+//! Connect endpoints); an expired token answers 401 `api_key_expired`, one of a disconnected
+//! account 401. Once an account connected through OAuth is disconnected, the platform key with
+//! `Stripe-Account` of it answers 403 `account_invalid`; accounts never connected through
+//! OAuth stay open to any key. Connecting records `account.application.authorized`,
+//! disconnecting `account.application.deauthorized`, in the account.
+//!
 //! Layout, each layer using only those below it: the foundation ([`store`], [`form`],
 //! [`list`], [`json`], [`params`], [`money`], ...); [`state`] (per key: its accounts'
 //! stores, idempotency keys and webhook delivery state); [`objects`] (the Stripe objects and
@@ -47,16 +59,31 @@
 //! completes the session and redirects `303` to `success_url` with `{CHECKOUT_SESSION_ID}`
 //! filled in, or shows the decline with status 402) and `GET {base}/b/:id` (a payment
 //! link's `url`: items, total, a "Pay" button whose `POST` opens a checkout session for the
-//! link and redirects `303` to its page); see [`pages`].
+//! link and redirects `303` to its page); see [`pages`]. The OAuth authorize pages (see
+//! [`pages::oauth`]): `GET {base}/connect/oauth/authorize` (Connect),
+//! `GET {base}/marketplace/oauth/v2/authorize` (an Apps install link) and
+//! `GET {base}/marketplace/install` (an install started on Stripe's side, no `state`): an
+//! Approve / Deny page, or at once with `emulator_approve=1` / `emulator_deny=1`
+//! (`emulator_account=acct_...` picks the account); they redirect `302` to `redirect_uri`.
 //!
 //! Test-only endpoints (authenticated with the same key; they act on that key's state):
 //! - `DELETE /_emulator/data`: forget the key's objects, events, idempotency keys, request
-//!   log, queued deliveries and delivery attempts (retries of earlier events are dropped).
+//!   log, queued deliveries and delivery attempts (retries of earlier events are dropped),
+//!   and its OAuth clients, codes, tokens and connections.
 //! - `GET /_emulator/config`, `POST /_emulator/config` `{"latency_ms": N}`: delay the answer
 //!   to every later `/v1` request of the key by N ms. The request is executed at once; only
 //!   the response waits, so a client that times out has still changed state (as when a
-//!   response is lost), and an idempotent retry replays.
-//! - `GET /_emulator/requests`: the key's `/v1` requests, oldest first (method, path, query,
+//!   response is lost), and an idempotent retry replays. The same body takes
+//!   `"access_token_lifetime_secs"` (3600) and `"code_lifetime_secs"` (300): the lifetimes
+//!   of the Apps access tokens and authorization codes issued from then on for the key's
+//!   OAuth clients (0: expired at once).
+//! - `POST /_emulator/oauth/clients` `{"client_id", "kind": "connect" | "app",
+//!   "signing_secret"?: "absec_...", "redirect_uris"?: [...], "name"?}` binds an OAuth client
+//!   id to the key (and its mode); `GET` lists them. `POST /_emulator/accounts/:acct/
+//!   deauthorize`: the account's owner disconnects every application of the key (as from
+//!   their Dashboard), each announced by `account.application.deauthorized`.
+//! - `GET /_emulator/requests`: the key's `/v1` and OAuth token/deauthorize requests
+//!   (parameters unmasked), oldest first (method, path, query,
 //!   idempotency key, parameters as JSON, status); `DELETE /_emulator/requests` clears it.
 //! - `POST /_emulator/checkout/sessions/:id/complete` (JSON `{"payment_method": "..."}` or
 //!   the form `payment_method=...`; default `pm_card_visa`; an optional `promotion_code`,
@@ -84,6 +111,7 @@ pub mod ids;
 pub mod json;
 pub mod list;
 pub mod money;
+pub mod oauth;
 pub mod objects;
 pub mod pages;
 pub mod params;

@@ -236,7 +236,7 @@ endpoints.sort((a, b) => (a.path + a.method).localeCompare(b.path + b.method));
 // Events of the families the emulator emits: each `*Event` interface's `type` literal and
 // the type of its `data.object`.
 const EVENT_FAMILIES = [
-  'billing_portal.session', 'charge', 'checkout.session', 'coupon', 'customer', 'invoice',
+  'account.application', 'billing_portal.session', 'charge', 'checkout.session', 'coupon', 'customer', 'invoice',
   'invoice_payment', 'invoiceitem', 'payment_intent', 'payment_link', 'payment_method', 'plan',
   'price', 'product', 'promotion_code', 'refund', 'setup_intent',
 ];

@@ -3,5 +3,6 @@
 //! store holds its object, and acts as the page's visitor would.
 
 pub mod checkout;
+pub mod oauth;
 pub mod payment_link;
 pub mod portal;

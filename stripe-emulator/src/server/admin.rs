@@ -10,7 +10,9 @@ use crate::error::ApiError;
 use crate::form::Params;
 use crate::http::{read_body, respond_error, respond_json};
 use crate::list;
+use crate::oauth;
 use crate::pages::checkout::complete_checkout;
+use crate::state::oauth::{Client, ClientKind};
 use crate::state::{Emulator, KeyState};
 use crate::webhook_admin;
 
@@ -22,6 +24,8 @@ pub struct AdminCall<'r> {
     pub method: &'r str,
     /// The path after `/_emulator/`.
     pub action: &'r str,
+    /// The secret key (for an Apps access token, its platform key).
+    pub key: &'r str,
     /// The `Stripe-Account` (`""` for the key's own account).
     pub account: &'r str,
     pub query: &'r str,
@@ -57,14 +61,21 @@ pub async fn admin(
             return respond_json(status, &body, request_id);
         }
         ("DELETE", ["data"]) => {
+            emulator.oauth().forget_key(call.key);
             state.lock().clear();
             state.delivery.reset();
             Ok(json!({"object": "emulator.data", "deleted": true}))
         }
         ("GET", ["config"]) => Ok(state.config.to_json()),
-        ("POST", ["config"]) => parse_config(&body).map(|latency| {
-            if let Some(ms) = latency {
+        ("POST", ["config"]) => parse_config(&body).map(|change| {
+            if let Some(ms) = change.latency_ms {
                 state.config.set_latency_ms(ms);
+            }
+            if let Some(secs) = change.access_token_lifetime_secs {
+                state.config.set_access_token_lifetime_secs(secs);
+            }
+            if let Some(secs) = change.code_lifetime_secs {
+                state.config.set_code_lifetime_secs(secs);
             }
             state.config.to_json()
         }),
@@ -75,6 +86,23 @@ pub async fn admin(
         ("DELETE", ["requests"]) => {
             state.lock().clear_requests();
             Ok(json!({"object": "emulator.requests", "deleted": true}))
+        }
+        ("POST", ["oauth", "clients"]) => register_client(emulator, state, call.key, &body),
+        ("GET", ["oauth", "clients"]) => Ok(list_clients(emulator, call.key)),
+        ("POST", ["accounts", acct, "deauthorize"]) => {
+            let clients = oauth::owner_deauthorizes(emulator, state, call.key, acct);
+            if clients.is_empty() {
+                Err(ApiError::invalid_request(format!(
+                    "The account {acct} is not connected to this key through OAuth."
+                ))
+                .with_param("account"))
+            } else {
+                Ok(json!({
+                    "object": "emulator.deauthorization",
+                    "account": acct,
+                    "client_ids": clients,
+                }))
+            }
         }
         ("GET", ["deliveries"]) => webhook_admin::deliveries(state, call.query),
         ("DELETE", ["deliveries"]) => {
@@ -104,31 +132,164 @@ pub async fn admin(
     }
 }
 
-/// Reads `{"latency_ms": N}` (JSON, or the form `latency_ms=N`).
-fn parse_config(body: &[u8]) -> Result<Option<u64>, ApiError> {
-    let invalid = || {
-        ApiError::invalid_param(
-            "latency_ms",
-            format!("latency_ms must be an integer from 0 to {MAX_LATENCY_MS}"),
-        )
+/// Longest client id, signing secret or redirect URI `/_emulator/oauth/clients` takes.
+const MAX_OAUTH_TEXT: usize = 2048;
+
+fn client_json(client_id: &str, client: &Client) -> Value {
+    json!({
+        "object": "emulator.oauth_client",
+        "client_id": client_id,
+        "kind": client.kind.as_str(),
+        "livemode": client.livemode,
+        "name": client.name,
+        "redirect_uris": client.redirect_uris,
+        "has_signing_secret": client.signing_secret.is_some(),
+    })
+}
+
+/// `GET /_emulator/oauth/clients`: the client ids registered with the key.
+fn list_clients(emulator: &Emulator, key: &str) -> Value {
+    let clients: Vec<Value> = emulator
+        .oauth()
+        .clients_of(key)
+        .iter()
+        .map(|(id, client)| client_json(id, client))
+        .collect();
+    list::list_object("/_emulator/oauth/clients", clients, false)
+}
+
+/// `POST /_emulator/oauth/clients` `{"client_id", "kind": "connect" | "app",
+/// "signing_secret"?, "redirect_uris"?, "name"?}`: binds the client id to the key.
+fn register_client(
+    emulator: &Emulator,
+    state: &KeyState,
+    key: &str,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(body) else {
+        return Err(ApiError::invalid_request(
+            "The request body must be a JSON object.",
+        ));
     };
-    let value = match serde_json::from_slice::<Value>(body) {
-        Ok(json) => match json.get("latency_ms") {
-            None | Some(Value::Null) => return Ok(None),
-            Some(v) => v.as_u64().ok_or_else(invalid)?,
-        },
-        Err(_) => {
-            let params = Params::parse(&[body])?;
-            match params.integer(&["latency_ms"])? {
-                None => return Ok(None),
-                Some(n) => u64::try_from(n).map_err(|_| invalid())?,
+    let text = |name: &str| -> Result<Option<String>, ApiError> {
+        match body.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_OAUTH_TEXT => {
+                Ok(Some(s.clone()))
             }
+            Some(_) => Err(ApiError::invalid_param(
+                name,
+                format!("{name} must be a non-empty string of at most {MAX_OAUTH_TEXT} bytes"),
+            )),
         }
     };
-    if value > MAX_LATENCY_MS {
-        return Err(invalid());
+    let client_id = text("client_id")?.ok_or_else(|| ApiError::parameter_missing("client_id"))?;
+    if !client_id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+    {
+        return Err(ApiError::invalid_param(
+            "client_id",
+            "client_id may have only letters, digits, `_`, `-` and `.`",
+        ));
     }
-    Ok(Some(value))
+    let kind = match text("kind")?.as_deref() {
+        Some("connect") => ClientKind::Connect,
+        Some("app") => ClientKind::App,
+        None => return Err(ApiError::parameter_missing("kind")),
+        Some(_) => {
+            return Err(ApiError::invalid_param(
+                "kind",
+                "kind must be connect or app",
+            ));
+        }
+    };
+    if kind == ClientKind::Connect && !client_id.starts_with("ca_") {
+        return Err(ApiError::invalid_param(
+            "client_id",
+            "a Connect client id starts with `ca_`",
+        ));
+    }
+    let redirect_uris = match body.get("redirect_uris") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(uris)) => uris
+            .iter()
+            .map(|uri| match uri.as_str() {
+                Some(uri) if crate::text::is_url(uri) && uri.len() <= MAX_OAUTH_TEXT => {
+                    Ok(uri.to_owned())
+                }
+                _ => Err(ApiError::invalid_param(
+                    "redirect_uris",
+                    "redirect_uris must be http(s) URLs",
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(ApiError::invalid_param(
+                "redirect_uris",
+                "redirect_uris must be an array of URLs",
+            ));
+        }
+    };
+    let client = Client {
+        key: key.to_owned(),
+        kind,
+        signing_secret: text("signing_secret")?,
+        redirect_uris,
+        livemode: state.livemode(),
+        name: text("name")?,
+    };
+    let answer = client_json(&client_id, &client);
+    emulator
+        .oauth()
+        .register(&client_id, client)
+        .map_err(|message| ApiError::invalid_param("client_id", message))?;
+    Ok(answer)
+}
+
+/// Largest OAuth lifetime `POST /_emulator/config` accepts (a year).
+pub const MAX_LIFETIME_SECS: u64 = 365 * 86_400;
+
+/// The settings a `POST /_emulator/config` body changes (absent: unchanged).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ConfigChange {
+    latency_ms: Option<u64>,
+    access_token_lifetime_secs: Option<u64>,
+    code_lifetime_secs: Option<u64>,
+}
+
+/// Reads `{"latency_ms": N, "access_token_lifetime_secs": N, "code_lifetime_secs": N}`
+/// (JSON, or the same names as a form), each optional.
+fn parse_config(body: &[u8]) -> Result<ConfigChange, ApiError> {
+    let json = serde_json::from_slice::<Value>(body).ok();
+    let params = match json {
+        Some(_) => None,
+        None => Some(Params::parse(&[body])?),
+    };
+    let read = |name: &str, max: u64| -> Result<Option<u64>, ApiError> {
+        let invalid =
+            || ApiError::invalid_param(name, format!("{name} must be an integer from 0 to {max}"));
+        let value = match (&json, &params) {
+            (Some(json), _) => match json.get(name) {
+                None | Some(Value::Null) => return Ok(None),
+                Some(v) => v.as_u64().ok_or_else(invalid)?,
+            },
+            (None, Some(params)) => match params.integer(&[name]).map_err(|_| invalid())? {
+                None => return Ok(None),
+                Some(n) => u64::try_from(n).map_err(|_| invalid())?,
+            },
+            (None, None) => return Ok(None),
+        };
+        if value > max {
+            return Err(invalid());
+        }
+        Ok(Some(value))
+    };
+    Ok(ConfigChange {
+        latency_ms: read("latency_ms", MAX_LATENCY_MS)?,
+        access_token_lifetime_secs: read("access_token_lifetime_secs", MAX_LIFETIME_SECS)?,
+        code_lifetime_secs: read("code_lifetime_secs", MAX_LIFETIME_SECS)?,
+    })
 }
 
 #[cfg(test)]
@@ -137,9 +298,19 @@ mod tests {
 
     #[test]
     fn config_bodies() {
-        assert_eq!(parse_config(br#"{"latency_ms": 250}"#).unwrap(), Some(250));
-        assert_eq!(parse_config(b"latency_ms=5").unwrap(), Some(5));
-        assert_eq!(parse_config(b"{}").unwrap(), None);
+        let latency = |body: &[u8]| parse_config(body).map(|c| c.latency_ms);
+        assert_eq!(latency(br#"{"latency_ms": 250}"#).unwrap(), Some(250));
+        assert_eq!(latency(b"latency_ms=5").unwrap(), Some(5));
+        assert_eq!(parse_config(b"{}").unwrap(), ConfigChange::default());
+        assert_eq!(
+            parse_config(br#"{"access_token_lifetime_secs": 0, "code_lifetime_secs": 7}"#).unwrap(),
+            ConfigChange {
+                latency_ms: None,
+                access_token_lifetime_secs: Some(0),
+                code_lifetime_secs: Some(7),
+            }
+        );
+        assert!(parse_config(br#"{"code_lifetime_secs": -1}"#).is_err());
         assert!(parse_config(br#"{"latency_ms": -1}"#).is_err());
         assert!(parse_config(br#"{"latency_ms": 600001}"#).is_err());
         assert!(parse_config(b"latency_ms=abc").is_err());

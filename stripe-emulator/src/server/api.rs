@@ -18,13 +18,15 @@ use crate::resources::{self, ctx::Ctx};
 use crate::spec;
 use crate::state::{Emulator, KeyState};
 
-/// Answers an authenticated `/v1` request of `key`.
+/// Answers an authenticated `/v1` request of `key` on `account` (`""` for the key's own
+/// account).
 pub async fn serve(
     emulator: &Emulator,
     state: &Arc<KeyState>,
     req: &HttpRequest,
     payload: web::Payload,
     key: &str,
+    account: &str,
     request_id: &str,
 ) -> HttpResponse {
     let method = req.method().as_str().to_owned();
@@ -45,7 +47,7 @@ pub async fn serve(
         path: &path,
         query: req.query_string(),
         body: &body,
-        account: header(req, "stripe-account").unwrap_or_default(),
+        account,
         idempotency_key: header(req, "idempotency-key").filter(|_| method == "POST"),
         base_url: &base_url,
         request_id,

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod oauth;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -17,14 +18,17 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
+use crate::error::ApiError;
 use crate::fixtures::API_VERSION;
-use crate::http::{api_key, header, respond_error, respond_json};
+use crate::http::{api_key, header, read_body, respond_error, respond_json};
 use crate::ids;
+use crate::pages::oauth::{Flow, authorize_page};
 use crate::pages::payment_link::LinkPage;
 use crate::pages::{checkout, payment_link, portal};
 use crate::resources::{billing_portal, checkout as checkout_sessions, payment_links};
 use crate::server::admin::{AdminCall, admin};
 use crate::state::Emulator;
+use crate::state::oauth::TokenUse;
 
 /// A running emulator started by [`spawn`](crate::spawn).
 #[derive(Debug)]
@@ -186,18 +190,63 @@ async fn dispatch(
         return payment_link::payment_link_page(&emulator, &page);
     }
 
-    let key = match api_key(&req) {
+    if let Some(flow) = Flow::at(&path)
+        && (method == "GET" || method == "POST")
+    {
+        let body = if method == "POST" {
+            match read_body(payload).await {
+                Ok(body) => body,
+                Err(error) => return respond_error(&error, &request_id),
+            }
+        } else {
+            web::Bytes::copy_from_slice(req.query_string().as_bytes())
+        };
+        return authorize_page(&emulator, flow, &method, &body, &request_id);
+    }
+
+    if oauth::is_oauth_endpoint(&method, &path) {
+        return oauth::serve(&emulator, &req, payload, &request_id).await;
+    }
+
+    let presented = match api_key(&req) {
         Ok(key) => key,
         Err(error) => return respond_error(&error, &request_id),
     };
+    // An Apps access token acts as its platform key on the connected account.
+    let token_use = emulator.oauth().token_use(&presented, ids::now());
+    let (key, token_account) = match token_use {
+        None => (presented.clone(), None),
+        Some(TokenUse::Valid { key, account }) => (key, Some(account)),
+        Some(TokenUse::Expired) => {
+            return respond_error(&ApiError::expired_api_key(&presented), &request_id);
+        }
+        Some(TokenUse::Revoked) => {
+            return respond_error(&ApiError::invalid_api_key(&presented), &request_id);
+        }
+    };
+    let header_account = header(&req, "stripe-account").unwrap_or_default();
+    let account = match &token_account {
+        Some(account) if !header_account.is_empty() && header_account != account => {
+            let error = ApiError::account_invalid(&presented, header_account);
+            return respond_error(&error, &request_id);
+        }
+        Some(account) => account.as_str(),
+        None => header_account,
+    };
+    // A platform whose OAuth connection to the account ended has no access to it any more
+    // (accounts never connected through OAuth stay open to any key).
+    if token_account.is_none() && !account.is_empty() && emulator.oauth().is_revoked(&key, account)
+    {
+        return respond_error(&ApiError::account_invalid(&key, account), &request_id);
+    }
     let state = emulator.key_state(&key);
 
     if let Some(action) = path.strip_prefix("/_emulator/") {
-        let account = header(&req, "stripe-account").unwrap_or_default();
         let query = req.query_string();
         let call = AdminCall {
             method: &method,
             action,
+            key: &key,
             account,
             query,
             request_id: &request_id,
@@ -205,7 +254,7 @@ async fn dispatch(
         return admin(&emulator, &state, &call, payload).await;
     }
 
-    api::serve(&emulator, &state, &req, payload, &key, &request_id).await
+    api::serve(&emulator, &state, &req, payload, &key, account, &request_id).await
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 pub mod data;
 pub mod deliveries;
+pub mod oauth;
 pub mod runtime;
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::state::data::KeyData;
 use crate::state::deliveries::KeyDelivery;
+use crate::state::oauth::{ACCESS_TOKEN_LIFETIME_SECS, CODE_LIFETIME_SECS, OAuthState};
 use crate::state::runtime::Deliverer;
 use crate::sync::lock;
 
@@ -30,6 +32,7 @@ pub struct Emulator {
     portal_pages: Mutex<HashMap<String, PortalPage>>,
     checkout_pages: Mutex<HashMap<String, CheckoutPage>>,
     payment_link_pages: Mutex<HashMap<String, CheckoutPage>>,
+    oauth: Mutex<OAuthState>,
 }
 
 /// Where the hosted page of a checkout session (or of a payment link) finds it: the secret
@@ -95,15 +98,54 @@ impl Emulator {
     pub fn payment_link_page(&self, link: &str) -> Option<CheckoutPage> {
         lock(&self.payment_link_pages).get(link).cloned()
     }
+
+    /// The OAuth state (clients, codes, tokens, connections). Locked briefly; never while
+    /// a key's data is locked, and never across an `.await`.
+    pub fn oauth(&self) -> MutexGuard<'_, OAuthState> {
+        lock(&self.oauth)
+    }
 }
 
 /// Test-only settings of one key (`POST /_emulator/config`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct KeyConfig {
     latency_ms: AtomicU64,
+    access_token_lifetime_secs: AtomicU64,
+    code_lifetime_secs: AtomicU64,
+}
+
+impl Default for KeyConfig {
+    fn default() -> Self {
+        KeyConfig {
+            latency_ms: AtomicU64::new(0),
+            access_token_lifetime_secs: AtomicU64::new(ACCESS_TOKEN_LIFETIME_SECS),
+            code_lifetime_secs: AtomicU64::new(CODE_LIFETIME_SECS),
+        }
+    }
 }
 
 impl KeyConfig {
+    /// How long the Apps access tokens issued to this (platform) key live, in seconds.
+    pub fn access_token_lifetime_secs(&self) -> u64 {
+        self.access_token_lifetime_secs.load(Ordering::Relaxed)
+    }
+
+    /// Sets the lifetime of access tokens issued from now on.
+    pub fn set_access_token_lifetime_secs(&self, secs: u64) {
+        self.access_token_lifetime_secs
+            .store(secs, Ordering::Relaxed);
+    }
+
+    /// How long the authorization codes of this key's clients live, in seconds.
+    pub fn code_lifetime_secs(&self) -> u64 {
+        self.code_lifetime_secs.load(Ordering::Relaxed)
+    }
+
+    /// Sets the lifetime of codes issued from now on.
+    pub fn set_code_lifetime_secs(&self, secs: u64) {
+        self.code_lifetime_secs.store(secs, Ordering::Relaxed);
+    }
+
     /// Delay before answering each `/v1` request.
     pub fn latency_ms(&self) -> u64 {
         self.latency_ms.load(Ordering::Relaxed)
@@ -116,7 +158,12 @@ impl KeyConfig {
 
     /// The settings as JSON.
     pub fn to_json(&self) -> Value {
-        json!({ "object": "emulator.config", "latency_ms": self.latency_ms() })
+        json!({
+            "object": "emulator.config",
+            "latency_ms": self.latency_ms(),
+            "access_token_lifetime_secs": self.access_token_lifetime_secs(),
+            "code_lifetime_secs": self.code_lifetime_secs(),
+        })
     }
 }
 
