@@ -213,14 +213,32 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, customize: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with_emulator(backend, |settings, _| customize(settings)).await
+}
+
+/// Like [`spawn_app_with`], with the emulator's base URL known to `customize` (Connect's
+/// hosts point at it).
+pub async fn spawn_app_with_emulator(
+    backend: Backend,
+    customize: impl FnOnce(&mut Settings, &str),
+) -> TestApp {
+    let emulator = stripe_emulator::spawn("127.0.0.1:0")
+        .await
+        .expect("start the Stripe emulator");
+    spawn_app_on(backend, emulator, customize).await
+}
+
+/// A service using an emulator the test already set up.
+pub async fn spawn_app_on(
+    backend: Backend,
+    emulator: EmulatorHandle,
+    customize: impl FnOnce(&mut Settings, &str),
+) -> TestApp {
     let (db, url) = tokio::task::spawn_blocking(move || create_database(backend))
         .await
         .expect("create database");
     let mut settings = test_settings(url);
-    customize(&mut settings);
-    let emulator = stripe_emulator::spawn("127.0.0.1:0")
-        .await
-        .expect("start the Stripe emulator");
+    customize(&mut settings, &emulator.base_url());
     let app = Application::build(settings).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();

@@ -8,6 +8,7 @@ mod cards;
 mod catalog;
 mod cli;
 mod concurrent_writes;
+mod connect;
 mod customer_changes;
 mod customer_reads;
 mod customers;
