@@ -74,6 +74,9 @@ pub struct Settings {
     pub rate_limit_caller_per_sec: u32,
     /// Requests a caller may make at once past its rate.
     pub rate_limit_caller_burst: u32,
+    /// What `POST /stripe/fetch` may pass through to Stripe: `METHOD /v1/...` rules, `{id}`
+    /// standing for an object id (`crate::domain::fetch`); tenants may narrow it.
+    pub fetch_allowed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -111,7 +114,8 @@ impl Settings {
                     .prefix_separator("_")
                     .try_parsing(true)
                     .list_separator(",")
-                    .with_list_parse_key("cors_origins"),
+                    .with_list_parse_key("cors_origins")
+                    .with_list_parse_key("fetch_allowed"),
             )
             .set_override_option("database_url", std::env::var("DATABASE_URL").ok())?
             .build()
@@ -124,6 +128,13 @@ impl Settings {
     /// Production mode: `SALES_ENV=production` (or the CLI's `--production`).
     pub fn is_production(&self) -> bool {
         self.env.trim().eq_ignore_ascii_case("production")
+    }
+
+    /// `fetch_allowed`, parsed; a bad rule (or one naming a path that is never allowed) is
+    /// an error at start.
+    pub fn fetch_allow_list(&self) -> anyhow::Result<crate::domain::fetch::AllowList> {
+        crate::domain::fetch::AllowList::parse(&self.fetch_allowed)
+            .map_err(|err| anyhow::anyhow!("fetch_allowed: {err}"))
     }
 
     pub fn public_url(&self) -> &str {

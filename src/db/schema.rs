@@ -128,6 +128,7 @@ diesel::table! {
         notify_secret_enc -> Nullable<Text>,
         jwt_require_app_binding -> Bool,
         jwt_max_lifetime_secs -> BigInt,
+        fetch_allow -> Nullable<Text>,
     }
 }
 

@@ -26,6 +26,9 @@ pub struct Tenant {
     pub jwt_require_app_binding: bool,
     /// The longest token lifetime accepted (`exp - iat`), in seconds.
     pub jwt_max_lifetime_secs: i64,
+    /// `POST /stripe/fetch`: the tenant's narrowing of the operator's list, a JSON array of
+    /// rules; `None`: the operator's list.
+    pub fetch_allow: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -126,6 +129,20 @@ pub fn set_token_rules(
                 tenants::jwt_require_app_binding.eq(require_app_binding),
                 tenants::jwt_max_lifetime_secs.eq(max_lifetime_secs),
             ))
+            .execute(conn)
+    })
+    .map(|n| n == 1)
+}
+
+/// Sets (or with `None`, clears) the tenant's narrowing of the operator's fetch allow-list.
+pub fn set_fetch_allow(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    rules: Option<&str>,
+) -> QueryResult<bool> {
+    super::write_statement(conn, |conn| {
+        diesel::update(tenants::table.find(tenant_id))
+            .set(tenants::fetch_allow.eq(rules))
             .execute(conn)
     })
     .map(|n| n == 1)

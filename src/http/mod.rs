@@ -4,6 +4,7 @@ pub mod auth;
 pub mod cards;
 pub mod catalog;
 pub mod customers;
+pub mod fetch;
 pub mod health;
 pub mod idempotency;
 pub mod ids;
@@ -141,6 +142,7 @@ route_table! {
         delete => webhooks::delete_webhook,
     }
     keyed "/stripe/webhooks/{webhook_id}/secrets" { post => webhooks::roll_secret }
+    keyed "/stripe/fetch" { post => fetch::fetch_stripe }
     receiver "/stripe/{url_id}/webhook" { post => receiver::receive_event }
 }
 

@@ -6,8 +6,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    cards, catalog, customers, health, notifications, orders, payment_links, payments, policy,
-    receiver, refunds, sessions, subscriptions, webhooks,
+    cards, catalog, customers, fetch, health, notifications, orders, payment_links, payments,
+    policy, receiver, refunds, sessions, subscriptions, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -61,6 +61,7 @@ use super::{
         webhooks::roll_secret,
         webhooks::update_webhook,
         webhooks::delete_webhook,
+        fetch::fetch_stripe,
         receiver::receive_event,
     ),
     components(schemas(
@@ -103,6 +104,8 @@ use super::{
         crate::services::webhook_endpoints::RollSecretFields,
         crate::services::webhook_endpoints::UpdateWebhookFields,
         webhooks::WebhookAttributes,
+        crate::services::fetch::FetchFields,
+        fetch::StripeResponseAttributes,
     )),
     modifiers(&Security, &Idempotency)
 )]

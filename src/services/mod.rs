@@ -5,6 +5,7 @@ pub mod cards;
 pub mod catalog;
 pub mod checkout;
 pub mod customers;
+pub mod fetch;
 pub mod mirror;
 pub mod orders;
 pub mod owned;

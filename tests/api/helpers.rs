@@ -133,7 +133,21 @@ pub fn test_settings(database_url: String) -> Settings {
         rate_limit_tenant_burst: 10_000,
         rate_limit_caller_per_sec: 10_000,
         rate_limit_caller_burst: 10_000,
+        // What config/default.toml allows (tests/api/fetch.rs narrows it per tenant).
+        fetch_allowed: default_fetch_allowed(),
     }
+}
+
+/// `fetch_allowed` as config/default.toml sets it.
+pub fn default_fetch_allowed() -> Vec<String> {
+    config::Config::builder()
+        .add_source(config::File::from_str(
+            include_str!("../../config/default.toml"),
+            config::FileFormat::Toml,
+        ))
+        .build()
+        .and_then(|defaults| defaults.get("fetch_allowed"))
+        .expect("fetch_allowed in config/default.toml")
 }
 
 pub struct TestApp {
