@@ -103,6 +103,9 @@ pub struct Settings {
     /// Stripe's API for the platform's calls (empty: Stripe's own).
     #[serde(default)]
     pub stripe_api_base: String,
+    /// What `POST /stripe/fetch` may pass through to Stripe: `METHOD /v1/...` rules, `{id}`
+    /// standing for an object id (`crate::domain::fetch`); tenants may narrow it.
+    pub fetch_allowed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -141,7 +144,8 @@ impl Settings {
                     .try_parsing(true)
                     .list_separator(",")
                     .with_list_parse_key("cors_origins")
-                    .with_list_parse_key("connect_return_origins"),
+                    .with_list_parse_key("connect_return_origins")
+                    .with_list_parse_key("fetch_allowed"),
             )
             .set_override_option("database_url", std::env::var("DATABASE_URL").ok())?
             .build()
@@ -154,6 +158,13 @@ impl Settings {
     /// Production mode: `SALES_ENV=production` (or the CLI's `--production`).
     pub fn is_production(&self) -> bool {
         self.env.trim().eq_ignore_ascii_case("production")
+    }
+
+    /// `fetch_allowed`, parsed; a bad rule (or one naming a path that is never allowed) is
+    /// an error at start.
+    pub fn fetch_allow_list(&self) -> anyhow::Result<crate::domain::fetch::AllowList> {
+        crate::domain::fetch::AllowList::parse(&self.fetch_allowed)
+            .map_err(|err| anyhow::anyhow!("fetch_allowed: {err}"))
     }
 
     pub fn public_url(&self) -> &str {

@@ -73,6 +73,13 @@ impl ApiError {
         self
     }
 
+    /// The same error with another HTTP status (a Stripe refusal passed through with Stripe's
+    /// own status, `services::fetch`).
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.0.status = status;
+        self
+    }
+
     pub fn with_meta(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.0.meta.insert(key.to_owned(), value.into());
         self

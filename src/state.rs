@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::db::Database;
+use crate::domain::fetch::AllowList;
 use crate::error::ApiError;
 pub use crate::misses::UNKNOWN_TTL;
 use crate::orders::lookup::Lookups;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub order_lookups: Lookups,
     /// The webhook receiver: its endpoint cache and batch writer (`crate::receiver`).
     pub receiver: Receiver,
+    /// The operator's `fetch_allowed`, parsed (`crate::domain::fetch`).
+    pub fetch_allowed: AllowList,
 }
 
 impl AppState {
@@ -56,9 +59,12 @@ impl AppState {
                 answer_within: Duration::from_millis(settings.receiver_answer_timeout_ms.max(1)),
             },
         );
+        // Checked at start (`Application::build`); unreadable here: nothing is allowed.
+        let fetch_allowed = settings.fetch_allow_list().unwrap_or_default();
         Ok(Self {
             db,
             master,
+            fetch_allowed,
             egress: EgressPolicy::from_settings(&settings),
             limits: Arc::new(RateLimits::from_settings(&settings)),
             settings,

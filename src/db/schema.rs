@@ -139,6 +139,7 @@ diesel::table! {
         stripe_access_token_expires_at -> Nullable<Timestamp>,
         stripe_token_lease_until -> Nullable<Timestamp>,
         connect_return_origins -> Nullable<Text>,
+        fetch_allow -> Nullable<Text>,
     }
 }
 

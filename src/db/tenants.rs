@@ -42,6 +42,9 @@ pub struct Tenant {
     pub stripe_token_lease_until: Option<NaiveDateTime>,
     /// Where a browser may be sent back after connecting (JSON list of origins).
     pub connect_return_origins: Option<String>,
+    /// `POST /stripe/fetch`: the tenant's narrowing of the operator's list, a JSON array of
+    /// rules; `None`: the operator's list.
+    pub fetch_allow: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -142,6 +145,20 @@ pub fn set_token_rules(
                 tenants::jwt_require_app_binding.eq(require_app_binding),
                 tenants::jwt_max_lifetime_secs.eq(max_lifetime_secs),
             ))
+            .execute(conn)
+    })
+    .map(|n| n == 1)
+}
+
+/// Sets (or with `None`, clears) the tenant's narrowing of the operator's fetch allow-list.
+pub fn set_fetch_allow(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    rules: Option<&str>,
+) -> QueryResult<bool> {
+    super::write_statement(conn, |conn| {
+        diesel::update(tenants::table.find(tenant_id))
+            .set(tenants::fetch_allow.eq(rules))
             .execute(conn)
     })
     .map(|n| n == 1)

@@ -3,6 +3,7 @@
 use crate::error::ApiError;
 
 pub mod billing;
+pub mod fetch;
 pub mod ids;
 pub mod paging;
 

@@ -5,6 +5,7 @@ pub mod cards;
 pub mod catalog;
 pub mod connect;
 pub mod customers;
+pub mod fetch;
 pub mod health;
 pub mod idempotency;
 pub mod ids;
@@ -151,6 +152,7 @@ route_table! {
     }
     // Before the per-tenant receiver, whose pattern it also matches (`public` is never a url_id).
     receiver "/stripe/public/webhook" { post => connect::platform_webhook }
+    keyed "/stripe/fetch" { post => fetch::fetch_stripe }
     receiver "/stripe/{url_id}/webhook" { post => receiver::receive_event }
 }
 

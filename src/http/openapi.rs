@@ -6,8 +6,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    cards, catalog, connect, customers, health, notifications, orders, payment_links, payments, policy,
-    receiver, refunds, sessions, subscriptions, webhooks,
+    cards, catalog, connect, customers, fetch, health, notifications, orders, payment_links,
+    payments, policy, receiver, refunds, sessions, subscriptions, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -67,6 +67,7 @@ use super::{
         connect::get_account,
         connect::delete_account,
         connect::platform_webhook,
+        fetch::fetch_stripe,
         receiver::receive_event,
     ),
     components(schemas(
@@ -112,6 +113,8 @@ use super::{
         crate::services::connect::Authorization,
         crate::services::connect::ClaimFields,
         crate::services::connect::AccountView,
+        crate::services::fetch::FetchFields,
+        fetch::StripeResponseAttributes,
     )),
     modifiers(&Security, &Idempotency)
 )]

@@ -1,11 +1,12 @@
 //! What applying events writes to the mirror: one batch upsert per table, in lock order.
 
 use diesel::result::Error as DieselError;
+use serde_json::Value;
 
 use super::event::Pending;
-use super::target::{Target, write_all};
+use super::target::{Target, target_of, write_all};
 use crate::db::events;
-use crate::db::{AnyConnection, Freshness};
+use crate::db::{self, AnyConnection, Freshness};
 
 /// Writes the target's state with the given freshness; returns the event outcome.
 pub(super) fn apply(
@@ -19,6 +20,37 @@ pub(super) fn apply(
     Ok(applied
         .first()
         .map_or(events::IGNORED, |&(_, outcome)| outcome))
+}
+
+/// Mirrors an object Stripe just answered a call with (`POST /stripe/fetch`) through the
+/// receiver's own path: read by its `object` type as its `*.updated` event would carry it (an
+/// answer marked `deleted` as `*.deleted`), and written as Stripe's current state at `now`
+/// under the watermark rule, as the services' own writes are. Returns whether the object is
+/// of a mirrored type (anything else, a list included, is left alone).
+pub fn record_answer(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    object: &Value,
+    now: i64,
+) -> Result<bool, DieselError> {
+    let Some(kind) = object.get("object").and_then(Value::as_str) else {
+        return Ok(false);
+    };
+    let family = match kind {
+        // Stripe's subscription events are `customer.subscription.*`.
+        "subscription" => "customer.subscription",
+        other => other,
+    };
+    let deleted = object.get("deleted").and_then(Value::as_bool) == Some(true);
+    let event_type = format!("{family}.{}", if deleted { "deleted" } else { "updated" });
+    let target = target_of(&event_type, object);
+    if matches!(target, Target::Nothing) {
+        return Ok(false);
+    }
+    db::write_transaction(conn, |conn| {
+        apply(conn, tenant_id, &target, Freshness::Current(now))
+    })?;
+    Ok(true)
 }
 
 /// The mirror writes of a batch: one call per table (one statement on PostgreSQL) with its

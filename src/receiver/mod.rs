@@ -36,6 +36,7 @@ use crate::db::events;
 use crate::error::ApiError;
 use crate::signature::SignatureError;
 use crate::tenant_cache::TenantCache;
+pub use apply::record_answer;
 pub use endpoints::{Endpoints, ReceiverEndpoint};
 use event::Pending;
 use verify::{parse_event, signature_error, verify};

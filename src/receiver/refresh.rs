@@ -329,6 +329,15 @@ mod tests {
         ) -> Result<CreatedEndpoint, GatewayError> {
             not_here()
         }
+        async fn proxy(
+            &self,
+            _: crate::stripe::fetch::FetchMethod,
+            _: &crate::stripe::fetch::FetchPath,
+            _: &serde_json::Map<String, Value>,
+            _: Key<'_>,
+        ) -> Result<Value, GatewayError> {
+            not_here()
+        }
     }
 
     fn product(id: &str, name: &str) -> Target {

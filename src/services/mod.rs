@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod checkout;
 pub mod connect;
 pub mod customers;
+pub mod fetch;
 pub mod mirror;
 pub mod orders;
 pub mod owned;

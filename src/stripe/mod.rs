@@ -9,6 +9,7 @@
 //! instead of creating anything twice.
 
 mod error;
+pub mod fetch;
 pub mod live;
 pub mod oauth;
 pub mod objects;
@@ -250,6 +251,17 @@ pub trait StripeApi: Send + Sync {
         events: &[String],
         key: Key<'_>,
     ) -> Result<CreatedEndpoint, GatewayError>;
+
+    /// `POST /stripe/fetch`: one call as the client wrote it, to a path the caller's allow-list
+    /// admits (`services::fetch`); Stripe's answer as JSON. A write is made under the
+    /// request's key like any other.
+    async fn proxy(
+        &self,
+        method: fetch::FetchMethod,
+        path: &fetch::FetchPath,
+        params: &serde_json::Map<String, serde_json::Value>,
+        key: Key<'_>,
+    ) -> Result<serde_json::Value, GatewayError>;
 }
 
 #[cfg(test)]

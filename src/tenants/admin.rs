@@ -12,6 +12,7 @@ use super::{DEFAULT_MAX_TOKEN_LIFETIME, HS256, MAX_MAX_TOKEN_LIFETIME, RS256};
 use crate::crypto::{MasterKey, random_token};
 use crate::db::AnyConnection;
 use crate::db::tenants::{self as rows, NewTenant, Tenant};
+use crate::domain::fetch::AllowList;
 
 /// What `tenant create` is given.
 #[derive(Debug, Default, Clone)]
@@ -64,6 +65,8 @@ pub struct TenantSummary {
     pub jwt_audience: Option<String>,
     pub require_app_binding: bool,
     pub max_token_lifetime_secs: i64,
+    /// Its narrowing of the operator's `POST /stripe/fetch` allow-list (`None`: the operator's).
+    pub fetch_allow: Option<Vec<String>>,
     pub created_at: String,
 }
 
@@ -79,6 +82,10 @@ impl From<Tenant> for TenantSummary {
             jwt_audience: row.jwt_audience,
             require_app_binding: row.jwt_require_app_binding,
             max_token_lifetime_secs: row.jwt_max_lifetime_secs,
+            fetch_allow: row
+                .fetch_allow
+                .as_deref()
+                .and_then(|stored| serde_json::from_str(stored).ok()),
             created_at: row.created_at.and_utc().to_rfc3339(),
         }
     }
@@ -182,6 +189,34 @@ pub fn update_token_rules(
             refuse_indistinguishable(conn, Some(&row.id), &rules)?;
         }
         rows::set_token_rules(conn, &row.id, require, max_lifetime)?;
+        let row = rows::find_by_id(conn, &row.id)?.context("the tenant disappeared")?;
+        Ok(TenantSummary::from(row))
+    })
+}
+
+/// Narrows what the tenant's admins may call through `POST /stripe/fetch` to `rules` (each one
+/// of the `operator`'s `fetch_allowed`), or with `None` gives it the operator's list again.
+/// The operator's list still applies at each call: a rule it drops later is closed for every
+/// tenant.
+pub fn set_fetch_allow(
+    conn: &mut AnyConnection,
+    api_key: &str,
+    rules: Option<&[String]>,
+    operator: &AllowList,
+) -> anyhow::Result<TenantSummary> {
+    let stored = rules
+        .map(|rules| {
+            let list = AllowList::parse(rules).map_err(anyhow::Error::msg)?;
+            if let Some(outside) = list.rules().iter().find(|r| !operator.contains(r)) {
+                bail!("{outside} is not in the operator's fetch_allowed list");
+            }
+            Ok(serde_json::to_string(&list.to_lines())?)
+        })
+        .transpose()?;
+    crate::db::write_transaction(conn, |conn| {
+        let row = rows::find_by_api_key(conn, api_key)?
+            .with_context(|| format!("no tenant has the api key {api_key:?}"))?;
+        rows::set_fetch_allow(conn, &row.id, stored.as_deref())?;
         let row = rows::find_by_id(conn, &row.id)?.context("the tenant disappeared")?;
         Ok(TenantSummary::from(row))
     })

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::crypto::MasterKey;
 use crate::db::tenants::Tenant;
+use crate::domain::fetch::AllowList;
 use std::sync::Arc;
 
 use crate::db::connect::{ACCESS_APP, ACCESS_CONNECT, ACCESS_SECRET_KEY};
@@ -24,7 +25,7 @@ pub mod platform;
 
 pub use admin::{
     CreatedTenant, TenantSpec, TenantSummary, TokenRulesUpdate, create_tenant, mint_token,
-    update_token_rules,
+    set_fetch_allow, update_token_rules,
 };
 
 const HS256: &str = "HS256";
@@ -127,6 +128,9 @@ pub struct TenantContext {
     pub name: String,
     pub api_key: String,
     pub stripe: Arc<dyn StripeApi>,
+    /// Its narrowing of the operator's `POST /stripe/fetch` allow-list; `None`: the
+    /// operator's list as it is.
+    pub fetch_allow: Option<AllowList>,
     decoding: DecodingKey,
     validation: Validation,
     require_app_binding: bool,
@@ -192,11 +196,22 @@ impl TenantContext {
             None => validation.validate_aud = false,
         }
         let stripe = stripe_access(&row, master, stripe_timeout, platform)?;
+        let fetch_allow = row.fetch_allow.as_deref().map(|stored| {
+            serde_json::from_str::<Vec<String>>(stored)
+                .map_err(|err| err.to_string())
+                .and_then(|rules| AllowList::parse(&rules))
+                .unwrap_or_else(|err| {
+                    // Written by `set_fetch_allow`, so never expected; closed rather than open.
+                    tracing::warn!(tenant.id = %row.id, error = %err, "unreadable fetch_allow: nothing allowed");
+                    AllowList::default()
+                })
+        });
         Ok(Self {
             id: row.id,
             name: row.name,
             api_key: row.api_key,
             stripe,
+            fetch_allow,
             decoding,
             validation,
             require_app_binding: row.jwt_require_app_binding,

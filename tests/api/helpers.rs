@@ -144,7 +144,21 @@ pub fn test_settings(database_url: String) -> Settings {
         stripe_connect_base: "https://connect.stripe.com".into(),
         stripe_marketplace_base: "https://marketplace.stripe.com".into(),
         stripe_api_base: String::new(),
+        // What config/default.toml allows (tests/api/fetch.rs narrows it per tenant).
+        fetch_allowed: default_fetch_allowed(),
     }
+}
+
+/// `fetch_allowed` as config/default.toml sets it.
+pub fn default_fetch_allowed() -> Vec<String> {
+    config::Config::builder()
+        .add_source(config::File::from_str(
+            include_str!("../../config/default.toml"),
+            config::FileFormat::Toml,
+        ))
+        .build()
+        .and_then(|defaults| defaults.get("fetch_allowed"))
+        .expect("fetch_allowed in config/default.toml")
 }
 
 pub struct TestApp {

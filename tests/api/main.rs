@@ -14,6 +14,7 @@ mod customer_reads;
 mod customers;
 mod deadlines;
 mod egress;
+mod fetch;
 mod http;
 mod idempotency;
 mod input_ids;

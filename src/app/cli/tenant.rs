@@ -51,6 +51,24 @@ pub(super) enum TenantCommand {
         #[arg(long)]
         max_token_lifetime: Option<String>,
     },
+    /// Narrow what the tenant's admins may call through POST /stripe/fetch to some of the
+    /// operator's `fetch_allowed` rules, or give it the operator's list again; prints the
+    /// tenant as JSON.
+    SetFetchAllow {
+        /// The tenant's api key.
+        #[arg(long)]
+        api_key: String,
+        /// A rule of the operator's list, e.g. "GET /v1/customers/{id}" (repeat for several;
+        /// replaces the tenant's list).
+        #[arg(long, required_unless_present_any = ["none", "operator_list"])]
+        allow: Vec<String>,
+        /// Allow nothing.
+        #[arg(long, conflicts_with_all = ["allow", "operator_list"])]
+        none: bool,
+        /// Back to the operator's whole list.
+        #[arg(long, conflicts_with = "allow")]
+        operator_list: bool,
+    },
     /// List tenants as JSON (no secrets).
     List,
     /// Show or change what the tenant's end users may choose that moves money (its policy);
@@ -211,6 +229,18 @@ pub(super) fn tenant_command(
                 "order_lookup_url": policy.order_lookup_url,
                 "order_lookup_signing_secret": secret,
             }))?)
+        }
+        TenantCommand::SetFetchAllow {
+            api_key,
+            allow,
+            none: _,
+            operator_list,
+        } => {
+            let operator = settings.fetch_allow_list()?;
+            let rules = (!operator_list).then_some(allow);
+            let updated =
+                tenants::set_fetch_allow(&mut conn, &api_key, rules.as_deref(), &operator)?;
+            Ok(serde_json::to_string_pretty(&updated)?)
         }
         TenantCommand::List => {
             let rows: Vec<TenantSummary> = crate::db::tenants::list(&mut conn)?

@@ -5,6 +5,7 @@ mod catalog;
 mod checkout;
 mod customers;
 mod payments;
+mod proxy;
 mod subscriptions;
 mod webhooks;
 
@@ -514,5 +515,15 @@ impl StripeApi for LiveStripe {
         key: Key<'_>,
     ) -> Result<CreatedEndpoint, GatewayError> {
         webhooks::create_endpoint(self, url, events, key).await
+    }
+
+    async fn proxy(
+        &self,
+        method: super::fetch::FetchMethod,
+        path: &super::fetch::FetchPath,
+        params: &serde_json::Map<String, serde_json::Value>,
+        key: Key<'_>,
+    ) -> Result<serde_json::Value, GatewayError> {
+        proxy::send(self, method, path, params, key).await
     }
 }
