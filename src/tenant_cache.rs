@@ -121,9 +121,11 @@ impl TenantCache {
                     TenantKey::Id(id) => crate::db::tenants::find_by_id(conn, id),
                 }
                 .map_err(ApiError::from)?;
-                row.map(|row| TenantContext::load(row, &master, timeout, platform.as_ref()).map(Arc::new))
-                    .transpose()
-                    .map_err(ApiError::internal)
+                row.map(|row| {
+                    TenantContext::load(row, &master, timeout, platform.as_ref()).map(Arc::new)
+                })
+                .transpose()
+                .map_err(ApiError::internal)
             })
             .await?;
         if let Some(tenant) = &tenant

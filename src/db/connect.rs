@@ -353,7 +353,11 @@ pub fn sealed_tokens(conn: &mut AnyConnection) -> QueryResult<Vec<SealedTokens>>
     Ok(tenant_rows
         .into_iter()
         .map(|(id, r, a)| ("tenants", id, r, a))
-        .chain(claim_rows.into_iter().map(|(id, r, a)| ("stripe_oauth_claims", id, r, a)))
+        .chain(
+            claim_rows
+                .into_iter()
+                .map(|(id, r, a)| ("stripe_oauth_claims", id, r, a)),
+        )
         .collect())
 }
 

@@ -188,8 +188,9 @@ pub async fn receive_platform(
         .await?
         .map_err(signature_error)?;
     let event = parse_event(body)?;
-    let routing: Routing = serde_json::from_slice(body)
-        .map_err(|_| ApiError::bad_request("invalid_event", "The body is not a JSON Stripe event."))?;
+    let routing: Routing = serde_json::from_slice(body).map_err(|_| {
+        ApiError::bad_request("invalid_event", "The body is not a JSON Stripe event.")
+    })?;
     let Some(account) = routing.account.filter(|a| !a.is_empty() && a.len() <= 255) else {
         tracing::info!(stripe.event_id = %event.id, "platform event without an account: not a tenant's");
         return Ok(UNROUTED);

@@ -242,7 +242,9 @@ pub async fn login(
 
 fn url_with(base: &str, pairs: &[(&str, &str)]) -> Result<String, ApiError> {
     let mut url = url::Url::parse(base).map_err(|err| {
-        ApiError::internal(format!("the configured Stripe host {base} is not a URL: {err}"))
+        ApiError::internal(format!(
+            "the configured Stripe host {base} is not a URL: {err}"
+        ))
     })?;
     url.query_pairs_mut().extend_pairs(pairs);
     Ok(url.to_string())
@@ -386,8 +388,8 @@ fn credentials(state: &AppState, flow: Flow, grant: Grant) -> Result<Credentials
                     "no access and refresh tokens".into(),
                 )));
             };
-            let expires = now()
-                + chrono::Duration::from_std(ACCESS_TOKEN_LIFETIME).unwrap_or_default();
+            let expires =
+                now() + chrono::Duration::from_std(ACCESS_TOKEN_LIFETIME).unwrap_or_default();
             (
                 Some(state.master.encrypt(&refresh)),
                 Some(state.master.encrypt(&access)),
@@ -443,10 +445,7 @@ async fn bind(
 }
 
 /// `GET /stripe/public/auth/callback`.
-pub async fn callback(
-    state: &AppState,
-    query: CallbackQuery,
-) -> Result<CallbackOutcome, ApiError> {
+pub async fn callback(state: &AppState, query: CallbackQuery) -> Result<CallbackOutcome, ApiError> {
     query.check_lengths()?;
     match query.state.as_deref().filter(|s| !s.is_empty()) {
         Some(secret) => led_by_us(state, secret, &query).await,
@@ -487,24 +486,29 @@ async fn led_by_us(
             .clone()
             .unwrap_or_else(|| error.to_owned());
         tracing::info!(tenant.id = %pending.tenant_id, error, "stripe authorization not granted");
-        return Ok(match pending.return_url.as_deref().and_then(|u| {
-            back_to(
-                u,
-                &[("error", error), ("error_description", &description)],
-            )
-        }) {
-            Some(url) => CallbackOutcome::Redirect(url),
-            None => page(
-                StatusCode::OK,
-                "Not connected",
-                format!("The Stripe account was not connected: {description}"),
-            ),
-        });
+        return Ok(
+            match pending
+                .return_url
+                .as_deref()
+                .and_then(|u| back_to(u, &[("error", error), ("error_description", &description)]))
+            {
+                Some(url) => CallbackOutcome::Redirect(url),
+                None => page(
+                    StatusCode::OK,
+                    "Not connected",
+                    format!("The Stripe account was not connected: {description}"),
+                ),
+            },
+        );
     }
-    let code = query.code.as_deref().filter(|c| !c.is_empty()).ok_or_else(|| {
-        ApiError::bad_request("missing_code", "Stripe's answer has no code.")
-            .with_parameter("code")
-    })?;
+    let code = query
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request("missing_code", "Stripe's answer has no code.")
+                .with_parameter("code")
+        })?;
     let (platform, _) = configured(state, flow)?;
     let grant = match flow {
         Flow::Connect => platform.oauth.exchange_connect_code(code).await,
@@ -561,10 +565,14 @@ async fn started_on_stripe(
     if claim_url.is_empty() {
         return Err(not_configured("connect_claim_url"));
     }
-    let code = query.code.as_deref().filter(|c| !c.is_empty()).ok_or_else(|| {
-        ApiError::bad_request("missing_code", "Stripe's answer has no code.")
-            .with_parameter("code")
-    })?;
+    let code = query
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request("missing_code", "Stripe's answer has no code.")
+                .with_parameter("code")
+        })?;
     if let Some(signature) = query.install_signature.as_deref() {
         let secret = state.settings.stripe_app_secret.expose_secret().trim();
         if secret.is_empty() {
@@ -662,7 +670,9 @@ pub async fn claim(
         .db
         .run(move |conn| rows::take_claim(conn, &hash).map_err(ApiError::from))
         .await?
-        .ok_or_else(|| ApiError::not_found("No installation waits under this claim token (it is single use)."))?;
+        .ok_or_else(|| {
+            ApiError::not_found("No installation waits under this claim token (it is single use).")
+        })?;
     if row.expires_at < now() {
         return Err(ApiError::new(
             StatusCode::GONE,
@@ -748,13 +758,18 @@ pub async fn disconnect(state: &AppState, caller: &Caller) -> Result<AccountView
             match platform.oauth.deauthorize(client_id, &account).await {
                 Ok(()) => {}
                 // Already disconnected at Stripe: forget it here too.
-                Err(OAuthError::Refused { status: 400, error, .. })
-                    if error == "invalid_client" || error == "invalid_request" => {}
+                Err(OAuthError::Refused {
+                    status: 400, error, ..
+                }) if error == "invalid_client" || error == "invalid_request" => {}
                 Err(err) => return Err(exchange_error(err)),
             }
         }
         ACCESS_APP => {}
-        ACCESS_NONE => return Err(not_connected("This app's Stripe account is already disconnected.")),
+        ACCESS_NONE => {
+            return Err(not_connected(
+                "This app's Stripe account is already disconnected.",
+            ));
+        }
         _ => {
             return Err(not_connected(
                 "This app reaches Stripe with its own secret key: there is no connected account to disconnect.",
@@ -765,7 +780,8 @@ pub async fn disconnect(state: &AppState, caller: &Caller) -> Result<AccountView
     state
         .db
         .run(move |conn| {
-            rows::disconnect(conn, &tenant_id, None, now()).map_err(|e| ApiError::from(DbError::from(e)))
+            rows::disconnect(conn, &tenant_id, None, now())
+                .map_err(|e| ApiError::from(DbError::from(e)))
         })
         .await?;
     state.tenants.forget(&caller.tenant.id);

@@ -218,7 +218,10 @@ impl OAuthClient {
     }
 }
 
-async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, OAuthError> {
+async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, OAuthError> {
     let mut body = Vec::new();
     while let Some(chunk) = response
         .chunk()

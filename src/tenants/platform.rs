@@ -222,7 +222,9 @@ impl AppTokens {
                 return Err(GatewayError::NotConnected);
             }
             Err(OAuthError::Refused {
-                status, description, ..
+                status,
+                description,
+                ..
             }) => {
                 return Err(GatewayError::Unreachable(format!(
                     "the token refresh was refused ({status}): {description}"

@@ -132,7 +132,12 @@ impl LiveStripe {
         timeout: Duration,
     ) -> Result<Self, GatewayError> {
         Ok(Self {
-            access: Access::Client(build_client(platform_key, api_base, Some(account), timeout)?),
+            access: Access::Client(build_client(
+                platform_key,
+                api_base,
+                Some(account),
+                timeout,
+            )?),
         })
     }
 
