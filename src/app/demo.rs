@@ -22,6 +22,7 @@ pub async fn run(mut settings: Settings, emulator_port: u16) -> anyhow::Result<(
     if !settings.database_url.starts_with("postgres") {
         tracing::info!(database = %settings.database_url, "demo on SQLite");
     }
+    let connect = demo_platform(&mut settings, &emulator.base_url()).await?;
     let app = Application::build(settings).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
@@ -74,9 +75,80 @@ pub async fn run(mut settings: Settings, emulator_port: u16) -> anyhow::Result<(
         created.api_key,
         created.api_key,
     );
+    if connect {
+        println!(
+            "Connect a Stripe account instead of the demo key (Stripe Connect OAuth, played by the emulator):\n\
+             \n  curl -sS '{base}/stripe/auth/login?flow=connect' -H 'AppId: {}' -H 'Authorization: Bearer {token}'\n\
+             \nOpen the authorize_url it answers in a browser and press Approve (flow=app installs the\n\
+             platform's Stripe App instead). Then GET {base}/stripe/account shows the connected account,\n\
+             and every call of this app acts on it; its events arrive at {base}/stripe/public/webhook.\n",
+            created.api_key,
+        );
+    }
     let result = app.run_until_stopped().await;
     emulator.stop().await;
     Ok(result?)
+}
+
+/// Unless the operator configured a platform, makes the emulator the demo's platform: a
+/// platform key, a Connect client and a Stripe App registered at the emulator, and a Connect
+/// webhook endpoint pointing at this service. `Ok(true)` when Connect is available.
+async fn demo_platform(settings: &mut Settings, emulator: &str) -> anyhow::Result<bool> {
+    use secrecy::ExposeSecret;
+    if !settings
+        .stripe_platform_secret_key
+        .expose_secret()
+        .is_empty()
+    {
+        return Ok(true);
+    }
+    let public = settings.public_url().to_owned();
+    if public.is_empty() {
+        return Ok(false);
+    }
+    let key = random_token("sk_test_platform_", 12);
+    let (connect, app, app_secret) = (
+        random_token("ca_", 12),
+        random_token("app_", 12),
+        random_token("absec_", 16),
+    );
+    let http = reqwest::Client::new();
+    for body in [
+        serde_json::json!({"client_id": connect, "kind": "connect", "name": "sales-block demo"}),
+        serde_json::json!({"client_id": app, "kind": "app", "signing_secret": app_secret, "name": "sales-block demo"}),
+    ] {
+        http.post(format!("{emulator}/_emulator/oauth/clients"))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    let endpoint = http
+        .post(format!("{emulator}/v1/webhook_endpoints"))
+        .bearer_auth(&key)
+        .form(&[
+            ("url", format!("{public}/stripe/public/webhook").as_str()),
+            ("enabled_events[]", "*"),
+            ("connect", "true"),
+        ])
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    let endpoint: serde_json::Value = serde_json::from_slice(&endpoint)?;
+    let secret = endpoint["secret"].as_str().unwrap_or_default().to_owned();
+    settings.stripe_platform_secret_key = key.into();
+    settings.stripe_connect_client_id = connect;
+    settings.stripe_app_client_id = app;
+    settings.stripe_app_secret = app_secret.into();
+    settings.stripe_platform_webhook_secrets = secret.into();
+    settings.stripe_connect_base = format!("{emulator}/connect");
+    settings.stripe_marketplace_base = format!("{emulator}/marketplace");
+    settings.stripe_api_base = emulator.to_owned();
+    Ok(true)
 }
 
 /// A product with one price, created at Stripe and mirrored as the catalogue routes do;

@@ -79,10 +79,7 @@ fn not_configured(what: &str) -> ApiError {
 }
 
 /// The platform, and the client id of the flow, or 409 saying what the operator must set.
-fn configured<'a>(
-    state: &'a AppState,
-    flow: Flow,
-) -> Result<(&'a std::sync::Arc<Platform>, &'a str), ApiError> {
+fn configured(state: &AppState, flow: Flow) -> Result<(&std::sync::Arc<Platform>, &str), ApiError> {
     let platform = state
         .tenants
         .platform()
@@ -156,7 +153,7 @@ fn check_return_url(url: &str, allowed: &[String]) -> Result<url::Url, ApiError>
         ));
     }
     let origin = parsed.origin().ascii_serialization();
-    if !allowed.iter().any(|o| *o == origin) {
+    if !allowed.contains(&origin) {
         return Err(invalid(format!(
             "return_url's origin {origin} is not one this app may return to (an operator adds it with `sales-block tenant set-return-origins`)"
         )));

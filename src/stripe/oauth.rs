@@ -93,7 +93,7 @@ impl OAuthClient {
             http,
             connect_base: connect_base.trim_end_matches('/').to_owned(),
             api_base: api_base.trim_end_matches('/').to_owned(),
-            platform_key: platform_key,
+            platform_key,
         })
     }
 

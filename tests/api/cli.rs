@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Backend, spawn_app};
 use crate::on_both_databases;
 
-fn sales_block(database_url: &str, master_key: &str, args: &[&str]) -> String {
+pub(crate) fn sales_block(database_url: &str, master_key: &str, args: &[&str]) -> String {
     let (succeeded, stdout, stderr) = try_sales_block(database_url, master_key, args);
     assert!(succeeded, "sales-block {args:?}: {stderr}");
     stdout

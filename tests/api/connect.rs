@@ -971,3 +971,70 @@ async fn an_install_from_stripe_is_verified_and_claimed_once(backend: Backend) {
 }
 
 on_both_databases!(an_install_from_stripe_is_verified_and_claimed_once);
+
+/// `sales-block tenant set-return-origins` replaces where this tenant's logins may return
+/// to (the operator's default no longer applies), and `--default` restores it.
+async fn return_origins_are_set_per_tenant_by_the_cli(backend: Backend) {
+    use secrecy::ExposeSecret;
+    let (app, _platform) = connect_app(backend).await;
+    let tenant = app.tenant().await;
+    let (url, key, api_key) = (
+        app.state.settings.database_url.clone(),
+        app.state.settings.master_key.expose_secret().to_owned(),
+        tenant.api_key().to_owned(),
+    );
+    let login_status = |return_url: &'static str| {
+        let request = app.authed(
+            Method::GET,
+            &format!("/stripe/auth/login?flow=connect&return_url={return_url}"),
+            &tenant,
+            &tenant.admin_token(),
+        );
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(login_status("https://shop.example/done").await, 422);
+    let (u, k, a) = (url.clone(), key.clone(), api_key.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        crate::cli::sales_block(
+            &u,
+            &k,
+            &[
+                "tenant",
+                "set-return-origins",
+                "--api-key",
+                &a,
+                "--origin",
+                "https://shop.example/",
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    let printed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(printed["return_origins"], json!(["https://shop.example"]));
+    assert_eq!(login_status("https://shop.example/done").await, 200);
+    assert_eq!(
+        login_status("http://localhost:3000/x").await,
+        422,
+        "replaced, not added"
+    );
+    tokio::task::spawn_blocking(move || {
+        crate::cli::sales_block(
+            &url,
+            &key,
+            &[
+                "tenant",
+                "set-return-origins",
+                "--api-key",
+                &api_key,
+                "--default",
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(login_status("http://localhost:3000/x").await, 200);
+    assert_eq!(login_status("https://shop.example/done").await, 422);
+}
+
+on_both_databases!(return_origins_are_set_per_tenant_by_the_cli);

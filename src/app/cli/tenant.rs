@@ -69,6 +69,20 @@ pub(super) enum TenantCommand {
         #[arg(long, conflicts_with = "allow")]
         operator_list: bool,
     },
+    /// Set the origins a Stripe Connect login may send the browser back to (its
+    /// `return_url`), or go back to the operator's default (connect_return_origins, else
+    /// cors_origins); prints them as JSON.
+    SetReturnOrigins {
+        /// The tenant's api key.
+        #[arg(long)]
+        api_key: String,
+        /// An origin such as https://app.example.com (repeat for several; replaces the list).
+        #[arg(long, required_unless_present = "default")]
+        origin: Vec<String>,
+        /// Back to the operator's default.
+        #[arg(long, conflicts_with = "origin")]
+        default: bool,
+    },
     /// List tenants as JSON (no secrets).
     List,
     /// Show or change what the tenant's end users may choose that moves money (its policy);
@@ -242,6 +256,30 @@ pub(super) fn tenant_command(
                 tenants::set_fetch_allow(&mut conn, &api_key, rules.as_deref(), &operator)?;
             Ok(serde_json::to_string_pretty(&updated)?)
         }
+        TenantCommand::SetReturnOrigins {
+            api_key,
+            origin,
+            default,
+        } => {
+            let origins = if default {
+                None
+            } else {
+                Some(
+                    origin
+                        .iter()
+                        .map(|o| return_origin(o))
+                        .collect::<anyhow::Result<Vec<String>>>()?,
+                )
+            };
+            let tenant = crate::db::tenants::find_by_api_key(&mut conn, &api_key)?
+                .ok_or_else(|| anyhow::anyhow!("no tenant has the api key {api_key}"))?;
+            let stored = origins.as_ref().map(serde_json::to_string).transpose()?;
+            crate::db::connect::set_return_origins(&mut conn, &tenant.id, stored.as_deref())?;
+            Ok(serde_json::to_string_pretty(&serde_json::json!({
+                "api_key": api_key,
+                "return_origins": origins,
+            }))?)
+        }
         TenantCommand::List => {
             let rows: Vec<TenantSummary> = crate::db::tenants::list(&mut conn)?
                 .into_iter()
@@ -250,4 +288,20 @@ pub(super) fn tenant_command(
             Ok(serde_json::to_string_pretty(&rows)?)
         }
     }
+}
+
+/// An origin (`scheme://host[:port]`) as browsers serialize it; anything with a path, query,
+/// user info or another scheme than http(s) is refused.
+fn return_origin(raw: &str) -> anyhow::Result<String> {
+    let url = url::Url::parse(raw.trim()).with_context(|| format!("{raw} is not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        anyhow::bail!("{raw} is not an origin like https://app.example.com");
+    }
+    Ok(url.origin().ascii_serialization())
 }

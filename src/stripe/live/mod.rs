@@ -40,7 +40,7 @@ pub struct LiveStripe {
 #[derive(Clone)]
 enum Access {
     /// A secret key: the tenant's own, or the platform's with `Stripe-Account` (Connect).
-    Client(stripe::Client),
+    Client(Box<stripe::Client>),
     /// Stripe Apps: an OAuth access token that expires and is refreshed.
     Tokens(Arc<TokenClient>),
     /// Disconnected: every call is refused without reaching Stripe.
@@ -120,7 +120,7 @@ impl LiveStripe {
         timeout: Duration,
     ) -> Result<Self, GatewayError> {
         Ok(Self {
-            access: Access::Client(build_client(secret_key, api_base, None, timeout)?),
+            access: Access::Client(Box::new(build_client(secret_key, api_base, None, timeout)?)),
         })
     }
 
@@ -132,12 +132,12 @@ impl LiveStripe {
         timeout: Duration,
     ) -> Result<Self, GatewayError> {
         Ok(Self {
-            access: Access::Client(build_client(
+            access: Access::Client(Box::new(build_client(
                 platform_key,
                 api_base,
                 Some(account),
                 timeout,
-            )?),
+            )?)),
         })
     }
 
