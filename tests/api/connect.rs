@@ -778,6 +778,8 @@ async fn app_tokens_are_refreshed_once_and_a_refused_refresh_disconnects(backend
     assert_eq!(view.get("refresh_token"), None);
     let first_refresh = stored_refresh_token(&app, &tenant).await;
 
+    // The first token (1 s) expires; the refreshed one lives long enough for a loaded machine.
+    token_lifetime(&app, &platform, 3600).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let token = tenant.user_token("u1");
     let token2 = tenant.user_token("u2");
@@ -829,7 +831,19 @@ async fn app_tokens_are_refreshed_once_and_a_refused_refresh_disconnects(backend
         .await
         .unwrap();
     assert!(stolen.status().is_success());
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Our token is due for a refresh (as an hour later): it is refreshed with a void token.
+    {
+        use diesel::prelude::*;
+        use sales_block::db::schema::tenants;
+        let id = tenant.created.id.clone();
+        app.query(move |conn| {
+            diesel::update(tenants::table.find(id))
+                .set(tenants::stripe_access_token_expires_at.eq(chrono::Utc::now().naive_utc()))
+                .execute(conn)
+        })
+        .await;
+        app.state.tenants.forget(&tenant.created.id);
+    }
     let response = app
         .post_json(
             "/stripe/customers",
