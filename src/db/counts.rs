@@ -25,6 +25,7 @@ pub enum List {
     Cards,
     Notifications,
     PaymentLinks,
+    Charges,
 }
 
 /// Customers' buckets: the list shows the live ones.
@@ -36,7 +37,7 @@ pub const ACTIVE: &str = "active";
 pub const INACTIVE: &str = "inactive";
 
 impl List {
-    pub const ALL: [List; 7] = [
+    pub const ALL: [List; 8] = [
         List::Subscriptions,
         List::Payments,
         List::Customers,
@@ -44,6 +45,7 @@ impl List {
         List::Cards,
         List::Notifications,
         List::PaymentLinks,
+        List::Charges,
     ];
 
     fn name(self) -> &'static str {
@@ -55,6 +57,7 @@ impl List {
             List::Cards => "cards",
             List::Notifications => "notifications",
             List::PaymentLinks => "payment_links",
+            List::Charges => "charges",
         }
     }
 
@@ -67,12 +70,13 @@ impl List {
             List::Cards => "payment_methods",
             List::Notifications => "notification_outbox",
             List::PaymentLinks => "payment_links",
+            List::Charges => "charges",
         }
     }
 
     fn bucket(self) -> &'static str {
         match self {
-            List::Subscriptions | List::Payments => "{r}status",
+            List::Subscriptions | List::Payments | List::Charges => "{r}status",
             List::Customers => "CASE WHEN {r}deleted_at IS NULL THEN 'live' ELSE 'deleted' END",
             List::Cards => {
                 "CASE WHEN {r}stripe_customer_id IS NULL THEN 'detached' ELSE 'attached' END"
@@ -89,7 +93,7 @@ impl List {
     /// The list's first order column: Stripe's `created` in seconds, or a timestamp of ours.
     fn first_column(self) -> (&'static str, bool) {
         match self {
-            List::Subscriptions | List::Refunds => ("stripe_created", false),
+            List::Subscriptions | List::Refunds | List::Charges => ("stripe_created", false),
             List::Payments
             | List::Customers
             | List::Cards

@@ -2,6 +2,7 @@
 //! and the bridge that runs blocking Diesel work off the async workers.
 
 pub mod catalog;
+pub mod charges;
 pub mod checkout_sessions;
 pub mod connect;
 pub mod counts;

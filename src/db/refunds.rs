@@ -9,7 +9,7 @@ use super::customers::Visibility;
 use super::listing::{Counted, Page, PageStart};
 use super::schema::{payments, refunds};
 use super::subscriptions::unix;
-use crate::stripe::objects::{ChargeRefunded, RefundSnapshot};
+use crate::stripe::objects::RefundSnapshot;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = refunds)]
@@ -52,22 +52,23 @@ super::mirror_table! {
     }
 }
 
-/// Raises a payment's refunded total to what the charge reports. The total only grows, so the
-/// order in which `charge.refunded` events arrive cannot lower it: no watermark is needed.
-/// Returns whether the payment changed.
+/// Raises a payment's refunded total to what its charge reports. The total only grows, so the
+/// order in which charge events arrive cannot lower it: no watermark is needed. Returns
+/// whether the payment changed.
 pub fn raise_refunded(
     conn: &mut AnyConnection,
     tenant_id: &str,
-    charge: &ChargeRefunded,
+    payment_intent: &str,
+    amount_refunded: i64,
 ) -> QueryResult<bool> {
     let changed = super::write_statement(conn, |conn| {
         diesel::update(
             payments::table
                 .filter(payments::tenant_id.eq(tenant_id))
-                .filter(payments::stripe_payment_intent_id.eq(&charge.payment_intent))
-                .filter(payments::amount_refunded.lt(charge.amount_refunded)),
+                .filter(payments::stripe_payment_intent_id.eq(payment_intent))
+                .filter(payments::amount_refunded.lt(amount_refunded)),
         )
-        .set(payments::amount_refunded.eq(charge.amount_refunded))
+        .set(payments::amount_refunded.eq(amount_refunded))
         .execute(conn)
     })?;
     Ok(changed > 0)
@@ -100,12 +101,7 @@ pub fn record(
                 .filter(|(_, status)| status != "failed" && status != "canceled")
                 .map(|(amount, _)| amount)
                 .sum();
-            let charge = ChargeRefunded {
-                payment_intent: payment_intent.clone(),
-                amount_refunded: total,
-                refunds: Vec::new(),
-            };
-            raise_refunded(conn, tenant_id, &charge)?;
+            raise_refunded(conn, tenant_id, payment_intent, total)?;
         }
         Ok(row)
     })
@@ -182,22 +178,4 @@ pub fn list(
         limit,
         counted
     )
-}
-
-/// Refunded charges: each payment's refunded total is raised, and the refunds a charge
-/// carries are written under their own watermarks (as an event's state, whatever the
-/// caller's freshness). Always written.
-pub fn apply_charges_refunded(
-    conn: &mut AnyConnection,
-    charges: &[(&str, &ChargeRefunded, i64)],
-    _equal_wins: bool,
-) -> QueryResult<Vec<super::Applied>> {
-    for &(tenant_id, charge, at) in charges {
-        raise_refunded(conn, tenant_id, charge)?;
-        let refunds: Vec<_> = charge.refunds.iter().map(|r| (tenant_id, r, at)).collect();
-        if !refunds.is_empty() {
-            apply_refunds(conn, &refunds, false)?;
-        }
-    }
-    Ok(vec![super::Applied::Written; charges.len()])
 }

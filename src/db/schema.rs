@@ -361,6 +361,37 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    charges (id) {
+        id -> Text,
+        tenant_id -> Text,
+        stripe_charge_id -> Text,
+        stripe_payment_intent_id -> Nullable<Text>,
+        stripe_customer_id -> Nullable<Text>,
+        amount -> BigInt,
+        amount_captured -> BigInt,
+        amount_refunded -> BigInt,
+        currency -> Text,
+        captured -> Bool,
+        refunded -> Bool,
+        paid -> Bool,
+        status -> Text,
+        failure_code -> Nullable<Text>,
+        failure_message -> Nullable<Text>,
+        payment_method -> Nullable<Text>,
+        payment_method_type -> Nullable<Text>,
+        card_brand -> Nullable<Text>,
+        card_last4 -> Nullable<Text>,
+        receipt_url -> Nullable<Text>,
+        description -> Nullable<Text>,
+        metadata -> Text,
+        stripe_created -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        watermark -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(checkout_sessions -> tenants (tenant_id));
 diesel::joinable!(customers -> tenants (tenant_id));
 diesel::joinable!(payments -> tenants (tenant_id));
@@ -369,6 +400,7 @@ diesel::joinable!(webhook_endpoints -> tenants (tenant_id));
 diesel::joinable!(webhook_secrets -> webhook_endpoints (endpoint_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    charges,
     checkout_sessions,
     customers,
     invoice_lines,

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod cards;
 pub mod catalog;
+pub mod charges;
 pub mod connect;
 pub mod customers;
 pub mod fetch;
@@ -82,6 +83,8 @@ route_table! {
         post => payments::create_payment,
     }
     keyed "/stripe/payments/{unique_id}/confirm" { post => payments::confirm_payment }
+    open "/stripe/charges" { get => charges::list_charges }
+    open "/stripe/charges/{charge_id}" { get => charges::get_charge }
     keyed "/stripe/orders/{order_unique_id}" {
         get => orders::get_order,
         put => orders::put_order,

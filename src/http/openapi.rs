@@ -6,8 +6,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    cards, catalog, connect, customers, fetch, health, notifications, orders, payment_links,
-    payments, policy, receiver, refunds, sessions, subscriptions, webhooks,
+    cards, catalog, charges, connect, customers, fetch, health, notifications, orders,
+    payment_links, payments, policy, receiver, refunds, sessions, subscriptions, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -28,6 +28,8 @@ use super::{
         payments::list_payments,
         payments::create_payment,
         payments::confirm_payment,
+        charges::list_charges,
+        charges::get_charge,
         orders::put_order,
         orders::get_order,
         policy::get_policy,
@@ -82,6 +84,7 @@ use super::{
         crate::services::payments::CreatePaymentFields,
         crate::services::payments::ConfirmPaymentFields,
         payments::PaymentAttributes,
+        charges::ChargeAttributes,
         crate::services::orders::OrderFields,
         orders::OrderAttributes,
         policy::PolicyFields,

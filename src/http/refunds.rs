@@ -24,6 +24,10 @@ pub struct RefundAttributes {
     pub provider_ref: String,
     /// The refunded payment's `pi_...` id.
     pub stripe_payment_id: Option<String>,
+    /// The refunded charge's `ch_...` id (GET /stripe/charges/{charge_id}).
+    pub charge_id: Option<String>,
+    /// Same as `charge_id`.
+    pub stripe_charge_id: Option<String>,
     pub amount: i64,
     pub currency: String,
     /// Stripe's: `pending`, `succeeded`, `failed`, `canceled` or `requires_action`.
@@ -41,6 +45,8 @@ impl From<RefundRow> for RefundAttributes {
             provider_ref: r.stripe_refund_id.clone(),
             stripe_refund_id: r.stripe_refund_id,
             stripe_payment_id: r.stripe_payment_intent_id,
+            charge_id: r.stripe_charge_id.clone(),
+            stripe_charge_id: r.stripe_charge_id,
             amount: r.amount,
             currency: r.currency,
             status: r.status,

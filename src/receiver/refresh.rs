@@ -12,7 +12,7 @@ use super::target::{Target, target_of};
 
 /// Stripe's current state of the object `seen` is a state of. Customers, subscriptions,
 /// payments and checkout sessions are re-read through their typed calls. The others (a
-/// product, price, invoice, refund, payment method or payment link) are re-read as JSON and
+/// product, price, invoice, charge, refund, payment method or payment link) are re-read as JSON and
 /// read as an `*.updated` event would carry them; one Stripe no longer has (404: a deleted product, price
 /// or draft invoice) is the event's state marked deleted, so the tie settles instead of
 /// failing on every retry. Targets not under the watermark rule never tie: `Nothing`.
@@ -59,7 +59,8 @@ pub(super) async fn reread(stripe: &dyn StripeApi, seen: &Target) -> Result<Targ
                     i.deleted = true;
                     Target::Invoice(i)
                 }
-                // Refunds, payment methods and payment links are never deleted at Stripe.
+                // Charges, refunds, payment methods and payment links are never deleted at
+                // Stripe.
                 _ => return Err(GatewayError::Stripe(failure)),
             })
         }
@@ -381,6 +382,38 @@ mod tests {
         assert_eq!(price.unit_amount, Some(1500));
         assert_eq!(price.nickname.as_deref(), Some("Now"));
         assert!(!price.deleted);
+    }
+
+    #[tokio::test]
+    async fn a_charge_is_read_as_stripe_answers_it_now() {
+        let charge = |refunded: i64| {
+            json!({"id": "ch_1", "object": "charge", "payment_intent": "pi_1", "amount": 500,
+                   "amount_refunded": refunded, "currency": "usd", "paid": true,
+                   "status": "succeeded", "created": 1_700_000_000, "metadata": {}})
+        };
+        let stripe = FakeStripe {
+            objects: vec![("/charges/ch_1", charge(200))],
+        };
+        let seen = target_of("charge.refunded", &charge(100));
+        assert!(matches!(seen, Target::Charge(_)), "{seen:?}");
+        let Target::Charge(fresh) = reread(&stripe, &seen).await.unwrap() else {
+            panic!("a charge's re-read is a charge");
+        };
+        assert_eq!((fresh.id.as_str(), fresh.amount_refunded), ("ch_1", 200));
+        // A refund's event under the charge's family carries a refund, a dispute's nothing.
+        let refund = json!({"id": "re_1", "object": "refund", "amount": 100, "currency": "usd",
+                            "charge": "ch_1", "status": "succeeded", "created": 1});
+        assert!(matches!(
+            target_of("charge.refund.updated", &refund),
+            Target::Refund(_)
+        ));
+        assert!(matches!(
+            target_of(
+                "charge.dispute.created",
+                &json!({"id": "dp_1", "charge": "ch_1"})
+            ),
+            Target::Nothing
+        ));
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::db::{self, AnyConnection, Applied, events};
 use crate::stripe::objects::{
-    self as mirror, ChargeRefunded, CheckoutSnapshot, CustomerSnapshot, InvoiceSnapshot,
+    self as mirror, ChargeSnapshot, CheckoutSnapshot, CustomerSnapshot, InvoiceSnapshot,
     PaymentLinkSnapshot, PaymentMethodSnapshot, PaymentSnapshot, PriceSnapshot, ProductSnapshot,
     RefundSnapshot, SubscriptionSnapshot,
 };
@@ -137,10 +137,13 @@ mirrored_types! {
         on ["invoice", _] => read mirror::invoice, write db::invoices::apply_invoices;
     Payment(PaymentSnapshot) by id: lock 5, state true, reread None,
         on ["payment_intent", _] => read payment_event, write db::payments::apply_payments;
-    // A payment's refunded total only grows: applied in any order, no watermark.
-    ChargeRefunded(ChargeRefunded) by payment_intent: lock 6, state false, reread None,
-        on ["charge", "refunded"] => read |o, _| mirror::charge_refunded(o),
-        write db::refunds::apply_charges_refunded;
+    // Also raises its payment's refunded total (which only grows: no watermark) and writes
+    // the refunds it carries. `charge.refund.updated` carries a refund, `charge.dispute.*` a
+    // dispute: not charges.
+    Charge(ChargeSnapshot) by id: lock 6, state true, reread json("charge.updated", "/charges"),
+        on ["charge", "succeeded" | "failed" | "captured" | "refunded" | "updated" | "pending"
+            | "expired"] => read |o, _| mirror::charge(o),
+        write db::charges::apply_charge_events;
     Refund(RefundSnapshot) by id: lock 7, state true, reread json("refund.updated", "/refunds"),
         on ["refund", _] | ["charge", "refund", "updated"] => read |o, _| mirror::refund(o),
         write db::refunds::apply_refunds;

@@ -3,6 +3,7 @@
 
 pub mod cards;
 pub mod catalog;
+pub mod charges;
 pub mod checkout;
 pub mod connect;
 pub mod customers;

@@ -43,6 +43,8 @@ async fn the_openapi_document_lists_every_route(backend: Backend) {
         ("get", "/stripe/payments"),
         ("post", "/stripe/payments"),
         ("post", "/stripe/payments/{unique_id}/confirm"),
+        ("get", "/stripe/charges"),
+        ("get", "/stripe/charges/{charge_id}"),
         ("get", "/stripe/subscriptions"),
         ("post", "/stripe/subscriptions"),
         ("put", "/stripe/subscriptions/{stripe_subscription_id}"),
@@ -268,6 +270,10 @@ async fn schema_rs_matches_the_migrations(backend: Backend) {
                 .select(sales_block::db::schema::idempotency_keys::all_columns)
                 .limit(1)
                 .load::<sales_block::db::idempotency_keys::IdempotencyRow>(conn)?;
+            sales_block::db::schema::charges::table
+                .select(sales_block::db::schema::charges::all_columns)
+                .limit(1)
+                .load::<sales_block::db::charges::ChargeRow>(conn)?;
             sales_block::db::schema::payment_links::table
                 .select(sales_block::db::schema::payment_links::all_columns)
                 .limit(1)

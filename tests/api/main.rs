@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod cards;
 mod catalog;
+mod charges;
 mod cli;
 mod concurrent_writes;
 mod connect;

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-pub use charge::{ChargeRefunded, charge_refunded};
+pub use charge::{ChargeSnapshot, charge};
 pub use checkout_session::{CheckoutSnapshot, checkout_session};
 pub use customer::{CustomerSnapshot, customer};
 pub use invoice::{InvoiceLineSnapshot, InvoiceSnapshot, invoice};

@@ -104,7 +104,15 @@ pub fn new_object(
             intent.get("receipt_email").cloned().unwrap_or(Value::Null),
         ),
         ("receipt_number", Value::Null),
-        ("receipt_url", Value::Null),
+        // Stripe links a receipt for every paid charge (emailed only with a receipt_email).
+        (
+            "receipt_url",
+            if succeeded {
+                json!(format!("https://pay.stripe.com/receipts/payment/{id}"))
+            } else {
+                Value::Null
+            },
+        ),
         ("refunded", json!(false)),
         ("review", Value::Null),
         ("shipping", Value::Null),
