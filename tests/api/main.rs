@@ -35,6 +35,7 @@ mod refunds;
 mod retention;
 mod sessions;
 mod subscriptions;
+mod sync;
 mod token_rules;
 mod webhook_changes;
 mod webhooks;
