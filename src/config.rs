@@ -103,6 +103,14 @@ pub struct Settings {
     /// Stripe's API for the platform's calls (empty: Stripe's own).
     #[serde(default)]
     pub stripe_api_base: String,
+    /// Run the historical sync worker in this instance.
+    pub sync_worker: bool,
+    /// Stripe requests per second a sync makes for one tenant.
+    pub sync_requests_per_sec: u32,
+    /// How often the sync worker looks for jobs, in milliseconds.
+    pub sync_poll_ms: u64,
+    /// How long a worker's lease on a job lasts without renewal (a dead worker's lapses).
+    pub sync_lease_secs: u64,
     /// What `POST /stripe/fetch` may pass through to Stripe: `METHOD /v1/...` rules, `{id}`
     /// standing for an object id (`crate::domain::fetch`); tenants may narrow it.
     pub fetch_allowed: Vec<String>,

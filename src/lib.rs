@@ -22,6 +22,7 @@ pub mod services;
 pub mod signature;
 pub mod state;
 pub mod stripe;
+pub mod sync;
 pub mod telemetry;
 pub mod tenant_cache;
 pub mod tenants;

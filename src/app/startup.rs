@@ -33,6 +33,8 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     worker: Option<crate::outbound::notifications::WorkerHandle>,
+    /// The historical sync worker (`crate::sync`).
+    sync: Option<crate::sync::SyncWorker>,
 }
 
 impl Application {
@@ -77,11 +79,19 @@ impl Application {
                 settings: state.settings.clone(),
             });
         crate::ratelimit::start_pruning(state.limits.clone());
+        let sync = state.settings.sync_worker.then(|| {
+            crate::sync::start_worker(
+                state.db.clone(),
+                state.tenants.clone(),
+                crate::sync::SyncLimits::from_settings(&state.settings),
+            )
+        });
         Ok(Self {
             port,
             server,
             state,
             worker,
+            sync,
         })
     }
 
@@ -102,6 +112,9 @@ impl Application {
     /// `shutdown_grace_secs`, then stops the notification worker the same way.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
+        if let Some(sync) = self.sync {
+            sync.stop(grace(&self.state.settings)).await;
+        }
         if let Some(worker) = self.worker {
             worker.stop(grace(&self.state.settings)).await;
         }

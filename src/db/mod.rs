@@ -23,6 +23,7 @@ pub mod refunds;
 pub mod retention;
 pub mod schema;
 pub mod subscriptions;
+pub mod sync_jobs;
 pub mod tenants;
 pub mod webhook_endpoints;
 mod write_lock;

@@ -497,3 +497,25 @@ diesel::table! {
         expires_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    sync_jobs (id) {
+        id -> Text,
+        tenant_id -> Text,
+        kind -> Text,
+        status -> Text,
+        objects -> Text,
+        created_gte -> Nullable<BigInt>,
+        created_lt -> Nullable<BigInt>,
+        progress -> Text,
+        requested_by -> Text,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        attempts -> BigInt,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}

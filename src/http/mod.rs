@@ -22,6 +22,7 @@ pub mod refunds;
 pub mod request_id;
 pub mod sessions;
 pub mod subscriptions;
+pub mod sync;
 pub mod webhooks;
 
 use actix_web::body::MessageBody;
@@ -156,6 +157,12 @@ route_table! {
     // Before the per-tenant receiver, whose pattern it also matches (`public` is never a url_id).
     receiver "/stripe/public/webhook" { post => connect::platform_webhook }
     keyed "/stripe/fetch" { post => fetch::fetch_stripe }
+    keyed "/stripe/sync/historical" { post => sync::start_sync }
+    open "/stripe/sync/jobs" { get => sync::list_jobs }
+    keyed "/stripe/sync/jobs/{job_id}" {
+        get => sync::get_job,
+        delete => sync::cancel_job,
+    }
     receiver "/stripe/{url_id}/webhook" { post => receiver::receive_event }
 }
 

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     cards, catalog, charges, connect, customers, fetch, health, notifications, orders,
-    payment_links, payments, policy, receiver, refunds, sessions, subscriptions, webhooks,
+    payment_links, payments, policy, receiver, refunds, sessions, subscriptions, sync, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -70,6 +70,10 @@ use super::{
         connect::delete_account,
         connect::platform_webhook,
         fetch::fetch_stripe,
+        sync::start_sync,
+        sync::list_jobs,
+        sync::get_job,
+        sync::cancel_job,
         receiver::receive_event,
     ),
     components(schemas(
@@ -116,6 +120,9 @@ use super::{
         crate::services::connect::Authorization,
         crate::services::connect::ClaimFields,
         crate::services::connect::AccountView,
+        crate::services::sync::SyncFields,
+        crate::services::sync::JobView,
+        crate::sync::TypeProgress,
         crate::services::fetch::FetchFields,
         fetch::StripeResponseAttributes,
     )),

@@ -18,6 +18,7 @@ mod batch;
 mod compact;
 mod endpoints;
 mod event;
+pub mod listed;
 mod notify;
 mod refresh;
 mod target;

@@ -150,6 +150,13 @@ mod tests {
                 .map(|(_, object)| object.clone())
                 .ok_or_else(|| no_such(path))
         }
+        async fn list_json(
+            &self,
+            path: &str,
+            _: &[(String, String)],
+        ) -> Result<Value, GatewayError> {
+            Err(no_such(path))
+        }
         async fn create_customer(
             &self,
             _: CustomerParams<'_>,

@@ -17,4 +17,5 @@ pub mod payments;
 pub mod policy;
 pub mod refunds;
 pub mod subscriptions;
+pub mod sync;
 pub mod webhook_endpoints;

@@ -108,6 +108,13 @@ pub trait StripeApi: Send + Sync {
     /// Any object as JSON, `path` being its URL under `/v1` (e.g. `/products/prod_1`): the
     /// receiver re-reads objects with it and reads them with [`objects`]' parsers.
     async fn retrieve_json(&self, path: &str) -> Result<serde_json::Value, GatewayError>;
+    /// One page of a Stripe list as JSON (`path` under `/v1`, e.g. `/customers`), with its
+    /// query parameters (`limit`, `starting_after`, `created[gte]`, ...).
+    async fn list_json(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<serde_json::Value, GatewayError>;
 
     async fn create_customer(
         &self,

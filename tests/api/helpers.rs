@@ -144,6 +144,11 @@ pub fn test_settings(database_url: String) -> Settings {
         stripe_connect_base: "https://connect.stripe.com".into(),
         stripe_marketplace_base: "https://marketplace.stripe.com".into(),
         stripe_api_base: String::new(),
+        // Fast for tests: the emulator has no rate limit unless a test sets one.
+        sync_worker: true,
+        sync_requests_per_sec: 1_000,
+        sync_poll_ms: 50,
+        sync_lease_secs: 5,
         // What config/default.toml allows (tests/api/fetch.rs narrows it per tenant).
         fetch_allowed: default_fetch_allowed(),
     }

@@ -322,6 +322,22 @@ impl StripeApi for LiveStripe {
         .await
     }
 
+    async fn list_json(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<serde_json::Value, GatewayError> {
+        let mut request = RequestBuilder::new(StripeMethod::Get, path);
+        if !query.is_empty() {
+            request.query = Some(
+                url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(query)
+                    .finish(),
+            );
+        }
+        self.send_json(request, None, "list").await
+    }
+
     async fn create_customer(
         &self,
         params: CustomerParams<'_>,

@@ -1,0 +1,309 @@
+//! Historical sync jobs: created by an admin, leased by one worker at a time, their progress
+//! saved with each page written.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::AnyConnection;
+use super::schema::sync_jobs;
+
+pub const QUEUED: &str = "queued";
+pub const RUNNING: &str = "running";
+pub const SUCCEEDED: &str = "succeeded";
+pub const FAILED: &str = "failed";
+pub const CANCELED: &str = "canceled";
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sync_jobs)]
+pub struct SyncJob {
+    pub id: String,
+    pub tenant_id: String,
+    pub kind: String,
+    pub status: String,
+    /// JSON list of object types, in the order they are synced.
+    pub objects: String,
+    pub created_gte: Option<i64>,
+    pub created_lt: Option<i64>,
+    /// JSON object: per type `{read, written, cursor, done}`.
+    pub progress: String,
+    pub requested_by: String,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<NaiveDateTime>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub started_at: Option<NaiveDateTime>,
+    pub finished_at: Option<NaiveDateTime>,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut AnyConnection, job: &SyncJob) -> QueryResult<()> {
+    super::write_statement(conn, |conn| {
+        diesel::insert_into(sync_jobs::table)
+            .values(job)
+            .execute(conn)
+    })
+    .map(|_| ())
+}
+
+/// The tenant's job that is queued or running, if any.
+pub fn active(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<Option<SyncJob>> {
+    sync_jobs::table
+        .filter(sync_jobs::tenant_id.eq(tenant_id))
+        .filter(sync_jobs::status.eq_any([QUEUED, RUNNING]))
+        .select(SyncJob::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Creates the job unless the tenant has one queued or running (returned instead), in one
+/// transaction.
+pub fn insert_unless_active(
+    conn: &mut AnyConnection,
+    job: &SyncJob,
+) -> QueryResult<Result<(), SyncJob>> {
+    super::write_transaction(conn, |conn| {
+        if let Some(running) = active(conn, &job.tenant_id)? {
+            return Ok(Err(running));
+        }
+        insert(conn, job)?;
+        Ok(Ok(()))
+    })
+}
+
+pub fn find(conn: &mut AnyConnection, tenant_id: &str, id: &str) -> QueryResult<Option<SyncJob>> {
+    sync_jobs::table
+        .filter(sync_jobs::tenant_id.eq(tenant_id))
+        .filter(sync_jobs::id.eq(id))
+        .select(SyncJob::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// A page of the tenant's jobs, newest first, and how many there are.
+pub fn list(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<SyncJob>, i64)> {
+    let total = sync_jobs::table
+        .filter(sync_jobs::tenant_id.eq(tenant_id))
+        .count()
+        .get_result(conn)?;
+    let rows = sync_jobs::table
+        .filter(sync_jobs::tenant_id.eq(tenant_id))
+        .order((sync_jobs::created_at.desc(), sync_jobs::id.desc()))
+        .offset(offset)
+        .limit(limit)
+        .select(SyncJob::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// Cancels a queued or running job: `Ok(true)` when this call did.
+pub fn cancel(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    id: &str,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    super::write_statement(conn, |conn| {
+        diesel::update(
+            sync_jobs::table
+                .filter(sync_jobs::tenant_id.eq(tenant_id))
+                .filter(sync_jobs::id.eq(id))
+                .filter(sync_jobs::status.eq_any([QUEUED, RUNNING])),
+        )
+        .set((
+            sync_jobs::status.eq(CANCELED),
+            sync_jobs::finished_at.eq(at),
+            sync_jobs::updated_at.eq(at),
+            sync_jobs::lease_owner.eq(None::<String>),
+            sync_jobs::lease_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)
+    })
+    .map(|n| n == 1)
+}
+
+/// Leases the oldest job due (queued, or running under a lease that lapsed: its worker died)
+/// to `owner` until `until`; `None` when there is none (or another worker took it first).
+pub fn lease_next(
+    conn: &mut AnyConnection,
+    owner: &str,
+    now: NaiveDateTime,
+    until: NaiveDateTime,
+) -> QueryResult<Option<SyncJob>> {
+    let due = || {
+        sync_jobs::status.eq_any([QUEUED, RUNNING]).and(
+            sync_jobs::lease_until
+                .is_null()
+                .or(sync_jobs::lease_until.lt(now)),
+        )
+    };
+    let Some(id) = sync_jobs::table
+        .filter(due())
+        .order(sync_jobs::created_at.asc())
+        .select(sync_jobs::id)
+        .first::<String>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let taken = super::write_statement(conn, |conn| {
+        diesel::update(sync_jobs::table.filter(sync_jobs::id.eq(&id)).filter(due()))
+            .set((
+                sync_jobs::status.eq(RUNNING),
+                sync_jobs::lease_owner.eq(owner),
+                sync_jobs::lease_until.eq(until),
+                sync_jobs::updated_at.eq(now),
+            ))
+            .execute(conn)
+    })?;
+    if taken != 1 {
+        return Ok(None);
+    }
+    super::write_statement(conn, |conn| {
+        diesel::update(
+            sync_jobs::table
+                .filter(sync_jobs::id.eq(&id))
+                .filter(sync_jobs::started_at.is_null()),
+        )
+        .set(sync_jobs::started_at.eq(now))
+        .execute(conn)
+    })?;
+    sync_jobs::table
+        .find(&id)
+        .select(SyncJob::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The lease `owner` holds on a running job, renewed until `until`; `false`: the job is no
+/// longer this worker's to run (canceled, or its lease lapsed and another took it).
+pub fn renew(
+    conn: &mut AnyConnection,
+    id: &str,
+    owner: &str,
+    now: NaiveDateTime,
+    until: NaiveDateTime,
+) -> QueryResult<bool> {
+    super::write_statement(conn, |conn| {
+        diesel::update(
+            sync_jobs::table
+                .filter(sync_jobs::id.eq(id))
+                .filter(sync_jobs::status.eq(RUNNING))
+                .filter(sync_jobs::lease_owner.eq(owner)),
+        )
+        .set((
+            sync_jobs::lease_until.eq(until),
+            sync_jobs::updated_at.eq(now),
+        ))
+        .execute(conn)
+    })
+    .map(|n| n == 1)
+}
+
+/// Saves progress (inside the transaction that wrote the page); `false` when the job is no
+/// longer this worker's (then the caller rolls the page back).
+pub fn save_progress(
+    conn: &mut AnyConnection,
+    id: &str,
+    owner: &str,
+    progress: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(
+        sync_jobs::table
+            .filter(sync_jobs::id.eq(id))
+            .filter(sync_jobs::status.eq(RUNNING))
+            .filter(sync_jobs::lease_owner.eq(owner)),
+    )
+    .set((
+        sync_jobs::progress.eq(progress),
+        sync_jobs::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// Ends the job (`succeeded` or `failed`) if this worker still runs it.
+pub fn finish(
+    conn: &mut AnyConnection,
+    id: &str,
+    owner: &str,
+    status: &str,
+    error: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    super::write_statement(conn, |conn| {
+        diesel::update(
+            sync_jobs::table
+                .filter(sync_jobs::id.eq(id))
+                .filter(sync_jobs::status.eq(RUNNING))
+                .filter(sync_jobs::lease_owner.eq(owner)),
+        )
+        .set((
+            sync_jobs::status.eq(status),
+            sync_jobs::last_error.eq(error),
+            sync_jobs::finished_at.eq(now),
+            sync_jobs::updated_at.eq(now),
+            sync_jobs::lease_owner.eq(None::<String>),
+            sync_jobs::lease_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)
+    })
+    .map(|n| n == 1)
+}
+
+/// Gives the job back after a transient failure (it is retried after `retry_at`), counting
+/// the attempt.
+pub fn release(
+    conn: &mut AnyConnection,
+    id: &str,
+    owner: &str,
+    error: &str,
+    retry_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    super::write_statement(conn, |conn| {
+        diesel::update(
+            sync_jobs::table
+                .filter(sync_jobs::id.eq(id))
+                .filter(sync_jobs::status.eq(RUNNING))
+                .filter(sync_jobs::lease_owner.eq(owner)),
+        )
+        .set((
+            sync_jobs::attempts.eq(sync_jobs::attempts + 1),
+            sync_jobs::last_error.eq(error),
+            sync_jobs::lease_owner.eq(None::<String>),
+            // Not due before retry_at: the lease column doubles as the back-off.
+            sync_jobs::lease_until.eq(retry_at),
+            sync_jobs::updated_at.eq(now),
+        ))
+        .execute(conn)
+    })
+    .map(|n| n == 1)
+}
+
+/// The tenant's mirrored customers' Stripe ids after `after`, in id order (the payment
+/// methods of each are synced customer by customer).
+pub fn customer_ids_after(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<String>> {
+    use super::schema::customers;
+    let mut query = customers::table
+        .filter(customers::tenant_id.eq(tenant_id))
+        .select(customers::stripe_customer_id)
+        .order(customers::stripe_customer_id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(customers::stripe_customer_id.gt(after.to_owned()));
+    }
+    query.load(conn)
+}

@@ -1,0 +1,96 @@
+//! Objects read from Stripe's lists (a historical sync's pages), written through the
+//! receiver's own table of mirrored types (`target`). A page is stamped with the second it
+//! was requested: Stripe's answer is at least that new, so it wins over older state, loses to
+//! newer, and a state of the same second is a tie, settled by re-reading the object as a
+//! delivery's tie is.
+
+use chrono::Utc;
+use diesel::result::Error as DieselError;
+use serde_json::Value;
+
+use crate::db::{AnyConnection, Database, DbError, Freshness, events};
+use crate::error::ApiError;
+use crate::stripe::StripeApi;
+
+use super::apply::apply;
+use super::refresh::reread;
+use super::target::{Target, target_of, write_all};
+
+/// What writing a page did: how many objects it wrote, and the ties to settle once its
+/// transaction committed.
+#[derive(Debug, Default)]
+pub struct ListedPage {
+    pub written: usize,
+    ties: Vec<Target>,
+}
+
+impl ListedPage {
+    /// Objects of the page whose stored state has the page's second (re-read after commit).
+    pub fn ties(&self) -> usize {
+        self.ties.len()
+    }
+}
+
+/// Writes `objects` (Stripe objects of one list, read as their `{family}.updated` events
+/// would carry them; `deleted` ones as `{family}.deleted`) as state of second `requested_at`,
+/// inside the caller's transaction. Objects of types the mirror does not keep are skipped.
+pub fn record_listed(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    family: &str,
+    objects: &[Value],
+    requested_at: i64,
+) -> Result<ListedPage, DieselError> {
+    let targets: Vec<Target> = objects
+        .iter()
+        .map(|object| {
+            let deleted = object.get("deleted").and_then(Value::as_bool) == Some(true);
+            let kind = format!("{family}.{}", if deleted { "deleted" } else { "updated" });
+            target_of(&kind, object)
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..targets.len())
+        .filter(|&i| !matches!(targets[i], Target::Nothing))
+        .collect();
+    // Rows locked in one order by every writer (see `writer`); an object listed twice once.
+    order.sort_by(|&a, &b| targets[a].lock_key().cmp(&targets[b].lock_key()));
+    order.dedup_by(|a, b| targets[*a].lock_key() == targets[*b].lock_key());
+    let items: Vec<(usize, &str, &Target, i64)> = order
+        .iter()
+        .map(|&i| (i, tenant_id, &targets[i], requested_at))
+        .collect();
+    let outcomes = write_all(conn, &items, false)?;
+    let mut page = ListedPage::default();
+    for (i, outcome) in outcomes {
+        match outcome {
+            events::APPLIED => page.written += 1,
+            events::REFRESH_PENDING => page.ties.push(targets[i].clone()),
+            _ => {}
+        }
+    }
+    Ok(page)
+}
+
+/// Settles a page's ties: each object re-read from Stripe and written as its current state.
+/// Returns how many were written.
+pub async fn settle_ties(
+    db: &Database,
+    stripe: &dyn StripeApi,
+    tenant_id: &str,
+    page: ListedPage,
+) -> Result<usize, ApiError> {
+    let mut written = 0;
+    for seen in page.ties {
+        let fresh = reread(stripe, &seen).await?;
+        let tenant = tenant_id.to_owned();
+        let now = Utc::now().timestamp();
+        let outcome = db
+            .run(move |conn| {
+                apply(conn, &tenant, &fresh, Freshness::Current(now)).map_err(DbError::from)
+            })
+            .await
+            .map_err(ApiError::from)?;
+        written += usize::from(outcome == events::APPLIED);
+    }
+    Ok(written)
+}

@@ -1,0 +1,79 @@
+//! The object types a historical sync reads, parents first, and where Stripe lists them.
+
+/// A list whose entries Stripe embeds only partly (at most 10) in each parent object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nested {
+    /// `items` of a subscription: the rest from `/subscription_items?subscription=`.
+    SubscriptionItems,
+    /// `lines` of an invoice: the rest from `/invoices/{id}/lines`.
+    InvoiceLines,
+}
+
+/// One object type of a sync.
+#[derive(Debug, Clone, Copy)]
+pub struct Kind {
+    /// Its name in the API (`objects`) and in the job's progress.
+    pub name: &'static str,
+    /// Stripe's list under `/v1`; `None`: listed per mirrored customer (payment methods).
+    pub path: Option<&'static str>,
+    /// The event family its objects are read as (`customer.subscription`, ...).
+    pub family: &'static str,
+    /// Parameters every page of the list takes (e.g. `status=all`: canceled subscriptions too).
+    pub fixed: &'static [(&'static str, &'static str)],
+    pub nested: Option<Nested>,
+}
+
+/// Every type, in the order a sync takes them (parents first: a price after its product, a
+/// subscription after its customer, a refund after its charge).
+pub const KINDS: &[Kind] = &[
+    Kind { name: "products", path: Some("/products"), family: "product", fixed: &[], nested: None },
+    Kind { name: "prices", path: Some("/prices"), family: "price", fixed: &[], nested: None },
+    Kind { name: "customers", path: Some("/customers"), family: "customer", fixed: &[], nested: None },
+    Kind {
+        name: "subscriptions",
+        path: Some("/subscriptions"),
+        family: "customer.subscription",
+        fixed: &[("status", "all")],
+        nested: Some(Nested::SubscriptionItems),
+    },
+    Kind {
+        name: "invoices",
+        path: Some("/invoices"),
+        family: "invoice",
+        fixed: &[],
+        nested: Some(Nested::InvoiceLines),
+    },
+    Kind {
+        name: "payment_intents",
+        path: Some("/payment_intents"),
+        family: "payment_intent",
+        fixed: &[],
+        nested: None,
+    },
+    Kind { name: "charges", path: Some("/charges"), family: "charge", fixed: &[], nested: None },
+    Kind { name: "refunds", path: Some("/refunds"), family: "refund", fixed: &[], nested: None },
+    Kind {
+        name: "checkout_sessions",
+        path: Some("/checkout/sessions"),
+        family: "checkout.session",
+        fixed: &[],
+        nested: None,
+    },
+    Kind {
+        name: "payment_links",
+        path: Some("/payment_links"),
+        family: "payment_link",
+        fixed: &[],
+        nested: None,
+    },
+    Kind { name: "payment_methods", path: None, family: "payment_method", fixed: &[], nested: None },
+];
+
+pub fn kind(name: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.name == name)
+}
+
+/// The names, in sync order.
+pub fn names() -> Vec<&'static str> {
+    KINDS.iter().map(|k| k.name).collect()
+}

@@ -1,0 +1,541 @@
+//! Historical sync (issue 17): a job pages Stripe's lists of a tenant's account into the
+//! mirror, type by type, parents first ([`kinds`]). Jobs live in the database (`sync_jobs`)
+//! and are leased by one worker at a time (each instance runs one); each page is written
+//! with the job's progress in one transaction, so a job resumed after a restart or a kill
+//! continues from its last page and counts nothing twice. Pages are written through the
+//! receiver's table of mirrored types, stamped with the second they were requested (the
+//! watermark rule keeps the newer of a delivery and a page; a same-second tie is re-read).
+//! Polite to Stripe: a per-tenant request rate, back-off on 429 and on Stripe's failures, one
+//! page in memory at a time.
+
+pub mod kinds;
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, Utc};
+use governor::clock::Clock;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::config::Settings;
+use crate::db::{self, Database, DbError, sync_jobs as rows};
+use crate::error::ApiError;
+use crate::receiver::listed::{record_listed, settle_ties};
+use crate::stripe::{GatewayError, StripeApi};
+use crate::tenant_cache::TenantCache;
+use kinds::{Kind, Nested};
+
+/// Stripe's largest page.
+const PAGE: usize = 100;
+/// Retries of one Stripe call before the job is given back (and retried later).
+const CALL_RETRIES: u32 = 5;
+/// A job given back after failures is due again after this long.
+const RETRY_JOB_AFTER: Duration = Duration::from_secs(60);
+/// Attempts (jobs given back) before a job fails.
+const MAX_ATTEMPTS: i64 = 5;
+
+/// Per type: how many objects were read and written, the last id written (the cursor) and
+/// whether the type is done.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct TypeProgress {
+    pub read: u64,
+    pub written: u64,
+    pub cursor: Option<String>,
+    pub done: bool,
+}
+
+pub type Progress = BTreeMap<String, TypeProgress>;
+
+/// How the worker runs (settings `sync_*`).
+#[derive(Debug, Clone, Copy)]
+pub struct SyncLimits {
+    pub requests_per_sec: u32,
+    pub poll: Duration,
+    pub lease: Duration,
+}
+
+impl SyncLimits {
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            requests_per_sec: settings.sync_requests_per_sec.max(1),
+            poll: Duration::from_millis(settings.sync_poll_ms.max(10)),
+            lease: Duration::from_secs(settings.sync_lease_secs.max(2)),
+        }
+    }
+}
+
+/// A running worker: stopped (between pages) by [`SyncWorker::stop`].
+pub struct SyncWorker {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SyncWorker {
+    /// Stops taking jobs; a job in progress stops after the page in flight and gives its
+    /// lease back, so another instance resumes it at once.
+    pub async fn stop(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(grace, self.task).await;
+    }
+}
+
+struct Worker {
+    db: Database,
+    tenants: Arc<TenantCache>,
+    limits: SyncLimits,
+    owner: String,
+    rate: DefaultKeyedRateLimiter<String>,
+    stop: watch::Receiver<bool>,
+}
+
+/// Starts this instance's sync worker.
+pub fn start_worker(db: Database, tenants: Arc<TenantCache>, limits: SyncLimits) -> SyncWorker {
+    let (stop, stopped) = watch::channel(false);
+    let rate = NonZeroU32::new(limits.requests_per_sec).unwrap_or(NonZeroU32::MIN);
+    let worker = Worker {
+        db,
+        tenants,
+        limits,
+        owner: crate::crypto::random_token("sync_", 8),
+        rate: RateLimiter::keyed(Quota::per_second(rate).allow_burst(rate)),
+        stop: stopped,
+    };
+    let task = tokio::spawn(worker.run());
+    SyncWorker { stop, task }
+}
+
+fn now() -> NaiveDateTime {
+    Utc::now().naive_utc()
+}
+
+fn after(d: Duration) -> NaiveDateTime {
+    now() + chrono::Duration::from_std(d).unwrap_or_default()
+}
+
+/// Why a job stopped before its end.
+enum Halt {
+    /// Another worker runs it now, it was canceled, or this instance is stopping.
+    Lost,
+    /// Stripe or the database failed for a while: the job is given back and retried.
+    Transient(String),
+    /// It cannot succeed (no access to the account, a type Stripe refuses...).
+    Failed(String),
+}
+
+impl From<DbError> for Halt {
+    fn from(err: DbError) -> Self {
+        Halt::Transient(format!("database: {err}"))
+    }
+}
+
+impl From<ApiError> for Halt {
+    fn from(err: ApiError) -> Self {
+        Halt::Transient(err.detail.clone())
+    }
+}
+
+impl Worker {
+    async fn run(mut self) {
+        loop {
+            if *self.stop.borrow() {
+                return;
+            }
+            let (owner, until) = (self.owner.clone(), after(self.limits.lease));
+            let leased = self
+                .db
+                .run(move |conn| {
+                    rows::lease_next(conn, &owner, now(), until).map_err(DbError::from)
+                })
+                .await;
+            match leased {
+                Ok(Some(job)) => {
+                    self.run_job(job).await;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(err) => tracing::warn!(error = %err, "sync worker: leasing a job failed"),
+            }
+            let poll = self.limits.poll;
+            tokio::select! {
+                _ = tokio::time::sleep(poll) => {}
+                _ = self.stop.changed() => {}
+            }
+        }
+    }
+
+    async fn run_job(&mut self, job: rows::SyncJob) {
+        let id = job.id.clone();
+        let tenant_id = job.tenant_id.clone();
+        tracing::info!(sync.job = %id, tenant.id = %tenant_id, "sync job started");
+        let outcome = self.sync(&job).await;
+        let owner = self.owner.clone();
+        let (status, error, give_back) = match outcome {
+            Ok(()) => (rows::SUCCEEDED, None, false),
+            Err(Halt::Failed(why)) => (rows::FAILED, Some(why), false),
+            Err(Halt::Transient(why)) if job.attempts + 1 >= MAX_ATTEMPTS => {
+                (rows::FAILED, Some(why), false)
+            }
+            Err(Halt::Transient(why)) => (rows::RUNNING, Some(why), true),
+            Err(Halt::Lost) => {
+                // Stopping: give the lease back so another instance resumes at once.
+                if *self.stop.borrow() {
+                    let (id, owner) = (id.clone(), owner.clone());
+                    let _ = self
+                        .db
+                        .run(move |conn| {
+                            rows::release(conn, &id, &owner, "stopped", now(), now())
+                                .map_err(DbError::from)
+                        })
+                        .await;
+                }
+                tracing::info!(sync.job = %id, "sync job left to another worker");
+                return;
+            }
+        };
+        let db_id = id.clone();
+        let result = self
+            .db
+            .run(move |conn| {
+                if give_back {
+                    rows::release(
+                        conn,
+                        &db_id,
+                        &owner,
+                        error.as_deref().unwrap_or_default(),
+                        after(RETRY_JOB_AFTER),
+                        now(),
+                    )
+                } else {
+                    rows::finish(conn, &db_id, &owner, status, error.as_deref(), now())
+                }
+                .map_err(DbError::from)
+            })
+            .await;
+        if let Err(err) = result {
+            tracing::warn!(sync.job = %id, error = %err, "sync job: saving its end failed");
+        }
+        tracing::info!(sync.job = %id, status, "sync job stopped");
+    }
+
+    async fn sync(&mut self, job: &rows::SyncJob) -> Result<(), Halt> {
+        let tenant = self
+            .tenants
+            .by_id(&job.tenant_id)
+            .await?
+            .ok_or_else(|| Halt::Failed("the tenant no longer exists".into()))?;
+        let objects: Vec<String> = serde_json::from_str(&job.objects)
+            .map_err(|err| Halt::Failed(format!("unreadable objects: {err}")))?;
+        let mut progress: Progress = serde_json::from_str(&job.progress).unwrap_or_default();
+        for name in &objects {
+            let kind = kinds::kind(name)
+                .ok_or_else(|| Halt::Failed(format!("unknown object type {name}")))?;
+            if progress.get(name).is_some_and(|p| p.done) {
+                continue;
+            }
+            loop {
+                let done = match kind.path {
+                    Some(path) => {
+                        self.list_page(job, tenant.stripe.as_ref(), kind, path, &mut progress)
+                            .await?
+                    }
+                    None => {
+                        self.payment_methods_page(job, tenant.stripe.as_ref(), &mut progress)
+                            .await?
+                    }
+                };
+                self.renew(job).await?;
+                if done {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the tenant's turn (its request rate), then for Stripe's answer; retries 429
+    /// and Stripe's failures with back-off.
+    async fn call(
+        &mut self,
+        tenant_id: &str,
+        stripe: &dyn StripeApi,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<Value, Halt> {
+        let mut delay = Duration::from_secs(1);
+        let mut last = String::new();
+        for _ in 0..=CALL_RETRIES {
+            self.turn(tenant_id).await?;
+            match stripe.list_json(path, query).await {
+                Ok(page) => return Ok(page),
+                Err(GatewayError::NotConnected) => {
+                    return Err(Halt::Failed("the tenant's Stripe account is not connected".into()));
+                }
+                Err(GatewayError::Stripe(f)) if f.http_status == 429 || f.http_status >= 500 => {
+                    last = format!("Stripe answered {} to {path}: {}", f.http_status, f.message);
+                }
+                Err(GatewayError::Stripe(f)) => {
+                    return Err(Halt::Failed(format!(
+                        "Stripe refused {path} ({}): {}",
+                        f.http_status, f.message
+                    )));
+                }
+                Err(err @ (GatewayError::Timeout | GatewayError::Unreachable(_))) => {
+                    last = format!("{path}: {err}");
+                }
+                Err(err) => return Err(Halt::Failed(format!("{path}: {err}"))),
+            }
+            self.sleep(delay).await?;
+            delay = (delay * 2).min(Duration::from_secs(30));
+        }
+        Err(Halt::Transient(last))
+    }
+
+    /// Sleeps unless this instance is stopping.
+    async fn sleep(&mut self, wait: Duration) -> Result<(), Halt> {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => Ok(()),
+            _ = self.stop.changed() => Err(Halt::Lost),
+        }
+    }
+
+    async fn turn(&mut self, tenant_id: &str) -> Result<(), Halt> {
+        loop {
+            if *self.stop.borrow() {
+                return Err(Halt::Lost);
+            }
+            match self.rate.check_key(&tenant_id.to_owned()) {
+                Ok(()) => return Ok(()),
+                Err(not_until) => {
+                    let wait = not_until.wait_time_from(self.rate.clock().now());
+                    self.sleep(wait).await?;
+                }
+            }
+        }
+    }
+
+    async fn renew(&mut self, job: &rows::SyncJob) -> Result<(), Halt> {
+        if *self.stop.borrow() {
+            return Err(Halt::Lost);
+        }
+        let (id, owner, until) = (job.id.clone(), self.owner.clone(), after(self.limits.lease));
+        let held = self
+            .db
+            .run(move |conn| rows::renew(conn, &id, &owner, now(), until).map_err(DbError::from))
+            .await?;
+        if held { Ok(()) } else { Err(Halt::Lost) }
+    }
+
+    /// One page of a list: read, nested lists completed, written with the progress.
+    /// `Ok(true)` when the type is done.
+    async fn list_page(
+        &mut self,
+        job: &rows::SyncJob,
+        stripe: &dyn StripeApi,
+        kind: &Kind,
+        path: &str,
+        progress: &mut Progress,
+    ) -> Result<bool, Halt> {
+        let entry = progress.entry(kind.name.to_owned()).or_default().clone();
+        let mut query: Vec<(String, String)> = vec![("limit".into(), PAGE.to_string())];
+        query.extend(kind.fixed.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        if let Some(gte) = job.created_gte {
+            query.push(("created[gte]".into(), gte.to_string()));
+        }
+        if let Some(lt) = job.created_lt {
+            query.push(("created[lt]".into(), lt.to_string()));
+        }
+        if let Some(cursor) = &entry.cursor {
+            query.push(("starting_after".into(), cursor.clone()));
+        }
+        let requested_at = Utc::now().timestamp();
+        let page = self.call(&job.tenant_id, stripe, path, &query).await?;
+        let (mut objects, has_more) = list_of(&page, path)?;
+        if let Some(nested) = kind.nested {
+            for object in &mut objects {
+                self.complete(&job.tenant_id, stripe, nested, object).await?;
+            }
+        }
+        let mut next = entry;
+        next.read += objects.len() as u64;
+        if let Some(last) = objects.last().and_then(|o| o.get("id")).and_then(Value::as_str) {
+            next.cursor = Some(last.to_owned());
+        }
+        next.done = !has_more || objects.is_empty();
+        self.write(job, stripe, kind.family, kind.name, objects, next, requested_at, progress)
+            .await?;
+        Ok(progress.get(kind.name).is_some_and(|p| p.done))
+    }
+
+    /// The payment methods of the next customers of the mirror (in id order), each listed in
+    /// full. `Ok(true)` when every customer is done.
+    async fn payment_methods_page(
+        &mut self,
+        job: &rows::SyncJob,
+        stripe: &dyn StripeApi,
+        progress: &mut Progress,
+    ) -> Result<bool, Halt> {
+        const CUSTOMERS_PER_STEP: i64 = 20;
+        let name = "payment_methods";
+        let entry = progress.entry(name.to_owned()).or_default().clone();
+        let (tenant, cursor) = (job.tenant_id.clone(), entry.cursor.clone());
+        let customers = self
+            .db
+            .run(move |conn| {
+                rows::customer_ids_after(conn, &tenant, cursor.as_deref(), CUSTOMERS_PER_STEP)
+                    .map_err(DbError::from)
+            })
+            .await?;
+        let requested_at = Utc::now().timestamp();
+        let mut objects = Vec::new();
+        for customer in &customers {
+            let path = format!("/customers/{customer}/payment_methods");
+            let mut after: Option<String> = None;
+            loop {
+                let mut query = vec![("limit".to_owned(), PAGE.to_string())];
+                if let Some(after) = &after {
+                    query.push(("starting_after".into(), after.clone()));
+                }
+                let page = self.call(&job.tenant_id, stripe, &path, &query).await?;
+                let (items, has_more) = list_of(&page, &path)?;
+                after = items
+                    .last()
+                    .and_then(|o| o.get("id"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                objects.extend(items);
+                if !has_more || after.is_none() {
+                    break;
+                }
+            }
+        }
+        let mut next = entry;
+        next.read += objects.len() as u64;
+        if let Some(last) = customers.last() {
+            next.cursor = Some(last.clone());
+        }
+        next.done = (customers.len() as i64) < CUSTOMERS_PER_STEP;
+        self.write(job, stripe, "payment_method", name, objects, next, requested_at, progress)
+            .await?;
+        Ok(progress.get(name).is_some_and(|p| p.done))
+    }
+
+    /// Writes a page and the job's progress in one transaction (rolled back if the job is no
+    /// longer this worker's), then settles the page's ties.
+    #[allow(clippy::too_many_arguments)]
+    async fn write(
+        &mut self,
+        job: &rows::SyncJob,
+        stripe: &dyn StripeApi,
+        family: &'static str,
+        name: &str,
+        objects: Vec<Value>,
+        mut next: TypeProgress,
+        requested_at: i64,
+        progress: &mut Progress,
+    ) -> Result<(), Halt> {
+        let (tenant, id, owner) = (job.tenant_id.clone(), job.id.clone(), self.owner.clone());
+        let mut staged = progress.clone();
+        let key = name.to_owned();
+        let page = self
+            .db
+            .run(move |conn| {
+                db::write_transaction(conn, |conn| {
+                    let page = record_listed(conn, &tenant, family, &objects, requested_at)?;
+                    next.written += page.written as u64;
+                    staged.insert(key, next);
+                    let text = serde_json::to_string(&staged)
+                        .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))?;
+                    if !rows::save_progress(conn, &id, &owner, &text, now())? {
+                        return Err(diesel::result::Error::RollbackTransaction);
+                    }
+                    Ok((page, staged))
+                })
+                .map_err(DbError::from)
+            })
+            .await;
+        let (page, saved) = match page {
+            Ok(saved) => saved,
+            Err(DbError::Query(diesel::result::Error::RollbackTransaction)) => {
+                return Err(Halt::Lost);
+            }
+            Err(err) => return Err(err.into()),
+        };
+        *progress = saved;
+        if page.ties() > 0 {
+            let settled = settle_ties(&self.db, stripe, &job.tenant_id, page).await?;
+            if let Some(entry) = progress.get_mut(name) {
+                entry.written += settled as u64;
+            }
+            let (id, owner) = (job.id.clone(), self.owner.clone());
+            let text = serde_json::to_string(&*progress).unwrap_or_default();
+            self.db
+                .run(move |conn| {
+                    rows::save_progress(conn, &id, &owner, &text, now()).map_err(DbError::from)
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Completes a parent's embedded list that Stripe cut at 10 entries.
+    async fn complete(
+        &mut self,
+        tenant_id: &str,
+        stripe: &dyn StripeApi,
+        nested: Nested,
+        object: &mut Value,
+    ) -> Result<(), Halt> {
+        let (field, path, query) = match nested {
+            Nested::SubscriptionItems => {
+                let id = object["id"].as_str().unwrap_or_default().to_owned();
+                ("items", "/subscription_items".to_owned(), vec![("subscription".to_owned(), id)])
+            }
+            Nested::InvoiceLines => {
+                let id = object["id"].as_str().unwrap_or_default().to_owned();
+                ("lines", format!("/invoices/{id}/lines"), Vec::new())
+            }
+        };
+        if object[field]["has_more"].as_bool() != Some(true) {
+            return Ok(());
+        }
+        let mut all: Vec<Value> = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut q = query.clone();
+            q.push(("limit".into(), PAGE.to_string()));
+            if let Some(after) = &after {
+                q.push(("starting_after".into(), after.clone()));
+            }
+            let page = self.call(tenant_id, stripe, &path, &q).await?;
+            let (items, has_more) = list_of(&page, &path)?;
+            after = items
+                .last()
+                .and_then(|o| o.get("id"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            all.extend(items);
+            if !has_more || after.is_none() {
+                break;
+            }
+        }
+        object[field]["data"] = Value::Array(all);
+        object[field]["has_more"] = Value::Bool(false);
+        Ok(())
+    }
+}
+
+/// A Stripe list's `data` and `has_more`.
+fn list_of(page: &Value, path: &str) -> Result<(Vec<Value>, bool), Halt> {
+    let data = page
+        .get("data")
+        .and_then(Value::as_array)
+        .cloned()
+        .ok_or_else(|| Halt::Failed(format!("Stripe's answer to {path} is not a list")))?;
+    let has_more = page.get("has_more").and_then(Value::as_bool).unwrap_or(false);
+    Ok((data, has_more))
+}

@@ -1,0 +1,503 @@
+//! Historical sync (issue 17): objects that exist only at Stripe (no deliveries) reach the
+//! mirror through a job; jobs are admin-only, one at a time per app, resumable, run by one
+//! instance at a time, and ordered against deliveries by the watermark rule.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    Backend, TestApp, TestTenant, assert_error, eventually, json_body, spawn_app, spawn_app_with,
+};
+use crate::on_both_databases;
+use crate::receiver::{deliver, endpoint, event};
+
+/// Starts a sync as the tenant's admin; returns the job's id.
+async fn start(app: &TestApp, tenant: &TestTenant, body: Option<Value>) -> String {
+    let mut request = app.authed(
+        Method::POST,
+        "/stripe/sync/historical",
+        tenant,
+        &tenant.admin_token(),
+    );
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let body = json_body(response).await;
+    assert_eq!(body["data"]["type"], "stripe_sync_job");
+    body["data"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn job(app: &TestApp, tenant: &TestTenant, id: &str) -> Value {
+    let response = app
+        .authed(
+            Method::GET,
+            &format!("/stripe/sync/jobs/{id}"),
+            tenant,
+            &tenant.admin_token(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    json_body(response).await["data"]["attributes"].clone()
+}
+
+/// Waits for the job to end; returns it (asserting `succeeded`).
+async fn finished(app: &TestApp, tenant: &TestTenant, id: &str) -> Value {
+    let done = eventually(60, || async {
+        let job = job(app, tenant, id).await;
+        matches!(job["status"].as_str(), Some("succeeded" | "failed" | "canceled")).then_some(job)
+    })
+    .await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    done
+}
+
+async fn mirror_counts(app: &TestApp, tenant: &TestTenant) -> Value {
+    use sales_block::db::schema::{
+        customers, invoice_lines, invoices, payments, prices, products, refunds,
+        subscription_items, subscriptions,
+    };
+    let t = tenant.created.id.clone();
+    app.query(move |conn| {
+        let customers = customers::table
+            .filter(customers::tenant_id.eq(&t))
+            .count()
+            .get_result::<i64>(conn)?;
+        let products = products::table
+            .filter(products::tenant_id.eq(&t))
+            .count()
+            .get_result::<i64>(conn)?;
+        let prices = prices::table
+            .filter(prices::tenant_id.eq(&t))
+            .count()
+            .get_result::<i64>(conn)?;
+        let subscriptions = subscriptions::table
+            .filter(subscriptions::tenant_id.eq(&t))
+            .count()
+            .get_result::<i64>(conn)?;
+        let items = subscription_items::table
+            .filter(subscription_items::tenant_id.eq(&t))
+            .count()
+            .get_result::<i64>(conn)?;
+        let invoices = invoices::table
+            .filter(invoices::tenant_id.eq(&t))
+            .count()
+            .get_result::<i64>(conn)?;
+        let lines = invoice_lines::table
+            .filter(invoice_lines::tenant_id.eq(&t))
+            .count()
+            .get_result::<i64>(conn)?;
+        let payments = payments::table
+            .filter(payments::tenant_id.eq(&t))
+            .count()
+            .get_result::<i64>(conn)?;
+        let refunds = refunds::table
+            .filter(refunds::tenant_id.eq(&t))
+            .count()
+            .get_result::<i64>(conn)?;
+        Ok(json!({
+            "customers": customers, "products": products, "prices": prices,
+            "subscriptions": subscriptions, "subscription_items": items,
+            "invoices": invoices, "invoice_lines": lines, "payments": payments,
+            "refunds": refunds,
+        }))
+    })
+    .await
+}
+
+/// `n` customers at Stripe only (no deliveries reach the service); their ids.
+async fn stripe_customers(app: &TestApp, tenant: &TestTenant, n: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let email = format!("c{i}@example.com");
+        let name = format!("Customer {i}");
+        let c = app
+            .stripe_post(tenant, "/v1/customers", &[("email", &email), ("name", &name)])
+            .await;
+        ids.push(c["id"].as_str().unwrap().to_owned());
+    }
+    ids
+}
+
+/// Requests the tenant's key made to `path` (any query).
+async fn requests_to(app: &TestApp, tenant: &TestTenant, path: &str) -> usize {
+    app.stripe_requests(tenant)
+        .await
+        .iter()
+        .filter(|r| r["method"] == "GET" && r["path"] == path)
+        .count()
+}
+
+/// Everything at Stripe is in the mirror after a sync, including what Stripe cuts from its
+/// parents (a subscription's 25 items, an invoice's 250 lines), paged 100 at a time.
+async fn a_sync_mirrors_what_only_stripe_holds(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let product = app
+        .stripe_post(&tenant, "/v1/products", &[("name", "Plan")])
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut prices = Vec::new();
+    for i in 1..=25 {
+        let amount = (i * 100).to_string();
+        let price = app
+            .stripe_post(
+                &tenant,
+                "/v1/prices",
+                &[
+                    ("product", &product),
+                    ("currency", "usd"),
+                    ("unit_amount", &amount),
+                    ("recurring[interval]", "month"),
+                ],
+            )
+            .await;
+        prices.push(price["id"].as_str().unwrap().to_owned());
+    }
+    let customers = stripe_customers(&app, &tenant, 120).await;
+    let mut form: Vec<(String, String)> = vec![
+        ("customer".into(), customers[0].clone()),
+        ("default_payment_method".into(), "pm_card_visa".into()),
+    ];
+    for (i, price) in prices.iter().enumerate() {
+        form.push((format!("items[{i}][price]"), price.clone()));
+    }
+    let form_ref: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    app.stripe_post(&tenant, "/v1/payment_methods/pm_card_visa/attach", &[("customer", &customers[0])])
+        .await;
+    let subscription = app.stripe_post(&tenant, "/v1/subscriptions", &form_ref).await;
+    assert_eq!(subscription["items"]["has_more"], true, "Stripe embeds 10 items");
+    for i in 0..250 {
+        let amount = (i + 1).to_string();
+        app.stripe_post(
+            &tenant,
+            "/v1/invoiceitems",
+            &[("customer", &customers[1]), ("amount", &amount), ("currency", "usd")],
+        )
+        .await;
+    }
+    let invoice = app
+        .stripe_post(
+            &tenant,
+            "/v1/invoices",
+            &[("customer", &customers[1]), ("pending_invoice_items_behavior", "include")],
+        )
+        .await;
+    let invoice_id = invoice["id"].as_str().unwrap().to_owned();
+    let payment = app
+        .stripe_post(
+            &tenant,
+            "/v1/payment_intents",
+            &[
+                ("amount", "5000"),
+                ("currency", "usd"),
+                ("customer", &customers[2]),
+                ("payment_method", "pm_card_visa"),
+                ("confirm", "true"),
+                ("automatic_payment_methods[enabled]", "true"),
+                ("automatic_payment_methods[allow_redirects]", "never"),
+            ],
+        )
+        .await;
+    let pi = payment["id"].as_str().unwrap().to_owned();
+    app.stripe_post(&tenant, "/v1/refunds", &[("payment_intent", &pi), ("amount", "1200")])
+        .await;
+    assert_eq!(
+        mirror_counts(&app, &tenant).await["customers"],
+        0,
+        "nothing was delivered"
+    );
+
+    let id = start(&app, &tenant, None).await;
+    let done = finished(&app, &tenant, &id).await;
+    let counts = mirror_counts(&app, &tenant).await;
+    assert_eq!(
+        counts,
+        json!({
+            "customers": 120, "products": 1, "prices": 25, "subscriptions": 1,
+            "subscription_items": 25, "invoices": 2, "invoice_lines": 275,
+            "payments": 2, "refunds": 1,
+        }),
+        "{done}"
+    );
+    let progress = &done["progress"];
+    assert_eq!(progress["customers"]["read"], 120);
+    assert_eq!(progress["customers"]["written"], 120);
+    assert_eq!(progress["customers"]["done"], true);
+    assert_eq!(progress["customers"]["cursor"], json!(customers[0]));
+    assert_eq!(requests_to(&app, &tenant, "/v1/customers").await, 2, "100 per page");
+    assert_eq!(
+        requests_to(&app, &tenant, &format!("/v1/invoices/{invoice_id}/lines")).await,
+        3,
+        "250 lines, 100 per page"
+    );
+    assert!(requests_to(&app, &tenant, "/v1/subscription_items").await >= 1);
+
+    // Field by field, as the API shows it.
+    let listed = json_body(
+        app.authed(
+            Method::GET,
+            "/stripe/customers?records=100&page=2",
+            &tenant,
+            &tenant.admin_token(),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(listed["meta"]["total_count"], 120);
+    let emails: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["attributes"]["email"].as_str())
+        .collect();
+    assert_eq!(emails.len(), 20);
+    assert!(emails.iter().all(|e| e.starts_with('c') && e.ends_with("@example.com")));
+    let subs = json_body(
+        app.authed(Method::GET, "/stripe/subscriptions", &tenant, &tenant.admin_token())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(subs["data"][0]["attributes"]["stripe_subscription_id"], subscription["id"]);
+    assert_eq!(subs["data"][0]["attributes"]["status"], subscription["status"]);
+    let pays = json_body(
+        app.authed(Method::GET, "/stripe/payments", &tenant, &tenant.admin_token())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let ours = pays["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["attributes"]["stripe_payment_intent_id"] == json!(pi))
+        .cloned()
+        .expect("the payment is mirrored");
+    assert_eq!(ours["attributes"]["amount"], 5000);
+    assert_eq!(ours["attributes"]["status"], "succeeded");
+    assert_eq!(ours["attributes"]["amount_refunded"], 1200);
+}
+
+on_both_databases!(a_sync_mirrors_what_only_stripe_holds);
+
+/// Only admins start, read and cancel jobs; bad bodies are 4xx and start nothing; one job at
+/// a time per app; another app's job is 404; a finished job cannot be canceled.
+async fn sync_jobs_are_admin_only_checked_and_one_at_a_time(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let other = app.tenant().await;
+    let user = app
+        .authed(Method::POST, "/stripe/sync/historical", &tenant, &tenant.user_token("u1"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(user, 403, "admin_required").await;
+    for (body, pointer) in [
+        (json!({"sync": {"objects": ["customers", "accounts"]}}), "/sync/objects/1"),
+        (json!({"sync": {"objects": []}}), "/sync/objects"),
+        (json!({"sync": {"created_gte": 20, "created_lt": 10}}), "/sync/created_lt"),
+        (json!({"sync": {"created_gte": -1}}), "/sync/created_gte"),
+    ] {
+        let response = app
+            .post_json("/stripe/sync/historical", &tenant, &tenant.admin_token(), &body)
+            .await;
+        let error = assert_error(response, 422, "validation_error").await;
+        assert_eq!(error["source"]["pointer"], pointer, "{body}");
+    }
+    let unknown = app
+        .post_json(
+            "/stripe/sync/historical",
+            &tenant,
+            &tenant.admin_token(),
+            &json!({"sync": {"object": ["customers"]}}),
+        )
+        .await;
+    assert_eq!(unknown.status().as_u16(), 422, "an unknown field is refused");
+    let listed = json_body(
+        app.authed(Method::GET, "/stripe/sync/jobs", &tenant, &tenant.admin_token())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(listed["meta"]["total_count"], 0, "nothing started");
+
+    stripe_customers(&app, &tenant, 30).await;
+    // Slow Stripe: the first job is still running when the second is asked for.
+    app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "400")])
+        .await;
+    let id = start(
+        &app,
+        &tenant,
+        Some(json!({"sync": {"objects": ["payment_methods", "customers"]}})),
+    )
+    .await;
+    let busy = app
+        .post_json("/stripe/sync/historical", &tenant, &tenant.admin_token(), &json!({}))
+        .await;
+    let error = assert_error(busy, 409, "sync_in_progress").await;
+    assert_eq!(error["meta"]["job_id"], json!(id));
+    // Another app sees none of it, and may sync its own.
+    let theirs = app
+        .authed(Method::GET, &format!("/stripe/sync/jobs/{id}"), &other, &other.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_error(theirs, 404, "not_found").await;
+    let cancel = app
+        .delete(&format!("/stripe/sync/jobs/{id}"), &other, &other.admin_token())
+        .await;
+    assert_error(cancel, 404, "not_found").await;
+    app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "0")])
+        .await;
+    let done = finished(&app, &tenant, &id).await;
+    assert_eq!(done["objects"], json!(["customers", "payment_methods"]), "parents first");
+    assert_eq!(done["requested_by"], "admin-1");
+    assert!(done["started_at"].is_string() && done["finished_at"].is_string());
+    let again = app
+        .delete(&format!("/stripe/sync/jobs/{id}"), &tenant, &tenant.admin_token())
+        .await;
+    assert_error(again, 409, "sync_finished").await;
+    let listed = json_body(
+        app.authed(Method::GET, "/stripe/sync/jobs?records=1", &tenant, &tenant.admin_token())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(listed["meta"]["total_count"], 1);
+    assert_eq!(listed["data"][0]["id"], json!(id));
+}
+
+on_both_databases!(sync_jobs_are_admin_only_checked_and_one_at_a_time);
+
+/// A canceled job stops; a job whose instance stopped mid-way is resumed by another from its
+/// last saved page: exact counts, no customer twice, no page read twice.
+async fn a_stopped_sync_resumes_from_its_last_page(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.sync_worker = false).await;
+    let tenant = app.tenant().await;
+    stripe_customers(&app, &tenant, 350).await;
+    app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "300")])
+        .await;
+    let first = app.stoppable_instance(|s| s.sync_worker = true).await;
+    let id = start(&app, &tenant, Some(json!({"sync": {"objects": ["customers"]}}))).await;
+    eventually(30, || async {
+        (job(&app, &tenant, &id).await["progress"]["customers"]["read"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 100)
+            .then_some(())
+    })
+    .await;
+    first.stop(true).await;
+    let paused = job(&app, &tenant, &id).await;
+    assert_eq!(paused["status"], "running", "{paused}");
+    let read = paused["progress"]["customers"]["read"].as_u64().unwrap();
+    assert!((100..350).contains(&read), "{paused}");
+    assert_eq!(
+        mirror_counts(&app, &tenant).await["customers"],
+        json!(read),
+        "what was read was written, with its progress"
+    );
+
+    app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "0")])
+        .await;
+    let _second = app.second_instance_with(|s| s.sync_worker = true).await;
+    let done = finished(&app, &tenant, &id).await;
+    assert_eq!(done["progress"]["customers"]["read"], 350);
+    assert_eq!(done["progress"]["customers"]["written"], 350);
+    assert_eq!(mirror_counts(&app, &tenant).await["customers"], 350);
+    assert_eq!(
+        requests_to(&app, &tenant, "/v1/customers").await,
+        4,
+        "each page of 100 read once"
+    );
+}
+
+on_both_databases!(a_stopped_sync_resumes_from_its_last_page);
+
+/// Two instances with workers: the job is run by one of them only (each page read once), and
+/// a canceled job stops.
+async fn two_instances_never_run_one_job_and_a_cancel_stops_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let _second = app.second_instance().await;
+    let tenant = app.tenant().await;
+    stripe_customers(&app, &tenant, 350).await;
+    app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "100")])
+        .await;
+    let id = start(&app, &tenant, Some(json!({"sync": {"objects": ["customers"]}}))).await;
+    finished(&app, &tenant, &id).await;
+    assert_eq!(requests_to(&app, &tenant, "/v1/customers").await, 4);
+
+    app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "500")])
+        .await;
+    let id = start(&app, &tenant, Some(json!({"sync": {"objects": ["customers"]}}))).await;
+    eventually(20, || async {
+        (job(&app, &tenant, &id).await["status"] == "running").then_some(())
+    })
+    .await;
+    let canceled = app
+        .delete(&format!("/stripe/sync/jobs/{id}"), &tenant, &tenant.admin_token())
+        .await;
+    assert_eq!(canceled.status().as_u16(), 200);
+    assert_eq!(json_body(canceled).await["data"]["attributes"]["status"], "canceled");
+    let before = requests_to(&app, &tenant, "/v1/customers").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        requests_to(&app, &tenant, "/v1/customers").await <= before + 1,
+        "at most the page in flight after the cancel"
+    );
+    assert_eq!(job(&app, &tenant, &id).await["status"], "canceled");
+}
+
+on_both_databases!(two_instances_never_run_one_job_and_a_cancel_stops_it);
+
+/// A page and a delivery of one customer: the newer wins, in both orders.
+async fn a_page_and_a_delivery_keep_the_newer_state(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let ep = endpoint(&app, &tenant).await;
+    let ids = stripe_customers(&app, &tenant, 2).await;
+    let now = chrono::Utc::now().timestamp();
+    let name_of = |id: String| {
+        let app = &app;
+        async move {
+            use sales_block::db::schema::customers;
+            app.query(move |conn| {
+                customers::table
+                    .filter(customers::stripe_customer_id.eq(id))
+                    .select(customers::name)
+                    .first::<Option<String>>(conn)
+            })
+            .await
+        }
+    };
+    // A delivery older than the page: the page (Stripe's name) wins.
+    let old = json!({"id": ids[0], "object": "customer", "email": "c0@example.com", "name": "Stale"});
+    deliver(&app, &ep, &event("evt_old_0", "customer.updated", now - 100, old)).await;
+    let id = start(&app, &tenant, Some(json!({"sync": {"objects": ["customers"]}}))).await;
+    finished(&app, &tenant, &id).await;
+    assert_eq!(name_of(ids[0].clone()).await.as_deref(), Some("Customer 0"));
+    // A delivery newer than the page wins; a page after it, older than it, loses.
+    let newer = json!({"id": ids[1], "object": "customer", "email": "c1@example.com", "name": "Newer"});
+    deliver(&app, &ep, &event("evt_new_1", "customer.updated", now + 100, newer)).await;
+    let id = start(&app, &tenant, Some(json!({"sync": {"objects": ["customers"]}}))).await;
+    finished(&app, &tenant, &id).await;
+    assert_eq!(name_of(ids[1].clone()).await.as_deref(), Some("Newer"));
+    assert_eq!(name_of(ids[0].clone()).await.as_deref(), Some("Customer 0"));
+}
+
+on_both_databases!(a_page_and_a_delivery_keep_the_newer_state);
