@@ -18,8 +18,8 @@ const RETURN: &str = "http://localhost:3000/settings/stripe";
 const CLAIM: &str = "http://localhost:3000/claim";
 
 /// The platform this test's service runs as, registered at the emulator.
-struct Platform {
-    key: String,
+pub(crate) struct Platform {
+    pub(crate) key: String,
     connect_client: String,
     app_client: String,
     app_secret: String,
@@ -29,7 +29,7 @@ struct Platform {
 /// ids (registered at the emulator), the app's signing secret, and a Connect webhook endpoint
 /// at the emulator pointing at this service's `/stripe/public/webhook`, whose secret is a
 /// setting (so the service's address is chosen before it starts).
-async fn connect_app(backend: Backend) -> (TestApp, Platform) {
+pub(crate) async fn connect_app(backend: Backend) -> (TestApp, Platform) {
     let platform = Platform {
         key: random_token("sk_test_platform_", 12),
         connect_client: random_token("ca_", 12),
@@ -219,7 +219,7 @@ async fn approved_callback(
 }
 
 /// Connects the tenant to `account` by `flow`, end to end.
-async fn connect(app: &TestApp, tenant: &TestTenant, flow: &str, account: &str) {
+pub(crate) async fn connect(app: &TestApp, tenant: &TestTenant, flow: &str, account: &str) {
     let callback = approved_callback(app, tenant, flow, account).await;
     let back = follow(&callback).await;
     assert_eq!(back, format!("{RETURN}?connected={account}"));

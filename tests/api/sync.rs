@@ -501,3 +501,60 @@ async fn a_page_and_a_delivery_keep_the_newer_state(backend: Backend) {
 }
 
 on_both_databases!(a_page_and_a_delivery_keep_the_newer_state);
+
+/// A tenant connected by Connect syncs its connected account, not its own key's, and a
+/// tenant with no Stripe access fails its job with the reason.
+async fn a_connected_tenant_syncs_its_connected_account_only(backend: Backend) {
+    let (app, platform) = crate::connect::connect_app(backend).await;
+    let tenant = app.tenant().await;
+    // On the tenant's own key, before connecting: never to be synced.
+    app.stripe_post(&tenant, "/v1/customers", &[("email", "own@example.com")])
+        .await;
+    let account = sales_block::crypto::random_token("acct_1", 7);
+    crate::connect::connect(&app, &tenant, "connect", &account).await;
+    for email in ["a@example.com", "b@example.com"] {
+        let response = app
+            .http
+            .post(format!("{}/v1/customers", app.emulator.base_url()))
+            .bearer_auth(&platform.key)
+            .header("Stripe-Account", &account)
+            .form(&[("email", email)])
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+    }
+    let id = start(&app, &tenant, Some(json!({"sync": {"objects": ["customers"]}}))).await;
+    finished(&app, &tenant, &id).await;
+    let tenant_id = tenant.created.id.clone();
+    let mut emails: Vec<Option<String>> = app
+        .query(move |conn| {
+            use sales_block::db::schema::customers;
+            customers::table
+                .filter(customers::tenant_id.eq(tenant_id))
+                .select(customers::email)
+                .load(conn)
+        })
+        .await;
+    emails.sort();
+    assert_eq!(
+        emails,
+        vec![Some("a@example.com".to_owned()), Some("b@example.com".to_owned())]
+    );
+
+    // Disconnected: the job fails and says why.
+    let gone = app.delete("/stripe/account", &tenant, &tenant.admin_token()).await;
+    assert_eq!(gone.status().as_u16(), 200);
+    let id = start(&app, &tenant, Some(json!({"sync": {"objects": ["customers"]}}))).await;
+    let failed = eventually(30, || async {
+        let job = job(&app, &tenant, &id).await;
+        (job["status"] == "failed").then_some(job)
+    })
+    .await;
+    assert!(
+        failed["last_error"].as_str().unwrap().contains("not connected"),
+        "{failed}"
+    );
+}
+
+on_both_databases!(a_connected_tenant_syncs_its_connected_account_only);
