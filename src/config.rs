@@ -111,6 +111,9 @@ pub struct Settings {
     pub sync_poll_ms: u64,
     /// How long a worker's lease on a job lasts without renewal (a dead worker's lapses).
     pub sync_lease_secs: u64,
+    /// How often each tenant's events are reconciled with Stripe's, in seconds (0: never on
+    /// its own; `POST /stripe/sync/reconcile` still works).
+    pub reconcile_interval_secs: u64,
     /// What `POST /stripe/fetch` may pass through to Stripe: `METHOD /v1/...` rules, `{id}`
     /// standing for an object id (`crate::domain::fetch`); tenants may narrow it.
     pub fetch_allowed: Vec<String>,

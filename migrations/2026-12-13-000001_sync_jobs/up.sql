@@ -18,6 +18,8 @@ CREATE TABLE sync_jobs (
     lease_until TIMESTAMP,
     attempts BIGINT NOT NULL DEFAULT 0,
     last_error TEXT,
+    -- What an admin should know that is not an error (a reconciliation's gap).
+    note TEXT,
     created_at TIMESTAMP NOT NULL,
     started_at TIMESTAMP,
     finished_at TIMESTAMP,
@@ -25,3 +27,21 @@ CREATE TABLE sync_jobs (
 );
 CREATE INDEX sync_jobs_due ON sync_jobs (status, lease_until);
 CREATE INDEX sync_jobs_tenant ON sync_jobs (tenant_id, created_at);
+-- At most one queued or running job of each kind per tenant (a periodic reconciliation on two
+-- instances at once enqueues one job).
+CREATE UNIQUE INDEX sync_jobs_one_active ON sync_jobs (tenant_id, kind)
+    WHERE status IN ('queued', 'running');
+
+-- Reconciliation of missed events, per tenant: every event created before
+-- reconciled_through has been listed from Stripe and fed through the receiver; what the last
+-- run and all runs recovered (events never delivered); gap_before: events before this second
+-- could not be recovered (Stripe lists 30 days), a backfill is needed.
+CREATE TABLE sync_state (
+    tenant_id TEXT PRIMARY KEY NOT NULL REFERENCES tenants (id),
+    reconciled_through BIGINT,
+    last_reconciled_at TIMESTAMP,
+    last_recovered BIGINT NOT NULL DEFAULT 0,
+    total_recovered BIGINT NOT NULL DEFAULT 0,
+    gap_before BIGINT,
+    updated_at TIMESTAMP NOT NULL
+);

@@ -81,8 +81,7 @@ impl Application {
         crate::ratelimit::start_pruning(state.limits.clone());
         let sync = state.settings.sync_worker.then(|| {
             crate::sync::start_worker(
-                state.db.clone(),
-                state.tenants.clone(),
+                state.clone(),
                 crate::sync::SyncLimits::from_settings(&state.settings),
             )
         });

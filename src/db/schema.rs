@@ -422,6 +422,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     tenant_policies,
     orders,
+    sync_state,
 );
 
 diesel::table! {
@@ -513,9 +514,22 @@ diesel::table! {
         lease_until -> Nullable<Timestamp>,
         attempts -> BigInt,
         last_error -> Nullable<Text>,
+        note -> Nullable<Text>,
         created_at -> Timestamp,
         started_at -> Nullable<Timestamp>,
         finished_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sync_state (tenant_id) {
+        tenant_id -> Text,
+        reconciled_through -> Nullable<BigInt>,
+        last_reconciled_at -> Nullable<Timestamp>,
+        last_recovered -> BigInt,
+        total_recovered -> BigInt,
+        gap_before -> Nullable<BigInt>,
         updated_at -> Timestamp,
     }
 }

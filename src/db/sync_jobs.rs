@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::AnyConnection;
-use super::schema::sync_jobs;
+use super::schema::{sync_jobs, sync_state, tenants};
 
 pub const QUEUED: &str = "queued";
 pub const RUNNING: &str = "running";
@@ -31,6 +31,7 @@ pub struct SyncJob {
     pub lease_until: Option<NaiveDateTime>,
     pub attempts: i64,
     pub last_error: Option<String>,
+    pub note: Option<String>,
     pub created_at: NaiveDateTime,
     pub started_at: Option<NaiveDateTime>,
     pub finished_at: Option<NaiveDateTime>,
@@ -46,29 +47,44 @@ pub fn insert(conn: &mut AnyConnection, job: &SyncJob) -> QueryResult<()> {
     .map(|_| ())
 }
 
-/// The tenant's job that is queued or running, if any.
-pub fn active(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<Option<SyncJob>> {
+/// The tenant's job of this kind that is queued or running, if any.
+pub fn active(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    kind: &str,
+) -> QueryResult<Option<SyncJob>> {
     sync_jobs::table
         .filter(sync_jobs::tenant_id.eq(tenant_id))
+        .filter(sync_jobs::kind.eq(kind))
         .filter(sync_jobs::status.eq_any([QUEUED, RUNNING]))
         .select(SyncJob::as_select())
         .first(conn)
         .optional()
 }
 
-/// Creates the job unless the tenant has one queued or running (returned instead), in one
-/// transaction.
+/// Creates the job unless the tenant has one of its kind queued or running (returned
+/// instead; a unique index holds it across instances).
 pub fn insert_unless_active(
     conn: &mut AnyConnection,
     job: &SyncJob,
 ) -> QueryResult<Result<(), SyncJob>> {
-    super::write_transaction(conn, |conn| {
-        if let Some(running) = active(conn, &job.tenant_id)? {
-            return Ok(Err(running));
-        }
-        insert(conn, job)?;
-        Ok(Ok(()))
-    })
+    if let Some(running) = active(conn, &job.tenant_id, &job.kind)? {
+        return Ok(Err(running));
+    }
+    match insert(conn, job) {
+        Ok(()) => Ok(Ok(())),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        )) => match active(conn, &job.tenant_id, &job.kind)? {
+            Some(running) => Ok(Err(running)),
+            None => Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                info,
+            )),
+        },
+        Err(err) => Err(err),
+    }
 }
 
 pub fn find(conn: &mut AnyConnection, tenant_id: &str, id: &str) -> QueryResult<Option<SyncJob>> {
@@ -306,4 +322,100 @@ pub fn customer_ids_after(
         query = query.filter(customers::stripe_customer_id.gt(after.to_owned()));
     }
     query.load(conn)
+}
+
+/// A tenant's reconciliation state.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = sync_state)]
+pub struct SyncState {
+    pub tenant_id: String,
+    pub reconciled_through: Option<i64>,
+    pub last_reconciled_at: Option<NaiveDateTime>,
+    pub last_recovered: i64,
+    pub total_recovered: i64,
+    pub gap_before: Option<i64>,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn state_of(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<Option<SyncState>> {
+    sync_state::table
+        .find(tenant_id)
+        .select(SyncState::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// A reconciliation finished: every event before `through` was fed; `recovered` were new.
+/// `gap_before`: events before it were out of Stripe's reach (`None` clears an old gap only
+/// when a backfill is recorded, so it is kept here).
+pub fn record_reconciled(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    through: i64,
+    recovered: i64,
+    gap_before: Option<i64>,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    super::write_transaction(conn, |conn| {
+        let known = state_of(conn, tenant_id)?;
+        match known {
+            None => diesel::insert_into(sync_state::table)
+                .values((
+                    sync_state::tenant_id.eq(tenant_id),
+                    sync_state::reconciled_through.eq(through),
+                    sync_state::last_reconciled_at.eq(now),
+                    sync_state::last_recovered.eq(recovered),
+                    sync_state::total_recovered.eq(recovered),
+                    sync_state::gap_before.eq(gap_before),
+                    sync_state::updated_at.eq(now),
+                ))
+                .execute(conn)?,
+            Some(state) => diesel::update(sync_state::table.find(tenant_id))
+                .set((
+                    sync_state::reconciled_through
+                        .eq(state.reconciled_through.map_or(through, |t| t.max(through))),
+                    sync_state::last_reconciled_at.eq(now),
+                    sync_state::last_recovered.eq(recovered),
+                    sync_state::total_recovered.eq(state.total_recovered + recovered),
+                    sync_state::gap_before.eq(gap_before.or(state.gap_before)),
+                    sync_state::updated_at.eq(now),
+                ))
+                .execute(conn)?,
+        };
+        Ok(())
+    })
+}
+
+/// A historical sync of every type succeeded: an old gap is filled.
+pub fn clear_gap(conn: &mut AnyConnection, tenant_id: &str, now: NaiveDateTime) -> QueryResult<()> {
+    super::write_statement(conn, |conn| {
+        diesel::update(sync_state::table.find(tenant_id))
+            .set((
+                sync_state::gap_before.eq(None::<i64>),
+                sync_state::updated_at.eq(now),
+            ))
+            .execute(conn)
+    })
+    .map(|_| ())
+}
+
+/// Tenants with Stripe access whose last reconciliation is older than `before` (or never
+/// ran), with when each was created.
+pub fn due_for_reconcile(
+    conn: &mut AnyConnection,
+    before: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<(String, NaiveDateTime)>> {
+    tenants::table
+        .left_join(sync_state::table.on(sync_state::tenant_id.eq(tenants::id)))
+        .filter(tenants::stripe_access.ne(super::connect::ACCESS_NONE))
+        .filter(
+            sync_state::last_reconciled_at
+                .is_null()
+                .or(sync_state::last_reconciled_at.lt(before)),
+        )
+        .order(tenants::id.asc())
+        .limit(limit)
+        .select((tenants::id, tenants::created_at))
+        .load(conn)
 }

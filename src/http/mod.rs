@@ -158,6 +158,8 @@ route_table! {
     receiver "/stripe/public/webhook" { post => connect::platform_webhook }
     keyed "/stripe/fetch" { post => fetch::fetch_stripe }
     keyed "/stripe/sync/historical" { post => sync::start_sync }
+    keyed "/stripe/sync/reconcile" { post => sync::start_reconcile }
+    open "/stripe/sync/status" { get => sync::get_status }
     open "/stripe/sync/jobs" { get => sync::list_jobs }
     keyed "/stripe/sync/jobs/{job_id}" {
         get => sync::get_job,

@@ -74,6 +74,8 @@ use super::{
         sync::list_jobs,
         sync::get_job,
         sync::cancel_job,
+        sync::start_reconcile,
+        sync::get_status,
         receiver::receive_event,
     ),
     components(schemas(
@@ -122,6 +124,7 @@ use super::{
         crate::services::connect::AccountView,
         crate::services::sync::SyncFields,
         crate::services::sync::JobView,
+        crate::services::sync::SyncStatus,
         crate::sync::TypeProgress,
         crate::services::fetch::FetchFields,
         fetch::StripeResponseAttributes,

@@ -10,7 +10,7 @@ use crate::caller::Caller;
 use crate::domain::PageRequest;
 use crate::error::ApiError;
 use crate::http::jsonapi::{self, PageMeta, parse_body};
-use crate::services::sync::{self, JobView, SyncFields};
+use crate::services::sync::{self, JobView, SyncFields, SyncStatus};
 use crate::state::AppState;
 
 const KIND: &str = "stripe_sync_job";
@@ -116,4 +116,42 @@ pub async fn cancel_job(
     let id = path.into_inner();
     let job = sync::cancel(&state, &caller, &id).await?;
     Ok(jsonapi::resource(StatusCode::OK, KIND, &id, &job))
+}
+
+#[utoipa::path(
+    post, path = "/stripe/sync/reconcile", tag = "sync",
+    responses(
+        (status = 202, description = "A reconciliation, queued: the app's events since the last one (at most 30 days) are read from Stripe and fed through the receiver", body = JobView),
+        (status = 403, description = "Not an admin"),
+        (status = 409, description = "sync_in_progress: a reconciliation is queued or running (meta.job_id)"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn start_reconcile(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let (id, job) = sync::reconcile(&state, &caller).await?;
+    Ok(jsonapi::resource(StatusCode::ACCEPTED, KIND, &id, &job))
+}
+
+#[utoipa::path(
+    get, path = "/stripe/sync/status", tag = "sync",
+    responses(
+        (status = 200, description = "When the mirror was last reconciled, what it recovered, any gap past Stripe's 30 days, the active jobs", body = SyncStatus),
+        (status = 403, description = "Not an admin"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub async fn get_status(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let status = sync::status(&state, &caller).await?;
+    Ok(jsonapi::resource(
+        StatusCode::OK,
+        "stripe_sync_status",
+        &caller.tenant.id,
+        &status,
+    ))
 }

@@ -155,6 +155,30 @@ async fn store(receiver: &Receiver, pending: Pending) -> Result<&'static str, Ap
     Ok(stored)
 }
 
+/// The `endpoint_id` stored with events recovered by reconciliation (listed from Stripe).
+pub const RECONCILE_ENDPOINT: &str = "reconcile";
+
+/// Feeds an event listed from Stripe (`GET /v1/events`, reconciliation) through the path a
+/// delivery takes: stored once per tenant (one already delivered is a `duplicate`, changing
+/// nothing), applied under the watermark rule, announced to the tenant's app.
+pub async fn recover(
+    receiver: &Receiver,
+    tenant_id: &str,
+    notify: bool,
+    event: &serde_json::Value,
+) -> Result<&'static str, ApiError> {
+    let body = Bytes::from(serde_json::to_vec(event).map_err(ApiError::internal)?);
+    let parsed = parse_event(&body)?;
+    let pending = Pending {
+        tenant_id: tenant_id.to_owned(),
+        endpoint_id: RECONCILE_ENDPOINT.to_owned(),
+        event: parsed,
+        payload: compact::compact_json(&body),
+        notify,
+    };
+    store(receiver, pending).await
+}
+
 /// The `endpoint_id` stored with events that came through the platform's Connect endpoint.
 pub const PLATFORM_ENDPOINT: &str = "platform";
 

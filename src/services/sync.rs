@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 
 use actix_web::http::StatusCode;
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use crate::caller::Caller;
@@ -13,7 +12,7 @@ use crate::domain::PageRequest;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::sync::kinds;
-use crate::sync::{Progress, TypeProgress};
+use crate::sync::TypeProgress;
 
 /// The body of `POST /stripe/sync/historical` (all optional).
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -43,6 +42,8 @@ pub struct JobView {
     pub requested_by: String,
     pub attempts: i64,
     pub last_error: Option<String>,
+    /// What an admin should know (a reconciliation's gap older than Stripe keeps events).
+    pub note: Option<String>,
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
@@ -61,6 +62,7 @@ impl From<SyncJob> for JobView {
             requested_by: job.requested_by,
             attempts: job.attempts,
             last_error: job.last_error,
+            note: job.note,
             created_at: ts(job.created_at),
             started_at: job.started_at.map(ts),
             finished_at: job.finished_at.map(ts),
@@ -131,48 +133,111 @@ pub async fn start(
 ) -> Result<(String, JobView), ApiError> {
     caller.require_admin("sync the mirror from Stripe")?;
     let (objects, created_gte, created_lt) = check(fields, at)?;
-    let now = Utc::now().naive_utc();
-    let progress: Progress = objects
-        .iter()
-        .map(|name| (name.clone(), TypeProgress::default()))
-        .collect();
-    let job = SyncJob {
-        id: uuid::Uuid::new_v4().to_string(),
-        tenant_id: caller.tenant.id.clone(),
-        kind: "historical".into(),
-        status: rows::QUEUED.into(),
-        objects: serde_json::to_string(&objects).map_err(ApiError::internal)?,
+    let job = crate::sync::new_job(
+        &caller.tenant.id,
+        crate::sync::HISTORICAL,
+        &objects,
         created_gte,
         created_lt,
-        progress: serde_json::to_string(&progress).map_err(ApiError::internal)?,
-        requested_by: caller.subject.clone(),
-        lease_owner: None,
-        lease_until: None,
-        attempts: 0,
-        last_error: None,
-        created_at: now,
-        started_at: None,
-        finished_at: None,
-        updated_at: now,
-    };
+        &caller.subject,
+        None,
+    )
+    .map_err(ApiError::internal)?;
     let inserted = job.clone();
     let result = state
         .db
         .run(move |conn| rows::insert_unless_active(conn, &inserted).map_err(ApiError::from))
         .await?;
     if let Err(running) = result {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "sync_in_progress",
-            "A sync is in progress",
-            format!(
-                "This app's sync {} is {}; wait for it or cancel it (DELETE /stripe/sync/jobs/{}).",
-                running.id, running.status, running.id
-            ),
-        )
-        .with_meta("job_id", running.id));
+        return Err(in_progress(running));
     }
     Ok((job.id.clone(), job.into()))
+}
+
+fn in_progress(running: SyncJob) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "sync_in_progress",
+        "A sync is in progress",
+        format!(
+            "This app's {} job {} is {}; wait for it or cancel it (DELETE /stripe/sync/jobs/{}).",
+            running.kind, running.id, running.status, running.id
+        ),
+    )
+    .with_meta("job_id", running.id)
+}
+
+/// `POST /stripe/sync/reconcile`: queues a reconciliation of the app's events now.
+pub async fn reconcile(state: &AppState, caller: &Caller) -> Result<(String, JobView), ApiError> {
+    caller.require_admin("reconcile the mirror with Stripe")?;
+    let (tenant, subject) = (caller.tenant.id.clone(), caller.subject.clone());
+    let queued = state
+        .db
+        .run(move |conn| {
+            let row = crate::db::tenants::find_by_id(conn, &tenant)?
+                .ok_or_else(|| ApiError::not_found("This app no longer exists."))?;
+            crate::sync::enqueue_reconcile(conn, &tenant, row.created_at, &subject)
+        })
+        .await?;
+    match queued {
+        Ok(job) => Ok((job.id.clone(), job.into())),
+        Err(running) => Err(in_progress(running)),
+    }
+}
+
+/// `GET /stripe/sync/status`: how current the mirror is.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SyncStatus {
+    /// Every event created before this time has been read from Stripe and applied.
+    pub reconciled_through: Option<String>,
+    pub last_reconciled_at: Option<String>,
+    /// Events the last reconciliation recovered (never delivered before), and all of them.
+    pub last_recovered: i64,
+    pub total_recovered: i64,
+    /// Events before this time were out of Stripe's reach (30 days) when reconciled: a
+    /// historical sync of every type fills the gap.
+    pub gap_before: Option<String>,
+    pub hint: Option<String>,
+    /// The app's queued or running jobs.
+    pub active_jobs: Vec<String>,
+}
+
+pub async fn status(state: &AppState, caller: &Caller) -> Result<SyncStatus, ApiError> {
+    caller.require_admin("see the sync status")?;
+    let tenant = caller.tenant.id.clone();
+    let (sync_state, active) = state
+        .db
+        .run(move |conn| {
+            let known = rows::state_of(conn, &tenant)?;
+            let mut active = Vec::new();
+            for kind in [crate::sync::HISTORICAL, crate::sync::RECONCILE] {
+                active.extend(rows::active(conn, &tenant, kind)?.map(|j| j.id));
+            }
+            Ok::<_, ApiError>((known, active))
+        })
+        .await?;
+    let unix = crate::http::jsonapi::unix_timestamp;
+    let ts = crate::http::jsonapi::timestamp;
+    Ok(match sync_state {
+        None => SyncStatus {
+            reconciled_through: None,
+            last_reconciled_at: None,
+            last_recovered: 0,
+            total_recovered: 0,
+            gap_before: None,
+            hint: Some("Never reconciled: POST /stripe/sync/reconcile, or wait for the periodic run.".into()),
+            active_jobs: active,
+        },
+        Some(s) => SyncStatus {
+            reconciled_through: s.reconciled_through.and_then(unix),
+            last_reconciled_at: s.last_reconciled_at.map(ts),
+            last_recovered: s.last_recovered,
+            total_recovered: s.total_recovered,
+            gap_before: s.gap_before.and_then(unix),
+            hint: s.gap_before.map(crate::sync::gap_note),
+            active_jobs: active,
+        },
+    })
 }
 
 /// `GET /stripe/sync/jobs`: the tenant's jobs, newest first, 23blocks pages.
@@ -227,7 +292,7 @@ pub async fn cancel(state: &AppState, caller: &Caller, id: &str) -> Result<JobVi
     let canceled = state
         .db
         .run(move |conn| {
-            rows::cancel(conn, &tenant, &job, Utc::now().naive_utc()).map_err(ApiError::from)
+            rows::cancel(conn, &tenant, &job, chrono::Utc::now().naive_utc()).map_err(ApiError::from)
         })
         .await?;
     if !canceled {

@@ -26,9 +26,21 @@ use crate::config::Settings;
 use crate::db::{self, Database, DbError, sync_jobs as rows};
 use crate::error::ApiError;
 use crate::receiver::listed::{record_listed, settle_ties};
+use crate::state::AppState;
 use crate::stripe::{GatewayError, StripeApi};
 use crate::tenant_cache::TenantCache;
 use kinds::{Kind, Nested};
+
+/// A job that pages Stripe's lists of objects.
+pub const HISTORICAL: &str = "historical";
+/// A job that pages Stripe's events of a window and feeds them through the receiver.
+pub const RECONCILE: &str = "reconcile";
+/// The progress entry of a reconciliation.
+pub const EVENTS: &str = "events";
+/// How far back Stripe lists events (30 days), less a minute of margin at its edge.
+const EVENTS_REACH_SECS: i64 = 30 * 24 * 3600 - 60;
+/// Consecutive reconciliation windows overlap by this much (an event is stored once anyway).
+const OVERLAP_SECS: i64 = 300;
 
 /// Stripe's largest page.
 const PAGE: usize = 100;
@@ -51,12 +63,14 @@ pub struct TypeProgress {
 
 pub type Progress = BTreeMap<String, TypeProgress>;
 
-/// How the worker runs (settings `sync_*`).
+/// How the worker runs (settings `sync_*`, `reconcile_interval_secs`).
 #[derive(Debug, Clone, Copy)]
 pub struct SyncLimits {
     pub requests_per_sec: u32,
     pub poll: Duration,
     pub lease: Duration,
+    /// How often each tenant is reconciled (`None`: never on its own).
+    pub reconcile_every: Option<Duration>,
 }
 
 impl SyncLimits {
@@ -65,8 +79,104 @@ impl SyncLimits {
             requests_per_sec: settings.sync_requests_per_sec.max(1),
             poll: Duration::from_millis(settings.sync_poll_ms.max(10)),
             lease: Duration::from_secs(settings.sync_lease_secs.max(2)),
+            reconcile_every: (settings.reconcile_interval_secs > 0)
+                .then(|| Duration::from_secs(settings.reconcile_interval_secs)),
         }
     }
+}
+
+/// The events window a reconciliation covers: from where the last one ended (less an
+/// overlap), or the tenant's creation for a first one, to `now`; never further back than
+/// Stripe lists events. `gap_before`: events before this second are out of Stripe's reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub gte: i64,
+    pub lt: i64,
+    pub gap_before: Option<i64>,
+}
+
+pub fn reconcile_window(through: Option<i64>, tenant_created: i64, now: i64) -> Window {
+    let oldest = now - EVENTS_REACH_SECS;
+    let wanted = through.map_or(tenant_created, |t| t - OVERLAP_SECS);
+    Window {
+        gte: wanted.max(oldest),
+        lt: now,
+        gap_before: (wanted < oldest).then_some(oldest),
+    }
+}
+
+/// A new job row.
+#[allow(clippy::too_many_arguments)]
+pub fn new_job(
+    tenant_id: &str,
+    kind: &str,
+    objects: &[String],
+    created_gte: Option<i64>,
+    created_lt: Option<i64>,
+    requested_by: &str,
+    note: Option<String>,
+) -> Result<rows::SyncJob, serde_json::Error> {
+    let at = now();
+    let progress: Progress = objects
+        .iter()
+        .map(|name| (name.clone(), TypeProgress::default()))
+        .collect();
+    Ok(rows::SyncJob {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: tenant_id.to_owned(),
+        kind: kind.to_owned(),
+        status: rows::QUEUED.into(),
+        objects: serde_json::to_string(objects)?,
+        created_gte,
+        created_lt,
+        progress: serde_json::to_string(&progress)?,
+        requested_by: requested_by.to_owned(),
+        lease_owner: None,
+        lease_until: None,
+        attempts: 0,
+        last_error: None,
+        note,
+        created_at: at,
+        started_at: None,
+        finished_at: None,
+        updated_at: at,
+    })
+}
+
+/// Queues a reconciliation of the tenant's events unless one is queued or running (`Err`
+/// with that one). The window starts where the last one ended.
+pub fn enqueue_reconcile(
+    conn: &mut db::AnyConnection,
+    tenant_id: &str,
+    tenant_created: NaiveDateTime,
+    requested_by: &str,
+) -> Result<Result<rows::SyncJob, rows::SyncJob>, ApiError> {
+    let state = rows::state_of(conn, tenant_id)?;
+    let window = reconcile_window(
+        state.and_then(|s| s.reconciled_through),
+        tenant_created.and_utc().timestamp(),
+        Utc::now().timestamp(),
+    );
+    let note = window.gap_before.map(gap_note);
+    let job = new_job(
+        tenant_id,
+        RECONCILE,
+        &[EVENTS.to_owned()],
+        Some(window.gte),
+        Some(window.lt),
+        requested_by,
+        note,
+    )
+    .map_err(ApiError::internal)?;
+    Ok(rows::insert_unless_active(conn, &job)?.map(|()| job))
+}
+
+/// What an admin is told of events out of Stripe's reach.
+pub fn gap_note(before: i64) -> String {
+    format!(
+        "Events created before {} are older than Stripe keeps them (30 days) and cannot be recovered: run a historical sync (POST /stripe/sync/historical) for a complete mirror.",
+        crate::http::jsonapi::unix_timestamp(before).unwrap_or_else(|| before.to_string())
+    )
 }
 
 /// A running worker: stopped (between pages) by [`SyncWorker::stop`].
@@ -85,6 +195,7 @@ impl SyncWorker {
 }
 
 struct Worker {
+    state: actix_web::web::Data<AppState>,
     db: Database,
     tenants: Arc<TenantCache>,
     limits: SyncLimits,
@@ -94,12 +205,13 @@ struct Worker {
 }
 
 /// Starts this instance's sync worker.
-pub fn start_worker(db: Database, tenants: Arc<TenantCache>, limits: SyncLimits) -> SyncWorker {
+pub fn start_worker(state: actix_web::web::Data<AppState>, limits: SyncLimits) -> SyncWorker {
     let (stop, stopped) = watch::channel(false);
     let rate = NonZeroU32::new(limits.requests_per_sec).unwrap_or(NonZeroU32::MIN);
     let worker = Worker {
-        db,
-        tenants,
+        db: state.db.clone(),
+        tenants: state.tenants.clone(),
+        state,
         limits,
         owner: crate::crypto::random_token("sync_", 8),
         rate: RateLimiter::keyed(Quota::per_second(rate).allow_burst(rate)),
@@ -141,9 +253,18 @@ impl From<ApiError> for Halt {
 
 impl Worker {
     async fn run(mut self) {
+        let mut reconciled: Option<std::time::Instant> = None;
         loop {
             if *self.stop.borrow() {
                 return;
+            }
+            if let Some(every) = self.limits.reconcile_every
+                && reconciled.is_none_or(|at| at.elapsed() >= every.min(Duration::from_secs(60)))
+            {
+                reconciled = Some(std::time::Instant::now());
+                if let Err(err) = self.enqueue_due(every).await {
+                    tracing::warn!(error = %err, "sync worker: queuing reconciliations failed");
+                }
             }
             let (owner, until) = (self.owner.clone(), after(self.limits.lease));
             let leased = self
@@ -168,14 +289,46 @@ impl Worker {
         }
     }
 
+    /// Queues a reconciliation for each tenant not reconciled within `every` (checked every
+    /// minute at most; on several instances the unique index keeps one job per tenant).
+    async fn enqueue_due(&self, every: Duration) -> Result<(), DbError> {
+        let before = now() - chrono::Duration::from_std(every).unwrap_or_default();
+        let due = self
+            .db
+            .run(move |conn| rows::due_for_reconcile(conn, before, 1000).map_err(DbError::from))
+            .await?;
+        for (tenant, created) in due {
+            let queued = self
+                .db
+                .run(move |conn| {
+                    enqueue_reconcile(conn, &tenant, created, "reconcile_interval")
+                        .map_err(|err| DbError::Join(err.detail.clone()))
+                })
+                .await;
+            if let Err(err) = queued {
+                tracing::warn!(error = %err, "sync worker: queuing a reconciliation failed");
+            }
+        }
+        Ok(())
+    }
+
     async fn run_job(&mut self, job: rows::SyncJob) {
         let id = job.id.clone();
         let tenant_id = job.tenant_id.clone();
         tracing::info!(sync.job = %id, tenant.id = %tenant_id, "sync job started");
-        let outcome = self.sync(&job).await;
+        let outcome = if job.kind == RECONCILE {
+            self.reconcile(&job).await
+        } else {
+            self.sync(&job).await
+        };
         let owner = self.owner.clone();
         let (status, error, give_back) = match outcome {
-            Ok(()) => (rows::SUCCEEDED, None, false),
+            Ok(()) => {
+                if let Err(err) = self.record_success(&job).await {
+                    tracing::warn!(sync.job = %id, error = %err, "sync job: recording its result failed");
+                }
+                (rows::SUCCEEDED, None, false)
+            }
             Err(Halt::Failed(why)) => (rows::FAILED, Some(why), false),
             Err(Halt::Transient(why)) if job.attempts + 1 >= MAX_ATTEMPTS => {
                 (rows::FAILED, Some(why), false)
@@ -220,6 +373,110 @@ impl Worker {
             tracing::warn!(sync.job = %id, error = %err, "sync job: saving its end failed");
         }
         tracing::info!(sync.job = %id, status, "sync job stopped");
+    }
+
+    /// What a finished job leaves for the tenant: a reconciliation moves its window on; a
+    /// historical sync of every type fills an earlier gap.
+    async fn record_success(&self, job: &rows::SyncJob) -> Result<(), DbError> {
+        let tenant = job.tenant_id.clone();
+        if job.kind == RECONCILE {
+            let (through, note) = (job.created_lt.unwrap_or_default(), job.note.is_some());
+            let gap = note.then_some(job.created_gte.unwrap_or_default());
+            let id = job.id.clone();
+            return self
+                .db
+                .run(move |conn| {
+                    let progress: Progress = rows::find(conn, &tenant, &id)?
+                        .and_then(|j| serde_json::from_str(&j.progress).ok())
+                        .unwrap_or_default();
+                    let recovered = progress.get(EVENTS).map_or(0, |p| p.written) as i64;
+                    rows::record_reconciled(conn, &tenant, through, recovered, gap, now())
+                        .map_err(DbError::from)
+                })
+                .await;
+        }
+        let all = serde_json::from_str::<Vec<String>>(&job.objects)
+            .is_ok_and(|o| o.len() == kinds::KINDS.len());
+        if all && job.created_gte.is_none() && job.created_lt.is_none() {
+            self.db
+                .run(move |conn| rows::clear_gap(conn, &tenant, now()).map_err(DbError::from))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Pages the tenant's events of the job's window and feeds each through the receiver:
+    /// one already delivered is a duplicate (no change), a missed one is stored and applied
+    /// under the ordering rule. The progress counts events read and recovered.
+    async fn reconcile(&mut self, job: &rows::SyncJob) -> Result<(), Halt> {
+        let tenant = self
+            .tenants
+            .by_id(&job.tenant_id)
+            .await?
+            .ok_or_else(|| Halt::Failed("the tenant no longer exists".into()))?;
+        let tenant_id = job.tenant_id.clone();
+        let notify = self
+            .db
+            .run(move |conn| {
+                crate::db::tenants::notify_target(conn, &tenant_id).map_err(DbError::from)
+            })
+            .await?
+            .is_some();
+        let mut progress: Progress = serde_json::from_str(&job.progress).unwrap_or_default();
+        loop {
+            let entry = progress.entry(EVENTS.to_owned()).or_default().clone();
+            if entry.done {
+                return Ok(());
+            }
+            let mut query: Vec<(String, String)> = vec![("limit".into(), PAGE.to_string())];
+            if let Some(gte) = job.created_gte {
+                query.push(("created[gte]".into(), gte.to_string()));
+            }
+            if let Some(lt) = job.created_lt {
+                query.push(("created[lt]".into(), lt.to_string()));
+            }
+            if let Some(cursor) = &entry.cursor {
+                query.push(("starting_after".into(), cursor.clone()));
+            }
+            let page = self
+                .call(&job.tenant_id, tenant.stripe.as_ref(), "/events", &query)
+                .await?;
+            let (events, has_more) = list_of(&page, "/events")?;
+            let mut next = entry;
+            for event in &events {
+                let outcome =
+                    crate::receiver::recover(&self.state.receiver, &job.tenant_id, notify, event)
+                        .await;
+                match outcome {
+                    Ok("duplicate") => {}
+                    Ok(_) => next.written += 1,
+                    // An event the receiver refuses (not an event, a NUL...) is skipped, as a
+                    // delivery of it would be refused.
+                    Err(err) if err.status.is_client_error() => {
+                        tracing::warn!(sync.job = %job.id, error = %err, "reconcile: an event was refused");
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+                next.read += 1;
+            }
+            if let Some(last) = events.last().and_then(|e| e.get("id")).and_then(Value::as_str) {
+                next.cursor = Some(last.to_owned());
+            }
+            next.done = !has_more || events.is_empty();
+            progress.insert(EVENTS.to_owned(), next);
+            let (id, owner) = (job.id.clone(), self.owner.clone());
+            let text = serde_json::to_string(&progress).unwrap_or_default();
+            let saved = self
+                .db
+                .run(move |conn| {
+                    rows::save_progress(conn, &id, &owner, &text, now()).map_err(DbError::from)
+                })
+                .await?;
+            if !saved {
+                return Err(Halt::Lost);
+            }
+            self.renew(job).await?;
+        }
     }
 
     async fn sync(&mut self, job: &rows::SyncJob) -> Result<(), Halt> {

@@ -149,6 +149,8 @@ pub fn test_settings(database_url: String) -> Settings {
         sync_requests_per_sec: 1_000,
         sync_poll_ms: 50,
         sync_lease_secs: 5,
+        // Off: tests that count Stripe requests must not meet a periodic reconciliation.
+        reconcile_interval_secs: 0,
         // What config/default.toml allows (tests/api/fetch.rs narrows it per tenant).
         fetch_allowed: default_fetch_allowed(),
     }
