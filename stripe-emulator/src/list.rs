@@ -1,22 +1,27 @@
 //! Stripe list paging: `limit`, `starting_after`, `ending_before`, `has_more`, and the
-//! common `created` filter.
+//! common `created` filter (`created=<ts>` or `created[gt|gte|lt|lte]=<ts>`).
 //!
-//! Resource modules collect the matching records newest first and hand them to
-//! [`ListParams::page`], which renders `{"object":"list","data",...,"has_more","url"}`.
+//! Lists are in Stripe's order: newest first by `created`, then by creation order (so objects
+//! of the same second keep a stable order and no cursor skips or repeats one). A resource
+//! module asks [`ListParams::walk`] for the store's records from the page's cursor within
+//! its `created` bounds (a seek in the store's ordered index, not a walk of the whole
+//! type), filters them by its own parameters, and hands them to [`ListParams::page`], which
+//! takes `limit` + 1 of them and renders `{"object":"list","data",...,"has_more","url"}`.
+//! A page therefore costs O(limit) plus the records its own filters skip.
 
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::form::{Param, Params};
-use crate::store::{Record, Store};
+use crate::store::{ListKey, Record, Store, Walk};
 
 /// Where a page starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cursor {
-    /// Objects older than the one with this sequence number.
-    StartingAfter(u64),
-    /// Objects newer than the one with this sequence number.
-    EndingBefore(u64),
+    /// Objects older than the one with this key.
+    StartingAfter(ListKey),
+    /// Objects newer than the one with this key.
+    EndingBefore(ListKey),
 }
 
 /// The paging parameters of one list request.
@@ -25,12 +30,81 @@ pub struct ListParams {
     /// Page size, 1..=100.
     pub limit: usize,
     cursor: Option<Cursor>,
+    created: Created,
+    kind: &'static str,
+}
+
+/// `created` bounds, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Created {
+    /// Lowest `created` listed.
+    pub min: i64,
+    /// Highest `created` listed.
+    pub max: i64,
+}
+
+impl Default for Created {
+    fn default() -> Self {
+        Created {
+            min: i64::MIN,
+            max: i64::MAX,
+        }
+    }
+}
+
+impl Created {
+    /// Reads `created=<ts>` or `created[gt|gte|lt|lte]=<ts>` (absent: unbounded).
+    pub fn parse(params: &Params) -> ApiResult<Created> {
+        let mut bounds = Created::default();
+        match params.get(&["created"]) {
+            None => {}
+            Some(Param::Str(_)) => {
+                if let Some(ts) = params.integer(&["created"])? {
+                    bounds.min = ts;
+                    bounds.max = ts;
+                }
+            }
+            Some(Param::Map(map)) => {
+                for op in map.keys() {
+                    let Some(ts) = (match op.as_str() {
+                        "gt" | "gte" | "lt" | "lte" => params.integer(&["created", op])?,
+                        _ => {
+                            return Err(ApiError::invalid_param(
+                                &format!("created[{op}]"),
+                                format!("Received unknown parameter: created[{op}]"),
+                            )
+                            .with_code("parameter_unknown"));
+                        }
+                    }) else {
+                        continue;
+                    };
+                    match op.as_str() {
+                        "gt" => bounds.min = bounds.min.max(ts.saturating_add(1)),
+                        "gte" => bounds.min = bounds.min.max(ts),
+                        "lt" => bounds.max = bounds.max.min(ts.saturating_sub(1)),
+                        _ => bounds.max = bounds.max.min(ts),
+                    }
+                }
+            }
+        }
+        Ok(bounds)
+    }
+
+    /// Whether `created` is within the bounds.
+    pub fn contains(&self, created: i64) -> bool {
+        (self.min..=self.max).contains(&created)
+    }
 }
 
 impl ListParams {
-    /// Reads `limit`, `starting_after` and `ending_before`; cursors are ids of `kind`
-    /// objects (`label` names the type in "No such ..." messages).
-    pub fn parse(params: &Params, store: &Store, kind: &str, label: &str) -> ApiResult<ListParams> {
+    /// Reads `limit`, `starting_after`, `ending_before` and `created`; cursors are ids of
+    /// `kind` objects (`label` names the type in "No such ..." messages).
+    pub fn parse(
+        params: &Params,
+        store: &Store,
+        kind: &'static str,
+        label: &str,
+    ) -> ApiResult<ListParams> {
         let limit = match params.integer(&["limit"])? {
             None => 10,
             Some(n) if n < 1 => {
@@ -55,7 +129,7 @@ impl ListParams {
         let before = params.string(&["ending_before"])?.filter(|s| !s.is_empty());
         let resolve = |id: &str, param: &str| {
             store
-                .seq_of(kind, id)
+                .list_key_of(kind, id)
                 .ok_or_else(|| ApiError::resource_missing(label, id, param).with_status(404))
         };
         let cursor = match (after, before) {
@@ -70,81 +144,79 @@ impl ListParams {
             (None, Some(id)) => Some(Cursor::EndingBefore(resolve(id, "ending_before")?)),
             (None, None) => None,
         };
-        Ok(ListParams { limit, cursor })
+        Ok(ListParams {
+            limit,
+            cursor,
+            created: Created::parse(params)?,
+            kind,
+        })
     }
 
-    /// One page of `records` (which must be newest first) as a Stripe list object.
-    pub fn page<'a>(&self, url: &str, records: impl IntoIterator<Item = &'a Record>) -> Value {
-        let records: Vec<&Record> = records.into_iter().collect();
-        let (data, has_more): (Vec<&Record>, bool) = match self.cursor {
-            None => (
-                records.iter().take(self.limit).copied().collect(),
-                records.len() > self.limit,
-            ),
-            Some(Cursor::StartingAfter(seq)) => {
-                let older: Vec<&Record> = records.iter().filter(|r| r.seq < seq).copied().collect();
-                let has_more = older.len() > self.limit;
-                (older.into_iter().take(self.limit).collect(), has_more)
-            }
-            Some(Cursor::EndingBefore(seq)) => {
-                // The `limit` objects just newer than the cursor, still newest first.
-                let newer: Vec<&Record> = records.iter().filter(|r| r.seq > seq).copied().collect();
-                let skip = newer.len().saturating_sub(self.limit);
-                (newer[skip..].to_vec(), skip > 0)
-            }
+    /// The `created` bounds of the request.
+    pub fn created(&self) -> Created {
+        self.created
+    }
+
+    /// Narrows the `created` bounds further (e.g. events' 30-day retention).
+    pub fn with_created_min(mut self, min: i64) -> Self {
+        self.created.min = self.created.min.max(min);
+        self
+    }
+
+    /// The store's records of the list's type from the cursor on, within the `created`
+    /// bounds, in the order [`page`](ListParams::page) takes them; tombstones skipped.
+    pub fn walk<'a>(&self, store: &'a Store) -> impl Iterator<Item = &'a Record> + 'a {
+        self.walk_all(store).filter(|r| !r.is_deleted())
+    }
+
+    /// As [`walk`](ListParams::walk), tombstones included.
+    pub fn walk_all<'a>(&self, store: &'a Store) -> Box<dyn Iterator<Item = &'a Record> + 'a> {
+        let walk = Walk {
+            created_min: self.created.min,
+            created_max: self.created.max,
+            older_than: match self.cursor {
+                Some(Cursor::StartingAfter(key)) => Some(key),
+                _ => None,
+            },
+            newer_than: match self.cursor {
+                Some(Cursor::EndingBefore(key)) => Some(key),
+                _ => None,
+            },
         };
+        store.walk(self.kind, walk)
+    }
+
+    /// One page of `records` as [`walk`](ListParams::walk) yields them (filtered by the
+    /// caller), as a Stripe list object: the first `limit`, newest first.
+    pub fn page<'a>(&self, url: &str, records: impl IntoIterator<Item = &'a Record>) -> Value {
+        let (data, has_more) = self.take(records);
         list_object(
             url,
             data.into_iter().map(|r| r.object.clone()).collect(),
             has_more,
         )
     }
+
+    /// The first `limit` of `records` (from [`walk`](ListParams::walk)), newest first, and
+    /// whether more follow.
+    pub fn take<'a>(
+        &self,
+        records: impl IntoIterator<Item = &'a Record>,
+    ) -> (Vec<&'a Record>, bool) {
+        let mut data: Vec<&Record> = records.into_iter().take(self.limit + 1).collect();
+        let has_more = data.len() > self.limit;
+        data.truncate(self.limit);
+        if matches!(self.cursor, Some(Cursor::EndingBefore(_))) {
+            // Walked oldest first from the cursor: the `limit` objects just newer than it.
+            data.reverse();
+        }
+        (data, has_more)
+    }
 }
 
 /// `{"object":"list","data":...,"has_more":...,"url":...}`.
 pub fn list_object(url: &str, data: Vec<Value>, has_more: bool) -> Value {
     json!({ "object": "list", "data": data, "has_more": has_more, "url": url })
-}
-
-/// The `created` filter: `created=<ts>` or `created[gt|gte|lt|lte]=<ts>`.
-pub fn created_filter(params: &Params) -> ApiResult<impl Fn(&Record) -> bool + use<>> {
-    let mut bounds: Vec<(String, i64)> = Vec::new();
-    match params.get(&["created"]) {
-        None => {}
-        Some(Param::Str(_)) => {
-            if let Some(ts) = params.integer(&["created"])? {
-                bounds.push(("eq".into(), ts));
-            }
-        }
-        Some(Param::Map(map)) => {
-            for op in map.keys() {
-                if !matches!(op.as_str(), "gt" | "gte" | "lt" | "lte") {
-                    return Err(ApiError::invalid_param(
-                        &format!("created[{op}]"),
-                        format!("Received unknown parameter: created[{op}]"),
-                    )
-                    .with_code("parameter_unknown"));
-                }
-                if let Some(ts) = params.integer(&["created", op])? {
-                    bounds.push((op.clone(), ts));
-                }
-            }
-        }
-    }
-    Ok(move |record: &Record| {
-        let created = record
-            .object
-            .get("created")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        bounds.iter().all(|(op, ts)| match op.as_str() {
-            "gt" => created > *ts,
-            "gte" => created >= *ts,
-            "lt" => created < *ts,
-            "lte" => created <= *ts,
-            _ => created == *ts,
-        })
-    })
 }
 
 #[cfg(test)]
@@ -172,7 +244,7 @@ mod tests {
     fn list(store: &Store, query: &str) -> ApiResult<Value> {
         let params = Params::parse(&[query.as_bytes()])?;
         let lp = ListParams::parse(&params, store, CUSTOMER, "customer")?;
-        Ok(lp.page("/v1/customers", store.live_newest_first(CUSTOMER)))
+        Ok(lp.page("/v1/customers", lp.walk(store)))
     }
 
     #[test]
@@ -227,14 +299,47 @@ mod tests {
     #[test]
     fn created_bounds() {
         let store = store_with(5);
-        let params = Params::parse(&[b"created[gte]=1&created[lt]=3"]).unwrap();
-        let filter = created_filter(&params).unwrap();
-        let n = store
-            .live_newest_first(CUSTOMER)
-            .filter(|r| filter(r))
-            .count();
-        assert_eq!(n, 2);
-        let params = Params::parse(&[b"created[foo]=1"]).unwrap();
-        assert!(created_filter(&params).is_err());
+        let page = list(&store, "created[gte]=1&created[lt]=3").unwrap();
+        assert_eq!(ids(&page), ["cus_2", "cus_1"]);
+        let page = list(&store, "created[gt]=1&created[lte]=3&limit=1").unwrap();
+        assert_eq!(ids(&page), ["cus_3"]);
+        assert_eq!(page["has_more"], true);
+        let page = list(&store, "created[gt]=1&created[lte]=3&starting_after=cus_3").unwrap();
+        assert_eq!(ids(&page), ["cus_2"]);
+        assert_eq!(page["has_more"], false);
+        let page = list(&store, "created=4").unwrap();
+        assert_eq!(ids(&page), ["cus_4"]);
+        // A cursor outside the bounds and bounds that exclude everything are empty pages.
+        let page = list(&store, "created[lt]=2&ending_before=cus_0").unwrap();
+        assert_eq!(ids(&page), ["cus_1"]);
+        assert!(ids(&list(&store, "created[gt]=3&created[lt]=4").unwrap()).is_empty());
+        assert!(ids(&list(&store, "created[gt]=9223372036854775807").unwrap()).is_empty());
+        assert!(ids(&list(&store, "created[lt]=-9223372036854775808").unwrap()).is_empty());
+        assert!(ids(&list(&store, "created[lt]=2&starting_after=cus_4").unwrap()).len() == 2);
+        assert!(list(&store, "created[foo]=1").is_err());
+    }
+
+    #[test]
+    fn ties_in_one_second_keep_creation_order() {
+        let mut store = Store::new(false);
+        for i in 0..250 {
+            store.insert(
+                CUSTOMER,
+                json!({ "id": format!("cus_{i:03}"), "created": 7 }),
+            );
+        }
+        let mut seen = Vec::new();
+        let mut query = "limit=100".to_owned();
+        loop {
+            let page = list(&store, &query).unwrap();
+            let page_ids = ids(&page);
+            seen.extend(page_ids.clone());
+            if page["has_more"] != true {
+                break;
+            }
+            query = format!("limit=100&starting_after={}", page_ids.last().unwrap());
+        }
+        let expected: Vec<String> = (0..250).rev().map(|i| format!("cus_{i:03}")).collect();
+        assert_eq!(seen, expected);
     }
 }

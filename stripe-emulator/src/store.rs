@@ -13,6 +13,7 @@
 //! handlers having to announce them (and without any change going unannounced).
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 
 use serde_json::{Map, Value};
 
@@ -88,11 +89,18 @@ pub fn kind_for_id(id: &str) -> Option<&'static str> {
         .map(|(_, kind)| *kind)
 }
 
+/// Where a record sits in its type's list order: its `created` second when stored, then its
+/// creation sequence number. Lists walk this order backwards (newest first).
+pub type ListKey = (i64, u64);
+
 /// One stored object.
 #[derive(Debug, Clone)]
 pub struct Record {
     /// Creation order within the store (monotonic).
     pub seq: u64,
+    /// The object's `created` when it was stored (0 if it has none): with `seq`, its place
+    /// in list order.
+    pub created: i64,
     /// The object as Stripe returns it.
     pub object: Value,
     /// State the emulator keeps for itself; never sent to clients.
@@ -100,6 +108,11 @@ pub struct Record {
 }
 
 impl Record {
+    /// The record's place in list order.
+    pub fn list_key(&self) -> ListKey {
+        (self.created, self.seq)
+    }
+
     /// True for a tombstone (`"deleted": true`), which retrieval still returns but lists skip.
     pub fn is_deleted(&self) -> bool {
         self.object
@@ -109,11 +122,36 @@ impl Record {
     }
 }
 
-/// All objects of one type.
+/// All objects of one type: by id, and ordered by [`ListKey`] so that a list page seeks to
+/// its cursor and `created` bounds instead of walking the whole type.
 #[derive(Debug, Default)]
 struct Collection {
-    by_id: HashMap<String, Record>,
-    order: BTreeMap<u64, String>,
+    by_id: HashMap<Box<str>, Record>,
+    order: BTreeMap<ListKey, Box<str>>,
+}
+
+/// Which records of a type a list walks: `created` bounds and a cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Walk {
+    /// Lowest `created` included (`i64::MIN`: no bound).
+    pub created_min: i64,
+    /// Highest `created` included (`i64::MAX`: no bound).
+    pub created_max: i64,
+    /// Only records before (older than) this key, walking newest first.
+    pub older_than: Option<ListKey>,
+    /// Only records after (newer than) this key, walking oldest first.
+    pub newer_than: Option<ListKey>,
+}
+
+impl Default for Walk {
+    fn default() -> Self {
+        Walk {
+            created_min: i64::MIN,
+            created_max: i64::MAX,
+            older_than: None,
+            newer_than: None,
+        }
+    }
 }
 
 /// One object's change, from its state before the first change of a request to its state
@@ -273,13 +311,16 @@ impl Store {
             .to_owned();
         self.note(kind, &id);
         let seq = self.next_seq();
+        let created = object.get("created").and_then(Value::as_i64).unwrap_or(0);
         let collection = self.collections.entry(kind).or_default();
-        if let Some(old) = collection.by_id.remove(&id) {
-            collection.order.remove(&old.seq);
+        if let Some(old) = collection.by_id.remove(id.as_str()) {
+            collection.order.remove(&old.list_key());
         }
-        collection.order.insert(seq, id.clone());
+        let id: Box<str> = id.into_boxed_str();
+        collection.order.insert((created, seq), id.clone());
         collection.by_id.entry(id).or_insert(Record {
             seq,
+            created,
             object,
             internal,
         })
@@ -320,21 +361,61 @@ impl Store {
         }
         let collection = self.collections.get_mut(kind)?;
         let record = collection.by_id.remove(id)?;
-        collection.order.remove(&record.seq);
+        collection.order.remove(&record.list_key());
         Some(record)
     }
 
-    /// Creation sequence number of `id`, tombstones included (for list cursors).
+    /// Creation sequence number of `id`, tombstones included.
     pub fn seq_of(&self, kind: &str, id: &str) -> Option<u64> {
         self.get(kind, id).map(|r| r.seq)
     }
 
+    /// The list-order key of `id`, tombstones included (for list cursors).
+    pub fn list_key_of(&self, kind: &str, id: &str) -> Option<ListKey> {
+        self.get(kind, id).map(Record::list_key)
+    }
+
     /// All records of a type, newest first, tombstones included.
     pub fn newest_first<'a>(&'a self, kind: &str) -> impl Iterator<Item = &'a Record> + 'a {
-        self.collections
-            .get(kind)
-            .into_iter()
-            .flat_map(|c| c.order.values().rev().filter_map(|id| c.by_id.get(id)))
+        self.walk(kind, Walk::default())
+    }
+
+    /// The records of a type within `walk`'s bounds, tombstones included, in O(log n) to
+    /// the first one: newest first, or oldest first when `walk.newer_than` is set (an
+    /// `ending_before` page, which the caller turns around).
+    pub fn walk<'a>(&'a self, kind: &str, walk: Walk) -> Box<dyn Iterator<Item = &'a Record> + 'a> {
+        let Some(collection) = self.collections.get(kind) else {
+            return Box::new(std::iter::empty());
+        };
+        let mut low: Bound<ListKey> = Bound::Included((walk.created_min, 0));
+        let mut high: Bound<ListKey> = Bound::Included((walk.created_max, u64::MAX));
+        if let Some(key) = walk.older_than
+            && key <= (walk.created_max, u64::MAX)
+        {
+            high = Bound::Excluded(key);
+        }
+        if let Some(key) = walk.newer_than
+            && key >= (walk.created_min, 0)
+        {
+            low = Bound::Excluded(key);
+        }
+        let empty = match (low, high) {
+            (Bound::Included(l), Bound::Included(h)) => l > h,
+            (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(h))
+            | (Bound::Excluded(l), Bound::Included(h)) => l >= h,
+            _ => false,
+        };
+        if empty {
+            return Box::new(std::iter::empty());
+        }
+        let range = collection.order.range((low, high));
+        #[expect(clippy::borrowed_box, reason = "the index's own item type")]
+        let lookup = |(_, id): (&ListKey, &'a Box<str>)| collection.by_id.get(&**id);
+        if walk.newer_than.is_some() {
+            Box::new(range.filter_map(lookup))
+        } else {
+            Box::new(range.rev().filter_map(lookup))
+        }
     }
 
     /// All live (not deleted) records of a type, newest first.
@@ -369,7 +450,7 @@ impl Store {
             let Some((_, id)) = collection.order.pop_first() else {
                 break;
             };
-            collection.by_id.remove(&id);
+            collection.by_id.remove(&*id);
         }
     }
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::error::{ApiError, ApiResult};
 use crate::events::record::stored_event;
 use crate::json::str_field;
-use crate::list::{ListParams, created_filter};
+use crate::list::ListParams;
 use crate::resources::ctx::Ctx;
 use crate::store::kinds;
 
@@ -67,9 +67,8 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         ));
     }
     let delivery_success = p.boolean(&["delivery_success"])?;
-    let created = created_filter(p)?;
     let paging = ListParams::parse(p, ctx.store, kinds::EVENT, LABEL)?;
-    let records = ctx.store.newest_first(kinds::EVENT).filter(|r| {
+    let records = paging.walk(ctx.store).filter(|r| {
         let event_type = str_field(&r.object, "type").unwrap_or_default();
         let pending = r
             .object
@@ -79,7 +78,6 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         single.is_none_or(|pattern| glob(pattern, event_type))
             && (types.is_empty() || types.iter().any(|t| t == event_type))
             && delivery_success.is_none_or(|success| success == (pending == 0))
-            && created(r)
     });
     Ok(paging.page("/v1/events", records))
 }

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::json::{int_field, set, set_in, str_field};
-use crate::list::{ListParams, created_filter, list_object};
+use crate::list::{ListParams, list_object};
 use crate::money;
 use crate::objects::customers;
 use crate::objects::invoices::draft::{NewInvoice, create_draft};
@@ -59,16 +59,14 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         &["collection_method"],
         &["charge_automatically", "send_invoice"],
     )?;
-    let created = created_filter(p)?;
     let paging = ListParams::parse(p, ctx.store, kinds::INVOICE, LABEL)?;
-    let records = ctx.store.live_newest_first(kinds::INVOICE).filter(|r| {
+    let records = paging.walk(ctx.store).filter(|r| {
         let o = &r.object;
         customer.is_none_or(|c| str_field(o, "customer") == Some(c))
             && subscription
                 .is_none_or(|s| r.internal.get("subscription").and_then(Value::as_str) == Some(s))
             && status.is_none_or(|s| str_field(o, "status") == Some(s))
             && collection.is_none_or(|c| str_field(o, "collection_method") == Some(c))
-            && created(r)
     });
     Ok(paging.page("/v1/invoices", records))
 }
@@ -263,18 +261,13 @@ pub fn list_items(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let customer = p.non_empty(&["customer"])?;
     let invoice = p.non_empty(&["invoice"])?;
     let pending = p.boolean(&["pending"])?;
-    let created = created_filter(p)?;
     let paging = ListParams::parse(p, ctx.store, kinds::INVOICE_ITEM, ITEM_LABEL)?;
-    let records = ctx
-        .store
-        .live_newest_first(kinds::INVOICE_ITEM)
-        .filter(|r| {
-            let o = &r.object;
-            let is_pending = o.get("invoice").is_none_or(Value::is_null);
-            customer.is_none_or(|c| str_field(o, "customer") == Some(c))
-                && invoice.is_none_or(|i| str_field(o, "invoice") == Some(i))
-                && pending.is_none_or(|want| want == is_pending)
-                && created(r)
-        });
+    let records = paging.walk(ctx.store).filter(|r| {
+        let o = &r.object;
+        let is_pending = o.get("invoice").is_none_or(Value::is_null);
+        customer.is_none_or(|c| str_field(o, "customer") == Some(c))
+            && invoice.is_none_or(|i| str_field(o, "invoice") == Some(i))
+            && pending.is_none_or(|want| want == is_pending)
+    });
     Ok(paging.page("/v1/invoiceitems", records))
 }

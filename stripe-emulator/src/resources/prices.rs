@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::error::{ApiError, ApiResult};
 use crate::form::Params;
 use crate::json::{metadata_of, opt_str, set, str_field};
-use crate::list::{ListParams, created_filter};
+use crate::list::ListParams;
 use crate::money;
 use crate::objects::prices::{
     Extras, LABEL, Recurrence, insert, interval_of, read_price_data, read_product_ref, require,
@@ -162,9 +162,8 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         &["recurring", "interval"],
         &["day", "week", "month", "year"],
     )?;
-    let created = created_filter(p)?;
     let paging = ListParams::parse(p, ctx.store, kinds::PRICE, LABEL)?;
-    let records = ctx.store.live_newest_first(kinds::PRICE).filter(|r| {
+    let records = paging.walk(ctx.store).filter(|r| {
         let o = &r.object;
         !r.internal.contains_key("inline")
             && active.is_none_or(|a| o.get("active").and_then(Value::as_bool) == Some(a))
@@ -178,7 +177,6 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
                     .iter()
                     .any(|k| str_field(o, "lookup_key") == Some(k)))
             && interval.is_none_or(|i| interval_of(o).is_some_and(|(iv, _)| iv == i))
-            && created(r)
     });
     Ok(paging.page("/v1/prices", records))
 }

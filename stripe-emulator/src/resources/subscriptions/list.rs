@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
 use crate::json::str_field;
-use crate::list::{ListParams, created_filter, list_object};
+use crate::list::{ListParams, list_object};
 use crate::objects::subscriptions::record::{ITEM_LABEL, LABEL, items_of, require};
 use crate::params::one_of;
 use crate::resources::ctx::Ctx;
@@ -45,30 +45,25 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         &["collection_method"],
         &["charge_automatically", "send_invoice"],
     )?;
-    let created = created_filter(p)?;
     let paging = ListParams::parse(p, ctx.store, kinds::SUBSCRIPTION, LABEL)?;
-    let records = ctx
-        .store
-        .live_newest_first(kinds::SUBSCRIPTION)
-        .filter(|r| {
-            let o = &r.object;
-            let s = str_field(o, "status").unwrap_or_default();
-            let status_ok = match status {
-                None => s != "canceled",
-                Some("all") => true,
-                Some("ended") => matches!(s, "canceled" | "incomplete_expired"),
-                Some(wanted) => s == wanted,
-            };
-            status_ok
-                && customer.is_none_or(|c| str_field(o, "customer") == Some(c))
-                && price.is_none_or(|pr| {
-                    items_of(o)
-                        .iter()
-                        .any(|i| i.pointer("/price/id").and_then(Value::as_str) == Some(pr))
-                })
-                && collection.is_none_or(|c| str_field(o, "collection_method") == Some(c))
-                && created(r)
-        });
+    let records = paging.walk(ctx.store).filter(|r| {
+        let o = &r.object;
+        let s = str_field(o, "status").unwrap_or_default();
+        let status_ok = match status {
+            None => s != "canceled",
+            Some("all") => true,
+            Some("ended") => matches!(s, "canceled" | "incomplete_expired"),
+            Some(wanted) => s == wanted,
+        };
+        status_ok
+            && customer.is_none_or(|c| str_field(o, "customer") == Some(c))
+            && price.is_none_or(|pr| {
+                items_of(o)
+                    .iter()
+                    .any(|i| i.pointer("/price/id").and_then(Value::as_str) == Some(pr))
+            })
+            && collection.is_none_or(|c| str_field(o, "collection_method") == Some(c))
+    });
     Ok(paging.page("/v1/subscriptions", records))
 }
 
