@@ -117,6 +117,7 @@ pub mod pages;
 pub mod params;
 pub mod resources;
 pub mod search;
+pub mod seed;
 pub mod server;
 pub mod spec;
 pub mod state;

@@ -105,44 +105,16 @@ impl ListParams {
         kind: &'static str,
         label: &str,
     ) -> ApiResult<ListParams> {
-        let limit = match params.integer(&["limit"])? {
-            None => 10,
-            Some(n) if n < 1 => {
-                return Err(ApiError::invalid_request(
-                    "This value must be greater than or equal to 1.",
-                )
-                .with_code("parameter_invalid_integer")
-                .with_param("limit"));
-            }
-            Some(n) if n > 100 => {
-                return Err(ApiError::invalid_request(
-                    "This value must be less than or equal to 100.",
-                )
-                .with_code("parameter_invalid_integer")
-                .with_param("limit"));
-            }
-            Some(n) => usize::try_from(n).unwrap_or(10),
-        };
-        let after = params
-            .string(&["starting_after"])?
-            .filter(|s| !s.is_empty());
-        let before = params.string(&["ending_before"])?.filter(|s| !s.is_empty());
+        let limit = parse_limit(params)?;
         let resolve = |id: &str, param: &str| {
             store
                 .list_key_of(kind, id)
                 .ok_or_else(|| ApiError::resource_missing(label, id, param).with_status(404))
         };
-        let cursor = match (after, before) {
-            (Some(_), Some(_)) => {
-                return Err(ApiError::invalid_request(
-                    "You may only specify one of these parameters: ending_before, starting_after.",
-                )
-                .with_code("parameters_exclusive")
-                .with_param("ending_before"));
-            }
-            (Some(id), None) => Some(Cursor::StartingAfter(resolve(id, "starting_after")?)),
-            (None, Some(id)) => Some(Cursor::EndingBefore(resolve(id, "ending_before")?)),
-            (None, None) => None,
+        let cursor = match cursor_ids(params)? {
+            Some((id, false)) => Some(Cursor::StartingAfter(resolve(id, "starting_after")?)),
+            Some((id, true)) => Some(Cursor::EndingBefore(resolve(id, "ending_before")?)),
+            None => None,
         };
         Ok(ListParams {
             limit,
@@ -211,6 +183,116 @@ impl ListParams {
             data.reverse();
         }
         (data, has_more)
+    }
+}
+
+/// `limit`: 1..=100, default 10.
+fn parse_limit(params: &Params) -> ApiResult<usize> {
+    match params.integer(&["limit"])? {
+        None => Ok(10),
+        Some(n) if n < 1 => Err(ApiError::invalid_request(
+            "This value must be greater than or equal to 1.",
+        )
+        .with_code("parameter_invalid_integer")
+        .with_param("limit")),
+        Some(n) if n > 100 => Err(ApiError::invalid_request(
+            "This value must be less than or equal to 100.",
+        )
+        .with_code("parameter_invalid_integer")
+        .with_param("limit")),
+        Some(n) => Ok(usize::try_from(n).unwrap_or(10)),
+    }
+}
+
+/// The cursor id given, and whether it is `ending_before`; both at once is an error.
+fn cursor_ids(params: &Params) -> ApiResult<Option<(&str, bool)>> {
+    let after = params
+        .string(&["starting_after"])?
+        .filter(|s| !s.is_empty());
+    let before = params.string(&["ending_before"])?.filter(|s| !s.is_empty());
+    match (after, before) {
+        (Some(_), Some(_)) => Err(ApiError::invalid_request(
+            "You may only specify one of these parameters: ending_before, starting_after.",
+        )
+        .with_code("parameters_exclusive")
+        .with_param("ending_before")),
+        (Some(id), None) => Ok(Some((id, false))),
+        (None, Some(id)) => Ok(Some((id, true))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A page of a nested list kept inside its parent (invoice lines, subscription items), in
+/// the parent's order: `limit`, and `starting_after` / `ending_before` naming an entry of
+/// `items` (`label` names the type in "No such ..." messages).
+pub fn page_values(params: &Params, url: &str, items: Vec<Value>, label: &str) -> ApiResult<Value> {
+    let limit = parse_limit(params)?;
+    let position = |id: &str, param: &str| {
+        items
+            .iter()
+            .position(|item| item.get("id").and_then(Value::as_str) == Some(id))
+            .ok_or_else(|| ApiError::resource_missing(label, id, param).with_status(404))
+    };
+    let (start, end) = match cursor_ids(params)? {
+        None => (0, items.len()),
+        Some((id, false)) => (position(id, "starting_after")? + 1, items.len()),
+        Some((id, true)) => (0, position(id, "ending_before")?),
+    };
+    let ending_before = matches!(cursor_ids(params)?, Some((_, true)));
+    let (from, to, has_more) = if ending_before {
+        let from = end.saturating_sub(limit).max(start);
+        (from, end, from > start)
+    } else {
+        let to = start.saturating_add(limit).min(end);
+        (start, to, to < end)
+    };
+    let data = items
+        .get(from..to)
+        .map(<[Value]>::to_vec)
+        .unwrap_or_default();
+    Ok(list_object(url, data, has_more))
+}
+
+/// How many entries Stripe embeds of a nested list (invoice `lines`, subscription `items`);
+/// the rest are paged from the list's `url`.
+pub const EMBEDDED_LIMIT: usize = 10;
+
+/// Cuts the nested lists Stripe cuts (a subscription's `items`, an invoice's `lines`)
+/// wherever they are in `value` (an answer, a list page, an event) to their first
+/// [`EMBEDDED_LIMIT`] entries, with `has_more: true` when entries were cut.
+pub fn cap_nested_lists(value: &mut Value) {
+    cap(value, 0);
+}
+
+fn cap(value: &mut Value, depth: usize) {
+    if depth > 8 {
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            let nested = match map.get("object").and_then(Value::as_str) {
+                Some("subscription") => Some("items"),
+                Some("invoice") => Some("lines"),
+                _ => None,
+            };
+            if let Some(field) = nested
+                && let Some(Value::Object(list)) = map.get_mut(field)
+                && let Some(Value::Array(data)) = list.get_mut("data")
+                && data.len() > EMBEDDED_LIMIT
+            {
+                data.truncate(EMBEDDED_LIMIT);
+                list.insert("has_more".into(), Value::Bool(true));
+            }
+            for child in map.values_mut() {
+                cap(child, depth + 1);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                cap(item, depth + 1);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -317,6 +399,38 @@ mod tests {
         assert!(ids(&list(&store, "created[lt]=-9223372036854775808").unwrap()).is_empty());
         assert!(ids(&list(&store, "created[lt]=2&starting_after=cus_4").unwrap()).len() == 2);
         assert!(list(&store, "created[foo]=1").is_err());
+    }
+
+    #[test]
+    fn nested_lists_page_and_cap() {
+        let items: Vec<Value> = (0..25).map(|i| json!({"id": format!("li_{i}")})).collect();
+        let page = |query: &str| {
+            let params = Params::parse(&[query.as_bytes()]).unwrap();
+            page_values(&params, "/v1/x", items.clone(), "line")
+        };
+        let first = page("").unwrap();
+        assert_eq!(ids(&first).len(), 10);
+        assert_eq!(first["has_more"], true);
+        let last = page("limit=100&starting_after=li_9").unwrap();
+        assert_eq!(ids(&last).len(), 15);
+        assert_eq!(last["has_more"], false);
+        let back = page("limit=3&ending_before=li_9").unwrap();
+        assert_eq!(ids(&back), ["li_6", "li_7", "li_8"]);
+        assert_eq!(back["has_more"], true);
+        let back = page("limit=30&ending_before=li_2").unwrap();
+        assert_eq!(ids(&back), ["li_0", "li_1"]);
+        assert_eq!(back["has_more"], false);
+        assert_eq!(page("starting_after=li_nope").unwrap_err().status, 404);
+        assert!(page("limit=0").is_err());
+
+        let mut sub = json!({"object": "subscription", "items": {"object": "list",
+            "data": items, "has_more": false, "url": "/v1/subscription_items?subscription=sub_1"}});
+        let mut answer = json!({"object": "list", "data": [sub.clone()]});
+        cap_nested_lists(&mut sub);
+        assert_eq!(sub["items"]["data"].as_array().unwrap().len(), 10);
+        assert_eq!(sub["items"]["has_more"], true);
+        cap_nested_lists(&mut answer);
+        assert_eq!(answer["data"][0]["items"]["has_more"], true);
     }
 
     #[test]

@@ -198,6 +198,8 @@ pub struct Store {
     collections: HashMap<&'static str, Collection>,
     singletons: HashMap<&'static str, String>,
     journal: Journal,
+    /// Whether changes are journaled (off while seeding: seeded objects announce nothing).
+    quiet: bool,
     /// Whether this store serves a live-mode key (`sk_live_`, `rk_live_`).
     pub livemode: bool,
 }
@@ -209,6 +211,11 @@ impl Store {
             livemode,
             ..Store::default()
         }
+    }
+
+    /// Turns the journal on or off (off: changes are not noted, so they announce nothing).
+    pub fn set_journal(&mut self, on: bool) {
+        self.quiet = !on;
     }
 
     /// Removes every object (keeps `livemode`).
@@ -224,7 +231,7 @@ impl Store {
 
     /// Notes that `kind`/`id` is about to change (or be created or removed).
     fn note(&mut self, kind: &str, id: &str) {
-        if kind == kinds::EVENT {
+        if kind == kinds::EVENT || self.quiet {
             return;
         }
         let clock = self.journal.clock;

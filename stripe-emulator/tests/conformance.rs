@@ -767,3 +767,73 @@ async fn the_flow_drives_every_endpoint_the_emulator_serves() {
     );
     emulator.stop().await;
 }
+
+/// Objects made by `POST /_emulator/seed` have the shapes the API answers: every seeded
+/// type listed (all pages) and retrieved, and the nested lists paged, checked against the
+/// definition.
+#[tokio::test]
+async fn seeded_objects_match_stripes_definition() {
+    let emulator = start().await;
+    let mut s = Suite::new(Raw::new(&emulator, &test_key()));
+    let seeded = s
+        .raw
+        .send(
+            s.raw
+                .request(reqwest::Method::POST, "/_emulator/seed")
+                .body(
+                    r#"{"customers": 6, "products": 3, "prices_per_product": 4,
+                        "subscriptions": 3, "items_per_subscription": [11, 12],
+                        "invoices": 3, "lines_per_invoice": [1, 12], "payment_intents": 4}"#,
+                ),
+        )
+        .await;
+    assert_eq!(seeded.status, 200, "{}", seeded.text);
+    assert_eq!(seeded.json["created"]["customer"], 6);
+    for list in [
+        "customers",
+        "products",
+        "prices",
+        "subscriptions",
+        "invoices",
+        "invoiceitems",
+        "payment_intents",
+        "payment_methods",
+        "charges",
+    ] {
+        let page = s.get(&format!("/v1/{list}?limit=100")).await;
+        let data = page["data"].as_array().cloned().unwrap_or_default();
+        assert!(!data.is_empty() || list == "invoiceitems", "{list}: {page}");
+        if let Some(first) = data.first() {
+            s.get(&format!("/v1/{list}/{}", id(first))).await;
+        }
+    }
+    let subs = s.get("/v1/subscriptions?limit=100").await;
+    for sub in subs["data"].as_array().cloned().unwrap_or_default() {
+        assert_eq!(sub["items"]["has_more"], true, "{sub}");
+        let items = s
+            .get(&format!(
+                "/v1/subscription_items?subscription={}&limit=100",
+                id(&sub)
+            ))
+            .await;
+        assert!(items["data"].as_array().map_or(0, Vec::len) >= 11);
+    }
+    let invoices = s.get("/v1/invoices?limit=100").await;
+    for invoice in invoices["data"].as_array().cloned().unwrap_or_default() {
+        s.get(&format!("/v1/invoices/{}/lines?limit=100", id(&invoice)))
+            .await;
+    }
+    let events = s.get("/v1/events").await;
+    assert_eq!(
+        events["data"],
+        serde_json::json!([]),
+        "seeding announces nothing"
+    );
+    assert!(
+        s.problems.is_empty(),
+        "{} problems:\n{}",
+        s.problems.len(),
+        s.problems.join("\n")
+    );
+    emulator.stop().await;
+}

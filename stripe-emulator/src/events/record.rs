@@ -42,6 +42,9 @@ pub fn event_object(
     account: &str,
     origin: Origin<'_>,
 ) -> Value {
+    let mut object = object;
+    // As in answers, at most 10 invoice lines and subscription items are embedded.
+    crate::list::cap_nested_lists(&mut object);
     let mut data = Map::new();
     data.insert("object".into(), object);
     if let Some(previous) = previous_attributes {

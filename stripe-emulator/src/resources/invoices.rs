@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::json::{int_field, set, set_in, str_field};
-use crate::list::{ListParams, list_object};
+use crate::list::{ListParams, page_values};
 use crate::money;
 use crate::objects::customers;
 use crate::objects::invoices::draft::{NewInvoice, create_draft};
@@ -28,19 +28,17 @@ pub fn retrieve(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
 /// `GET /v1/invoices/:id/lines`.
 pub fn lines(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
     let invoice = stored(ctx.store, id, "id")?;
-    let limit = ctx.params.integer(&["limit"])?.unwrap_or(10).clamp(1, 100);
     let data = invoice
         .pointer("/lines/data")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let limit = usize::try_from(limit).unwrap_or(10);
-    let has_more = data.len() > limit;
-    Ok(list_object(
+    page_values(
+        ctx.params,
         &format!("/v1/invoices/{id}/lines"),
-        data.into_iter().take(limit).collect(),
-        has_more,
-    ))
+        data,
+        "line_item",
+    )
 }
 
 /// `GET /v1/invoices` with `customer`, `subscription`, `status`, `collection_method`,

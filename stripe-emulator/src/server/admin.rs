@@ -104,6 +104,7 @@ pub async fn admin(
                 }))
             }
         }
+        ("POST", ["seed"]) => seed(state, account, &body),
         ("GET", ["deliveries"]) => webhook_admin::deliveries(state, call.query),
         ("DELETE", ["deliveries"]) => {
             state.delivery.clear_attempts();
@@ -130,6 +131,23 @@ pub async fn admin(
         Ok(value) => respond_json(200, &value, request_id),
         Err(error) => respond_error(&error, request_id),
     }
+}
+
+/// `POST /_emulator/seed` (see [`crate::seed`]): many objects in the account's store, no
+/// events.
+fn seed(state: &KeyState, account: &str, body: &[u8]) -> Result<Value, ApiError> {
+    let body = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => map,
+        _ if body.iter().all(u8::is_ascii_whitespace) => serde_json::Map::new(),
+        _ => {
+            return Err(ApiError::invalid_request(
+                "The request body must be a JSON object.",
+            ));
+        }
+    };
+    let spec = crate::seed::SeedSpec::parse(&body, crate::ids::now())?;
+    let mut data = state.lock();
+    Ok(crate::seed::seed(data.store(account), &spec))
 }
 
 /// Longest client id, signing secret or redirect URI `/_emulator/oauth/clients` takes.

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
 use crate::json::str_field;
-use crate::list::{ListParams, list_object};
+use crate::list::{ListParams, page_values};
 use crate::objects::subscriptions::record::{ITEM_LABEL, LABEL, items_of, require};
 use crate::params::one_of;
 use crate::resources::ctx::Ctx;
@@ -73,24 +73,12 @@ pub fn list_items(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let sub = require(ctx.store, &subscription, "subscription")?
         .object
         .clone();
-    let items = items_of(&sub);
-    let limit =
-        usize::try_from(ctx.params.integer(&["limit"])?.unwrap_or(10).clamp(1, 100)).unwrap_or(10);
-    let after = ctx.params.non_empty(&["starting_after"])?;
-    let start = match after {
-        Some(after) => items
-            .iter()
-            .position(|i| str_field(i, "id") == Some(after))
-            .map_or(items.len(), |p| p + 1),
-        None => 0,
-    };
-    let rest: Vec<Value> = items.into_iter().skip(start).collect();
-    let has_more = rest.len() > limit;
-    Ok(list_object(
+    page_values(
+        ctx.params,
         "/v1/subscription_items",
-        rest.into_iter().take(limit).collect(),
-        has_more,
-    ))
+        items_of(&sub),
+        ITEM_LABEL,
+    )
 }
 
 /// `GET /v1/subscription_items/:id`.
