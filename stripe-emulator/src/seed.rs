@@ -177,14 +177,14 @@ impl SeedSpec {
         Ok(spec)
     }
 
-    /// `created` of the `i`-th of `n` objects of a type.
+    /// `created` of the `i`-th of `n` objects of a type: the range cut into `n` equal
+    /// parts, so every second of it holds the same number of objects (± 1).
     fn created(&self, i: i64, n: i64) -> i64 {
-        if n <= 1 {
-            return self.created_to;
-        }
-        let span = i128::from(self.created_to - self.created_from);
-        let at = i128::from(self.created_from) + span * i128::from(i) / i128::from(n - 1);
-        i64::try_from(at).unwrap_or(self.created_to)
+        let span = i128::from(self.created_to - self.created_from) + 1;
+        let at = i128::from(self.created_from) + span * i128::from(i) / i128::from(n.max(1));
+        i64::try_from(at)
+            .unwrap_or(self.created_to)
+            .min(self.created_to)
     }
 }
 
@@ -408,11 +408,13 @@ mod tests {
         ] {
             assert!(spec(bad.clone()).is_err(), "{bad}");
         }
-        let s = spec(json!({"created_from": 100, "created_to": 200})).unwrap();
+        let s = spec(json!({"created_from": 100, "created_to": 109})).unwrap();
         assert_eq!(s.created(0, 3), 100);
-        assert_eq!(s.created(1, 3), 150);
-        assert_eq!(s.created(2, 3), 200);
-        assert_eq!(s.created(0, 1), 200);
+        assert_eq!(s.created(1, 3), 103);
+        assert_eq!(s.created(2, 3), 106);
+        assert_eq!(s.created(0, 1), 100);
+        let per_second = (0..1050).filter(|i| s.created(*i, 1050) == 109).count();
+        assert_eq!(per_second, 105);
     }
 
     #[test]

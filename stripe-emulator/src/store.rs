@@ -461,6 +461,28 @@ impl Store {
         }
     }
 
+    /// Makes every record of a type `seconds` older (its `created`, in the object and in
+    /// list order); answers how many.
+    pub fn shift_created(&mut self, kind: &str, seconds: i64) -> usize {
+        let Some(collection) = self.collections.get_mut(kind) else {
+            return 0;
+        };
+        let order = std::mem::take(&mut collection.order);
+        for ((created, seq), id) in order {
+            let created = created.saturating_sub(seconds);
+            if let Some(record) = collection.by_id.get_mut(&*id) {
+                record.created = created;
+                if let Some(map) = record.object.as_object_mut()
+                    && map.contains_key("created")
+                {
+                    map.insert("created".into(), Value::from(created));
+                }
+            }
+            collection.order.insert((created, seq), id);
+        }
+        collection.order.len()
+    }
+
     /// Any stored object by id, its type judged by the id's prefix.
     pub fn find_any(&self, id: &str) -> Option<&Record> {
         self.get(kind_for_id(id)?, id)

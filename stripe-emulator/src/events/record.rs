@@ -14,8 +14,11 @@ use crate::state::data::KeyData;
 use crate::state::deliveries::{Dispatch, Target};
 use crate::store::{Store, kinds};
 
-/// Events kept per account (Stripe keeps 30 days); older ones are forgotten.
+/// Events kept per account; older ones are forgotten.
 pub const MAX_EVENTS: usize = 10_000;
+
+/// How far back `GET /v1/events` lists (Stripe: 30 days).
+pub const RETENTION_SECS: i64 = 30 * 86_400;
 
 /// The request an event comes from (`request` of the event).
 #[derive(Debug, Clone, Copy, Default)]

@@ -77,6 +77,9 @@ pub async fn admin(
             if let Some(secs) = change.code_lifetime_secs {
                 state.config.set_code_lifetime_secs(secs);
             }
+            if let Some(n) = change.rate_limit_per_sec {
+                state.config.set_rate_limit_per_sec(n);
+            }
             state.config.to_json()
         }),
         ("GET", ["requests"]) => {
@@ -115,6 +118,7 @@ pub async fn admin(
         ("POST", ["delivery", "flush"]) => webhook_admin::flush(emulator, state, &body).await,
         ("GET", ["delivery", "config"]) => Ok(webhook_admin::config(state)),
         ("POST", ["delivery", "config"]) => webhook_admin::set_config(state, &body),
+        ("POST", ["events", "age"]) => webhook_admin::age_events(state, account, &body),
         ("POST", ["events"]) => webhook_admin::create_event(emulator, state, account, &body),
         ("POST", ["events", id, "redeliver"]) => {
             webhook_admin::redeliver(emulator, state, account, id, &body)
@@ -265,6 +269,9 @@ fn register_client(
     Ok(answer)
 }
 
+/// Largest rate limit `POST /_emulator/config` accepts (requests per second; 0: none).
+pub const MAX_RATE_LIMIT: u64 = 1_000_000;
+
 /// Largest OAuth lifetime `POST /_emulator/config` accepts (a year).
 pub const MAX_LIFETIME_SECS: u64 = 365 * 86_400;
 
@@ -274,6 +281,7 @@ struct ConfigChange {
     latency_ms: Option<u64>,
     access_token_lifetime_secs: Option<u64>,
     code_lifetime_secs: Option<u64>,
+    rate_limit_per_sec: Option<u64>,
 }
 
 /// Reads `{"latency_ms": N, "access_token_lifetime_secs": N, "code_lifetime_secs": N}`
@@ -307,6 +315,7 @@ fn parse_config(body: &[u8]) -> Result<ConfigChange, ApiError> {
         latency_ms: read("latency_ms", MAX_LATENCY_MS)?,
         access_token_lifetime_secs: read("access_token_lifetime_secs", MAX_LIFETIME_SECS)?,
         code_lifetime_secs: read("code_lifetime_secs", MAX_LIFETIME_SECS)?,
+        rate_limit_per_sec: read("rate_limit_per_sec", MAX_RATE_LIMIT)?,
     })
 }
 
@@ -326,6 +335,7 @@ mod tests {
                 latency_ms: None,
                 access_token_lifetime_secs: Some(0),
                 code_lifetime_secs: Some(7),
+                rate_limit_per_sec: None,
             }
         );
         assert!(parse_config(br#"{"code_lifetime_secs": -1}"#).is_err());

@@ -88,3 +88,29 @@ fn singletons_are_stable() {
     assert_eq!(a, "one");
     assert_eq!(b, "one");
 }
+
+#[test]
+fn shifting_created_keeps_order() {
+    let mut store = Store::new(false);
+    for i in 0..3 {
+        store.insert(
+            kinds::EVENT,
+            json!({"id": format!("evt_{i}"), "created": 100 + i}),
+        );
+    }
+    assert_eq!(store.shift_created(kinds::EVENT, 50), 3);
+    assert_eq!(store.shift_created(kinds::CUSTOMER, 50), 0);
+    let created: Vec<_> = store
+        .newest_first(kinds::EVENT)
+        .map(|r| (r.object["created"].clone(), r.created))
+        .collect();
+    assert_eq!(
+        created,
+        vec![(json!(52), 52), (json!(51), 51), (json!(50), 50)]
+    );
+    let walk = Walk {
+        created_min: 51,
+        ..Walk::default()
+    };
+    assert_eq!(store.walk(kinds::EVENT, walk).count(), 2);
+}
