@@ -362,7 +362,13 @@ async fn flow(s: &mut Suite) {
         .await;
     s.get(&format!("/v1/subscription_items?subscription={sub}"))
         .await;
+    s.get(&format!(
+        "/v1/subscription_items?subscription={sub}&limit=100&starting_after={item}"
+    ))
+    .await;
     s.get(&format!("/v1/subscription_items/{item}")).await;
+    s.get("/v1/subscriptions?created[gte]=0&created[lte]=99999999999&limit=100")
+        .await;
     s.delete(&format!("/v1/subscriptions/{trial_id}")).await;
 
     let invoices = s.get(&format!("/v1/invoices?subscription={sub}")).await;
@@ -371,7 +377,14 @@ async fn flow(s: &mut Suite) {
         .expect("an invoice")
         .to_owned();
     s.get(&format!("/v1/invoices/{first_invoice}")).await;
-    s.get(&format!("/v1/invoices/{first_invoice}/lines")).await;
+    let lines = s.get(&format!("/v1/invoices/{first_invoice}/lines")).await;
+    if let Some(line) = lines["data"][0]["id"].as_str() {
+        s.get(&format!(
+            "/v1/invoices/{first_invoice}/lines?limit=100&ending_before={line}"
+        ))
+        .await;
+    }
+    s.get("/v1/invoices?created[gt]=0&limit=100").await;
     s.get("/v1/invoices?limit=3").await;
     let items = s.get("/v1/invoiceitems?limit=10").await;
     if let Some(ii) = items["data"][0]["id"].as_str() {
@@ -606,6 +619,12 @@ async fn flow(s: &mut Suite) {
 
     // Deletes last.
     s.delete(&format!("/v1/customers/{other}")).await;
+    s.get("/v1/events?type=customer.*&delivery_success=true&created[gte]=0&limit=100")
+        .await;
+    s.get("/v1/events?types[0]=charge.succeeded&types[1]=invoice.paid&delivery_success=false")
+        .await;
+    s.get("/v1/charges?created[gte]=0&limit=100").await;
+    s.get("/v1/customers?created[gte]=0&limit=100").await;
     let events = s.get("/v1/events?limit=1").await;
     s.get(&format!("/v1/events/{}", id(&events["data"][0])))
         .await;
