@@ -200,6 +200,14 @@ fn index(i: i64, len: usize) -> usize {
     usize::try_from(i).unwrap_or(0) % len.max(1)
 }
 
+/// Puts the new objects to rest (compact JSON) every 1,000, so that seeding never holds
+/// many parsed objects at once.
+fn rest_every(store: &mut Store, i: i64) {
+    if i % 1_000 == 999 {
+        store.compact();
+    }
+}
+
 /// Makes the objects of `spec` in `store` (journal off: no events), and answers how many of
 /// each type were made.
 pub fn seed(store: &mut Store, spec: &SeedSpec) -> Value {
@@ -218,6 +226,7 @@ pub fn seed(store: &mut Store, spec: &SeedSpec) -> Value {
         }
         store.insert(kinds::CUSTOMER, object);
         customer_ids.push(id);
+        rest_every(store, i);
     }
 
     let mut price_objects: Vec<Value> = Vec::new();
@@ -268,6 +277,7 @@ pub fn seed(store: &mut Store, spec: &SeedSpec) -> Value {
         };
         // Validated above: the prices exist and are recurring, the customer exists.
         let _ = create_stored(store, now, &sub);
+        rest_every(store, i);
     }
 
     for i in 0..spec.invoices {
@@ -308,6 +318,7 @@ pub fn seed(store: &mut Store, spec: &SeedSpec) -> Value {
         };
         let id = create_draft(store, now, &invoice);
         finalize(store, now, &id);
+        rest_every(store, i);
     }
 
     let mut cards: HashMap<String, String> = HashMap::new();
@@ -342,9 +353,11 @@ pub fn seed(store: &mut Store, spec: &SeedSpec) -> Value {
         };
         let id = payment_intents::insert(store, now, &intent);
         let _ = payment_intents::confirm_stored(store, now, &id);
+        rest_every(store, i);
     }
 
     store.set_journal(true);
+    store.compact();
     let after = counts(store);
     let created: Map<String, Value> = after
         .iter()

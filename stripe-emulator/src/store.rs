@@ -6,14 +6,22 @@
 //! first even when objects share a `created` second. A [`Record`] also carries `internal`
 //! state that is never sent to clients (e.g. how a test card declines).
 //!
+//! Memory: a record created, changed or read is kept parsed (a `serde_json::Value`, several
+//! times its JSON size) only until [`compact`](Store::compact), which every request's commit
+//! calls; at rest it is its compact JSON text, parsed again when next read. Lists seek in an
+//! ordered index per type ([`ListKey`]: `created`, then creation order), so a page parses
+//! only the records it walks.
+//!
 //! The store also keeps a journal of the objects changed since the last
 //! [`drain_changes`](Store::drain_changes): every mutable access (`insert*`, `get_mut`,
 //! `get_live_mut`, `remove`) notes the object's state before its first change, so the
 //! events module can turn each request's changes into Stripe events without the resource
 //! handlers having to announce them (and without any change going unannounced).
 
+use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
+use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
@@ -122,11 +130,143 @@ impl Record {
     }
 }
 
+impl Record {
+    fn empty() -> Record {
+        Record {
+            seq: 0,
+            created: 0,
+            object: Value::Null,
+            internal: Map::new(),
+        }
+    }
+}
+
+/// What a slot answers if it ever held nothing (it cannot: every slot is made hot).
+static EMPTY: LazyLock<Record> = LazyLock::new(Record::empty);
+
+/// A record at rest: the object as compact JSON (a `serde_json::Value` costs several times
+/// its JSON size: every object, even a small nested one, is a B-tree with its keys on the
+/// heap), parsed again when read.
+#[derive(Debug)]
+struct Frozen {
+    seq: u64,
+    created: i64,
+    json: Box<str>,
+    internal: Map<String, Value>,
+    /// The record parsed from `json`, once read; dropped again at the next compaction.
+    thawed: OnceCell<Record>,
+}
+
+impl Frozen {
+    fn thaw(&self) -> Record {
+        Record {
+            seq: self.seq,
+            created: self.created,
+            object: serde_json::from_str(&self.json).unwrap_or(Value::Null),
+            internal: self.internal.clone(),
+        }
+    }
+
+    fn into_record(self) -> Record {
+        match self.thawed.into_inner() {
+            Some(record) => record,
+            None => Record {
+                seq: self.seq,
+                created: self.created,
+                object: serde_json::from_str(&self.json).unwrap_or(Value::Null),
+                internal: self.internal,
+            },
+        }
+    }
+}
+
+/// One stored record: hot (parsed: created or changed since the last
+/// [`compact`](Store::compact)) or frozen (at rest).
+#[derive(Debug)]
+struct Slot {
+    hot: Option<Record>,
+    frozen: Option<Frozen>,
+}
+
+impl Slot {
+    fn new(record: Record) -> Slot {
+        Slot {
+            hot: Some(record),
+            frozen: None,
+        }
+    }
+
+    fn seq(&self) -> u64 {
+        match (&self.hot, &self.frozen) {
+            (Some(record), _) => record.seq,
+            (None, Some(frozen)) => frozen.seq,
+            (None, None) => 0,
+        }
+    }
+
+    fn list_key(&self) -> ListKey {
+        match (&self.hot, &self.frozen) {
+            (Some(record), _) => record.list_key(),
+            (None, Some(frozen)) => (frozen.created, frozen.seq),
+            (None, None) => (0, 0),
+        }
+    }
+
+    /// The record, parsed if need be; `true` if it was parsed now (the caller notes the
+    /// slot for the next compaction).
+    fn read(&self) -> (&Record, bool) {
+        match (&self.hot, &self.frozen) {
+            (Some(record), _) => (record, false),
+            (None, Some(frozen)) => {
+                let fresh = frozen.thawed.get().is_none();
+                (frozen.thawed.get_or_init(|| frozen.thaw()), fresh)
+            }
+            (None, None) => (&EMPTY, false),
+        }
+    }
+
+    /// The record, for changing it: the slot is hot until the next compaction.
+    fn make_hot(&mut self) -> &mut Record {
+        let frozen = self.frozen.take();
+        self.hot
+            .get_or_insert_with(|| frozen.map_or_else(Record::empty, Frozen::into_record))
+    }
+
+    fn into_record(self) -> Record {
+        match (self.hot, self.frozen) {
+            (Some(record), _) => record,
+            (None, Some(frozen)) => frozen.into_record(),
+            (None, None) => Record::empty(),
+        }
+    }
+
+    /// Puts the slot to rest: a hot record is written as compact JSON, a parsed copy is
+    /// dropped.
+    fn freeze(&mut self) {
+        if let Some(record) = self.hot.take() {
+            match serde_json::to_string(&record.object) {
+                Ok(json) => {
+                    self.frozen = Some(Frozen {
+                        seq: record.seq,
+                        created: record.created,
+                        json: json.into_boxed_str(),
+                        internal: record.internal,
+                        thawed: OnceCell::new(),
+                    });
+                }
+                Err(_) => self.hot = Some(record),
+            }
+        } else if let Some(frozen) = &mut self.frozen {
+            frozen.thawed.take();
+        }
+    }
+}
+
 /// All objects of one type: by id, and ordered by [`ListKey`] so that a list page seeks to
 /// its cursor and `created` bounds instead of walking the whole type.
 #[derive(Debug, Default)]
 struct Collection {
-    by_id: HashMap<Box<str>, Record>,
+    by_id: HashMap<Box<str>, Slot>,
     order: BTreeMap<ListKey, Box<str>>,
 }
 
@@ -200,6 +340,8 @@ pub struct Store {
     journal: Journal,
     /// Whether changes are journaled (off while seeding: seeded objects announce nothing).
     quiet: bool,
+    /// Records parsed or changed since the last [`compact`](Store::compact).
+    warm: RefCell<Vec<(&'static str, Box<str>)>>,
     /// Whether this store serves a live-mode key (`sk_live_`, `rk_live_`).
     pub livemode: bool,
 }
@@ -325,12 +467,19 @@ impl Store {
         }
         let id: Box<str> = id.into_boxed_str();
         collection.order.insert((created, seq), id.clone());
-        collection.by_id.entry(id).or_insert(Record {
+        self.warm.get_mut().push((kind, id.clone()));
+        let record = Record {
             seq,
             created,
             object,
             internal,
-        })
+        };
+        collection
+            .by_id
+            .entry(id)
+            .insert_entry(Slot::new(record))
+            .into_mut()
+            .make_hot()
     }
 
     /// Stores a new object under its `id` as the newest of its type.
@@ -340,7 +489,18 @@ impl Store {
 
     /// The record of `id`, tombstones included.
     pub fn get(&self, kind: &str, id: &str) -> Option<&Record> {
-        self.collections.get(kind)?.by_id.get(id)
+        let (kind, collection) = self.collections.get_key_value(kind)?;
+        let (id, slot) = collection.by_id.get_key_value(id)?;
+        Some(self.read(kind, id, slot))
+    }
+
+    /// A slot's record, noting a freshly parsed one for the next compaction.
+    fn read<'a>(&'a self, kind: &'static str, id: &str, slot: &'a Slot) -> &'a Record {
+        let (record, fresh) = slot.read();
+        if fresh {
+            self.warm.borrow_mut().push((kind, id.into()));
+        }
+        record
     }
 
     /// The record of `id` for changing it in place, tombstones included.
@@ -348,7 +508,28 @@ impl Store {
         if self.get(kind, id).is_some() {
             self.note(kind, id);
         }
-        self.collections.get_mut(kind)?.by_id.get_mut(id)
+        let (kind, collection) = self
+            .collections
+            .iter_mut()
+            .find(|(name, _)| **name == kind)?;
+        let slot = collection.by_id.get_mut(id)?;
+        self.warm.get_mut().push((kind, id.into()));
+        Some(slot.make_hot())
+    }
+
+    /// Puts every record parsed or changed since the last call back to rest as compact
+    /// JSON (see [`Frozen`]): called once a request's changes are committed, so that a big
+    /// account costs about its JSON size in memory.
+    pub fn compact(&mut self) {
+        for (kind, id) in std::mem::take(self.warm.get_mut()) {
+            if let Some(slot) = self
+                .collections
+                .get_mut(kind)
+                .and_then(|c| c.by_id.get_mut(&*id))
+            {
+                slot.freeze();
+            }
+        }
     }
 
     /// The record of `id` unless it is missing or deleted.
@@ -367,19 +548,23 @@ impl Store {
             self.note(kind, id);
         }
         let collection = self.collections.get_mut(kind)?;
-        let record = collection.by_id.remove(id)?;
-        collection.order.remove(&record.list_key());
-        Some(record)
+        let slot = collection.by_id.remove(id)?;
+        collection.order.remove(&slot.list_key());
+        Some(slot.into_record())
     }
 
     /// Creation sequence number of `id`, tombstones included.
     pub fn seq_of(&self, kind: &str, id: &str) -> Option<u64> {
-        self.get(kind, id).map(|r| r.seq)
+        self.collections.get(kind)?.by_id.get(id).map(Slot::seq)
     }
 
     /// The list-order key of `id`, tombstones included (for list cursors).
     pub fn list_key_of(&self, kind: &str, id: &str) -> Option<ListKey> {
-        self.get(kind, id).map(Record::list_key)
+        self.collections
+            .get(kind)?
+            .by_id
+            .get(id)
+            .map(Slot::list_key)
     }
 
     /// All records of a type, newest first, tombstones included.
@@ -391,9 +576,10 @@ impl Store {
     /// the first one: newest first, or oldest first when `walk.newer_than` is set (an
     /// `ending_before` page, which the caller turns around).
     pub fn walk<'a>(&'a self, kind: &str, walk: Walk) -> Box<dyn Iterator<Item = &'a Record> + 'a> {
-        let Some(collection) = self.collections.get(kind) else {
+        let Some((kind, collection)) = self.collections.get_key_value(kind) else {
             return Box::new(std::iter::empty());
         };
+        let kind: &'static str = kind;
         let mut low: Bound<ListKey> = Bound::Included((walk.created_min, 0));
         let mut high: Bound<ListKey> = Bound::Included((walk.created_max, u64::MAX));
         if let Some(key) = walk.older_than
@@ -416,8 +602,13 @@ impl Store {
             return Box::new(std::iter::empty());
         }
         let range = collection.order.range((low, high));
-        #[expect(clippy::borrowed_box, reason = "the index's own item type")]
-        let lookup = |(_, id): (&ListKey, &'a Box<str>)| collection.by_id.get(&**id);
+        let lookup = move |id: &'a str| {
+            collection
+                .by_id
+                .get(id)
+                .map(|slot| self.read(kind, id, slot))
+        };
+        let range = range.map(|(_, id)| -> &'a str { id });
         if walk.newer_than.is_some() {
             Box::new(range.filter_map(lookup))
         } else {
@@ -464,19 +655,23 @@ impl Store {
     /// Makes every record of a type `seconds` older (its `created`, in the object and in
     /// list order); answers how many.
     pub fn shift_created(&mut self, kind: &str, seconds: i64) -> usize {
-        let Some(collection) = self.collections.get_mut(kind) else {
+        let Some((kind, collection)) = self.collections.iter_mut().find(|(name, _)| **name == kind)
+        else {
             return 0;
         };
+        let kind: &'static str = kind;
         let order = std::mem::take(&mut collection.order);
         for ((created, seq), id) in order {
             let created = created.saturating_sub(seconds);
-            if let Some(record) = collection.by_id.get_mut(&*id) {
+            if let Some(slot) = collection.by_id.get_mut(&*id) {
+                let record = slot.make_hot();
                 record.created = created;
                 if let Some(map) = record.object.as_object_mut()
                     && map.contains_key("created")
                 {
                     map.insert("created".into(), Value::from(created));
                 }
+                self.warm.get_mut().push((kind, id.clone()));
             }
             collection.order.insert((created, seq), id);
         }

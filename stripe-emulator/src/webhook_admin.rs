@@ -267,7 +267,9 @@ pub fn age_events(state: &KeyState, account: &str, body: &[u8]) -> ApiResult<Val
     let seconds = optional_int(&body, "seconds", 0, MAX_AGE_SECS)?
         .ok_or_else(|| ApiError::parameter_missing("seconds"))?;
     let mut data = state.lock();
-    let aged = data.store(account).shift_created(kinds::EVENT, seconds);
+    let store = data.store(account);
+    let aged = store.shift_created(kinds::EVENT, seconds);
+    store.compact();
     Ok(json!({"object": "emulator.events_aged", "seconds": seconds, "events": aged}))
 }
 

@@ -1,11 +1,13 @@
-//! `stripe-emulator-bench [--customers N] [--page L]`: how fast the emulator pages through a
+//! `stripe-emulator-bench [--customers N] [--page L] [--posted M]`: how fast the emulator pages through a
 //! big account, and what the account costs in memory.
 //!
 //! Starts an emulator in this process (two HTTP workers, as in tests), seeds N customers
 //! (default 100,000) with `POST /_emulator/seed`, then reads them all over HTTP with
 //! `GET /v1/customers?limit=L&starting_after=...` (default L = 100) as a backfill would, and
 //! prints the seeding time, the process's resident memory before and after seeding, and the
-//! paging rate in objects per second. Run it in a release build:
+//! paging rate in objects per second. `--posted M` also creates M customers one by one with
+//! `POST /v1/customers` first (as a service would), to show what each costs with its event,
+//! idempotency key and logged request. Run it in a release build:
 //!
 //! ```text
 //! cargo run --release -p stripe-emulator --bin stripe-emulator-bench -- --customers 100000
@@ -33,12 +35,17 @@ fn mib(kib: Option<u64>) -> String {
 struct Args {
     customers: u64,
     page: u64,
+    /// Customers also created one by one with `POST /v1/customers` (each with an
+    /// `Idempotency-Key`, each recording an event and a logged request), to see what the
+    /// API's bookkeeping costs beside the objects.
+    posted: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut parsed = Args {
         customers: 100_000,
         page: 100,
+        posted: 0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -49,6 +56,7 @@ fn parse_args() -> Result<Args, String> {
         match arg.as_str() {
             "--customers" => parsed.customers = value("--customers")?,
             "--page" => parsed.page = value("--page")?,
+            "--posted" => parsed.posted = value("--posted")?,
             other => return Err(format!("unknown argument: {other}")),
         }
     }
@@ -104,6 +112,35 @@ async fn bench(args: Args) -> Result<(), String> {
         }
     );
 
+    if args.posted > 0 {
+        let before = rss_kib();
+        let started = Instant::now();
+        for i in 0..args.posted {
+            call(
+                &http,
+                http.post(format!("{base}/v1/customers"))
+                    .bearer_auth(key)
+                    .header("Idempotency-Key", format!("bench-{i}"))
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .body(format!("email=posted{i}%40example.com&name=Posted+{i}")),
+            )
+            .await?;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "posted {} customers in {secs:.2} s ({:.0} requests/s); resident memory {} \
+             ({:.0} bytes per posted customer: object, event, idempotency key, logged request)",
+            args.posted,
+            args.posted as f64 / secs.max(1e-9),
+            mib(rss_kib()),
+            match (before, rss_kib()) {
+                (Some(a), Some(b)) => (b.saturating_sub(a) * 1024) as f64 / args.posted as f64,
+                _ => f64::NAN,
+            }
+        );
+    }
+    let total = args.customers + args.posted;
+
     let started = Instant::now();
     let mut after: Option<String> = None;
     let mut seen: u64 = 0;
@@ -140,8 +177,8 @@ async fn bench(args: Args) -> Result<(), String> {
     );
     println!("resident memory after paging: {}", mib(rss_kib()));
     emulator.stop().await;
-    if seen != args.customers {
-        return Err(format!("expected {} customers, saw {seen}", args.customers));
+    if seen != total {
+        return Err(format!("expected {total} customers, saw {seen}"));
     }
     Ok(())
 }
@@ -152,7 +189,7 @@ async fn main() -> ExitCode {
         Ok(args) => args,
         Err(message) => {
             eprintln!(
-                "stripe-emulator-bench: {message}\nusage: stripe-emulator-bench [--customers N] [--page L]"
+                "stripe-emulator-bench: {message}\nusage: stripe-emulator-bench [--customers N] [--page L] [--posted M]"
             );
             return ExitCode::from(2);
         }

@@ -137,6 +137,7 @@ pub fn commit(data: &mut KeyData, account: &str, origin: Origin<'_>, now: i64) -
     let store = data.store(account);
     let changes = store.drain_changes();
     if changes.is_empty() {
+        store.compact();
         return Vec::new();
     }
     let livemode = store.livemode;
@@ -170,6 +171,8 @@ pub fn commit(data: &mut KeyData, account: &str, origin: Origin<'_>, now: i64) -
         );
         dispatches.extend(store_event(data, account, object));
     }
+    // Everything the request read or changed goes back to rest (compact JSON).
+    data.store(account).compact();
     dispatches
 }
 
@@ -194,6 +197,7 @@ pub fn mark_delivered(data: &mut KeyData, account: &str, event_id: &str, target:
     if let Some(map) = record.object.as_object_mut() {
         map.insert("pending_webhooks".into(), json!(remaining));
     }
+    data.store(account).compact();
 }
 
 /// A stored event by id.

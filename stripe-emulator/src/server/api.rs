@@ -153,8 +153,10 @@ impl Outcome {
 
 /// Handles a `/v1` request under the key's lock (synchronously: no `.await` inside).
 fn handle_api(emulator: &Emulator, state: &Arc<KeyState>, req: &ApiRequest<'_>) -> Outcome {
-    let now = ids::now();
     let mut data = state.lock();
+    // Read under the lock, so that `created` never goes backwards in the order objects
+    // (and events) are stored: lists order by `created`, then by that order.
+    let now = ids::now();
     let params = Params::parse(&[req.query.as_bytes(), req.body]);
     // Parameters the endpoint does not take are refused before the idempotency key is
     // looked at: a typo does not use the key up.

@@ -114,3 +114,42 @@ fn shifting_created_keeps_order() {
     };
     assert_eq!(store.walk(kinds::EVENT, walk).count(), 2);
 }
+
+#[test]
+fn compacted_records_read_and_change_as_before() {
+    let mut store = Store::new(false);
+    for i in 0..5 {
+        store.insert_with(
+            kinds::CUSTOMER,
+            json!({"id": format!("cus_{i}"), "created": 10 + i, "n": {"deep": [i, 1.5, null]}}),
+            Map::from_iter([("secret".to_owned(), json!(i))]),
+        );
+    }
+    store.compact();
+    assert!(store.warm.borrow().is_empty());
+    let record = store.get(kinds::CUSTOMER, "cus_3").unwrap();
+    assert_eq!(record.object["n"]["deep"], json!([3, 1.5, null]));
+    assert_eq!(record.internal["secret"], json!(3));
+    assert_eq!(record.list_key(), (13, 4));
+    assert_eq!(store.warm.borrow().len(), 1, "a read is noted once");
+    store.get(kinds::CUSTOMER, "cus_3").unwrap();
+    assert_eq!(store.warm.borrow().len(), 1);
+    store.get_mut(kinds::CUSTOMER, "cus_3").unwrap().object["n"] = json!(7);
+    store.compact();
+    assert_eq!(store.get(kinds::CUSTOMER, "cus_3").unwrap().object["n"], 7);
+    let ids: Vec<_> = store
+        .newest_first(kinds::CUSTOMER)
+        .map(|r| r.object["id"].clone())
+        .collect();
+    assert_eq!(ids.len(), 5);
+    assert_eq!(ids[0], "cus_4");
+    store.compact();
+    assert_eq!(store.list_key_of(kinds::CUSTOMER, "cus_0"), Some((10, 1)));
+    assert_eq!(store.seq_of(kinds::CUSTOMER, "cus_0"), Some(1));
+    let removed = store.remove(kinds::CUSTOMER, "cus_0").unwrap();
+    assert_eq!(removed.internal["secret"], json!(0));
+    assert_eq!(store.count(kinds::CUSTOMER), 4);
+    store.trim_oldest(kinds::CUSTOMER, 2);
+    assert_eq!(store.count(kinds::CUSTOMER), 2);
+    assert_eq!(store.drain_changes().len(), 5, "five customers, each once");
+}
