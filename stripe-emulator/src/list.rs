@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::form::{Param, Params};
-use crate::store::{ListKey, Record, Store, Walk};
+use crate::store::{ListKey, Record, Store, Walk, field_needle};
 
 /// Where a page starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,9 +141,25 @@ impl ListParams {
         self.walk_all(store).filter(|r| !r.is_deleted())
     }
 
-    /// As [`walk`](ListParams::walk), tombstones included.
-    pub fn walk_all<'a>(&self, store: &'a Store) -> Box<dyn Iterator<Item = &'a Record> + 'a> {
-        let walk = Walk {
+    /// As [`walk`](ListParams::walk), skipping unparsed the records at rest that cannot
+    /// have the top-level string fields given (`None`: no filter on that field). The caller
+    /// still checks the fields (a value can also occur in a nested object).
+    pub fn walk_where<'a>(
+        &self,
+        store: &'a Store,
+        fields: &[(&str, Option<&str>)],
+    ) -> impl Iterator<Item = &'a Record> + 'a {
+        let needles = fields
+            .iter()
+            .filter_map(|(field, value)| value.map(|v| field_needle(field, v)))
+            .collect();
+        store
+            .walk_containing(self.kind, self.store_walk(), needles)
+            .filter(|r| !r.is_deleted())
+    }
+
+    fn store_walk(&self) -> Walk {
+        Walk {
             created_min: self.created.min,
             created_max: self.created.max,
             older_than: match self.cursor {
@@ -154,8 +170,12 @@ impl ListParams {
                 Some(Cursor::EndingBefore(key)) => Some(key),
                 _ => None,
             },
-        };
-        store.walk(self.kind, walk)
+        }
+    }
+
+    /// As [`walk`](ListParams::walk), tombstones included.
+    pub fn walk_all<'a>(&self, store: &'a Store) -> Box<dyn Iterator<Item = &'a Record> + 'a> {
+        store.walk(self.kind, self.store_walk())
     }
 
     /// One page of `records` as [`walk`](ListParams::walk) yields them (filtered by the

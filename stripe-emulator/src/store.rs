@@ -89,6 +89,12 @@ const ID_PREFIXES: &[(&str, &str)] = &[
     ("evt_", kinds::EVENT),
 ];
 
+/// What the compact JSON of an object whose top-level `field` is the string `value`
+/// contains: `"field":"value"` (as serde_json writes it).
+pub fn field_needle(field: &str, value: &str) -> String {
+    format!("{}:{}", Value::from(field), Value::from(value))
+}
+
 /// The object type an id denotes, judged by its prefix.
 pub fn kind_for_id(id: &str) -> Option<&'static str> {
     ID_PREFIXES
@@ -230,6 +236,14 @@ impl Slot {
         let frozen = self.frozen.take();
         self.hot
             .get_or_insert_with(|| frozen.map_or_else(Record::empty, Frozen::into_record))
+    }
+
+    /// The JSON of a record at rest (also when parsed for reading: unchanged since).
+    fn resting_json(&self) -> Option<&str> {
+        match (&self.hot, &self.frozen) {
+            (None, Some(frozen)) => Some(&frozen.json),
+            _ => None,
+        }
     }
 
     fn into_record(self) -> Record {
@@ -576,6 +590,18 @@ impl Store {
     /// the first one: newest first, or oldest first when `walk.newer_than` is set (an
     /// `ending_before` page, which the caller turns around).
     pub fn walk<'a>(&'a self, kind: &str, walk: Walk) -> Box<dyn Iterator<Item = &'a Record> + 'a> {
+        self.walk_containing(kind, walk, Vec::new())
+    }
+
+    /// As [`walk`](Store::walk), but records at rest whose JSON lacks one of `needles`
+    /// (see [`field_needle`]) are skipped without being parsed. A record that has them may
+    /// still not match (a needle can occur in a nested object): callers check the fields.
+    pub fn walk_containing<'a>(
+        &'a self,
+        kind: &str,
+        walk: Walk,
+        needles: Vec<String>,
+    ) -> Box<dyn Iterator<Item = &'a Record> + 'a> {
         let Some((kind, collection)) = self.collections.get_key_value(kind) else {
             return Box::new(std::iter::empty());
         };
@@ -603,10 +629,13 @@ impl Store {
         }
         let range = collection.order.range((low, high));
         let lookup = move |id: &'a str| {
-            collection
-                .by_id
-                .get(id)
-                .map(|slot| self.read(kind, id, slot))
+            let slot = collection.by_id.get(id)?;
+            if let Some(json) = slot.resting_json()
+                && !needles.iter().all(|needle| json.contains(needle.as_str()))
+            {
+                return None;
+            }
+            Some(self.read(kind, id, slot))
         };
         let range = range.map(|(_, id)| -> &'a str { id });
         if walk.newer_than.is_some() {
@@ -614,6 +643,27 @@ impl Store {
         } else {
             Box::new(range.rev().filter_map(lookup))
         }
+    }
+
+    /// The live records of a type whose top-level string `field`s equal the values given,
+    /// newest first; records at rest that cannot match are skipped unparsed.
+    pub fn live_where<'a>(
+        &'a self,
+        kind: &str,
+        fields: &[(&str, &str)],
+    ) -> impl Iterator<Item = &'a Record> + 'a {
+        let needles: Vec<String> = fields.iter().map(|(f, v)| field_needle(f, v)).collect();
+        let wanted: Vec<(String, String)> = fields
+            .iter()
+            .map(|(f, v)| ((*f).to_owned(), (*v).to_owned()))
+            .collect();
+        self.walk_containing(kind, Walk::default(), needles)
+            .filter(move |r| {
+                !r.is_deleted()
+                    && wanted
+                        .iter()
+                        .all(|(f, v)| r.object.get(f).and_then(Value::as_str) == Some(v.as_str()))
+            })
     }
 
     /// All live (not deleted) records of a type, newest first.

@@ -40,7 +40,8 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let customer = p.non_empty(&["customer"])?;
     let intent = p.non_empty(&["payment_intent"])?;
     let paging = ListParams::parse(p, ctx.store, kinds::CHARGE, LABEL)?;
-    let records = paging.walk(ctx.store).filter(|r| {
+    let needles = [("customer", customer), ("payment_intent", intent)];
+    let records = paging.walk_where(ctx.store, &needles).filter(|r| {
         customer.is_none_or(|c| str_field(&r.object, "customer") == Some(c))
             && intent.is_none_or(|i| str_field(&r.object, "payment_intent") == Some(i))
     });

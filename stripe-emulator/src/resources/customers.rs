@@ -250,7 +250,7 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let email = ctx.params.string(&["email"])?.filter(|s| !s.is_empty());
     let paging = ListParams::parse(ctx.params, ctx.store, kinds::CUSTOMER, LABEL)?;
     let records = paging
-        .walk(ctx.store)
+        .walk_where(ctx.store, &[("email", email)])
         .filter(|r| email.is_none_or(|e| r.object.get("email").and_then(Value::as_str) == Some(e)));
     Ok(paging.page("/v1/customers", records))
 }

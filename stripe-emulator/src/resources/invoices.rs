@@ -58,7 +58,13 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         &["charge_automatically", "send_invoice"],
     )?;
     let paging = ListParams::parse(p, ctx.store, kinds::INVOICE, LABEL)?;
-    let records = paging.walk(ctx.store).filter(|r| {
+    // A subscription's invoices name it in `parent.subscription_details.subscription`.
+    let needles = [
+        ("customer", customer),
+        ("status", status),
+        ("subscription", subscription),
+    ];
+    let records = paging.walk_where(ctx.store, &needles).filter(|r| {
         let o = &r.object;
         customer.is_none_or(|c| str_field(o, "customer") == Some(c))
             && subscription
@@ -260,7 +266,8 @@ pub fn list_items(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let invoice = p.non_empty(&["invoice"])?;
     let pending = p.boolean(&["pending"])?;
     let paging = ListParams::parse(p, ctx.store, kinds::INVOICE_ITEM, ITEM_LABEL)?;
-    let records = paging.walk(ctx.store).filter(|r| {
+    let needles = [("customer", customer), ("invoice", invoice)];
+    let records = paging.walk_where(ctx.store, &needles).filter(|r| {
         let o = &r.object;
         let is_pending = o.get("invoice").is_none_or(Value::is_null);
         customer.is_none_or(|c| str_field(o, "customer") == Some(c))

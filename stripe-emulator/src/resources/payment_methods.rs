@@ -109,14 +109,16 @@ fn list_filtered(ctx: &mut Ctx<'_>, url: &str, customer: Option<&str>) -> ApiRes
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
     let paging = ListParams::parse(ctx.params, ctx.store, kinds::PAYMENT_METHOD, LABEL)?;
-    let records = paging.walk(ctx.store).filter(|r| {
-        let of_customer =
-            customer.is_none_or(|c| r.object.get("customer").and_then(Value::as_str) == Some(c));
-        let of_type = type_
-            .as_deref()
-            .is_none_or(|t| r.object.get("type").and_then(Value::as_str) == Some(t));
-        of_customer && of_type
-    });
+    let records = paging
+        .walk_where(ctx.store, &[("customer", customer)])
+        .filter(|r| {
+            let of_customer = customer
+                .is_none_or(|c| r.object.get("customer").and_then(Value::as_str) == Some(c));
+            let of_type = type_
+                .as_deref()
+                .is_none_or(|t| r.object.get("type").and_then(Value::as_str) == Some(t));
+            of_customer && of_type
+        });
     Ok(paging.page(url, records))
 }
 

@@ -163,20 +163,22 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         &["day", "week", "month", "year"],
     )?;
     let paging = ListParams::parse(p, ctx.store, kinds::PRICE, LABEL)?;
-    let records = paging.walk(ctx.store).filter(|r| {
-        let o = &r.object;
-        !r.internal.contains_key("inline")
-            && active.is_none_or(|a| o.get("active").and_then(Value::as_bool) == Some(a))
-            && currency
-                .as_deref()
-                .is_none_or(|c| str_field(o, "currency") == Some(c))
-            && product.is_none_or(|id| str_field(o, "product") == Some(id))
-            && type_.is_none_or(|t| str_field(o, "type") == Some(t))
-            && (lookup_keys.is_empty()
-                || lookup_keys
-                    .iter()
-                    .any(|k| str_field(o, "lookup_key") == Some(k)))
-            && interval.is_none_or(|i| interval_of(o).is_some_and(|(iv, _)| iv == i))
-    });
+    let records = paging
+        .walk_where(ctx.store, &[("product", product)])
+        .filter(|r| {
+            let o = &r.object;
+            !r.internal.contains_key("inline")
+                && active.is_none_or(|a| o.get("active").and_then(Value::as_bool) == Some(a))
+                && currency
+                    .as_deref()
+                    .is_none_or(|c| str_field(o, "currency") == Some(c))
+                && product.is_none_or(|id| str_field(o, "product") == Some(id))
+                && type_.is_none_or(|t| str_field(o, "type") == Some(t))
+                && (lookup_keys.is_empty()
+                    || lookup_keys
+                        .iter()
+                        .any(|k| str_field(o, "lookup_key") == Some(k)))
+                && interval.is_none_or(|i| interval_of(o).is_some_and(|(iv, _)| iv == i))
+        });
     Ok(paging.page("/v1/prices", records))
 }

@@ -271,7 +271,8 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let intent = p.non_empty(&["payment_intent"])?;
     let charge = p.non_empty(&["charge"])?;
     let paging = ListParams::parse(p, ctx.store, kinds::REFUND, LABEL)?;
-    let records = paging.walk(ctx.store).filter(|r| {
+    let needles = [("payment_intent", intent), ("charge", charge)];
+    let records = paging.walk_where(ctx.store, &needles).filter(|r| {
         intent.is_none_or(|i| str_field(&r.object, "payment_intent") == Some(i))
             && charge.is_none_or(|c| str_field(&r.object, "charge") == Some(c))
     });

@@ -210,7 +210,8 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let customer = p.non_empty(&["customer"])?;
     let pm = p.non_empty(&["payment_method"])?;
     let paging = ListParams::parse(p, ctx.store, kinds::SETUP_INTENT, LABEL)?;
-    let records = paging.walk(ctx.store).filter(|r| {
+    let needles = [("customer", customer), ("payment_method", pm)];
+    let records = paging.walk_where(ctx.store, &needles).filter(|r| {
         customer.is_none_or(|c| str_field(&r.object, "customer") == Some(c))
             && pm.is_none_or(|m| str_field(&r.object, "payment_method") == Some(m))
     });

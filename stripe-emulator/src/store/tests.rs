@@ -153,3 +153,36 @@ fn compacted_records_read_and_change_as_before() {
     assert_eq!(store.count(kinds::CUSTOMER), 2);
     assert_eq!(store.drain_changes().len(), 5, "five customers, each once");
 }
+
+#[test]
+fn needles_skip_records_at_rest_that_cannot_match() {
+    let mut store = Store::new(false);
+    store.insert(kinds::CHARGE, json!({"id": "ch_1", "customer": "cus_a\"q"}));
+    store.insert(
+        kinds::CHARGE,
+        json!({"id": "ch_2", "customer": "cus_b", "nested": {"customer": "cus_a\"q"}}),
+    );
+    store.insert(kinds::CHARGE, json!({"id": "ch_3", "customer": "cus_b"}));
+    store.compact();
+    assert_eq!(field_needle("customer", "x\"y"), r#""customer":"x\"y""#);
+    let ids = |store: &Store, customer: &str| -> Vec<String> {
+        store
+            .live_where(kinds::CHARGE, &[("customer", customer)])
+            .map(|r| r.object["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids(&store, "cus_a\"q"),
+        ["ch_1"],
+        "the nested one is refused"
+    );
+    assert_eq!(ids(&store, "cus_b"), ["ch_3", "ch_2"]);
+    assert!(ids(&store, "cus_c").is_empty());
+    // Only the records that could match were parsed.
+    store.compact();
+    let _ = ids(&store, "cus_c");
+    assert!(store.warm.borrow().is_empty());
+    // A changed (hot) record is always checked by its fields.
+    store.get_mut(kinds::CHARGE, "ch_3").unwrap().object["customer"] = json!("cus_c");
+    assert_eq!(ids(&store, "cus_c"), ["ch_3"]);
+}

@@ -183,7 +183,7 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let customer = p.non_empty(&["customer"])?;
     let paging = ListParams::parse(p, ctx.store, kinds::PAYMENT_INTENT, LABEL)?;
     let records = paging
-        .walk(ctx.store)
+        .walk_where(ctx.store, &[("customer", customer)])
         .filter(|r| customer.is_none_or(|c| str_field(&r.object, "customer") == Some(c)));
     Ok(paging.page("/v1/payment_intents", records))
 }

@@ -46,24 +46,26 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         &["charge_automatically", "send_invoice"],
     )?;
     let paging = ListParams::parse(p, ctx.store, kinds::SUBSCRIPTION, LABEL)?;
-    let records = paging.walk(ctx.store).filter(|r| {
-        let o = &r.object;
-        let s = str_field(o, "status").unwrap_or_default();
-        let status_ok = match status {
-            None => s != "canceled",
-            Some("all") => true,
-            Some("ended") => matches!(s, "canceled" | "incomplete_expired"),
-            Some(wanted) => s == wanted,
-        };
-        status_ok
-            && customer.is_none_or(|c| str_field(o, "customer") == Some(c))
-            && price.is_none_or(|pr| {
-                items_of(o)
-                    .iter()
-                    .any(|i| i.pointer("/price/id").and_then(Value::as_str) == Some(pr))
-            })
-            && collection.is_none_or(|c| str_field(o, "collection_method") == Some(c))
-    });
+    let records = paging
+        .walk_where(ctx.store, &[("customer", customer)])
+        .filter(|r| {
+            let o = &r.object;
+            let s = str_field(o, "status").unwrap_or_default();
+            let status_ok = match status {
+                None => s != "canceled",
+                Some("all") => true,
+                Some("ended") => matches!(s, "canceled" | "incomplete_expired"),
+                Some(wanted) => s == wanted,
+            };
+            status_ok
+                && customer.is_none_or(|c| str_field(o, "customer") == Some(c))
+                && price.is_none_or(|pr| {
+                    items_of(o)
+                        .iter()
+                        .any(|i| i.pointer("/price/id").and_then(Value::as_str) == Some(pr))
+                })
+                && collection.is_none_or(|c| str_field(o, "collection_method") == Some(c))
+        });
     Ok(paging.page("/v1/subscriptions", records))
 }
 
