@@ -645,6 +645,35 @@ impl Store {
         }
     }
 
+    /// Calls `visit` with every live record of a type, newest first, without keeping the
+    /// records at rest parsed afterwards (for a pass over a whole type, e.g. the balance or
+    /// a search, that should not hold every object parsed at once).
+    pub fn scan(&self, kind: &str, mut visit: impl FnMut(&Record)) {
+        let Some(collection) = self.collections.get(kind) else {
+            return;
+        };
+        for id in collection.order.values().rev() {
+            let Some(slot) = collection.by_id.get(&**id) else {
+                continue;
+            };
+            let passing;
+            let record = match (&slot.hot, &slot.frozen) {
+                (Some(record), _) => record,
+                (None, Some(frozen)) => match frozen.thawed.get() {
+                    Some(record) => record,
+                    None => {
+                        passing = frozen.thaw();
+                        &passing
+                    }
+                },
+                (None, None) => continue,
+            };
+            if !record.is_deleted() {
+                visit(record);
+            }
+        }
+    }
+
     /// The live records of a type whose top-level string `field`s equal the values given,
     /// newest first; records at rest that cannot match are skipped unparsed.
     pub fn live_where<'a>(

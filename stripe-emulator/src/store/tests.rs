@@ -178,6 +178,12 @@ fn needles_skip_records_at_rest_that_cannot_match() {
     );
     assert_eq!(ids(&store, "cus_b"), ["ch_3", "ch_2"]);
     assert!(ids(&store, "cus_c").is_empty());
+    // A scan visits every record and keeps none parsed.
+    store.compact();
+    let mut seen = Vec::new();
+    store.scan(kinds::CHARGE, |r| seen.push(r.object["id"].clone()));
+    assert_eq!(seen, [json!("ch_3"), json!("ch_2"), json!("ch_1")]);
+    assert!(store.warm.borrow().is_empty());
     // Only the records that could match were parsed.
     store.compact();
     let _ = ids(&store, "cus_c");
