@@ -61,6 +61,10 @@
 //! cursors). `cargo run --release -p stripe-emulator --bin stripe-emulator-bench` seeds
 //! 100,000 customers and times a full paging pass (objects/s and resident memory).
 //!
+//! Memory: objects rest in the [`store`] as compact JSON (about 1.1 KB per 560-byte
+//! customer, index included) and are parsed while a request uses them; filtered lists skip
+//! unparsed the objects whose JSON cannot match (see [`store::Store::walk_containing`]).
+//!
 //! Events and webhooks: every state change records the event Stripe sends for it
 //! (`customer.updated`, `invoice.paid`, ...; see [`events`] for the types and their order),
 //! listed by `GET /v1/events` and delivered to the key's webhook endpoints, signed as

@@ -89,6 +89,50 @@ const ID_PREFIXES: &[(&str, &str)] = &[
     ("evt_", kinds::EVENT),
 ];
 
+/// A record as [`Store::walk_stored`] yields it.
+#[derive(Debug, Clone, Copy)]
+pub enum Stored<'a> {
+    /// Parsed (in use).
+    Parsed(&'a Record),
+    /// At rest: its object's compact JSON.
+    Resting(&'a str),
+}
+
+/// The ids of `collection` within `walk`, in walking order (see [`Store::walk`]).
+fn walk_ids(collection: &Collection, walk: Walk) -> Box<dyn Iterator<Item = &str> + '_> {
+    let mut low: Bound<ListKey> = Bound::Included((walk.created_min, 0));
+    let mut high: Bound<ListKey> = Bound::Included((walk.created_max, u64::MAX));
+    if let Some(key) = walk.older_than
+        && key <= (walk.created_max, u64::MAX)
+    {
+        high = Bound::Excluded(key);
+    }
+    if let Some(key) = walk.newer_than
+        && key >= (walk.created_min, 0)
+    {
+        low = Bound::Excluded(key);
+    }
+    // `BTreeMap::range` panics on inverted bounds: answer nothing instead.
+    let empty = match (low, high) {
+        (Bound::Included(l), Bound::Included(h)) => l > h,
+        (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(h))
+        | (Bound::Excluded(l), Bound::Included(h)) => l >= h,
+        _ => false,
+    };
+    if empty {
+        return Box::new(std::iter::empty());
+    }
+    let range = collection
+        .order
+        .range((low, high))
+        .map(|(_, id)| -> &str { id });
+    if walk.newer_than.is_some() {
+        Box::new(range)
+    } else {
+        Box::new(range.rev())
+    }
+}
+
 /// What the compact JSON of an object whose top-level `field` is the string `value`
 /// contains: `"field":"value"` (as serde_json writes it).
 pub fn field_needle(field: &str, value: &str) -> String {
@@ -606,29 +650,7 @@ impl Store {
             return Box::new(std::iter::empty());
         };
         let kind: &'static str = kind;
-        let mut low: Bound<ListKey> = Bound::Included((walk.created_min, 0));
-        let mut high: Bound<ListKey> = Bound::Included((walk.created_max, u64::MAX));
-        if let Some(key) = walk.older_than
-            && key <= (walk.created_max, u64::MAX)
-        {
-            high = Bound::Excluded(key);
-        }
-        if let Some(key) = walk.newer_than
-            && key >= (walk.created_min, 0)
-        {
-            low = Bound::Excluded(key);
-        }
-        let empty = match (low, high) {
-            (Bound::Included(l), Bound::Included(h)) => l > h,
-            (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(h))
-            | (Bound::Excluded(l), Bound::Included(h)) => l >= h,
-            _ => false,
-        };
-        if empty {
-            return Box::new(std::iter::empty());
-        }
-        let range = collection.order.range((low, high));
-        let lookup = move |id: &'a str| {
+        Box::new(walk_ids(collection, walk).filter_map(move |id| {
             let slot = collection.by_id.get(id)?;
             if let Some(json) = slot.resting_json()
                 && !needles.iter().all(|needle| json.contains(needle.as_str()))
@@ -636,13 +658,30 @@ impl Store {
                 return None;
             }
             Some(self.read(kind, id, slot))
+        }))
+    }
+
+    /// As [`walk`](Store::walk), without parsing records at rest: they are yielded as their
+    /// JSON (for a page that only copies them out).
+    pub fn walk_stored<'a>(
+        &'a self,
+        kind: &str,
+        walk: Walk,
+    ) -> Box<dyn Iterator<Item = Stored<'a>> + 'a> {
+        let Some(collection) = self.collections.get(kind) else {
+            return Box::new(std::iter::empty());
         };
-        let range = range.map(|(_, id)| -> &'a str { id });
-        if walk.newer_than.is_some() {
-            Box::new(range.filter_map(lookup))
-        } else {
-            Box::new(range.rev().filter_map(lookup))
-        }
+        Box::new(walk_ids(collection, walk).filter_map(move |id| {
+            let slot = collection.by_id.get(id)?;
+            Some(match (&slot.hot, &slot.frozen) {
+                (Some(record), _) => Stored::Parsed(record),
+                (None, Some(frozen)) => match frozen.thawed.get() {
+                    Some(record) => Stored::Parsed(record),
+                    None => Stored::Resting(&frozen.json),
+                },
+                (None, None) => return None,
+            })
+        }))
     }
 
     /// Calls `visit` with every live record of a type, newest first, without keeping the

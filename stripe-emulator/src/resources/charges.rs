@@ -40,12 +40,16 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let customer = p.non_empty(&["customer"])?;
     let intent = p.non_empty(&["payment_intent"])?;
     let paging = ListParams::parse(p, ctx.store, kinds::CHARGE, LABEL)?;
-    let needles = [("customer", customer), ("payment_intent", intent)];
-    let records = paging.walk_where(ctx.store, &needles).filter(|r| {
-        customer.is_none_or(|c| str_field(&r.object, "customer") == Some(c))
-            && intent.is_none_or(|i| str_field(&r.object, "payment_intent") == Some(i))
-    });
-    let mut page = paging.page("/v1/charges", records);
+    let mut page = if customer.is_none() && intent.is_none() {
+        paging.page_plain("/v1/charges", ctx.store)
+    } else {
+        let needles = [("customer", customer), ("payment_intent", intent)];
+        let records = paging.walk_where(ctx.store, &needles).filter(|r| {
+            customer.is_none_or(|c| str_field(&r.object, "customer") == Some(c))
+                && intent.is_none_or(|i| str_field(&r.object, "payment_intent") == Some(i))
+        });
+        paging.page("/v1/charges", records)
+    };
     if p.expand()?.iter().any(|e| e == "data.refunds")
         && let Some(data) = page.get_mut("data").and_then(Value::as_array_mut)
     {

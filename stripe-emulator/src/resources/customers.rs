@@ -249,6 +249,9 @@ pub fn delete(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
 pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let email = ctx.params.string(&["email"])?.filter(|s| !s.is_empty());
     let paging = ListParams::parse(ctx.params, ctx.store, kinds::CUSTOMER, LABEL)?;
+    if email.is_none() {
+        return Ok(paging.page_plain("/v1/customers", ctx.store));
+    }
     let records = paging
         .walk_where(ctx.store, &[("email", email)])
         .filter(|r| email.is_none_or(|e| r.object.get("email").and_then(Value::as_str) == Some(e)));

@@ -72,6 +72,9 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     // Only the last 30 days are listed (as by Stripe).
     let paging = ListParams::parse(p, ctx.store, kinds::EVENT, LABEL)?
         .with_created_min(ctx.now.saturating_sub(RETENTION_SECS));
+    if single.is_none() && types.is_empty() && delivery_success.is_none() {
+        return Ok(paging.page_plain("/v1/events", ctx.store));
+    }
     let records = paging.walk(ctx.store).filter(|r| {
         let event_type = str_field(&r.object, "type").unwrap_or_default();
         let pending = r

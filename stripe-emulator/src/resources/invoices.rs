@@ -58,6 +58,9 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         &["charge_automatically", "send_invoice"],
     )?;
     let paging = ListParams::parse(p, ctx.store, kinds::INVOICE, LABEL)?;
+    if customer.is_none() && subscription.is_none() && status.is_none() && collection.is_none() {
+        return Ok(paging.page_plain("/v1/invoices", ctx.store));
+    }
     // A subscription's invoices name it in `parent.subscription_details.subscription`.
     let needles = [
         ("customer", customer),

@@ -220,6 +220,10 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let type_ = one_of(p, &["type"], &["good", "service"])?;
     let url = p.non_empty(&["url"])?;
     let paging = ListParams::parse(p, ctx.store, kinds::PRODUCT, LABEL)?;
+    if active.is_none() && shippable.is_none() && ids.is_empty() && type_.is_none() && url.is_none()
+    {
+        return Ok(paging.page_plain("/v1/products", ctx.store));
+    }
     let records = paging.walk(ctx.store).filter(|r| {
         let o = &r.object;
         active.is_none_or(|a| o.get("active").and_then(Value::as_bool) == Some(a))

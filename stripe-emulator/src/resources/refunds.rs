@@ -271,6 +271,9 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let intent = p.non_empty(&["payment_intent"])?;
     let charge = p.non_empty(&["charge"])?;
     let paging = ListParams::parse(p, ctx.store, kinds::REFUND, LABEL)?;
+    if intent.is_none() && charge.is_none() {
+        return Ok(paging.page_plain("/v1/refunds", ctx.store));
+    }
     let needles = [("payment_intent", intent), ("charge", charge)];
     let records = paging.walk_where(ctx.store, &needles).filter(|r| {
         intent.is_none_or(|i| str_field(&r.object, "payment_intent") == Some(i))

@@ -182,6 +182,9 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let p = ctx.params;
     let customer = p.non_empty(&["customer"])?;
     let paging = ListParams::parse(p, ctx.store, kinds::PAYMENT_INTENT, LABEL)?;
+    if customer.is_none() {
+        return Ok(paging.page_plain("/v1/payment_intents", ctx.store));
+    }
     let records = paging
         .walk_where(ctx.store, &[("customer", customer)])
         .filter(|r| customer.is_none_or(|c| str_field(&r.object, "customer") == Some(c)));

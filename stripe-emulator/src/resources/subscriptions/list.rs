@@ -46,6 +46,9 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         &["charge_automatically", "send_invoice"],
     )?;
     let paging = ListParams::parse(p, ctx.store, kinds::SUBSCRIPTION, LABEL)?;
+    if status == Some("all") && customer.is_none() && price.is_none() && collection.is_none() {
+        return Ok(paging.page_plain("/v1/subscriptions", ctx.store));
+    }
     let records = paging
         .walk_where(ctx.store, &[("customer", customer)])
         .filter(|r| {
