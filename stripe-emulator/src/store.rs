@@ -576,7 +576,7 @@ impl Store {
     }
 
     /// Puts every record parsed or changed since the last call back to rest as compact
-    /// JSON (see [`Frozen`]): called once a request's changes are committed, so that a big
+    /// JSON: called once a request's changes are committed, so that a big
     /// account costs about its JSON size in memory.
     pub fn compact(&mut self) {
         for (kind, id) in std::mem::take(self.warm.get_mut()) {
