@@ -21,7 +21,9 @@
 //!   never on the threads serving requests and never holding a key's lock across the HTTP
 //!   call; stopping the emulator stops them all.
 //! - Test controls per key: pause (events queue up), flush the queue now in the order
-//!   queued or reversed, redeliver an event, and the retry settings.
+//!   queued or reversed, redeliver an event, the retry settings, and two fault modes:
+//!   `fail` (every attempt fails without reaching the endpoint, and is retried) and
+//!   `drop_until` (attempts due before that time are lost for good).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -265,6 +267,39 @@ async fn attempt(
         "created": t,
         "at_ms": now.timestamp_millis(),
     });
+    if t < config.drop_until {
+        for (key, value) in [
+            ("succeeded", json!(false)),
+            ("status", Value::Null),
+            ("dropped", json!(true)),
+            (
+                "error",
+                json!("dropped by the emulator's fault mode (drop_until)"),
+            ),
+            ("next_retry_in_ms", Value::Null),
+        ] {
+            set(&mut record, key, value);
+        }
+        delivery.record(record.clone());
+        return (record, Next::Done);
+    }
+    if config.fail {
+        let next = if number >= config.max_attempts {
+            Next::Done
+        } else {
+            Next::RetryAfter(config.delay_after(number))
+        };
+        for (key, value) in [
+            ("succeeded", json!(false)),
+            ("status", Value::Null),
+            ("error", json!("failed by the emulator's fault mode (fail)")),
+            ("next_retry_in_ms", retry_json(next)),
+        ] {
+            set(&mut record, key, value);
+        }
+        delivery.record(record.clone());
+        return (record, next);
+    }
     let (url, secrets) = match destination(state, &job.target, t) {
         Destination::Send { url, secrets } => (url, secrets),
         Destination::Gone(why) => {
@@ -309,15 +344,7 @@ async fn attempt(
         ("status", json!(status)),
         ("error", json!(error)),
         ("succeeded", json!(succeeded)),
-        (
-            "next_retry_in_ms",
-            match next {
-                Next::RetryAfter(delay) => {
-                    json!(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
-                }
-                Next::Done => Value::Null,
-            },
-        ),
+        ("next_retry_in_ms", retry_json(next)),
     ] {
         set(&mut record, key, value);
     }
@@ -327,6 +354,14 @@ async fn attempt(
         mark_delivered(&mut data, &job.event_account, &job.event_id, &job.target);
     }
     (record, next)
+}
+
+/// `next_retry_in_ms` of an attempt record.
+fn retry_json(next: Next) -> Value {
+    match next {
+        Next::RetryAfter(delay) => json!(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)),
+        Next::Done => Value::Null,
+    }
 }
 
 fn set(record: &mut Value, key: &str, value: Value) {

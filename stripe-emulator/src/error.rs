@@ -181,6 +181,13 @@ impl ApiError {
 
     /// 400 `parameter_unknown`, as Stripe answers a parameter the endpoint does not take:
     /// `param` names the first, the message all of them.
+    /// Stripe's 429 for too many requests.
+    pub fn rate_limited() -> Self {
+        ApiError::invalid_request("Request rate limit exceeded. You can learn more about rate limits here https://stripe.com/docs/rate-limits.")
+            .with_code("rate_limit")
+            .with_status(429)
+    }
+
     pub fn parameter_unknown(names: &[String]) -> Self {
         let message = match names {
             [one] => format!("Received unknown parameter: {one}"),

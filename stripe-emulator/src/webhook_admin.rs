@@ -7,9 +7,16 @@
 //! - `POST /_emulator/delivery/flush {"order": "as_queued" | "reverse"}`: sends the queue
 //!   now and answers once each first attempt is done, with their records;
 //! - `GET`/`POST /_emulator/delivery/config {"retry_base_ms", "retry_max_ms",
-//!   "max_attempts", "timeout_ms"}`;
+//!   "max_attempts", "timeout_ms", "fail", "drop_until"}`: the retry settings and two fault
+//!   modes: `"fail": true` makes every attempt fail without reaching the endpoint (recorded
+//!   with `"error"`, retried on the schedule, so turning it off lets retries succeed);
+//!   `"drop_until": <unix>` loses every attempt due before that time (recorded with
+//!   `"dropped": true`, never retried: the event keeps `pending_webhooks` and is listed by
+//!   `GET /v1/events?delivery_success=false`); `null` or 0 ends it;
 //! - `POST /_emulator/events {"type", "object", "created"?, "id"?, "previous_attributes"?,
 //!   "deliver"? (true)}`: records (and delivers) an arbitrary event;
+//! - `POST /_emulator/events/age {"seconds": N}`: makes the account's stored events N
+//!   seconds older (`created`), so that those past 30 days drop out of `GET /v1/events`;
 //! - `POST /_emulator/events/:id/redeliver {"endpoint"?: "we_..."}`: delivers a stored
 //!   event again (to that endpoint, else to every endpoint now subscribed to its type);
 //! - `POST /_emulator/webhook_endpoints/:id/roll_secret {"expires_in_secs"?: 86400}`: a new
@@ -155,6 +162,16 @@ pub fn set_config(state: &KeyState, body: &[u8]) -> ApiResult<Value> {
     if let Some(n) = optional_int(&body, "max_attempts", 1, 100)? {
         config.max_attempts = u32::try_from(n).unwrap_or(1);
     }
+    if let Some(fail) = optional_bool(&body, "fail")? {
+        config.fail = fail;
+    }
+    match body.get("drop_until") {
+        None => {}
+        Some(Value::Null) => config.drop_until = 0,
+        Some(_) => {
+            config.drop_until = optional_int(&body, "drop_until", 0, 253_402_300_799)?.unwrap_or(0);
+        }
+    }
     state.delivery.set_config(config);
     Ok(self::config(state))
 }
@@ -238,6 +255,22 @@ pub fn create_event(
         stored_event(data.store(account), &id).unwrap_or(Value::Null)
     };
     Ok(event)
+}
+
+/// Longest `POST /_emulator/events/age` shift (ten years).
+const MAX_AGE_SECS: i64 = 10 * 365 * 86_400;
+
+/// `POST /_emulator/events/age {"seconds": N}`: makes every stored event of the account N
+/// seconds older (its `created`), e.g. past the 30 days `GET /v1/events` lists.
+pub fn age_events(state: &KeyState, account: &str, body: &[u8]) -> ApiResult<Value> {
+    let body = object_body(body)?;
+    let seconds = optional_int(&body, "seconds", 0, MAX_AGE_SECS)?
+        .ok_or_else(|| ApiError::parameter_missing("seconds"))?;
+    let mut data = state.lock();
+    let store = data.store(account);
+    let aged = store.shift_created(kinds::EVENT, seconds);
+    store.compact();
+    Ok(json!({"object": "emulator.events_aged", "seconds": seconds, "events": aged}))
 }
 
 /// `POST /_emulator/events/:id/redeliver`.

@@ -362,7 +362,13 @@ async fn flow(s: &mut Suite) {
         .await;
     s.get(&format!("/v1/subscription_items?subscription={sub}"))
         .await;
+    s.get(&format!(
+        "/v1/subscription_items?subscription={sub}&limit=100&starting_after={item}"
+    ))
+    .await;
     s.get(&format!("/v1/subscription_items/{item}")).await;
+    s.get("/v1/subscriptions?created[gte]=0&created[lte]=99999999999&limit=100")
+        .await;
     s.delete(&format!("/v1/subscriptions/{trial_id}")).await;
 
     let invoices = s.get(&format!("/v1/invoices?subscription={sub}")).await;
@@ -371,7 +377,14 @@ async fn flow(s: &mut Suite) {
         .expect("an invoice")
         .to_owned();
     s.get(&format!("/v1/invoices/{first_invoice}")).await;
-    s.get(&format!("/v1/invoices/{first_invoice}/lines")).await;
+    let lines = s.get(&format!("/v1/invoices/{first_invoice}/lines")).await;
+    if let Some(line) = lines["data"][0]["id"].as_str() {
+        s.get(&format!(
+            "/v1/invoices/{first_invoice}/lines?limit=100&ending_before={line}"
+        ))
+        .await;
+    }
+    s.get("/v1/invoices?created[gt]=0&limit=100").await;
     s.get("/v1/invoices?limit=3").await;
     let items = s.get("/v1/invoiceitems?limit=10").await;
     if let Some(ii) = items["data"][0]["id"].as_str() {
@@ -606,6 +619,12 @@ async fn flow(s: &mut Suite) {
 
     // Deletes last.
     s.delete(&format!("/v1/customers/{other}")).await;
+    s.get("/v1/events?type=customer.*&delivery_success=true&created[gte]=0&limit=100")
+        .await;
+    s.get("/v1/events?types[0]=charge.succeeded&types[1]=invoice.paid&delivery_success=false")
+        .await;
+    s.get("/v1/charges?created[gte]=0&limit=100").await;
+    s.get("/v1/customers?created[gte]=0&limit=100").await;
     let events = s.get("/v1/events?limit=1").await;
     s.get(&format!("/v1/events/{}", id(&events["data"][0])))
         .await;
@@ -764,6 +783,76 @@ async fn the_flow_drives_every_endpoint_the_emulator_serves() {
     assert!(
         missing.is_empty(),
         "served but not driven by the flow: {missing:#?}"
+    );
+    emulator.stop().await;
+}
+
+/// Objects made by `POST /_emulator/seed` have the shapes the API answers: every seeded
+/// type listed (all pages) and retrieved, and the nested lists paged, checked against the
+/// definition.
+#[tokio::test]
+async fn seeded_objects_match_stripes_definition() {
+    let emulator = start().await;
+    let mut s = Suite::new(Raw::new(&emulator, &test_key()));
+    let seeded = s
+        .raw
+        .send(
+            s.raw
+                .request(reqwest::Method::POST, "/_emulator/seed")
+                .body(
+                    r#"{"customers": 6, "products": 3, "prices_per_product": 4,
+                        "subscriptions": 3, "items_per_subscription": [11, 12],
+                        "invoices": 3, "lines_per_invoice": [1, 12], "payment_intents": 4}"#,
+                ),
+        )
+        .await;
+    assert_eq!(seeded.status, 200, "{}", seeded.text);
+    assert_eq!(seeded.json["created"]["customer"], 6);
+    for list in [
+        "customers",
+        "products",
+        "prices",
+        "subscriptions",
+        "invoices",
+        "invoiceitems",
+        "payment_intents",
+        "payment_methods",
+        "charges",
+    ] {
+        let page = s.get(&format!("/v1/{list}?limit=100")).await;
+        let data = page["data"].as_array().cloned().unwrap_or_default();
+        assert!(!data.is_empty() || list == "invoiceitems", "{list}: {page}");
+        if let Some(first) = data.first() {
+            s.get(&format!("/v1/{list}/{}", id(first))).await;
+        }
+    }
+    let subs = s.get("/v1/subscriptions?limit=100").await;
+    for sub in subs["data"].as_array().cloned().unwrap_or_default() {
+        assert_eq!(sub["items"]["has_more"], true, "{sub}");
+        let items = s
+            .get(&format!(
+                "/v1/subscription_items?subscription={}&limit=100",
+                id(&sub)
+            ))
+            .await;
+        assert!(items["data"].as_array().map_or(0, Vec::len) >= 11);
+    }
+    let invoices = s.get("/v1/invoices?limit=100").await;
+    for invoice in invoices["data"].as_array().cloned().unwrap_or_default() {
+        s.get(&format!("/v1/invoices/{}/lines?limit=100", id(&invoice)))
+            .await;
+    }
+    let events = s.get("/v1/events").await;
+    assert_eq!(
+        events["data"],
+        serde_json::json!([]),
+        "seeding announces nothing"
+    );
+    assert!(
+        s.problems.is_empty(),
+        "{} problems:\n{}",
+        s.problems.len(),
+        s.problems.join("\n")
     );
     emulator.stop().await;
 }

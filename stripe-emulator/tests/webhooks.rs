@@ -620,15 +620,17 @@ async fn arbitrary_events_can_be_created_with_a_chosen_time_and_id() {
     let stored = raw.get("/v1/events/evt_stale_tie").await;
     assert_eq!(stored.json["type"], "customer.updated");
 
-    // Not delivered: it waits, pending, for a redelivery.
+    // Not delivered: it waits, pending, for a redelivery. (A day old: `GET /v1/events`
+    // lists the last 30 days.)
+    let day_ago = created - 86_400;
     let quiet = post_json(
         &raw,
         "/_emulator/events",
-        json!({"type": "invoice.paid", "object": {"id": "in_x", "object": "invoice"}, "deliver": false, "created": 1_000}),
+        json!({"type": "invoice.paid", "object": {"id": "in_x", "object": "invoice"}, "deliver": false, "created": day_ago}),
     )
     .await;
     assert_eq!(quiet.status, 200, "{}", quiet.text);
-    assert_eq!(quiet.json["created"], 1_000);
+    assert_eq!(quiet.json["created"], day_ago);
     let pending = raw.get("/v1/events?delivery_success=false").await;
     assert_eq!(pending.json["data"][0]["id"], quiet.json["id"]);
 

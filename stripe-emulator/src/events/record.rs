@@ -14,8 +14,11 @@ use crate::state::data::KeyData;
 use crate::state::deliveries::{Dispatch, Target};
 use crate::store::{Store, kinds};
 
-/// Events kept per account (Stripe keeps 30 days); older ones are forgotten.
+/// Events kept per account; older ones are forgotten.
 pub const MAX_EVENTS: usize = 10_000;
+
+/// How far back `GET /v1/events` lists (Stripe: 30 days).
+pub const RETENTION_SECS: i64 = 30 * 86_400;
 
 /// The request an event comes from (`request` of the event).
 #[derive(Debug, Clone, Copy, Default)]
@@ -42,6 +45,9 @@ pub fn event_object(
     account: &str,
     origin: Origin<'_>,
 ) -> Value {
+    let mut object = object;
+    // As in answers, at most 10 invoice lines and subscription items are embedded.
+    crate::list::cap_nested_lists(&mut object);
     let mut data = Map::new();
     data.insert("object".into(), object);
     if let Some(previous) = previous_attributes {
@@ -131,6 +137,7 @@ pub fn commit(data: &mut KeyData, account: &str, origin: Origin<'_>, now: i64) -
     let store = data.store(account);
     let changes = store.drain_changes();
     if changes.is_empty() {
+        store.compact();
         return Vec::new();
     }
     let livemode = store.livemode;
@@ -164,6 +171,8 @@ pub fn commit(data: &mut KeyData, account: &str, origin: Origin<'_>, now: i64) -
         );
         dispatches.extend(store_event(data, account, object));
     }
+    // Everything the request read or changed goes back to rest (compact JSON).
+    data.store(account).compact();
     dispatches
 }
 
@@ -188,6 +197,7 @@ pub fn mark_delivered(data: &mut KeyData, account: &str, event_id: &str, target:
     if let Some(map) = record.object.as_object_mut() {
         map.insert("pending_webhooks".into(), json!(remaining));
     }
+    data.store(account).compact();
 }
 
 /// A stored event by id.

@@ -28,10 +28,10 @@ struct Funds {
 /// (`usd` with zeros when it has none), sorted by currency.
 pub fn balance(store: &Store, now: i64) -> Value {
     let mut funds: BTreeMap<String, Funds> = BTreeMap::new();
-    for record in store.live_newest_first(kinds::CHARGE) {
+    store.scan(kinds::CHARGE, |record| {
         let charge = &record.object;
         if str_field(charge, "status") != Some("succeeded") {
-            continue;
+            return;
         }
         let currency = str_field(charge, "currency").unwrap_or("usd").to_owned();
         let captured = int_field(charge, "amount_captured");
@@ -41,19 +41,19 @@ pub fn balance(store: &Store, now: i64) -> Value {
         } else {
             entry.pending = entry.pending.saturating_add(captured);
         }
-    }
-    for record in store.live_newest_first(kinds::REFUND) {
+    });
+    store.scan(kinds::REFUND, |record| {
         let refund = &record.object;
         if !matches!(
             str_field(refund, "status"),
             Some("succeeded" | "pending" | "requires_action")
         ) {
-            continue;
+            return;
         }
         let currency = str_field(refund, "currency").unwrap_or("usd").to_owned();
         let entry = funds.entry(currency).or_default();
         entry.available = entry.available.saturating_sub(int_field(refund, "amount"));
-    }
+    });
     if funds.is_empty() {
         funds.insert("usd".into(), Funds::default());
     }

@@ -375,9 +375,15 @@ pub fn detach_stored(store: &mut Store, pm_id: &str, customer: &str) {
 
 /// Ids of the payment methods attached to `customer`, newest first.
 pub fn attached_to(store: &Store, customer: &str) -> Vec<String> {
-    store.ids_where(kinds::PAYMENT_METHOD, |r| {
-        r.object.get("customer").and_then(Value::as_str) == Some(customer)
-    })
+    store
+        .live_where(kinds::PAYMENT_METHOD, &[("customer", customer)])
+        .filter_map(|r| {
+            r.object
+                .get("id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .collect()
 }
 
 #[cfg(test)]

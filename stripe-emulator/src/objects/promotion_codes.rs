@@ -134,10 +134,13 @@ pub fn require_redeemable(
 
 /// Whether `customer` has paid for anything before (a succeeded charge).
 fn has_paid_before(store: &Store, customer: &str) -> bool {
-    store.live_newest_first(kinds::CHARGE).any(|r| {
-        str_field(&r.object, "customer") == Some(customer)
-            && str_field(&r.object, "status") == Some("succeeded")
-    })
+    store
+        .live_where(
+            kinds::CHARGE,
+            &[("customer", customer), ("status", "succeeded")],
+        )
+        .next()
+        .is_some()
 }
 
 /// Counts a redemption of the promotion code `id` (its coupon's is counted where the

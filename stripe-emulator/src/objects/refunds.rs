@@ -2,7 +2,6 @@
 
 use serde_json::Value;
 
-use crate::json::str_field;
 use crate::list::list_object;
 use crate::store::{Store, kinds};
 
@@ -12,8 +11,7 @@ const EMBEDDED_REFUNDS: usize = 10;
 /// The `refunds` list of a charge, newest first, as `expand[]=refunds` shows it.
 pub fn of_charge(store: &Store, charge: &str) -> Value {
     let mut refunds = store
-        .live_newest_first(kinds::REFUND)
-        .filter(|r| str_field(&r.object, "charge") == Some(charge))
+        .live_where(kinds::REFUND, &[("charge", charge)])
         .map(|r| r.object.clone());
     let data: Vec<Value> = refunds.by_ref().take(EMBEDDED_REFUNDS).collect();
     let has_more = refunds.next().is_some();

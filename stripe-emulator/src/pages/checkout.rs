@@ -173,9 +173,10 @@ pub fn complete_checkout(
         (Ok(pm), Ok(promo)) => (pm, promo),
         (Err(error), _) | (_, Err(error)) => return (error.status, error.to_json()),
     };
-    let now = ids::now();
     let result = {
         let mut data = state.lock();
+        // Under the lock: `created` follows the order objects are stored in.
+        let now = ids::now();
         let result = complete(data.store(account), now, session, &pm, promo.as_deref());
         // Automatic events (as the hosted page makes them): no request.
         let dispatches = commit(&mut data, account, Origin::default(), now);

@@ -45,8 +45,9 @@ pub fn payment_link_page(emulator: &Emulator, page: &LinkPage<'_>) -> HttpRespon
         return not_found();
     };
     let state = emulator.key_state(&owner.key);
-    let now = ids::now();
     let mut data = state.lock();
+    // Under the lock: `created` follows the order objects are stored in.
+    let now = ids::now();
     let mut error = None;
     let mut status = 200;
     if page.method == "POST" {

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
 use crate::json::{set, str_field};
-use crate::list::{ListParams, created_filter};
+use crate::list::ListParams;
 use crate::objects::charges::LABEL;
 use crate::objects::refunds;
 use crate::resources::ctx::Ctx;
@@ -39,14 +39,17 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let p = ctx.params;
     let customer = p.non_empty(&["customer"])?;
     let intent = p.non_empty(&["payment_intent"])?;
-    let created = created_filter(p)?;
     let paging = ListParams::parse(p, ctx.store, kinds::CHARGE, LABEL)?;
-    let records = ctx.store.live_newest_first(kinds::CHARGE).filter(|r| {
-        customer.is_none_or(|c| str_field(&r.object, "customer") == Some(c))
-            && intent.is_none_or(|i| str_field(&r.object, "payment_intent") == Some(i))
-            && created(r)
-    });
-    let mut page = paging.page("/v1/charges", records);
+    let mut page = if customer.is_none() && intent.is_none() {
+        paging.page_plain("/v1/charges", ctx.store)
+    } else {
+        let needles = [("customer", customer), ("payment_intent", intent)];
+        let records = paging.walk_where(ctx.store, &needles).filter(|r| {
+            customer.is_none_or(|c| str_field(&r.object, "customer") == Some(c))
+                && intent.is_none_or(|i| str_field(&r.object, "payment_intent") == Some(i))
+        });
+        paging.page("/v1/charges", records)
+    };
     if p.expand()?.iter().any(|e| e == "data.refunds")
         && let Some(data) = page.get_mut("data").and_then(Value::as_array_mut)
     {

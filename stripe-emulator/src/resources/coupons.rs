@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::fixtures::fixture;
 use crate::ids;
 use crate::json::{metadata_of, opt_str, set};
-use crate::list::{ListParams, created_filter};
+use crate::list::ListParams;
 use crate::money;
 use crate::objects::coupons::{LABEL, current, require};
 use crate::params::{merge_metadata, one_of, unsupported};
@@ -207,15 +207,9 @@ pub fn delete(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
 
 /// `GET /v1/coupons` with `created` and paging.
 pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
-    let created = created_filter(ctx.params)?;
     let paging = ListParams::parse(ctx.params, ctx.store, kinds::COUPON, LABEL)?;
     let now = ctx.now;
-    let mut page = paging.page(
-        "/v1/coupons",
-        ctx.store
-            .live_newest_first(kinds::COUPON)
-            .filter(|r| created(r)),
-    );
+    let mut page = paging.page("/v1/coupons", paging.walk(ctx.store));
     if let Some(data) = page.get_mut("data").and_then(Value::as_array_mut) {
         for coupon in data {
             *coupon = current(coupon, now);

@@ -12,7 +12,7 @@ use crate::fixtures::fixture;
 use crate::form::{Param, Params, param_name};
 use crate::ids;
 use crate::json::{metadata_of, opt_str, set, set_in};
-use crate::list::{ListParams, created_filter};
+use crate::list::ListParams;
 use crate::objects::customers::{LABEL, new_object, require_live};
 use crate::objects::payment_methods::{self, PmRef};
 use crate::objects::subscriptions::record::cancel_all_of_customer;
@@ -248,11 +248,13 @@ pub fn delete(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
 /// `GET /v1/customers` with `email`, `created` and paging.
 pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let email = ctx.params.string(&["email"])?.filter(|s| !s.is_empty());
-    let created = created_filter(ctx.params)?;
     let paging = ListParams::parse(ctx.params, ctx.store, kinds::CUSTOMER, LABEL)?;
-    let records = ctx.store.live_newest_first(kinds::CUSTOMER).filter(|r| {
-        email.is_none_or(|e| r.object.get("email").and_then(Value::as_str) == Some(e)) && created(r)
-    });
+    if email.is_none() {
+        return Ok(paging.page_plain("/v1/customers", ctx.store));
+    }
+    let records = paging
+        .walk_where(ctx.store, &[("email", email)])
+        .filter(|r| email.is_none_or(|e| r.object.get("email").and_then(Value::as_str) == Some(e)));
     Ok(paging.page("/v1/customers", records))
 }
 

@@ -1,13 +1,15 @@
-//! Events: `GET /v1/events` (newest first; `type` with `*` wildcards, `types[]`, `created`,
-//! `delivery_success`, paging) and `GET /v1/events/:id`. Events are recorded by
+//! Events: `GET /v1/events` (newest first; the last 30 days only; `type` with `*`
+//! wildcards, `types[]` (up to 20), `created`, `delivery_success` (`true`: every endpoint
+//! the event went to answered 2xx, or it went to none; `false`: some delivery is pending or
+//! failed for good), paging) and `GET /v1/events/:id`. Events are recorded by
 //! [`crate::events`].
 
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
-use crate::events::record::stored_event;
+use crate::events::record::{RETENTION_SECS, stored_event};
 use crate::json::str_field;
-use crate::list::{ListParams, created_filter};
+use crate::list::ListParams;
 use crate::resources::ctx::Ctx;
 use crate::store::kinds;
 
@@ -67,9 +69,13 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         ));
     }
     let delivery_success = p.boolean(&["delivery_success"])?;
-    let created = created_filter(p)?;
-    let paging = ListParams::parse(p, ctx.store, kinds::EVENT, LABEL)?;
-    let records = ctx.store.newest_first(kinds::EVENT).filter(|r| {
+    // Only the last 30 days are listed (as by Stripe).
+    let paging = ListParams::parse(p, ctx.store, kinds::EVENT, LABEL)?
+        .with_created_min(ctx.now.saturating_sub(RETENTION_SECS));
+    if single.is_none() && types.is_empty() && delivery_success.is_none() {
+        return Ok(paging.page_plain("/v1/events", ctx.store));
+    }
+    let records = paging.walk(ctx.store).filter(|r| {
         let event_type = str_field(&r.object, "type").unwrap_or_default();
         let pending = r
             .object
@@ -79,7 +85,6 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         single.is_none_or(|pattern| glob(pattern, event_type))
             && (types.is_empty() || types.iter().any(|t| t == event_type))
             && delivery_success.is_none_or(|success| success == (pending == 0))
-            && created(r)
     });
     Ok(paging.page("/v1/events", records))
 }

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::json::{int_field, set, set_in, str_field};
-use crate::list::{ListParams, created_filter, list_object};
+use crate::list::{ListParams, page_values};
 use crate::money;
 use crate::objects::customers;
 use crate::objects::invoices::draft::{NewInvoice, create_draft};
@@ -28,19 +28,17 @@ pub fn retrieve(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
 /// `GET /v1/invoices/:id/lines`.
 pub fn lines(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
     let invoice = stored(ctx.store, id, "id")?;
-    let limit = ctx.params.integer(&["limit"])?.unwrap_or(10).clamp(1, 100);
     let data = invoice
         .pointer("/lines/data")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let limit = usize::try_from(limit).unwrap_or(10);
-    let has_more = data.len() > limit;
-    Ok(list_object(
+    page_values(
+        ctx.params,
         &format!("/v1/invoices/{id}/lines"),
-        data.into_iter().take(limit).collect(),
-        has_more,
-    ))
+        data,
+        "line_item",
+    )
 }
 
 /// `GET /v1/invoices` with `customer`, `subscription`, `status`, `collection_method`,
@@ -59,16 +57,23 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         &["collection_method"],
         &["charge_automatically", "send_invoice"],
     )?;
-    let created = created_filter(p)?;
     let paging = ListParams::parse(p, ctx.store, kinds::INVOICE, LABEL)?;
-    let records = ctx.store.live_newest_first(kinds::INVOICE).filter(|r| {
+    if customer.is_none() && subscription.is_none() && status.is_none() && collection.is_none() {
+        return Ok(paging.page_plain("/v1/invoices", ctx.store));
+    }
+    // A subscription's invoices name it in `parent.subscription_details.subscription`.
+    let needles = [
+        ("customer", customer),
+        ("status", status),
+        ("subscription", subscription),
+    ];
+    let records = paging.walk_where(ctx.store, &needles).filter(|r| {
         let o = &r.object;
         customer.is_none_or(|c| str_field(o, "customer") == Some(c))
             && subscription
                 .is_none_or(|s| r.internal.get("subscription").and_then(Value::as_str) == Some(s))
             && status.is_none_or(|s| str_field(o, "status") == Some(s))
             && collection.is_none_or(|c| str_field(o, "collection_method") == Some(c))
-            && created(r)
     });
     Ok(paging.page("/v1/invoices", records))
 }
@@ -263,18 +268,14 @@ pub fn list_items(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let customer = p.non_empty(&["customer"])?;
     let invoice = p.non_empty(&["invoice"])?;
     let pending = p.boolean(&["pending"])?;
-    let created = created_filter(p)?;
     let paging = ListParams::parse(p, ctx.store, kinds::INVOICE_ITEM, ITEM_LABEL)?;
-    let records = ctx
-        .store
-        .live_newest_first(kinds::INVOICE_ITEM)
-        .filter(|r| {
-            let o = &r.object;
-            let is_pending = o.get("invoice").is_none_or(Value::is_null);
-            customer.is_none_or(|c| str_field(o, "customer") == Some(c))
-                && invoice.is_none_or(|i| str_field(o, "invoice") == Some(i))
-                && pending.is_none_or(|want| want == is_pending)
-                && created(r)
-        });
+    let needles = [("customer", customer), ("invoice", invoice)];
+    let records = paging.walk_where(ctx.store, &needles).filter(|r| {
+        let o = &r.object;
+        let is_pending = o.get("invoice").is_none_or(Value::is_null);
+        customer.is_none_or(|c| str_field(o, "customer") == Some(c))
+            && invoice.is_none_or(|i| str_field(o, "invoice") == Some(i))
+            && pending.is_none_or(|want| want == is_pending)
+    });
     Ok(paging.page("/v1/invoiceitems", records))
 }

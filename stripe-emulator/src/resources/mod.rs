@@ -32,6 +32,7 @@ use serde_json::Value;
 
 use crate::error::ApiResult;
 use crate::expand;
+use crate::list;
 use crate::objects::invoices::record::strip_includable;
 use crate::resources::ctx::Ctx;
 
@@ -141,6 +142,9 @@ pub fn route(ctx: &mut Ctx<'_>, method: &str, segs: &[&str]) -> Option<ApiResult
             expand::apply(ctx.store, &mut value, &paths)?;
         }
         strip_includable(&mut value, &paths);
+        // Stripe embeds at most 10 invoice lines and subscription items; the rest are
+        // paged from the nested list's `url`.
+        list::cap_nested_lists(&mut value);
         Ok(value)
     }))
 }

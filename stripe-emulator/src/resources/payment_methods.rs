@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::json::{metadata_of, opt_str, set, set_in};
-use crate::list::{ListParams, created_filter};
+use crate::list::ListParams;
 use crate::objects::customers;
 pub use crate::objects::payment_methods::TEST_CARDS;
 use crate::objects::payment_methods::{
@@ -108,18 +108,16 @@ fn list_filtered(ctx: &mut Ctx<'_>, url: &str, customer: Option<&str>) -> ApiRes
         .string(&["type"])?
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
-    let created = created_filter(ctx.params)?;
     let paging = ListParams::parse(ctx.params, ctx.store, kinds::PAYMENT_METHOD, LABEL)?;
-    let records = ctx
-        .store
-        .live_newest_first(kinds::PAYMENT_METHOD)
+    let records = paging
+        .walk_where(ctx.store, &[("customer", customer)])
         .filter(|r| {
             let of_customer = customer
                 .is_none_or(|c| r.object.get("customer").and_then(Value::as_str) == Some(c));
             let of_type = type_
                 .as_deref()
                 .is_none_or(|t| r.object.get("type").and_then(Value::as_str) == Some(t));
-            of_customer && of_type && created(r)
+            of_customer && of_type
         });
     Ok(paging.page(url, records))
 }

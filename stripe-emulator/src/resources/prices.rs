@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::error::{ApiError, ApiResult};
 use crate::form::Params;
 use crate::json::{metadata_of, opt_str, set, str_field};
-use crate::list::{ListParams, created_filter};
+use crate::list::ListParams;
 use crate::money;
 use crate::objects::prices::{
     Extras, LABEL, Recurrence, insert, interval_of, read_price_data, read_product_ref, require,
@@ -162,23 +162,23 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         &["recurring", "interval"],
         &["day", "week", "month", "year"],
     )?;
-    let created = created_filter(p)?;
     let paging = ListParams::parse(p, ctx.store, kinds::PRICE, LABEL)?;
-    let records = ctx.store.live_newest_first(kinds::PRICE).filter(|r| {
-        let o = &r.object;
-        !r.internal.contains_key("inline")
-            && active.is_none_or(|a| o.get("active").and_then(Value::as_bool) == Some(a))
-            && currency
-                .as_deref()
-                .is_none_or(|c| str_field(o, "currency") == Some(c))
-            && product.is_none_or(|id| str_field(o, "product") == Some(id))
-            && type_.is_none_or(|t| str_field(o, "type") == Some(t))
-            && (lookup_keys.is_empty()
-                || lookup_keys
-                    .iter()
-                    .any(|k| str_field(o, "lookup_key") == Some(k)))
-            && interval.is_none_or(|i| interval_of(o).is_some_and(|(iv, _)| iv == i))
-            && created(r)
-    });
+    let records = paging
+        .walk_where(ctx.store, &[("product", product)])
+        .filter(|r| {
+            let o = &r.object;
+            !r.internal.contains_key("inline")
+                && active.is_none_or(|a| o.get("active").and_then(Value::as_bool) == Some(a))
+                && currency
+                    .as_deref()
+                    .is_none_or(|c| str_field(o, "currency") == Some(c))
+                && product.is_none_or(|id| str_field(o, "product") == Some(id))
+                && type_.is_none_or(|t| str_field(o, "type") == Some(t))
+                && (lookup_keys.is_empty()
+                    || lookup_keys
+                        .iter()
+                        .any(|k| str_field(o, "lookup_key") == Some(k)))
+                && interval.is_none_or(|i| interval_of(o).is_some_and(|(iv, _)| iv == i))
+        });
     Ok(paging.page("/v1/prices", records))
 }

@@ -10,7 +10,7 @@ use crate::fixtures::fixture;
 use crate::form::Params;
 use crate::ids;
 use crate::json::{metadata_of, opt_str, set, str_field};
-use crate::list::{ListParams, created_filter};
+use crate::list::ListParams;
 use crate::objects::prices;
 use crate::objects::products::{LABEL, new_object, require_live};
 use crate::params::{merge_metadata, one_of};
@@ -219,16 +219,18 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let ids = p.string_list(&["ids"])?;
     let type_ = one_of(p, &["type"], &["good", "service"])?;
     let url = p.non_empty(&["url"])?;
-    let created = created_filter(p)?;
     let paging = ListParams::parse(p, ctx.store, kinds::PRODUCT, LABEL)?;
-    let records = ctx.store.live_newest_first(kinds::PRODUCT).filter(|r| {
+    if active.is_none() && shippable.is_none() && ids.is_empty() && type_.is_none() && url.is_none()
+    {
+        return Ok(paging.page_plain("/v1/products", ctx.store));
+    }
+    let records = paging.walk(ctx.store).filter(|r| {
         let o = &r.object;
         active.is_none_or(|a| o.get("active").and_then(Value::as_bool) == Some(a))
             && shippable.is_none_or(|s| o.get("shippable").and_then(Value::as_bool) == Some(s))
             && (ids.is_empty() || ids.iter().any(|id| str_field(o, "id") == Some(id)))
             && type_.is_none_or(|t| str_field(o, "type") == Some(t))
             && url.is_none_or(|u| str_field(o, "url") == Some(u))
-            && created(r)
     });
     Ok(paging.page("/v1/products", records))
 }

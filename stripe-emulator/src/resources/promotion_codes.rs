@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::fixtures::fixture;
 use crate::ids;
 use crate::json::{metadata_of, opt_str, set, str_field};
-use crate::list::{ListParams, created_filter};
+use crate::list::ListParams;
 use crate::money;
 use crate::objects::promotion_codes::{LABEL, find_active_by_code, require};
 use crate::objects::{coupons, customers};
@@ -199,20 +199,14 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let active = p.boolean(&["active"])?;
     let coupon = p.non_empty(&["coupon"])?;
     let customer = p.non_empty(&["customer"])?;
-    let created = created_filter(p)?;
     let paging = ListParams::parse(p, ctx.store, kinds::PROMOTION_CODE, LABEL)?;
-    let records = ctx
-        .store
-        .live_newest_first(kinds::PROMOTION_CODE)
-        .filter(|r| {
-            let o = &r.object;
-            code.is_none_or(|c| str_field(o, "code").is_some_and(|own| own.eq_ignore_ascii_case(c)))
-                && active.is_none_or(|a| o.get("active").and_then(Value::as_bool) == Some(a))
-                && coupon.is_none_or(|c| {
-                    o.pointer("/promotion/coupon").and_then(Value::as_str) == Some(c)
-                })
-                && customer.is_none_or(|c| str_field(o, "customer") == Some(c))
-                && created(r)
-        });
+    let records = paging.walk(ctx.store).filter(|r| {
+        let o = &r.object;
+        code.is_none_or(|c| str_field(o, "code").is_some_and(|own| own.eq_ignore_ascii_case(c)))
+            && active.is_none_or(|a| o.get("active").and_then(Value::as_bool) == Some(a))
+            && coupon
+                .is_none_or(|c| o.pointer("/promotion/coupon").and_then(Value::as_str) == Some(c))
+            && customer.is_none_or(|c| str_field(o, "customer") == Some(c))
+    });
     Ok(paging.page("/v1/promotion_codes", records))
 }

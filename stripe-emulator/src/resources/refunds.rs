@@ -16,7 +16,7 @@ use crate::fixtures::fixture;
 use crate::form::Params;
 use crate::ids;
 use crate::json::{int_field, metadata_of, opt_str, set, str_field};
-use crate::list::{ListParams, created_filter};
+use crate::list::ListParams;
 use crate::money::{self, format_amount};
 use crate::objects::charges;
 use crate::objects::payment_intents;
@@ -270,12 +270,14 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let p = ctx.params;
     let intent = p.non_empty(&["payment_intent"])?;
     let charge = p.non_empty(&["charge"])?;
-    let created = created_filter(p)?;
     let paging = ListParams::parse(p, ctx.store, kinds::REFUND, LABEL)?;
-    let records = ctx.store.live_newest_first(kinds::REFUND).filter(|r| {
+    if intent.is_none() && charge.is_none() {
+        return Ok(paging.page_plain("/v1/refunds", ctx.store));
+    }
+    let needles = [("payment_intent", intent), ("charge", charge)];
+    let records = paging.walk_where(ctx.store, &needles).filter(|r| {
         intent.is_none_or(|i| str_field(&r.object, "payment_intent") == Some(i))
             && charge.is_none_or(|c| str_field(&r.object, "charge") == Some(c))
-            && created(r)
     });
     Ok(paging.page("/v1/refunds", records))
 }

@@ -86,12 +86,12 @@ fn search(
     let query = Query::parse(text, fields, resource)?;
     let paging = SearchPaging::parse(p)?;
     let total_count = p.expand()?.iter().any(|e| e == "total_count");
-    let matches = ctx
-        .store
-        .live_newest_first(kind)
-        .filter(|r| query.matches(&r.object))
-        .map(|r| r.object.clone())
-        .collect();
+    let mut matches = Vec::new();
+    ctx.store.scan(kind, |r| {
+        if query.matches(&r.object) {
+            matches.push(r.object.clone());
+        }
+    });
     Ok(paging.page(url, matches, total_count))
 }
 

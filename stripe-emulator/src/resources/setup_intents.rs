@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use crate::error::{ApiError, ApiResult};
 use crate::form::Params;
 use crate::json::{set, str_field};
-use crate::list::{ListParams, created_filter};
+use crate::list::ListParams;
 use crate::objects::customers;
 use crate::objects::payment_methods::{self, PmRef};
 use crate::objects::setup_intents::{
@@ -209,15 +209,11 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     unsupported(p, &["attach_to_self", "customer_account"])?;
     let customer = p.non_empty(&["customer"])?;
     let pm = p.non_empty(&["payment_method"])?;
-    let created = created_filter(p)?;
     let paging = ListParams::parse(p, ctx.store, kinds::SETUP_INTENT, LABEL)?;
-    let records = ctx
-        .store
-        .live_newest_first(kinds::SETUP_INTENT)
-        .filter(|r| {
-            customer.is_none_or(|c| str_field(&r.object, "customer") == Some(c))
-                && pm.is_none_or(|m| str_field(&r.object, "payment_method") == Some(m))
-                && created(r)
-        });
+    let needles = [("customer", customer), ("payment_method", pm)];
+    let records = paging.walk_where(ctx.store, &needles).filter(|r| {
+        customer.is_none_or(|c| str_field(&r.object, "customer") == Some(c))
+            && pm.is_none_or(|m| str_field(&r.object, "payment_method") == Some(m))
+    });
     Ok(paging.page("/v1/setup_intents", records))
 }

@@ -18,7 +18,7 @@ use crate::fixtures::fixture;
 use crate::form::Params;
 use crate::ids;
 use crate::json::{metadata_of, opt_str, set};
-use crate::list::{ListParams, created_filter};
+use crate::list::ListParams;
 use crate::objects::webhook_endpoints::{LABEL, new_secret};
 use crate::params::merge_metadata;
 use crate::resources::ctx::Ctx;
@@ -231,12 +231,8 @@ pub fn delete(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
 
 /// `GET /v1/webhook_endpoints` (secrets are never listed).
 pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
-    let created = created_filter(ctx.params)?;
     let paging = ListParams::parse(ctx.params, ctx.store, kinds::WEBHOOK_ENDPOINT, LABEL)?;
-    let records = ctx
-        .store
-        .live_newest_first(kinds::WEBHOOK_ENDPOINT)
-        .filter(|r| created(r));
+    let records = paging.walk(ctx.store);
     Ok(paging.page("/v1/webhook_endpoints", records))
 }
 

@@ -77,6 +77,9 @@ pub async fn admin(
             if let Some(secs) = change.code_lifetime_secs {
                 state.config.set_code_lifetime_secs(secs);
             }
+            if let Some(n) = change.rate_limit_per_sec {
+                state.config.set_rate_limit_per_sec(n);
+            }
             state.config.to_json()
         }),
         ("GET", ["requests"]) => {
@@ -104,6 +107,7 @@ pub async fn admin(
                 }))
             }
         }
+        ("POST", ["seed"]) => seed(state, account, &body),
         ("GET", ["deliveries"]) => webhook_admin::deliveries(state, call.query),
         ("DELETE", ["deliveries"]) => {
             state.delivery.clear_attempts();
@@ -114,6 +118,7 @@ pub async fn admin(
         ("POST", ["delivery", "flush"]) => webhook_admin::flush(emulator, state, &body).await,
         ("GET", ["delivery", "config"]) => Ok(webhook_admin::config(state)),
         ("POST", ["delivery", "config"]) => webhook_admin::set_config(state, &body),
+        ("POST", ["events", "age"]) => webhook_admin::age_events(state, account, &body),
         ("POST", ["events"]) => webhook_admin::create_event(emulator, state, account, &body),
         ("POST", ["events", id, "redeliver"]) => {
             webhook_admin::redeliver(emulator, state, account, id, &body)
@@ -130,6 +135,23 @@ pub async fn admin(
         Ok(value) => respond_json(200, &value, request_id),
         Err(error) => respond_error(&error, request_id),
     }
+}
+
+/// `POST /_emulator/seed` (see [`crate::seed`]): many objects in the account's store, no
+/// events.
+fn seed(state: &KeyState, account: &str, body: &[u8]) -> Result<Value, ApiError> {
+    let body = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => map,
+        _ if body.iter().all(u8::is_ascii_whitespace) => serde_json::Map::new(),
+        _ => {
+            return Err(ApiError::invalid_request(
+                "The request body must be a JSON object.",
+            ));
+        }
+    };
+    let spec = crate::seed::SeedSpec::parse(&body, crate::ids::now())?;
+    let mut data = state.lock();
+    Ok(crate::seed::seed(data.store(account), &spec))
 }
 
 /// Longest client id, signing secret or redirect URI `/_emulator/oauth/clients` takes.
@@ -247,6 +269,9 @@ fn register_client(
     Ok(answer)
 }
 
+/// Largest rate limit `POST /_emulator/config` accepts (requests per second; 0: none).
+pub const MAX_RATE_LIMIT: u64 = 1_000_000;
+
 /// Largest OAuth lifetime `POST /_emulator/config` accepts (a year).
 pub const MAX_LIFETIME_SECS: u64 = 365 * 86_400;
 
@@ -256,6 +281,7 @@ struct ConfigChange {
     latency_ms: Option<u64>,
     access_token_lifetime_secs: Option<u64>,
     code_lifetime_secs: Option<u64>,
+    rate_limit_per_sec: Option<u64>,
 }
 
 /// Reads `{"latency_ms": N, "access_token_lifetime_secs": N, "code_lifetime_secs": N}`
@@ -289,6 +315,7 @@ fn parse_config(body: &[u8]) -> Result<ConfigChange, ApiError> {
         latency_ms: read("latency_ms", MAX_LATENCY_MS)?,
         access_token_lifetime_secs: read("access_token_lifetime_secs", MAX_LIFETIME_SECS)?,
         code_lifetime_secs: read("code_lifetime_secs", MAX_LIFETIME_SECS)?,
+        rate_limit_per_sec: read("rate_limit_per_sec", MAX_RATE_LIMIT)?,
     })
 }
 
@@ -308,6 +335,7 @@ mod tests {
                 latency_ms: None,
                 access_token_lifetime_secs: Some(0),
                 code_lifetime_secs: Some(7),
+                rate_limit_per_sec: None,
             }
         );
         assert!(parse_config(br#"{"code_lifetime_secs": -1}"#).is_err());

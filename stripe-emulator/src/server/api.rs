@@ -38,6 +38,31 @@ pub async fn serve(
         Ok(body) => body,
         Err(error) => return respond_error(&error, request_id),
     };
+    // Over the key's rate limit (`POST /_emulator/config {"rate_limit_per_sec": N}`):
+    // Stripe's 429, with when to retry; nothing is done, but the request is logged.
+    if let Some(wait) = state.config.admit(chrono::Utc::now().timestamp_millis()) {
+        let error = ApiError::rate_limited();
+        state.lock().record(json!({
+            "object": "emulator.request",
+            "request_id": request_id,
+            "created": ids::now(),
+            "method": method,
+            "path": path,
+            "query": req.query_string(),
+            "stripe_account": if account.is_empty() { Value::Null } else { json!(account) },
+            "idempotency_key": header(req, "idempotency-key"),
+            "params": Value::Null,
+            "status": error.status,
+            "idempotent_replayed": false,
+        }));
+        let wait = wait.to_string();
+        return respond(
+            error.status,
+            error.to_json().to_string(),
+            request_id,
+            &[("Retry-After", &wait), ("Stripe-Should-Retry", "true")],
+        );
+    }
     let base_url = {
         let info = req.connection_info();
         format!("{}://{}", info.scheme(), info.host())
@@ -128,8 +153,10 @@ impl Outcome {
 
 /// Handles a `/v1` request under the key's lock (synchronously: no `.await` inside).
 fn handle_api(emulator: &Emulator, state: &Arc<KeyState>, req: &ApiRequest<'_>) -> Outcome {
-    let now = ids::now();
     let mut data = state.lock();
+    // Read under the lock, so that `created` never goes backwards in the order objects
+    // (and events) are stored: lists order by `created`, then by that order.
+    let now = ids::now();
     let params = Params::parse(&[req.query.as_bytes(), req.body]);
     // Parameters the endpoint does not take are refused before the idempotency key is
     // looked at: a typo does not use the key up.

@@ -23,6 +23,12 @@ pub struct DeliveryConfig {
     pub max_attempts: u32,
     /// How long one attempt may take (connecting, sending, reading the answer).
     pub timeout_ms: u64,
+    /// Fault mode: every attempt fails without reaching the endpoint (recorded as failed and
+    /// retried on the usual schedule), as when the receiver is down.
+    pub fail: bool,
+    /// Fault mode: attempts due before this unix time are lost (not sent, not retried;
+    /// the event stays pending), as when Stripe gave up during an outage. 0: none.
+    pub drop_until: i64,
 }
 
 impl Default for DeliveryConfig {
@@ -32,6 +38,8 @@ impl Default for DeliveryConfig {
             retry_max_ms: 60_000,
             max_attempts: 8,
             timeout_ms: 10_000,
+            fail: false,
+            drop_until: 0,
         }
     }
 }
@@ -54,6 +62,8 @@ impl DeliveryConfig {
             "retry_max_ms": self.retry_max_ms,
             "max_attempts": self.max_attempts,
             "timeout_ms": self.timeout_ms,
+            "fail": self.fail,
+            "drop_until": if self.drop_until > 0 { json!(self.drop_until) } else { Value::Null },
         })
     }
 }

@@ -112,6 +112,9 @@ pub struct KeyConfig {
     latency_ms: AtomicU64,
     access_token_lifetime_secs: AtomicU64,
     code_lifetime_secs: AtomicU64,
+    rate_limit_per_sec: AtomicU64,
+    /// The current one-second window of the rate limit: (unix second, requests admitted).
+    window: Mutex<(i64, u64)>,
 }
 
 impl Default for KeyConfig {
@@ -120,6 +123,8 @@ impl Default for KeyConfig {
             latency_ms: AtomicU64::new(0),
             access_token_lifetime_secs: AtomicU64::new(ACCESS_TOKEN_LIFETIME_SECS),
             code_lifetime_secs: AtomicU64::new(CODE_LIFETIME_SECS),
+            rate_limit_per_sec: AtomicU64::new(0),
+            window: Mutex::new((0, 0)),
         }
     }
 }
@@ -156,11 +161,43 @@ impl KeyConfig {
         self.latency_ms.store(ms, Ordering::Relaxed);
     }
 
+    /// How many `/v1` requests of the key are answered per second (0: no limit).
+    pub fn rate_limit_per_sec(&self) -> u64 {
+        self.rate_limit_per_sec.load(Ordering::Relaxed)
+    }
+
+    /// Sets the rate limit (0: none); the current window starts afresh.
+    pub fn set_rate_limit_per_sec(&self, n: u64) {
+        self.rate_limit_per_sec.store(n, Ordering::Relaxed);
+        *lock(&self.window) = (0, 0);
+    }
+
+    /// Counts a `/v1` request at `now_ms` (unix milliseconds) against the rate limit:
+    /// `None` if it may be served, else the whole seconds to wait (`Retry-After`).
+    pub fn admit(&self, now_ms: i64) -> Option<u64> {
+        let limit = self.rate_limit_per_sec();
+        if limit == 0 {
+            return None;
+        }
+        let second = now_ms.div_euclid(1000);
+        let mut window = lock(&self.window);
+        if window.0 != second {
+            *window = (second, 0);
+        }
+        if window.1 < limit {
+            window.1 += 1;
+            None
+        } else {
+            Some(1)
+        }
+    }
+
     /// The settings as JSON.
     pub fn to_json(&self) -> Value {
         json!({
             "object": "emulator.config",
             "latency_ms": self.latency_ms(),
+            "rate_limit_per_sec": self.rate_limit_per_sec(),
             "access_token_lifetime_secs": self.access_token_lifetime_secs(),
             "code_lifetime_secs": self.code_lifetime_secs(),
         })
@@ -214,6 +251,14 @@ mod tests {
         assert!(!Arc::ptr_eq(&a, &b));
         assert!(!a.livemode());
         assert!(b.livemode());
+        a.config.set_rate_limit_per_sec(2);
+        assert_eq!(a.config.admit(5_000), None);
+        assert_eq!(a.config.admit(5_999), None);
+        assert_eq!(a.config.admit(5_999), Some(1));
+        assert_eq!(b.config.admit(5_999), None);
+        assert_eq!(a.config.admit(6_000), None);
+        a.config.set_rate_limit_per_sec(0);
+        assert_eq!(a.config.admit(6_000), None);
         a.config.set_latency_ms(5);
         assert_eq!(a2.config.latency_ms(), 5);
         assert_eq!(b.config.latency_ms(), 0);

@@ -221,15 +221,18 @@ pub fn line_from_item(store: &Store, item_id: &str) -> Option<LineSpec> {
 /// Ids of a customer's pending invoice items (of `subscription`, or of no subscription),
 /// oldest first.
 pub fn pending_items(store: &Store, customer: &str, subscription: Option<&str>) -> Vec<String> {
-    let mut ids = store.ids_where(kinds::INVOICE_ITEM, |r| {
-        let o = &r.object;
-        let item_sub = o
-            .pointer("/parent/subscription_details/subscription")
-            .and_then(Value::as_str);
-        str_field(o, "customer") == Some(customer)
-            && o.get("invoice").is_none_or(Value::is_null)
-            && (item_sub.is_none() || item_sub == subscription)
-    });
+    let mut ids: Vec<String> = store
+        .live_where(kinds::INVOICE_ITEM, &[("customer", customer)])
+        .filter(|r| {
+            let o = &r.object;
+            let item_sub = o
+                .pointer("/parent/subscription_details/subscription")
+                .and_then(Value::as_str);
+            o.get("invoice").is_none_or(Value::is_null)
+                && (item_sub.is_none() || item_sub == subscription)
+        })
+        .filter_map(|r| str_field(&r.object, "id").map(str::to_owned))
+        .collect();
     ids.reverse();
     ids
 }

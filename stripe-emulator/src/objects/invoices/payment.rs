@@ -23,9 +23,11 @@ pub fn finalize(store: &mut Store, now: i64, id: &str) {
     }
     // Announce a draft made in this same request as the draft it was (`invoice.created`),
     // after its new items, before announcing its finalization.
-    for item in store.ids_where(kinds::INVOICE_ITEM, |r| {
-        str_field(&r.object, "invoice") == Some(id)
-    }) {
+    let items: Vec<String> = store
+        .live_where(kinds::INVOICE_ITEM, &[("invoice", id)])
+        .filter_map(|r| str_field(&r.object, "id").map(str::to_owned))
+        .collect();
+    for item in items {
         store.flush_change(kinds::INVOICE_ITEM, &item);
     }
     store.flush_change(kinds::INVOICE, id);

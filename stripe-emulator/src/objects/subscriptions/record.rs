@@ -58,13 +58,16 @@ pub fn current_period(sub: &Value) -> (i64, i64) {
 
 /// Cancels every subscription of a customer now (as deleting the customer does).
 pub fn cancel_all_of_customer(store: &mut Store, now: i64, customer: &str) {
-    let ids = store.ids_where(kinds::SUBSCRIPTION, |r| {
-        str_field(&r.object, "customer") == Some(customer)
-            && !matches!(
+    let ids: Vec<String> = store
+        .live_where(kinds::SUBSCRIPTION, &[("customer", customer)])
+        .filter(|r| {
+            !matches!(
                 str_field(&r.object, "status"),
                 Some("canceled" | "incomplete_expired")
             )
-    });
+        })
+        .filter_map(|r| str_field(&r.object, "id").map(str::to_owned))
+        .collect();
     for id in ids {
         void_open_of_subscription(store, now, &id);
         if let Some(record) = store.get_live_mut(kinds::SUBSCRIPTION, &id) {

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::json::{int_field, set, str_field};
-use crate::list::{ListParams, created_filter};
+use crate::list::ListParams;
 use crate::objects::line_items::{line_items_list_of, stored_line_items};
 use crate::params::one_of;
 use crate::resources::ctx::Ctx;
@@ -73,13 +73,11 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let subscription = p.non_empty(&["subscription"])?;
     let status = one_of(p, &["status"], &["open", "complete", "expired"])?;
     let email = p.non_empty(&["customer_details", "email"])?;
-    let created = created_filter(p)?;
     let paging = ListParams::parse(p, ctx.store, kinds::CHECKOUT_SESSION, LABEL)?;
     let now = ctx.now;
     let with_items = p.expand()?.iter().any(|e| e == "data.line_items");
-    let records: Vec<_> = ctx
-        .store
-        .live_newest_first(kinds::CHECKOUT_SESSION)
+    let records: Vec<_> = paging
+        .walk(ctx.store)
         .filter(|r| {
             let mut o = r.object.clone();
             expire_if_due(&mut o, now);
@@ -92,7 +90,6 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
                     o.pointer("/customer_details/email").and_then(Value::as_str) == Some(e)
                         || str_field(&o, "customer_email") == Some(e)
                 })
-                && created(r)
         })
         .collect();
     let mut page = paging.page("/v1/checkout/sessions", records);

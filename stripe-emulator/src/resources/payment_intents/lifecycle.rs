@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::json::{int_field, metadata_of, opt_str, set, str_field};
-use crate::list::{ListParams, created_filter};
+use crate::list::ListParams;
 use crate::objects::paid_invoices::mark_paid;
 use crate::objects::payment_intents::{LABEL, confirm_stored, missing_payment_method, stored};
 use crate::objects::payment_methods::{self};
@@ -181,13 +181,12 @@ pub fn cancel(ctx: &mut Ctx<'_>, id: &str) -> ApiResult<Value> {
 pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let p = ctx.params;
     let customer = p.non_empty(&["customer"])?;
-    let created = created_filter(p)?;
     let paging = ListParams::parse(p, ctx.store, kinds::PAYMENT_INTENT, LABEL)?;
-    let records = ctx
-        .store
-        .live_newest_first(kinds::PAYMENT_INTENT)
-        .filter(|r| {
-            customer.is_none_or(|c| str_field(&r.object, "customer") == Some(c)) && created(r)
-        });
+    if customer.is_none() {
+        return Ok(paging.page_plain("/v1/payment_intents", ctx.store));
+    }
+    let records = paging
+        .walk_where(ctx.store, &[("customer", customer)])
+        .filter(|r| customer.is_none_or(|c| str_field(&r.object, "customer") == Some(c)));
     Ok(paging.page("/v1/payment_intents", records))
 }

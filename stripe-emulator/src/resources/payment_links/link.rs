@@ -127,12 +127,9 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let p = ctx.params;
     let active = p.boolean(&["active"])?;
     let paging = ListParams::parse(p, ctx.store, kinds::PAYMENT_LINK, LABEL)?;
-    let records = ctx
-        .store
-        .live_newest_first(kinds::PAYMENT_LINK)
-        .filter(|r| {
-            active.is_none_or(|a| r.object.get("active").and_then(Value::as_bool) == Some(a))
-        });
+    let records = paging.walk(ctx.store).filter(|r| {
+        active.is_none_or(|a| r.object.get("active").and_then(Value::as_bool) == Some(a))
+    });
     let mut page = paging.page("/v1/payment_links", records);
     if p.expand()?.iter().any(|e| e == "data.line_items")
         && let Some(data) = page.get_mut("data").and_then(Value::as_array_mut)

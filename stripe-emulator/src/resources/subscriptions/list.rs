@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
 use crate::json::str_field;
-use crate::list::{ListParams, created_filter, list_object};
+use crate::list::{ListParams, page_values};
 use crate::objects::subscriptions::record::{ITEM_LABEL, LABEL, items_of, require};
 use crate::params::one_of;
 use crate::resources::ctx::Ctx;
@@ -45,11 +45,12 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
         &["collection_method"],
         &["charge_automatically", "send_invoice"],
     )?;
-    let created = created_filter(p)?;
     let paging = ListParams::parse(p, ctx.store, kinds::SUBSCRIPTION, LABEL)?;
-    let records = ctx
-        .store
-        .live_newest_first(kinds::SUBSCRIPTION)
+    if status == Some("all") && customer.is_none() && price.is_none() && collection.is_none() {
+        return Ok(paging.page_plain("/v1/subscriptions", ctx.store));
+    }
+    let records = paging
+        .walk_where(ctx.store, &[("customer", customer)])
         .filter(|r| {
             let o = &r.object;
             let s = str_field(o, "status").unwrap_or_default();
@@ -67,7 +68,6 @@ pub fn list(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
                         .any(|i| i.pointer("/price/id").and_then(Value::as_str) == Some(pr))
                 })
                 && collection.is_none_or(|c| str_field(o, "collection_method") == Some(c))
-                && created(r)
         });
     Ok(paging.page("/v1/subscriptions", records))
 }
@@ -78,24 +78,12 @@ pub fn list_items(ctx: &mut Ctx<'_>) -> ApiResult<Value> {
     let sub = require(ctx.store, &subscription, "subscription")?
         .object
         .clone();
-    let items = items_of(&sub);
-    let limit =
-        usize::try_from(ctx.params.integer(&["limit"])?.unwrap_or(10).clamp(1, 100)).unwrap_or(10);
-    let after = ctx.params.non_empty(&["starting_after"])?;
-    let start = match after {
-        Some(after) => items
-            .iter()
-            .position(|i| str_field(i, "id") == Some(after))
-            .map_or(items.len(), |p| p + 1),
-        None => 0,
-    };
-    let rest: Vec<Value> = items.into_iter().skip(start).collect();
-    let has_more = rest.len() > limit;
-    Ok(list_object(
+    page_values(
+        ctx.params,
         "/v1/subscription_items",
-        rest.into_iter().take(limit).collect(),
-        has_more,
-    ))
+        items_of(&sub),
+        ITEM_LABEL,
+    )
 }
 
 /// `GET /v1/subscription_items/:id`.
