@@ -85,8 +85,8 @@ impl SyncLimits {
     }
 }
 
-/// The events window a reconciliation covers: from where the last one ended (less an
-/// overlap), or the tenant's creation for a first one, to `now`; never further back than
+/// The events window a reconciliation covers: from where the last one ended, or the tenant's
+/// creation for a first one (less an overlap), through `now`; never further back than
 /// Stripe lists events. `gap_before`: events before this second are out of Stripe's reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -97,10 +97,11 @@ pub struct Window {
 
 pub fn reconcile_window(through: Option<i64>, tenant_created: i64, now: i64) -> Window {
     let oldest = now - EVENTS_REACH_SECS;
-    let wanted = through.map_or(tenant_created, |t| t - OVERLAP_SECS);
+    let wanted = through.unwrap_or(tenant_created) - OVERLAP_SECS;
     Window {
         gte: wanted.max(oldest),
-        lt: now,
+        // The current second included: an event created later in it is in the next window.
+        lt: now + 1,
         gap_before: (wanted < oldest).then_some(oldest),
     }
 }
@@ -795,4 +796,21 @@ fn list_of(page: &Value, path: &str) -> Result<(Vec<Value>, bool), Halt> {
         .ok_or_else(|| Halt::Failed(format!("Stripe's answer to {path} is not a list")))?;
     let has_more = page.get("has_more").and_then(Value::as_bool).unwrap_or(false);
     Ok((data, has_more))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_follow_on_with_an_overlap_and_never_reach_past_thirty_days() {
+        let now = 1_800_000_000;
+        let first = reconcile_window(None, now - 10, now);
+        assert_eq!((first.gte, first.lt, first.gap_before), (now - 10 - OVERLAP_SECS, now + 1, None));
+        let next = reconcile_window(Some(first.lt), now - 10, now + 900);
+        assert_eq!(next.gte, first.lt - OVERLAP_SECS);
+        let late = reconcile_window(Some(now - 40 * 24 * 3600), now - 50 * 24 * 3600, now);
+        assert_eq!(late.gte, now - EVENTS_REACH_SECS);
+        assert_eq!(late.gap_before, Some(now - EVENTS_REACH_SECS));
+    }
 }

@@ -125,6 +125,25 @@ async fn stripe_customers(app: &TestApp, tenant: &TestTenant, n: usize) -> Vec<S
     ids
 }
 
+/// How many objects Stripe (the emulator) lists at `path`, paging 100 at a time.
+async fn stripe_count(app: &TestApp, tenant: &TestTenant, path: &str) -> usize {
+    let mut total = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let url = match &after {
+            Some(id) => format!("{path}?limit=100&starting_after={id}"),
+            None => format!("{path}?limit=100"),
+        };
+        let page = app.stripe_get(tenant, &url).await;
+        let items = page["data"].as_array().cloned().unwrap_or_default();
+        total += items.len();
+        after = items.last().and_then(|i| i["id"].as_str()).map(str::to_owned);
+        if page["has_more"] != true || after.is_none() {
+            return total;
+        }
+    }
+}
+
 /// Requests the tenant's key made to `path` (any query).
 async fn requests_to(app: &TestApp, tenant: &TestTenant, path: &str) -> usize {
     app.stripe_requests(tenant)
@@ -175,23 +194,24 @@ async fn a_sync_mirrors_what_only_stripe_holds(backend: Backend) {
         .await;
     let subscription = app.stripe_post(&tenant, "/v1/subscriptions", &form_ref).await;
     assert_eq!(subscription["items"]["has_more"], true, "Stripe embeds 10 items");
-    for i in 0..250 {
-        let amount = (i + 1).to_string();
-        app.stripe_post(
-            &tenant,
-            "/v1/invoiceitems",
-            &[("customer", &customers[1]), ("amount", &amount), ("currency", "usd")],
-        )
-        .await;
-    }
-    let invoice = app
-        .stripe_post(
-            &tenant,
-            "/v1/invoices",
-            &[("customer", &customers[1]), ("pending_invoice_items_behavior", "include")],
-        )
-        .await;
-    let invoice_id = invoice["id"].as_str().unwrap().to_owned();
+    // An invoice of 250 lines (and its customer, product and price), seeded at Stripe.
+    let seeded = app
+        .http
+        .post(format!("{}/_emulator/seed", app.emulator.base_url()))
+        .bearer_auth(&tenant.stripe_key)
+        .json(&json!({"customers": 1, "products": 1, "prices_per_product": 1,
+                      "invoices": 1, "lines_per_invoice": 250}))
+        .send()
+        .await
+        .unwrap();
+    assert!(seeded.status().is_success());
+    let invoices = app.stripe_list(&tenant, "/v1/invoices?limit=100").await;
+    let invoice_id = invoices
+        .iter()
+        .find(|i| i["customer"] != json!(customers[0]))
+        .and_then(|i| i["id"].as_str())
+        .expect("the seeded invoice")
+        .to_owned();
     let payment = app
         .stripe_post(
             &tenant,
@@ -218,27 +238,45 @@ async fn a_sync_mirrors_what_only_stripe_holds(backend: Backend) {
 
     let id = start(&app, &tenant, None).await;
     let done = finished(&app, &tenant, &id).await;
-    let counts = mirror_counts(&app, &tenant).await;
-    assert_eq!(
-        counts,
-        json!({
-            "customers": 120, "products": 1, "prices": 25, "subscriptions": 1,
-            "subscription_items": 25, "invoices": 2, "invoice_lines": 275,
-            "payments": 2, "refunds": 1,
-        }),
-        "{done}"
-    );
-    let progress = &done["progress"];
-    assert_eq!(progress["customers"]["read"], 120);
-    assert_eq!(progress["customers"]["written"], 120);
-    assert_eq!(progress["customers"]["done"], true);
-    assert_eq!(progress["customers"]["cursor"], json!(customers[0]));
-    assert_eq!(requests_to(&app, &tenant, "/v1/customers").await, 2, "100 per page");
+    // Each page read once: the lines of the 25-line invoice in 1 page, of the 250-line one in 3.
+    let line_pages = app
+        .stripe_requests(&tenant)
+        .await
+        .iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with("/lines")))
+        .count();
+    assert_eq!(line_pages, 4);
     assert_eq!(
         requests_to(&app, &tenant, &format!("/v1/invoices/{invoice_id}/lines")).await,
         3,
         "250 lines, 100 per page"
     );
+    let counts = mirror_counts(&app, &tenant).await;
+    let mut lines = 0;
+    for invoice in &invoices {
+        let path = format!("/v1/invoices/{}/lines", invoice["id"].as_str().unwrap());
+        lines += stripe_count(&app, &tenant, &path).await;
+    }
+    assert_eq!(lines, 275, "250 seeded, 25 of the subscription's first invoice");
+    let at_stripe = |path: &'static str| {
+        let (app, tenant) = (&app, &tenant);
+        async move { stripe_count(app, tenant, path).await }
+    };
+    assert_eq!(
+        counts,
+        json!({
+            "customers": 121, "products": 2, "prices": 26, "subscriptions": 1,
+            "subscription_items": 25, "invoices": at_stripe("/v1/invoices").await,
+            "invoice_lines": lines,
+            "payments": at_stripe("/v1/payment_intents").await, "refunds": 1,
+        }),
+        "{done}"
+    );
+    let progress = &done["progress"];
+    assert_eq!(progress["customers"]["read"], 121);
+    assert_eq!(progress["customers"]["written"], 121);
+    assert_eq!(progress["customers"]["done"], true);
+    assert_eq!(requests_to(&app, &tenant, "/v1/customers").await, 2, "100 per page");
     assert!(requests_to(&app, &tenant, "/v1/subscription_items").await >= 1);
 
     // Field by field, as the API shows it.
@@ -254,15 +292,15 @@ async fn a_sync_mirrors_what_only_stripe_holds(backend: Backend) {
         .unwrap(),
     )
     .await;
-    assert_eq!(listed["meta"]["total_count"], 120);
+    assert_eq!(listed["meta"]["total_count"], 121);
     let emails: Vec<&str> = listed["data"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(|c| c["attributes"]["email"].as_str())
         .collect();
-    assert_eq!(emails.len(), 20);
-    assert!(emails.iter().all(|e| e.starts_with('c') && e.ends_with("@example.com")));
+    assert_eq!(emails.len(), 21);
+    assert!(emails.iter().all(|e| e.ends_with("@example.com")));
     let subs = json_body(
         app.authed(Method::GET, "/stripe/subscriptions", &tenant, &tenant.admin_token())
             .send()
@@ -283,12 +321,27 @@ async fn a_sync_mirrors_what_only_stripe_holds(backend: Backend) {
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["attributes"]["stripe_payment_intent_id"] == json!(pi))
+        .find(|p| p["attributes"]["stripe_payment_id"] == json!(pi))
         .cloned()
         .expect("the payment is mirrored");
     assert_eq!(ours["attributes"]["amount"], 5000);
     assert_eq!(ours["attributes"]["status"], "succeeded");
-    assert_eq!(ours["attributes"]["amount_refunded"], 1200);
+    let charges = json_body(
+        app.authed(
+            Method::GET,
+            &format!("/stripe/charges?payment_id={pi}"),
+            &tenant,
+            &tenant.admin_token(),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let charge = &charges["data"][0]["attributes"];
+    assert_eq!(charge["amount"], 5000, "{charges}");
+    assert_eq!(charge["amount_refunded"], 1200);
+    assert_eq!(charge["last4"], "4242");
 }
 
 on_both_databases!(a_sync_mirrors_what_only_stripe_holds);
@@ -558,3 +611,204 @@ async fn a_connected_tenant_syncs_its_connected_account_only(backend: Backend) {
 }
 
 on_both_databases!(a_connected_tenant_syncs_its_connected_account_only);
+
+/// Stored events of the tenant, by id.
+async fn stored_event_ids(app: &TestApp, tenant: &TestTenant) -> Vec<String> {
+    use sales_block::db::schema::stripe_events;
+    let t = tenant.created.id.clone();
+    app.query(move |conn| {
+        stripe_events::table
+            .filter(stripe_events::tenant_id.eq(t))
+            .select(stripe_events::event_id)
+            .load(conn)
+    })
+    .await
+}
+
+async fn reconcile(app: &TestApp, tenant: &TestTenant) -> Value {
+    let response = app
+        .authed(Method::POST, "/stripe/sync/reconcile", tenant, &tenant.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let id = json_body(response).await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    finished(app, tenant, &id).await
+}
+
+async fn sync_status(app: &TestApp, tenant: &TestTenant) -> Value {
+    let response = app
+        .authed(Method::GET, "/stripe/sync/status", tenant, &tenant.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    json_body(response).await["data"]["attributes"].clone()
+}
+
+/// Deliveries that fail for a while are recovered by reconciliation (applied once), and when
+/// Stripe's retries arrive later they are duplicates; deliveries lost for good are recovered
+/// too; a second reconciliation recovers nothing.
+async fn missed_deliveries_are_recovered_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    crate::receiver::receiving_endpoint(&app, &tenant).await;
+    let user = app
+        .authed(Method::GET, "/stripe/sync/status", &tenant, &tenant.user_token("u1"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(user, 403, "admin_required").await;
+    assert_eq!(sync_status(&app, &tenant).await["reconciled_through"], Value::Null);
+    // Stripe's deliveries fail for a while (retried later).
+    app.http
+        .post(format!("{}/_emulator/delivery/config", app.emulator.base_url()))
+        .bearer_auth(&tenant.stripe_key)
+        .json(&json!({"fail": true, "retry_base_ms": 300, "retry_max_ms": 300, "max_attempts": 50}))
+        .send()
+        .await
+        .unwrap();
+    let ids = stripe_customers(&app, &tenant, 3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(stored_event_ids(&app, &tenant).await.is_empty(), "nothing delivered");
+
+    let done = reconcile(&app, &tenant).await;
+    assert_eq!(done["kind"], "reconcile");
+    let events = &done["progress"]["events"];
+    assert_eq!(events["written"], 3, "{done}");
+    assert_eq!(mirror_counts(&app, &tenant).await["customers"], 3);
+    let status = sync_status(&app, &tenant).await;
+    assert_eq!(status["last_recovered"], 3);
+    assert_eq!(status["total_recovered"], 3);
+    assert!(status["reconciled_through"].is_string());
+    assert_eq!(status["gap_before"], Value::Null);
+    let stored = stored_event_ids(&app, &tenant).await;
+    assert_eq!(stored.len(), 3);
+
+    // Stripe's retries now succeed: answered as duplicates, nothing stored twice.
+    app.http
+        .post(format!("{}/_emulator/delivery/config", app.emulator.base_url()))
+        .bearer_auth(&tenant.stripe_key)
+        .json(&json!({"fail": false}))
+        .send()
+        .await
+        .unwrap();
+    eventually(15, || async {
+        let attempts = app.stripe_list(&tenant, "/_emulator/deliveries").await;
+        let delivered = attempts.iter().filter(|a| a["succeeded"] == true).count();
+        (delivered >= 3).then_some(())
+    })
+    .await;
+    assert_eq!(stored_event_ids(&app, &tenant).await.len(), 3, "the retries were duplicates");
+
+    // Lost for good: recovered by the next run, which also reads the overlap again.
+    let now = chrono::Utc::now().timestamp();
+    app.http
+        .post(format!("{}/_emulator/delivery/config", app.emulator.base_url()))
+        .bearer_auth(&tenant.stripe_key)
+        .json(&json!({"drop_until": now + 3600}))
+        .send()
+        .await
+        .unwrap();
+    app.stripe_post(&tenant, &format!("/v1/customers/{}", ids[0]), &[("name", "Renamed")])
+        .await;
+    let done = reconcile(&app, &tenant).await;
+    assert_eq!(done["progress"]["events"]["written"], 1, "{done}");
+    let status = sync_status(&app, &tenant).await;
+    assert_eq!(status["last_recovered"], 1);
+    assert_eq!(status["total_recovered"], 4);
+    let name: Option<String> = {
+        use sales_block::db::schema::customers;
+        let id = ids[0].clone();
+        app.query(move |conn| {
+            customers::table
+                .filter(customers::stripe_customer_id.eq(id))
+                .select(customers::name)
+                .first(conn)
+        })
+        .await
+    };
+    assert_eq!(name.as_deref(), Some("Renamed"));
+    let again = reconcile(&app, &tenant).await;
+    assert_eq!(again["progress"]["events"]["written"], 0);
+    assert_eq!(stored_event_ids(&app, &tenant).await.len(), 4);
+}
+
+on_both_databases!(missed_deliveries_are_recovered_once);
+
+/// A tenant last reconciled longer ago than Stripe keeps events is told of the gap (on the
+/// job and in the status, with the hint to backfill); a full historical sync clears it.
+async fn a_gap_past_thirty_days_is_reported_until_a_backfill(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    stripe_customers(&app, &tenant, 1).await;
+    {
+        use sales_block::db::schema::sync_state;
+        let t = tenant.created.id.clone();
+        let old = chrono::Utc::now().timestamp() - 40 * 24 * 3600;
+        app.query(move |conn| {
+            diesel::insert_into(sync_state::table)
+                .values((
+                    sync_state::tenant_id.eq(t),
+                    sync_state::reconciled_through.eq(old),
+                    sync_state::last_recovered.eq(0),
+                    sync_state::total_recovered.eq(0),
+                    sync_state::updated_at.eq(chrono::Utc::now().naive_utc()),
+                ))
+                .execute(conn)
+        })
+        .await;
+    }
+    let done = reconcile(&app, &tenant).await;
+    assert!(
+        done["note"].as_str().unwrap().contains("historical sync"),
+        "{done}"
+    );
+    let status = sync_status(&app, &tenant).await;
+    assert!(status["gap_before"].is_string(), "{status}");
+    assert!(status["hint"].as_str().unwrap().contains("/stripe/sync/historical"));
+    let id = start(&app, &tenant, None).await;
+    finished(&app, &tenant, &id).await;
+    let status = sync_status(&app, &tenant).await;
+    assert_eq!(status["gap_before"], Value::Null, "{status}");
+}
+
+on_both_databases!(a_gap_past_thirty_days_is_reported_until_a_backfill);
+
+/// Stripe's 429s are absorbed (back-off, then the same page again): the sync ends with exact
+/// counts. And with reconcile_interval_secs set, tenants are reconciled on their own.
+async fn rate_limits_are_absorbed_and_reconciliation_runs_on_its_own(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.reconcile_interval_secs = 1).await;
+    let tenant = app.tenant().await;
+    stripe_customers(&app, &tenant, 250).await;
+    app.http
+        .post(format!("{}/_emulator/config", app.emulator.base_url()))
+        .bearer_auth(&tenant.stripe_key)
+        .json(&json!({"rate_limit_per_sec": 2}))
+        .send()
+        .await
+        .unwrap();
+    let id = start(&app, &tenant, Some(json!({"sync": {"objects": ["customers"]}}))).await;
+    let done = finished(&app, &tenant, &id).await;
+    assert_eq!(done["progress"]["customers"]["read"], 250);
+    assert_eq!(mirror_counts(&app, &tenant).await["customers"], 250);
+    let refused = app
+        .stripe_requests(&tenant)
+        .await
+        .iter()
+        .filter(|r| r["status"] == 429)
+        .count();
+    assert!(refused >= 1, "Stripe refused some requests with 429");
+    // The periodic reconciliation ran for this tenant without being asked.
+    let status = eventually(30, || async {
+        let status = sync_status(&app, &tenant).await;
+        status["last_reconciled_at"].is_string().then_some(status)
+    })
+    .await;
+    assert!(status["reconciled_through"].is_string());
+}
+
+on_both_databases!(rate_limits_are_absorbed_and_reconciliation_runs_on_its_own);
