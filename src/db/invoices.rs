@@ -114,6 +114,15 @@ fn replace_lines(
     tenant_id: &str,
     invoices: &[&InvoiceSnapshot],
 ) -> QueryResult<()> {
+    // An invoice whose lines were cut (`has_more`) keeps its stored lines.
+    let invoices: Vec<&InvoiceSnapshot> = invoices
+        .iter()
+        .copied()
+        .filter(|i| i.lines_complete)
+        .collect();
+    if invoices.is_empty() {
+        return Ok(());
+    }
     let ids: Vec<&str> = invoices.iter().map(|i| i.id.as_str()).collect();
     let rows: Vec<NewLine<'_>> = invoices
         .iter()

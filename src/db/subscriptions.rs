@@ -99,12 +99,21 @@ struct NewItem<'a> {
     quantity: Option<i64>,
 }
 
-/// Replaces the items of subscriptions whose state was just written.
+/// Replaces the items of subscriptions whose state was just written, when the state carries
+/// all of them (an event's list cut at 10 leaves the stored items as they are).
 fn replace_items(
     conn: &mut AnyConnection,
     tenant_id: &str,
     subscriptions: &[&SubscriptionSnapshot],
 ) -> QueryResult<()> {
+    let subscriptions: Vec<&SubscriptionSnapshot> = subscriptions
+        .iter()
+        .copied()
+        .filter(|s| s.items_complete)
+        .collect();
+    if subscriptions.is_empty() {
+        return Ok(());
+    }
     let ids: Vec<&str> = subscriptions.iter().map(|s| s.id.as_str()).collect();
     let rows: Vec<NewItem<'_>> = subscriptions
         .iter()

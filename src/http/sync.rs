@@ -36,7 +36,10 @@ pub async fn start_sync(
         (SyncFields::default(), "/sync".to_owned())
     } else {
         let value: Value = serde_json::from_slice(&body).map_err(|err| {
-            ApiError::bad_request("invalid_json", format!("The body is not valid JSON: {err}."))
+            ApiError::bad_request(
+                "invalid_json",
+                format!("The body is not valid JSON: {err}."),
+            )
         })?;
         parse_body::<SyncFields>(value, "sync")?
     };

@@ -11,8 +11,8 @@ use crate::db::sync_jobs::{self as rows, SyncJob};
 use crate::domain::PageRequest;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::sync::kinds;
 use crate::sync::TypeProgress;
+use crate::sync::kinds;
 
 /// The body of `POST /stripe/sync/historical` (all optional).
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -73,7 +73,10 @@ impl From<SyncJob> for JobView {
 /// The newest second a `created` bound may name (year 9999).
 const MAX_UNIX: i64 = 253_402_300_799;
 
-fn check(fields: SyncFields, at: &str) -> Result<(Vec<String>, Option<i64>, Option<i64>), ApiError> {
+fn check(
+    fields: SyncFields,
+    at: &str,
+) -> Result<(Vec<String>, Option<i64>, Option<i64>), ApiError> {
     let objects = match fields.objects {
         None => kinds::names().into_iter().map(str::to_owned).collect(),
         Some(list) => {
@@ -88,10 +91,7 @@ fn check(fields: SyncFields, at: &str) -> Result<(Vec<String>, Option<i64>, Opti
                 if kinds::kind(name).is_none() {
                     return Err(ApiError::validation(
                         format!("{at}/objects/{i}"),
-                        format!(
-                            "unknown object type; one of: {}",
-                            kinds::names().join(", ")
-                        ),
+                        format!("unknown object type; one of: {}", kinds::names().join(", ")),
                     ));
                 }
                 wanted.insert(name.as_str());
@@ -104,7 +104,10 @@ fn check(fields: SyncFields, at: &str) -> Result<(Vec<String>, Option<i64>, Opti
                 .collect()
         }
     };
-    for (name, value) in [("created_gte", fields.created_gte), ("created_lt", fields.created_lt)] {
+    for (name, value) in [
+        ("created_gte", fields.created_gte),
+        ("created_lt", fields.created_lt),
+    ] {
         if value.is_some_and(|v| !(0..=MAX_UNIX).contains(&v)) {
             return Err(ApiError::validation(
                 format!("{at}/{name}"),
@@ -225,7 +228,10 @@ pub async fn status(state: &AppState, caller: &Caller) -> Result<SyncStatus, Api
             last_recovered: 0,
             total_recovered: 0,
             gap_before: None,
-            hint: Some("Never reconciled: POST /stripe/sync/reconcile, or wait for the periodic run.".into()),
+            hint: Some(
+                "Never reconciled: POST /stripe/sync/reconcile, or wait for the periodic run."
+                    .into(),
+            ),
             active_jobs: active,
         },
         Some(s) => SyncStatus {
@@ -292,7 +298,8 @@ pub async fn cancel(state: &AppState, caller: &Caller, id: &str) -> Result<JobVi
     let canceled = state
         .db
         .run(move |conn| {
-            rows::cancel(conn, &tenant, &job, chrono::Utc::now().naive_utc()).map_err(ApiError::from)
+            rows::cancel(conn, &tenant, &job, chrono::Utc::now().naive_utc())
+                .map_err(ApiError::from)
         })
         .await?;
     if !canceled {
@@ -300,7 +307,10 @@ pub async fn cancel(state: &AppState, caller: &Caller, id: &str) -> Result<JobVi
             StatusCode::CONFLICT,
             "sync_finished",
             "Sync finished",
-            format!("This sync job is {}: there is nothing to cancel.", current.status),
+            format!(
+                "This sync job is {}: there is nothing to cancel.",
+                current.status
+            ),
         ));
     }
     get(state, caller, id).await

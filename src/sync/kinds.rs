@@ -26,9 +26,27 @@ pub struct Kind {
 /// Every type, in the order a sync takes them (parents first: a price after its product, a
 /// subscription after its customer, a refund after its charge).
 pub const KINDS: &[Kind] = &[
-    Kind { name: "products", path: Some("/products"), family: "product", fixed: &[], nested: None },
-    Kind { name: "prices", path: Some("/prices"), family: "price", fixed: &[], nested: None },
-    Kind { name: "customers", path: Some("/customers"), family: "customer", fixed: &[], nested: None },
+    Kind {
+        name: "products",
+        path: Some("/products"),
+        family: "product",
+        fixed: &[],
+        nested: None,
+    },
+    Kind {
+        name: "prices",
+        path: Some("/prices"),
+        family: "price",
+        fixed: &[],
+        nested: None,
+    },
+    Kind {
+        name: "customers",
+        path: Some("/customers"),
+        family: "customer",
+        fixed: &[],
+        nested: None,
+    },
     Kind {
         name: "subscriptions",
         path: Some("/subscriptions"),
@@ -50,8 +68,20 @@ pub const KINDS: &[Kind] = &[
         fixed: &[],
         nested: None,
     },
-    Kind { name: "charges", path: Some("/charges"), family: "charge", fixed: &[], nested: None },
-    Kind { name: "refunds", path: Some("/refunds"), family: "refund", fixed: &[], nested: None },
+    Kind {
+        name: "charges",
+        path: Some("/charges"),
+        family: "charge",
+        fixed: &[],
+        nested: None,
+    },
+    Kind {
+        name: "refunds",
+        path: Some("/refunds"),
+        family: "refund",
+        fixed: &[],
+        nested: None,
+    },
     Kind {
         name: "checkout_sessions",
         path: Some("/checkout/sessions"),
@@ -66,7 +96,13 @@ pub const KINDS: &[Kind] = &[
         fixed: &[],
         nested: None,
     },
-    Kind { name: "payment_methods", path: None, family: "payment_method", fixed: &[], nested: None },
+    Kind {
+        name: "payment_methods",
+        path: None,
+        family: "payment_method",
+        fixed: &[],
+        nested: None,
+    },
 ];
 
 pub fn kind(name: &str) -> Option<&'static Kind> {

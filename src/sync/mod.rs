@@ -460,7 +460,11 @@ impl Worker {
                 }
                 next.read += 1;
             }
-            if let Some(last) = events.last().and_then(|e| e.get("id")).and_then(Value::as_str) {
+            if let Some(last) = events
+                .last()
+                .and_then(|e| e.get("id"))
+                .and_then(Value::as_str)
+            {
                 next.cursor = Some(last.to_owned());
             }
             next.done = !has_more || events.is_empty();
@@ -531,7 +535,9 @@ impl Worker {
             match stripe.list_json(path, query).await {
                 Ok(page) => return Ok(page),
                 Err(GatewayError::NotConnected) => {
-                    return Err(Halt::Failed("the tenant's Stripe account is not connected".into()));
+                    return Err(Halt::Failed(
+                        "the tenant's Stripe account is not connected".into(),
+                    ));
                 }
                 Err(GatewayError::Stripe(f)) if f.http_status == 429 || f.http_status >= 500 => {
                     last = format!("Stripe answered {} to {path}: {}", f.http_status, f.message);
@@ -600,7 +606,11 @@ impl Worker {
     ) -> Result<bool, Halt> {
         let entry = progress.entry(kind.name.to_owned()).or_default().clone();
         let mut query: Vec<(String, String)> = vec![("limit".into(), PAGE.to_string())];
-        query.extend(kind.fixed.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        query.extend(
+            kind.fixed
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         if let Some(gte) = job.created_gte {
             query.push(("created[gte]".into(), gte.to_string()));
         }
@@ -615,17 +625,31 @@ impl Worker {
         let (mut objects, has_more) = list_of(&page, path)?;
         if let Some(nested) = kind.nested {
             for object in &mut objects {
-                self.complete(&job.tenant_id, stripe, nested, object).await?;
+                self.complete(&job.tenant_id, stripe, nested, object)
+                    .await?;
             }
         }
         let mut next = entry;
         next.read += objects.len() as u64;
-        if let Some(last) = objects.last().and_then(|o| o.get("id")).and_then(Value::as_str) {
+        if let Some(last) = objects
+            .last()
+            .and_then(|o| o.get("id"))
+            .and_then(Value::as_str)
+        {
             next.cursor = Some(last.to_owned());
         }
         next.done = !has_more || objects.is_empty();
-        self.write(job, stripe, kind.family, kind.name, objects, next, requested_at, progress)
-            .await?;
+        self.write(
+            job,
+            stripe,
+            kind.family,
+            kind.name,
+            objects,
+            next,
+            requested_at,
+            progress,
+        )
+        .await?;
         Ok(progress.get(kind.name).is_some_and(|p| p.done))
     }
 
@@ -677,8 +701,17 @@ impl Worker {
             next.cursor = Some(last.clone());
         }
         next.done = (customers.len() as i64) < CUSTOMERS_PER_STEP;
-        self.write(job, stripe, "payment_method", name, objects, next, requested_at, progress)
-            .await?;
+        self.write(
+            job,
+            stripe,
+            "payment_method",
+            name,
+            objects,
+            next,
+            requested_at,
+            progress,
+        )
+        .await?;
         Ok(progress.get(name).is_some_and(|p| p.done))
     }
 
@@ -751,7 +784,11 @@ impl Worker {
         let (field, path, query) = match nested {
             Nested::SubscriptionItems => {
                 let id = object["id"].as_str().unwrap_or_default().to_owned();
-                ("items", "/subscription_items".to_owned(), vec![("subscription".to_owned(), id)])
+                (
+                    "items",
+                    "/subscription_items".to_owned(),
+                    vec![("subscription".to_owned(), id)],
+                )
             }
             Nested::InvoiceLines => {
                 let id = object["id"].as_str().unwrap_or_default().to_owned();
@@ -794,7 +831,10 @@ fn list_of(page: &Value, path: &str) -> Result<(Vec<Value>, bool), Halt> {
         .and_then(Value::as_array)
         .cloned()
         .ok_or_else(|| Halt::Failed(format!("Stripe's answer to {path} is not a list")))?;
-    let has_more = page.get("has_more").and_then(Value::as_bool).unwrap_or(false);
+    let has_more = page
+        .get("has_more")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     Ok((data, has_more))
 }
 
@@ -806,7 +846,10 @@ mod tests {
     fn windows_follow_on_with_an_overlap_and_never_reach_past_thirty_days() {
         let now = 1_800_000_000;
         let first = reconcile_window(None, now - 10, now);
-        assert_eq!((first.gte, first.lt, first.gap_before), (now - 10 - OVERLAP_SECS, now + 1, None));
+        assert_eq!(
+            (first.gte, first.lt, first.gap_before),
+            (now - 10 - OVERLAP_SECS, now + 1, None)
+        );
         let next = reconcile_window(Some(first.lt), now - 10, now + 900);
         assert_eq!(next.gte, first.lt - OVERLAP_SECS);
         let late = reconcile_window(Some(now - 40 * 24 * 3600), now - 50 * 24 * 3600, now);

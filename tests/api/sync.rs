@@ -51,7 +51,11 @@ async fn job(app: &TestApp, tenant: &TestTenant, id: &str) -> Value {
 async fn finished(app: &TestApp, tenant: &TestTenant, id: &str) -> Value {
     let done = eventually(60, || async {
         let job = job(app, tenant, id).await;
-        matches!(job["status"].as_str(), Some("succeeded" | "failed" | "canceled")).then_some(job)
+        matches!(
+            job["status"].as_str(),
+            Some("succeeded" | "failed" | "canceled")
+        )
+        .then_some(job)
     })
     .await;
     assert_eq!(done["status"], "succeeded", "{done}");
@@ -118,7 +122,11 @@ async fn stripe_customers(app: &TestApp, tenant: &TestTenant, n: usize) -> Vec<S
         let email = format!("c{i}@example.com");
         let name = format!("Customer {i}");
         let c = app
-            .stripe_post(tenant, "/v1/customers", &[("email", &email), ("name", &name)])
+            .stripe_post(
+                tenant,
+                "/v1/customers",
+                &[("email", &email), ("name", &name)],
+            )
             .await;
         ids.push(c["id"].as_str().unwrap().to_owned());
     }
@@ -137,7 +145,10 @@ async fn stripe_count(app: &TestApp, tenant: &TestTenant, path: &str) -> usize {
         let page = app.stripe_get(tenant, &url).await;
         let items = page["data"].as_array().cloned().unwrap_or_default();
         total += items.len();
-        after = items.last().and_then(|i| i["id"].as_str()).map(str::to_owned);
+        after = items
+            .last()
+            .and_then(|i| i["id"].as_str())
+            .map(str::to_owned);
         if page["has_more"] != true || after.is_none() {
             return total;
         }
@@ -190,17 +201,28 @@ async fn a_sync_mirrors_what_only_stripe_holds(backend: Backend) {
         form.push((format!("items[{i}][price]"), price.clone()));
     }
     let form_ref: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    app.stripe_post(&tenant, "/v1/payment_methods/pm_card_visa/attach", &[("customer", &customers[0])])
+    app.stripe_post(
+        &tenant,
+        "/v1/payment_methods/pm_card_visa/attach",
+        &[("customer", &customers[0])],
+    )
+    .await;
+    let subscription = app
+        .stripe_post(&tenant, "/v1/subscriptions", &form_ref)
         .await;
-    let subscription = app.stripe_post(&tenant, "/v1/subscriptions", &form_ref).await;
-    assert_eq!(subscription["items"]["has_more"], true, "Stripe embeds 10 items");
+    assert_eq!(
+        subscription["items"]["has_more"], true,
+        "Stripe embeds 10 items"
+    );
     // An invoice of 250 lines (and its customer, product and price), seeded at Stripe.
     let seeded = app
         .http
         .post(format!("{}/_emulator/seed", app.emulator.base_url()))
         .bearer_auth(&tenant.stripe_key)
-        .json(&json!({"customers": 1, "products": 1, "prices_per_product": 1,
-                      "invoices": 1, "lines_per_invoice": 250}))
+        .json(
+            &json!({"customers": 1, "products": 1, "prices_per_product": 1,
+                      "invoices": 1, "lines_per_invoice": 250}),
+        )
         .send()
         .await
         .unwrap();
@@ -228,8 +250,12 @@ async fn a_sync_mirrors_what_only_stripe_holds(backend: Backend) {
         )
         .await;
     let pi = payment["id"].as_str().unwrap().to_owned();
-    app.stripe_post(&tenant, "/v1/refunds", &[("payment_intent", &pi), ("amount", "1200")])
-        .await;
+    app.stripe_post(
+        &tenant,
+        "/v1/refunds",
+        &[("payment_intent", &pi), ("amount", "1200")],
+    )
+    .await;
     assert_eq!(
         mirror_counts(&app, &tenant).await["customers"],
         0,
@@ -257,7 +283,10 @@ async fn a_sync_mirrors_what_only_stripe_holds(backend: Backend) {
         let path = format!("/v1/invoices/{}/lines", invoice["id"].as_str().unwrap());
         lines += stripe_count(&app, &tenant, &path).await;
     }
-    assert_eq!(lines, 275, "250 seeded, 25 of the subscription's first invoice");
+    assert_eq!(
+        lines, 275,
+        "250 seeded, 25 of the subscription's first invoice"
+    );
     let at_stripe = |path: &'static str| {
         let (app, tenant) = (&app, &tenant);
         async move { stripe_count(app, tenant, path).await }
@@ -276,7 +305,11 @@ async fn a_sync_mirrors_what_only_stripe_holds(backend: Backend) {
     assert_eq!(progress["customers"]["read"], 121);
     assert_eq!(progress["customers"]["written"], 121);
     assert_eq!(progress["customers"]["done"], true);
-    assert_eq!(requests_to(&app, &tenant, "/v1/customers").await, 2, "100 per page");
+    assert_eq!(
+        requests_to(&app, &tenant, "/v1/customers").await,
+        2,
+        "100 per page"
+    );
     assert!(requests_to(&app, &tenant, "/v1/subscription_items").await >= 1);
 
     // Field by field, as the API shows it.
@@ -302,19 +335,35 @@ async fn a_sync_mirrors_what_only_stripe_holds(backend: Backend) {
     assert_eq!(emails.len(), 21);
     assert!(emails.iter().all(|e| e.ends_with("@example.com")));
     let subs = json_body(
-        app.authed(Method::GET, "/stripe/subscriptions", &tenant, &tenant.admin_token())
-            .send()
-            .await
-            .unwrap(),
+        app.authed(
+            Method::GET,
+            "/stripe/subscriptions",
+            &tenant,
+            &tenant.admin_token(),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
-    assert_eq!(subs["data"][0]["attributes"]["stripe_subscription_id"], subscription["id"]);
-    assert_eq!(subs["data"][0]["attributes"]["status"], subscription["status"]);
+    assert_eq!(
+        subs["data"][0]["attributes"]["stripe_subscription_id"],
+        subscription["id"]
+    );
+    assert_eq!(
+        subs["data"][0]["attributes"]["status"],
+        subscription["status"]
+    );
     let pays = json_body(
-        app.authed(Method::GET, "/stripe/payments", &tenant, &tenant.admin_token())
-            .send()
-            .await
-            .unwrap(),
+        app.authed(
+            Method::GET,
+            "/stripe/payments",
+            &tenant,
+            &tenant.admin_token(),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     let ours = pays["data"]
@@ -353,19 +402,35 @@ async fn sync_jobs_are_admin_only_checked_and_one_at_a_time(backend: Backend) {
     let tenant = app.tenant().await;
     let other = app.tenant().await;
     let user = app
-        .authed(Method::POST, "/stripe/sync/historical", &tenant, &tenant.user_token("u1"))
+        .authed(
+            Method::POST,
+            "/stripe/sync/historical",
+            &tenant,
+            &tenant.user_token("u1"),
+        )
         .send()
         .await
         .unwrap();
     assert_error(user, 403, "admin_required").await;
     for (body, pointer) in [
-        (json!({"sync": {"objects": ["customers", "accounts"]}}), "/sync/objects/1"),
+        (
+            json!({"sync": {"objects": ["customers", "accounts"]}}),
+            "/sync/objects/1",
+        ),
         (json!({"sync": {"objects": []}}), "/sync/objects"),
-        (json!({"sync": {"created_gte": 20, "created_lt": 10}}), "/sync/created_lt"),
+        (
+            json!({"sync": {"created_gte": 20, "created_lt": 10}}),
+            "/sync/created_lt",
+        ),
         (json!({"sync": {"created_gte": -1}}), "/sync/created_gte"),
     ] {
         let response = app
-            .post_json("/stripe/sync/historical", &tenant, &tenant.admin_token(), &body)
+            .post_json(
+                "/stripe/sync/historical",
+                &tenant,
+                &tenant.admin_token(),
+                &body,
+            )
             .await;
         let error = assert_error(response, 422, "validation_error").await;
         assert_eq!(error["source"]["pointer"], pointer, "{body}");
@@ -378,12 +443,21 @@ async fn sync_jobs_are_admin_only_checked_and_one_at_a_time(backend: Backend) {
             &json!({"sync": {"object": ["customers"]}}),
         )
         .await;
-    assert_eq!(unknown.status().as_u16(), 422, "an unknown field is refused");
+    assert_eq!(
+        unknown.status().as_u16(),
+        422,
+        "an unknown field is refused"
+    );
     let listed = json_body(
-        app.authed(Method::GET, "/stripe/sync/jobs", &tenant, &tenant.admin_token())
-            .send()
-            .await
-            .unwrap(),
+        app.authed(
+            Method::GET,
+            "/stripe/sync/jobs",
+            &tenant,
+            &tenant.admin_token(),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(listed["meta"]["total_count"], 0, "nothing started");
@@ -399,36 +473,63 @@ async fn sync_jobs_are_admin_only_checked_and_one_at_a_time(backend: Backend) {
     )
     .await;
     let busy = app
-        .post_json("/stripe/sync/historical", &tenant, &tenant.admin_token(), &json!({}))
+        .post_json(
+            "/stripe/sync/historical",
+            &tenant,
+            &tenant.admin_token(),
+            &json!({}),
+        )
         .await;
     let error = assert_error(busy, 409, "sync_in_progress").await;
     assert_eq!(error["meta"]["job_id"], json!(id));
     // Another app sees none of it, and may sync its own.
     let theirs = app
-        .authed(Method::GET, &format!("/stripe/sync/jobs/{id}"), &other, &other.admin_token())
+        .authed(
+            Method::GET,
+            &format!("/stripe/sync/jobs/{id}"),
+            &other,
+            &other.admin_token(),
+        )
         .send()
         .await
         .unwrap();
     assert_error(theirs, 404, "not_found").await;
     let cancel = app
-        .delete(&format!("/stripe/sync/jobs/{id}"), &other, &other.admin_token())
+        .delete(
+            &format!("/stripe/sync/jobs/{id}"),
+            &other,
+            &other.admin_token(),
+        )
         .await;
     assert_error(cancel, 404, "not_found").await;
     app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "0")])
         .await;
     let done = finished(&app, &tenant, &id).await;
-    assert_eq!(done["objects"], json!(["customers", "payment_methods"]), "parents first");
+    assert_eq!(
+        done["objects"],
+        json!(["customers", "payment_methods"]),
+        "parents first"
+    );
     assert_eq!(done["requested_by"], "admin-1");
     assert!(done["started_at"].is_string() && done["finished_at"].is_string());
     let again = app
-        .delete(&format!("/stripe/sync/jobs/{id}"), &tenant, &tenant.admin_token())
+        .delete(
+            &format!("/stripe/sync/jobs/{id}"),
+            &tenant,
+            &tenant.admin_token(),
+        )
         .await;
     assert_error(again, 409, "sync_finished").await;
     let listed = json_body(
-        app.authed(Method::GET, "/stripe/sync/jobs?records=1", &tenant, &tenant.admin_token())
-            .send()
-            .await
-            .unwrap(),
+        app.authed(
+            Method::GET,
+            "/stripe/sync/jobs?records=1",
+            &tenant,
+            &tenant.admin_token(),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(listed["meta"]["total_count"], 1);
@@ -446,7 +547,12 @@ async fn a_stopped_sync_resumes_from_its_last_page(backend: Backend) {
     app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "300")])
         .await;
     let first = app.stoppable_instance(|s| s.sync_worker = true).await;
-    let id = start(&app, &tenant, Some(json!({"sync": {"objects": ["customers"]}}))).await;
+    let id = start(
+        &app,
+        &tenant,
+        Some(json!({"sync": {"objects": ["customers"]}})),
+    )
+    .await;
     eventually(30, || async {
         (job(&app, &tenant, &id).await["progress"]["customers"]["read"]
             .as_u64()
@@ -491,22 +597,39 @@ async fn two_instances_never_run_one_job_and_a_cancel_stops_it(backend: Backend)
     stripe_customers(&app, &tenant, 350).await;
     app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "100")])
         .await;
-    let id = start(&app, &tenant, Some(json!({"sync": {"objects": ["customers"]}}))).await;
+    let id = start(
+        &app,
+        &tenant,
+        Some(json!({"sync": {"objects": ["customers"]}})),
+    )
+    .await;
     finished(&app, &tenant, &id).await;
     assert_eq!(requests_to(&app, &tenant, "/v1/customers").await, 4);
 
     app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "500")])
         .await;
-    let id = start(&app, &tenant, Some(json!({"sync": {"objects": ["customers"]}}))).await;
+    let id = start(
+        &app,
+        &tenant,
+        Some(json!({"sync": {"objects": ["customers"]}})),
+    )
+    .await;
     eventually(20, || async {
         (job(&app, &tenant, &id).await["status"] == "running").then_some(())
     })
     .await;
     let canceled = app
-        .delete(&format!("/stripe/sync/jobs/{id}"), &tenant, &tenant.admin_token())
+        .delete(
+            &format!("/stripe/sync/jobs/{id}"),
+            &tenant,
+            &tenant.admin_token(),
+        )
         .await;
     assert_eq!(canceled.status().as_u16(), 200);
-    assert_eq!(json_body(canceled).await["data"]["attributes"]["status"], "canceled");
+    assert_eq!(
+        json_body(canceled).await["data"]["attributes"]["status"],
+        "canceled"
+    );
     let before = requests_to(&app, &tenant, "/v1/customers").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
@@ -539,15 +662,37 @@ async fn a_page_and_a_delivery_keep_the_newer_state(backend: Backend) {
         }
     };
     // A delivery older than the page: the page (Stripe's name) wins.
-    let old = json!({"id": ids[0], "object": "customer", "email": "c0@example.com", "name": "Stale"});
-    deliver(&app, &ep, &event("evt_old_0", "customer.updated", now - 100, old)).await;
-    let id = start(&app, &tenant, Some(json!({"sync": {"objects": ["customers"]}}))).await;
+    let old =
+        json!({"id": ids[0], "object": "customer", "email": "c0@example.com", "name": "Stale"});
+    deliver(
+        &app,
+        &ep,
+        &event("evt_old_0", "customer.updated", now - 100, old),
+    )
+    .await;
+    let id = start(
+        &app,
+        &tenant,
+        Some(json!({"sync": {"objects": ["customers"]}})),
+    )
+    .await;
     finished(&app, &tenant, &id).await;
     assert_eq!(name_of(ids[0].clone()).await.as_deref(), Some("Customer 0"));
     // A delivery newer than the page wins; a page after it, older than it, loses.
-    let newer = json!({"id": ids[1], "object": "customer", "email": "c1@example.com", "name": "Newer"});
-    deliver(&app, &ep, &event("evt_new_1", "customer.updated", now + 100, newer)).await;
-    let id = start(&app, &tenant, Some(json!({"sync": {"objects": ["customers"]}}))).await;
+    let newer =
+        json!({"id": ids[1], "object": "customer", "email": "c1@example.com", "name": "Newer"});
+    deliver(
+        &app,
+        &ep,
+        &event("evt_new_1", "customer.updated", now + 100, newer),
+    )
+    .await;
+    let id = start(
+        &app,
+        &tenant,
+        Some(json!({"sync": {"objects": ["customers"]}})),
+    )
+    .await;
     finished(&app, &tenant, &id).await;
     assert_eq!(name_of(ids[1].clone()).await.as_deref(), Some("Newer"));
     assert_eq!(name_of(ids[0].clone()).await.as_deref(), Some("Customer 0"));
@@ -577,7 +722,12 @@ async fn a_connected_tenant_syncs_its_connected_account_only(backend: Backend) {
             .unwrap();
         assert!(response.status().is_success());
     }
-    let id = start(&app, &tenant, Some(json!({"sync": {"objects": ["customers"]}}))).await;
+    let id = start(
+        &app,
+        &tenant,
+        Some(json!({"sync": {"objects": ["customers"]}})),
+    )
+    .await;
     finished(&app, &tenant, &id).await;
     let tenant_id = tenant.created.id.clone();
     let mut emails: Vec<Option<String>> = app
@@ -592,20 +742,33 @@ async fn a_connected_tenant_syncs_its_connected_account_only(backend: Backend) {
     emails.sort();
     assert_eq!(
         emails,
-        vec![Some("a@example.com".to_owned()), Some("b@example.com".to_owned())]
+        vec![
+            Some("a@example.com".to_owned()),
+            Some("b@example.com".to_owned())
+        ]
     );
 
     // Disconnected: the job fails and says why.
-    let gone = app.delete("/stripe/account", &tenant, &tenant.admin_token()).await;
+    let gone = app
+        .delete("/stripe/account", &tenant, &tenant.admin_token())
+        .await;
     assert_eq!(gone.status().as_u16(), 200);
-    let id = start(&app, &tenant, Some(json!({"sync": {"objects": ["customers"]}}))).await;
+    let id = start(
+        &app,
+        &tenant,
+        Some(json!({"sync": {"objects": ["customers"]}})),
+    )
+    .await;
     let failed = eventually(30, || async {
         let job = job(&app, &tenant, &id).await;
         (job["status"] == "failed").then_some(job)
     })
     .await;
     assert!(
-        failed["last_error"].as_str().unwrap().contains("not connected"),
+        failed["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("not connected"),
         "{failed}"
     );
 }
@@ -627,7 +790,12 @@ async fn stored_event_ids(app: &TestApp, tenant: &TestTenant) -> Vec<String> {
 
 async fn reconcile(app: &TestApp, tenant: &TestTenant) -> Value {
     let response = app
-        .authed(Method::POST, "/stripe/sync/reconcile", tenant, &tenant.admin_token())
+        .authed(
+            Method::POST,
+            "/stripe/sync/reconcile",
+            tenant,
+            &tenant.admin_token(),
+        )
         .send()
         .await
         .unwrap();
@@ -641,7 +809,12 @@ async fn reconcile(app: &TestApp, tenant: &TestTenant) -> Value {
 
 async fn sync_status(app: &TestApp, tenant: &TestTenant) -> Value {
     let response = app
-        .authed(Method::GET, "/stripe/sync/status", tenant, &tenant.admin_token())
+        .authed(
+            Method::GET,
+            "/stripe/sync/status",
+            tenant,
+            &tenant.admin_token(),
+        )
         .send()
         .await
         .unwrap();
@@ -657,15 +830,26 @@ async fn missed_deliveries_are_recovered_once(backend: Backend) {
     let tenant = app.tenant().await;
     crate::receiver::receiving_endpoint(&app, &tenant).await;
     let user = app
-        .authed(Method::GET, "/stripe/sync/status", &tenant, &tenant.user_token("u1"))
+        .authed(
+            Method::GET,
+            "/stripe/sync/status",
+            &tenant,
+            &tenant.user_token("u1"),
+        )
         .send()
         .await
         .unwrap();
     assert_error(user, 403, "admin_required").await;
-    assert_eq!(sync_status(&app, &tenant).await["reconciled_through"], Value::Null);
+    assert_eq!(
+        sync_status(&app, &tenant).await["reconciled_through"],
+        Value::Null
+    );
     // Stripe's deliveries fail for a while (retried later).
     app.http
-        .post(format!("{}/_emulator/delivery/config", app.emulator.base_url()))
+        .post(format!(
+            "{}/_emulator/delivery/config",
+            app.emulator.base_url()
+        ))
         .bearer_auth(&tenant.stripe_key)
         .json(&json!({"fail": true, "retry_base_ms": 300, "retry_max_ms": 300, "max_attempts": 50}))
         .send()
@@ -673,7 +857,10 @@ async fn missed_deliveries_are_recovered_once(backend: Backend) {
         .unwrap();
     let ids = stripe_customers(&app, &tenant, 3).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(stored_event_ids(&app, &tenant).await.is_empty(), "nothing delivered");
+    assert!(
+        stored_event_ids(&app, &tenant).await.is_empty(),
+        "nothing delivered"
+    );
 
     let done = reconcile(&app, &tenant).await;
     assert_eq!(done["kind"], "reconcile");
@@ -690,7 +877,10 @@ async fn missed_deliveries_are_recovered_once(backend: Backend) {
 
     // Stripe's retries now succeed: answered as duplicates, nothing stored twice.
     app.http
-        .post(format!("{}/_emulator/delivery/config", app.emulator.base_url()))
+        .post(format!(
+            "{}/_emulator/delivery/config",
+            app.emulator.base_url()
+        ))
         .bearer_auth(&tenant.stripe_key)
         .json(&json!({"fail": false}))
         .send()
@@ -702,19 +892,30 @@ async fn missed_deliveries_are_recovered_once(backend: Backend) {
         (delivered >= 3).then_some(())
     })
     .await;
-    assert_eq!(stored_event_ids(&app, &tenant).await.len(), 3, "the retries were duplicates");
+    assert_eq!(
+        stored_event_ids(&app, &tenant).await.len(),
+        3,
+        "the retries were duplicates"
+    );
 
     // Lost for good: recovered by the next run, which also reads the overlap again.
     let now = chrono::Utc::now().timestamp();
     app.http
-        .post(format!("{}/_emulator/delivery/config", app.emulator.base_url()))
+        .post(format!(
+            "{}/_emulator/delivery/config",
+            app.emulator.base_url()
+        ))
         .bearer_auth(&tenant.stripe_key)
         .json(&json!({"drop_until": now + 3600}))
         .send()
         .await
         .unwrap();
-    app.stripe_post(&tenant, &format!("/v1/customers/{}", ids[0]), &[("name", "Renamed")])
-        .await;
+    app.stripe_post(
+        &tenant,
+        &format!("/v1/customers/{}", ids[0]),
+        &[("name", "Renamed")],
+    )
+    .await;
     let done = reconcile(&app, &tenant).await;
     assert_eq!(done["progress"]["events"]["written"], 1, "{done}");
     let status = sync_status(&app, &tenant).await;
@@ -769,7 +970,12 @@ async fn a_gap_past_thirty_days_is_reported_until_a_backfill(backend: Backend) {
     );
     let status = sync_status(&app, &tenant).await;
     assert!(status["gap_before"].is_string(), "{status}");
-    assert!(status["hint"].as_str().unwrap().contains("/stripe/sync/historical"));
+    assert!(
+        status["hint"]
+            .as_str()
+            .unwrap()
+            .contains("/stripe/sync/historical")
+    );
     let id = start(&app, &tenant, None).await;
     finished(&app, &tenant, &id).await;
     let status = sync_status(&app, &tenant).await;
@@ -791,7 +997,12 @@ async fn rate_limits_are_absorbed_and_reconciliation_runs_on_its_own(backend: Ba
         .send()
         .await
         .unwrap();
-    let id = start(&app, &tenant, Some(json!({"sync": {"objects": ["customers"]}}))).await;
+    let id = start(
+        &app,
+        &tenant,
+        Some(json!({"sync": {"objects": ["customers"]}})),
+    )
+    .await;
     let done = finished(&app, &tenant, &id).await;
     assert_eq!(done["progress"]["customers"]["read"], 250);
     assert_eq!(mirror_counts(&app, &tenant).await["customers"], 250);
@@ -812,3 +1023,70 @@ async fn rate_limits_are_absorbed_and_reconciliation_runs_on_its_own(backend: Ba
 }
 
 on_both_databases!(rate_limits_are_absorbed_and_reconciliation_runs_on_its_own);
+
+/// A subscription with its items, `has_more` as given.
+fn subscription_with_items(status: &str, items: usize, has_more: bool) -> Value {
+    let data: Vec<Value> = (0..items)
+        .map(|i| {
+            json!({"id": format!("si_{i}"), "quantity": 1,
+                   "current_period_start": 1_700_000_000, "current_period_end": 1_702_592_000,
+                   "price": {"id": format!("price_{i}"), "unit_amount": 100, "currency": "usd",
+                             "recurring": {"interval": "month"}}})
+        })
+        .collect();
+    json!({"id": "sub_cut", "object": "subscription", "customer": "cus_cut", "status": status,
+           "cancel_at_period_end": false, "created": 1_700_000_000, "metadata": {},
+           "items": {"object": "list", "data": data, "has_more": has_more,
+                     "url": "/v1/subscription_items?subscription=sub_cut"}})
+}
+
+/// An event whose item list Stripe cut (`has_more`) updates the subscription but leaves its
+/// stored items alone (before, the items past the 10 embedded were deleted); a complete list
+/// replaces them.
+async fn a_cut_item_list_in_an_event_keeps_the_stored_items(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let ep = endpoint(&app, &tenant).await;
+    let now = chrono::Utc::now().timestamp();
+    let items = || async {
+        use sales_block::db::schema::{subscription_items, subscriptions};
+        app.query(|conn| {
+            let items = subscription_items::table
+                .filter(subscription_items::stripe_subscription_id.eq("sub_cut"))
+                .count()
+                .get_result::<i64>(conn)?;
+            let status = subscriptions::table
+                .filter(subscriptions::stripe_subscription_id.eq("sub_cut"))
+                .select(subscriptions::status)
+                .first::<String>(conn)?;
+            Ok((items, status))
+        })
+        .await
+    };
+    let full = subscription_with_items("active", 12, false);
+    deliver(
+        &app,
+        &ep,
+        &event("evt_cut_1", "customer.subscription.created", now - 10, full),
+    )
+    .await;
+    assert_eq!(items().await, (12, "active".to_owned()));
+    let cut = subscription_with_items("past_due", 10, true);
+    deliver(
+        &app,
+        &ep,
+        &event("evt_cut_2", "customer.subscription.updated", now - 5, cut),
+    )
+    .await;
+    assert_eq!(items().await, (12, "past_due".to_owned()));
+    let fewer = subscription_with_items("active", 2, false);
+    deliver(
+        &app,
+        &ep,
+        &event("evt_cut_3", "customer.subscription.updated", now, fewer),
+    )
+    .await;
+    assert_eq!(items().await, (2, "active".to_owned()));
+}
+
+on_both_databases!(a_cut_item_list_in_an_event_keeps_the_stored_items);

@@ -24,6 +24,9 @@ pub struct InvoiceSnapshot {
     pub deleted: bool,
     /// The lines the object carries (Stripe embeds the first page).
     pub lines: Vec<InvoiceLineSnapshot>,
+    /// `lines` is the whole list (with `has_more`, the stored lines are left as they are, and
+    /// a sync pages the rest).
+    pub lines_complete: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +66,7 @@ pub fn invoice(obj: &Value, deleted: bool) -> Option<InvoiceSnapshot> {
         deleted: deleted || flag(obj, "deleted", false),
         currency,
         lines,
+        lines_complete: obj.pointer("/lines/has_more").and_then(Value::as_bool) != Some(true),
     })
 }
 

@@ -26,6 +26,9 @@ pub struct SubscriptionSnapshot {
     pub created: i64,
     /// Every item, in Stripe's order (the first is the plan above).
     pub items: Vec<SubscriptionItemSnapshot>,
+    /// `items` is the whole list (Stripe embeds at most 10: with `has_more`, the stored
+    /// items are left as they are, and a sync pages the rest).
+    pub items_complete: bool,
 }
 
 /// One item of a subscription.
@@ -73,6 +76,7 @@ pub fn subscription(obj: &Value) -> Option<SubscriptionSnapshot> {
             .and_then(Value::as_array)
             .map(|items| items.iter().filter_map(item_of).collect())
             .unwrap_or_default(),
+        items_complete: obj.pointer("/items/has_more").and_then(Value::as_bool) != Some(true),
     })
 }
 
