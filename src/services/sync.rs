@@ -73,10 +73,10 @@ impl From<SyncJob> for JobView {
 /// The newest second a `created` bound may name (year 9999).
 const MAX_UNIX: i64 = 253_402_300_799;
 
-fn check(
-    fields: SyncFields,
-    at: &str,
-) -> Result<(Vec<String>, Option<i64>, Option<i64>), ApiError> {
+/// What a job is to read: the object types in sync order and the `created` range.
+type Scope = (Vec<String>, Option<i64>, Option<i64>);
+
+fn check(fields: SyncFields, at: &str) -> Result<Scope, ApiError> {
     let objects = match fields.objects {
         None => kinds::names().into_iter().map(str::to_owned).collect(),
         Some(list) => {
