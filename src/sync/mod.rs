@@ -444,10 +444,15 @@ impl Worker {
                 .await?;
             let (events, has_more) = list_of(&page, "/events")?;
             let mut next = entry;
-            for event in &events {
-                let outcome =
-                    crate::receiver::recover(&self.state.receiver, &job.tenant_id, notify, event)
-                        .await;
+            // A page's events go to the receiver together: stored in one or a few group
+            // commits instead of one commit each.
+            let receiver = &self.state.receiver;
+            let outcomes =
+                futures_util::future::join_all(events.iter().map(|event| {
+                    crate::receiver::recover(receiver, &job.tenant_id, notify, event)
+                }))
+                .await;
+            for outcome in outcomes {
                 match outcome {
                     Ok("duplicate") => {}
                     Ok(_) => next.written += 1,
