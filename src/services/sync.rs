@@ -76,7 +76,7 @@ const MAX_UNIX: i64 = 253_402_300_799;
 /// What a job is to read: the object types in sync order and the `created` range.
 type Scope = (Vec<String>, Option<i64>, Option<i64>);
 
-fn check(fields: SyncFields, at: &str) -> Result<Scope, ApiError> {
+pub fn check(fields: SyncFields, at: &str) -> Result<Scope, ApiError> {
     let objects = match fields.objects {
         None => kinds::names().into_iter().map(str::to_owned).collect(),
         Some(list) => {

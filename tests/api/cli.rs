@@ -149,7 +149,11 @@ async fn the_cli_sets_what_users_may_choose(backend: Backend) {
 }
 
 /// Runs the binary and returns whether it succeeded, its stdout and its stderr.
-fn try_sales_block(database_url: &str, master_key: &str, args: &[&str]) -> (bool, String, String) {
+pub(crate) fn try_sales_block(
+    database_url: &str,
+    master_key: &str,
+    args: &[&str],
+) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_sales-block"))
         .args(args)
         .env("DATABASE_URL", database_url)

@@ -1120,3 +1120,59 @@ async fn a_cut_item_list_in_an_event_keeps_the_stored_items(backend: Backend) {
 }
 
 on_both_databases!(a_cut_item_list_in_an_event_keeps_the_stored_items);
+
+/// `sales-block sync --tenant K --objects customers --wait` (the real binary) queues a job,
+/// follows it while the service's worker runs it, and exits 0 when it succeeded;
+/// `sync status` prints it; an unknown type is refused before anything is queued.
+async fn the_cli_queues_and_follows_a_sync(backend: Backend) {
+    use secrecy::ExposeSecret;
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    stripe_customers(&app, &tenant, 30).await;
+    let (url, key, api_key) = (
+        app.state.settings.database_url.clone(),
+        app.state.settings.master_key.expose_secret().to_owned(),
+        tenant.api_key().to_owned(),
+    );
+    let (queued, status, refused) = tokio::task::spawn_blocking(move || {
+        let queued = crate::cli::sales_block(
+            &url,
+            &key,
+            &[
+                "sync",
+                "--tenant",
+                &api_key,
+                "--objects",
+                "customers",
+                "--wait",
+            ],
+        );
+        let refused = crate::cli::try_sales_block(
+            &url,
+            &key,
+            &["sync", "--tenant", &api_key, "--objects", "accounts"],
+        );
+        let status = crate::cli::sales_block(&url, &key, &["sync", "status", "--tenant", &api_key]);
+        (queued, status, refused)
+    })
+    .await
+    .unwrap();
+    let queued: Value = serde_json::from_str(&queued).expect("the job as JSON");
+    assert_eq!(queued["job"]["requested_by"], "cli");
+    let status: Value = serde_json::from_str(&status).expect("status as JSON");
+    assert_eq!(status["jobs"][0]["id"], queued["id"]);
+    assert_eq!(status["jobs"][0]["job"]["status"], "succeeded");
+    assert_eq!(
+        status["jobs"][0]["job"]["progress"]["customers"]["read"],
+        30
+    );
+    assert!(!refused.0, "an unknown type fails");
+    assert!(refused.2.contains("unknown object type"), "{}", refused.2);
+    assert_eq!(
+        status["total_jobs"], 1,
+        "nothing queued for the refused one"
+    );
+    assert_eq!(mirror_counts(&app, &tenant).await["customers"], 30);
+}
+
+on_both_databases!(the_cli_queues_and_follows_a_sync);

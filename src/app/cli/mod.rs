@@ -12,6 +12,7 @@ use crate::crypto::MasterKey;
 use crate::db::Database;
 use crate::tenants;
 
+mod sync;
 mod tenant;
 use tenant::{TenantCommand, tenant_command};
 
@@ -71,6 +72,25 @@ enum Command {
         #[arg(long, env = "SALES_NEW_MASTER_KEY", hide_env_values = true)]
         new_key: String,
     },
+    /// Queue a historical sync of a tenant's Stripe account into the mirror (run by the
+    /// service's sync workers); `--wait` shows its progress until it ends. `sync status`
+    /// prints the tenant's jobs and reconciliation state as JSON.
+    #[command(args_conflicts_with_subcommands = true)]
+    Sync {
+        #[command(subcommand)]
+        command: Option<SyncCommand>,
+        /// The tenant's api key (AppId).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Object types, comma-separated (default: all): products, prices, customers,
+        /// subscriptions, invoices, payment_intents, charges, refunds, checkout_sessions,
+        /// payment_links, payment_methods.
+        #[arg(long, value_delimiter = ',')]
+        objects: Vec<String>,
+        /// Follow the job until it ends (exit status 1 if it fails or is canceled).
+        #[arg(long)]
+        wait: bool,
+    },
     /// Run the in-repo Stripe emulator (for tests and local development).
     #[cfg(feature = "emulator")]
     StripeEmulator {
@@ -83,6 +103,16 @@ enum Command {
         /// Port of the Stripe emulator (0 picks a free one).
         #[arg(long, default_value_t = 12111)]
         emulator_port: u16,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SyncCommand {
+    /// The tenant's sync jobs (newest first) and reconciliation state, as JSON.
+    Status {
+        /// The tenant's api key (AppId).
+        #[arg(long)]
+        tenant: String,
     },
 }
 
@@ -153,6 +183,23 @@ pub async fn run() -> anyhow::Result<()> {
             })
             .await??;
             println!("{token}");
+        }
+        Command::Sync {
+            command: Some(SyncCommand::Status { tenant }),
+            ..
+        } => {
+            let output =
+                tokio::task::spawn_blocking(move || sync::status(&settings, &tenant)).await??;
+            println!("{output}");
+        }
+        Command::Sync {
+            command: None,
+            tenant,
+            objects,
+            wait,
+        } => {
+            let tenant = tenant.context("--tenant is required")?;
+            sync::start(settings, tenant, objects, wait).await?;
         }
         Command::RotateMasterKey { new_key } => {
             let output =
