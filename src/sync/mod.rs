@@ -504,21 +504,20 @@ impl Worker {
             if progress.get(name).is_some_and(|p| p.done) {
                 continue;
             }
-            loop {
-                let done = match kind.path {
-                    Some(path) => {
-                        self.list_page(job, tenant.stripe.as_ref(), kind, path, &mut progress)
-                            .await?
-                    }
-                    None => {
-                        self.payment_methods_page(job, tenant.stripe.as_ref(), &mut progress)
-                            .await?
-                    }
-                };
-                self.renew(job).await?;
-                if done {
-                    break;
+            match kind.path {
+                Some(path) => {
+                    self.list_kind(job, tenant.stripe.as_ref(), kind, path, &mut progress)
+                        .await?;
                 }
+                None => loop {
+                    let done = self
+                        .payment_methods_page(job, tenant.stripe.as_ref(), &mut progress)
+                        .await?;
+                    self.renew(job).await?;
+                    if done {
+                        break;
+                    }
+                },
             }
         }
         Ok(())
@@ -527,7 +526,7 @@ impl Worker {
     /// Waits for the tenant's turn (its request rate), then for Stripe's answer; retries 429
     /// and Stripe's failures with back-off.
     async fn call(
-        &mut self,
+        &self,
         tenant_id: &str,
         stripe: &dyn StripeApi,
         path: &str,
@@ -565,14 +564,18 @@ impl Worker {
     }
 
     /// Sleeps unless this instance is stopping.
-    async fn sleep(&mut self, wait: Duration) -> Result<(), Halt> {
+    async fn sleep(&self, wait: Duration) -> Result<(), Halt> {
+        let mut stop = self.stop.clone();
+        if *stop.borrow_and_update() {
+            return Err(Halt::Lost);
+        }
         tokio::select! {
             _ = tokio::time::sleep(wait) => Ok(()),
-            _ = self.stop.changed() => Err(Halt::Lost),
+            _ = stop.changed() => Err(Halt::Lost),
         }
     }
 
-    async fn turn(&mut self, tenant_id: &str) -> Result<(), Halt> {
+    async fn turn(&self, tenant_id: &str) -> Result<(), Halt> {
         loop {
             if *self.stop.borrow() {
                 return Err(Halt::Lost);
@@ -587,7 +590,7 @@ impl Worker {
         }
     }
 
-    async fn renew(&mut self, job: &rows::SyncJob) -> Result<(), Halt> {
+    async fn renew(&self, job: &rows::SyncJob) -> Result<(), Halt> {
         if *self.stop.borrow() {
             return Err(Halt::Lost);
         }
@@ -599,17 +602,16 @@ impl Worker {
         if held { Ok(()) } else { Err(Halt::Lost) }
     }
 
-    /// One page of a list: read, nested lists completed, written with the progress.
-    /// `Ok(true)` when the type is done.
-    async fn list_page(
-        &mut self,
+    /// One page of a list after `cursor`, its nested lists completed: the second it was
+    /// requested, the objects, whether more follow.
+    async fn fetch_page(
+        &self,
         job: &rows::SyncJob,
         stripe: &dyn StripeApi,
         kind: &Kind,
         path: &str,
-        progress: &mut Progress,
-    ) -> Result<bool, Halt> {
-        let entry = progress.entry(kind.name.to_owned()).or_default().clone();
+        cursor: Option<String>,
+    ) -> Result<(i64, Vec<Value>, bool), Halt> {
         let mut query: Vec<(String, String)> = vec![("limit".into(), PAGE.to_string())];
         query.extend(
             kind.fixed
@@ -622,8 +624,8 @@ impl Worker {
         if let Some(lt) = job.created_lt {
             query.push(("created[lt]".into(), lt.to_string()));
         }
-        if let Some(cursor) = &entry.cursor {
-            query.push(("starting_after".into(), cursor.clone()));
+        if let Some(cursor) = cursor {
+            query.push(("starting_after".into(), cursor));
         }
         let requested_at = Utc::now().timestamp();
         let page = self.call(&job.tenant_id, stripe, path, &query).await?;
@@ -634,34 +636,67 @@ impl Worker {
                     .await?;
             }
         }
-        let mut next = entry;
-        next.read += objects.len() as u64;
-        if let Some(last) = objects
-            .last()
-            .and_then(|o| o.get("id"))
-            .and_then(Value::as_str)
-        {
-            next.cursor = Some(last.to_owned());
+        Ok((requested_at, objects, has_more))
+    }
+
+    /// Every page of a list from the saved cursor, each written with the progress. The next
+    /// page is read while one is written (two pages in memory at most): the time is about
+    /// the slower of Stripe and the database, not their sum.
+    async fn list_kind(
+        &self,
+        job: &rows::SyncJob,
+        stripe: &dyn StripeApi,
+        kind: &Kind,
+        path: &str,
+        progress: &mut Progress,
+    ) -> Result<(), Halt> {
+        let entry = progress.entry(kind.name.to_owned()).or_default().clone();
+        if entry.done {
+            return Ok(());
         }
-        next.done = !has_more || objects.is_empty();
-        self.write(
-            job,
-            stripe,
-            kind.family,
-            kind.name,
-            objects,
-            next,
-            requested_at,
-            progress,
-        )
-        .await?;
-        Ok(progress.get(kind.name).is_some_and(|p| p.done))
+        let mut fetched = self
+            .fetch_page(job, stripe, kind, path, entry.cursor)
+            .await?;
+        loop {
+            let (requested_at, objects, has_more) = fetched;
+            let mut next = progress.get(kind.name).cloned().unwrap_or_default();
+            next.read += objects.len() as u64;
+            let last = objects
+                .last()
+                .and_then(|o| o.get("id"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if let Some(last) = &last {
+                next.cursor = Some(last.clone());
+            }
+            next.done = !has_more || objects.is_empty();
+            let write = self.write(
+                job,
+                stripe,
+                kind.family,
+                kind.name,
+                objects,
+                next.clone(),
+                requested_at,
+                progress,
+            );
+            if next.done {
+                *progress = write.await?;
+                self.renew(job).await?;
+                return Ok(());
+            }
+            let (written, prefetched) =
+                tokio::join!(write, self.fetch_page(job, stripe, kind, path, last));
+            *progress = written?;
+            self.renew(job).await?;
+            fetched = prefetched?;
+        }
     }
 
     /// The payment methods of the next customers of the mirror (in id order), each listed in
     /// full. `Ok(true)` when every customer is done.
     async fn payment_methods_page(
-        &mut self,
+        &self,
         job: &rows::SyncJob,
         stripe: &dyn StripeApi,
         progress: &mut Progress,
@@ -706,17 +741,18 @@ impl Worker {
             next.cursor = Some(last.clone());
         }
         next.done = (customers.len() as i64) < CUSTOMERS_PER_STEP;
-        self.write(
-            job,
-            stripe,
-            "payment_method",
-            name,
-            objects,
-            next,
-            requested_at,
-            progress,
-        )
-        .await?;
+        *progress = self
+            .write(
+                job,
+                stripe,
+                "payment_method",
+                name,
+                objects,
+                next,
+                requested_at,
+                progress,
+            )
+            .await?;
         Ok(progress.get(name).is_some_and(|p| p.done))
     }
 
@@ -724,7 +760,7 @@ impl Worker {
     /// longer this worker's), then settles the page's ties.
     #[allow(clippy::too_many_arguments)]
     async fn write(
-        &mut self,
+        &self,
         job: &rows::SyncJob,
         stripe: &dyn StripeApi,
         family: &'static str,
@@ -732,8 +768,8 @@ impl Worker {
         objects: Vec<Value>,
         mut next: TypeProgress,
         requested_at: i64,
-        progress: &mut Progress,
-    ) -> Result<(), Halt> {
+        progress: &Progress,
+    ) -> Result<Progress, Halt> {
         let (tenant, id, owner) = (job.tenant_id.clone(), job.id.clone(), self.owner.clone());
         let mut staged = progress.clone();
         let key = name.to_owned();
@@ -761,26 +797,26 @@ impl Worker {
             }
             Err(err) => return Err(err.into()),
         };
-        *progress = saved;
+        let mut progress = saved;
         if page.ties() > 0 {
             let settled = settle_ties(&self.db, stripe, &job.tenant_id, page).await?;
             if let Some(entry) = progress.get_mut(name) {
                 entry.written += settled as u64;
             }
             let (id, owner) = (job.id.clone(), self.owner.clone());
-            let text = serde_json::to_string(&*progress).unwrap_or_default();
+            let text = serde_json::to_string(&progress).unwrap_or_default();
             self.db
                 .run(move |conn| {
                     rows::save_progress(conn, &id, &owner, &text, now()).map_err(DbError::from)
                 })
                 .await?;
         }
-        Ok(())
+        Ok(progress)
     }
 
     /// Completes a parent's embedded list that Stripe cut at 10 entries.
     async fn complete(
-        &mut self,
+        &self,
         tenant_id: &str,
         stripe: &dyn StripeApi,
         nested: Nested,

@@ -1052,3 +1052,42 @@ async fn return_origins_are_set_per_tenant_by_the_cli(backend: Backend) {
 }
 
 on_both_databases!(return_origins_are_set_per_tenant_by_the_cli);
+
+/// Two instances, each with the tenant loaded, call Stripe at the token's expiry: one of
+/// them refreshes (the lease row), the other waits for and uses the token it stored.
+async fn two_instances_refresh_an_apps_token_once(backend: Backend) {
+    let (app, platform) = connect_app(backend).await;
+    token_lifetime(&app, &platform, 1).await;
+    let tenant = app.tenant().await;
+    connect(&app, &tenant, "app", &account_id()).await;
+    let second = app.second_instance().await;
+    token_lifetime(&app, &platform, 3600).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (token1, token2) = (tenant.user_token("u1"), tenant.user_token("u2"));
+    let (body1, body2) = (
+        json!({"customer": {"email": "one@example.com"}}),
+        json!({"customer": {"email": "two@example.com"}}),
+    );
+    let on_second = app
+        .http
+        .post(format!("{second}/stripe/customers"))
+        .header("AppId", tenant.api_key())
+        .bearer_auth(&token2)
+        .json(&body2)
+        .send();
+    let (one, two) = tokio::join!(
+        app.post_json("/stripe/customers", &tenant, &token1, &body1),
+        on_second
+    );
+    assert_eq!(one.status().as_u16(), 201);
+    assert_eq!(two.unwrap().status().as_u16(), 201);
+    assert_eq!(
+        platform
+            .count(&app, "/v1/oauth/token", Some("refresh_token"))
+            .await,
+        1,
+        "one refresh across both instances"
+    );
+}
+
+on_both_databases!(two_instances_refresh_an_apps_token_once);

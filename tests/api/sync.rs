@@ -579,11 +579,10 @@ async fn a_stopped_sync_resumes_from_its_last_page(backend: Backend) {
     assert_eq!(done["progress"]["customers"]["read"], 350);
     assert_eq!(done["progress"]["customers"]["written"], 350);
     assert_eq!(mirror_counts(&app, &tenant).await["customers"], 350);
-    assert_eq!(
-        requests_to(&app, &tenant, "/v1/customers").await,
-        4,
-        "each page of 100 read once"
-    );
+    // 4 pages of 100; the page read ahead while the last one before the stop was written is
+    // read again by the instance that resumes (it was never written): at most one more.
+    let reads = requests_to(&app, &tenant, "/v1/customers").await;
+    assert!((4..=5).contains(&reads), "{reads} reads of 4 pages");
 }
 
 on_both_databases!(a_stopped_sync_resumes_from_its_last_page);
@@ -633,8 +632,8 @@ async fn two_instances_never_run_one_job_and_a_cancel_stops_it(backend: Backend)
     let before = requests_to(&app, &tenant, "/v1/customers").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
-        requests_to(&app, &tenant, "/v1/customers").await <= before + 1,
-        "at most the page in flight after the cancel"
+        requests_to(&app, &tenant, "/v1/customers").await <= before + 2,
+        "at most the page in flight and the one read ahead after the cancel"
     );
     assert_eq!(job(&app, &tenant, &id).await["status"], "canceled");
 }
@@ -985,15 +984,15 @@ async fn a_gap_past_thirty_days_is_reported_until_a_backfill(backend: Backend) {
 on_both_databases!(a_gap_past_thirty_days_is_reported_until_a_backfill);
 
 /// Stripe's 429s are absorbed (back-off, then the same page again): the sync ends with exact
-/// counts.
+/// counts. One request per second at Stripe: five pages cannot all fall in seconds of their own.
 async fn rate_limits_are_absorbed(backend: Backend) {
     let app = spawn_app(backend).await;
     let tenant = app.tenant().await;
-    stripe_customers(&app, &tenant, 250).await;
+    stripe_customers(&app, &tenant, 450).await;
     app.http
         .post(format!("{}/_emulator/config", app.emulator.base_url()))
         .bearer_auth(&tenant.stripe_key)
-        .json(&json!({"rate_limit_per_sec": 2}))
+        .json(&json!({"rate_limit_per_sec": 1}))
         .send()
         .await
         .unwrap();
@@ -1004,8 +1003,8 @@ async fn rate_limits_are_absorbed(backend: Backend) {
     )
     .await;
     let done = finished(&app, &tenant, &id).await;
-    assert_eq!(done["progress"]["customers"]["read"], 250);
-    assert_eq!(mirror_counts(&app, &tenant).await["customers"], 250);
+    assert_eq!(done["progress"]["customers"]["read"], 450);
+    assert_eq!(mirror_counts(&app, &tenant).await["customers"], 450);
     let refused = app
         .stripe_requests(&tenant)
         .await

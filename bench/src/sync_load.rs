@@ -1,0 +1,224 @@
+//! `sync-load`: a historical sync at scale (issue 17). Runs the real release service on a
+//! fresh PostgreSQL database and the emulator (the release binary's `stripe-emulator`), seeds
+//! the emulator with ~100k objects without events, then in the same run:
+//! 1. a bare paging pass: every list the sync reads, 100 per page, without writing anything
+//!    (what Stripe's side costs);
+//! 2. the backfill: `POST /stripe/sync/historical` until the job succeeds, with the service's
+//!    peak resident memory.
+//!
+//! It prints objects per second of both, the ratio backfill time / bare-pass time (target
+//! ≤ 1.5) and the peak RSS (target ≤ 64 MB). Payment methods (listed per customer, one request
+//! each) are left out of both. See docs/BENCHMARKS.md.
+//!
+//! ```sh
+//! cargo build --release -p sales-block
+//! cargo run --release -p sales-bench --bin sync-load
+//! ```
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use sales_bench::procfs::status_kb;
+use sales_bench::service::{self, BenchDatabase, ServiceEnv};
+use serde_json::{Value, json};
+
+/// The lists the backfill reads (its order), with their fixed parameters.
+const LISTS: &[(&str, &str, &str)] = &[
+    ("products", "/v1/products", ""),
+    ("prices", "/v1/prices", ""),
+    ("customers", "/v1/customers", ""),
+    ("subscriptions", "/v1/subscriptions", "&status=all"),
+    ("invoices", "/v1/invoices", ""),
+    ("payment_intents", "/v1/payment_intents", ""),
+    ("charges", "/v1/charges", ""),
+    ("refunds", "/v1/refunds", ""),
+    ("checkout_sessions", "/v1/checkout/sessions", ""),
+    ("payment_links", "/v1/payment_links", ""),
+];
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sync-load",
+    about = "A historical sync of ~100k Stripe objects into PostgreSQL, against a bare paging pass of the same lists"
+)]
+struct Args {
+    #[command(flatten)]
+    setup: sales_bench::Setup,
+    #[arg(long, default_value_t = 40_000)]
+    customers: u64,
+    #[arg(long, default_value_t = 20_000)]
+    subscriptions: u64,
+    #[arg(long, default_value_t = 10_000)]
+    invoices: u64,
+    #[arg(long, default_value_t = 50)]
+    products: u64,
+    /// Keep the database (for inspection) instead of dropping it.
+    #[arg(long)]
+    keep_database: bool,
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bin = args.setup.service_bin()?;
+    let dir = tempfile::tempdir()?;
+    let (admin_url, keep) = (args.setup.postgres_url.clone(), args.keep_database);
+    let db = blocking(move || BenchDatabase::create(&admin_url, keep)).await?;
+    println!("database: {}", db.name);
+    println!("{}", service::server_facts(&args.setup.postgres_url)?);
+    let mut env = ServiceEnv::new(bin, dir.path(), db.url.clone(), 8);
+    for (key, value) in [
+        // The service is measured, not the politeness toward Stripe (the emulator has no limit).
+        ("SALES_SYNC_REQUESTS_PER_SEC", "100000"),
+        ("SALES_SYNC_POLL_MS", "100"),
+        ("SALES_RECONCILE_INTERVAL_SECS", "0"),
+        ("SALES_RATE_LIMIT_TENANT_PER_SEC", "0"),
+        ("SALES_RATE_LIMIT_CALLER_PER_SEC", "0"),
+    ] {
+        env.extra_env.push((key.to_owned(), value.to_owned()));
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let stack = service::start_stack(&env, &http, &[]).await?;
+
+    println!("seeding the emulator ...");
+    let started = Instant::now();
+    let seeded: Value = http
+        .post(format!("{}/_emulator/seed", stack.emulator_base))
+        .bearer_auth(&stack.stripe_key)
+        .json(&json!({
+            "customers": args.customers,
+            "products": args.products,
+            "prices_per_product": 2,
+            "subscriptions": args.subscriptions,
+            "items_per_subscription": [1, 3],
+            "invoices": args.invoices,
+            "lines_per_invoice": [1, 5],
+        }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    println!(
+        "seeded in {:.1} s: {}",
+        started.elapsed().as_secs_f64(),
+        seeded["counts"]
+    );
+
+    // 1. The bare pass: every list, 100 per page, nothing written.
+    let started = Instant::now();
+    let mut bare_objects = 0u64;
+    for (name, path, fixed) in LISTS {
+        let mut after: Option<String> = None;
+        let mut count = 0u64;
+        loop {
+            let cursor = after
+                .as_deref()
+                .map_or(String::new(), |id| format!("&starting_after={id}"));
+            let page: Value = http
+                .get(format!(
+                    "{}{path}?limit=100{fixed}{cursor}",
+                    stack.emulator_base
+                ))
+                .bearer_auth(&stack.stripe_key)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let data = page["data"].as_array().context("not a list")?;
+            count += data.len() as u64;
+            after = data
+                .last()
+                .and_then(|o| o["id"].as_str())
+                .map(str::to_owned);
+            if page["has_more"] != true || after.is_none() {
+                break;
+            }
+        }
+        println!("  bare pass {name}: {count}");
+        bare_objects += count;
+    }
+    let bare = started.elapsed();
+
+    // 2. The backfill of the same lists.
+    let pid = stack.service.pid();
+    let rss_before = status_kb(pid, "VmRSS").unwrap_or(0);
+    let objects: Vec<&str> = LISTS.iter().map(|(name, ..)| *name).collect();
+    let started = Instant::now();
+    let job: Value = http
+        .post(format!("{}/stripe/sync/historical", stack.base_url))
+        .header("AppId", &stack.api_key)
+        .bearer_auth(&stack.token)
+        .json(&json!({"sync": {"objects": objects}}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let id = job["data"]["id"].as_str().context("no job id")?.to_owned();
+    let mut peak_rss = rss_before;
+    let done = loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        peak_rss = peak_rss.max(status_kb(pid, "VmRSS").unwrap_or(0));
+        let job: Value = http
+            .get(format!("{}/stripe/sync/jobs/{id}", stack.base_url))
+            .header("AppId", &stack.api_key)
+            .bearer_auth(&stack.token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let attributes = job["data"]["attributes"].clone();
+        match attributes["status"].as_str() {
+            Some("succeeded") => break attributes,
+            Some("failed" | "canceled") => anyhow::bail!("the sync ended: {attributes}"),
+            _ => {}
+        }
+    };
+    let backfill = started.elapsed();
+    let hwm = status_kb(pid, "VmHWM").unwrap_or(0);
+    let (mut read, mut written) = (0u64, 0u64);
+    for (name, progress) in done["progress"].as_object().context("no progress")? {
+        let (r, w) = (
+            progress["read"].as_u64().unwrap_or(0),
+            progress["written"].as_u64().unwrap_or(0),
+        );
+        println!("  backfill {name}: read {r}, written {w}");
+        read += r;
+        written += w;
+    }
+    let rate = |n: u64, d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
+    println!(
+        "bare paging pass: {bare_objects} objects in {:.2} s = {:.0} objects/s",
+        bare.as_secs_f64(),
+        rate(bare_objects, bare)
+    );
+    println!(
+        "backfill: {read} read, {written} written in {:.2} s = {:.0} objects/s",
+        backfill.as_secs_f64(),
+        rate(read, backfill)
+    );
+    println!(
+        "ratio backfill / bare pass: {:.2} (target <= 1.5)",
+        backfill.as_secs_f64() / bare.as_secs_f64().max(1e-9)
+    );
+    println!(
+        "service RSS: {:.1} MB before, peak sampled {:.1} MB, high-water mark {:.1} MB (target <= 64 MB)",
+        rss_before as f64 / 1024.0,
+        peak_rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+    stack.service.stop()?;
+    stack.emulator.stop()?;
+    Ok(())
+}
