@@ -1,6 +1,6 @@
 //! Retention: an hourly job that keeps the log tables bounded (the queries are
-//! [`crate::db::retention`]): stored event payloads, event rows, and finished notifications
-//! with their attempts. Expired idempotency keys have their own job
+//! [`crate::db::retention`]): stored event payloads, event rows, finished notifications
+//! with their attempts, ended sync jobs, and expired Connect logins and claims. Expired idempotency keys have their own job
 //! ([`crate::idempotency::purge_expired_keys`]).
 
 use std::time::Duration;
@@ -51,6 +51,8 @@ pub struct Purged {
     pub notifications: usize,
     /// Expired Connect logins (states) and unclaimed installations.
     pub oauth_pending: usize,
+    /// Sync jobs that ended before the notifications' cutoff.
+    pub sync_jobs: usize,
 }
 
 /// `days` before `now`; `None` for 0 (keep forever) and for an age before the calendar's
@@ -97,6 +99,8 @@ pub async fn run_once(
     }
     if let Some(before) = cutoff(now, policy.notification_days) {
         purged.notifications = drain(db, before, retention::delete_notifications).await?;
+        // Ended sync jobs are a log like the notifications': kept as long.
+        purged.sync_jobs = drain(db, before, retention::delete_sync_jobs).await?;
     }
     // Single use and 10 minutes long: nothing of them is worth keeping once expired.
     purged.oauth_pending = db

@@ -73,3 +73,22 @@ pub fn delete_notifications(conn: &mut AnyConnection, before: NaiveDateTime) -> 
             .execute(conn)
     })
 }
+
+/// Deletes up to [`BATCH`] sync jobs that ended (succeeded, failed, canceled) before `before`.
+/// Queued and running ones stay whatever their age.
+pub fn delete_sync_jobs(conn: &mut AnyConnection, before: NaiveDateTime) -> QueryResult<usize> {
+    use super::schema::sync_jobs;
+    use super::sync_jobs::{CANCELED, FAILED as JOB_FAILED, SUCCEEDED};
+    let ids: Vec<String> = sync_jobs::table
+        .filter(sync_jobs::finished_at.lt(before))
+        .filter(sync_jobs::status.eq_any([SUCCEEDED, JOB_FAILED, CANCELED]))
+        .select(sync_jobs::id)
+        .limit(BATCH)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    super::write_statement(conn, |conn| {
+        diesel::delete(sync_jobs::table.filter(sync_jobs::id.eq_any(&ids))).execute(conn)
+    })
+}

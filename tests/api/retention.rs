@@ -127,6 +127,53 @@ async fn old_logs_go_and_everything_else_stays(backend: Backend) {
     notification_aged(&app, "n-old-failed", 40, notifications::FAILED).await;
     notification_aged(&app, "n-old-pending", 40, notifications::PENDING).await;
     notification_aged(&app, "n-new-delivered", 2, notifications::DELIVERED).await;
+    // Sync jobs: ended long ago (goes), running since long ago and ended lately (stay); and
+    // Connect logins: one expired (goes), one still valid (stays).
+    let tenant = app.tenant().await;
+    let tenant_id = tenant.created.id.clone();
+    let job_ids: Vec<String> = app
+        .query(move |conn| {
+            use diesel::prelude::*;
+            use sales_block::db::sync_jobs::{RUNNING, SUCCEEDED, insert};
+            let mut ids = Vec::new();
+            for (status, days, kind) in [
+                (SUCCEEDED, 40, "historical"),
+                (RUNNING, 40, "reconcile"),
+                (SUCCEEDED, 2, "historical"),
+            ] {
+                let mut job = sales_block::sync::new_job(
+                    &tenant_id,
+                    kind,
+                    &["customers".to_owned()],
+                    None,
+                    None,
+                    "t",
+                    None,
+                )
+                .expect("job");
+                let at = Utc::now().naive_utc() - chrono::Duration::days(days);
+                job.status = status.to_owned();
+                job.created_at = at;
+                job.finished_at = (status == SUCCEEDED).then_some(at);
+                insert(conn, &job)?;
+                ids.push(job.id);
+            }
+            for (hash, minutes) in [("expired", -5), ("valid", 5)] {
+                diesel::insert_into(sales_block::db::schema::stripe_oauth_states::table)
+                    .values(&sales_block::db::connect::StateRow {
+                        state_hash: hash.to_owned(),
+                        tenant_id: tenant_id.clone(),
+                        subject: "admin-1".into(),
+                        flow: "connect".into(),
+                        return_url: None,
+                        created_at: Utc::now().naive_utc(),
+                        expires_at: Utc::now().naive_utc() + chrono::Duration::minutes(minutes),
+                    })
+                    .execute(conn)?;
+            }
+            Ok(ids)
+        })
+        .await;
 
     // Payloads after 10 days; rows still not before 30.
     let policy = Retention {
@@ -142,8 +189,23 @@ async fn old_logs_go_and_everything_else_stays(backend: Backend) {
             event_payloads: 4,
             events: 1_100,
             notifications: 2,
-            oauth_pending: 0,
+            oauth_pending: 1,
+            sync_jobs: 1,
         }
+    );
+    let mut kept: Vec<String> = app
+        .query(|conn| {
+            use diesel::prelude::*;
+            use sales_block::db::schema::sync_jobs;
+            sync_jobs::table.select(sync_jobs::id).load(conn)
+        })
+        .await;
+    kept.sort();
+    let mut expected = job_ids[1..].to_vec();
+    expected.sort();
+    assert_eq!(
+        kept, expected,
+        "the ended old job went; the running and the recent stayed"
     );
     assert!(event_rows(&app, "ancient").await.is_empty());
     // A refresh still pending keeps its row and payload.
@@ -181,7 +243,11 @@ async fn old_logs_go_and_everything_else_stays(backend: Backend) {
     let later = Utc::now().naive_utc() + Duration::days(400);
     assert_eq!(
         run_once(&app.state.db, forever, later).await.expect("runs"),
-        Purged::default()
+        Purged {
+            // A login state is single use and 10 minutes long: expired ones always go.
+            oauth_pending: 1,
+            ..Purged::default()
+        }
     );
     assert_eq!(event_rows(&app, "fresh").await.len(), 5);
 }
