@@ -6,6 +6,7 @@ pub mod billing;
 pub mod fetch;
 pub mod ids;
 pub mod paging;
+pub mod time;
 
 pub use billing::{
     METADATA_MAX_KEY_CHARS, METADATA_MAX_KEYS, METADATA_MAX_VALUE_CHARS, Metadata, currency,

@@ -3,7 +3,6 @@
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use chrono::{NaiveDateTime, SecondsFormat, TimeZone, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -105,17 +104,8 @@ pub fn list<A: Serialize>(
     HttpResponse::Ok().json(json!({ "data": data, "meta": meta }))
 }
 
-/// RFC 3339 in UTC with a `Z`, as the spec's examples write timestamps.
-pub fn timestamp(at: NaiveDateTime) -> String {
-    at.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// A Stripe unix timestamp in the same format.
-pub fn unix_timestamp(secs: i64) -> Option<String> {
-    Utc.timestamp_opt(secs, 0)
-        .single()
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
-}
+/// RFC 3339 in UTC with a `Z` (`crate::domain::time`).
+pub use crate::domain::time::{timestamp, unix_timestamp};
 
 /// Reads a request body wrapped in `key` (`{"customer":{...}}`, the spec and the SDK), in a
 /// JSON:API document (`{"data":{"attributes":{...}}}`), or bare. Returns the parsed value and

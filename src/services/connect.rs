@@ -233,7 +233,7 @@ pub async fn login(
     Ok(Authorization {
         flow: flow.as_str().to_owned(),
         authorize_url,
-        expires_at: crate::http::jsonapi::timestamp(expires),
+        expires_at: crate::domain::time::timestamp(expires),
     })
 }
 
@@ -719,7 +719,7 @@ pub async fn account(state: &AppState, caller: &Caller) -> Result<AccountView, A
         .run(move |conn| tenants::find_by_id(conn, &tenant_id).map_err(ApiError::from))
         .await?
         .ok_or_else(|| ApiError::not_found("This app no longer exists."))?;
-    let ts = |t: Option<NaiveDateTime>| t.map(crate::http::jsonapi::timestamp);
+    let ts = |t: Option<NaiveDateTime>| t.map(crate::domain::time::timestamp);
     Ok(AccountView {
         status: if row.stripe_access == ACCESS_NONE {
             "disconnected"

@@ -51,7 +51,7 @@ pub struct JobView {
 
 impl From<SyncJob> for JobView {
     fn from(job: SyncJob) -> Self {
-        let ts = crate::http::jsonapi::timestamp;
+        let ts = crate::domain::time::timestamp;
         Self {
             kind: job.kind,
             status: job.status,
@@ -219,8 +219,8 @@ pub async fn status(state: &AppState, caller: &Caller) -> Result<SyncStatus, Api
             Ok::<_, ApiError>((known, active))
         })
         .await?;
-    let unix = crate::http::jsonapi::unix_timestamp;
-    let ts = crate::http::jsonapi::timestamp;
+    let unix = crate::domain::time::unix_timestamp;
+    let ts = crate::domain::time::timestamp;
     Ok(match sync_state {
         None => SyncStatus {
             reconciled_through: None,

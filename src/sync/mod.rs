@@ -176,7 +176,7 @@ pub fn enqueue_reconcile(
 pub fn gap_note(before: i64) -> String {
     format!(
         "Events created before {} are older than Stripe keeps them (30 days) and cannot be recovered: run a historical sync (POST /stripe/sync/historical) for a complete mirror.",
-        crate::http::jsonapi::unix_timestamp(before).unwrap_or_else(|| before.to_string())
+        crate::domain::time::unix_timestamp(before).unwrap_or_else(|| before.to_string())
     )
 }
 
