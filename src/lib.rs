@@ -2,6 +2,7 @@
 //! sales block's Stripe routes for many tenants at once.
 
 pub mod app;
+pub mod bounded;
 pub mod caller;
 pub mod config;
 pub mod crypto;

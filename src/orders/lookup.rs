@@ -200,7 +200,7 @@ async fn fetch(
     let signature = crate::signature::sign(path_and_query.as_bytes(), &secret, t);
     let client = egress.client(LOOKUP_TIMEOUT).map_err(ApiError::internal)?;
     // The URL is the tenant's: it is logged for its operators, never shown to its users.
-    let mut response = client
+    let response = client
         .get(url.clone())
         .header(SIGNATURE_HEADER, signature)
         .header("Accept", "application/json")
@@ -222,19 +222,9 @@ async fn fetch(
             return Err(failed(format!("it answered HTTP {other}")));
         }
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+    let body = crate::bounded::read_body(response, MAX_ANSWER_BYTES)
         .await
-        .map_err(|err| failed(format!("reading the answer: {}", err.without_url())))?
-    {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(failed(format!(
-                "the answer is larger than {MAX_ANSWER_BYTES} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
+        .map_err(|err| failed(err.to_string()))?;
     let answer: Value = serde_json::from_slice(&body)
         .map_err(|err| failed(format!("the answer is not JSON: {err}")))?;
     let attributes = match answer.pointer("/data/attributes") {

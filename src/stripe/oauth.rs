@@ -179,7 +179,12 @@ impl OAuthClient {
             .map_err(|err| OAuthError::Unreachable(err.without_url().to_string()))?;
         let status = response.status();
         // Stripe's OAuth answers are small; a bound keeps a broken proxy from filling memory.
-        let body = read_bounded(response, 64 * 1024).await?;
+        let body = crate::bounded::read_body(response, 64 * 1024)
+            .await
+            .map_err(|err| match err {
+                crate::bounded::ReadError::TooLarge(_) => OAuthError::BadResponse(err.to_string()),
+                crate::bounded::ReadError::Read(_) => OAuthError::Unreachable(err.to_string()),
+            })?;
         if status.is_success() {
             return serde_json::from_slice(&body)
                 .map_err(|err| OAuthError::BadResponse(err.to_string()));
@@ -216,24 +221,4 @@ impl OAuthClient {
             description,
         })
     }
-}
-
-async fn read_bounded(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Vec<u8>, OAuthError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|err| OAuthError::Unreachable(err.without_url().to_string()))?
-    {
-        if body.len() + chunk.len() > limit {
-            return Err(OAuthError::BadResponse(format!(
-                "answer larger than {limit} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
