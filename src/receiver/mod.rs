@@ -40,7 +40,7 @@ use crate::tenant_cache::TenantCache;
 pub use apply::record_answer;
 pub use endpoints::{Endpoints, ReceiverEndpoint};
 use event::Pending;
-use verify::{parse_event, signature_error, verify};
+use verify::{event_of, parse_event, signature_error, verify};
 pub use writer::{EventWriter, Limits as WriterLimits};
 
 /// What the receiver works with: the database, the tenants (a tie is re-read with the
@@ -167,13 +167,13 @@ pub async fn recover(
     notify: bool,
     event: &serde_json::Value,
 ) -> Result<&'static str, ApiError> {
-    let body = Bytes::from(serde_json::to_vec(event).map_err(ApiError::internal)?);
-    let parsed = parse_event(&body)?;
+    let parsed = event_of(event)?;
     let pending = Pending {
         tenant_id: tenant_id.to_owned(),
         endpoint_id: RECONCILE_ENDPOINT.to_owned(),
         event: parsed,
-        payload: compact::compact_json(&body),
+        // serde_json writes compact JSON: the form a delivery is stored in.
+        payload: event.to_string(),
         notify,
     };
     store(receiver, pending).await
@@ -183,11 +183,8 @@ pub async fn recover(
 pub const PLATFORM_ENDPOINT: &str = "platform";
 
 /// What an event of a connected account is routed by.
-#[derive(serde::Deserialize)]
 struct Routing {
-    #[serde(default)]
     account: Option<String>,
-    #[serde(default)]
     livemode: bool,
 }
 
@@ -212,10 +209,20 @@ pub async fn receive_platform(
     verify(signature_header, body, secrets, now)
         .await?
         .map_err(signature_error)?;
-    let event = parse_event(body)?;
-    let routing: Routing = serde_json::from_slice(body).map_err(|_| {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| {
         ApiError::bad_request("invalid_event", "The body is not a JSON Stripe event.")
     })?;
+    let event = event_of(&value)?;
+    let routing = Routing {
+        account: value
+            .get("account")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned),
+        livemode: value
+            .get("livemode")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false),
+    };
     let Some(account) = routing.account.filter(|a| !a.is_empty() && a.len() <= 255) else {
         tracing::info!(stripe.event_id = %event.id, "platform event without an account: not a tenant's");
         return Ok(UNROUTED);

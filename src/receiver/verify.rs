@@ -40,11 +40,18 @@ pub(super) async fn verify(
 }
 
 pub(super) fn parse_event(body: &[u8]) -> Result<Event, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|_| {
+        ApiError::bad_request("invalid_event", "The body is not a JSON Stripe event.")
+    })?;
+    event_of(&value)
+}
+
+/// [`parse_event`] of a value already parsed (the platform webhook reads `account` from the
+/// same value; reconciliation has the events of a list page).
+pub(super) fn event_of(value: &Value) -> Result<Event, ApiError> {
     let bad = |detail: &str| ApiError::bad_request("invalid_event", detail.to_owned());
-    let value: Value =
-        serde_json::from_slice(body).map_err(|_| bad("The body is not a JSON Stripe event."))?;
     // PostgreSQL cannot store a NUL: refused here, not a storage error Stripe retries for days.
-    if has_nul(&value) {
+    if has_nul(value) {
         return Err(bad("The event contains a NUL character."));
     }
     let id = value
