@@ -226,8 +226,21 @@ fn now() -> NaiveDateTime {
     Utc::now().naive_utc()
 }
 
+/// `d` from now; a setting too large for the calendar (sync_lease_secs, a retry) means "as late
+/// as can be" instead of a panic.
 fn after(d: Duration) -> NaiveDateTime {
-    now() + chrono::Duration::from_std(d).unwrap_or_default()
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| now().checked_add_signed(d))
+        .unwrap_or(NaiveDateTime::MAX)
+}
+
+/// `d` before now, or the calendar's start for a setting too large (reconcile_interval_secs).
+fn before(d: Duration) -> NaiveDateTime {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| now().checked_sub_signed(d))
+        .unwrap_or(NaiveDateTime::MIN)
 }
 
 /// Why a job stopped before its end.
@@ -293,7 +306,7 @@ impl Worker {
     /// Queues a reconciliation for each tenant not reconciled within `every` (checked every
     /// minute at most; on several instances the unique index keeps one job per tenant).
     async fn enqueue_due(&self, every: Duration) -> Result<(), DbError> {
-        let before = now() - chrono::Duration::from_std(every).unwrap_or_default();
+        let before = before(every);
         let due = self
             .db
             .run(move |conn| rows::due_for_reconcile(conn, before, 1000).map_err(DbError::from))
@@ -882,6 +895,13 @@ fn list_of(page: &Value, path: &str) -> Result<(Vec<Value>, bool), Halt> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_past_the_calendar_are_clamped_not_a_panic() {
+        assert_eq!(after(Duration::from_secs(u64::MAX)), NaiveDateTime::MAX);
+        assert_eq!(before(Duration::from_secs(u64::MAX)), NaiveDateTime::MIN);
+        assert!(after(Duration::from_secs(60)) > now());
+    }
 
     #[test]
     fn windows_follow_on_with_an_overlap_and_never_reach_past_thirty_days() {

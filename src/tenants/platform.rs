@@ -79,7 +79,10 @@ fn now() -> NaiveDateTime {
 }
 
 fn after(d: Duration) -> NaiveDateTime {
-    now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| now().checked_add_signed(d))
+        .unwrap_or(NaiveDateTime::MAX)
 }
 
 fn db_failure(err: DbError) -> GatewayError {
