@@ -69,47 +69,21 @@ async fn mirror_counts(app: &TestApp, tenant: &TestTenant) -> Value {
     };
     let t = tenant.created.id.clone();
     app.query(move |conn| {
-        let customers = customers::table
-            .filter(customers::tenant_id.eq(&t))
-            .count()
-            .get_result::<i64>(conn)?;
-        let products = products::table
-            .filter(products::tenant_id.eq(&t))
-            .count()
-            .get_result::<i64>(conn)?;
-        let prices = prices::table
-            .filter(prices::tenant_id.eq(&t))
-            .count()
-            .get_result::<i64>(conn)?;
-        let subscriptions = subscriptions::table
-            .filter(subscriptions::tenant_id.eq(&t))
-            .count()
-            .get_result::<i64>(conn)?;
-        let items = subscription_items::table
-            .filter(subscription_items::tenant_id.eq(&t))
-            .count()
-            .get_result::<i64>(conn)?;
-        let invoices = invoices::table
-            .filter(invoices::tenant_id.eq(&t))
-            .count()
-            .get_result::<i64>(conn)?;
-        let lines = invoice_lines::table
-            .filter(invoice_lines::tenant_id.eq(&t))
-            .count()
-            .get_result::<i64>(conn)?;
-        let payments = payments::table
-            .filter(payments::tenant_id.eq(&t))
-            .count()
-            .get_result::<i64>(conn)?;
-        let refunds = refunds::table
-            .filter(refunds::tenant_id.eq(&t))
-            .count()
-            .get_result::<i64>(conn)?;
+        // The tenant's rows of each mirror table.
+        macro_rules! count {
+            ($table:ident) => {
+                $table::table
+                    .filter($table::tenant_id.eq(&t))
+                    .count()
+                    .get_result::<i64>(conn)?
+            };
+        }
         Ok(json!({
-            "customers": customers, "products": products, "prices": prices,
-            "subscriptions": subscriptions, "subscription_items": items,
-            "invoices": invoices, "invoice_lines": lines, "payments": payments,
-            "refunds": refunds,
+            "customers": count!(customers), "products": count!(products),
+            "prices": count!(prices), "subscriptions": count!(subscriptions),
+            "subscription_items": count!(subscription_items), "invoices": count!(invoices),
+            "invoice_lines": count!(invoice_lines), "payments": count!(payments),
+            "refunds": count!(refunds),
         }))
     })
     .await
