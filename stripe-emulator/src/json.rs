@@ -75,6 +75,23 @@ pub fn opt_str(value: Option<&str>) -> Value {
     value.map_or(Value::Null, |s| Value::String(s.to_owned()))
 }
 
+/// About how many bytes `value` takes written as compact JSON (a little more, never much
+/// less for ASCII text): to size an answer's buffer once instead of growing it.
+pub fn size_hint(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) => 5,
+        Value::Number(_) => 20,
+        Value::String(s) => s.len() + 2,
+        Value::Array(items) => 2 + items.iter().map(|v| size_hint(v) + 1).sum::<usize>(),
+        Value::Object(map) => {
+            2 + map
+                .iter()
+                .map(|(k, v)| k.len() + 4 + size_hint(v))
+                .sum::<usize>()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +106,16 @@ mod tests {
             json!("pm_1"),
         );
         assert_eq!(v["invoice_settings"]["default_payment_method"], "pm_1");
+    }
+
+    #[test]
+    fn the_size_hint_covers_the_written_json() {
+        let value = json!({"id": "sub_1", "object": "subscription", "created": 1_700_000_000,
+            "items": {"object": "list", "data": [{"id": "si_1", "quantity": 2, "price": null}],
+                      "has_more": false}, "metadata": {"a": "b"}, "cancel_at_period_end": true,
+            "amount": -12.5});
+        let written = value.to_string().len();
+        let hint = size_hint(&value);
+        assert!(hint >= written && hint <= written * 2, "{hint} for {written}");
     }
 }

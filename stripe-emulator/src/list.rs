@@ -9,7 +9,7 @@
 //! takes `limit` + 1 of them and renders `{"object":"list","data",...,"has_more","url"}`.
 //! A page therefore costs O(limit) plus the records its own filters skip.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
 use crate::form::{Param, Params};
@@ -352,14 +352,21 @@ fn cap(value: &mut Value, depth: usize) {
     }
 }
 
-/// `{"object":"list","data":...,"has_more":...,"url":...}`.
+/// `{"object":"list","data":...,"has_more":...,"url":...}`. The objects are moved in:
+/// `json!` would copy each one, node by node, through serde's value serializer.
 pub fn list_object(url: &str, data: Vec<Value>, has_more: bool) -> Value {
-    json!({ "object": "list", "data": data, "has_more": has_more, "url": url })
+    let mut list = serde_json::Map::new();
+    list.insert("object".into(), Value::from("list"));
+    list.insert("data".into(), Value::Array(data));
+    list.insert("has_more".into(), Value::Bool(has_more));
+    list.insert("url".into(), Value::from(url));
+    Value::Object(list)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use crate::store::kinds::CUSTOMER;
 
     fn store_with(n: usize) -> Store {

@@ -3,6 +3,9 @@
 
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "usage: stripe-emulator [--port P] [--host H]\n\
     Serves a stateful, in-memory Stripe API stand-in on http://H:P (default 127.0.0.1:12111).";
 

@@ -214,7 +214,7 @@ fn handle_api(emulator: &Emulator, state: &Arc<KeyState>, req: &ApiRequest<'_>) 
                         Some(Err(error)) => (error.status, error.to_json()),
                     };
                     // Saved with its own log link, so a replay answers the very same bytes.
-                    let body = with_request_log_url(status, body.to_string(), req.request_id);
+                    let body = with_request_log_url(status, render(&body), req.request_id);
                     if let Some(keyed) = &keyed
                         && idempotency::should_save(status)
                     {
@@ -254,4 +254,16 @@ fn handle_api(emulator: &Emulator, state: &Arc<KeyState>, req: &ApiRequest<'_>) 
         "idempotent_replayed": outcome.replayed_from.is_some(),
     }));
     outcome
+}
+
+/// An answer's JSON text, written once into a buffer sized for it up front: a 400 kB page
+/// written into a growing `String` (what `to_string` does) is copied at every doubling, and
+/// each large reallocation makes the allocator walk its free lists.
+fn render(body: &Value) -> String {
+    let mut out = Vec::with_capacity(crate::json::size_hint(body));
+    match serde_json::to_writer(&mut out, body) {
+        // serde_json writes valid UTF-8.
+        Ok(()) => String::from_utf8(out).unwrap_or_default(),
+        Err(_) => body.to_string(),
+    }
 }
