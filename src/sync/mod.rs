@@ -364,6 +364,10 @@ impl Worker {
                 return;
             }
         };
+        if !give_back {
+            // Counted before its end is saved: whoever sees the job ended sees it counted.
+            crate::metrics::sync_job(metric_kind(&job.kind), status);
+        }
         let db_id = id.clone();
         let result = self
             .db
@@ -455,7 +459,8 @@ impl Worker {
             let page = self
                 .call(&job.tenant_id, tenant.stripe.as_ref(), "/events", &query)
                 .await?;
-            let (events, has_more) = list_of(&page, "/events")?;
+            let (events, has_more) = list_of(page, "/events")?;
+            crate::metrics::sync_objects(EVENTS, events.len());
             let mut next = entry;
             // A page's events go to the receiver together: stored in one or a few group
             // commits instead of one commit each.
@@ -642,7 +647,7 @@ impl Worker {
         }
         let requested_at = Utc::now().timestamp();
         let page = self.call(&job.tenant_id, stripe, path, &query).await?;
-        let (mut objects, has_more) = list_of(&page, path)?;
+        let (mut objects, has_more) = list_of(page, path)?;
         if let Some(nested) = kind.nested {
             for object in &mut objects {
                 self.complete(&job.tenant_id, stripe, nested, object)
@@ -674,6 +679,7 @@ impl Worker {
             let (requested_at, objects, has_more) = fetched;
             let mut next = progress.get(kind.name).cloned().unwrap_or_default();
             next.read += objects.len() as u64;
+            crate::metrics::sync_objects(kind.name, objects.len());
             let last = objects
                 .last()
                 .and_then(|o| o.get("id"))
@@ -736,7 +742,7 @@ impl Worker {
                     query.push(("starting_after".into(), after.clone()));
                 }
                 let page = self.call(&job.tenant_id, stripe, &path, &query).await?;
-                let (items, has_more) = list_of(&page, &path)?;
+                let (items, has_more) = list_of(page, &path)?;
                 after = items
                     .last()
                     .and_then(|o| o.get("id"))
@@ -750,6 +756,7 @@ impl Worker {
         }
         let mut next = entry;
         next.read += objects.len() as u64;
+        crate::metrics::sync_objects(name, objects.len());
         if let Some(last) = customers.last() {
             next.cursor = Some(last.clone());
         }
@@ -861,7 +868,7 @@ impl Worker {
                 q.push(("starting_after".into(), after.clone()));
             }
             let page = self.call(tenant_id, stripe, &path, &q).await?;
-            let (items, has_more) = list_of(&page, &path)?;
+            let (items, has_more) = list_of(page, &path)?;
             after = items
                 .last()
                 .and_then(|o| o.get("id"))
@@ -878,18 +885,23 @@ impl Worker {
     }
 }
 
-/// A Stripe list's `data` and `has_more`.
-fn list_of(page: &Value, path: &str) -> Result<(Vec<Value>, bool), Halt> {
-    let data = page
-        .get("data")
-        .and_then(Value::as_array)
-        .cloned()
-        .ok_or_else(|| Halt::Failed(format!("Stripe's answer to {path} is not a list")))?;
+/// A job's kind as a metric label (bounded: one of two).
+fn metric_kind(kind: &str) -> &'static str {
+    if kind == RECONCILE { RECONCILE } else { HISTORICAL }
+}
+
+/// A Stripe list's `data` and `has_more`, taken out of the page (not copied).
+fn list_of(mut page: Value, path: &str) -> Result<(Vec<Value>, bool), Halt> {
     let has_more = page
         .get("has_more")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    Ok((data, has_more))
+    match page.get_mut("data").map(Value::take) {
+        Some(Value::Array(data)) => Ok((data, has_more)),
+        _ => Err(Halt::Failed(format!(
+            "Stripe's answer to {path} is not a list"
+        ))),
+    }
 }
 
 #[cfg(test)]

@@ -179,7 +179,12 @@ impl LiveStripe {
             .await;
         let outcome = match &answer {
             Ok(_) => "ok",
-            Err(GatewayError::Stripe(_)) => "refused",
+            Err(GatewayError::Stripe(failure)) => {
+                if let Some(id) = &failure.request_id {
+                    crate::telemetry::record_stripe_request(id);
+                }
+                "refused"
+            }
             Err(GatewayError::Timeout) => "timeout",
             Err(GatewayError::Unreachable(_)) => "unreachable",
             Err(GatewayError::BadResponse(_) | GatewayError::Config(_)) => "error",
@@ -252,7 +257,9 @@ fn read_as<T>(
     })
 }
 
-/// Sends a request on `client` and returns Stripe's answer as JSON.
+/// Sends a request on `client` and returns Stripe's answer as JSON. async-stripe sends it
+/// (the key, `Stripe-Account`, timeout and retry strategy are its own), and the answer's
+/// bytes are read once, by serde_json, through [`Bytes`].
 async fn send_on(
     client: &stripe::Client,
     request: RequestBuilder,
@@ -262,9 +269,46 @@ async fn send_on(
     if let Some(strategy) = strategy {
         request = request.request_strategy(strategy);
     }
-    let object = request.send(client).await?;
-    serde_json::from_str(&miniserde::json::to_string(&object))
-        .map_err(|err| GatewayError::BadResponse(err.to_string()))
+    match request.send(&Bytes(client)).await {
+        Err(Answer::Bytes(bytes)) => serde_json::from_slice(&bytes)
+            .map_err(|err| GatewayError::BadResponse(err.to_string())),
+        Err(Answer::Failed(err)) => Err(err.into()),
+        // `Bytes` never answers `Ok`: its bytes come back as `Answer::Bytes`.
+        Ok(_) => Err(GatewayError::BadResponse(
+            "the answer was read by the wrong parser".into(),
+        )),
+    }
+}
+
+/// async-stripe's client with its answer handed back as bytes: async-stripe would read a
+/// successful answer with miniserde into its own JSON value, which we then had to write out
+/// and read again with serde_json (three passes over every answer, a sync's 100-object pages
+/// included). The bytes come back through the error side, so miniserde never reads them.
+struct Bytes<'a>(&'a stripe::Client);
+
+enum Answer {
+    Bytes(bytes::Bytes),
+    Failed(StripeError),
+}
+
+impl stripe_client_core::StripeClientErr for Answer {
+    fn deserialize_err(msg: impl std::fmt::Display) -> Self {
+        Answer::Failed(StripeError::JSONDeserialize(msg.to_string()))
+    }
+}
+
+impl stripe_client_core::StripeClient for Bytes<'_> {
+    type Err = Answer;
+
+    async fn execute(
+        &self,
+        request: stripe_client_core::CustomizedStripeRequest,
+    ) -> Result<bytes::Bytes, Answer> {
+        Err(match stripe_client_core::StripeClient::execute(self.0, request).await {
+            Ok(bytes) => Answer::Bytes(bytes),
+            Err(err) => Answer::Failed(err),
+        })
+    }
 }
 
 /// How a Stripe write is sent: with the request's key for this step when the client sent one,
