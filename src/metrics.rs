@@ -6,6 +6,12 @@
 //! - `stripe_requests_total{operation,outcome}`, `stripe_request_duration_seconds{operation}`;
 //! - `receiver_deliveries_total{outcome}` (applied, duplicate, stale, ignored, refreshed, or
 //!   the refusal's status);
+//! - `receiver_batch_size` and `receiver_batch_seconds`: each group commit of the receiver's
+//!   writers, its deliveries and the time to store, apply and commit them;
+//! - `notifications_total{outcome}`: each attempt to notify a tenant's app (delivered,
+//!   refused, unreachable, given_up);
+//! - `sync_jobs_total{kind,outcome}` (a historical sync's or a reconciliation's end) and
+//!   `sync_objects_total{kind}` (objects read from Stripe's lists and events);
 //! - `rate_limit_refusals_total{scope}`;
 //! - at each scrape: `db_pool_connections{state}`, `receiver_writers`, `receiver_backlog`,
 //!   `receiver_queue_bound`, `notifications_pending`.
@@ -94,6 +100,27 @@ pub fn stripe_call(operation: &str, outcome: &'static str, started: Instant) {
 /// A webhook delivery's outcome.
 pub fn delivery(outcome: String) {
     metrics::counter!("receiver_deliveries_total", "outcome" => outcome).increment(1);
+}
+
+/// A group commit of the receiver's writer: how many deliveries, and how long it took.
+pub fn receiver_batch(deliveries: usize, started: Instant) {
+    metrics::histogram!("receiver_batch_size").record(deliveries as f64);
+    metrics::histogram!("receiver_batch_seconds").record(started.elapsed().as_secs_f64());
+}
+
+/// An attempt to notify a tenant's app, by what came of it.
+pub fn notification(outcome: &'static str) {
+    metrics::counter!("notifications_total", "outcome" => outcome).increment(1);
+}
+
+/// A sync job's end (`kind`: historical or reconcile; `outcome`: succeeded, failed, canceled).
+pub fn sync_job(kind: &'static str, outcome: &'static str) {
+    metrics::counter!("sync_jobs_total", "kind" => kind, "outcome" => outcome).increment(1);
+}
+
+/// Objects a sync job read from Stripe.
+pub fn sync_objects(kind: &'static str, objects: usize) {
+    metrics::counter!("sync_objects_total", "kind" => kind).increment(objects as u64);
 }
 
 /// A Stripe Apps access token refreshed (one per tenant per hour when all is well).

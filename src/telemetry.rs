@@ -15,3 +15,23 @@ pub fn init(format: LogFormat, filter: &str) {
         LogFormat::Pretty => builder.compact().try_init(),
     };
 }
+
+/// Puts the authenticated tenant on the current request's span (`tenant.id`).
+pub fn record_tenant(tenant_id: &str) {
+    tracing::Span::current().record("tenant.id", tenant_id);
+}
+
+/// Puts a webhook event's ids on the current request's span (`stripe.event_id`,
+/// `stripe.object_id`).
+pub fn record_event(event_id: &str, object_id: Option<&str>) {
+    let span = tracing::Span::current();
+    span.record("stripe.event_id", event_id);
+    if let Some(object_id) = object_id {
+        span.record("stripe.object_id", object_id);
+    }
+}
+
+/// Puts the id of a Stripe request on the current request's span (`stripe.request_id`).
+pub fn record_stripe_request(request_id: &str) {
+    tracing::Span::current().record("stripe.request_id", request_id);
+}

@@ -92,6 +92,7 @@ async fn authenticate(state: &AppState, credentials: Credentials) -> Result<Call
             ApiError::unauthorized("invalid_api_key", "No app has this api key.")
                 .with_header("x-api-key")
         })?;
+    crate::telemetry::record_tenant(&tenant.id);
     if let Some(claimed) = &credentials.tenant_id
         && claimed != &tenant.id
         && claimed != &tenant.name

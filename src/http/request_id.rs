@@ -1,5 +1,10 @@
 //! Request ids: the client's `X-Request-ID` (the SDK sends `req_...`) or a new one, echoed
 //! back, put on every log line of the request, and into error bodies.
+//!
+//! Each request's span (`http`) carries `http.request_id`, `http.method`, `http.path`, and,
+//! once known, `tenant.id` (the authenticated app), `stripe.event_id` and `stripe.object_id`
+//! (a webhook delivery's) and `stripe.request_id` (the Stripe request behind a refusal); see
+//! [`crate::telemetry`]. Database work keeps the span (`Database::run`).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -35,6 +40,10 @@ pub async fn request_id(
         http.request_id = %id,
         http.method = %req.method(),
         http.path = %req.path(),
+        tenant.id = tracing::field::Empty,
+        stripe.event_id = tracing::field::Empty,
+        stripe.object_id = tracing::field::Empty,
+        stripe.request_id = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
     let result = REQUEST_ID

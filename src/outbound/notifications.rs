@@ -265,6 +265,12 @@ async fn deliver(state: &Worker, client: &reqwest::Client, due: Due) -> Result<(
             Next::RetryAt(now + chrono::Duration::from_std(wait).unwrap_or_default())
         }
     };
+    crate::metrics::notification(match (&next, status_code) {
+        (Next::Delivered, _) => "delivered",
+        (Next::GiveUp, _) => "given_up",
+        (Next::RetryAt(_), Some(_)) => "refused",
+        (Next::RetryAt(_), None) => "unreachable",
+    });
     let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     state
         .db

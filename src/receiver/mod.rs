@@ -142,6 +142,8 @@ pub async fn receive(
 /// tie: the path every delivery takes, whichever endpoint it came through.
 async fn store(receiver: &Receiver, pending: Pending) -> Result<&'static str, ApiError> {
     let (tenant_id, event) = (pending.tenant_id.clone(), pending.event.clone());
+    crate::telemetry::record_tenant(&tenant_id);
+    crate::telemetry::record_event(&event.id, event.object_id.as_deref());
     // Any storage failure is transient for Stripe: a non-2xx makes it retry.
     let stored = receiver
         .events

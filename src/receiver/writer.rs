@@ -152,6 +152,7 @@ fn write_loop(db: &Database, queue: &Queue) {
     while let Some(jobs) = next_batch(queue) {
         let (batch, replies): (Vec<Pending>, Vec<_>) =
             jobs.into_iter().map(|job| (job.pending, job.reply)).unzip();
+        let started = std::time::Instant::now();
         let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             write_batch(db, &mut conn, &batch)
         }))
@@ -160,6 +161,7 @@ fn write_loop(db: &Database, queue: &Queue) {
             conn = None;
             vec![Err("the event writer failed".to_owned()); batch.len()]
         });
+        crate::metrics::receiver_batch(batch.len(), started);
         for (reply, result) in replies.into_iter().zip(written) {
             // The delivery's request may be gone (client hung up): its event is stored anyway.
             let _ = reply.send(result);

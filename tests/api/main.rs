@@ -19,6 +19,7 @@ mod fetch;
 mod http;
 mod idempotency;
 mod input_ids;
+mod logs;
 mod lists;
 mod master_key;
 mod metrics;

@@ -17,14 +17,14 @@ async fn scrape(app: &TestApp, token: Option<&str>) -> reqwest::Response {
 }
 
 /// The value of the first sample whose line starts with `series` (name and labels).
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find(|line| line.starts_with(series))
         .and_then(|line| line.rsplit(' ').next())
         .and_then(|value| value.parse().ok())
 }
 
-async fn scraped(app: &TestApp) -> String {
+pub(crate) async fn scraped(app: &TestApp) -> String {
     let response = scrape(app, None).await;
     assert_eq!(response.status().as_u16(), 200);
     assert!(
@@ -45,6 +45,8 @@ async fn what_happened_is_counted(backend: Backend) {
     let before = scraped(&app).await;
     let route = "http_requests_total{route=\"/stripe/customers/{unique_id}\",method=\"GET\",status=\"404\"}";
     let was = sample(&before, route).unwrap_or(0.0);
+    let batches = "receiver_batch_seconds_count ";
+    let batches_were = sample(&before, batches).unwrap_or(0.0);
     for _ in 0..3 {
         let response = app
             .authed(
@@ -75,11 +77,17 @@ async fn what_happened_is_counted(backend: Backend) {
 
     let after = scraped(&app).await;
     assert!(sample(&after, route).unwrap_or(0.0) >= was + 3.0, "{after}");
+    // The delivery was stored by a group commit of the receiver's writer.
+    assert!(
+        sample(&after, batches).unwrap_or(0.0) >= batches_were + 1.0,
+        "{after}"
+    );
     for series in [
         "http_request_duration_seconds_bucket{route=\"/stripe/customers/{unique_id}\",method=\"GET\",le=\"",
         "stripe_requests_total{operation=\"customer\",outcome=\"ok\"}",
         "stripe_request_duration_seconds_count{operation=\"customer\"}",
         "receiver_deliveries_total{outcome=\"applied\"}",
+        "receiver_batch_size_count ",
         "db_pool_connections{state=\"in_use\"}",
         "receiver_writers ",
         "receiver_queue_bound 4096",

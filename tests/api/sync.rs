@@ -13,6 +13,7 @@ use crate::helpers::{
 };
 use crate::on_both_databases;
 use crate::receiver::{deliver, endpoint, event};
+use crate::metrics::{sample, scraped};
 
 /// Starts a sync as the tenant's admin; returns the job's id.
 async fn start(app: &TestApp, tenant: &TestTenant, body: Option<Value>) -> String {
@@ -236,8 +237,16 @@ async fn a_sync_mirrors_what_only_stripe_holds(backend: Backend) {
         "nothing was delivered"
     );
 
+    let jobs = "sync_jobs_total{kind=\"historical\",outcome=\"succeeded\"}";
+    let read = "sync_objects_total{kind=\"customers\"}";
+    let before = scraped(&app).await;
     let id = start(&app, &tenant, None).await;
     let done = finished(&app, &tenant, &id).await;
+    // The operator sees the job and what it read in /metrics (the recorder is the process's:
+    // other tests' jobs may add to it).
+    let after = scraped(&app).await;
+    assert!(sample(&after, jobs).unwrap_or(0.0) >= sample(&before, jobs).unwrap_or(0.0) + 1.0);
+    assert!(sample(&after, read).unwrap_or(0.0) >= sample(&before, read).unwrap_or(0.0) + 121.0);
     // Each page read once: the lines of the 25-line invoice in 1 page, of the 250-line one in 3.
     let line_pages = app
         .stripe_requests(&tenant)
