@@ -25,7 +25,7 @@ pub fn load1() -> Option<f64> {
 }
 
 /// utime + stime of a process, in ticks.
-fn process_ticks(pid: &str) -> Option<u64> {
+pub fn process_ticks(pid: &str) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces; the fields after it are plain.
     let after = stat.rsplit_once(')')?.1;
@@ -188,5 +188,51 @@ impl Sampler {
     pub async fn finish(self) -> anyhow::Result<Samples> {
         self.stop.store(true, Ordering::Relaxed);
         Ok(self.task.await?)
+    }
+}
+
+/// CPU seconds used by named groups of processes between two snapshots: each group a set of
+/// pids (the service, the emulator, the run's own PostgreSQL backends), so that other work on
+/// the machine is not counted in any group.
+pub struct GroupTicks {
+    at: Instant,
+    groups: Vec<(String, BTreeMap<u32, u64>)>,
+}
+
+impl GroupTicks {
+    pub fn take(groups: &[(&str, Vec<u32>)]) -> Self {
+        Self {
+            at: Instant::now(),
+            groups: groups
+                .iter()
+                .map(|(name, pids)| {
+                    let ticks = pids
+                        .iter()
+                        .filter_map(|pid| Some((*pid, process_ticks(&pid.to_string())?)))
+                        .collect();
+                    ((*name).to_owned(), ticks)
+                })
+                .collect(),
+        }
+    }
+
+    /// Per group, CPU seconds used since `self` by the pids of `later`'s group (a pid new
+    /// in `later` counts from zero), with the wall time between the two.
+    pub fn until(&self, later: &GroupTicks) -> (Duration, Vec<(String, f64)>) {
+        let used = later
+            .groups
+            .iter()
+            .map(|(name, ticks)| {
+                let before = self.groups.iter().find(|(n, _)| n == name).map(|(_, t)| t);
+                let sum: u64 = ticks
+                    .iter()
+                    .map(|(pid, t)| {
+                        t.saturating_sub(before.and_then(|b| b.get(pid)).copied().unwrap_or(0))
+                    })
+                    .sum();
+                (name.clone(), sum as f64 / TICKS_PER_SEC)
+            })
+            .collect();
+        (later.at.duration_since(self.at), used)
     }
 }

@@ -185,7 +185,12 @@ impl ServiceEnv {
     /// A command with only this run's settings: no `SALES_*`, `RUST_LOG` or `DATABASE_URL`
     /// of the caller, and a scratch working directory (no `.env`, no `config/local.toml`).
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(&self.bin);
+        self.command_of(&self.bin, args)
+    }
+
+    /// [`command`](Self::command) for another program of the build (the emulator's own).
+    fn command_of(&self, program: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
         cmd.args(args).current_dir(&self.dir);
         for (key, _) in std::env::vars_os() {
             let k = key.to_string_lossy();
@@ -228,11 +233,22 @@ impl ServiceEnv {
         log: &str,
         extra_env: &[(&str, &str)],
     ) -> anyhow::Result<ChildGuard> {
+        self.spawn_program(&self.bin, name, args, log, extra_env)
+    }
+
+    fn spawn_program(
+        &self,
+        program: &Path,
+        name: &'static str,
+        args: &[&str],
+        log: &str,
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<ChildGuard> {
         let log_path = self.dir.join(log);
         let log = std::fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
         let child = self
-            .command(args)
+            .command_of(program, args)
             .envs(extra_env.iter().copied())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -384,15 +400,34 @@ pub async fn start(env: &ServiceEnv, http: &reqwest::Client) -> anyhow::Result<R
     })
 }
 
-/// `sales-block stripe-emulator` on a free port, and its base URL once it listens.
+/// The emulator on a free port, and its base URL once it listens: the `stripe-emulator`
+/// binary beside the service's when it was built (`cargo build --release -p stripe-emulator`:
+/// the same emulator with an allocator of its own, so that Stripe's side costs the benchmarks
+/// less), else `sales-block stripe-emulator`.
 pub async fn start_emulator(env: &ServiceEnv) -> anyhow::Result<(ChildGuard, String)> {
     let port = free_port()?;
-    let mut emulator = env.spawn(
-        "the Stripe emulator",
-        &["stripe-emulator", "--port", &port.to_string()],
-        "emulator.log",
-        &[],
-    )?;
+    let port_arg = port.to_string();
+    let own = env.bin.with_file_name("stripe-emulator");
+    let mut emulator = if own.is_file() {
+        env.spawn_program(
+            &own,
+            "the Stripe emulator",
+            &["--port", &port_arg],
+            "emulator.log",
+            &[],
+        )?
+    } else {
+        eprintln!(
+            "note: no {} (cargo build --release -p stripe-emulator); using `sales-block stripe-emulator`",
+            own.display()
+        );
+        env.spawn(
+            "the Stripe emulator",
+            &["stripe-emulator", "--port", &port_arg],
+            "emulator.log",
+            &[],
+        )?
+    };
     wait_for_port(&mut emulator, port).await?;
     Ok((emulator, format!("http://127.0.0.1:{port}")))
 }
@@ -498,4 +533,27 @@ pub fn server_facts(admin_url: &str) -> anyhow::Result<String> {
         facts.push(format!("{setting}={}", row.value));
     }
     Ok(format!("PostgreSQL {}", facts.join(", ")))
+}
+
+#[derive(diesel::QueryableByName)]
+struct BackendPid {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pid: i32,
+}
+
+/// The pids of the PostgreSQL backends connected to database `name` (the service's pool):
+/// their CPU is the database's share of a run, apart from whatever else the cluster serves.
+pub fn backend_pids(admin_url: &str, name: &str) -> anyhow::Result<Vec<u32>> {
+    let mut conn = PgConnection::establish(admin_url)
+        .with_context(|| format!("connecting to PostgreSQL at {admin_url}"))?;
+    let rows: Vec<BackendPid> = diesel::sql_query(
+        "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind::<diesel::sql_types::Text, _>(name)
+    .load(&mut conn)
+    .context("reading pg_stat_activity")?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| u32::try_from(r.pid).ok())
+        .collect())
 }

@@ -1,6 +1,7 @@
 //! `sync-load`: a historical sync at scale (issue 17). Runs the real release service on a
-//! fresh PostgreSQL database and the emulator (the release binary's `stripe-emulator`), seeds
-//! the emulator with ~100k objects without events, then in the same run:
+//! fresh PostgreSQL database and the emulator (the release `stripe-emulator` binary, else
+//! `sales-block stripe-emulator`), seeds the emulator with ~100k objects without events, then
+//! in the same run:
 //! 1. a bare paging pass: every list the sync reads, 100 per page, without writing anything
 //!    (what Stripe's side costs);
 //! 2. the backfill: `POST /stripe/sync/historical` until the job succeeds, with the service's
@@ -11,7 +12,7 @@
 //! each) are left out of both. See docs/BENCHMARKS.md.
 //!
 //! ```sh
-//! cargo build --release -p sales-block
+//! cargo build --release -p sales-block -p stripe-emulator
 //! cargo run --release -p sales-bench --bin sync-load
 //! ```
 
@@ -19,9 +20,22 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use sales_bench::procfs::status_kb;
+use sales_bench::procfs::{GroupTicks, status_kb};
 use sales_bench::service::{self, BenchDatabase, ServiceEnv};
 use serde_json::{Value, json};
+
+/// What a bare paging client reads of a list page: the ids (for the cursor) and `has_more`;
+/// the rest of each object is scanned (the JSON is checked) but not kept.
+#[derive(serde::Deserialize)]
+struct ListPage {
+    data: Vec<Listed>,
+    has_more: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct Listed {
+    id: String,
+}
 
 /// The lists the backfill reads (its order), with their fixed parameters.
 const LISTS: &[(&str, &str, &str)] = &[
@@ -115,6 +129,9 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // 1. The bare pass: every list, 100 per page, nothing written.
+    let bench_pid = std::process::id();
+    let emulator_pid = stack.emulator.pid();
+    let bare_cpu = GroupTicks::take(&[("emulator", vec![emulator_pid]), ("client", vec![bench_pid])]);
     let started = Instant::now();
     let mut bare_objects = 0u64;
     for (name, path, fixed) in LISTS {
@@ -124,7 +141,7 @@ async fn main() -> anyhow::Result<()> {
             let cursor = after
                 .as_deref()
                 .map_or(String::new(), |id| format!("&starting_after={id}"));
-            let page: Value = http
+            let body = http
                 .get(format!(
                     "{}{path}?limit=100{fixed}{cursor}",
                     stack.emulator_base
@@ -133,15 +150,12 @@ async fn main() -> anyhow::Result<()> {
                 .send()
                 .await?
                 .error_for_status()?
-                .json()
+                .bytes()
                 .await?;
-            let data = page["data"].as_array().context("not a list")?;
-            count += data.len() as u64;
-            after = data
-                .last()
-                .and_then(|o| o["id"].as_str())
-                .map(str::to_owned);
-            if page["has_more"] != true || after.is_none() {
+            let page: ListPage = serde_json::from_slice(&body).context("not a list")?;
+            count += page.data.len() as u64;
+            after = page.data.last().map(|o| o.id.clone());
+            if !page.has_more || after.is_none() {
                 break;
             }
         }
@@ -149,11 +163,27 @@ async fn main() -> anyhow::Result<()> {
         bare_objects += count;
     }
     let bare = started.elapsed();
+    let (_, bare_used) = bare_cpu.until(&GroupTicks::take(&[
+        ("emulator", vec![emulator_pid]),
+        ("client", vec![bench_pid]),
+    ]));
 
     // 2. The backfill of the same lists.
     let pid = stack.service.pid();
     let rss_before = status_kb(pid, "VmRSS").unwrap_or(0);
     let objects: Vec<&str> = LISTS.iter().map(|(name, ..)| *name).collect();
+    // The service's pool is open by now (it served the job's creation and polls for jobs);
+    // a backend opened later counts from zero.
+    let groups = |backends: Vec<u32>| {
+        [
+            ("service", vec![pid]),
+            ("emulator", vec![emulator_pid]),
+            ("postgres (the run's backends)", backends),
+        ]
+    };
+    let (admin_url, name) = (args.setup.postgres_url.clone(), db.name.clone());
+    let backends = blocking(move || service::backend_pids(&admin_url, &name)).await?;
+    let backfill_cpu = GroupTicks::take(&groups(backends));
     let started = Instant::now();
     let job: Value = http
         .post(format!("{}/stripe/sync/historical", stack.base_url))
@@ -186,6 +216,9 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let backfill = started.elapsed();
+    let (admin_url, name) = (args.setup.postgres_url.clone(), db.name.clone());
+    let backends = blocking(move || service::backend_pids(&admin_url, &name)).await?;
+    let (_, backfill_used) = backfill_cpu.until(&GroupTicks::take(&groups(backends)));
     let hwm = status_kb(pid, "VmHWM").unwrap_or(0);
     let (mut read, mut written) = (0u64, 0u64);
     for (name, progress) in done["progress"].as_object().context("no progress")? {
@@ -208,6 +241,19 @@ async fn main() -> anyhow::Result<()> {
         backfill.as_secs_f64(),
         rate(read, backfill)
     );
+    let per_object = |used: &[(String, f64)], n: u64| {
+        used.iter()
+            .map(|(name, secs)| {
+                format!(
+                    "{name} {secs:.2} s ({:.1} µs/object)",
+                    secs * 1e6 / n.max(1) as f64
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("  CPU in the bare pass: {}", per_object(&bare_used, bare_objects));
+    println!("  CPU in the backfill: {}", per_object(&backfill_used, read));
     println!(
         "ratio backfill / bare pass: {:.2} (target <= 1.5)",
         backfill.as_secs_f64() / bare.as_secs_f64().max(1e-9)
