@@ -40,3 +40,4 @@ mod sync;
 mod token_rules;
 mod webhook_changes;
 mod webhooks;
+mod wire;
