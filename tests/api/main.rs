@@ -36,6 +36,7 @@ mod refunds;
 mod retention;
 mod sessions;
 mod subscriptions;
+mod sweep;
 mod sync;
 mod token_rules;
 mod webhook_changes;
