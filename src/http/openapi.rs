@@ -602,4 +602,62 @@ mod tests {
             "served but not documented: {missing:?}; documented but not served: {extra:?}"
         );
     }
+
+    /// What every route shares on the wire is in the served document (the integration suite
+    /// checks each real answer against it: tests/api/wire.rs).
+    #[test]
+    fn the_served_document_carries_the_wire_format() {
+        let document = document();
+        let operation = |method: &str, path: &str| document["paths"][path][method].clone();
+        let errors = json!({"$ref": "#/components/schemas/Errors"});
+
+        // AppId and the Bearer token are one requirement, both needed.
+        let get_customer = operation("get", "/stripe/customers/{unique_id}");
+        assert_eq!(
+            get_customer["security"],
+            json!([{"app_id": [], "bearer": []}])
+        );
+        assert_eq!(
+            document["components"]["securitySchemes"]["app_id"]["name"],
+            "AppId"
+        );
+        // The JSON:API envelope around the attributes; errors in their document.
+        let ok = &get_customer["responses"]["200"]["content"]["application/json"]["schema"];
+        assert_eq!(
+            ok["properties"]["data"]["properties"]["attributes"]["$ref"],
+            "#/components/schemas/CustomerAttributes"
+        );
+        let list = operation("get", "/stripe/customers");
+        let list = &list["responses"]["200"]["content"]["application/json"]["schema"];
+        assert_eq!(list["required"], json!(["data", "meta"]));
+        for status in ["400", "401", "404", "429", "500", "503"] {
+            assert_eq!(
+                get_customer["responses"][status]["content"]["application/json"]["schema"], errors,
+                "{status}"
+            );
+        }
+        // Keyed writes take Idempotency-Key and may answer 409; Stripe's receivers do not.
+        let create = operation("post", "/stripe/customers");
+        let names: Vec<&Value> = create["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| &p["name"])
+            .collect();
+        assert!(names.contains(&&json!("Idempotency-Key")), "{names:?}");
+        for status in ["409", "413", "422", "502", "504"] {
+            assert!(create["responses"].get(status).is_some(), "{status}");
+        }
+        for receiver in ["/stripe/{url_id}/webhook", "/stripe/public/webhook"] {
+            let post = operation("post", receiver);
+            assert!(post.get("security").is_none(), "{receiver}");
+            assert!(!post.to_string().contains("Idempotency-Key"), "{receiver}");
+            assert!(post["responses"].get("401").is_none(), "{receiver}");
+        }
+        // Attributes are closed: a field sent but not described is a violation.
+        assert_eq!(
+            document["components"]["schemas"]["CustomerAttributes"]["additionalProperties"],
+            false
+        );
+    }
 }
