@@ -60,8 +60,9 @@ fn render(status: StatusCode, card: PaymentMethodRow, is_default: bool) -> HttpR
         (status = 201, description = "The card, attached at Stripe and mirrored", body = CardAttributes),
         (status = 404, description = "The customer is not one of the caller's"),
         (status = 422, description = "Invalid attribute, or refused by Stripe (unknown or used payment method)"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn save_card(
     state: web::Data<AppState>,
@@ -82,7 +83,7 @@ pub async fn save_card(
         (status = 400, description = "A paging parameter out of range, both kinds of paging, both cursors, or a cursor naming no card the caller sees"),
         (status = 404, description = "customer_id names no customer of the caller's"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn list_cards(
     state: web::Data<AppState>,
@@ -105,8 +106,9 @@ pub async fn list_cards(
     responses(
         (status = 200, description = "The card, detached at Stripe (customer null)", body = CardAttributes),
         (status = 404, description = "No saved card of the caller's has this id"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn delete_card(
     state: web::Data<AppState>,

@@ -94,8 +94,9 @@ impl From<PriceRow> for PriceAttributes {
         (status = 201, description = "The product, created at Stripe and mirrored", body = ProductAttributes),
         (status = 403, description = "Only admins change the catalogue"),
         (status = 422, description = "Invalid attribute"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn create_product(
     state: web::Data<AppState>,
@@ -114,7 +115,7 @@ pub async fn create_product(
         (status = 200, description = "The app's products (active ones unless active=false or all), newest first", body = [ProductAttributes]),
         (status = 400, description = "A paging parameter out of range, or active not true, false or all"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn list_products(
     state: web::Data<AppState>,
@@ -141,8 +142,9 @@ pub async fn list_products(
         (status = 403, description = "Only admins change the catalogue"),
         (status = 404, description = "No such product in this app"),
         (status = 422, description = "Invalid attribute"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn create_price(
     state: web::Data<AppState>,
@@ -162,7 +164,7 @@ pub async fn create_price(
         (status = 400, description = "A paging parameter out of range, or active not true, false or all"),
         (status = 404, description = "product_id names no product of this app"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn list_prices(
     state: web::Data<AppState>,
@@ -198,7 +200,7 @@ fn price(status: StatusCode, row: PriceRow) -> HttpResponse {
         (status = 200, description = "The product, active or archived", body = ProductAttributes),
         (status = 404, description = "No such product in this app"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn get_product(
     state: web::Data<AppState>,
@@ -218,8 +220,9 @@ pub async fn get_product(
         (status = 403, description = "Only admins change the catalogue"),
         (status = 404, description = "No such product in this app"),
         (status = 422, description = "Invalid attribute, nothing to change, or refused by Stripe"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn update_product(
     state: web::Data<AppState>,
@@ -240,7 +243,7 @@ pub async fn update_product(
         (status = 200, description = "The price, active or archived", body = PriceAttributes),
         (status = 404, description = "No such price in this app"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn get_price(
     state: web::Data<AppState>,
@@ -260,8 +263,9 @@ pub async fn get_price(
         (status = 403, description = "Only admins change the catalogue"),
         (status = 404, description = "No such price in this app"),
         (status = 422, description = "price_immutable: a field other than nickname, metadata and active (a price's amount, currency and interval never change: create a new price); validation_error: invalid attribute or nothing to change; or refused by Stripe"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn update_price(
     state: web::Data<AppState>,

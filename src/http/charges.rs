@@ -98,7 +98,7 @@ impl From<ChargeRow> for ChargeAttributes {
         (status = 400, description = "page, records or limit out of range, both kinds of paging, both cursors, or a cursor naming no charge the caller sees"),
         (status = 422, description = "A filter value is not acceptable (an unknown status, an id over 255 characters); source.parameter names it"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn list_charges(
     state: web::Data<AppState>,
@@ -124,7 +124,7 @@ pub async fn list_charges(
         (status = 200, description = "The charge, from the mirror", body = ChargeAttributes),
         (status = 404, description = "No such charge for this caller (another user's or app's is not found either)"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn get_charge(
     state: web::Data<AppState>,

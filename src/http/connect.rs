@@ -29,7 +29,7 @@ const ACCOUNT: &str = "stripe_account";
         (status = 409, description = "connect_not_configured: the operator has not set the platform's key or client id"),
         (status = 422, description = "An unknown flow, or a return_url whose origin is not allowed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn login(
     state: web::Data<AppState>,
@@ -92,7 +92,7 @@ pub async fn callback(
         (status = 409, description = "account_in_use: another app holds the account"),
         (status = 410, description = "claim_expired: older than 10 minutes"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn claim(
     state: web::Data<AppState>,
@@ -115,7 +115,7 @@ fn account_resource(caller: &Caller, view: &AccountView) -> HttpResponse {
         (status = 200, description = "How this app reaches Stripe (never a secret)", body = AccountView),
         (status = 403, description = "Not an admin"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn get_account(
     state: web::Data<AppState>,
@@ -133,7 +133,7 @@ pub async fn get_account(
         (status = 409, description = "not_connected: already disconnected, or the app uses its own secret key"),
         (status = 502, description = "Stripe unreachable: nothing changed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn delete_account(
     state: web::Data<AppState>,
@@ -158,8 +158,9 @@ pub async fn delete_account(
 pub async fn platform_webhook(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = super::receiver::event_body(body)?;
     let signature = req
         .headers()
         .get("stripe-signature")

@@ -94,12 +94,13 @@ const PORTAL_SESSION_SECS: i64 = 5 * 60;
     request_body(content = CreateCustomerFields, description = "Wrapped as {\"customer\": {...}}"),
     responses(
         (status = 201, description = "The customer, created at Stripe and mirrored", body = CustomerAttributes),
+        (status = 403, description = "identity_not_yours: a user named another user, company or entity as the customer's identity (only admins may)"),
         (status = 401, description = "Missing or invalid api key or token"),
         (status = 422, description = "Invalid attribute, or refused by Stripe"),
         (status = 502, description = "Stripe unreachable"),
         (status = 504, description = "Stripe timed out"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn create_customer(
     state: web::Data<AppState>,
@@ -127,7 +128,7 @@ const KIND: &str = "stripe_customer";
         (status = 200, description = "The customers the caller sees (admins: all of the app's), not deleted, newest first. With limit/starting_after/ending_before, meta has has_more, limit, per_page, total_count, totalRecords; with page/records, meta has current_page, total_pages, total_count, per_page, totalPages, totalRecords and has_more", body = [CustomerAttributes]),
         (status = 400, description = "limit, page or records out of range, both kinds of paging, both cursors, or a cursor naming no customer the caller sees"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn list_customers(
     state: web::Data<AppState>,
@@ -164,8 +165,9 @@ fn render(status: StatusCode, customer: Customer) -> HttpResponse {
         (status = 200, description = "The customer, from the mirror (refreshed from Stripe first with refresh=true)", body = CustomerAttributes),
         (status = 400, description = "refresh is not true or false"),
         (status = 404, description = "No such customer for this caller (or deleted, at Stripe too)"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn get_customer(
     state: web::Data<AppState>,
@@ -192,7 +194,7 @@ pub async fn get_customer(
         (status = 422, description = "Invalid field, nothing to change, a card that is not the customer's, or refused by Stripe"),
         (status = 502, description = "Stripe unreachable"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn update_customer(
     state: web::Data<AppState>,
@@ -214,7 +216,7 @@ pub async fn update_customer(
         (status = 404, description = "No such customer for this caller (or already deleted)"),
         (status = 502, description = "Stripe unreachable"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn delete_customer(
     state: web::Data<AppState>,
@@ -233,8 +235,9 @@ pub async fn delete_customer(
         (status = 200, description = "A billing portal session", body = PortalAttributes),
         (status = 404, description = "No such customer for this caller"),
         (status = 422, description = "Invalid return_url"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn create_portal(
     state: web::Data<AppState>,

@@ -36,8 +36,9 @@ pub struct StripeResponseAttributes {
         (status = 403, description = "Not an admin (admin_required), or the method and path are not allowed for this app (fetch_not_allowed)"),
         (status = 422, description = "A method other than GET, POST or DELETE, a malformed path, or params that are not an object, too deep or too many"),
         (status = "4XX", description = "Stripe's refusal, with Stripe's status, code, decline_code, param, message and request id"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn fetch_stripe(
     state: web::Data<AppState>,

@@ -53,6 +53,10 @@ macro_rules! route_table {
 
         /// Every (method, path) the route table serves, in its order.
         pub const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path),)+)*];
+
+        /// Every path with its kind: `open`, `keyed` (its writes honour `Idempotency-Key`) or
+        /// `receiver` (Stripe's, authenticated by its signature).
+        pub const RESOURCES: &[(&str, &str)] = &[$((stringify!($kind), $path),)*];
     };
     (@resource open $path:literal) => { route($path) };
     (@resource keyed $path:literal) => { keyed($path) };

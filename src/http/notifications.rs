@@ -40,7 +40,7 @@ pub struct NotificationSettingsAttributes {
         (status = 403, description = "Admins only"),
         (status = 422, description = "Not an absolute https URL, or its host is not a public address (egress policy); nothing stored"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn put_settings(
     state: web::Data<AppState>,
@@ -144,7 +144,7 @@ crate::domain::paging::paged_query! {
         (status = 400, description = "A paging parameter out of range, both kinds of paging, both cursors, or a cursor naming no notification of the app's"),
         (status = 403, description = "Admins only"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn list_notifications(
     state: web::Data<AppState>,
@@ -189,7 +189,7 @@ pub async fn list_notifications(
         (status = 404, description = "No such notification in this app"),
         (status = 409, description = "Still waiting for delivery: nothing to retry"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn retry_notification(
     state: web::Data<AppState>,

@@ -71,7 +71,7 @@ fn render(status: StatusCode, row: OrderRow) -> HttpResponse {
         (status = 409, description = "order_paid: the order has a payment and its terms differ"),
         (status = 422, description = "Invalid attribute"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn put_order(
     state: web::Data<AppState>,
@@ -100,7 +100,7 @@ pub async fn put_order(
         (status = 200, description = "The order", body = OrderAttributes),
         (status = 404, description = "No such order, or not the caller's (admins read every order)"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn get_order(
     state: web::Data<AppState>,

@@ -64,8 +64,9 @@ fn render(status: StatusCode, row: PaymentLinkRow) -> HttpResponse {
         (status = 201, description = "The link, created at Stripe and mirrored; the buyer pays at its url", body = PaymentLinkAttributes),
         (status = 403, description = "forbidden_by_policy: a user named a price outside the catalogue"),
         (status = 422, description = "Invalid attribute, or refused by Stripe (unknown price)"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn create_payment_link(
     state: web::Data<AppState>,
@@ -84,7 +85,7 @@ pub async fn create_payment_link(
         (status = 200, description = "The app's payment links (active ones unless active=false or all), newest first", body = [PaymentLinkAttributes]),
         (status = 400, description = "A paging parameter out of range, both kinds of paging, both cursors, a cursor naming no link of this app, or active not true, false or all"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn list_payment_links(
     state: web::Data<AppState>,
@@ -108,7 +109,7 @@ pub async fn list_payment_links(
         (status = 200, description = "The link, active or not", body = PaymentLinkAttributes),
         (status = 404, description = "No such payment link in this app"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn get_payment_link(
     state: web::Data<AppState>,
@@ -128,8 +129,9 @@ pub async fn get_payment_link(
         (status = 403, description = "Only admins deactivate or reactivate links"),
         (status = 404, description = "No such payment link in this app"),
         (status = 422, description = "Invalid attribute, nothing to change, or refused by Stripe"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn update_payment_link(
     state: web::Data<AppState>,

@@ -68,8 +68,9 @@ impl PaymentAttributes {
         (status = 403, description = "forbidden_by_policy: a user named an amount (the app's policy decides)"),
         (status = 404, description = "Unknown order, or another user's"),
         (status = 422, description = "Invalid attribute (e.g. no amount and no order), or refused by Stripe"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn create_payment(
     state: web::Data<AppState>,
@@ -108,7 +109,7 @@ fn render(status: StatusCode, row: PaymentRow, client_secret: Option<String>) ->
         (status = 400, description = "page, records or limit out of range, both kinds of paging, both cursors, or a cursor naming no payment the caller sees"),
         (status = 422, description = "A filter value is not acceptable; source.parameter names it"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn list_payments(
     state: web::Data<AppState>,
@@ -136,8 +137,9 @@ pub async fn list_payments(
         (status = 402, description = "The card was declined; code and meta.decline_code are Stripe's"),
         (status = 404, description = "No such payment for this caller"),
         (status = 422, description = "Invalid attribute (no payment method), or refused by Stripe (e.g. already succeeded)"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn confirm_payment(
     state: web::Data<AppState>,

@@ -62,7 +62,7 @@ fn render(tenant_id: &str, policy: Policy, secret: Option<String>) -> HttpRespon
         (status = 200, description = "The app's policy", body = PolicyAttributes),
         (status = 403, description = "Admins only"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn get_policy(
     state: web::Data<AppState>,
@@ -81,7 +81,7 @@ pub async fn get_policy(
         (status = 403, description = "Admins only"),
         (status = 422, description = "An unknown choice, a bad coupon id, or an order_lookup_url the egress policy refuses"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn put_policy(
     state: web::Data<AppState>,

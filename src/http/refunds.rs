@@ -62,10 +62,12 @@ impl From<RefundRow> for RefundAttributes {
     request_body(content = CreateRefundFields, description = "Wrapped as {\"refund\": {...}}"),
     responses(
         (status = 201, description = "The refund, made at Stripe and mirrored", body = RefundAttributes),
+        (status = 403, description = "forbidden_by_policy: the app does not let its users refund"),
         (status = 404, description = "The payment is not one of the caller's"),
         (status = 422, description = "Invalid attribute, more than what is left to refund, a payment not succeeded, or refused by Stripe"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn create_refund(
     state: web::Data<AppState>,
@@ -92,7 +94,7 @@ pub async fn create_refund(
         (status = 400, description = "A paging parameter out of range, both kinds of paging, both cursors, or a cursor naming no refund the caller sees"),
         (status = 404, description = "payment_id names no payment of the caller's"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn list_refunds(
     state: web::Data<AppState>,

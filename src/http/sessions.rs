@@ -80,10 +80,12 @@ fn render(status: StatusCode, row: CheckoutSessionRow) -> HttpResponse {
     request_body(content = CreateSessionFields, description = "Wrapped as {\"session\": {...}}"),
     responses(
         (status = 201, description = "The session, created at Stripe and mirrored", body = SessionAttributes),
+        (status = 403, description = "forbidden_by_policy: a user chose what the app's policy keeps for admins (a price outside the catalogue, a coupon not offered, a trial, promotion codes); source.pointer names it"),
         (status = 404, description = "The customer is not one of the caller's"),
         (status = 422, description = "Invalid attribute, or refused by Stripe"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn create_session(
     state: web::Data<AppState>,
@@ -102,8 +104,9 @@ pub async fn create_session(
     responses(
         (status = 200, description = "The session, refreshed from Stripe", body = SessionAttributes),
         (status = 404, description = "No such session for this caller"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn get_session(
     state: web::Data<AppState>,

@@ -87,7 +87,7 @@ fn render(status: StatusCode, row: SubscriptionRow) -> HttpResponse {
         (status = 200, description = "A page of subscriptions from the mirror, newest first. With page/records (the default), meta has current_page, total_pages, total_count, per_page, totalPages, totalRecords and has_more; with limit/starting_after/ending_before, meta has has_more, limit, per_page, total_count, totalRecords", body = [SubscriptionAttributes]),
         (status = 400, description = "page, records, limit or status out of range, both kinds of paging, both cursors, or a cursor naming no subscription the caller sees"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn list_subscriptions(
     state: web::Data<AppState>,
@@ -111,10 +111,12 @@ pub async fn list_subscriptions(
     request_body(content = CreateSubscriptionFields, description = "Wrapped as {\"subscription\": {...}}"),
     responses(
         (status = 201, description = "The subscription, created at Stripe and mirrored", body = SubscriptionAttributes),
+        (status = 403, description = "forbidden_by_policy: a user chose what the app's policy keeps for admins (a price outside the catalogue, a coupon not offered, a trial); source.pointer names it"),
         (status = 404, description = "The customer is not one of the caller's"),
         (status = 422, description = "Invalid attribute, or refused by Stripe (unknown price, coupon...)"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn create_subscription(
     state: web::Data<AppState>,
@@ -133,10 +135,12 @@ pub async fn create_subscription(
     request_body(content = UpdateSubscriptionFields, description = "Wrapped as {\"subscription\": {...}}"),
     responses(
         (status = 200, description = "The subscription after the change", body = SubscriptionAttributes),
+        (status = 403, description = "forbidden_by_policy: a user chose what the app's policy keeps for admins (a price outside the catalogue, proration); source.pointer names it"),
         (status = 404, description = "No such subscription for this caller"),
         (status = 422, description = "Invalid attribute, or refused by Stripe"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn update_subscription(
     state: web::Data<AppState>,
@@ -156,8 +160,9 @@ pub async fn update_subscription(
     responses(
         (status = 200, description = "Canceled now at Stripe: status canceled, canceled_at set", body = SubscriptionAttributes),
         (status = 404, description = "No such subscription for this caller"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn cancel_subscription(
     state: web::Data<AppState>,

@@ -24,7 +24,7 @@ const KIND: &str = "stripe_sync_job";
         (status = 409, description = "sync_in_progress: a job of this app is queued or running (meta.job_id)"),
         (status = 422, description = "An unknown object type or a bad created range"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn start_sync(
     state: web::Data<AppState>,
@@ -64,7 +64,7 @@ pub struct JobsQuery {
         (status = 400, description = "A paging parameter out of range"),
         (status = 403, description = "Not an admin"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn list_jobs(
     state: web::Data<AppState>,
@@ -88,7 +88,7 @@ pub async fn list_jobs(
         (status = 403, description = "Not an admin"),
         (status = 404, description = "No job of this app has this id"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn get_job(
     state: web::Data<AppState>,
@@ -109,7 +109,7 @@ pub async fn get_job(
         (status = 404, description = "No job of this app has this id"),
         (status = 409, description = "sync_finished: nothing to cancel"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn cancel_job(
     state: web::Data<AppState>,
@@ -128,7 +128,7 @@ pub async fn cancel_job(
         (status = 403, description = "Not an admin"),
         (status = 409, description = "sync_in_progress: a reconciliation is queued or running (meta.job_id)"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn start_reconcile(
     state: web::Data<AppState>,
@@ -144,7 +144,7 @@ pub async fn start_reconcile(
         (status = 200, description = "When the mirror was last reconciled, what it recovered, any gap past Stripe's 30 days, the active jobs", body = SyncStatus),
         (status = 403, description = "Not an admin"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn get_status(
     state: web::Data<AppState>,

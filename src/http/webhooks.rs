@@ -27,6 +27,9 @@ pub struct WebhookAttributes {
     /// Only in the create response.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signing_secret: Option<String>,
+    /// Only in the answer to a secret roll: until when the previous secrets still verify.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_expires_at: Option<String>,
     pub created_at: String,
 }
 
@@ -42,6 +45,7 @@ impl WebhookAttributes {
             status: row.status,
             stripe_endpoint_id: row.stripe_endpoint_id,
             signing_secret,
+            previous_expires_at: None,
             created_at: timestamp(row.created_at),
         }
     }
@@ -55,7 +59,7 @@ const KIND: &str = "stripe_webhook";
         (status = 200, description = "The app's webhook endpoints, newest first (never their secrets)", body = [WebhookAttributes]),
         (status = 403, description = "Not an admin"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn list_webhooks(
     state: web::Data<AppState>,
@@ -82,8 +86,9 @@ pub async fn list_webhooks(
         (status = 201, description = "The endpoint, registered at Stripe; signing_secret shown this once", body = WebhookAttributes),
         (status = 403, description = "Not an admin"),
         (status = 422, description = "No events, an unknown event type, or a bad url"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn create_webhook(
     state: web::Data<AppState>,
@@ -108,12 +113,12 @@ pub async fn create_webhook(
     params(("webhook_id" = String, Path, description = "Our unique id or the url_id")),
     request_body(content = crate::services::webhook_endpoints::RollSecretFields, description = "Wrapped as {\"secret\": {...}}"),
     responses(
-        (status = 201, description = "The new secret verifies now; the previous ones until previous_expires_at"),
+        (status = 201, description = "The new secret verifies now; the previous ones until previous_expires_at", body = WebhookAttributes),
         (status = 403, description = "Not an admin"),
         (status = 404, description = "No such endpoint in this app"),
         (status = 422, description = "No whsec_ secret, or an overlap outside 0..86400"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn roll_secret(
     state: web::Data<AppState>,
@@ -130,17 +135,12 @@ pub async fn roll_secret(
     let rolled =
         webhook_endpoints::roll_secret(&state, &caller, &path.into_inner(), secret, overlap)
             .await?;
-    let mut attributes = serde_json::to_value(WebhookAttributes::new(rolled.endpoint, None))
-        .map_err(ApiError::internal)?;
-    attributes["previous_expires_at"] = Value::String(timestamp(rolled.previous_expires_at));
-    let id = attributes["unique_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let mut attributes = WebhookAttributes::new(rolled.endpoint, None);
+    attributes.previous_expires_at = Some(timestamp(rolled.previous_expires_at));
     Ok(jsonapi::resource(
         StatusCode::CREATED,
         KIND,
-        &id,
+        &attributes.unique_id.clone(),
         &attributes,
     ))
 }
@@ -154,8 +154,9 @@ pub async fn roll_secret(
         (status = 403, description = "Not an admin"),
         (status = 404, description = "No such endpoint in this app"),
         (status = 422, description = "Nothing to change, a status other than enabled/disabled, or an unknown event type"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn update_webhook(
     state: web::Data<AppState>,
@@ -183,8 +184,9 @@ pub async fn update_webhook(
         (status = 200, description = "Deleted at Stripe and here (the endpoint as it was); its URL answers 404 after", body = WebhookAttributes),
         (status = 403, description = "Not an admin"),
         (status = 404, description = "No such endpoint in this app"),
+        (status = 502, description = "Stripe unreachable, or it failed"),
     ),
-    security(("api_key" = []), ("bearer" = []))
+    security(("app_id" = [], "bearer" = []))
 )]
 pub async fn delete_webhook(
     state: web::Data<AppState>,

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use reqwest::{Method, RequestBuilder, Response};
+use reqwest::{Method, Response};
+use reqwest_middleware::{ClientWithMiddleware, RequestBuilder};
 use sales_block::app::startup::Application;
 use sales_block::config::{LogFormat, Settings};
 use sales_block::crypto::{MasterKey, random_token};
@@ -172,7 +173,8 @@ pub struct TestApp {
     pub address: String,
     pub emulator: EmulatorHandle,
     pub state: actix_web::web::Data<AppState>,
-    pub http: reqwest::Client,
+    /// Checks every answer of the service against its OpenAPI document (`crate::wire`).
+    pub http: ClientWithMiddleware,
     _db: TestDatabase,
 }
 
@@ -268,10 +270,7 @@ pub async fn spawn_app_on(
         address,
         emulator,
         state,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client"),
+        http: crate::wire::client(Duration::from_secs(30)),
         _db: db,
     }
 }

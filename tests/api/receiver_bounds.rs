@@ -45,6 +45,23 @@ async fn a_30000_v1_header_on_a_1_mib_body_is_refused_at_once(backend: Backend) 
     assert_eq!(response.status().as_u16(), 200);
 }
 
+/// An event over the receiver's 1 MiB bound is refused with a JSON:API 413, as the OpenAPI
+/// document says (it was actix's plain-text refusal), and nothing is stored.
+async fn an_event_over_1_mib_is_refused_with_a_json_413(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let ep = endpoint(&app, &tenant).await;
+    let padding = "x".repeat(1024 * 1024);
+    let body = json!({"id": "evt_big", "object": "event", "type": "customer.created",
+                      "created": 1, "data": {"object": {"id": "cus_big", "pad": padding}}})
+    .to_string();
+    let now = chrono::Utc::now().timestamp();
+    let signed = stripe_signature(&body, &ep.secret, now);
+    let response = deliver_raw(&app, &ep.url_id, &body, Some(signed)).await;
+    assert_error(response, 413, "payload_too_large").await;
+    assert!(events_stored(&app).await.is_empty());
+}
+
 async fn repeated_unknown_api_keys_and_url_ids_do_not_reach_the_database(backend: Backend) {
     let app = spawn_app(backend).await;
     let tenant = app.tenant().await;
@@ -103,5 +120,6 @@ async fn repeated_unknown_api_keys_and_url_ids_do_not_reach_the_database(backend
 
 on_both_databases!(
     a_30000_v1_header_on_a_1_mib_body_is_refused_at_once,
+    an_event_over_1_mib_is_refused_with_a_json_413,
     repeated_unknown_api_keys_and_url_ids_do_not_reach_the_database,
 );
