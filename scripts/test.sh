@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: makes sure PostgreSQL answers (starting the local
 # cluster if it is installed but stopped), then builds and runs the whole workspace's tests,
-# then the checks a commit must pass (rustfmt, and clippy with warnings as errors).
+# then the schema fuzzing of scripts/fuzz.sh, then the checks a commit must pass (rustfmt, and
+# clippy with warnings as errors).
 # Each integration scenario runs on SQLite (temp dir) and on PostgreSQL (a database of its
 # own, dropped afterwards); the Stripe emulator is started in-process on a free port.
 set -euo pipefail
@@ -29,6 +30,11 @@ cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
 # One closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "summary: %d passed, %d failed\n", p, f }' "$log"
+
+# Fault suite scenario 5 (docs/RELIABILITY.md): schemathesis against /openapi.json, 10,000+
+# requests, no 5xx, nothing the document does not describe (scenario 6 is in the tests above).
+echo "fuzz: scripts/fuzz.sh"
+scripts/fuzz.sh || { echo "check failed: scripts/fuzz.sh"; status=1; }
 
 echo "checks: cargo fmt --check, cargo clippy -D warnings"
 cargo fmt --all --check || { echo "check failed: cargo fmt --check"; status=1; }
