@@ -128,6 +128,12 @@ async fn main() -> anyhow::Result<()> {
         seeded["counts"]
     );
 
+    // A fresh connection pool: the emulator may have closed the seeding's connection (its
+    // keep-alive runs out while one long request holds the worker).
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()?;
+
     // 1. The bare pass: every list, 100 per page, nothing written.
     let bench_pid = std::process::id();
     let emulator_pid = stack.emulator.pid();
