@@ -40,6 +40,9 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     pub max_body_bytes: usize,
     pub stripe_timeout_secs: u64,
+    /// How long a loaded tenant and a webhook endpoint are reused before they are read again,
+    /// in seconds (at least 1): the longest a CLI change takes to reach a running instance.
+    pub tenant_cache_secs: u64,
     #[serde(default)]
     pub receiver_writers: u32,
     /// Deliveries that may wait for a writer; more are answered 503 at once.

@@ -40,6 +40,9 @@ pub enum ErrorSource {
     Header(String),
 }
 
+/// `Retry-After` of a delivery for a disabled app (Stripe keeps its own schedule anyway).
+const DISABLED_RETRY_AFTER_SECS: u64 = 3600;
+
 impl ApiError {
     pub fn new(
         status: StatusCode,
@@ -170,6 +173,32 @@ impl ApiError {
     pub fn busy(cause: impl std::fmt::Display) -> Self {
         tracing::warn!(error = %cause, "busy");
         Self::retry_soon(format!("Not stored: {cause}; retry shortly."))
+    }
+
+    /// 403 `tenant_disabled`: the operator disabled the app (`sales-block tenant disable`);
+    /// its API calls are refused until it is enabled again.
+    pub fn tenant_disabled() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "tenant_disabled",
+            "Forbidden",
+            "This app is disabled by the service's operator; its calls are refused until it is enabled again.",
+        )
+    }
+
+    /// 503 `tenant_disabled` to Stripe: a delivery for a disabled app is not stored, and
+    /// Stripe retries it (for up to three days in live mode), so it lands once the app is
+    /// enabled again; reconciliation recovers what is older.
+    pub fn tenant_disabled_delivery() -> Self {
+        let mut error = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "tenant_disabled",
+            "Service unavailable",
+            "This endpoint's app is disabled by the service's operator; the event is not stored. Stripe retries it.",
+        )
+        .with_meta("retry_after", DISABLED_RETRY_AFTER_SECS);
+        error.0.retry_after = Some(DISABLED_RETRY_AFTER_SECS);
+        error
     }
 
     fn retry_soon(detail: impl Into<String>) -> Self {

@@ -41,12 +41,14 @@ impl AppState {
     /// Starts the receiver's batch writer threads.
     pub fn new(db: Database, master: MasterKey, settings: Settings) -> anyhow::Result<Self> {
         let stripe_timeout = Duration::from_secs(settings.stripe_timeout_secs.max(1));
+        let cache_ttl = Duration::from_secs(settings.tenant_cache_secs.max(1));
         let platform =
             Platform::from_settings(&settings, db.clone(), master.clone(), stripe_timeout)?;
         let tenants = Arc::new(TenantCache::new(
             db.clone(),
             master.clone(),
             stripe_timeout,
+            cache_ttl,
             platform,
         ));
         let receiver = Receiver::new(
@@ -58,6 +60,7 @@ impl AppState {
                 queue: settings.receiver_queue,
                 answer_within: Duration::from_millis(settings.receiver_answer_timeout_ms.max(1)),
             },
+            cache_ttl,
         );
         // Checked at start (`Application::build`); unreadable here: nothing is allowed.
         let fetch_allowed = settings.fetch_allow_list().unwrap_or_default();

@@ -13,10 +13,6 @@ use crate::misses::Misses;
 use crate::tenants::TenantContext;
 use crate::tenants::platform::Platform;
 
-/// How long a loaded tenant (decrypted keys, JWT verifier, Stripe client) is reused before it
-/// is read again, so a changed tenant takes effect within this time.
-const TENANT_TTL: Duration = Duration::from_secs(30);
-
 /// An api key as we issue them could look (`pk_test_<hex>`; older or imported keys may differ):
 /// printable ASCII, at most 255 bytes. Anything else names no tenant, without a query.
 fn plausible_api_key(key: &str) -> bool {
@@ -29,6 +25,10 @@ pub struct TenantCache {
     master: MasterKey,
     /// The Stripe client's timeout for the tenants it loads.
     stripe_timeout: Duration,
+    /// How long a loaded tenant (decrypted keys, JWT verifier, Stripe client, whether it is
+    /// disabled) is reused before it is read again (`tenant_cache_secs`): a tenant changed by
+    /// the CLI or another instance takes effect here within this time.
+    ttl: Duration,
     tenants: RwLock<HashMap<String, (Instant, Arc<TenantContext>)>>,
     unknown_api_keys: Misses,
     /// Tenant queries made (see [`Self::database_lookups`]).
@@ -42,12 +42,14 @@ impl TenantCache {
         db: Database,
         master: MasterKey,
         stripe_timeout: Duration,
+        ttl: Duration,
         platform: Option<Arc<Platform>>,
     ) -> Self {
         Self {
             db,
             master,
             stripe_timeout,
+            ttl,
             tenants: RwLock::new(HashMap::new()),
             unknown_api_keys: Misses::new(),
             lookups: AtomicU64::new(0),
@@ -59,7 +61,7 @@ impl TenantCache {
     pub async fn by_api_key(&self, api_key: &str) -> Result<Option<Arc<TenantContext>>, ApiError> {
         if let Ok(cache) = self.tenants.read()
             && let Some((loaded, tenant)) = cache.get(api_key)
-            && loaded.elapsed() < TENANT_TTL
+            && loaded.elapsed() < self.ttl
         {
             return Ok(Some(tenant.clone()));
         }
@@ -81,7 +83,7 @@ impl TenantCache {
         if let Ok(cache) = self.tenants.read()
             && let Some((_, tenant)) = cache
                 .values()
-                .find(|(loaded, t)| t.id == id && loaded.elapsed() < TENANT_TTL)
+                .find(|(loaded, t)| t.id == id && loaded.elapsed() < self.ttl)
         {
             return Ok(Some(tenant.clone()));
         }

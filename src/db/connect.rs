@@ -206,25 +206,35 @@ pub fn disconnect(
     })
 }
 
+/// The tenant the platform webhook sends an event to (see [`route`]).
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub tenant_id: String,
+    /// It has a notify_url.
+    pub notify: bool,
+    /// The operator disabled it (`tenant disable`).
+    pub disabled: bool,
+}
+
 /// Where the platform webhook sends an event of `account` in this mode: the tenant connected
-/// to it, whether it has a notify_url, and when it connected.
+/// to it, whether it has a notify_url, and whether it is disabled.
 pub fn route(
     conn: &mut AnyConnection,
     account: &str,
     livemode: bool,
-) -> QueryResult<Option<(String, bool, Option<NaiveDateTime>)>> {
+) -> QueryResult<Option<Route>> {
     let found: Option<(String, Option<String>, Option<NaiveDateTime>)> = tenants::table
         .filter(tenants::stripe_account_id.eq(account))
         .filter(tenants::stripe_livemode.eq(livemode))
         .filter(tenants::stripe_access.eq_any([ACCESS_CONNECT, ACCESS_APP]))
-        .select((
-            tenants::id,
-            tenants::notify_url,
-            tenants::stripe_connected_at,
-        ))
+        .select((tenants::id, tenants::notify_url, tenants::disabled_at))
         .first(conn)
         .optional()?;
-    Ok(found.map(|(id, notify, at)| (id, notify.is_some(), at)))
+    Ok(found.map(|(tenant_id, notify, disabled)| Route {
+        tenant_id,
+        notify: notify.is_some(),
+        disabled: disabled.is_some(),
+    }))
 }
 
 /// A tenant's Stripe Apps tokens as stored.

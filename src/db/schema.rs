@@ -140,6 +140,7 @@ diesel::table! {
         stripe_token_lease_until -> Nullable<Timestamp>,
         connect_return_origins -> Nullable<Text>,
         fetch_allow -> Nullable<Text>,
+        disabled_at -> Nullable<Timestamp>,
     }
 }
 

@@ -409,6 +409,8 @@ pub fn due_for_reconcile(
     tenants::table
         .left_join(sync_state::table.on(sync_state::tenant_id.eq(tenants::id)))
         .filter(tenants::stripe_access.ne(super::connect::ACCESS_NONE))
+        // A disabled tenant is not reconciled on its own; enabled again, it is due as before.
+        .filter(tenants::disabled_at.is_null())
         .filter(
             sync_state::last_reconciled_at
                 .is_null()

@@ -45,6 +45,8 @@ pub struct Tenant {
     /// `POST /stripe/fetch`: the tenant's narrowing of the operator's list, a JSON array of
     /// rules; `None`: the operator's list.
     pub fetch_allow: Option<String>,
+    /// When the operator disabled the tenant (`tenant disable`); `None`: enabled.
+    pub disabled_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Insertable)]
@@ -114,6 +116,27 @@ pub fn notify_target(
     })
 }
 
+/// What the receiver needs of an endpoint's tenant: whether its app is notified (it has a
+/// notify_url) and whether the operator disabled it; `None` when there is no such tenant.
+pub fn delivery_state(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+) -> QueryResult<Option<(bool, bool)>> {
+    let found: Option<(Option<String>, Option<String>, Option<NaiveDateTime>)> = tenants::table
+        .find(tenant_id)
+        .select((
+            tenants::notify_url,
+            tenants::notify_secret_enc,
+            tenants::disabled_at,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(
+        found
+            .map(|(url, secret, disabled)| (url.is_some() && secret.is_some(), disabled.is_some())),
+    )
+}
+
 /// Sets (or with `None`, clears) the tenant's notify_url and signing secret.
 pub fn set_notify_target(
     conn: &mut AnyConnection,
@@ -159,6 +182,58 @@ pub fn set_fetch_allow(
     super::write_statement(conn, |conn| {
         diesel::update(tenants::table.find(tenant_id))
             .set(tenants::fetch_allow.eq(rules))
+            .execute(conn)
+    })
+    .map(|n| n == 1)
+}
+
+/// Disables the tenant (`at`) or, with `None`, enables it again.
+pub fn set_disabled(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    at: Option<NaiveDateTime>,
+) -> QueryResult<bool> {
+    super::write_statement(conn, |conn| {
+        diesel::update(tenants::table.find(tenant_id))
+            .set(tenants::disabled_at.eq(at))
+            .execute(conn)
+    })
+    .map(|n| n == 1)
+}
+
+/// Replaces the tenant's (encrypted) Stripe secret key.
+pub fn set_stripe_key(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    key_enc: &str,
+) -> QueryResult<bool> {
+    super::write_statement(conn, |conn| {
+        diesel::update(tenants::table.find(tenant_id))
+            .set(tenants::stripe_secret_key_enc.eq(key_enc))
+            .execute(conn)
+    })
+    .map(|n| n == 1)
+}
+
+/// Replaces the tenant's api key.
+pub fn set_api_key(conn: &mut AnyConnection, tenant_id: &str, api_key: &str) -> QueryResult<bool> {
+    super::write_statement(conn, |conn| {
+        diesel::update(tenants::table.find(tenant_id))
+            .set(tenants::api_key.eq(api_key))
+            .execute(conn)
+    })
+    .map(|n| n == 1)
+}
+
+/// Replaces the tenant's (encrypted) HS256 secret.
+pub fn set_jwt_secret(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    secret_enc: &str,
+) -> QueryResult<bool> {
+    super::write_statement(conn, |conn| {
+        diesel::update(tenants::table.find(tenant_id))
+            .set(tenants::jwt_secret_enc.eq(Some(secret_enc)))
             .execute(conn)
     })
     .map(|n| n == 1)

@@ -125,6 +125,10 @@ async fn authenticate(state: &AppState, credentials: Credentials) -> Result<Call
         )
         .with_header("authorization"));
     }
+    // Told only to a caller with a valid token of the app: others learn nothing of its state.
+    if tenant.disabled {
+        return Err(ApiError::tenant_disabled());
+    }
     // Per tenant and per caller, before any work (crate::ratelimit).
     state.limits.check(&tenant.id, &principal.subject)?;
     Ok(Caller {

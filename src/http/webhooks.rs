@@ -9,7 +9,9 @@ use crate::caller::Caller;
 use crate::db::webhook_endpoints::WebhookEndpointRow;
 use crate::error::ApiError;
 use crate::http::jsonapi::{self, PageMeta, parse_body, timestamp};
-use crate::services::webhook_endpoints::{self, CreateWebhookFields, UpdateWebhookFields};
+use crate::services::webhook_endpoints::{
+    self, CreateWebhookFields, UpdateWebhookFields, WebhookStore,
+};
 use crate::state::AppState;
 
 /// A webhook endpoint as clients read it (API_CONTRACT.md, GET/POST /stripe/webhooks).
@@ -34,7 +36,8 @@ pub struct WebhookAttributes {
 }
 
 impl WebhookAttributes {
-    fn new(row: WebhookEndpointRow, signing_secret: Option<String>) -> Self {
+    /// The endpoint as clients read it (the CLI prints the same).
+    pub(crate) fn new(row: WebhookEndpointRow, signing_secret: Option<String>) -> Self {
         let events: Vec<String> = serde_json::from_str(&row.events).unwrap_or_default();
         Self {
             unique_id: row.id,
@@ -66,7 +69,7 @@ pub async fn list_webhooks(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin("manage webhook endpoints")?;
-    let rows = webhook_endpoints::list(&state, &caller).await?;
+    let rows = webhook_endpoints::list(&WebhookStore::of(&state), &caller).await?;
     let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
     let items: Vec<(String, WebhookAttributes)> = rows
         .into_iter()
@@ -98,7 +101,7 @@ pub async fn create_webhook(
     caller.require_admin("manage webhook endpoints")?;
     let (fields, at) = parse_body::<CreateWebhookFields>(body.into_inner(), "webhook")?;
     let new = webhook_endpoints::parse(fields, &at)?;
-    let (row, secret) = webhook_endpoints::create(&state, &caller, new).await?;
+    let (row, secret) = webhook_endpoints::create(&WebhookStore::of(&state), &caller, new).await?;
     let id = row.id.clone();
     Ok(jsonapi::resource(
         StatusCode::CREATED,
@@ -106,6 +109,14 @@ pub async fn create_webhook(
         &id,
         &WebhookAttributes::new(row, Some(secret)),
     ))
+}
+
+/// A rolled endpoint as clients read it: its attributes and when its previous secrets stop
+/// verifying (the CLI prints the same).
+pub(crate) fn rolled_attributes(rolled: webhook_endpoints::RolledSecret) -> WebhookAttributes {
+    let mut attributes = WebhookAttributes::new(rolled.endpoint, None);
+    attributes.previous_expires_at = Some(timestamp(rolled.previous_expires_at));
+    attributes
 }
 
 #[utoipa::path(
@@ -132,11 +143,15 @@ pub async fn roll_secret(
         "secret",
     )?;
     let (secret, overlap) = webhook_endpoints::parse_roll(fields, &at)?;
-    let rolled =
-        webhook_endpoints::roll_secret(&state, &caller, &path.into_inner(), secret, overlap)
-            .await?;
-    let mut attributes = WebhookAttributes::new(rolled.endpoint, None);
-    attributes.previous_expires_at = Some(timestamp(rolled.previous_expires_at));
+    let rolled = webhook_endpoints::roll_secret(
+        &WebhookStore::of(&state),
+        &caller,
+        &path.into_inner(),
+        secret,
+        overlap,
+    )
+    .await?;
+    let attributes = rolled_attributes(rolled);
     Ok(jsonapi::resource(
         StatusCode::CREATED,
         KIND,
@@ -167,7 +182,13 @@ pub async fn update_webhook(
     caller.require_admin("manage webhook endpoints")?;
     let (fields, at) = parse_body::<UpdateWebhookFields>(body.into_inner(), "webhook")?;
     let change = webhook_endpoints::parse_update(fields, &at)?;
-    let row = webhook_endpoints::update(&state, &caller, &path.into_inner(), change).await?;
+    let row = webhook_endpoints::update(
+        &WebhookStore::of(&state),
+        &caller,
+        &path.into_inner(),
+        change,
+    )
+    .await?;
     let id = row.id.clone();
     Ok(jsonapi::resource(
         StatusCode::OK,
@@ -194,7 +215,8 @@ pub async fn delete_webhook(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin("manage webhook endpoints")?;
-    let row = webhook_endpoints::delete(&state, &caller, &path.into_inner()).await?;
+    let row =
+        webhook_endpoints::delete(&WebhookStore::of(&state), &caller, &path.into_inner()).await?;
     let id = row.id.clone();
     Ok(jsonapi::resource(
         StatusCode::OK,

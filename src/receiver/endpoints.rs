@@ -12,11 +12,6 @@ use crate::db::{Database, DbError};
 use crate::error::ApiError;
 use crate::misses::Misses;
 
-/// How long a webhook endpoint and its decrypted secrets are reused by the receiver. A secret
-/// rolled through another instance is found sooner: a signature that fails against the cached
-/// secrets is checked once more against the stored ones.
-const ENDPOINT_TTL: Duration = Duration::from_secs(30);
-
 /// A url_id as we issue them could look (`wh_<hex>`): letters, digits, `_` and `-`, at most 64
 /// bytes. Anything else names no endpoint, without a query.
 fn plausible_url_id(url_id: &str) -> bool {
@@ -27,7 +22,7 @@ fn plausible_url_id(url_id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// What the receiver needs of an endpoint, loaded once and kept for [`ENDPOINT_TTL`].
+/// What the receiver needs of an endpoint, loaded once and kept for [`Endpoints`]' lifetime.
 #[derive(Debug)]
 pub struct ReceiverEndpoint {
     pub id: String,
@@ -36,6 +31,8 @@ pub struct ReceiverEndpoint {
     pub notify: bool,
     /// Disabled through our API: its deliveries are refused (410).
     pub disabled: bool,
+    /// Its tenant is disabled by the operator: its deliveries are answered 503 (Stripe retries).
+    pub tenant_disabled: bool,
     /// Decrypted signing secrets, newest first, with when each stops verifying (unix seconds).
     secrets: Vec<(String, Option<i64>)>,
     loaded: Instant,
@@ -61,6 +58,11 @@ impl ReceiverEndpoint {
 pub struct Endpoints {
     db: Database,
     master: MasterKey,
+    /// How long an endpoint, its decrypted secrets and its tenant's state are reused
+    /// (`tenant_cache_secs`). A secret rolled through another instance is found sooner: a
+    /// signature that fails against the cached secrets is checked once more against the
+    /// stored ones.
+    ttl: Duration,
     endpoints: RwLock<HashMap<String, Arc<ReceiverEndpoint>>>,
     unknown_url_ids: Misses,
     /// Endpoint queries made (see [`Self::database_lookups`]).
@@ -68,10 +70,11 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
-    pub fn new(db: Database, master: MasterKey) -> Self {
+    pub fn new(db: Database, master: MasterKey, ttl: Duration) -> Self {
         Self {
             db,
             master,
+            ttl,
             endpoints: RwLock::new(HashMap::new()),
             unknown_url_ids: Misses::new(),
             lookups: AtomicU64::new(0),
@@ -88,7 +91,7 @@ impl Endpoints {
         if !fresh
             && let Ok(cache) = self.endpoints.read()
             && let Some(endpoint) = cache.get(url_id)
-            && endpoint.loaded.elapsed() < ENDPOINT_TTL
+            && endpoint.loaded.elapsed() < self.ttl
         {
             return Ok(Some(endpoint.clone()));
         }
@@ -124,13 +127,13 @@ impl Endpoints {
             .run(move |conn| {
                 let found = crate::db::webhook_endpoints::find_by_url_id(conn, &wanted)
                     .map_err(DbError::from)?;
-                let notify = match &found {
+                let (notify, tenant_disabled) = match &found {
                     Some((endpoint, _)) => {
-                        crate::db::tenants::notify_target(conn, &endpoint.tenant_id)
+                        crate::db::tenants::delivery_state(conn, &endpoint.tenant_id)
                             .map_err(DbError::from)?
-                            .is_some()
+                            .unwrap_or((false, false))
                     }
-                    None => false,
+                    None => (false, false),
                 };
                 Ok::<_, DbError>(found.map(|(endpoint, sealed)| {
                     ReceiverEndpoint {
@@ -138,6 +141,7 @@ impl Endpoints {
                         id: endpoint.id,
                         tenant_id: endpoint.tenant_id,
                         notify,
+                        tenant_disabled,
                         secrets: sealed
                             .iter()
                             .filter_map(|(enc, expires)| {

@@ -64,17 +64,19 @@ impl Receiver {
         self.events.backlog()
     }
 
-    /// Starts the batch writer threads (`writers`: see [`EventWriter::start`]).
+    /// Starts the batch writer threads (`writers`: see [`EventWriter::start`]); endpoints are
+    /// cached for `endpoint_ttl`.
     pub fn new(
         db: Database,
         master: MasterKey,
         tenants: Arc<TenantCache>,
         writers: u32,
         limits: WriterLimits,
+        endpoint_ttl: Duration,
     ) -> Self {
         let events = EventWriter::start(db.clone(), writers, limits);
         Self {
-            endpoints: Endpoints::new(db.clone(), master),
+            endpoints: Endpoints::new(db.clone(), master, endpoint_ttl),
             db,
             tenants,
             events,
@@ -126,6 +128,9 @@ pub async fn receive(
             "Gone",
             "This webhook endpoint is disabled; its deliveries are not accepted.",
         ));
+    }
+    if endpoint.tenant_disabled {
+        return Err(ApiError::tenant_disabled_delivery());
     }
     let event = parse_event(body)?;
     let pending = Pending {
@@ -235,7 +240,12 @@ pub async fn receive_platform(
         .db
         .run(move |conn| crate::db::connect::route(conn, &lookup, livemode).map_err(ApiError::from))
         .await?;
-    let Some((tenant_id, notify, _)) = route else {
+    let Some(crate::db::connect::Route {
+        tenant_id,
+        notify,
+        disabled: route_disabled,
+    }) = route
+    else {
         tracing::info!(stripe.event_id = %event.id, stripe.account = %account, livemode, "platform event for an account no tenant holds");
         return Ok(UNROUTED);
     };
@@ -264,6 +274,11 @@ pub async fn receive_platform(
             receiver.tenants.forget(&tenant_id);
             tracing::warn!(tenant.id = %tenant_id, stripe.account = %account, "stripe account deauthorized: the tenant is disconnected");
         }
+    }
+    // After a deauthorization is applied (the platform's access is gone, whatever the app's
+    // state): a disabled app's events wait for Stripe's retries.
+    if route_disabled {
+        return Err(ApiError::tenant_disabled_delivery());
     }
     let pending = Pending {
         tenant_id,

@@ -5,12 +5,45 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use crate::caller::Caller;
-use crate::crypto::random_token;
+use crate::crypto::{MasterKey, random_token};
+use crate::db::Database;
 use crate::db::webhook_endpoints::{self as rows, NewWebhookEndpoint, WebhookEndpointRow};
 use crate::domain::{optional_text, parse_web_url};
 use crate::error::ApiError;
+use crate::receiver::Endpoints;
 use crate::state::AppState;
 use crate::stripe::is_known_event_type;
+
+/// What the webhook endpoint use cases work with: the database, the master key (secrets are
+/// stored encrypted), the service's public URL (where Stripe delivers) and, in the service,
+/// its receiver's endpoint cache, told of each change at once. The CLI has no cache of its
+/// own: running instances read its changes within `tenant_cache_secs`.
+pub struct WebhookStore<'a> {
+    pub db: &'a Database,
+    pub master: &'a MasterKey,
+    pub public_url: &'a str,
+    pub endpoints: Option<&'a Endpoints>,
+}
+
+impl<'a> WebhookStore<'a> {
+    /// The service's: its database, key, public URL and receiver cache.
+    pub fn of(state: &'a AppState) -> Self {
+        Self {
+            db: &state.db,
+            master: &state.master,
+            public_url: state.settings.public_url(),
+            endpoints: Some(state.receiver.endpoints()),
+        }
+    }
+
+    /// Drops the endpoint from this instance's receiver cache (its secrets or state changed,
+    /// or a delivery may have found its url_id unknown a moment before it was stored).
+    fn forget(&self, url_id: &str) {
+        if let Some(endpoints) = self.endpoints {
+            endpoints.forget(url_id);
+        }
+    }
+}
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct CreateWebhookFields {
@@ -114,13 +147,13 @@ pub fn parse_update(fields: UpdateWebhookFields, at: &str) -> Result<WebhookChan
 
 /// The tenant's endpoint by our unique id or url_id; 404 for another tenant's.
 async fn find(
-    state: &AppState,
+    store: &WebhookStore<'_>,
     caller: &Caller,
     any_id: &str,
 ) -> Result<WebhookEndpointRow, ApiError> {
     let tenant_id = caller.tenant.id.clone();
     let wanted = any_id.to_owned();
-    state
+    store
         .db
         .run(move |conn| rows::find_for_tenant(conn, &tenant_id, &wanted).map_err(ApiError::from))
         .await?
@@ -130,12 +163,12 @@ async fn find(
 /// Changes the endpoint at Stripe, then records Stripe's answer. A disabled endpoint's
 /// deliveries are refused by the receiver (410), on every instance within its cache's life.
 pub async fn update(
-    state: &AppState,
+    store: &WebhookStore<'_>,
     caller: &Caller,
     any_id: &str,
     change: WebhookChange,
 ) -> Result<WebhookEndpointRow, ApiError> {
-    let endpoint = find(state, caller, any_id).await?;
+    let endpoint = find(store, caller, any_id).await?;
     let answer = caller
         .tenant
         .stripe
@@ -148,7 +181,7 @@ pub async fn update(
         .await?;
     let events = serde_json::to_string(&answer.enabled_events).map_err(ApiError::internal)?;
     let id = endpoint.id.clone();
-    let row = state
+    let row = store
         .db
         .run(move |conn| {
             rows::set_state(conn, &id, &answer.status, &events).map_err(ApiError::from)
@@ -157,36 +190,36 @@ pub async fn update(
         .ok_or_else(|| {
             ApiError::not_found(format!("No webhook endpoint {any_id:?} in this app."))
         })?;
-    state.forget_endpoint(&row.url_id);
+    store.forget(&row.url_id);
     Ok(row)
 }
 
 /// Deletes the endpoint at Stripe, then here (with its secrets): its URL answers 404 after.
 /// Returns the endpoint as it was.
 pub async fn delete(
-    state: &AppState,
+    store: &WebhookStore<'_>,
     caller: &Caller,
     any_id: &str,
 ) -> Result<WebhookEndpointRow, ApiError> {
-    let endpoint = find(state, caller, any_id).await?;
+    let endpoint = find(store, caller, any_id).await?;
     caller
         .tenant
         .stripe
         .delete_webhook_endpoint(&endpoint.stripe_endpoint_id, caller.stripe_key())
         .await?;
     let id = endpoint.id.clone();
-    state
+    store
         .db
         .run(move |conn| rows::delete(conn, &id).map_err(ApiError::from))
         .await?;
-    state.forget_endpoint(&endpoint.url_id);
+    store.forget(&endpoint.url_id);
     Ok(endpoint)
 }
 
 /// Registers the endpoint at Stripe and stores it with its secret. Returns the row and the
 /// secret (for the one response that shows it).
 pub async fn create(
-    state: &AppState,
+    store: &WebhookStore<'_>,
     caller: &Caller,
     new: NewWebhook,
 ) -> Result<(WebhookEndpointRow, String), ApiError> {
@@ -194,7 +227,7 @@ pub async fn create(
     // the replay: its url_id is derived from the caller's key, still unguessable without the
     // master key.
     let url_id = match caller.stripe_key() {
-        Some(key) => state.master.derived_token(
+        Some(key) => store.master.derived_token(
             "wh_",
             &format!(
                 "webhook url_id\0{}\0{}\0{}",
@@ -208,16 +241,16 @@ pub async fn create(
     };
     let url = new
         .url
-        .unwrap_or_else(|| format!("{}/stripe/{url_id}/webhook", state.settings.public_url()));
+        .unwrap_or_else(|| format!("{}/stripe/{url_id}/webhook", store.public_url));
     let created = caller
         .tenant
         .stripe
         .create_webhook_endpoint(&url, &new.events, caller.stripe_key())
         .await?;
-    let secret_enc = state.master.encrypt(&created.secret);
+    let secret_enc = store.master.encrypt(&created.secret);
     let events = serde_json::to_string(&created.enabled_events).map_err(ApiError::internal)?;
     let tenant_id = caller.tenant.id.clone();
-    let row = state
+    let row = store
         .db
         .run(move |conn| {
             let now = Utc::now().naive_utc();
@@ -240,13 +273,16 @@ pub async fn create(
         })
         .await?;
     // A delivery that came before the row (Stripe is quick) must not keep it unknown here.
-    state.forget_endpoint(&row.url_id);
+    store.forget(&row.url_id);
     Ok((row, created.secret))
 }
 
-pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<WebhookEndpointRow>, ApiError> {
+pub async fn list(
+    store: &WebhookStore<'_>,
+    caller: &Caller,
+) -> Result<Vec<WebhookEndpointRow>, ApiError> {
     let tenant_id = caller.tenant.id.clone();
-    state
+    store
         .db
         .run(move |conn| rows::list(conn, &tenant_id).map_err(ApiError::from))
         .await
@@ -291,17 +327,17 @@ pub fn parse_roll(fields: RollSecretFields, at: &str) -> Result<(String, i64), A
 /// Stores the rolled secret for the tenant's endpoint (our unique id or url_id); 404 for an
 /// endpoint of another tenant.
 pub async fn roll_secret(
-    state: &AppState,
+    store: &WebhookStore<'_>,
     caller: &Caller,
     any_id: &str,
     secret: String,
     overlap_secs: i64,
 ) -> Result<RolledSecret, ApiError> {
-    let secret_enc = state.master.encrypt(&secret);
+    let secret_enc = store.master.encrypt(&secret);
     let tenant_id = caller.tenant.id.clone();
     let wanted = any_id.to_owned();
     let previous_expires_at = Utc::now().naive_utc() + chrono::Duration::seconds(overlap_secs);
-    let endpoint = state
+    let endpoint = store
         .db
         .run(move |conn| {
             let endpoint = rows::find_for_tenant(conn, &tenant_id, &wanted)?.ok_or_else(|| {
@@ -311,7 +347,7 @@ pub async fn roll_secret(
             Ok::<_, ApiError>(endpoint)
         })
         .await?;
-    state.forget_endpoint(&endpoint.url_id);
+    store.forget(&endpoint.url_id);
     Ok(RolledSecret {
         endpoint,
         previous_expires_at,

@@ -68,6 +68,8 @@ pub struct TenantSummary {
     /// Its narrowing of the operator's `POST /stripe/fetch` allow-list (`None`: the operator's).
     pub fetch_allow: Option<Vec<String>>,
     pub created_at: String,
+    /// When the operator disabled it (`tenant disable`); `None`: enabled.
+    pub disabled_at: Option<String>,
 }
 
 impl From<Tenant> for TenantSummary {
@@ -87,6 +89,7 @@ impl From<Tenant> for TenantSummary {
                 .as_deref()
                 .and_then(|stored| serde_json::from_str(stored).ok()),
             created_at: row.created_at.and_utc().to_rfc3339(),
+            disabled_at: row.disabled_at.map(|at| at.and_utc().to_rfc3339()),
         }
     }
 }
@@ -100,10 +103,7 @@ pub fn create_tenant(
     if name.is_empty() {
         bail!("a tenant needs a name");
     }
-    let stripe_key = spec.stripe_secret_key.trim();
-    if !(stripe_key.starts_with("sk_") || stripe_key.starts_with("rk_")) {
-        bail!("the Stripe secret key must start with sk_ or rk_");
-    }
+    let stripe_key = checked_stripe_key(&spec.stripe_secret_key)?;
     if let Some(base) = &spec.stripe_api_base {
         let parsed = url::Url::parse(base).context("--stripe-api-base is not a URL")?;
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -129,8 +129,7 @@ pub fn create_tenant(
         refuse_indistinguishable(conn, None, &rules)?;
     }
     let id = uuid::Uuid::new_v4().to_string();
-    let live = stripe_key.starts_with("sk_live_") || stripe_key.starts_with("rk_live_");
-    let api_key = random_token(if live { "pk_live_" } else { "pk_test_" }, 16);
+    let api_key = new_api_key(is_live_key(stripe_key));
     let secret_enc = secret.as_deref().map(|s| master.encrypt(s));
     let stripe_enc = master.encrypt(stripe_key);
     rows::insert(
@@ -160,6 +159,174 @@ pub fn create_tenant(
         stripe_api_base: spec.stripe_api_base.clone(),
         require_app_binding: spec.require_app_binding,
         max_token_lifetime_secs: max_lifetime,
+    })
+}
+
+/// A Stripe secret (`sk_`) or restricted (`rk_`) key, trimmed.
+pub fn checked_stripe_key(key: &str) -> anyhow::Result<&str> {
+    let key = key.trim();
+    if !(key.starts_with("sk_") || key.starts_with("rk_")) {
+        bail!("the Stripe secret key must start with sk_ or rk_");
+    }
+    Ok(key)
+}
+
+/// A live-mode Stripe key (`sk_live_`, `rk_live_`).
+pub fn is_live_key(key: &str) -> bool {
+    key.starts_with("sk_live_") || key.starts_with("rk_live_")
+}
+
+/// A fresh api key, `pk_live_` or `pk_test_` as the tenant's Stripe key's mode.
+fn new_api_key(live: bool) -> String {
+    random_token(if live { "pk_live_" } else { "pk_test_" }, 16)
+}
+
+fn find(conn: &mut AnyConnection, api_key: &str) -> anyhow::Result<Tenant> {
+    rows::find_by_api_key(conn, api_key)?
+        .with_context(|| format!("no tenant has the api key {api_key:?}"))
+}
+
+/// Disables the tenant (`tenant disable`) or enables it again; returns the tenant. Running
+/// instances see the change within their tenant cache's lifetime (`tenant_cache_secs`).
+pub fn set_disabled(
+    conn: &mut AnyConnection,
+    api_key: &str,
+    disabled: bool,
+) -> anyhow::Result<TenantSummary> {
+    crate::db::write_transaction(conn, |conn| {
+        let row = find(conn, api_key)?;
+        // Disabling twice keeps the first time.
+        let at = match (disabled, row.disabled_at) {
+            (true, Some(since)) => Some(since),
+            (true, None) => Some(Utc::now().naive_utc()),
+            (false, _) => None,
+        };
+        rows::set_disabled(conn, &row.id, at)?;
+        let row = rows::find_by_id(conn, &row.id)?.context("the tenant disappeared")?;
+        Ok(TenantSummary::from(row))
+    })
+}
+
+/// What `tenant rotate-api-key` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct RotatedApiKey {
+    pub id: String,
+    pub name: String,
+    pub api_key: String,
+    pub previous_api_key: String,
+}
+
+/// Gives the tenant a new api key; the old one names no tenant any more (on running instances
+/// once their tenant cache has expired, `tenant_cache_secs`).
+pub fn rotate_api_key(
+    conn: &mut AnyConnection,
+    master: &MasterKey,
+    api_key: &str,
+) -> anyhow::Result<RotatedApiKey> {
+    crate::db::write_transaction(conn, |conn| {
+        let row = find(conn, api_key)?;
+        // Same mode as before; an imported key of another form takes its Stripe key's mode.
+        let live = match &row.api_key {
+            k if k.starts_with("pk_live_") => true,
+            k if k.starts_with("pk_test_") => false,
+            _ => {
+                row.stripe_livemode.unwrap_or(false)
+                    || master
+                        .decrypt(&row.stripe_secret_key_enc)
+                        .is_ok_and(|key| is_live_key(&key))
+            }
+        };
+        let fresh = new_api_key(live);
+        rows::set_api_key(conn, &row.id, &fresh)?;
+        Ok(RotatedApiKey {
+            id: row.id,
+            name: row.name,
+            api_key: fresh,
+            previous_api_key: row.api_key,
+        })
+    })
+}
+
+/// What `tenant rotate-jwt-secret` prints: the only time the new secret is shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct RotatedJwtSecret {
+    pub id: String,
+    pub api_key: String,
+    pub jwt_algorithm: String,
+    pub jwt_secret: String,
+}
+
+/// Gives an HS256 tenant a new JWT secret. Tokens signed with the old one are refused from
+/// then on (on running instances once their tenant cache has expired): there is no overlap.
+pub fn rotate_jwt_secret(
+    conn: &mut AnyConnection,
+    master: &MasterKey,
+    api_key: &str,
+) -> anyhow::Result<RotatedJwtSecret> {
+    crate::db::write_transaction(conn, |conn| {
+        let row = find(conn, api_key)?;
+        if row.jwt_algorithm != HS256 {
+            bail!(
+                "tenant {:?} verifies {} tokens with its identity provider's public key: there is \
+                 no secret of ours to rotate (its key pair is rotated at the provider)",
+                row.name,
+                row.jwt_algorithm
+            );
+        }
+        let secret = random_token("", 32);
+        rows::set_jwt_secret(conn, &row.id, &master.encrypt(&secret))?;
+        Ok(RotatedJwtSecret {
+            id: row.id,
+            api_key: row.api_key,
+            jwt_algorithm: row.jwt_algorithm,
+            jwt_secret: secret,
+        })
+    })
+}
+
+/// The tenant a Stripe key would be set for, with the checks that need no Stripe call: a
+/// key (`sk_`/`rk_`) of the tenant's mode (a test-mode app stays in test mode), for a tenant
+/// that reaches Stripe with its own key (not one connected through the platform).
+pub fn stripe_key_target(
+    conn: &mut AnyConnection,
+    api_key: &str,
+    new_key: &str,
+) -> anyhow::Result<Tenant> {
+    let key = checked_stripe_key(new_key)?;
+    let row = find(conn, api_key)?;
+    if row.stripe_access != crate::db::connect::ACCESS_SECRET_KEY {
+        bail!(
+            "tenant {:?} reaches Stripe through the platform ({}), not with a key of its own",
+            row.name,
+            row.stripe_access
+        );
+    }
+    let tenant_live = row.api_key.starts_with("pk_live_");
+    let tenant_test = row.api_key.starts_with("pk_test_");
+    if (tenant_live && !is_live_key(key)) || (tenant_test && is_live_key(key)) {
+        bail!(
+            "the tenant's api key is {} mode and the new Stripe key is not: another mode is \
+             another set of Stripe objects (create another tenant for it)",
+            if tenant_live { "live" } else { "test" }
+        );
+    }
+    Ok(row)
+}
+
+/// Replaces the tenant's Stripe key (checked by [`stripe_key_target`]; the CLI has also tried
+/// it at Stripe); running instances use it once their tenant cache has expired.
+pub fn set_stripe_key(
+    conn: &mut AnyConnection,
+    master: &MasterKey,
+    api_key: &str,
+    new_key: &str,
+) -> anyhow::Result<TenantSummary> {
+    crate::db::write_transaction(conn, |conn| {
+        let row = stripe_key_target(conn, api_key, new_key)?;
+        let sealed = master.encrypt(checked_stripe_key(new_key)?);
+        rows::set_stripe_key(conn, &row.id, &sealed)?;
+        let row = rows::find_by_id(conn, &row.id)?.context("the tenant disappeared")?;
+        Ok(TenantSummary::from(row))
     })
 }
 

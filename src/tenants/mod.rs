@@ -24,8 +24,9 @@ mod admin;
 pub mod platform;
 
 pub use admin::{
-    CreatedTenant, TenantSpec, TenantSummary, TokenRulesUpdate, create_tenant, mint_token,
-    set_fetch_allow, update_token_rules,
+    CreatedTenant, RotatedApiKey, RotatedJwtSecret, TenantSpec, TenantSummary, TokenRulesUpdate,
+    checked_stripe_key, create_tenant, is_live_key, mint_token, rotate_api_key, rotate_jwt_secret,
+    set_disabled, set_fetch_allow, set_stripe_key, stripe_key_target, update_token_rules,
 };
 
 const HS256: &str = "HS256";
@@ -131,6 +132,9 @@ pub struct TenantContext {
     /// Its narrowing of the operator's `POST /stripe/fetch` allow-list; `None`: the
     /// operator's list as it is.
     pub fetch_allow: Option<AllowList>,
+    /// Disabled by the operator (`tenant disable`): its API calls answer 403 `tenant_disabled`
+    /// and Stripe's deliveries for it 503.
+    pub disabled: bool,
     decoding: DecodingKey,
     validation: Validation,
     require_app_binding: bool,
@@ -212,6 +216,7 @@ impl TenantContext {
             api_key: row.api_key,
             stripe,
             fetch_allow,
+            disabled: row.disabled_at.is_some(),
             decoding,
             validation,
             require_app_binding: row.jwt_require_app_binding,

@@ -1,7 +1,8 @@
 //! The operator's path: `tenant create` and `token` from the real binary, then a call to the
 //! service with what they printed.
 
-use std::process::Command;
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -154,13 +155,39 @@ pub(crate) fn try_sales_block(
     master_key: &str,
     args: &[&str],
 ) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_sales-block"))
+    run_sales_block(database_url, master_key, args, &[], None)
+}
+
+/// Runs the binary with more environment (`env`) and, when given, `stdin` as its standard
+/// input (else none); returns whether it succeeded, its stdout and its stderr.
+pub(crate) fn run_sales_block(
+    database_url: &str,
+    master_key: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> (bool, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sales-block"));
+    command
         .args(args)
         .env("DATABASE_URL", database_url)
         .env("SALES_MASTER_KEY", master_key)
         .env("SALES_LOG_FILTER", "warn")
-        .output()
-        .expect("run sales-block");
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("run sales-block");
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input.as_bytes()).expect("write stdin");
+    }
+    let output = child.wait_with_output().expect("run sales-block");
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -115,6 +115,8 @@ pub fn test_settings(database_url: String) -> Settings {
         cors_origins: vec!["http://localhost:3000".into()],
         max_body_bytes: 64 * 1024,
         stripe_timeout_secs: 10,
+        // As config/default.toml (tests/api/cli.rs shortens it to see a CLI change arrive).
+        tenant_cache_secs: 30,
         receiver_writers: 0,
         receiver_queue: 4096,
         shutdown_grace_secs: 10,

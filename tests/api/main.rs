@@ -25,6 +25,7 @@ mod master_key;
 mod metrics;
 mod mirror;
 mod notifications;
+mod operator;
 mod orders;
 mod ownership;
 mod payment_reads;

@@ -275,17 +275,27 @@ async fn after_a_rotation_every_tenant_and_endpoint_works_with_the_new_key(backe
     let new_key = MasterKey::generate();
     let (url, new_base64) = (app.state.settings.database_url.clone(), new_key.to_base64());
     let old = old_key.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        sales_block(
-            &[
-                ("DATABASE_URL", url.as_str()),
-                ("SALES_MASTER_KEY", old.as_str()),
-            ],
-            &["rotate-master-key", "--new-key", &new_base64],
+    let (on_command_line, output) = tokio::task::spawn_blocking(move || {
+        let envs = [
+            ("DATABASE_URL", url.as_str()),
+            ("SALES_MASTER_KEY", old.as_str()),
+        ];
+        // Never taken from the command line (`ps`, shell history): from a file (or stdin).
+        let refused = sales_block(&envs, &["rotate-master-key", "--new-key", &new_base64]);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("new.key");
+        std::fs::write(&file, format!("{new_base64}\n")).unwrap();
+        let file = file.display().to_string();
+        (
+            refused,
+            sales_block(&envs, &["rotate-master-key", "--new-key-file", &file]),
         )
     })
     .await
     .unwrap();
+    assert!(!on_command_line.status.success());
+    let stderr = String::from_utf8_lossy(&on_command_line.stderr);
+    assert!(stderr.contains("--new-key-file"), "{stderr}");
     assert!(
         output.status.success(),
         "{}",
@@ -359,8 +369,9 @@ async fn after_a_rotation_every_tenant_and_endpoint_works_with_the_new_key(backe
                 ("DATABASE_URL", url.as_str()),
                 ("SALES_MASTER_KEY", new_base64.as_str()),
                 ("SALES_MASTER_KEY_PREVIOUS", old.as_str()),
+                ("SALES_NEW_MASTER_KEY", new_base64.as_str()),
             ],
-            &["rotate-master-key", "--new-key", &new_base64],
+            &["rotate-master-key"],
         )
     })
     .await

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::app::startup::Application;
 use crate::config::Settings;
@@ -12,9 +13,12 @@ use crate::crypto::MasterKey;
 use crate::db::Database;
 use crate::tenants;
 
+mod secrets;
 mod sync;
 mod tenant;
-use tenant::{TenantCommand, tenant_command};
+mod webhook;
+use tenant::TenantCommand;
+use webhook::WebhookCommand;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +49,18 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Manage a tenant's Stripe webhook endpoints.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
+    /// Ask a running service's `GET /health` (a container's HEALTHCHECK): prints its answer,
+    /// exit status 0 only for a 200.
+    Health {
+        /// Default: http://127.0.0.1:<the port of `bind`>/health.
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Mint a development JWT for a tenant; the token alone is on the last line.
     Token {
         /// The tenant's api key (AppId).
@@ -68,9 +84,13 @@ enum Command {
     /// with SALES_MASTER_KEY=<new key> (and the old one in SALES_MASTER_KEY_PREVIOUS until no
     /// instance runs on it any more). Prints what was re-encrypted as JSON.
     RotateMasterKey {
-        /// The new key: base64 of 32 random bytes (e.g. `openssl rand -base64 32`).
-        #[arg(long, env = "SALES_NEW_MASTER_KEY", hide_env_values = true)]
-        new_key: String,
+        /// A file holding the new key, base64 of 32 random bytes (e.g. `openssl rand -base64
+        /// 32`), or `-` for stdin; or set SALES_NEW_MASTER_KEY instead.
+        #[arg(long)]
+        new_key_file: Option<PathBuf>,
+        /// Refused: a key on the command line shows in `ps` and the shell's history.
+        #[arg(long, hide = true)]
+        new_key: Option<String>,
     },
     /// Queue a historical sync of a tenant's Stripe account into the mirror (run by the
     /// service's sync workers); `--wait` shows its progress until it ends. `sync status`
@@ -155,11 +175,9 @@ pub async fn run() -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || db.migrate()).await??;
             println!("migrations are up to date");
         }
-        Command::Tenant { command } => {
-            let output =
-                tokio::task::spawn_blocking(move || tenant_command(&settings, command)).await??;
-            println!("{output}");
-        }
+        Command::Tenant { command } => println!("{}", tenant::run(settings, command).await?),
+        Command::Webhook { command } => println!("{}", webhook::run(settings, command).await?),
+        Command::Health { url } => println!("{}", health(&settings, url).await?),
         Command::Token {
             tenant,
             sub,
@@ -201,10 +219,15 @@ pub async fn run() -> anyhow::Result<()> {
             let tenant = tenant.context("--tenant is required")?;
             sync::start(settings, tenant, objects, wait).await?;
         }
-        Command::RotateMasterKey { new_key } => {
-            let output =
-                tokio::task::spawn_blocking(move || rotate_master_key(&settings, &new_key))
-                    .await??;
+        Command::RotateMasterKey {
+            new_key_file,
+            new_key,
+        } => {
+            let new_key = new_master_key(new_key, new_key_file)?;
+            let output = tokio::task::spawn_blocking(move || {
+                rotate_master_key(&settings, new_key.expose_secret())
+            })
+            .await??;
             println!("{output}");
         }
         #[cfg(feature = "emulator")]
@@ -217,8 +240,64 @@ pub async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An API error as the CLI reports it: its detail.
+pub(crate) fn failed(err: crate::error::ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{}", err.detail)
+}
+
+/// The new master key, from `--new-key-file` or SALES_NEW_MASTER_KEY; never from the command
+/// line.
+fn new_master_key(
+    on_command_line: Option<String>,
+    file: Option<PathBuf>,
+) -> anyhow::Result<SecretString> {
+    anyhow::ensure!(
+        on_command_line.is_none(),
+        "--new-key is not taken: a key on the command line shows in `ps` and the shell's history. \
+         Pass it with --new-key-file - (stdin), --new-key-file PATH or SALES_NEW_MASTER_KEY"
+    );
+    if let Some(path) = file {
+        return secrets::read_secret(&path, "the new master key");
+    }
+    match std::env::var("SALES_NEW_MASTER_KEY") {
+        Ok(key) if !key.trim().is_empty() => Ok(SecretString::from(key)),
+        _ => anyhow::bail!(
+            "give the new key with --new-key-file - (stdin), --new-key-file PATH or SALES_NEW_MASTER_KEY"
+        ),
+    }
+}
+
+/// `GET /health` of the service at `url` (default: this configuration's `bind`, on loopback
+/// when it binds every address); its body when it answers 200.
+async fn health(settings: &Settings, url: Option<String>) -> anyhow::Result<String> {
+    let url = url.unwrap_or_else(|| {
+        let address = match settings.bind.parse::<std::net::SocketAddr>() {
+            Ok(addr) if addr.ip().is_unspecified() => {
+                let loopback: std::net::IpAddr = if addr.is_ipv4() {
+                    std::net::Ipv4Addr::LOCALHOST.into()
+                } else {
+                    std::net::Ipv6Addr::LOCALHOST.into()
+                };
+                std::net::SocketAddr::new(loopback, addr.port()).to_string()
+            }
+            _ => settings.bind.clone(),
+        };
+        format!("http://{address}/health")
+    });
+    let response = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    anyhow::ensure!(status.is_success(), "GET {url}: {status} {body}");
+    Ok(body)
+}
+
 fn rotate_master_key(settings: &Settings, new_key: &str) -> anyhow::Result<String> {
-    use secrecy::ExposeSecret;
     // The key that sealed what is stored must be given, not generated: a fresh file key
     // would decrypt nothing.
     anyhow::ensure!(

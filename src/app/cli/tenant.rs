@@ -2,11 +2,13 @@
 //! notification target, from the command line.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Subcommand;
+use secrecy::{ExposeSecret, SecretString};
 
-use super::{open_database, parse_ttl};
+use super::{open_database, parse_ttl, secrets};
 use crate::config::Settings;
 use crate::tenants::{self, TenantSpec, TenantSummary};
 
@@ -16,8 +18,13 @@ pub(super) enum TenantCommand {
     Create {
         #[arg(long)]
         name: String,
-        #[arg(long)]
-        stripe_secret_key: String,
+        /// A file holding the tenant's Stripe secret (sk_) or restricted (rk_) key, `-` for
+        /// stdin (the form to use: the key never shows in `ps` or the shell's history).
+        #[arg(long, required_unless_present = "stripe_secret_key")]
+        stripe_secret_key_file: Option<PathBuf>,
+        /// The key itself: test-mode keys only (live keys are refused here), with a warning.
+        #[arg(long, conflicts_with = "stripe_secret_key_file")]
+        stripe_secret_key: Option<String>,
         /// Stripe API base URL (the emulator's in tests and demos).
         #[arg(long)]
         stripe_api_base: Option<String>,
@@ -111,6 +118,49 @@ pub(super) enum TenantCommand {
         #[arg(long)]
         no_order_lookup: bool,
     },
+    /// Replace the tenant's Stripe key (a key rolled at Stripe): tried at Stripe first, then
+    /// stored encrypted; prints the tenant as JSON. Running instances use it within
+    /// `tenant_cache_secs`.
+    SetStripeKey {
+        /// The tenant's api key.
+        #[arg(long)]
+        api_key: String,
+        /// A file holding the new sk_/rk_ key, `-` for stdin.
+        #[arg(long, required_unless_present = "stripe_secret_key")]
+        stripe_secret_key_file: Option<PathBuf>,
+        /// The key itself: test-mode keys only, with a warning.
+        #[arg(long, conflicts_with = "stripe_secret_key_file")]
+        stripe_secret_key: Option<String>,
+    },
+    /// Disable the tenant: its API calls answer 403 `tenant_disabled`, Stripe's deliveries for
+    /// it 503 (Stripe retries them), and it is not reconciled on its own; on every instance
+    /// within `tenant_cache_secs`. Prints the tenant as JSON.
+    Disable {
+        /// The tenant's api key.
+        #[arg(long)]
+        api_key: String,
+    },
+    /// Enable a disabled tenant again; prints the tenant as JSON.
+    Enable {
+        /// The tenant's api key.
+        #[arg(long)]
+        api_key: String,
+    },
+    /// Give the tenant a new api key (the old one stops naming it within `tenant_cache_secs`);
+    /// prints both as JSON.
+    RotateApiKey {
+        /// The tenant's current api key.
+        #[arg(long)]
+        api_key: String,
+    },
+    /// Give an HS256 tenant a new JWT secret, printed this once; tokens signed with the old one
+    /// are refused within `tenant_cache_secs` (no overlap: switch the app's token issuer at
+    /// once).
+    RotateJwtSecret {
+        /// The tenant's api key.
+        #[arg(long)]
+        api_key: String,
+    },
     /// Set where the tenant's app is notified of payment events (prints the signing secret,
     /// shown once), or turn notifications off with --off.
     Notify {
@@ -124,15 +174,76 @@ pub(super) enum TenantCommand {
     },
 }
 
-pub(super) fn tenant_command(
-    settings: &Settings,
-    command: TenantCommand,
+/// Runs a `tenant` command; returns what to print.
+pub(super) async fn run(settings: Settings, command: TenantCommand) -> anyhow::Result<String> {
+    match command {
+        TenantCommand::SetStripeKey {
+            api_key,
+            stripe_secret_key_file,
+            stripe_secret_key,
+        } => {
+            let key = secrets::stripe_key(
+                "stripe-secret-key",
+                stripe_secret_key,
+                stripe_secret_key_file.as_deref(),
+            )?;
+            set_stripe_key(settings, api_key, key).await
+        }
+        command => tokio::task::spawn_blocking(move || tenant_command(&settings, command)).await?,
+    }
+}
+
+/// A changed tenant as JSON, with how long running instances may take to see the change.
+fn changed(settings: &Settings, mut tenant: serde_json::Value) -> anyhow::Result<String> {
+    tenant["takes_effect_within_secs"] = settings.tenant_cache_secs.max(1).into();
+    Ok(serde_json::to_string_pretty(&tenant)?)
+}
+
+/// Checks the new key against the tenant (format, mode, access), tries it at Stripe (a
+/// one-item customer list, which the service needs to be able to read anyway), and only then
+/// stores it: a mistyped or revoked key is refused and changes nothing.
+async fn set_stripe_key(
+    settings: Settings,
+    api_key: String,
+    key: SecretString,
 ) -> anyhow::Result<String> {
+    let (db, master) = {
+        let settings = settings.clone();
+        tokio::task::spawn_blocking(move || open_database(&settings)).await??
+    };
+    let (target_db, target_key, target_api_key) = (db.clone(), key.clone(), api_key.clone());
+    let tenant = tokio::task::spawn_blocking(move || {
+        let mut conn = target_db.get()?;
+        tenants::stripe_key_target(&mut conn, &target_api_key, target_key.expose_secret())
+    })
+    .await??;
+    let timeout = Duration::from_secs(settings.stripe_timeout_secs.max(1));
+    let stripe = crate::stripe::LiveStripe::new(
+        tenants::checked_stripe_key(key.expose_secret())?,
+        tenant.stripe_api_base.as_deref(),
+        timeout,
+    )
+    .map_err(|err| anyhow::anyhow!("the new key: {err}"))?;
+    crate::stripe::StripeApi::list_json(&stripe, "/customers", &[("limit".into(), "1".into())])
+        .await
+        .map_err(|err| {
+            anyhow::anyhow!("Stripe did not take the new key, nothing was changed: {err}")
+        })?;
+    let updated = tokio::task::spawn_blocking(move || {
+        let mut conn = db.get()?;
+        tenants::set_stripe_key(&mut conn, &master, &api_key, key.expose_secret())
+    })
+    .await??;
+    changed(&settings, serde_json::to_value(updated)?)
+}
+
+fn tenant_command(settings: &Settings, command: TenantCommand) -> anyhow::Result<String> {
     let (db, master) = open_database(settings)?;
     let mut conn = db.get()?;
     match command {
         TenantCommand::Create {
             name,
+            stripe_secret_key_file,
             stripe_secret_key,
             stripe_api_base,
             jwt_rs256_public_key,
@@ -150,12 +261,17 @@ pub(super) fn tenant_command(
                         .with_context(|| format!("reading {}", path.display()))
                 })
                 .transpose()?;
+            let stripe_secret_key = secrets::stripe_key(
+                "stripe-secret-key",
+                stripe_secret_key,
+                stripe_secret_key_file.as_deref(),
+            )?;
             let created = tenants::create_tenant(
                 &mut conn,
                 &master,
                 &TenantSpec {
                     name,
-                    stripe_secret_key,
+                    stripe_secret_key: stripe_secret_key.expose_secret().to_owned(),
                     stripe_api_base,
                     jwt_rs256_public_key: public_key,
                     jwt_issuer,
@@ -279,6 +395,25 @@ pub(super) fn tenant_command(
                 "api_key": api_key,
                 "return_origins": origins,
             }))?)
+        }
+        TenantCommand::Disable { api_key } => changed(
+            settings,
+            serde_json::to_value(tenants::set_disabled(&mut conn, &api_key, true)?)?,
+        ),
+        TenantCommand::Enable { api_key } => changed(
+            settings,
+            serde_json::to_value(tenants::set_disabled(&mut conn, &api_key, false)?)?,
+        ),
+        TenantCommand::RotateApiKey { api_key } => changed(
+            settings,
+            serde_json::to_value(tenants::rotate_api_key(&mut conn, &master, &api_key)?)?,
+        ),
+        TenantCommand::RotateJwtSecret { api_key } => changed(
+            settings,
+            serde_json::to_value(tenants::rotate_jwt_secret(&mut conn, &master, &api_key)?)?,
+        ),
+        TenantCommand::SetStripeKey { .. } => {
+            anyhow::bail!("set-stripe-key runs through tenant::run")
         }
         TenantCommand::List => {
             let rows: Vec<TenantSummary> = crate::db::tenants::list(&mut conn)?
