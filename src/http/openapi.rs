@@ -383,6 +383,11 @@ fn complete(path: &str, method: &str, kind: &str, operation: &mut Value) {
         );
         answer(
             responses,
+            "403",
+            "tenant_disabled: the app is disabled by its operator (`sales-block tenant disable`)",
+        );
+        answer(
+            responses,
             "429",
             "rate_limited: over the app's or the caller's request rate (Retry-After)",
         );
@@ -449,6 +454,11 @@ fn complete(path: &str, method: &str, kind: &str, operation: &mut Value) {
             responses,
             "413",
             "payload_too_large: an event over 1 MiB; nothing written",
+        );
+        answer(
+            responses,
+            "503",
+            "tenant_disabled: the endpoint's app is disabled; nothing written, Stripe retries",
         );
     }
     if authenticated || has_body || kind == "receiver" {
