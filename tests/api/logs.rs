@@ -3,7 +3,6 @@
 //! a webhook delivery the Stripe event and object.
 
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
