@@ -1,15 +1,22 @@
 //! What the bench binaries share: the real service run as a child process on a fresh
 //! PostgreSQL database or a SQLite file, beside the in-repo Stripe emulator (`service`), and
-//! what a run costs the machine (`procfs`).
+//! what a run costs the machine (`procfs`); the receiver's signed event corpus (`corpus`),
+//! the load that replays it (`load`) and the check of the mirror against it (`verify`).
 //!
 //! - `receiver-load` (src/main.rs): the webhook receiver under load on PostgreSQL (issue 4).
 //! - `list-load` (src/list/): the admin lists at scale against raw SQL (issue 15).
 //! - `sqlite-writes` (src/sqlite_writes.rs): concurrent `POST /stripe/customers` on SQLite
 //!   with the emulator's deliveries flowing back, beside the same calls against the emulator
 //!   directly and the service on PostgreSQL (issue 15).
+//! - `fault-suite` (src/faults/): the service under faults (issue 14; docs/RELIABILITY.md).
 
+#![recursion_limit = "256"]
+
+pub mod corpus;
+pub mod load;
 pub mod procfs;
 pub mod service;
+pub mod verify;
 
 pub use service::{check_service_bin, default_service_bin};
 

@@ -8,13 +8,8 @@
 //! cargo run --release -p sales-bench --bin receiver-load -- --fresh --events 20000 --levels 8,32,64
 //! ```
 
-#![recursion_limit = "256"]
-
 mod ceiling;
-mod corpus;
-mod load;
 mod profile;
-mod verify;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,12 +17,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use sales_bench::corpus::{self, Corpus, Delivery};
+use sales_bench::load;
 use sales_bench::procfs::{self, CpuSnapshot, CpuUsage, Sampler};
 use sales_bench::service::{self, BenchDatabase, ServiceEnv};
+use sales_bench::verify::{self, Verdict};
 
 use crate::ceiling::Ceiling;
-use crate::corpus::{Corpus, Delivery};
-use crate::verify::Verdict;
 
 #[derive(Debug, Parser)]
 #[command(

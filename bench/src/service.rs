@@ -133,8 +133,14 @@ impl ChildGuard {
         Ok(())
     }
 
+    /// Kills the process at once (SIGKILL: `kill -9`, nothing runs on its side) and reaps it.
     pub fn stop(mut self) -> anyhow::Result<()> {
         self.kill()
+    }
+
+    /// Whether the process still runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     fn kill(&mut self) -> anyhow::Result<()> {
@@ -314,6 +320,13 @@ impl ServiceEnv {
         })
     }
 
+    /// `sales-block tenant notify`: the tenant's app is notified at `url` (the egress policy
+    /// of this run's settings applies).
+    pub fn set_notify_url(&self, api_key: &str, url: &str) -> anyhow::Result<()> {
+        self.output(&["tenant", "notify", "--api-key", api_key, "--url", url])?;
+        Ok(())
+    }
+
     /// `sales-block token`: a bearer token of the tenant for `subject`.
     pub fn token(&self, api_key: &str, subject: &str, admin: bool) -> anyhow::Result<String> {
         let mut args = vec!["token", "--tenant", api_key, "--sub", subject];
@@ -341,7 +354,21 @@ impl ServiceEnv {
         http: &reqwest::Client,
         extra_env: &[(&str, &str)],
     ) -> anyhow::Result<(ChildGuard, String)> {
-        let port = free_port()?;
+        let service = self
+            .serve_on(http, free_port()?, extra_env, "service.log")
+            .await?;
+        Ok(service)
+    }
+
+    /// [`ServiceEnv::serve_with`] on `port` (a service started again where it was), its
+    /// output into `log` in the run's directory.
+    pub async fn serve_on(
+        &self,
+        http: &reqwest::Client,
+        port: u16,
+        extra_env: &[(&str, &str)],
+        log: &str,
+    ) -> anyhow::Result<(ChildGuard, String)> {
         let base_url = format!("http://127.0.0.1:{port}");
         let bind = format!("127.0.0.1:{port}");
         let mut service_env = vec![
@@ -349,8 +376,8 @@ impl ServiceEnv {
             ("SALES_PUBLIC_URL", base_url.as_str()),
         ];
         service_env.extend_from_slice(extra_env);
-        let mut service = self.spawn("the service", &["serve"], "service.log", &service_env)?;
-        let log_path = self.dir.join("service.log");
+        let mut service = self.spawn("the service", &["serve"], log, &service_env)?;
+        let log_path = self.dir.join(log);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             service.check_running().with_context(|| {
@@ -382,40 +409,50 @@ pub struct Running {
     pub base_url: String,
     pub url_id: String,
     pub signing_secret: String,
+    /// The tenant's `AppId`, and an admin token of it.
+    pub api_key: String,
+    pub token: String,
 }
+
+/// Where an endpoint points whose deliveries from the emulator should go nowhere (the bench
+/// signs its own events with the endpoint's secret).
+pub const NOWHERE: Option<&str> = Some("http://127.0.0.1:9/nowhere");
 
 /// Starts the emulator and the service, creates a tenant and an endpoint, stops the emulator.
 pub async fn start(env: &ServiceEnv, http: &reqwest::Client) -> anyhow::Result<Running> {
     let stack = start_stack(env, http, &[]).await?;
     // An endpoint whose deliveries (from the emulator) would go nowhere: the bench signs its
     // own events with the secret.
-    let (url_id, signing_secret) =
-        create_endpoint(http, &stack, &["*"], Some("http://127.0.0.1:9/nowhere")).await?;
+    let (url_id, signing_secret) = create_endpoint(http, &stack.admin(), &["*"], NOWHERE).await?;
     stack.emulator.stop()?;
     Ok(Running {
         service: stack.service,
         base_url: stack.base_url,
         url_id,
         signing_secret,
+        api_key: stack.api_key,
+        token: stack.token,
     })
 }
 
-/// The emulator on a free port, and its base URL once it listens: the `stripe-emulator`
-/// binary beside the service's when it was built (`cargo build --release -p stripe-emulator`:
-/// the same emulator with an allocator of its own, so that Stripe's side costs the benchmarks
-/// less), else `sales-block stripe-emulator`.
+/// The emulator on a free port, and its base URL once it listens (see [`start_emulator_on`]).
 pub async fn start_emulator(env: &ServiceEnv) -> anyhow::Result<(ChildGuard, String)> {
-    let port = free_port()?;
+    start_emulator_on(env, free_port()?, "emulator.log").await
+}
+
+/// The emulator on `port` (one started again where it was), its output into `log` in the
+/// run's directory: the `stripe-emulator` binary beside the service's when it was built
+/// (`cargo build --release -p stripe-emulator`: the same emulator with an allocator of its own,
+/// so that Stripe's side costs the benchmarks less), else `sales-block stripe-emulator`.
+pub async fn start_emulator_on(
+    env: &ServiceEnv,
+    port: u16,
+    log: &str,
+) -> anyhow::Result<(ChildGuard, String)> {
     let port_arg = port.to_string();
     let own = env.bin.with_file_name("stripe-emulator");
     let mut emulator = if own.is_file() {
-        env.spawn_program(
-            &own,
-            "the Stripe emulator",
-            &["--port", &port_arg],
-            "emulator.log",
-            &[],
-        )?
+        env.spawn_program(&own, "the Stripe emulator", &["--port", &port_arg], log, &[])?
     } else {
         eprintln!(
             "note: no {} (cargo build --release -p stripe-emulator); using `sales-block stripe-emulator`",
@@ -424,7 +461,7 @@ pub async fn start_emulator(env: &ServiceEnv) -> anyhow::Result<(ChildGuard, Str
         env.spawn(
             "the Stripe emulator",
             &["stripe-emulator", "--port", &port_arg],
-            "emulator.log",
+            log,
             &[],
         )?
     };
@@ -467,12 +504,31 @@ pub async fn start_stack(
     })
 }
 
+impl Stack {
+    /// The tenant's admin, calling the service.
+    pub fn admin(&self) -> Admin<'_> {
+        Admin {
+            base_url: &self.base_url,
+            api_key: &self.api_key,
+            token: &self.token,
+        }
+    }
+}
+
+/// A tenant's admin calling the service: where, the tenant's `AppId` and an admin token.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin<'a> {
+    pub base_url: &'a str,
+    pub api_key: &'a str,
+    pub token: &'a str,
+}
+
 /// Creates a webhook endpoint through the API (`POST /stripe/webhooks`) for `events`; without
 /// a `url` it points at the service's own receiver, so the emulator delivers to it. Returns
 /// its `url_id` and signing secret.
 pub async fn create_endpoint(
     http: &reqwest::Client,
-    stack: &Stack,
+    admin: &Admin<'_>,
     events: &[&str],
     url: Option<&str>,
 ) -> anyhow::Result<(String, String)> {
@@ -481,9 +537,9 @@ pub async fn create_endpoint(
         webhook["url"] = json!(url);
     }
     let response = http
-        .post(format!("{}/stripe/webhooks", stack.base_url))
-        .header("AppId", &stack.api_key)
-        .bearer_auth(&stack.token)
+        .post(format!("{}/stripe/webhooks", admin.base_url))
+        .header("AppId", admin.api_key)
+        .bearer_auth(admin.token)
         .json(&json!({ "webhook": webhook }))
         .send()
         .await

@@ -321,7 +321,7 @@ async fn measure_service(
     )
     .await?;
     // The emulator delivers every customer.created to the service's receiver.
-    service::create_endpoint(client, &stack, &["customer.created"], None).await?;
+    service::create_endpoint(client, &stack.admin(), &["customer.created"], None).await?;
     let to = Arc::new(To {
         target,
         base: stack.base_url.clone(),

@@ -66,27 +66,31 @@ pub struct Due {
 }
 
 /// Leases up to `limit` due notifications until `lease_until`, at most `per_tenant` of any
-/// one tenant, oldest due first: a tenant whose URL hangs or fails holds at most that many
-/// of a round's places, and the others' notifications go on. On PostgreSQL rows another
-/// instance is claiming are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite the claim runs
-/// under the database's write lock. A lease that runs out (its worker died) makes the row due
-/// again.
+/// one tenant, oldest due first, none of the tenants in `busy` (the worker is still
+/// delivering to them): a tenant whose URL hangs or fails holds at most that many of a
+/// claim's places, and the others' notifications go on. On PostgreSQL rows another instance
+/// is claiming are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite the claim runs under the
+/// database's write lock. A lease that runs out (its worker died) makes the row due again.
 pub fn claim_due(
     conn: &mut AnyConnection,
     now: NaiveDateTime,
     lease_until: NaiveDateTime,
     limit: i64,
     per_tenant: i64,
+    busy: &[String],
 ) -> QueryResult<Vec<Due>> {
+    // The busy tenants as a JSON array, one parameter on both backends.
+    let busy = serde_json::Value::from(busy).to_string();
     // The due notifications ranked within their tenant (both backends have window
-    // functions); `now` is the placeholder for the current time.
-    let ranked = |now: &str| {
+    // functions); `now` is the placeholder for the current time, `busy` the tenants left out.
+    let ranked = |now: &str, busy: &str| {
         format!(
             "SELECT id, row_number() OVER (\
                  PARTITION BY tenant_id ORDER BY next_attempt_at, id) AS place \
              FROM notification_outbox \
              WHERE status = 'pending' AND next_attempt_at <= {now} \
-               AND (leased_until IS NULL OR leased_until < {now})"
+               AND (leased_until IS NULL OR leased_until < {now}) \
+               AND tenant_id NOT IN ({busy})"
         )
     };
     match conn {
@@ -96,12 +100,13 @@ pub fn claim_due(
                  WHERE o.id IN (SELECT id FROM ({}) ranked WHERE place <= $4) \
                  ORDER BY o.next_attempt_at, o.id LIMIT $3 FOR UPDATE OF o SKIP LOCKED) \
              RETURNING id, tenant_id, event_type, payload, attempts",
-            ranked("$2")
+            ranked("$2", "SELECT jsonb_array_elements_text(CAST($5 AS jsonb))")
         ))
         .bind::<Timestamp, _>(lease_until)
         .bind::<Timestamp, _>(now)
         .bind::<BigInt, _>(limit)
         .bind::<BigInt, _>(per_tenant)
+        .bind::<Text, _>(&busy)
         .load(pg),
         sqlite => super::write_transaction(sqlite, |conn| {
             let due: Vec<Due> = diesel::sql_query(format!(
@@ -109,11 +114,12 @@ pub fn claim_due(
                  FROM notification_outbox o JOIN ({}) ranked ON ranked.id = o.id \
                  WHERE ranked.place <= ?2 \
                  ORDER BY o.next_attempt_at, o.id LIMIT ?3",
-                ranked("?1")
+                ranked("?1", "SELECT value FROM json_each(?4)")
             ))
             .bind::<Timestamp, _>(now)
             .bind::<BigInt, _>(per_tenant)
             .bind::<BigInt, _>(limit)
+            .bind::<Text, _>(&busy)
             .load(conn)?;
             let ids: Vec<&str> = due.iter().map(|d| d.id.as_str()).collect();
             diesel::update(notification_outbox::table.filter(notification_outbox::id.eq_any(&ids)))

@@ -4,12 +4,16 @@
 //! outbox in the same transaction, and a worker POSTs it to the tenant's `notify_url`, signed
 //! like Stripe signs (`Sales-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`), with
 //! exponential back-off, at least once. Several instances may run workers: each notification
-//! is leased to one at a time.
+//! is leased to one at a time. Within a worker each tenant's notifications are sent by a task
+//! of their own, so one tenant's app that hangs delays no other tenant's.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde_json::{Value, json};
+use tokio::task::JoinSet;
 
 use crate::config::Settings;
 use crate::crypto::MasterKey;
@@ -18,23 +22,27 @@ use crate::db::notifications::{self as outbox, Attempt, Due, NewNotification, Ne
 use crate::error::ApiError;
 use crate::outbound::egress::EgressPolicy;
 
-/// Notifications one round of the worker claims.
+/// Notifications one claim takes.
 const BATCH: i64 = 20;
-/// At most this many of one tenant's in a round: a tenant whose URL hangs (each attempt up
-/// to [`DELIVERY_TIMEOUT`]) cannot take every place, and the others' go on.
+/// At most this many of one tenant's in a claim, sent one after another by the tenant's task.
 const PER_TENANT: i64 = 5;
+/// Tenants delivered to at once (about: one claim may go a little past it), each by a task of
+/// its own. A tenant whose URL hangs (each attempt up to [`DELIVERY_TIMEOUT`]) holds up only
+/// its own task: the worker goes on claiming and sending the others' notifications meanwhile,
+/// leaving out the tenants it is still delivering to.
+const TENANTS_AT_ONCE: usize = 16;
 /// Longest wait between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
 /// The tenant's app must answer within this.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a claimed notification is reserved for the worker that claimed it: longer than
-/// the round, whose notifications are sent one after another, each for up to
-/// [`DELIVERY_TIMEOUT`]; a shorter lease would run out mid-round and let another instance
+/// How long a claimed notification is reserved for the worker that claimed it: longer than a
+/// tenant's task, which sends its notifications one after another, each for up to
+/// [`DELIVERY_TIMEOUT`]; a shorter lease would run out mid-task and let another instance
 /// send the same notification again.
-const LEASE: Duration = Duration::from_secs(DELIVERY_TIMEOUT.as_secs() * BATCH as u64 + 60);
-// Checked when the crate is built: the lease outlasts the slowest round, and one tenant
-// cannot fill a round.
-const _: () = assert!(LEASE.as_secs() > DELIVERY_TIMEOUT.as_secs() * BATCH as u64);
+const LEASE: Duration = Duration::from_secs(DELIVERY_TIMEOUT.as_secs() * PER_TENANT as u64 + 60);
+// Checked when the crate is built: the lease outlasts the slowest task, and one tenant
+// cannot fill a claim.
+const _: () = assert!(LEASE.as_secs() > DELIVERY_TIMEOUT.as_secs() * PER_TENANT as u64);
 const _: () = assert!(PER_TENANT < BATCH);
 
 /// The notification an applied Stripe event of `kind` causes, with its data; `None` for the
@@ -131,17 +139,38 @@ pub fn start_worker(state: Worker) -> Option<WorkerHandle> {
         };
         let poll = Duration::from_millis(state.settings.notify_poll_ms.max(10));
         let mut stopping = stopping;
+        let mut tenants = Tenants {
+            state: Arc::new(state),
+            client,
+            tasks: JoinSet::new(),
+            busy: HashMap::new(),
+        };
         while !*stopping.borrow() {
-            match deliver_due(&state, &client, &stopping).await {
-                // A full batch: more may be waiting.
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(err) => tracing::warn!(error = %err.detail, "notification worker"),
+            tenants.reap();
+            let claimed = if tenants.tasks.len() < TENANTS_AT_ONCE {
+                match tenants.claim(&stopping).await {
+                    Ok(n) => n,
+                    Err(err) => {
+                        tracing::warn!(error = %err.detail, "notification worker");
+                        0
+                    }
+                }
+            } else {
+                0
+            };
+            // Some were claimed: more may be waiting, of other tenants.
+            if claimed > 0 {
+                continue;
             }
             tokio::select! {
                 () = tokio::time::sleep(poll) => {}
                 _ = stopping.changed() => {}
+                Some(done) = tenants.tasks.join_next_with_id() => tenants.forget(done),
             }
+        }
+        // Each task finishes the delivery in flight and gives back the rest of its leases.
+        while let Some(done) = tenants.tasks.join_next_with_id().await {
+            tenants.forget(done);
         }
     });
     Some(WorkerHandle { stop, task })
@@ -154,9 +183,9 @@ pub struct WorkerHandle {
 }
 
 impl WorkerHandle {
-    /// Lets the delivery in flight finish, gives the round's other leases back (another
-    /// instance, or this one restarted, sends them at once instead of after the lease), and
-    /// waits up to `grace` for that.
+    /// Lets the deliveries in flight finish, gives the other claimed notifications' leases
+    /// back (another instance, or this one restarted, sends them at once instead of after the
+    /// lease), and waits up to `grace` for that.
     pub async fn stop(self, grace: Duration) {
         let _ = self.stop.send(true);
         if tokio::time::timeout(grace, self.task).await.is_err() {
@@ -165,42 +194,107 @@ impl WorkerHandle {
     }
 }
 
-/// Claims and delivers the due notifications; returns how many were claimed.
-async fn deliver_due(
-    state: &Worker,
-    client: &reqwest::Client,
-    stopping: &tokio::sync::watch::Receiver<bool>,
-) -> Result<usize, ApiError> {
-    let now = Utc::now().naive_utc();
-    let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
-    let due = state
-        .db
-        .run(move |conn| {
-            Ok::<_, ApiError>(outbox::claim_due(
-                conn,
-                now,
-                lease_until,
-                BATCH,
-                PER_TENANT,
-            )?)
-        })
-        .await?;
-    let count = due.len();
+/// The tenants the worker is delivering to, each by a task of its own.
+struct Tenants {
+    state: Arc<Worker>,
+    client: reqwest::Client,
+    tasks: JoinSet<()>,
+    /// Each task's tenant.
+    busy: HashMap<tokio::task::Id, String>,
+}
+
+impl Tenants {
+    /// Claims the due notifications of tenants not being delivered to, and starts a task for
+    /// each tenant; returns how many were claimed.
+    async fn claim(
+        &mut self,
+        stopping: &tokio::sync::watch::Receiver<bool>,
+    ) -> Result<usize, ApiError> {
+        let now = Utc::now().naive_utc();
+        let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
+        let busy: Vec<String> = self.busy.values().cloned().collect();
+        let due = self
+            .state
+            .db
+            .run(move |conn| {
+                Ok::<_, ApiError>(outbox::claim_due(
+                    conn,
+                    now,
+                    lease_until,
+                    BATCH,
+                    PER_TENANT,
+                    &busy,
+                )?)
+            })
+            .await?;
+        let count = due.len();
+        let mut by_tenant: HashMap<String, Vec<Due>> = HashMap::new();
+        for notification in due {
+            by_tenant
+                .entry(notification.tenant_id.clone())
+                .or_default()
+                .push(notification);
+        }
+        for (tenant, due) in by_tenant {
+            let task = deliver_in_turn(
+                self.state.clone(),
+                self.client.clone(),
+                due,
+                stopping.clone(),
+            );
+            let id = self.tasks.spawn(task).id();
+            self.busy.insert(id, tenant);
+        }
+        Ok(count)
+    }
+
+    /// Forgets the tenants whose tasks have ended.
+    fn reap(&mut self) {
+        while let Some(done) = self.tasks.try_join_next_with_id() {
+            self.forget(done);
+        }
+    }
+
+    fn forget(&mut self, done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        let id = match done {
+            Ok((id, ())) => id,
+            Err(err) => {
+                tracing::error!(error = %err, "a notification task failed");
+                err.id()
+            }
+        };
+        self.busy.remove(&id);
+    }
+}
+
+/// Delivers one tenant's claimed notifications one after another; at a stop (or a database
+/// error) it finishes the delivery in flight and gives the rest's leases back.
+async fn deliver_in_turn(
+    state: Arc<Worker>,
+    client: reqwest::Client,
+    due: Vec<Due>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) {
     let mut due = due.into_iter();
     for notification in due.by_ref() {
-        deliver(state, client, notification).await?;
+        if let Err(err) = deliver(&state, &client, notification).await {
+            tracing::warn!(error = %err.detail, "notification worker");
+            break;
+        }
         if *stopping.borrow() {
             break;
         }
     }
     let left: Vec<String> = due.map(|d| d.id).collect();
     if !left.is_empty() {
-        state
+        let released = state
             .db
             .run(move |conn| Ok::<_, ApiError>(outbox::release_leases(conn, &left)?))
-            .await?;
+            .await;
+        if let Err(err) = released {
+            tracing::warn!(error = %err.detail, "notification worker: leases not given back");
+        }
     }
-    Ok(count)
 }
 
 async fn deliver(state: &Worker, client: &reqwest::Client, due: Due) -> Result<(), ApiError> {

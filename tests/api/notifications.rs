@@ -404,8 +404,9 @@ async fn one_tenant_cannot_fill_a_round(backend: Backend) {
     }
     pending(&app, "t-quiet", "quiet-0", 10).await;
     pending(&app, "t-quiet", "quiet-1", 5).await;
-    let claim = |limit: i64| {
+    let claim = |limit: i64, busy: &[&str]| {
         let app = &app;
+        let busy: Vec<String> = busy.iter().map(|t| (*t).to_owned()).collect();
         async move {
             app.query(move |conn| {
                 let now = chrono::Utc::now().naive_utc();
@@ -415,6 +416,7 @@ async fn one_tenant_cannot_fill_a_round(backend: Backend) {
                     now + chrono::Duration::seconds(300),
                     limit,
                     5,
+                    &busy,
                 )
             })
             .await
@@ -428,16 +430,20 @@ async fn one_tenant_cannot_fill_a_round(backend: Backend) {
     // Oldest first, but five of the busy tenant's at most (the claim's own order is not
     // kept: PostgreSQL's UPDATE ... RETURNING answers in any order).
     assert_eq!(
-        claim(7).await,
+        claim(7, &[]).await,
         [
             "busy-00", "busy-01", "busy-02", "busy-03", "busy-04", "quiet-0", "quiet-1"
         ]
     );
     // Leased ones are not claimed again; the next five of the busy tenant come next.
     assert_eq!(
-        claim(20).await,
+        claim(20, &[]).await,
         ["busy-05", "busy-06", "busy-07", "busy-08", "busy-09"]
     );
+    // A tenant the worker is still delivering to is left out of the claim.
+    pending(&app, "t-quiet", "quiet-2", 3).await;
+    assert_eq!(claim(20, &["t-busy"]).await, ["quiet-2"]);
+    assert_eq!(claim(20, &["t-quiet"]).await, ["busy-10", "busy-11"]);
 
     let tenant = app.tenant().await;
     pending(&app, &tenant.created.id, "mine-0", 1).await;
@@ -507,7 +513,54 @@ async fn a_stop_finishes_the_delivery_in_flight_and_gives_back_the_rest(backend:
     );
 }
 
+/// An app that accepts connections and never answers; tells `accepted` of each one.
+async fn hanging_app() -> (String, tokio::sync::mpsc::UnboundedReceiver<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/sales", listener.local_addr().unwrap());
+    let (accepted, calls) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+            let _ = accepted.send(());
+        }
+    });
+    (url, calls)
+}
+
+/// A tenant whose app hangs holds back only its own notifications: another tenant's,
+/// enqueued while the worker waits on the hanging app (up to 10 s per attempt, for each of
+/// that tenant's notifications in the round), arrives at once.
+async fn a_hanging_app_does_not_hold_back_another_tenants_notifications(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (hang_url, mut calls) = hanging_app().await;
+    let stuck = app.tenant().await;
+    notify_to(&app, &stuck, &hang_url).await;
+    for i in 0..5 {
+        pending(&app, &stuck.created.id, &format!("stuck-{i}"), 60 - i).await;
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(10), calls.recv())
+        .await
+        .expect("the worker calls the hanging app");
+
+    let other = app.tenant().await;
+    let target = app_target(0);
+    notify_to(&app, &other, &target.url).await;
+    pending(&app, &other.created.id, "other-0", 0).await;
+    let waited = std::time::Instant::now();
+    eventually(5, || async {
+        (!target.received.lock().unwrap().is_empty()).then_some(())
+    })
+    .await;
+    assert!(
+        waited.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        waited.elapsed()
+    );
+}
+
 on_both_databases!(
+    a_hanging_app_does_not_hold_back_another_tenants_notifications,
     a_stop_finishes_the_delivery_in_flight_and_gives_back_the_rest,
     a_notification_fails_twice_then_arrives_signed,
     a_notification_survives_a_restart,
