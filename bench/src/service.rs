@@ -452,7 +452,13 @@ pub async fn start_emulator_on(
     let port_arg = port.to_string();
     let own = env.bin.with_file_name("stripe-emulator");
     let mut emulator = if own.is_file() {
-        env.spawn_program(&own, "the Stripe emulator", &["--port", &port_arg], log, &[])?
+        env.spawn_program(
+            &own,
+            "the Stripe emulator",
+            &["--port", &port_arg],
+            log,
+            &[],
+        )?
     } else {
         eprintln!(
             "note: no {} (cargo build --release -p stripe-emulator); using `sales-block stripe-emulator`",

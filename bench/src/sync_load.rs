@@ -137,7 +137,10 @@ async fn main() -> anyhow::Result<()> {
     // 1. The bare pass: every list, 100 per page, nothing written.
     let bench_pid = std::process::id();
     let emulator_pid = stack.emulator.pid();
-    let bare_cpu = GroupTicks::take(&[("emulator", vec![emulator_pid]), ("client", vec![bench_pid])]);
+    let bare_cpu = GroupTicks::take(&[
+        ("emulator", vec![emulator_pid]),
+        ("client", vec![bench_pid]),
+    ]);
     let started = Instant::now();
     let mut bare_objects = 0u64;
     for (name, path, fixed) in LISTS {
@@ -258,8 +261,14 @@ async fn main() -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    println!("  CPU in the bare pass: {}", per_object(&bare_used, bare_objects));
-    println!("  CPU in the backfill: {}", per_object(&backfill_used, read));
+    println!(
+        "  CPU in the bare pass: {}",
+        per_object(&bare_used, bare_objects)
+    );
+    println!(
+        "  CPU in the backfill: {}",
+        per_object(&backfill_used, read)
+    );
     println!(
         "ratio backfill / bare pass: {:.2} (target <= 1.5)",
         backfill.as_secs_f64() / bare.as_secs_f64().max(1e-9)

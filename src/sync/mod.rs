@@ -887,7 +887,11 @@ impl Worker {
 
 /// A job's kind as a metric label (bounded: one of two).
 fn metric_kind(kind: &str) -> &'static str {
-    if kind == RECONCILE { RECONCILE } else { HISTORICAL }
+    if kind == RECONCILE {
+        RECONCILE
+    } else {
+        HISTORICAL
+    }
 }
 
 /// A Stripe list's `data` and `has_more`, taken out of the page (not copied).

@@ -116,6 +116,9 @@ mod tests {
             "amount": -12.5});
         let written = value.to_string().len();
         let hint = size_hint(&value);
-        assert!(hint >= written && hint <= written * 2, "{hint} for {written}");
+        assert!(
+            hint >= written && hint <= written * 2,
+            "{hint} for {written}"
+        );
     }
 }

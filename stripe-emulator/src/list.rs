@@ -366,8 +366,8 @@ pub fn list_object(url: &str, data: Vec<Value>, has_more: bool) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
     use crate::store::kinds::CUSTOMER;
+    use serde_json::json;
 
     fn store_with(n: usize) -> Store {
         let mut store = Store::new(false);

@@ -105,9 +105,9 @@ async fn json_logs_name_the_request_the_tenant_and_the_event(backend: Backend) {
     let lines = eventually(10, || async {
         let lines = json_lines(&std::fs::read_to_string(&log_path).unwrap_or_default());
         let done = |id: &str| {
-            lines.iter().any(|l| {
-                l["message"] == "request" && span_field(l, "http.request_id") == Some(id)
-            })
+            lines
+                .iter()
+                .any(|l| l["message"] == "request" && span_field(l, "http.request_id") == Some(id))
         };
         (done("req_logs_read") && done("req_logs_delivery")).then_some(lines)
     })
@@ -123,14 +123,30 @@ async fn json_logs_name_the_request_the_tenant_and_the_event(backend: Backend) {
     };
     let read = request_line("req_logs_read");
     assert_eq!(read["http.status"], 404, "{read}");
-    assert_eq!(span_field(&read, "tenant.id"), Some(tenant.created.id.as_str()), "{read}");
+    assert_eq!(
+        span_field(&read, "tenant.id"),
+        Some(tenant.created.id.as_str()),
+        "{read}"
+    );
     assert_eq!(span_field(&read, "http.method"), Some("GET"), "{read}");
 
     let delivery = request_line("req_logs_delivery");
     assert_eq!(delivery["http.status"], 200, "{delivery}");
-    assert_eq!(span_field(&delivery, "tenant.id"), Some(tenant.created.id.as_str()), "{delivery}");
-    assert_eq!(span_field(&delivery, "stripe.event_id"), Some("evt_logs_1"), "{delivery}");
-    assert_eq!(span_field(&delivery, "stripe.object_id"), Some("cus_logs"), "{delivery}");
+    assert_eq!(
+        span_field(&delivery, "tenant.id"),
+        Some(tenant.created.id.as_str()),
+        "{delivery}"
+    );
+    assert_eq!(
+        span_field(&delivery, "stripe.event_id"),
+        Some("evt_logs_1"),
+        "{delivery}"
+    );
+    assert_eq!(
+        span_field(&delivery, "stripe.object_id"),
+        Some("cus_logs"),
+        "{delivery}"
+    );
     // The receiver's own line about the event is inside the same span.
     assert!(
         lines.iter().any(|l| l["message"] == "stripe event"

@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use crate::helpers::{
     Backend, TestApp, TestTenant, assert_error, eventually, json_body, spawn_app, spawn_app_with,
 };
+use crate::metrics::{sample, scraped};
 use crate::on_both_databases;
 use crate::receiver::{deliver, endpoint, event};
-use crate::metrics::{sample, scraped};
 
 /// Starts a sync as the tenant's admin; returns the job's id.
 async fn start(app: &TestApp, tenant: &TestTenant, body: Option<Value>) -> String {

@@ -218,7 +218,11 @@ pub async fn run(ctx: &Ctx, dir: &Path, options: &Options) -> anyhow::Result<Rep
 
     api::write_timeline(
         &dir.join("timeline.csv"),
-        &[("a", &answers_a), ("b-write", &b_writes), ("b-read", &b_reads)],
+        &[
+            ("a", &answers_a),
+            ("b-write", &b_writes),
+            ("b-read", &b_reads),
+        ],
     )?;
     for phase in &phases {
         let in_phase = |list: &[Answer]| -> Vec<Answer> {

@@ -135,9 +135,7 @@ pub(super) async fn run(settings: Settings, command: WebhookCommand) -> anyhow::
             let rolled = use_case::roll_secret(&store, &caller, &id, secret, overlap)
                 .await
                 .map_err(failed)?;
-            Ok(serde_json::to_string_pretty(
-                &rolled_attributes(rolled),
-            )?)
+            Ok(serde_json::to_string_pretty(&rolled_attributes(rolled))?)
         }
     }
 }

@@ -270,8 +270,9 @@ async fn send_on(
         request = request.request_strategy(strategy);
     }
     match request.send(&Bytes(client)).await {
-        Err(Answer::Bytes(bytes)) => serde_json::from_slice(&bytes)
-            .map_err(|err| GatewayError::BadResponse(err.to_string())),
+        Err(Answer::Bytes(bytes)) => {
+            serde_json::from_slice(&bytes).map_err(|err| GatewayError::BadResponse(err.to_string()))
+        }
         Err(Answer::Failed(err)) => Err(err.into()),
         // `Bytes` never answers `Ok`: its bytes come back as `Answer::Bytes`.
         Ok(_) => Err(GatewayError::BadResponse(
@@ -304,10 +305,12 @@ impl stripe_client_core::StripeClient for Bytes<'_> {
         &self,
         request: stripe_client_core::CustomizedStripeRequest,
     ) -> Result<bytes::Bytes, Answer> {
-        Err(match stripe_client_core::StripeClient::execute(self.0, request).await {
-            Ok(bytes) => Answer::Bytes(bytes),
-            Err(err) => Answer::Failed(err),
-        })
+        Err(
+            match stripe_client_core::StripeClient::execute(self.0, request).await {
+                Ok(bytes) => Answer::Bytes(bytes),
+                Err(err) => Answer::Failed(err),
+            },
+        )
     }
 }
 
