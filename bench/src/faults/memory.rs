@@ -178,7 +178,7 @@ pub async fn run(ctx: &Ctx, dir: &Path, options: &Options) -> anyhow::Result<Rep
             while !stop.load(Ordering::Relaxed) {
                 tick.tick().await;
                 n += 1;
-                let answer = if n % 4 == 0 {
+                let answer = if n.is_multiple_of(4) {
                     let body = json!({"customer": {"email": format!("memory-{n}@example.com"), "name": "Memory"}});
                     caller.call(Method::POST, "/stripe/customers", Some(&body), epoch).await
                 } else {
@@ -235,7 +235,7 @@ pub async fn run(ctx: &Ctx, dir: &Path, options: &Options) -> anyhow::Result<Rep
     let allowed = FLAT_MB.max(start * FLAT_SHARE);
     let by_minute: Vec<String> = samples
         .iter()
-        .filter(|p| (p.0 as u64) % 60 == 0 || p.0 == samples.last().map_or(0.0, |l| l.0))
+        .filter(|p| (p.0 as u64).is_multiple_of(60) || p.0 == samples.last().map_or(0.0, |l| l.0))
         .map(|p| format!("{:.0}s {:.1}", p.0, p.1))
         .collect();
     report.figure(format!(
