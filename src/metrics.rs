@@ -17,6 +17,7 @@
 //!   `receiver_queue_bound`, `notifications_pending`.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -25,6 +26,11 @@ use actix_web::middleware::Next;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// How often the recorder's upkeep drains the histograms' pending samples.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// Upkeeps run so far.
+static UPKEEPS: AtomicU64 = AtomicU64::new(0);
 
 /// Latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -40,7 +46,10 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &BUCKETS)
                 .ok()?;
             match builder.install_recorder() {
-                Ok(handle) => Some(handle),
+                Ok(handle) => {
+                    start_upkeep(handle.clone());
+                    Some(handle)
+                }
                 Err(error) => {
                     tracing::warn!(%error, "metrics are not recorded");
                     None
@@ -48,6 +57,30 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             }
         })
         .as_ref()
+}
+
+/// Drains the histograms' pending samples every [`UPKEEP_EVERY`], on a thread of its own for
+/// the life of the process. `install_recorder` leaves this to its caller: without it every
+/// sample stays in memory until the next scrape, and without scrapes for ever (measured by
+/// the fault suite's memory scenario).
+fn start_upkeep(handle: PrometheusHandle) {
+    let started = std::thread::Builder::new()
+        .name("metrics-upkeep".to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                handle.run_upkeep();
+                UPKEEPS.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    if let Err(error) = started {
+        tracing::warn!(%error, "the metrics upkeep did not start: samples wait for a scrape");
+    }
+}
+
+/// How many upkeeps of the recorder have run in this process.
+pub fn upkeeps() -> u64 {
+    UPKEEPS.load(Ordering::Relaxed)
 }
 
 /// A request's method as a label: the standard ones, and `other` for any extension method a

@@ -140,6 +140,20 @@ async fn made_up_methods_do_not_make_new_series(backend: Backend) {
     );
 }
 
+/// The histograms' samples are drained by a periodic upkeep, so they do not pile up in memory
+/// while nobody scrapes `/metrics` (before: kept until the next scrape, for ever without one).
+#[tokio::test]
+async fn histogram_samples_are_drained_without_a_scrape() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let response = app.request(Method::GET, "/health").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let before = sales_block::metrics::upkeeps();
+    crate::helpers::eventually(12, || async {
+        (sales_block::metrics::upkeeps() > before).then_some(())
+    })
+    .await;
+}
+
 on_both_databases!(
     what_happened_is_counted,
     a_token_guards_the_metrics,
