@@ -174,13 +174,6 @@ impl Settings {
         self.env.trim().eq_ignore_ascii_case("production")
     }
 
-    /// `fetch_allowed`, parsed; a bad rule (or one naming a path that is never allowed) is
-    /// an error at start.
-    pub fn fetch_allow_list(&self) -> anyhow::Result<crate::domain::fetch::AllowList> {
-        crate::domain::fetch::AllowList::parse(&self.fetch_allowed)
-            .map_err(|err| anyhow::anyhow!("fetch_allowed: {err}"))
-    }
-
     pub fn public_url(&self) -> &str {
         self.public_url.trim_end_matches('/')
     }

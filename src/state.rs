@@ -63,7 +63,8 @@ impl AppState {
             cache_ttl,
         );
         // Checked at start (`Application::build`); unreadable here: nothing is allowed.
-        let fetch_allowed = settings.fetch_allow_list().unwrap_or_default();
+        let fetch_allowed =
+            crate::domain::fetch::AllowList::of_settings(&settings).unwrap_or_default();
         Ok(Self {
             db,
             master,

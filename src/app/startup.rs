@@ -43,7 +43,7 @@ impl Application {
     pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
         // First, so a production instance without its key stops before touching anything.
         let master = MasterKey::from_settings(&settings)?;
-        settings.fetch_allow_list()?;
+        crate::domain::fetch::AllowList::of_settings(&settings)?;
         let db = Database::connect_with_deadlines(
             &settings.database_url,
             settings.database_pool_size,

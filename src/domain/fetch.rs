@@ -119,6 +119,12 @@ pub struct AllowList {
 }
 
 impl AllowList {
+    /// The operator's `fetch_allowed`, parsed; a bad rule (or one naming a path that is never
+    /// allowed) is an error at start.
+    pub fn of_settings(settings: &crate::config::Settings) -> anyhow::Result<Self> {
+        Self::parse(&settings.fetch_allowed).map_err(|err| anyhow::anyhow!("fetch_allowed: {err}"))
+    }
+
     /// Parses every rule; the first bad one is the error.
     pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<Self, String> {
         let rules = raw

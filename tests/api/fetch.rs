@@ -373,7 +373,7 @@ async fn a_tenants_own_list_narrows_the_operators(backend: Backend) {
     let app = spawn_app(backend).await;
     let tenant = app.tenant().await;
     let admin = tenant.admin_token();
-    let operator = app.state.settings.fetch_allow_list().unwrap();
+    let operator = sales_block::domain::fetch::AllowList::of_settings(&app.state.settings).unwrap();
     let api_key = tenant.api_key().to_owned();
     let (narrowed, outside) = {
         let operator = operator.clone();

@@ -366,7 +366,7 @@ fn tenant_command(settings: &Settings, command: TenantCommand) -> anyhow::Result
             none: _,
             operator_list,
         } => {
-            let operator = settings.fetch_allow_list()?;
+            let operator = crate::domain::fetch::AllowList::of_settings(settings)?;
             let rules = (!operator_list).then_some(allow);
             let updated =
                 tenants::set_fetch_allow(&mut conn, &api_key, rules.as_deref(), &operator)?;
