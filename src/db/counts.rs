@@ -139,39 +139,113 @@ pub enum Buckets<'a> {
     Only(&'a [&'a str]),
 }
 
+/// A sum of counters as a BIGINT (PostgreSQL's `SUM` of BIGINT is NUMERIC).
+const SUM_N: &str = "CAST(COALESCE(SUM(n), 0) AS BIGINT)";
+
+/// The number of the tenant's rows of `list` in `buckets`, summed by the database (one row
+/// back whatever the number of weeks, buckets and shards). A week whose counters sum below
+/// zero (damaged) counts as empty, as in [`spans`].
+pub fn total(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    list: List,
+    buckets: Buckets<'_>,
+) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Total {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        total: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        damaged: i64,
+    }
+    let postgres = matches!(conn, AnyConnection::Postgresql(_));
+    let mut next = 0;
+    let mut param = || {
+        next += 1;
+        if postgres {
+            format!("${next}")
+        } else {
+            "?".to_owned()
+        }
+    };
+    let mut sql = format!(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN s > 0 THEN s ELSE 0 END), 0) AS BIGINT) AS total, \
+         CAST(COALESCE(SUM(CASE WHEN s < 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS damaged \
+         FROM (SELECT SUM(n) AS s FROM list_counts WHERE tenant_id = {} AND list = {}",
+        param(),
+        param()
+    );
+    let only: &[&str] = match buckets {
+        Buckets::All => &[],
+        Buckets::Only(only) => only,
+    };
+    if let Buckets::Only(only) = buckets {
+        if only.is_empty() {
+            sql.push_str(" AND 1 = 0");
+        } else {
+            let params: Vec<String> = only.iter().map(|_| param()).collect();
+            sql.push_str(&format!(" AND bucket IN ({})", params.join(", ")));
+        }
+    }
+    sql.push_str(" GROUP BY span) AS spans");
+    let mut query = diesel::sql_query(sql)
+        .into_boxed::<<AnyConnection as Connection>::Backend>()
+        .bind::<diesel::sql_types::Text, _>(tenant_id)
+        .bind::<diesel::sql_types::Text, _>(list.name());
+    for bucket in only {
+        query = query.bind::<diesel::sql_types::Text, _>(*bucket);
+    }
+    let found: Total = query.get_result(conn)?;
+    if found.damaged > 0 {
+        warn_damaged(tenant_id, list);
+    }
+    Ok(found.total)
+}
+
+fn warn_damaged(tenant_id: &str, list: List) {
+    tracing::warn!(
+        tenant_id,
+        list = list.name(),
+        "list counters below zero: damaged"
+    );
+}
+
 /// The tenant's rows of `list` in `buckets`, per span, newest span first (their sum is the
-/// list's total).
+/// list's total): summed per span by the database (one row per week back, not one per week,
+/// bucket and shard).
 pub fn spans(
     conn: &mut AnyConnection,
     tenant_id: &str,
     list: List,
     buckets: Buckets<'_>,
 ) -> QueryResult<Vec<(i64, i64)>> {
-    let mut query = list_counts::table
+    let rows = list_counts::table
         .filter(list_counts::tenant_id.eq(tenant_id))
-        .filter(list_counts::list.eq(list.name()))
-        .into_boxed();
-    if let Buckets::Only(only) = buckets {
-        query = query.filter(list_counts::bucket.eq_any(only));
-    }
-    let parts: Vec<(i64, i64)> = query
-        .select((list_counts::span, list_counts::n))
-        .load(conn)?;
-    let mut by_span = std::collections::BTreeMap::<i64, i64>::new();
-    for (span, n) in parts {
-        *by_span.entry(span).or_default() += n;
-    }
+        .filter(list_counts::list.eq(list.name()));
+    let per_span = (
+        list_counts::span,
+        diesel::dsl::sql::<diesel::sql_types::BigInt>(SUM_N),
+    );
+    let by_span: Vec<(i64, i64)> = match buckets {
+        Buckets::All => rows
+            .group_by(list_counts::span)
+            .select(per_span)
+            .order(list_counts::span.desc())
+            .load(conn)?,
+        Buckets::Only(only) => rows
+            .filter(list_counts::bucket.eq_any(only))
+            .group_by(list_counts::span)
+            .select(per_span)
+            .order(list_counts::span.desc())
+            .load(conn)?,
+    };
     // A week below zero means the counters were damaged (rows written with the triggers off,
     // a partial restore): it counts as empty, so no total or seek goes negative; the recount
     // at the next start of a changed definition repairs it.
-    if by_span.values().any(|n| *n < 0) {
-        tracing::warn!(
-            tenant_id,
-            list = list.name(),
-            "list counters below zero: damaged"
-        );
+    if by_span.iter().any(|(_, n)| *n < 0) {
+        warn_damaged(tenant_id, list);
     }
-    Ok(by_span.into_iter().rev().filter(|(_, n)| *n > 0).collect())
+    Ok(by_span.into_iter().filter(|(_, n)| *n > 0).collect())
 }
 
 /// Installs (or, when a list's definition changed, reinstalls) every list's count triggers

@@ -4,7 +4,6 @@
 //! range of the index from the cursor's key.
 
 use chrono::NaiveDateTime;
-use diesel::connection::SimpleConnection;
 
 use super::{AnyConnection, counts};
 
@@ -78,6 +77,11 @@ impl Counted<'_> {
     pub fn spans(&self, conn: &mut AnyConnection) -> diesel::QueryResult<Vec<(i64, i64)>> {
         counts::spans(conn, self.tenant_id, self.list, self.buckets)
     }
+
+    /// The list's total alone, from the counters (for a page that needs no seek).
+    pub fn total(&self, conn: &mut AnyConnection) -> diesel::QueryResult<i64> {
+        counts::total(conn, self.tenant_id, self.list, self.buckets)
+    }
 }
 
 /// Rows an offset read walks before it seeks by span instead.
@@ -147,13 +151,28 @@ where
     F: FnOnce(&mut AnyConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    use diesel::Connection;
-    conn.transaction(|conn| {
-        if let AnyConnection::Postgresql(pg) = conn {
-            pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+    use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
+    type Manager = <AnyConnection as Connection>::TransactionManager;
+    // On PostgreSQL the snapshot's level is set by its BEGIN: one statement, not two.
+    if let AnyConnection::Postgresql(pg) = conn {
+        AnsiTransactionManager::begin_transaction_sql(
+            pg,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+        )?;
+    } else {
+        Manager::begin_transaction(conn)?;
+    }
+    // As `Connection::transaction` ends it.
+    match work(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
         }
-        work(conn)
-    })
+        Err(err) => match Manager::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(err),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
 }
 
 /// Reads one page of `$table` (rows `$row`), newest first by the columns given (the last
@@ -175,14 +194,20 @@ macro_rules! read_page {
         let oldest_first = ($table::$first.asc(), $($table::$col.asc()),*);
         let fetched: diesel::QueryResult<Page<$row>> = (|| {
             // The total: the tenant's counters when the list is exactly some of their buckets,
-            // else counted over the narrowest index.
-            let spans = match &counted {
-                Some(counted) => Some(counted.spans($conn)?),
-                None => None,
+            // else counted over the narrowest index. Per span only for a page that may seek
+            // (one deep enough from the newest end; from the oldest end it is shallower still).
+            let spans = match (&counted, $start) {
+                (Some(counted), PageStart::Offset(offset))
+                    if *offset >= $crate::db::listing::DEEP =>
+                {
+                    Some(counted.spans($conn)?)
+                }
+                _ => None,
             };
-            let total: i64 = match &spans {
-                Some(spans) => spans.iter().map(|(_, n)| n).sum(),
-                None => build().count().get_result($conn)?,
+            let total: i64 = match (&spans, &counted) {
+                (Some(spans), _) => spans.iter().map(|(_, n)| n).sum(),
+                (None, Some(counted)) => counted.total($conn)?,
+                (None, None) => build().count().get_result($conn)?,
             };
             match $start {
             PageStart::Offset(offset) => {
@@ -195,27 +220,39 @@ macro_rules! read_page {
                     .as_deref()
                     .filter(|_| read.skip >= $crate::db::listing::DEEP)
                     .and_then(|spans| $crate::db::listing::seek(spans, read));
-                // The page's ids first, over the index alone; then its rows.
-                let mut ids = build().select($table::id).limit(read.take);
-                ids = match (seek, read.newest_first) {
-                    (None, _) => ids.offset(read.skip),
-                    (Some((span, within)), true) => ids
+                let mut page = build().limit(read.take);
+                page = match (seek, read.newest_first) {
+                    (None, _) => page.offset(read.skip),
+                    (Some((span, within)), true) => page
                         .filter($table::$first.lt(<$first_ty as SpanEdge>::span_edge(span + 1)))
                         .offset(within),
-                    (Some((span, within)), false) => ids
+                    (Some((span, within)), false) => page
                         .filter($table::$first.ge(<$first_ty as SpanEdge>::span_edge(span)))
                         .offset(within),
                 };
-                let ids: Vec<String> = if read.newest_first {
-                    ids.order(newest_first).load($conn)?
+                let page = if read.newest_first {
+                    page.order(newest_first)
                 } else {
-                    ids.order(oldest_first).load($conn)?
+                    page.order(oldest_first)
                 };
-                let rows: Vec<$row> = $table::table
-                    .filter($table::id.eq_any(&ids))
-                    .order(newest_first)
-                    .select(<$row>::as_select())
-                    .load($conn)?;
+                // Rows walked past before the page: none (the first page from either end,
+                // or a seek that lands on a span's first row) reads the rows at once; else
+                // the page's ids first, over the index alone, then its rows.
+                let walked = seek.map_or(read.skip, |(_, within)| within);
+                let rows: Vec<$row> = if walked == 0 {
+                    let mut rows: Vec<$row> = page.select(<$row>::as_select()).load($conn)?;
+                    if !read.newest_first {
+                        rows.reverse();
+                    }
+                    rows
+                } else {
+                    let ids: Vec<String> = page.select($table::id).load($conn)?;
+                    $table::table
+                        .filter($table::id.eq_any(&ids))
+                        .order(newest_first)
+                        .select(<$row>::as_select())
+                        .load($conn)?
+                };
                 let has_more = offset + (rows.len() as i64) < total;
                 Ok(Page { rows, total, has_more })
             }

@@ -5,10 +5,28 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::domain::paging::Paging;
 use crate::error::ApiError;
+
+/// A resource object: `{"id","type","attributes"}`. Written straight out by serde (no
+/// `serde_json::Value` tree in between: a list of 20 was a fifth of the list's CPU).
+#[derive(Serialize)]
+struct Resource<'a, A> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    attributes: &'a A,
+}
+
+/// `{"data": ...}`, with `meta` when there is one.
+#[derive(Serialize)]
+struct Document<D, M> {
+    data: D,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<M>,
+}
 
 /// One resource: `{"data":{"id","type","attributes"}}`; `attributes` is always present.
 pub fn resource<A: Serialize>(
@@ -17,9 +35,14 @@ pub fn resource<A: Serialize>(
     id: &str,
     attributes: &A,
 ) -> HttpResponse {
-    HttpResponse::build(status).json(json!({
-        "data": { "id": id, "type": kind, "attributes": attributes }
-    }))
+    HttpResponse::build(status).json(Document::<_, ()> {
+        data: Resource {
+            id,
+            kind,
+            attributes,
+        },
+        meta: None,
+    })
 }
 
 /// 23blocks paging, with both spellings of the totals in `meta`.
@@ -97,11 +120,18 @@ pub fn list<A: Serialize>(
     items: &[(String, A)],
     meta: &impl Serialize,
 ) -> HttpResponse {
-    let data: Vec<Value> = items
+    let data: Vec<Resource<'_, A>> = items
         .iter()
-        .map(|(id, attributes)| json!({ "id": id, "type": kind, "attributes": attributes }))
+        .map(|(id, attributes)| Resource {
+            id,
+            kind,
+            attributes,
+        })
         .collect();
-    HttpResponse::Ok().json(json!({ "data": data, "meta": meta }))
+    HttpResponse::Ok().json(Document {
+        data,
+        meta: Some(meta),
+    })
 }
 
 /// RFC 3339 in UTC with a `Z` (`crate::domain::time`).
@@ -161,6 +191,7 @@ pub fn parse_body<T: DeserializeOwned>(body: Value, key: &str) -> Result<(T, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[derive(Debug, serde::Deserialize)]
     struct Body {

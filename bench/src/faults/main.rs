@@ -82,6 +82,10 @@ struct Args {
     /// Seconds of scenario 7's mixed load [default: 600; --quick 60].
     #[arg(long)]
     memory_secs: Option<u64>,
+    /// Keep every scenario's scratch directory (the service's logs, timelines), not only
+    /// those of a scenario that failed.
+    #[arg(long)]
+    keep_logs: bool,
     /// Webhooks per second in scenario 7.
     #[arg(long, default_value_t = 50)]
     memory_webhooks_per_sec: u32,
@@ -231,7 +235,7 @@ async fn main() -> anyhow::Result<()> {
             .context("creating a scratch directory")?;
         match scenario(&ctx, &args, n, dir.path()).await {
             Ok(report) => {
-                if !report.passed() {
+                if !report.passed() || args.keep_logs {
                     println!("   logs kept in {}", dir.keep().display());
                 }
                 reports.push(report);
