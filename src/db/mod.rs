@@ -34,7 +34,7 @@ pub mod watermark;
 use std::path::Path;
 use std::time::Duration;
 
-use diesel::r2d2;
+use diesel::r2d2::{self, ManageConnection};
 use diesel_migrations::MigrationHarness;
 
 pub use pool::{
@@ -165,7 +165,7 @@ impl Database {
             plans: PlanCacheMode::Auto,
             deadlines: self.deadlines,
         }
-        .open()
+        .connect()
         .map_err(|err| DbError::Join(format!("connecting: {err}")))
     }
 
@@ -192,7 +192,7 @@ impl Database {
         let mut conn = self.pool.get()?;
         self.with_write_lock(|| {
             write_lock::hold(|| {
-                let ran = match &mut **conn {
+                let ran = match &mut *conn {
                     AnyConnection::Postgresql(c) => {
                         // Start-up work may take long (a recount, an index): no deadline.
                         pool::set_deadlines(c, &Deadlines::default())
@@ -210,7 +210,7 @@ impl Database {
                 counts::install(&mut conn)
                     .map_err(|err| anyhow::anyhow!("installing list counts: {err}"))?;
                 // The connection goes back to the pool with the pool's deadlines.
-                if let AnyConnection::Postgresql(c) = &mut **conn {
+                if let AnyConnection::Postgresql(c) = &mut *conn {
                     pool::set_deadlines(c, &self.deadlines)
                         .map_err(|err| anyhow::anyhow!("restoring deadlines: {err}"))?;
                 }

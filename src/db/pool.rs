@@ -1,8 +1,7 @@
 //! Connections: one type over PostgreSQL and SQLite, the pool's manager, the embedded
 //! migrations, and the write transaction both backends share.
 
-use std::ops::{Deref, DerefMut};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
@@ -18,32 +17,6 @@ pub enum AnyConnection {
     Postgresql(PgConnection),
     Sqlite(SqliteConnection),
 }
-
-/// A connection of the pool, with when it last went back to it.
-pub struct Pooled {
-    conn: AnyConnection,
-    returned: Option<Instant>,
-}
-
-impl Deref for Pooled {
-    type Target = AnyConnection;
-    fn deref(&self) -> &AnyConnection {
-        &self.conn
-    }
-}
-
-impl DerefMut for Pooled {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.conn
-    }
-}
-
-/// A connection handed back to the pool less than this long ago answered its last statement
-/// then: it is handed out again without a `SELECT 1` first (one round trip less for most
-/// requests under load; a list request is five). Older ones are pinged: after a database
-/// restart every idle connection is older than this by the time the server takes
-/// connections again, so none is handed out dead (the fault suite's scenario 2).
-const FRESH: Duration = Duration::from_millis(500);
 
 pub type Pool = r2d2::Pool<Manager>;
 pub type PooledConnection = r2d2::PooledConnection<Manager>;
@@ -102,33 +75,10 @@ pub(super) enum PlanCacheMode {
 }
 
 impl ManageConnection for Manager {
-    type Connection = Pooled;
+    type Connection = AnyConnection;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<Pooled, r2d2::Error> {
-        Ok(Pooled {
-            conn: self.open()?,
-            returned: None,
-        })
-    }
-
-    fn is_valid(&self, conn: &mut Pooled) -> Result<(), r2d2::Error> {
-        if conn.returned.is_some_and(|at| at.elapsed() < FRESH) {
-            return Ok(());
-        }
-        conn.conn.ping().map_err(r2d2::Error::QueryError)
-    }
-
-    /// Called as the connection goes back to the pool (and only then).
-    fn has_broken(&self, conn: &mut Pooled) -> bool {
-        conn.returned = Some(Instant::now());
-        conn.conn.is_broken()
-    }
-}
-
-impl Manager {
-    /// A new connection, prepared (the pool's, or one of its own for the receiver's writer).
-    pub(super) fn open(&self) -> Result<AnyConnection, r2d2::Error> {
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
         match &self.url {
             DatabaseUrl::Postgres(url) => {
                 let url = with_connect_timeout(url, self.deadlines.connect);
@@ -156,6 +106,14 @@ impl Manager {
                 Ok(AnyConnection::Sqlite(conn))
             }
         }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        conn.is_broken()
     }
 }
 
