@@ -35,6 +35,13 @@ pub struct TenantCache {
     lookups: AtomicU64,
     /// The platform connected tenants reach Stripe through (`None`: not configured).
     platform: Option<Arc<Platform>>,
+    /// One load at a time per key: when a busy tenant's entry expires, the requests that find
+    /// it stale wait for the first one's load instead of each building the tenant again (a
+    /// Stripe client reads the system's certificates: tens of ms of CPU each; 32 callers of
+    /// one tenant at once took both cores for a second and stalled every tenant, the fault
+    /// suite's scenario 3). An entry lives only while a load runs, so unknown keys do not
+    /// pile up here.
+    loading: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl TenantCache {
@@ -52,6 +59,7 @@ impl TenantCache {
             ttl,
             tenants: RwLock::new(HashMap::new()),
             unknown_api_keys: Misses::new(),
+            loading: std::sync::Mutex::new(HashMap::new()),
             lookups: AtomicU64::new(0),
             platform,
         }
@@ -59,11 +67,8 @@ impl TenantCache {
 
     /// The tenant an api key names, from the cache or the database; `None` for an unknown key.
     pub async fn by_api_key(&self, api_key: &str) -> Result<Option<Arc<TenantContext>>, ApiError> {
-        if let Ok(cache) = self.tenants.read()
-            && let Some((loaded, tenant)) = cache.get(api_key)
-            && loaded.elapsed() < self.ttl
-        {
-            return Ok(Some(tenant.clone()));
+        if let Some(tenant) = self.cached(&TenantKey::ApiKey(api_key.to_owned())) {
+            return Ok(Some(tenant));
         }
         if !plausible_api_key(api_key) || self.unknown_api_keys.contains(api_key) {
             return Ok(None);
@@ -80,14 +85,27 @@ impl TenantCache {
     /// The tenant with this id (the webhook receiver knows tenants by id), through the same
     /// cache.
     pub async fn by_id(&self, id: &str) -> Result<Option<Arc<TenantContext>>, ApiError> {
-        if let Ok(cache) = self.tenants.read()
-            && let Some((_, tenant)) = cache
-                .values()
-                .find(|(loaded, t)| t.id == id && loaded.elapsed() < self.ttl)
-        {
-            return Ok(Some(tenant.clone()));
+        let key = TenantKey::Id(id.to_owned());
+        if let Some(tenant) = self.cached(&key) {
+            return Ok(Some(tenant));
         }
-        self.load_tenant(TenantKey::Id(id.to_owned())).await
+        self.load_tenant(key).await
+    }
+
+    /// The tenant a key names if it was loaded less than the cache's lifetime ago.
+    fn cached(&self, key: &TenantKey) -> Option<Arc<TenantContext>> {
+        let cache = self.tenants.read().ok()?;
+        let fresh = |loaded: &Instant| loaded.elapsed() < self.ttl;
+        match key {
+            TenantKey::ApiKey(k) => cache
+                .get(k)
+                .filter(|(loaded, _)| fresh(loaded))
+                .map(|(_, tenant)| tenant.clone()),
+            TenantKey::Id(id) => cache
+                .values()
+                .find(|(loaded, t)| t.id == *id && fresh(loaded))
+                .map(|(_, tenant)| tenant.clone()),
+        }
     }
 
     /// The platform, when configured.
@@ -109,8 +127,36 @@ impl TenantCache {
     }
 
     /// Reads the row and builds the context (decrypting keys, building the Stripe client,
-    /// which reads the system's certificates) on the blocking pool, then caches it.
+    /// which reads the system's certificates) on the blocking pool, then caches it: one load
+    /// at a time per key.
     async fn load_tenant(&self, key: TenantKey) -> Result<Option<Arc<TenantContext>>, ApiError> {
+        let name = match &key {
+            TenantKey::ApiKey(k) => format!("key:{k}"),
+            TenantKey::Id(id) => format!("id:{id}"),
+        };
+        let turn = self
+            .loading
+            .lock()
+            .map(|mut loading| loading.entry(name.clone()).or_default().clone())
+            .unwrap_or_default();
+        let loaded = {
+            let _turn = turn.lock().await;
+            // Another request may have loaded it while this one waited.
+            match self.cached(&key) {
+                Some(tenant) => Ok(Some(tenant)),
+                None => self.load_now(key).await,
+            }
+        };
+        if let Ok(mut loading) = self.loading.lock()
+            && loading.get(&name).is_some_and(|t| Arc::ptr_eq(t, &turn))
+            && Arc::strong_count(&turn) <= 2
+        {
+            loading.remove(&name);
+        }
+        loaded
+    }
+
+    async fn load_now(&self, key: TenantKey) -> Result<Option<Arc<TenantContext>>, ApiError> {
         self.lookups.fetch_add(1, Ordering::Relaxed);
         let master = self.master.clone();
         let timeout = self.stripe_timeout;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{Backend, assert_error, spawn_app};
+use crate::helpers::{Backend, assert_error, spawn_app, spawn_app_with};
 use crate::on_both_databases;
 use crate::receiver::{deliver_raw, endpoint, events_stored, stripe_signature};
 
@@ -122,4 +122,28 @@ on_both_databases!(
     a_30000_v1_header_on_a_1_mib_body_is_refused_at_once,
     an_event_over_1_mib_is_refused_with_a_json_413,
     repeated_unknown_api_keys_and_url_ids_do_not_reach_the_database,
+    an_expired_tenant_is_loaded_once_for_many_requests_at_once,
 );
+
+/// When a busy tenant's cache entry expires, the requests that find it stale wait for one
+/// load instead of each reading the tenant and building its Stripe client again (which took
+/// both cores for a second and stalled every tenant under 32 concurrent callers).
+async fn an_expired_tenant_is_loaded_once_for_many_requests_at_once(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.tenant_cache_secs = 1).await;
+    let tenant = app.tenant().await;
+    let token = tenant.admin_token();
+    let list = || {
+        let request = app.authed(Method::GET, "/stripe/customers", &tenant, &token);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(list().await, 200);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let before = app.state.database_lookups();
+    let statuses = futures_util::future::join_all((0..24).map(|_| list())).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(
+        app.state.database_lookups() - before,
+        1,
+        "24 requests at once after the entry expired"
+    );
+}
