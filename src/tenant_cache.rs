@@ -41,7 +41,10 @@ pub struct TenantCache {
     /// one tenant at once took both cores for a second and stalled every tenant, the fault
     /// suite's scenario 3). An entry lives only while a load runs, so unknown keys do not
     /// pile up here.
-    loading: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The flag is set when a load of the key failed: those waiting behind it fail at once
+    /// too instead of each trying again in turn (while the database is down every try waits
+    /// out the pool's timeout, so 24 waiters would take 24 of them).
+    loading: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<bool>>>>,
 }
 
 impl TenantCache {
@@ -140,11 +143,18 @@ impl TenantCache {
             .map(|mut loading| loading.entry(name.clone()).or_default().clone())
             .unwrap_or_default();
         let loaded = {
-            let _turn = turn.lock().await;
-            // Another request may have loaded it while this one waited.
+            let mut failed = turn.lock().await;
+            // Another request may have loaded it while this one waited, or failed to.
             match self.cached(&key) {
                 Some(tenant) => Ok(Some(tenant)),
-                None => self.load_now(key).await,
+                None if *failed => Err(ApiError::unavailable(
+                    "the tenant could not be loaded by the request before this one",
+                )),
+                None => {
+                    let loaded = self.load_now(key).await;
+                    *failed = loaded.is_err();
+                    loaded
+                }
             }
         };
         if let Ok(mut loading) = self.loading.lock()

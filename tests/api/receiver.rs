@@ -464,7 +464,7 @@ on_both_databases!(
 );
 
 /// Runs `sql` on the PostgreSQL server as the admin (for taking a test database away).
-async fn postgres_admin(sql: String) {
+pub(crate) async fn postgres_admin(sql: String) {
     tokio::task::spawn_blocking(move || {
         let mut conn = PgConnection::establish(&crate::helpers::postgres_admin_url()).unwrap();
         diesel::sql_query(sql).execute(&mut conn).unwrap();

@@ -147,3 +147,33 @@ async fn an_expired_tenant_is_loaded_once_for_many_requests_at_once(backend: Bac
         "24 requests at once after the entry expired"
     );
 }
+
+/// While the database is down, the requests waiting behind a failed load of an expired tenant
+/// fail with it (503) instead of each trying again in turn: each try waits out the pool's
+/// 5 s timeout, so eight in a row would take 40 s.
+#[tokio::test]
+async fn postgres_waiters_behind_a_failed_tenant_load_fail_at_once() {
+    use crate::receiver::postgres_admin;
+    let app = spawn_app_with(Backend::Postgres, |s| s.tenant_cache_secs = 1).await;
+    let tenant = app.tenant().await;
+    let token = tenant.admin_token();
+    let list = || {
+        let request = app.authed(Method::GET, "/stripe/customers", &tenant, &token);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(list().await, 200);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let db = app.postgres_database().unwrap();
+    postgres_admin(format!("ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS false")).await;
+    postgres_admin(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}' AND pid <> pg_backend_pid()"
+    ))
+    .await;
+    let started = Instant::now();
+    let statuses = futures_util::future::join_all((0..8).map(|_| list())).await;
+    let took = started.elapsed();
+    postgres_admin(format!("ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS true")).await;
+    assert!(statuses.iter().all(|s| *s == 503), "{statuses:?}");
+    assert!(took < Duration::from_secs(15), "8 requests took {took:?}");
+    assert_eq!(list().await, 200, "back once the database is");
+}
