@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::counts::{self, Buckets};
 use super::customers::Visibility;
-use super::listing::{Counted, Page, PageStart};
+use super::listing::{Counted, Page, PageStart, Total};
 use super::schema::{charges, customers, payments};
 use super::subscriptions::unix;
 use super::{AnyConnection, Applied};
@@ -190,8 +190,9 @@ pub fn list_position(
 }
 
 /// One page of the charges the caller sees, newest first (by Stripe's `created`), and the
-/// total across pages: the tenant's counters when only statuses narrow an admin's list, else
-/// counted over the narrowest index.
+/// total across pages: the tenant's counters when only statuses narrow an admin's list;
+/// counted beside a shallow page's rows when it is narrowed to some customers or a payment;
+/// else counted over the narrowest index.
 pub fn list(
     conn: &mut AnyConnection,
     tenant_id: &str,
@@ -224,12 +225,18 @@ pub fn list(
         .as_ref()
         .map(|s| s.iter().map(String::as_str).collect());
     let counted = match visibility {
-        Visibility::All if only_statuses => Some(Counted {
+        Visibility::All if only_statuses => Total::Counters(Counted {
             tenant_id,
             list: counts::List::Charges,
             buckets: statuses.as_deref().map_or(Buckets::All, Buckets::Only),
         }),
-        _ => None,
+        Visibility::All
+            if filter.stripe_customer_id.is_none() && filter.payment_intent.is_none() =>
+        {
+            Total::Count
+        }
+        // A non-admin's customers, one customer or one payment.
+        _ => Total::Narrow,
     };
     super::listing::read_page!(
         conn,

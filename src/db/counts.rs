@@ -11,7 +11,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use super::AnyConnection;
-use super::schema::{list_count_definitions, list_counts};
+use super::schema::{list_count_definitions, list_counts, list_totals};
 
 /// A list whose rows are counted: its table and the bucket a row counts in. `{r}` in the
 /// bucket stands for the row (`NEW.`/`OLD.` in SQLite's row triggers, nothing in
@@ -120,7 +120,7 @@ impl List {
     /// What the installed triggers must match; a change reinstalls them and recounts.
     fn definition(self) -> String {
         format!(
-            "v2 {} {} {}",
+            "v3 {} {} {}",
             self.table(),
             self.bucket(),
             self.span_of("", true)
@@ -142,64 +142,89 @@ pub enum Buckets<'a> {
 /// A sum of counters as a BIGINT (PostgreSQL's `SUM` of BIGINT is NUMERIC).
 const SUM_N: &str = "CAST(COALESCE(SUM(n), 0) AS BIGINT)";
 
-/// The number of the tenant's rows of `list` in `buckets`, summed by the database (one row
-/// back whatever the number of weeks, buckets and shards). A week whose counters sum below
-/// zero (damaged) counts as empty, as in [`spans`].
+/// The number of the tenant's rows of `list` in `buckets`, summed by the database from the
+/// all-time counters (one row back). A bucket whose counters sum below zero (damaged)
+/// counts as empty, as a week does in [`spans`].
 pub fn total(
     conn: &mut AnyConnection,
     tenant_id: &str,
     list: List,
     buckets: Buckets<'_>,
 ) -> QueryResult<i64> {
-    #[derive(QueryableByName)]
-    struct Total {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        total: i64,
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        damaged: i64,
-    }
     let postgres = matches!(conn, AnyConnection::Postgresql(_));
-    let mut next = 0;
-    let mut param = || {
-        next += 1;
-        if postgres {
-            format!("${next}")
-        } else {
-            "?".to_owned()
-        }
-    };
-    let mut sql = format!(
-        "SELECT CAST(COALESCE(SUM(CASE WHEN s > 0 THEN s ELSE 0 END), 0) AS BIGINT) AS total, \
-         CAST(COALESCE(SUM(CASE WHEN s < 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS damaged \
-         FROM (SELECT SUM(n) AS s FROM list_counts WHERE tenant_id = {} AND list = {}",
-        param(),
-        param()
-    );
-    let only: &[&str] = match buckets {
-        Buckets::All => &[],
-        Buckets::Only(only) => only,
-    };
-    if let Buckets::Only(only) = buckets {
-        if only.is_empty() {
-            sql.push_str(" AND 1 = 0");
-        } else {
-            let params: Vec<String> = only.iter().map(|_| param()).collect();
-            sql.push_str(&format!(" AND bucket IN ({})", params.join(", ")));
+    let flagged: i64 =
+        diesel::select(total_column::<_>(tenant_id, list, buckets, postgres)).get_result(conn)?;
+    Ok(unflag_total(flagged, tenant_id, list))
+}
+
+/// An expression selected beside a list's rows (or alone): one BIGINT.
+pub type Column<QS> = Box<
+    dyn BoxableExpression<
+            QS,
+            <AnyConnection as Connection>::Backend,
+            SqlType = diesel::sql_types::BigInt,
+        >,
+>;
+
+/// The list's total as a scalar sub-select of the counters (`list_totals`: a row per bucket
+/// and writer shard, whatever the list's age), to select beside a page's rows: a shallow page
+/// and its total come back in one statement, which is their snapshot. The value is
+/// *flagged*: below zero when some bucket's counters were damaged, that bucket then counting
+/// as empty (see [`unflag_total`]); `postgres` picks the dialect of a several-bucket filter.
+pub fn total_column<QS>(
+    tenant_id: &str,
+    list: List,
+    buckets: Buckets<'_>,
+    postgres: bool,
+) -> Column<QS> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{BigInt, Text};
+    // Per bucket, then the clamp: a bucket below zero counts as empty and flags the total.
+    const HEAD: &str = "(SELECT CAST(CASE WHEN COALESCE(SUM(CASE WHEN s < 0 THEN 1 ELSE 0 END), 0) > 0 \
+         THEN -1 - COALESCE(SUM(CASE WHEN s > 0 THEN s ELSE 0 END), 0) \
+         ELSE COALESCE(SUM(CASE WHEN s > 0 THEN s ELSE 0 END), 0) END AS BIGINT) \
+         FROM (SELECT SUM(n) AS s FROM list_totals WHERE tenant_id = ";
+    const TAIL: &str = " GROUP BY bucket) AS buckets)";
+    let head = sql::<BigInt>(HEAD)
+        .bind::<Text, _>(tenant_id.to_owned())
+        .sql(" AND list = ")
+        .bind::<Text, _>(list.name());
+    match buckets {
+        Buckets::All => Box::new(head.sql(TAIL)),
+        Buckets::Only([]) => Box::new(head.sql(" AND 1 = 0").sql(TAIL)),
+        Buckets::Only([one]) => Box::new(
+            head.sql(" AND bucket = ")
+                .bind::<Text, _>((*one).to_owned())
+                .sql(TAIL),
+        ),
+        // Buckets are names of ours or Stripe's statuses: never a comma.
+        Buckets::Only(several) => {
+            let (before, after) = if postgres {
+                (
+                    " AND position(',' || bucket || ',' IN ',' || ",
+                    " || ',') > 0",
+                )
+            } else {
+                (" AND instr(',' || ", " || ',', ',' || bucket || ',') > 0")
+            };
+            Box::new(
+                head.sql(before)
+                    .bind::<Text, _>(several.join(","))
+                    .sql(after)
+                    .sql(TAIL),
+            )
         }
     }
-    sql.push_str(" GROUP BY span) AS spans");
-    let mut query = diesel::sql_query(sql)
-        .into_boxed::<<AnyConnection as Connection>::Backend>()
-        .bind::<diesel::sql_types::Text, _>(tenant_id)
-        .bind::<diesel::sql_types::Text, _>(list.name());
-    for bucket in only {
-        query = query.bind::<diesel::sql_types::Text, _>(*bucket);
-    }
-    let found: Total = query.get_result(conn)?;
-    if found.damaged > 0 {
+}
+
+/// A total read through [`total_column`], its damage flag taken off (and logged).
+pub fn unflag_total(flagged: i64, tenant_id: &str, list: List) -> i64 {
+    if flagged < 0 {
         warn_damaged(tenant_id, list);
+        -1 - flagged
+    } else {
+        flagged
     }
-    Ok(found.total)
 }
 
 fn warn_damaged(tenant_id: &str, list: List) {
@@ -303,12 +328,16 @@ pub fn install(conn: &mut AnyConnection) -> QueryResult<()> {
 /// Counts a list from its rows, replacing its counters.
 fn recount(conn: &mut AnyConnection, list: List) -> QueryResult<()> {
     diesel::delete(list_counts::table.filter(list_counts::list.eq(list.name()))).execute(conn)?;
+    diesel::delete(list_totals::table.filter(list_totals::list.eq(list.name()))).execute(conn)?;
     let postgres = matches!(conn, AnyConnection::Postgresql(_));
     conn.batch_execute(&format!(
         "INSERT INTO list_counts (tenant_id, list, bucket, span, shard, n) \
          SELECT tenant_id, '{name}', bucket, span, 0, COUNT(*) \
          FROM (SELECT tenant_id, {bucket} AS bucket, {span} AS span FROM {table}) AS rows \
-         GROUP BY tenant_id, bucket, span",
+         GROUP BY tenant_id, bucket, span; \
+         INSERT INTO list_totals (tenant_id, list, bucket, shard, n) \
+         SELECT tenant_id, list, bucket, 0, SUM(n) FROM list_counts WHERE list = '{name}' \
+         GROUP BY tenant_id, list, bucket",
         name = list.name(),
         table = list.table(),
         bucket = list.bucket_of(""),
@@ -323,14 +352,23 @@ fn postgres_triggers(list: List) -> String {
     let table = list.table();
     let bucket = list.bucket_of("");
     let span = list.span_of("", true);
+    // Per week into list_counts, per bucket into list_totals: one statement, the rows'
+    // changes read once.
     let add = |rows: &str| {
         format!(
-            "INSERT INTO list_counts AS c (tenant_id, list, bucket, span, shard, n) \
-             SELECT tenant_id, '{name}', bucket, span, pg_backend_pid(), SUM(d) \
-             FROM ({rows}) AS x GROUP BY tenant_id, bucket, span HAVING SUM(d) <> 0 \
-             ORDER BY tenant_id, bucket, span \
-             ON CONFLICT (tenant_id, list, bucket, span, shard) \
-             DO UPDATE SET n = c.n + EXCLUDED.n;"
+            "WITH x AS ({rows}), \
+             weeks AS (INSERT INTO list_counts AS c (tenant_id, list, bucket, span, shard, n) \
+               SELECT tenant_id, '{name}', bucket, span, pg_backend_pid(), SUM(d) \
+               FROM x GROUP BY tenant_id, bucket, span HAVING SUM(d) <> 0 \
+               ORDER BY tenant_id, bucket, span \
+               ON CONFLICT (tenant_id, list, bucket, span, shard) \
+               DO UPDATE SET n = c.n + EXCLUDED.n) \
+             INSERT INTO list_totals AS t (tenant_id, list, bucket, shard, n) \
+             SELECT tenant_id, '{name}', bucket, pg_backend_pid(), SUM(d) \
+             FROM x GROUP BY tenant_id, bucket HAVING SUM(d) <> 0 \
+             ORDER BY tenant_id, bucket \
+             ON CONFLICT (tenant_id, list, bucket, shard) \
+             DO UPDATE SET n = t.n + EXCLUDED.n;"
         )
     };
     let new_rows =
@@ -373,7 +411,10 @@ fn sqlite_triggers(list: List) -> String {
         format!(
             "INSERT INTO list_counts (tenant_id, list, bucket, span, shard, n) \
              VALUES ({tenant}.tenant_id, '{name}', {bucket}, {span}, 0, {d}) \
-             ON CONFLICT (tenant_id, list, bucket, span, shard) DO UPDATE SET n = n + {d};"
+             ON CONFLICT (tenant_id, list, bucket, span, shard) DO UPDATE SET n = n + {d}; \
+             INSERT INTO list_totals (tenant_id, list, bucket, shard, n) \
+             VALUES ({tenant}.tenant_id, '{name}', {bucket}, 0, {d}) \
+             ON CONFLICT (tenant_id, list, bucket, shard) DO UPDATE SET n = n + {d};"
         )
     };
     let trigger = format!("list_counts_{name}");
@@ -409,7 +450,16 @@ pub fn fold_gone_shards(conn: &mut AnyConnection) -> QueryResult<()> {
              SELECT tenant_id, list, bucket, span, 0, SUM(n) FROM gone \
              GROUP BY tenant_id, list, bucket, span ORDER BY tenant_id, list, bucket, span \
              ON CONFLICT (tenant_id, list, bucket, span, shard) \
-             DO UPDATE SET n = c.n + EXCLUDED.n",
+             DO UPDATE SET n = c.n + EXCLUDED.n; \
+             WITH gone AS ( \
+               DELETE FROM list_totals WHERE shard <> 0 \
+                 AND shard NOT IN (SELECT pid FROM pg_stat_activity) \
+               RETURNING tenant_id, list, bucket, n) \
+             INSERT INTO list_totals AS t (tenant_id, list, bucket, shard, n) \
+             SELECT tenant_id, list, bucket, 0, SUM(n) FROM gone \
+             GROUP BY tenant_id, list, bucket ORDER BY tenant_id, list, bucket \
+             ON CONFLICT (tenant_id, list, bucket, shard) \
+             DO UPDATE SET n = t.n + EXCLUDED.n",
         )
     })
 }

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::AnyConnection;
 use super::counts::{self, Buckets};
-use super::listing::{Counted, Page, PageStart};
+use super::listing::{Counted, Page, PageStart, Total};
 use super::schema::customers;
 use crate::stripe::objects::CustomerSnapshot;
 
@@ -257,12 +257,12 @@ pub fn list(
         visible_to(query, visibility)
     };
     let counted = match visibility {
-        Visibility::All => Some(Counted {
+        Visibility::All => Total::Counters(Counted {
             tenant_id,
             list: counts::List::Customers,
             buckets: Buckets::Only(&[counts::LIVE]),
         }),
-        Visibility::Subject(_) => None,
+        Visibility::Subject(_) => Total::Narrow,
     };
     super::listing::read_page!(
         conn,

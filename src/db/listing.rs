@@ -78,14 +78,54 @@ impl Counted<'_> {
         counts::spans(conn, self.tenant_id, self.list, self.buckets)
     }
 
-    /// The list's total alone, from the counters (for a page that needs no seek).
+    /// The list's total alone, from the counters.
     pub fn total(&self, conn: &mut AnyConnection) -> diesel::QueryResult<i64> {
         counts::total(conn, self.tenant_id, self.list, self.buckets)
     }
+
+    /// The list's total from the counters, flagged, as a column beside a page's rows
+    /// ([`counts::total_column`]).
+    pub fn total_column<QS>(&self, conn: &AnyConnection) -> counts::Column<QS> {
+        let postgres = matches!(conn, AnyConnection::Postgresql(_));
+        counts::total_column(self.tenant_id, self.list, self.buckets, postgres)
+    }
+
+    /// A total read through [`Counted::total_column`], unflagged.
+    pub fn unflag(&self, flagged: i64) -> i64 {
+        counts::unflag_total(flagged, self.tenant_id, self.list)
+    }
 }
 
-/// Rows an offset read walks before it seeks by span instead.
+/// Where a page's total comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Total<'a> {
+    /// The tenant's counters: the list's filters are exactly some of their buckets.
+    Counters(Counted<'a>),
+    /// Counted beside the page's rows: every matching row is read once, rows and all, so
+    /// only for a list narrowed to a few customers' rows (a non-admin's, one customer's, one
+    /// payment's).
+    Narrow,
+    /// Counted over the list's index, in a statement of its own.
+    Count,
+}
+
+/// The number of rows a list's filters match, as a column beside its page's rows (counted
+/// over all of them before the page is cut): for [`Total::Narrow`] lists.
+pub fn narrow_total<QS>() -> counts::Column<QS> {
+    Box::new(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "COUNT(*) OVER ()",
+    ))
+}
+
+/// Rows an offset read walks before it seeks by span instead. A page shallower than this
+/// reads its rows and its total in one statement.
 pub const DEEP: i64 = 200;
+
+/// Whether an offset page (`Some(offset)`; `None` for a cursor page) is read in one statement
+/// with its total ([`read_page!`]), so needs no transaction to be consistent.
+pub fn one_statement(offset: Option<i64>) -> bool {
+    offset.is_some_and(|offset| (0..DEEP).contains(&offset))
+}
 
 /// The span (from `spans`, newest first) where a read's first row lies, and how many rows of
 /// the read's direction precede it within that span.
@@ -145,12 +185,19 @@ macro_rules! past_key {
 pub(crate) use past_key;
 
 /// Runs a list's reads (its total and its page) on one snapshot, so the total a page is
-/// placed by is the one its rows come from even while writers go on.
-pub fn snapshot<T, E, F>(conn: &mut AnyConnection, work: F) -> Result<T, E>
+/// placed by is the one its rows come from even while writers go on. The page starts at
+/// `offset` (`None`: at a cursor); a page read in one statement ([`one_statement`]) is its
+/// own snapshot and runs without a transaction (two round trips fewer). Reads the work makes
+/// around it (the row a filter names, the rows' attempts) then see the database as it is at
+/// their own moment.
+pub fn snapshot<T, E, F>(conn: &mut AnyConnection, offset: Option<i64>, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut AnyConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    if one_statement(offset) {
+        return work(conn);
+    }
     use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
     type Manager = <AnyConnection as Connection>::TransactionManager;
     // On PostgreSQL the snapshot's level is set by its BEGIN: one statement, not two.
@@ -177,111 +224,161 @@ where
 
 /// Reads one page of `$table` (rows `$row`), newest first by the columns given (the last
 /// one unique), from the boxed query `$build()` builds (the list's filters), placed by
-/// `$start`; with its total, from `$counted` when the list's filters are exactly some of the
-/// tenant's counters.
+/// `$start`; with its total, as `$total` ([`Total`]) says.
 macro_rules! read_page {
     (
         $conn:expr, $build:expr, $table:ident, $row:ty,
         ($first:ident: $first_ty:ty $(, $col:ident)*),
-        $start:expr, $limit:expr, $counted:expr
+        $start:expr, $limit:expr, $total:expr
     ) => {{
         use diesel::prelude::*;
-        use $crate::db::listing::{Page, PageStart, Read, SpanEdge};
-        let counted: Option<$crate::db::listing::Counted<'_>> = $counted;
+        use $crate::db::listing::{Page, PageStart, Read, SpanEdge, Total};
+        let total_from: Total<'_> = $total;
+        let counted = match total_from {
+            Total::Counters(counted) => Some(counted),
+            Total::Narrow | Total::Count => None,
+        };
         let build = $build;
         let limit: i64 = $limit;
         let newest_first = ($table::$first.desc(), $($table::$col.desc()),*);
         let oldest_first = ($table::$first.asc(), $($table::$col.asc()),*);
-        let fetched: diesel::QueryResult<Page<$row>> = (|| {
-            // The total: the tenant's counters when the list is exactly some of their buckets,
-            // else counted over the narrowest index. Per span only for a page that may seek
-            // (one deep enough from the newest end; from the oldest end it is shallower still).
-            let spans = match (&counted, $start) {
-                (Some(counted), PageStart::Offset(offset))
-                    if *offset >= $crate::db::listing::DEEP =>
-                {
-                    Some(counted.spans($conn)?)
-                }
-                _ => None,
-            };
-            let total: i64 = match (&spans, &counted) {
-                (Some(spans), _) => spans.iter().map(|(_, n)| n).sum(),
-                (None, Some(counted)) => counted.total($conn)?,
-                (None, None) => build().count().get_result($conn)?,
-            };
-            match $start {
+        let conn: &mut $crate::db::AnyConnection = $conn;
+        let start: &PageStart<_> = $start;
+        let shallow = match start {
             PageStart::Offset(offset) => {
-                let offset: i64 = *offset;
-                let Some(read) = Read::of(total, offset, limit) else {
-                    return Ok(Page { rows: Vec::new(), total, has_more: false });
+                $crate::db::listing::one_statement(Some(*offset)).then_some(*offset)
+            }
+            _ => None,
+        };
+        let fetched: diesel::QueryResult<Page<$row>> = match (shallow, total_from) {
+            // A shallow page whose total can be read beside its rows: one statement (newest
+            // first, the offset walked: at most DEEP rows), the total a column of each row;
+            // only a page past the end asks for the total again.
+            (Some(offset), Total::Counters(_) | Total::Narrow) => (|| {
+                let column = match &counted {
+                    Some(counted) => counted.total_column::<$table::table>(&*conn),
+                    None => $crate::db::listing::narrow_total::<$table::table>(),
                 };
-                // A deep page starts from the span it falls in (the counters say which).
-                let seek = spans
-                    .as_deref()
-                    .filter(|_| read.skip >= $crate::db::listing::DEEP)
-                    .and_then(|spans| $crate::db::listing::seek(spans, read));
-                let mut page = build().limit(read.take);
-                page = match (seek, read.newest_first) {
-                    (None, _) => page.offset(read.skip),
-                    (Some((span, within)), true) => page
-                        .filter($table::$first.lt(<$first_ty as SpanEdge>::span_edge(span + 1)))
-                        .offset(within),
-                    (Some((span, within)), false) => page
-                        .filter($table::$first.ge(<$first_ty as SpanEdge>::span_edge(span)))
-                        .offset(within),
+                let found: Vec<($row, i64)> = build()
+                    .order(newest_first)
+                    .limit(limit)
+                    .offset(offset)
+                    .select((<$row>::as_select(), column))
+                    .load(conn)?;
+                let total = match (found.first(), &counted) {
+                    (Some((_, flagged)), Some(counted)) => counted.unflag(*flagged),
+                    (Some((_, total)), None) => *total,
+                    (None, Some(counted)) => counted.total(conn)?,
+                    (None, None) => build().count().get_result(conn)?,
                 };
-                let page = if read.newest_first {
-                    page.order(newest_first)
-                } else {
-                    page.order(oldest_first)
-                };
-                // Rows walked past before the page: none (the first page from either end,
-                // or a seek that lands on a span's first row) reads the rows at once; else
-                // the page's ids first, over the index alone, then its rows.
-                let walked = seek.map_or(read.skip, |(_, within)| within);
-                let rows: Vec<$row> = if walked == 0 {
-                    let mut rows: Vec<$row> = page.select(<$row>::as_select()).load($conn)?;
-                    if !read.newest_first {
-                        rows.reverse();
-                    }
-                    rows
-                } else {
-                    let ids: Vec<String> = page.select($table::id).load($conn)?;
-                    $table::table
-                        .filter($table::id.eq_any(&ids))
-                        .order(newest_first)
-                        .select(<$row>::as_select())
-                        .load($conn)?
-                };
+                let rows: Vec<$row> = found.into_iter().map(|(row, _)| row).collect();
                 let has_more = offset + (rows.len() as i64) < total;
                 Ok(Page { rows, total, has_more })
+            })(),
+            // Two statements or more: on one snapshot. A shallow page runs outside the
+            // caller's (skipped, see `snapshot`), so it takes its own.
+            (shallow, _) => {
+                let general = |conn: &mut $crate::db::AnyConnection| -> diesel::QueryResult<Page<$row>> {
+                    // The total: the tenant's all-time counters when the list is exactly some
+                    // of their buckets, else counted over the narrowest index. The weeks'
+                    // counters only for a page that seeks (DEEP rows or more from the nearer
+                    // end: the last page, read from the oldest end, does not); such a page is
+                    // placed by the weeks' sum, which its seek walks.
+                    let mut total: i64 = match &counted {
+                        Some(counted) => counted.total(conn)?,
+                        None => build().count().get_result(conn)?,
+                    };
+                    let spans = match (&counted, start) {
+                        (Some(counted), PageStart::Offset(offset))
+                            if Read::of(total, *offset, limit)
+                                .is_some_and(|read| read.skip >= $crate::db::listing::DEEP) =>
+                        {
+                            let spans = counted.spans(conn)?;
+                            total = spans.iter().map(|(_, n)| n).sum();
+                            Some(spans)
+                        }
+                        _ => None,
+                    };
+                    match start {
+                    PageStart::Offset(offset) => {
+                        let offset: i64 = *offset;
+                        let Some(read) = Read::of(total, offset, limit) else {
+                            return Ok(Page { rows: Vec::new(), total, has_more: false });
+                        };
+                        // A deep page starts from the span it falls in (the counters say which).
+                        let seek = spans
+                            .as_deref()
+                            .filter(|_| read.skip >= $crate::db::listing::DEEP)
+                            .and_then(|spans| $crate::db::listing::seek(spans, read));
+                        let mut page = build().limit(read.take);
+                        page = match (seek, read.newest_first) {
+                            (None, _) => page.offset(read.skip),
+                            (Some((span, within)), true) => page
+                                .filter($table::$first.lt(<$first_ty as SpanEdge>::span_edge(span + 1)))
+                                .offset(within),
+                            (Some((span, within)), false) => page
+                                .filter($table::$first.ge(<$first_ty as SpanEdge>::span_edge(span)))
+                                .offset(within),
+                        };
+                        let page = if read.newest_first {
+                            page.order(newest_first)
+                        } else {
+                            page.order(oldest_first)
+                        };
+                        // Rows walked past before the page: none (the first page from either
+                        // end, or a seek that lands on a span's first row) reads the rows at
+                        // once; else the page's ids first, over the index alone, then its rows.
+                        let walked = seek.map_or(read.skip, |(_, within)| within);
+                        let rows: Vec<$row> = if walked == 0 {
+                            let mut rows: Vec<$row> = page.select(<$row>::as_select()).load(conn)?;
+                            if !read.newest_first {
+                                rows.reverse();
+                            }
+                            rows
+                        } else {
+                            let ids: Vec<String> = page.select($table::id).load(conn)?;
+                            $table::table
+                                .filter($table::id.eq_any(&ids))
+                                .order(newest_first)
+                                .select(<$row>::as_select())
+                                .load(conn)?
+                        };
+                        let has_more = offset + (rows.len() as i64) < total;
+                        Ok(Page { rows, total, has_more })
+                    }
+                    PageStart::After(key) => {
+                        let ($first, $($col,)*) = key.clone();
+                        let mut rows: Vec<$row> = build()
+                            .filter($crate::db::listing::past_key!($table, lt, le; $first $(, $col)*))
+                            .order(newest_first)
+                            .limit(limit + 1)
+                            .select(<$row>::as_select())
+                            .load(conn)?;
+                        let has_more = rows.len() as i64 > limit;
+                        rows.truncate(usize::try_from(limit).unwrap_or(0));
+                        Ok(Page { rows, total, has_more })
+                    }
+                    PageStart::Before(key) => {
+                        let ($first, $($col,)*) = key.clone();
+                        let mut rows: Vec<$row> = build()
+                            .filter($crate::db::listing::past_key!($table, gt, ge; $first $(, $col)*))
+                            .order(oldest_first)
+                            .limit(limit + 1)
+                            .select(<$row>::as_select())
+                            .load(conn)?;
+                        let has_more = rows.len() as i64 > limit;
+                        rows.truncate(usize::try_from(limit).unwrap_or(0));
+                        rows.reverse();
+                        Ok(Page { rows, total, has_more })
+                    }
+                }};
+                if shallow.is_some() {
+                    $crate::db::listing::snapshot(conn, None, general)
+                } else {
+                    general(conn)
+                }
             }
-            PageStart::After(key) => {
-                let ($first, $($col,)*) = key.clone();
-                let mut rows: Vec<$row> = build()
-                    .filter($crate::db::listing::past_key!($table, lt, le; $first $(, $col)*))
-                    .order(newest_first)
-                    .limit(limit + 1)
-                    .select(<$row>::as_select())
-                    .load($conn)?;
-                let has_more = rows.len() as i64 > limit;
-                rows.truncate(usize::try_from(limit).unwrap_or(0));
-                Ok(Page { rows, total, has_more })
-            }
-            PageStart::Before(key) => {
-                let ($first, $($col,)*) = key.clone();
-                let mut rows: Vec<$row> = build()
-                    .filter($crate::db::listing::past_key!($table, gt, ge; $first $(, $col)*))
-                    .order(oldest_first)
-                    .limit(limit + 1)
-                    .select(<$row>::as_select())
-                    .load($conn)?;
-                let has_more = rows.len() as i64 > limit;
-                rows.truncate(usize::try_from(limit).unwrap_or(0));
-                rows.reverse();
-                Ok(Page { rows, total, has_more })
-            }
-        }})();
+        };
         fetched
     }};
 }

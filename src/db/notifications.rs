@@ -6,7 +6,7 @@ use diesel::sql_types::{BigInt, Text, Timestamp};
 
 use super::AnyConnection;
 use super::counts::{self, Buckets};
-use super::listing::{Counted, Page, PageStart};
+use super::listing::{Counted, Page, PageStart, Total};
 use super::schema::{notification_attempts, notification_outbox};
 
 pub const PENDING: &str = "pending";
@@ -309,7 +309,7 @@ pub fn list(
     start: &PageStart<SortKey>,
     limit: i64,
 ) -> QueryResult<Page<WithAttempts>> {
-    let counted = Some(Counted {
+    let counted = Total::Counters(Counted {
         tenant_id,
         list: counts::List::Notifications,
         buckets: Buckets::All,

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::AnyConnection;
 use super::catalog::Activity;
 use super::counts::{self, Buckets};
-use super::listing::{Counted, Page, PageStart};
+use super::listing::{Counted, Page, PageStart, Total};
 use super::schema::payment_links;
 use super::subscriptions::unix;
 use crate::stripe::objects::PaymentLinkSnapshot;
@@ -141,7 +141,7 @@ pub fn list(
         Activity::Archived => Buckets::Only(&[counts::INACTIVE]),
         Activity::All => Buckets::All,
     };
-    let counted = Some(Counted {
+    let counted = Total::Counters(Counted {
         tenant_id,
         list: counts::List::PaymentLinks,
         buckets,

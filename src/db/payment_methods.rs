@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::AnyConnection;
 use super::counts::{self, Buckets};
 use super::customers::Visibility;
-use super::listing::{Counted, Page, PageStart};
+use super::listing::{Counted, Page, PageStart, Total};
 use super::schema::{customers, payment_methods};
 use super::subscriptions::unix;
 use crate::stripe::objects::PaymentMethodSnapshot;
@@ -198,12 +198,13 @@ pub fn list_attached(
         query
     };
     let counted = match (&visible, customer) {
-        (None, None) => Some(Counted {
+        (None, None) => Total::Counters(Counted {
             tenant_id,
             list: counts::List::Cards,
             buckets: Buckets::Only(&[counts::ATTACHED]),
         }),
-        _ => None,
+        // A non-admin's customers' cards, or one customer's.
+        _ => Total::Narrow,
     };
     let page = super::listing::read_page!(
         conn,

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::AnyConnection;
 use super::counts::{self, Buckets};
 use super::customers::Visibility;
-use super::listing::{Counted, Page, PageStart};
+use super::listing::{Counted, Page, PageStart, Total};
 use super::schema::{payments, refunds};
 use super::subscriptions::unix;
 use crate::stripe::objects::RefundSnapshot;
@@ -161,12 +161,13 @@ pub fn list(
     let visible_payments = super::payments::visible_ids(conn, tenant_id, visibility)?;
     let build = || visible_query(tenant_id, payment_intent, &visible_payments);
     let counted = match (&visible_payments, payment_intent) {
-        (None, None) => Some(Counted {
+        (None, None) => Total::Counters(Counted {
             tenant_id,
             list: counts::List::Refunds,
             buckets: Buckets::All,
         }),
-        _ => None,
+        // A non-admin's payments, or one payment.
+        _ => Total::Narrow,
     };
     super::listing::read_page!(
         conn,

@@ -356,6 +356,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    list_totals (tenant_id, list, bucket, shard) {
+        tenant_id -> Text,
+        list -> Text,
+        bucket -> Text,
+        shard -> BigInt,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
     list_count_definitions (list) {
         list -> Text,
         definition -> Text,

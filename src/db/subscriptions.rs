@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use super::counts::{self, Buckets};
 use super::customers::Visibility;
-use super::listing::{Counted, Page, PageStart};
+use super::listing::{Counted, Page, PageStart, Total};
 use super::schema::{subscription_items, subscriptions};
 use super::{AnyConnection, Applied};
 use crate::stripe::objects::SubscriptionSnapshot;
@@ -215,7 +215,7 @@ pub fn list_position(
 
 /// One page of the subscriptions the caller sees, newest first, and the total across pages:
 /// read from the tenant's counters unless the list is narrowed to some customers (then
-/// counted, over an index of those customers' rows).
+/// counted over those customers' rows, beside a shallow page's rows).
 pub fn list(
     conn: &mut AnyConnection,
     tenant_id: &str,
@@ -247,12 +247,13 @@ pub fn list(
     };
     let one = filter.status.as_deref().map(|status| [status]);
     let counted = match (&visible, &filter.stripe_customer_id) {
-        (None, None) => Some(Counted {
+        (None, None) => Total::Counters(Counted {
             tenant_id,
             list: counts::List::Subscriptions,
             buckets: one.as_ref().map_or(Buckets::All, |one| Buckets::Only(one)),
         }),
-        _ => None,
+        // A non-admin's customers, or one customer.
+        _ => Total::Narrow,
     };
     super::listing::read_page!(
         conn,

@@ -156,6 +156,14 @@ impl Paging {
         }
     }
 
+    /// Rows before the page when it is placed by an offset; `None` when a cursor places it.
+    pub fn offset_page(&self) -> Option<i64> {
+        match self.cursor() {
+            Some(_) => None,
+            None => Some(self.offset()),
+        }
+    }
+
     pub fn cursor(&self) -> Option<&Cursor> {
         match self {
             Paging::Cursor { cursor, .. } => cursor.as_ref(),

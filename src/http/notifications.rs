@@ -158,7 +158,7 @@ pub async fn list_notifications(
     let page = state
         .db
         .run(move |conn| {
-            listing::snapshot(conn, |conn| {
+            listing::snapshot(conn, reading.offset_page(), |conn| {
                 let start = services::paging::start(&reading, "notification", |id| {
                     notifications::list_position(conn, &tenant_id, id)
                 })?;

@@ -160,7 +160,7 @@ pub async fn list(
     let page = state
         .db
         .run(move |conn| {
-            listing::snapshot(conn, |conn| {
+            listing::snapshot(conn, reading.offset_page(), |conn| {
                 let start = paging::start(&reading, "card", |id| {
                     rows::list_position(conn, &tenant_id, id, &visibility)
                 })?;

@@ -98,7 +98,7 @@ pub async fn list(
     state
         .db
         .run(move |conn| {
-            listing::snapshot(conn, |conn| {
+            listing::snapshot(conn, paging.offset_page(), |conn| {
                 // Our unique id or the `pi_` id; one the caller cannot see is kept as sent
                 // and names no charge they see.
                 let payment_intent = match payment {

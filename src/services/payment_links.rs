@@ -121,7 +121,7 @@ pub async fn list(
     let page = state
         .db
         .run(move |conn| {
-            listing::snapshot(conn, |conn| {
+            listing::snapshot(conn, reading.offset_page(), |conn| {
                 let start = paging::start(&reading, "payment link", |id| {
                     rows::list_position(conn, &tenant_id, id)
                 })?;

@@ -164,7 +164,7 @@ pub async fn list(
     let page = state
         .db
         .run(move |conn| {
-            listing::snapshot(conn, |conn| {
+            listing::snapshot(conn, reading.offset_page(), |conn| {
                 let payment_intent = match &payment {
                     None => None,
                     Some(any) => Some(

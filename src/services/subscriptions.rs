@@ -327,7 +327,7 @@ pub async fn list(
     state
         .db
         .run(move |conn| {
-            listing::snapshot(conn, |conn| {
+            listing::snapshot(conn, request.paging.offset_page(), |conn| {
                 let start = paging::start(&request.paging, "subscription", |id| {
                     rows::list_position(conn, &tenant_id, id, &visibility)
                 })?;

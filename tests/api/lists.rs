@@ -17,6 +17,7 @@ on_both_databases!(
     every_page_and_cursor_walk_is_the_slice_of_the_list_it_names,
     payments_page_by_cursor_too,
     damaged_counters_never_give_a_negative_total,
+    a_shallow_page_is_one_statement_and_a_deep_one_a_snapshot,
 );
 
 /// Counters damaged below zero (rows written with the triggers off, a partial restore) count
@@ -51,6 +52,32 @@ async fn damaged_counters_never_give_a_negative_total(backend: Backend) {
     )
     .await;
     assert_eq!(body["meta"]["total_count"], 1, "{body}");
+    assert_eq!(body["data"].as_array().map(Vec::len), Some(1), "{body}");
+
+    // The all-time counter a first page's total is read from, damaged the same way: the
+    // bucket counts as empty, the total is 0, not -49, and the row is still listed.
+    let tenant_id = tenant.created.id.clone();
+    app.query(move |conn| {
+        use sales_block::db::schema::list_totals;
+        diesel::insert_into(list_totals::table)
+            .values((
+                list_totals::tenant_id.eq(&tenant_id),
+                list_totals::list.eq("customers"),
+                list_totals::bucket.eq("live"),
+                list_totals::shard.eq(-7_i64),
+                list_totals::n.eq(-50_i64),
+            ))
+            .execute(conn)
+    })
+    .await;
+    let body = get(
+        &app,
+        &tenant,
+        &tenant.admin_token(),
+        "/stripe/customers?page=1",
+    )
+    .await;
+    assert_eq!(body["meta"]["total_count"], 0, "{body}");
     assert_eq!(body["data"].as_array().map(Vec::len), Some(1), "{body}");
 }
 
@@ -551,13 +578,35 @@ async fn postgres_concurrent_writers_keep_exact_totals_and_folding_keeps_them() 
             .execute(conn)
     })
     .await;
+    let (dead_tenant, dead_status) = (tenant_id.clone(), rows[0].0.clone());
+    app.query(move |conn| {
+        use sales_block::db::schema::list_totals;
+        diesel::insert_into(list_totals::table)
+            .values((
+                list_totals::tenant_id.eq(dead_tenant),
+                list_totals::list.eq("subscriptions"),
+                list_totals::bucket.eq(dead_status),
+                list_totals::shard.eq(2_000_000_000i64),
+                list_totals::n.eq(0i64),
+            ))
+            .execute(conn)
+    })
+    .await;
     app.query(sales_block::db::counts::fold_gone_shards).await;
     let shards: Vec<i64> = app
         .query(|conn| {
-            list_counts::table
+            use sales_block::db::schema::list_totals;
+            let mut shards: Vec<i64> = list_counts::table
                 .filter(list_counts::list.eq("subscriptions"))
                 .select(list_counts::shard)
-                .load(conn)
+                .load(conn)?;
+            shards.extend(
+                list_totals::table
+                    .filter(list_totals::list.eq("subscriptions"))
+                    .select(list_totals::shard)
+                    .load::<i64>(conn)?,
+            );
+            Ok(shards)
         })
         .await;
     assert!(!shards.contains(&2_000_000_000), "{shards:?}");
@@ -687,5 +736,99 @@ async fn deep_pages_found_by_counted_weeks_are_the_slices_they_name(backend: Bac
             .cloned()
             .collect();
         assert_eq!(ids(&body), expected, "{path}");
+    }
+}
+
+/// The statements `work` sends on the connection it runs on (Diesel's instrumentation).
+fn statements_of<T>(
+    conn: &mut sales_block::db::AnyConnection,
+    work: impl FnOnce(&mut sales_block::db::AnyConnection) -> T,
+) -> (T, Vec<String>) {
+    use diesel::connection::{Instrumentation, InstrumentationEvent};
+    use std::sync::{Arc, Mutex};
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let record = sent.clone();
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            record.lock().unwrap().push(query.to_string());
+        }
+    });
+    let out = work(conn);
+    conn.set_instrumentation(None::<Box<dyn Instrumentation>>);
+    let sent = sent.lock().unwrap().clone();
+    (out, sent)
+}
+
+/// A list's first pages cost the database one statement, its rows and total together with no
+/// transaction around them (BEGIN and COMMIT are a round trip each on every request); a deep
+/// page reads its counters and rows on one snapshot. Each page is still the slice it names.
+async fn a_shallow_page_is_one_statement_and_a_deep_one_a_snapshot(backend: Backend) {
+    use sales_block::db::customers::Visibility;
+    use sales_block::db::listing::{self, PageStart};
+    use sales_block::db::subscriptions::{ListFilter, list};
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let ep = endpoint(&app, &tenant).await;
+    let sub = subscription("sub_first", "active", T0);
+    deliver(
+        &app,
+        &ep,
+        &event("evt_first", "customer.subscription.created", T0, sub),
+    )
+    .await;
+    let tenant_id = tenant_id_of(&app, "sub_first").await;
+    mirror_many(&app, &tenant_id, 700).await;
+    let all = reference(&app, &tenant_id, None).await;
+    let active = reference(&app, &tenant_id, Some("active")).await;
+    // (offset, status filter, read in one statement, reads the weeks' counters to seek)
+    let last = all.len() as i64 - 20;
+    for (offset, status, one_statement, seeks) in [
+        (0, None, true, false),
+        (140, None, true, false),
+        (0, Some("active"), true, false),
+        (listing::DEEP, None, false, true),
+        (220, Some("active"), false, true),
+        (last, None, false, false),
+    ] {
+        let tenant_id = tenant_id.clone();
+        let filter = ListFilter {
+            stripe_customer_id: None,
+            status: status.map(str::to_owned),
+        };
+        let (page, sent) = app
+            .query(move |conn| {
+                Ok(statements_of(conn, |conn| {
+                    listing::snapshot(conn, Some(offset), |conn| {
+                        list(
+                            conn,
+                            &tenant_id,
+                            &Visibility::All,
+                            &filter,
+                            &PageStart::Offset(offset),
+                            20,
+                        )
+                    })
+                }))
+            })
+            .await;
+        let page = page.unwrap();
+        let reference = if status.is_some() { &active } else { &all };
+        let expected: Vec<&String> = reference.iter().skip(offset as usize).take(20).collect();
+        let got: Vec<&String> = page.rows.iter().map(|row| &row.id).collect();
+        assert_eq!(got, expected, "offset {offset} status {status:?}");
+        assert_eq!(page.total, reference.len() as i64, "offset {offset}");
+        assert_eq!(page.has_more, offset + 20 < page.total, "offset {offset}");
+        let began = sent.iter().any(|s| s.trim_start().starts_with("BEGIN"));
+        if one_statement {
+            assert_eq!(
+                sent.len(),
+                1,
+                "offset {offset} status {status:?}: {sent:#?}"
+            );
+        } else {
+            assert!(began, "a deep page runs on a snapshot: {sent:#?}");
+        }
+        let weeks = sent.iter().any(|s| s.contains("list_counts"));
+        assert_eq!(weeks, seeks, "offset {offset} status {status:?}: {sent:#?}");
     }
 }

@@ -31,7 +31,7 @@ pub async fn list_customers(
     state
         .db
         .run(move |conn| {
-            listing::snapshot(conn, |conn| {
+            listing::snapshot(conn, paging.offset_page(), |conn| {
                 let start = paging::start(&paging, "customer", |id| {
                     rows::list_position(conn, &tenant_id, id, &visibility)
                 })?;

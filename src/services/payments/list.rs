@@ -202,7 +202,7 @@ pub async fn list(
     state
         .db
         .run(move |conn| {
-            listing::snapshot(conn, |conn| {
+            listing::snapshot(conn, paging.offset_page(), |conn| {
                 let start = paging::start(&paging, "payment", |id| {
                     rows::list_position(conn, &tenant_id, id, &visibility)
                 })?;
