@@ -9,6 +9,8 @@
 //!   with the emulator's deliveries flowing back, beside the same calls against the emulator
 //!   directly and the service on PostgreSQL (issue 15).
 //! - `fault-suite` (src/faults/): the service under faults (issue 14; docs/RELIABILITY.md).
+//!
+//! `statements` reads PostgreSQL's own profile of a load (`pg_stat_statements`).
 
 #![recursion_limit = "256"]
 
@@ -16,6 +18,7 @@ pub mod corpus;
 pub mod load;
 pub mod procfs;
 pub mod service;
+pub mod statements;
 pub mod verify;
 
 pub use service::{check_service_bin, default_service_bin};

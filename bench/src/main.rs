@@ -209,8 +209,16 @@ async fn run_level_in(
         .build()
         .context("building the load client")?;
     let url = format!("{}/stripe/{}/webhook", running.base_url, running.url_id);
+    let profiler_url = db.url.clone();
+    let mut profiler = tokio::task::spawn_blocking(move || {
+        sales_bench::statements::Profiler::connect(&profiler_url)
+    })
+    .await??;
     let lsn_url = db.url.clone();
     let lsn = tokio::task::spawn_blocking(move || ceiling::wal_lsn(&lsn_url)).await??;
+    if let Some(profiler) = profiler.as_mut() {
+        tokio::task::block_in_place(|| profiler.reset())?;
+    }
     let before = CpuSnapshot::take(pid);
     let sampler = Sampler::start(pid);
     let load = load::run(
@@ -224,6 +232,10 @@ async fn run_level_in(
     .await?;
     let mut samples = sampler.finish().await?;
     let cpu = before.until(&CpuSnapshot::take(pid));
+    let statements = match profiler.as_mut() {
+        Some(profiler) => tokio::task::block_in_place(|| profiler.read(12))?,
+        None => Vec::new(),
+    };
     let lsn_url = db.url.clone();
     let (wal_bytes, lsn, lsn_end) = tokio::task::spawn_blocking(move || {
         let bytes = ceiling::wal_since(&lsn_url, &lsn)?;
@@ -262,6 +274,14 @@ async fn run_level_in(
     let (url, events, waldump) = (db.url.clone(), load.sent, args.waldump);
     let profile = tokio::task::spawn_blocking(move || {
         let mut lines = profile::tables(&url, events)?;
+        if !statements.is_empty() {
+            lines.extend(sales_bench::statements::lines(
+                &statements,
+                events as u64,
+                "event",
+                110,
+            ));
+        }
         if waldump {
             match profile::waldump(&url, &lsn, &lsn_end) {
                 Ok(more) => lines.extend(more),

@@ -74,14 +74,35 @@ pub async fn check_page(
     Ok(())
 }
 
+/// What every answer of a load must be: this status, with this text in its body.
+#[derive(Clone)]
+pub struct Expect {
+    pub status: u16,
+    pub needle: String,
+}
+
+impl Expect {
+    /// A list page: 200 with the true total (serde_json writes `meta` compactly: a cheap
+    /// check of every answer).
+    pub fn page(total: i64) -> Expect {
+        Expect {
+            status: 200,
+            needle: format!("\"total_count\":{total}"),
+        }
+    }
+}
+
 pub struct LoadResult {
+    /// The status every answer should have.
+    pub expected: u16,
     pub requests: u64,
     pub wall: Duration,
     /// Microseconds per request.
     pub latency: Histogram<u64>,
     pub statuses: BTreeMap<u16, u64>,
     pub transport_errors: u64,
-    /// 200 answers whose body does not carry the true total.
+    /// Answers of the expected status whose body does not carry the expected text (for a
+    /// page: the true total).
     pub wrong_totals: u64,
     pub failures: Vec<String>,
 }
@@ -90,7 +111,7 @@ impl LoadResult {
     pub fn errors(&self) -> u64 {
         self.statuses
             .iter()
-            .filter(|(s, _)| **s != 200)
+            .filter(|(s, _)| **s != self.expected)
             .map(|(_, n)| n)
             .sum::<u64>()
             + self.transport_errors
@@ -115,16 +136,16 @@ struct Worker {
 }
 
 /// `connections` workers send the request back to back until `duration` has passed (a
-/// request in flight then is finished and counted).
+/// request in flight then is finished and counted); each answer is checked against `expect`.
 pub async fn run(
     client: &reqwest::Client,
     target: &Target,
-    total: i64,
+    expect: &Expect,
     connections: usize,
     duration: Duration,
 ) -> anyhow::Result<LoadResult> {
-    // serde_json writes `meta` compactly: a cheap check of every answer.
-    let needle = Arc::new(format!("\"total_count\":{total}"));
+    let needle = Arc::new(expect.needle.clone());
+    let expected = expect.status;
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::with_capacity(connections);
@@ -152,7 +173,7 @@ pub async fn run(
                     Ok((status, body)) => {
                         *worker.statuses.entry(status).or_default() += 1;
                         let _ = worker.latency.record(micros);
-                        if status != 200 {
+                        if status != expected {
                             if worker.failures.len() < FAILURES_KEPT {
                                 let head: String = body.chars().take(300).collect();
                                 worker.failures.push(format!("{status}: {head}"));
@@ -161,7 +182,7 @@ pub async fn run(
                             worker.wrong_totals += 1;
                             if worker.failures.len() < FAILURES_KEPT {
                                 worker.failures.push(format!(
-                                    "200 without {needle}: {}",
+                                    "{status} without {needle}: {}",
                                     body.chars().take(300).collect::<String>()
                                 ));
                             }
@@ -181,6 +202,7 @@ pub async fn run(
         }));
     }
     let mut result = LoadResult {
+        expected,
         requests: 0,
         wall: Duration::ZERO,
         latency: histogram()?,

@@ -75,6 +75,47 @@ struct Args {
     /// Keep the database (for inspection) instead of dropping it.
     #[arg(long)]
     keep_database: bool,
+    /// Skip the floors measured after the cases (what a request costs with no list in it).
+    #[arg(long)]
+    no_floors: bool,
+}
+
+/// A request measured after the cases for what any request costs here, with less and less
+/// of the list's work in it: the bound of what a list request could reach on this machine.
+struct Floor {
+    name: &'static str,
+    path: &'static str,
+    expect: drive::Expect,
+}
+
+fn floors() -> Vec<Floor> {
+    let expect = |status: u16, needle: &str| drive::Expect {
+        status,
+        needle: needle.to_owned(),
+    };
+    vec![
+        Floor {
+            name: "HTTP only (GET /health: no auth, no database)",
+            path: "/health",
+            expect: expect(200, "\"status\":\"ok\""),
+        },
+        Floor {
+            name: "HTTP + AppId + JWT (the list route, page=0 refused before the database)",
+            path: "/stripe/subscriptions?page=0&records=20",
+            expect: expect(400, "\"page\""),
+        },
+        Floor {
+            name: "HTTP + one pooled database round trip (GET /ready: checkout ping + SELECT 1)",
+            path: "/ready",
+            expect: expect(200, "\"ready\""),
+        },
+    ]
+}
+
+struct FloorReport {
+    name: &'static str,
+    load: LoadResult,
+    cpu: CpuUsage,
 }
 
 struct CaseReport {
@@ -129,6 +170,13 @@ fn print_case(r: &CaseReport) {
     println!(
         "    CPU (cores) service load: machine {:.2} = service {:.2} + postgres {:.2} + load generator {:.2} + other {:.2}; pgbench: machine {:.2}",
         a.machine_busy, a.service, a.postgres, a.bench, a.other, b.machine_busy
+    );
+    let per_request = |cores: f64| cores / s.rate().max(1e-9) * 1000.0;
+    println!(
+        "    CPU per request: service {:.3} ms, postgres {:.3} ms, load generator {:.3} ms",
+        per_request(a.service),
+        per_request(a.postgres),
+        per_request(a.bench)
     );
     if s.errors() > 0 || raw.failed > 0 {
         println!(
@@ -307,6 +355,10 @@ async fn run(args: &Args, bin: &Path, dir: &Path) -> anyhow::Result<Vec<CaseRepo
         duration: Duration::from_secs(args.seconds),
         dir,
     };
+    let mut profiler = {
+        let url = db.url.clone();
+        blocking(move || sales_bench::statements::Profiler::connect(&url)).await?
+    };
     let mut reports = Vec::new();
     for (n, case) in prepared.into_iter().enumerate() {
         let target = Target {
@@ -326,18 +378,26 @@ async fn run(args: &Args, bin: &Path, dir: &Path) -> anyhow::Result<Vec<CaseRepo
             .with_context(|| format!("case {}", case.name))?;
         if args.warmup_seconds > 0 {
             let warm = Duration::from_secs(args.warmup_seconds);
-            drive::run(&http, &target, case.total, args.connections, warm).await?;
+            let expect = drive::Expect::page(case.total);
+            drive::run(&http, &target, &expect, args.connections, warm).await?;
+        }
+        if let Some(profiler) = profiler.as_mut() {
+            tokio::task::block_in_place(|| profiler.reset())?;
         }
         let before = CpuSnapshot::take(pid);
         let load = drive::run(
             &http,
             &target,
-            case.total,
+            &drive::Expect::page(case.total),
             args.connections,
             Duration::from_secs(args.seconds),
         )
         .await?;
         let service_cpu = before.until(&CpuSnapshot::take(pid));
+        let statements = match profiler.as_mut() {
+            Some(profiler) => tokio::task::block_in_place(|| profiler.read(8))?,
+            None => Vec::new(),
+        };
 
         let before = CpuSnapshot::take(pid);
         let tag = format!("case{n}");
@@ -352,7 +412,54 @@ async fn run(args: &Args, bin: &Path, dir: &Path) -> anyhow::Result<Vec<CaseRepo
             raw_cpu,
         };
         print_case(&report);
+        if !statements.is_empty() {
+            let lines = sales_bench::statements::lines(
+                &statements,
+                report.service.requests,
+                "request",
+                110,
+            );
+            for line in lines {
+                println!("    {line}");
+            }
+        }
         reports.push(report);
+    }
+    let mut floor_reports = Vec::new();
+    if !args.no_floors {
+        for floor in floors() {
+            let target = Target {
+                url: format!("{base_url}{}", floor.path),
+                api_key: measured.api_key.clone(),
+                token: admin_token.clone(),
+            };
+            let http = client(args.connections)?;
+            let connections = args.connections;
+            if args.warmup_seconds > 0 {
+                let warm = Duration::from_secs(args.warmup_seconds);
+                drive::run(&http, &target, &floor.expect, connections, warm).await?;
+            }
+            let before = CpuSnapshot::take(pid);
+            let seconds = Duration::from_secs(args.seconds);
+            let load = drive::run(&http, &target, &floor.expect, connections, seconds).await?;
+            let cpu = before.until(&CpuSnapshot::take(pid));
+            let report = FloorReport {
+                name: floor.name,
+                load,
+                cpu,
+            };
+            print_floor(&report);
+            floor_reports.push(report);
+        }
+        // The database's own floor: one trivial statement per transaction.
+        let raw = tokio::task::block_in_place(|| pgbench::run(&options, "select1", "SELECT 1;"))?;
+        println!(
+            "floor: pgbench SELECT 1 (the database's round trip alone): {:.0} tps, p50 {:.2} ms, p99 {:.2} ms, {} failed",
+            raw.tps,
+            raw.ms(0.5),
+            raw.ms(0.99),
+            raw.failed
+        );
     }
     service.stop()?;
     blocking(move || {
@@ -371,7 +478,31 @@ async fn run(args: &Args, bin: &Path, dir: &Path) -> anyhow::Result<Vec<CaseRepo
             println!("    {line}");
         }
     }
+    anyhow::ensure!(
+        floor_reports.iter().all(|f| f.load.errors() == 0),
+        "a floor's answers were not all as expected (see above)"
+    );
     Ok(reports)
+}
+
+fn print_floor(f: &FloorReport) {
+    let (l, c) = (&f.load, &f.cpu);
+    let per_request = |cores: f64| cores / l.rate().max(1e-9) * 1000.0;
+    println!(
+        "floor: {}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, statuses {:?}, errors {}; CPU per request: service {:.3} ms, postgres {:.3} ms, load generator {:.3} ms",
+        f.name,
+        l.rate(),
+        l.ms(0.5),
+        l.ms(0.99),
+        l.statuses,
+        l.errors(),
+        per_request(c.service),
+        per_request(c.postgres),
+        per_request(c.bench),
+    );
+    for failure in l.failures.iter().take(3) {
+        println!("    !!! {failure}");
+    }
 }
 
 #[tokio::main]
