@@ -774,7 +774,7 @@ async fn a_shallow_page_is_one_statement_and_a_deep_one_a_snapshot(backend: Back
     use sales_block::db::customers::Visibility;
     use sales_block::db::listing::{self, PageStart};
     use sales_block::db::subscriptions::{ListFilter, list};
-    let (app, tenant, tenant_id) = with_701_subscriptions(backend).await;
+    let (app, _, tenant_id) = with_701_subscriptions(backend).await;
     let all = reference(&app, &tenant_id, None).await;
     let active = reference(&app, &tenant_id, Some("active")).await;
     // (offset, status filter, read in one statement, reads the weeks' counters)
