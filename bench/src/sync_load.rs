@@ -192,6 +192,12 @@ async fn main() -> anyhow::Result<()> {
     };
     let (admin_url, name) = (args.setup.postgres_url.clone(), db.name.clone());
     let backends = blocking(move || service::backend_pids(&admin_url, &name)).await?;
+    let profiler_url = db.url.clone();
+    let mut profiler =
+        blocking(move || sales_bench::statements::Profiler::connect(&profiler_url)).await?;
+    if let Some(profiler) = profiler.as_mut() {
+        tokio::task::block_in_place(|| profiler.reset())?;
+    }
     let backfill_cpu = GroupTicks::take(&groups(backends));
     let started = Instant::now();
     let job: Value = http
@@ -228,6 +234,10 @@ async fn main() -> anyhow::Result<()> {
     let (admin_url, name) = (args.setup.postgres_url.clone(), db.name.clone());
     let backends = blocking(move || service::backend_pids(&admin_url, &name)).await?;
     let (_, backfill_used) = backfill_cpu.until(&GroupTicks::take(&groups(backends)));
+    let statements = match profiler.as_mut() {
+        Some(profiler) => tokio::task::block_in_place(|| profiler.read(12))?,
+        None => Vec::new(),
+    };
     let hwm = status_kb(pid, "VmHWM").unwrap_or(0);
     let (mut read, mut written) = (0u64, 0u64);
     for (name, progress) in done["progress"].as_object().context("no progress")? {
@@ -269,6 +279,11 @@ async fn main() -> anyhow::Result<()> {
         "  CPU in the backfill: {}",
         per_object(&backfill_used, read)
     );
+    if !statements.is_empty() {
+        for line in sales_bench::statements::lines(&statements, read, "object", 110) {
+            println!("  {line}");
+        }
+    }
     println!(
         "ratio backfill / bare pass: {:.2} (target <= 1.5)",
         backfill.as_secs_f64() / bare.as_secs_f64().max(1e-9)
