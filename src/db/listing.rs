@@ -195,11 +195,19 @@ where
     F: FnOnce(&mut AnyConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
+    type Manager = <AnyConnection as Connection>::TransactionManager;
     if one_statement(offset) {
         return work(conn);
     }
-    use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
-    type Manager = <AnyConnection as Connection>::TransactionManager;
+    // Inside a caller's transaction a BEGIN would be refused: the reads join it (a
+    // savepoint), on whatever isolation the caller chose.
+    if Manager::transaction_manager_status_mut(conn)
+        .transaction_depth()?
+        .is_some()
+    {
+        return conn.transaction(work);
+    }
     // On PostgreSQL the snapshot's level is set by its BEGIN: one statement, not two.
     if let AnyConnection::Postgresql(pg) = conn {
         AnsiTransactionManager::begin_transaction_sql(
@@ -268,6 +276,9 @@ macro_rules! read_page {
                 let total = match (found.first(), &counted) {
                     (Some((_, flagged)), Some(counted)) => counted.unflag(*flagged),
                     (Some((_, total)), None) => *total,
+                    // An empty first page: the list is empty (a new tenant's, a user's
+                    // without customers), no second statement.
+                    (None, _) if offset == 0 => 0,
                     (None, Some(counted)) => counted.total(conn)?,
                     (None, None) => build().count().get_result(conn)?,
                 };

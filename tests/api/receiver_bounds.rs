@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{Backend, assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, TestApp, TestTenant, assert_error, spawn_app, spawn_app_with};
 use crate::on_both_databases;
 use crate::receiver::{deliver_raw, endpoint, events_stored, stripe_signature};
 
@@ -125,19 +125,32 @@ on_both_databases!(
     an_expired_tenant_is_loaded_once_for_many_requests_at_once,
 );
 
+/// An app whose tenant cache keeps an entry 1 s, and a tenant whose entry was loaded by a
+/// list and has expired since.
+async fn with_an_expired_tenant(backend: Backend) -> (TestApp, TestTenant) {
+    let app = spawn_app_with(backend, |s| s.tenant_cache_secs = 1).await;
+    let tenant = app.tenant().await;
+    assert_eq!(
+        list_customers(&app, &tenant, &tenant.admin_token()).await,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    (app, tenant)
+}
+
+/// `GET /stripe/customers` as the tenant's admin: the status.
+async fn list_customers(app: &TestApp, tenant: &TestTenant, token: &str) -> u16 {
+    let request = app.authed(Method::GET, "/stripe/customers", tenant, token);
+    request.send().await.unwrap().status().as_u16()
+}
+
 /// When a busy tenant's cache entry expires, the requests that find it stale wait for one
 /// load instead of each reading the tenant and building its Stripe client again (which took
 /// both cores for a second and stalled every tenant under 32 concurrent callers).
 async fn an_expired_tenant_is_loaded_once_for_many_requests_at_once(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.tenant_cache_secs = 1).await;
-    let tenant = app.tenant().await;
+    let (app, tenant) = with_an_expired_tenant(backend).await;
     let token = tenant.admin_token();
-    let list = || {
-        let request = app.authed(Method::GET, "/stripe/customers", &tenant, &token);
-        async move { request.send().await.unwrap().status().as_u16() }
-    };
-    assert_eq!(list().await, 200);
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let list = || list_customers(&app, &tenant, &token);
     let before = app.state.database_lookups();
     let statuses = futures_util::future::join_all((0..24).map(|_| list())).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
@@ -154,15 +167,9 @@ async fn an_expired_tenant_is_loaded_once_for_many_requests_at_once(backend: Bac
 #[tokio::test]
 async fn postgres_waiters_behind_a_failed_tenant_load_fail_at_once() {
     use crate::receiver::postgres_admin;
-    let app = spawn_app_with(Backend::Postgres, |s| s.tenant_cache_secs = 1).await;
-    let tenant = app.tenant().await;
+    let (app, tenant) = with_an_expired_tenant(Backend::Postgres).await;
     let token = tenant.admin_token();
-    let list = || {
-        let request = app.authed(Method::GET, "/stripe/customers", &tenant, &token);
-        async move { request.send().await.unwrap().status().as_u16() }
-    };
-    assert_eq!(list().await, 200);
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let list = || list_customers(&app, &tenant, &token);
     let db = app.postgres_database().unwrap();
     postgres_admin(format!("ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS false")).await;
     postgres_admin(format!(
