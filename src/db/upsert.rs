@@ -265,11 +265,22 @@ pub fn upsert_children<T: serde::Serialize>(
         prepared(&parts).bind::<Text, _>(json).execute(pg)?;
     }
     let (ids, counts): (Vec<&str>, Vec<i64>) = counts.into_iter().unzip();
+    // One index probe per parent, whatever the statistics say: the lateral sub-select (kept
+    // a sub-select by `OFFSET 0`) reads each parent's positions past its new count, and the
+    // delete takes those rows by their ctid. Written as a join, the planner chose by the
+    // table's statistics, and with none yet or ones older than a load (a new database, a
+    // backfill) it read every child of the tenant into a hash join per call (9.5 ms a page
+    // of 100 invoices, growing with the tenant). The ctids cannot move meanwhile: the
+    // parents' rows are locked by this transaction, and only their writer changes their
+    // children.
     let parts = [
-        format!("DELETE FROM {table} t USING unnest("),
+        format!("DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT c.ctid FROM unnest("),
         "::text[], ".to_owned(),
-        "::bigint[]) AS k(parent, n) WHERE t.tenant_id = ".to_owned(),
-        format!(" AND t.{parent} = k.parent AND t.position >= k.n"),
+        format!(
+            "::bigint[]) AS k(parent, n) CROSS JOIN LATERAL (SELECT t.ctid FROM {table} t \
+             WHERE t.tenant_id = "
+        ),
+        format!(" AND t.{parent} = k.parent AND t.position >= k.n OFFSET 0) c))"),
     ];
     prepared(&parts)
         .bind::<Array<Text>, _>(ids)
@@ -296,17 +307,17 @@ mod tests {
 
     #[derive(Debug, diesel::Insertable, serde::Serialize)]
     #[diesel(table_name = subscription_items)]
-    struct Item {
+    struct Item<'a> {
         id: String,
         tenant_id: &'static str,
-        stripe_subscription_id: &'static str,
+        stripe_subscription_id: &'a str,
         position: i64,
         stripe_item_id: &'static str,
         price_id: Option<&'static str>,
         quantity: Option<i64>,
     }
 
-    fn item(sub: &'static str, position: i64, quantity: i64) -> Item {
+    fn item(sub: &str, position: i64, quantity: i64) -> Item<'_> {
         Item {
             id: uuid::Uuid::new_v4().to_string(),
             tenant_id: "t1",
@@ -331,7 +342,7 @@ mod tests {
         version: String,
     }
 
-    fn write(conn: &mut AnyConnection, parents: &[&str], rows: Vec<Item>) -> QueryResult<()> {
+    fn write(conn: &mut AnyConnection, parents: &[&str], rows: Vec<Item<'_>>) -> QueryResult<()> {
         replace_children!(
             conn,
             subscription_items,
@@ -357,8 +368,9 @@ mod tests {
     /// On PostgreSQL (the suite's `TEST_POSTGRES_URL`, a temporary table shadowing the real
     /// one), a child that did not change is not written again; changed ones are updated and
     /// positions past the new count deleted.
-    #[test]
-    fn postgres_children_are_written_only_where_they_changed() {
+    /// A connection to the suite's PostgreSQL (`TEST_POSTGRES_URL`) on which
+    /// `subscription_items` is a temporary table of the same shape, shadowing the real one.
+    fn temporary_items() -> AnyConnection {
         let url = std::env::var("TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
         let mut pg = diesel::PgConnection::establish(&url).expect("the test PostgreSQL answers");
@@ -370,7 +382,12 @@ mod tests {
         )
         .execute(&mut pg)
         .unwrap();
-        let conn = &mut AnyConnection::Postgresql(pg);
+        AnyConnection::Postgresql(pg)
+    }
+
+    #[test]
+    fn postgres_children_are_written_only_where_they_changed() {
+        let conn = &mut temporary_items();
 
         write(
             conn,
@@ -407,5 +424,68 @@ mod tests {
         // A parent left without children loses them; the other parent's stay as they were.
         write(conn, &["sub_b"], vec![]).unwrap();
         assert_eq!(stored(conn), vec![second.into_iter().next().unwrap()]);
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct Read {
+        #[diesel(sql_type = BigInt)]
+        rows: i64,
+    }
+
+    /// Rows of `subscription_items` read so far in this transaction, by any scan.
+    fn rows_read(conn: &mut AnyConnection) -> i64 {
+        diesel::sql_query(
+            "SELECT (COALESCE(seq_tup_read, 0) + COALESCE(idx_tup_fetch, 0))::bigint AS rows \
+             FROM pg_stat_xact_all_tables WHERE relid = 'subscription_items'::regclass",
+        )
+        .get_result::<Read>(conn)
+        .unwrap()
+        .rows
+    }
+
+    /// Replacing a page's children reads those parents' children, not the tenant's: with no
+    /// statistics yet (a new database, a backfill under way before autovacuum comes by), the
+    /// delete of positions past each parent's count read every child of the tenant.
+    #[test]
+    fn postgres_replacing_children_reads_only_their_parents_rows() {
+        let conn = &mut temporary_items();
+        let AnyConnection::Postgresql(pg) = conn else {
+            unreachable!()
+        };
+        // 20,000 children of the tenant and no statistics yet (autovacuum has not come by).
+        diesel::sql_query(
+            "INSERT INTO subscription_items \
+             SELECT 'i' || n, 't1', 'sub_' || (n / 2), n % 2, 'si_' || n, 'price_1', 1 \
+             FROM generate_series(0, 19999) n",
+        )
+        .execute(pg)
+        .unwrap();
+
+        conn.transaction(|conn| {
+            let before = rows_read(conn);
+            // A page of 100 subscriptions: the first loses its second item, the others keep two.
+            let names: Vec<String> = (0..100).map(|n| format!("sub_{}", n * 97)).collect();
+            let parents: Vec<&str> = names.iter().map(String::as_str).collect();
+            let mut rows = Vec::new();
+            for (n, parent) in parents.iter().enumerate() {
+                rows.push(item(parent, 0, 1));
+                if n > 0 {
+                    rows.push(item(parent, 1, 1));
+                }
+            }
+            write(conn, &parents, rows)?;
+            let read = rows_read(conn) - before;
+            assert!(
+                read <= 400,
+                "replacing 100 parents' children read {read} rows of a tenant's 20,000"
+            );
+            let left: i64 = subscription_items::table
+                .filter(subscription_items::stripe_subscription_id.eq(parents[0]))
+                .count()
+                .get_result(conn)?;
+            assert_eq!(left, 1, "the position past the new count is deleted");
+            diesel::QueryResult::Ok(())
+        })
+        .unwrap();
     }
 }
