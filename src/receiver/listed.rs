@@ -31,17 +31,20 @@ impl ListedPage {
     }
 }
 
-/// Writes `objects` (Stripe objects of one list, read as their `{family}.updated` events
-/// would carry them; `deleted` ones as `{family}.deleted`) as state of second `requested_at`,
-/// inside the caller's transaction. Objects of types the mirror does not keep are skipped.
-pub fn record_listed(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    family: &str,
-    objects: &[Value],
-    requested_at: i64,
-) -> Result<ListedPage, DieselError> {
-    let targets: Vec<Target> = objects
+/// A page of listed objects read into what each changes in the mirror: pure work, done
+/// while the previous page is being written, so the objects' JSON is parsed, read and freed
+/// off the database's path (freeing a page of `serde_json` values alone took about an eighth
+/// of the service's CPU in a backfill, docs/BENCHMARKS.md).
+#[derive(Debug, Default)]
+pub struct ListedTargets {
+    targets: Vec<Target>,
+}
+
+/// Reads `objects` (Stripe objects of one list, read as their `{family}.updated` events would
+/// carry them; `deleted` ones as `{family}.deleted`). Objects of types the mirror does not keep
+/// are skipped when written.
+pub fn listed_targets(family: &str, objects: &[Value]) -> ListedTargets {
+    let targets = objects
         .iter()
         .map(|object| {
             let deleted = object.get("deleted").and_then(Value::as_bool) == Some(true);
@@ -49,6 +52,18 @@ pub fn record_listed(
             target_of(&kind, object)
         })
         .collect();
+    ListedTargets { targets }
+}
+
+/// Writes a page read by [`listed_targets`] as state of second `requested_at`, inside the
+/// caller's transaction.
+pub fn record_listed(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    page: &ListedTargets,
+    requested_at: i64,
+) -> Result<ListedPage, DieselError> {
+    let targets = &page.targets;
     let mut order: Vec<usize> = (0..targets.len())
         .filter(|&i| !matches!(targets[i], Target::Nothing))
         .collect();

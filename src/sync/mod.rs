@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use crate::config::Settings;
 use crate::db::{self, Database, DbError, sync_jobs as rows};
 use crate::error::ApiError;
-use crate::receiver::listed::{record_listed, settle_ties};
+use crate::receiver::listed::{ListedTargets, listed_targets, record_listed, settle_ties};
 use crate::state::AppState;
 use crate::stripe::{GatewayError, StripeApi};
 use crate::tenant_cache::TenantCache;
@@ -620,8 +620,8 @@ impl Worker {
         if held { Ok(()) } else { Err(Halt::Lost) }
     }
 
-    /// One page of a list after `cursor`, its nested lists completed: the second it was
-    /// requested, the objects, whether more follow.
+    /// One page of a list after `cursor`, its nested lists completed and its objects read into
+    /// what they change in the mirror.
     async fn fetch_page(
         &self,
         job: &rows::SyncJob,
@@ -629,7 +629,7 @@ impl Worker {
         kind: &Kind,
         path: &str,
         cursor: Option<String>,
-    ) -> Result<(i64, Vec<Value>, bool), Halt> {
+    ) -> Result<Fetched, Halt> {
         let mut query: Vec<(String, String)> = vec![("limit".into(), PAGE.to_string())];
         query.extend(
             kind.fixed
@@ -654,7 +654,7 @@ impl Worker {
                     .await?;
             }
         }
-        Ok((requested_at, objects, has_more))
+        Ok(Fetched::of(kind.family, requested_at, &objects, has_more))
     }
 
     /// Every page of a list from the saved cursor, each written with the progress. The next
@@ -676,25 +676,25 @@ impl Worker {
             .fetch_page(job, stripe, kind, path, entry.cursor)
             .await?;
         loop {
-            let (requested_at, objects, has_more) = fetched;
+            let Fetched {
+                requested_at,
+                targets,
+                read,
+                last,
+                has_more,
+            } = fetched;
             let mut next = progress.get(kind.name).cloned().unwrap_or_default();
-            next.read += objects.len() as u64;
-            crate::metrics::sync_objects(kind.name, objects.len());
-            let last = objects
-                .last()
-                .and_then(|o| o.get("id"))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
+            next.read += read as u64;
+            crate::metrics::sync_objects(kind.name, read);
             if let Some(last) = &last {
                 next.cursor = Some(last.clone());
             }
-            next.done = !has_more || objects.is_empty();
+            next.done = !has_more || read == 0;
             let write = self.write(
                 job,
                 stripe,
-                kind.family,
                 kind.name,
-                objects,
+                targets,
                 next.clone(),
                 requested_at,
                 progress,
@@ -761,17 +761,10 @@ impl Worker {
             next.cursor = Some(last.clone());
         }
         next.done = (customers.len() as i64) < CUSTOMERS_PER_STEP;
+        let targets = listed_targets("payment_method", &objects);
+        drop(objects);
         *progress = self
-            .write(
-                job,
-                stripe,
-                "payment_method",
-                name,
-                objects,
-                next,
-                requested_at,
-                progress,
-            )
+            .write(job, stripe, name, targets, next, requested_at, progress)
             .await?;
         Ok(progress.get(name).is_some_and(|p| p.done))
     }
@@ -783,9 +776,8 @@ impl Worker {
         &self,
         job: &rows::SyncJob,
         stripe: &dyn StripeApi,
-        family: &'static str,
         name: &str,
-        objects: Vec<Value>,
+        targets: ListedTargets,
         mut next: TypeProgress,
         requested_at: i64,
         progress: &Progress,
@@ -797,7 +789,7 @@ impl Worker {
             .db
             .run(move |conn| {
                 db::write_transaction(conn, |conn| {
-                    let page = record_listed(conn, &tenant, family, &objects, requested_at)?;
+                    let page = record_listed(conn, &tenant, &targets, requested_at)?;
                     next.written += page.written as u64;
                     staged.insert(key, next);
                     let text = serde_json::to_string(&staged)
@@ -882,6 +874,33 @@ impl Worker {
         object[field]["data"] = Value::Array(all);
         object[field]["has_more"] = Value::Bool(false);
         Ok(())
+    }
+}
+
+/// A page as the writer needs it: the second it was requested, its objects read into what
+/// they change (the objects themselves freed), how many were read, the last one's id (the
+/// next cursor), whether more follow.
+struct Fetched {
+    requested_at: i64,
+    targets: ListedTargets,
+    read: usize,
+    last: Option<String>,
+    has_more: bool,
+}
+
+impl Fetched {
+    fn of(family: &str, requested_at: i64, objects: &[Value], has_more: bool) -> Self {
+        Self {
+            requested_at,
+            targets: listed_targets(family, objects),
+            read: objects.len(),
+            last: objects
+                .last()
+                .and_then(|o| o.get("id"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            has_more,
+        }
     }
 }
 
