@@ -175,6 +175,11 @@ impl Database {
         (state.connections, state.idle_connections)
     }
 
+    /// The most connections the pool opens.
+    pub fn max_connections(&self) -> u32 {
+        self.pool.max_size()
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self.url, DatabaseUrl::Postgres(_))
     }

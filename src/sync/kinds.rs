@@ -21,6 +21,11 @@ pub struct Kind {
     /// Parameters every page of the list takes (e.g. `status=all`: canceled subscriptions too).
     pub fixed: &'static [(&'static str, &'static str)],
     pub nested: Option<Nested>,
+    /// Its pages write only their own objects' rows and children (and the list counters of
+    /// the writing connection's own shard): two pages' writes may then run at once without
+    /// waiting for each other's locks. Not charges or refunds (they raise their payment's
+    /// refunded total) nor payment methods (they touch their customer).
+    pub pipelined: bool,
 }
 
 /// Every type, in the order a sync takes them (parents first: a price after its product, a
@@ -31,6 +36,7 @@ pub const KINDS: &[Kind] = &[
         path: Some("/products"),
         family: "product",
         fixed: &[],
+        pipelined: true,
         nested: None,
     },
     Kind {
@@ -38,6 +44,7 @@ pub const KINDS: &[Kind] = &[
         path: Some("/prices"),
         family: "price",
         fixed: &[],
+        pipelined: true,
         nested: None,
     },
     Kind {
@@ -45,6 +52,7 @@ pub const KINDS: &[Kind] = &[
         path: Some("/customers"),
         family: "customer",
         fixed: &[],
+        pipelined: true,
         nested: None,
     },
     Kind {
@@ -52,6 +60,7 @@ pub const KINDS: &[Kind] = &[
         path: Some("/subscriptions"),
         family: "customer.subscription",
         fixed: &[("status", "all")],
+        pipelined: true,
         nested: Some(Nested::SubscriptionItems),
     },
     Kind {
@@ -59,6 +68,7 @@ pub const KINDS: &[Kind] = &[
         path: Some("/invoices"),
         family: "invoice",
         fixed: &[],
+        pipelined: true,
         nested: Some(Nested::InvoiceLines),
     },
     Kind {
@@ -66,6 +76,7 @@ pub const KINDS: &[Kind] = &[
         path: Some("/payment_intents"),
         family: "payment_intent",
         fixed: &[],
+        pipelined: true,
         nested: None,
     },
     Kind {
@@ -73,6 +84,7 @@ pub const KINDS: &[Kind] = &[
         path: Some("/charges"),
         family: "charge",
         fixed: &[],
+        pipelined: false,
         nested: None,
     },
     Kind {
@@ -80,6 +92,7 @@ pub const KINDS: &[Kind] = &[
         path: Some("/refunds"),
         family: "refund",
         fixed: &[],
+        pipelined: false,
         nested: None,
     },
     Kind {
@@ -87,6 +100,7 @@ pub const KINDS: &[Kind] = &[
         path: Some("/checkout/sessions"),
         family: "checkout.session",
         fixed: &[],
+        pipelined: true,
         nested: None,
     },
     Kind {
@@ -94,6 +108,7 @@ pub const KINDS: &[Kind] = &[
         path: Some("/payment_links"),
         family: "payment_link",
         fixed: &[],
+        pipelined: true,
         nested: None,
     },
     Kind {
@@ -101,6 +116,7 @@ pub const KINDS: &[Kind] = &[
         path: None,
         family: "payment_method",
         fixed: &[],
+        pipelined: false,
         nested: None,
     },
 ];

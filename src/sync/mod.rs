@@ -11,11 +11,14 @@
 pub mod kinds;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, Utc};
+use futures_util::future::{MaybeDone, maybe_done};
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
@@ -659,7 +662,11 @@ impl Worker {
 
     /// Every page of a list from the saved cursor, each written with the progress. The next
     /// page is read while one is written (two pages in memory at most): the time is about
-    /// the slower of Stripe and the database, not their sum.
+    /// the slower of Stripe and the database, not their sum. On PostgreSQL, a list whose
+    /// pages write only their own objects ([`Kind::pipelined`]) keeps two pages' writes in
+    /// flight on two connections: each writes its objects at once, then waits for the page
+    /// before it to commit (its ties settled) before it saves the progress and commits, so
+    /// the saved cursor never passes a page that is not written.
     async fn list_kind(
         &self,
         job: &rows::SyncJob,
@@ -672,9 +679,16 @@ impl Worker {
         if entry.done {
             return Ok(());
         }
+        // SQLite has one writer: a second page's transaction would wait for it forever. Two
+        // pages in flight hold two connections; a third is left for the lease and the ties.
+        let pipelined = kind.pipelined && self.db.is_postgres() && self.db.max_connections() >= 3;
         let mut fetched = self
             .fetch_page(job, stripe, kind, path, entry.cursor)
             .await?;
+        // The write still running from the turn before, and where its committed progress
+        // will arrive (pipelined lists only).
+        let mut running: Option<MaybeDone<Write<'_>>> = None;
+        let mut before: Option<mpsc::Receiver<Progress>> = None;
         loop {
             let Fetched {
                 requested_at,
@@ -683,32 +697,72 @@ impl Worker {
                 last,
                 has_more,
             } = fetched;
-            let mut next = progress.get(kind.name).cloned().unwrap_or_default();
-            next.read += read as u64;
             crate::metrics::sync_objects(kind.name, read);
-            if let Some(last) = &last {
-                next.cursor = Some(last.clone());
-            }
-            next.done = !has_more || read == 0;
-            let write = self.write(
+            let step = Step {
+                read,
+                last: last.clone(),
+                done: !has_more || read == 0,
+            };
+            let done = step.done;
+            let base = match before.take() {
+                Some(before) => Base::After(before),
+                None => Base::Known(progress.clone()),
+            };
+            let announce = if pipelined && !done {
+                let (announce, next) = mpsc::sync_channel(1);
+                before = Some(next);
+                Some(announce)
+            } else {
+                None
+            };
+            let write: Write<'_> = Box::pin(self.write(
                 job,
                 stripe,
                 kind.name,
                 targets,
-                next.clone(),
+                step,
                 requested_at,
-                progress,
-            );
-            if next.done {
-                *progress = write.await?;
+                base,
+                announce,
+            ));
+            let mut current = maybe_done(write);
+            let earlier = running.take();
+            if done {
+                let (earlier, current) = tokio::join!(finish(earlier), finish(Some(current)));
+                if let Some(earlier) = earlier {
+                    earlier?;
+                }
+                if let Some(current) = current {
+                    *progress = current?;
+                }
                 self.renew(job).await?;
                 return Ok(());
             }
-            let (written, prefetched) =
-                tokio::join!(write, self.fetch_page(job, stripe, kind, path, last));
-            *progress = written?;
-            self.renew(job).await?;
-            fetched = prefetched?;
+            // The earlier write and the next page to their end, the current write meanwhile.
+            let rest = async {
+                tokio::join!(
+                    finish(earlier),
+                    self.fetch_page(job, stripe, kind, path, last)
+                )
+            };
+            let mut rest = std::pin::pin!(rest);
+            let (earlier, next) = std::future::poll_fn(|cx| {
+                // A write that is done stays done: polled again, it answers at once.
+                let _ = Pin::new(&mut current).poll(cx);
+                rest.as_mut().poll(cx)
+            })
+            .await;
+            if let Some(earlier) = earlier {
+                *progress = earlier?;
+                self.renew(job).await?;
+            }
+            if pipelined {
+                running = Some(current);
+            } else if let Some(current) = finish(Some(current)).await {
+                *progress = current?;
+                self.renew(job).await?;
+            }
+            fetched = next?;
         }
     }
 
@@ -754,23 +808,32 @@ impl Worker {
                 }
             }
         }
-        let mut next = entry;
-        next.read += objects.len() as u64;
         crate::metrics::sync_objects(name, objects.len());
-        if let Some(last) = customers.last() {
-            next.cursor = Some(last.clone());
-        }
-        next.done = (customers.len() as i64) < CUSTOMERS_PER_STEP;
         let targets = listed_targets("payment_method", &objects);
+        let step = Step {
+            read: objects.len(),
+            last: customers.last().cloned(),
+            done: (customers.len() as i64) < CUSTOMERS_PER_STEP,
+        };
         drop(objects);
         *progress = self
-            .write(job, stripe, name, targets, next, requested_at, progress)
+            .write(
+                job,
+                stripe,
+                name,
+                targets,
+                step,
+                requested_at,
+                Base::Known(progress.clone()),
+                None,
+            )
             .await?;
         Ok(progress.get(name).is_some_and(|p| p.done))
     }
 
     /// Writes a page and the job's progress in one transaction (rolled back if the job is no
-    /// longer this worker's), then settles the page's ties.
+    /// longer this worker's), then settles the page's ties; then hands the progress to the
+    /// next page's write, if one waits for it (`announce`).
     #[allow(clippy::too_many_arguments)]
     async fn write(
         &self,
@@ -778,36 +841,38 @@ impl Worker {
         stripe: &dyn StripeApi,
         name: &str,
         targets: ListedTargets,
-        mut next: TypeProgress,
+        step: Step,
         requested_at: i64,
-        progress: &Progress,
+        base: Base,
+        announce: Option<mpsc::SyncSender<Progress>>,
     ) -> Result<Progress, Halt> {
         let (tenant, id, owner) = (job.tenant_id.clone(), job.id.clone(), self.owner.clone());
-        let mut staged = progress.clone();
         let key = name.to_owned();
         let page = self
             .db
             .run(move |conn| {
-                db::write_transaction(conn, |conn| {
-                    let page = record_listed(conn, &tenant, &targets, requested_at)?;
-                    next.written += page.written as u64;
-                    staged.insert(key, next);
-                    let text = serde_json::to_string(&staged)
-                        .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))?;
-                    if !rows::save_progress(conn, &id, &owner, &text, now())? {
-                        return Err(diesel::result::Error::RollbackTransaction);
-                    }
-                    Ok((page, staged))
-                })
-                .map_err(DbError::from)
+                Ok::<_, DbError>(write_page(
+                    conn,
+                    &PageWrite {
+                        tenant: &tenant,
+                        job: &id,
+                        owner: &owner,
+                        name: &key,
+                        targets: &targets,
+                        step: &step,
+                        requested_at,
+                    },
+                    base,
+                ))
             })
-            .await;
+            .await?;
         let (page, saved) = match page {
             Ok(saved) => saved,
-            Err(DbError::Query(diesel::result::Error::RollbackTransaction)) => {
+            Err(PageFailure::Db(err)) => return Err(DbError::from(err).into()),
+            // The page before failed: its error is the job's; this page was rolled back.
+            Err(PageFailure::Lost | PageFailure::Before | PageFailure::Waited) => {
                 return Err(Halt::Lost);
             }
-            Err(err) => return Err(err.into()),
         };
         let mut progress = saved;
         if page.ties() > 0 {
@@ -822,6 +887,10 @@ impl Worker {
                     rows::save_progress(conn, &id, &owner, &text, now()).map_err(DbError::from)
                 })
                 .await?;
+        }
+        if let Some(announce) = announce {
+            // The next page's write may have given up (its job halted): nobody to tell.
+            let _ = announce.send(progress.clone());
         }
         Ok(progress)
     }
@@ -874,6 +943,115 @@ impl Worker {
         object[field]["data"] = Value::Array(all);
         object[field]["has_more"] = Value::Bool(false);
         Ok(())
+    }
+}
+
+/// A write of one page, still running, whose result can be kept once it is done.
+type Write<'a> = Pin<Box<dyn Future<Output = Result<Progress, Halt>> + Send + 'a>>;
+
+/// Drives a write to its end, if there is one, and takes its result.
+async fn finish(write: Option<MaybeDone<Write<'_>>>) -> Option<Result<Progress, Halt>> {
+    let mut write = write?;
+    (&mut write).await;
+    Pin::new(&mut write).take_output()
+}
+
+/// What a page adds to its type's progress: objects read, the cursor after it, whether the
+/// type is done.
+struct Step {
+    read: usize,
+    last: Option<String>,
+    done: bool,
+}
+
+/// The progress a page's write adds its step to: known when it starts, or the one the page
+/// before it will have saved, sent once that page has committed and settled its ties.
+enum Base {
+    Known(Progress),
+    After(mpsc::Receiver<Progress>),
+}
+
+/// How long a page that has written its objects waits for the page before it to commit
+/// before it rolls back and waits without holding anything. Two pages of a pipelined list
+/// write different rows, so the page before never waits for this one; if it ever did (a
+/// lock this analysis missed), the wait ends here instead of never.
+const WAIT_FOR_PAGE_BEFORE: Duration = Duration::from_secs(10);
+
+/// Why a page's write did not commit.
+enum PageFailure {
+    Db(diesel::result::Error),
+    /// The job is no longer this worker's (or was canceled): rolled back.
+    Lost,
+    /// The page before failed: rolled back, as its cursor would pass unwritten objects.
+    Before,
+    /// The page before did not commit within [`WAIT_FOR_PAGE_BEFORE`]: rolled back, to be
+    /// written again once it has.
+    Waited,
+}
+
+impl From<diesel::result::Error> for PageFailure {
+    fn from(err: diesel::result::Error) -> Self {
+        PageFailure::Db(err)
+    }
+}
+
+/// One page's write: whose, where, what.
+struct PageWrite<'a> {
+    tenant: &'a str,
+    job: &'a str,
+    owner: &'a str,
+    name: &'a str,
+    targets: &'a ListedTargets,
+    step: &'a Step,
+    requested_at: i64,
+}
+
+/// Writes a page's objects, then (once the page before has committed, for `Base::After`) its
+/// progress, in one transaction. A wait for the page before that outlasts
+/// [`WAIT_FOR_PAGE_BEFORE`] rolls back, waits with no transaction open, and writes again.
+fn write_page(
+    conn: &mut db::AnyConnection,
+    page: &PageWrite<'_>,
+    base: Base,
+) -> Result<(crate::receiver::listed::ListedPage, Progress), PageFailure> {
+    let (mut known, before) = match base {
+        Base::Known(progress) => (Some(progress), None),
+        Base::After(before) => (None, Some(before)),
+    };
+    loop {
+        let attempt = db::write_transaction(conn, |conn| {
+            let written = record_listed(conn, page.tenant, page.targets, page.requested_at)?;
+            let mut staged = match (&known, &before) {
+                (Some(progress), _) => progress.clone(),
+                (None, Some(before)) => match before.recv_timeout(WAIT_FOR_PAGE_BEFORE) {
+                    Ok(progress) => progress,
+                    Err(mpsc::RecvTimeoutError::Timeout) => return Err(PageFailure::Waited),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        return Err(PageFailure::Before);
+                    }
+                },
+                (None, None) => return Err(PageFailure::Before),
+            };
+            let entry = staged.entry(page.name.to_owned()).or_default();
+            entry.read += page.step.read as u64;
+            entry.written += written.written as u64;
+            if let Some(last) = &page.step.last {
+                entry.cursor = Some(last.clone());
+            }
+            entry.done = page.step.done;
+            let text = serde_json::to_string(&staged)
+                .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))?;
+            if !rows::save_progress(conn, page.job, page.owner, &text, now())? {
+                return Err(PageFailure::Lost);
+            }
+            Ok((written, staged))
+        });
+        match (attempt, &before) {
+            (Err(PageFailure::Waited), Some(before)) => {
+                known = Some(before.recv().map_err(|_| PageFailure::Before)?);
+            }
+            (attempt, _) => return attempt,
+        }
     }
 }
 
