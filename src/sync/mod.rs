@@ -680,8 +680,9 @@ impl Worker {
             return Ok(());
         }
         // SQLite has one writer: a second page's transaction would wait for it forever. Two
-        // pages in flight hold two connections; a third is left for the lease and the ties.
-        let pipelined = kind.pipelined && self.db.is_postgres() && self.db.max_connections() >= 3;
+        // pages in flight hold two connections; two are left for the lease, the ties and the
+        // requests the service answers meanwhile.
+        let pipelined = kind.pipelined && self.db.is_postgres() && self.db.max_connections() >= 4;
         let mut fetched = self
             .fetch_page(job, stripe, kind, path, entry.cursor)
             .await?;
@@ -753,16 +754,25 @@ impl Worker {
             })
             .await;
             if let Some(earlier) = earlier {
+                // Failed: the current write, told by its channel, rolls back.
                 *progress = earlier?;
-                self.renew(job).await?;
+                if let Err(halt) = self.renew(job).await {
+                    return Err(self.wind_down(current, progress, halt).await);
+                }
             }
             if pipelined {
+                fetched = match next {
+                    Ok(next) => next,
+                    Err(halt) => return Err(self.wind_down(current, progress, halt).await),
+                };
                 running = Some(current);
-            } else if let Some(current) = finish(Some(current)).await {
-                *progress = current?;
-                self.renew(job).await?;
+            } else {
+                if let Some(current) = finish(Some(current)).await {
+                    *progress = current?;
+                    self.renew(job).await?;
+                }
+                fetched = next?;
             }
-            fetched = next?;
         }
     }
 
@@ -831,6 +841,22 @@ impl Worker {
         Ok(progress.get(name).is_some_and(|p| p.done))
     }
 
+    /// A pipelined list stopping early (its lease lost, the instance stopping, Stripe
+    /// failing): the write still in flight may already hold the progress of the page before
+    /// and commit, so it is driven to its end (its ties settled, or its rollback) before the
+    /// job stops. The job's error stays `halt`.
+    async fn wind_down(
+        &self,
+        current: MaybeDone<Write<'_>>,
+        progress: &mut Progress,
+        halt: Halt,
+    ) -> Halt {
+        if let Some(Ok(written)) = finish(Some(current)).await {
+            *progress = written;
+        }
+        halt
+    }
+
     /// Writes a page and the job's progress in one transaction (rolled back if the job is no
     /// longer this worker's), then settles the page's ties; then hands the progress to the
     /// next page's write, if one waits for it (`announce`).
@@ -846,32 +872,45 @@ impl Worker {
         base: Base,
         announce: Option<mpsc::SyncSender<Progress>>,
     ) -> Result<Progress, Halt> {
-        let (tenant, id, owner) = (job.tenant_id.clone(), job.id.clone(), self.owner.clone());
-        let key = name.to_owned();
-        let page = self
-            .db
-            .run(move |conn| {
-                Ok::<_, DbError>(write_page(
-                    conn,
-                    &PageWrite {
-                        tenant: &tenant,
-                        job: &id,
-                        owner: &owner,
-                        name: &key,
-                        targets: &targets,
-                        step: &step,
-                        requested_at,
-                    },
-                    base,
-                ))
-            })
-            .await?;
-        let (page, saved) = match page {
-            Ok(saved) => saved,
-            Err(PageFailure::Db(err)) => return Err(DbError::from(err).into()),
-            // The page before failed: its error is the job's; this page was rolled back.
-            Err(PageFailure::Lost | PageFailure::Before | PageFailure::Waited) => {
-                return Err(Halt::Lost);
+        let (targets, step) = (Arc::new(targets), Arc::new(step));
+        let mut base = base;
+        let (page, saved) = loop {
+            let (tenant, id, owner) = (job.tenant_id.clone(), job.id.clone(), self.owner.clone());
+            let (key, targets, step) = (name.to_owned(), targets.clone(), step.clone());
+            let page = self
+                .db
+                .run(move |conn| {
+                    Ok::<_, DbError>(write_page(
+                        conn,
+                        &PageWrite {
+                            tenant: &tenant,
+                            job: &id,
+                            owner: &owner,
+                            name: &key,
+                            targets: &targets,
+                            step: &step,
+                            requested_at,
+                        },
+                        base,
+                    ))
+                })
+                .await?;
+            match page {
+                Ok(saved) => break saved,
+                Err(PageFailure::Waited(Some(before))) => {
+                    // The page before is slow (its ties, a slow database): wait for it with
+                    // no transaction and no connection held, then write this page again.
+                    let progress = tokio::task::spawn_blocking(move || before.recv())
+                        .await
+                        .map_err(|err| Halt::Transient(format!("waiting for a page: {err}")))?;
+                    // Gone without a word: the page before failed, and its error is the job's.
+                    base = Base::Known(progress.map_err(|_| Halt::Lost)?);
+                }
+                Err(PageFailure::Db(err)) => return Err(DbError::from(err).into()),
+                // The page before failed: its error is the job's; this page was rolled back.
+                Err(PageFailure::Lost | PageFailure::Before | PageFailure::Waited(None)) => {
+                    return Err(Halt::Lost);
+                }
             }
         };
         let mut progress = saved;
@@ -971,11 +1010,13 @@ enum Base {
     After(mpsc::Receiver<Progress>),
 }
 
-/// How long a page that has written its objects waits for the page before it to commit
-/// before it rolls back and waits without holding anything. Two pages of a pipelined list
-/// write different rows, so the page before never waits for this one; if it ever did (a
-/// lock this analysis missed), the wait ends here instead of never.
-const WAIT_FOR_PAGE_BEFORE: Duration = Duration::from_secs(10);
+/// How long a page that has written its objects waits, its rows locked, for the page before
+/// it to commit (a page's write takes milliseconds; its ties, Stripe round trips) before it
+/// rolls back and waits holding nothing. Two pages of a pipelined list write different rows,
+/// so the page before never waits for this one; but a third writer can (a delivery holding
+/// a row of the page before while it waits for one of this page's): the cycle then ends
+/// here, well before the receiver's 10 s lock timeout and the pool's 5 s checkout.
+const WAIT_FOR_PAGE_BEFORE: Duration = Duration::from_secs(2);
 
 /// Why a page's write did not commit.
 enum PageFailure {
@@ -985,8 +1026,8 @@ enum PageFailure {
     /// The page before failed: rolled back, as its cursor would pass unwritten objects.
     Before,
     /// The page before did not commit within [`WAIT_FOR_PAGE_BEFORE`]: rolled back, to be
-    /// written again once it has.
-    Waited,
+    /// written again once it has; the wait for it is handed back.
+    Waited(Option<mpsc::Receiver<Progress>>),
 }
 
 impl From<diesel::result::Error> for PageFailure {
@@ -1008,50 +1049,52 @@ struct PageWrite<'a> {
 
 /// Writes a page's objects, then (once the page before has committed, for `Base::After`) its
 /// progress, in one transaction. A wait for the page before that outlasts
-/// [`WAIT_FOR_PAGE_BEFORE`] rolls back, waits with no transaction open, and writes again.
+/// [`WAIT_FOR_PAGE_BEFORE`] rolls back and hands the wait back to the caller
+/// ([`PageFailure::Waited`]).
 fn write_page(
     conn: &mut db::AnyConnection,
     page: &PageWrite<'_>,
     base: Base,
 ) -> Result<(crate::receiver::listed::ListedPage, Progress), PageFailure> {
-    let (mut known, before) = match base {
-        Base::Known(progress) => (Some(progress), None),
-        Base::After(before) => (None, Some(before)),
-    };
-    loop {
-        let attempt = db::write_transaction(conn, |conn| {
-            let written = record_listed(conn, page.tenant, page.targets, page.requested_at)?;
-            let mut staged = match (&known, &before) {
-                (Some(progress), _) => progress.clone(),
-                (None, Some(before)) => match before.recv_timeout(WAIT_FOR_PAGE_BEFORE) {
-                    Ok(progress) => progress,
-                    Err(mpsc::RecvTimeoutError::Timeout) => return Err(PageFailure::Waited),
-                    Err(mpsc::RecvTimeoutError::Disconnected) => {
-                        return Err(PageFailure::Before);
-                    }
-                },
-                (None, None) => return Err(PageFailure::Before),
-            };
-            let entry = staged.entry(page.name.to_owned()).or_default();
-            entry.read += page.step.read as u64;
-            entry.written += written.written as u64;
-            if let Some(last) = &page.step.last {
-                entry.cursor = Some(last.clone());
-            }
-            entry.done = page.step.done;
-            let text = serde_json::to_string(&staged)
-                .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))?;
-            if !rows::save_progress(conn, page.job, page.owner, &text, now())? {
-                return Err(PageFailure::Lost);
-            }
-            Ok((written, staged))
-        });
-        match (attempt, &before) {
-            (Err(PageFailure::Waited), Some(before)) => {
-                known = Some(before.recv().map_err(|_| PageFailure::Before)?);
-            }
-            (attempt, _) => return attempt,
+    use diesel::connection::SimpleConnection;
+    let attempt = db::write_transaction(conn, |conn| {
+        if let Base::After(_) = &base {
+            // The progress row is read after the page before commits, so the snapshot must
+            // be the statement's (whatever the server's default isolation), and the wait is
+            // not the client going idle.
+            conn.batch_execute(
+                "SET TRANSACTION ISOLATION LEVEL READ COMMITTED; \
+                 SET LOCAL idle_in_transaction_session_timeout = 0",
+            )?;
         }
+        let written = record_listed(conn, page.tenant, page.targets, page.requested_at)?;
+        let mut staged = match &base {
+            Base::Known(progress) => progress.clone(),
+            Base::After(before) => match before.recv_timeout(WAIT_FOR_PAGE_BEFORE) {
+                Ok(progress) => progress,
+                Err(mpsc::RecvTimeoutError::Timeout) => return Err(PageFailure::Waited(None)),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(PageFailure::Before),
+            },
+        };
+        let entry = staged.entry(page.name.to_owned()).or_default();
+        entry.read += page.step.read as u64;
+        entry.written += written.written as u64;
+        if let Some(last) = &page.step.last {
+            entry.cursor = Some(last.clone());
+        }
+        entry.done = page.step.done;
+        let text = serde_json::to_string(&staged)
+            .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))?;
+        if !rows::save_progress(conn, page.job, page.owner, &text, now())? {
+            return Err(PageFailure::Lost);
+        }
+        Ok((written, staged))
+    });
+    match (attempt, base) {
+        (Err(PageFailure::Waited(_)), Base::After(before)) => {
+            Err(PageFailure::Waited(Some(before)))
+        }
+        (attempt, _) => attempt,
     }
 }
 
