@@ -18,6 +18,7 @@ on_both_databases!(
     payments_page_by_cursor_too,
     damaged_counters_never_give_a_negative_total,
     a_shallow_page_is_one_statement_and_a_deep_one_a_snapshot,
+    a_start_recounts_only_when_what_is_counted_changed,
 );
 
 /// Counters damaged below zero (rows written with the triggers off, a partial restore) count
@@ -843,4 +844,83 @@ async fn a_shallow_page_is_one_statement_and_a_deep_one_a_snapshot(backend: Back
     let expected: Vec<&String> = all.iter().skip(listing::DEEP as usize).take(20).collect();
     let got: Vec<&String> = page.rows.iter().map(|row| &row.id).collect();
     assert_eq!(got, expected);
+}
+
+/// At start, an instance reinstalls the list triggers whose definition changed. When only the
+/// triggers' code changed (the definition an earlier release stored is what is counted,
+/// without the code's version), the counts are kept as they are: a recount would lock every
+/// list's table for the time it reads it. When what is counted changed, the list is
+/// recounted. Either way the triggers installed go on counting.
+async fn a_start_recounts_only_when_what_is_counted_changed(backend: Backend) {
+    use sales_block::db::schema::{list_count_definitions, list_totals};
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let admin = tenant.admin_token();
+    app.customer(&tenant, &admin, "one@example.com").await;
+    let total = || async {
+        get(&app, &tenant, &admin, "/stripe/customers?page=1").await["meta"]["total_count"].as_i64()
+    };
+    assert_eq!(total().await, Some(1));
+    // Five rows the counters know of and the table does not: only a recount forgets them.
+    let tenant_id = tenant.created.id.clone();
+    app.query(move |conn| {
+        diesel::insert_into(list_totals::table)
+            .values((
+                list_totals::tenant_id.eq(&tenant_id),
+                list_totals::list.eq("customers"),
+                list_totals::bucket.eq("live"),
+                list_totals::shard.eq(-7_i64),
+                list_totals::n.eq(5_i64),
+            ))
+            .execute(conn)
+    })
+    .await;
+    assert_eq!(total().await, Some(6));
+    let stored = || {
+        app.query(|conn| {
+            list_count_definitions::table
+                .filter(list_count_definitions::list.eq("customers"))
+                .select(list_count_definitions::definition)
+                .first::<String>(conn)
+        })
+    };
+    let current = stored().await;
+    let (counting, code) = current
+        .split_once(';')
+        .expect("the definition names the triggers' code");
+    assert!(code.contains("triggers"), "{current}");
+
+    // As an earlier release left it: what is counted, no code version.
+    let earlier = counting.to_owned();
+    app.query(move |conn| {
+        diesel::update(list_count_definitions::table)
+            .filter(list_count_definitions::list.eq("customers"))
+            .set(list_count_definitions::definition.eq(earlier))
+            .execute(conn)
+    })
+    .await;
+    app.second_instance().await;
+    assert_eq!(stored().await, current, "the triggers were reinstalled");
+    assert_eq!(
+        total().await,
+        Some(6),
+        "the counts were kept, not recounted"
+    );
+    app.customer(&tenant, &admin, "two@example.com").await;
+    assert_eq!(total().await, Some(7), "the reinstalled triggers count");
+
+    // What is counted changed: the list is counted afresh from its rows.
+    let older = counting.replacen("v3", "v2", 1);
+    app.query(move |conn| {
+        diesel::update(list_count_definitions::table)
+            .filter(list_count_definitions::list.eq("customers"))
+            .set(list_count_definitions::definition.eq(older))
+            .execute(conn)
+    })
+    .await;
+    app.second_instance().await;
+    assert_eq!(stored().await, current);
+    assert_eq!(total().await, Some(2), "recounted from the rows");
+    app.customer(&tenant, &admin, "three@example.com").await;
+    assert_eq!(total().await, Some(3));
 }
