@@ -200,7 +200,7 @@ impl Database {
                 let ran = match &mut *conn {
                     AnyConnection::Postgresql(c) => {
                         // Start-up work may take long (a recount, an index): no deadline.
-                        pool::set_deadlines(c, &Deadlines::default())
+                        pool::set_session(c, &Deadlines::default())
                             .map_err(|err| anyhow::anyhow!("lifting deadlines: {err}"))?;
                         let ran = c.run_pending_migrations(MIGRATIONS).map(|_| ());
                         if ran.is_ok() {
@@ -216,7 +216,7 @@ impl Database {
                     .map_err(|err| anyhow::anyhow!("installing list counts: {err}"))?;
                 // The connection goes back to the pool with the pool's deadlines.
                 if let AnyConnection::Postgresql(c) = &mut *conn {
-                    pool::set_deadlines(c, &self.deadlines)
+                    pool::set_session(c, &self.deadlines)
                         .map_err(|err| anyhow::anyhow!("restoring deadlines: {err}"))?;
                 }
                 Ok(())

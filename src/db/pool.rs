@@ -89,7 +89,7 @@ impl ManageConnection for Manager {
                     PlanCacheMode::Auto => "SET plan_cache_mode = auto",
                 };
                 conn.batch_execute(mode).map_err(r2d2::Error::QueryError)?;
-                set_deadlines(&mut conn, &self.deadlines).map_err(r2d2::Error::QueryError)?;
+                set_session(&mut conn, &self.deadlines).map_err(r2d2::Error::QueryError)?;
                 Ok(AnyConnection::Postgresql(conn))
             }
             DatabaseUrl::Sqlite(path) => {
@@ -128,15 +128,20 @@ fn with_connect_timeout(url: &str, timeout: Duration) -> String {
     format!("{url}{joint}connect_timeout={secs}")
 }
 
-/// Sets the connection's statement and lock timeouts (zero: none).
-pub(super) fn set_deadlines(
+/// Sets the connection's session: its statement and lock timeouts (zero: none), and READ
+/// COMMITTED, whatever the server's or database's default isolation. Every transaction here
+/// is written for it: concurrent upserts of one row, and a sync page that reads the progress
+/// the page before it committed meanwhile, fail with serialization errors under REPEATABLE
+/// READ or SERIALIZABLE.
+pub(super) fn set_session(
     conn: &mut PgConnection,
     deadlines: &super::Deadlines,
 ) -> diesel::QueryResult<()> {
     // PostgreSQL takes at most i32::MAX ms; a larger setting means "as long as it allows".
     let ms = |d: Duration| d.as_millis().min(i32::MAX as u128);
     conn.batch_execute(&format!(
-        "SET statement_timeout = {}; SET lock_timeout = {}",
+        "SET statement_timeout = {}; SET lock_timeout = {}; \
+         SET default_transaction_isolation = 'read committed'",
         ms(deadlines.statement),
         ms(deadlines.lock)
     ))

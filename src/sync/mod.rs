@@ -1059,13 +1059,10 @@ fn write_page(
     use diesel::connection::SimpleConnection;
     let attempt = db::write_transaction(conn, |conn| {
         if let Base::After(_) = &base {
-            // The progress row is read after the page before commits, so the snapshot must
-            // be the statement's (whatever the server's default isolation), and the wait is
-            // not the client going idle.
-            conn.batch_execute(
-                "SET TRANSACTION ISOLATION LEVEL READ COMMITTED; \
-                 SET LOCAL idle_in_transaction_session_timeout = 0",
-            )?;
+            // The wait below is not the client going idle. (The progress row it then updates
+            // is read as committed by the page before: the pool's sessions are READ
+            // COMMITTED, `db::pool::set_session`.)
+            conn.batch_execute("SET LOCAL idle_in_transaction_session_timeout = 0")?;
         }
         let written = record_listed(conn, page.tenant, page.targets, page.requested_at)?;
         let mut staged = match &base {

@@ -570,6 +570,43 @@ async fn a_stopped_sync_resumes_from_its_last_page(backend: Backend) {
 
 on_both_databases!(a_stopped_sync_resumes_from_its_last_page);
 
+/// On PostgreSQL two pages of a list are written at once, the second saving the progress
+/// after the first commits, while the worker renews its lease: with the database's default
+/// isolation set to repeatable read (an operator's choice), the service's sessions still
+/// read committed, and the sync ends in one attempt with exact counts, instead of failing on
+/// serialization errors and being retried a minute later.
+#[tokio::test]
+async fn postgres_a_sync_runs_under_a_stricter_default_isolation() {
+    let app = spawn_app_with(Backend::Postgres, |s| s.sync_worker = false).await;
+    let tenant = app.tenant().await;
+    stripe_customers(&app, &tenant, 350).await;
+    app.query(|conn| {
+        use diesel::connection::SimpleConnection;
+        conn.batch_execute(
+            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET \
+             default_transaction_isolation = %L', current_database(), 'repeatable read'); \
+             END $$",
+        )
+    })
+    .await;
+    // Its pool connects after the change: every transaction of its worker is repeatable read.
+    let _worker = app.second_instance_with(|s| s.sync_worker = true).await;
+    let id = start(
+        &app,
+        &tenant,
+        Some(json!({"sync": {"objects": ["customers"]}})),
+    )
+    .await;
+    let done = finished(&app, &tenant, &id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["progress"]["customers"]["read"], 350, "{done}");
+    assert_eq!(done["progress"]["customers"]["written"], 350, "{done}");
+    assert_eq!(done["attempts"], 0, "no attempt failed: {done}");
+    assert_eq!(done["last_error"], Value::Null, "{done}");
+    assert_eq!(mirror_counts(&app, &tenant).await["customers"], 350);
+    assert_eq!(requests_to(&app, &tenant, "/v1/customers").await, 4);
+}
+
 /// Two instances with workers: the job is run by one of them only (each page read once), and
 /// a canceled job stops.
 async fn two_instances_never_run_one_job_and_a_cancel_stops_it(backend: Backend) {
