@@ -33,6 +33,16 @@ async fn start(app: &TestApp, tenant: &TestTenant, body: Option<Value>) -> Strin
     body["data"]["id"].as_str().unwrap().to_owned()
 }
 
+/// Starts a sync of the tenant's customers only; returns the job's id.
+async fn sync_customers(app: &TestApp, tenant: &TestTenant) -> String {
+    start(
+        app,
+        tenant,
+        Some(json!({"sync": {"objects": ["customers"]}})),
+    )
+    .await
+}
+
 async fn job(app: &TestApp, tenant: &TestTenant, id: &str) -> Value {
     let response = app
         .authed(
@@ -530,12 +540,7 @@ async fn a_stopped_sync_resumes_from_its_last_page(backend: Backend) {
     app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "300")])
         .await;
     let first = app.stoppable_instance(|s| s.sync_worker = true).await;
-    let id = start(
-        &app,
-        &tenant,
-        Some(json!({"sync": {"objects": ["customers"]}})),
-    )
-    .await;
+    let id = sync_customers(&app, &tenant).await;
     eventually(30, || async {
         (job(&app, &tenant, &id).await["progress"]["customers"]["read"]
             .as_u64()
@@ -591,12 +596,7 @@ async fn postgres_a_sync_runs_under_a_stricter_default_isolation() {
     .await;
     // Its pool connects after the change: every transaction of its worker is repeatable read.
     let _worker = app.second_instance_with(|s| s.sync_worker = true).await;
-    let id = start(
-        &app,
-        &tenant,
-        Some(json!({"sync": {"objects": ["customers"]}})),
-    )
-    .await;
+    let id = sync_customers(&app, &tenant).await;
     let done = finished(&app, &tenant, &id).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["progress"]["customers"]["read"], 350, "{done}");
@@ -616,23 +616,13 @@ async fn two_instances_never_run_one_job_and_a_cancel_stops_it(backend: Backend)
     stripe_customers(&app, &tenant, 350).await;
     app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "100")])
         .await;
-    let id = start(
-        &app,
-        &tenant,
-        Some(json!({"sync": {"objects": ["customers"]}})),
-    )
-    .await;
+    let id = sync_customers(&app, &tenant).await;
     finished(&app, &tenant, &id).await;
     assert_eq!(requests_to(&app, &tenant, "/v1/customers").await, 4);
 
     app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "500")])
         .await;
-    let id = start(
-        &app,
-        &tenant,
-        Some(json!({"sync": {"objects": ["customers"]}})),
-    )
-    .await;
+    let id = sync_customers(&app, &tenant).await;
     eventually(20, || async {
         (job(&app, &tenant, &id).await["status"] == "running").then_some(())
     })
@@ -689,12 +679,7 @@ async fn a_page_and_a_delivery_keep_the_newer_state(backend: Backend) {
         &event("evt_old_0", "customer.updated", now - 100, old),
     )
     .await;
-    let id = start(
-        &app,
-        &tenant,
-        Some(json!({"sync": {"objects": ["customers"]}})),
-    )
-    .await;
+    let id = sync_customers(&app, &tenant).await;
     finished(&app, &tenant, &id).await;
     assert_eq!(name_of(ids[0].clone()).await.as_deref(), Some("Customer 0"));
     // A delivery newer than the page wins; a page after it, older than it, loses.
@@ -706,12 +691,7 @@ async fn a_page_and_a_delivery_keep_the_newer_state(backend: Backend) {
         &event("evt_new_1", "customer.updated", now + 100, newer),
     )
     .await;
-    let id = start(
-        &app,
-        &tenant,
-        Some(json!({"sync": {"objects": ["customers"]}})),
-    )
-    .await;
+    let id = sync_customers(&app, &tenant).await;
     finished(&app, &tenant, &id).await;
     assert_eq!(name_of(ids[1].clone()).await.as_deref(), Some("Newer"));
     assert_eq!(name_of(ids[0].clone()).await.as_deref(), Some("Customer 0"));
@@ -741,12 +721,7 @@ async fn a_connected_tenant_syncs_its_connected_account_only(backend: Backend) {
             .unwrap();
         assert!(response.status().is_success());
     }
-    let id = start(
-        &app,
-        &tenant,
-        Some(json!({"sync": {"objects": ["customers"]}})),
-    )
-    .await;
+    let id = sync_customers(&app, &tenant).await;
     finished(&app, &tenant, &id).await;
     let tenant_id = tenant.created.id.clone();
     let mut emails: Vec<Option<String>> = app
@@ -772,12 +747,7 @@ async fn a_connected_tenant_syncs_its_connected_account_only(backend: Backend) {
         .delete("/stripe/account", &tenant, &tenant.admin_token())
         .await;
     assert_eq!(gone.status().as_u16(), 200);
-    let id = start(
-        &app,
-        &tenant,
-        Some(json!({"sync": {"objects": ["customers"]}})),
-    )
-    .await;
+    let id = sync_customers(&app, &tenant).await;
     let failed = eventually(30, || async {
         let job = job(&app, &tenant, &id).await;
         (job["status"] == "failed").then_some(job)
@@ -1016,12 +986,7 @@ async fn rate_limits_are_absorbed(backend: Backend) {
         .send()
         .await
         .unwrap();
-    let id = start(
-        &app,
-        &tenant,
-        Some(json!({"sync": {"objects": ["customers"]}})),
-    )
-    .await;
+    let id = sync_customers(&app, &tenant).await;
     let done = finished(&app, &tenant, &id).await;
     assert_eq!(done["progress"]["customers"]["read"], 450);
     assert_eq!(mirror_counts(&app, &tenant).await["customers"], 450);
