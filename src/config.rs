@@ -117,6 +117,9 @@ pub struct Settings {
     /// How often each tenant's events are reconciled with Stripe's, in seconds (0: never on
     /// its own; `POST /stripe/sync/reconcile` still works).
     pub reconcile_interval_secs: u64,
+    /// Queue a historical sync of every type when a tenant connects a Stripe account
+    /// (Connect or Stripe Apps), so the mirror holds the account's history.
+    pub sync_on_connect: bool,
     /// What `POST /stripe/fetch` may pass through to Stripe: `METHOD /v1/...` rules, `{id}`
     /// standing for an object id (`crate::domain::fetch`); tenants may narrow it.
     pub fetch_allowed: Vec<String>,

@@ -404,7 +404,11 @@ fn credentials(state: &AppState, flow: Flow, grant: Grant) -> Result<Credentials
     })
 }
 
-/// Binds credentials to a tenant; 409 when another tenant holds the account.
+/// Who asked for the historical sync queued when an account is connected (`requested_by`).
+pub const CONNECTED_BY: &str = "stripe-connect";
+
+/// Binds credentials to a tenant, with a historical sync of every type queued in the same
+/// transaction (`sync_on_connect`); 409 when another tenant holds the account.
 async fn bind(
     state: &AppState,
     tenant_id: &str,
@@ -413,24 +417,37 @@ async fn bind(
 ) -> Result<String, ApiError> {
     let tenant = tenant_id.to_owned();
     let account = creds.account.clone();
+    let sync_on_connect = state.settings.sync_on_connect;
     let bound = state
         .db
         .run(move |conn| {
-            rows::connect(
-                conn,
-                &tenant,
-                &NewConnection {
-                    access: flow.access(),
-                    account: &creds.account,
-                    livemode: creds.livemode,
-                    scope: creds.scope.as_deref(),
-                    refresh_token_enc: creds.refresh_token_enc.as_deref(),
-                    access_token_enc: creds.access_token_enc.as_deref(),
-                    access_token_expires_at: creds.access_token_expires_at,
-                    at: now(),
-                },
-            )
-            .map_err(ApiError::from)
+            crate::db::write_transaction(conn, |conn| {
+                let bound = rows::connect(
+                    conn,
+                    &tenant,
+                    &NewConnection {
+                        access: flow.access(),
+                        account: &creds.account,
+                        livemode: creds.livemode,
+                        scope: creds.scope.as_deref(),
+                        refresh_token_enc: creds.refresh_token_enc.as_deref(),
+                        access_token_enc: creds.access_token_enc.as_deref(),
+                        access_token_expires_at: creds.access_token_expires_at,
+                        at: now(),
+                    },
+                )?;
+                if bound && sync_on_connect {
+                    // One already queued or running is left to finish: it reads through the
+                    // tenant's access as it is when it starts.
+                    let _ = crate::sync::queue_full_sync(
+                        conn,
+                        &tenant,
+                        CONNECTED_BY,
+                        "queued when the Stripe account was connected",
+                    )?;
+                }
+                Ok::<_, ApiError>(bound)
+            })
         })
         .await?;
     if !bound {

@@ -147,6 +147,28 @@ pub fn new_job(
     })
 }
 
+/// Queues a historical sync of every type, all of their history, unless one is queued or
+/// running (`Err` with that one).
+pub fn queue_full_sync(
+    conn: &mut db::AnyConnection,
+    tenant_id: &str,
+    requested_by: &str,
+    note: &str,
+) -> Result<Result<rows::SyncJob, rows::SyncJob>, ApiError> {
+    let objects: Vec<String> = kinds::names().into_iter().map(str::to_owned).collect();
+    let job = new_job(
+        tenant_id,
+        HISTORICAL,
+        &objects,
+        None,
+        None,
+        requested_by,
+        Some(note.to_owned()),
+    )
+    .map_err(ApiError::internal)?;
+    Ok(rows::insert_unless_active(conn, &job)?.map(|()| job))
+}
+
 /// Queues a reconciliation of the tenant's events unless one is queued or running (`Err`
 /// with that one). The window starts where the last one ended.
 pub fn enqueue_reconcile(

@@ -30,6 +30,14 @@ pub(crate) struct Platform {
 /// at the emulator pointing at this service's `/stripe/public/webhook`, whose secret is a
 /// setting (so the service's address is chosen before it starts).
 pub(crate) async fn connect_app(backend: Backend) -> (TestApp, Platform) {
+    connect_app_with(backend, |_| {}).await
+}
+
+/// [`connect_app`] with more settings changed.
+pub(crate) async fn connect_app_with(
+    backend: Backend,
+    customize: impl FnOnce(&mut sales_block::config::Settings) + Send + 'static,
+) -> (TestApp, Platform) {
     let platform = Platform {
         key: random_token("sk_test_platform_", 12),
         connect_client: random_token("ca_", 12),
@@ -98,6 +106,7 @@ pub(crate) async fn connect_app(backend: Backend) -> (TestApp, Platform) {
         s.stripe_connect_base = format!("{base}/connect");
         s.stripe_marketplace_base = format!("{base}/marketplace");
         s.stripe_api_base = base.to_owned();
+        customize(s);
     })
     .await;
     (app, platform)

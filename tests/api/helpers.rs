@@ -154,6 +154,8 @@ pub fn test_settings(database_url: String) -> Settings {
         sync_lease_secs: 5,
         // Off: tests that count Stripe requests must not meet a periodic reconciliation.
         reconcile_interval_secs: 0,
+        // Off for the same reason; the sync tests turn it on.
+        sync_on_connect: false,
         // What config/default.toml allows (tests/api/fetch.rs narrows it per tenant).
         fetch_allowed: default_fetch_allowed(),
     }

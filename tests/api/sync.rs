@@ -702,13 +702,14 @@ on_both_databases!(a_page_and_a_delivery_keep_the_newer_state);
 /// A tenant connected by Connect syncs its connected account, not its own key's, and a
 /// tenant with no Stripe access fails its job with the reason.
 async fn a_connected_tenant_syncs_its_connected_account_only(backend: Backend) {
-    let (app, platform) = crate::connect::connect_app(backend).await;
+    let (app, platform) =
+        crate::connect::connect_app_with(backend, |s| s.sync_on_connect = true).await;
     let tenant = app.tenant().await;
     // On the tenant's own key, before connecting: never to be synced.
     app.stripe_post(&tenant, "/v1/customers", &[("email", "own@example.com")])
         .await;
     let account = sales_block::crypto::random_token("acct_1", 7);
-    crate::connect::connect(&app, &tenant, "connect", &account).await;
+    // The account's history, before it is connected: its events reached no tenant.
     for email in ["a@example.com", "b@example.com"] {
         let response = app
             .http
@@ -721,8 +722,36 @@ async fn a_connected_tenant_syncs_its_connected_account_only(backend: Backend) {
             .unwrap();
         assert!(response.status().is_success());
     }
-    let id = sync_customers(&app, &tenant).await;
-    finished(&app, &tenant, &id).await;
+    crate::connect::connect(&app, &tenant, "connect", &account).await;
+    // Connecting queued a sync of every type, which mirrors the account's history.
+    let response = app
+        .authed(
+            Method::GET,
+            "/stripe/sync/jobs",
+            &tenant,
+            &tenant.admin_token(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let jobs = json_body(response).await["data"].clone();
+    let queued: Vec<&Value> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["attributes"]["requested_by"] == "stripe-connect")
+        .collect();
+    assert_eq!(queued.len(), 1, "{jobs}");
+    assert_eq!(queued[0]["attributes"]["kind"], "historical");
+    assert_eq!(
+        queued[0]["attributes"]["objects"].as_array().map(Vec::len),
+        Some(11),
+        "every type: {jobs}"
+    );
+    let id = queued[0]["id"].as_str().unwrap().to_owned();
+    let done = finished(&app, &tenant, &id).await;
+    assert_eq!(done["progress"]["customers"]["written"], 2, "{done}");
     let tenant_id = tenant.created.id.clone();
     let mut emails: Vec<Option<String>> = app
         .query(move |conn| {
