@@ -71,7 +71,10 @@ pub fn insert_unless_active(
     if let Some(running) = active(conn, &job.tenant_id, &job.kind)? {
         return Ok(Err(running));
     }
-    match insert(conn, job) {
+    // A savepoint of its own inside a caller's transaction (the binding of a connected
+    // account): on PostgreSQL a unique violation would otherwise abort the whole transaction
+    // and the look at the job that won could not run.
+    match super::write_transaction(conn, |conn| insert(conn, job)) {
         Ok(()) => Ok(Ok(())),
         Err(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,

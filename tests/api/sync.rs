@@ -1189,3 +1189,64 @@ async fn the_cli_queues_and_follows_a_sync(backend: Backend) {
 }
 
 on_both_databases!(the_cli_queues_and_follows_a_sync);
+
+/// A sync queued inside a caller's transaction (the binding of a connected account) while
+/// another session is creating one for the same app: the unique index makes it wait, then
+/// refuse; the caller's transaction goes on and learns which job won, instead of being
+/// aborted by the refused insert (PostgreSQL aborts a transaction at its first error).
+#[tokio::test]
+async fn postgres_a_sync_queued_in_a_transaction_meets_a_racing_one() {
+    use diesel::connection::SimpleConnection;
+    let app = spawn_app_with(Backend::Postgres, |s| s.sync_worker = false).await;
+    let tenant = app.tenant().await;
+    let tenant_id = tenant.created.id.clone();
+    let url = app.state.settings.database_url.clone();
+    let racing = sales_block::sync::new_job(
+        &tenant_id,
+        sales_block::sync::HISTORICAL,
+        &["customers".to_owned()],
+        None,
+        None,
+        "admin-2",
+        None,
+    )
+    .unwrap();
+    let racing_id = racing.id.clone();
+    // Another session has inserted its job and not committed yet.
+    let (inserted, inserted_rx) = std::sync::mpsc::channel::<()>();
+    let (commit, commit_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let mut pg = PgConnection::establish(&url).expect("a second session");
+        pg.batch_execute("BEGIN").unwrap();
+        let mut conn = sales_block::db::AnyConnection::Postgresql(pg);
+        sales_block::db::sync_jobs::insert(&mut conn, &racing).unwrap();
+        inserted.send(()).unwrap();
+        let _ = commit_rx.recv_timeout(Duration::from_secs(30));
+        conn.batch_execute("COMMIT").unwrap();
+    });
+    inserted_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let queue = {
+        let (db, tenant_id) = (app.state.db.clone(), tenant_id.clone());
+        tokio::spawn(async move {
+            db.run(move |conn| {
+                sales_block::db::write_transaction(conn, |conn| {
+                    let queued =
+                        sales_block::sync::queue_full_sync(conn, &tenant_id, "stripe-connect", "")?;
+                    // The caller's transaction is still usable after the refusal.
+                    diesel::sql_query("SELECT 1").execute(conn)?;
+                    Ok::<_, sales_block::error::ApiError>(queued)
+                })
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    commit.send(()).unwrap();
+    holder.join().unwrap();
+    let queued = queue
+        .await
+        .unwrap()
+        .expect("the caller's transaction commits");
+    let won = queued.expect_err("the racing job was first");
+    assert_eq!(won.id, racing_id);
+}
