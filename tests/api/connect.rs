@@ -235,18 +235,7 @@ pub(crate) async fn connect(app: &TestApp, tenant: &TestTenant, flow: &str, acco
 }
 
 async fn account_of(app: &TestApp, tenant: &TestTenant) -> Value {
-    let response = app
-        .authed(
-            Method::GET,
-            "/stripe/account",
-            tenant,
-            &tenant.admin_token(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    json_body(response).await["data"]["attributes"].clone()
+    app.admin_json(tenant, "/stripe/account").await["data"]["attributes"].clone()
 }
 
 /// Events stored for the tenant through the platform endpoint, by type.

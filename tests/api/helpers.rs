@@ -485,6 +485,17 @@ impl TestApp {
         }
     }
 
+    /// `GET path` as the tenant's admin: asserts a 200 and returns the body.
+    pub async fn admin_json(&self, tenant: &TestTenant, path: &str) -> Value {
+        let response = self
+            .authed(Method::GET, path, tenant, &tenant.admin_token())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "GET {path}");
+        json_body(response).await
+    }
+
     /// Runs a query on the app's database (to check what the mirror holds).
     pub async fn query<T: Send + 'static>(
         &self,

@@ -44,18 +44,14 @@ async fn sync_customers(app: &TestApp, tenant: &TestTenant) -> String {
 }
 
 async fn job(app: &TestApp, tenant: &TestTenant, id: &str) -> Value {
-    let response = app
-        .authed(
-            Method::GET,
-            &format!("/stripe/sync/jobs/{id}"),
-            tenant,
-            &tenant.admin_token(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    json_body(response).await["data"]["attributes"].clone()
+    app.admin_json(tenant, &format!("/stripe/sync/jobs/{id}"))
+        .await["data"]["attributes"]
+        .clone()
+}
+
+/// The app's jobs as `GET /stripe/sync/jobs` lists them to its admin (the whole body).
+async fn jobs(app: &TestApp, tenant: &TestTenant) -> Value {
+    app.admin_json(tenant, "/stripe/sync/jobs").await
 }
 
 /// Waits for the job to end; returns it (asserting `succeeded`).
@@ -441,18 +437,7 @@ async fn sync_jobs_are_admin_only_checked_and_one_at_a_time(backend: Backend) {
         422,
         "an unknown field is refused"
     );
-    let listed = json_body(
-        app.authed(
-            Method::GET,
-            "/stripe/sync/jobs",
-            &tenant,
-            &tenant.admin_token(),
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+    let listed = jobs(&app, &tenant).await;
     assert_eq!(listed["meta"]["total_count"], 0, "nothing started");
 
     stripe_customers(&app, &tenant, 30).await;
@@ -724,18 +709,7 @@ async fn a_connected_tenant_syncs_its_connected_account_only(backend: Backend) {
     }
     crate::connect::connect(&app, &tenant, "connect", &account).await;
     // Connecting queued a sync of every type, which mirrors the account's history.
-    let response = app
-        .authed(
-            Method::GET,
-            "/stripe/sync/jobs",
-            &tenant,
-            &tenant.admin_token(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    let jobs = json_body(response).await["data"].clone();
+    let jobs = jobs(&app, &tenant).await["data"].clone();
     let queued: Vec<&Value> = jobs
         .as_array()
         .unwrap()
@@ -826,18 +800,7 @@ async fn reconcile(app: &TestApp, tenant: &TestTenant) -> Value {
 }
 
 async fn sync_status(app: &TestApp, tenant: &TestTenant) -> Value {
-    let response = app
-        .authed(
-            Method::GET,
-            "/stripe/sync/status",
-            tenant,
-            &tenant.admin_token(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    json_body(response).await["data"]["attributes"].clone()
+    app.admin_json(tenant, "/stripe/sync/status").await["data"]["attributes"].clone()
 }
 
 /// Deliveries that fail for a while are recovered by reconciliation (applied once), and when
