@@ -136,24 +136,19 @@ pub async fn start(
 ) -> Result<(String, JobView), ApiError> {
     caller.require_admin("sync the mirror from Stripe")?;
     let (objects, created_gte, created_lt) = check(fields, at)?;
-    let job = crate::sync::new_job(
-        &caller.tenant.id,
-        crate::sync::HISTORICAL,
-        &objects,
-        created_gte,
-        created_lt,
-        &caller.subject,
-        None,
-    )
-    .map_err(ApiError::internal)?;
-    let inserted = job.clone();
-    let result = state
+    let (tenant_id, subject) = (caller.tenant.id.clone(), caller.subject.clone());
+    let queued = state
         .db
-        .run(move |conn| rows::insert_unless_active(conn, &inserted).map_err(ApiError::from))
+        .run(move |conn| {
+            let scope = crate::sync::Scope {
+                objects: &objects,
+                created_gte,
+                created_lt,
+            };
+            crate::sync::queue_historical(conn, &tenant_id, &scope, &subject, None)
+        })
         .await?;
-    if let Err(running) = result {
-        return Err(in_progress(running));
-    }
+    let job = queued.map_err(in_progress)?;
     Ok((job.id.clone(), job.into()))
 }
 

@@ -147,8 +147,36 @@ pub fn new_job(
     })
 }
 
-/// Queues a historical sync of every type, all of their history, unless one is queued or
-/// running (`Err` with that one).
+/// What a historical sync reads: which types, from and before which `created` second.
+pub struct Scope<'a> {
+    pub objects: &'a [String],
+    pub created_gte: Option<i64>,
+    pub created_lt: Option<i64>,
+}
+
+/// Queues a historical sync unless one of the tenant's is queued or running (`Err` with that
+/// one): what `POST /stripe/sync/historical` and the connection of an account both do.
+pub fn queue_historical(
+    conn: &mut db::AnyConnection,
+    tenant_id: &str,
+    scope: &Scope<'_>,
+    requested_by: &str,
+    note: Option<String>,
+) -> Result<Result<rows::SyncJob, rows::SyncJob>, ApiError> {
+    let job = new_job(
+        tenant_id,
+        HISTORICAL,
+        scope.objects,
+        scope.created_gte,
+        scope.created_lt,
+        requested_by,
+        note,
+    )
+    .map_err(ApiError::internal)?;
+    Ok(rows::insert_unless_active(conn, &job)?.map(|()| job))
+}
+
+/// Queues a historical sync of every type, all of their history (see [`queue_historical`]).
 pub fn queue_full_sync(
     conn: &mut db::AnyConnection,
     tenant_id: &str,
@@ -156,17 +184,12 @@ pub fn queue_full_sync(
     note: &str,
 ) -> Result<Result<rows::SyncJob, rows::SyncJob>, ApiError> {
     let objects: Vec<String> = kinds::names().into_iter().map(str::to_owned).collect();
-    let job = new_job(
-        tenant_id,
-        HISTORICAL,
-        &objects,
-        None,
-        None,
-        requested_by,
-        Some(note.to_owned()),
-    )
-    .map_err(ApiError::internal)?;
-    Ok(rows::insert_unless_active(conn, &job)?.map(|()| job))
+    let scope = Scope {
+        objects: &objects,
+        created_gte: None,
+        created_lt: None,
+    };
+    queue_historical(conn, tenant_id, &scope, requested_by, Some(note.to_owned()))
 }
 
 /// Queues a reconciliation of the tenant's events unless one is queued or running (`Err`
@@ -951,7 +974,8 @@ impl Worker {
         }
         if let Some(announce) = announce {
             // The next page's write may have given up (its job halted): nobody to tell.
-            let _ = announce.send(progress.clone());
+            // Never waits: the channel holds one message and this is the only one sent.
+            let _ = announce.try_send(progress.clone());
         }
         Ok(progress)
     }
