@@ -784,6 +784,14 @@ impl Worker {
                 self.renew(job).await?;
                 return Ok(());
             }
+            // Before another page is read, the job must still be this worker's (a canceled
+            // job reads at most the page in flight), and its lease is kept.
+            if pipelined && let Err(halt) = self.renew(job).await {
+                if let Some(Ok(written)) = finish(earlier).await {
+                    *progress = written;
+                }
+                return Err(self.wind_down(current, progress, halt).await);
+            }
             // The earlier write and the next page to their end, the current write meanwhile.
             let rest = async {
                 tokio::join!(
@@ -801,9 +809,6 @@ impl Worker {
             if let Some(earlier) = earlier {
                 // Failed: the current write, told by its channel, rolls back.
                 *progress = earlier?;
-                if let Err(halt) = self.renew(job).await {
-                    return Err(self.wind_down(current, progress, halt).await);
-                }
             }
             if pipelined {
                 fetched = match next {
