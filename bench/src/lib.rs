@@ -10,11 +10,13 @@
 //!   directly and the service on PostgreSQL (issue 15).
 //! - `fault-suite` (src/faults/): the service under faults (issue 14; docs/RELIABILITY.md).
 //!
-//! `statements` reads PostgreSQL's own profile of a load (`pg_stat_statements`).
+//! `statements` reads PostgreSQL's own profile of a load (`pg_stat_statements`); `floor`
+//! measures PostgreSQL's own cost for the rows a load wrote (raw SQL, same run).
 
 #![recursion_limit = "256"]
 
 pub mod corpus;
+pub mod floor;
 pub mod load;
 pub mod procfs;
 pub mod service;

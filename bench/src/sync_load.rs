@@ -5,7 +5,9 @@
 //! 1. a bare paging pass: every list the sync reads, 100 per page, without writing anything
 //!    (what Stripe's side costs);
 //! 2. the backfill: `POST /stripe/sync/historical` until the job succeeds, with the service's
-//!    peak resident memory.
+//!    peak resident memory;
+//! 3. PostgreSQL's own cost for the rows the backfill wrote (`floor`: the same rows, raw
+//!    SQL), and from it the least time any service could take on this machine.
 //!
 //! It prints objects per second of both, the ratio backfill time / bare-pass time (target
 //! ≤ 1.5) and the peak RSS (target ≤ 64 MB). Payment methods (listed per customer, one request
@@ -49,6 +51,22 @@ const LISTS: &[(&str, &str, &str)] = &[
     ("refunds", "/v1/refunds", ""),
     ("checkout_sessions", "/v1/checkout/sessions", ""),
     ("payment_links", "/v1/payment_links", ""),
+];
+
+/// The mirror tables a backfill writes (for PostgreSQL's own cost of the same rows).
+const MIRROR_TABLES: &[&str] = &[
+    "products",
+    "prices",
+    "customers",
+    "subscriptions",
+    "subscription_items",
+    "invoices",
+    "invoice_lines",
+    "payments",
+    "charges",
+    "refunds",
+    "checkout_sessions",
+    "payment_links",
 ];
 
 #[derive(Debug, Parser)]
@@ -239,6 +257,10 @@ async fn main() -> anyhow::Result<()> {
         None => Vec::new(),
     };
     let hwm = status_kb(pid, "VmHWM").unwrap_or(0);
+    // 3. PostgreSQL's own cost for the rows the backfill wrote (raw SQL, same run).
+    let floor_url = db.url.clone();
+    let floor =
+        blocking(move || sales_bench::floor::rewrite(&floor_url, MIRROR_TABLES, 100)).await?;
     let (mut read, mut written) = (0u64, 0u64);
     for (name, progress) in done["progress"].as_object().context("no progress")? {
         let (r, w) = (
@@ -284,6 +306,24 @@ async fn main() -> anyhow::Result<()> {
             println!("  {line}");
         }
     }
+    println!(
+        "PostgreSQL's own cost for the same rows (raw INSERT of 100 rows per commit into copies of the tables with their indexes, no triggers): {} rows in {:.2} s, backend CPU {:.2} s ({:.1} µs/object)",
+        floor.rows,
+        floor.wall.as_secs_f64(),
+        floor.backend_cpu,
+        floor.backend_cpu * 1e6 / read.max(1) as f64
+    );
+    // The least any service could take on this machine: it reads the pages (the bare pass's
+    // CPU, emulator and client) and PostgreSQL stores the rows (the floor above), with every
+    // core busy all the time and no CPU of its own.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let bare_cpu_secs: f64 = bare_used.iter().map(|(_, secs)| secs).sum();
+    let least = (bare.as_secs_f64()).max((bare_cpu_secs + floor.backend_cpu) / cores);
+    println!(
+        "least possible backfill on {cores} cores: {least:.2} s, ratio {:.2} (bare-pass CPU {bare_cpu_secs:.2} s + PostgreSQL's own {:.2} s, over {cores} cores, no CPU for the service)",
+        least / bare.as_secs_f64().max(1e-9),
+        floor.backend_cpu
+    );
     println!(
         "ratio backfill / bare pass: {:.2} (target <= 1.5)",
         backfill.as_secs_f64() / bare.as_secs_f64().max(1e-9)

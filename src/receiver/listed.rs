@@ -11,10 +11,11 @@ use serde_json::Value;
 use crate::db::{AnyConnection, Database, DbError, Freshness, events};
 use crate::error::ApiError;
 use crate::stripe::StripeApi;
+use crate::stripe::objects::Fields;
 
 use super::apply::apply;
 use super::refresh::reread;
-use super::target::{Target, target_of, write_all};
+use super::target::{Target, fields_of, target_of, write_all};
 
 /// What writing a page did: how many objects it wrote, and the ties to settle once its
 /// transaction committed.
@@ -38,6 +39,11 @@ impl ListedPage {
 #[derive(Debug, Default)]
 pub struct ListedTargets {
     targets: Vec<Target>,
+}
+
+/// What is read of the objects of a list of `family` (a page is parsed into only that).
+pub fn fields(family: &str) -> &'static Fields {
+    fields_of(&format!("{family}.updated"))
 }
 
 /// Reads `objects` (Stripe objects of one list, read as their `{family}.updated` events would

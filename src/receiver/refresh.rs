@@ -154,6 +154,7 @@ mod tests {
             &self,
             path: &str,
             _: &[(String, String)],
+            _: &'static crate::stripe::objects::Fields,
         ) -> Result<Value, GatewayError> {
             Err(no_such(path))
         }

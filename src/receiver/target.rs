@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::db::{self, AnyConnection, Applied, events};
 use crate::stripe::objects::{
-    self as mirror, ChargeSnapshot, CheckoutSnapshot, CustomerSnapshot, InvoiceSnapshot,
+    self as mirror, ChargeSnapshot, CheckoutSnapshot, CustomerSnapshot, Fields, InvoiceSnapshot,
     PaymentLinkSnapshot, PaymentMethodSnapshot, PaymentSnapshot, PriceSnapshot, ProductSnapshot,
     RefundSnapshot, SubscriptionSnapshot,
 };
@@ -32,7 +32,8 @@ struct Kind {
 macro_rules! mirrored_types {
     ($(
         $variant:ident($snap:ty) by $key:ident: lock $lock:literal, state $state:literal,
-        reread $json:expr, on $($pat:pat_param)|+ => read $read:expr, write $write:path;
+        reread $json:expr, on $($pat:pat_param)|+ => read $read:expr, keep $keep:expr,
+        write $write:path;
     )+) => {
         /// What an event changes in the mirror.
         #[derive(Debug, Clone)]
@@ -72,6 +73,15 @@ macro_rules! mirrored_types {
                     _ => |_, _| None,
                 };
             read(obj, deleted).unwrap_or(Target::Nothing)
+        }
+
+        /// What the reader of the objects this type of event carries reads of them (a sync
+        /// parses its pages into only that); all of an object of a type we do not mirror.
+        pub(super) fn fields_of(kind: &str) -> &'static Fields {
+            match kind.split('.').collect::<Vec<_>>().as_slice() {
+                $($($pat)|+ => &$keep,)+
+                _ => &Fields::All,
+            }
         }
 
         /// Writes `(index, tenant, target, watermark)` items, grouped by type: one batch write
@@ -125,38 +135,48 @@ fn payment_event(obj: &Value, _deleted: bool) -> Option<PaymentSnapshot> {
 // never (not a state).
 mirrored_types! {
     Customer(CustomerSnapshot) by id: lock 0, state true, reread None,
-        on ["customer", _] => read mirror::customer, write db::customers::apply_customers;
+        on ["customer", _] => read mirror::customer, keep mirror::CUSTOMER_FIELDS,
+        write db::customers::apply_customers;
     Product(ProductSnapshot) by id: lock 1, state true, reread json("product.updated", "/products"),
-        on ["product", _] => read mirror::product, write db::catalog::apply_products;
+        on ["product", _] => read mirror::product, keep mirror::PRODUCT_FIELDS,
+        write db::catalog::apply_products;
     Price(PriceSnapshot) by id: lock 2, state true, reread json("price.updated", "/prices"),
-        on ["price", _] => read mirror::price, write db::catalog::apply_prices;
+        on ["price", _] => read mirror::price, keep mirror::PRICE_FIELDS,
+        write db::catalog::apply_prices;
     Subscription(SubscriptionSnapshot) by id: lock 3, state true, reread None,
         on ["customer", "subscription", _] => read |o, _| mirror::subscription(o),
+        keep mirror::SUBSCRIPTION_FIELDS,
         write db::subscriptions::apply_subscriptions;
     Invoice(InvoiceSnapshot) by id: lock 4, state true, reread json("invoice.updated", "/invoices"),
-        on ["invoice", _] => read mirror::invoice, write db::invoices::apply_invoices;
+        on ["invoice", _] => read mirror::invoice, keep mirror::INVOICE_FIELDS,
+        write db::invoices::apply_invoices;
     Payment(PaymentSnapshot) by id: lock 5, state true, reread None,
-        on ["payment_intent", _] => read payment_event, write db::payments::apply_payments;
+        on ["payment_intent", _] => read payment_event, keep mirror::PAYMENT_FIELDS,
+        write db::payments::apply_payments;
     // Also raises its payment's refunded total (which only grows: no watermark) and writes
     // the refunds it carries. `charge.refund.updated` carries a refund, `charge.dispute.*` a
     // dispute: not charges.
     Charge(ChargeSnapshot) by id: lock 6, state true, reread json("charge.updated", "/charges"),
         on ["charge", "succeeded" | "failed" | "captured" | "refunded" | "updated" | "pending"
-            | "expired"] => read |o, _| mirror::charge(o),
+            | "expired"] => read |o, _| mirror::charge(o), keep mirror::CHARGE_FIELDS,
         write db::charges::apply_charge_events;
     Refund(RefundSnapshot) by id: lock 7, state true, reread json("refund.updated", "/refunds"),
         on ["refund", _] | ["charge", "refund", "updated"] => read |o, _| mirror::refund(o),
+        keep mirror::REFUND_FIELDS,
         write db::refunds::apply_refunds;
     Checkout(CheckoutSnapshot) by id: lock 8, state true, reread None,
         on ["checkout", "session", _] => read |o, _| mirror::checkout_session(o),
+        keep mirror::CHECKOUT_SESSION_FIELDS,
         write db::checkout_sessions::apply_sessions;
     PaymentMethod(PaymentMethodSnapshot) by id: lock 9, state true,
         reread json("payment_method.updated", "/payment_methods"),
         on ["payment_method", _] => read |o, _| mirror::payment_method(o),
+        keep mirror::PAYMENT_METHOD_FIELDS,
         write db::payment_methods::apply_payment_methods;
     PaymentLink(PaymentLinkSnapshot) by id: lock 10, state true,
         reread json("payment_link.updated", "/payment_links"),
         on ["payment_link", _] => read |o, _| mirror::payment_link(o),
+        keep mirror::PAYMENT_LINK_FIELDS,
         write db::payment_links::apply_payment_links;
 }
 

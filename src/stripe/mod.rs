@@ -109,11 +109,13 @@ pub trait StripeApi: Send + Sync {
     /// receiver re-reads objects with it and reads them with [`objects`]' parsers.
     async fn retrieve_json(&self, path: &str) -> Result<serde_json::Value, GatewayError>;
     /// One page of a Stripe list as JSON (`path` under `/v1`, e.g. `/customers`), with its
-    /// query parameters (`limit`, `starting_after`, `created[gte]`, ...).
+    /// query parameters (`limit`, `starting_after`, `created[gte]`, ...), each entry parsed
+    /// into only what `keep` says (the envelope whole).
     async fn list_json(
         &self,
         path: &str,
         query: &[(String, String)],
+        keep: &'static objects::Fields,
     ) -> Result<serde_json::Value, GatewayError>;
 
     async fn create_customer(

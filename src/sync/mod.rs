@@ -28,8 +28,9 @@ use tokio::sync::watch;
 use crate::config::Settings;
 use crate::db::{self, Database, DbError, sync_jobs as rows};
 use crate::error::ApiError;
-use crate::receiver::listed::{ListedTargets, listed_targets, record_listed, settle_ties};
+use crate::receiver::listed::{self, ListedTargets, listed_targets, record_listed, settle_ties};
 use crate::state::AppState;
+use crate::stripe::objects::Fields;
 use crate::stripe::{GatewayError, StripeApi};
 use crate::tenant_cache::TenantCache;
 use kinds::{Kind, Nested};
@@ -505,7 +506,13 @@ impl Worker {
                 query.push(("starting_after".into(), cursor.clone()));
             }
             let page = self
-                .call(&job.tenant_id, tenant.stripe.as_ref(), "/events", &query)
+                .call(
+                    &job.tenant_id,
+                    tenant.stripe.as_ref(),
+                    "/events",
+                    &query,
+                    &Fields::All,
+                )
                 .await?;
             let (events, has_more) = list_of(page, "/events")?;
             crate::metrics::sync_objects(EVENTS, events.len());
@@ -597,12 +604,13 @@ impl Worker {
         stripe: &dyn StripeApi,
         path: &str,
         query: &[(String, String)],
+        keep: &'static Fields,
     ) -> Result<Value, Halt> {
         let mut delay = Duration::from_secs(1);
         let mut last = String::new();
         for _ in 0..=CALL_RETRIES {
             self.turn(tenant_id).await?;
-            match stripe.list_json(path, query).await {
+            match stripe.list_json(path, query, keep).await {
                 Ok(page) => return Ok(page),
                 Err(GatewayError::NotConnected) => {
                     return Err(Halt::Failed(
@@ -694,7 +702,10 @@ impl Worker {
             query.push(("starting_after".into(), cursor));
         }
         let requested_at = Utc::now().timestamp();
-        let page = self.call(&job.tenant_id, stripe, path, &query).await?;
+        let keep = listed::fields(kind.family);
+        let page = self
+            .call(&job.tenant_id, stripe, path, &query, keep)
+            .await?;
         let (mut objects, has_more) = list_of(page, path)?;
         if let Some(nested) = kind.nested {
             for object in &mut objects {
@@ -855,7 +866,10 @@ impl Worker {
                 if let Some(after) = &after {
                     query.push(("starting_after".into(), after.clone()));
                 }
-                let page = self.call(&job.tenant_id, stripe, &path, &query).await?;
+                let keep = listed::fields("payment_method");
+                let page = self
+                    .call(&job.tenant_id, stripe, &path, &query, keep)
+                    .await?;
                 let (items, has_more) = list_of(page, &path)?;
                 after = items
                     .last()
@@ -1010,6 +1024,12 @@ impl Worker {
         if object[field]["has_more"].as_bool() != Some(true) {
             return Ok(());
         }
+        // Each entry as its parent's reader reads the entries it embeds.
+        let family = match nested {
+            Nested::SubscriptionItems => "customer.subscription",
+            Nested::InvoiceLines => "invoice",
+        };
+        let keep = listed::fields(family).get(field).get("data");
         let mut all: Vec<Value> = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -1018,7 +1038,7 @@ impl Worker {
             if let Some(after) = &after {
                 q.push(("starting_after".into(), after.clone()));
             }
-            let page = self.call(tenant_id, stripe, &path, &q).await?;
+            let page = self.call(tenant_id, stripe, &path, &q, keep).await?;
             let (items, has_more) = list_of(page, &path)?;
             after = items
                 .last()

@@ -224,11 +224,16 @@ async fn set_stripe_key(
         timeout,
     )
     .map_err(|err| anyhow::anyhow!("the new key: {err}"))?;
-    crate::stripe::StripeApi::list_json(&stripe, "/customers", &[("limit".into(), "1".into())])
-        .await
-        .map_err(|err| {
-            anyhow::anyhow!("Stripe did not take the new key, nothing was changed: {err}")
-        })?;
+    crate::stripe::StripeApi::list_json(
+        &stripe,
+        "/customers",
+        &[("limit".into(), "1".into())],
+        &crate::stripe::objects::Fields::All,
+    )
+    .await
+    .map_err(|err| {
+        anyhow::anyhow!("Stripe did not take the new key, nothing was changed: {err}")
+    })?;
     let updated = tokio::task::spawn_blocking(move || {
         let mut conn = db.get()?;
         tenants::set_stripe_key(&mut conn, &master, &api_key, key.expose_secret())

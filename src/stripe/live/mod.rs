@@ -19,7 +19,7 @@ use stripe_client_core::{RequestBuilder, StripeMethod};
 pub use webhooks::is_known_event_type;
 
 use super::objects::{
-    CheckoutSnapshot, CreatedEndpoint, CustomerSnapshot, EndpointState, PaymentLinkSnapshot,
+    self, CheckoutSnapshot, CreatedEndpoint, CustomerSnapshot, EndpointState, PaymentLinkSnapshot,
     PaymentMethodSnapshot, PaymentSnapshot, PortalSession, PriceSnapshot, ProductSnapshot,
     RefundSnapshot, SubscriptionSnapshot,
 };
@@ -172,10 +172,21 @@ impl LiveStripe {
         key: Key<'_>,
         step: &str,
     ) -> Result<serde_json::Value, GatewayError> {
+        self.send_json_as(request, key, step, Parse::Whole).await
+    }
+
+    /// [`Self::send_json`], the answer parsed as `parse` says.
+    async fn send_json_as(
+        &self,
+        request: RequestBuilder,
+        key: Key<'_>,
+        step: &str,
+        parse: Parse,
+    ) -> Result<serde_json::Value, GatewayError> {
         let write = !matches!(request.method, StripeMethod::Get);
         let started = std::time::Instant::now();
         let answer = self
-            .send_with(request, write.then(|| strategy(key, step)))
+            .send_with(request, write.then(|| strategy(key, step)), parse)
             .await;
         let outcome = match &answer {
             Ok(_) => "ok",
@@ -200,19 +211,20 @@ impl LiveStripe {
         &self,
         request: RequestBuilder,
         strategy: Option<RequestStrategy>,
+        parse: Parse,
     ) -> Result<serde_json::Value, GatewayError> {
         match &self.access {
-            Access::Client(client) => send_on(client, request, strategy).await,
+            Access::Client(client) => send_on(client, request, strategy, parse).await,
             Access::Disconnected => Err(GatewayError::NotConnected),
             Access::Tokens(tokens) => {
                 let token = tokens.source.token().await?;
                 let client = tokens.client_for(&token)?;
                 let retry = copy_request(&request);
-                match send_on(&client, request, strategy.clone()).await {
+                match send_on(&client, request, strategy.clone(), parse).await {
                     Err(GatewayError::Stripe(failure)) if failure.http_status == 401 => {
                         let fresh = tokens.source.refresh(&token).await?;
                         let client = tokens.client_for(&fresh)?;
-                        send_on(&client, retry, strategy).await
+                        send_on(&client, retry, strategy, parse).await
                     }
                     answer => answer,
                 }
@@ -264,21 +276,32 @@ async fn send_on(
     client: &stripe::Client,
     request: RequestBuilder,
     strategy: Option<RequestStrategy>,
+    parse: Parse,
 ) -> Result<serde_json::Value, GatewayError> {
     let mut request = request.customize::<miniserde::json::Value>();
     if let Some(strategy) = strategy {
         request = request.request_strategy(strategy);
     }
     match request.send(&Bytes(client)).await {
-        Err(Answer::Bytes(bytes)) => {
-            serde_json::from_slice(&bytes).map_err(|err| GatewayError::BadResponse(err.to_string()))
+        Err(Answer::Bytes(bytes)) => match parse {
+            Parse::Whole => serde_json::from_slice(&bytes),
+            Parse::List(keep) => keep.list_from_slice(&bytes),
         }
+        .map_err(|err| GatewayError::BadResponse(err.to_string())),
         Err(Answer::Failed(err)) => Err(err.into()),
         // `Bytes` never answers `Ok`: its bytes come back as `Answer::Bytes`.
         Ok(_) => Err(GatewayError::BadResponse(
             "the answer was read by the wrong parser".into(),
         )),
     }
+}
+
+/// How an answer is parsed: whole, or as a list page whose entries keep only what their
+/// reader reads ([`objects::Fields`]).
+#[derive(Debug, Clone, Copy)]
+enum Parse {
+    Whole,
+    List(&'static objects::Fields),
 }
 
 /// async-stripe's client with its answer handed back as bytes: async-stripe would read a
@@ -373,6 +396,7 @@ impl StripeApi for LiveStripe {
         &self,
         path: &str,
         query: &[(String, String)],
+        keep: &'static objects::Fields,
     ) -> Result<serde_json::Value, GatewayError> {
         let mut request = RequestBuilder::new(StripeMethod::Get, path);
         if !query.is_empty() {
@@ -382,7 +406,8 @@ impl StripeApi for LiveStripe {
                     .finish(),
             );
         }
-        self.send_json(request, None, "list").await
+        self.send_json_as(request, None, "list", Parse::List(keep))
+            .await
     }
 
     async fn create_customer(

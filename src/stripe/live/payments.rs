@@ -63,7 +63,9 @@ pub(super) async fn create(
     {
         Some(own) => {
             let strategy = RequestStrategy::Idempotent(own);
-            stripe.send_with(request.build(), Some(strategy)).await?
+            stripe
+                .send_with(request.build(), Some(strategy), super::Parse::Whole)
+                .await?
         }
         None => {
             stripe

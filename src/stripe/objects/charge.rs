@@ -5,6 +5,10 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::fields::{
+    Fields::{self, All},
+    ID,
+};
 use super::{RefundSnapshot, flag, id_of, int, metadata, refund, text};
 
 #[derive(Debug, Clone)]
@@ -43,6 +47,37 @@ pub struct ChargeSnapshot {
 
 /// Reads a charge. Only its id is required: a field an API version leaves out reads as
 /// Stripe's zero value (no amount, not captured, ...), never as an unreadable charge.
+/// What [`charge`] reads (a sync parses its pages into only this).
+pub const FIELDS: Fields = Fields::Only(&[
+    ("id", All),
+    ("deleted", All),
+    ("payment_intent", ID),
+    ("customer", ID),
+    ("amount", All),
+    ("amount_captured", All),
+    ("amount_refunded", All),
+    ("currency", All),
+    ("captured", All),
+    ("refunded", All),
+    ("paid", All),
+    ("status", All),
+    ("failure_code", All),
+    ("failure_message", All),
+    ("payment_method", All),
+    (
+        "payment_method_details",
+        Fields::Only(&[
+            ("type", All),
+            ("card", Fields::Only(&[("brand", All), ("last4", All)])),
+        ]),
+    ),
+    ("receipt_url", All),
+    ("description", All),
+    ("metadata", All),
+    ("created", All),
+    ("refunds", Fields::Only(&[("data", super::refund::FIELDS)])),
+]);
+
 pub fn charge(obj: &Value) -> Option<ChargeSnapshot> {
     let card = obj.pointer("/payment_method_details/card");
     let card_text = |key: &str| card.and_then(|c| text(c, key));

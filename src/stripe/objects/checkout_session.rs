@@ -4,6 +4,10 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::fields::{
+    Fields::{self, All},
+    ID,
+};
 use super::{id_of, int, metadata, text};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +29,28 @@ pub struct CheckoutSnapshot {
     pub metadata: HashMap<String, String>,
     pub created: i64,
 }
+
+/// What [`checkout_session`] reads (a sync parses its pages into only this).
+pub const FIELDS: Fields = Fields::Only(&[
+    ("id", All),
+    ("deleted", All),
+    ("mode", All),
+    ("status", All),
+    ("payment_status", All),
+    ("url", All),
+    ("amount_total", All),
+    ("currency", All),
+    ("customer", ID),
+    ("customer_email", All),
+    ("customer_details", Fields::Only(&[("email", All)])),
+    ("success_url", All),
+    ("cancel_url", All),
+    ("payment_intent", ID),
+    ("subscription", ID),
+    ("expires_at", All),
+    ("metadata", All),
+    ("created", All),
+]);
 
 pub fn checkout_session(obj: &Value) -> Option<CheckoutSnapshot> {
     Some(CheckoutSnapshot {

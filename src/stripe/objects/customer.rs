@@ -4,6 +4,10 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::fields::{
+    Fields::{self, All},
+    ID,
+};
 use super::{id_of, metadata, text};
 
 /// What the mirror keeps of a customer.
@@ -20,6 +24,21 @@ pub struct CustomerSnapshot {
 }
 
 /// `deleted` is the event's verdict (`customer.deleted`) or the object's own flag.
+/// What [`customer`] reads (a sync parses its pages into only this).
+pub const FIELDS: Fields = Fields::Only(&[
+    ("id", All),
+    ("deleted", All),
+    ("email", All),
+    ("name", All),
+    ("phone", All),
+    ("description", All),
+    (
+        "invoice_settings",
+        Fields::Only(&[("default_payment_method", ID)]),
+    ),
+    ("metadata", All),
+]);
+
 pub fn customer(obj: &Value, deleted: bool) -> Option<CustomerSnapshot> {
     Some(CustomerSnapshot {
         id: text(obj, "id")?,

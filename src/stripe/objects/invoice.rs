@@ -4,6 +4,10 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::fields::{
+    Fields::{self, All},
+    ID,
+};
 use super::{flag, id_of, int, metadata, text};
 
 #[derive(Debug, Clone)]
@@ -38,6 +42,50 @@ pub struct InvoiceLineSnapshot {
     pub quantity: Option<i64>,
     pub price_id: Option<String>,
 }
+
+/// What [`invoice`] reads of each line (also a page of `/v1/invoices/{id}/lines`).
+pub const LINE_FIELDS: Fields = Fields::Only(&[
+    ("id", All),
+    ("description", All),
+    ("amount", All),
+    ("currency", All),
+    ("quantity", All),
+    (
+        "pricing",
+        Fields::Only(&[("price_details", Fields::Only(&[("price", ID)]))]),
+    ),
+    ("price", ID),
+    ("plan", ID),
+]);
+
+/// What [`invoice`] reads (a sync parses its pages into only this).
+pub const FIELDS: Fields = Fields::Only(&[
+    ("id", All),
+    ("deleted", All),
+    ("currency", All),
+    ("customer", ID),
+    (
+        "parent",
+        Fields::Only(&[(
+            "subscription_details",
+            Fields::Only(&[("subscription", ID)]),
+        )]),
+    ),
+    ("subscription", ID),
+    ("status", All),
+    ("amount_due", All),
+    ("amount_paid", All),
+    ("amount_remaining", All),
+    ("total", All),
+    ("number", All),
+    ("hosted_invoice_url", All),
+    ("metadata", All),
+    ("created", All),
+    (
+        "lines",
+        Fields::Only(&[("data", LINE_FIELDS), ("has_more", All)]),
+    ),
+]);
 
 pub fn invoice(obj: &Value, deleted: bool) -> Option<InvoiceSnapshot> {
     let currency = text(obj, "currency")?;

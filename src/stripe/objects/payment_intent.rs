@@ -4,6 +4,10 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::fields::{
+    Fields::{self, All},
+    ID,
+};
 use super::{id_of, int, metadata, text};
 
 /// A payment intent. `client_secret` is Stripe's answer to the caller who created or reads
@@ -21,6 +25,21 @@ pub struct PaymentSnapshot {
     pub metadata: HashMap<String, String>,
     pub created: i64,
 }
+
+/// What [`payment`] reads, but its client secret: a sync never keeps one (only the caller
+/// who created a payment is given it), so its pages are parsed into only this.
+pub const FIELDS: Fields = Fields::Only(&[
+    ("id", All),
+    ("deleted", All),
+    ("amount", All),
+    ("currency", All),
+    ("status", All),
+    ("customer", ID),
+    ("payment_method", ID),
+    ("description", All),
+    ("metadata", All),
+    ("created", All),
+]);
 
 pub fn payment(obj: &Value) -> Option<PaymentSnapshot> {
     Some(PaymentSnapshot {

@@ -5,6 +5,10 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::fields::{
+    Fields::{self, All},
+    ID,
+};
 use super::{flag, id_of, int, metadata, text};
 
 /// A payment link. Stripe's object has no `created` (an event's own `created` orders its
@@ -20,6 +24,20 @@ pub struct PaymentLinkSnapshot {
     /// the caller that created the link knows them).
     pub line_item: Option<(String, i64)>,
 }
+
+/// What [`payment_link`] reads (a sync parses its pages into only this).
+pub const FIELDS: Fields = Fields::Only(&[
+    ("id", All),
+    ("deleted", All),
+    ("url", All),
+    ("active", All),
+    ("metadata", All),
+    ("created", All),
+    (
+        "line_items",
+        Fields::Only(&[("data", Fields::Only(&[("price", ID), ("quantity", All)]))]),
+    ),
+]);
 
 pub fn payment_link(obj: &Value) -> Option<PaymentLinkSnapshot> {
     let line_item = obj

@@ -4,6 +4,10 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::fields::{
+    Fields::{self, All},
+    ID,
+};
 use super::{id_of, int, metadata, text};
 
 #[derive(Debug, Clone)]
@@ -19,6 +23,25 @@ pub struct PaymentMethodSnapshot {
     pub metadata: HashMap<String, String>,
     pub created: i64,
 }
+
+/// What [`payment_method`] reads (a sync parses its pages into only this).
+pub const FIELDS: Fields = Fields::Only(&[
+    ("id", All),
+    ("deleted", All),
+    ("customer", ID),
+    ("type", All),
+    (
+        "card",
+        Fields::Only(&[
+            ("brand", All),
+            ("last4", All),
+            ("exp_month", All),
+            ("exp_year", All),
+        ]),
+    ),
+    ("metadata", All),
+    ("created", All),
+]);
 
 pub fn payment_method(obj: &Value) -> Option<PaymentMethodSnapshot> {
     let card = obj.get("card").filter(|c| c.is_object());

@@ -4,6 +4,10 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::fields::{
+    Fields::{self, All},
+    ID,
+};
 use super::{flag, id_of, int, metadata, text};
 
 #[derive(Debug, Clone)]
@@ -22,6 +26,24 @@ pub struct PriceSnapshot {
     pub created: i64,
     pub deleted: bool,
 }
+
+/// What [`price`] reads (a sync parses its pages into only this).
+pub const FIELDS: Fields = Fields::Only(&[
+    ("id", All),
+    ("deleted", All),
+    ("product", ID),
+    ("active", All),
+    ("currency", All),
+    ("unit_amount", All),
+    ("type", All),
+    (
+        "recurring",
+        Fields::Only(&[("interval", All), ("interval_count", All)]),
+    ),
+    ("nickname", All),
+    ("metadata", All),
+    ("created", All),
+]);
 
 pub fn price(obj: &Value, deleted: bool) -> Option<PriceSnapshot> {
     let recurring = obj.get("recurring").filter(|r| r.is_object());

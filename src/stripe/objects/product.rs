@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::fields::Fields::{self, All};
 use super::{flag, int, metadata, text};
 
 /// A product (`deleted`: product.deleted or the object's flag).
@@ -17,6 +18,17 @@ pub struct ProductSnapshot {
     pub created: i64,
     pub deleted: bool,
 }
+
+/// What [`product`] reads (a sync parses its pages into only this).
+pub const FIELDS: Fields = Fields::Only(&[
+    ("id", All),
+    ("deleted", All),
+    ("name", All),
+    ("description", All),
+    ("active", All),
+    ("metadata", All),
+    ("created", All),
+]);
 
 pub fn product(obj: &Value, deleted: bool) -> Option<ProductSnapshot> {
     Some(ProductSnapshot {

@@ -4,6 +4,10 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::fields::{
+    Fields::{self, All},
+    ID,
+};
 use super::{id_of, int, metadata, text};
 
 #[derive(Debug, Clone)]
@@ -18,6 +22,20 @@ pub struct RefundSnapshot {
     pub metadata: HashMap<String, String>,
     pub created: i64,
 }
+
+/// What [`refund`] reads (a sync parses its pages into only this).
+pub const FIELDS: Fields = Fields::Only(&[
+    ("id", All),
+    ("deleted", All),
+    ("payment_intent", ID),
+    ("charge", ID),
+    ("amount", All),
+    ("currency", All),
+    ("status", All),
+    ("reason", All),
+    ("metadata", All),
+    ("created", All),
+]);
 
 pub fn refund(obj: &Value) -> Option<RefundSnapshot> {
     Some(RefundSnapshot {

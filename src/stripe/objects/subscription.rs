@@ -4,6 +4,10 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::fields::{
+    Fields::{self, All},
+    ID,
+};
 use super::{id_of, int, metadata, text};
 
 /// What the mirror keeps of a subscription.
@@ -38,6 +42,45 @@ pub struct SubscriptionItemSnapshot {
     pub price_id: Option<String>,
     pub quantity: Option<i64>,
 }
+
+/// What a subscription's price (or older plan) is read for.
+const PRICE: Fields = Fields::Only(&[
+    ("id", All),
+    ("unit_amount", All),
+    ("amount", All),
+    ("currency", All),
+    ("recurring", Fields::Only(&[("interval", All)])),
+    ("interval", All),
+]);
+
+/// What [`subscription`] reads of each item (also a page of `/v1/subscription_items`).
+pub const ITEM_FIELDS: Fields = Fields::Only(&[
+    ("id", All),
+    ("price", PRICE),
+    ("plan", PRICE),
+    ("quantity", All),
+    ("current_period_start", All),
+    ("current_period_end", All),
+]);
+
+/// What [`subscription`] reads (a sync parses its pages into only this).
+pub const FIELDS: Fields = Fields::Only(&[
+    ("id", All),
+    ("deleted", All),
+    ("customer", ID),
+    ("status", All),
+    ("current_period_start", All),
+    ("current_period_end", All),
+    ("trial_end", All),
+    ("cancel_at_period_end", All),
+    ("canceled_at", All),
+    ("metadata", All),
+    ("created", All),
+    (
+        "items",
+        Fields::Only(&[("data", ITEM_FIELDS), ("has_more", All)]),
+    ),
+]);
 
 pub fn subscription(obj: &Value) -> Option<SubscriptionSnapshot> {
     let item = obj.pointer("/items/data/0");
