@@ -68,25 +68,18 @@ macro_rules! mirror_table {
                             &[$(stringify!($col),)+ "metadata", "updated_at", "watermark"],
                         )
                     });
-                    let mut rows = Vec::with_capacity(items.len());
+                    let mut rows = $crate::db::prepared::JsonRows::new();
                     for ((tenant, s, at), metadata) in items.iter().zip(&metadata) {
                         let ($tenant, $s, $now) = (*tenant, *s, now);
-                        let mut row = $crate::db::prepared::json_object(
-                            &$changeset::of($s, metadata, *at, $now),
-                        )?;
-                        $(
-                            row.insert(
-                                stringify!($icol).to_owned(),
-                                $crate::db::prepared::json_value(&$iexpr)?,
-                            );
-                        )+
-                        rows.push(serde_json::Value::Object(row));
+                        rows.row(&$changeset::of($s, metadata, *at, $now))?;
+                        $(rows.column(stringify!($icol), &$iexpr)?;)+
+                        rows.end_row();
                     }
                     let keys: Vec<(&str, &str, i64)> = items
                         .iter()
                         .map(|(tenant, s, at)| (*tenant, s.id.as_str(), *at))
                         .collect();
-                    sql.upsert(pg, &keys, &rows, equal_wins)
+                    sql.upsert(pg, &keys, rows.finish()?, equal_wins)
                 }
                 // In the caller's write transaction, or one of its own: under the write lock.
                 sqlite => $crate::db::write_statement(sqlite, |sqlite| items
@@ -170,6 +163,7 @@ macro_rules! replace_children {
                 tenant_id,
                 parents,
                 &rows,
+                |row| AsRef::<str>::as_ref(&row.$parent),
             ),
             sqlite => $crate::db::write_statement(sqlite, |sqlite| {
                 diesel::delete(
@@ -206,28 +200,23 @@ pub fn upsert_children<T: serde::Serialize>(
     tenant_id: &str,
     parents: &[&str],
     rows: &[T],
+    parent_of: impl Fn(&T) -> &str,
 ) -> diesel::QueryResult<()> {
     use diesel::RunQueryDsl;
     use diesel::sql_types::{Array, BigInt, Text};
 
-    use super::prepared::{json_object, prepared};
+    use super::prepared::{JsonRows, json_object, prepared};
 
-    let rows = rows
-        .iter()
-        .map(json_object)
-        .collect::<diesel::QueryResult<Vec<_>>>()?;
     let mut counts: std::collections::BTreeMap<&str, i64> =
         parents.iter().map(|p| (*p, 0)).collect();
-    for row in &rows {
-        if let Some(count) = row
-            .get(parent)
-            .and_then(serde_json::Value::as_str)
-            .and_then(|p| counts.get_mut(p))
-        {
+    for row in rows {
+        if let Some(count) = counts.get_mut(parent_of(row)) {
             *count += 1;
         }
     }
     if let Some(first) = rows.first() {
+        // The columns, named by the first row.
+        let first = json_object(first)?;
         let columns: Vec<&str> = first.keys().map(String::as_str).collect();
         let changing: Vec<&str> = columns
             .iter()
@@ -260,9 +249,14 @@ pub fn upsert_children<T: serde::Serialize>(
             ),
             format!("::json) ON CONFLICT (tenant_id, {parent}, position) {on_conflict}"),
         ];
-        let json = serde_json::to_string(&rows)
-            .map_err(|err| diesel::result::Error::SerializationError(err.into()))?;
-        prepared(&parts).bind::<Text, _>(json).execute(pg)?;
+        let mut json = JsonRows::new();
+        for row in rows {
+            json.row(row)?;
+            json.end_row();
+        }
+        prepared(&parts)
+            .bind::<Text, _>(json.finish()?)
+            .execute(pg)?;
     }
     let (ids, counts): (Vec<&str>, Vec<i64>) = counts.into_iter().unzip();
     // One index probe per parent, whatever the statistics say: the lateral sub-select (kept

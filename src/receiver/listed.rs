@@ -41,6 +41,13 @@ pub struct ListedTargets {
     targets: Vec<Target>,
 }
 
+impl ListedTargets {
+    /// Adds the objects of the next page.
+    pub fn append(&mut self, mut next: ListedTargets) {
+        self.targets.append(&mut next.targets);
+    }
+}
+
 /// What is read of the objects of a list of `family` (a page is parsed into only that).
 pub fn fields(family: &str) -> &'static Fields {
     fields_of(&format!("{family}.updated"))

@@ -48,6 +48,14 @@ const OVERLAP_SECS: i64 = 300;
 
 /// Stripe's largest page.
 const PAGE: usize = 100;
+/// Stripe pages written as one, at most: each write costs PostgreSQL its statements'
+/// planning, their triggers, the job's progress and a commit whatever its size (a fifth of
+/// PostgreSQL's CPU in a backfill at one page per write, docs/BENCHMARKS.md).
+const PAGES_PER_WRITE: usize = 8;
+/// Pages are gathered into one write only while they come fast: from a Stripe answering a
+/// page in hundreds of milliseconds, each page is written (and its progress saved) as it
+/// arrives; the database is not what a sync waits for then.
+const GATHER_PAGES_FOR: Duration = Duration::from_millis(200);
 /// Retries of one Stripe call before the job is given back (and retried later).
 const CALL_RETRIES: u32 = 5;
 /// A job given back after failures is due again after this long.
@@ -676,8 +684,10 @@ impl Worker {
         if held { Ok(()) } else { Err(Halt::Lost) }
     }
 
-    /// One page of a list after `cursor`, its nested lists completed and its objects read into
-    /// what they change in the mirror.
+    /// The next pages of a list after `cursor` (up to [`PAGES_PER_WRITE`] while they come
+    /// within [`GATHER_PAGES_FOR`], written as one),
+    /// their nested lists completed and their objects read into what they change in the
+    /// mirror.
     async fn fetch_page(
         &self,
         job: &rows::SyncJob,
@@ -698,22 +708,42 @@ impl Worker {
         if let Some(lt) = job.created_lt {
             query.push(("created[lt]".into(), lt.to_string()));
         }
-        if let Some(cursor) = cursor {
-            query.push(("starting_after".into(), cursor));
-        }
+        // The pages are stamped with the second the first was requested: each answer is at
+        // least that new.
         let requested_at = Utc::now().timestamp();
         let keep = listed::fields(kind.family);
-        let page = self
-            .call(&job.tenant_id, stripe, path, &query, keep)
-            .await?;
-        let (mut objects, has_more) = list_of(page, path)?;
-        if let Some(nested) = kind.nested {
-            for object in &mut objects {
-                self.complete(&job.tenant_id, stripe, nested, object)
-                    .await?;
+        let mut fetched = Fetched {
+            requested_at,
+            targets: ListedTargets::default(),
+            read: 0,
+            last: None,
+            has_more: true,
+        };
+        let mut cursor = cursor;
+        let started = std::time::Instant::now();
+        for _ in 0..PAGES_PER_WRITE {
+            let mut query = query.clone();
+            if let Some(cursor) = cursor.take() {
+                query.push(("starting_after".into(), cursor));
+            }
+            let page = self
+                .call(&job.tenant_id, stripe, path, &query, keep)
+                .await?;
+            let (mut page, more) = list_of(page, path)?;
+            if let Some(nested) = kind.nested {
+                for object in &mut page {
+                    self.complete(&job.tenant_id, stripe, nested, object)
+                        .await?;
+                }
+            }
+            // Each page read into what it changes at once: its JSON is freed before the next.
+            fetched.add(kind.family, &page, more);
+            cursor = fetched.last.clone().filter(|_| !page.is_empty());
+            if !more || cursor.is_none() || started.elapsed() >= GATHER_PAGES_FOR {
+                break;
             }
         }
-        Ok(Fetched::of(kind.family, requested_at, &objects, has_more))
+        Ok(fetched)
     }
 
     /// Every page of a list from the saved cursor, each written with the progress. The next
@@ -1178,18 +1208,18 @@ struct Fetched {
 }
 
 impl Fetched {
-    fn of(family: &str, requested_at: i64, objects: &[Value], has_more: bool) -> Self {
-        Self {
-            requested_at,
-            targets: listed_targets(family, objects),
-            read: objects.len(),
-            last: objects
-                .last()
-                .and_then(|o| o.get("id"))
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            has_more,
+    /// Adds the next page of the list (`objects`, and whether more follow).
+    fn add(&mut self, family: &str, objects: &[Value], has_more: bool) {
+        self.targets.append(listed_targets(family, objects));
+        self.read += objects.len();
+        if let Some(last) = objects
+            .last()
+            .and_then(|o| o.get("id"))
+            .and_then(Value::as_str)
+        {
+            self.last = Some(last.to_owned());
         }
+        self.has_more = has_more;
     }
 }
 
