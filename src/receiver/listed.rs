@@ -39,12 +39,15 @@ impl ListedPage {
 #[derive(Debug, Default)]
 pub struct ListedTargets {
     targets: Vec<Target>,
+    /// Each target's second: when the page that listed it was requested.
+    stamps: Vec<i64>,
 }
 
 impl ListedTargets {
     /// Adds the objects of the next page.
     pub fn append(&mut self, mut next: ListedTargets) {
         self.targets.append(&mut next.targets);
+        self.stamps.append(&mut next.stamps);
     }
 }
 
@@ -53,10 +56,10 @@ pub fn fields(family: &str) -> &'static Fields {
     fields_of(&format!("{family}.updated"))
 }
 
-/// Reads `objects` (Stripe objects of one list, read as their `{family}.updated` events would
-/// carry them; `deleted` ones as `{family}.deleted`). Objects of types the mirror does not keep
-/// are skipped when written.
-pub fn listed_targets(family: &str, objects: &[Value]) -> ListedTargets {
+/// Reads `objects` (a page of one list, requested at second `requested_at`: Stripe objects
+/// read as their `{family}.updated` events would carry them; `deleted` ones as
+/// `{family}.deleted`). Objects of types the mirror does not keep are skipped when written.
+pub fn listed_targets(family: &str, objects: &[Value], requested_at: i64) -> ListedTargets {
     let targets = objects
         .iter()
         .map(|object| {
@@ -65,27 +68,33 @@ pub fn listed_targets(family: &str, objects: &[Value]) -> ListedTargets {
             target_of(&kind, object)
         })
         .collect();
-    ListedTargets { targets }
+    ListedTargets {
+        targets,
+        stamps: vec![requested_at; objects.len()],
+    }
 }
 
-/// Writes a page read by [`listed_targets`] as state of second `requested_at`, inside the
-/// caller's transaction.
+/// Writes pages read by [`listed_targets`], each object as state of the second its page was
+/// requested, inside the caller's transaction.
 pub fn record_listed(
     conn: &mut AnyConnection,
     tenant_id: &str,
     page: &ListedTargets,
-    requested_at: i64,
 ) -> Result<ListedPage, DieselError> {
     let targets = &page.targets;
     let mut order: Vec<usize> = (0..targets.len())
         .filter(|&i| !matches!(targets[i], Target::Nothing))
         .collect();
-    // Rows locked in one order by every writer (see `writer`); an object listed twice once.
-    order.sort_by(|&a, &b| targets[a].lock_key().cmp(&targets[b].lock_key()));
+    // Rows locked in one order by every writer (see `writer`); an object listed twice once,
+    // as listed last.
+    order.sort_by(|&a, &b| {
+        (targets[a].lock_key(), std::cmp::Reverse(a))
+            .cmp(&(targets[b].lock_key(), std::cmp::Reverse(b)))
+    });
     order.dedup_by(|a, b| targets[*a].lock_key() == targets[*b].lock_key());
     let items: Vec<(usize, &str, &Target, i64)> = order
         .iter()
-        .map(|&i| (i, tenant_id, &targets[i], requested_at))
+        .map(|&i| (i, tenant_id, &targets[i], page.stamps[i]))
         .collect();
     let outcomes = write_all(conn, &items, false)?;
     let mut page = ListedPage::default();

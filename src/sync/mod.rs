@@ -56,6 +56,9 @@ const PAGES_PER_WRITE: usize = 8;
 /// page in hundreds of milliseconds, each page is written (and its progress saved) as it
 /// arrives; the database is not what a sync waits for then.
 const GATHER_PAGES_FOR: Duration = Duration::from_millis(200);
+/// Nor past this many rows (objects and the entries of their nested lists): an account whose
+/// invoices carry thousands of lines is written a page at a time.
+const ROWS_PER_WRITE: usize = 4_000;
 /// Retries of one Stripe call before the job is given back (and retried later).
 const CALL_RETRIES: u32 = 5;
 /// A job given back after failures is due again after this long.
@@ -708,42 +711,91 @@ impl Worker {
         if let Some(lt) = job.created_lt {
             query.push(("created[lt]".into(), lt.to_string()));
         }
-        // The pages are stamped with the second the first was requested: each answer is at
-        // least that new.
-        let requested_at = Utc::now().timestamp();
-        let keep = listed::fields(kind.family);
-        let mut fetched = Fetched {
-            requested_at,
-            targets: ListedTargets::default(),
-            read: 0,
-            last: None,
-            has_more: true,
-        };
+        let mut fetched = Fetched::default();
         let mut cursor = cursor;
         let started = std::time::Instant::now();
-        for _ in 0..PAGES_PER_WRITE {
+        // SQLite's one writer would be held the longer for nothing: its writes cost little
+        // per statement.
+        let most = if self.db.is_postgres() {
+            PAGES_PER_WRITE
+        } else {
+            1
+        };
+        for n in 0..most {
             let mut query = query.clone();
             if let Some(cursor) = cursor.take() {
                 query.push(("starting_after".into(), cursor));
             }
-            let page = self
-                .call(&job.tenant_id, stripe, path, &query, keep)
-                .await?;
-            let (mut page, more) = list_of(page, path)?;
-            if let Some(nested) = kind.nested {
-                for object in &mut page {
-                    self.complete(&job.tenant_id, stripe, nested, object)
-                        .await?;
+            if n > 0 {
+                // A canceled job, or one whose lease is lost, reads no further page: the
+                // pages gathered are written, and the caller's next check stops the job.
+                if self.renew(job).await.is_err() {
+                    break;
                 }
             }
-            // Each page read into what it changes at once: its JSON is freed before the next.
-            fetched.add(kind.family, &page, more);
-            cursor = fetched.last.clone().filter(|_| !page.is_empty());
-            if !more || cursor.is_none() || started.elapsed() >= GATHER_PAGES_FOR {
+            let page = match self.read_page(job, stripe, kind, path, &query).await {
+                Ok(page) => page,
+                // The pages gathered are written; the error comes back on the next read,
+                // from the cursor they save.
+                Err(_) if n > 0 => break,
+                Err(halt) => return Err(halt),
+            };
+            let empty = page.objects.is_empty();
+            fetched.add(kind.family, page);
+            cursor = fetched.last.clone();
+            if !fetched.has_more
+                || empty
+                || fetched.rows >= ROWS_PER_WRITE
+                || started.elapsed() >= GATHER_PAGES_FOR
+            {
                 break;
             }
         }
         Ok(fetched)
+    }
+
+    /// One page of a list (`query` with its cursor), its nested lists completed.
+    async fn read_page(
+        &self,
+        job: &rows::SyncJob,
+        stripe: &dyn StripeApi,
+        kind: &Kind,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<Page, Halt> {
+        // Stripe's answer is at least as new as the second it was requested.
+        let requested_at = Utc::now().timestamp();
+        let keep = listed::fields(kind.family);
+        let page = self.call(&job.tenant_id, stripe, path, query, keep).await?;
+        let (mut objects, has_more) = list_of(page, path)?;
+        let mut rows = objects.len();
+        if let Some(nested) = kind.nested {
+            for object in &mut objects {
+                rows += self
+                    .complete(&job.tenant_id, stripe, nested, object)
+                    .await?;
+            }
+        }
+        let last = match objects.last() {
+            None => None,
+            Some(last) => Some(
+                last.get("id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        Halt::Failed(format!(
+                            "Stripe's answer to {path} lists an object without an id"
+                        ))
+                    })?,
+            ),
+        };
+        Ok(Page {
+            requested_at,
+            objects,
+            rows,
+            last,
+            has_more,
+        })
     }
 
     /// Every page of a list from the saved cursor, each written with the progress. The next
@@ -778,11 +830,11 @@ impl Worker {
         let mut before: Option<mpsc::Receiver<Progress>> = None;
         loop {
             let Fetched {
-                requested_at,
                 targets,
                 read,
                 last,
                 has_more,
+                ..
             } = fetched;
             crate::metrics::sync_objects(kind.name, read);
             let step = Step {
@@ -802,16 +854,8 @@ impl Worker {
             } else {
                 None
             };
-            let write: Write<'_> = Box::pin(self.write(
-                job,
-                stripe,
-                kind.name,
-                targets,
-                step,
-                requested_at,
-                base,
-                announce,
-            ));
+            let write: Write<'_> =
+                Box::pin(self.write(job, stripe, kind.name, targets, step, base, announce));
             let mut current = maybe_done(write);
             let earlier = running.take();
             if done {
@@ -913,7 +957,7 @@ impl Worker {
             }
         }
         crate::metrics::sync_objects(name, objects.len());
-        let targets = listed_targets("payment_method", &objects);
+        let targets = listed_targets("payment_method", &objects, requested_at);
         let step = Step {
             read: objects.len(),
             last: customers.last().cloned(),
@@ -927,7 +971,6 @@ impl Worker {
                 name,
                 targets,
                 step,
-                requested_at,
                 Base::Known(progress.clone()),
                 None,
             )
@@ -962,7 +1005,6 @@ impl Worker {
         name: &str,
         targets: ListedTargets,
         step: Step,
-        requested_at: i64,
         base: Base,
         announce: Option<mpsc::SyncSender<Progress>>,
     ) -> Result<Progress, Halt> {
@@ -983,7 +1025,6 @@ impl Worker {
                             name: &key,
                             targets: &targets,
                             step: &step,
-                            requested_at,
                         },
                         base,
                     ))
@@ -1029,14 +1070,15 @@ impl Worker {
         Ok(progress)
     }
 
-    /// Completes a parent's embedded list that Stripe cut at 10 entries.
+    /// Completes a parent's embedded list that Stripe cut at 10 entries. Returns how many
+    /// entries the list has.
     async fn complete(
         &self,
         tenant_id: &str,
         stripe: &dyn StripeApi,
         nested: Nested,
         object: &mut Value,
-    ) -> Result<(), Halt> {
+    ) -> Result<usize, Halt> {
         let (field, path, query) = match nested {
             Nested::SubscriptionItems => {
                 let id = object["id"].as_str().unwrap_or_default().to_owned();
@@ -1052,7 +1094,7 @@ impl Worker {
             }
         };
         if object[field]["has_more"].as_bool() != Some(true) {
-            return Ok(());
+            return Ok(object[field]["data"].as_array().map_or(0, Vec::len));
         }
         // Each entry as its parent's reader reads the entries it embeds.
         let family = match nested {
@@ -1080,9 +1122,10 @@ impl Worker {
                 break;
             }
         }
+        let entries = all.len();
         object[field]["data"] = Value::Array(all);
         object[field]["has_more"] = Value::Bool(false);
-        Ok(())
+        Ok(entries)
     }
 }
 
@@ -1145,7 +1188,6 @@ struct PageWrite<'a> {
     name: &'a str,
     targets: &'a ListedTargets,
     step: &'a Step,
-    requested_at: i64,
 }
 
 /// Writes a page's objects, then (once the page before has committed, for `Base::After`) its
@@ -1165,7 +1207,7 @@ fn write_page(
             // COMMITTED, `db::pool::set_session`.)
             conn.batch_execute("SET LOCAL idle_in_transaction_session_timeout = 0")?;
         }
-        let written = record_listed(conn, page.tenant, page.targets, page.requested_at)?;
+        let written = record_listed(conn, page.tenant, page.targets)?;
         let mut staged = match &base {
             Base::Known(progress) => progress.clone(),
             Base::After(before) => match before.recv_timeout(WAIT_FOR_PAGE_BEFORE) {
@@ -1196,31 +1238,42 @@ fn write_page(
     }
 }
 
-/// A page as the writer needs it: the second it was requested, its objects read into what
-/// they change (the objects themselves freed), how many were read, the last one's id (the
-/// next cursor), whether more follow.
+/// Pages as the writer needs them: their objects read into what they change (each stamped
+/// with the second its page was requested; the objects themselves freed), how many were
+/// read and how many rows they make with their nested lists, the last one's id (the next
+/// cursor), whether more follow.
+#[derive(Default)]
 struct Fetched {
-    requested_at: i64,
     targets: ListedTargets,
     read: usize,
+    rows: usize,
     last: Option<String>,
     has_more: bool,
 }
 
 impl Fetched {
-    /// Adds the next page of the list (`objects`, and whether more follow).
-    fn add(&mut self, family: &str, objects: &[Value], has_more: bool) {
-        self.targets.append(listed_targets(family, objects));
-        self.read += objects.len();
-        if let Some(last) = objects
-            .last()
-            .and_then(|o| o.get("id"))
-            .and_then(Value::as_str)
-        {
-            self.last = Some(last.to_owned());
+    /// Adds the next page of the list.
+    fn add(&mut self, family: &str, page: Page) {
+        self.targets
+            .append(listed_targets(family, &page.objects, page.requested_at));
+        self.read += page.objects.len();
+        self.rows += page.rows;
+        if let Some(last) = page.last {
+            self.last = Some(last);
         }
-        self.has_more = has_more;
+        self.has_more = page.has_more;
     }
+}
+
+/// One page of a list as read from Stripe, its nested lists completed.
+struct Page {
+    requested_at: i64,
+    objects: Vec<Value>,
+    /// The objects and the entries of their nested lists.
+    rows: usize,
+    /// The last object's id (`None` for an empty page).
+    last: Option<String>,
+    has_more: bool,
 }
 
 /// A job's kind as a metric label (bounded: one of two).

@@ -635,6 +635,56 @@ async fn two_instances_never_run_one_job_and_a_cancel_stops_it(backend: Backend)
 
 on_both_databases!(two_instances_never_run_one_job_and_a_cancel_stops_it);
 
+/// Pages that Stripe answers fast are gathered into one write (on PostgreSQL), and a cancel
+/// still stops the job at the next page, not after the pages it was gathering.
+async fn a_cancel_stops_a_sync_between_pages_that_come_fast(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let seeded = app
+        .http
+        .post(format!("{}/_emulator/seed", app.emulator.base_url()))
+        .bearer_auth(&tenant.stripe_key)
+        .json(&json!({"customers": 5000}))
+        .send()
+        .await
+        .unwrap();
+    assert!(seeded.status().is_success());
+    app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "20")])
+        .await;
+    let id = sync_customers(&app, &tenant).await;
+    eventually(30, || async {
+        (job(&app, &tenant, &id).await["progress"]["customers"]["read"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0)
+        .then_some(())
+    })
+    .await;
+    let canceled = app
+        .delete(
+            &format!("/stripe/sync/jobs/{id}"),
+            &tenant,
+            &tenant.admin_token(),
+        )
+        .await;
+    assert_eq!(canceled.status().as_u16(), 200);
+    let before = requests_to(&app, &tenant, "/v1/customers").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = requests_to(&app, &tenant, "/v1/customers").await;
+    assert!(
+        after <= before + 2,
+        "at most the page in flight and the one read ahead after the cancel: {before} then {after}"
+    );
+    assert!(
+        after < 50,
+        "the job stopped before the end of the list: {after}"
+    );
+    let stopped = job(&app, &tenant, &id).await;
+    assert_eq!(stopped["status"], "canceled", "{stopped}");
+}
+
+on_both_databases!(a_cancel_stops_a_sync_between_pages_that_come_fast);
+
 /// A page and a delivery of one customer: the newer wins, in both orders.
 async fn a_page_and_a_delivery_keep_the_newer_state(backend: Backend) {
     let app = spawn_app(backend).await;
