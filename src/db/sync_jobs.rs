@@ -224,6 +224,18 @@ pub fn renew(
     .map(|n| n == 1)
 }
 
+/// Whether the job still runs under `owner`'s lease: a read, which waits for no lock (a
+/// write of the job's progress in flight holds its row).
+pub fn still_held(conn: &mut AnyConnection, id: &str, owner: &str) -> QueryResult<bool> {
+    sync_jobs::table
+        .filter(sync_jobs::id.eq(id))
+        .filter(sync_jobs::status.eq(RUNNING))
+        .filter(sync_jobs::lease_owner.eq(owner))
+        .count()
+        .get_result::<i64>(conn)
+        .map(|n| n == 1)
+}
+
 /// Saves progress (inside the transaction that wrote the page); `false` when the job is no
 /// longer this worker's (then the caller rolls the page back).
 pub fn save_progress(

@@ -675,6 +675,20 @@ impl Worker {
         }
     }
 
+    /// Whether the job is still this worker's to run (not canceled, its lease not lost, the
+    /// instance not stopping), read without waiting for the job's row: between the pages of
+    /// one write, where a renewal would wait for the write in flight to commit.
+    async fn still_held(&self, job: &rows::SyncJob) -> bool {
+        if *self.stop.borrow() {
+            return false;
+        }
+        let (id, owner) = (job.id.clone(), self.owner.clone());
+        self.db
+            .run(move |conn| rows::still_held(conn, &id, &owner).map_err(DbError::from))
+            .await
+            .unwrap_or(false)
+    }
+
     async fn renew(&self, job: &rows::SyncJob) -> Result<(), Halt> {
         if *self.stop.borrow() {
             return Err(Halt::Lost);
@@ -726,14 +740,17 @@ impl Worker {
             if let Some(cursor) = cursor.take() {
                 query.push(("starting_after".into(), cursor));
             }
-            if n > 0 {
-                // A canceled job, or one whose lease is lost, reads no further page: the
-                // pages gathered are written, and the caller's next check stops the job.
-                if self.renew(job).await.is_err() {
-                    break;
-                }
-            }
-            let page = match self.read_page(job, stripe, kind, path, &query).await {
+            let read = self.read_page(job, stripe, kind, path, &query);
+            // From the second page on, whether the job is still this worker's is read beside
+            // the page: a canceled job, or one whose lease is lost, reads no further page (the
+            // pages gathered go to their write, which the job's state refuses, and the
+            // caller's next check stops the job).
+            let (held, page) = if n == 0 {
+                (true, read.await)
+            } else {
+                tokio::join!(self.still_held(job), read)
+            };
+            let page = match page {
                 Ok(page) => page,
                 // The pages gathered are written; the error comes back on the next read,
                 // from the cursor they save.
@@ -743,7 +760,8 @@ impl Worker {
             let empty = page.objects.is_empty();
             fetched.add(kind.family, page);
             cursor = fetched.last.clone();
-            if !fetched.has_more
+            if !held
+                || !fetched.has_more
                 || empty
                 || fetched.rows >= ROWS_PER_WRITE
                 || started.elapsed() >= GATHER_PAGES_FOR
