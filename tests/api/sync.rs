@@ -114,6 +114,39 @@ async fn stripe_customers(app: &TestApp, tenant: &TestTenant, n: usize) -> Vec<S
     ids
 }
 
+/// Objects created at Stripe (the emulator) in bulk, with no events (`/_emulator/seed`).
+async fn seed_stripe(app: &TestApp, tenant: &TestTenant, counts: Value) {
+    let seeded = app
+        .http
+        .post(format!("{}/_emulator/seed", app.emulator.base_url()))
+        .bearer_auth(&tenant.stripe_key)
+        .json(&counts)
+        .send()
+        .await
+        .unwrap();
+    assert!(seeded.status().is_success());
+}
+
+/// Cancels a running job, then counts the pages of customers read from Stripe at the cancel
+/// and 1.5 s later.
+async fn cancel_and_count_pages(app: &TestApp, tenant: &TestTenant, id: &str) -> (usize, usize) {
+    let canceled = app
+        .delete(
+            &format!("/stripe/sync/jobs/{id}"),
+            tenant,
+            &tenant.admin_token(),
+        )
+        .await;
+    assert_eq!(canceled.status().as_u16(), 200);
+    assert_eq!(
+        json_body(canceled).await["data"]["attributes"]["status"],
+        "canceled"
+    );
+    let before = requests_to(app, tenant, "/v1/customers").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    (before, requests_to(app, tenant, "/v1/customers").await)
+}
+
 /// How many objects Stripe (the emulator) lists at `path`, paging 100 at a time.
 async fn stripe_count(app: &TestApp, tenant: &TestTenant, path: &str) -> usize {
     let mut total = 0;
@@ -196,18 +229,13 @@ async fn a_sync_mirrors_what_only_stripe_holds(backend: Backend) {
         "Stripe embeds 10 items"
     );
     // An invoice of 250 lines (and its customer, product and price), seeded at Stripe.
-    let seeded = app
-        .http
-        .post(format!("{}/_emulator/seed", app.emulator.base_url()))
-        .bearer_auth(&tenant.stripe_key)
-        .json(
-            &json!({"customers": 1, "products": 1, "prices_per_product": 1,
-                      "invoices": 1, "lines_per_invoice": 250}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert!(seeded.status().is_success());
+    seed_stripe(
+        &app,
+        &tenant,
+        json!({"customers": 1, "products": 1, "prices_per_product": 1,
+               "invoices": 1, "lines_per_invoice": 250}),
+    )
+    .await;
     let invoices = app.stripe_list(&tenant, "/v1/invoices?limit=100").await;
     let invoice_id = invoices
         .iter()
@@ -612,22 +640,9 @@ async fn two_instances_never_run_one_job_and_a_cancel_stops_it(backend: Backend)
         (job(&app, &tenant, &id).await["status"] == "running").then_some(())
     })
     .await;
-    let canceled = app
-        .delete(
-            &format!("/stripe/sync/jobs/{id}"),
-            &tenant,
-            &tenant.admin_token(),
-        )
-        .await;
-    assert_eq!(canceled.status().as_u16(), 200);
-    assert_eq!(
-        json_body(canceled).await["data"]["attributes"]["status"],
-        "canceled"
-    );
-    let before = requests_to(&app, &tenant, "/v1/customers").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (before, after) = cancel_and_count_pages(&app, &tenant, &id).await;
     assert!(
-        requests_to(&app, &tenant, "/v1/customers").await <= before + 2,
+        after <= before + 2,
         "at most the page in flight and the one read ahead after the cancel"
     );
     assert_eq!(job(&app, &tenant, &id).await["status"], "canceled");
@@ -640,15 +655,7 @@ on_both_databases!(two_instances_never_run_one_job_and_a_cancel_stops_it);
 async fn a_cancel_stops_a_sync_between_pages_that_come_fast(backend: Backend) {
     let app = spawn_app(backend).await;
     let tenant = app.tenant().await;
-    let seeded = app
-        .http
-        .post(format!("{}/_emulator/seed", app.emulator.base_url()))
-        .bearer_auth(&tenant.stripe_key)
-        .json(&json!({"customers": 5000}))
-        .send()
-        .await
-        .unwrap();
-    assert!(seeded.status().is_success());
+    seed_stripe(&app, &tenant, json!({"customers": 5000})).await;
     app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "20")])
         .await;
     let id = sync_customers(&app, &tenant).await;
@@ -660,17 +667,7 @@ async fn a_cancel_stops_a_sync_between_pages_that_come_fast(backend: Backend) {
         .then_some(())
     })
     .await;
-    let canceled = app
-        .delete(
-            &format!("/stripe/sync/jobs/{id}"),
-            &tenant,
-            &tenant.admin_token(),
-        )
-        .await;
-    assert_eq!(canceled.status().as_u16(), 200);
-    let before = requests_to(&app, &tenant, "/v1/customers").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let after = requests_to(&app, &tenant, "/v1/customers").await;
+    let (before, after) = cancel_and_count_pages(&app, &tenant, &id).await;
     assert!(
         after <= before + 2,
         "at most the page in flight and the one read ahead after the cancel: {before} then {after}"

@@ -203,10 +203,10 @@ mod kept_fields {
         assert_eq!(kept["items"]["data"].as_array().map(Vec::len), Some(2));
         // Before API 2025-03-31: the period on the subscription, the plan beside the price.
         let mut old_item = item;
-        old_item.as_object_mut().map(|i| {
+        if let Some(i) = old_item.as_object_mut() {
             i.remove("price");
             i.remove("current_period_end");
-        });
+        }
         let old = with(
             fixture("subscription"),
             json!({"current_period_start": 1, "current_period_end": 2,
