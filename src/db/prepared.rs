@@ -121,7 +121,7 @@ fn not_serialized(
 }
 
 /// A value as JSON, for a row sent to `json_populate_recordset`.
-pub fn json_value<T: serde::Serialize + ?Sized>(value: &T) -> QueryResult<serde_json::Value> {
+fn json_value<T: serde::Serialize + ?Sized>(value: &T) -> QueryResult<serde_json::Value> {
     serde_json::to_value(value).map_err(not_serialized)
 }
 

@@ -16,6 +16,7 @@ use crate::stripe::objects::Fields;
 use super::apply::apply;
 use super::refresh::reread;
 use super::target::{Target, fields_of, target_of, write_all};
+use super::verify::storable;
 
 /// What writing a page did: how many objects it wrote, and the ties to settle once its
 /// transaction committed.
@@ -58,11 +59,19 @@ pub fn fields(family: &str) -> &'static Fields {
 
 /// Reads `objects` (a page of one list, requested at second `requested_at`: Stripe objects
 /// read as their `{family}.updated` events would carry them; `deleted` ones as
-/// `{family}.deleted`). Objects of types the mirror does not keep are skipped when written.
+/// `{family}.deleted`). Objects of types the mirror does not keep, and objects it cannot
+/// keep ([`storable`]), are skipped when written.
 pub fn listed_targets(family: &str, objects: &[Value], requested_at: i64) -> ListedTargets {
     let targets = objects
         .iter()
         .map(|object| {
+            if !storable(object) {
+                tracing::warn!(
+                    family,
+                    "sync: a listed object with a NUL or an id out of Stripe's shape is skipped"
+                );
+                return Target::Nothing;
+            }
             let deleted = object.get("deleted").and_then(Value::as_bool) == Some(true);
             let kind = format!("{family}.{}", if deleted { "deleted" } else { "updated" });
             target_of(&kind, object)

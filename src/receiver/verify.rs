@@ -94,6 +94,17 @@ pub(super) fn event_of(value: &Value) -> Result<Event, ApiError> {
     })
 }
 
+/// Whether a Stripe object can be kept in the mirror: no NUL anywhere (PostgreSQL cannot
+/// store one), its id of Stripe's shape. An object listed by a sync that is not is skipped,
+/// as a delivery carrying it is refused ([`event_of`]).
+pub(super) fn storable(object: &Value) -> bool {
+    !has_nul(object)
+        && object
+            .get("id")
+            .and_then(Value::as_str)
+            .is_some_and(stripe_id_shape)
+}
+
 /// Stripe's ids and event types: ASCII without spaces or control characters, 1 to 255 bytes.
 fn stripe_id_shape(id: &str) -> bool {
     !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_graphic())

@@ -11,8 +11,8 @@ use crate::db::sync_jobs::{self as rows, SyncJob};
 use crate::domain::PageRequest;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::sync::TypeProgress;
 use crate::sync::kinds;
+use crate::sync::{Scope, TypeProgress};
 
 /// The body of `POST /stripe/sync/historical` (all optional).
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -74,11 +74,9 @@ impl From<SyncJob> for JobView {
 const MAX_UNIX: i64 = 253_402_300_799;
 
 /// What a job is to read: the object types in sync order and the `created` range.
-type Scope = (Vec<String>, Option<i64>, Option<i64>);
-
 pub fn check(fields: SyncFields, at: &str) -> Result<Scope, ApiError> {
     let objects = match fields.objects {
-        None => kinds::names().into_iter().map(str::to_owned).collect(),
+        None => Scope::everything().objects,
         Some(list) => {
             if list.is_empty() {
                 return Err(ApiError::validation(
@@ -123,7 +121,11 @@ pub fn check(fields: SyncFields, at: &str) -> Result<Scope, ApiError> {
             "created_lt must be after created_gte",
         ));
     }
-    Ok((objects, fields.created_gte, fields.created_lt))
+    Ok(Scope {
+        objects,
+        created_gte: fields.created_gte,
+        created_lt: fields.created_lt,
+    })
 }
 
 /// `POST /stripe/sync/historical`: queues a job, unless one of the tenant's is queued or
@@ -135,18 +137,11 @@ pub async fn start(
     at: &str,
 ) -> Result<(String, JobView), ApiError> {
     caller.require_admin("sync the mirror from Stripe")?;
-    let (objects, created_gte, created_lt) = check(fields, at)?;
+    let scope = check(fields, at)?;
     let (tenant_id, subject) = (caller.tenant.id.clone(), caller.subject.clone());
     let queued = state
         .db
-        .run(move |conn| {
-            let scope = crate::sync::Scope {
-                objects: &objects,
-                created_gte,
-                created_lt,
-            };
-            crate::sync::queue_historical(conn, &tenant_id, &scope, &subject, None)
-        })
+        .run(move |conn| crate::sync::queue_historical(conn, &tenant_id, &scope, &subject, None))
         .await?;
     let job = queued.map_err(in_progress)?;
     Ok((job.id.clone(), job.into()))

@@ -33,6 +33,7 @@ use crate::state::AppState;
 use crate::stripe::objects::Fields;
 use crate::stripe::{GatewayError, StripeApi};
 use crate::tenant_cache::TenantCache;
+use crate::tenants::TenantContext;
 use kinds::{Kind, Nested};
 
 /// A job that pages Stripe's lists of objects.
@@ -159,11 +160,24 @@ pub fn new_job(
     })
 }
 
-/// What a historical sync reads: which types, from and before which `created` second.
-pub struct Scope<'a> {
-    pub objects: &'a [String],
+/// What a historical sync reads: which types (in sync order), from and before which
+/// `created` second.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub objects: Vec<String>,
     pub created_gte: Option<i64>,
     pub created_lt: Option<i64>,
+}
+
+impl Scope {
+    /// Every type, all of their history.
+    pub fn everything() -> Self {
+        Self {
+            objects: kinds::names().into_iter().map(str::to_owned).collect(),
+            created_gte: None,
+            created_lt: None,
+        }
+    }
 }
 
 /// Queues a historical sync unless one of the tenant's is queued or running (`Err` with that
@@ -171,14 +185,14 @@ pub struct Scope<'a> {
 pub fn queue_historical(
     conn: &mut db::AnyConnection,
     tenant_id: &str,
-    scope: &Scope<'_>,
+    scope: &Scope,
     requested_by: &str,
     note: Option<String>,
 ) -> Result<Result<rows::SyncJob, rows::SyncJob>, ApiError> {
     let job = new_job(
         tenant_id,
         HISTORICAL,
-        scope.objects,
+        &scope.objects,
         scope.created_gte,
         scope.created_lt,
         requested_by,
@@ -195,13 +209,13 @@ pub fn queue_full_sync(
     requested_by: &str,
     note: &str,
 ) -> Result<Result<rows::SyncJob, rows::SyncJob>, ApiError> {
-    let objects: Vec<String> = kinds::names().into_iter().map(str::to_owned).collect();
-    let scope = Scope {
-        objects: &objects,
-        created_gte: None,
-        created_lt: None,
-    };
-    queue_historical(conn, tenant_id, &scope, requested_by, Some(note.to_owned()))
+    queue_historical(
+        conn,
+        tenant_id,
+        &Scope::everything(),
+        requested_by,
+        Some(note.to_owned()),
+    )
 }
 
 /// Queues a reconciliation of the tenant's events unless one is queued or running (`Err`
@@ -487,11 +501,7 @@ impl Worker {
     /// one already delivered is a duplicate (no change), a missed one is stored and applied
     /// under the ordering rule. The progress counts events read and recovered.
     async fn reconcile(&mut self, job: &rows::SyncJob) -> Result<(), Halt> {
-        let tenant = self
-            .tenants
-            .by_id(&job.tenant_id)
-            .await?
-            .ok_or_else(|| Halt::Failed("the tenant no longer exists".into()))?;
+        let tenant = self.tenant_afresh(job).await?;
         let tenant_id = job.tenant_id.clone();
         let notify = self
             .db
@@ -573,12 +583,20 @@ impl Worker {
         }
     }
 
-    async fn sync(&mut self, job: &rows::SyncJob) -> Result<(), Halt> {
-        let tenant = self
-            .tenants
+    /// The job's tenant as the database holds it now, not as this instance cached it: the
+    /// job may have been queued by a change of the tenant's Stripe access on another
+    /// instance (connecting an account queues a sync), which only that instance's cache
+    /// forgot.
+    async fn tenant_afresh(&self, job: &rows::SyncJob) -> Result<Arc<TenantContext>, Halt> {
+        self.tenants.forget(&job.tenant_id);
+        self.tenants
             .by_id(&job.tenant_id)
             .await?
-            .ok_or_else(|| Halt::Failed("the tenant no longer exists".into()))?;
+            .ok_or_else(|| Halt::Failed("the tenant no longer exists".into()))
+    }
+
+    async fn sync(&mut self, job: &rows::SyncJob) -> Result<(), Halt> {
+        let tenant = self.tenant_afresh(job).await?;
         let objects: Vec<String> = serde_json::from_str(&job.objects)
             .map_err(|err| Halt::Failed(format!("unreadable objects: {err}")))?;
         let mut progress: Progress = serde_json::from_str(&job.progress).unwrap_or_default();
@@ -790,7 +808,7 @@ impl Worker {
         if let Some(nested) = kind.nested {
             for object in &mut objects {
                 rows += self
-                    .complete(&job.tenant_id, stripe, nested, object)
+                    .complete(&job.tenant_id, stripe, nested, keep, object)
                     .await?;
             }
         }
@@ -1088,13 +1106,14 @@ impl Worker {
         Ok(progress)
     }
 
-    /// Completes a parent's embedded list that Stripe cut at 10 entries. Returns how many
-    /// entries the list has.
+    /// Completes a parent's embedded list that Stripe cut at 10 entries, each entry kept as
+    /// the parent's `keep` keeps those it embeds. Returns how many entries the list has.
     async fn complete(
         &self,
         tenant_id: &str,
         stripe: &dyn StripeApi,
         nested: Nested,
+        keep: &'static Fields,
         object: &mut Value,
     ) -> Result<usize, Halt> {
         let (field, path, query) = match nested {
@@ -1114,12 +1133,7 @@ impl Worker {
         if object[field]["has_more"].as_bool() != Some(true) {
             return Ok(object[field]["data"].as_array().map_or(0, Vec::len));
         }
-        // Each entry as its parent's reader reads the entries it embeds.
-        let family = match nested {
-            Nested::SubscriptionItems => "customer.subscription",
-            Nested::InvoiceLines => "invoice",
-        };
-        let keep = listed::fields(family).get(field).get("data");
+        let keep = keep.get(field).get("data");
         let mut all: Vec<Value> = Vec::new();
         let mut after: Option<String> = None;
         loop {

@@ -597,13 +597,19 @@ on_both_databases!(a_stopped_sync_resumes_from_its_last_page);
 async fn postgres_a_sync_runs_under_a_stricter_default_isolation() {
     let app = spawn_app_with(Backend::Postgres, |s| s.sync_worker = false).await;
     let tenant = app.tenant().await;
-    stripe_customers(&app, &tenant, 350).await;
+    // Enough customers for several writes of gathered pages, each slower than reading the
+    // next pages (a trigger sleeps in each): two writes are always in flight.
+    seed_stripe(&app, &tenant, json!({"customers": 2000})).await;
     app.query(|conn| {
         use diesel::connection::SimpleConnection;
         conn.batch_execute(
             "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET \
              default_transaction_isolation = %L', current_database(), 'repeatable read'); \
-             END $$",
+             END $$; \
+             CREATE FUNCTION test_slow_write() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END $$; \
+             CREATE TRIGGER test_slow_write AFTER INSERT ON customers \
+             FOR EACH STATEMENT EXECUTE FUNCTION test_slow_write();",
         )
     })
     .await;
@@ -612,12 +618,12 @@ async fn postgres_a_sync_runs_under_a_stricter_default_isolation() {
     let id = sync_customers(&app, &tenant).await;
     let done = finished(&app, &tenant, &id).await;
     assert_eq!(done["status"], "succeeded", "{done}");
-    assert_eq!(done["progress"]["customers"]["read"], 350, "{done}");
-    assert_eq!(done["progress"]["customers"]["written"], 350, "{done}");
+    assert_eq!(done["progress"]["customers"]["read"], 2000, "{done}");
+    assert_eq!(done["progress"]["customers"]["written"], 2000, "{done}");
     assert_eq!(done["attempts"], 0, "no attempt failed: {done}");
     assert_eq!(done["last_error"], Value::Null, "{done}");
-    assert_eq!(mirror_counts(&app, &tenant).await["customers"], 350);
-    assert_eq!(requests_to(&app, &tenant, "/v1/customers").await, 4);
+    assert_eq!(mirror_counts(&app, &tenant).await["customers"], 2000);
+    assert_eq!(requests_to(&app, &tenant, "/v1/customers").await, 20);
 }
 
 /// Two instances with workers: the job is run by one of them only (each page read once), and
@@ -681,6 +687,41 @@ async fn a_cancel_stops_a_sync_between_pages_that_come_fast(backend: Backend) {
 }
 
 on_both_databases!(a_cancel_stops_a_sync_between_pages_that_come_fast);
+
+/// An object the mirror cannot keep (a NUL in a field it stores, which PostgreSQL cannot
+/// hold; an id out of Stripe's shape) is skipped, as a delivery of it would be refused: the
+/// rest of the list is mirrored and the job succeeds, on either database.
+async fn a_listed_object_the_mirror_cannot_keep_is_skipped(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let kept = stripe_customers(&app, &tenant, 2).await;
+    let bad = app
+        .stripe_post(
+            &tenant,
+            "/v1/customers",
+            &[("name", "Nul\u{0}Name"), ("email", "nul@example.com")],
+        )
+        .await;
+    assert_eq!(bad["name"], "Nul\u{0}Name", "Stripe kept the NUL: {bad}");
+    let id = sync_customers(&app, &tenant).await;
+    let done = finished(&app, &tenant, &id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["progress"]["customers"]["read"], 3, "{done}");
+    assert_eq!(done["progress"]["customers"]["written"], 2, "{done}");
+    assert_eq!(mirror_counts(&app, &tenant).await["customers"], 2);
+    for id in kept {
+        let found = app
+            .admin_json(&tenant, &format!("/stripe/customers/{id}"))
+            .await;
+        assert_eq!(
+            found["data"]["attributes"]["stripe_customer_id"],
+            json!(id),
+            "{found}"
+        );
+    }
+}
+
+on_both_databases!(a_listed_object_the_mirror_cannot_keep_is_skipped);
 
 /// A page and a delivery of one customer: the newer wins, in both orders.
 async fn a_page_and_a_delivery_keep_the_newer_state(backend: Backend) {
@@ -813,6 +854,69 @@ async fn a_connected_tenant_syncs_its_connected_account_only(backend: Backend) {
 }
 
 on_both_databases!(a_connected_tenant_syncs_its_connected_account_only);
+
+/// The sync queued by connecting an account is run by another instance that had the tenant
+/// cached from before the connection (with the tenant's own key): the job reads the tenant
+/// afresh, so it mirrors the connected account, never the key's.
+async fn another_instance_runs_the_connect_sync_with_the_new_access(backend: Backend) {
+    let (app, platform) = crate::connect::connect_app_with(backend, |s| {
+        s.sync_on_connect = true;
+        s.sync_worker = false;
+    })
+    .await;
+    let tenant = app.tenant().await;
+    app.stripe_post(&tenant, "/v1/customers", &[("email", "own@example.com")])
+        .await;
+    let account = sales_block::crypto::random_token("acct_1", 7);
+    let response = app
+        .http
+        .post(format!("{}/v1/customers", app.emulator.base_url()))
+        .bearer_auth(&platform.key)
+        .header("Stripe-Account", &account)
+        .form(&[("email", "connected@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    // The worker's instance serves the tenant first: it caches the tenant, own key and all.
+    let other = app
+        .second_instance_with(|s| {
+            s.sync_worker = true;
+            s.tenant_cache_secs = 600;
+        })
+        .await;
+    let served = app
+        .http
+        .get(format!("{other}/stripe/customers"))
+        .header("AppId", tenant.api_key())
+        .bearer_auth(tenant.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status().as_u16(), 200);
+    crate::connect::connect(&app, &tenant, "connect", &account).await;
+    let jobs = jobs(&app, &tenant).await["data"].clone();
+    let id = jobs[0]["id"].as_str().unwrap().to_owned();
+    let done = finished(&app, &tenant, &id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let tenant_id = tenant.created.id.clone();
+    let emails: Vec<Option<String>> = app
+        .query(move |conn| {
+            use sales_block::db::schema::customers;
+            customers::table
+                .filter(customers::tenant_id.eq(tenant_id))
+                .select(customers::email)
+                .load(conn)
+        })
+        .await;
+    assert_eq!(
+        emails,
+        vec![Some("connected@example.com".to_owned())],
+        "{done}"
+    );
+}
+
+on_both_databases!(another_instance_runs_the_connect_sync_with_the_new_access);
 
 /// Stored events of the tenant, by id.
 async fn stored_event_ids(app: &TestApp, tenant: &TestTenant) -> Vec<String> {

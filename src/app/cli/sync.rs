@@ -29,23 +29,15 @@ pub(super) async fn start(
         objects: (!objects.is_empty()).then_some(objects),
         ..SyncFields::default()
     };
-    let (objects, gte, lt) =
-        check(fields, "--objects").map_err(|err| anyhow::anyhow!("{}", err.detail))?;
+    let scope = check(fields, "--objects").map_err(|err| anyhow::anyhow!("{}", err.detail))?;
     let job_db = db.clone();
     let job = tokio::task::spawn_blocking(move || -> anyhow::Result<rows::SyncJob> {
         let mut conn = job_db.get()?;
         let tenant = tenant_id(&mut conn, &api_key)?;
-        let job = crate::sync::new_job(
-            &tenant,
-            crate::sync::HISTORICAL,
-            &objects,
-            gte,
-            lt,
-            "cli",
-            None,
-        )?;
-        match rows::insert_unless_active(&mut conn, &job)? {
-            Ok(()) => Ok(job),
+        match crate::sync::queue_historical(&mut conn, &tenant, &scope, "cli", None)
+            .map_err(|err| anyhow::anyhow!("{}", err.detail))?
+        {
+            Ok(job) => Ok(job),
             Err(running) => anyhow::bail!(
                 "the tenant's sync {} is {}: wait for it or cancel it first",
                 running.id,

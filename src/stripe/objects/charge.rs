@@ -45,8 +45,6 @@ pub struct ChargeSnapshot {
     pub refunds: Vec<RefundSnapshot>,
 }
 
-/// Reads a charge. Only its id is required: a field an API version leaves out reads as
-/// Stripe's zero value (no amount, not captured, ...), never as an unreadable charge.
 /// What [`charge`] reads (a sync parses its pages into only this).
 pub const FIELDS: Fields = Fields::Only(&[
     ("id", All),
@@ -78,6 +76,8 @@ pub const FIELDS: Fields = Fields::Only(&[
     ("refunds", Fields::Only(&[("data", super::refund::FIELDS)])),
 ]);
 
+/// Reads a charge. Only its id is required: a field an API version leaves out reads as
+/// Stripe's zero value (no amount, not captured, ...), never as an unreadable charge.
 pub fn charge(obj: &Value) -> Option<ChargeSnapshot> {
     let card = obj.pointer("/payment_method_details/card");
     let card_text = |key: &str| card.and_then(|c| text(c, key));

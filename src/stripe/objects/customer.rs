@@ -23,7 +23,6 @@ pub struct CustomerSnapshot {
     pub deleted: bool,
 }
 
-/// `deleted` is the event's verdict (`customer.deleted`) or the object's own flag.
 /// What [`customer`] reads (a sync parses its pages into only this).
 pub const FIELDS: Fields = Fields::Only(&[
     ("id", All),
@@ -39,6 +38,7 @@ pub const FIELDS: Fields = Fields::Only(&[
     ("metadata", All),
 ]);
 
+/// `deleted` is the event's verdict (`customer.deleted`) or the object's own flag.
 pub fn customer(obj: &Value, deleted: bool) -> Option<CustomerSnapshot> {
     Some(CustomerSnapshot {
         id: text(obj, "id")?,

@@ -44,7 +44,7 @@ pub struct InvoiceLineSnapshot {
 }
 
 /// What [`invoice`] reads of each line (also a page of `/v1/invoices/{id}/lines`).
-pub const LINE_FIELDS: Fields = Fields::Only(&[
+const LINE_FIELDS: Fields = Fields::Only(&[
     ("id", All),
     ("description", All),
     ("amount", All),

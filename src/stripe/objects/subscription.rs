@@ -54,7 +54,7 @@ const PRICE: Fields = Fields::Only(&[
 ]);
 
 /// What [`subscription`] reads of each item (also a page of `/v1/subscription_items`).
-pub const ITEM_FIELDS: Fields = Fields::Only(&[
+const ITEM_FIELDS: Fields = Fields::Only(&[
     ("id", All),
     ("price", PRICE),
     ("plan", PRICE),
