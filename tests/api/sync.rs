@@ -147,6 +147,22 @@ async fn cancel_and_count_pages(app: &TestApp, tenant: &TestTenant, id: &str) ->
     (before, requests_to(app, tenant, "/v1/customers").await)
 }
 
+/// The emails of the tenant's mirrored customers, sorted.
+async fn mirrored_emails(app: &TestApp, tenant: &TestTenant) -> Vec<Option<String>> {
+    let tenant_id = tenant.created.id.clone();
+    let mut emails: Vec<Option<String>> = app
+        .query(move |conn| {
+            use sales_block::db::schema::customers;
+            customers::table
+                .filter(customers::tenant_id.eq(tenant_id))
+                .select(customers::email)
+                .load(conn)
+        })
+        .await;
+    emails.sort();
+    emails
+}
+
 /// How many objects Stripe (the emulator) lists at `path`, paging 100 at a time.
 async fn stripe_count(app: &TestApp, tenant: &TestTenant, path: &str) -> usize {
     let mut total = 0;
@@ -814,17 +830,7 @@ async fn a_connected_tenant_syncs_its_connected_account_only(backend: Backend) {
     let id = queued[0]["id"].as_str().unwrap().to_owned();
     let done = finished(&app, &tenant, &id).await;
     assert_eq!(done["progress"]["customers"]["written"], 2, "{done}");
-    let tenant_id = tenant.created.id.clone();
-    let mut emails: Vec<Option<String>> = app
-        .query(move |conn| {
-            use sales_block::db::schema::customers;
-            customers::table
-                .filter(customers::tenant_id.eq(tenant_id))
-                .select(customers::email)
-                .load(conn)
-        })
-        .await;
-    emails.sort();
+    let emails = mirrored_emails(&app, &tenant).await;
     assert_eq!(
         emails,
         vec![
@@ -899,16 +905,7 @@ async fn another_instance_runs_the_connect_sync_with_the_new_access(backend: Bac
     let id = jobs[0]["id"].as_str().unwrap().to_owned();
     let done = finished(&app, &tenant, &id).await;
     assert_eq!(done["status"], "succeeded", "{done}");
-    let tenant_id = tenant.created.id.clone();
-    let emails: Vec<Option<String>> = app
-        .query(move |conn| {
-            use sales_block::db::schema::customers;
-            customers::table
-                .filter(customers::tenant_id.eq(tenant_id))
-                .select(customers::email)
-                .load(conn)
-        })
-        .await;
+    let emails = mirrored_emails(&app, &tenant).await;
     assert_eq!(
         emails,
         vec![Some("connected@example.com".to_owned())],
