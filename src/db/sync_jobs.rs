@@ -236,14 +236,17 @@ pub fn still_held(conn: &mut AnyConnection, id: &str, owner: &str) -> QueryResul
         .map(|n| n == 1)
 }
 
-/// Saves progress (inside the transaction that wrote the page); `false` when the job is no
-/// longer this worker's (then the caller rolls the page back).
+/// Saves progress (inside the transaction that wrote the page) and keeps the lease until
+/// `until`: a job whose writes commit keeps its lease with no statement of its own, which
+/// would wait for the write in flight (it holds the job's row until it commits). `false`
+/// when the job is no longer this worker's (then the caller rolls the page back).
 pub fn save_progress(
     conn: &mut AnyConnection,
     id: &str,
     owner: &str,
     progress: &str,
     now: NaiveDateTime,
+    until: NaiveDateTime,
 ) -> QueryResult<bool> {
     diesel::update(
         sync_jobs::table
@@ -253,6 +256,7 @@ pub fn save_progress(
     )
     .set((
         sync_jobs::progress.eq(progress),
+        sync_jobs::lease_until.eq(until),
         sync_jobs::updated_at.eq(now),
     ))
     .execute(conn)

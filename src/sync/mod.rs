@@ -569,17 +569,20 @@ impl Worker {
             next.done = !has_more || events.is_empty();
             progress.insert(EVENTS.to_owned(), next);
             let (id, owner) = (job.id.clone(), self.owner.clone());
-            let text = serde_json::to_string(&progress).unwrap_or_default();
+            let (text, until) = (
+                serde_json::to_string(&progress).unwrap_or_default(),
+                after(self.limits.lease),
+            );
             let saved = self
                 .db
                 .run(move |conn| {
-                    rows::save_progress(conn, &id, &owner, &text, now()).map_err(DbError::from)
+                    rows::save_progress(conn, &id, &owner, &text, now(), until)
+                        .map_err(DbError::from)
                 })
                 .await?;
-            if !saved {
+            if !saved || *self.stop.borrow() {
                 return Err(Halt::Lost);
             }
-            self.renew(job).await?;
         }
     }
 
@@ -694,8 +697,8 @@ impl Worker {
     }
 
     /// Whether the job is still this worker's to run (not canceled, its lease not lost, the
-    /// instance not stopping), read without waiting for the job's row: between the pages of
-    /// one write, where a renewal would wait for the write in flight to commit.
+    /// instance not stopping), read without waiting for the job's row: beside each page,
+    /// where a renewal would wait for the write in flight to commit.
     async fn still_held(&self, job: &rows::SyncJob) -> bool {
         if *self.stop.borrow() {
             return false;
@@ -743,7 +746,10 @@ impl Worker {
         if let Some(lt) = job.created_lt {
             query.push(("created[lt]".into(), lt.to_string()));
         }
-        let mut fetched = Fetched::default();
+        let mut fetched = Fetched {
+            held: true,
+            ..Fetched::default()
+        };
         let mut cursor = cursor;
         let started = std::time::Instant::now();
         // SQLite's one writer would be held the longer for nothing: its writes cost little
@@ -758,16 +764,15 @@ impl Worker {
             if let Some(cursor) = cursor.take() {
                 query.push(("starting_after".into(), cursor));
             }
-            let read = self.read_page(job, stripe, kind, path, &query);
-            // From the second page on, whether the job is still this worker's is read beside
-            // the page: a canceled job, or one whose lease is lost, reads no further page (the
-            // pages gathered go to their write, which the job's state refuses, and the
-            // caller's next check stops the job).
-            let (held, page) = if n == 0 {
-                (true, read.await)
-            } else {
-                tokio::join!(self.still_held(job), read)
-            };
+            // Whether the job is still this worker's is read beside each page: a canceled
+            // job, or one whose lease is lost, reads no further page, and the pages gathered
+            // are not written (`Fetched::held`). A read, as a renewal would wait for the
+            // write in flight; the lease is kept by each write's commit.
+            let (held, page) = tokio::join!(
+                self.still_held(job),
+                self.read_page(job, stripe, kind, path, &query)
+            );
+            fetched.held = held;
             let page = match page {
                 Ok(page) => page,
                 // The pages gathered are written; the error comes back on the next read,
@@ -870,8 +875,17 @@ impl Worker {
                 read,
                 last,
                 has_more,
+                held,
                 ..
             } = fetched;
+            if !held {
+                // Canceled, taken over, or stopping: the write in flight goes to its end
+                // (its ties settled), the pages just read are left to whoever resumes.
+                if let Some(Ok(written)) = finish(running.take()).await {
+                    *progress = written;
+                }
+                return Err(Halt::Lost);
+            }
             crate::metrics::sync_objects(kind.name, read);
             let step = Step {
                 read,
@@ -905,14 +919,6 @@ impl Worker {
                 self.renew(job).await?;
                 return Ok(());
             }
-            // Before another page is read, the job must still be this worker's (a canceled
-            // job reads at most the page in flight), and its lease is kept.
-            if pipelined && let Err(halt) = self.renew(job).await {
-                if let Some(Ok(written)) = finish(earlier).await {
-                    *progress = written;
-                }
-                return Err(self.wind_down(current, progress, halt).await);
-            }
             // The earlier write and the next page to their end, the current write meanwhile.
             let rest = async {
                 tokio::join!(
@@ -940,7 +946,6 @@ impl Worker {
             } else {
                 if let Some(current) = finish(Some(current)).await {
                     *progress = current?;
-                    self.renew(job).await?;
                 }
                 fetched = next?;
             }
@@ -1049,6 +1054,7 @@ impl Worker {
         let (page, saved) = loop {
             let (tenant, id, owner) = (job.tenant_id.clone(), job.id.clone(), self.owner.clone());
             let (key, targets, step) = (name.to_owned(), targets.clone(), step.clone());
+            let lease = self.limits.lease;
             let page = self
                 .db
                 .run(move |conn| {
@@ -1061,6 +1067,7 @@ impl Worker {
                             name: &key,
                             targets: &targets,
                             step: &step,
+                            lease,
                         },
                         base,
                     ))
@@ -1091,10 +1098,14 @@ impl Worker {
                 entry.written += settled as u64;
             }
             let (id, owner) = (job.id.clone(), self.owner.clone());
-            let text = serde_json::to_string(&progress).unwrap_or_default();
+            let (text, until) = (
+                serde_json::to_string(&progress).unwrap_or_default(),
+                after(self.limits.lease),
+            );
             self.db
                 .run(move |conn| {
-                    rows::save_progress(conn, &id, &owner, &text, now()).map_err(DbError::from)
+                    rows::save_progress(conn, &id, &owner, &text, now(), until)
+                        .map_err(DbError::from)
                 })
                 .await?;
         }
@@ -1220,6 +1231,8 @@ struct PageWrite<'a> {
     name: &'a str,
     targets: &'a ListedTargets,
     step: &'a Step,
+    /// How long the job's lease is kept from the commit.
+    lease: Duration,
 }
 
 /// Writes a page's objects, then (once the page before has committed, for `Base::After`) its
@@ -1257,7 +1270,7 @@ fn write_page(
         entry.done = page.step.done;
         let text = serde_json::to_string(&staged)
             .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))?;
-        if !rows::save_progress(conn, page.job, page.owner, &text, now())? {
+        if !rows::save_progress(conn, page.job, page.owner, &text, now(), after(page.lease))? {
             return Err(PageFailure::Lost);
         }
         Ok((written, staged))
@@ -1281,6 +1294,8 @@ struct Fetched {
     rows: usize,
     last: Option<String>,
     has_more: bool,
+    /// The job was still this worker's when the last page was read.
+    held: bool,
 }
 
 impl Fetched {
