@@ -60,15 +60,20 @@ macro_rules! mirror_table {
                 $crate::db::AnyConnection::Postgresql(pg) => {
                     static SQL: std::sync::OnceLock<$crate::db::prepared::MirrorSql> =
                         std::sync::OnceLock::new();
-                    let sql = SQL.get_or_init(|| {
-                        $crate::db::prepared::MirrorSql::new(
-                            stringify!($table),
-                            stringify!($key),
-                            &[$(stringify!($icol)),+],
-                            &[$(stringify!($col),)+ "metadata", "updated_at", "watermark"],
-                        )
-                    });
-                    let mut rows = $crate::db::prepared::JsonRows::new();
+                    let sql = match SQL.get() {
+                        Some(sql) => sql,
+                        None => {
+                            let built = $crate::db::prepared::MirrorSql::new(
+                                pg,
+                                stringify!($table),
+                                stringify!($key),
+                                &[$(stringify!($icol)),+],
+                                &[$(stringify!($col),)+ "metadata", "updated_at", "watermark"],
+                            )?;
+                            SQL.get_or_init(|| built)
+                        }
+                    };
+                    let mut rows = sql.rows();
                     for ((tenant, s, at), metadata) in items.iter().zip(&metadata) {
                         let ($tenant, $s, $now) = (*tenant, *s, now);
                         rows.row(&$changeset::of($s, metadata, *at, $now))?;
@@ -79,7 +84,7 @@ macro_rules! mirror_table {
                         .iter()
                         .map(|(tenant, s, at)| (*tenant, s.id.as_str(), *at))
                         .collect();
-                    sql.upsert(pg, &keys, rows.finish()?, equal_wins)
+                    sql.upsert(pg, &keys, rows, equal_wins)
                 }
                 // In the caller's write transaction, or one of its own: under the write lock.
                 sqlite => $crate::db::write_statement(sqlite, |sqlite| items
@@ -203,9 +208,9 @@ pub fn upsert_children<T: serde::Serialize>(
     parent_of: impl Fn(&T) -> &str,
 ) -> diesel::QueryResult<()> {
     use diesel::RunQueryDsl;
-    use diesel::sql_types::{Array, BigInt, Text};
+    use diesel::sql_types::{Array, BigInt, Nullable, Text};
 
-    use super::prepared::{JsonRows, json_object, prepared};
+    use super::prepared::{ColumnRows, insert_columns, json_object, prepared};
 
     let mut counts: std::collections::BTreeMap<&str, i64> =
         parents.iter().map(|p| (*p, 0)).collect();
@@ -241,22 +246,22 @@ pub fn upsert_children<T: serde::Serialize>(
                 list("EXCLUDED.")
             )
         };
-        let columns = columns.join(", ");
-        let parts = [
-            format!(
-                "INSERT INTO {table} ({columns}) SELECT {columns} \
-                 FROM json_populate_recordset(NULL::{table}, "
-            ),
-            format!("::json) ON CONFLICT (tenant_id, {parent}, position) {on_conflict}"),
-        ];
-        let mut json = JsonRows::new();
-        for row in rows {
-            json.row(row)?;
-            json.end_row();
+        let mut parts = insert_columns(pg, table, &columns)?;
+        if let Some(last) = parts.last_mut() {
+            last.push_str(&format!(
+                "ON CONFLICT (tenant_id, {parent}, position) {on_conflict}"
+            ));
         }
-        prepared(&parts)
-            .bind::<Text, _>(json.finish()?)
-            .execute(pg)?;
+        let mut batch = ColumnRows::new(columns.iter().copied());
+        for row in rows {
+            batch.row(row)?;
+            batch.end_row();
+        }
+        let mut statement = prepared(&parts);
+        for column in batch.finish() {
+            statement = statement.bind::<Array<Nullable<Text>>, _>(column);
+        }
+        statement.execute(pg)?;
     }
     let (ids, counts): (Vec<&str>, Vec<i64>) = counts.into_iter().unzip();
     // One index probe per parent, whatever the statistics say: the lateral sub-select (kept
