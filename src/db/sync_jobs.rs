@@ -146,8 +146,13 @@ pub fn cancel(
     .map(|n| n == 1)
 }
 
-/// Leases the oldest job due (queued, or running under a lease that lapsed: its worker died)
-/// to `owner` until `until`; `None` when there is none (or another worker took it first).
+/// A job's last error once another worker took it over.
+pub const TAKEN_OVER: &str =
+    "the instance running it stopped without giving it back (its lease ran out)";
+
+/// Leases the oldest job due (queued, or running under a lease that lapsed: its worker died,
+/// which counts as an attempt) to `owner` until `until`; `None` when there is none (or
+/// another worker took it first).
 pub fn lease_next(
     conn: &mut AnyConnection,
     owner: &str,
@@ -161,24 +166,38 @@ pub fn lease_next(
                 .or(sync_jobs::lease_until.lt(now)),
         )
     };
-    let Some(id) = sync_jobs::table
+    let Some((id, previous)) = sync_jobs::table
         .filter(due())
         .order(sync_jobs::created_at.asc())
-        .select(sync_jobs::id)
-        .first::<String>(conn)
+        .select((sync_jobs::id, sync_jobs::lease_owner))
+        .first::<(String, Option<String>)>(conn)
         .optional()?
     else {
         return Ok(None);
     };
     let taken = super::write_statement(conn, |conn| {
-        diesel::update(sync_jobs::table.filter(sync_jobs::id.eq(&id)).filter(due()))
-            .set((
-                sync_jobs::status.eq(RUNNING),
-                sync_jobs::lease_owner.eq(owner),
-                sync_jobs::lease_until.eq(until),
-                sync_jobs::updated_at.eq(now),
-            ))
-            .execute(conn)
+        let job = sync_jobs::table.filter(sync_jobs::id.eq(&id)).filter(due());
+        let lease = (
+            sync_jobs::status.eq(RUNNING),
+            sync_jobs::lease_owner.eq(owner),
+            sync_jobs::lease_until.eq(until),
+            sync_jobs::updated_at.eq(now),
+        );
+        match &previous {
+            // Its lease ran out under another worker that never gave it back (an instance
+            // killed, or one that lost touch): an attempt, so that a job that kills its
+            // worker is not taken over for ever.
+            Some(previous) => diesel::update(job.filter(sync_jobs::lease_owner.eq(previous)))
+                .set((
+                    lease,
+                    sync_jobs::attempts.eq(sync_jobs::attempts + 1),
+                    sync_jobs::last_error.eq(TAKEN_OVER),
+                ))
+                .execute(conn),
+            None => diesel::update(job.filter(sync_jobs::lease_owner.is_null()))
+                .set(lease)
+                .execute(conn),
+        }
     })?;
     if taken != 1 {
         return Ok(None);

@@ -404,7 +404,15 @@ impl Worker {
         let id = job.id.clone();
         let tenant_id = job.tenant_id.clone();
         tracing::info!(sync.job = %id, tenant.id = %tenant_id, "sync job started");
-        let outcome = if job.kind == RECONCILE {
+        let outcome = if job.attempts >= MAX_ATTEMPTS {
+            // Taken over once too often: whatever stops its workers (a kill for memory, say)
+            // would stop the next one too.
+            Err(Halt::Failed(format!(
+                "stopped after {} attempts: {}",
+                job.attempts,
+                job.last_error.as_deref().unwrap_or(rows::TAKEN_OVER)
+            )))
+        } else if job.kind == RECONCILE {
             self.reconcile(&job).await
         } else {
             self.sync(&job).await
@@ -527,13 +535,7 @@ impl Worker {
                 query.push(("starting_after".into(), cursor.clone()));
             }
             let page = self
-                .call(
-                    &job.tenant_id,
-                    tenant.stripe.as_ref(),
-                    "/events",
-                    &query,
-                    &Fields::All,
-                )
+                .call(job, tenant.stripe.as_ref(), "/events", &query, &Fields::All)
                 .await?;
             let (events, has_more) = list_of(page, "/events")?;
             crate::metrics::sync_objects(EVENTS, events.len());
@@ -629,8 +631,43 @@ impl Worker {
     }
 
     /// Waits for the tenant's turn (its request rate), then for Stripe's answer; retries 429
-    /// and Stripe's failures with back-off.
+    /// and Stripe's failures with back-off. The job's lease is kept meanwhile
+    /// ([`Self::holding_lease`]): with its retries, one call can outlast the lease.
     async fn call(
+        &self,
+        job: &rows::SyncJob,
+        stripe: &dyn StripeApi,
+        path: &str,
+        query: &[(String, String)],
+        keep: &'static Fields,
+    ) -> Result<Value, Halt> {
+        self.holding_lease(
+            job,
+            self.call_with_retries(&job.tenant_id, stripe, path, query, keep),
+        )
+        .await?
+    }
+
+    /// Runs `work`, renewing the job's lease each third of it that `work` takes: a wait on
+    /// Stripe (slow answers, 429s and their back-off) longer than the lease would otherwise
+    /// let another instance take the job over and read the same pages again. A lease that
+    /// is lost meanwhile stops `work`.
+    async fn holding_lease<T>(
+        &self,
+        job: &rows::SyncJob,
+        work: impl Future<Output = T>,
+    ) -> Result<T, Halt> {
+        let every = self.limits.lease / 3;
+        let mut work = std::pin::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return Ok(done),
+                () = tokio::time::sleep(every) => self.renew(job).await?,
+            }
+        }
+    }
+
+    async fn call_with_retries(
         &self,
         tenant_id: &str,
         stripe: &dyn StripeApi,
@@ -807,14 +844,12 @@ impl Worker {
         // Stripe's answer is at least as new as the second it was requested.
         let requested_at = Utc::now().timestamp();
         let keep = listed::fields(kind.family);
-        let page = self.call(&job.tenant_id, stripe, path, query, keep).await?;
+        let page = self.call(job, stripe, path, query, keep).await?;
         let (mut objects, has_more) = list_of(page, path)?;
         let mut rows = objects.len();
         if let Some(nested) = kind.nested {
             for object in &mut objects {
-                rows += self
-                    .complete(&job.tenant_id, stripe, nested, keep, object)
-                    .await?;
+                rows += self.complete(job, stripe, nested, keep, object).await?;
             }
         }
         let last = match objects.last() {
@@ -982,9 +1017,7 @@ impl Worker {
                     query.push(("starting_after".into(), after.clone()));
                 }
                 let keep = listed::fields("payment_method");
-                let page = self
-                    .call(&job.tenant_id, stripe, &path, &query, keep)
-                    .await?;
+                let page = self.call(job, stripe, &path, &query, keep).await?;
                 let (items, has_more) = list_of(page, &path)?;
                 after = items
                     .last()
@@ -1121,7 +1154,7 @@ impl Worker {
     /// the parent's `keep` keeps those it embeds. Returns how many entries the list has.
     async fn complete(
         &self,
-        tenant_id: &str,
+        job: &rows::SyncJob,
         stripe: &dyn StripeApi,
         nested: Nested,
         keep: &'static Fields,
@@ -1153,7 +1186,7 @@ impl Worker {
             if let Some(after) = &after {
                 q.push(("starting_after".into(), after.clone()));
             }
-            let page = self.call(tenant_id, stripe, &path, &q, keep).await?;
+            let page = self.call(job, stripe, &path, &q, keep).await?;
             let (items, has_more) = list_of(page, &path)?;
             after = items
                 .last()

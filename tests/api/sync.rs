@@ -604,6 +604,83 @@ async fn a_stopped_sync_resumes_from_its_last_page(backend: Backend) {
 
 on_both_databases!(a_stopped_sync_resumes_from_its_last_page);
 
+/// A Stripe that takes longer to answer than the job's lease (5 s in the tests): the worker
+/// keeps its lease while it waits, so the second instance's worker never takes the job over
+/// and reads its pages again.
+async fn a_sync_waiting_on_stripe_longer_than_its_lease_keeps_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let _second = app.second_instance().await;
+    let tenant = app.tenant().await;
+    stripe_customers(&app, &tenant, 150).await;
+    app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "7000")])
+        .await;
+    let id = sync_customers(&app, &tenant).await;
+    let done = finished(&app, &tenant, &id).await;
+    assert_eq!(done["attempts"], 0, "never taken over: {done}");
+    assert_eq!(done["progress"]["customers"]["read"], 150, "{done}");
+    assert_eq!(mirror_counts(&app, &tenant).await["customers"], 150);
+    assert_eq!(
+        requests_to(&app, &tenant, "/v1/customers").await,
+        2,
+        "each of the two pages read once"
+    );
+}
+
+on_both_databases!(a_sync_waiting_on_stripe_longer_than_its_lease_keeps_it);
+
+/// A job whose worker vanished without giving it back (an instance killed, for memory say)
+/// is taken over once its lease runs out, and that counts as an attempt: it resumes, and one
+/// taken over too often fails instead of being run, and killed, for ever.
+async fn a_job_taken_over_counts_an_attempt_and_too_many_fail_it(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.sync_worker = false).await;
+    let (resumed, doomed) = (app.tenant().await, app.tenant().await);
+    stripe_customers(&app, &resumed, 3).await;
+    stripe_customers(&app, &doomed, 3).await;
+    // Each tenant's job as a killed instance left it: running, its lease run out.
+    let abandon = |id: String, attempts: i64| {
+        app.query(move |conn| {
+            use sales_block::db::schema::sync_jobs;
+            diesel::update(sync_jobs::table.find(id))
+                .set((
+                    sync_jobs::status.eq("running"),
+                    sync_jobs::lease_owner.eq("an-instance-that-was-killed"),
+                    sync_jobs::lease_until
+                        .eq(chrono::Utc::now().naive_utc() - chrono::Duration::seconds(1)),
+                    sync_jobs::attempts.eq(attempts),
+                ))
+                .execute(conn)
+        })
+    };
+    let first = sync_customers(&app, &resumed).await;
+    abandon(first.clone(), 0).await;
+    let second = sync_customers(&app, &doomed).await;
+    abandon(second.clone(), 4).await;
+
+    let _worker = app.second_instance_with(|s| s.sync_worker = true).await;
+    let done = finished(&app, &resumed, &first).await;
+    assert_eq!(done["attempts"], 1, "the take-over counted: {done}");
+    assert_eq!(mirror_counts(&app, &resumed).await["customers"], 3);
+
+    let failed = eventually(60, || async {
+        let job = job(&app, &doomed, &second).await;
+        (job["status"] == "failed").then_some(job)
+    })
+    .await;
+    assert_eq!(failed["attempts"], 5, "{failed}");
+    let error = failed["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("stopped after 5 attempts") && error.contains("lease ran out"),
+        "{failed}"
+    );
+    assert_eq!(
+        requests_to(&app, &doomed, "/v1/customers").await,
+        0,
+        "the job that failed read nothing"
+    );
+}
+
+on_both_databases!(a_job_taken_over_counts_an_attempt_and_too_many_fail_it);
+
 /// On PostgreSQL two pages of a list are written at once, the second saving the progress
 /// after the first commits, while the worker renews its lease: with the database's default
 /// isolation set to repeatable read (an operator's choice), the service's sessions still
