@@ -125,6 +125,7 @@ pub fn cancel(
     conn: &mut AnyConnection,
     tenant_id: &str,
     id: &str,
+    why: Option<&str>,
     at: NaiveDateTime,
 ) -> QueryResult<bool> {
     super::write_statement(conn, |conn| {
@@ -136,6 +137,7 @@ pub fn cancel(
         )
         .set((
             sync_jobs::status.eq(CANCELED),
+            sync_jobs::last_error.eq(why),
             sync_jobs::finished_at.eq(at),
             sync_jobs::updated_at.eq(at),
             sync_jobs::lease_owner.eq(None::<String>),

@@ -422,6 +422,8 @@ async fn bind(
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
+                // Whose Stripe account the tenant reads now (`None`: its own key's).
+                let before = rows::account_of(conn, &tenant)?;
                 let bound = rows::connect(
                     conn,
                     &tenant,
@@ -437,11 +439,11 @@ async fn bind(
                     },
                 )?;
                 if bound && sync_on_connect {
-                    // One already queued or running is left to finish: it reads through the
-                    // tenant's access as it is when it starts.
-                    let _ = crate::sync::queue_full_sync(
+                    let switched = before != Some((creds.account.clone(), creds.livemode));
+                    let _ = crate::sync::queue_sync_of_connected(
                         conn,
                         &tenant,
+                        switched,
                         CONNECTED_BY,
                         "queued when the Stripe account was connected",
                     )?;

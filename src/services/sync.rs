@@ -288,7 +288,7 @@ pub async fn cancel(state: &AppState, caller: &Caller, id: &str) -> Result<JobVi
     let canceled = state
         .db
         .run(move |conn| {
-            rows::cancel(conn, &tenant, &job, chrono::Utc::now().naive_utc())
+            rows::cancel(conn, &tenant, &job, None, chrono::Utc::now().naive_utc())
                 .map_err(ApiError::from)
         })
         .await?;

@@ -218,6 +218,27 @@ pub fn queue_full_sync(
     )
 }
 
+/// Why a historical sync was canceled when the tenant connected another Stripe account.
+pub const ANOTHER_ACCOUNT: &str =
+    "canceled: another Stripe account was connected; a sync of that account replaces it";
+
+/// A historical sync of everything for an account just connected in place of the one the
+/// tenant had (`switched`): one still queued or running was reading the old account (a job
+/// reads the tenant's access when it starts), so it is canceled and replaced. Reconnecting
+/// the same account leaves one queued or running to finish.
+pub fn queue_sync_of_connected(
+    conn: &mut db::AnyConnection,
+    tenant_id: &str,
+    switched: bool,
+    requested_by: &str,
+    note: &str,
+) -> Result<Result<rows::SyncJob, rows::SyncJob>, ApiError> {
+    if switched && let Some(old) = rows::active(conn, tenant_id, HISTORICAL)? {
+        rows::cancel(conn, tenant_id, &old.id, Some(ANOTHER_ACCOUNT), now())?;
+    }
+    queue_full_sync(conn, tenant_id, requested_by, note)
+}
+
 /// Queues a reconciliation of the tenant's events unless one is queued or running (`Err`
 /// with that one). The window starts where the last one ended.
 pub fn enqueue_reconcile(

@@ -992,6 +992,69 @@ async fn another_instance_runs_the_connect_sync_with_the_new_access(backend: Bac
 
 on_both_databases!(another_instance_runs_the_connect_sync_with_the_new_access);
 
+/// A historical sync running through the tenant's own key when the tenant connects a Stripe
+/// account: that job was reading the old account, so it is canceled (and says why) and a
+/// sync of the connected account replaces it; reconnecting the same account leaves the sync
+/// it queued alone.
+async fn connecting_another_account_replaces_a_running_sync(backend: Backend) {
+    let (app, platform) =
+        crate::connect::connect_app_with(backend, |s| s.sync_on_connect = true).await;
+    let tenant = app.tenant().await;
+    stripe_customers(&app, &tenant, 250).await;
+    app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "800")])
+        .await;
+    let old = sync_customers(&app, &tenant).await;
+    eventually(30, || async {
+        (job(&app, &tenant, &old).await["status"] == "running").then_some(())
+    })
+    .await;
+    let account = sales_block::crypto::random_token("acct_1", 7);
+    let response = app
+        .http
+        .post(format!("{}/v1/customers", app.emulator.base_url()))
+        .bearer_auth(&platform.key)
+        .header("Stripe-Account", &account)
+        .form(&[("email", "connected@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    crate::connect::connect(&app, &tenant, "connect", &account).await;
+
+    let replaced = job(&app, &tenant, &old).await;
+    assert_eq!(replaced["status"], "canceled", "{replaced}");
+    assert!(
+        replaced["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("another Stripe account")),
+        "{replaced}"
+    );
+    let listed = jobs(&app, &tenant).await["data"].clone();
+    let new = listed[0]["id"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert_eq!(listed[0]["attributes"]["requested_by"], "stripe-connect");
+    let done = finished(&app, &tenant, &new).await;
+    assert_eq!(done["progress"]["customers"]["read"], 1, "{done}");
+    assert!(
+        mirrored_emails(&app, &tenant)
+            .await
+            .contains(&Some("connected@example.com".to_owned()))
+    );
+
+    // The same account connected again queues a sync, as any connection does; connected
+    // once more while that one is queued or running, it is left to finish.
+    crate::connect::connect(&app, &tenant, "connect", &account).await;
+    let again = jobs(&app, &tenant).await["data"].clone();
+    assert_eq!(again.as_array().map(Vec::len), Some(3), "{again}");
+    let third = again[0]["id"].as_str().unwrap().to_owned();
+    crate::connect::connect(&app, &tenant, "connect", &account).await;
+    let kept = job(&app, &tenant, &third).await;
+    assert_ne!(kept["status"], "canceled", "{kept}");
+    assert_eq!(finished(&app, &tenant, &third).await["status"], "succeeded");
+}
+
+on_both_databases!(connecting_another_account_replaces_a_running_sync);
+
 /// Stored events of the tenant, by id.
 async fn stored_event_ids(app: &TestApp, tenant: &TestTenant) -> Vec<String> {
     use sales_block::db::schema::stripe_events;
