@@ -152,12 +152,13 @@ pub fn cancel(
 pub const TAKEN_OVER: &str =
     "the instance running it stopped without giving it back (its lease ran out)";
 
-/// Leases the oldest job due (queued, or running under a lease that lapsed: its worker died,
-/// which counts as an attempt) to `owner` until `until`; `None` when there is none (or
+/// Leases the oldest job due (of `kind`, if given; queued, or running under a lease that
+/// lapsed: its worker died, which counts as an attempt) to `owner` until `until`; `None` when there is none (or
 /// another worker took it first).
 pub fn lease_next(
     conn: &mut AnyConnection,
     owner: &str,
+    kind: Option<&str>,
     now: NaiveDateTime,
     until: NaiveDateTime,
 ) -> QueryResult<Option<SyncJob>> {
@@ -168,8 +169,11 @@ pub fn lease_next(
                 .or(sync_jobs::lease_until.lt(now)),
         )
     };
-    let Some((id, previous)) = sync_jobs::table
-        .filter(due())
+    let mut oldest = sync_jobs::table.filter(due()).into_boxed();
+    if let Some(kind) = kind {
+        oldest = oldest.filter(sync_jobs::kind.eq(kind));
+    }
+    let Some((id, previous)) = oldest
         .order(sync_jobs::created_at.asc())
         .select((sync_jobs::id, sync_jobs::lease_owner))
         .first::<(String, Option<String>)>(conn)

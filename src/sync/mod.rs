@@ -278,7 +278,7 @@ pub fn gap_note(before: i64) -> String {
 /// A running worker: stopped (between pages) by [`SyncWorker::stop`].
 pub struct SyncWorker {
     stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl SyncWorker {
@@ -286,7 +286,7 @@ impl SyncWorker {
     /// lease back, so another instance resumes it at once.
     pub async fn stop(self, grace: Duration) {
         let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(grace, self.task).await;
+        let _ = tokio::time::timeout(grace, futures_util::future::join_all(self.tasks)).await;
     }
 }
 
@@ -296,25 +296,39 @@ struct Worker {
     tenants: Arc<TenantCache>,
     limits: SyncLimits,
     owner: String,
-    rate: DefaultKeyedRateLimiter<String>,
+    /// The kind of job this worker takes (`None`: any).
+    lane: Option<&'static str>,
+    /// Each tenant's request rate at Stripe, shared by the instance's workers.
+    rate: Arc<DefaultKeyedRateLimiter<String>>,
     stop: watch::Receiver<bool>,
 }
 
-/// Starts this instance's sync worker.
+/// Starts this instance's sync workers: one takes any job, oldest first; the other takes
+/// only reconciliations, so that a long historical sync does not hold every tenant's
+/// reconciliation on this instance back until it ends. They share each tenant's request rate.
 pub fn start_worker(state: actix_web::web::Data<AppState>, limits: SyncLimits) -> SyncWorker {
     let (stop, stopped) = watch::channel(false);
     let rate = NonZeroU32::new(limits.requests_per_sec).unwrap_or(NonZeroU32::MIN);
-    let worker = Worker {
-        db: state.db.clone(),
-        tenants: state.tenants.clone(),
-        state,
-        limits,
-        owner: crate::crypto::random_token("sync_", 8),
-        rate: RateLimiter::keyed(Quota::per_second(rate).allow_burst(rate)),
-        stop: stopped,
-    };
-    let task = tokio::spawn(worker.run());
-    SyncWorker { stop, task }
+    let rate = Arc::new(RateLimiter::keyed(
+        Quota::per_second(rate).allow_burst(rate),
+    ));
+    let tasks = [None, Some(RECONCILE)]
+        .into_iter()
+        .map(|lane| {
+            let worker = Worker {
+                db: state.db.clone(),
+                tenants: state.tenants.clone(),
+                state: state.clone(),
+                limits,
+                owner: crate::crypto::random_token("sync_", 8),
+                lane,
+                rate: rate.clone(),
+                stop: stopped.clone(),
+            };
+            tokio::spawn(worker.run())
+        })
+        .collect();
+    SyncWorker { stop, tasks }
 }
 
 fn now() -> NaiveDateTime {
@@ -368,6 +382,7 @@ impl Worker {
                 return;
             }
             if let Some(every) = self.limits.reconcile_every
+                && self.lane.is_none()
                 && reconciled.is_none_or(|at| at.elapsed() >= every.min(Duration::from_secs(60)))
             {
                 reconciled = Some(std::time::Instant::now());
@@ -375,11 +390,11 @@ impl Worker {
                     tracing::warn!(error = %err, "sync worker: queuing reconciliations failed");
                 }
             }
-            let (owner, until) = (self.owner.clone(), after(self.limits.lease));
+            let (owner, until, lane) = (self.owner.clone(), after(self.limits.lease), self.lane);
             let leased = self
                 .db
                 .run(move |conn| {
-                    rows::lease_next(conn, &owner, now(), until).map_err(DbError::from)
+                    rows::lease_next(conn, &owner, lane, now(), until).map_err(DbError::from)
                 })
                 .await;
             match leased {

@@ -1087,6 +1087,31 @@ async fn reconcile(app: &TestApp, tenant: &TestTenant) -> Value {
     finished(app, tenant, &id).await
 }
 
+/// A long historical sync of one tenant does not hold another tenant's reconciliation back:
+/// the instance's reconciliations have a worker of their own.
+async fn a_reconciliation_does_not_wait_for_a_long_sync(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (slow, other) = (app.tenant().await, app.tenant().await);
+    stripe_customers(&app, &slow, 450).await;
+    app.stripe_post(&slow, "/_emulator/config", &[("latency_ms", "1500")])
+        .await;
+    let long = sync_customers(&app, &slow).await;
+    eventually(30, || async {
+        (job(&app, &slow, &long).await["status"] == "running").then_some(())
+    })
+    .await;
+    let reconciled = reconcile(&app, &other).await;
+    assert_eq!(reconciled["status"], "succeeded", "{reconciled}");
+    let still = job(&app, &slow, &long).await;
+    assert_eq!(
+        still["status"], "running",
+        "the reconciliation waited for the long sync to end: {still}"
+    );
+    finished(&app, &slow, &long).await;
+}
+
+on_both_databases!(a_reconciliation_does_not_wait_for_a_long_sync);
+
 async fn sync_status(app: &TestApp, tenant: &TestTenant) -> Value {
     app.admin_json(tenant, "/stripe/sync/status").await["data"]["attributes"].clone()
 }
