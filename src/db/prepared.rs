@@ -508,15 +508,15 @@ impl serde::Serializer for ValueSerializer<'_> {
     }
 }
 
+/// A table's columns by name, each with its type as PostgreSQL names it.
+pub type ColumnTypes = std::sync::Arc<std::collections::HashMap<String, String>>;
+
 /// A table's columns and their types as PostgreSQL names them (`format_type`), read once
 /// per table and process: the casts from `text` a batch's columns need.
-pub fn column_types(
-    pg: &mut PgConnection,
-    table: &str,
-) -> QueryResult<std::sync::Arc<std::collections::HashMap<String, String>>> {
+pub fn column_types(pg: &mut PgConnection, table: &str) -> QueryResult<ColumnTypes> {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock};
-    static TYPES: OnceLock<Mutex<HashMap<String, Arc<HashMap<String, String>>>>> = OnceLock::new();
+    static TYPES: OnceLock<Mutex<HashMap<String, ColumnTypes>>> = OnceLock::new();
     let types = TYPES.get_or_init(Mutex::default);
     if let Some(known) = types.lock().ok().and_then(|t| t.get(table).cloned()) {
         return Ok(known);
@@ -535,8 +535,7 @@ pub fn column_types(
     ])
     .bind::<Text, _>(table)
     .load(pg)?;
-    let found: Arc<HashMap<String, String>> =
-        Arc::new(columns.into_iter().map(|c| (c.name, c.ty)).collect());
+    let found: ColumnTypes = Arc::new(columns.into_iter().map(|c| (c.name, c.ty)).collect());
     if let Ok(mut types) = types.lock() {
         types.insert(table.to_owned(), found.clone());
     }

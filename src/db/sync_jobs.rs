@@ -148,6 +148,17 @@ pub fn cancel(
     .map(|n| n == 1)
 }
 
+/// The job `id` while it runs under `owner`'s lease: what every write of a worker to its job
+/// requires (a canceled job, or one another worker took over, is no longer its to write).
+#[diesel::dsl::auto_type]
+fn held_by<'a>(id: &'a str, owner: &'a str) -> _ {
+    let running: &'static str = RUNNING;
+    sync_jobs::id
+        .eq(id)
+        .and(sync_jobs::status.eq(running))
+        .and(sync_jobs::lease_owner.eq(owner))
+}
+
 /// A job's last error once another worker took it over.
 pub const TAKEN_OVER: &str =
     "the instance running it stopped without giving it back (its lease ran out)";
@@ -234,17 +245,12 @@ pub fn renew(
     until: NaiveDateTime,
 ) -> QueryResult<bool> {
     super::write_statement(conn, |conn| {
-        diesel::update(
-            sync_jobs::table
-                .filter(sync_jobs::id.eq(id))
-                .filter(sync_jobs::status.eq(RUNNING))
-                .filter(sync_jobs::lease_owner.eq(owner)),
-        )
-        .set((
-            sync_jobs::lease_until.eq(until),
-            sync_jobs::updated_at.eq(now),
-        ))
-        .execute(conn)
+        diesel::update(sync_jobs::table.filter(held_by(id, owner)))
+            .set((
+                sync_jobs::lease_until.eq(until),
+                sync_jobs::updated_at.eq(now),
+            ))
+            .execute(conn)
     })
     .map(|n| n == 1)
 }
@@ -253,9 +259,7 @@ pub fn renew(
 /// write of the job's progress in flight holds its row).
 pub fn still_held(conn: &mut AnyConnection, id: &str, owner: &str) -> QueryResult<bool> {
     sync_jobs::table
-        .filter(sync_jobs::id.eq(id))
-        .filter(sync_jobs::status.eq(RUNNING))
-        .filter(sync_jobs::lease_owner.eq(owner))
+        .filter(held_by(id, owner))
         .count()
         .get_result::<i64>(conn)
         .map(|n| n == 1)
@@ -273,19 +277,14 @@ pub fn save_progress(
     now: NaiveDateTime,
     until: NaiveDateTime,
 ) -> QueryResult<bool> {
-    diesel::update(
-        sync_jobs::table
-            .filter(sync_jobs::id.eq(id))
-            .filter(sync_jobs::status.eq(RUNNING))
-            .filter(sync_jobs::lease_owner.eq(owner)),
-    )
-    .set((
-        sync_jobs::progress.eq(progress),
-        sync_jobs::lease_until.eq(until),
-        sync_jobs::updated_at.eq(now),
-    ))
-    .execute(conn)
-    .map(|n| n == 1)
+    diesel::update(sync_jobs::table.filter(held_by(id, owner)))
+        .set((
+            sync_jobs::progress.eq(progress),
+            sync_jobs::lease_until.eq(until),
+            sync_jobs::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(|n| n == 1)
 }
 
 /// Ends the job (`succeeded` or `failed`) if this worker still runs it.
@@ -298,21 +297,16 @@ pub fn finish(
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
     super::write_statement(conn, |conn| {
-        diesel::update(
-            sync_jobs::table
-                .filter(sync_jobs::id.eq(id))
-                .filter(sync_jobs::status.eq(RUNNING))
-                .filter(sync_jobs::lease_owner.eq(owner)),
-        )
-        .set((
-            sync_jobs::status.eq(status),
-            sync_jobs::last_error.eq(error),
-            sync_jobs::finished_at.eq(now),
-            sync_jobs::updated_at.eq(now),
-            sync_jobs::lease_owner.eq(None::<String>),
-            sync_jobs::lease_until.eq(None::<NaiveDateTime>),
-        ))
-        .execute(conn)
+        diesel::update(sync_jobs::table.filter(held_by(id, owner)))
+            .set((
+                sync_jobs::status.eq(status),
+                sync_jobs::last_error.eq(error),
+                sync_jobs::finished_at.eq(now),
+                sync_jobs::updated_at.eq(now),
+                sync_jobs::lease_owner.eq(None::<String>),
+                sync_jobs::lease_until.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)
     })
     .map(|n| n == 1)
 }
@@ -328,21 +322,16 @@ pub fn release(
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
     super::write_statement(conn, |conn| {
-        diesel::update(
-            sync_jobs::table
-                .filter(sync_jobs::id.eq(id))
-                .filter(sync_jobs::status.eq(RUNNING))
-                .filter(sync_jobs::lease_owner.eq(owner)),
-        )
-        .set((
-            sync_jobs::attempts.eq(sync_jobs::attempts + 1),
-            sync_jobs::last_error.eq(error),
-            sync_jobs::lease_owner.eq(None::<String>),
-            // Not due before retry_at: the lease column doubles as the back-off.
-            sync_jobs::lease_until.eq(retry_at),
-            sync_jobs::updated_at.eq(now),
-        ))
-        .execute(conn)
+        diesel::update(sync_jobs::table.filter(held_by(id, owner)))
+            .set((
+                sync_jobs::attempts.eq(sync_jobs::attempts + 1),
+                sync_jobs::last_error.eq(error),
+                sync_jobs::lease_owner.eq(None::<String>),
+                // Not due before retry_at: the lease column doubles as the back-off.
+                sync_jobs::lease_until.eq(retry_at),
+                sync_jobs::updated_at.eq(now),
+            ))
+            .execute(conn)
     })
     .map(|n| n == 1)
 }
