@@ -440,13 +440,21 @@ async fn bind(
                 )?;
                 if bound && sync_on_connect {
                     let switched = before != Some((creds.account.clone(), creds.livemode));
-                    let _ = crate::sync::queue_sync_of_connected(
-                        conn,
-                        &tenant,
-                        switched,
-                        CONNECTED_BY,
-                        "queued when the Stripe account was connected",
-                    )?;
+                    // In a savepoint: a failure to queue the sync is logged and leaves the
+                    // account connected (the OAuth state is spent; the admin can start a
+                    // sync), instead of undoing the connection.
+                    let queued = crate::db::write_transaction(conn, |conn| {
+                        crate::sync::queue_sync_of_connected(
+                            conn,
+                            &tenant,
+                            switched,
+                            CONNECTED_BY,
+                            "queued when the Stripe account was connected",
+                        )
+                    });
+                    if let Err(err) = queued {
+                        tracing::warn!(tenant.id = %tenant, error = %err.detail, "stripe account connected, but its historical sync could not be queued");
+                    }
                 }
                 Ok::<_, ApiError>(bound)
             })

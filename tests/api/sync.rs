@@ -1055,6 +1055,37 @@ async fn connecting_another_account_replaces_a_running_sync(backend: Backend) {
 
 on_both_databases!(connecting_another_account_replaces_a_running_sync);
 
+/// The sync queued on connecting an account cannot be written (the database refuses it):
+/// the account stays connected (the OAuth state is spent, so undoing the connection would
+/// make the admin start over), and no job is left behind.
+async fn a_sync_that_cannot_be_queued_leaves_the_account_connected(backend: Backend) {
+    let (app, _platform) =
+        crate::connect::connect_app_with(backend, |s| s.sync_on_connect = true).await;
+    let tenant = app.tenant().await;
+    let refuse = if app.postgres_database().is_some() {
+        "CREATE FUNCTION test_refuse_jobs() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+         CREATE TRIGGER test_refuse_jobs BEFORE INSERT ON sync_jobs \
+         FOR EACH ROW EXECUTE FUNCTION test_refuse_jobs();"
+    } else {
+        "CREATE TRIGGER test_refuse_jobs BEFORE INSERT ON sync_jobs \
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+    };
+    app.query(move |conn| {
+        use diesel::connection::SimpleConnection;
+        conn.batch_execute(refuse)
+    })
+    .await;
+    let account = sales_block::crypto::random_token("acct_1", 7);
+    crate::connect::connect(&app, &tenant, "connect", &account).await;
+    let now = app.admin_json(&tenant, "/stripe/account").await["data"]["attributes"].clone();
+    assert_eq!(now["status"], "connected", "{now}");
+    assert_eq!(now["stripe_account_id"], json!(account), "{now}");
+    assert_eq!(jobs(&app, &tenant).await["data"], json!([]));
+}
+
+on_both_databases!(a_sync_that_cannot_be_queued_leaves_the_account_connected);
+
 /// Stored events of the tenant, by id.
 async fn stored_event_ids(app: &TestApp, tenant: &TestTenant) -> Vec<String> {
     use sales_block::db::schema::stripe_events;
