@@ -336,6 +336,26 @@ pub fn release(
     .map(|n| n == 1)
 }
 
+/// Gives the job back as its instance stops (another resumes it at once), counting no
+/// attempt: a deploy's restarts are not the job's failures.
+pub fn hand_back(
+    conn: &mut AnyConnection,
+    id: &str,
+    owner: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    super::write_statement(conn, |conn| {
+        diesel::update(sync_jobs::table.filter(held_by(id, owner)))
+            .set((
+                sync_jobs::lease_owner.eq(None::<String>),
+                sync_jobs::lease_until.eq(None::<NaiveDateTime>),
+                sync_jobs::updated_at.eq(now),
+            ))
+            .execute(conn)
+    })
+    .map(|n| n == 1)
+}
+
 /// The tenant's mirrored customers' Stripe ids after `after`, in id order (the payment
 /// methods of each are synced customer by customer).
 pub fn customer_ids_after(

@@ -439,7 +439,12 @@ async fn bind(
                     },
                 )?;
                 if bound && sync_on_connect {
-                    let switched = before != Some((creds.account.clone(), creds.livemode));
+                    // Another account, or the same one in the other mode (a mode not
+                    // stored is not taken for a different one).
+                    let switched = before.as_ref().is_none_or(|(account, livemode)| {
+                        *account != creds.account
+                            || livemode.is_some_and(|mode| mode != creds.livemode)
+                    });
                     // In a savepoint: a failure to queue the sync is logged and leaves the
                     // account connected (the OAuth state is spent; the admin can start a
                     // sync), instead of undoing the connection.

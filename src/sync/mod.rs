@@ -218,7 +218,7 @@ pub fn queue_full_sync(
     )
 }
 
-/// Why a historical sync was canceled when the tenant connected another Stripe account.
+/// Why a sync was canceled when the tenant connected another Stripe account.
 pub const ANOTHER_ACCOUNT: &str =
     "canceled: another Stripe account was connected; a sync of that account replaces it";
 
@@ -233,8 +233,14 @@ pub fn queue_sync_of_connected(
     requested_by: &str,
     note: &str,
 ) -> Result<Result<rows::SyncJob, rows::SyncJob>, ApiError> {
-    if switched && let Some(old) = rows::active(conn, tenant_id, HISTORICAL)? {
-        rows::cancel(conn, tenant_id, &old.id, Some(ANOTHER_ACCOUNT), now())?;
+    if switched {
+        // A reconciliation under way reads the old account's events: canceled too (the next
+        // one reads the new account's, and the sync below fills what came before).
+        for kind in [HISTORICAL, RECONCILE] {
+            if let Some(old) = rows::active(conn, tenant_id, kind)? {
+                rows::cancel(conn, tenant_id, &old.id, Some(ANOTHER_ACCOUNT), now())?;
+            }
+        }
     }
     queue_full_sync(conn, tenant_id, requested_by, note)
 }
@@ -353,6 +359,7 @@ fn before(d: Duration) -> NaiveDateTime {
 }
 
 /// Why a job stopped before its end.
+#[derive(Debug)]
 enum Halt {
     /// Another worker runs it now, it was canceled, or this instance is stopping.
     Lost,
@@ -360,6 +367,8 @@ enum Halt {
     Transient(String),
     /// It cannot succeed (no access to the account, a type Stripe refuses...).
     Failed(String),
+    /// Stripe has no such object (404): fails the job, unless the caller expects it.
+    Missing(String),
 }
 
 impl From<DbError> for Halt {
@@ -461,7 +470,7 @@ impl Worker {
                 }
                 (rows::SUCCEEDED, None, false)
             }
-            Err(Halt::Failed(why)) => (rows::FAILED, Some(why), false),
+            Err(Halt::Failed(why) | Halt::Missing(why)) => (rows::FAILED, Some(why), false),
             Err(Halt::Transient(why)) if job.attempts + 1 >= MAX_ATTEMPTS => {
                 (rows::FAILED, Some(why), false)
             }
@@ -473,8 +482,7 @@ impl Worker {
                     let _ = self
                         .db
                         .run(move |conn| {
-                            rows::release(conn, &id, &owner, "stopped", now(), now())
-                                .map_err(DbError::from)
+                            rows::hand_back(conn, &id, &owner, now()).map_err(DbError::from)
                         })
                         .await;
                 }
@@ -698,7 +706,15 @@ impl Worker {
         loop {
             tokio::select! {
                 done = &mut work => return Ok(done),
-                () = tokio::time::sleep(every) => self.renew(job).await?,
+                () = tokio::time::sleep(every) => match self.renew(job).await {
+                    Ok(()) => {}
+                    Err(Halt::Lost) => return Err(Halt::Lost),
+                    // A renewal the database failed: the lease has two thirds left, and the
+                    // next renewal or the page's write tries again.
+                    Err(err) => {
+                        tracing::warn!(sync.job = %job.id, error = ?err, "sync: renewing a lease failed");
+                    }
+                },
             }
         }
     }
@@ -726,10 +742,12 @@ impl Worker {
                     last = format!("Stripe answered {} to {path}: {}", f.http_status, f.message);
                 }
                 Err(GatewayError::Stripe(f)) => {
-                    return Err(Halt::Failed(format!(
-                        "Stripe refused {path} ({}): {}",
-                        f.http_status, f.message
-                    )));
+                    let why = format!("Stripe refused {path} ({}): {}", f.http_status, f.message);
+                    return Err(if f.http_status == 404 {
+                        Halt::Missing(why)
+                    } else {
+                        Halt::Failed(why)
+                    });
                 }
                 Err(err @ (GatewayError::Timeout | GatewayError::Unreachable(_))) => {
                     last = format!("{path}: {err}");
@@ -777,10 +795,14 @@ impl Worker {
             return false;
         }
         let (id, owner) = (job.id.clone(), self.owner.clone());
+        // A read that fails tells nothing: the job goes on, and the write's own check in
+        // its transaction decides (a failing database fails the write, a transient error
+        // that gives the job back; taken for a lost lease, the job would be left to lapse
+        // and counted as an attempt when taken over).
         self.db
             .run(move |conn| rows::still_held(conn, &id, &owner).map_err(DbError::from))
             .await
-            .unwrap_or(false)
+            .unwrap_or(true)
     }
 
     async fn renew(&self, job: &rows::SyncJob) -> Result<(), Halt> {
@@ -1053,7 +1075,17 @@ impl Worker {
                     query.push(("starting_after".into(), after.clone()));
                 }
                 let keep = listed::fields("payment_method");
-                let page = self.call(job, stripe, &path, &query, keep).await?;
+                let page = match self.call(job, stripe, &path, &query, keep).await {
+                    Ok(page) => page,
+                    // A mirrored customer Stripe does not have (deleted there while its
+                    // deletion did not reach the mirror, or one of the account the tenant
+                    // had before connecting this one): no payment methods to read.
+                    Err(Halt::Missing(why)) => {
+                        tracing::warn!(sync.job = %job.id, "sync: {why}; its payment methods are skipped");
+                        break;
+                    }
+                    Err(halt) => return Err(halt),
+                };
                 let (items, has_more) = list_of(page, &path)?;
                 after = items
                     .last()

@@ -147,6 +147,26 @@ async fn cancel_and_count_pages(app: &TestApp, tenant: &TestTenant, id: &str) ->
     (before, requests_to(app, tenant, "/v1/customers").await)
 }
 
+/// Creates a customer with `email` in the connected `account` (through the platform's key),
+/// as the account's own history: no tenant receives its events.
+async fn connected_customer(
+    app: &TestApp,
+    platform: &crate::connect::Platform,
+    account: &str,
+    email: &str,
+) {
+    let response = app
+        .http
+        .post(format!("{}/v1/customers", app.emulator.base_url()))
+        .bearer_auth(&platform.key)
+        .header("Stripe-Account", account)
+        .form(&[("email", email)])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+}
+
 /// The emails of the tenant's mirrored customers, sorted.
 async fn mirrored_emails(app: &TestApp, tenant: &TestTenant) -> Vec<Option<String>> {
     let tenant_id = tenant.created.id.clone();
@@ -595,6 +615,10 @@ async fn a_stopped_sync_resumes_from_its_last_page(backend: Backend) {
     let done = finished(&app, &tenant, &id).await;
     assert_eq!(done["progress"]["customers"]["read"], 350);
     assert_eq!(done["progress"]["customers"]["written"], 350);
+    assert_eq!(
+        done["attempts"], 0,
+        "an instance that stops hands its job back without an attempt: {done}"
+    );
     assert_eq!(mirror_counts(&app, &tenant).await["customers"], 350);
     // 4 pages of 100; the page read ahead while the last one before the stop was written is
     // read again by the instance that resumes (it was never written): at most one more.
@@ -877,16 +901,7 @@ async fn a_connected_tenant_syncs_its_connected_account_only(backend: Backend) {
     let account = sales_block::crypto::random_token("acct_1", 7);
     // The account's history, before it is connected: its events reached no tenant.
     for email in ["a@example.com", "b@example.com"] {
-        let response = app
-            .http
-            .post(format!("{}/v1/customers", app.emulator.base_url()))
-            .bearer_auth(&platform.key)
-            .header("Stripe-Account", &account)
-            .form(&[("email", email)])
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success());
+        connected_customer(&app, &platform, &account, email).await;
     }
     crate::connect::connect(&app, &tenant, "connect", &account).await;
     // Connecting queued a sync of every type, which mirrors the account's history.
@@ -951,16 +966,7 @@ async fn another_instance_runs_the_connect_sync_with_the_new_access(backend: Bac
     app.stripe_post(&tenant, "/v1/customers", &[("email", "own@example.com")])
         .await;
     let account = sales_block::crypto::random_token("acct_1", 7);
-    let response = app
-        .http
-        .post(format!("{}/v1/customers", app.emulator.base_url()))
-        .bearer_auth(&platform.key)
-        .header("Stripe-Account", &account)
-        .form(&[("email", "connected@example.com")])
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
+    connected_customer(&app, &platform, &account, "connected@example.com").await;
     // The worker's instance serves the tenant first: it caches the tenant, own key and all.
     let other = app
         .second_instance_with(|s| {
@@ -1004,31 +1010,42 @@ async fn connecting_another_account_replaces_a_running_sync(backend: Backend) {
     app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "800")])
         .await;
     let old = sync_customers(&app, &tenant).await;
-    eventually(30, || async {
-        (job(&app, &tenant, &old).await["status"] == "running").then_some(())
-    })
-    .await;
-    let account = sales_block::crypto::random_token("acct_1", 7);
-    let response = app
-        .http
-        .post(format!("{}/v1/customers", app.emulator.base_url()))
-        .bearer_auth(&platform.key)
-        .header("Stripe-Account", &account)
-        .form(&[("email", "connected@example.com")])
+    // And a reconciliation reading the old account's events (250 of them, 3 slow pages).
+    let reconciling = app
+        .authed(
+            Method::POST,
+            "/stripe/sync/reconcile",
+            &tenant,
+            &tenant.admin_token(),
+        )
         .send()
         .await
         .unwrap();
-    assert!(response.status().is_success());
+    assert_eq!(reconciling.status().as_u16(), 202);
+    let reconciling = json_body(reconciling).await["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for id in [&old, &reconciling] {
+        eventually(30, || async {
+            (job(&app, &tenant, id).await["status"] == "running").then_some(())
+        })
+        .await;
+    }
+    let account = sales_block::crypto::random_token("acct_1", 7);
+    connected_customer(&app, &platform, &account, "connected@example.com").await;
     crate::connect::connect(&app, &tenant, "connect", &account).await;
 
-    let replaced = job(&app, &tenant, &old).await;
-    assert_eq!(replaced["status"], "canceled", "{replaced}");
-    assert!(
-        replaced["last_error"]
-            .as_str()
-            .is_some_and(|e| e.contains("another Stripe account")),
-        "{replaced}"
-    );
+    for id in [&old, &reconciling] {
+        let replaced = job(&app, &tenant, id).await;
+        assert_eq!(replaced["status"], "canceled", "{replaced}");
+        assert!(
+            replaced["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("another Stripe account")),
+            "{replaced}"
+        );
+    }
     let listed = jobs(&app, &tenant).await["data"].clone();
     let new = listed[0]["id"].as_str().unwrap().to_owned();
     assert_ne!(new, old);
@@ -1045,7 +1062,7 @@ async fn connecting_another_account_replaces_a_running_sync(backend: Backend) {
     // once more while that one is queued or running, it is left to finish.
     crate::connect::connect(&app, &tenant, "connect", &account).await;
     let again = jobs(&app, &tenant).await["data"].clone();
-    assert_eq!(again.as_array().map(Vec::len), Some(3), "{again}");
+    assert_eq!(again.as_array().map(Vec::len), Some(4), "{again}");
     let third = again[0]["id"].as_str().unwrap().to_owned();
     crate::connect::connect(&app, &tenant, "connect", &account).await;
     let kept = job(&app, &tenant, &third).await;
