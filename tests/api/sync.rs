@@ -1514,6 +1514,13 @@ async fn the_cli_queues_and_follows_a_sync(backend: Backend) {
 
 on_both_databases!(the_cli_queues_and_follows_a_sync);
 
+/// How many sessions of the test's database wait on a lock.
+#[derive(diesel::QueryableByName)]
+struct Waiting {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
 /// A sync queued inside a caller's transaction (the binding of a connected account) while
 /// another session is creating one for the same app: the unique index makes it wait, then
 /// refuse; the caller's transaction goes on and learns which job won, instead of being
@@ -1548,7 +1555,10 @@ async fn postgres_a_sync_queued_in_a_transaction_meets_a_racing_one() {
         let _ = commit_rx.recv_timeout(Duration::from_secs(30));
         conn.batch_execute("COMMIT").unwrap();
     });
-    inserted_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    tokio::task::spawn_blocking(move || inserted_rx.recv_timeout(Duration::from_secs(10)))
+        .await
+        .unwrap()
+        .unwrap();
     let queue = {
         let (db, tenant_id) = (app.state.db.clone(), tenant_id.clone());
         tokio::spawn(async move {
@@ -1564,9 +1574,25 @@ async fn postgres_a_sync_queued_in_a_transaction_meets_a_racing_one() {
             .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The queueing session waits on the racing insert's unique entry: then it commits.
+    eventually(10, || async {
+        let waiting = app
+            .query(|conn| {
+                diesel::sql_query(
+                    "SELECT count(*) AS n FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .get_result::<Waiting>(conn)
+            })
+            .await;
+        (waiting.n > 0).then_some(())
+    })
+    .await;
     commit.send(()).unwrap();
-    holder.join().unwrap();
+    tokio::task::spawn_blocking(move || holder.join())
+        .await
+        .unwrap()
+        .unwrap();
     let queued = queue
         .await
         .unwrap()
