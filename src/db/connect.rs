@@ -407,17 +407,3 @@ pub fn reseal_tokens(
         Ok(n == 1)
     })
 }
-
-/// The Stripe account the tenant is connected to, and in which mode if one is stored (`None`:
-/// no account is connected; the tenant reads through its own key).
-pub fn account_of(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-) -> QueryResult<Option<(String, Option<bool>)>> {
-    let found: Option<(Option<String>, Option<bool>)> = tenants::table
-        .find(tenant_id)
-        .select((tenants::stripe_account_id, tenants::stripe_livemode))
-        .first(conn)
-        .optional()?;
-    Ok(found.and_then(|(account, livemode)| account.map(|account| (account, livemode))))
-}

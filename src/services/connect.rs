@@ -423,7 +423,8 @@ async fn bind(
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
                 // Whose Stripe account the tenant reads now (`None`: its own key's).
-                let before = rows::account_of(conn, &tenant)?;
+                let before = tenants::find_by_id(conn, &tenant)?
+                    .and_then(|t| t.stripe_account_id.map(|account| (account, t.stripe_livemode)));
                 let bound = rows::connect(
                     conn,
                     &tenant,

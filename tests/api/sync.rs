@@ -1011,21 +1011,7 @@ async fn connecting_another_account_replaces_a_running_sync(backend: Backend) {
         .await;
     let old = sync_customers(&app, &tenant).await;
     // And a reconciliation reading the old account's events (250 of them, 3 slow pages).
-    let reconciling = app
-        .authed(
-            Method::POST,
-            "/stripe/sync/reconcile",
-            &tenant,
-            &tenant.admin_token(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reconciling.status().as_u16(), 202);
-    let reconciling = json_body(reconciling).await["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let reconciling = start_reconcile(&app, &tenant).await;
     for id in [&old, &reconciling] {
         eventually(30, || async {
             (job(&app, &tenant, id).await["status"] == "running").then_some(())
@@ -1116,7 +1102,8 @@ async fn stored_event_ids(app: &TestApp, tenant: &TestTenant) -> Vec<String> {
     .await
 }
 
-async fn reconcile(app: &TestApp, tenant: &TestTenant) -> Value {
+/// Asks for a reconciliation of the tenant's events (202); returns its job's id.
+async fn start_reconcile(app: &TestApp, tenant: &TestTenant) -> String {
     let response = app
         .authed(
             Method::POST,
@@ -1128,10 +1115,14 @@ async fn reconcile(app: &TestApp, tenant: &TestTenant) -> Value {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 202);
-    let id = json_body(response).await["data"]["id"]
+    json_body(response).await["data"]["id"]
         .as_str()
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
+
+async fn reconcile(app: &TestApp, tenant: &TestTenant) -> Value {
+    let id = start_reconcile(app, tenant).await;
     finished(app, tenant, &id).await
 }
 
