@@ -9,7 +9,7 @@ use super::customers::Visibility;
 use super::listing::{Counted, Page, PageStart, Total};
 use super::schema::{charges, customers, payments};
 use super::subscriptions::unix;
-use super::{AnyConnection, Applied};
+use super::{AnyConnection, Applied, Rule};
 use crate::stripe::objects::ChargeSnapshot;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -83,7 +83,7 @@ super::mirror_table! {
 pub fn apply_charge_events(
     conn: &mut AnyConnection,
     items: &[(&str, &ChargeSnapshot, i64)],
-    equal_wins: bool,
+    rule: Rule,
 ) -> QueryResult<Vec<Applied>> {
     let mut raises: Vec<(&str, &str, i64)> = items
         .iter()
@@ -96,7 +96,7 @@ pub fn apply_charge_events(
     for (tenant, payment_intent, amount_refunded) in raises {
         super::refunds::raise_refunded(conn, tenant, payment_intent, amount_refunded)?;
     }
-    let applied = apply_charges(conn, items, equal_wins)?;
+    let applied = apply_charges(conn, items, rule)?;
     let mut refunds: Vec<_> = items
         .iter()
         .flat_map(|(tenant, c, at)| c.refunds.iter().map(move |r| (*tenant, r, *at)))
@@ -104,7 +104,7 @@ pub fn apply_charge_events(
     refunds.sort_unstable_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
     refunds.dedup_by(|a, b| (a.0, &a.1.id) == (b.0, &b.1.id));
     if !refunds.is_empty() {
-        super::refunds::apply_refunds(conn, &refunds, false)?;
+        super::refunds::apply_refunds(conn, &refunds, Rule::Newer)?;
     }
     Ok(applied)
 }

@@ -66,7 +66,11 @@ pub fn record_created(
     now: i64,
 ) -> QueryResult<Customer> {
     super::write_transaction(conn, |conn| {
-        apply_customers(conn, &[(tenant_id, snapshot, now)], true)?;
+        apply_customers(
+            conn,
+            &[(tenant_id, snapshot, now)],
+            super::Rule::NewerOrEqual,
+        )?;
         let mine = customers::table
             .filter(customers::tenant_id.eq(tenant_id))
             .filter(customers::stripe_customer_id.eq(&snapshot.id));
@@ -93,7 +97,11 @@ pub fn record_state(
     now: i64,
 ) -> QueryResult<Option<Customer>> {
     super::write_transaction(conn, |conn| {
-        apply_customers(conn, &[(tenant_id, snapshot, now)], true)?;
+        apply_customers(
+            conn,
+            &[(tenant_id, snapshot, now)],
+            super::Rule::NewerOrEqual,
+        )?;
         customers::table
             .filter(customers::tenant_id.eq(tenant_id))
             .filter(customers::stripe_customer_id.eq(&snapshot.id))

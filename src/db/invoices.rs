@@ -9,7 +9,7 @@ use diesel::prelude::*;
 
 use super::schema::{invoice_lines, invoices};
 use super::subscriptions::unix;
-use super::{AnyConnection, Applied};
+use super::{AnyConnection, Applied, Rule};
 use crate::stripe::objects::InvoiceSnapshot;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -79,9 +79,9 @@ super::mirror_table! {
 pub fn apply_invoices(
     conn: &mut AnyConnection,
     items: &[(&str, &InvoiceSnapshot, i64)],
-    equal_wins: bool,
+    rule: Rule,
 ) -> QueryResult<Vec<Applied>> {
-    let outcomes = apply_rows(conn, items, equal_wins)?;
+    let outcomes = apply_rows(conn, items, rule)?;
     let mut written: BTreeMap<&str, Vec<&InvoiceSnapshot>> = BTreeMap::new();
     for ((tenant, invoice, _), outcome) in items.iter().zip(&outcomes) {
         if *outcome == Applied::Written {
@@ -89,7 +89,7 @@ pub fn apply_invoices(
         }
     }
     for (tenant_id, invoices) in written {
-        replace_lines(conn, tenant_id, &invoices)?;
+        replace_lines(conn, tenant_id, &invoices, rule)?;
     }
     Ok(outcomes)
 }
@@ -113,6 +113,7 @@ fn replace_lines(
     conn: &mut AnyConnection,
     tenant_id: &str,
     invoices: &[&InvoiceSnapshot],
+    rule: Rule,
 ) -> QueryResult<()> {
     // An invoice whose lines were cut (`has_more`) keeps its stored lines.
     let invoices: Vec<&InvoiceSnapshot> = invoices
@@ -151,7 +152,8 @@ fn replace_lines(
         stripe_invoice_id,
         tenant_id,
         &ids,
-        rows
+        rows,
+        rule
     )
 }
 

@@ -44,7 +44,7 @@ pub use pool::{
 use pool::{PlanCacheMode, compress_payloads_with_lz4, leave_room_for_updates};
 pub use upsert::stored_metadata;
 pub(crate) use upsert::{mirror_record_fn, mirror_table, replace_children};
-pub use watermark::{Applied, Freshness};
+pub use watermark::{Applied, Freshness, Rule};
 use write_lock::WriteLock;
 
 /// SQLite's `busy_timeout` unless configured (`database_busy_timeout_ms`).

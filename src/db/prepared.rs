@@ -15,6 +15,7 @@
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use diesel::sql_types::{Array, Bool, HasSqlType, Nullable, Text, Untyped};
 use diesel::{PgConnection, QueryResult, RunQueryDsl};
@@ -572,6 +573,87 @@ pub fn insert_columns(
     Ok(parts)
 }
 
+/// The fewest rows a batch has for a plain insert to be tried first ([`try_insert`]): its
+/// savepoint costs two round trips, which fewer rows would not pay back.
+const INSERT_FIRST_ROWS: usize = 20;
+
+/// How many batches of a table go straight to the upsert after one met a stored row
+/// ([`InsertFirst`]).
+const SKIP_AFTER_STORED: u32 = 16;
+
+/// Whether the batches of one table are tried as plain inserts first ([`super::Rule::Listed`]).
+/// After a batch meets a stored row (and is rolled back), the next [`SKIP_AFTER_STORED`]
+/// batches of the table are upserted at once: a sync of a mirror that already holds the
+/// account (a second full sync) would otherwise try, fail and roll back every batch, and a
+/// sync that meets the objects deliveries just wrote (the newest, listed first) tries again
+/// past them.
+#[derive(Debug, Default)]
+pub struct InsertFirst {
+    skip: AtomicU32,
+}
+
+impl InsertFirst {
+    pub const fn new() -> Self {
+        InsertFirst {
+            skip: AtomicU32::new(0),
+        }
+    }
+
+    /// Whether this batch is tried (counting down the batches skipped).
+    fn ready(&self) -> bool {
+        self.skip
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_err()
+    }
+}
+
+/// Writes a batch by `insert` (a plain `INSERT` of `columns`, no conflict clause) in a
+/// savepoint, when `gate` lets it and the batch is large enough to pay for the savepoint.
+/// `Ok(true)`: every row was written (none was stored: a unique key of the table would have
+/// refused it). `Ok(false)`: not tried, or a row was already stored, and the savepoint rolled
+/// back: the caller upserts the batch. PostgreSQL's speculative insertion (`ON CONFLICT`)
+/// costs about a fifth more per row than a plain insert (docs/BENCHMARKS.md).
+pub fn try_insert(
+    pg: &mut PgConnection,
+    insert: &[String],
+    columns: &[TextColumn],
+    gate: &InsertFirst,
+) -> QueryResult<bool> {
+    use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+    use diesel::result::{DatabaseErrorKind, Error};
+    let rows = columns.first().map_or(0, |c| c.len);
+    // A savepoint needs a transaction (a listed page's write has one).
+    let in_transaction = AnsiTransactionManager::transaction_manager_status_mut(pg)
+        .transaction_depth()
+        .is_ok_and(|depth| depth.is_some());
+    if rows < INSERT_FIRST_ROWS || !in_transaction || !gate.ready() {
+        return Ok(false);
+    }
+    // Its own savepoint, released either way: after `ROLLBACK TO` a savepoint stays open,
+    // and the rest of the transaction would run in its subtransaction.
+    pg.batch_execute("SAVEPOINT insert_first")?;
+    let mut statement = prepared(insert);
+    for column in columns {
+        statement = statement.bind::<Array<Nullable<Text>>, _>(column);
+    }
+    match statement.execute(pg) {
+        Ok(_) => {
+            pg.batch_execute("RELEASE SAVEPOINT insert_first")?;
+            Ok(true)
+        }
+        Err(err) => {
+            pg.batch_execute("ROLLBACK TO SAVEPOINT insert_first; RELEASE SAVEPOINT insert_first")?;
+            match err {
+                Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                    gate.skip.store(SKIP_AFTER_STORED, Ordering::Relaxed);
+                    Ok(false)
+                }
+                err => Err(err),
+            }
+        }
+    }
+}
+
 /// The batch statements of one mirror table on PostgreSQL, each of fixed text (prepared once
 /// per connection), built once per table from its column names.
 pub struct MirrorSql {
@@ -582,6 +664,10 @@ pub struct MirrorSql {
     /// clause settles a race between two writers inserting the same object without an error
     /// (no savepoint is needed inside a batch), and each row is locked by the statement itself.
     upsert: Vec<String>,
+    /// The same rows by a plain `INSERT` (no conflict clause, nothing returned), tried first
+    /// for [`super::Rule::Listed`] batches ([`try_insert`]).
+    insert: Vec<String>,
+    insert_first: InsertFirst,
     /// The columns, in the order of the upsert's binds.
     columns: Vec<&'static str>,
     /// The watermarks of rows not written, one lookup by the full unique key each, planned
@@ -617,6 +703,7 @@ impl MirrorSql {
             .collect::<Vec<_>>()
             .join(", ");
         let mut upsert = insert_columns(pg, table, &columns)?;
+        let insert = upsert.clone();
         if let Some(last) = upsert.last_mut() {
             last.push_str(&format!(
                 "ON CONFLICT (tenant_id, {key}) DO UPDATE SET {set} WHERE {}",
@@ -626,6 +713,8 @@ impl MirrorSql {
         upsert.push(format!(") RETURNING tenant_id, {key} AS id"));
         Ok(Self {
             upsert,
+            insert,
+            insert_first: InsertFirst::new(),
             columns,
             watermarks: [
                 format!(
@@ -646,20 +735,25 @@ impl MirrorSql {
 
     /// Writes `rows` (from [`Self::rows`], one per item, each object at most once and in
     /// key order) under the watermark rule; `items` are their (tenant id, Stripe id, created).
-    /// With `equal_wins`, state of the row's own second wins too (`Freshness::Current`).
+    /// By `rule`: with [`super::Rule::NewerOrEqual`], state of the row's own second wins too;
+    /// with [`super::Rule::Listed`], a plain insert is tried first ([`try_insert`]).
     pub fn upsert(
         &self,
         pg: &mut PgConnection,
         items: &[(&str, &str, i64)],
         rows: ColumnRows,
-        equal_wins: bool,
+        rule: super::Rule,
     ) -> QueryResult<Vec<super::Applied>> {
+        let columns = rows.finish();
+        if rule.insert_first() && try_insert(pg, &self.insert, &columns, &self.insert_first)? {
+            return Ok(vec![super::Applied::Written; items.len()]);
+        }
         let mut statement = prepared(&self.upsert);
-        for column in rows.finish() {
+        for column in columns {
             statement = statement.bind::<Array<Nullable<Text>>, _>(column);
         }
         let written: HashSet<(String, String)> = statement
-            .bind::<Bool, _>(equal_wins)
+            .bind::<Bool, _>(rule.equal_wins())
             .load::<Key>(pg)?
             .into_iter()
             .map(|key| (key.tenant_id, key.id))

@@ -9,7 +9,7 @@ use super::counts::{self, Buckets};
 use super::customers::Visibility;
 use super::listing::{Counted, Page, PageStart, Total};
 use super::schema::{subscription_items, subscriptions};
-use super::{AnyConnection, Applied};
+use super::{AnyConnection, Applied, Rule};
 use crate::stripe::objects::SubscriptionSnapshot;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -67,14 +67,14 @@ super::mirror_table! {
     }
 }
 
-/// Writes subscription states (watermark rule; `equal_wins` for a state read from Stripe
+/// Writes subscription states (watermark rule; `Rule::NewerOrEqual` for a state read from Stripe
 /// just now) and, for each one written, replaces its items: items follow their parent.
 pub fn apply_subscriptions(
     conn: &mut AnyConnection,
     items: &[(&str, &SubscriptionSnapshot, i64)],
-    equal_wins: bool,
+    rule: Rule,
 ) -> QueryResult<Vec<Applied>> {
-    let outcomes = apply_rows(conn, items, equal_wins)?;
+    let outcomes = apply_rows(conn, items, rule)?;
     let mut written: BTreeMap<&str, Vec<&SubscriptionSnapshot>> = BTreeMap::new();
     for ((tenant, subscription, _), outcome) in items.iter().zip(&outcomes) {
         if *outcome == Applied::Written {
@@ -82,7 +82,7 @@ pub fn apply_subscriptions(
         }
     }
     for (tenant_id, subscriptions) in written {
-        replace_items(conn, tenant_id, &subscriptions)?;
+        replace_items(conn, tenant_id, &subscriptions, rule)?;
     }
     Ok(outcomes)
 }
@@ -105,6 +105,7 @@ fn replace_items(
     conn: &mut AnyConnection,
     tenant_id: &str,
     subscriptions: &[&SubscriptionSnapshot],
+    rule: Rule,
 ) -> QueryResult<()> {
     let subscriptions: Vec<&SubscriptionSnapshot> = subscriptions
         .iter()
@@ -135,7 +136,8 @@ fn replace_items(
         stripe_subscription_id,
         tenant_id,
         &ids,
-        rows
+        rows,
+        rule
     )
 }
 

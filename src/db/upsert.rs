@@ -4,7 +4,7 @@
 //! helpers that record a fresh state and replace a parent's child rows.
 
 /// Declares a mirror table's write: `pub fn $name(conn, items: &[(tenant id, &Snapshot,
-/// created)], equal_wins) -> Vec<Applied>`, the watermark rule ([`super::watermark`]) for
+/// created)], rule) -> Vec<Applied>`, the watermark rule ([`super::watermark`]) for
 /// several objects on either backend: one prepared batch statement on PostgreSQL
 /// ([`super::prepared::MirrorSql`]), row by row on SQLite, whose writer holds the database
 /// lock for the whole transaction (`write_transaction` begins IMMEDIATE), so reading the
@@ -49,7 +49,7 @@ macro_rules! mirror_table {
         pub fn $name(
             conn: &mut $crate::db::AnyConnection,
             items: &[(&str, &$snap, i64)],
-            equal_wins: bool,
+            rule: $crate::db::Rule,
         ) -> diesel::QueryResult<Vec<$crate::db::Applied>> {
             let now = chrono::Utc::now().naive_utc();
             let metadata: Vec<String> = items
@@ -84,7 +84,7 @@ macro_rules! mirror_table {
                         .iter()
                         .map(|(tenant, s, at)| (*tenant, s.id.as_str(), *at))
                         .collect();
-                    sql.upsert(pg, &keys, rows, equal_wins)
+                    sql.upsert(pg, &keys, rows, rule)
                 }
                 // In the caller's write transaction, or one of its own: under the write lock.
                 sqlite => $crate::db::write_statement(sqlite, |sqlite| items
@@ -100,7 +100,7 @@ macro_rules! mirror_table {
                             .first(sqlite)
                             .optional()?;
                         let applied =
-                            $crate::db::watermark::decide(stored.flatten(), *at, equal_wins);
+                            $crate::db::watermark::decide(stored.flatten(), *at, rule.equal_wins());
                         match (stored, applied) {
                             (None, _) => {
                                 diesel::insert_into($table::table)
@@ -136,7 +136,7 @@ macro_rules! mirror_record_fn {
             now: i64,
         ) -> diesel::QueryResult<$row> {
             $crate::db::write_transaction(conn, |conn| {
-                $apply(conn, &[(tenant_id, snapshot, now)], true)?;
+                $apply(conn, &[(tenant_id, snapshot, now)], $crate::db::Rule::NewerOrEqual)?;
                 let mine = $table::table
                     .filter($table::tenant_id.eq(tenant_id))
                     .filter($table::$key.eq(&snapshot.id));
@@ -157,9 +157,12 @@ macro_rules! mirror_record_fn {
 /// at all (most events of a subscription leave its items as they were); on SQLite, whose writer
 /// holds the lock, the old rows are deleted and the new ones inserted, one per row.
 macro_rules! replace_children {
-    ($conn:expr, $table:ident, $parent:ident, $tenant:expr, $parents:expr, $rows:expr) => {{
+    ($conn:expr, $table:ident, $parent:ident, $tenant:expr, $parents:expr, $rows:expr, $rule:expr) => {{
         let (tenant_id, parents): (&str, &[&str]) = ($tenant, $parents);
         let rows = $rows;
+        static INSERT_FIRST: $crate::db::prepared::InsertFirst =
+            $crate::db::prepared::InsertFirst::new();
+        let rule: $crate::db::Rule = $rule;
         match $conn {
             $crate::db::AnyConnection::Postgresql(pg) => $crate::db::upsert::upsert_children(
                 pg,
@@ -169,6 +172,7 @@ macro_rules! replace_children {
                 parents,
                 &rows,
                 |row| AsRef::<str>::as_ref(&row.$parent),
+                rule.insert_first().then_some(&INSERT_FIRST),
             ),
             sqlite => $crate::db::write_statement(sqlite, |sqlite| {
                 diesel::delete(
@@ -198,6 +202,7 @@ pub(crate) use {mirror_record_fn, mirror_table, replace_children};
 /// and inserting it again, as before, wrote two heap rows, their index entries and WAL per
 /// child for each event of the parent, though most events leave the children as they were.
 /// A stored child keeps its row id.
+#[allow(clippy::too_many_arguments)]
 pub fn upsert_children<T: serde::Serialize>(
     pg: &mut diesel::PgConnection,
     table: &str,
@@ -206,11 +211,12 @@ pub fn upsert_children<T: serde::Serialize>(
     parents: &[&str],
     rows: &[T],
     parent_of: impl Fn(&T) -> &str,
+    insert_first: Option<&super::prepared::InsertFirst>,
 ) -> diesel::QueryResult<()> {
     use diesel::RunQueryDsl;
     use diesel::sql_types::{Array, BigInt, Nullable, Text};
 
-    use super::prepared::{ColumnRows, insert_columns, json_object, prepared};
+    use super::prepared::{ColumnRows, insert_columns, json_object, prepared, try_insert};
 
     let mut counts: std::collections::BTreeMap<&str, i64> =
         parents.iter().map(|p| (*p, 0)).collect();
@@ -247,6 +253,7 @@ pub fn upsert_children<T: serde::Serialize>(
             )
         };
         let mut parts = insert_columns(pg, table, &columns)?;
+        let insert = parts.clone();
         if let Some(last) = parts.last_mut() {
             last.push_str(&format!(
                 "ON CONFLICT (tenant_id, {parent}, position) {on_conflict}"
@@ -257,11 +264,18 @@ pub fn upsert_children<T: serde::Serialize>(
             batch.row(row)?;
             batch.end_row();
         }
-        let mut statement = prepared(&parts);
-        for column in batch.finish() {
-            statement = statement.bind::<Array<Nullable<Text>>, _>(column);
+        let columns = batch.finish();
+        let inserted = match insert_first {
+            Some(gate) => try_insert(pg, &insert, &columns, gate)?,
+            None => false,
+        };
+        if !inserted {
+            let mut statement = prepared(&parts);
+            for column in columns {
+                statement = statement.bind::<Array<Nullable<Text>>, _>(column);
+            }
+            statement.execute(pg)?;
         }
-        statement.execute(pg)?;
     }
     let (ids, counts): (Vec<&str>, Vec<i64>) = counts.into_iter().unzip();
     // One index probe per parent, whatever the statistics say: the lateral sub-select (kept
@@ -348,8 +362,97 @@ mod tests {
             stripe_subscription_id,
             "t1",
             parents,
-            rows
+            rows,
+            crate::db::Rule::Newer
         )
+    }
+
+    fn write_listed(
+        conn: &mut AnyConnection,
+        parents: &[&str],
+        rows: Vec<Item<'_>>,
+    ) -> QueryResult<()> {
+        replace_children!(
+            conn,
+            subscription_items,
+            stripe_subscription_id,
+            "t1",
+            parents,
+            rows,
+            crate::db::Rule::Listed
+        )
+    }
+
+    #[derive(Debug, PartialEq, diesel::QueryableByName)]
+    struct Written {
+        #[diesel(sql_type = Text)]
+        stripe_subscription_id: String,
+        #[diesel(sql_type = Nullable<BigInt>)]
+        quantity: Option<i64>,
+        /// Written in a savepoint of the current transaction (by the plain insert), not by
+        /// the transaction's own statements.
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        in_savepoint: bool,
+    }
+
+    fn written(conn: &mut AnyConnection) -> Vec<Written> {
+        diesel::sql_query(
+            "SELECT stripe_subscription_id, quantity, \
+             xmin <> pg_current_xact_id()::xid AS in_savepoint \
+             FROM subscription_items ORDER BY 1, position",
+        )
+        .load(conn)
+        .unwrap()
+    }
+
+    /// A listed batch of new children is written by a plain insert in a savepoint; one that
+    /// meets a stored child is rolled back to it and upserted (the stored child as the
+    /// upsert leaves it, the rest written), and the table's next batches go straight to
+    /// the upsert.
+    #[test]
+    fn postgres_a_listed_batch_is_inserted_plainly_and_upserted_where_a_row_is_stored() {
+        let conn = &mut temporary_items();
+        let names: Vec<String> = (0..30).map(|n| format!("sub_{n:02}")).collect();
+        let parents: Vec<&str> = names.iter().map(String::as_str).collect();
+        conn.transaction(|conn| {
+            write_listed(
+                conn,
+                &parents[..25],
+                parents[..25].iter().map(|p| item(p, 0, 1)).collect(),
+            )?;
+            let first = written(conn);
+            assert_eq!(first.len(), 25);
+            assert!(first.iter().all(|w| w.in_savepoint), "{first:?}");
+
+            // 25 again (one quantity changed) and 5 new: the plain insert meets the stored
+            // rows and rolls back; the upsert writes the change and the new ones.
+            let mut rows: Vec<Item<'_>> = parents.iter().map(|p| item(p, 0, 1)).collect();
+            rows[3].quantity = Some(9);
+            write_listed(conn, &parents, rows)?;
+            let second = written(conn);
+            assert_eq!(second.len(), 30);
+            assert_eq!(second[3].quantity, Some(9));
+            assert!(
+                second[..25]
+                    .iter()
+                    .enumerate()
+                    .all(|(i, w)| i == 3 || w.in_savepoint)
+            );
+            assert!(
+                !second[3].in_savepoint && second[25..].iter().all(|w| !w.in_savepoint),
+                "{second:?}"
+            );
+
+            // The next batch of new rows is upserted at once (no savepoint).
+            let more: Vec<String> = (30..60).map(|n| format!("sub_{n:02}")).collect();
+            let more: Vec<&str> = more.iter().map(String::as_str).collect();
+            write_listed(conn, &more, more.iter().map(|p| item(p, 0, 1)).collect())?;
+            let third = written(conn);
+            assert_eq!(third.len(), 60);
+            assert!(third[30..].iter().all(|w| !w.in_savepoint));
+            diesel::QueryResult::Ok(())
+        })
+        .unwrap();
     }
 
     fn stored(conn: &mut AnyConnection) -> Vec<Stored> {

@@ -18,12 +18,38 @@ pub enum Freshness {
 }
 
 impl Freshness {
-    /// The incoming state's second and whether it wins a tie (it is Stripe's answer now).
-    pub fn parts(self) -> (i64, bool) {
+    /// The incoming state's second and the rule it is written by.
+    pub fn parts(self) -> (i64, Rule) {
         match self {
-            Freshness::Current(at) => (at, true),
-            Freshness::Event(at) => (at, false),
+            Freshness::Current(at) => (at, Rule::NewerOrEqual),
+            Freshness::Event(at) => (at, Rule::Newer),
         }
+    }
+}
+
+/// How a batch of states is written over the stored rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Newer state wins; state of the row's own second is a tie (an event's state).
+    Newer,
+    /// Newer state and state of the row's own second win (Stripe's answer just now).
+    NewerOrEqual,
+    /// As [`Rule::Newer`], for objects a sync listed: most are not stored yet, so on
+    /// PostgreSQL the rows are first written by a plain `INSERT` (in a savepoint), which
+    /// costs PostgreSQL about a fifth less than the upsert's speculative insertion; a batch
+    /// that meets a stored row is rolled back to the savepoint and upserted.
+    Listed,
+}
+
+impl Rule {
+    /// Whether state of the row's own second wins (else it is a tie).
+    pub fn equal_wins(self) -> bool {
+        self == Rule::NewerOrEqual
+    }
+
+    /// Whether a plain insert is tried first ([`Rule::Listed`]).
+    pub fn insert_first(self) -> bool {
+        self == Rule::Listed
     }
 }
 
@@ -71,8 +97,11 @@ mod tests {
         assert_eq!(decide(Some(10), 10, false), Applied::Tie);
         assert_eq!(decide(Some(10), 10, true), Applied::Written);
         assert_eq!(decide(Some(11), 10, true), Applied::Stale);
-        assert_eq!(Freshness::Event(7).parts(), (7, false));
-        assert_eq!(Freshness::Current(7).parts(), (7, true));
+        assert_eq!(Freshness::Event(7).parts(), (7, Rule::Newer));
+        assert_eq!(Freshness::Current(7).parts(), (7, Rule::NewerOrEqual));
+        assert!(Rule::NewerOrEqual.equal_wins());
+        assert!(!Rule::Newer.equal_wins() && !Rule::Listed.equal_wins());
+        assert!(Rule::Listed.insert_first() && !Rule::Newer.insert_first());
     }
 
     /// PostgreSQL's upsert under `wins_sql` writes exactly when `decide` says so (the

@@ -15,8 +15,8 @@ pub(super) fn apply(
     target: &Target,
     freshness: Freshness,
 ) -> Result<&'static str, DieselError> {
-    let (at, equal_wins) = freshness.parts();
-    let applied = write_all(conn, &[(0, tenant_id, target, at)], equal_wins)?;
+    let (at, rule) = freshness.parts();
+    let applied = write_all(conn, &[(0, tenant_id, target, at)], rule)?;
     Ok(applied
         .first()
         .map_or(events::IGNORED, |&(_, outcome)| outcome))
@@ -70,5 +70,5 @@ pub(super) fn apply_batch(
             (i, tenant_id.as_str(), &event.target, event.created)
         })
         .collect();
-    write_all(conn, &items, false)
+    write_all(conn, &items, db::Rule::Newer)
 }

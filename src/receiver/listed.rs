@@ -8,7 +8,7 @@ use chrono::Utc;
 use diesel::result::Error as DieselError;
 use serde_json::Value;
 
-use crate::db::{AnyConnection, Database, DbError, Freshness, events};
+use crate::db::{AnyConnection, Database, DbError, Freshness, Rule, events};
 use crate::error::ApiError;
 use crate::stripe::StripeApi;
 use crate::stripe::objects::Fields;
@@ -105,7 +105,7 @@ pub fn record_listed(
         .iter()
         .map(|&i| (i, tenant_id, &targets[i], page.stamps[i]))
         .collect();
-    let outcomes = write_all(conn, &items, false)?;
+    let outcomes = write_all(conn, &items, Rule::Listed)?;
     let mut page = ListedPage::default();
     for (i, outcome) in outcomes {
         match outcome {

@@ -86,12 +86,11 @@ macro_rules! mirrored_types {
 
         /// Writes `(index, tenant, target, watermark)` items, grouped by type: one batch write
         /// per type (one statement per table on PostgreSQL), types in lock order, objects in
-        /// the order given. `equal_wins`: a state of the row's own second replaces it (a
-        /// state just read from Stripe). Returns each item's outcome.
+        /// the order given, by `rule` ([`db::Rule`]). Returns each item's outcome.
         pub(super) fn write_all(
             conn: &mut AnyConnection,
             items: &[(usize, &str, &Target, i64)],
-            equal_wins: bool,
+            rule: db::Rule,
         ) -> Result<Vec<(usize, &'static str)>, DieselError> {
             let mut applied: Vec<(usize, &'static str)> = items
                 .iter()
@@ -106,7 +105,7 @@ macro_rules! mirrored_types {
                         _ => None,
                     })
                     .collect();
-                settle(&mut applied, &rows, |x| $write(conn, x, equal_wins))?;
+                settle(&mut applied, &rows, |x| $write(conn, x, rule))?;
             )+
             Ok(applied)
         }

@@ -840,12 +840,14 @@ async fn a_listed_object_the_mirror_cannot_keep_is_skipped(backend: Backend) {
 
 on_both_databases!(a_listed_object_the_mirror_cannot_keep_is_skipped);
 
-/// A page and a delivery of one customer: the newer wins, in both orders.
+/// A page and a delivery of one customer: the newer wins, in both orders. The page holds 25
+/// customers, so that on PostgreSQL it is first tried as a plain insert, which meets the
+/// delivered customer and falls back to the upsert (`db::prepared::try_insert`).
 async fn a_page_and_a_delivery_keep_the_newer_state(backend: Backend) {
     let app = spawn_app(backend).await;
     let tenant = app.tenant().await;
     let ep = endpoint(&app, &tenant).await;
-    let ids = stripe_customers(&app, &tenant, 2).await;
+    let ids = stripe_customers(&app, &tenant, 25).await;
     let now = chrono::Utc::now().timestamp();
     let name_of = |id: String| {
         let app = &app;
@@ -871,7 +873,10 @@ async fn a_page_and_a_delivery_keep_the_newer_state(backend: Backend) {
     .await;
     let id = sync_customers(&app, &tenant).await;
     finished(&app, &tenant, &id).await;
-    assert_eq!(name_of(ids[0].clone()).await.as_deref(), Some("Customer 0"));
+    for (i, id) in ids.iter().enumerate() {
+        let name = format!("Customer {i}");
+        assert_eq!(name_of(id.clone()).await.as_deref(), Some(name.as_str()));
+    }
     // A delivery newer than the page wins; a page after it, older than it, loses.
     let newer =
         json!({"id": ids[1], "object": "customer", "email": "c1@example.com", "name": "Newer"});
@@ -885,6 +890,11 @@ async fn a_page_and_a_delivery_keep_the_newer_state(backend: Backend) {
     finished(&app, &tenant, &id).await;
     assert_eq!(name_of(ids[1].clone()).await.as_deref(), Some("Newer"));
     assert_eq!(name_of(ids[0].clone()).await.as_deref(), Some("Customer 0"));
+    assert_eq!(
+        mirrored_emails(&app, &tenant).await.len(),
+        25,
+        "no customer twice"
+    );
 }
 
 on_both_databases!(a_page_and_a_delivery_keep_the_newer_state);
