@@ -35,6 +35,9 @@ pub struct AppState {
     pub receiver: Receiver,
     /// The operator's `fetch_allowed`, parsed (`crate::domain::fetch`).
     pub fetch_allowed: AllowList,
+    /// Counts the sync jobs this instance queued: its sync workers wait on it as well as
+    /// on their poll, so a job queued here starts at once (`AppState::sync_queued`).
+    pub sync_queue: tokio::sync::watch::Sender<u64>,
 }
 
 impl AppState {
@@ -75,7 +78,14 @@ impl AppState {
             tenants,
             order_lookups: Lookups::default(),
             receiver,
+            sync_queue: tokio::sync::watch::Sender::new(0),
         })
+    }
+
+    /// Tells this instance's sync workers that a job was queued (after its transaction
+    /// committed). Other instances find it at their next poll (`sync_poll_ms`).
+    pub fn sync_queued(&self) {
+        self.sync_queue.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// What an order lookup works with (`crate::orders::lookup`).

@@ -470,6 +470,9 @@ async fn bind(
         return Err(account_in_use(&account));
     }
     state.tenants.forget(tenant_id);
+    if sync_on_connect {
+        state.sync_queued();
+    }
     tracing::info!(tenant.id = %tenant_id, stripe.account = %account, flow = flow.as_str(), "stripe account connected");
     Ok(account)
 }

@@ -144,6 +144,7 @@ pub async fn start(
         .run(move |conn| crate::sync::queue_historical(conn, &tenant_id, &scope, &subject, None))
         .await?;
     let job = queued.map_err(in_progress)?;
+    state.sync_queued();
     Ok((job.id.clone(), job.into()))
 }
 
@@ -173,7 +174,10 @@ pub async fn reconcile(state: &AppState, caller: &Caller) -> Result<(String, Job
         })
         .await?;
     match queued {
-        Ok(job) => Ok((job.id.clone(), job.into())),
+        Ok(job) => {
+            state.sync_queued();
+            Ok((job.id.clone(), job.into()))
+        }
         Err(running) => Err(in_progress(running)),
     }
 }

@@ -307,6 +307,9 @@ struct Worker {
     /// Each tenant's request rate at Stripe, shared by the instance's workers.
     rate: Arc<DefaultKeyedRateLimiter<String>>,
     stop: watch::Receiver<bool>,
+    /// Jobs queued by this instance (`AppState::sync_queued`): a wait for the next poll ends
+    /// at once.
+    queued: watch::Receiver<u64>,
 }
 
 /// Starts this instance's sync workers: one takes any job, oldest first; the other takes
@@ -330,6 +333,7 @@ pub fn start_worker(state: actix_web::web::Data<AppState>, limits: SyncLimits) -
                 lane,
                 rate: rate.clone(),
                 stop: stopped.clone(),
+                queued: state.sync_queue.subscribe(),
             };
             tokio::spawn(worker.run())
         })
@@ -418,6 +422,7 @@ impl Worker {
             tokio::select! {
                 _ = tokio::time::sleep(poll) => {}
                 _ = self.stop.changed() => {}
+                Ok(()) = self.queued.changed() => {}
             }
         }
     }

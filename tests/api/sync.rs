@@ -1112,6 +1112,32 @@ async fn stored_event_ids(app: &TestApp, tenant: &TestTenant) -> Vec<String> {
     .await
 }
 
+/// A job queued through the API starts at once on the instance that queued it, a
+/// historical sync and a reconciliation alike: the workers' poll (an hour here) is for jobs
+/// other instances queue.
+async fn a_queued_job_starts_without_waiting_for_the_poll(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.sync_poll_ms = 3_600_000).await;
+    let tenant = app.tenant().await;
+    stripe_customers(&app, &tenant, 2).await;
+    let ended = |id: String| {
+        let (app, tenant) = (&app, &tenant);
+        async move {
+            eventually(30, || async {
+                let job = job(app, tenant, &id).await;
+                (job["status"] == "succeeded").then_some(job)
+            })
+            .await
+        }
+    };
+    let id = sync_customers(&app, &tenant).await;
+    let done = ended(id).await;
+    assert_eq!(done["progress"]["customers"]["written"], 2, "{done}");
+    let id = start_reconcile(&app, &tenant).await;
+    ended(id).await;
+}
+
+on_both_databases!(a_queued_job_starts_without_waiting_for_the_poll);
+
 /// Asks for a reconciliation of the tenant's events (202); returns its job's id.
 async fn start_reconcile(app: &TestApp, tenant: &TestTenant) -> String {
     let response = app
