@@ -654,15 +654,35 @@ impl Worker {
         let objects: Vec<String> = serde_json::from_str(&job.objects)
             .map_err(|err| Halt::Failed(format!("unreadable objects: {err}")))?;
         let mut progress: Progress = serde_json::from_str(&job.progress).unwrap_or_default();
-        for name in &objects {
-            let kind = kinds::kind(name)
-                .ok_or_else(|| Halt::Failed(format!("unknown object type {name}")))?;
-            if progress.get(name).is_some_and(|p| p.done) {
+        let kinds = objects
+            .iter()
+            .map(|name| {
+                kinds::kind(name).ok_or_else(|| Halt::Failed(format!("unknown object type {name}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // The first pages of the next list, read while the last writes of the one before
+        // end.
+        let mut ahead: Option<Fetched> = None;
+        for (at, kind) in kinds.iter().enumerate() {
+            if progress.get(kind.name).is_some_and(|p| p.done) {
                 continue;
             }
             match kind.path {
                 Some(path) => {
-                    self.list_kind(job, tenant.stripe.as_ref(), kind, path, &mut progress)
+                    // The next type with a list of its own still to read.
+                    let next = kinds[at + 1..]
+                        .iter()
+                        .find(|k| !progress.get(k.name).is_some_and(|p| p.done))
+                        .and_then(|k| Some((*k, k.path?)));
+                    ahead = self
+                        .list_kind(
+                            job,
+                            tenant.stripe.as_ref(),
+                            (kind, path),
+                            &mut progress,
+                            ahead.take(),
+                            next,
+                        )
                         .await?;
                 }
                 None => loop {
@@ -937,9 +957,12 @@ impl Worker {
         })
     }
 
-    /// Every page of a list from the saved cursor, each written with the progress. The next
+    /// Every page of a list from the saved cursor (its first pages `first`, when read while
+    /// the list before was written), each written with the progress. The next
     /// page is read while one is written (two pages in memory at most): the time is about
-    /// the slower of Stripe and the database, not their sum. On PostgreSQL, a list whose
+    /// the slower of Stripe and the database, not their sum. While its last pages are
+    /// written, the first pages of the `next` list are read, and returned: they are written
+    /// after these (parents first). On PostgreSQL, a list whose
     /// pages write only their own objects ([`Kind::pipelined`]) keeps two pages' writes in
     /// flight on two connections: each writes its objects at once, then waits for the page
     /// before it to commit (its ties settled) before it saves the progress and commits, so
@@ -948,21 +971,26 @@ impl Worker {
         &self,
         job: &rows::SyncJob,
         stripe: &dyn StripeApi,
-        kind: &Kind,
-        path: &str,
+        (kind, path): (&Kind, &str),
         progress: &mut Progress,
-    ) -> Result<(), Halt> {
+        first: Option<Fetched>,
+        next: Option<(&Kind, &str)>,
+    ) -> Result<Option<Fetched>, Halt> {
         let entry = progress.entry(kind.name.to_owned()).or_default().clone();
         if entry.done {
-            return Ok(());
+            return Ok(None);
         }
         // SQLite has one writer: a second page's transaction would wait for it forever. Two
         // pages in flight hold two connections; two are left for the lease, the ties and the
         // requests the service answers meanwhile.
         let pipelined = kind.pipelined && self.db.is_postgres() && self.db.max_connections() >= 4;
-        let mut fetched = self
-            .fetch_page(job, stripe, kind, path, entry.cursor)
-            .await?;
+        let mut fetched = match first {
+            Some(first) => first,
+            None => {
+                self.fetch_page(job, stripe, kind, path, entry.cursor)
+                    .await?
+            }
+        };
         // The write still running from the turn before, and where its committed progress
         // will arrive (pipelined lists only).
         let mut running: Option<MaybeDone<Write<'_>>> = None;
@@ -1007,7 +1035,17 @@ impl Worker {
             let mut current = maybe_done(write);
             let earlier = running.take();
             if done {
-                let (earlier, current) = tokio::join!(finish(earlier), finish(Some(current)));
+                let read_ahead = async {
+                    match next {
+                        Some((next, path)) => {
+                            let cursor = progress.get(next.name).and_then(|p| p.cursor.clone());
+                            Some(self.fetch_page(job, stripe, next, path, cursor).await)
+                        }
+                        None => None,
+                    }
+                };
+                let (earlier, current, ahead) =
+                    tokio::join!(finish(earlier), finish(Some(current)), read_ahead);
                 if let Some(earlier) = earlier {
                     earlier?;
                 }
@@ -1015,7 +1053,7 @@ impl Worker {
                     *progress = current?;
                 }
                 self.renew(job).await?;
-                return Ok(());
+                return ahead.transpose();
             }
             // The earlier write and the next page to their end, the current write meanwhile.
             let rest = async {
