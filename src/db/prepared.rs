@@ -14,8 +14,8 @@
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Mutex, PoisonError};
 
 use diesel::sql_types::{Array, Bool, HasSqlType, Nullable, Text, Untyped};
 use diesel::{PgConnection, QueryResult, RunQueryDsl};
@@ -581,29 +581,48 @@ const INSERT_FIRST_ROWS: usize = 20;
 /// ([`InsertFirst`]).
 const SKIP_AFTER_STORED: u32 = 16;
 
-/// Whether the batches of one table are tried as plain inserts first ([`super::Rule::Listed`]).
-/// After a batch meets a stored row (and is rolled back), the next [`SKIP_AFTER_STORED`]
-/// batches of the table are upserted at once: a sync of a mirror that already holds the
-/// account (a second full sync) would otherwise try, fail and roll back every batch, and a
-/// sync that meets the objects deliveries just wrote (the newest, listed first) tries again
-/// past them.
+/// Whether a tenant's batches of one table are tried as plain inserts first
+/// ([`super::Rule::Listed`]). After a batch of a tenant meets a stored row (and is rolled
+/// back), that tenant's next [`SKIP_AFTER_STORED`] batches of the table are upserted at once:
+/// a sync of a mirror that already holds the account (a second full sync) would otherwise
+/// try, fail and roll back every batch, and a sync that meets the objects deliveries just
+/// wrote (the newest, listed first) tries again past them. Kept per tenant, so that one
+/// tenant's second sync leaves another's first one alone; a tenant is kept only while it
+/// has batches to skip.
 #[derive(Debug, Default)]
 pub struct InsertFirst {
-    skip: AtomicU32,
+    skip: Mutex<BTreeMap<String, u32>>,
 }
 
 impl InsertFirst {
     pub const fn new() -> Self {
         InsertFirst {
-            skip: AtomicU32::new(0),
+            skip: Mutex::new(BTreeMap::new()),
         }
     }
 
-    /// Whether this batch is tried (counting down the batches skipped).
-    fn ready(&self) -> bool {
+    /// Whether this batch of `tenant` is tried (counting down the batches skipped).
+    fn ready(&self, tenant: &str) -> bool {
+        let mut skip = self.skip.lock().unwrap_or_else(PoisonError::into_inner);
+        match skip.get_mut(tenant) {
+            None => true,
+            Some(left) if *left <= 1 => {
+                skip.remove(tenant);
+                false
+            }
+            Some(left) => {
+                *left -= 1;
+                false
+            }
+        }
+    }
+
+    /// A batch of `tenant` met a stored row.
+    fn stored(&self, tenant: &str) {
         self.skip
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-            .is_err()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(tenant.to_owned(), SKIP_AFTER_STORED);
     }
 }
 
@@ -617,7 +636,7 @@ pub fn try_insert(
     pg: &mut PgConnection,
     insert: &[String],
     columns: &[TextColumn],
-    gate: &InsertFirst,
+    (gate, tenant): (&InsertFirst, &str),
 ) -> QueryResult<bool> {
     use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
     use diesel::result::{DatabaseErrorKind, Error};
@@ -626,7 +645,7 @@ pub fn try_insert(
     let in_transaction = AnsiTransactionManager::transaction_manager_status_mut(pg)
         .transaction_depth()
         .is_ok_and(|depth| depth.is_some());
-    if rows < INSERT_FIRST_ROWS || !in_transaction || !gate.ready() {
+    if rows < INSERT_FIRST_ROWS || !in_transaction || !gate.ready(tenant) {
         return Ok(false);
     }
     // Its own savepoint, released either way: after `ROLLBACK TO` a savepoint stays open,
@@ -642,13 +661,17 @@ pub fn try_insert(
             Ok(true)
         }
         Err(err) => {
-            pg.batch_execute("ROLLBACK TO SAVEPOINT insert_first; RELEASE SAVEPOINT insert_first")?;
-            match err {
-                Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                    gate.skip.store(SKIP_AFTER_STORED, Ordering::Relaxed);
+            let back = pg.batch_execute(
+                "ROLLBACK TO SAVEPOINT insert_first; RELEASE SAVEPOINT insert_first",
+            );
+            match (err, back) {
+                (Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _), Ok(())) => {
+                    gate.stored(tenant);
                     Ok(false)
                 }
-                err => Err(err),
+                // The insert's own error (a rollback that fails too, on a connection gone,
+                // changes nothing: the page's transaction is rolled back with it).
+                (err, _) => Err(err),
             }
         }
     }
@@ -745,7 +768,11 @@ impl MirrorSql {
         rule: super::Rule,
     ) -> QueryResult<Vec<super::Applied>> {
         let columns = rows.finish();
-        if rule.insert_first() && try_insert(pg, &self.insert, &columns, &self.insert_first)? {
+        // A listed batch is one tenant's page.
+        let tenant = items.first().map_or("", |(tenant, ..)| *tenant);
+        if rule.insert_first()
+            && try_insert(pg, &self.insert, &columns, (&self.insert_first, tenant))?
+        {
             return Ok(vec![super::Applied::Written; items.len()]);
         }
         let mut statement = prepared(&self.upsert);

@@ -266,7 +266,7 @@ pub fn upsert_children<T: serde::Serialize>(
         }
         let columns = batch.finish();
         let inserted = match insert_first {
-            Some(gate) => try_insert(pg, &insert, &columns, gate)?,
+            Some(gate) => try_insert(pg, &insert, &columns, (gate, tenant_id))?,
             None => false,
         };
         if !inserted {
@@ -369,6 +369,7 @@ mod tests {
 
     fn write_listed(
         conn: &mut AnyConnection,
+        tenant: &str,
         parents: &[&str],
         rows: Vec<Item<'_>>,
     ) -> QueryResult<()> {
@@ -376,7 +377,7 @@ mod tests {
             conn,
             subscription_items,
             stripe_subscription_id,
-            "t1",
+            tenant,
             parents,
             rows,
             crate::db::Rule::Listed
@@ -417,6 +418,7 @@ mod tests {
         conn.transaction(|conn| {
             write_listed(
                 conn,
+                "t1",
                 &parents[..25],
                 parents[..25].iter().map(|p| item(p, 0, 1)).collect(),
             )?;
@@ -428,7 +430,7 @@ mod tests {
             // rows and rolls back; the upsert writes the change and the new ones.
             let mut rows: Vec<Item<'_>> = parents.iter().map(|p| item(p, 0, 1)).collect();
             rows[3].quantity = Some(9);
-            write_listed(conn, &parents, rows)?;
+            write_listed(conn, "t1", &parents, rows)?;
             let second = written(conn);
             assert_eq!(second.len(), 30);
             assert_eq!(second[3].quantity, Some(9));
@@ -446,10 +448,32 @@ mod tests {
             // The next batch of new rows is upserted at once (no savepoint).
             let more: Vec<String> = (30..60).map(|n| format!("sub_{n:02}")).collect();
             let more: Vec<&str> = more.iter().map(String::as_str).collect();
-            write_listed(conn, &more, more.iter().map(|p| item(p, 0, 1)).collect())?;
+            write_listed(
+                conn,
+                "t1",
+                &more,
+                more.iter().map(|p| item(p, 0, 1)).collect(),
+            )?;
             let third = written(conn);
             assert_eq!(third.len(), 60);
             assert!(third[30..].iter().all(|w| !w.in_savepoint));
+
+            // Another tenant's batch is still tried as a plain insert.
+            let rows = parents
+                .iter()
+                .map(|p| Item {
+                    tenant_id: "t2",
+                    ..item(p, 0, 1)
+                })
+                .collect();
+            write_listed(conn, "t2", &parents, rows)?;
+            let fourth = written(conn);
+            assert_eq!(fourth.len(), 90);
+            assert_eq!(
+                fourth.iter().filter(|w| w.in_savepoint).count(),
+                24 + 30,
+                "t1's 24 unchanged rows of its first batch and t2's 30"
+            );
             diesel::QueryResult::Ok(())
         })
         .unwrap();

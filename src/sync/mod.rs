@@ -660,9 +660,9 @@ impl Worker {
                 kinds::kind(name).ok_or_else(|| Halt::Failed(format!("unknown object type {name}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        // The first pages of the next list, read while the last writes of the one before
-        // end.
-        let mut ahead: Option<Fetched> = None;
+        // The first pages of the next list (by name), read while the last writes of the one
+        // before end.
+        let mut ahead: Option<(&str, Fetched)> = None;
         for (at, kind) in kinds.iter().enumerate() {
             if progress.get(kind.name).is_some_and(|p| p.done) {
                 continue;
@@ -674,16 +674,23 @@ impl Worker {
                         .iter()
                         .find(|k| !progress.get(k.name).is_some_and(|p| p.done))
                         .and_then(|k| Some((*k, k.path?)));
+                    // Pages read ahead for another list (never: `next` skips what this loop
+                    // skips) are dropped, not written as this one's.
+                    let first = ahead
+                        .take()
+                        .and_then(|(name, pages)| (name == kind.name).then_some(pages));
                     ahead = self
                         .list_kind(
                             job,
                             tenant.stripe.as_ref(),
                             (kind, path),
                             &mut progress,
-                            ahead.take(),
+                            first,
                             next,
                         )
-                        .await?;
+                        .await?
+                        .zip(next)
+                        .map(|(pages, (next, _))| (next.name, pages));
                 }
                 None => loop {
                     let done = self
@@ -1035,17 +1042,25 @@ impl Worker {
             let mut current = maybe_done(write);
             let earlier = running.take();
             if done {
+                let cursor = next.and_then(|(next, _)| progress.get(next.name)?.cursor.clone());
                 let read_ahead = async {
                     match next {
                         Some((next, path)) => {
-                            let cursor = progress.get(next.name).and_then(|p| p.cursor.clone());
                             Some(self.fetch_page(job, stripe, next, path, cursor).await)
                         }
                         None => None,
                     }
                 };
-                let (earlier, current, ahead) =
-                    tokio::join!(finish(earlier), finish(Some(current)), read_ahead);
+                let mut read_ahead = std::pin::pin!(maybe_done(read_ahead));
+                // The writes to their end, the read-ahead meanwhile; a write that fails
+                // drops it at once (no further request at Stripe for a job that halts).
+                let writes = async { tokio::join!(finish(earlier), finish(Some(current))) };
+                let mut writes = std::pin::pin!(writes);
+                let (earlier, current) = std::future::poll_fn(|cx| {
+                    let _ = read_ahead.as_mut().poll(cx);
+                    writes.as_mut().poll(cx)
+                })
+                .await;
                 if let Some(earlier) = earlier {
                     earlier?;
                 }
@@ -1053,7 +1068,8 @@ impl Worker {
                     *progress = current?;
                 }
                 self.renew(job).await?;
-                return ahead.transpose();
+                (&mut read_ahead).await;
+                return read_ahead.take_output().flatten().transpose();
             }
             // The earlier write and the next page to their end, the current write meanwhile.
             let rest = async {

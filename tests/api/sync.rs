@@ -841,8 +841,9 @@ async fn a_listed_object_the_mirror_cannot_keep_is_skipped(backend: Backend) {
 on_both_databases!(a_listed_object_the_mirror_cannot_keep_is_skipped);
 
 /// A page and a delivery of one customer: the newer wins, in both orders. The page holds 25
-/// customers, so that on PostgreSQL it is first tried as a plain insert, which meets the
-/// delivered customer and falls back to the upsert (`db::prepared::try_insert`).
+/// customers, so that on PostgreSQL it is first tried as a plain insert (the tenant's first
+/// batch), which meets the delivered customer and falls back to the upsert
+/// (`db::prepared::try_insert`).
 async fn a_page_and_a_delivery_keep_the_newer_state(backend: Backend) {
     let app = spawn_app(backend).await;
     let tenant = app.tenant().await;
@@ -1129,9 +1130,14 @@ async fn a_queued_job_starts_without_waiting_for_the_poll(backend: Backend) {
             .await
         }
     };
+    // Each job is queued once the workers wait on their poll (their lease, which finds
+    // nothing, takes milliseconds): a job queued before would be found without the wake.
+    let settle = || tokio::time::sleep(Duration::from_millis(500));
+    settle().await;
     let id = sync_customers(&app, &tenant).await;
     let done = ended(id).await;
     assert_eq!(done["progress"]["customers"]["written"], 2, "{done}");
+    settle().await;
     let id = start_reconcile(&app, &tenant).await;
     ended(id).await;
 }
