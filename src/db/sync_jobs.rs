@@ -265,6 +265,25 @@ pub fn still_held(conn: &mut AnyConnection, id: &str, owner: &str) -> QueryResul
         .map(|n| n == 1)
 }
 
+/// The job's saved progress while it runs under `owner`'s lease, its row locked until the
+/// transaction ends on PostgreSQL (on SQLite the transaction holds the one writer's lock): a
+/// page's write reads what the lists running beside its own saved, then saves it with its own
+/// list's, and no other write can save in between. `None` when the job is no longer this
+/// worker's.
+pub fn progress_held(
+    conn: &mut AnyConnection,
+    id: &str,
+    owner: &str,
+) -> QueryResult<Option<String>> {
+    let query = sync_jobs::table
+        .filter(held_by(id, owner))
+        .select(sync_jobs::progress);
+    match conn {
+        AnyConnection::Postgresql(pg) => query.for_no_key_update().first(pg).optional(),
+        AnyConnection::Sqlite(sqlite) => query.first(sqlite).optional(),
+    }
+}
+
 /// Saves progress (inside the transaction that wrote the page) and keeps the lease until
 /// `until`: a job whose writes commit keeps its lease with no statement of its own, which
 /// would wait for the write in flight (it holds the job's row until it commits). `false`

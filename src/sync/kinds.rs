@@ -26,10 +26,15 @@ pub struct Kind {
     /// waiting for each other's locks. Not charges or refunds (they raise their payment's
     /// refunded total) nor payment methods (they touch their customer).
     pub pipelined: bool,
+    /// Read at once with the type before it in [`KINDS`] (and it with the one before, if
+    /// that one is too): neither is a parent of the other, and both write only their own
+    /// rows. While one list waits for Stripe's next page, another's is parsed or written.
+    pub alongside: bool,
 }
 
 /// Every type, in the order a sync takes them (parents first: a price after its product, a
-/// subscription after its customer, a refund after its charge).
+/// subscription after its customer, a refund after its charge). Subscriptions, invoices and
+/// payment intents, each a customer's, are read at once ([`Kind::alongside`]).
 pub const KINDS: &[Kind] = &[
     Kind {
         name: "products",
@@ -37,6 +42,7 @@ pub const KINDS: &[Kind] = &[
         family: "product",
         fixed: &[],
         pipelined: true,
+        alongside: false,
         nested: None,
     },
     Kind {
@@ -45,6 +51,7 @@ pub const KINDS: &[Kind] = &[
         family: "price",
         fixed: &[],
         pipelined: true,
+        alongside: false,
         nested: None,
     },
     Kind {
@@ -53,6 +60,7 @@ pub const KINDS: &[Kind] = &[
         family: "customer",
         fixed: &[],
         pipelined: true,
+        alongside: false,
         nested: None,
     },
     Kind {
@@ -61,6 +69,7 @@ pub const KINDS: &[Kind] = &[
         family: "customer.subscription",
         fixed: &[("status", "all")],
         pipelined: true,
+        alongside: false,
         nested: Some(Nested::SubscriptionItems),
     },
     Kind {
@@ -69,6 +78,7 @@ pub const KINDS: &[Kind] = &[
         family: "invoice",
         fixed: &[],
         pipelined: true,
+        alongside: true,
         nested: Some(Nested::InvoiceLines),
     },
     Kind {
@@ -77,6 +87,7 @@ pub const KINDS: &[Kind] = &[
         family: "payment_intent",
         fixed: &[],
         pipelined: true,
+        alongside: true,
         nested: None,
     },
     Kind {
@@ -85,6 +96,7 @@ pub const KINDS: &[Kind] = &[
         family: "charge",
         fixed: &[],
         pipelined: false,
+        alongside: false,
         nested: None,
     },
     Kind {
@@ -93,6 +105,7 @@ pub const KINDS: &[Kind] = &[
         family: "refund",
         fixed: &[],
         pipelined: false,
+        alongside: false,
         nested: None,
     },
     Kind {
@@ -101,6 +114,7 @@ pub const KINDS: &[Kind] = &[
         family: "checkout.session",
         fixed: &[],
         pipelined: true,
+        alongside: false,
         nested: None,
     },
     Kind {
@@ -109,6 +123,7 @@ pub const KINDS: &[Kind] = &[
         family: "payment_link",
         fixed: &[],
         pipelined: true,
+        alongside: false,
         nested: None,
     },
     Kind {
@@ -117,6 +132,7 @@ pub const KINDS: &[Kind] = &[
         family: "payment_method",
         fixed: &[],
         pipelined: false,
+        alongside: false,
         nested: None,
     },
 ];

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
@@ -310,6 +311,8 @@ struct Worker {
     /// Jobs queued by this instance (`AppState::sync_queued`): a wait for the next poll ends
     /// at once.
     queued: watch::Receiver<u64>,
+    /// A list of the stage being read halted: the others stop at their next page.
+    stage_halted: AtomicBool,
 }
 
 /// Starts this instance's sync workers: one takes any job, oldest first; the other takes
@@ -334,6 +337,7 @@ pub fn start_worker(state: actix_web::web::Data<AppState>, limits: SyncLimits) -
                 rate: rate.clone(),
                 stop: stopped.clone(),
                 queued: state.sync_queue.subscribe(),
+                stage_halted: AtomicBool::new(false),
             };
             tokio::spawn(worker.run())
         })
@@ -663,16 +667,42 @@ impl Worker {
         // The first pages of the next list (by name), read while the last writes of the one
         // before end.
         let mut ahead: Option<(&str, Fetched)> = None;
-        for (at, kind) in kinds.iter().enumerate() {
-            if progress.get(kind.name).is_some_and(|p| p.done) {
+        let at_once = self.lists_at_once();
+        let done =
+            |progress: &Progress, kind: &Kind| progress.get(kind.name).is_some_and(|p| p.done);
+        let mut at = 0;
+        while let Some(kind) = kinds.get(at).copied() {
+            at += 1;
+            if done(&progress, kind) {
                 continue;
             }
             match kind.path {
                 Some(path) => {
+                    // This list and those read beside it (`Kind::alongside`) still to read, up
+                    // to `at_once`; the rest of them follow as the lists after it.
+                    let mut stage = vec![(kind, path)];
+                    while stage.len() < at_once {
+                        match kinds.get(at).copied() {
+                            Some(beside) if beside.alongside => {
+                                at += 1;
+                                if let Some(path) = beside.path.filter(|_| !done(&progress, beside))
+                                {
+                                    stage.push((beside, path));
+                                }
+                            }
+                            _ => break,
+                        }
+                    }
+                    if stage.len() > 1 {
+                        let first = ahead.take();
+                        self.list_stage(job, tenant.stripe.as_ref(), &stage, &mut progress, first)
+                            .await?;
+                        continue;
+                    }
                     // The next type with a list of its own still to read.
-                    let next = kinds[at + 1..]
+                    let next = kinds[at..]
                         .iter()
-                        .find(|k| !progress.get(k.name).is_some_and(|p| p.done))
+                        .find(|k| !done(&progress, k))
                         .and_then(|k| Some((*k, k.path?)));
                     // Pages read ahead for another list (never: `next` skips what this loop
                     // skips) are dropped, not written as this one's.
@@ -704,6 +734,66 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    /// How many lists a sync reads at once ([`Kind::alongside`]): on PostgreSQL as many as
+    /// the pool has connections for (each keeps two pages' writes in flight; two connections
+    /// are left for the lease, the ties and the requests the service answers meanwhile), at
+    /// most three; on SQLite, whose one writer takes a write at a time, one.
+    fn lists_at_once(&self) -> usize {
+        if !self.db.is_postgres() {
+            return 1;
+        }
+        let pairs = self.db.max_connections().saturating_sub(2) / 2;
+        usize::try_from(pairs).unwrap_or(1).clamp(1, 3)
+    }
+
+    /// Lists read at once (`stage`, [`Kind::alongside`]): each paged and written as
+    /// [`Self::list_kind`] does one, its progress saved beside the others' ([`save_entry`]);
+    /// `first`: pages read ahead for one of them. A list that halts stops the others at their
+    /// next page (the writes they have in flight end first), and its error is the stage's.
+    async fn list_stage(
+        &self,
+        job: &rows::SyncJob,
+        stripe: &dyn StripeApi,
+        stage: &[(&Kind, &str)],
+        progress: &mut Progress,
+        first: Option<(&str, Fetched)>,
+    ) -> Result<(), Halt> {
+        let mut first = first;
+        self.stage_halted.store(false, Ordering::Relaxed);
+        let lists = stage
+            .iter()
+            .map(|&(kind, path)| {
+                let pages = first
+                    .take_if(|(name, _)| *name == kind.name)
+                    .map(|(_, pages)| pages);
+                let mut own = progress.clone();
+                async move {
+                    let result = self
+                        .list_kind(job, stripe, (kind, path), &mut own, pages, None)
+                        .await;
+                    if result.is_err() {
+                        self.stage_halted.store(true, Ordering::Relaxed);
+                    }
+                    (kind.name, own.remove(kind.name), result)
+                }
+            })
+            .collect::<Vec<_>>();
+        let mut halt: Option<Halt> = None;
+        for (name, entry, result) in futures_util::future::join_all(lists).await {
+            if let Some(entry) = entry {
+                progress.insert(name.to_owned(), entry);
+            }
+            if let Err(err) = result
+                && halt.as_ref().is_none_or(|halt| matches!(halt, Halt::Lost))
+            {
+                // The failing list's own error, not the `Lost` the others stopped with.
+                halt = Some(err);
+            }
+        }
+        self.stage_halted.store(false, Ordering::Relaxed);
+        halt.map_or(Ok(()), Err)
     }
 
     /// Waits for the tenant's turn (its request rate), then for Stripe's answer; retries 429
@@ -899,7 +989,8 @@ impl Worker {
                 self.still_held(job),
                 self.read_page(job, stripe, kind, path, &query)
             );
-            fetched.held = held;
+            // A list read beside it that halted stops this one too (`list_stage`).
+            fetched.held = held && !self.stage_halted.load(Ordering::Relaxed);
             let page = match page {
                 Ok(page) => page,
                 // The pages gathered are written; the error comes back on the next read,
@@ -1254,20 +1345,23 @@ impl Worker {
         let mut progress = saved;
         if page.ties() > 0 {
             let settled = settle_ties(&self.db, stripe, &job.tenant_id, page).await?;
-            if let Some(entry) = progress.get_mut(name) {
-                entry.written += settled as u64;
-            }
-            let (id, owner) = (job.id.clone(), self.owner.clone());
-            let (text, until) = (
-                serde_json::to_string(&progress).unwrap_or_default(),
-                after(self.limits.lease),
-            );
-            self.db
+            let mut entry = progress.get(name).cloned().unwrap_or_default();
+            entry.written += settled as u64;
+            let (id, owner, key) = (job.id.clone(), self.owner.clone(), name.to_owned());
+            let until = after(self.limits.lease);
+            let saved = self
+                .db
                 .run(move |conn| {
-                    rows::save_progress(conn, &id, &owner, &text, now(), until)
-                        .map_err(DbError::from)
+                    db::write_transaction(conn, |conn| {
+                        save_entry(conn, (&id, &owner), (&key, &entry), until)
+                    })
+                    .map_err(DbError::from)
                 })
                 .await?;
+            // Not this worker's any more: the next page's write finds it so.
+            if let Some(saved) = saved {
+                progress = saved;
+            }
         }
         if let Some(announce) = announce {
             // The next page's write may have given up (its job halted): nobody to tell.
@@ -1428,12 +1522,11 @@ fn write_page(
             entry.cursor = Some(last.clone());
         }
         entry.done = page.step.done;
-        let text = serde_json::to_string(&staged)
-            .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))?;
-        if !rows::save_progress(conn, page.job, page.owner, &text, now(), after(page.lease))? {
-            return Err(PageFailure::Lost);
+        let entry = (page.name, &*entry);
+        match save_entry(conn, (page.job, page.owner), entry, after(page.lease))? {
+            Some(saved) => Ok((written, saved)),
+            None => Err(PageFailure::Lost),
         }
-        Ok((written, staged))
     });
     match (attempt, base) {
         (Err(PageFailure::Waited(_)), Base::After(before)) => {
@@ -1441,6 +1534,28 @@ fn write_page(
         }
         (attempt, _) => attempt,
     }
+}
+
+/// Saves `entry` as the progress of its list (`(name, entry)`) beside what the job's row
+/// holds of the other lists, and keeps the lease until `until`, in the caller's transaction.
+/// The lists of a stage run at once, each saving its own entry: the row is read locked
+/// ([`rows::progress_held`]), so no list's save is lost to another's. The progress saved, or
+/// `None` when the job is no longer this worker's.
+fn save_entry(
+    conn: &mut db::AnyConnection,
+    (job, owner): (&str, &str),
+    (name, entry): (&str, &TypeProgress),
+    until: NaiveDateTime,
+) -> diesel::QueryResult<Option<Progress>> {
+    let Some(stored) = rows::progress_held(conn, job, owner)? else {
+        return Ok(None);
+    };
+    // Read as `sync` reads it: a progress that cannot be read starts its lists again.
+    let mut progress: Progress = serde_json::from_str(&stored).unwrap_or_default();
+    progress.insert(name.to_owned(), entry.clone());
+    let text = serde_json::to_string(&progress)
+        .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))?;
+    Ok(rows::save_progress(conn, job, owner, &text, now(), until)?.then_some(progress))
 }
 
 /// Pages as the writer needs them: their objects read into what they change (each stamped

@@ -217,7 +217,9 @@ async fn requests_to(app: &TestApp, tenant: &TestTenant, path: &str) -> usize {
 /// Everything at Stripe is in the mirror after a sync, including what Stripe cuts from its
 /// parents (a subscription's 25 items, an invoice's 250 lines), paged 100 at a time.
 async fn a_sync_mirrors_what_only_stripe_holds(backend: Backend) {
-    let app = spawn_app(backend).await;
+    // A pool with connections for three lists at once: on PostgreSQL, subscriptions, invoices
+    // and payment intents are read together (`lists_read_at_once_keep_each_others_progress`).
+    let app = spawn_app_with(backend, |s| s.database_pool_size = 8).await;
     let tenant = app.tenant().await;
     let product = app
         .stripe_post(&tenant, "/v1/products", &[("name", "Plan")])
@@ -627,6 +629,98 @@ async fn a_stopped_sync_resumes_from_its_last_page(backend: Backend) {
 }
 
 on_both_databases!(a_stopped_sync_resumes_from_its_last_page);
+
+/// Subscriptions, invoices and payment intents are read at once on PostgreSQL (a pool with
+/// connections for three lists); each list saves its own progress beside the others': an
+/// instance stopped mid-way leaves every list's saved count equal to what it wrote, and the
+/// instance that resumes finishes each from its own cursor, with exact counts and no page
+/// read twice but the one read ahead at the stop.
+async fn lists_read_at_once_keep_each_others_progress(backend: Backend) {
+    const EACH: u64 = 400;
+    let app = spawn_app_with(backend, |s| {
+        s.sync_worker = false;
+        s.database_pool_size = 8;
+    })
+    .await;
+    let tenant = app.tenant().await;
+    // A subscription, its invoice and the invoice's payment intent each, for 50 customers.
+    seed_stripe(
+        &app,
+        &tenant,
+        json!({"customers": 50, "products": 2, "prices_per_product": 1,
+               "subscriptions": EACH, "items_per_subscription": [1, 2],
+               "invoices": 0, "lines_per_invoice": [1, 2]}),
+    )
+    .await;
+    let lists = ["subscriptions", "invoices", "payment_intents"];
+    let paths = ["/v1/subscriptions", "/v1/invoices", "/v1/payment_intents"];
+    // The test's own reads, not the sync's.
+    let mut counted = Vec::new();
+    for path in paths {
+        assert_eq!(
+            stripe_count(&app, &tenant, path).await as u64,
+            EACH,
+            "{path}"
+        );
+        counted.push(requests_to(&app, &tenant, path).await);
+    }
+    // Slower than pages are gathered into one write: each page is written on its own.
+    app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "300")])
+        .await;
+    let first = app.stoppable_instance(|s| s.sync_worker = true).await;
+    let id = start(&app, &tenant, None).await;
+    // Stopped once each list has written a page.
+    let seen = eventually(60, || async {
+        let job = job(&app, &tenant, &id).await;
+        lists
+            .iter()
+            .all(|list| job["progress"][list]["read"].as_u64().unwrap_or(0) >= 100)
+            .then_some(job)
+    })
+    .await;
+    if backend == Backend::Postgres {
+        // One list after another, all but the last would be done by now.
+        let reading = lists
+            .iter()
+            .filter(|list| seen["progress"][list]["done"] != true)
+            .count();
+        assert!(reading >= 2, "the three lists were read at once: {seen}");
+    }
+    first.stop(true).await;
+    let paused = job(&app, &tenant, &id).await;
+    assert_eq!(paused["status"], "running", "{paused}");
+    let counts = mirror_counts(&app, &tenant).await;
+    for (list, table) in lists.iter().zip(["subscriptions", "invoices", "payments"]) {
+        let read = paused["progress"][list]["read"].as_u64().unwrap();
+        assert!(read >= 100, "{list}: {paused}");
+        assert_eq!(
+            counts[table],
+            json!(read),
+            "{list}: what was read was written, with its own progress: {paused}"
+        );
+    }
+
+    app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "0")])
+        .await;
+    let _second = app.second_instance_with(|s| s.sync_worker = true).await;
+    let done = finished(&app, &tenant, &id).await;
+    let counts = mirror_counts(&app, &tenant).await;
+    for (((list, table), path), counted) in lists
+        .iter()
+        .zip(["subscriptions", "invoices", "payments"])
+        .zip(paths)
+        .zip(counted)
+    {
+        assert_eq!(done["progress"][list]["read"], EACH, "{list}: {done}");
+        assert_eq!(done["progress"][list]["written"], EACH, "{list}: {done}");
+        assert_eq!(counts[table], EACH, "{list}");
+        // 4 pages; at most the one read ahead at the stop is read again.
+        let reads = requests_to(&app, &tenant, path).await - counted;
+        assert!((4..=5).contains(&reads), "{list}: {reads} reads of 4 pages");
+    }
+}
+
+on_both_databases!(lists_read_at_once_keep_each_others_progress);
 
 /// A Stripe that takes longer to answer than the job's lease (5 s in the tests): the worker
 /// keeps its lease while it waits, so the second instance's worker never takes the job over
