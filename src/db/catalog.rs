@@ -27,7 +27,7 @@ pub struct ProductRow {
 super::mirror_table! {
     pub fn apply_products(products by stripe_product_id, s: ProductSnapshot);
     insert(tenant, now) {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: super::new_row_id(),
         tenant_id: tenant,
         stripe_product_id: &s.id,
         created_at: unix(Some(s.created)).unwrap_or(now),
@@ -66,7 +66,7 @@ pub struct PriceRow {
 super::mirror_table! {
     pub fn apply_prices(prices by stripe_price_id, s: PriceSnapshot);
     insert(tenant, now) {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: super::new_row_id(),
         tenant_id: tenant,
         stripe_price_id: &s.id,
         created_at: unix(Some(s.created)).unwrap_or(now),

@@ -46,7 +46,7 @@ pub struct ChargeRow {
 super::mirror_table! {
     pub fn apply_charges(charges by stripe_charge_id, s: ChargeSnapshot);
     insert(tenant, now) {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: super::new_row_id(),
         tenant_id: tenant,
         stripe_charge_id: &s.id,
         created_at: unix(Some(s.created)).unwrap_or(now),

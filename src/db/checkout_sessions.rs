@@ -39,7 +39,7 @@ pub struct CheckoutSessionRow {
 super::mirror_table! {
     pub fn apply_sessions(checkout_sessions by stripe_session_id, s: CheckoutSnapshot);
     insert(tenant, now) {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: super::new_row_id(),
         tenant_id: tenant,
         stripe_session_id: &s.id,
         owner_subject: "",

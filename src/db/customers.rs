@@ -205,7 +205,7 @@ pub fn find_by_email(
 super::mirror_table! {
     pub fn apply_customers(customers by stripe_customer_id, s: CustomerSnapshot);
     insert(tenant, now) {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: super::new_row_id(),
         tenant_id: tenant,
         stripe_customer_id: &s.id,
         identity_type: "customer",

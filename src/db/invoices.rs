@@ -54,7 +54,7 @@ pub struct InvoiceLineRow {
 super::mirror_table! {
     pub fn apply_rows(invoices by stripe_invoice_id, s: InvoiceSnapshot);
     insert(tenant, now) {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: super::new_row_id(),
         tenant_id: tenant,
         stripe_invoice_id: &s.id,
         created_at: unix(Some(s.created)).unwrap_or(now),
@@ -133,7 +133,7 @@ fn replace_lines(
                 .iter()
                 .zip(0..)
                 .map(|(line, position)| NewLine {
-                    id: uuid::Uuid::new_v4().to_string(),
+                    id: super::new_row_id(),
                     tenant_id,
                     stripe_invoice_id: &invoice.id,
                     position,

@@ -220,7 +220,7 @@ pub fn record_attempt(
     super::write_transaction(conn, |conn| {
         diesel::insert_into(notification_attempts::table)
             .values((
-                notification_attempts::id.eq(uuid::Uuid::new_v4().to_string()),
+                notification_attempts::id.eq(super::new_row_id()),
                 notification_attempts::notification_id.eq(&due.id),
                 notification_attempts::tenant_id.eq(&due.tenant_id),
                 notification_attempts::attempted_at.eq(now),

@@ -116,7 +116,7 @@ pub fn record_order(
                 (existing.id, false)
             }
             None => {
-                let id = uuid::Uuid::new_v4().to_string();
+                let id = super::new_row_id();
                 diesel::insert_into(orders::table)
                     .values((
                         orders::id.eq(&id),

@@ -32,7 +32,7 @@ pub struct PaymentLinkRow {
 super::mirror_table! {
     pub fn apply_payment_links(payment_links by stripe_payment_link_id, s: PaymentLinkSnapshot);
     insert(tenant, now) {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: super::new_row_id(),
         tenant_id: tenant,
         stripe_payment_link_id: &s.id,
         price_id: s.line_item.as_ref().map(|(price, _)| price.as_str()),

@@ -35,7 +35,7 @@ pub struct PaymentMethodRow {
 super::mirror_table! {
     pub fn apply_payment_methods(payment_methods by stripe_payment_method_id, s: PaymentMethodSnapshot);
     insert(tenant, now) {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: super::new_row_id(),
         tenant_id: tenant,
         stripe_payment_method_id: &s.id,
         owner_subject: "",

@@ -36,7 +36,7 @@ pub struct PaymentRow {
 super::mirror_table! {
     pub fn apply_payments(payments by stripe_payment_intent_id, s: PaymentSnapshot);
     insert(tenant, now) {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: super::new_row_id(),
         tenant_id: tenant,
         stripe_payment_intent_id: &s.id,
         owner_subject: "",

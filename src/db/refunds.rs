@@ -35,7 +35,7 @@ pub struct RefundRow {
 super::mirror_table! {
     pub fn apply_refunds(refunds by stripe_refund_id, s: RefundSnapshot);
     insert(tenant, now) {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: super::new_row_id(),
         tenant_id: tenant,
         stripe_refund_id: &s.id,
         owner_subject: "",

@@ -45,7 +45,7 @@ pub fn unix(secs: Option<i64>) -> Option<NaiveDateTime> {
 super::mirror_table! {
     pub fn apply_rows(subscriptions by stripe_subscription_id, s: SubscriptionSnapshot);
     insert(tenant, now) {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: super::new_row_id(),
         tenant_id: tenant,
         stripe_subscription_id: &s.id,
         created_at: now,
@@ -120,7 +120,7 @@ fn replace_items(
         .iter()
         .flat_map(|s| {
             s.items.iter().zip(0..).map(|(item, position)| NewItem {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: super::new_row_id(),
                 tenant_id,
                 stripe_subscription_id: &s.id,
                 position,

@@ -332,7 +332,7 @@ mod tests {
 
     fn item(sub: &str, position: i64, quantity: i64) -> Item<'_> {
         Item {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: crate::db::new_row_id(),
             tenant_id: "t1",
             stripe_subscription_id: sub,
             position,

@@ -47,7 +47,7 @@ pub fn insert(
             .execute(conn)?;
         diesel::insert_into(webhook_secrets::table)
             .values((
-                webhook_secrets::id.eq(uuid::Uuid::new_v4().to_string()),
+                webhook_secrets::id.eq(super::new_row_id()),
                 webhook_secrets::endpoint_id.eq(new.id),
                 webhook_secrets::secret_enc.eq(secret_enc),
                 webhook_secrets::created_at.eq(Utc::now().naive_utc()),
@@ -176,7 +176,7 @@ pub fn add_secret(
         )
         .set(webhook_secrets::expires_at.eq(Some(previous_expire_at)))
         .execute(conn)?;
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = super::new_row_id();
         diesel::insert_into(webhook_secrets::table)
             .values((
                 webhook_secrets::id.eq(&id),

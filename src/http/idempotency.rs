@@ -69,7 +69,7 @@ pub async fn idempotent(
         .map_or(req.path(), |p| p.as_str())
         .to_owned();
     let request = KeyedRequest {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: crate::db::new_row_id(),
         tenant_id: caller.tenant.id.clone(),
         subject: caller.subject.clone(),
         key: key.clone(),

@@ -94,7 +94,7 @@ pub fn outbox_row<'a>(
     event_type: &'a str,
     data: &Value,
 ) -> NewNotification<'a> {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::db::new_row_id();
     let now = Utc::now();
     let payload = json!({"id": id, "type": event_type, "created": now.timestamp(),
                          "stripe_event_id": stripe_event_id, "data": data});

@@ -30,21 +30,6 @@ fn new_event<'a>(pending: &'a Pending, id: &'a str) -> NewEvent<'a> {
     }
 }
 
-/// A stored event's row id: time-ordered (the UUIDv7 layout: Unix milliseconds, then random
-/// bits), so each new row's primary-key entry goes to the right edge of its B-tree. A random
-/// (v4) id sent each insert to a random leaf of an index that grows with every event ever
-/// received: a page read and dirtied per event, and after each checkpoint that page's full
-/// image in the WAL (issue 15). Nothing looks an event up by this id.
-fn event_row_id() -> String {
-    let random = uuid::Uuid::new_v4();
-    let mut bits = [0u8; 10];
-    bits.copy_from_slice(&random.as_bytes()[6..]);
-    let millis = u64::try_from(Utc::now().timestamp_millis()).unwrap_or_default();
-    uuid::Builder::from_unix_timestamp_millis(millis, &bits)
-        .into_uuid()
-        .to_string()
-}
-
 /// Applies a newly stored event and records an outcome other than the one it was stored with.
 fn apply_stored(conn: &mut AnyConnection, pending: &Pending) -> Result<&'static str, DieselError> {
     let event = &pending.event;
@@ -97,7 +82,7 @@ pub(super) fn store_batch(
         for &(i, outcome) in &planned.1 {
             stored_as[i] = outcome;
         }
-        let ids: Vec<String> = by_event.iter().map(|_| event_row_id()).collect();
+        let ids: Vec<String> = by_event.iter().map(|_| crate::db::new_row_id()).collect();
         let rows: Vec<NewEvent<'_>> = by_event
             .iter()
             .zip(&ids)
@@ -215,7 +200,7 @@ pub(super) fn store_and_apply(
     // retried; the second attempt finds the row.
     for _ in 0..3 {
         let result = db::write_transaction(conn, |conn| {
-            let id = event_row_id();
+            let id = crate::db::new_row_id();
             events::insert(conn, &new_event(pending, &id))?;
             let outcome = apply_stored(conn, pending)?;
             if outcome == events::APPLIED {
@@ -294,23 +279,6 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
-    }
-
-    #[test]
-    fn event_row_ids_are_time_ordered_uuids() {
-        let before = Utc::now().timestamp();
-        let ids: Vec<String> = (0..3).map(|_| event_row_id()).collect();
-        for id in &ids {
-            let uuid = uuid::Uuid::parse_str(id).unwrap();
-            assert_eq!(uuid.get_version_num(), 7, "{id}");
-            let (secs, _) = uuid.get_timestamp().unwrap().to_unix();
-            let secs = i64::try_from(secs).unwrap();
-            assert!((before..=Utc::now().timestamp()).contains(&secs), "{id}");
-        }
-        assert_eq!(
-            ids.iter().collect::<std::collections::HashSet<_>>().len(),
-            3
-        );
     }
 
     #[test]

@@ -257,7 +257,7 @@ pub async fn create(
             rows::insert(
                 conn,
                 &NewWebhookEndpoint {
-                    id: &uuid::Uuid::new_v4().to_string(),
+                    id: &crate::db::new_row_id(),
                     tenant_id: &tenant_id,
                     url_id: &url_id,
                     stripe_endpoint_id: &created.id,

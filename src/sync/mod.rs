@@ -140,7 +140,7 @@ pub fn new_job(
         .map(|name| (name.clone(), TypeProgress::default()))
         .collect();
     Ok(rows::SyncJob {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: crate::db::new_row_id(),
         tenant_id: tenant_id.to_owned(),
         kind: kind.to_owned(),
         status: rows::QUEUED.into(),

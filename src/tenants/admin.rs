@@ -128,7 +128,7 @@ pub fn create_tenant(
         };
         refuse_indistinguishable(conn, None, &rules)?;
     }
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::db::new_row_id();
     let api_key = new_api_key(is_live_key(stripe_key));
     let secret_enc = secret.as_deref().map(|s| master.encrypt(s));
     let stripe_enc = master.encrypt(stripe_key);
