@@ -26,15 +26,15 @@ pub struct Kind {
     /// waiting for each other's locks. Not charges or refunds (they raise their payment's
     /// refunded total) nor payment methods (they touch their customer).
     pub pipelined: bool,
-    /// Read at once with the type before it in [`KINDS`] (and it with the one before, if
-    /// that one is too): neither is a parent of the other, and both write only their own
-    /// rows. While one list waits for Stripe's next page, another's is parsed or written.
-    pub alongside: bool,
+    /// Types of one stage (consecutive in [`KINDS`], the same number) are read at once:
+    /// none is a parent of another, and each writes only its own rows. While one list waits
+    /// for Stripe's next page, another's is parsed or written.
+    pub stage: u8,
 }
 
 /// Every type, in the order a sync takes them (parents first: a price after its product, a
 /// subscription after its customer, a refund after its charge). Subscriptions, invoices and
-/// payment intents, each a customer's, are read at once ([`Kind::alongside`]).
+/// payment intents, each a customer's, are read at once ([`Kind::stage`]).
 pub const KINDS: &[Kind] = &[
     Kind {
         name: "products",
@@ -42,7 +42,7 @@ pub const KINDS: &[Kind] = &[
         family: "product",
         fixed: &[],
         pipelined: true,
-        alongside: false,
+        stage: 0,
         nested: None,
     },
     Kind {
@@ -51,7 +51,7 @@ pub const KINDS: &[Kind] = &[
         family: "price",
         fixed: &[],
         pipelined: true,
-        alongside: false,
+        stage: 1,
         nested: None,
     },
     Kind {
@@ -60,7 +60,7 @@ pub const KINDS: &[Kind] = &[
         family: "customer",
         fixed: &[],
         pipelined: true,
-        alongside: false,
+        stage: 2,
         nested: None,
     },
     Kind {
@@ -69,7 +69,7 @@ pub const KINDS: &[Kind] = &[
         family: "customer.subscription",
         fixed: &[("status", "all")],
         pipelined: true,
-        alongside: false,
+        stage: 3,
         nested: Some(Nested::SubscriptionItems),
     },
     Kind {
@@ -78,7 +78,7 @@ pub const KINDS: &[Kind] = &[
         family: "invoice",
         fixed: &[],
         pipelined: true,
-        alongside: true,
+        stage: 3,
         nested: Some(Nested::InvoiceLines),
     },
     Kind {
@@ -87,7 +87,7 @@ pub const KINDS: &[Kind] = &[
         family: "payment_intent",
         fixed: &[],
         pipelined: true,
-        alongside: true,
+        stage: 3,
         nested: None,
     },
     Kind {
@@ -96,7 +96,7 @@ pub const KINDS: &[Kind] = &[
         family: "charge",
         fixed: &[],
         pipelined: false,
-        alongside: false,
+        stage: 4,
         nested: None,
     },
     Kind {
@@ -105,7 +105,7 @@ pub const KINDS: &[Kind] = &[
         family: "refund",
         fixed: &[],
         pipelined: false,
-        alongside: false,
+        stage: 5,
         nested: None,
     },
     Kind {
@@ -114,7 +114,7 @@ pub const KINDS: &[Kind] = &[
         family: "checkout.session",
         fixed: &[],
         pipelined: true,
-        alongside: false,
+        stage: 6,
         nested: None,
     },
     Kind {
@@ -123,7 +123,7 @@ pub const KINDS: &[Kind] = &[
         family: "payment_link",
         fixed: &[],
         pipelined: true,
-        alongside: false,
+        stage: 7,
         nested: None,
     },
     Kind {
@@ -132,7 +132,7 @@ pub const KINDS: &[Kind] = &[
         family: "payment_method",
         fixed: &[],
         pipelined: false,
-        alongside: false,
+        stage: 8,
         nested: None,
     },
 ];

@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
@@ -311,8 +310,9 @@ struct Worker {
     /// Jobs queued by this instance (`AppState::sync_queued`): a wait for the next poll ends
     /// at once.
     queued: watch::Receiver<u64>,
-    /// A list of the stage being read halted: the others stop at their next page.
-    stage_halted: AtomicBool,
+    /// A list of the stage being read halted: the others stop before their next call at
+    /// Stripe or wait for it (`list_stage`).
+    stage_halted: watch::Sender<bool>,
 }
 
 /// Starts this instance's sync workers: one takes any job, oldest first; the other takes
@@ -337,7 +337,7 @@ pub fn start_worker(state: actix_web::web::Data<AppState>, limits: SyncLimits) -
                 rate: rate.clone(),
                 stop: stopped.clone(),
                 queued: state.sync_queue.subscribe(),
-                stage_halted: AtomicBool::new(false),
+                stage_halted: watch::channel(false).0,
             };
             tokio::spawn(worker.run())
         })
@@ -377,6 +377,18 @@ enum Halt {
     Failed(String),
     /// Stripe has no such object (404): fails the job, unless the caller expects it.
     Missing(String),
+}
+
+impl Halt {
+    /// Which of two lists' errors is the job's (`list_stage`): one that fails the job before
+    /// one that gives it back, before `Lost` (what the others stop with).
+    fn gravity(&self) -> u8 {
+        match self {
+            Halt::Lost => 0,
+            Halt::Transient(_) => 1,
+            Halt::Failed(_) | Halt::Missing(_) => 2,
+        }
+    }
 }
 
 impl From<DbError> for Halt {
@@ -678,12 +690,12 @@ impl Worker {
             }
             match kind.path {
                 Some(path) => {
-                    // This list and those read beside it (`Kind::alongside`) still to read, up
-                    // to `at_once`; the rest of them follow as the lists after it.
+                    // This list and those of its stage (`Kind::stage`) after it still to
+                    // read, up to `at_once`; the rest of them follow as the lists after it.
                     let mut stage = vec![(kind, path)];
                     while stage.len() < at_once {
                         match kinds.get(at).copied() {
-                            Some(beside) if beside.alongside => {
+                            Some(beside) if beside.stage == kind.stage => {
                                 at += 1;
                                 if let Some(path) = beside.path.filter(|_| !done(&progress, beside))
                                 {
@@ -736,22 +748,25 @@ impl Worker {
         Ok(())
     }
 
-    /// How many lists a sync reads at once ([`Kind::alongside`]): on PostgreSQL as many as
-    /// the pool has connections for (each keeps two pages' writes in flight; two connections
-    /// are left for the lease, the ties and the requests the service answers meanwhile), at
-    /// most three; on SQLite, whose one writer takes a write at a time, one.
+    /// How many lists a sync reads at once ([`Kind::stage`]): on PostgreSQL as many as the
+    /// pool has connections for, three per list (two pages' writes in flight and the check
+    /// beside each page read), two left for the ties, the webhook receiver and the requests
+    /// the service answers meanwhile; at most three. On SQLite, whose one writer takes a
+    /// write at a time, one.
     fn lists_at_once(&self) -> usize {
         if !self.db.is_postgres() {
             return 1;
         }
-        let pairs = self.db.max_connections().saturating_sub(2) / 2;
-        usize::try_from(pairs).unwrap_or(1).clamp(1, 3)
+        let lists = self.db.max_connections().saturating_sub(2) / 3;
+        usize::try_from(lists).unwrap_or(1).clamp(1, 3)
     }
 
-    /// Lists read at once (`stage`, [`Kind::alongside`]): each paged and written as
+    /// Lists read at once (`stage`, [`Kind::stage`]): each paged and written as
     /// [`Self::list_kind`] does one, its progress saved beside the others' ([`save_entry`]);
-    /// `first`: pages read ahead for one of them. A list that halts stops the others at their
-    /// next page (the writes they have in flight end first), and its error is the stage's.
+    /// `first`: pages read ahead for one of them. A list that halts stops the others before
+    /// their next call at Stripe or wait for it (the writes they have in flight end first);
+    /// the stage's error is the gravest of theirs (one that fails the job before one that
+    /// gives it back, before the others' `Lost`).
     async fn list_stage(
         &self,
         job: &rows::SyncJob,
@@ -761,7 +776,7 @@ impl Worker {
         first: Option<(&str, Fetched)>,
     ) -> Result<(), Halt> {
         let mut first = first;
-        self.stage_halted.store(false, Ordering::Relaxed);
+        self.stage_halted.send_replace(false);
         let lists = stage
             .iter()
             .map(|&(kind, path)| {
@@ -774,7 +789,7 @@ impl Worker {
                         .list_kind(job, stripe, (kind, path), &mut own, pages, None)
                         .await;
                     if result.is_err() {
-                        self.stage_halted.store(true, Ordering::Relaxed);
+                        self.stage_halted.send_replace(true);
                     }
                     (kind.name, own.remove(kind.name), result)
                 }
@@ -786,13 +801,14 @@ impl Worker {
                 progress.insert(name.to_owned(), entry);
             }
             if let Err(err) = result
-                && halt.as_ref().is_none_or(|halt| matches!(halt, Halt::Lost))
+                && halt
+                    .as_ref()
+                    .is_none_or(|halt| err.gravity() > halt.gravity())
             {
-                // The failing list's own error, not the `Lost` the others stopped with.
                 halt = Some(err);
             }
         }
-        self.stage_halted.store(false, Ordering::Relaxed);
+        self.stage_halted.send_replace(false);
         halt.map_or(Ok(()), Err)
     }
 
@@ -882,21 +898,23 @@ impl Worker {
         Err(Halt::Transient(last))
     }
 
-    /// Sleeps unless this instance is stopping.
+    /// Sleeps unless this instance is stopping or a list read beside this one halted.
     async fn sleep(&self, wait: Duration) -> Result<(), Halt> {
         let mut stop = self.stop.clone();
-        if *stop.borrow_and_update() {
+        let mut halted = self.stage_halted.subscribe();
+        if *stop.borrow_and_update() || *halted.borrow_and_update() {
             return Err(Halt::Lost);
         }
         tokio::select! {
             _ = tokio::time::sleep(wait) => Ok(()),
             _ = stop.changed() => Err(Halt::Lost),
+            _ = halted.wait_for(|halted| *halted) => Err(Halt::Lost),
         }
     }
 
     async fn turn(&self, tenant_id: &str) -> Result<(), Halt> {
         loop {
-            if *self.stop.borrow() {
+            if *self.stop.borrow() || *self.stage_halted.borrow() {
                 return Err(Halt::Lost);
             }
             match self.rate.check_key(&tenant_id.to_owned()) {
@@ -990,7 +1008,7 @@ impl Worker {
                 self.read_page(job, stripe, kind, path, &query)
             );
             // A list read beside it that halted stops this one too (`list_stage`).
-            fetched.held = held && !self.stage_halted.load(Ordering::Relaxed);
+            fetched.held = held && !*self.stage_halted.borrow();
             let page = match page {
                 Ok(page) => page,
                 // The pages gathered are written; the error comes back on the next read,
@@ -1001,7 +1019,7 @@ impl Worker {
             let empty = page.objects.is_empty();
             fetched.add(kind.family, page);
             cursor = fetched.last.clone();
-            if !held
+            if !fetched.held
                 || !fetched.has_more
                 || empty
                 || fetched.rows >= ROWS_PER_WRITE
@@ -1550,8 +1568,10 @@ fn save_entry(
     let Some(stored) = rows::progress_held(conn, job, owner)? else {
         return Ok(None);
     };
-    // Read as `sync` reads it: a progress that cannot be read starts its lists again.
-    let mut progress: Progress = serde_json::from_str(&stored).unwrap_or_default();
+    // What the worker wrote: one that cannot be read fails the page (and in the end the job)
+    // instead of starting the other lists again from nothing.
+    let mut progress: Progress = serde_json::from_str(&stored)
+        .map_err(|err| diesel::result::Error::DeserializationError(Box::new(err)))?;
     progress.insert(name.to_owned(), entry.clone());
     let text = serde_json::to_string(&progress)
         .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))?;

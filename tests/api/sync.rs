@@ -217,9 +217,10 @@ async fn requests_to(app: &TestApp, tenant: &TestTenant, path: &str) -> usize {
 /// Everything at Stripe is in the mirror after a sync, including what Stripe cuts from its
 /// parents (a subscription's 25 items, an invoice's 250 lines), paged 100 at a time.
 async fn a_sync_mirrors_what_only_stripe_holds(backend: Backend) {
-    // A pool with connections for three lists at once: on PostgreSQL, subscriptions, invoices
-    // and payment intents are read together (`lists_read_at_once_keep_each_others_progress`).
-    let app = spawn_app_with(backend, |s| s.database_pool_size = 8).await;
+    // A pool with connections for three lists at once (11): on PostgreSQL, subscriptions,
+    // invoices and payment intents are read together
+    // (`lists_read_at_once_keep_each_others_progress`).
+    let app = spawn_app_with(backend, |s| s.database_pool_size = 11).await;
     let tenant = app.tenant().await;
     let product = app
         .stripe_post(&tenant, "/v1/products", &[("name", "Plan")])
@@ -630,7 +631,7 @@ async fn a_stopped_sync_resumes_from_its_last_page(backend: Backend) {
 
 on_both_databases!(a_stopped_sync_resumes_from_its_last_page);
 
-/// Subscriptions, invoices and payment intents are read at once on PostgreSQL (a pool with
+/// Subscriptions, invoices and payment intents are read at once on PostgreSQL (a pool of 11:
 /// connections for three lists); each list saves its own progress beside the others': an
 /// instance stopped mid-way leaves every list's saved count equal to what it wrote, and the
 /// instance that resumes finishes each from its own cursor, with exact counts and no page
@@ -639,7 +640,7 @@ async fn lists_read_at_once_keep_each_others_progress(backend: Backend) {
     const EACH: u64 = 400;
     let app = spawn_app_with(backend, |s| {
         s.sync_worker = false;
-        s.database_pool_size = 8;
+        s.database_pool_size = 11;
     })
     .await;
     let tenant = app.tenant().await;
