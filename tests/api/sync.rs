@@ -723,6 +723,44 @@ async fn lists_read_at_once_keep_each_others_progress(backend: Backend) {
 
 on_both_databases!(lists_read_at_once_keep_each_others_progress);
 
+/// A job that leaves subscriptions out still reads its invoices after their customers, never
+/// beside them: only the types of one stage are read at once, whatever the job leaves out.
+async fn a_list_is_never_read_beside_its_parents(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.database_pool_size = 11).await;
+    let tenant = app.tenant().await;
+    seed_stripe(
+        &app,
+        &tenant,
+        json!({"customers": 150, "products": 1, "prices_per_product": 1,
+               "invoices": 150, "lines_per_invoice": [1, 2]}),
+    )
+    .await;
+    let id = start(
+        &app,
+        &tenant,
+        Some(json!({"sync": {"objects": ["invoices", "customers"]}})),
+    )
+    .await;
+    let done = finished(&app, &tenant, &id).await;
+    assert_eq!(done["progress"]["customers"]["written"], 150, "{done}");
+    assert_eq!(done["progress"]["invoices"]["written"], 150, "{done}");
+    let reads: Vec<String> = app
+        .stripe_requests(&tenant)
+        .await
+        .iter()
+        .filter(|r| r["method"] == "GET")
+        .filter_map(|r| r["path"].as_str().map(str::to_owned))
+        .collect();
+    let last_customers = reads.iter().rposition(|p| p == "/v1/customers");
+    let first_invoices = reads.iter().position(|p| p == "/v1/invoices");
+    assert!(
+        matches!((last_customers, first_invoices), (Some(c), Some(i)) if c < i),
+        "every page of customers before the first of invoices: {reads:?}"
+    );
+}
+
+on_both_databases!(a_list_is_never_read_beside_its_parents);
+
 /// A Stripe that takes longer to answer than the job's lease (5 s in the tests): the worker
 /// keeps its lease while it waits, so the second instance's worker never takes the job over
 /// and reads its pages again.
