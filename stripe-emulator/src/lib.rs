@@ -106,6 +106,9 @@
 //!   clock second with Stripe's 429 (`{"error": {"type": "invalid_request_error", "code":
 //!   "rate_limit", "message": "Request rate limit exceeded. ..."}}`, `Retry-After: 1`,
 //!   `Stripe-Should-Retry: true`); nothing is done, the request is logged.
+//!   `"fail_path": "/v1/..."` (`""`: none) answers every later request of the key to that
+//!   path with a 400 `invalid_request_error` (a fault mode: a list that cannot be read);
+//!   nothing is done, the request is logged.
 //! - `POST /_emulator/oauth/clients` `{"client_id", "kind": "connect" | "app",
 //!   "signing_secret"?: "absec_...", "redirect_uris"?: [...], "name"?}` binds an OAuth client
 //!   id to the key (and its mode); `GET` lists them. `POST /_emulator/accounts/:acct/

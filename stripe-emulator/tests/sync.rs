@@ -503,6 +503,46 @@ async fn connected_account_events_are_listed_with_its_stripe_account() {
 }
 
 #[tokio::test]
+async fn a_failing_path_is_refused_until_cleared() {
+    let emulator = start().await;
+    let raw = Raw::new(&emulator, &test_key());
+    let other = Raw::new(&emulator, &test_key());
+    let set = post_json(
+        &raw,
+        "/_emulator/config",
+        json!({"fail_path": "/v1/invoices"}),
+    )
+    .await;
+    assert_eq!(set.status, 200, "{}", set.text);
+    assert_eq!(set.json["fail_path"], "/v1/invoices");
+    let refused = raw.get("/v1/invoices").await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(refused.json["error"]["type"], "invalid_request_error");
+    // Other paths and other keys are served.
+    assert_eq!(raw.get("/v1/customers").await.status, 200);
+    assert_eq!(other.get("/v1/invoices").await.status, 200);
+    let log = get_ok(&raw, "/_emulator/requests").await;
+    assert!(
+        log["data"]
+            .as_array()
+            .expect("log")
+            .iter()
+            .any(|r| r["path"] == "/v1/invoices" && r["status"] == 400)
+    );
+    let cleared = post_json(&raw, "/_emulator/config", json!({"fail_path": ""})).await;
+    assert_eq!(cleared.json["fail_path"], Value::Null);
+    assert_eq!(raw.get("/v1/invoices").await.status, 200);
+    let bad = post_json(
+        &raw,
+        "/_emulator/config",
+        json!({"fail_path": "/elsewhere"}),
+    )
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    emulator.stop().await;
+}
+
+#[tokio::test]
 async fn a_rate_limit_answers_429_with_retry_after() {
     let emulator = start().await;
     let raw = Raw::new(&emulator, &test_key());

@@ -761,6 +761,67 @@ async fn a_list_is_never_read_beside_its_parents(backend: Backend) {
 
 on_both_databases!(a_list_is_never_read_beside_its_parents);
 
+/// A list that fails stops the lists read beside it before their next page, and the job's
+/// error is the failing list's, not the others' stop.
+async fn a_failing_list_stops_the_lists_read_beside_it(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.database_pool_size = 11).await;
+    let tenant = app.tenant().await;
+    seed_stripe(
+        &app,
+        &tenant,
+        json!({"customers": 20, "products": 1, "prices_per_product": 1,
+               "subscriptions": 400, "items_per_subscription": [1, 1],
+               "invoices": 0, "lines_per_invoice": [1, 1]}),
+    )
+    .await;
+    app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "300")])
+        .await;
+    app.stripe_post(
+        &tenant,
+        "/_emulator/config",
+        &[("fail_path", "/v1/invoices")],
+    )
+    .await;
+    let id = start(&app, &tenant, None).await;
+    let ended = eventually(60, || async {
+        let job = job(&app, &tenant, &id).await;
+        matches!(
+            job["status"].as_str(),
+            Some("succeeded" | "failed" | "canceled")
+        )
+        .then_some(job)
+    })
+    .await;
+    assert_eq!(ended["status"], "failed", "{ended}");
+    let error = ended["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("/invoices") && error.contains("400"),
+        "{ended}"
+    );
+    let reads = |path: &'static str| {
+        let app = &app;
+        let tenant = &tenant;
+        async move { requests_to(app, tenant, path).await }
+    };
+    let (subscriptions, payments) = (
+        reads("/v1/subscriptions").await,
+        reads("/v1/payment_intents").await,
+    );
+    if backend == Backend::Postgres {
+        // Read beside the invoices: the pages in flight when they failed, no more (4 each
+        // had they gone on).
+        assert!(
+            subscriptions <= 2 && payments <= 2,
+            "{subscriptions} pages of subscriptions and {payments} of payment intents read"
+        );
+    } else {
+        // One list after another: the subscriptions before the invoices, nothing after.
+        assert_eq!((subscriptions, payments), (4, 0));
+    }
+}
+
+on_both_databases!(a_failing_list_stops_the_lists_read_beside_it);
+
 /// A Stripe that takes longer to answer than the job's lease (5 s in the tests): the worker
 /// keeps its lease while it waits, so the second instance's worker never takes the job over
 /// and reads its pages again.

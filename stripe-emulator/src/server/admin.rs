@@ -80,6 +80,9 @@ pub async fn admin(
             if let Some(n) = change.rate_limit_per_sec {
                 state.config.set_rate_limit_per_sec(n);
             }
+            if let Some(path) = change.fail_path {
+                state.config.set_fail_path(path);
+            }
             state.config.to_json()
         }),
         ("GET", ["requests"]) => {
@@ -282,6 +285,8 @@ struct ConfigChange {
     access_token_lifetime_secs: Option<u64>,
     code_lifetime_secs: Option<u64>,
     rate_limit_per_sec: Option<u64>,
+    /// `Some(None)`: no path fails any more.
+    fail_path: Option<Option<String>>,
 }
 
 /// Reads `{"latency_ms": N, "access_token_lifetime_secs": N, "code_lifetime_secs": N}`
@@ -316,7 +321,41 @@ fn parse_config(body: &[u8]) -> Result<ConfigChange, ApiError> {
         access_token_lifetime_secs: read("access_token_lifetime_secs", MAX_LIFETIME_SECS)?,
         code_lifetime_secs: read("code_lifetime_secs", MAX_LIFETIME_SECS)?,
         rate_limit_per_sec: read("rate_limit_per_sec", MAX_RATE_LIMIT)?,
+        fail_path: read_fail_path(json.as_ref(), params.as_ref())?,
     })
+}
+
+/// `"fail_path"`: a `/v1/...` path whose requests are refused from now on, or `""` for none.
+fn read_fail_path(
+    json: Option<&Value>,
+    params: Option<&Params>,
+) -> Result<Option<Option<String>>, ApiError> {
+    let value = match (json, params) {
+        (Some(json), _) => match json.get("fail_path") {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::String(path)) => path.clone(),
+            Some(_) => return Err(fail_path_invalid()),
+        },
+        (None, Some(params)) => match params.string(&["fail_path"])? {
+            None => return Ok(None),
+            Some(path) => path.to_owned(),
+        },
+        (None, None) => return Ok(None),
+    };
+    if value.is_empty() {
+        return Ok(Some(None));
+    }
+    if !value.starts_with("/v1/") || value.len() > 200 {
+        return Err(fail_path_invalid());
+    }
+    Ok(Some(Some(value)))
+}
+
+fn fail_path_invalid() -> ApiError {
+    ApiError::invalid_param(
+        "fail_path",
+        "fail_path must be a path under /v1/ (at most 200 characters), or empty for none",
+    )
 }
 
 #[cfg(test)]
@@ -336,8 +375,21 @@ mod tests {
                 access_token_lifetime_secs: Some(0),
                 code_lifetime_secs: Some(7),
                 rate_limit_per_sec: None,
+                fail_path: None,
             }
         );
+        let fail = |body: &[u8]| parse_config(body).map(|c| c.fail_path);
+        assert_eq!(
+            fail(br#"{"fail_path": "/v1/invoices"}"#).unwrap(),
+            Some(Some("/v1/invoices".into()))
+        );
+        assert_eq!(
+            fail(b"fail_path=/v1/prices").unwrap(),
+            Some(Some("/v1/prices".into()))
+        );
+        assert_eq!(fail(br#"{"fail_path": ""}"#).unwrap(), Some(None));
+        assert!(fail(br#"{"fail_path": "/_emulator/config"}"#).is_err());
+        assert!(fail(br#"{"fail_path": 3}"#).is_err());
         assert!(parse_config(br#"{"code_lifetime_secs": -1}"#).is_err());
         assert!(parse_config(br#"{"latency_ms": -1}"#).is_err());
         assert!(parse_config(br#"{"latency_ms": 600001}"#).is_err());

@@ -38,10 +38,8 @@ pub async fn serve(
         Ok(body) => body,
         Err(error) => return respond_error(&error, request_id),
     };
-    // Over the key's rate limit (`POST /_emulator/config {"rate_limit_per_sec": N}`):
-    // Stripe's 429, with when to retry; nothing is done, but the request is logged.
-    if let Some(wait) = state.config.admit(chrono::Utc::now().timestamp_millis()) {
-        let error = ApiError::rate_limited();
+    // A request refused before it is served is logged all the same.
+    let log_refused = |error: &ApiError| {
         state.lock().record(json!({
             "object": "emulator.request",
             "request_id": request_id,
@@ -55,6 +53,12 @@ pub async fn serve(
             "status": error.status,
             "idempotent_replayed": false,
         }));
+    };
+    // Over the key's rate limit (`POST /_emulator/config {"rate_limit_per_sec": N}`):
+    // Stripe's 429, with when to retry; nothing is done, but the request is logged.
+    if let Some(wait) = state.config.admit(chrono::Utc::now().timestamp_millis()) {
+        let error = ApiError::rate_limited();
+        log_refused(&error);
         let wait = wait.to_string();
         return respond(
             error.status,
@@ -62,6 +66,15 @@ pub async fn serve(
             request_id,
             &[("Retry-After", &wait), ("Stripe-Should-Retry", "true")],
         );
+    }
+    // A path the key's fault mode refuses (`POST /_emulator/config {"fail_path": "/v1/..."}`):
+    // a 400, as Stripe answers a request it will never serve; nothing is done.
+    if state.config.fails(&path) {
+        let error = ApiError::invalid_request(format!(
+            "The emulator refuses every request to {path} (its fault mode fail_path)."
+        ));
+        log_refused(&error);
+        return respond_error(&error, request_id);
     }
     let base_url = {
         let info = req.connection_info();

@@ -115,6 +115,8 @@ pub struct KeyConfig {
     rate_limit_per_sec: AtomicU64,
     /// The current one-second window of the rate limit: (unix second, requests admitted).
     window: Mutex<(i64, u64)>,
+    /// A `/v1` path every request to which is refused (a fault mode; `None`: none).
+    fail_path: Mutex<Option<String>>,
 }
 
 impl Default for KeyConfig {
@@ -125,6 +127,7 @@ impl Default for KeyConfig {
             code_lifetime_secs: AtomicU64::new(CODE_LIFETIME_SECS),
             rate_limit_per_sec: AtomicU64::new(0),
             window: Mutex::new((0, 0)),
+            fail_path: Mutex::new(None),
         }
     }
 }
@@ -172,6 +175,21 @@ impl KeyConfig {
         *lock(&self.window) = (0, 0);
     }
 
+    /// The path whose requests are refused, if any.
+    pub fn fail_path(&self) -> Option<String> {
+        lock(&self.fail_path).clone()
+    }
+
+    /// Refuses every later request to `path` (`None`: none).
+    pub fn set_fail_path(&self, path: Option<String>) {
+        *lock(&self.fail_path) = path;
+    }
+
+    /// Whether a request to `path` is refused (the fault mode `fail_path`).
+    pub fn fails(&self, path: &str) -> bool {
+        lock(&self.fail_path).as_deref() == Some(path)
+    }
+
     /// Counts a `/v1` request at `now_ms` (unix milliseconds) against the rate limit:
     /// `None` if it may be served, else the whole seconds to wait (`Retry-After`).
     pub fn admit(&self, now_ms: i64) -> Option<u64> {
@@ -198,6 +216,7 @@ impl KeyConfig {
             "object": "emulator.config",
             "latency_ms": self.latency_ms(),
             "rate_limit_per_sec": self.rate_limit_per_sec(),
+            "fail_path": self.fail_path(),
             "access_token_lifetime_secs": self.access_token_lifetime_secs(),
             "code_lifetime_secs": self.code_lifetime_secs(),
         })
