@@ -263,7 +263,10 @@ where
 
 /// Whether a transaction is open on the connection (every SQLite transaction in this crate is
 /// begun by [`write_transaction`], which holds the write lock).
-fn in_transaction(conn: &mut SqliteConnection) -> Result<bool, diesel::result::Error> {
+pub(super) fn in_transaction<C>(conn: &mut C) -> Result<bool, diesel::result::Error>
+where
+    C: diesel::Connection<TransactionManager = diesel::connection::AnsiTransactionManager>,
+{
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     Ok(AnsiTransactionManager::transaction_manager_status_mut(conn)
         .transaction_depth()?

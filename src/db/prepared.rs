@@ -15,7 +15,7 @@
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use diesel::sql_types::{Array, Bool, HasSqlType, Nullable, Text, Untyped};
 use diesel::{PgConnection, QueryResult, RunQueryDsl};
@@ -115,7 +115,7 @@ impl Query for Prepared<'_> {
 impl RunQueryDsl<PgConnection> for Prepared<'_> {}
 
 /// A row that could not be turned into JSON, as Diesel's error.
-fn not_serialized(
+pub(crate) fn not_serialized(
     err: impl Into<Box<dyn std::error::Error + Send + Sync>>,
 ) -> diesel::result::Error {
     diesel::result::Error::SerializationError(err.into())
@@ -601,9 +601,14 @@ impl InsertFirst {
         }
     }
 
+    /// The countdowns (a panic elsewhere while it was held leaves it usable).
+    fn skip(&self) -> MutexGuard<'_, BTreeMap<String, u32>> {
+        self.skip.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Whether this batch of `tenant` is tried (counting down the batches skipped).
     fn ready(&self, tenant: &str) -> bool {
-        let mut skip = self.skip.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut skip = self.skip();
         match skip.get_mut(tenant) {
             None => true,
             Some(left) if *left <= 1 => {
@@ -619,10 +624,7 @@ impl InsertFirst {
 
     /// A batch of `tenant` met a stored row.
     fn stored(&self, tenant: &str) {
-        self.skip
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(tenant.to_owned(), SKIP_AFTER_STORED);
+        self.skip().insert(tenant.to_owned(), SKIP_AFTER_STORED);
     }
 }
 
@@ -638,13 +640,11 @@ pub fn try_insert(
     columns: &[TextColumn],
     (gate, tenant): (&InsertFirst, &str),
 ) -> QueryResult<bool> {
-    use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+    use diesel::connection::SimpleConnection;
     use diesel::result::{DatabaseErrorKind, Error};
     let rows = columns.first().map_or(0, |c| c.len);
     // A savepoint needs a transaction (a listed page's write has one).
-    let in_transaction = AnsiTransactionManager::transaction_manager_status_mut(pg)
-        .transaction_depth()
-        .is_ok_and(|depth| depth.is_some());
+    let in_transaction = super::pool::in_transaction(pg).unwrap_or(false);
     if rows < INSERT_FIRST_ROWS || !in_transaction || !gate.ready(tenant) {
         return Ok(false);
     }

@@ -1573,8 +1573,7 @@ fn save_entry(
     let mut progress: Progress = serde_json::from_str(&stored)
         .map_err(|err| diesel::result::Error::DeserializationError(Box::new(err)))?;
     progress.insert(name.to_owned(), entry.clone());
-    let text = serde_json::to_string(&progress)
-        .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))?;
+    let text = serde_json::to_string(&progress).map_err(db::prepared::not_serialized)?;
     Ok(rows::save_progress(conn, job, owner, &text, now(), until)?.then_some(progress))
 }
 

@@ -354,7 +354,7 @@ fn read_fail_path(
 fn fail_path_invalid() -> ApiError {
     ApiError::invalid_param(
         "fail_path",
-        "fail_path must be a path under /v1/ (at most 200 characters), or empty for none",
+        "fail_path must be a path under /v1/ (at most 200 bytes), or empty for none",
     )
 }
 
