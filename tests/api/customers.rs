@@ -415,7 +415,49 @@ async fn another_tenants_or_users_customer_is_404_by_every_id(backend: Backend) 
     assert!(app.stripe_requests(&intruder).await.is_empty());
 }
 
+/// Stripe's calls go over kept-alive connections, one HTTP client for every tenant: against
+/// Stripe a new connection is a TCP and a TLS handshake before the request can leave.
+/// async-stripe's own client kept no idle connection (every call came from a port of its own)
+/// and was built, CA bundle and all, for each tenant.
+async fn calls_to_stripe_share_kept_alive_connections_across_tenants(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let first = app.tenant().await;
+    let second = app.tenant().await;
+    for n in 0..4 {
+        create(
+            &app,
+            &first,
+            &first.user_token(&format!("user-{n}")),
+            json!({"customer": {"email": format!("user{n}@example.com")}}),
+        )
+        .await;
+    }
+    create(
+        &app,
+        &second,
+        &second.user_token("user-9"),
+        json!({"customer": {"email": "other@example.com"}}),
+    )
+    .await;
+    let mut creates = app.stripe_requests(&first).await;
+    creates.extend(app.stripe_requests(&second).await);
+    creates.retain(|r| r["method"] == "POST" && r["path"] == "/v1/customers");
+    assert_eq!(creates.len(), 5, "{creates:?}");
+    let ports: std::collections::BTreeSet<u64> = creates
+        .iter()
+        .map(|r| {
+            r["client_port"]
+                .as_u64()
+                .expect("the emulator logs the port")
+        })
+        .collect();
+    // One connection for the five calls made one after another (two if a background call
+    // of the service held the first at that moment).
+    assert!(ports.len() <= 2, "{ports:?}");
+}
+
 on_both_databases!(
+    calls_to_stripe_share_kept_alive_connections_across_tenants,
     the_spec_body_creates_a_customer_at_stripe_and_mirrors_it,
     the_sdk_body_with_a_card_token_and_identity_fields_round_trips,
     an_entity_needs_no_email,

@@ -7,6 +7,7 @@ mod customers;
 mod payments;
 mod proxy;
 mod subscriptions;
+mod transport;
 mod webhooks;
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use stripe::{IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_client_core::{RequestBuilder, StripeMethod};
+use transport::Client;
 
 pub use webhooks::is_known_event_type;
 
@@ -40,7 +42,7 @@ pub struct LiveStripe {
 #[derive(Clone)]
 enum Access {
     /// A secret key: the tenant's own, or the platform's with `Stripe-Account` (Connect).
-    Client(Box<stripe::Client>),
+    Client(Box<Client>),
     /// Stripe Apps: an OAuth access token that expires and is refreshed.
     Tokens(Arc<TokenClient>),
     /// Disconnected: every call is refused without reaching Stripe.
@@ -65,11 +67,11 @@ struct TokenClient {
     source: Arc<dyn TokenSource>,
     api_base: Option<String>,
     timeout: Duration,
-    current: std::sync::Mutex<Option<(String, stripe::Client)>>,
+    current: std::sync::Mutex<Option<(String, Client)>>,
 }
 
 impl TokenClient {
-    fn client_for(&self, token: &str) -> Result<stripe::Client, GatewayError> {
+    fn client_for(&self, token: &str) -> Result<Client, GatewayError> {
         let mut current = self
             .current
             .lock()
@@ -79,27 +81,10 @@ impl TokenClient {
         {
             return Ok(client.clone());
         }
-        let client = build_client(token, self.api_base.as_deref(), None, self.timeout)?;
+        let client = Client::new(token, self.api_base.as_deref(), None, self.timeout)?;
         *current = Some((token.to_owned(), client.clone()));
         Ok(client)
     }
-}
-
-fn build_client(
-    secret_key: &str,
-    api_base: Option<&str>,
-    account: Option<&str>,
-    timeout: Duration,
-) -> Result<stripe::Client, GatewayError> {
-    let mut builder = stripe::ClientBuilder::new(secret_key).timeout(timeout);
-    if let Some(base) = api_base {
-        builder = builder.url(base);
-    }
-    if let Some(account) = account {
-        let account = stripe_shared::AccountId::from(account.to_owned());
-        builder = builder.account_id(account);
-    }
-    Ok(builder.build()?)
 }
 
 /// The same request again (a retry with a refreshed token).
@@ -120,7 +105,7 @@ impl LiveStripe {
         timeout: Duration,
     ) -> Result<Self, GatewayError> {
         Ok(Self {
-            access: Access::Client(Box::new(build_client(secret_key, api_base, None, timeout)?)),
+            access: Access::Client(Box::new(Client::new(secret_key, api_base, None, timeout)?)),
         })
     }
 
@@ -132,7 +117,7 @@ impl LiveStripe {
         timeout: Duration,
     ) -> Result<Self, GatewayError> {
         Ok(Self {
-            access: Access::Client(Box::new(build_client(
+            access: Access::Client(Box::new(Client::new(
                 platform_key,
                 api_base,
                 Some(account),
@@ -269,31 +254,21 @@ fn read_as<T>(
     })
 }
 
-/// Sends a request on `client` and returns Stripe's answer as JSON. async-stripe sends it
-/// (the key, `Stripe-Account`, timeout and retry strategy are its own), and the answer's
-/// bytes are read once, by serde_json, through [`Bytes`].
+/// Sends a request on `client` and returns Stripe's answer as JSON, its bytes read once, by
+/// serde_json (async-stripe's `send` would read them with miniserde first).
 async fn send_on(
-    client: &stripe::Client,
+    client: &Client,
     request: RequestBuilder,
     strategy: Option<RequestStrategy>,
     parse: Parse,
 ) -> Result<serde_json::Value, GatewayError> {
-    let mut request = request.customize::<miniserde::json::Value>();
-    if let Some(strategy) = strategy {
-        request = request.request_strategy(strategy);
+    let strategy = strategy.unwrap_or(RequestStrategy::Once);
+    let bytes = client.send(request, &strategy).await?;
+    match parse {
+        Parse::Whole => serde_json::from_slice(&bytes),
+        Parse::List(keep) => keep.list_from_slice(&bytes),
     }
-    match request.send(&Bytes(client)).await {
-        Err(Answer::Bytes(bytes)) => match parse {
-            Parse::Whole => serde_json::from_slice(&bytes),
-            Parse::List(keep) => keep.list_from_slice(&bytes),
-        }
-        .map_err(|err| GatewayError::BadResponse(err.to_string())),
-        Err(Answer::Failed(err)) => Err(err.into()),
-        // `Bytes` never answers `Ok`: its bytes come back as `Answer::Bytes`.
-        Ok(_) => Err(GatewayError::BadResponse(
-            "the answer was read by the wrong parser".into(),
-        )),
-    }
+    .map_err(|err| GatewayError::BadResponse(err.to_string()))
 }
 
 /// How an answer is parsed: whole, or as a list page whose entries keep only what their
@@ -302,39 +277,6 @@ async fn send_on(
 enum Parse {
     Whole,
     List(&'static objects::Fields),
-}
-
-/// async-stripe's client with its answer handed back as bytes: async-stripe would read a
-/// successful answer with miniserde into its own JSON value, which we then had to write out
-/// and read again with serde_json (three passes over every answer, a sync's 100-object pages
-/// included). The bytes come back through the error side, so miniserde never reads them.
-struct Bytes<'a>(&'a stripe::Client);
-
-enum Answer {
-    Bytes(bytes::Bytes),
-    Failed(StripeError),
-}
-
-impl stripe_client_core::StripeClientErr for Answer {
-    fn deserialize_err(msg: impl std::fmt::Display) -> Self {
-        Answer::Failed(StripeError::JSONDeserialize(msg.to_string()))
-    }
-}
-
-impl stripe_client_core::StripeClient for Bytes<'_> {
-    type Err = Answer;
-
-    async fn execute(
-        &self,
-        request: stripe_client_core::CustomizedStripeRequest,
-    ) -> Result<bytes::Bytes, Answer> {
-        Err(
-            match stripe_client_core::StripeClient::execute(self.0, request).await {
-                Ok(bytes) => Answer::Bytes(bytes),
-                Err(err) => Answer::Failed(err),
-            },
-        )
-    }
 }
 
 /// How a Stripe write is sent: with the request's key for this step when the client sent one,

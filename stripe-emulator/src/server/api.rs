@@ -38,6 +38,8 @@ pub async fn serve(
         Ok(body) => body,
         Err(error) => return respond_error(&error, request_id),
     };
+    // The port the request came from: requests over one kept-alive connection share it.
+    let client_port = req.peer_addr().map(|peer| peer.port());
     // A request refused before it is served is logged all the same.
     let log_refused = |error: &ApiError| {
         state.lock().record(json!({
@@ -52,6 +54,7 @@ pub async fn serve(
             "params": Value::Null,
             "status": error.status,
             "idempotent_replayed": false,
+            "client_port": client_port,
         }));
     };
     // Over the key's rate limit (`POST /_emulator/config {"rate_limit_per_sec": N}`):
@@ -90,6 +93,7 @@ pub async fn serve(
         base_url: &base_url,
         request_id,
         key,
+        client_port,
     };
     let outcome = handle_api(emulator, state, &request);
     tracing::debug!(
@@ -144,6 +148,8 @@ struct ApiRequest<'r> {
     base_url: &'r str,
     request_id: &'r str,
     key: &'r str,
+    /// The client's port (`None` when the connection has no peer address).
+    client_port: Option<u16>,
 }
 
 /// What to answer.
@@ -265,6 +271,7 @@ fn handle_api(emulator: &Emulator, state: &Arc<KeyState>, req: &ApiRequest<'_>) 
         "params": params.as_ref().map(Params::to_json).unwrap_or(Value::Null),
         "status": outcome.status,
         "idempotent_replayed": outcome.replayed_from.is_some(),
+        "client_port": req.client_port,
     }));
     outcome
 }

@@ -99,6 +99,10 @@ fn build(
             .default_service(web::to(dispatch))
     })
     .disable_signals()
+    // Idle connections are kept longer than the service keeps them (30 s): the client, not
+    // the server, ends an idle connection, so a request never meets one being closed under
+    // it. actix's default is 5 s.
+    .keep_alive(std::time::Duration::from_secs(75))
     .shutdown_timeout(2);
     if let Some(workers) = workers {
         server = server.workers(workers);

@@ -86,6 +86,7 @@ pub async fn serve(
         "params": params.to_json(),
         "status": status,
         "idempotent_replayed": false,
+        "client_port": req.peer_addr().map(|peer| peer.port()),
     }));
     respond_json(status, &answer, request_id)
 }
