@@ -138,6 +138,7 @@ mod tests {
             message: format!("No such object: {path}"),
             request_id: Some("req_fake".into()),
             payment_intent: None,
+            retry_after: None,
         }))
     }
 

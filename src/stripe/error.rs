@@ -16,6 +16,8 @@ pub struct StripeFailure {
     /// The payment intent a card error left behind (Stripe sends it with the error): a
     /// declined payment exists at Stripe and is mirrored like any other.
     pub payment_intent: Option<Box<PaymentSnapshot>>,
+    /// How long Stripe asked to wait before the next call (its `Retry-After`, on a 429).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]

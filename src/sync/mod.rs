@@ -62,6 +62,9 @@ const GATHER_PAGES_FOR: Duration = Duration::from_millis(200);
 const ROWS_PER_WRITE: usize = 4_000;
 /// Retries of one Stripe call before the job is given back (and retried later).
 const CALL_RETRIES: u32 = 5;
+/// The longest `Retry-After` a sync waits for at once (a value set by something between us
+/// and Stripe could ask for hours; Stripe asks for seconds).
+const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// A job given back after failures is due again after this long.
 const RETRY_JOB_AFTER: Duration = Duration::from_secs(60);
 /// Attempts (jobs given back) before a job fails.
@@ -313,6 +316,10 @@ struct Worker {
     /// A list of the stage being read halted: the others stop before their next call at
     /// Stripe or wait for it (`list_stage`).
     stage_halted: watch::Sender<bool>,
+    /// Until when Stripe asked the job to wait (a 429's `Retry-After`, or the back-off after
+    /// it): every list read at once waits, not only the one refused. Per job: cleared when
+    /// the worker takes the next.
+    paused_until: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 /// Starts this instance's sync workers: one takes any job, oldest first; the other takes
@@ -338,6 +345,7 @@ pub fn start_worker(state: actix_web::web::Data<AppState>, limits: SyncLimits) -
                 stop: stopped.clone(),
                 queued: state.sync_queue.subscribe(),
                 stage_halted: watch::channel(false).0,
+                paused_until: std::sync::Mutex::new(None),
             };
             tokio::spawn(worker.run())
         })
@@ -467,6 +475,7 @@ impl Worker {
     }
 
     async fn run_job(&mut self, job: rows::SyncJob) {
+        *self.paused_until() = None;
         let id = job.id.clone();
         let tenant_id = job.tenant_id.clone();
         tracing::info!(sync.job = %id, tenant.id = %tenant_id, "sync job started");
@@ -868,6 +877,7 @@ impl Worker {
         let mut delay = Duration::from_secs(1);
         let mut last = String::new();
         for _ in 0..=CALL_RETRIES {
+            let mut wait = delay;
             self.turn(tenant_id).await?;
             match stripe.list_json(path, query, keep).await {
                 Ok(page) => return Ok(page),
@@ -878,6 +888,13 @@ impl Worker {
                 }
                 Err(GatewayError::Stripe(f)) if f.http_status == 429 || f.http_status >= 500 => {
                     last = format!("Stripe answered {} to {path}: {}", f.http_status, f.message);
+                    if f.http_status == 429 {
+                        // As long as Stripe asks (within reason: a proxy's hour is not
+                        // kept), never less than the back-off; the job's other lists too.
+                        let asked = f.retry_after.unwrap_or_default().min(LONGEST_RETRY_AFTER);
+                        wait = delay.max(asked);
+                        self.pause_job(wait);
+                    }
                 }
                 Err(GatewayError::Stripe(f)) => {
                     let why = format!("Stripe refused {path} ({}): {}", f.http_status, f.message);
@@ -892,7 +909,7 @@ impl Worker {
                 }
                 Err(err) => return Err(Halt::Failed(format!("{path}: {err}"))),
             }
-            self.sleep(delay).await?;
+            self.sleep(wait).await?;
             delay = (delay * 2).min(Duration::from_secs(30));
         }
         Err(Halt::Transient(last))
@@ -912,10 +929,32 @@ impl Worker {
         }
     }
 
+    /// Holds every call of the job back for `wait` from now (a later pause is kept).
+    fn pause_job(&self, wait: Duration) {
+        let until = tokio::time::Instant::now() + wait;
+        let mut paused = self.paused_until();
+        if paused.is_none_or(|paused| paused < until) {
+            *paused = Some(until);
+        }
+    }
+
+    fn paused_until(&self) -> std::sync::MutexGuard<'_, Option<tokio::time::Instant>> {
+        self.paused_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     async fn turn(&self, tenant_id: &str) -> Result<(), Halt> {
         loop {
             if *self.stop.borrow() || *self.stage_halted.borrow() {
                 return Err(Halt::Lost);
+            }
+            let paused = *self.paused_until();
+            if let Some(until) = paused
+                && until > tokio::time::Instant::now()
+            {
+                self.sleep(until - tokio::time::Instant::now()).await?;
+                continue;
             }
             match self.rate.check_key(&tenant_id.to_owned()) {
                 Ok(()) => return Ok(()),

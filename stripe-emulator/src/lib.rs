@@ -104,8 +104,9 @@
 //!   OAuth clients (0: expired at once).
 //!   `"rate_limit_per_sec": N` (0: none) answers the key's `/v1` requests past N in one
 //!   clock second with Stripe's 429 (`{"error": {"type": "invalid_request_error", "code":
-//!   "rate_limit", "message": "Request rate limit exceeded. ..."}}`, `Retry-After: 1`,
-//!   `Stripe-Should-Retry: true`); nothing is done, the request is logged.
+//!   "rate_limit", "message": "Request rate limit exceeded. ..."}}`, `Retry-After:
+//!   "retry_after_secs"` (up to 3600, 0 taken as 1, default 1), `Stripe-Should-Retry: true`); nothing is
+//!   done, the request is logged.
 //!   `"fail_path": "/v1/..."` (`""`: none) answers every later request of the key to that
 //!   path with a 400 `invalid_request_error` (a fault mode: a list that cannot be read);
 //!   nothing is done, the request is logged.

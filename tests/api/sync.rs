@@ -1571,6 +1571,79 @@ async fn rate_limits_are_absorbed(backend: Backend) {
 
 on_both_databases!(rate_limits_are_absorbed);
 
+/// A 429's `Retry-After` is waited for, by every list the job reads at once and not only by
+/// the one refused: after a refusal the tenant's key sends Stripe nothing until the time
+/// Stripe asked for is up. (A back-off of one second, with the other lists calling on
+/// meanwhile, sent requests within a second of each refusal.)
+async fn a_429_holds_every_list_until_its_retry_after(backend: Backend) {
+    const EACH: u64 = 250;
+    let app = spawn_app_with(backend, |s| {
+        s.database_pool_size = 11;
+        // Three lists calling at once are one more a second than Stripe takes.
+        s.sync_requests_per_sec = 3;
+    })
+    .await;
+    let tenant = app.tenant().await;
+    seed_stripe(
+        &app,
+        &tenant,
+        json!({"customers": 20, "products": 1, "prices_per_product": 1,
+               "subscriptions": EACH, "items_per_subscription": [1, 1],
+               "invoices": 0, "lines_per_invoice": [1, 1]}),
+    )
+    .await;
+    app.stripe_post(
+        &tenant,
+        "/_emulator/config",
+        &[("rate_limit_per_sec", "2"), ("retry_after_secs", "3")],
+    )
+    .await;
+    let lists = ["subscriptions", "invoices", "payment_intents"];
+    let id = start(
+        &app,
+        &tenant,
+        Some(
+            json!({"sync": {"objects": ["customers", "subscriptions", "invoices",
+                                         "payment_intents"]}}),
+        ),
+    )
+    .await;
+    let done = finished(&app, &tenant, &id).await;
+    for list in lists {
+        assert_eq!(done["progress"][list]["read"], EACH, "{list}: {done}");
+    }
+    let requests = app.stripe_requests(&tenant).await;
+    let received: Vec<(i64, bool)> = requests
+        .iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.starts_with("/v1/")))
+        .map(|r| (r["received_ms"].as_i64().unwrap(), r["status"] == 429))
+        .collect();
+    let refusals: Vec<i64> = received
+        .iter()
+        .filter(|(_, refused)| *refused)
+        .map(|(at, _)| *at)
+        .collect();
+    assert!(
+        !refusals.is_empty(),
+        "Stripe refused no request: {requests:?}"
+    );
+    for refused in refusals {
+        // Requests already on their way when the refusal was answered come in at once (the
+        // old back-off of one second sent the next at 1,000 ms).
+        let early: Vec<i64> = received
+            .iter()
+            .map(|(at, _)| at - refused)
+            .filter(|after| (800..2_900).contains(after))
+            .collect();
+        assert!(
+            early.is_empty(),
+            "requests came {early:?} ms after a refusal that asked for 3 s"
+        );
+    }
+}
+
+on_both_databases!(a_429_holds_every_list_until_its_retry_after);
+
 /// With reconcile_interval_secs set, each tenant is reconciled on its own, and a missed
 /// delivery is recovered without anyone asking.
 async fn reconciliation_runs_on_its_own(backend: Backend) {

@@ -308,6 +308,8 @@ impl From<StripeError> for GatewayError {
                 payment_intent: api
                     .payment_intent
                     .map(|pi| Box::new(payments::declined_intent(pi))),
+                // Read from the answer's headers by the transport.
+                retry_after: None,
             })),
             StripeError::Timeout => GatewayError::Timeout,
             StripeError::ClientError(msg) => GatewayError::Unreachable(msg),

@@ -6,10 +6,19 @@
 //! TLS handshake too, before the request could leave; and every client built (one per tenant
 //! context, one per Stripe Apps token) loaded the system's CA bundle again, tens of
 //! milliseconds of CPU each (docs/BENCHMARKS.md, issue 17). Here one `reqwest` client keeps
-//! connections alive between calls, whichever tenant makes them, and sets TLS up once. The
-//! headers are those async-stripe sends, the retry rule is its own (`RequestStrategy::test`),
-//! and failures are its `StripeError`.
+//! connections alive between calls, whichever tenant makes them, and reads the CA bundle once.
+//! The headers are async-stripe's (but our own `User-Agent`), the retry rule is its own
+//! (`RequestStrategy::test`), and Stripe's error objects are read as its `StripeError`. A
+//! refusal also keeps Stripe's `Retry-After`, which async-stripe's client dropped (a sync
+//! waits for it, `crate::sync`), and a 429 or 5xx without Stripe's error object (a proxy's, an
+//! HTML page) is still a refusal with its status, which a sync retries.
+//!
+//! One client per thread, all sharing one TLS setup: a connection is driven by the runtime
+//! that opened it, and each actix worker has a runtime of its own, stopped before the sync's
+//! at shutdown; a pool shared across runtimes would hand the sync connections driven by a
+//! busy, or stopped, worker.
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -17,14 +26,14 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, USER_AGENT};
 use stripe::{RequestStrategy, StripeError};
 use stripe_client_core::{Outcome, RequestBuilder, StripeMethod};
 
-use super::GatewayError;
+use super::{GatewayError, StripeFailure};
 
 /// Where Stripe's API is when the settings name no other.
 const STRIPE_API: &str = "https://api.stripe.com";
 
-/// How long a connection may wait unused before it is closed: well under the keep-alive of
-/// the servers in front of Stripe's API, so that a call seldom picks a connection the other
-/// side is closing.
+/// How long a connection may wait unused before it is closed: reused within a burst of calls
+/// (a sync's pages, a checkout's steps), closed by us before a server's usual keep-alive
+/// (60 s and more at common load balancers) ends it under a request.
 const IDLE: Duration = Duration::from_secs(30);
 
 const AGENT: &str = concat!("sales-block/", env!("CARGO_PKG_VERSION"));
@@ -33,7 +42,6 @@ const AGENT: &str = concat!("sales-block/", env!("CARGO_PKG_VERSION"));
 /// and how long each attempt may take. Cheap to clone: the HTTP client inside is shared.
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
     /// The API's address without a trailing `/` (`/v1/...` follows).
     base: String,
     /// `Bearer <key>`, never printed.
@@ -42,21 +50,43 @@ pub struct Client {
     timeout: Duration,
 }
 
-/// The process's HTTP client for Stripe, built on first use.
-fn shared() -> Result<reqwest::Client, GatewayError> {
-    static HTTP: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
-    HTTP.get_or_init(|| {
-        reqwest::Client::builder()
+/// The TLS setup every thread's client shares (the CA bundle read once).
+fn tls() -> Result<native_tls::TlsConnector, GatewayError> {
+    static TLS: OnceLock<Result<native_tls::TlsConnector, String>> = OnceLock::new();
+    TLS.get_or_init(|| {
+        native_tls::TlsConnector::new()
+            .map_err(|err| format!("TLS for Stripe could not be set up: {err}"))
+    })
+    .clone()
+    .map_err(GatewayError::Config)
+}
+
+thread_local! {
+    static HTTP: RefCell<Option<reqwest::Client>> = const { RefCell::new(None) };
+}
+
+/// This thread's HTTP client for Stripe, built on first use.
+fn http() -> Result<reqwest::Client, GatewayError> {
+    HTTP.with(|http| {
+        if let Some(client) = http.borrow().as_ref() {
+            return Ok(client.clone());
+        }
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls()?)
             .pool_idle_timeout(IDLE)
             // As async-stripe's client: Stripe never redirects, and no proxy is read from the
             // environment.
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .build()
-            .map_err(|err| format!("the HTTP client for Stripe could not be built: {err}"))
+            .map_err(|err| {
+                GatewayError::Config(format!(
+                    "the HTTP client for Stripe could not be built: {err}"
+                ))
+            })?;
+        *http.borrow_mut() = Some(client.clone());
+        Ok(client)
     })
-    .clone()
-    .map_err(GatewayError::Config)
 }
 
 impl Client {
@@ -92,7 +122,6 @@ impl Client {
                 )
             })?;
         Ok(Self {
-            http: shared()?,
             base,
             secret,
             account,
@@ -106,7 +135,8 @@ impl Client {
         &self,
         request: RequestBuilder,
         strategy: &RequestStrategy,
-    ) -> Result<bytes::Bytes, StripeError> {
+    ) -> Result<bytes::Bytes, GatewayError> {
+        let http = http()?;
         let mut url = format!("{}/v1{}", self.base, request.path);
         if let Some(query) = &request.query {
             url.push('?');
@@ -122,7 +152,7 @@ impl Client {
         let mut tries = 0;
         let mut last_status = None;
         let mut last_should_retry = None;
-        let mut last_error = StripeError::ClientError("the request strategy sends nothing".into());
+        let mut last_error = GatewayError::Config("the request strategy sends nothing".into());
         loop {
             match strategy.test(last_status, last_should_retry, tries) {
                 Outcome::Stop => return Err(last_error),
@@ -130,8 +160,7 @@ impl Client {
                 Outcome::Continue(None) => {}
             }
             tries += 1;
-            let mut call = self
-                .http
+            let mut call = http
                 .request(method.clone(), &url)
                 .timeout(self.timeout)
                 .header(AUTHORIZATION, self.secret.clone())
@@ -151,16 +180,23 @@ impl Client {
             let answer = async {
                 let response = call.send().await?;
                 let status = response.status().as_u16();
-                let should_retry = response
-                    .headers()
-                    .get("Stripe-Should-Retry")
-                    .and_then(|value| value.to_str().ok())
-                    .and_then(|value| value.parse::<bool>().ok());
+                let header = |name: &str| {
+                    response
+                        .headers()
+                        .get(name)
+                        .and_then(|value| value.to_str().ok())
+                        .map(str::trim)
+                };
+                let should_retry = header("Stripe-Should-Retry").and_then(|v| v.parse().ok());
+                // Whole seconds (the HTTP date form is not read: Stripe sends seconds).
+                let retry_after = header("Retry-After")
+                    .and_then(|v| v.parse().ok())
+                    .map(Duration::from_secs);
                 let bytes = response.bytes().await?;
-                Ok::<_, reqwest::Error>((status, should_retry, bytes))
+                Ok::<_, reqwest::Error>((status, should_retry, retry_after, bytes))
             }
             .await;
-            let (status, should_retry, bytes) = match answer {
+            let (status, should_retry, retry_after, bytes) = match answer {
                 Ok(parts) => parts,
                 Err(err) => {
                     last_error = unreached(err);
@@ -170,7 +206,7 @@ impl Client {
             if (200..300).contains(&status) {
                 return Ok(bytes);
             }
-            last_error = refused(status, &bytes);
+            last_error = refused(status, &bytes, retry_after);
             last_status = Some(status);
             last_should_retry = should_retry;
         }
@@ -179,9 +215,9 @@ impl Client {
 
 /// A call that got no answer: a timeout, or why the connection failed (the URL left out: its
 /// query may carry a customer's data).
-fn unreached(err: reqwest::Error) -> StripeError {
+fn unreached(err: reqwest::Error) -> GatewayError {
     if err.is_timeout() {
-        return StripeError::Timeout;
+        return GatewayError::Timeout;
     }
     let err = err.without_url();
     let mut message = err.to_string();
@@ -191,22 +227,39 @@ fn unreached(err: reqwest::Error) -> StripeError {
         message.push_str(&cause.to_string());
         source = cause.source();
     }
-    StripeError::ClientError(message)
+    GatewayError::Unreachable(message)
 }
 
-/// Stripe's error object of a refused call, as async-stripe reads it.
-fn refused(status: u16, bytes: &[u8]) -> StripeError {
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return StripeError::JSONDeserialize("Stripe's error answer is not UTF-8".into());
+/// A refused call: Stripe's error object as async-stripe reads it, with the `Retry-After`
+/// Stripe sent. A 429 or 5xx without one (from something between us and Stripe) is still a
+/// refusal with its status; any other answer without one is unreadable.
+fn refused(status: u16, bytes: &[u8], retry_after: Option<Duration>) -> GatewayError {
+    let read = std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| miniserde::json::from_str::<stripe_shared::Error>(text).ok());
+    let mut failed = match read {
+        Some(error) => GatewayError::from(StripeError::Stripe(error.error, status)),
+        None if status == 429 || status >= 500 => GatewayError::Stripe(Box::new(StripeFailure {
+            http_status: status,
+            error_type: "api_error".into(),
+            code: None,
+            decline_code: None,
+            param: None,
+            message: format!("Stripe answered {status} without an error object"),
+            request_id: None,
+            payment_intent: None,
+            retry_after: None,
+        })),
+        None => {
+            return GatewayError::BadResponse(format!(
+                "Stripe answered {status} without an error object"
+            ));
+        }
     };
-    miniserde::json::from_str::<stripe_shared::Error>(text).map_or_else(
-        |_| {
-            StripeError::JSONDeserialize(format!(
-                "Stripe answered with status {status} and no error object"
-            ))
-        },
-        |error| StripeError::Stripe(error.error, status),
-    )
+    if let GatewayError::Stripe(failure) = &mut failed {
+        failure.retry_after = retry_after;
+    }
+    failed
 }
 
 #[cfg(test)]
@@ -234,21 +287,41 @@ mod tests {
     }
 
     #[test]
-    fn a_refusal_is_read_as_stripes_error_object() {
+    fn a_refusal_is_read_as_stripes_error_object_with_its_retry_after() {
         let body = br#"{"error": {"type": "card_error", "code": "card_declined",
                         "message": "Your card was declined."}}"#;
-        match refused(402, body) {
-            StripeError::Stripe(error, 402) => {
-                assert_eq!(error.type_.as_str(), "card_error");
-                assert_eq!(error.message.as_deref(), Some("Your card was declined."));
+        match refused(402, body, None) {
+            GatewayError::Stripe(failure) => {
+                assert_eq!(failure.http_status, 402);
+                assert_eq!(failure.error_type, "card_error");
+                assert_eq!(failure.code.as_deref(), Some("card_declined"));
+                assert_eq!(failure.message, "Your card was declined.");
             }
             other => panic!("{other:?}"),
         }
-        for body in [&b"<html>bad gateway</html>"[..], &[0xff, 0xfe][..], b""] {
-            assert!(matches!(
-                refused(502, body),
-                StripeError::JSONDeserialize(_)
-            ));
+        let wait = Some(Duration::from_secs(3));
+        let body = br#"{"error": {"type": "invalid_request_error", "code": "rate_limit"}}"#;
+        match refused(429, body, wait) {
+            GatewayError::Stripe(failure) => assert_eq!(failure.retry_after, wait),
+            other => panic!("{other:?}"),
         }
+        // A proxy's 429 or 5xx is still a refusal a sync retries; a 4xx page is unreadable.
+        for (status, body) in [
+            (429, &b""[..]),
+            (502, b"<html>bad gateway</html>"),
+            (500, &[0xff, 0xfe]),
+        ] {
+            match refused(status, body, wait) {
+                GatewayError::Stripe(failure) => {
+                    assert_eq!(failure.http_status, status);
+                    assert_eq!(failure.retry_after, wait);
+                }
+                other => panic!("{status}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            refused(403, b"<html>forbidden</html>", None),
+            GatewayError::BadResponse(_)
+        ));
     }
 }

@@ -80,6 +80,9 @@ pub async fn admin(
             if let Some(n) = change.rate_limit_per_sec {
                 state.config.set_rate_limit_per_sec(n);
             }
+            if let Some(secs) = change.retry_after_secs {
+                state.config.set_retry_after_secs(secs);
+            }
             if let Some(path) = change.fail_path {
                 state.config.set_fail_path(path);
             }
@@ -274,6 +277,8 @@ fn register_client(
 
 /// Largest rate limit `POST /_emulator/config` accepts (requests per second; 0: none).
 pub const MAX_RATE_LIMIT: u64 = 1_000_000;
+/// The longest `Retry-After` the rate-limit mode can be set to answer.
+pub const MAX_RETRY_AFTER_SECS: u64 = 3_600;
 
 /// Largest OAuth lifetime `POST /_emulator/config` accepts (a year).
 pub const MAX_LIFETIME_SECS: u64 = 365 * 86_400;
@@ -285,6 +290,7 @@ struct ConfigChange {
     access_token_lifetime_secs: Option<u64>,
     code_lifetime_secs: Option<u64>,
     rate_limit_per_sec: Option<u64>,
+    retry_after_secs: Option<u64>,
     /// `Some(None)`: no path fails any more.
     fail_path: Option<Option<String>>,
 }
@@ -321,6 +327,7 @@ fn parse_config(body: &[u8]) -> Result<ConfigChange, ApiError> {
         access_token_lifetime_secs: read("access_token_lifetime_secs", MAX_LIFETIME_SECS)?,
         code_lifetime_secs: read("code_lifetime_secs", MAX_LIFETIME_SECS)?,
         rate_limit_per_sec: read("rate_limit_per_sec", MAX_RATE_LIMIT)?,
+        retry_after_secs: read("retry_after_secs", MAX_RETRY_AFTER_SECS)?,
         fail_path: read_fail_path(json.as_ref(), params.as_ref())?,
     })
 }
@@ -375,9 +382,14 @@ mod tests {
                 access_token_lifetime_secs: Some(0),
                 code_lifetime_secs: Some(7),
                 rate_limit_per_sec: None,
+                retry_after_secs: None,
                 fail_path: None,
             }
         );
+        let retry_after = |body: &[u8]| parse_config(body).map(|c| c.retry_after_secs);
+        assert_eq!(retry_after(br#"{"retry_after_secs": 3}"#).unwrap(), Some(3));
+        assert_eq!(retry_after(b"retry_after_secs=0").unwrap(), Some(0));
+        assert!(retry_after(br#"{"retry_after_secs": 3601}"#).is_err());
         let fail = |body: &[u8]| parse_config(body).map(|c| c.fail_path);
         assert_eq!(
             fail(br#"{"fail_path": "/v1/invoices"}"#).unwrap(),

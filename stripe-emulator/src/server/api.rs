@@ -38,7 +38,9 @@ pub async fn serve(
         Ok(body) => body,
         Err(error) => return respond_error(&error, request_id),
     };
-    // The port the request came from: requests over one kept-alive connection share it.
+    // When the request came in (unix milliseconds, logged) and the port it came from:
+    // requests over one kept-alive connection share it.
+    let received_ms = chrono::Utc::now().timestamp_millis();
     let client_port = req.peer_addr().map(|peer| peer.port());
     // A request refused before it is served is logged all the same.
     let log_refused = |error: &ApiError| {
@@ -55,11 +57,12 @@ pub async fn serve(
             "status": error.status,
             "idempotent_replayed": false,
             "client_port": client_port,
+            "received_ms": received_ms,
         }));
     };
     // Over the key's rate limit (`POST /_emulator/config {"rate_limit_per_sec": N}`):
     // Stripe's 429, with when to retry; nothing is done, but the request is logged.
-    if let Some(wait) = state.config.admit(chrono::Utc::now().timestamp_millis()) {
+    if let Some(wait) = state.config.admit(received_ms) {
         let error = ApiError::rate_limited();
         log_refused(&error);
         let wait = wait.to_string();
@@ -94,6 +97,7 @@ pub async fn serve(
         request_id,
         key,
         client_port,
+        received_ms,
     };
     let outcome = handle_api(emulator, state, &request);
     tracing::debug!(
@@ -150,6 +154,7 @@ struct ApiRequest<'r> {
     key: &'r str,
     /// The client's port (`None` when the connection has no peer address).
     client_port: Option<u16>,
+    received_ms: i64,
 }
 
 /// What to answer.
@@ -272,6 +277,7 @@ fn handle_api(emulator: &Emulator, state: &Arc<KeyState>, req: &ApiRequest<'_>) 
         "status": outcome.status,
         "idempotent_replayed": outcome.replayed_from.is_some(),
         "client_port": req.client_port,
+        "received_ms": req.received_ms,
     }));
     outcome
 }

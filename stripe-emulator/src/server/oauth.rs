@@ -87,6 +87,7 @@ pub async fn serve(
         "status": status,
         "idempotent_replayed": false,
         "client_port": req.peer_addr().map(|peer| peer.port()),
+        "received_ms": chrono::Utc::now().timestamp_millis(),
     }));
     respond_json(status, &answer, request_id)
 }

@@ -113,6 +113,8 @@ pub struct KeyConfig {
     access_token_lifetime_secs: AtomicU64,
     code_lifetime_secs: AtomicU64,
     rate_limit_per_sec: AtomicU64,
+    /// The `Retry-After` (whole seconds) of a request over the rate limit.
+    retry_after_secs: AtomicU64,
     /// The current one-second window of the rate limit: (unix second, requests admitted).
     window: Mutex<(i64, u64)>,
     /// A `/v1` path every request to which is refused (a fault mode; `None`: none).
@@ -126,6 +128,7 @@ impl Default for KeyConfig {
             access_token_lifetime_secs: AtomicU64::new(ACCESS_TOKEN_LIFETIME_SECS),
             code_lifetime_secs: AtomicU64::new(CODE_LIFETIME_SECS),
             rate_limit_per_sec: AtomicU64::new(0),
+            retry_after_secs: AtomicU64::new(1),
             window: Mutex::new((0, 0)),
             fail_path: Mutex::new(None),
         }
@@ -175,6 +178,16 @@ impl KeyConfig {
         *lock(&self.window) = (0, 0);
     }
 
+    /// The `Retry-After` of a request over the rate limit, in whole seconds.
+    pub fn retry_after_secs(&self) -> u64 {
+        self.retry_after_secs.load(Ordering::Relaxed)
+    }
+
+    /// Sets the `Retry-After` of requests over the rate limit (at least 1).
+    pub fn set_retry_after_secs(&self, secs: u64) {
+        self.retry_after_secs.store(secs.max(1), Ordering::Relaxed);
+    }
+
     /// The path whose requests are refused, if any.
     pub fn fail_path(&self) -> Option<String> {
         lock(&self.fail_path).clone()
@@ -206,7 +219,7 @@ impl KeyConfig {
             window.1 += 1;
             None
         } else {
-            Some(1)
+            Some(self.retry_after_secs())
         }
     }
 
@@ -216,6 +229,7 @@ impl KeyConfig {
             "object": "emulator.config",
             "latency_ms": self.latency_ms(),
             "rate_limit_per_sec": self.rate_limit_per_sec(),
+            "retry_after_secs": self.retry_after_secs(),
             "fail_path": self.fail_path(),
             "access_token_lifetime_secs": self.access_token_lifetime_secs(),
             "code_lifetime_secs": self.code_lifetime_secs(),
@@ -276,6 +290,9 @@ mod tests {
         assert_eq!(a.config.admit(5_999), Some(1));
         assert_eq!(b.config.admit(5_999), None);
         assert_eq!(a.config.admit(6_000), None);
+        a.config.set_retry_after_secs(4);
+        assert_eq!(a.config.admit(6_001), None);
+        assert_eq!(a.config.admit(6_002), Some(4));
         a.config.set_rate_limit_per_sec(0);
         assert_eq!(a.config.admit(6_000), None);
         a.config.set_latency_ms(5);
