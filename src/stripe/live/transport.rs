@@ -98,16 +98,22 @@ impl Client {
     ) -> Result<Self, GatewayError> {
         let base = api_base
             .unwrap_or(STRIPE_API)
+            .trim()
             .trim_end_matches('/')
             .to_owned();
-        let scheme = reqwest::Url::parse(&base)
-            .map_err(|err| GatewayError::Config(format!("the Stripe API base is no URL: {err}")))?
-            .scheme()
-            .to_owned();
-        if scheme != "http" && scheme != "https" {
+        let url = reqwest::Url::parse(&base)
+            .map_err(|err| GatewayError::Config(format!("the Stripe API base is no URL: {err}")))?;
+        if url.scheme() != "http" && url.scheme() != "https" {
             return Err(GatewayError::Config(format!(
-                "the Stripe API base must be http or https, not {scheme}"
+                "the Stripe API base must be http or https, not {}",
+                url.scheme()
             )));
+        }
+        // `/v1/...` is appended to it: a query or fragment would swallow the path.
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(GatewayError::Config(
+                "the Stripe API base must have no query or fragment".into(),
+            ));
         }
         let mut secret = HeaderValue::try_from(format!("Bearer {secret_key}")).map_err(|_| {
             GatewayError::Config("a Stripe key can only hold visible ASCII characters".into())
@@ -270,7 +276,12 @@ mod tests {
 
     #[test]
     fn a_base_key_or_account_that_cannot_be_sent_is_a_configuration_error() {
-        for base in ["not a url", "ftp://stripe.example"] {
+        for base in [
+            "not a url",
+            "ftp://stripe.example",
+            "http://stripe.example/?x=1",
+            "http://stripe.example#top",
+        ] {
             let built = Client::new("sk_test_1", Some(base), None, SECOND);
             assert!(matches!(built, Err(GatewayError::Config(_))), "{base}");
         }
@@ -280,6 +291,8 @@ mod tests {
         assert!(matches!(built, Err(GatewayError::Config(_))));
         let client = Client::new("sk_test_1", Some("http://127.0.0.1:1/"), None, SECOND).unwrap();
         assert_eq!(client.base, "http://127.0.0.1:1");
+        let client = Client::new("sk_test_1", Some(" http://h/stripe/ "), None, SECOND).unwrap();
+        assert_eq!(client.base, "http://h/stripe");
         assert_eq!(
             Client::new("sk_test_1", None, None, SECOND).unwrap().base,
             STRIPE_API
