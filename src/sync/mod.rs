@@ -10,7 +10,7 @@
 
 pub mod kinds;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::pin::Pin;
@@ -316,10 +316,10 @@ struct Worker {
     /// A list of the stage being read halted: the others stop before their next call at
     /// Stripe or wait for it (`list_stage`).
     stage_halted: watch::Sender<bool>,
-    /// Until when Stripe asked the job to wait (a 429's `Retry-After`, or the back-off after
-    /// it): every list read at once waits, not only the one refused. Per job: cleared when
-    /// the worker takes the next.
-    paused_until: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// Until when Stripe asked each tenant to wait (a 429's `Retry-After`, or the back-off
+    /// after it): every list read at once waits, not only the one refused, and the other
+    /// worker's job of the tenant too. Shared by the instance's workers, as `rate` is.
+    paused: Arc<std::sync::Mutex<HashMap<String, tokio::time::Instant>>>,
 }
 
 /// Starts this instance's sync workers: one takes any job, oldest first; the other takes
@@ -331,6 +331,7 @@ pub fn start_worker(state: actix_web::web::Data<AppState>, limits: SyncLimits) -
     let rate = Arc::new(RateLimiter::keyed(
         Quota::per_second(rate).allow_burst(rate),
     ));
+    let paused = Arc::default();
     let tasks = [None, Some(RECONCILE)]
         .into_iter()
         .map(|lane| {
@@ -345,7 +346,7 @@ pub fn start_worker(state: actix_web::web::Data<AppState>, limits: SyncLimits) -
                 stop: stopped.clone(),
                 queued: state.sync_queue.subscribe(),
                 stage_halted: watch::channel(false).0,
-                paused_until: std::sync::Mutex::new(None),
+                paused: Arc::clone(&paused),
             };
             tokio::spawn(worker.run())
         })
@@ -475,7 +476,6 @@ impl Worker {
     }
 
     async fn run_job(&mut self, job: rows::SyncJob) {
-        *self.paused_until() = None;
         let id = job.id.clone();
         let tenant_id = job.tenant_id.clone();
         tracing::info!(sync.job = %id, tenant.id = %tenant_id, "sync job started");
@@ -893,7 +893,7 @@ impl Worker {
                         // kept), never less than the back-off; the job's other lists too.
                         let asked = f.retry_after.unwrap_or_default().min(LONGEST_RETRY_AFTER);
                         wait = delay.max(asked);
-                        self.pause_job(wait);
+                        self.pause_tenant(tenant_id, wait);
                     }
                 }
                 Err(GatewayError::Stripe(f)) => {
@@ -929,17 +929,19 @@ impl Worker {
         }
     }
 
-    /// Holds every call of the job back for `wait` from now (a later pause is kept).
-    fn pause_job(&self, wait: Duration) {
-        let until = tokio::time::Instant::now() + wait;
-        let mut paused = self.paused_until();
-        if paused.is_none_or(|paused| paused < until) {
-            *paused = Some(until);
-        }
+    /// Holds every call of the tenant back for `wait` from now (a later pause is kept); the
+    /// pauses that are over are forgotten.
+    fn pause_tenant(&self, tenant_id: &str, wait: Duration) {
+        let now = tokio::time::Instant::now();
+        let until = now + wait;
+        let mut paused = self.paused();
+        paused.retain(|_, until| *until > now);
+        let entry = paused.entry(tenant_id.to_owned()).or_insert(until);
+        *entry = (*entry).max(until);
     }
 
-    fn paused_until(&self) -> std::sync::MutexGuard<'_, Option<tokio::time::Instant>> {
-        self.paused_until
+    fn paused(&self) -> std::sync::MutexGuard<'_, HashMap<String, tokio::time::Instant>> {
+        self.paused
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -949,7 +951,7 @@ impl Worker {
             if *self.stop.borrow() || *self.stage_halted.borrow() {
                 return Err(Halt::Lost);
             }
-            let paused = *self.paused_until();
+            let paused = self.paused().get(tenant_id).copied();
             if let Some(until) = paused
                 && until > tokio::time::Instant::now()
             {

@@ -1612,10 +1612,23 @@ async fn a_429_holds_every_list_until_its_retry_after(backend: Backend) {
     for list in lists {
         assert_eq!(done["progress"][list]["read"], EACH, "{list}: {done}");
     }
-    let requests = app.stripe_requests(&tenant).await;
+    assert_quiet_after_refusals(&app.stripe_requests(&tenant).await);
+}
+
+/// The requests of the key to Stripe's lists: none came 0.8-2.9 s after a refusal asking
+/// for 3 s (`retry_after_secs`), and there was one.
+fn assert_quiet_after_refusals(requests: &[Value]) {
+    let lists = [
+        "/v1/events",
+        "/v1/products",
+        "/v1/customers",
+        "/v1/subscriptions",
+        "/v1/invoices",
+        "/v1/payment_intents",
+    ];
     let received: Vec<(i64, bool)> = requests
         .iter()
-        .filter(|r| r["path"].as_str().is_some_and(|p| p.starts_with("/v1/")))
+        .filter(|r| r["path"].as_str().is_some_and(|p| lists.contains(&p)))
         .map(|r| (r["received_ms"].as_i64().unwrap(), r["status"] == 429))
         .collect();
     let refusals: Vec<i64> = received
@@ -1642,7 +1655,47 @@ async fn a_429_holds_every_list_until_its_retry_after(backend: Backend) {
     }
 }
 
-on_both_databases!(a_429_holds_every_list_until_its_retry_after);
+/// The pause after a 429 is the tenant's, not one job's: a reconciliation running beside a
+/// historical sync of the same tenant (the instance's other worker) waits too.
+async fn a_429_holds_the_tenants_other_job_too(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.sync_requests_per_sec = 3).await;
+    let tenant = app.tenant().await;
+    // Events to reconcile (five pages: customers created), and products to sync (seeded,
+    // without events): the two jobs write nothing of each other's.
+    stripe_customers(&app, &tenant, 500).await;
+    seed_stripe(&app, &tenant, json!({"products": 500})).await;
+    app.stripe_post(
+        &tenant,
+        "/_emulator/config",
+        &[("rate_limit_per_sec", "2"), ("retry_after_secs", "3")],
+    )
+    .await;
+    let sync = start(
+        &app,
+        &tenant,
+        Some(json!({"sync": {"objects": ["products"]}})),
+    )
+    .await;
+    let reconciliation = start_reconcile(&app, &tenant).await;
+    let done = finished(&app, &tenant, &sync).await;
+    assert_eq!(done["progress"]["products"]["read"], 500, "{done}");
+    finished(&app, &tenant, &reconciliation).await;
+    let requests = app.stripe_requests(&tenant).await;
+    for path in ["/v1/events", "/v1/products"] {
+        assert!(
+            requests
+                .iter()
+                .any(|r| r["path"] == path && r["status"] == 200),
+            "{path} was read"
+        );
+    }
+    assert_quiet_after_refusals(&requests);
+}
+
+on_both_databases!(
+    a_429_holds_every_list_until_its_retry_after,
+    a_429_holds_the_tenants_other_job_too
+);
 
 /// With reconcile_interval_secs set, each tenant is reconciled on its own, and a missed
 /// delivery is recovered without anyone asking.
