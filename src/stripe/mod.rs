@@ -37,6 +37,9 @@ use requests::{
 /// Stripe's limit for an idempotency key.
 pub const MAX_KEY_CHARS: usize = 255;
 
+/// Stripe's API, where no other is configured.
+pub const STRIPE_API: &str = "https://api.stripe.com";
+
 /// A client request's idempotency key, as the Stripe writes of that request use it: each write
 /// `step` is sent with `<key>:<step>:<caller tag>`, and the key remembers that a write was
 /// sent (from then on the request has done work, so even a client error is its answer).

@@ -85,7 +85,7 @@ impl OAuthClient {
             .build()
             .map_err(|err| OAuthError::Unreachable(err.to_string()))?;
         let api_base = if api_base.trim().is_empty() {
-            "https://api.stripe.com"
+            super::STRIPE_API
         } else {
             api_base
         };

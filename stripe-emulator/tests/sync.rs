@@ -21,6 +21,11 @@ async fn post_json(raw: &Raw, path: &str, body: Value) -> Reply {
     .await
 }
 
+/// Sets the key's fault mode `fail_path` (`""`: none).
+async fn set_fail_path(raw: &Raw, path: &str) -> Reply {
+    post_json(raw, "/_emulator/config", json!({ "fail_path": path })).await
+}
+
 async fn seed(raw: &Raw, body: Value) -> Value {
     let reply = post_json(raw, "/_emulator/seed", body).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
@@ -507,12 +512,7 @@ async fn a_failing_path_is_refused_until_cleared() {
     let emulator = start().await;
     let raw = Raw::new(&emulator, &test_key());
     let other = Raw::new(&emulator, &test_key());
-    let set = post_json(
-        &raw,
-        "/_emulator/config",
-        json!({"fail_path": "/v1/invoices"}),
-    )
-    .await;
+    let set = set_fail_path(&raw, "/v1/invoices").await;
     assert_eq!(set.status, 200, "{}", set.text);
     assert_eq!(set.json["fail_path"], "/v1/invoices");
     let refused = raw.get("/v1/invoices").await;
@@ -529,15 +529,10 @@ async fn a_failing_path_is_refused_until_cleared() {
             .iter()
             .any(|r| r["path"] == "/v1/invoices" && r["status"] == 400)
     );
-    let cleared = post_json(&raw, "/_emulator/config", json!({"fail_path": ""})).await;
+    let cleared = set_fail_path(&raw, "").await;
     assert_eq!(cleared.json["fail_path"], Value::Null);
     assert_eq!(raw.get("/v1/invoices").await.status, 200);
-    let bad = post_json(
-        &raw,
-        "/_emulator/config",
-        json!({"fail_path": "/elsewhere"}),
-    )
-    .await;
+    let bad = set_fail_path(&raw, "/elsewhere").await;
     assert_eq!(bad.status, 400, "{}", bad.text);
     emulator.stop().await;
 }

@@ -119,6 +119,19 @@ async fn stripe_customers(app: &TestApp, tenant: &TestTenant, n: usize) -> Vec<S
     ids
 }
 
+/// `each` subscriptions of one item over 20 customers, each with its invoice (one line) and
+/// the invoice's payment intent: three lists of `each` that a sync reads at once.
+async fn seed_subscriptions(app: &TestApp, tenant: &TestTenant, each: u64) {
+    seed_stripe(
+        app,
+        tenant,
+        json!({"customers": 20, "products": 1, "prices_per_product": 1,
+               "subscriptions": each, "items_per_subscription": [1, 1],
+               "invoices": 0, "lines_per_invoice": [1, 1]}),
+    )
+    .await;
+}
+
 /// Objects created at Stripe (the emulator) in bulk, with no events (`/_emulator/seed`).
 async fn seed_stripe(app: &TestApp, tenant: &TestTenant, counts: Value) {
     let seeded = app
@@ -771,14 +784,7 @@ on_both_databases!(a_list_is_never_read_beside_its_parents);
 async fn a_failing_list_stops_the_lists_read_beside_it(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.database_pool_size = 11).await;
     let tenant = app.tenant().await;
-    seed_stripe(
-        &app,
-        &tenant,
-        json!({"customers": 20, "products": 1, "prices_per_product": 1,
-               "subscriptions": 400, "items_per_subscription": [1, 1],
-               "invoices": 0, "lines_per_invoice": [1, 1]}),
-    )
-    .await;
+    seed_subscriptions(&app, &tenant, 400).await;
     app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "300")])
         .await;
     app.stripe_post(
@@ -1584,14 +1590,7 @@ async fn a_429_holds_every_list_until_its_retry_after(backend: Backend) {
     })
     .await;
     let tenant = app.tenant().await;
-    seed_stripe(
-        &app,
-        &tenant,
-        json!({"customers": 20, "products": 1, "prices_per_product": 1,
-               "subscriptions": EACH, "items_per_subscription": [1, 1],
-               "invoices": 0, "lines_per_invoice": [1, 1]}),
-    )
-    .await;
+    seed_subscriptions(&app, &tenant, EACH).await;
     app.stripe_post(
         &tenant,
         "/_emulator/config",

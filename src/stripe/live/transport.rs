@@ -27,9 +27,7 @@ use stripe::{RequestStrategy, StripeError};
 use stripe_client_core::{Outcome, RequestBuilder, StripeMethod};
 
 use super::{GatewayError, StripeFailure};
-
-/// Where Stripe's API is when the settings name no other.
-const STRIPE_API: &str = "https://api.stripe.com";
+use crate::stripe::STRIPE_API;
 
 /// How long a connection may wait unused before it is closed: reused within a burst of calls
 /// (a sync's pages, a checkout's steps), closed by us before a server's usual keep-alive
