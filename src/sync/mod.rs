@@ -890,7 +890,8 @@ impl Worker {
                     last = format!("Stripe answered {} to {path}: {}", f.http_status, f.message);
                     if f.http_status == 429 {
                         // As long as Stripe asks (within reason: a proxy's hour is not
-                        // kept), never less than the back-off; the job's other lists too.
+                        // kept), never less than the back-off; every call of the tenant
+                        // on this instance waits too (`turn`).
                         let asked = f.retry_after.unwrap_or_default().min(LONGEST_RETRY_AFTER);
                         wait = delay.max(asked);
                         self.pause_tenant(tenant_id, wait);
