@@ -21,6 +21,12 @@ async fn post_json(raw: &Raw, path: &str, body: Value) -> Reply {
     .await
 }
 
+/// Whether the key's request log (`GET /_emulator/requests`) holds a request that `matches`.
+async fn logged(raw: &Raw, matches: impl Fn(&Value) -> bool) -> bool {
+    let log = get_ok(raw, "/_emulator/requests").await;
+    log["data"].as_array().expect("log").iter().any(matches)
+}
+
 /// Sets the key's fault mode `fail_path` (`""`: none).
 async fn set_fail_path(raw: &Raw, path: &str) -> Reply {
     post_json(raw, "/_emulator/config", json!({ "fail_path": path })).await
@@ -521,14 +527,7 @@ async fn a_failing_path_is_refused_until_cleared() {
     // Other paths and other keys are served.
     assert_eq!(raw.get("/v1/customers").await.status, 200);
     assert_eq!(other.get("/v1/invoices").await.status, 200);
-    let log = get_ok(&raw, "/_emulator/requests").await;
-    assert!(
-        log["data"]
-            .as_array()
-            .expect("log")
-            .iter()
-            .any(|r| r["path"] == "/v1/invoices" && r["status"] == 400)
-    );
+    assert!(logged(&raw, |r| r["path"] == "/v1/invoices" && r["status"] == 400).await);
     let cleared = set_fail_path(&raw, "").await;
     assert_eq!(cleared.json["fail_path"], Value::Null);
     assert_eq!(raw.get("/v1/invoices").await.status, 200);
@@ -562,14 +561,7 @@ async fn a_rate_limit_answers_429_with_retry_after() {
     assert!(limited.header("request-id").is_some());
     // Other keys are not limited; the test endpoints never are.
     assert_eq!(other.get("/v1/customers").await.status, 200);
-    let log = get_ok(&raw, "/_emulator/requests").await;
-    assert!(
-        log["data"]
-            .as_array()
-            .expect("log")
-            .iter()
-            .any(|r| r["status"] == 429)
-    );
+    assert!(logged(&raw, |r| r["status"] == 429).await);
     // After the window, requests pass again; 0 turns the limit off.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(raw.get("/v1/customers").await.status, 200);
