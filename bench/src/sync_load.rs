@@ -305,6 +305,8 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let id = job["data"]["id"].as_str().context("no job id")?.to_owned();
     let mut peak_rss = rss_before;
+    // When each list was done, as polled (to within the poll's 25 ms).
+    let mut lists_done: Vec<String> = Vec::new();
     // Polled every 25 ms: the backfill's time is read to within that.
     let done = loop {
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -318,6 +320,17 @@ async fn main() -> anyhow::Result<()> {
             .json()
             .await?;
         let attributes = job["data"]["attributes"].clone();
+        if let Some(progress) = attributes["progress"].as_object() {
+            for (name, entry) in progress {
+                if entry["done"].as_bool() == Some(true) && !lists_done.contains(name) {
+                    println!(
+                        "    backfill {name}: done at {:.2} s",
+                        started.elapsed().as_secs_f64()
+                    );
+                    lists_done.push(name.clone());
+                }
+            }
+        }
         match attributes["status"].as_str() {
             Some("succeeded") => break attributes,
             Some("failed" | "canceled") => anyhow::bail!("the sync ended: {attributes}"),
