@@ -10,12 +10,20 @@ pub enum ReadError {
     Read(reqwest::Error),
 }
 
-/// The whole body of `response`, refused as soon as it passes `limit` bytes.
+/// The whole body of `response`, refused as soon as it passes `limit` bytes (at once when its
+/// `Content-Length` does).
 pub async fn read_body(
     mut response: reqwest::Response,
     limit: usize,
 ) -> Result<Vec<u8>, ReadError> {
-    let mut body = Vec::new();
+    let announced = response
+        .content_length()
+        .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    if announced > limit {
+        return Err(ReadError::TooLarge(limit));
+    }
+    // Room for what the server announced: one allocation, not a copy each time it grows.
+    let mut body = Vec::with_capacity(announced);
     while let Some(chunk) = response
         .chunk()
         .await

@@ -256,6 +256,37 @@ async fn stripe_down_is_502_and_stripe_too_slow_is_504(backend: Backend) {
     assert_eq!(app.customer_count().await, 0);
 }
 
+/// An answer from Stripe larger than the service reads (a proxy gone wrong, a wrong API base)
+/// is refused as it streams in: a clear 502, nothing mirrored, and the next call is served.
+async fn an_oversized_stripe_answer_is_502_and_not_read_whole(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let padding = (sales_block::stripe::live::MAX_ANSWER_BYTES + 1).to_string();
+    app.stripe_post(
+        &tenant,
+        "/_emulator/config",
+        &[("answer_padding_bytes", padding.as_str())],
+    )
+    .await;
+    let token = tenant.user_token("u1");
+    let create = async |email: &str| {
+        app.post_json(
+            "/stripe/customers",
+            &tenant,
+            &token,
+            &json!({"customer": {"email": email}}),
+        )
+        .await
+    };
+    assert_error(create("big@example.com").await, 502, "stripe_bad_response").await;
+    assert_eq!(app.customer_count().await, 0);
+
+    app.stripe_post(&tenant, "/_emulator/config", &[("answer_padding_bytes", "0")])
+        .await;
+    assert_eq!(create("small@example.com").await.status().as_u16(), 201);
+    assert_eq!(app.customer_count().await, 1);
+}
+
 const RETURN_URL: &str = "https://app.example.com/account";
 
 async fn portal(
@@ -464,6 +495,7 @@ on_both_databases!(
     invalid_bodies_are_refused_before_stripe_is_called,
     a_stripe_error_comes_back_with_its_code_and_param,
     stripe_down_is_502_and_stripe_too_slow_is_504,
+    an_oversized_stripe_answer_is_502_and_not_read_whole,
     the_portal_opens_by_each_of_the_three_id_forms,
     the_portal_validates_its_body,
     another_tenants_or_users_customer_is_404_by_every_id,

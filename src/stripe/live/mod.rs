@@ -18,6 +18,7 @@ use stripe::{IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_client_core::{RequestBuilder, StripeMethod};
 use transport::Client;
 
+pub use transport::MAX_ANSWER_BYTES;
 pub use webhooks::is_known_event_type;
 
 use super::objects::{

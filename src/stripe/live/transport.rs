@@ -27,12 +27,18 @@ use stripe::{RequestStrategy, StripeError};
 use stripe_client_core::{Outcome, RequestBuilder, StripeMethod};
 
 use super::{GatewayError, StripeFailure};
+use crate::bounded::ReadError;
 use crate::stripe::STRIPE_API;
 
 /// How long a connection may wait unused before it is closed: reused within a burst of calls
 /// (a sync's pages, a checkout's steps), closed by us before a server's usual keep-alive
 /// (60 s and more at common load balancers) ends it under a request.
 const IDLE: Duration = Duration::from_secs(30);
+
+/// The largest answer read from Stripe (16 MiB): a page of 100 of Stripe's largest objects is
+/// a few MiB. Whatever sends more (a proxy gone wrong, a misconfigured API base) is refused
+/// as it streams in, not buffered until memory runs out.
+pub const MAX_ANSWER_BYTES: usize = 16 << 20;
 
 const AGENT: &str = concat!("sales-block/", env!("CARGO_PKG_VERSION"));
 
@@ -182,7 +188,7 @@ impl Client {
                     .body(body.clone());
             }
             let answer = async {
-                let response = call.send().await?;
+                let response = call.send().await.map_err(unreached)?;
                 let status = response.status().as_u16();
                 let header = |name: &str| {
                     response
@@ -196,14 +202,23 @@ impl Client {
                 let retry_after = header("Retry-After")
                     .and_then(|v| v.parse().ok())
                     .map(Duration::from_secs);
-                let bytes = response.bytes().await?;
-                Ok::<_, reqwest::Error>((status, should_retry, retry_after, bytes))
+                let bytes = crate::bounded::read_body(response, MAX_ANSWER_BYTES)
+                    .await
+                    .map_err(|err| match err {
+                        ReadError::TooLarge(limit) => GatewayError::BadResponse(format!(
+                            "Stripe's answer is larger than {limit} bytes"
+                        )),
+                        ReadError::Read(err) => unreached(err),
+                    })?;
+                Ok::<_, GatewayError>((status, should_retry, retry_after, bytes::Bytes::from(bytes)))
             }
             .await;
             let (status, should_retry, retry_after, bytes) = match answer {
                 Ok(parts) => parts,
+                // Asking again would bring the same answer.
+                Err(err @ GatewayError::BadResponse(_)) => return Err(err),
                 Err(err) => {
-                    last_error = unreached(err);
+                    last_error = err;
                     continue;
                 }
             };

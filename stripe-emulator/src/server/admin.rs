@@ -86,6 +86,9 @@ pub async fn admin(
             if let Some(path) = change.fail_path {
                 state.config.set_fail_path(path);
             }
+            if let Some(bytes) = change.answer_padding_bytes {
+                state.config.set_answer_padding_bytes(bytes);
+            }
             state.config.to_json()
         }),
         ("GET", ["requests"]) => {
@@ -280,6 +283,9 @@ pub const MAX_RATE_LIMIT: u64 = 1_000_000;
 /// The longest `Retry-After` the rate-limit mode can be set to answer.
 pub const MAX_RETRY_AFTER_SECS: u64 = 3_600;
 
+/// The most spaces the padding mode can append to an answer (64 MiB).
+pub const MAX_ANSWER_PADDING_BYTES: u64 = 64 << 20;
+
 /// Largest OAuth lifetime `POST /_emulator/config` accepts (a year).
 pub const MAX_LIFETIME_SECS: u64 = 365 * 86_400;
 
@@ -291,6 +297,7 @@ struct ConfigChange {
     code_lifetime_secs: Option<u64>,
     rate_limit_per_sec: Option<u64>,
     retry_after_secs: Option<u64>,
+    answer_padding_bytes: Option<u64>,
     /// `Some(None)`: no path fails any more.
     fail_path: Option<Option<String>>,
 }
@@ -328,6 +335,7 @@ fn parse_config(body: &[u8]) -> Result<ConfigChange, ApiError> {
         code_lifetime_secs: read("code_lifetime_secs", MAX_LIFETIME_SECS)?,
         rate_limit_per_sec: read("rate_limit_per_sec", MAX_RATE_LIMIT)?,
         retry_after_secs: read("retry_after_secs", MAX_RETRY_AFTER_SECS)?,
+        answer_padding_bytes: read("answer_padding_bytes", MAX_ANSWER_PADDING_BYTES)?,
         fail_path: read_fail_path(json.as_ref(), params.as_ref())?,
     })
 }
@@ -383,9 +391,13 @@ mod tests {
                 code_lifetime_secs: Some(7),
                 rate_limit_per_sec: None,
                 retry_after_secs: None,
+                answer_padding_bytes: None,
                 fail_path: None,
             }
         );
+        let padding = |body: &[u8]| parse_config(body).map(|c| c.answer_padding_bytes);
+        assert_eq!(padding(b"answer_padding_bytes=5").unwrap(), Some(5));
+        assert!(padding(br#"{"answer_padding_bytes": 67108865}"#).is_err());
         let retry_after = |body: &[u8]| parse_config(body).map(|c| c.retry_after_secs);
         assert_eq!(retry_after(br#"{"retry_after_secs": 3}"#).unwrap(), Some(3));
         assert_eq!(retry_after(b"retry_after_secs=0").unwrap(), Some(0));

@@ -99,7 +99,14 @@ pub async fn serve(
         client_port,
         received_ms,
     };
-    let outcome = handle_api(emulator, state, &request);
+    let mut outcome = handle_api(emulator, state, &request);
+    // The padding mode: trailing whitespace, so the answer stays the same JSON.
+    let padding = state.config.answer_padding_bytes();
+    if padding > 0 {
+        let padding = usize::try_from(padding).unwrap_or(usize::MAX);
+        outcome.body.reserve(padding);
+        outcome.body.extend(std::iter::repeat_n(' ', padding));
+    }
     tracing::debug!(
         request_id = %request_id,
         method = %method,

@@ -119,6 +119,8 @@ pub struct KeyConfig {
     window: Mutex<(i64, u64)>,
     /// A `/v1` path every request to which is refused (a fault mode; `None`: none).
     fail_path: Mutex<Option<String>>,
+    /// Spaces appended to every `/v1` answer (a fault mode: an answer of any size).
+    answer_padding_bytes: AtomicU64,
 }
 
 impl Default for KeyConfig {
@@ -131,6 +133,7 @@ impl Default for KeyConfig {
             retry_after_secs: AtomicU64::new(1),
             window: Mutex::new((0, 0)),
             fail_path: Mutex::new(None),
+            answer_padding_bytes: AtomicU64::new(0),
         }
     }
 }
@@ -188,6 +191,16 @@ impl KeyConfig {
         self.retry_after_secs.store(secs.max(1), Ordering::Relaxed);
     }
 
+    /// How many spaces are appended to every `/v1` answer.
+    pub fn answer_padding_bytes(&self) -> u64 {
+        self.answer_padding_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Sets how many spaces are appended to every `/v1` answer (0: none).
+    pub fn set_answer_padding_bytes(&self, bytes: u64) {
+        self.answer_padding_bytes.store(bytes, Ordering::Relaxed);
+    }
+
     /// The path whose requests are refused, if any.
     pub fn fail_path(&self) -> Option<String> {
         lock(&self.fail_path).clone()
@@ -231,6 +244,7 @@ impl KeyConfig {
             "rate_limit_per_sec": self.rate_limit_per_sec(),
             "retry_after_secs": self.retry_after_secs(),
             "fail_path": self.fail_path(),
+            "answer_padding_bytes": self.answer_padding_bytes(),
             "access_token_lifetime_secs": self.access_token_lifetime_secs(),
             "code_lifetime_secs": self.code_lifetime_secs(),
         })
