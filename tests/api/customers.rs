@@ -281,8 +281,12 @@ async fn an_oversized_stripe_answer_is_502_and_not_read_whole(backend: Backend) 
     assert_error(create("big@example.com").await, 502, "stripe_bad_response").await;
     assert_eq!(app.customer_count().await, 0);
 
-    app.stripe_post(&tenant, "/_emulator/config", &[("answer_padding_bytes", "0")])
-        .await;
+    app.stripe_post(
+        &tenant,
+        "/_emulator/config",
+        &[("answer_padding_bytes", "0")],
+    )
+    .await;
     assert_eq!(create("small@example.com").await.status().as_u16(), 201);
     assert_eq!(app.customer_count().await, 1);
 }

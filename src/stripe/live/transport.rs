@@ -210,7 +210,12 @@ impl Client {
                         )),
                         ReadError::Read(err) => unreached(err),
                     })?;
-                Ok::<_, GatewayError>((status, should_retry, retry_after, bytes::Bytes::from(bytes)))
+                Ok::<_, GatewayError>((
+                    status,
+                    should_retry,
+                    retry_after,
+                    bytes::Bytes::from(bytes),
+                ))
             }
             .await;
             let (status, should_retry, retry_after, bytes) = match answer {
