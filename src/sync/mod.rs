@@ -1467,7 +1467,18 @@ impl Worker {
             if let Some(after) = &after {
                 q.push(("starting_after".into(), after.clone()));
             }
-            let page = self.call(job, stripe, &path, &q, keep).await?;
+            let page = match self.call(job, stripe, &path, &q, keep).await {
+                Ok(page) => page,
+                // The invoice was deleted since its page was read (a draft is deleted for
+                // good): it is written as deleted, as its `invoice.deleted` event has it,
+                // and the list goes on.
+                Err(Halt::Missing(why)) if nested == Nested::InvoiceLines => {
+                    tracing::warn!(sync.job = %job.id, "sync: {why}; the invoice is written as deleted");
+                    object["deleted"] = Value::Bool(true);
+                    return Ok(object[field]["data"].as_array().map_or(0, Vec::len));
+                }
+                Err(halt) => return Err(halt),
+            };
             let (items, has_more) = list_of(page, &path)?;
             after = items
                 .last()

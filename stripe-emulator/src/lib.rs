@@ -110,6 +110,9 @@
 //!   `"fail_path": "/v1/..."` (`""`: none) answers every later request of the key to that
 //!   path with a 400 `invalid_request_error` (a fault mode: a list that cannot be read);
 //!   nothing is done, the request is logged.
+//!   `"missing_path": "/v1/..."` (`""`: none) answers every later request of the key to that
+//!   path with a 404 `resource_missing` (a fault mode: an object deleted meanwhile); nothing
+//!   is done, the request is logged.
 //!   `"answer_padding_bytes": N` (up to 64 MiB, 0: none) appends N spaces to every later
 //!   `/v1` answer of the key (a fault mode: the same JSON, as large as asked).
 //! - `POST /_emulator/oauth/clients` `{"client_id", "kind": "connect" | "app",

@@ -1030,6 +1030,82 @@ async fn a_listed_object_the_mirror_cannot_keep_is_skipped(backend: Backend) {
 
 on_both_databases!(a_listed_object_the_mirror_cannot_keep_is_skipped);
 
+/// An invoice deleted at Stripe between its page and the rest of its lines (a draft is deleted
+/// for good: its lines answer 404) is mirrored as deleted, and the sync goes on: the job
+/// succeeds, the other invoice whole.
+async fn an_invoice_deleted_while_its_lines_are_read_is_mirrored_as_deleted(backend: Backend) {
+    use sales_block::db::schema::{invoice_lines, invoices};
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    seed_stripe(
+        &app,
+        &tenant,
+        json!({"customers": 2, "products": 1, "prices_per_product": 1,
+               "invoices": 2, "lines_per_invoice": [30, 30]}),
+    )
+    .await;
+    let listed = app.stripe_list(&tenant, "/v1/invoices?limit=100").await;
+    let ids: Vec<String> = listed
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let missing = format!("/v1/invoices/{}/lines", ids[0]);
+    app.stripe_post(
+        &tenant,
+        "/_emulator/config",
+        &[("missing_path", missing.as_str())],
+    )
+    .await;
+    let id = start(
+        &app,
+        &tenant,
+        Some(json!({"sync": {"objects": ["customers", "invoices"]}})),
+    )
+    .await;
+    let done = finished(&app, &tenant, &id).await;
+    assert_eq!(done["progress"]["invoices"]["read"], 2, "{done}");
+    assert_eq!(
+        requests_to(&app, &tenant, &missing).await,
+        1,
+        "not asked again"
+    );
+
+    let t = tenant.created.id.clone();
+    let mirrored = app
+        .query(move |conn| {
+            let mut out = Vec::new();
+            for (invoice, deleted) in invoices::table
+                .filter(invoices::tenant_id.eq(&t))
+                .select((
+                    invoices::stripe_invoice_id,
+                    invoices::deleted_at.is_not_null(),
+                ))
+                .order(invoices::stripe_invoice_id)
+                .load::<(String, bool)>(conn)?
+            {
+                let lines = invoice_lines::table
+                    .filter(invoice_lines::tenant_id.eq(&t))
+                    .filter(invoice_lines::stripe_invoice_id.eq(&invoice))
+                    .count()
+                    .get_result::<i64>(conn)?;
+                out.push((invoice, deleted, lines));
+            }
+            Ok(out)
+        })
+        .await;
+    let of = |id: &str| mirrored.iter().find(|(i, ..)| i == id).cloned();
+    let (_, gone_deleted, _) = of(&ids[0]).expect("the deleted invoice is mirrored");
+    assert!(gone_deleted, "{mirrored:?}");
+    assert_eq!(
+        of(&ids[1]),
+        Some((ids[1].clone(), false, 30)),
+        "{mirrored:?}"
+    );
+}
+
+on_both_databases!(an_invoice_deleted_while_its_lines_are_read_is_mirrored_as_deleted);
+
 /// A page and a delivery of one customer: the newer wins, in both orders. The page holds 25
 /// customers, so that on PostgreSQL it is first tried as a plain insert (the tenant's first
 /// batch), which meets the delivered customer and falls back to the upsert

@@ -86,6 +86,9 @@ pub async fn admin(
             if let Some(path) = change.fail_path {
                 state.config.set_fail_path(path);
             }
+            if let Some(path) = change.missing_path {
+                state.config.set_missing_path(path);
+            }
             if let Some(bytes) = change.answer_padding_bytes {
                 state.config.set_answer_padding_bytes(bytes);
             }
@@ -300,6 +303,8 @@ struct ConfigChange {
     answer_padding_bytes: Option<u64>,
     /// `Some(None)`: no path fails any more.
     fail_path: Option<Option<String>>,
+    /// `Some(None)`: no path is missing any more.
+    missing_path: Option<Option<String>>,
 }
 
 /// Reads `{"latency_ms": N, "access_token_lifetime_secs": N, "code_lifetime_secs": N}`
@@ -336,22 +341,30 @@ fn parse_config(body: &[u8]) -> Result<ConfigChange, ApiError> {
         rate_limit_per_sec: read("rate_limit_per_sec", MAX_RATE_LIMIT)?,
         retry_after_secs: read("retry_after_secs", MAX_RETRY_AFTER_SECS)?,
         answer_padding_bytes: read("answer_padding_bytes", MAX_ANSWER_PADDING_BYTES)?,
-        fail_path: read_fail_path(json.as_ref(), params.as_ref())?,
+        fail_path: read_path("fail_path", json.as_ref(), params.as_ref())?,
+        missing_path: read_path("missing_path", json.as_ref(), params.as_ref())?,
     })
 }
 
 /// `"fail_path"`: a `/v1/...` path whose requests are refused from now on, or `""` for none.
-fn read_fail_path(
+fn read_path(
+    name: &str,
     json: Option<&Value>,
     params: Option<&Params>,
 ) -> Result<Option<Option<String>>, ApiError> {
+    let invalid = || {
+        ApiError::invalid_param(
+            name,
+            format!("{name} must be a path under /v1/ (at most 200 bytes), or empty for none"),
+        )
+    };
     let value = match (json, params) {
-        (Some(json), _) => match json.get("fail_path") {
+        (Some(json), _) => match json.get(name) {
             None | Some(Value::Null) => return Ok(None),
             Some(Value::String(path)) => path.clone(),
-            Some(_) => return Err(fail_path_invalid()),
+            Some(_) => return Err(invalid()),
         },
-        (None, Some(params)) => match params.string(&["fail_path"])? {
+        (None, Some(params)) => match params.string(&[name])? {
             None => return Ok(None),
             Some(path) => path.to_owned(),
         },
@@ -361,16 +374,9 @@ fn read_fail_path(
         return Ok(Some(None));
     }
     if !value.starts_with("/v1/") || value.len() > 200 {
-        return Err(fail_path_invalid());
+        return Err(invalid());
     }
     Ok(Some(Some(value)))
-}
-
-fn fail_path_invalid() -> ApiError {
-    ApiError::invalid_param(
-        "fail_path",
-        "fail_path must be a path under /v1/ (at most 200 bytes), or empty for none",
-    )
 }
 
 #[cfg(test)]
@@ -393,6 +399,7 @@ mod tests {
                 retry_after_secs: None,
                 answer_padding_bytes: None,
                 fail_path: None,
+                missing_path: None,
             }
         );
         let padding = |body: &[u8]| parse_config(body).map(|c| c.answer_padding_bytes);
@@ -414,6 +421,12 @@ mod tests {
         assert_eq!(fail(br#"{"fail_path": ""}"#).unwrap(), Some(None));
         assert!(fail(br#"{"fail_path": "/_emulator/config"}"#).is_err());
         assert!(fail(br#"{"fail_path": 3}"#).is_err());
+        let missing = |body: &[u8]| parse_config(body).map(|c| c.missing_path);
+        assert_eq!(
+            missing(b"missing_path=/v1/invoices/in_1/lines").unwrap(),
+            Some(Some("/v1/invoices/in_1/lines".into()))
+        );
+        assert!(missing(br#"{"missing_path": "/v2/x"}"#).is_err());
         assert!(parse_config(br#"{"code_lifetime_secs": -1}"#).is_err());
         assert!(parse_config(br#"{"latency_ms": -1}"#).is_err());
         assert!(parse_config(br#"{"latency_ms": 600001}"#).is_err());

@@ -82,6 +82,13 @@ pub async fn serve(
         log_refused(&error);
         return respond_error(&error, request_id);
     }
+    // A path the key's fault mode answers as gone (`{"missing_path": "/v1/..."}`): Stripe's
+    // 404 for an object deleted meanwhile; nothing is done.
+    if state.config.misses(&path) {
+        let error = ApiError::resource_missing("object", &path, "id");
+        log_refused(&error);
+        return respond_error(&error, request_id);
+    }
     let base_url = {
         let info = req.connection_info();
         format!("{}://{}", info.scheme(), info.host())

@@ -119,6 +119,9 @@ pub struct KeyConfig {
     window: Mutex<(i64, u64)>,
     /// A `/v1` path every request to which is refused (a fault mode; `None`: none).
     fail_path: Mutex<Option<String>>,
+    /// A `/v1` path every request to which is answered 404 `resource_missing`, as if its
+    /// object had been deleted (a fault mode; `None`: none).
+    missing_path: Mutex<Option<String>>,
     /// Spaces appended to every `/v1` answer (a fault mode: an answer of any size).
     answer_padding_bytes: AtomicU64,
 }
@@ -133,6 +136,7 @@ impl Default for KeyConfig {
             retry_after_secs: AtomicU64::new(1),
             window: Mutex::new((0, 0)),
             fail_path: Mutex::new(None),
+            missing_path: Mutex::new(None),
             answer_padding_bytes: AtomicU64::new(0),
         }
     }
@@ -216,6 +220,21 @@ impl KeyConfig {
         lock(&self.fail_path).as_deref() == Some(path)
     }
 
+    /// The path whose requests are answered 404, if any.
+    pub fn missing_path(&self) -> Option<String> {
+        lock(&self.missing_path).clone()
+    }
+
+    /// Answers every later request to `path` with a 404 (`None`: none).
+    pub fn set_missing_path(&self, path: Option<String>) {
+        *lock(&self.missing_path) = path;
+    }
+
+    /// Whether a request to `path` is answered 404 (the fault mode `missing_path`).
+    pub fn misses(&self, path: &str) -> bool {
+        lock(&self.missing_path).as_deref() == Some(path)
+    }
+
     /// Counts a `/v1` request at `now_ms` (unix milliseconds) against the rate limit:
     /// `None` if it may be served, else the whole seconds to wait (`Retry-After`).
     pub fn admit(&self, now_ms: i64) -> Option<u64> {
@@ -244,6 +263,7 @@ impl KeyConfig {
             "rate_limit_per_sec": self.rate_limit_per_sec(),
             "retry_after_secs": self.retry_after_secs(),
             "fail_path": self.fail_path(),
+            "missing_path": self.missing_path(),
             "answer_padding_bytes": self.answer_padding_bytes(),
             "access_token_lifetime_secs": self.access_token_lifetime_secs(),
             "code_lifetime_secs": self.code_lifetime_secs(),
