@@ -22,8 +22,9 @@ pub async fn read_body(
     if announced > limit {
         return Err(ReadError::TooLarge(limit));
     }
-    // Room for what the server announced: one allocation, not a copy each time it grows.
-    let mut body = Vec::with_capacity(announced);
+    // Room for what the server announced (up to 1 MiB: an announcement alone reserves no
+    // more), so a usual answer is one allocation, not a copy each time it grows.
+    let mut body = Vec::with_capacity(announced.min(1 << 20));
     while let Some(chunk) = response
         .chunk()
         .await

@@ -375,7 +375,8 @@ impl From<GatewayError> for ApiError {
                     StatusCode::BAD_GATEWAY,
                     "stripe_bad_response",
                     "Unexpected Stripe response",
-                    "Stripe answered with something this service could not read.",
+                    "Stripe answered with something this service could not read. A change may \
+                     have been made at Stripe: retry it with the same Idempotency-Key.",
                 )
             }
             GatewayError::Config(cause) => Self::internal(cause),

@@ -1433,6 +1433,21 @@ impl Worker {
 
     /// Completes a parent's embedded list that Stripe cut at 10 entries, each entry kept as
     /// the parent's `keep` keeps those it embeds. Returns how many entries the list has.
+    /// Whether Stripe answers 404 for the object at `path` (read once, in the tenant's turn):
+    /// `false` when it answers it, or anything else.
+    async fn gone(
+        &self,
+        job: &rows::SyncJob,
+        stripe: &dyn StripeApi,
+        path: &str,
+    ) -> Result<bool, Halt> {
+        self.turn(&job.tenant_id).await?;
+        Ok(matches!(
+            stripe.retrieve_json(path).await,
+            Err(GatewayError::Stripe(failure)) if failure.http_status == 404
+        ))
+    }
+
     async fn complete(
         &self,
         job: &rows::SyncJob,
@@ -1469,11 +1484,16 @@ impl Worker {
             }
             let page = match self.call(job, stripe, &path, &q, keep).await {
                 Ok(page) => page,
-                // The invoice was deleted since its page was read (a draft is deleted for
-                // good): it is written as deleted, as its `invoice.deleted` event has it,
-                // and the list goes on.
+                // Its lines are gone: if the invoice is too (a draft deleted for good since
+                // its page was read), it is written as deleted, as its `invoice.deleted`
+                // event has it, and the list goes on. An invoice Stripe still has fails the
+                // job as before: the 404 of its lines is not a deletion.
                 Err(Halt::Missing(why)) if nested == Nested::InvoiceLines => {
-                    tracing::warn!(sync.job = %job.id, "sync: {why}; the invoice is written as deleted");
+                    let id = object["id"].as_str().unwrap_or_default().to_owned();
+                    if !self.gone(job, stripe, &format!("/invoices/{id}")).await? {
+                        return Err(Halt::Missing(why));
+                    }
+                    tracing::warn!(sync.job = %job.id, "sync: {why}; the invoice is gone, written as deleted");
                     object["deleted"] = Value::Bool(true);
                     return Ok(object[field]["data"].as_array().map_or(0, Vec::len));
                 }

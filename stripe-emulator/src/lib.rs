@@ -111,10 +111,12 @@
 //!   path with a 400 `invalid_request_error` (a fault mode: a list that cannot be read);
 //!   nothing is done, the request is logged.
 //!   `"missing_path": "/v1/..."` (`""`: none) answers every later request of the key to that
-//!   path with a 404 `resource_missing` (a fault mode: an object deleted meanwhile); nothing
-//!   is done, the request is logged.
-//!   `"answer_padding_bytes": N` (up to 64 MiB, 0: none) appends N spaces to every later
-//!   `/v1` answer of the key (a fault mode: the same JSON, as large as asked).
+//!   path, or to a path below it, with a 404 `resource_missing` (a fault mode: an object
+//!   deleted meanwhile, e.g. `/v1/invoices/in_1` and its `/lines`); nothing is done, the
+//!   request is logged.
+//!   `"answer_padding_bytes": N` (up to 128 MiB, 0: none) appends N spaces to every later
+//!   successful `/v1` answer of the key (a fault mode: the same JSON, as large as asked;
+//!   refusals and errors are not padded).
 //! - `POST /_emulator/oauth/clients` `{"client_id", "kind": "connect" | "app",
 //!   "signing_secret"?: "absec_...", "redirect_uris"?: [...], "name"?}` binds an OAuth client
 //!   id to the key (and its mode); `GET` lists them. `POST /_emulator/accounts/:acct/

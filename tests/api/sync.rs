@@ -1031,8 +1031,9 @@ async fn a_listed_object_the_mirror_cannot_keep_is_skipped(backend: Backend) {
 on_both_databases!(a_listed_object_the_mirror_cannot_keep_is_skipped);
 
 /// An invoice deleted at Stripe between its page and the rest of its lines (a draft is deleted
-/// for good: its lines answer 404) is mirrored as deleted, and the sync goes on: the job
-/// succeeds, the other invoice whole.
+/// for good: it and its lines answer 404) is mirrored as deleted, and the sync goes on: the
+/// job succeeds, the other invoice whole. A 404 of the lines of an invoice Stripe still has
+/// is no deletion: the job fails, as before, and nothing is marked deleted.
 async fn an_invoice_deleted_while_its_lines_are_read_is_mirrored_as_deleted(backend: Backend) {
     use sales_block::db::schema::{invoice_lines, invoices};
     let app = spawn_app(backend).await;
@@ -1050,30 +1051,11 @@ async fn an_invoice_deleted_while_its_lines_are_read_is_mirrored_as_deleted(back
         .map(|i| i["id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ids.len(), 2);
-    let missing = format!("/v1/invoices/{}/lines", ids[0]);
-    app.stripe_post(
-        &tenant,
-        "/_emulator/config",
-        &[("missing_path", missing.as_str())],
-    )
-    .await;
-    let id = start(
-        &app,
-        &tenant,
-        Some(json!({"sync": {"objects": ["customers", "invoices"]}})),
-    )
-    .await;
-    let done = finished(&app, &tenant, &id).await;
-    assert_eq!(done["progress"]["invoices"]["read"], 2, "{done}");
-    assert_eq!(
-        requests_to(&app, &tenant, &missing).await,
-        1,
-        "not asked again"
-    );
-
     let t = tenant.created.id.clone();
-    let mirrored = app
-        .query(move |conn| {
+    // Each mirrored invoice: whether it is deleted, and how many lines it has.
+    let mirrored = || {
+        let t = t.clone();
+        app.query(move |conn| {
             let mut out = Vec::new();
             for (invoice, deleted) in invoices::table
                 .filter(invoices::tenant_id.eq(&t))
@@ -1093,14 +1075,55 @@ async fn an_invoice_deleted_while_its_lines_are_read_is_mirrored_as_deleted(back
             }
             Ok(out)
         })
-        .await;
-    let of = |id: &str| mirrored.iter().find(|(i, ..)| i == id).cloned();
-    let (_, gone_deleted, _) = of(&ids[0]).expect("the deleted invoice is mirrored");
-    assert!(gone_deleted, "{mirrored:?}");
+    };
+    let sync_invoices = || {
+        start(
+            &app,
+            &tenant,
+            Some(json!({"sync": {"objects": ["customers", "invoices"]}})),
+        )
+    };
+
+    // The first invoice is gone: it and everything under it answer 404.
+    let gone = format!("/v1/invoices/{}", ids[0]);
+    app.stripe_post(
+        &tenant,
+        "/_emulator/config",
+        &[("missing_path", gone.as_str())],
+    )
+    .await;
+    let done = finished(&app, &tenant, &sync_invoices().await).await;
+    assert_eq!(done["progress"]["invoices"]["read"], 2, "{done}");
+    let lines = format!("{gone}/lines");
     assert_eq!(
-        of(&ids[1]),
+        requests_to(&app, &tenant, &lines).await,
+        1,
+        "not asked again"
+    );
+    let after = mirrored().await;
+    let of = |rows: &[(String, bool, i64)], id: &str| rows.iter().find(|(i, ..)| i == id).cloned();
+    let (_, deleted, _) = of(&after, &ids[0]).expect("the deleted invoice is mirrored");
+    assert!(deleted, "{after:?}");
+    assert_eq!(
+        of(&after, &ids[1]),
         Some((ids[1].clone(), false, 30)),
-        "{mirrored:?}"
+        "{after:?}"
+    );
+
+    // The second invoice's lines answer 404 while Stripe still has it: not a deletion.
+    let lines = format!("/v1/invoices/{}/lines", ids[1]);
+    app.stripe_post(
+        &tenant,
+        "/_emulator/config",
+        &[("missing_path", lines.as_str())],
+    )
+    .await;
+    let failed = ended(&app, &tenant, &sync_invoices().await).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(
+        of(&mirrored().await, &ids[1]),
+        Some((ids[1].clone(), false, 30)),
+        "still there, not deleted"
     );
 }
 

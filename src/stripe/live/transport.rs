@@ -35,10 +35,12 @@ use crate::stripe::STRIPE_API;
 /// (60 s and more at common load balancers) ends it under a request.
 const IDLE: Duration = Duration::from_secs(30);
 
-/// The largest answer read from Stripe (16 MiB): a page of 100 of Stripe's largest objects is
-/// a few MiB. Whatever sends more (a proxy gone wrong, a misconfigured API base) is refused
-/// as it streams in, not buffered until memory runs out.
-pub const MAX_ANSWER_BYTES: usize = 16 << 20;
+/// The largest answer read from Stripe (64 MiB). A page of 100 invoices, each with 10
+/// embedded lines and every one of them carrying Stripe's most metadata (50 keys of 500
+/// characters), is about 30 MB; typical pages are well under 1 MiB. Whatever sends more (a
+/// proxy gone wrong, a misconfigured API base) is refused as it streams in, not buffered
+/// until memory runs out.
+pub const MAX_ANSWER_BYTES: usize = 64 << 20;
 
 const AGENT: &str = concat!("sales-block/", env!("CARGO_PKG_VERSION"));
 

@@ -84,10 +84,10 @@ pub async fn admin(
                 state.config.set_retry_after_secs(secs);
             }
             if let Some(path) = change.fail_path {
-                state.config.set_fail_path(path);
+                state.config.fail_path.set(path);
             }
             if let Some(path) = change.missing_path {
-                state.config.set_missing_path(path);
+                state.config.missing_path.set(path);
             }
             if let Some(bytes) = change.answer_padding_bytes {
                 state.config.set_answer_padding_bytes(bytes);
@@ -286,8 +286,8 @@ pub const MAX_RATE_LIMIT: u64 = 1_000_000;
 /// The longest `Retry-After` the rate-limit mode can be set to answer.
 pub const MAX_RETRY_AFTER_SECS: u64 = 3_600;
 
-/// The most spaces the padding mode can append to an answer (64 MiB).
-pub const MAX_ANSWER_PADDING_BYTES: u64 = 64 << 20;
+/// The most spaces the padding mode can append to an answer (128 MiB).
+pub const MAX_ANSWER_PADDING_BYTES: u64 = 128 << 20;
 
 /// Largest OAuth lifetime `POST /_emulator/config` accepts (a year).
 pub const MAX_LIFETIME_SECS: u64 = 365 * 86_400;
@@ -404,7 +404,7 @@ mod tests {
         );
         let padding = |body: &[u8]| parse_config(body).map(|c| c.answer_padding_bytes);
         assert_eq!(padding(b"answer_padding_bytes=5").unwrap(), Some(5));
-        assert!(padding(br#"{"answer_padding_bytes": 67108865}"#).is_err());
+        assert!(padding(br#"{"answer_padding_bytes": 134217729}"#).is_err());
         let retry_after = |body: &[u8]| parse_config(body).map(|c| c.retry_after_secs);
         assert_eq!(retry_after(br#"{"retry_after_secs": 3}"#).unwrap(), Some(3));
         assert_eq!(retry_after(b"retry_after_secs=0").unwrap(), Some(0));

@@ -75,16 +75,16 @@ pub async fn serve(
     }
     // A path the key's fault mode refuses (`POST /_emulator/config {"fail_path": "/v1/..."}`):
     // a 400, as Stripe answers a request it will never serve; nothing is done.
-    if state.config.fails(&path) {
+    if state.config.fail_path.covers(&path, false) {
         let error = ApiError::invalid_request(format!(
             "The emulator refuses every request to {path} (its fault mode fail_path)."
         ));
         log_refused(&error);
         return respond_error(&error, request_id);
     }
-    // A path the key's fault mode answers as gone (`{"missing_path": "/v1/..."}`): Stripe's
-    // 404 for an object deleted meanwhile; nothing is done.
-    if state.config.misses(&path) {
+    // An object the key's fault mode answers as gone (`{"missing_path": "/v1/..."}`), and
+    // every path below it: Stripe's 404 for an object deleted meanwhile; nothing is done.
+    if state.config.missing_path.covers(&path, true) {
         let error = ApiError::resource_missing("object", &path, "id");
         log_refused(&error);
         return respond_error(&error, request_id);
@@ -109,10 +109,9 @@ pub async fn serve(
     let mut outcome = handle_api(emulator, state, &request);
     // The padding mode: trailing whitespace, so the answer stays the same JSON.
     let padding = state.config.answer_padding_bytes();
-    if padding > 0 {
+    if padding > 0 && (200..300).contains(&outcome.status) {
         let padding = usize::try_from(padding).unwrap_or(usize::MAX);
-        outcome.body.reserve(padding);
-        outcome.body.extend(std::iter::repeat_n(' ', padding));
+        outcome.body.push_str(&" ".repeat(padding));
     }
     tracing::debug!(
         request_id = %request_id,

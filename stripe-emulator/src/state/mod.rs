@@ -117,12 +117,12 @@ pub struct KeyConfig {
     retry_after_secs: AtomicU64,
     /// The current one-second window of the rate limit: (unix second, requests admitted).
     window: Mutex<(i64, u64)>,
-    /// A `/v1` path every request to which is refused (a fault mode; `None`: none).
-    fail_path: Mutex<Option<String>>,
-    /// A `/v1` path every request to which is answered 404 `resource_missing`, as if its
-    /// object had been deleted (a fault mode; `None`: none).
-    missing_path: Mutex<Option<String>>,
-    /// Spaces appended to every `/v1` answer (a fault mode: an answer of any size).
+    /// A `/v1` path every request to which is refused (a fault mode).
+    pub fail_path: FaultPath,
+    /// A `/v1` object every request to which, or to a path below it, is answered 404
+    /// `resource_missing`, as if it had been deleted (a fault mode).
+    pub missing_path: FaultPath,
+    /// Spaces appended to every successful `/v1` answer (a fault mode: an answer of any size).
     answer_padding_bytes: AtomicU64,
 }
 
@@ -135,8 +135,8 @@ impl Default for KeyConfig {
             rate_limit_per_sec: AtomicU64::new(0),
             retry_after_secs: AtomicU64::new(1),
             window: Mutex::new((0, 0)),
-            fail_path: Mutex::new(None),
-            missing_path: Mutex::new(None),
+            fail_path: FaultPath::default(),
+            missing_path: FaultPath::default(),
             answer_padding_bytes: AtomicU64::new(0),
         }
     }
@@ -205,36 +205,6 @@ impl KeyConfig {
         self.answer_padding_bytes.store(bytes, Ordering::Relaxed);
     }
 
-    /// The path whose requests are refused, if any.
-    pub fn fail_path(&self) -> Option<String> {
-        lock(&self.fail_path).clone()
-    }
-
-    /// Refuses every later request to `path` (`None`: none).
-    pub fn set_fail_path(&self, path: Option<String>) {
-        *lock(&self.fail_path) = path;
-    }
-
-    /// Whether a request to `path` is refused (the fault mode `fail_path`).
-    pub fn fails(&self, path: &str) -> bool {
-        lock(&self.fail_path).as_deref() == Some(path)
-    }
-
-    /// The path whose requests are answered 404, if any.
-    pub fn missing_path(&self) -> Option<String> {
-        lock(&self.missing_path).clone()
-    }
-
-    /// Answers every later request to `path` with a 404 (`None`: none).
-    pub fn set_missing_path(&self, path: Option<String>) {
-        *lock(&self.missing_path) = path;
-    }
-
-    /// Whether a request to `path` is answered 404 (the fault mode `missing_path`).
-    pub fn misses(&self, path: &str) -> bool {
-        lock(&self.missing_path).as_deref() == Some(path)
-    }
-
     /// Counts a `/v1` request at `now_ms` (unix milliseconds) against the rate limit:
     /// `None` if it may be served, else the whole seconds to wait (`Retry-After`).
     pub fn admit(&self, now_ms: i64) -> Option<u64> {
@@ -262,11 +232,38 @@ impl KeyConfig {
             "latency_ms": self.latency_ms(),
             "rate_limit_per_sec": self.rate_limit_per_sec(),
             "retry_after_secs": self.retry_after_secs(),
-            "fail_path": self.fail_path(),
-            "missing_path": self.missing_path(),
+            "fail_path": self.fail_path.get(),
+            "missing_path": self.missing_path.get(),
             "answer_padding_bytes": self.answer_padding_bytes(),
             "access_token_lifetime_secs": self.access_token_lifetime_secs(),
             "code_lifetime_secs": self.code_lifetime_secs(),
+        })
+    }
+}
+
+/// The `/v1` path a fault mode applies to, if any.
+#[derive(Debug, Default)]
+pub struct FaultPath(Mutex<Option<String>>);
+
+impl FaultPath {
+    pub fn get(&self) -> Option<String> {
+        lock(&self.0).clone()
+    }
+
+    /// Applies the mode to later requests to `path` (`None`: to none).
+    pub fn set(&self, path: Option<String>) {
+        *lock(&self.0) = path;
+    }
+
+    /// Whether a request to `path` is the mode's: the path itself, and with `below` any path
+    /// under it too (`/v1/invoices/in_1/lines` under `/v1/invoices/in_1`).
+    pub fn covers(&self, path: &str, below: bool) -> bool {
+        lock(&self.0).as_deref().is_some_and(|mode| {
+            path == mode
+                || (below
+                    && path
+                        .strip_prefix(mode)
+                        .is_some_and(|rest| rest.starts_with('/')))
         })
     }
 }
