@@ -1276,36 +1276,18 @@ impl Worker {
             .await?;
         let requested_at = Utc::now().timestamp();
         let mut objects = Vec::new();
+        let keep = listed::fields("payment_method");
         for customer in &customers {
             let path = format!("/customers/{customer}/payment_methods");
-            let mut after: Option<String> = None;
-            loop {
-                let mut query = vec![("limit".to_owned(), PAGE.to_string())];
-                if let Some(after) = &after {
-                    query.push(("starting_after".into(), after.clone()));
+            match self.read_all(job, stripe, &path, &[], keep).await {
+                Ok(items) => objects.extend(items),
+                // A mirrored customer Stripe does not have (deleted there while its
+                // deletion did not reach the mirror, or one of the account the tenant
+                // had before connecting this one): no payment methods to read.
+                Err(Halt::Missing(why)) => {
+                    tracing::warn!(sync.job = %job.id, "sync: {why}; its payment methods are skipped");
                 }
-                let keep = listed::fields("payment_method");
-                let page = match self.call(job, stripe, &path, &query, keep).await {
-                    Ok(page) => page,
-                    // A mirrored customer Stripe does not have (deleted there while its
-                    // deletion did not reach the mirror, or one of the account the tenant
-                    // had before connecting this one): no payment methods to read.
-                    Err(Halt::Missing(why)) => {
-                        tracing::warn!(sync.job = %job.id, "sync: {why}; its payment methods are skipped");
-                        break;
-                    }
-                    Err(halt) => return Err(halt),
-                };
-                let (items, has_more) = list_of(page, &path)?;
-                after = items
-                    .last()
-                    .and_then(|o| o.get("id"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                objects.extend(items);
-                if !has_more || after.is_none() {
-                    break;
-                }
+                Err(halt) => return Err(halt),
             }
         }
         crate::metrics::sync_objects(name, objects.len());
@@ -1470,36 +1452,54 @@ impl Worker {
                 ("lines", format!("/invoices/{id}/lines"), Vec::new())
             }
         };
+        let embedded = object[field]["data"].as_array().map_or(0, Vec::len);
         if object[field]["has_more"].as_bool() != Some(true) {
-            return Ok(object[field]["data"].as_array().map_or(0, Vec::len));
+            return Ok(embedded);
         }
         let keep = keep.get(field).get("data");
+        let all = match self.read_all(job, stripe, &path, &query, keep).await {
+            Ok(all) => all,
+            // Its lines are gone: if the invoice is too (a draft deleted for good since its
+            // page was read), it is written as deleted, as its `invoice.deleted` event has
+            // it, and the list goes on. An invoice Stripe still has fails the job as before:
+            // the 404 of its lines is not a deletion.
+            Err(Halt::Missing(why)) if nested == Nested::InvoiceLines => {
+                let id = object["id"].as_str().unwrap_or_default().to_owned();
+                if !self.gone(job, stripe, &format!("/invoices/{id}")).await? {
+                    return Err(Halt::Missing(why));
+                }
+                tracing::warn!(sync.job = %job.id, "sync: {why}; the invoice is gone, written as deleted");
+                object["deleted"] = Value::Bool(true);
+                return Ok(embedded);
+            }
+            Err(halt) => return Err(halt),
+        };
+        let entries = all.len();
+        object[field]["data"] = Value::Array(all);
+        object[field]["has_more"] = Value::Bool(false);
+        Ok(entries)
+    }
+
+    /// Every entry of a list nested under one object (`query` beside the paging), page
+    /// after page, each kept as `keep` says.
+    async fn read_all(
+        &self,
+        job: &rows::SyncJob,
+        stripe: &dyn StripeApi,
+        path: &str,
+        query: &[(String, String)],
+        keep: &'static Fields,
+    ) -> Result<Vec<Value>, Halt> {
         let mut all: Vec<Value> = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let mut q = query.clone();
+            let mut q = query.to_vec();
             q.push(("limit".into(), PAGE.to_string()));
             if let Some(after) = &after {
                 q.push(("starting_after".into(), after.clone()));
             }
-            let page = match self.call(job, stripe, &path, &q, keep).await {
-                Ok(page) => page,
-                // Its lines are gone: if the invoice is too (a draft deleted for good since
-                // its page was read), it is written as deleted, as its `invoice.deleted`
-                // event has it, and the list goes on. An invoice Stripe still has fails the
-                // job as before: the 404 of its lines is not a deletion.
-                Err(Halt::Missing(why)) if nested == Nested::InvoiceLines => {
-                    let id = object["id"].as_str().unwrap_or_default().to_owned();
-                    if !self.gone(job, stripe, &format!("/invoices/{id}")).await? {
-                        return Err(Halt::Missing(why));
-                    }
-                    tracing::warn!(sync.job = %job.id, "sync: {why}; the invoice is gone, written as deleted");
-                    object["deleted"] = Value::Bool(true);
-                    return Ok(object[field]["data"].as_array().map_or(0, Vec::len));
-                }
-                Err(halt) => return Err(halt),
-            };
-            let (items, has_more) = list_of(page, &path)?;
+            let page = self.call(job, stripe, path, &q, keep).await?;
+            let (items, has_more) = list_of(page, path)?;
             after = items
                 .last()
                 .and_then(|o| o.get("id"))
@@ -1507,13 +1507,9 @@ impl Worker {
                 .map(str::to_owned);
             all.extend(items);
             if !has_more || after.is_none() {
-                break;
+                return Ok(all);
             }
         }
-        let entries = all.len();
-        object[field]["data"] = Value::Array(all);
-        object[field]["has_more"] = Value::Bool(false);
-        Ok(entries)
     }
 }
 
