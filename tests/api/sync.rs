@@ -74,6 +74,27 @@ async fn finished(app: &TestApp, tenant: &TestTenant, id: &str) -> Value {
     done
 }
 
+/// Stops an instance running job `id` and waits until its worker has handed the job back:
+/// the server stops first, and the worker's write in flight then goes to its end (its rows
+/// and progress in one commit), which a read made before it would miss.
+async fn stopped(app: &TestApp, instance: actix_web::dev::ServerHandle, id: &str) {
+    use sales_block::db::schema::sync_jobs;
+    instance.stop(true).await;
+    eventually(30, || async {
+        let id = id.to_owned();
+        let owner = app
+            .query(move |conn| {
+                sync_jobs::table
+                    .find(id)
+                    .select(sync_jobs::lease_owner)
+                    .first::<Option<String>>(conn)
+            })
+            .await;
+        owner.is_none().then_some(())
+    })
+    .await;
+}
+
 async fn mirror_counts(app: &TestApp, tenant: &TestTenant) -> Value {
     use sales_block::db::schema::{
         customers, invoice_lines, invoices, payments, prices, products, refunds,
@@ -619,7 +640,7 @@ async fn a_stopped_sync_resumes_from_its_last_page(backend: Backend) {
             .then_some(())
     })
     .await;
-    first.stop(true).await;
+    stopped(&app, first, &id).await;
     let paused = job(&app, &tenant, &id).await;
     assert_eq!(paused["status"], "running", "{paused}");
     let read = paused["progress"]["customers"]["read"].as_u64().unwrap();
@@ -705,7 +726,7 @@ async fn lists_read_at_once_keep_each_others_progress(backend: Backend) {
             .count();
         assert!(reading >= 2, "the three lists were read at once: {seen}");
     }
-    first.stop(true).await;
+    stopped(&app, first, &id).await;
     let paused = job(&app, &tenant, &id).await;
     assert_eq!(paused["status"], "running", "{paused}");
     let counts = mirror_counts(&app, &tenant).await;
