@@ -1413,8 +1413,6 @@ impl Worker {
         Ok(progress)
     }
 
-    /// Completes a parent's embedded list that Stripe cut at 10 entries, each entry kept as
-    /// the parent's `keep` keeps those it embeds. Returns how many entries the list has.
     /// Whether Stripe answers 404 for the object at `path` (read once, in the tenant's turn):
     /// `false` when it answers it, or anything else.
     async fn gone(
@@ -1430,6 +1428,8 @@ impl Worker {
         ))
     }
 
+    /// Completes a parent's embedded list that Stripe cut at 10 entries, each entry kept as
+    /// the parent's `keep` keeps those it embeds. Returns how many entries the list has.
     async fn complete(
         &self,
         job: &rows::SyncJob,

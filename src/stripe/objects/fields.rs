@@ -144,7 +144,7 @@ impl<'de> Visitor<'de> for Keep<'_> {
                 Keep::List(_) | Keep::Value(Fields::All) => Some((whole(key)?, &Fields::All)),
                 Keep::Value(Fields::Only(keys)) => keys
                     .iter()
-                    .find(|(k, _)| k.len() == key.len() && k.as_bytes() == &*key)
+                    .find(|(k, _)| k.as_bytes() == &*key)
                     .map(|(k, fields)| ((*k).to_owned(), fields)),
             };
             match keep {

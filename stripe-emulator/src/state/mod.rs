@@ -195,12 +195,12 @@ impl KeyConfig {
         self.retry_after_secs.store(secs.max(1), Ordering::Relaxed);
     }
 
-    /// How many spaces are appended to every `/v1` answer.
+    /// How many spaces are appended to every successful `/v1` answer.
     pub fn answer_padding_bytes(&self) -> u64 {
         self.answer_padding_bytes.load(Ordering::Relaxed)
     }
 
-    /// Sets how many spaces are appended to every `/v1` answer (0: none).
+    /// Sets how many spaces are appended to every successful `/v1` answer (0: none).
     pub fn set_answer_padding_bytes(&self, bytes: u64) {
         self.answer_padding_bytes.store(bytes, Ordering::Relaxed);
     }
