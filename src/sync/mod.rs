@@ -10,15 +10,19 @@
 
 pub mod kinds;
 
+use std::collections::VecDeque;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, Utc};
+use futures_util::StreamExt;
 use futures_util::future::{MaybeDone, maybe_done};
+use futures_util::stream::FuturesUnordered;
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
@@ -71,13 +75,107 @@ const RETRY_JOB_AFTER: Duration = Duration::from_secs(60);
 const MAX_ATTEMPTS: i64 = 5;
 
 /// Per type: how many objects were read and written, the last id written (the cursor) and
-/// whether the type is done.
+/// whether the type is done. On PostgreSQL a long list may be read as several `created`
+/// ranges at once (`parts`, [`TypeProgress::split`]): each range then keeps its own counts,
+/// cursor and end, the type's counts are their sums, its cursor the newest range's, and it
+/// is done when all of them are.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TypeProgress {
     pub read: u64,
     pub written: u64,
     pub cursor: Option<String>,
     pub done: bool,
+    /// The ranges the list is read in, in the order they were cut (none: read whole).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartProgress>,
+}
+
+/// One `created` range of a list read in parts: objects created at or after `created_gte`
+/// and before `created_lt` (none: the job's own bound), paged newest first from `cursor`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct PartProgress {
+    pub created_gte: Option<i64>,
+    pub created_lt: Option<i64>,
+    pub read: u64,
+    pub written: u64,
+    pub cursor: Option<String>,
+    pub done: bool,
+}
+
+impl TypeProgress {
+    /// Part `at` of the list (the list itself while it is read whole).
+    pub fn part(&self, at: usize) -> PartProgress {
+        if self.parts.is_empty() {
+            PartProgress {
+                created_gte: None,
+                created_lt: None,
+                read: self.read,
+                written: self.written,
+                cursor: self.cursor.clone(),
+                done: self.done,
+            }
+        } else {
+            self.parts.get(at).cloned().unwrap_or_default()
+        }
+    }
+
+    /// The parts not done yet (the list itself, `0`, while it is read whole).
+    pub fn open_parts(&self) -> Vec<usize> {
+        if self.parts.is_empty() {
+            return if self.done { Vec::new() } else { vec![0] };
+        }
+        (0..self.parts.len())
+            .filter(|&at| !self.parts[at].done)
+            .collect()
+    }
+
+    /// Sets part `at` (the list itself while it is read whole); the list's own counts and end
+    /// follow.
+    fn set_part(&mut self, at: usize, part: PartProgress) {
+        if self.parts.is_empty() {
+            (self.read, self.written, self.done) = (part.read, part.written, part.done);
+            self.cursor = part.cursor;
+            return;
+        }
+        if let Some(slot) = self.parts.get_mut(at) {
+            *slot = part;
+        }
+        // The newest part's: a build that knows no parts resumes the list from it, and reads
+        // the ranges below again rather than skip what is left above.
+        self.cursor.clone_from(&self.parts[0].cursor);
+        self.read = self.parts.iter().map(|p| p.read).sum();
+        self.written = self.parts.iter().map(|p| p.written).sum();
+        self.done = self.parts.iter().all(|p| p.done);
+    }
+
+    /// Cuts what part `at` has still to read at `points` (newest first, each at or below the
+    /// part's cursor and above its lower bound): the part keeps the range from `points[0]`
+    /// up, with its cursor and counts; each range below becomes a new part, the last one down
+    /// to the part's own lower bound. Returns the new parts' places.
+    fn split(&mut self, at: usize, points: &[i64]) -> Vec<usize> {
+        if self.parts.is_empty() {
+            self.parts.push(self.part(0));
+        }
+        let Some(&top) = points.first() else {
+            return Vec::new();
+        };
+        let Some(part) = self.parts.get_mut(at) else {
+            return Vec::new();
+        };
+        let bottom = part.created_gte.replace(top);
+        let mut added = Vec::new();
+        for (i, &lt) in points.iter().enumerate() {
+            let gte = points.get(i + 1).copied().or(bottom);
+            added.push(self.parts.len());
+            self.parts.push(PartProgress {
+                created_gte: gte,
+                created_lt: Some(lt),
+                ..PartProgress::default()
+            });
+        }
+        self.done = false;
+        added
+    }
 }
 
 pub type Progress = BTreeMap<String, TypeProgress>;
@@ -316,6 +414,13 @@ struct Worker {
     /// A list of the stage being read halted: the others stop before their next call at
     /// Stripe or wait for it (`list_stage`).
     stage_halted: watch::Sender<bool>,
+    /// The oldest `created` the job being run has read so far, of any list (`i64::MAX`:
+    /// none): where a list cut in parts guesses the account's history starts
+    /// ([`Stage::cut`]).
+    oldest: AtomicI64,
+    /// How many times a call of this worker waited for its turn or its back-off: pages that
+    /// come slowly for that are not Stripe being slow ([`Fetched::waited`]).
+    throttled: AtomicU64,
     /// Until when Stripe asked each tenant to wait (a 429's `Retry-After`, or the back-off
     /// after it): every list read at once waits, not only the one refused, and the other
     /// worker's job of the tenant too. Shared by the instance's workers, as `rate` is.
@@ -346,6 +451,8 @@ pub fn start_worker(state: actix_web::web::Data<AppState>, limits: SyncLimits) -
                 stop: stopped.clone(),
                 queued: state.sync_queue.subscribe(),
                 stage_halted: watch::channel(false).0,
+                oldest: AtomicI64::new(i64::MAX),
+                throttled: AtomicU64::new(0),
                 paused: Arc::clone(&paused),
             };
             tokio::spawn(worker.run())
@@ -679,6 +786,7 @@ impl Worker {
         let objects: Vec<String> = serde_json::from_str(&job.objects)
             .map_err(|err| Halt::Failed(format!("unreadable objects: {err}")))?;
         let mut progress: Progress = serde_json::from_str(&job.progress).unwrap_or_default();
+        self.oldest.store(i64::MAX, Ordering::Relaxed);
         let kinds = objects
             .iter()
             .map(|name| {
@@ -714,7 +822,12 @@ impl Worker {
                             _ => break,
                         }
                     }
-                    if stage.len() > 1 {
+                    // On PostgreSQL a list may be read in parts at once (`list_stage`); a list
+                    // read in parts is resumed so wherever.
+                    let parted = stage.iter().any(|(kind, _)| {
+                        progress.get(kind.name).is_some_and(|e| !e.parts.is_empty())
+                    });
+                    if stage.len() > 1 || self.db.is_postgres() || parted {
                         let first = ahead.take();
                         self.list_stage(job, tenant.stripe.as_ref(), &stage, &mut progress, first)
                             .await?;
@@ -735,9 +848,11 @@ impl Worker {
                             job,
                             tenant.stripe.as_ref(),
                             (kind, path),
+                            0,
                             &mut progress,
                             first,
                             next,
+                            None,
                         )
                         .await?
                         .zip(next)
@@ -770,12 +885,14 @@ impl Worker {
         usize::try_from(lists).unwrap_or(1).clamp(1, 3)
     }
 
-    /// Lists read at once (`stage`, [`Kind::stage`]): each paged and written as
-    /// [`Self::list_kind`] does one, its progress saved beside the others' ([`save_entry`]);
-    /// `first`: pages read ahead for one of them. A list that halts stops the others before
-    /// their next call at Stripe or wait for it (the writes they have in flight end first);
-    /// the stage's error is the gravest of theirs (one that fails the job before one that
-    /// gives it back, before the others' `Lost`).
+    /// Lists read at once (`stage`, [`Kind::stage`]), each in one part or several: each part
+    /// paged and written as [`Self::list_kind`] does a list, its progress saved beside the
+    /// others' ([`save_part`]); as many parts at once as [`Self::lists_at_once`], a list that
+    /// has more to read cutting what it has left into more parts while there is room and
+    /// Stripe is slow ([`Stage::cut`]); `first`: pages read ahead for one of them. A part that halts stops
+    /// the others before their next call at Stripe or wait for it (the writes they have in
+    /// flight end first); the stage's error is the gravest of theirs (one that fails the job
+    /// before one that gives it back, before the others' `Lost`).
     async fn list_stage(
         &self,
         job: &rows::SyncJob,
@@ -786,35 +903,100 @@ impl Worker {
     ) -> Result<(), Halt> {
         let mut first = first;
         self.stage_halted.send_replace(false);
-        let lists = stage
+        let (started, mut new_parts) = tokio::sync::mpsc::unbounded_channel();
+        let room = Stage {
+            slots: self.lists_at_once(),
+            reading: AtomicUsize::new(0),
+            started,
+        };
+        // Each list's parts still to read (resumed as they were cut), in stage order.
+        let mut waiting: VecDeque<(usize, usize)> = stage
             .iter()
-            .map(|&(kind, path)| {
-                let pages = first
-                    .take_if(|(name, _)| *name == kind.name)
-                    .map(|(_, pages)| pages);
-                let mut own = progress.clone();
-                async move {
-                    let result = self
-                        .list_kind(job, stripe, (kind, path), &mut own, pages, None)
-                        .await;
-                    if result.is_err() {
-                        self.stage_halted.send_replace(true);
-                    }
-                    (kind.name, own.remove(kind.name), result)
-                }
+            .enumerate()
+            .flat_map(|(list, (kind, _))| {
+                let open = progress
+                    .get(kind.name)
+                    .map_or(vec![0], TypeProgress::open_parts);
+                open.into_iter().map(move |part| (list, part))
             })
-            .collect::<Vec<_>>();
-        let mut halt: Option<Halt> = None;
-        for (name, entry, result) in futures_util::future::join_all(lists).await {
-            if let Some(entry) = entry {
-                progress.insert(name.to_owned(), entry);
+            .collect();
+        let room = &room;
+        let run = |list: usize, part: usize, mut own: Progress, pages: Option<Fetched>| {
+            let (kind, path) = stage[list];
+            async move {
+                let result = self
+                    .list_kind(
+                        job,
+                        stripe,
+                        (kind, path),
+                        part,
+                        &mut own,
+                        pages,
+                        None,
+                        Some((room, list)),
+                    )
+                    .await;
+                if result.is_err() {
+                    self.stage_halted.send_replace(true);
+                }
+                (kind.name, own.remove(kind.name), result)
             }
-            if let Err(err) = result
-                && halt
-                    .as_ref()
-                    .is_none_or(|halt| err.gravity() > halt.gravity())
-            {
-                halt = Some(err);
+        };
+        let mut reading = FuturesUnordered::new();
+        let mut halt: Option<Halt> = None;
+        loop {
+            while halt.is_none() && room.reading.load(Ordering::Relaxed) < room.slots {
+                let Some((list, part)) = waiting.pop_front() else {
+                    break;
+                };
+                room.reading.fetch_add(1, Ordering::Relaxed);
+                let pages = first
+                    .take_if(|(name, _)| part == 0 && *name == stage[list].0.name)
+                    .map(|(_, pages)| pages);
+                reading.push(run(list, part, progress.clone(), pages));
+            }
+            if reading.is_empty() {
+                // Every part started has ended: one it cut may still be on its way.
+                match new_parts.try_recv() {
+                    Ok((list, part, own)) => {
+                        if halt.is_none() {
+                            reading.push(run(list, part, own, None));
+                        }
+                    }
+                    Err(_) if waiting.is_empty() || halt.is_some() => break,
+                    // Nothing is read and nothing is on its way: no room is taken.
+                    Err(_) => room.reading.store(0, Ordering::Relaxed),
+                }
+                continue;
+            }
+            tokio::select! {
+                Some((name, entry, result)) = reading.next() => {
+                    room.reading.fetch_sub(1, Ordering::Relaxed);
+                    // The newest of what the parts of a list saved (each saves all of them).
+                    if let Some(entry) = entry {
+                        let stored = progress.entry(name.to_owned()).or_default();
+                        if (entry.read + entry.written, entry.done)
+                            >= (stored.read + stored.written, stored.done)
+                        {
+                            *stored = entry;
+                        }
+                    }
+                    if let Err(err) = result
+                        && halt
+                            .as_ref()
+                            .is_none_or(|halt| err.gravity() > halt.gravity())
+                    {
+                        halt = Some(err);
+                    }
+                }
+                // Its room was taken when the part before it cut it.
+                Some((list, part, own)) = new_parts.recv() => {
+                    if halt.is_none() {
+                        reading.push(run(list, part, own, None));
+                    } else {
+                        room.reading.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
             }
         }
         self.stage_halted.send_replace(false);
@@ -916,8 +1098,10 @@ impl Worker {
         Err(Halt::Transient(last))
     }
 
-    /// Sleeps unless this instance is stopping or a list read beside this one halted.
+    /// Sleeps unless this instance is stopping or a list read beside this one halted (every
+    /// sleep is a wait for the tenant's turn or a back-off: counted in `throttled`).
     async fn sleep(&self, wait: Duration) -> Result<(), Halt> {
+        self.throttled.fetch_add(1, Ordering::Relaxed);
         let mut stop = self.stop.clone();
         let mut halted = self.stage_halted.subscribe();
         if *stop.borrow_and_update() || *halted.borrow_and_update() {
@@ -1009,6 +1193,7 @@ impl Worker {
         stripe: &dyn StripeApi,
         kind: &Kind,
         path: &str,
+        (gte, lt): Bounds,
         cursor: Option<String>,
     ) -> Result<Fetched, Halt> {
         let mut query: Vec<(String, String)> = vec![("limit".into(), PAGE.to_string())];
@@ -1017,10 +1202,10 @@ impl Worker {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
-        if let Some(gte) = job.created_gte {
+        if let Some(gte) = gte {
             query.push(("created[gte]".into(), gte.to_string()));
         }
-        if let Some(lt) = job.created_lt {
+        if let Some(lt) = lt {
             query.push(("created[lt]".into(), lt.to_string()));
         }
         let mut fetched = Fetched {
@@ -1029,6 +1214,7 @@ impl Worker {
         };
         let mut cursor = cursor;
         let started = std::time::Instant::now();
+        let throttled = self.throttled.load(Ordering::Relaxed);
         // SQLite's one writer would be held the longer for nothing: its writes cost little
         // per statement.
         let most = if self.db.is_postgres() {
@@ -1059,14 +1245,18 @@ impl Worker {
                 Err(halt) => return Err(halt),
             };
             let empty = page.objects.is_empty();
+            if let Some(oldest) = page.oldest {
+                self.oldest.fetch_min(oldest, Ordering::Relaxed);
+            }
             fetched.add(kind.family, page);
             cursor = fetched.last.clone();
-            if !fetched.held
-                || !fetched.has_more
-                || empty
-                || fetched.rows >= ROWS_PER_WRITE
-                || started.elapsed() >= GATHER_PAGES_FOR
-            {
+            if !fetched.held || !fetched.has_more || empty || fetched.rows >= ROWS_PER_WRITE {
+                break;
+            }
+            if started.elapsed() >= GATHER_PAGES_FOR {
+                // Fewer pages than a write takes came in the time: Stripe is slow, unless a
+                // call waited for the tenant's rate or a back-off meanwhile.
+                fetched.waited = self.throttled.load(Ordering::Relaxed) == throttled;
                 break;
             }
         }
@@ -1093,6 +1283,8 @@ impl Worker {
                 rows += self.complete(job, stripe, nested, keep, object).await?;
             }
         }
+        let created = |o: &Value| o.get("created").and_then(Value::as_i64);
+        let oldest = objects.iter().filter_map(created).min();
         let last = match objects.last() {
             None => None,
             Some(last) => Some(
@@ -1111,6 +1303,7 @@ impl Worker {
             objects,
             rows,
             last,
+            oldest,
             has_more,
         })
     }
@@ -1125,19 +1318,32 @@ impl Worker {
     /// flight on two connections: each writes its objects at once, then waits for the page
     /// before it to commit (its ties settled) before it saves the progress and commits, so
     /// the saved cursor never passes a page that is not written.
+    ///
+    /// `part`: which `created` range of the list this reads ([`TypeProgress::parts`]; `0`
+    /// for a list read whole). Read as one of a `stage`'s, a part that has more to read while
+    /// the stage has room and Stripe is slow ([`Fetched::waited`]) cuts what it has left into
+    /// more parts ([`Stage::cut`]), saved with its next page's write and read at once from
+    /// then on.
+    #[allow(clippy::too_many_arguments)]
     async fn list_kind(
         &self,
         job: &rows::SyncJob,
         stripe: &dyn StripeApi,
         (kind, path): (&Kind, &str),
+        part: usize,
         progress: &mut Progress,
         first: Option<Fetched>,
         next: Option<(&Kind, &str)>,
+        stage: Option<(&Stage, usize)>,
     ) -> Result<Option<Fetched>, Halt> {
-        let entry = progress.entry(kind.name.to_owned()).or_default().clone();
+        let entry = progress.entry(kind.name.to_owned()).or_default().part(part);
         if entry.done {
             return Ok(None);
         }
+        let mut bounds = (
+            entry.created_gte.or(job.created_gte),
+            entry.created_lt.or(job.created_lt),
+        );
         // SQLite has one writer: a second page's transaction would wait for it forever. Two
         // pages in flight hold two connections; two are left for the lease, the ties and the
         // requests the service answers meanwhile.
@@ -1145,7 +1351,7 @@ impl Worker {
         let mut fetched = match first {
             Some(first) => first,
             None => {
-                self.fetch_page(job, stripe, kind, path, entry.cursor)
+                self.fetch_page(job, stripe, kind, path, bounds, entry.cursor)
                     .await?
             }
         };
@@ -1158,6 +1364,8 @@ impl Worker {
                 targets,
                 read,
                 last,
+                oldest,
+                waited,
                 has_more,
                 held,
                 ..
@@ -1171,12 +1379,27 @@ impl Worker {
                 return Err(Halt::Lost);
             }
             crate::metrics::sync_objects(kind.name, read);
+            let done = !has_more || read == 0;
+            // What is left below the last object read, cut for the room the stage has: this
+            // part reads on from the top cut, the new parts (started once this page has
+            // committed) the ranges below it. Only while Stripe is what the part waits for:
+            // with pages coming fast a sync is bound by the CPU, and more parts at once
+            // gained nothing but memory (docs/BENCHMARKS.md, issue 17).
+            let split = match (stage, oldest) {
+                (Some((stage, _)), Some(at)) if !done && waited => {
+                    stage.cut(bounds.0, at, self.oldest.load(Ordering::Relaxed))
+                }
+                _ => Vec::new(),
+            };
+            if let Some(&top) = split.first() {
+                bounds.0 = Some(top);
+            }
             let step = Step {
                 read,
                 last: last.clone(),
-                done: !has_more || read == 0,
+                done,
+                split,
             };
-            let done = step.done;
             let base = match before.take() {
                 Some(before) => Base::After(before),
                 None => Base::Known(progress.clone()),
@@ -1188,18 +1411,34 @@ impl Worker {
             } else {
                 None
             };
-            let write: Write<'_> =
-                Box::pin(self.write(job, stripe, kind.name, targets, step, base, announce));
+            let write: Write<'_> = Box::pin(self.write(
+                job,
+                stripe,
+                (kind.name, part),
+                targets,
+                step,
+                base,
+                announce,
+                stage,
+            ));
             let mut current = maybe_done(write);
             let earlier = running.take();
             if done {
-                let cursor = next.and_then(|(next, _)| progress.get(next.name)?.cursor.clone());
+                // The next list is read whole (`next` is only given when it is).
+                let from = next.and_then(|(next, _)| progress.get(next.name).map(|e| e.part(0)));
                 let read_ahead = async {
-                    match next {
-                        Some((next, path)) => {
-                            Some(self.fetch_page(job, stripe, next, path, cursor).await)
+                    match (next, from.unwrap_or_default()) {
+                        (Some((next, path)), from) => {
+                            let bounds = (
+                                from.created_gte.or(job.created_gte),
+                                from.created_lt.or(job.created_lt),
+                            );
+                            Some(
+                                self.fetch_page(job, stripe, next, path, bounds, from.cursor)
+                                    .await,
+                            )
                         }
-                        None => None,
+                        (None, _) => None,
                     }
                 };
                 let mut read_ahead = std::pin::pin!(maybe_done(read_ahead));
@@ -1226,7 +1465,7 @@ impl Worker {
             let rest = async {
                 tokio::join!(
                     finish(earlier),
-                    self.fetch_page(job, stripe, kind, path, last)
+                    self.fetch_page(job, stripe, kind, path, bounds, last)
                 )
             };
             let mut rest = std::pin::pin!(rest);
@@ -1296,16 +1535,18 @@ impl Worker {
             read: objects.len(),
             last: customers.last().cloned(),
             done: (customers.len() as i64) < CUSTOMERS_PER_STEP,
+            split: Vec::new(),
         };
         drop(objects);
         *progress = self
             .write(
                 job,
                 stripe,
-                name,
+                (name, 0),
                 targets,
                 step,
                 Base::Known(progress.clone()),
+                None,
                 None,
             )
             .await?;
@@ -1330,21 +1571,23 @@ impl Worker {
 
     /// Writes a page and the job's progress in one transaction (rolled back if the job is no
     /// longer this worker's), then settles the page's ties; then hands the progress to the
-    /// next page's write, if one waits for it (`announce`).
+    /// next page's write, if one waits for it (`announce`). The parts the page cut its own
+    /// into ([`Step::split`]) are handed to the `stage` once it has committed.
     #[allow(clippy::too_many_arguments)]
     async fn write(
         &self,
         job: &rows::SyncJob,
         stripe: &dyn StripeApi,
-        name: &str,
+        (name, part): (&str, usize),
         targets: ListedTargets,
         step: Step,
         base: Base,
         announce: Option<mpsc::SyncSender<Progress>>,
+        stage: Option<(&Stage, usize)>,
     ) -> Result<Progress, Halt> {
         let (targets, step) = (Arc::new(targets), Arc::new(step));
         let mut base = base;
-        let (page, saved) = loop {
+        let (page, saved, added) = loop {
             let (tenant, id, owner) = (job.tenant_id.clone(), job.id.clone(), self.owner.clone());
             let (key, targets, step) = (name.to_owned(), targets.clone(), step.clone());
             let lease = self.limits.lease;
@@ -1358,6 +1601,7 @@ impl Worker {
                             job: &id,
                             owner: &owner,
                             name: &key,
+                            part,
                             targets: &targets,
                             step: &step,
                             lease,
@@ -1385,9 +1629,14 @@ impl Worker {
             }
         };
         let mut progress = saved;
+        if let Some((stage, list)) = stage {
+            for &at in &added {
+                stage.start(list, at, &progress);
+            }
+        }
         if page.ties() > 0 {
             let settled = settle_ties(&self.db, stripe, &job.tenant_id, page).await?;
-            let mut entry = progress.get(name).cloned().unwrap_or_default();
+            let mut entry = progress.get(name).map(|e| e.part(part)).unwrap_or_default();
             entry.written += settled as u64;
             let (id, owner, key) = (job.id.clone(), self.owner.clone(), name.to_owned());
             let until = after(self.limits.lease);
@@ -1395,13 +1644,13 @@ impl Worker {
                 .db
                 .run(move |conn| {
                     db::write_transaction(conn, |conn| {
-                        save_entry(conn, (&id, &owner), (&key, &entry), until)
+                        save_part(conn, (&id, &owner), (&key, part, entry, &[]), until)
                     })
                     .map_err(DbError::from)
                 })
                 .await?;
             // Not this worker's any more: the next page's write finds it so.
-            if let Some(saved) = saved {
+            if let Some((saved, _)) = saved {
                 progress = saved;
             }
         }
@@ -1523,12 +1772,14 @@ async fn finish(write: Option<MaybeDone<Write<'_>>>) -> Option<Result<Progress, 
     Pin::new(&mut write).take_output()
 }
 
-/// What a page adds to its type's progress: objects read, the cursor after it, whether the
-/// type is done.
+/// What a page adds to its part's progress: objects read, the cursor after it, whether the
+/// part is done, and where what the part has left is cut into new parts (newest first; none:
+/// not cut, [`TypeProgress::split`]).
 struct Step {
     read: usize,
     last: Option<String>,
     done: bool,
+    split: Vec<i64>,
 }
 
 /// The progress a page's write adds its step to: known when it starts, or the one the page
@@ -1570,6 +1821,8 @@ struct PageWrite<'a> {
     job: &'a str,
     owner: &'a str,
     name: &'a str,
+    /// The part of the list ([`TypeProgress::parts`]).
+    part: usize,
     targets: &'a ListedTargets,
     step: &'a Step,
     /// How long the job's lease is kept from the commit.
@@ -1584,7 +1837,7 @@ fn write_page(
     conn: &mut db::AnyConnection,
     page: &PageWrite<'_>,
     base: Base,
-) -> Result<(crate::receiver::listed::ListedPage, Progress), PageFailure> {
+) -> Result<(crate::receiver::listed::ListedPage, Progress, Vec<usize>), PageFailure> {
     use diesel::connection::SimpleConnection;
     let attempt = db::write_transaction(conn, |conn| {
         if let Base::After(_) = &base {
@@ -1594,7 +1847,7 @@ fn write_page(
             conn.batch_execute("SET LOCAL idle_in_transaction_session_timeout = 0")?;
         }
         let written = record_listed(conn, page.tenant, page.targets)?;
-        let mut staged = match &base {
+        let staged = match &base {
             Base::Known(progress) => progress.clone(),
             Base::After(before) => match before.recv_timeout(WAIT_FOR_PAGE_BEFORE) {
                 Ok(progress) => progress,
@@ -1602,16 +1855,19 @@ fn write_page(
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Err(PageFailure::Before),
             },
         };
-        let entry = staged.entry(page.name.to_owned()).or_default();
-        entry.read += page.step.read as u64;
-        entry.written += written.written as u64;
+        let mut part = staged
+            .get(page.name)
+            .map(|e| e.part(page.part))
+            .unwrap_or_default();
+        part.read += page.step.read as u64;
+        part.written += written.written as u64;
         if let Some(last) = &page.step.last {
-            entry.cursor = Some(last.clone());
+            part.cursor = Some(last.clone());
         }
-        entry.done = page.step.done;
-        let entry = (page.name, &*entry);
-        match save_entry(conn, (page.job, page.owner), entry, after(page.lease))? {
-            Some(saved) => Ok((written, saved)),
+        part.done = page.step.done;
+        let entry = (page.name, page.part, part, &page.step.split[..]);
+        match save_part(conn, (page.job, page.owner), entry, after(page.lease))? {
+            Some((saved, added)) => Ok((written, saved, added)),
             None => Err(PageFailure::Lost),
         }
     });
@@ -1623,17 +1879,18 @@ fn write_page(
     }
 }
 
-/// Saves `entry` as the progress of its list (`(name, entry)`) beside what the job's row
-/// holds of the other lists, and keeps the lease until `until`, in the caller's transaction.
-/// The lists of a stage run at once, each saving its own entry: the row is read locked
-/// ([`rows::progress_held`]), so no list's save is lost to another's. The progress saved, or
-/// `None` when the job is no longer this worker's.
-fn save_entry(
+/// Saves `part` as the progress of its part of its list (`(name, at, part, split)`), cut at
+/// `split` if given ([`TypeProgress::split`]), beside what the job's row holds of the other
+/// parts and lists, and keeps the lease until `until`, in the caller's transaction. The lists
+/// of a stage and the parts of a list run at once, each saving its own part: the row is read
+/// locked ([`rows::progress_held`]), so no save is lost to another's. The progress saved and
+/// the places of the new parts, or `None` when the job is no longer this worker's.
+fn save_part(
     conn: &mut db::AnyConnection,
     (job, owner): (&str, &str),
-    (name, entry): (&str, &TypeProgress),
+    (name, at, part, split): (&str, usize, PartProgress, &[i64]),
     until: NaiveDateTime,
-) -> diesel::QueryResult<Option<Progress>> {
+) -> diesel::QueryResult<Option<(Progress, Vec<usize>)>> {
     let Some(stored) = rows::progress_held(conn, job, owner)? else {
         return Ok(None);
     };
@@ -1641,9 +1898,70 @@ fn save_entry(
     // instead of starting the other lists again from nothing.
     let mut progress: Progress = serde_json::from_str(&stored)
         .map_err(|err| diesel::result::Error::DeserializationError(Box::new(err)))?;
-    progress.insert(name.to_owned(), entry.clone());
+    let entry = progress.entry(name.to_owned()).or_default();
+    entry.set_part(at, part);
+    let added = if split.is_empty() {
+        Vec::new()
+    } else {
+        entry.split(at, split)
+    };
     let text = serde_json::to_string(&progress).map_err(db::prepared::not_serialized)?;
-    Ok(rows::save_progress(conn, job, owner, &text, now(), until)?.then_some(progress))
+    Ok(rows::save_progress(conn, job, owner, &text, now(), until)?.then_some((progress, added)))
+}
+
+/// A part's `created` bounds: at or after, before (none: unbounded).
+type Bounds = (Option<i64>, Option<i64>);
+
+/// The most parts one cut adds ([`Stage::cut`]).
+const MOST_NEW_PARTS: usize = 2;
+
+/// The parts of a stage's lists read at once (`Worker::list_stage`): how many may be
+/// (`slots`), how many are or are about to be (`reading`), and where a part's page that cut
+/// it sends the new parts once it has committed (`started`: the list's place in the stage,
+/// the part's, the progress saved with the cut).
+struct Stage {
+    slots: usize,
+    reading: AtomicUsize,
+    started: tokio::sync::mpsc::UnboundedSender<(usize, usize, Progress)>,
+}
+
+impl Stage {
+    /// Where to cut what a part has left to read (the part at or after `gte`, its last object
+    /// read created at `at`) into as many more parts as the stage has room for (at most
+    /// [`MOST_NEW_PARTS`]), newest first: in equal ranges of time down to where the account's
+    /// history seems to start (`oldest`, the oldest `created` the job has read, of any list:
+    /// a guess; the lowest part still reaches down to `gte`, so nothing is left out if it is
+    /// wrong). No cut without room, without a guess below `at`, within two seconds, or
+    /// before 1970 (whatever a page says). The room for the new parts is taken at once.
+    fn cut(&self, gte: Option<i64>, at: i64, oldest: i64) -> Vec<i64> {
+        let free = self
+            .slots
+            .saturating_sub(self.reading.load(Ordering::Relaxed))
+            .min(MOST_NEW_PARTS);
+        if free == 0 || oldest >= at {
+            return Vec::new();
+        }
+        let lo = gte.map_or(oldest, |gte| gte.max(oldest)).max(0);
+        let span = i128::from(at) - i128::from(lo);
+        let parts = i128::try_from(free).unwrap_or(1).min(span - 1);
+        if parts < 1 {
+            return Vec::new();
+        }
+        self.reading.fetch_add(
+            usize::try_from(parts).unwrap_or_default(),
+            Ordering::Relaxed,
+        );
+        (1..=parts)
+            .rev()
+            .map(|j| i64::try_from(i128::from(lo) + span * j / (parts + 1)).unwrap_or(at))
+            .collect()
+    }
+
+    /// Hands a new part (its room taken by [`Self::cut`]) to the stage.
+    fn start(&self, list: usize, part: usize, progress: &Progress) {
+        // The stage may have ended (its job halted): the part is read on resumption.
+        let _ = self.started.send((list, part, progress.clone()));
+    }
 }
 
 /// Pages as the writer needs them: their objects read into what they change (each stamped
@@ -1656,6 +1974,12 @@ struct Fetched {
     read: usize,
     rows: usize,
     last: Option<String>,
+    /// The oldest `created` of the pages (where the list is in time: Stripe lists newest
+    /// first).
+    oldest: Option<i64>,
+    /// The pages came slower than they are gathered for one write ([`GATHER_PAGES_FOR`]):
+    /// what the list waits for is Stripe.
+    waited: bool,
     has_more: bool,
     /// The job was still this worker's when the last page was read.
     held: bool,
@@ -1671,6 +1995,10 @@ impl Fetched {
         if let Some(last) = page.last {
             self.last = Some(last);
         }
+        self.oldest = match (self.oldest, page.oldest) {
+            (Some(before), Some(now)) => Some(before.min(now)),
+            (before, now) => before.or(now),
+        };
         self.has_more = page.has_more;
     }
 }
@@ -1683,6 +2011,8 @@ struct Page {
     rows: usize,
     /// The last object's id (`None` for an empty page).
     last: Option<String>,
+    /// The oldest `created` of the page's objects.
+    oldest: Option<i64>,
     has_more: bool,
 }
 
@@ -1718,6 +2048,75 @@ mod tests {
         assert_eq!(after(Duration::from_secs(u64::MAX)), NaiveDateTime::MAX);
         assert_eq!(before(Duration::from_secs(u64::MAX)), NaiveDateTime::MIN);
         assert!(after(Duration::from_secs(60)) > now());
+    }
+
+    #[test]
+    fn a_part_is_cut_for_the_room_there_is_into_ranges_that_meet() {
+        let (started, _parts) = tokio::sync::mpsc::unbounded_channel();
+        let stage = Stage {
+            slots: 3,
+            reading: AtomicUsize::new(1),
+            started,
+        };
+        // No guess of where the account's history starts below the last object read.
+        assert!(stage.cut(None, 1000, 1000).is_empty());
+        assert!(stage.cut(None, 1000, i64::MAX).is_empty());
+        // Room for two more: three equal ranges from the guess up; the room is taken.
+        assert_eq!(stage.cut(None, 1000, 100), vec![700, 400]);
+        assert_eq!(stage.reading.load(Ordering::Relaxed), 3);
+        assert!(stage.cut(None, 1000, 100).is_empty(), "no room left");
+        // The part's own lower bound above the guess is where it ends.
+        stage.reading.store(2, Ordering::Relaxed);
+        assert_eq!(stage.cut(Some(700), 1000, 100), vec![850]);
+        // A range of a second or two is not cut (or into fewer parts).
+        stage.reading.store(1, Ordering::Relaxed);
+        assert!(stage.cut(Some(999), 1000, 100).is_empty());
+        assert_eq!(stage.cut(Some(998), 1000, 100), vec![999]);
+        stage.reading.store(1, Ordering::Relaxed);
+        assert_eq!(stage.cut(Some(997), 1000, 100), vec![999, 998]);
+        // Whatever Stripe's objects say, no overflow, and no bound before 1970.
+        stage.reading.store(1, Ordering::Relaxed);
+        let far = stage.cut(None, i64::MAX, i64::MIN);
+        assert!(far.len() == 2 && far[0] > far[1] && far[1] > 0, "{far:?}");
+        stage.reading.store(1, Ordering::Relaxed);
+        assert_eq!(stage.cut(None, 900, -5000), vec![600, 300]);
+        stage.reading.store(1, Ordering::Relaxed);
+        assert!(stage.cut(None, 0, -5000).is_empty());
+
+        let mut list = TypeProgress {
+            read: 300,
+            written: 290,
+            cursor: Some("cus_3".into()),
+            ..TypeProgress::default()
+        };
+        assert_eq!(list.open_parts(), vec![0]);
+        assert_eq!(list.split(0, &[700, 400]), vec![1, 2]);
+        let bounds = |p: &PartProgress| (p.created_gte, p.created_lt);
+        assert_eq!(
+            list.parts.iter().map(bounds).collect::<Vec<_>>(),
+            vec![(Some(700), None), (Some(400), Some(700)), (None, Some(400))]
+        );
+        assert_eq!((list.parts[0].read, list.parts[0].written), (300, 290));
+        assert_eq!(list.parts[0].cursor.as_deref(), Some("cus_3"));
+        let mut second = list.part(1);
+        (second.read, second.written, second.done) = (5, 4, true);
+        second.cursor = Some("cus_9".into());
+        list.set_part(1, second);
+        assert_eq!((list.read, list.written, list.done), (305, 294, false));
+        // The list's cursor is its newest part's.
+        assert_eq!(list.cursor.as_deref(), Some("cus_3"));
+        // A part cut again keeps its own bottom for the new lowest part.
+        assert_eq!(list.split(2, &[200]), vec![3]);
+        assert_eq!(bounds(&list.parts[2]), (Some(200), Some(400)));
+        assert_eq!(bounds(&list.parts[3]), (None, Some(200)));
+        assert_eq!(list.open_parts(), vec![0, 2, 3]);
+        for at in [0, 2, 3] {
+            let mut part = list.part(at);
+            part.done = true;
+            list.set_part(at, part);
+        }
+        assert!(list.done && list.open_parts().is_empty());
+        assert_eq!(list.read, 305);
     }
 
     #[test]

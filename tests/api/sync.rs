@@ -754,13 +754,124 @@ async fn lists_read_at_once_keep_each_others_progress(backend: Backend) {
         assert_eq!(done["progress"][list]["read"], EACH, "{list}: {done}");
         assert_eq!(done["progress"][list]["written"], EACH, "{list}: {done}");
         assert_eq!(counts[table], EACH, "{list}");
-        // 4 pages; at most the one read ahead at the stop is read again.
+        // 4 pages, and one more for each part a list was cut into beyond the first (its last
+        // page may be short); at most the one read ahead at the stop is read again, by each
+        // part.
+        let parts = done["progress"][list]["parts"]
+            .as_array()
+            .map_or(1, Vec::len);
         let reads = requests_to(&app, &tenant, path).await - counted;
-        assert!((4..=5).contains(&reads), "{list}: {reads} reads of 4 pages");
+        assert!(
+            (4..=4 + 2 * parts - 1).contains(&reads),
+            "{list}: {reads} reads of 4 pages in {parts} parts"
+        );
     }
 }
 
 on_both_databases!(lists_read_at_once_keep_each_others_progress);
+
+/// On PostgreSQL a long list is cut into `created` ranges read at once while the stage has
+/// room (here customers, read alone, into three): each range is paged with its own cursor
+/// and saved as a part of the list's progress. An instance stopped mid-way leaves each part's
+/// count equal to what it wrote; the instance that resumes reads each part on from its own
+/// cursor: exact counts, every customer once, no page read twice but the one read ahead by
+/// each part at the stop. SQLite reads a list whole.
+async fn a_long_list_is_read_in_parts_each_resumed_from_its_cursor(backend: Backend) {
+    const CUSTOMERS: u64 = 1500;
+    let app = spawn_app_with(backend, |s| {
+        s.sync_worker = false;
+        s.database_pool_size = 11;
+    })
+    .await;
+    let tenant = app.tenant().await;
+    // Spread over the emulator's 30 days; the products (read first) tell the sync where the
+    // account's history starts.
+    seed_stripe(
+        &app,
+        &tenant,
+        json!({"customers": CUSTOMERS, "products": 3, "prices_per_product": 1}),
+    )
+    .await;
+    let before = requests_to(&app, &tenant, "/v1/customers").await;
+    app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "100")])
+        .await;
+    let first = app.stoppable_instance(|s| s.sync_worker = true).await;
+    let id = start(
+        &app,
+        &tenant,
+        Some(json!({"sync": {"objects": ["products", "customers"]}})),
+    )
+    .await;
+    let at_once = backend == Backend::Postgres;
+    eventually(60, || async {
+        let job = job(&app, &tenant, &id).await;
+        let customers = &job["progress"]["customers"];
+        let reading = customers["parts"].as_array().map_or(0, |parts| {
+            parts
+                .iter()
+                .filter(|p| p["read"].as_u64().unwrap_or(0) > 0)
+                .count()
+        });
+        (customers["read"].as_u64().unwrap_or(0) >= 500 && (!at_once || reading >= 2)).then_some(())
+    })
+    .await;
+    stopped(&app, first, &id).await;
+    let paused = job(&app, &tenant, &id).await;
+    assert_eq!(paused["status"], "running", "{paused}");
+    let customers = &paused["progress"]["customers"];
+    let read = customers["read"].as_u64().unwrap();
+    assert!((500..CUSTOMERS).contains(&read), "{paused}");
+    assert_eq!(
+        mirror_counts(&app, &tenant).await["customers"],
+        json!(read),
+        "what each part read was written, with its progress: {paused}"
+    );
+    let mut parts = customers["parts"].as_array().cloned().unwrap_or_default();
+    if at_once {
+        assert!(parts.len() >= 3, "cut into three: {paused}");
+        let sum: u64 = parts.iter().map(|p| p["read"].as_u64().unwrap()).sum();
+        assert_eq!(sum, read, "{paused}");
+        // Newest first, each range ends where the one before starts: the newest open
+        // above, the oldest reaching down as far as the job does.
+        parts.sort_by_key(|p| std::cmp::Reverse(p["created_lt"].as_i64().unwrap_or(i64::MAX)));
+        assert_eq!(parts[0]["created_lt"], Value::Null, "{paused}");
+        assert_eq!(
+            parts[parts.len() - 1]["created_gte"],
+            Value::Null,
+            "{paused}"
+        );
+        for pair in parts.windows(2) {
+            assert!(pair[0]["created_gte"].is_i64(), "{paused}");
+            assert_eq!(pair[0]["created_gte"], pair[1]["created_lt"], "{paused}");
+        }
+    } else {
+        assert!(parts.is_empty(), "SQLite reads a list whole: {paused}");
+    }
+
+    app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "0")])
+        .await;
+    let _second = app.second_instance_with(|s| s.sync_worker = true).await;
+    let done = finished(&app, &tenant, &id).await;
+    let customers = &done["progress"]["customers"];
+    assert_eq!(customers["read"], CUSTOMERS, "{done}");
+    assert_eq!(customers["written"], CUSTOMERS, "{done}");
+    assert_eq!(mirror_counts(&app, &tenant).await["customers"], CUSTOMERS);
+    let parts = customers["parts"].as_array().map_or(1, Vec::len);
+    if at_once {
+        assert!(parts >= 3, "{done}");
+        let ended = customers["parts"].as_array().unwrap();
+        assert!(ended.iter().all(|p| p["done"] == true), "{done}");
+    }
+    // 15 pages, one more for each part beyond the first (its last page may be short), and
+    // at most the one each part read ahead at the stop.
+    let reads = requests_to(&app, &tenant, "/v1/customers").await - before;
+    assert!(
+        (15..=15 + 2 * parts - 1).contains(&reads),
+        "{reads} reads of 15 pages in {parts} parts: {done}"
+    );
+}
+
+on_both_databases!(a_long_list_is_read_in_parts_each_resumed_from_its_cursor);
 
 /// A job that leaves subscriptions out still reads its invoices after their customers, never
 /// beside them: only the types of one stage are read at once, whatever the job leaves out.

@@ -43,7 +43,8 @@ impl Fields {
     }
 
     /// Parses a Stripe list page (`{"object": "list", "data": [...], "has_more": ...}`),
-    /// keeping of each entry of `data` what `self` says, and the rest of the envelope whole.
+    /// keeping of each entry of `data` what `self` says and its `created` (where a sync's
+    /// page ends in time, [`crate::sync`]), and the rest of the envelope whole.
     pub fn list_from_slice(&self, bytes: &[u8]) -> serde_json::Result<Value> {
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let page = Keep::List(self).deserialize(&mut de)?;
@@ -66,6 +67,9 @@ impl Fields {
 enum Keep<'f> {
     Value(&'f Fields),
     List(&'f Fields),
+    /// The `data` of a list page: each entry kept as `Fields` says, and its `created`.
+    Entries(&'f Fields),
+    Entry(&'f Fields),
 }
 
 impl<'de> DeserializeSeed<'de> for Keep<'_> {
@@ -73,7 +77,7 @@ impl<'de> DeserializeSeed<'de> for Keep<'_> {
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
         match self {
-            Keep::Value(Fields::All) => Value::deserialize(deserializer),
+            Keep::Value(Fields::All) | Keep::Entry(Fields::All) => Value::deserialize(deserializer),
             keep => deserializer.deserialize_any(keep),
         }
     }
@@ -125,7 +129,8 @@ impl<'de> Visitor<'de> for Keep<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         // An array's elements are kept as the array is (a list page's entries, not the page).
         let each = match self {
-            Keep::Value(fields) | Keep::List(fields) => Keep::Value(fields),
+            Keep::Entries(fields) => Keep::Entry(fields),
+            Keep::Value(fields) | Keep::List(fields) | Keep::Entry(fields) => Keep::Value(fields),
         };
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(128));
         while let Some(element) = seq.next_element_seed(each)? {
@@ -140,16 +145,27 @@ impl<'de> Visitor<'de> for Keep<'_> {
             // A key kept whole is checked to be UTF-8; one matched against the reader's
             // names is one of them (ASCII); the rest are skipped unread, as their values are.
             let keep = match self {
-                Keep::List(entries) if *key == *b"data" => Some(("data".into(), entries)),
-                Keep::List(_) | Keep::Value(Fields::All) => Some((whole(key)?, &Fields::All)),
-                Keep::Value(Fields::Only(keys)) => keys
+                Keep::List(entries) if *key == *b"data" => {
+                    Some(("data".into(), Keep::Entries(entries)))
+                }
+                Keep::List(_) | Keep::Value(Fields::All) | Keep::Entry(Fields::All) => {
+                    Some((whole(key)?, Keep::Value(&Fields::All)))
+                }
+                Keep::Value(Fields::Only(keys))
+                | Keep::Entry(Fields::Only(keys))
+                | Keep::Entries(Fields::Only(keys)) => keys
                     .iter()
                     .find(|(k, _)| k.as_bytes() == &*key)
-                    .map(|(k, fields)| ((*k).to_owned(), fields)),
+                    .map(|(k, fields)| ((*k).to_owned(), Keep::Value(fields)))
+                    .or_else(|| {
+                        (matches!(self, Keep::Entry(_)) && *key == *b"created")
+                            .then(|| ("created".to_owned(), Keep::Value(&Fields::All)))
+                    }),
+                Keep::Entries(Fields::All) => Some((whole(key)?, Keep::Value(&Fields::All))),
             };
             match keep {
-                Some((key, fields)) => {
-                    let value = map.next_value_seed(Keep::Value(fields))?;
+                Some((key, seed)) => {
+                    let value = map.next_value_seed(seed)?;
                     out.insert(key, value);
                 }
                 None => {
@@ -234,15 +250,17 @@ mod tests {
         ),
     ]);
 
+    /// An entry of the page keeps its `created` too (a sync splits a list by it), whether its
+    /// reader reads it or not; what is nested in an entry keeps only what its reader reads.
     #[test]
     fn a_page_keeps_what_its_entries_are_read_for_and_its_envelope() {
         let page = json!({
             "object": "list", "url": "/v1/subscriptions", "has_more": true,
             "data": [
                 {"id": "sub_1", "customer": {"id": "cus_1", "email": "a@b.c", "metadata": {"x": "1"}},
-                 "metadata": {"k": {"deep": [1, 2]}, "n": 2}, "status": "active",
+                 "metadata": {"k": {"deep": [1, 2]}, "n": 2}, "status": "active", "created": 7,
                  "items": {"object": "list", "has_more": false, "data": [
-                     {"id": "si_1", "price": "price_1", "quantity": 3},
+                     {"id": "si_1", "price": "price_1", "quantity": 3, "created": 8},
                      {"id": "si_\u{e9}", "price": {"id": "price_2", "unit_amount": 5}}]}},
                 {"id": "sub_2", "customer": "cus_2", "items": null, "\u{e9}t\"e": 1.5}
             ]
@@ -254,7 +272,7 @@ mod tests {
                 "object": "list", "url": "/v1/subscriptions", "has_more": true,
                 "data": [
                     {"id": "sub_1", "customer": {"id": "cus_1"},
-                     "metadata": {"k": {"deep": [1, 2]}, "n": 2},
+                     "metadata": {"k": {"deep": [1, 2]}, "n": 2}, "created": 7,
                      "items": {"has_more": false, "data": [
                          {"id": "si_1", "price": "price_1"},
                          {"id": "si_\u{e9}", "price": {"id": "price_2"}}]}},
