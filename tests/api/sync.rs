@@ -97,7 +97,7 @@ async fn stopped(app: &TestApp, instance: actix_web::dev::ServerHandle, id: &str
 
 async fn mirror_counts(app: &TestApp, tenant: &TestTenant) -> Value {
     use sales_block::db::schema::{
-        customers, invoice_lines, invoices, payments, prices, products, refunds,
+        customers, invoice_lines, invoices, payment_methods, payments, prices, products, refunds,
         subscription_items, subscriptions,
     };
     let t = tenant.created.id.clone();
@@ -116,7 +116,7 @@ async fn mirror_counts(app: &TestApp, tenant: &TestTenant) -> Value {
             "prices": count!(prices), "subscriptions": count!(subscriptions),
             "subscription_items": count!(subscription_items), "invoices": count!(invoices),
             "invoice_lines": count!(invoice_lines), "payments": count!(payments),
-            "refunds": count!(refunds),
+            "refunds": count!(refunds), "payment_methods": count!(payment_methods),
         }))
     })
     .await
@@ -386,6 +386,13 @@ async fn a_sync_mirrors_what_only_stripe_holds(backend: Backend) {
         let (app, tenant) = (&app, &tenant);
         async move { stripe_count(app, tenant, path).await }
     };
+    // The card attached to the first customer, and what the payment of the third saved.
+    let mut cards = 0;
+    for customer in [&customers[0], &customers[2]] {
+        let path = format!("/v1/customers/{customer}/payment_methods");
+        cards += stripe_count(&app, &tenant, &path).await;
+    }
+    assert!(cards >= 1);
     assert_eq!(
         counts,
         json!({
@@ -393,6 +400,7 @@ async fn a_sync_mirrors_what_only_stripe_holds(backend: Backend) {
             "subscription_items": 25, "invoices": at_stripe("/v1/invoices").await,
             "invoice_lines": lines,
             "payments": at_stripe("/v1/payment_intents").await, "refunds": 1,
+            "payment_methods": cards,
         }),
         "{done}"
     );
@@ -872,6 +880,67 @@ async fn a_long_list_is_read_in_parts_each_resumed_from_its_cursor(backend: Back
 }
 
 on_both_databases!(a_long_list_is_read_in_parts_each_resumed_from_its_cursor);
+
+/// Each customer's payment methods are a list of their own at Stripe: a sync reads four
+/// customers' at once (not one Stripe round trip after another), never more, and mirrors
+/// every one of them.
+async fn payment_methods_of_a_few_customers_are_read_at_once(backend: Backend) {
+    const LATENCY_MS: i64 = 100;
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    let customers = stripe_customers(&app, &tenant, 12).await;
+    for customer in &customers[..3] {
+        app.stripe_post(
+            &tenant,
+            "/v1/payment_methods/pm_card_visa/attach",
+            &[("customer", customer)],
+        )
+        .await;
+    }
+    app.stripe_post(
+        &tenant,
+        "/_emulator/config",
+        &[("latency_ms", &LATENCY_MS.to_string())],
+    )
+    .await;
+    let id = start(
+        &app,
+        &tenant,
+        Some(json!({"sync": {"objects": ["customers", "payment_methods"]}})),
+    )
+    .await;
+    let done = finished(&app, &tenant, &id).await;
+    assert_eq!(done["progress"]["payment_methods"]["read"], 3, "{done}");
+    assert_eq!(done["progress"]["payment_methods"]["written"], 3, "{done}");
+    assert_eq!(mirror_counts(&app, &tenant).await["payment_methods"], 3);
+    let mut received: Vec<i64> = app
+        .stripe_requests(&tenant)
+        .await
+        .iter()
+        .filter(|r| {
+            r["method"] == "GET"
+                && r["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("/payment_methods"))
+        })
+        .map(|r| r["received_ms"].as_i64().unwrap())
+        .collect();
+    received.sort_unstable();
+    assert_eq!(received.len(), 12, "one list per customer");
+    // Each answer takes the latency: one after another, each request would come at least
+    // that long after the one before.
+    assert!(
+        received.windows(2).any(|w| w[1] - w[0] < LATENCY_MS / 2),
+        "read at once: {received:?}"
+    );
+    // Never a fifth before one of four has been answered.
+    assert!(
+        received.windows(5).all(|w| w[4] - w[0] >= LATENCY_MS - 5),
+        "at most four at once: {received:?}"
+    );
+}
+
+on_both_databases!(payment_methods_of_a_few_customers_are_read_at_once);
 
 /// A job that leaves subscriptions out still reads its invoices after their customers, never
 /// beside them: only the types of one stage are read at once, whatever the job leaves out.
