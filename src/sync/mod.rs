@@ -1056,12 +1056,27 @@ impl Worker {
         query: &[(String, String)],
         keep: &'static Fields,
     ) -> Result<Value, Halt> {
+        self.retrying(tenant_id, path, || stripe.list_json(path, query, keep))
+            .await
+    }
+
+    /// One Stripe call (`request`, to `path`) in the tenant's turn, retried as
+    /// [`Self::call_with_retries`] says.
+    async fn retrying<F>(
+        &self,
+        tenant_id: &str,
+        path: &str,
+        request: impl Fn() -> F,
+    ) -> Result<Value, Halt>
+    where
+        F: Future<Output = Result<Value, GatewayError>>,
+    {
         let mut delay = Duration::from_secs(1);
         let mut last = String::new();
         for _ in 0..=CALL_RETRIES {
             let mut wait = delay;
             self.turn(tenant_id).await?;
-            match stripe.list_json(path, query, keep).await {
+            match request().await {
                 Ok(page) => return Ok(page),
                 Err(GatewayError::NotConnected) => {
                     return Err(Halt::Failed(
@@ -1669,19 +1684,22 @@ impl Worker {
         Ok(progress)
     }
 
-    /// Whether Stripe answers 404 for the object at `path` (read once, in the tenant's turn):
-    /// `false` when it answers it, or anything else.
+    /// Whether Stripe answers 404 for the object at `path` (in the tenant's turns, a 429, a
+    /// 5xx or a timeout retried as a page's are, the lease kept meanwhile): `false` when it
+    /// answers it, or refuses it otherwise.
     async fn gone(
         &self,
         job: &rows::SyncJob,
         stripe: &dyn StripeApi,
         path: &str,
     ) -> Result<bool, Halt> {
-        self.turn(&job.tenant_id).await?;
-        Ok(matches!(
-            stripe.retrieve_json(path).await,
-            Err(GatewayError::Stripe(failure)) if failure.http_status == 404
-        ))
+        let read = self.retrying(&job.tenant_id, path, || stripe.retrieve_json(path));
+        match self.holding_lease(job, read).await? {
+            Ok(_) => Ok(false),
+            Err(Halt::Missing(_)) => Ok(true),
+            Err(Halt::Failed(_)) => Ok(false),
+            Err(halt) => Err(halt),
+        }
     }
 
     /// Completes a parent's embedded list that Stripe cut at 10 entries, each entry kept as

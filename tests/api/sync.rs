@@ -1337,6 +1337,71 @@ async fn an_invoice_deleted_while_its_lines_are_read_is_mirrored_as_deleted(back
 
 on_both_databases!(an_invoice_deleted_while_its_lines_are_read_is_mirrored_as_deleted);
 
+/// The check that an invoice whose lines answer 404 is gone waits out a 429 and asks again,
+/// as a page's read does; before, the refusal was taken for the invoice still being there,
+/// and the job failed for good.
+async fn a_refused_check_that_an_invoice_is_gone_is_asked_again(backend: Backend) {
+    use sales_block::db::schema::invoices;
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    seed_stripe(
+        &app,
+        &tenant,
+        json!({"customers": 1, "products": 1, "prices_per_product": 1,
+               "invoices": 1, "lines_per_invoice": [30, 30]}),
+    )
+    .await;
+    let listed = app.stripe_list(&tenant, "/v1/invoices?limit=100").await;
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    let gone = format!("/v1/invoices/{id}");
+    // The invoice and its lines answer 404; and Stripe takes one request a second, so the
+    // check that comes right after the lines' 404 is refused (429, `Retry-After: 1`).
+    app.stripe_post(
+        &tenant,
+        "/_emulator/config",
+        &[
+            ("missing_path", gone.as_str()),
+            ("rate_limit_per_sec", "1"),
+            ("retry_after_secs", "1"),
+        ],
+    )
+    .await;
+    let job = start(
+        &app,
+        &tenant,
+        Some(json!({"sync": {"objects": ["invoices"]}})),
+    )
+    .await;
+    let done = finished(&app, &tenant, &job).await;
+    assert_eq!(done["progress"]["invoices"]["read"], 1, "{done}");
+    let statuses: Vec<i64> = app
+        .stripe_requests(&tenant)
+        .await
+        .iter()
+        .filter(|r| r["method"] == "GET" && r["path"] == gone.as_str())
+        .map(|r| r["status"].as_i64().unwrap())
+        .collect();
+    assert_eq!(statuses.first(), Some(&429), "refused first: {statuses:?}");
+    assert_eq!(
+        statuses.last(),
+        Some(&404),
+        "then asked again: {statuses:?}"
+    );
+    let t = tenant.created.id.clone();
+    let deleted = app
+        .query(move |conn| {
+            invoices::table
+                .filter(invoices::tenant_id.eq(&t))
+                .filter(invoices::stripe_invoice_id.eq(&id))
+                .select(invoices::deleted_at.is_not_null())
+                .first::<bool>(conn)
+        })
+        .await;
+    assert!(deleted, "mirrored as deleted");
+}
+
+on_both_databases!(a_refused_check_that_an_invoice_is_gone_is_asked_again);
+
 /// A page and a delivery of one customer: the newer wins, in both orders. The page holds 25
 /// customers, so that on PostgreSQL it is first tried as a plain insert (the tenant's first
 /// batch), which meets the delivered customer and falls back to the upsert
