@@ -1238,19 +1238,16 @@ async fn a_listed_object_the_mirror_cannot_keep_is_skipped(backend: Backend) {
 
 on_both_databases!(a_listed_object_the_mirror_cannot_keep_is_skipped);
 
-/// An invoice deleted at Stripe between its page and the rest of its lines (a draft is deleted
-/// for good: it and its lines answer 404) is mirrored as deleted, and the sync goes on: the
-/// job succeeds, the other invoice whole. A 404 of the lines of an invoice Stripe still has
-/// is no deletion: the job fails, as before, and nothing is marked deleted.
-async fn an_invoice_deleted_while_its_lines_are_read_is_mirrored_as_deleted(backend: Backend) {
-    use sales_block::db::schema::{invoice_lines, invoices};
+/// An app whose tenant has `n` invoices of 30 lines at Stripe (more than Stripe embeds), and
+/// their ids.
+async fn invoices_of_30_lines(backend: Backend, n: usize) -> (TestApp, TestTenant, Vec<String>) {
     let app = spawn_app(backend).await;
     let tenant = app.tenant().await;
     seed_stripe(
         &app,
         &tenant,
-        json!({"customers": 2, "products": 1, "prices_per_product": 1,
-               "invoices": 2, "lines_per_invoice": [30, 30]}),
+        json!({"customers": n, "products": 1, "prices_per_product": 1,
+               "invoices": n, "lines_per_invoice": [30, 30]}),
     )
     .await;
     let listed = app.stripe_list(&tenant, "/v1/invoices?limit=100").await;
@@ -1258,7 +1255,17 @@ async fn an_invoice_deleted_while_its_lines_are_read_is_mirrored_as_deleted(back
         .iter()
         .map(|i| i["id"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(ids.len(), 2);
+    assert_eq!(ids.len(), n);
+    (app, tenant, ids)
+}
+
+/// An invoice deleted at Stripe between its page and the rest of its lines (a draft is deleted
+/// for good: it and its lines answer 404) is mirrored as deleted, and the sync goes on: the
+/// job succeeds, the other invoice whole. A 404 of the lines of an invoice Stripe still has
+/// is no deletion: the job fails, as before, and nothing is marked deleted.
+async fn an_invoice_deleted_while_its_lines_are_read_is_mirrored_as_deleted(backend: Backend) {
+    use sales_block::db::schema::{invoice_lines, invoices};
+    let (app, tenant, ids) = invoices_of_30_lines(backend, 2).await;
     let t = tenant.created.id.clone();
     // Each mirrored invoice: whether it is deleted, and how many lines it has.
     let mirrored = || {
@@ -1342,17 +1349,8 @@ on_both_databases!(an_invoice_deleted_while_its_lines_are_read_is_mirrored_as_de
 /// and the job failed for good.
 async fn a_refused_check_that_an_invoice_is_gone_is_asked_again(backend: Backend) {
     use sales_block::db::schema::invoices;
-    let app = spawn_app(backend).await;
-    let tenant = app.tenant().await;
-    seed_stripe(
-        &app,
-        &tenant,
-        json!({"customers": 1, "products": 1, "prices_per_product": 1,
-               "invoices": 1, "lines_per_invoice": [30, 30]}),
-    )
-    .await;
-    let listed = app.stripe_list(&tenant, "/v1/invoices?limit=100").await;
-    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    let (app, tenant, ids) = invoices_of_30_lines(backend, 1).await;
+    let id = ids[0].clone();
     let gone = format!("/v1/invoices/{id}");
     // The invoice and its lines answer 404; and Stripe takes one request a second, so the
     // check that comes right after the lines' 404 is refused (429, `Retry-After: 1`).
