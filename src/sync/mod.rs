@@ -1016,7 +1016,7 @@ impl Worker {
     ) -> Result<Value, Halt> {
         self.holding_lease(
             job,
-            self.call_with_retries(&job.tenant_id, stripe, path, query, keep),
+            self.retrying(&job.tenant_id, path, || stripe.list_json(path, query, keep)),
         )
         .await?
     }
@@ -1048,20 +1048,8 @@ impl Worker {
         }
     }
 
-    async fn call_with_retries(
-        &self,
-        tenant_id: &str,
-        stripe: &dyn StripeApi,
-        path: &str,
-        query: &[(String, String)],
-        keep: &'static Fields,
-    ) -> Result<Value, Halt> {
-        self.retrying(tenant_id, path, || stripe.list_json(path, query, keep))
-            .await
-    }
-
-    /// One Stripe call (`request`, to `path`) in the tenant's turn, retried as
-    /// [`Self::call_with_retries`] says.
+    /// One Stripe call (`request`, to `path`) in the tenant's turn, retried as [`Self::call`]
+    /// says (a 404 is [`Halt::Missing`]).
     async fn retrying<F>(
         &self,
         tenant_id: &str,
