@@ -907,6 +907,7 @@ impl Worker {
         let room = Stage {
             slots: self.lists_at_once(),
             reading: AtomicUsize::new(0),
+            added: AtomicUsize::new(0),
             started,
         };
         // Each list's parts still to read (resumed as they were cut), in stage order.
@@ -1931,6 +1932,11 @@ type Bounds = (Option<i64>, Option<i64>);
 
 /// The most parts one cut adds ([`Stage::cut`]).
 const MOST_NEW_PARTS: usize = 2;
+/// The most parts all cuts of a stage add: each part is saved in the job's progress, which
+/// every page's write reads and writes again. Evenly spread objects take a few cuts per list;
+/// a Stripe (or what stands for it) whose ranges end as soon as they are cut would otherwise
+/// grow the progress with every page.
+const MOST_PARTS_PER_STAGE: usize = 64;
 
 /// The parts of a stage's lists read at once (`Worker::list_stage`): how many may be
 /// (`slots`), how many are or are about to be (`reading`), and where a part's page that cut
@@ -1939,6 +1945,8 @@ const MOST_NEW_PARTS: usize = 2;
 struct Stage {
     slots: usize,
     reading: AtomicUsize,
+    /// Parts the stage's cuts have added ([`MOST_PARTS_PER_STAGE`]).
+    added: AtomicUsize,
     started: tokio::sync::mpsc::UnboundedSender<(usize, usize, Progress)>,
 }
 
@@ -1954,7 +1962,8 @@ impl Stage {
         let free = self
             .slots
             .saturating_sub(self.reading.load(Ordering::Relaxed))
-            .min(MOST_NEW_PARTS);
+            .min(MOST_NEW_PARTS)
+            .min(MOST_PARTS_PER_STAGE.saturating_sub(self.added.load(Ordering::Relaxed)));
         if free == 0 || oldest >= at {
             return Vec::new();
         }
@@ -1964,10 +1973,9 @@ impl Stage {
         if parts < 1 {
             return Vec::new();
         }
-        self.reading.fetch_add(
-            usize::try_from(parts).unwrap_or_default(),
-            Ordering::Relaxed,
-        );
+        let parts_added = usize::try_from(parts).unwrap_or_default();
+        self.reading.fetch_add(parts_added, Ordering::Relaxed);
+        self.added.fetch_add(parts_added, Ordering::Relaxed);
         (1..=parts)
             .rev()
             .map(|j| i64::try_from(i128::from(lo) + span * j / (parts + 1)).unwrap_or(at))
@@ -2073,6 +2081,7 @@ mod tests {
         let stage = Stage {
             slots: 3,
             reading: AtomicUsize::new(1),
+            added: AtomicUsize::new(0),
             started,
         };
         // No guess of where the account's history starts below the last object read.
@@ -2099,6 +2108,15 @@ mod tests {
         assert_eq!(stage.cut(None, 900, -5000), vec![600, 300]);
         stage.reading.store(1, Ordering::Relaxed);
         assert!(stage.cut(None, 0, -5000).is_empty());
+        // However the ranges end, a stage adds at most so many parts in all.
+        let before = stage.added.load(Ordering::Relaxed);
+        let mut added = before;
+        for _ in 0..1000 {
+            stage.reading.store(1, Ordering::Relaxed);
+            added += stage.cut(None, 1_000_000, 0).len();
+        }
+        assert_eq!(added, MOST_PARTS_PER_STAGE.max(before));
+        assert!(stage.cut(None, 1_000_000, 0).is_empty());
 
         let mut list = TypeProgress {
             read: 300,
