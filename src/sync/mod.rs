@@ -1391,7 +1391,8 @@ impl Worker {
             // gained nothing but memory (docs/BENCHMARKS.md, issue 17).
             let split = match (stage, oldest) {
                 (Some((stage, _)), Some(at)) if !done && waited => {
-                    stage.cut(bounds.0, at, self.oldest.load(Ordering::Relaxed))
+                    let now = chrono::Utc::now().timestamp();
+                    stage.cut(bounds.0, at, self.oldest.load(Ordering::Relaxed), now)
                 }
                 _ => Vec::new(),
             };
@@ -1937,6 +1938,12 @@ const MOST_NEW_PARTS: usize = 2;
 /// a Stripe (or what stands for it) whose ranges end as soon as they are cut would otherwise
 /// grow the progress with every page.
 const MOST_PARTS_PER_STAGE: usize = 64;
+/// 2010-01-01: no Stripe object was created before (the oldest a cut guesses an account's
+/// history starts, [`Stage::cut`]).
+const STRIPE_BEGAN: i64 = 1_262_304_000;
+/// When the job has read nothing older than the part being cut, how many times as long as
+/// the span it has read back from now a cut guesses the account's history is below it.
+const HISTORY_BELOW_GUESS: i128 = 8;
 
 /// The parts of a stage's lists read at once (`Worker::list_stage`): how many may be
 /// (`slots`), how many are or are about to be (`reading`), and where a part's page that cut
@@ -1956,19 +1963,30 @@ impl Stage {
     /// [`MOST_NEW_PARTS`]), newest first: in equal ranges of time down to where the account's
     /// history seems to start (`oldest`, the oldest `created` the job has read, of any list:
     /// a guess; the lowest part still reaches down to `gte`, so nothing is left out if it is
-    /// wrong). No cut without room, without a guess below `at`, within two seconds, or
-    /// before 1970 (whatever a page says). The room for the new parts is taken at once.
-    fn cut(&self, gte: Option<i64>, at: i64, oldest: i64) -> Vec<i64> {
+    /// wrong). When nothing the job has read is older than `at` (a job of customers alone,
+    /// say), the guess is that the history below `at` is [`HISTORY_BELOW_GUESS`] times as
+    /// long as the span read back from `now`, and no older than Stripe ([`STRIPE_BEGAN`]):
+    /// the part reading the oldest range cuts it again when there is room. No cut without
+    /// room, within two seconds, or before 1970 (whatever a page says). The room for the new
+    /// parts is taken at once.
+    fn cut(&self, gte: Option<i64>, at: i64, oldest: i64, now: i64) -> Vec<i64> {
         let free = self
             .slots
             .saturating_sub(self.reading.load(Ordering::Relaxed))
             .min(MOST_NEW_PARTS)
             .min(MOST_PARTS_PER_STAGE.saturating_sub(self.added.load(Ordering::Relaxed)));
-        if free == 0 || oldest >= at {
+        if free == 0 {
             return Vec::new();
         }
-        let lo = gte.map_or(oldest, |gte| gte.max(oldest)).max(0);
-        let span = i128::from(at) - i128::from(lo);
+        let top = i128::from(at);
+        let guess = if oldest < at {
+            i128::from(oldest)
+        } else {
+            let read = (i128::from(now) - top).max(0);
+            (top - read * HISTORY_BELOW_GUESS).max(i128::from(STRIPE_BEGAN))
+        };
+        let lo = gte.map_or(guess, |gte| i128::from(gte).max(guess)).max(0);
+        let span = top - lo;
         let parts = i128::try_from(free).unwrap_or(1).min(span - 1);
         if parts < 1 {
             return Vec::new();
@@ -1978,7 +1996,7 @@ impl Stage {
         self.added.fetch_add(parts_added, Ordering::Relaxed);
         (1..=parts)
             .rev()
-            .map(|j| i64::try_from(i128::from(lo) + span * j / (parts + 1)).unwrap_or(at))
+            .map(|j| i64::try_from(lo + span * j / (parts + 1)).unwrap_or(at))
             .collect()
     }
 
@@ -2084,39 +2102,59 @@ mod tests {
             added: AtomicUsize::new(0),
             started,
         };
-        // No guess of where the account's history starts below the last object read.
-        assert!(stage.cut(None, 1000, 1000).is_empty());
-        assert!(stage.cut(None, 1000, i64::MAX).is_empty());
+        // Nothing read older than the part's last object: the history below it guessed 8
+        // times as long as what was read back from now (nothing read back yet: no cut)...
+        let now = 1_800_000_000;
+        assert!(stage.cut(None, now, now, now).is_empty());
+        let at = now - 300;
+        assert_eq!(stage.cut(None, at, at, now), vec![at - 800, at - 1600]);
+        stage.reading.store(1, Ordering::Relaxed);
+        assert_eq!(
+            stage.cut(Some(at - 600), at, i64::MAX, now),
+            vec![at - 200, at - 400]
+        );
+        // ... and no older than Stripe.
+        stage.reading.store(1, Ordering::Relaxed);
+        let at = STRIPE_BEGAN + 3_000;
+        assert_eq!(
+            stage.cut(None, at, at, now),
+            vec![STRIPE_BEGAN + 2_000, STRIPE_BEGAN + 1_000]
+        );
+        stage.reading.store(1, Ordering::Relaxed);
+        assert!(stage.cut(None, STRIPE_BEGAN + 1, i64::MAX, now).is_empty());
+        assert!(stage.cut(None, i64::MAX, i64::MAX, i64::MIN).is_empty());
+        assert!(stage.cut(None, i64::MIN, i64::MAX, i64::MAX).is_empty());
+        assert!(stage.cut(None, 1000, 1000, now).is_empty());
         // Room for two more: three equal ranges from the guess up; the room is taken.
-        assert_eq!(stage.cut(None, 1000, 100), vec![700, 400]);
+        assert_eq!(stage.cut(None, 1000, 100, now), vec![700, 400]);
         assert_eq!(stage.reading.load(Ordering::Relaxed), 3);
-        assert!(stage.cut(None, 1000, 100).is_empty(), "no room left");
+        assert!(stage.cut(None, 1000, 100, now).is_empty(), "no room left");
         // The part's own lower bound above the guess is where it ends.
         stage.reading.store(2, Ordering::Relaxed);
-        assert_eq!(stage.cut(Some(700), 1000, 100), vec![850]);
+        assert_eq!(stage.cut(Some(700), 1000, 100, now), vec![850]);
         // A range of a second or two is not cut (or into fewer parts).
         stage.reading.store(1, Ordering::Relaxed);
-        assert!(stage.cut(Some(999), 1000, 100).is_empty());
-        assert_eq!(stage.cut(Some(998), 1000, 100), vec![999]);
+        assert!(stage.cut(Some(999), 1000, 100, now).is_empty());
+        assert_eq!(stage.cut(Some(998), 1000, 100, now), vec![999]);
         stage.reading.store(1, Ordering::Relaxed);
-        assert_eq!(stage.cut(Some(997), 1000, 100), vec![999, 998]);
+        assert_eq!(stage.cut(Some(997), 1000, 100, now), vec![999, 998]);
         // Whatever Stripe's objects say, no overflow, and no bound before 1970.
         stage.reading.store(1, Ordering::Relaxed);
-        let far = stage.cut(None, i64::MAX, i64::MIN);
+        let far = stage.cut(None, i64::MAX, i64::MIN, now);
         assert!(far.len() == 2 && far[0] > far[1] && far[1] > 0, "{far:?}");
         stage.reading.store(1, Ordering::Relaxed);
-        assert_eq!(stage.cut(None, 900, -5000), vec![600, 300]);
+        assert_eq!(stage.cut(None, 900, -5000, now), vec![600, 300]);
         stage.reading.store(1, Ordering::Relaxed);
-        assert!(stage.cut(None, 0, -5000).is_empty());
+        assert!(stage.cut(None, 0, -5000, now).is_empty());
         // However the ranges end, a stage adds at most so many parts in all.
         let before = stage.added.load(Ordering::Relaxed);
         let mut added = before;
         for _ in 0..1000 {
             stage.reading.store(1, Ordering::Relaxed);
-            added += stage.cut(None, 1_000_000, 0).len();
+            added += stage.cut(None, 1_000_000, 0, now).len();
         }
         assert_eq!(added, MOST_PARTS_PER_STAGE.max(before));
-        assert!(stage.cut(None, 1_000_000, 0).is_empty());
+        assert!(stage.cut(None, 1_000_000, 0, now).is_empty());
 
         let mut list = TypeProgress {
             read: 300,
