@@ -1392,7 +1392,7 @@ impl Worker {
             let split = match (stage, oldest) {
                 (Some((stage, _)), Some(at)) if !done && waited => {
                     let now = chrono::Utc::now().timestamp();
-                    stage.cut(bounds.0, at, self.oldest.load(Ordering::Relaxed), now)
+                    stage.cut(bounds, at, self.oldest.load(Ordering::Relaxed), now)
                 }
                 _ => Vec::new(),
             };
@@ -1958,18 +1958,19 @@ struct Stage {
 }
 
 impl Stage {
-    /// Where to cut what a part has left to read (the part at or after `gte`, its last object
-    /// read created at `at`) into as many more parts as the stage has room for (at most
-    /// [`MOST_NEW_PARTS`]), newest first: in equal ranges of time down to where the account's
-    /// history seems to start (`oldest`, the oldest `created` the job has read, of any list:
-    /// a guess; the lowest part still reaches down to `gte`, so nothing is left out if it is
-    /// wrong). When nothing the job has read is older than `at` (a job of customers alone,
-    /// say), the guess is that the history below `at` is [`HISTORY_BELOW_GUESS`] times as
-    /// long as the span read back from `now`, and no older than Stripe ([`STRIPE_BEGAN`]):
-    /// the part reading the oldest range cuts it again when there is room. No cut without
-    /// room, within two seconds, or before 1970 (whatever a page says). The room for the new
-    /// parts is taken at once.
-    fn cut(&self, gte: Option<i64>, at: i64, oldest: i64, now: i64) -> Vec<i64> {
+    /// Where to cut what a part has left to read (the part at or after `gte` and before `lt`,
+    /// its last object read created at `at`) into as many more parts as the stage has room
+    /// for (at most [`MOST_NEW_PARTS`]), newest first: in equal ranges of time down to where
+    /// the account's history seems to start (`oldest`, the oldest `created` the job has read,
+    /// of any list: a guess; the lowest part still reaches down to `gte`, so nothing is left
+    /// out if it is wrong). When nothing the job has read is older than `at` (as in a job of customers
+    /// alone), the guess is that the history below `at` is [`HISTORY_BELOW_GUESS`] times as
+    /// long as the span from `now` back to `at`, and no older than Stripe ([`STRIPE_BEGAN`]):
+    /// the part reading the oldest range guesses again when it is cut in turn. No cut without
+    /// room, within two seconds, before 1970 (whatever a page says), or, with nothing older
+    /// read, at or after `now` or before 2010. Every cut lies below the part's own `lt`,
+    /// whatever a page's objects say. The room for the new parts is taken at once.
+    fn cut(&self, (gte, lt): Bounds, at: i64, oldest: i64, now: i64) -> Vec<i64> {
         let free = self
             .slots
             .saturating_sub(self.reading.load(Ordering::Relaxed))
@@ -1978,7 +1979,7 @@ impl Stage {
         if free == 0 {
             return Vec::new();
         }
-        let top = i128::from(at);
+        let top = i128::from(lt.map_or(at, |lt| lt.min(at)));
         let guess = if oldest < at {
             i128::from(oldest)
         } else {
@@ -2105,56 +2106,79 @@ mod tests {
         // Nothing read older than the part's last object: the history below it guessed 8
         // times as long as what was read back from now (nothing read back yet: no cut)...
         let now = 1_800_000_000;
-        assert!(stage.cut(None, now, now, now).is_empty());
+        assert!(stage.cut((None, None), now, now, now).is_empty());
         let at = now - 300;
-        assert_eq!(stage.cut(None, at, at, now), vec![at - 800, at - 1600]);
+        assert_eq!(
+            stage.cut((None, None), at, at, now),
+            vec![at - 800, at - 1600]
+        );
         stage.reading.store(1, Ordering::Relaxed);
         assert_eq!(
-            stage.cut(Some(at - 600), at, i64::MAX, now),
+            stage.cut((Some(at - 600), None), at, i64::MAX, now),
             vec![at - 200, at - 400]
         );
         // ... and no older than Stripe.
         stage.reading.store(1, Ordering::Relaxed);
         let at = STRIPE_BEGAN + 3_000;
         assert_eq!(
-            stage.cut(None, at, at, now),
+            stage.cut((None, None), at, at, now),
             vec![STRIPE_BEGAN + 2_000, STRIPE_BEGAN + 1_000]
         );
         stage.reading.store(1, Ordering::Relaxed);
-        assert!(stage.cut(None, STRIPE_BEGAN + 1, i64::MAX, now).is_empty());
-        assert!(stage.cut(None, i64::MAX, i64::MAX, i64::MIN).is_empty());
-        assert!(stage.cut(None, i64::MIN, i64::MAX, i64::MAX).is_empty());
-        assert!(stage.cut(None, 1000, 1000, now).is_empty());
+        assert!(
+            stage
+                .cut((None, None), STRIPE_BEGAN + 1, i64::MAX, now)
+                .is_empty()
+        );
+        assert!(
+            stage
+                .cut((None, None), i64::MAX, i64::MAX, i64::MIN)
+                .is_empty()
+        );
+        assert!(
+            stage
+                .cut((None, None), i64::MIN, i64::MAX, i64::MAX)
+                .is_empty()
+        );
+        assert!(stage.cut((None, None), 1000, 1000, now).is_empty());
         // Room for two more: three equal ranges from the guess up; the room is taken.
-        assert_eq!(stage.cut(None, 1000, 100, now), vec![700, 400]);
+        assert_eq!(stage.cut((None, None), 1000, 100, now), vec![700, 400]);
         assert_eq!(stage.reading.load(Ordering::Relaxed), 3);
-        assert!(stage.cut(None, 1000, 100, now).is_empty(), "no room left");
+        assert!(
+            stage.cut((None, None), 1000, 100, now).is_empty(),
+            "no room left"
+        );
         // The part's own lower bound above the guess is where it ends.
         stage.reading.store(2, Ordering::Relaxed);
-        assert_eq!(stage.cut(Some(700), 1000, 100, now), vec![850]);
+        assert_eq!(stage.cut((Some(700), None), 1000, 100, now), vec![850]);
         // A range of a second or two is not cut (or into fewer parts).
         stage.reading.store(1, Ordering::Relaxed);
-        assert!(stage.cut(Some(999), 1000, 100, now).is_empty());
-        assert_eq!(stage.cut(Some(998), 1000, 100, now), vec![999]);
+        assert!(stage.cut((Some(999), None), 1000, 100, now).is_empty());
+        assert_eq!(stage.cut((Some(998), None), 1000, 100, now), vec![999]);
         stage.reading.store(1, Ordering::Relaxed);
-        assert_eq!(stage.cut(Some(997), 1000, 100, now), vec![999, 998]);
+        assert_eq!(stage.cut((Some(997), None), 1000, 100, now), vec![999, 998]);
         // Whatever Stripe's objects say, no overflow, and no bound before 1970.
         stage.reading.store(1, Ordering::Relaxed);
-        let far = stage.cut(None, i64::MAX, i64::MIN, now);
+        let far = stage.cut((None, None), i64::MAX, i64::MIN, now);
         assert!(far.len() == 2 && far[0] > far[1] && far[1] > 0, "{far:?}");
         stage.reading.store(1, Ordering::Relaxed);
-        assert_eq!(stage.cut(None, 900, -5000, now), vec![600, 300]);
+        assert_eq!(stage.cut((None, None), 900, -5000, now), vec![600, 300]);
         stage.reading.store(1, Ordering::Relaxed);
-        assert!(stage.cut(None, 0, -5000, now).is_empty());
+        assert!(stage.cut((None, None), 0, -5000, now).is_empty());
+        // Whatever a page says, no cut at or above the part's own upper bound.
+        stage.reading.store(1, Ordering::Relaxed);
+        assert_eq!(stage.cut((None, Some(400)), 1000, 100, now), vec![300, 200]);
+        stage.reading.store(1, Ordering::Relaxed);
+        assert!(stage.cut((Some(400), Some(400)), 1000, 100, now).is_empty());
         // However the ranges end, a stage adds at most so many parts in all.
         let before = stage.added.load(Ordering::Relaxed);
         let mut added = before;
         for _ in 0..1000 {
             stage.reading.store(1, Ordering::Relaxed);
-            added += stage.cut(None, 1_000_000, 0, now).len();
+            added += stage.cut((None, None), 1_000_000, 0, now).len();
         }
         assert_eq!(added, MOST_PARTS_PER_STAGE.max(before));
-        assert!(stage.cut(None, 1_000_000, 0, now).is_empty());
+        assert!(stage.cut((None, None), 1_000_000, 0, now).is_empty());
 
         let mut list = TypeProgress {
             read: 300,

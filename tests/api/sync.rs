@@ -889,9 +889,9 @@ fn assert_ranges_meet(parts: &mut [Value], job: &Value) {
 }
 
 /// A list older than anything else the job has read (customers alone: no products read
-/// first to tell where the account's history starts) is still cut while Stripe is slow: its
-/// history guessed from the span read so far, the range reading the oldest cut again when
-/// another ends. Every customer is read once, and the ranges meet.
+/// first to tell where the account's history starts) is still cut while Stripe is slow, its
+/// history guessed from the span read so far. Every customer is read once, and the ranges
+/// meet.
 async fn a_list_with_nothing_older_read_is_still_cut(backend: Backend) {
     const CUSTOMERS: u64 = 3000;
     let app = spawn_app_with(backend, |s| s.database_pool_size = 11).await;
