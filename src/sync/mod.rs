@@ -889,10 +889,10 @@ impl Worker {
     /// paged and written as [`Self::list_kind`] does a list, its progress saved beside the
     /// others' ([`save_part`]); as many parts at once as [`Self::lists_at_once`], a list that
     /// has more to read cutting what it has left into more parts while there is room and
-    /// Stripe is slow ([`Stage::cut`]); `first`: pages read ahead for one of them. A part that halts stops
-    /// the others before their next call at Stripe or wait for it (the writes they have in
-    /// flight end first); the stage's error is the gravest of theirs (one that fails the job
-    /// before one that gives it back, before the others' `Lost`).
+    /// Stripe is slow ([`Stage::cut`]); `first`: pages read ahead for one of them. A part
+    /// that halts stops the others before their next call at Stripe or wait for it (the
+    /// writes they have in flight end first); the stage's error is the gravest of theirs (one
+    /// that fails the job before one that gives it back, before the others' `Lost`).
     async fn list_stage(
         &self,
         job: &rows::SyncJob,
@@ -1963,13 +1963,14 @@ impl Stage {
     /// for (at most [`MOST_NEW_PARTS`]), newest first: in equal ranges of time down to where
     /// the account's history seems to start (`oldest`, the oldest `created` the job has read,
     /// of any list: a guess; the lowest part still reaches down to `gte`, so nothing is left
-    /// out if it is wrong). When nothing the job has read is older than `at` (as in a job of customers
-    /// alone), the guess is that the history below `at` is [`HISTORY_BELOW_GUESS`] times as
-    /// long as the span from `now` back to `at`, and no older than Stripe ([`STRIPE_BEGAN`]):
-    /// the part reading the oldest range guesses again when it is cut in turn. No cut without
-    /// room, within two seconds, before 1970 (whatever a page says), or, with nothing older
-    /// read, at or after `now` or before 2010. Every cut lies below the part's own `lt`,
-    /// whatever a page's objects say. The room for the new parts is taken at once.
+    /// out if it is wrong). When nothing the job has read is older than `at` (as in a job of
+    /// customers alone), the guess is that the history below `at` is [`HISTORY_BELOW_GUESS`]
+    /// times as long as the span from `now` back to `at`, and no older than Stripe
+    /// ([`STRIPE_BEGAN`]): the part reading the oldest range guesses again when it is cut in
+    /// turn. No cut without room, within two seconds, before 1970 (whatever a page says),
+    /// or, with nothing older read, at or after `now` or before 2010. Every cut lies below
+    /// the part's own `lt`, whatever a page's objects say. The room for the new parts is
+    /// taken at once.
     fn cut(&self, (gte, lt): Bounds, at: i64, oldest: i64, now: i64) -> Vec<i64> {
         let free = self
             .slots

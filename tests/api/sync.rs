@@ -33,14 +33,14 @@ async fn start(app: &TestApp, tenant: &TestTenant, body: Option<Value>) -> Strin
     body["data"]["id"].as_str().unwrap().to_owned()
 }
 
+/// Starts a sync of these objects only; returns the job's id.
+async fn sync_objects(app: &TestApp, tenant: &TestTenant, objects: &[&str]) -> String {
+    start(app, tenant, Some(json!({"sync": {"objects": objects}}))).await
+}
+
 /// Starts a sync of the tenant's customers only; returns the job's id.
 async fn sync_customers(app: &TestApp, tenant: &TestTenant) -> String {
-    start(
-        app,
-        tenant,
-        Some(json!({"sync": {"objects": ["customers"]}})),
-    )
-    .await
+    sync_objects(app, tenant, &["customers"]).await
 }
 
 async fn job(app: &TestApp, tenant: &TestTenant, id: &str) -> Value {
@@ -602,12 +602,7 @@ async fn sync_jobs_are_admin_only_checked_and_one_at_a_time(backend: Backend) {
     // Slow Stripe: the first job is still running when the second is asked for.
     app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "400")])
         .await;
-    let id = start(
-        &app,
-        &tenant,
-        Some(json!({"sync": {"objects": ["payment_methods", "customers"]}})),
-    )
-    .await;
+    let id = sync_objects(&app, &tenant, &["payment_methods", "customers"]).await;
     let busy = app
         .post_json(
             "/stripe/sync/historical",
@@ -821,12 +816,7 @@ async fn a_long_list_is_read_in_parts_each_resumed_from_its_cursor(backend: Back
     app.stripe_post(&tenant, "/_emulator/config", &[("latency_ms", "100")])
         .await;
     let first = app.stoppable_instance(|s| s.sync_worker = true).await;
-    let id = start(
-        &app,
-        &tenant,
-        Some(json!({"sync": {"objects": ["products", "customers"]}})),
-    )
-    .await;
+    let id = sync_objects(&app, &tenant, &["products", "customers"]).await;
     let at_once = backend == Backend::Postgres;
     eventually(60, || async {
         let job = job(&app, &tenant, &id).await;
@@ -949,12 +939,7 @@ async fn payment_methods_of_a_few_customers_are_read_at_once(backend: Backend) {
         &[("latency_ms", &LATENCY_MS.to_string())],
     )
     .await;
-    let id = start(
-        &app,
-        &tenant,
-        Some(json!({"sync": {"objects": ["customers", "payment_methods"]}})),
-    )
-    .await;
+    let id = sync_objects(&app, &tenant, &["customers", "payment_methods"]).await;
     let done = finished(&app, &tenant, &id).await;
     assert_eq!(done["progress"]["payment_methods"]["read"], 3, "{done}");
     assert_eq!(done["progress"]["payment_methods"]["written"], 3, "{done}");
@@ -1000,12 +985,7 @@ async fn a_list_is_never_read_beside_its_parents(backend: Backend) {
                "invoices": 150, "lines_per_invoice": [1, 2]}),
     )
     .await;
-    let id = start(
-        &app,
-        &tenant,
-        Some(json!({"sync": {"objects": ["invoices", "customers"]}})),
-    )
-    .await;
+    let id = sync_objects(&app, &tenant, &["invoices", "customers"]).await;
     let done = finished(&app, &tenant, &id).await;
     assert_eq!(done["progress"]["customers"]["written"], 150, "{done}");
     assert_eq!(done["progress"]["invoices"]["written"], 150, "{done}");
@@ -1403,12 +1383,7 @@ async fn a_refused_check_that_an_invoice_is_gone_is_asked_again(backend: Backend
         ],
     )
     .await;
-    let job = start(
-        &app,
-        &tenant,
-        Some(json!({"sync": {"objects": ["invoices"]}})),
-    )
-    .await;
+    let job = sync_objects(&app, &tenant, &["invoices"]).await;
     let done = finished(&app, &tenant, &job).await;
     assert_eq!(done["progress"]["invoices"]["read"], 1, "{done}");
     let statuses: Vec<i64> = app
@@ -2007,13 +1982,10 @@ async fn a_429_holds_every_list_until_its_retry_after(backend: Backend) {
     )
     .await;
     let lists = ["subscriptions", "invoices", "payment_intents"];
-    let id = start(
+    let id = sync_objects(
         &app,
         &tenant,
-        Some(
-            json!({"sync": {"objects": ["customers", "subscriptions", "invoices",
-                                         "payment_intents"]}}),
-        ),
+        &["customers", "subscriptions", "invoices", "payment_intents"],
     )
     .await;
     let done = finished(&app, &tenant, &id).await;
@@ -2078,12 +2050,7 @@ async fn a_429_holds_the_tenants_other_job_too(backend: Backend) {
         &[("rate_limit_per_sec", "2"), ("retry_after_secs", "3")],
     )
     .await;
-    let sync = start(
-        &app,
-        &tenant,
-        Some(json!({"sync": {"objects": ["products"]}})),
-    )
-    .await;
+    let sync = sync_objects(&app, &tenant, &["products"]).await;
     let reconciliation = start_reconcile(&app, &tenant).await;
     let done = finished(&app, &tenant, &sync).await;
     assert_eq!(done["progress"]["products"]["read"], 500, "{done}");
