@@ -904,12 +904,8 @@ impl Worker {
         let mut first = first;
         self.stage_halted.send_replace(false);
         let (started, mut new_parts) = tokio::sync::mpsc::unbounded_channel();
-        let room = Stage {
-            slots: self.lists_at_once(),
-            reading: AtomicUsize::new(0),
-            added: AtomicUsize::new(0),
-            started,
-        };
+        let names = stage.iter().map(|(kind, _)| kind.name);
+        let room = Stage::new(self.lists_at_once(), cut_before(progress, names), started);
         // Each list's parts still to read (resumed as they were cut), in stage order.
         let mut waiting: VecDeque<(usize, usize)> = stage
             .iter()
@@ -1933,11 +1929,22 @@ type Bounds = (Option<i64>, Option<i64>);
 
 /// The most parts one cut adds ([`Stage::cut`]).
 const MOST_NEW_PARTS: usize = 2;
-/// The most parts all cuts of a stage add: each part is saved in the job's progress, which
+/// The most parts all cuts of a stage's lists add, over every run of the job (a resumed job
+/// counts the parts cut before, [`cut_before`]): each part is saved in the job's progress, which
 /// every page's write reads and writes again. Evenly spread objects take a few cuts per list;
 /// a Stripe (or what stands for it) whose ranges end as soon as they are cut would otherwise
 /// grow the progress with every page.
 const MOST_PARTS_PER_STAGE: usize = 64;
+
+/// The parts the lists `names` were cut into before (by this run or one the job was resumed
+/// from): each counts toward [`MOST_PARTS_PER_STAGE`], or a Stripe whose ranges end as soon
+/// as they are cut would add that many again at every resumption.
+fn cut_before<'a>(progress: &Progress, names: impl Iterator<Item = &'a str>) -> usize {
+    names
+        .filter_map(|name| progress.get(name))
+        .map(|list| list.parts.len().saturating_sub(1))
+        .sum()
+}
 /// 2010-01-01: no Stripe object was created before (the oldest a cut guesses an account's
 /// history starts, [`Stage::cut`]).
 const STRIPE_BEGAN: i64 = 1_262_304_000;
@@ -1952,12 +1959,26 @@ const HISTORY_BELOW_GUESS: i128 = 8;
 struct Stage {
     slots: usize,
     reading: AtomicUsize,
-    /// Parts the stage's cuts have added ([`MOST_PARTS_PER_STAGE`]).
+    /// Parts the stage's lists were cut into, before it and by it ([`MOST_PARTS_PER_STAGE`]).
     added: AtomicUsize,
     started: tokio::sync::mpsc::UnboundedSender<(usize, usize, Progress)>,
 }
 
 impl Stage {
+    /// A stage of `slots` parts at once, whose lists were cut into `cut` parts before.
+    fn new(
+        slots: usize,
+        cut: usize,
+        started: tokio::sync::mpsc::UnboundedSender<(usize, usize, Progress)>,
+    ) -> Self {
+        Self {
+            slots,
+            reading: AtomicUsize::new(0),
+            added: AtomicUsize::new(cut),
+            started,
+        }
+    }
+
     /// Where to cut what a part has left to read (the part at or after `gte` and before `lt`,
     /// its last object read created at `at`) into as many more parts as the stage has room
     /// for (at most [`MOST_NEW_PARTS`]), newest first: in equal ranges of time down to where
@@ -2098,12 +2119,8 @@ mod tests {
     #[test]
     fn a_part_is_cut_for_the_room_there_is_into_ranges_that_meet() {
         let (started, _parts) = tokio::sync::mpsc::unbounded_channel();
-        let stage = Stage {
-            slots: 3,
-            reading: AtomicUsize::new(1),
-            added: AtomicUsize::new(0),
-            started,
-        };
+        let stage = Stage::new(3, 0, started);
+        stage.reading.store(1, Ordering::Relaxed);
         // Nothing read older than the part's last object: the history below it guessed 8
         // times as long as what was read back from now (nothing read back yet: no cut)...
         let now = 1_800_000_000;
@@ -2180,6 +2197,24 @@ mod tests {
         }
         assert_eq!(added, MOST_PARTS_PER_STAGE.max(before));
         assert!(stage.cut((None, None), 1_000_000, 0, now).is_empty());
+        // A job resumed counts the parts its lists were cut into before: the cap holds
+        // across resumptions, not per run.
+        let mut progress = Progress::new();
+        for (name, parts) in [("customers", 40), ("invoices", 25), ("products", 0)] {
+            progress.insert(
+                name.into(),
+                TypeProgress {
+                    parts: vec![PartProgress::default(); parts],
+                    ..TypeProgress::default()
+                },
+            );
+        }
+        let names = ["customers", "invoices", "products", "prices"];
+        assert_eq!(cut_before(&progress, names.into_iter()), 39 + 24);
+        let (started, _parts) = tokio::sync::mpsc::unbounded_channel();
+        let resumed = Stage::new(3, cut_before(&progress, names.into_iter()), started);
+        assert_eq!(resumed.cut((None, None), 1_000_000, 0, now), vec![500_000]);
+        assert!(resumed.cut((None, None), 1_000_000, 0, now).is_empty());
 
         let mut list = TypeProgress {
             read: 300,
