@@ -1224,8 +1224,9 @@ impl Worker {
         };
         for n in 0..most {
             let mut query = query.clone();
-            if let Some(cursor) = cursor.take() {
-                query.push(("starting_after".into(), cursor));
+            let asked = cursor.take();
+            if let Some(cursor) = &asked {
+                query.push(("starting_after".into(), cursor.clone()));
             }
             // Whether the job is still this worker's is read beside each page: a canceled
             // job, or one whose lease is lost, reads no further page, and the pages gathered
@@ -1237,6 +1238,10 @@ impl Worker {
             );
             // A list read beside it that halted stops this one too (`list_stage`).
             fetched.held = held && !*self.stage_halted.borrow();
+            let page = page.and_then(|page| {
+                moved_on(path, asked.as_deref(), page.last.as_deref(), page.has_more)?;
+                Ok(page)
+            });
             let page = match page {
                 Ok(page) => page,
                 // The pages gathered are written; the error comes back on the next read,
@@ -1760,16 +1765,37 @@ impl Worker {
             }
             let page = self.call(job, stripe, path, &q, keep).await?;
             let (items, has_more) = list_of(page, path)?;
-            after = items
+            let last = items
                 .last()
                 .and_then(|o| o.get("id"))
                 .and_then(Value::as_str)
                 .map(str::to_owned);
+            moved_on(path, after.as_deref(), last.as_deref(), has_more)?;
+            after = last;
             all.extend(items);
             if !has_more || after.is_none() {
                 return Ok(all);
             }
         }
+    }
+}
+
+/// A page of `path` asked for after `cursor` that has more to follow must end past it: one
+/// that ends on the cursor again (a stand-in answering its first page whatever the cursor)
+/// would be asked for again forever, holding the worker. The job fails, with Stripe's list
+/// named.
+fn moved_on(
+    path: &str,
+    cursor: Option<&str>,
+    last: Option<&str>,
+    has_more: bool,
+) -> Result<(), Halt> {
+    match cursor {
+        Some(cursor) if has_more && last == Some(cursor) => Err(Halt::Failed(format!(
+            "Stripe's list {path} answered the page after {cursor} with {cursor} last again: \
+             it does not move on"
+        ))),
+        _ => Ok(()),
     }
 }
 

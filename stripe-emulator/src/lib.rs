@@ -114,6 +114,9 @@
 //!   path, or to a path below it, with a 404 `resource_missing` (a fault mode: an object
 //!   deleted meanwhile, e.g. `/v1/invoices/in_1` and its `/lines`); nothing is done, the
 //!   request is logged.
+//!   `"stuck_path": "/v1/..."` (`""`: none) answers every later `GET` of the key to that list
+//!   from its start, whatever its `starting_after` or `ending_before` (a fault mode: a list
+//!   whose cursor never moves on; its first page, `has_more` and all, again and again).
 //!   `"answer_padding_bytes": N` (up to 128 MiB, 0: none) appends N spaces to every later
 //!   successful `/v1` answer of the key (a fault mode: the same JSON, as large as asked;
 //!   refusals and errors are not padded).

@@ -1045,6 +1045,38 @@ async fn a_failing_list_stops_the_lists_read_beside_it(backend: Backend) {
 
 on_both_databases!(a_failing_list_stops_the_lists_read_beside_it);
 
+/// A list whose cursor never moves on (a stand-in answering its first page whatever
+/// `starting_after` says) fails the job, naming the list: the page it repeats is not asked
+/// for again and again, holding the instance's sync worker forever. What was read before it
+/// is kept.
+async fn a_list_that_never_moves_on_fails_the_job(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.tenant().await;
+    seed_stripe(&app, &tenant, json!({"customers": 150})).await;
+    app.stripe_post(
+        &tenant,
+        "/_emulator/config",
+        &[("stuck_path", "/v1/customers")],
+    )
+    .await;
+    let id = sync_customers(&app, &tenant).await;
+    let ended = ended(&app, &tenant, &id).await;
+    assert_eq!(ended["status"], "failed", "{ended}");
+    let error = ended["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("/customers") && error.contains("does not move on"),
+        "{ended}"
+    );
+    assert_eq!(ended["progress"]["customers"]["written"], 100, "{ended}");
+    assert_eq!(mirror_counts(&app, &tenant).await["customers"], 100);
+    // The first page, then the repeated one (once more on PostgreSQL, where the first was
+    // gathered with it for one write and the error comes back on the next read).
+    let reads = requests_to(&app, &tenant, "/v1/customers").await;
+    assert!((2..=3).contains(&reads), "{reads} pages asked for");
+}
+
+on_both_databases!(a_list_that_never_moves_on_fails_the_job);
+
 /// A Stripe that takes longer to answer than the job's lease (5 s in the tests): the worker
 /// keeps its lease while it waits, so the second instance's worker never takes the job over
 /// and reads its pages again.

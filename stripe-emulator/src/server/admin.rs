@@ -89,6 +89,9 @@ pub async fn admin(
             if let Some(path) = change.missing_path {
                 state.config.missing_path.set(path);
             }
+            if let Some(path) = change.stuck_path {
+                state.config.stuck_path.set(path);
+            }
             if let Some(bytes) = change.answer_padding_bytes {
                 state.config.set_answer_padding_bytes(bytes);
             }
@@ -305,6 +308,8 @@ struct ConfigChange {
     fail_path: Option<Option<String>>,
     /// `Some(None)`: no path is missing any more.
     missing_path: Option<Option<String>>,
+    /// `Some(None)`: no list is stuck any more.
+    stuck_path: Option<Option<String>>,
 }
 
 /// Reads `{"latency_ms": N, "access_token_lifetime_secs": N, "code_lifetime_secs": N}`
@@ -343,6 +348,7 @@ fn parse_config(body: &[u8]) -> Result<ConfigChange, ApiError> {
         answer_padding_bytes: read("answer_padding_bytes", MAX_ANSWER_PADDING_BYTES)?,
         fail_path: read_path("fail_path", json.as_ref(), params.as_ref())?,
         missing_path: read_path("missing_path", json.as_ref(), params.as_ref())?,
+        stuck_path: read_path("stuck_path", json.as_ref(), params.as_ref())?,
     })
 }
 
@@ -400,6 +406,7 @@ mod tests {
                 answer_padding_bytes: None,
                 fail_path: None,
                 missing_path: None,
+                stuck_path: None,
             }
         );
         let padding = |body: &[u8]| parse_config(body).map(|c| c.answer_padding_bytes);
@@ -427,6 +434,12 @@ mod tests {
             Some(Some("/v1/invoices/in_1/lines".into()))
         );
         assert!(missing(br#"{"missing_path": "/v2/x"}"#).is_err());
+        let stuck = |body: &[u8]| parse_config(body).map(|c| c.stuck_path);
+        assert_eq!(
+            stuck(br#"{"stuck_path": "/v1/customers"}"#).unwrap(),
+            Some(Some("/v1/customers".into()))
+        );
+        assert_eq!(stuck(b"stuck_path=").unwrap(), Some(None));
         assert!(parse_config(br#"{"code_lifetime_secs": -1}"#).is_err());
         assert!(parse_config(br#"{"latency_ms": -1}"#).is_err());
         assert!(parse_config(br#"{"latency_ms": 600001}"#).is_err());

@@ -93,10 +93,27 @@ pub async fn serve(
         let info = req.connection_info();
         format!("{}://{}", info.scheme(), info.host())
     };
+    // A list the key's fault mode keeps at its start (`{"stuck_path": "/v1/..."}`): its
+    // cursors are dropped, so every page asked for is its first.
+    let unmoved;
+    let query = if method == "GET" && state.config.stuck_path.covers(&path, false) {
+        unmoved = req
+            .query_string()
+            .split('&')
+            .filter(|pair| {
+                let name = pair.split('=').next().unwrap_or_default();
+                name != "starting_after" && name != "ending_before"
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        unmoved.as_str()
+    } else {
+        req.query_string()
+    };
     let request = ApiRequest {
         method: &method,
         path: &path,
-        query: req.query_string(),
+        query,
         body: &body,
         account,
         idempotency_key: header(req, "idempotency-key").filter(|_| method == "POST"),

@@ -122,6 +122,10 @@ pub struct KeyConfig {
     /// A `/v1` object every request to which, or to a path below it, is answered 404
     /// `resource_missing`, as if it had been deleted (a fault mode).
     pub missing_path: FaultPath,
+    /// A `/v1` list every request to which is answered from its start, whatever its
+    /// `starting_after` or `ending_before` say: its first page again and again (a fault
+    /// mode: a list that never moves on).
+    pub stuck_path: FaultPath,
     /// Spaces appended to every successful `/v1` answer (a fault mode: an answer of any size).
     answer_padding_bytes: AtomicU64,
 }
@@ -137,6 +141,7 @@ impl Default for KeyConfig {
             window: Mutex::new((0, 0)),
             fail_path: FaultPath::default(),
             missing_path: FaultPath::default(),
+            stuck_path: FaultPath::default(),
             answer_padding_bytes: AtomicU64::new(0),
         }
     }
@@ -234,6 +239,7 @@ impl KeyConfig {
             "retry_after_secs": self.retry_after_secs(),
             "fail_path": self.fail_path.get(),
             "missing_path": self.missing_path.get(),
+            "stuck_path": self.stuck_path.get(),
             "answer_padding_bytes": self.answer_padding_bytes(),
             "access_token_lifetime_secs": self.access_token_lifetime_secs(),
             "code_lifetime_secs": self.code_lifetime_secs(),
